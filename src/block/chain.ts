@@ -1,0 +1,169 @@
+/**
+ * Opening an image and its backing chain: iteratively (never recursively),
+ * with loop detection by device and inode, a depth cap, and every backing
+ * reference passed through the resolver before anything is opened.
+ */
+import { dirname } from 'node:path';
+
+import { BackingLoopError, ChainDepthError, UnknownFormatError, VdiskError } from '../core/errors.js';
+import { LIMITS } from '../core/limits.js';
+import type { ByteStore, ExternalFiles, FormatDriver, FormatImage } from '../formats/driver.js';
+import { FileStore } from '../io/file-store.js';
+import type { Layer } from './layer.js';
+import { pathCombine } from './path-combine.js';
+import { probeStore } from './probe.js';
+import { defaultRegistry, type DriverRegistry } from './registry.js';
+import { assertRegularFile, resolveReference, type ResolverOptions } from './resolver.js';
+
+/** How to open an image. */
+export interface OpenImageOptions extends ResolverOptions {
+  /** The image's format; probed when omitted (raw is the fallback). */
+  readonly format?: string | undefined;
+  /** Open read-only (the default) or for writing. */
+  readonly readOnly?: boolean | undefined;
+  /** Open the backing chain (default true). With false, unallocated ranges read as zeros. */
+  readonly backing?: boolean | undefined;
+  /** Most backing files below the top image (default 256). */
+  readonly maxChainDepth?: number | undefined;
+  /** Drivers to use (default: the built-in ones). */
+  readonly registry?: DriverRegistry | undefined;
+  /** Allow block/character devices as the top image (never as backing files). */
+  readonly allowDevices?: boolean | undefined;
+}
+
+interface OpenContext {
+  readonly registry: DriverRegistry;
+  readonly options: OpenImageOptions;
+  readonly rootDir: string;
+}
+
+function externalFiles(referrer: string, ctx: OpenContext, stores: ByteStore[]): ExternalFiles {
+  return {
+    async open(name, role, opts) {
+      const path = await resolveReference(name, referrer, role === 'data-file' ? 'data file' : 'extent', ctx.rootDir, ctx.options);
+      if (!opts.create) await assertRegularFile(path, role === 'data-file' ? 'data file' : 'extent');
+      const store = await FileStore.open(path, { readOnly: opts.readOnly, create: opts.create });
+      stores.push(store);
+      return store;
+    },
+  };
+}
+
+async function openLayer(
+  store: ByteStore,
+  filename: string,
+  format: string | undefined,
+  readOnly: boolean,
+  ctx: OpenContext,
+): Promise<Layer> {
+  let driver: FormatDriver;
+  let probedRaw = false;
+  if (format !== undefined) {
+    const d = ctx.registry.find(format);
+    if (!d) throw new UnknownFormatError(`Unknown driver '${format}'`, { data: { format } });
+    driver = d;
+  } else {
+    const found = await probeStore(store, filename, ctx.registry);
+    if (!found) throw new UnknownFormatError(`Could not determine the format of '${filename}'`);
+    driver = found.driver;
+    probedRaw = driver.name === 'raw';
+  }
+  const extra: ByteStore[] = [];
+  let image: FormatImage;
+  try {
+    image = await driver.open(store, { readOnly, filename, external: externalFiles(filename, ctx, extra) });
+  } catch (err) {
+    await Promise.allSettled(extra.map((s) => s.close()));
+    throw err;
+  }
+  const backing = image.backing;
+  return {
+    image,
+    filename,
+    format: driver.name,
+    probedRaw,
+    backing,
+    backingPath: backing ? pathCombine(filename, backing.filename) : undefined,
+  };
+}
+
+/** Wraps an open failure the way qemu-img words it: `Could not open 'x': <why>`. */
+export function openError(filename: string, err: unknown): unknown {
+  if (!(err instanceof VdiskError)) return err;
+  const prefix = `Could not open '${filename}': `;
+  if (err.message.startsWith(prefix)) return err;
+  const wrapped = new (err.constructor as new (m: string, d: object) => VdiskError)(prefix + err.message, {
+    file: err.file ?? filename,
+    offset: err.offset,
+    cause: err,
+    data: err.data,
+    hint: err.hint,
+  });
+  return wrapped;
+}
+
+/**
+ * Opens `path` (or `store`) and, unless disabled, its whole backing chain.
+ * Layers come back top first. On any error everything opened is closed.
+ */
+export async function openChain(target: string | ByteStore, options: OpenImageOptions = {}): Promise<Layer[]> {
+  const registry = options.registry ?? defaultRegistry;
+  const readOnly = options.readOnly ?? true;
+  const topName = typeof target === 'string' ? target : target.name;
+  const ctx: OpenContext = { registry, options, rootDir: dirname(typeof target === 'string' ? target : '.') };
+  const maxDepth = options.maxChainDepth ?? LIMITS.maxChainDepth;
+  const layers: Layer[] = [];
+  const seen = new Map<string, string>();
+  try {
+    let store: ByteStore;
+    try {
+      store = typeof target === 'string' ? await FileStore.open(target, { readOnly, allowDevices: options.allowDevices }) : target;
+    } catch (err) {
+      throw openError(topName, err);
+    }
+    const id = store.identity?.();
+    if (id) seen.set(`${id.dev}:${id.ino}`, topName);
+    try {
+      layers.push(await openLayer(store, topName, options.format, readOnly, ctx));
+    } catch (err) {
+      await store.close();
+      throw openError(topName, err);
+    }
+    if (options.backing === false) return layers;
+    for (;;) {
+      const top = layers[layers.length - 1];
+      if (!top?.backing || !top.backingPath) break;
+      const name = top.backing.filename;
+      if (layers.length > maxDepth) {
+        throw new ChainDepthError(
+          `Backing chain of '${topName}' is deeper than ${maxDepth} images (at '${top.filename}'); raise the limit with the maxChainDepth option (CLI: --max-chain-depth) if the chain is genuine`,
+          { file: top.filename, data: { maxChainDepth: maxDepth } },
+        );
+      }
+      const path = await resolveReference(name, top.filename, 'backing file', ctx.rootDir, options);
+      const ident = await assertRegularFile(path, 'backing file');
+      const key = `${ident.dev}:${ident.ino}`;
+      if (seen.has(key)) {
+        throw new BackingLoopError(`Backing file '${name}' creates an infinite loop.`, { file: top.filename, data: { backing: name } });
+      }
+      seen.set(key, path);
+      const shown = top.backingPath;
+      let bstore: ByteStore;
+      try {
+        bstore = await FileStore.open(path, { readOnly: true });
+      } catch (err) {
+        throw openError(shown, err);
+      }
+      try {
+        layers.push(await openLayer(bstore, shown, top.backing.format, true, ctx));
+      } catch (err) {
+        await bstore.close();
+        throw openError(shown, err);
+      }
+    }
+    return layers;
+  } catch (err) {
+    await Promise.allSettled(layers.map((l) => l.image.close()));
+    throw err;
+  }
+}

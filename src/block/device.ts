@@ -1,0 +1,271 @@
+/**
+ * BlockDevice: what users hold (QEMU's BlockDriverState with its chain).
+ * It checks bounds, follows the backing chain, zero-fills, and turns each
+ * layer's mapping into reads and block status, so drivers describe their
+ * layout once.
+ */
+import { CorruptImageError, InvalidArgumentError, IoError, VdiskError } from '../core/errors.js';
+import { AsyncMutex } from '../core/mutex.js';
+import type { ByteStore, CompressedExtent, Extent, FormatImage } from '../formats/driver.js';
+import type { BlockStatus } from './block-status.js';
+import { openChain, type OpenImageOptions } from './chain.js';
+import type { Layer } from './layer.js';
+import { probeHead } from './probe.js';
+import { defaultRegistry, type DriverRegistry } from './registry.js';
+
+const PROBE_SECTOR = 512;
+
+/**
+ * An open image with its backing chain.
+ *
+ * @example
+ * ```ts
+ * await using dev = await BlockDevice.open('disk.qcow2');
+ * const buf = new Uint8Array(4096);
+ * await dev.read(0, buf);
+ * ```
+ */
+export class BlockDevice {
+  /** The chain, top first. */
+  readonly layers: readonly Layer[];
+  readonly #registry: DriverRegistry;
+  readonly #writeLock = new AsyncMutex();
+  #closed = false;
+
+  private constructor(layers: Layer[], registry: DriverRegistry) {
+    this.layers = layers;
+    this.#registry = registry;
+    const top = layers[0]?.image;
+    if (top?.attachBacking && layers.length > 1) top.attachBacking((off, into) => this.#readLayer(1, off, into));
+  }
+
+  /**
+   * Opens an image (a path or a ByteStore) and its backing chain.
+   *
+   * @throws {NotFoundError} ENOENT, {@link UnknownFormatError} EFORMAT, {@link CorruptImageError} ECORRUPT,
+   *   {@link BackingLoopError} ELOOP, {@link ChainDepthError} EDEPTH, {@link UnsafeReferenceError} EUNSAFE
+   */
+  static async open(target: string | ByteStore, options: OpenImageOptions = {}): Promise<BlockDevice> {
+    const layers = await openChain(target, options);
+    return new BlockDevice(layers, options.registry ?? defaultRegistry);
+  }
+
+  /** The top layer. */
+  get top(): Layer {
+    const top = this.layers[0];
+    if (!top) throw new IoError('Block device has no layers');
+    return top;
+  }
+
+  /** Guest-visible size of the top image. */
+  get size(): number {
+    return this.top.image.virtualSize;
+  }
+
+  /** Name the top image was opened under. */
+  get filename(): string {
+    return this.top.filename;
+  }
+
+  /** Format of the top image. */
+  get format(): string {
+    return this.top.format;
+  }
+
+  /** True when the top image can be written. */
+  get writable(): boolean {
+    return this.top.image.writer !== undefined;
+  }
+
+  /** Reads `into.length` bytes at `offset`. */
+  async read(offset: number, into: Uint8Array): Promise<void> {
+    this.#checkRange(offset, into.length);
+    await this.#readLayer(0, offset, into);
+  }
+
+  /** Writes `data` at `offset` into the top image. */
+  async write(offset: number, data: Uint8Array): Promise<void> {
+    this.#checkRange(offset, data.length);
+    const writer = this.#writer();
+    if (data.length === 0) return;
+    await this.#writeLock.run(async () => {
+      if (offset < PROBE_SECTOR && this.top.probedRaw) await this.#guardProbedHead(offset, data);
+      await writer.write(offset, data);
+    });
+  }
+
+  /** Makes `[offset, offset+length)` read as zeros. */
+  async writeZeroes(offset: number, length: number, options: { mayUnmap?: boolean } = {}): Promise<void> {
+    this.#checkRange(offset, length);
+    const writer = this.#writer();
+    if (length === 0) return;
+    await this.#writeLock.run(() => writer.writeZeroes(offset, length, { mayUnmap: options.mayUnmap ?? false }));
+  }
+
+  /** Writes one compressed unit (for formats that can). */
+  async writeCompressed(offset: number, data: Uint8Array): Promise<void> {
+    this.#checkRange(offset, data.length);
+    const writer = this.#writer();
+    if (!writer.writeCompressed) throw new InvalidArgumentError(`Format '${this.format}' does not support compressed writes`);
+    const wc = writer.writeCompressed.bind(writer);
+    await this.#writeLock.run(() => wc(offset, data));
+  }
+
+  /** Drops data in the range; it then reads from the backing file (or zeros). */
+  async discard(offset: number, length: number): Promise<void> {
+    this.#checkRange(offset, length);
+    const writer = this.#writer();
+    if (!writer.discard || length === 0) return;
+    const d = writer.discard.bind(writer);
+    await this.#writeLock.run(() => d(offset, length));
+  }
+
+  /**
+   * The status of the run starting at `offset` (at most `length` bytes),
+   * resolved through the chain.
+   */
+  async blockStatus(offset: number, length: number): Promise<BlockStatus> {
+    this.#checkRange(offset, length);
+    if (length === 0) throw new InvalidArgumentError('blockStatus needs a non-empty range');
+    let len = length;
+    for (let depth = 0; depth < this.layers.length; depth++) {
+      const image = this.layers[depth]?.image as FormatImage;
+      if (offset >= image.virtualSize) break; // beyond a shorter backing file: zeros
+      len = Math.min(len, image.virtualSize - offset);
+      const e = await this.#firstExtent(image, offset, len);
+      len = e.length;
+      if (e.kind === 'unallocated') continue;
+      return statusOf(e, depth);
+    }
+    return { offset, length: len, zero: true, data: false, present: false, compressed: false, depth: Math.max(0, this.layers.length - 1) };
+  }
+
+  /**
+   * The status of a run in the top layer only (as with `-B`: what the top
+   * image itself allocates). Unallocated runs come back with `present: false`.
+   */
+  async topStatus(offset: number, length: number): Promise<BlockStatus> {
+    this.#checkRange(offset, length);
+    const e = await this.#firstExtent(this.top.image, offset, length);
+    if (e.kind === 'unallocated') return { offset, length: e.length, zero: false, data: false, present: false, compressed: false, depth: 0 };
+    return statusOf(e, 0);
+  }
+
+  /** Writes back caches and flushes every writable layer. */
+  async flush(): Promise<void> {
+    if (this.writable) await this.top.image.flush();
+  }
+
+  /** Flushes and closes every layer (idempotent). */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    const results = await Promise.allSettled(this.layers.map((l) => l.image.close()));
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  async #readLayer(depth: number, offset: number, into: Uint8Array): Promise<void> {
+    const image = this.layers[depth]?.image;
+    if (!image || offset >= image.virtualSize) {
+      into.fill(0);
+      return;
+    }
+    const end = Math.min(into.length, image.virtualSize - offset);
+    if (end < into.length) into.fill(0, end);
+    let pos = 0;
+    while (pos < end) {
+      const extents = await image.mapping(offset + pos, end - pos);
+      if (extents.length === 0) throw new CorruptImageError(`Driver returned no mapping at offset ${offset + pos}`);
+      for (const e of extents) {
+        checkExtent(e, offset + pos, end - pos);
+        const sub = into.subarray(pos, pos + e.length);
+        switch (e.kind) {
+          case 'data':
+            await e.store.read(e.hostOffset, sub);
+            break;
+          case 'zero':
+            sub.fill(0);
+            break;
+          case 'unallocated':
+            await this.#readLayer(depth + 1, e.offset, sub);
+            break;
+          case 'compressed':
+            await this.#readCompressed(image, e, sub);
+            break;
+        }
+        pos += e.length;
+      }
+    }
+  }
+
+  async #readCompressed(image: FormatImage, e: CompressedExtent, into: Uint8Array): Promise<void> {
+    if (!image.readCompressed) throw new CorruptImageError(`Format '${image.format}' reported a compressed extent it cannot read`);
+    const unit = new Uint8Array(image.granularity);
+    await image.readCompressed(e, unit);
+    const start = e.offset - e.unitOffset;
+    into.set(unit.subarray(start, start + into.length));
+  }
+
+  async #firstExtent(image: FormatImage, offset: number, length: number): Promise<Extent> {
+    const extents = await image.mapping(offset, length);
+    const e = extents[0];
+    if (!e) throw new CorruptImageError(`Driver returned no mapping at offset ${offset}`);
+    checkExtent(e, offset, length);
+    return e;
+  }
+
+  #writer() {
+    if (this.#closed) throw new IoError(`Image '${this.filename}' is closed`);
+    const w = this.top.image.writer;
+    if (!w) throw new VdiskError('EPERM', 'user', `Image '${this.filename}' is not open for writing`);
+    return w;
+  }
+
+  /** qemu refuses writes that would make a probed raw image probe as another format. */
+  async #guardProbedHead(offset: number, data: Uint8Array): Promise<void> {
+    const head = new Uint8Array(Math.min(PROBE_SECTOR, this.size));
+    await this.read(0, head);
+    const n = Math.min(data.length, head.length - offset);
+    head.set(data.subarray(0, n), offset);
+    const found = probeHead(head, this.filename, this.#registry);
+    if (found && found.driver.name !== 'raw') {
+      throw new VdiskError('EPERM', 'user', `Refusing to write a '${found.driver.name}' header into the first sector of '${this.filename}', whose raw format was only guessed; give the format explicitly`, {
+        file: this.filename,
+        offset: 0,
+      });
+    }
+  }
+
+  #checkRange(offset: number, length: number): void {
+    if (this.#closed) throw new IoError(`Image '${this.filename}' is closed`);
+    if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0) {
+      throw new InvalidArgumentError(`Invalid request: offset ${offset}, length ${length}`);
+    }
+    if (offset + length > this.size) {
+      throw new InvalidArgumentError(`Request [${offset}, ${offset + length}) is beyond the end of '${this.filename}' (${this.size} bytes)`);
+    }
+  }
+}
+
+function statusOf(e: Exclude<Extent, { kind: 'unallocated' }>, depth: number): BlockStatus {
+  switch (e.kind) {
+    case 'data':
+      return { offset: e.offset, length: e.length, zero: false, data: true, present: true, compressed: false, depth, store: e.store, hostOffset: e.hostOffset };
+    case 'zero':
+      return { offset: e.offset, length: e.length, zero: true, data: false, present: true, compressed: false, depth, store: e.allocated ? e.store : undefined, hostOffset: e.allocated ? e.hostOffset : undefined };
+    case 'compressed':
+      return { offset: e.offset, length: e.length, zero: false, data: true, present: true, compressed: true, depth };
+  }
+}
+
+/** Drivers are trusted code but their output decides reads: a bad extent is a bug, stop loudly. */
+function checkExtent(e: Extent, offset: number, maxLength: number): void {
+  if (e.offset !== offset || !(e.length > 0) || e.length > maxLength) {
+    throw new CorruptImageError(`Inconsistent mapping: expected an extent at ${offset} of at most ${maxLength} bytes, got [${e.offset}, +${e.length})`);
+  }
+}

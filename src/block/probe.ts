@@ -1,0 +1,37 @@
+import type { FormatDriver } from '../formats/driver.js';
+import type { ByteStore } from '../io/byte-store.js';
+import { LIMITS } from '../core/limits.js';
+import type { DriverRegistry } from './registry.js';
+
+/** What probing found. */
+export interface ProbeResult {
+  readonly driver: FormatDriver;
+  readonly score: number;
+}
+
+/**
+ * Picks the driver whose probe scores highest on the first bytes of the
+ * store. Raw scores 1, so any driver that claims the file wins over it.
+ * Returns undefined only when no driver (not even raw) is registered.
+ */
+export async function probeStore(store: ByteStore, filename: string, registry: DriverRegistry): Promise<ProbeResult | undefined> {
+  const size = await store.size();
+  const head = new Uint8Array(Math.min(LIMITS.probeBytes, size));
+  await store.read(0, head);
+  return probeHead(head, filename, registry);
+}
+
+/** Probe over bytes already read (also used to vet writes to a probed raw image's first sector). */
+export function probeHead(head: Uint8Array, filename: string, registry: DriverRegistry): ProbeResult | undefined {
+  let best: ProbeResult | undefined;
+  for (const driver of registry.list()) {
+    let score = 0;
+    try {
+      score = driver.probe(head, filename);
+    } catch {
+      score = 0; // a probe must never throw; treat a buggy one as "not mine"
+    }
+    if (score > 0 && (!best || score > best.score)) best = { driver, score };
+  }
+  return best;
+}

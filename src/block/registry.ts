@@ -1,0 +1,58 @@
+import { UnknownFormatError } from '../core/errors.js';
+import type { OptionSpec } from '../core/options.js';
+import type { FormatDriver } from '../formats/driver.js';
+import { builtinDrivers, FILE_PROTOCOL_OPTIONS } from '../formats/index.js';
+
+/**
+ * The set of format drivers a call may use. The default registry holds the
+ * built-in drivers; embedders may build one with fewer (to forbid formats)
+ * or more.
+ */
+export class DriverRegistry {
+  readonly #drivers: FormatDriver[];
+
+  constructor(drivers: readonly FormatDriver[] = builtinDrivers) {
+    this.#drivers = [...drivers];
+  }
+
+  /** All drivers, in probe order. */
+  list(): readonly FormatDriver[] {
+    return this.#drivers;
+  }
+
+  /** The driver named `name`, or undefined. */
+  find(name: string): FormatDriver | undefined {
+    return this.#drivers.find((d) => d.name === name);
+  }
+
+  /**
+   * The driver named `name`.
+   *
+   * @throws {UnknownFormatError} EFORMAT "Unknown file format 'x'"
+   */
+  get(name: string): FormatDriver {
+    const d = this.find(name);
+    if (!d) throw new UnknownFormatError(`Unknown file format '${name}'`, { data: { format: name } });
+    return d;
+  }
+
+  /** Adds a driver (replacing one of the same name). */
+  register(driver: FormatDriver): void {
+    const i = this.#drivers.findIndex((d) => d.name === driver.name);
+    if (i >= 0) this.#drivers[i] = driver;
+    else this.#drivers.unshift(driver);
+  }
+
+  /**
+   * The create options of `driver`, followed by the file protocol's options
+   * it does not define itself (the list qemu-img validates `-o` against).
+   */
+  createOptions(driver: FormatDriver, withProtocol = true): readonly OptionSpec[] {
+    if (!withProtocol) return driver.createOptions;
+    const own = new Set(driver.createOptions.map((o) => o.name));
+    return [...driver.createOptions, ...FILE_PROTOCOL_OPTIONS.filter((o) => !own.has(o.name))];
+  }
+}
+
+/** The registry every call uses unless given another. */
+export const defaultRegistry = new DriverRegistry();

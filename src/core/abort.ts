@@ -1,0 +1,18 @@
+import { AbortError } from './errors.js';
+
+/** Throws an AbortError (with the signal's reason as cause) when `signal` is aborted. */
+export function throwIfAborted(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) throw toAbortError(signal.reason);
+}
+
+/** Turns an abort reason into vdisk's AbortError, keeping ours as they are. */
+export function toAbortError(reason: unknown): AbortError {
+  if (reason instanceof AbortError) return reason;
+  return new AbortError('The operation was aborted', { cause: reason });
+}
+
+/** One signal that aborts when any of `signals` does. */
+export function linkSignals(...signals: (AbortSignal | undefined)[]): AbortSignal {
+  const present = signals.filter((s): s is AbortSignal => s !== undefined);
+  return AbortSignal.any(present);
+}

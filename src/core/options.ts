@@ -1,0 +1,158 @@
+/**
+ * `-o key=value,key2=value2` option strings as qemu-img reads them (QemuOpts):
+ * `,,` escapes a comma, a bare `key` means `key=on`, a bare `noKEY` means
+ * `KEY=off`, and `help` or `?` asks for the option list.
+ */
+import { InvalidArgumentError } from './errors.js';
+import { parseSizeBig } from './sizes.js';
+
+/** The value types QemuOpts knows. */
+export type OptionType = 'string' | 'size' | 'number' | 'bool';
+
+/** One option a driver accepts on create (drives `-o help` and validation). */
+export interface OptionSpec {
+  /** The key as written after `-o`. */
+  readonly name: string;
+  /** How the value is parsed. */
+  readonly type: OptionType;
+  /** The one-line help text qemu-img prints. */
+  readonly help: string;
+  /** Default value, as a string; printed in the `Formatting` line when set. */
+  readonly default?: string;
+  /** Hidden options are accepted but not listed by `-o help`. */
+  readonly hidden?: boolean;
+}
+
+/** Parsed option values, typed by their spec. */
+export type OptionValue = string | number | boolean;
+
+/** One `key=value` pair in the order it was written. */
+export interface RawOption {
+  readonly key: string;
+  readonly value: string;
+}
+
+/** Splits an option string at unescaped commas. */
+function splitEscaped(text: string): string[] {
+  const parts: string[] = [];
+  let cur = '';
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (c === ',') {
+      if (text[i + 1] === ',') {
+        cur += ',';
+        i++;
+        continue;
+      }
+      parts.push(cur);
+      cur = '';
+      continue;
+    }
+    cur += c;
+  }
+  parts.push(cur);
+  return parts;
+}
+
+/**
+ * Parses one or more `-o` strings into ordered key/value pairs.
+ *
+ * @example
+ * ```ts
+ * parseOptionString('size=1G,backing_file=a,,b'); // [{key:'size',value:'1G'},{key:'backing_file',value:'a,b'}]
+ * ```
+ */
+export function parseOptionString(text: string): RawOption[] {
+  const out: RawOption[] = [];
+  for (const part of splitEscaped(text)) {
+    if (part === '') continue;
+    const eq = part.indexOf('=');
+    if (eq >= 0) out.push({ key: part.slice(0, eq), value: part.slice(eq + 1) });
+    else if (part !== 'help' && part !== '?' && part.startsWith('no')) out.push({ key: part.slice(2), value: 'off' });
+    else out.push({ key: part, value: 'on' });
+  }
+  return out;
+}
+
+/** True when the option string asks for help (`-o help` or `-o ?`). */
+export function isHelpRequest(options: readonly RawOption[]): boolean {
+  return options.some((o) => (o.key === 'help' || o.key === '?') && o.value === 'on');
+}
+
+/** Parses a boolean as QEMU does (`on/off`, `yes/no`, `true/false`, `y/n`). */
+export function parseBool(name: string, value: string): boolean {
+  if (['on', 'yes', 'true', 'y'].includes(value)) return true;
+  if (['off', 'no', 'false', 'n'].includes(value)) return false;
+  throw new InvalidArgumentError(`Parameter '${name}' expects 'on' or 'off'`);
+}
+
+function parseOne(spec: OptionSpec, value: string): OptionValue {
+  switch (spec.type) {
+    case 'string':
+      return value;
+    case 'bool':
+      return parseBool(spec.name, value);
+    case 'number': {
+      if (!/^\s*[+]?(?:0[xX][0-9a-fA-F]+|[0-9]+)$/.test(value)) {
+        throw new InvalidArgumentError(`Parameter '${spec.name}' expects a number`);
+      }
+      const n = Number(value.trim());
+      if (!Number.isSafeInteger(n)) throw new InvalidArgumentError(`Parameter '${spec.name}' expects a number`);
+      return n;
+    }
+    case 'size': {
+      const r = parseSizeBig(value);
+      if (!r.ok) {
+        throw new InvalidArgumentError(`Parameter '${spec.name}' expects a non-negative number below 2^64`, {
+          hint: 'Optional suffix k, M, G, T, P or E means kilo-, mega-, giga-, tera-, peta-\nand exabytes, respectively.',
+        });
+      }
+      if (r.value > BigInt(Number.MAX_SAFE_INTEGER)) {
+        throw new InvalidArgumentError(`Parameter '${spec.name}' is larger than vdisk supports (2^53 - 1)`);
+      }
+      return Number(r.value);
+    }
+  }
+}
+
+/**
+ * Checks raw pairs against a driver's specs and types them. Later keys
+ * override earlier ones, as repeated `-o` options do in qemu-img.
+ *
+ * @throws {InvalidArgumentError} "Invalid parameter 'x'" for unknown keys, typed-value errors
+ */
+export function typeOptions(specs: readonly OptionSpec[], raw: readonly RawOption[]): Map<string, OptionValue> {
+  const out = new Map<string, OptionValue>();
+  for (const { key, value } of raw) {
+    const spec = specs.find((s) => s.name === key);
+    if (!spec) throw new InvalidArgumentError(`Invalid parameter '${key}'`);
+    out.set(key, parseOne(spec, value));
+  }
+  return out;
+}
+
+const TYPE_NAMES: Record<OptionType, string> = {
+  string: 'str',
+  size: 'size',
+  number: 'num',
+  bool: 'bool (on/off)',
+};
+
+/**
+ * The option list `-o help` prints, in qemu-img 7.2's layout.
+ *
+ * @param title - `Supported raw options:` style heading
+ */
+export function formatOptionHelp(title: string, specs: readonly OptionSpec[]): string {
+  const lines = [title];
+  const visible = specs.filter((s) => !s.hidden).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  for (const s of visible) lines.push(`  ${`${s.name}=<${TYPE_NAMES[s.type]}>`.padEnd(22)} - ${s.help}`);
+  return lines.join('\n') + '\n';
+}
+
+/** A value as qemu-img prints it in the `Formatting` line (commas doubled in strings). */
+export function formatOptionValue(value: OptionValue): string {
+  if (typeof value === 'boolean') return value ? 'on' : 'off';
+  if (typeof value === 'number') return String(value);
+  return value.replaceAll(',', ',,');
+}

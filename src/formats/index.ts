@@ -1,0 +1,12 @@
+/**
+ * The built-in drivers, listed explicitly so that importing this module
+ * registers nothing by side effect. Order matters only for equal probe
+ * scores; raw comes last.
+ */
+import type { FormatDriver } from './driver.js';
+import { rawDriver } from './raw/index.js';
+
+export { FILE_PROTOCOL_OPTIONS } from './protocol-options.js';
+
+/** Every format driver vdisk ships. */
+export const builtinDrivers: readonly FormatDriver[] = [rawDriver];

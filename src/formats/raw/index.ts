@@ -1,0 +1,155 @@
+/**
+ * raw: the image is the guest disk, byte for byte. No header, no backing
+ * file. Block status comes from zero detection until the file store can
+ * ask the kernel for holes.
+ */
+import { alignUp, scanRun } from '../../core/bytes.js';
+import { InvalidArgumentError, UnsupportedError } from '../../core/errors.js';
+import type {
+  ByteStore,
+  CreateRequest,
+  Extent,
+  FormatDescription,
+  FormatDriver,
+  FormatImage,
+  ImageResizer,
+  ImageWriter,
+  OpenOptions,
+  OptionSpec,
+} from '../driver.js';
+
+/** Zero runs shorter than this are reported as data, like a file system's block. */
+const ZERO_GRANULE = 4096;
+/** Bytes examined per mapping call, so one call stays cheap. */
+const SCAN_WINDOW = 4 * 1024 * 1024;
+
+const CREATE_OPTIONS: readonly OptionSpec[] = [{ name: 'size', type: 'size', help: 'Virtual disk size' }];
+
+class RawImage implements FormatImage {
+  readonly format = 'raw';
+  readonly granularity = 512;
+  readonly backing = undefined;
+  readonly store: ByteStore;
+  readonly writer: ImageWriter | undefined;
+  readonly resizer: ImageResizer | undefined;
+  #size: number;
+
+  constructor(store: ByteStore, size: number, readOnly: boolean) {
+    this.store = store;
+    this.#size = size;
+    this.writer = readOnly ? undefined : new RawWriter(store);
+    this.resizer = readOnly ? undefined : { resize: (n) => this.#resize(n) };
+  }
+
+  get virtualSize(): number {
+    return this.#size;
+  }
+
+  async mapping(offset: number, length: number): Promise<readonly Extent[]> {
+    const n = Math.min(length, SCAN_WINDOW);
+    const buf = new Uint8Array(n);
+    await this.store.read(offset, buf);
+    const out: Extent[] = [];
+    // Granules are aligned to the file, not to the request.
+    let pos = 0;
+    const headLen = Math.min(n, ZERO_GRANULE - (offset % ZERO_GRANULE));
+    if (headLen < ZERO_GRANULE && headLen < n) {
+      pushRun(out, this.store, offset, headLen, scanRun(buf.subarray(0, headLen), headLen).zero);
+      pos = headLen;
+    }
+    while (pos < n) {
+      const run = scanRun(buf.subarray(pos), ZERO_GRANULE);
+      pushRun(out, this.store, offset + pos, run.length, run.zero);
+      pos += run.length;
+    }
+    return out;
+  }
+
+  async describe(): Promise<FormatDescription> {
+    return { dirty: false };
+  }
+
+  async flush(): Promise<void> {
+    await this.store.flush();
+  }
+
+  async close(): Promise<void> {
+    if (!this.store.readOnly) await this.store.flush();
+    await this.store.close();
+  }
+
+  async #resize(newSize: number): Promise<void> {
+    await this.store.truncate(newSize);
+    this.#size = newSize;
+  }
+}
+
+function pushRun(out: Extent[], store: ByteStore, offset: number, length: number, zero: boolean): void {
+  const last = out[out.length - 1];
+  if (last && last.offset + last.length === offset && (last.kind === 'zero') === zero) {
+    out[out.length - 1] = { ...last, length: last.length + length };
+    return;
+  }
+  out.push(zero ? { kind: 'zero', offset, length, allocated: true, store, hostOffset: offset } : { kind: 'data', offset, length, store, hostOffset: offset });
+}
+
+class RawWriter implements ImageWriter {
+  readonly #store: ByteStore;
+  constructor(store: ByteStore) {
+    this.#store = store;
+  }
+  async write(offset: number, data: Uint8Array): Promise<void> {
+    await this.#store.write(offset, data);
+  }
+  async writeZeroes(offset: number, length: number): Promise<void> {
+    const chunk = new Uint8Array(Math.min(length, 1024 * 1024));
+    for (let off = offset; off < offset + length; off += chunk.length) {
+      const n = Math.min(chunk.length, offset + length - off);
+      await this.#store.write(off, n === chunk.length ? chunk : chunk.subarray(0, n));
+    }
+  }
+}
+
+async function createRaw(store: ByteStore, request: CreateRequest): Promise<void> {
+  const prealloc = request.options.get('preallocation') ?? 'off';
+  if (prealloc !== 'off' && prealloc !== 'falloc' && prealloc !== 'full') {
+    throw new InvalidArgumentError(`invalid parameter value: ${String(prealloc)}`);
+  }
+  if (request.options.has('nocow') || request.options.has('extent_size_hint')) {
+    // Accepted for qemu-img compatibility; they only tune btrfs/xfs allocation.
+  }
+  // qemu-img creates raw files in whole sectors.
+  const size = alignUp(request.size, 512);
+  await store.truncate(size);
+  if (prealloc === 'off') {
+    // qemu allocates the first block so later alignment probing is cheap; match its disk usage.
+    const first = Math.min(size, 4096);
+    if (first > 0) await store.write(0, new Uint8Array(first));
+  } else {
+    if (!store.preallocate) throw new UnsupportedError(`Preallocation mode '${prealloc}' is not supported on '${store.name}'`);
+    await store.preallocate(0, size, prealloc);
+  }
+}
+
+/** The raw format driver. */
+export const rawDriver: FormatDriver = {
+  name: 'raw',
+  capabilities: {
+    create: true,
+    write: true,
+    backing: false,
+    snapshots: false,
+    compress: false,
+    check: false,
+    resize: true,
+    amend: false,
+    bitmaps: false,
+  },
+  createOptions: CREATE_OPTIONS,
+  // Raw matches anything, weakly: any driver that claims the file wins.
+  probe: () => 1,
+  async open(store: ByteStore, options: OpenOptions): Promise<FormatImage> {
+    return new RawImage(store, await store.size(), options.readOnly);
+  },
+  create: createRaw,
+};

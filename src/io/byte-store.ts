@@ -1,0 +1,40 @@
+/**
+ * ByteStore: where bytes live. Every layer above reaches bytes through this
+ * interface, so a format driver works the same on a local file, in memory,
+ * or (later) over HTTP or NBD.
+ */
+
+/** Device and inode of a store's file, for loop and same-file detection. */
+export interface StoreIdentity {
+  readonly dev: number;
+  readonly ino: number;
+}
+
+/** The bytes of a store. */
+export interface ByteStore {
+  /** A name for messages: the path for files. */
+  readonly name: string;
+  /** True when writes are refused. */
+  readonly readOnly: boolean;
+  /** Current length in bytes. */
+  size(): Promise<number>;
+  /**
+   * Fills `into` from `offset`. Bytes past the end read as zeros (as a file
+   * read past EOF does in QEMU). Returns how many bytes came from the store.
+   */
+  read(offset: number, into: Uint8Array): Promise<number>;
+  /** Writes all of `data` at `offset`, growing the store if needed. */
+  write(offset: number, data: Uint8Array): Promise<void>;
+  /** Sets the length; new bytes read as zero. */
+  truncate(size: number): Promise<void>;
+  /** Makes written data durable (fdatasync for files). */
+  flush(): Promise<void>;
+  /** Releases the store; further calls fail. */
+  close(): Promise<void>;
+  /** Bytes the store really occupies (a file's allocated blocks), when known. */
+  allocatedSize?(): Promise<number | undefined>;
+  /** Device and inode, when the store is a file. */
+  identity?(): StoreIdentity | undefined;
+  /** Allocates `[offset, offset+length)` so later writes cannot fail for space (preallocation). */
+  preallocate?(offset: number, length: number, mode: 'falloc' | 'full'): Promise<void>;
+}
