@@ -7,7 +7,8 @@ import { dirname } from 'node:path';
 
 import { BackingLoopError, ChainDepthError, UnknownFormatError, VdiskError } from '../core/errors.js';
 import { LIMITS } from '../core/limits.js';
-import type { ByteStore, ExternalFiles, FormatDriver, FormatImage } from '../formats/driver.js';
+import type { ByteStore, FormatDriver, FormatImage } from '../formats/driver.js';
+import { externalFiles } from './external.js';
 import { FileStore } from '../io/file-store.js';
 import type { Layer } from './layer.js';
 import { pathCombine } from './path-combine.js';
@@ -37,18 +38,6 @@ interface OpenContext {
   readonly rootDir: string;
 }
 
-function externalFiles(referrer: string, ctx: OpenContext, stores: ByteStore[]): ExternalFiles {
-  return {
-    async open(name, role, opts) {
-      const path = await resolveReference(name, referrer, role === 'data-file' ? 'data file' : 'extent', ctx.rootDir, ctx.options);
-      if (!opts.create) await assertRegularFile(path, role === 'data-file' ? 'data file' : 'extent');
-      const store = await FileStore.open(path, { readOnly: opts.readOnly, create: opts.create });
-      stores.push(store);
-      return store;
-    },
-  };
-}
-
 async function openLayer(
   store: ByteStore,
   filename: string,
@@ -71,7 +60,7 @@ async function openLayer(
   const extra: ByteStore[] = [];
   let image: FormatImage;
   try {
-    image = await driver.open(store, { readOnly, filename, external: externalFiles(filename, ctx, extra) });
+    image = await driver.open(store, { readOnly, filename, external: externalFiles(filename, ctx.rootDir, ctx.options, extra) });
   } catch (err) {
     await Promise.allSettled(extra.map((s) => s.close()));
     throw err;
@@ -91,7 +80,6 @@ async function openLayer(
 export function openError(filename: string, err: unknown): unknown {
   if (!(err instanceof VdiskError)) return err;
   const prefix = `Could not open '${filename}': `;
-  if (err.message.startsWith(prefix)) return err;
   const wrapped = new (err.constructor as new (m: string, d: object) => VdiskError)(prefix + err.message, {
     file: err.file ?? filename,
     offset: err.offset,
@@ -100,6 +88,13 @@ export function openError(filename: string, err: unknown): unknown {
     hint: err.hint,
   });
   return wrapped;
+}
+
+/** qemu's wording for a backing file that fails to open: `Could not open 'top': Could not open backing file: ...`. */
+function backingError(referrer: string, err: unknown): unknown {
+  if (!(err instanceof VdiskError)) return err;
+  const Ctor = err.constructor as new (m: string, d: object) => VdiskError;
+  return openError(referrer, new Ctor(`Could not open backing file: ${err.message}`, { file: err.file, cause: err, data: err.data, hint: err.hint }));
 }
 
 /**
@@ -152,13 +147,13 @@ export async function openChain(target: string | ByteStore, options: OpenImageOp
       try {
         bstore = await FileStore.open(path, { readOnly: true });
       } catch (err) {
-        throw openError(shown, err);
+        throw backingError(top.filename, openError(shown, err));
       }
       try {
         layers.push(await openLayer(bstore, shown, top.backing.format, true, ctx));
       } catch (err) {
         await bstore.close();
-        throw openError(shown, err);
+        throw backingError(top.filename, openError(shown, err));
       }
     }
     return layers;

@@ -50,7 +50,8 @@ export interface JobContext {
  * const result = await job;
  * ```
  */
-export class Job<T> extends EventEmitter<JobEvents> implements PromiseLike<T> {
+export class Job<T> extends EventEmitter<JobEvents> implements Promise<T> {
+  readonly [Symbol.toStringTag] = 'Job';
   readonly #controller = new AbortController();
   readonly #promise: Promise<T>;
   #state: JobState = 'pending';

@@ -149,7 +149,8 @@ export const rawDriver: FormatDriver = {
   // Raw matches anything, weakly: any driver that claims the file wins.
   probe: () => 1,
   async open(store: ByteStore, options: OpenOptions): Promise<FormatImage> {
-    return new RawImage(store, await store.size(), options.readOnly);
+    // qemu sees a raw file in whole sectors: a partial last sector reads as zeros.
+    return new RawImage(store, alignUp(await store.size(), 512), options.readOnly);
   },
   create: createRaw,
 };

@@ -1,0 +1,21 @@
+import type { ByteStore, ExternalFiles } from '../formats/driver.js';
+import { FileStore } from '../io/file-store.js';
+import { assertRegularFile, resolveReference, type ResolverOptions } from './resolver.js';
+
+/**
+ * The ExternalFiles a driver gets for one image: every name goes through
+ * the resolver (trust mode, regular files only). Stores opened are pushed
+ * to `opened` so the caller can close them if the open fails.
+ */
+export function externalFiles(referrer: string, rootDir: string, options: ResolverOptions, opened: ByteStore[] = []): ExternalFiles {
+  return {
+    async open(name, role, opts) {
+      const what = role === 'data-file' ? 'data file' : 'extent';
+      const path = await resolveReference(name, referrer, what, rootDir, options);
+      if (!opts.create) await assertRegularFile(path, what);
+      const store = await FileStore.open(path, { readOnly: opts.readOnly, create: opts.create });
+      opened.push(store);
+      return store;
+    },
+  };
+}

@@ -1,0 +1,19 @@
+import type { ByteStore } from '../io/byte-store.js';
+import type { OpenImageOptions } from './chain.js';
+import { BlockDevice } from './device.js';
+
+/**
+ * Opens an image and its backing chain; read-only unless `readOnly: false`.
+ *
+ * @example
+ * ```ts
+ * await using img = await open('disk.qcow2');
+ * const head = new Uint8Array(512);
+ * await img.read(0, head);
+ * ```
+ * @throws {NotFoundError} ENOENT, {@link UnknownFormatError} EFORMAT, {@link CorruptImageError} ECORRUPT,
+ *   {@link BackingLoopError} ELOOP, {@link ChainDepthError} EDEPTH, {@link UnsafeReferenceError} EUNSAFE
+ */
+export function open(target: string | ByteStore, options: OpenImageOptions = {}): Promise<BlockDevice> {
+  return BlockDevice.open(target, options);
+}

@@ -1,0 +1,105 @@
+import { InvalidArgumentError } from '../../core/errors.js';
+import { isHelpRequest, parseOptionString } from '../../core/options.js';
+import { parseSize } from '../../core/sizes.js';
+import { convert } from '../../jobs/convert.js';
+import { parseArgs, UsageError, last, type OptSpec } from '../args.js';
+import { checkCacheMode, cvtnum, reportError, type CliIo } from '../context.js';
+import { attachProgress } from '../progress-bar.js';
+import { TRUST_OPTIONS, trustFrom } from '../trust-options.js';
+import { printOptionHelp } from './create.js';
+
+const SPECS: readonly OptSpec[] = [
+  { key: 'format', short: 'f', long: ['source-format'], arg: true },
+  { key: 'targetFormat', short: 'O', long: ['target-format'], arg: true },
+  { key: 'options', short: 'o', long: ['target-format-options'], arg: true, multi: true },
+  { key: 'backing', short: 'B', long: ['backing'], arg: true },
+  { key: 'backing', short: 'b', arg: true },
+  { key: 'backingFormat', short: 'F', long: ['backing-format'], arg: true },
+  { key: 'compress', short: 'c', long: ['compress'] },
+  { key: 'copyRange', short: 'C', long: ['copy-range-offloading'] },
+  { key: 'progress', short: 'p', long: ['progress'] },
+  { key: 'quiet', short: 'q', long: ['quiet'] },
+  { key: 'noCreate', short: 'n', long: ['no-create'] },
+  { key: 'sparse', short: 'S', long: ['sparse-size'], arg: true },
+  { key: 'cache', short: 't', long: ['target-cache'], arg: true },
+  { key: 'srcCache', short: 'T', long: ['source-cache'], arg: true },
+  { key: 'snapshot', short: 'l', long: ['snapshot'], arg: true },
+  { key: 'snapshotOld', short: 's', arg: true },
+  { key: 'parallel', short: 'm', long: ['parallel'], arg: true },
+  { key: 'oob', short: 'W', long: ['oob-writes'] },
+  { key: 'rate', short: 'r', long: ['rate-limit'], arg: true },
+  { key: 'forceShare', short: 'U', long: ['force-share'] },
+  { key: 'targetIsZero', long: ['target-is-zero'] },
+  { key: 'salvage', long: ['salvage'] },
+  { key: 'bitmaps', long: ['bitmaps'] },
+  { key: 'skipBrokenBitmaps', long: ['skip-broken-bitmaps'] },
+  { key: 'object', long: ['object'], arg: true, multi: true },
+  { key: 'imageOpts', long: ['image-opts'] },
+  { key: 'targetImageOpts', long: ['target-image-opts'] },
+  ...TRUST_OPTIONS,
+];
+
+function checkCombinations(flags: Set<string>, sparseGiven: boolean): void {
+  if (flags.has('copyRange') && flags.has('compress')) throw new InvalidArgumentError('Cannot enable copy offloading when -c is used');
+  if (flags.has('copyRange') && sparseGiven) throw new InvalidArgumentError('Cannot enable copy offloading when -S is used');
+  if (flags.has('copyRange') && flags.has('salvage')) throw new InvalidArgumentError('Cannot use copy offloading in salvaging mode');
+  if (flags.has('skipBrokenBitmaps') && !flags.has('bitmaps')) throw new InvalidArgumentError('--skip-broken-bitmaps requires --bitmaps');
+}
+
+/** `vdisk convert [options] filename [filename2 [...]] output_filename` */
+export async function convertCommand(argv: readonly string[], io: CliIo): Promise<number> {
+  try {
+    const args = parseArgs(argv, SPECS);
+    const targetFormat = last(args, 'targetFormat') ?? 'raw';
+    const optionStrings = args.values.get('options') ?? [];
+    if (optionStrings.some((o) => isHelpRequest(parseOptionString(o)))) return printOptionHelp(io, targetFormat, args.operands.at(-1));
+    checkCacheMode(last(args, 'cache'));
+    checkCacheMode(last(args, 'srcCache'));
+    const sparseArg = last(args, 'sparse');
+    checkCombinations(args.flags, sparseArg !== undefined);
+    let sparseSize = 4096;
+    if (sparseArg !== undefined) {
+      const v = cvtnum(io, 'buffer size for sparse output', sparseArg, (s) => parseSize(s, 'buffer size for sparse output'));
+      if (v === undefined) return 1;
+      if (v % 512 !== 0 || v > 16 * 1024 * 1024) {
+        throw new InvalidArgumentError('Invalid buffer size for sparse output specified. Valid sizes are multiples of 512 up to 16777216. Select 0 to disable sparse detection (fully allocates output).');
+      }
+      sparseSize = v;
+    }
+    const m = last(args, 'parallel');
+    if (m !== undefined && !(/^\d+$/.test(m) && Number(m) >= 1 && Number(m) <= 16)) {
+      throw new InvalidArgumentError('Invalid number of coroutines. Allowed number of coroutines is between 1 and 16');
+    }
+    if (last(args, 'rate') !== undefined && cvtnum(io, 'rate limit', last(args, 'rate') as string, (s) => parseSize(s, 'rate limit')) === undefined) return 1;
+    if (args.flags.has('imageOpts') || args.flags.has('targetImageOpts')) throw new UsageError('--image-opts is not supported yet');
+    if (args.operands.length < 2) throw new InvalidArgumentError('Must specify image file name');
+    if (last(args, 'snapshot') !== undefined || last(args, 'snapshotOld') !== undefined) {
+      throw new InvalidArgumentError('Failed to load snapshot: reading internal snapshots is not supported yet');
+    }
+    const sources = args.operands.slice(0, -1);
+    const target = args.operands.at(-1) as string;
+    const job = convert(sources, target, {
+      sourceFormat: last(args, 'format'),
+      targetFormat,
+      options: optionStrings.length > 0 ? optionStrings : undefined,
+      backingFile: last(args, 'backing'),
+      backingFormat: last(args, 'backingFormat'),
+      compress: args.flags.has('compress'),
+      sparseSize,
+      noCreate: args.flags.has('noCreate'),
+      targetIsZero: args.flags.has('targetIsZero'),
+      ...trustFrom(args),
+    });
+    const detach = attachProgress(job, io, args.flags.has('progress') && !args.flags.has('quiet'));
+    try {
+      await job;
+    } catch (err) {
+      detach(false);
+      throw err;
+    }
+    detach(true);
+    return 0;
+  } catch (err) {
+    return reportError(io, err);
+  }
+}

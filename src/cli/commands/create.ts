@@ -1,0 +1,63 @@
+import { parseSize } from '../../core/sizes.js';
+import { isHelpRequest, parseOptionString, formatOptionHelp } from '../../core/options.js';
+import { defaultRegistry } from '../../block/registry.js';
+import { prepareCreate } from '../../jobs/create.js';
+import { parseArgs, UsageError, last, type OptSpec } from '../args.js';
+import { cvtnum, reportError, type CliIo } from '../context.js';
+import { TRUST_OPTIONS, trustFrom } from '../trust-options.js';
+
+const SPECS: readonly OptSpec[] = [
+  { key: 'format', short: 'f', long: ['format'], arg: true },
+  { key: 'options', short: 'o', long: ['options'], arg: true, multi: true },
+  { key: 'backing', short: 'b', long: ['backing'], arg: true },
+  { key: 'backingFormat', short: 'F', long: ['backing-format'], arg: true },
+  { key: 'backingFormat', short: 'B', arg: true },
+  { key: 'unsafe', short: 'u', long: ['backing-unsafe'] },
+  { key: 'quiet', short: 'q', long: ['quiet'] },
+  { key: 'object', long: ['object'], arg: true, multi: true },
+  ...TRUST_OPTIONS,
+];
+
+/** `-o help`: the driver's options (all levels when a file name is given). */
+export function printOptionHelp(io: CliIo, format: string, filename: string | undefined): number {
+  const driver = defaultRegistry.get(format);
+  if (filename === undefined) {
+    io.stdout(formatOptionHelp(`Supported ${format} options:`, defaultRegistry.createOptions(driver, false)));
+    io.stdout('\nThe protocol level may support further options.\nSpecify the target filename to include those options.\n');
+  } else {
+    io.stdout(formatOptionHelp('Supported options:', defaultRegistry.createOptions(driver, true)));
+  }
+  return 0;
+}
+
+/** `vdisk create [-q] [-f fmt] [-b backing [-F fmt]] [-u] [-o options] filename [size]` */
+export async function createCommand(argv: readonly string[], io: CliIo): Promise<number> {
+  try {
+    const args = parseArgs(argv, SPECS);
+    const format = last(args, 'format') ?? 'raw';
+    const optionStrings = args.values.get('options') ?? [];
+    if (optionStrings.some((o) => isHelpRequest(parseOptionString(o)))) return printOptionHelp(io, format, args.operands[0]);
+    const [filename, sizeArg, extra] = args.operands;
+    if (filename === undefined) throw new UsageError('Expecting image file name');
+    let size: number | undefined;
+    if (sizeArg !== undefined) {
+      size = cvtnum(io, 'image size', sizeArg, (v) => parseSize(v));
+      if (size === undefined) return 1;
+    }
+    if (extra !== undefined) throw new UsageError(`Unexpected argument: ${extra}`);
+    const plan = await prepareCreate(filename, {
+      format,
+      size,
+      options: optionStrings,
+      backingFile: last(args, 'backing'),
+      backingFormat: last(args, 'backingFormat'),
+      backingUnsafe: args.flags.has('unsafe'),
+      ...trustFrom(args),
+    });
+    if (!args.flags.has('quiet')) io.stdout(plan.formatting + '\n');
+    await plan.execute();
+    return 0;
+  } catch (err) {
+    return reportError(io, err);
+  }
+}

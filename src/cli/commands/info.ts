@@ -1,0 +1,38 @@
+import { info } from '../../jobs/info.js';
+import { parseArgs, UsageError, last, type OptSpec } from '../args.js';
+import { outputFormat, reportError, type CliIo } from '../context.js';
+import { formatInfoHuman } from '../info-human.js';
+import { formatQemuJson } from '../qemu-json.js';
+import { TRUST_OPTIONS, trustFrom } from '../trust-options.js';
+
+const SPECS: readonly OptSpec[] = [
+  { key: 'format', short: 'f', long: ['format'], arg: true },
+  { key: 'output', long: ['output'], arg: true },
+  { key: 'backingChain', long: ['backing-chain'] },
+  { key: 'forceShare', short: 'U', long: ['force-share'] },
+  { key: 'cache', short: 't', long: ['cache'], arg: true },
+  { key: 'object', long: ['object'], arg: true, multi: true },
+  { key: 'imageOpts', long: ['image-opts'] },
+  ...TRUST_OPTIONS,
+];
+
+/** `vdisk info [-f fmt] [--output=human|json] [--backing-chain] [-U] filename` */
+export async function infoCommand(argv: readonly string[], io: CliIo): Promise<number> {
+  try {
+    const args = parseArgs(argv, SPECS);
+    const output = outputFormat(last(args, 'output'));
+    if (args.operands.length !== 1) throw new UsageError('Expecting one image file name');
+    if (args.flags.has('imageOpts')) throw new UsageError('--image-opts is not supported yet');
+    const filename = args.operands[0] as string;
+    const chain = args.flags.has('backingChain');
+    const infos = await info(filename, { format: last(args, 'format'), backingChain: chain, ...trustFrom(args) });
+    if (output === 'json') {
+      io.stdout(formatQemuJson(chain ? infos : infos[0]) + '\n');
+    } else {
+      io.stdout(infos.map(formatInfoHuman).join('\n\n') + '\n');
+    }
+    return 0;
+  } catch (err) {
+    return reportError(io, err);
+  }
+}

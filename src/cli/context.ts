@@ -1,0 +1,61 @@
+import { VdiskError } from '../core/errors.js';
+import { UsageError } from './args.js';
+
+/** Where a command writes; the real CLI binds these to the process streams. */
+export interface CliIo {
+  stdout(text: string): void;
+  stderr(text: string): void;
+}
+
+/** A subcommand: words after its name → exit status. */
+export type Command = (argv: readonly string[], io: CliIo) => Promise<number>;
+
+/** The program name used in messages. */
+export const PROG = 'vdisk';
+
+/** Prints an error the way qemu-img does (`prog: message`, hints unprefixed) and returns the exit status. */
+export function reportError(io: CliIo, err: unknown, prefix = ''): number {
+  if (err instanceof UsageError) {
+    io.stderr(`${PROG}: ${err.message}\nTry '${PROG} --help' for more information\n`);
+    return 1;
+  }
+  if (err instanceof VdiskError) {
+    io.stderr(`${PROG}: ${prefix}${err.message}\n`);
+    if (err.hint) io.stderr(`${err.hint}\n`);
+    return 1;
+  }
+  // Not ours: still no stack trace for users, but say it is unexpected.
+  const msg = err instanceof Error ? err.message : String(err);
+  io.stderr(`${PROG}: internal error: ${msg}\n`);
+  if (process.env['VDISK_DEBUG'] && err instanceof Error && err.stack) io.stderr(err.stack + '\n');
+  return 1;
+}
+
+/** `--output` as qemu-img validates it. */
+export function outputFormat(value: string | undefined): 'human' | 'json' {
+  if (value === undefined || value === 'human') return 'human';
+  if (value === 'json') return 'json';
+  throw new VdiskError('EINVAL', 'user', '--output must be used with human or json as argument.');
+}
+
+/** qemu-img's cvtnum: sizes given on the command line, with its two-line syntax error. */
+export function cvtnum(io: CliIo, what: string, value: string, parse: (v: string) => number): number | undefined {
+  try {
+    return parse(value);
+  } catch (err) {
+    if (err instanceof VdiskError && err.data?.['kind'] === 'size-syntax') {
+      io.stderr(`${PROG}: Invalid ${what} specified. You may use k, M, G, T, P or E suffixes for\n${PROG}: kilobytes, megabytes, gigabytes, terabytes, petabytes and exabytes.\n`);
+      return undefined;
+    }
+    reportError(io, err);
+    return undefined;
+  }
+}
+
+/** The cache modes qemu-img accepts for -t/-T. */
+export function checkCacheMode(mode: string | undefined): void {
+  if (mode === undefined) return;
+  if (!['none', 'writeback', 'writethrough', 'directsync', 'unsafe', 'off'].includes(mode)) {
+    throw new VdiskError('EINVAL', 'user', `Invalid cache option: ${mode}`);
+  }
+}

@@ -1,0 +1,56 @@
+import { defaultRegistry } from '../block/registry.js';
+import { VERSION } from '../version.js';
+
+/** `vdisk --version` text. */
+export function versionText(): string {
+  return `vdisk version ${VERSION}\nqemu-img compatible command line (reference: qemu-img 7.2)\n`;
+}
+
+/** `vdisk --help` text: qemu-img's layout with vdisk's commands and formats. */
+export function helpText(): string {
+  const formats = defaultRegistry.list().map((d) => d.name).sort().join(' ');
+  return `${versionText()}usage: vdisk [standard options] command [command options]
+Virtual disk image utility (qemu-img compatible)
+
+    '-h', '--help'       display this help and exit
+    '-V', '--version'    output version information and exit
+    '-T', '--trace'      [[enable=]<pattern>][,events=<file>][,file=<file>]
+                         accepted for compatibility; vdisk traces with NODE_DEBUG=vdisk
+
+Command syntax:
+  convert [--object objectdef] [--target-is-zero] [-U] [-c] [-p] [-q] [-n] [-f fmt] [-t cache] [-T src_cache] [-O output_fmt] [-B backing_file [-F backing_fmt]] [-o options] [-S sparse_size] [-m num_coroutines] [-W] [--untrusted] filename [filename2 [...]] output_filename
+  create [--object objectdef] [-q] [-f fmt] [-b backing_file [-F backing_fmt]] [-u] [-o options] [--untrusted] filename [size]
+  info [--object objectdef] [-f fmt] [--output=ofmt] [--backing-chain] [-U] [--untrusted] filename
+
+Command parameters:
+  'filename' is a disk image filename
+  'fmt' is the disk image format. It is guessed automatically in most cases
+  'size' is the disk image size in bytes. Optional suffixes
+    'k' or 'K' (kilobyte, 1024), 'M' (megabyte, 1024k), 'G' (gigabyte, 1024M),
+    'T' (terabyte, 1024G), 'P' (petabyte, 1024T) and 'E' (exabyte, 1024P)  are
+    supported. 'b' is ignored.
+  'output_filename' is the destination disk image filename
+  'output_fmt' is the destination format
+  'options' is a comma separated list of format specific options in a
+    name=value format. Use -o help for an overview of the options supported by
+    the used format
+  '-c' indicates that target image must be compressed (qcow2 format only)
+  '-p' show progress of command (only certain commands)
+  '-q' use Quiet mode - do not print any output (except errors)
+  '-S' indicates the consecutive number of bytes (defaults to 4k) that must
+       contain only zeros for qemu-img to create a sparse image during
+       conversion. If the number of bytes is 0, the source will not be scanned for
+       unallocated or zero sectors, and the destination image will always be
+       fully allocated
+  '--output' takes the format in which the output must be done (human or json)
+  '-n' skips the target volume creation (useful if the volume is created
+       prior to running qemu-img)
+
+vdisk-only options (every command that opens images):
+  '--untrusted' confine backing files, data files and extents to the image's own directory
+  '--trust=qemu|untrusted|none' the same, spelled out ('none' follows no external reference)
+  '--max-chain-depth=N' most backing files below an image (default 256)
+
+Supported formats: ${formats}
+`;
+}

@@ -1,0 +1,48 @@
+/**
+ * The `vdisk` command: qemu-img's command line over the vdisk API.
+ */
+import { parseArgs, UsageError, type OptSpec } from './args.js';
+import { createCommand } from './commands/create.js';
+import { convertCommand } from './commands/convert.js';
+import { infoCommand } from './commands/info.js';
+import { reportError, type CliIo, type Command } from './context.js';
+import { helpText, versionText } from './help.js';
+
+/** Every subcommand this build has. */
+export const COMMANDS: Readonly<Record<string, Command>> = {
+  convert: convertCommand,
+  create: createCommand,
+  info: infoCommand,
+};
+
+const GLOBAL: readonly OptSpec[] = [
+  { key: 'help', short: 'h', long: ['help'] },
+  { key: 'version', short: 'V', long: ['version'] },
+  { key: 'trace', short: 'T', long: ['trace'], arg: true },
+];
+
+/** Runs the CLI on `argv` (the words after the program name); returns the exit status. */
+export async function run(argv: readonly string[], io: CliIo): Promise<number> {
+  try {
+    const args = parseArgs(argv, GLOBAL, true);
+    if (args.flags.has('help')) {
+      io.stdout(helpText());
+      return 0;
+    }
+    if (args.flags.has('version')) {
+      io.stdout(versionText());
+      return 0;
+    }
+    const [name, ...rest] = args.operands;
+    if (name === undefined) throw new UsageError('Not enough arguments');
+    const command = COMMANDS[name];
+    if (!command) throw new UsageError(`Command not found: ${name}`);
+    if (rest.length === 1 && (rest[0] === '--help' || rest[0] === '-h')) {
+      io.stdout(helpText());
+      return 0;
+    }
+    return await command(rest, io);
+  } catch (err) {
+    return reportError(io, err);
+  }
+}

@@ -1,0 +1,41 @@
+import type { Job } from '../core/job.js';
+import type { JobProgress } from '../core/progress.js';
+import type { CliIo } from './context.js';
+
+function line(p: JobProgress): string {
+  const pct = p.total > 0 ? (p.done * 100) / p.total : 0;
+  return `    (${pct.toFixed(2)}/100%)\r`;
+}
+
+/**
+ * qemu-img's `-p` line (`    (NN.NN/100%)\r`, a newline at the end), or,
+ * without `-p`, one line on SIGUSR1. Returns a function that detaches.
+ */
+export function attachProgress(job: Job<unknown>, io: CliIo, show: boolean): (ok?: boolean) => void {
+  let last: JobProgress = { phase: '', done: 0, total: 0 };
+  let printed = -1;
+  const onProgress = (p: JobProgress): void => {
+    last = p;
+    if (!show) return;
+    const pct = p.total > 0 ? Math.floor((p.done * 10000) / p.total) : 10000;
+    if (pct === printed) return;
+    printed = pct;
+    io.stdout(line(p));
+  };
+  const onSignal = (): void => io.stdout(line(last));
+  job.on('progress', onProgress);
+  if (!show) process.on('SIGUSR1', onSignal);
+  if (show) io.stdout(line(last));
+  // SIGINT and SIGTERM abort the job the way the API's abort does: the target is cleaned up.
+  const onStop = (): void => job.cancel(new Error('interrupted by signal'));
+  process.on('SIGINT', onStop);
+  process.on('SIGTERM', onStop);
+  return (ok = true) => {
+    job.off('progress', onProgress);
+    process.off('SIGINT', onStop);
+    process.off('SIGTERM', onStop);
+    if (!show) process.off('SIGUSR1', onSignal);
+    else if (ok) io.stdout(line({ ...last, done: last.total }) + '\n');
+    else io.stdout('\n');
+  };
+}

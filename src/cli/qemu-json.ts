@@ -1,0 +1,105 @@
+/**
+ * JSON exactly as qemu-img prints it: 4-space indentation, empty containers
+ * on two lines, non-ASCII escaped as \uXXXX, and object keys in QEMU's
+ * QDict iteration order (hash bucket order, newest first within a bucket),
+ * which callers reproduce by building objects in QAPI schema order.
+ */
+
+const QDICT_BUCKETS = 512;
+
+/** QEMU's tdb_hash over the key's bytes (all arithmetic in uint32). */
+export function qdictHash(key: string): number {
+  const bytes = Buffer.from(key, 'utf8');
+  let value = Math.imul(0x238f13af, bytes.length) >>> 0;
+  for (let i = 0; i < bytes.length; i++) {
+    value = (value + (((bytes[i] ?? 0) << ((i * 5) % 24)) >>> 0)) >>> 0;
+  }
+  return (Math.imul(1103515243, value) + 12345) >>> 0;
+}
+
+/** The order QEMU's QDict iterates keys inserted in `insertionOrder`. */
+export function qdictOrder(insertionOrder: readonly string[]): string[] {
+  return insertionOrder
+    .map((key, index) => ({ key, index, bucket: qdictHash(key) % QDICT_BUCKETS }))
+    .sort((a, b) => a.bucket - b.bucket || b.index - a.index)
+    .map((e) => e.key);
+}
+
+function escapeString(s: string): string {
+  let out = '"';
+  for (const ch of s) {
+    const cp = ch.codePointAt(0) ?? 0;
+    switch (ch) {
+      case '"':
+        out += '\\"';
+        break;
+      case '\\':
+        out += '\\\\';
+        break;
+      case '\b':
+        out += '\\b';
+        break;
+      case '\f':
+        out += '\\f';
+        break;
+      case '\n':
+        out += '\\n';
+        break;
+      case '\r':
+        out += '\\r';
+        break;
+      case '\t':
+        out += '\\t';
+        break;
+      default:
+        if (cp > 0xffff) {
+          const v = cp - 0x10000;
+          out += `\\u${hex4(0xd800 | (v >> 10))}\\u${hex4(0xdc00 | (v & 0x3ff))}`;
+        } else if (cp < 0x20 || cp >= 0x7f) {
+          out += `\\u${hex4(cp)}`;
+        } else {
+          out += ch;
+        }
+    }
+  }
+  return out + '"';
+}
+
+function hex4(n: number): string {
+  return n.toString(16).toUpperCase().padStart(4, '0');
+}
+
+function formatValue(value: unknown, level: number): string {
+  const pad = '    '.repeat(level);
+  const inner = '    '.repeat(level + 1);
+  if (value === null || value === undefined) return 'null';
+  if (typeof value === 'string') return escapeString(value);
+  if (typeof value === 'number') return Number.isInteger(value) ? String(value) : formatDouble(value);
+  if (typeof value === 'bigint') return value.toString();
+  if (typeof value === 'boolean') return value ? 'true' : 'false';
+  if (Array.isArray(value)) {
+    if (value.length === 0) return `[\n${pad}]`;
+    return `[\n${value.map((v) => inner + formatValue(v, level + 1)).join(',\n')}\n${pad}]`;
+  }
+  if (typeof value === 'object') {
+    const obj = value as Record<string, unknown>;
+    const keys = qdictOrder(Object.keys(obj).filter((k) => obj[k] !== undefined));
+    if (keys.length === 0) return `{\n${pad}}`;
+    return `{\n${keys.map((k) => `${inner}${escapeString(k)}: ${formatValue(obj[k], level + 1)}`).join(',\n')}\n${pad}}`;
+  }
+  return 'null';
+}
+
+function formatDouble(n: number): string {
+  // QEMU prints doubles with %.17g
+  return String(Number(n.toPrecision(17)));
+}
+
+/**
+ * Pretty-prints `value` as qemu-img's `--output=json` does (without the
+ * trailing newline). Object keys must be inserted in QAPI schema order;
+ * keys whose value is undefined are left out (QAPI's absent optionals).
+ */
+export function formatQemuJson(value: unknown): string {
+  return formatValue(value, 0);
+}

@@ -1,0 +1,24 @@
+import { parseSize } from '../core/sizes.js';
+import type { TrustMode } from '../block/resolver.js';
+import { last, type OptSpec, type ParsedArgs } from './args.js';
+import { VdiskError } from '../core/errors.js';
+
+/** vdisk-only options every command that opens images accepts. */
+export const TRUST_OPTIONS: readonly OptSpec[] = [
+  { key: 'untrusted', long: ['untrusted'] },
+  { key: 'trust', long: ['trust'], arg: true },
+  { key: 'maxChainDepth', long: ['max-chain-depth'], arg: true },
+];
+
+/** The resolver settings the trust options ask for. */
+export function trustFrom(args: ParsedArgs): { trust: TrustMode; maxChainDepth?: number } {
+  let trust: TrustMode = args.flags.has('untrusted') ? 'untrusted' : 'qemu';
+  const t = last(args, 'trust');
+  if (t !== undefined) {
+    if (t !== 'qemu' && t !== 'untrusted' && t !== 'none') throw new VdiskError('EINVAL', 'user', `Invalid trust mode '${t}' (expecting qemu, untrusted or none)`);
+    trust = t;
+  }
+  const depth = last(args, 'maxChainDepth');
+  if (depth === undefined) return { trust };
+  return { trust, maxChainDepth: parseSize(depth, 'chain depth') };
+}

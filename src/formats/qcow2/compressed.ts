@@ -1,0 +1,126 @@
+/**
+ * Compressed clusters: zlib (raw deflate, 4 KiB window, as QEMU writes it)
+ * through node:zlib on the thread pool, and zstd decoding through fzstd.
+ * Output is always bounded by the cluster size.
+ */
+import { promisify } from 'node:util';
+import { deflateRaw as deflateRawCb, inflateRaw as inflateRawCb } from 'node:zlib';
+
+import { decompress as zstdDecompress } from 'fzstd';
+
+import { CorruptImageError, UnsupportedError } from '../../core/errors.js';
+import { COMPRESSION_ZLIB, COMPRESSION_ZSTD } from './layout.js';
+
+const inflateRaw = promisify(inflateRawCb);
+const deflateRaw = promisify(deflateRawCb);
+
+/** Largest zstd window accepted for frames without a content size. */
+const MAX_ZSTD_WINDOW = 8 * 1024 * 1024;
+
+/**
+ * Decodes one compressed cluster into `out` (exactly one cluster).
+ *
+ * @throws {CorruptImageError} when the data does not decode to a full cluster
+ */
+export async function decompressCluster(type: number, input: Uint8Array, out: Uint8Array, hostOffset: number): Promise<void> {
+  try {
+    if (type === COMPRESSION_ZLIB) {
+      const res = await inflateRaw(input, { maxOutputLength: out.length });
+      if (res.length !== out.length) throw new Error('short output');
+      out.set(res);
+      return;
+    }
+    if (type === COMPRESSION_ZSTD) {
+      decodeZstd(input, out);
+      return;
+    }
+  } catch (err) {
+    throw new CorruptImageError(`Could not decompress the compressed cluster at host offset 0x${hostOffset.toString(16)}`, { offset: hostOffset, cause: err });
+  }
+  throw new UnsupportedError(`Unknown compression type ${type}`);
+}
+
+interface FrameInfo {
+  readonly end: number;
+  readonly contentSize: number | undefined;
+  readonly window: number;
+  readonly skippable: boolean;
+}
+
+function rd(b: Uint8Array, p: number, n: number): number {
+  let v = 0;
+  for (let i = n - 1; i >= 0; i--) v = v * 256 + (b[p + i] ?? 0);
+  return v;
+}
+
+/** Walks one zstd frame (header and block headers) to find where it ends. */
+function frameAt(b: Uint8Array, p: number): FrameInfo {
+  const magic = rd(b, p, 4);
+  if (magic >>> 4 === 0x184d2a5) return { end: p + 8 + rd(b, p + 4, 4), contentSize: 0, window: 0, skippable: true };
+  if (magic !== 0xfd2fb528) throw new Error('bad zstd frame magic');
+  const fhd = b[p + 4] ?? 0;
+  const single = (fhd >> 5) & 1;
+  const fcsFlag = fhd >> 6;
+  let q = p + 5;
+  let window = 0;
+  if (!single) {
+    const wd = b[q++] ?? 0;
+    const base = 2 ** (10 + (wd >> 3));
+    window = base + (base / 8) * (wd & 7);
+  }
+  q += [0, 1, 2, 4][fhd & 3]!;
+  const fcsBytes = fcsFlag === 0 ? single : 2 ** fcsFlag;
+  let contentSize: number | undefined;
+  if (fcsBytes > 0) contentSize = rd(b, q, fcsBytes) + (fcsBytes === 2 ? 256 : 0);
+  q += fcsBytes;
+  for (;;) {
+    if (q + 3 > b.length) throw new Error('truncated zstd frame');
+    const h = rd(b, q, 3);
+    const type = (h >> 1) & 3;
+    if (type === 3) throw new Error('reserved zstd block type');
+    q += 3 + (type === 1 ? 1 : h >>> 3);
+    if (h & 1) break;
+  }
+  if ((fhd >> 2) & 1) q += 4;
+  if (q > b.length) throw new Error('truncated zstd frame');
+  return { end: q, contentSize, window: single ? (contentSize ?? 0) : window, skippable: false };
+}
+
+/** Decodes zstd frames until `out` is full (QEMU ignores what follows). */
+function decodeZstd(input: Uint8Array, out: Uint8Array): void {
+  let pos = 0;
+  let outPos = 0;
+  while (outPos < out.length) {
+    if (pos >= input.length) throw new Error('zstd data ended before a full cluster');
+    const f = frameAt(input, pos);
+    const frame = input.subarray(pos, f.end);
+    pos = f.end;
+    if (f.skippable) continue;
+    const room = out.length - outPos;
+    if (f.contentSize !== undefined) {
+      if (f.contentSize > room) throw new Error('zstd frame larger than a cluster');
+      if (f.contentSize > 0) zstdDecompress(frame, out.subarray(outPos, outPos + f.contentSize));
+      outPos += f.contentSize;
+      continue;
+    }
+    if (f.window > MAX_ZSTD_WINDOW) throw new Error('zstd window too large');
+    const res = zstdDecompress(frame);
+    if (res.length > room) throw new Error('zstd frame larger than a cluster');
+    out.set(res, outPos);
+    outPos += res.length;
+  }
+}
+
+/**
+ * Compresses one cluster the way QEMU does; returns undefined when the
+ * result would not be smaller than a cluster (the caller writes it
+ * uncompressed).
+ */
+export async function compressCluster(type: number, data: Uint8Array): Promise<Uint8Array | undefined> {
+  if (type === COMPRESSION_ZSTD) {
+    throw new UnsupportedError('Writing zstd-compressed clusters is not supported yet; use compression_type=zlib');
+  }
+  const out = await deflateRaw(data, { windowBits: 12, memLevel: 9 });
+  if (out.length >= data.length) return undefined;
+  return new Uint8Array(out.buffer, out.byteOffset, out.length);
+}

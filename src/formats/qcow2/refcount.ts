@@ -1,0 +1,234 @@
+/**
+ * Refcount table and blocks (qcow2-refcount.c): read, allocate, free and
+ * grow, for every refcount width from 1 to 64 bits. New refcount blocks
+ * describe themselves (they sit in the first cluster of the range they
+ * cover), so allocation never recurses.
+ */
+import { CorruptImageError, UnsupportedError } from '../../core/errors.js';
+import { LIMITS } from '../../core/limits.js';
+import type { ByteStore } from '../../io/byte-store.js';
+import { TableCache } from './cache.js';
+import type { Geometry } from './layout.js';
+
+/** Reads entry `i` of a refcount block of `bits`-wide entries. */
+export function getRefcountEntry(block: Uint8Array, i: number, bits: number): number {
+  if (bits >= 8) {
+    const view = new DataView(block.buffer, block.byteOffset, block.byteLength);
+    const pos = i * (bits / 8);
+    if (bits === 8) return view.getUint8(pos);
+    if (bits === 16) return view.getUint16(pos);
+    if (bits === 32) return view.getUint32(pos);
+    return Number(view.getBigUint64(pos));
+  }
+  const bit = i * bits;
+  const byte = block[bit >>> 3] ?? 0;
+  return (byte >>> (bit & 7)) & ((1 << bits) - 1);
+}
+
+/** Writes entry `i` of a refcount block. */
+export function setRefcountEntry(block: Uint8Array, i: number, bits: number, value: number): void {
+  if (bits >= 8) {
+    const view = new DataView(block.buffer, block.byteOffset, block.byteLength);
+    const pos = i * (bits / 8);
+    if (bits === 8) view.setUint8(pos, value);
+    else if (bits === 16) view.setUint16(pos, value);
+    else if (bits === 32) view.setUint32(pos, value);
+    else view.setBigUint64(pos, BigInt(value));
+    return;
+  }
+  const bit = i * bits;
+  const mask = ((1 << bits) - 1) << (bit & 7);
+  const old = block[bit >>> 3] ?? 0;
+  block[bit >>> 3] = (old & ~mask) | ((value << (bit & 7)) & mask);
+}
+
+/** Largest refcount a width can hold (capped at 2^53 - 1). */
+export function refcountMax(bits: number): number {
+  return bits >= 53 ? Number.MAX_SAFE_INTEGER : 2 ** bits - 1;
+}
+
+/** Parses a refcount table into block offsets (0 = no block). */
+export function parseRefcountTable(bytes: Uint8Array, g: Geometry): Float64Array {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const out = new Float64Array(bytes.length / 8);
+  for (let i = 0; i < out.length; i++) {
+    const v = view.getBigUint64(i * 8) & 0xfffffffffffffe00n;
+    if (v > BigInt(Number.MAX_SAFE_INTEGER)) {
+      throw new UnsupportedError(`Refcount block offset in reftable entry ${i} is above 2^53, the largest offset vdisk supports`);
+    }
+    out[i] = Number(v);
+    if (out[i]! % g.clusterSize !== 0) {
+      throw new CorruptImageError(`Refblock offset 0x${out[i]!.toString(16)} unaligned (reftable index: 0x${i.toString(16)})`);
+    }
+  }
+  return out;
+}
+
+/** Where the header's refcount-table fields live and how to rewrite them. */
+export interface RefcountTableHeader {
+  offset: number;
+  clusters: number;
+  /** Writes the header's table offset and size in one write. */
+  update(offset: number, clusters: number): Promise<void>;
+}
+
+/** The refcount structures of one open image. */
+export class Refcounts {
+  readonly #store: ByteStore;
+  readonly #g: Geometry;
+  readonly cache: TableCache;
+  readonly #header: RefcountTableHeader;
+  readonly #max: number;
+  /** Block offsets by table index (in memory: may be longer than on disk while growing). */
+  #table: Float64Array;
+  /** Entries of the table as it is on disk. */
+  #diskEntries: number;
+  #freeHint = 0;
+  /** Skip the flushes between dependent writes (lazy refcounts: the dirty bit covers them). */
+  lazy = false;
+  /** Called for every new metadata cluster (refcount block, table), for overlap checks. */
+  onMetadata: ((offset: number, length: number) => void) | undefined;
+
+  constructor(store: ByteStore, g: Geometry, table: Float64Array, header: RefcountTableHeader) {
+    this.#store = store;
+    this.#g = g;
+    this.#table = table;
+    this.#diskEntries = table.length;
+    this.#header = header;
+    this.#max = refcountMax(g.refcountBits);
+    this.cache = new TableCache(store, g.clusterSize, LIMITS.qcow2RefcountCacheBytes);
+  }
+
+  /** Block offsets, by table index. */
+  get table(): Float64Array {
+    return this.#table;
+  }
+
+  /** Refcount of host cluster `cluster`. */
+  async get(cluster: number): Promise<number> {
+    const bi = Math.floor(cluster / this.#g.refcountBlockEntries);
+    const off = bi < this.#table.length ? this.#table[bi]! : 0;
+    if (off === 0) return 0;
+    const block = await this.cache.get(off);
+    return getRefcountEntry(block, cluster % this.#g.refcountBlockEntries, this.#g.refcountBits);
+  }
+
+  /** Adds `delta` to the refcount of `cluster` (its block must exist unless delta < 0). */
+  async add(cluster: number, delta: number): Promise<number> {
+    const bi = Math.floor(cluster / this.#g.refcountBlockEntries);
+    let off = bi < this.#table.length ? this.#table[bi]! : 0;
+    if (off === 0) {
+      if (delta < 0) throw new CorruptImageError(`Refcount of cluster ${cluster} would drop below zero`);
+      await this.#createBlock(bi);
+      off = this.#table[bi]!;
+    }
+    const block = await this.cache.get(off);
+    const i = cluster % this.#g.refcountBlockEntries;
+    const v = getRefcountEntry(block, i, this.#g.refcountBits) + delta;
+    if (v < 0) throw new CorruptImageError(`Refcount of cluster ${cluster} would drop below zero`);
+    if (v > this.#max) throw new UnsupportedError(`Refcount overflow at cluster offset 0x${(cluster * this.#g.clusterSize).toString(16)} (refcount_bits=${this.#g.refcountBits})`);
+    setRefcountEntry(block, i, this.#g.refcountBits, v);
+    this.cache.markDirty(off, block);
+    if (v === 0 && cluster < this.#freeHint) this.#freeHint = cluster;
+    return v;
+  }
+
+  /** Allocates `n` contiguous clusters (refcount 1 each); returns the host offset. */
+  async allocate(n: number): Promise<number> {
+    for (;;) {
+      const start = await this.#findFree(n);
+      const firstBlock = Math.floor(start / this.#g.refcountBlockEntries);
+      const lastBlock = Math.floor((start + n - 1) / this.#g.refcountBlockEntries);
+      let created = false;
+      for (let b = firstBlock; b <= lastBlock && !created; b++) {
+        if (b >= this.#table.length || this.#table[b] === 0) {
+          await this.#createBlock(b);
+          created = true;
+        }
+      }
+      if (created) continue; // the new block took a cluster: search again
+      for (let c = start; c < start + n; c++) await this.add(c, 1);
+      if (start <= this.#freeHint) this.#freeHint = start + n;
+      const offset = start * this.#g.clusterSize;
+      if (offset === 0) throw new CorruptImageError('Preventing invalid allocation of a cluster at offset 0');
+      return offset;
+    }
+  }
+
+  /** Drops one reference from each of `n` clusters at host `offset`. */
+  async free(offset: number, n: number): Promise<void> {
+    const first = Math.floor(offset / this.#g.clusterSize);
+    for (let c = first; c < first + n; c++) await this.add(c, -1);
+  }
+
+  async #findFree(n: number): Promise<number> {
+    let start = this.#freeHint;
+    let run = 0;
+    for (let c = start; ; c++) {
+      if ((await this.get(c)) === 0) {
+        if (run === 0) start = c;
+        run++;
+        if (run === n) return start;
+      } else {
+        run = 0;
+      }
+    }
+  }
+
+  async #createBlock(bi: number): Promise<void> {
+    if (bi >= this.#table.length) await this.#grow(bi);
+    if (this.#table[bi] !== 0) return;
+    const cluster = bi * this.#g.refcountBlockEntries;
+    if (cluster === 0) throw new CorruptImageError('Preventing invalid allocation of refcount block at offset 0');
+    const offset = cluster * this.#g.clusterSize;
+    const block = new Uint8Array(this.#g.clusterSize);
+    setRefcountEntry(block, 0, this.#g.refcountBits, 1);
+    // Every cluster of the range is free (no block counted it), so the block can take the first one.
+    await this.#store.write(offset, block);
+    if (!this.lazy) await this.#store.flush();
+    this.#table[bi] = offset;
+    this.onMetadata?.(offset, this.#g.clusterSize);
+    if (bi < this.#diskEntries) await this.#writeTableEntry(bi);
+  }
+
+  async #writeTableEntry(i: number): Promise<void> {
+    const e = new Uint8Array(8);
+    new DataView(e.buffer).setBigUint64(0, BigInt(this.#table[i]!));
+    await this.#store.write(this.#header.offset + i * 8, e);
+  }
+
+  /** Grows the table to hold index `bi`: new table elsewhere, header switched in one write. */
+  async #grow(bi: number): Promise<void> {
+    const perCluster = this.#g.clusterSize / 8;
+    const want = Math.max(bi + 1, Math.ceil(this.#table.length * 1.5));
+    const clusters = Math.ceil(want / perCluster);
+    if (clusters * this.#g.clusterSize > LIMITS.qcow2MaxRefcountTableBytes) {
+      throw new UnsupportedError('Reference count table too large (the image would exceed the 8 MiB refcount table limit)');
+    }
+    const next = new Float64Array(clusters * perCluster);
+    next.set(this.#table);
+    const old = { offset: this.#header.offset, clusters: this.#header.clusters };
+    this.#table = next;
+    const newOffset = await this.allocate(clusters);
+    await this.cache.writeBack();
+    const bytes = new Uint8Array(clusters * this.#g.clusterSize);
+    const view = new DataView(bytes.buffer);
+    for (let i = 0; i < next.length; i++) view.setBigUint64(i * 8, BigInt(this.#table[i]!));
+    await this.#store.write(newOffset, bytes);
+    await this.#store.flush();
+    await this.#header.update(newOffset, clusters);
+    await this.#store.flush();
+    this.#header.offset = newOffset;
+    this.#header.clusters = clusters;
+    this.#diskEntries = next.length;
+    this.onMetadata?.(newOffset, bytes.length);
+    if (old.clusters > 0) await this.free(old.offset, old.clusters);
+  }
+
+  /** Writes back dirty refcount blocks and flushes the store (unless lazy). */
+  async writeBack(): Promise<void> {
+    if (!this.cache.dirty) return;
+    await this.cache.writeBack();
+    if (!this.lazy) await this.#store.flush();
+  }
+}

@@ -1,0 +1,91 @@
+/**
+ * The internal snapshot table (qcow2-snapshot.c): read, bounds-checked, into
+ * entries for `info` and for opening a snapshot's L1 table read-only.
+ */
+import { CorruptImageError } from '../../core/errors.js';
+import { LIMITS } from '../../core/limits.js';
+import type { ByteStore } from '../../io/byte-store.js';
+import type { SnapshotInfo } from '../driver.js';
+
+/** One snapshot table entry. */
+export interface SnapshotEntry {
+  readonly l1TableOffset: number;
+  readonly l1Size: number;
+  readonly id: string;
+  readonly name: string;
+  readonly dateSec: number;
+  readonly dateNsec: number;
+  readonly vmClockNsec: number;
+  readonly vmStateSize: number;
+  /** Guest size when the snapshot was taken (extra data), else undefined. */
+  readonly diskSize: number | undefined;
+  readonly icount: number | undefined;
+}
+
+const decoder = new TextDecoder();
+const ENTRY_HEADER = 40;
+
+function safe(v: bigint, what: string, offset: number): number {
+  if (v > BigInt(Number.MAX_SAFE_INTEGER)) throw new CorruptImageError(`${what} in snapshot table entry is out of range`, { offset });
+  return Number(v);
+}
+
+/**
+ * Reads `count` entries at `offset`.
+ *
+ * @throws {CorruptImageError} "Snapshot table too large", bad entries
+ */
+export async function readSnapshotTable(store: ByteStore, offset: number, count: number): Promise<SnapshotEntry[]> {
+  const out: SnapshotEntry[] = [];
+  let pos = offset;
+  const fileSize = await store.size();
+  for (let i = 0; i < count; i++) {
+    if (pos - offset > LIMITS.qcow2MaxSnapshotTableBytes) throw new CorruptImageError('Snapshot table too large', { offset });
+    if (pos + ENTRY_HEADER > fileSize) throw new CorruptImageError('Failed to read snapshot table', { offset: pos });
+    const head = new Uint8Array(ENTRY_HEADER);
+    await store.read(pos, head);
+    const v = new DataView(head.buffer);
+    const extraSize = v.getUint32(36);
+    if (extraSize > LIMITS.qcow2MaxSnapshotExtraData) {
+      throw new CorruptImageError(`Too much extra metadata in snapshot table entry ${i}`, { offset: pos });
+    }
+    const idLen = v.getUint16(12);
+    const nameLen = v.getUint16(14);
+    const rest = new Uint8Array(extraSize + idLen + nameLen);
+    await store.read(pos + ENTRY_HEADER, rest);
+    const ev = new DataView(rest.buffer);
+    const vmState32 = v.getUint32(32);
+    out.push({
+      l1TableOffset: safe(v.getBigUint64(0), 'L1 table offset', pos),
+      l1Size: v.getUint32(8),
+      id: decoder.decode(rest.subarray(extraSize, extraSize + idLen)),
+      name: decoder.decode(rest.subarray(extraSize + idLen)),
+      dateSec: v.getUint32(16),
+      dateNsec: v.getUint32(20),
+      vmClockNsec: safe(v.getBigUint64(24), 'VM clock', pos),
+      vmStateSize: extraSize >= 8 ? safe(ev.getBigUint64(0), 'VM state size', pos) : vmState32,
+      diskSize: extraSize >= 16 ? safe(ev.getBigUint64(8), 'Disk size', pos) : undefined,
+      icount: extraSize >= 24 && ev.getBigUint64(16) !== 0xffffffffffffffffn ? safe(ev.getBigUint64(16), 'icount', pos) : undefined,
+    });
+    pos += Math.ceil((ENTRY_HEADER + rest.length) / 8) * 8;
+  }
+  return out;
+}
+
+/** Snapshot entries as `info` reports them. */
+export function snapshotInfos(entries: readonly SnapshotEntry[]): SnapshotInfo[] {
+  return entries.map((s) => ({
+    id: s.id,
+    name: s.name,
+    vmStateSize: s.vmStateSize,
+    dateSec: s.dateSec,
+    dateNsec: s.dateNsec,
+    vmClockNsec: s.vmClockNsec,
+    ...(s.icount === undefined ? {} : { icount: s.icount }),
+  }));
+}
+
+/** Finds a snapshot by id first, then by name (as qemu-img's `-l` does). */
+export function findSnapshot(entries: readonly SnapshotEntry[], idOrName: string): SnapshotEntry | undefined {
+  return entries.find((s) => s.id === idOrName) ?? entries.find((s) => s.name === idOrName);
+}

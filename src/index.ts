@@ -1,0 +1,62 @@
+/**
+ * vdisk: create, inspect and convert virtual disk images from Node, with
+ * qemu-img's behaviour as the contract.
+ *
+ * @packageDocumentation
+ */
+export {
+  VdiskError,
+  InvalidArgumentError,
+  NotFoundError,
+  UnknownFormatError,
+  CorruptImageError,
+  UnsupportedError,
+  LockedError,
+  AbortError,
+  IoError,
+  UnsafeReferenceError,
+  BackingLoopError,
+  ChainDepthError,
+  isVdiskError,
+  type ErrorCode,
+  type ErrorFault,
+  type ErrorDetails,
+} from './core/errors.js';
+export { Job, type JobState, type JobEvents, type JobOptions, type JobContext, type VdiskWarning } from './core/job.js';
+export { ProgressMeter, type JobProgress } from './core/progress.js';
+export { parseSize, parseSizeBig, formatSize, type SizeParseResult, type SizeParseFailure } from './core/sizes.js';
+export { parseOptionString, formatOptionHelp, type OptionSpec, type OptionType, type OptionValue, type RawOption } from './core/options.js';
+export { LIMITS } from './core/limits.js';
+export type { ByteStore, StoreIdentity } from './io/byte-store.js';
+export { FileStore, type FileStoreOptions } from './io/file-store.js';
+export { MemoryStore } from './io/memory-store.js';
+export type {
+  FormatDriver,
+  FormatImage,
+  FormatDescription,
+  DriverCapabilities,
+  Extent,
+  DataExtent,
+  ZeroExtent,
+  CompressedExtent,
+  UnallocatedExtent,
+  BackingRef,
+  BackingReader,
+  ImageWriter,
+  ImageResizer,
+  OpenOptions,
+  CreateRequest,
+  ExternalFiles,
+  ExternalRole,
+  SnapshotInfo,
+} from './formats/driver.js';
+export { BlockDevice } from './block/device.js';
+export type { BlockStatus } from './block/block-status.js';
+export type { Layer } from './block/layer.js';
+export type { OpenImageOptions } from './block/chain.js';
+export type { TrustMode, ResolverOptions, ReferenceRole } from './block/resolver.js';
+export { DriverRegistry, defaultRegistry } from './block/registry.js';
+export { open } from './block/open.js';
+export { create, prepareCreate, type CreateOptions, type CreatePlan, type CreateResult, type CreateOptionInput } from './jobs/create.js';
+export { info, type ImageInfo, type ImageSnapshotInfo, type InfoOptions } from './jobs/info.js';
+export { convert, type ConvertOptions, type ConvertResult } from './jobs/convert.js';

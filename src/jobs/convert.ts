@@ -1,0 +1,176 @@
+/**
+ * convert: copy one or more images (concatenated) into a new or existing
+ * target of any writable format. A new single-file target is written under
+ * a temporary name beside it and renamed into place only when complete, so
+ * an interrupted convert never leaves a plausible half image behind.
+ */
+import { rename, rm, stat } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+
+import { InvalidArgumentError } from '../core/errors.js';
+import { Job, type JobContext, type JobOptions } from '../core/job.js';
+import { BlockDevice } from '../block/device.js';
+import type { OpenImageOptions } from '../block/chain.js';
+import type { ResolverOptions } from '../block/resolver.js';
+import { defaultRegistry, type DriverRegistry } from '../block/registry.js';
+import { copyImage, type CopyCounters } from './copy-loop.js';
+import { prepareCreate, type CreateOptionInput } from './create.js';
+
+/** Options of {@link convert}. */
+export interface ConvertOptions extends JobOptions, ResolverOptions {
+  /** Format of every source (`-f`); probed when omitted. */
+  sourceFormat?: string | undefined;
+  /** Target format (`-O`, default `raw`). */
+  targetFormat?: string | undefined;
+  /** Target create options (`-o`). */
+  options?: CreateOptionInput | readonly CreateOptionInput[] | undefined;
+  /** Backing file of the new target (`-B`); only what the source's top layer allocates is copied. */
+  backingFile?: string | undefined;
+  /** Format of `backingFile` (`-F`). */
+  backingFormat?: string | undefined;
+  /** Compress the target's clusters (`-c`). */
+  compress?: boolean | undefined;
+  /** Minimum zero run (bytes) left sparse (`-S`, default 4096; 0 = fully allocated). */
+  sparseSize?: number | undefined;
+  /** Write into an existing target instead of creating one (`-n`). */
+  noCreate?: boolean | undefined;
+  /** Assume the existing target reads as zeros (`--target-is-zero`, needs `noCreate`). */
+  targetIsZero?: boolean | undefined;
+  /** Drivers to use. */
+  registry?: DriverRegistry | undefined;
+  /** Most backing files below each source (default 256). */
+  maxChainDepth?: number | undefined;
+}
+
+/** What {@link convert} did. */
+export interface ConvertResult {
+  /** The target's name. */
+  readonly target: string;
+  /** Its format. */
+  readonly format: string;
+  /** Its virtual size. */
+  readonly size: number;
+  /** Bytes written as data. */
+  readonly dataBytes: number;
+  /** Bytes written as explicit zeros. */
+  readonly zeroBytes: number;
+}
+
+const DEFAULT_SPARSE = 4096;
+const BUFFER_SIZE = 2 * 1024 * 1024;
+
+function validate(sources: readonly string[], opts: ConvertOptions): number {
+  if (sources.length === 0) throw new InvalidArgumentError('Must specify image file name');
+  const sparse = opts.sparseSize ?? DEFAULT_SPARSE;
+  if (!Number.isSafeInteger(sparse) || sparse < 0 || sparse % 512 !== 0 || sparse > 16 * 1024 * 1024) {
+    throw new InvalidArgumentError('Invalid buffer size for sparse output specified. Valid sizes are multiples of 512 up to 16MB.');
+  }
+  if (opts.targetIsZero && !opts.noCreate) throw new InvalidArgumentError('--target-is-zero requires use of -n flag');
+  if (opts.noCreate && opts.options !== undefined) throw new InvalidArgumentError('-o has no effect when skipping image creation');
+  if (opts.backingFile !== undefined && sources.length > 1) {
+    throw new InvalidArgumentError('Specifying backing image makes no sense when concatenating multiple input images');
+  }
+  if (opts.compress && sparse === 0) throw new InvalidArgumentError('Cannot use -c together with -S 0');
+  return sparse;
+}
+
+async function identityOf(path: string): Promise<string | undefined> {
+  try {
+    const st = await stat(path);
+    return `${st.dev}:${st.ino}`;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Refuses a target that is one of the sources or their backing files (by device and inode). */
+function refuseSameFile(target: string, targetId: string | undefined, sources: readonly BlockDevice[]): void {
+  if (targetId === undefined) return;
+  for (const src of sources) {
+    for (const layer of src.layers) {
+      const id = layer.image.store.identity?.();
+      if (id && `${id.dev}:${id.ino}` === targetId) {
+        throw new InvalidArgumentError(`Refusing to write '${target}': it is the same file as '${layer.filename}', which the conversion reads`, {
+          file: target,
+        });
+      }
+    }
+  }
+}
+
+async function runConvert(sourceNames: readonly string[], target: string, opts: ConvertOptions, ctx: JobContext): Promise<ConvertResult> {
+  const sparseSize = validate(sourceNames, opts);
+  const registry = opts.registry ?? defaultRegistry;
+  const openOpts: OpenImageOptions = { ...opts, format: opts.sourceFormat, readOnly: true, registry };
+  const sources: BlockDevice[] = [];
+  let dev: BlockDevice | undefined;
+  let tempName: string | undefined;
+  try {
+    for (const name of sourceNames) sources.push(await BlockDevice.open(name, openOpts));
+    const total = sources.reduce((n, s) => n + s.size, 0);
+    refuseSameFile(target, await identityOf(target), sources);
+    const format = opts.targetFormat ?? 'raw';
+    if (opts.noCreate) {
+      dev = await BlockDevice.open(target, { ...opts, format, readOnly: false, registry });
+      if (dev.size < total) throw new InvalidArgumentError(`Target image '${target}' is smaller than the source (${dev.size} < ${total} bytes)`);
+    } else {
+      tempName = join(dirname(target), `.${basename(target)}.vdisk-${process.pid}`);
+      const plan = await prepareCreate(target, {
+        ...opts, format, size: total, options: opts.options, backingFile: opts.backingFile, backingFormat: opts.backingFormat, registry,
+      });
+      await plan.execute(tempName);
+      dev = await BlockDevice.open(tempName, { ...opts, format, readOnly: false, registry, backing: opts.backingFile !== undefined });
+    }
+    const unit = dev.top.image.granularity;
+    if (opts.compress && !dev.top.image.writer?.writeCompressed) {
+      throw new InvalidArgumentError(`Compression not supported for this file format`);
+    }
+    const hasBacking = dev.layers.length > 1;
+    const settings = {
+      sparseSize,
+      targetIsZero: opts.noCreate ? opts.targetIsZero === true : !hasBacking,
+      topOnly: opts.backingFile !== undefined,
+      compress: opts.compress === true,
+      unit,
+      bufferSize: BUFFER_SIZE,
+      signal: ctx.signal,
+      progress: ctx.progress,
+    };
+    const counters: CopyCounters = { dataBytes: 0, zeroBytes: 0 };
+    ctx.progress.phase('copy', total);
+    let at = 0;
+    for (const src of sources) {
+      if (settings.compress && at % unit !== 0) throw new InvalidArgumentError('Concatenated sources must end on cluster boundaries for compressed output');
+      await copyImage(src, dev, at, settings, counters);
+      at += src.size;
+    }
+    await dev.close();
+    if (tempName) await rename(tempName, target);
+    tempName = undefined;
+    ctx.progress.finish();
+    return { target, format, size: total, ...counters };
+  } finally {
+    await dev?.close().catch(() => undefined);
+    await Promise.allSettled(sources.map((s) => s.close()));
+    if (tempName) await rm(tempName, { force: true });
+  }
+}
+
+/**
+ * Converts `source` (or several sources, concatenated) into `target`, as
+ * `qemu-img convert` does. Returns a job: await it, listen to `progress`,
+ * cancel it with its `signal` option or `job.cancel()`. On error or abort
+ * the sources are untouched and a target that convert created is removed
+ * (an existing target given with `noCreate` is left as far as it got).
+ *
+ * @example
+ * ```ts
+ * const job = convert('disk.raw', 'disk.qcow2', { targetFormat: 'qcow2' });
+ * job.on('progress', (p) => console.log(`${p.done}/${p.total}`));
+ * await job;
+ * ```
+ */
+export function convert(source: string | readonly string[], target: string, options: ConvertOptions = {}): Job<ConvertResult> {
+  const sources = typeof source === 'string' ? [source] : source;
+  return new Job((ctx) => runConvert(sources, target, options, ctx), options);
+}

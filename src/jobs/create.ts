@@ -1,0 +1,184 @@
+/**
+ * create: a new image, validated and described (the `Formatting ...` line)
+ * exactly as qemu-img does before anything is written.
+ */
+import { rm } from 'node:fs/promises';
+import { dirname } from 'node:path';
+
+import { InvalidArgumentError, UnsupportedError, VdiskError } from '../core/errors.js';
+import {
+  formatOptionValue,
+  parseOptionString,
+  typeOptions,
+  type OptionSpec,
+  type OptionValue,
+  type RawOption,
+} from '../core/options.js';
+import { parseSize } from '../core/sizes.js';
+import { BlockDevice } from '../block/device.js';
+import { externalFiles } from '../block/external.js';
+import { pathCombine } from '../block/path-combine.js';
+import { defaultRegistry, type DriverRegistry } from '../block/registry.js';
+import type { ResolverOptions } from '../block/resolver.js';
+import { FileStore } from '../io/file-store.js';
+
+/** `-o` options as a string (`"cluster_size=64k,lazy_refcounts=on"`) or an object. */
+export type CreateOptionInput = string | Readonly<Record<string, OptionValue>>;
+
+/** Options of {@link create}. */
+export interface CreateOptions extends ResolverOptions {
+  /** Image format (default `raw`). */
+  format?: string | undefined;
+  /** Virtual size: bytes or a qemu-img size string. May be omitted with a backing file. */
+  size?: number | string | undefined;
+  /** Format options (`-o`); may be repeated as an array, later ones win. */
+  options?: CreateOptionInput | readonly CreateOptionInput[] | undefined;
+  /** Backing file (`-b`), recorded as given. */
+  backingFile?: string | undefined;
+  /** Backing file format (`-F`); required with `backingFile`, as in qemu-img ≥ 6.1. */
+  backingFormat?: string | undefined;
+  /** Do not open the backing file (`-u`); then `size` is required. */
+  backingUnsafe?: boolean | undefined;
+  /** Drivers to use. */
+  registry?: DriverRegistry | undefined;
+}
+
+/** What {@link prepareCreate} settled on. */
+export interface CreatePlan {
+  readonly filename: string;
+  readonly format: string;
+  readonly size: number;
+  /** The options in the driver's list order, with defaults, as printed. */
+  readonly printedOptions: readonly (readonly [string, string])[];
+  /** qemu-img's `Formatting 'x', fmt=... size=...` line. */
+  readonly formatting: string;
+  /**
+   * Writes the image, at `path` when given (convert writes under a temporary
+   * name and renames), else at `filename`.
+   */
+  execute(path?: string): Promise<CreateResult>;
+}
+
+/** What {@link create} made. */
+export interface CreateResult {
+  readonly filename: string;
+  readonly format: string;
+  readonly size: number;
+}
+
+function toRaw(input: CreateOptionInput): RawOption[] {
+  if (typeof input === 'string') return parseOptionString(input);
+  return Object.entries(input).map(([key, v]) => ({ key, value: typeof v === 'boolean' ? (v ? 'on' : 'off') : String(v) }));
+}
+
+function collectOptions(input: CreateOptions['options']): RawOption[] {
+  if (input === undefined) return [];
+  const list = Array.isArray(input) ? (input as readonly CreateOptionInput[]) : [input as CreateOptionInput];
+  return list.flatMap(toRaw);
+}
+
+function printed(specs: readonly OptionSpec[], values: ReadonlyMap<string, OptionValue>): [string, string][] {
+  const out: [string, string][] = [];
+  for (const spec of specs) {
+    const v = values.get(spec.name);
+    if (v !== undefined) out.push([spec.name, formatOptionValue(v)]);
+    else if (spec.default !== undefined) out.push([spec.name, spec.default]);
+  }
+  return out;
+}
+
+/** Tags an error with the file being created, as qemu-img prefixes `x.qcow2: `. */
+function prefixed(filename: string, err: unknown): unknown {
+  if (!(err instanceof VdiskError) || err.data?.['createPrefixed']) return err;
+  const Ctor = err.constructor as new (m: string, d: object) => VdiskError;
+  return new Ctor(`${filename}: ${err.message}`, { file: err.file ?? filename, cause: err, hint: err.hint, data: { ...err.data, createPrefixed: true } });
+}
+
+async function backingSize(filename: string, backing: string, format: string, opts: CreateOptions): Promise<number> {
+  const path = pathCombine(filename, backing);
+  let dev: BlockDevice;
+  try {
+    dev = await BlockDevice.open(path, { ...opts, format, readOnly: true, registry: opts.registry });
+  } catch (err) {
+    if (err instanceof VdiskError) {
+      const Ctor = err.constructor as new (m: string, d: object) => VdiskError;
+      throw new Ctor(err.message, { file: path, cause: err, hint: 'Could not open backing image.' });
+    }
+    throw err;
+  }
+  try {
+    return dev.size;
+  } finally {
+    await dev.close();
+  }
+}
+
+/**
+ * Validates a create request and returns the plan without writing anything.
+ *
+ * @throws {UnknownFormatError} EFORMAT for an unknown format
+ * @throws {InvalidArgumentError} EINVAL for bad options and sizes (qemu-img's messages, prefixed with the file name)
+ */
+export async function prepareCreate(filename: string, opts: CreateOptions = {}): Promise<CreatePlan> {
+  const registry = opts.registry ?? defaultRegistry;
+  const format = opts.format ?? 'raw';
+  try {
+    const driver = registry.get(format);
+    if (!driver.create) throw new UnsupportedError(`Format driver '${format}' does not support image creation`);
+    const specs = registry.createOptions(driver);
+    const values = typeOptions(specs, collectOptions(opts.options));
+    if (opts.size !== undefined) {
+      if (values.has('size')) throw new InvalidArgumentError('The image size must be specified only once');
+      values.set('size', parseSize(opts.size));
+    }
+    const backingFile = opts.backingFile ?? (values.get('backing_file') as string | undefined);
+    const backingFormat = opts.backingFormat ?? (values.get('backing_fmt') as string | undefined);
+    if (backingFile !== undefined) {
+      if (!specs.some((s) => s.name === 'backing_file')) throw new InvalidArgumentError(`Backing file not supported for file format '${format}'`);
+      values.set('backing_file', backingFile);
+      if (backingFormat === undefined) throw new InvalidArgumentError('Backing file specified without backing format');
+      values.set('backing_fmt', backingFormat);
+      if (pathCombine(filename, backingFile) === filename || backingFile === filename) {
+        throw new InvalidArgumentError('Error: Trying to create an image with the same filename as the backing file');
+      }
+      if (!opts.backingUnsafe) {
+        const size = await backingSize(filename, backingFile, backingFormat, opts);
+        if (!values.has('size')) values.set('size', size);
+      }
+    }
+    const size = values.get('size');
+    if (typeof size !== 'number') throw new InvalidArgumentError('Image creation needs a size parameter');
+    const printedOptions = printed(specs, values);
+    const formatting = `Formatting '${filename}', fmt=${format} ${printedOptions.map(([k, v]) => `${k}=${v}`).join(' ')}`.trimEnd();
+    const execute = async (path = filename): Promise<CreateResult> => {
+      const store = await FileStore.open(path, { readOnly: false, create: true });
+      try {
+        await driver.create!(store, { size, options: values, filename: path, external: externalFiles(path, dirname(path), opts) });
+        await store.flush();
+        await store.close();
+      } catch (err) {
+        await store.close().catch(() => undefined);
+        await rm(path, { force: true });
+        throw prefixed(filename, err);
+      }
+      return { filename, format, size };
+    };
+    return { filename, format, size, printedOptions, formatting, execute };
+  } catch (err) {
+    throw prefixed(filename, err);
+  }
+}
+
+/**
+ * Creates an image, as `qemu-img create` does.
+ *
+ * @example
+ * ```ts
+ * await create('disk.qcow2', { format: 'qcow2', size: '10G', options: { cluster_size: 65536 } });
+ * ```
+ * @throws {InvalidArgumentError} EINVAL, {@link UnknownFormatError} EFORMAT, {@link NotFoundError} ENOENT (backing file)
+ */
+export async function create(filename: string, opts: CreateOptions = {}): Promise<CreateResult> {
+  const plan = await prepareCreate(filename, opts);
+  return plan.execute();
+}

@@ -1,0 +1,47 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+
+import { formatSize, parseSize, parseSizeBig } from '../../../src/core/sizes.js';
+import { InvalidArgumentError } from '../../../src/core/errors.js';
+
+describe('parseSizeBig', () => {
+  const ok: [string, bigint][] = [
+    ['0', 0n], ['1', 1n], ['1b', 1n], ['1B', 1n], ['1k', 1024n], ['1K', 1024n], ['1M', 1048576n], ['1m', 1048576n],
+    ['1G', 1073741824n], ['1.5G', 1610612736n], ['1T', 1n << 40n], ['1P', 1n << 50n], ['1E', 1n << 60n],
+    ['0x10', 16n], ['0X1f', 31n], [' 5', 5n], ['+5', 5n], ['1.k', 1024n], ['1.0', 1n], ['0.5k', 512n], ['15E', 15n << 60n],
+  ];
+  for (const [text, value] of ok) {
+    it(`accepts ${JSON.stringify(text)}`, () => assert.deepEqual(parseSizeBig(text), { ok: true, value }));
+  }
+  const bad = ['', 'abc', '1Q', '-5', '-0', '1e3', '1.5', '1.5b', '0x1.8G', '0x10k', '5 ', '1.5e3G', 'k', '.5'];
+  for (const text of bad) {
+    it(`rejects ${JSON.stringify(text)} as invalid`, () => assert.deepEqual(parseSizeBig(text), { ok: false, reason: 'invalid' }));
+  }
+  it('reports values beyond 2^64 as out of range', () => {
+    assert.deepEqual(parseSizeBig('99999E'), { ok: false, reason: 'range' });
+    assert.deepEqual(parseSizeBig('18446744073709551616'), { ok: false, reason: 'range' });
+  });
+});
+
+describe('parseSize', () => {
+  it('returns numbers for sizes within range', () => assert.equal(parseSize('1.5G'), 1610612736));
+  it('gives qemu-img\'s range message beyond the limit', () => {
+    assert.throws(() => parseSize('9E'), (e: unknown) => e instanceof InvalidArgumentError && /Must be between 0 and 9223372036854775807\./.test(e.message));
+  });
+  it('gives qemu-img\'s syntax message for garbage', () => {
+    assert.throws(() => parseSize('1e3'), (e: unknown) => e instanceof InvalidArgumentError && e.code === 'EINVAL' && /You may use k, M, G, T, P or E suffixes/.test(e.message));
+  });
+  it('accepts safe integers and rejects negative numbers', () => {
+    assert.equal(parseSize(4096), 4096);
+    assert.throws(() => parseSize(-1), InvalidArgumentError);
+  });
+});
+
+describe('formatSize', () => {
+  const cases: [number, string][] = [
+    [0, '0 B'], [512, '512 B'], [4096, '4 KiB'], [569344, '556 KiB'], [1114624, '1.06 MiB'], [1031798, '0.984 MiB'],
+    [67108864, '64 MiB'], [1073741824, '1 GiB'], [10485760, '10 MiB'], [1000, '0.977 KiB'], [999, '999 B'],
+    [2 ** 61, '2 EiB'], [1610612736, '1.5 GiB'],
+  ];
+  for (const [n, s] of cases) it(`prints ${n} as ${s}`, () => assert.equal(formatSize(n), s));
+});
