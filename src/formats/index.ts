@@ -4,9 +4,10 @@
  * scores; raw comes last.
  */
 import type { FormatDriver } from './driver.js';
+import { qcow2Driver } from './qcow2/index.js';
 import { rawDriver } from './raw/index.js';
 
 export { FILE_PROTOCOL_OPTIONS } from './protocol-options.js';
 
 /** Every format driver vdisk ships. */
-export const builtinDrivers: readonly FormatDriver[] = [rawDriver];
+export const builtinDrivers: readonly FormatDriver[] = [qcow2Driver, rawDriver];

@@ -7,14 +7,14 @@
 import { rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 
-import { InvalidArgumentError } from '../core/errors.js';
+import { InvalidArgumentError, VdiskError } from '../core/errors.js';
 import { Job, type JobContext, type JobOptions } from '../core/job.js';
 import { BlockDevice } from '../block/device.js';
 import type { OpenImageOptions } from '../block/chain.js';
 import type { ResolverOptions } from '../block/resolver.js';
 import { defaultRegistry, type DriverRegistry } from '../block/registry.js';
 import { copyImage, type CopyCounters } from './copy-loop.js';
-import { prepareCreate, type CreateOptionInput } from './create.js';
+import { prepareCreate, type CreateOptionInput, type CreateOptions } from './create.js';
 
 /** Options of {@link convert}. */
 export interface ConvertOptions extends JobOptions, ResolverOptions {
@@ -98,6 +98,19 @@ function refuseSameFile(target: string, targetId: string | undefined, sources: r
   }
 }
 
+/** Creates the target at `path`, with qemu-img convert's wording for failures. */
+async function createTarget(target: string, path: string, opts: CreateOptions & { format: string }): Promise<void> {
+  try {
+    const plan = await prepareCreate(target, opts);
+    await plan.execute(path);
+  } catch (err) {
+    if (!(err instanceof VdiskError) || !(err.cause instanceof VdiskError)) throw err;
+    if (err.data?.['createStage'] === 'validate') throw err.cause;
+    const Ctor = err.constructor as new (m: string, d: object) => VdiskError;
+    throw new Ctor(`${target}: error while converting ${opts.format}: ${err.cause.message}`, { file: target, cause: err.cause, hint: err.hint });
+  }
+}
+
 async function runConvert(sourceNames: readonly string[], target: string, opts: ConvertOptions, ctx: JobContext): Promise<ConvertResult> {
   const sparseSize = validate(sourceNames, opts);
   const registry = opts.registry ?? defaultRegistry;
@@ -115,10 +128,7 @@ async function runConvert(sourceNames: readonly string[], target: string, opts: 
       if (dev.size < total) throw new InvalidArgumentError(`Target image '${target}' is smaller than the source (${dev.size} < ${total} bytes)`);
     } else {
       tempName = join(dirname(target), `.${basename(target)}.vdisk-${process.pid}`);
-      const plan = await prepareCreate(target, {
-        ...opts, format, size: total, options: opts.options, backingFile: opts.backingFile, backingFormat: opts.backingFormat, registry,
-      });
-      await plan.execute(tempName);
+      await createTarget(target, tempName, { ...opts, format, size: total, registry });
       dev = await BlockDevice.open(tempName, { ...opts, format, readOnly: false, registry, backing: opts.backingFile !== undefined });
     }
     const unit = dev.top.image.granularity;

@@ -87,11 +87,15 @@ function printed(specs: readonly OptionSpec[], values: ReadonlyMap<string, Optio
   return out;
 }
 
-/** Tags an error with the file being created, as qemu-img prefixes `x.qcow2: `. */
-function prefixed(filename: string, err: unknown): unknown {
-  if (!(err instanceof VdiskError) || err.data?.['createPrefixed']) return err;
+/**
+ * Tags an error with the file being created, as qemu-img prefixes `x.qcow2: `.
+ * The original error stays the `cause`, and `data.createStage` says whether
+ * it came from validation or from writing (convert words the two differently).
+ */
+function prefixed(filename: string, err: unknown, stage: 'validate' | 'execute'): unknown {
+  if (!(err instanceof VdiskError) || err.data?.['createStage']) return err;
   const Ctor = err.constructor as new (m: string, d: object) => VdiskError;
-  return new Ctor(`${filename}: ${err.message}`, { file: err.file ?? filename, cause: err, hint: err.hint, data: { ...err.data, createPrefixed: true } });
+  return new Ctor(`${filename}: ${err.message}`, { file: err.file ?? filename, cause: err, hint: err.hint, data: { ...err.data, createStage: stage } });
 }
 
 async function backingSize(filename: string, backing: string, format: string, opts: CreateOptions): Promise<number> {
@@ -159,13 +163,13 @@ export async function prepareCreate(filename: string, opts: CreateOptions = {}):
       } catch (err) {
         await store.close().catch(() => undefined);
         await rm(path, { force: true });
-        throw prefixed(filename, err);
+        throw prefixed(filename, err, 'execute');
       }
       return { filename, format, size };
     };
     return { filename, format, size, printedOptions, formatting, execute };
   } catch (err) {
-    throw prefixed(filename, err);
+    throw prefixed(filename, err, 'validate');
   }
 }
 

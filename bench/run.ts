@@ -1,0 +1,81 @@
+/**
+ * Benchmarks vdisk against qemu-img in the same run: each case alternates
+ * the two tools, syncs and removes old outputs (untimed) before every timed
+ * run, and reports the fastest and the median run of each, their ratio, and
+ * vdisk's peak RSS. Workloads come from ../shared/bench/mkworkload.py.
+ *
+ * Usage: npm run bench [-- --size-mib N --runs N]
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const WORK = join(ROOT, 'bench', 'work');
+const BIN = join(ROOT, 'build', 'src', 'cli', 'bin.js');
+const MKWORKLOAD = join(ROOT, '..', 'shared', 'bench', 'mkworkload.py');
+
+function arg(name: string, fallback: number): number {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? Number(process.argv[i + 1]) : fallback;
+}
+
+const SIZE_MIB = arg('size-mib', 2048);
+const RUNS = arg('runs', 5);
+
+interface Case {
+  readonly name: string;
+  readonly vdisk: string[];
+  readonly qemu: string[];
+  readonly output?: string;
+}
+
+/** Runs a command, returning wall seconds and the child's peak RSS (KiB). */
+function timed(cmd: string, args: string[]): { seconds: number; rssKiB: number } {
+  const wrapper = 'import resource,subprocess,sys,time; t=time.monotonic(); r=subprocess.run(sys.argv[1:]); ' +
+    'd=time.monotonic()-t; print(d, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); sys.exit(r.returncode)';
+  const r = spawnSync('python3', ['-c', wrapper, cmd, ...args], { cwd: WORK, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed`);
+  const [sec, rss] = r.stdout.trim().split(/\s+/).slice(-2).map(Number);
+  return { seconds: sec ?? NaN, rssKiB: rss ?? NaN };
+}
+
+function prepare(output: string | undefined): void {
+  if (output) rmSync(join(WORK, output), { force: true });
+  spawnSync('sync');
+}
+
+const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
+
+function main(): void {
+  mkdirSync(WORK, { recursive: true });
+  if (!existsSync(join(WORK, 'mixed.raw'))) {
+    const r = spawnSync('python3', [MKWORKLOAD, WORK, '--size-mib', String(SIZE_MIB)], { stdio: 'inherit' });
+    if (r.status !== 0) throw new Error('mkworkload.py failed');
+  }
+  const cases: Case[] = [
+    { name: 'convert raw → raw', vdisk: ['convert', '-f', 'raw', '-O', 'raw', 'mixed.raw', 'out.raw'], qemu: ['convert', '-f', 'raw', '-O', 'raw', 'mixed.raw', 'out.raw'], output: 'out.raw' },
+    { name: 'info mixed.raw', vdisk: ['info', '--output=json', 'mixed.raw'], qemu: ['info', '--output=json', 'mixed.raw'] },
+  ];
+  const rows: string[] = ['| case | vdisk min / median (s) | qemu-img min / median (s) | ratio (median) | vdisk peak RSS |', '|---|---|---|---|---|'];
+  for (const c of cases) {
+    const ours: number[] = [];
+    const theirs: number[] = [];
+    let rss = 0;
+    for (let i = 0; i < RUNS; i++) {
+      prepare(c.output);
+      const v = timed(process.execPath, [BIN, ...c.vdisk]);
+      ours.push(v.seconds);
+      rss = Math.max(rss, v.rssKiB);
+      prepare(c.output);
+      theirs.push(timed('qemu-img', c.qemu).seconds);
+    }
+    prepare(c.output);
+    rows.push(`| ${c.name} | ${Math.min(...ours).toFixed(3)} / ${median(ours).toFixed(3)} | ${Math.min(...theirs).toFixed(3)} / ${median(theirs).toFixed(3)} | ${(median(ours) / median(theirs)).toFixed(2)} | ${(rss / 1024).toFixed(0)} MiB |`);
+  }
+  console.log(`Workload: ${SIZE_MIB} MiB mixed.raw, ${RUNS} alternating runs per tool\n`);
+  console.log(rows.join('\n'));
+}
+
+main();

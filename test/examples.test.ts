@@ -1,0 +1,12 @@
+/** Every example runs in the test suite, so a broken example fails `npm test`. */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+
+import { main as createAndInspect } from '../examples/create-and-inspect.js';
+
+describe('examples', () => {
+  it('create-and-inspect runs and reports the copy', async () => {
+    const out = await createAndInspect();
+    assert.match(out, /copy\.raw: 67108864 bytes, 100% copied, 4096 bytes of data/);
+  });
+});

@@ -1,0 +1,40 @@
+/** Pins the public API: adding or removing an export must be a deliberate change here. */
+import assert from 'node:assert/strict';
+import { it } from 'node:test';
+
+it('the package exports exactly the documented names', async () => {
+  const mod = await import('../src/index.js');
+  assert.deepEqual(Object.keys(mod).sort(), [
+    'AbortError',
+    'BackingLoopError',
+    'BlockDevice',
+    'ChainDepthError',
+    'CorruptImageError',
+    'DriverRegistry',
+    'FileStore',
+    'InvalidArgumentError',
+    'IoError',
+    'Job',
+    'LIMITS',
+    'LockedError',
+    'MemoryStore',
+    'NotFoundError',
+    'ProgressMeter',
+    'UnknownFormatError',
+    'UnsafeReferenceError',
+    'UnsupportedError',
+    'VdiskError',
+    'convert',
+    'create',
+    'defaultRegistry',
+    'formatOptionHelp',
+    'formatSize',
+    'info',
+    'isVdiskError',
+    'open',
+    'parseOptionString',
+    'parseSize',
+    'parseSizeBig',
+    'prepareCreate',
+  ]);
+});
