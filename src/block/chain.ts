@@ -5,7 +5,7 @@
  */
 import { dirname } from 'node:path';
 
-import { BackingLoopError, ChainDepthError, UnknownFormatError, VdiskError } from '../core/errors.js';
+import { BackingLoopError, ChainDepthError, InvalidArgumentError, UnknownFormatError, VdiskError } from '../core/errors.js';
 import { LIMITS } from '../core/limits.js';
 import type { ByteStore, FormatDriver, FormatImage } from '../formats/driver.js';
 import { externalFiles } from './external.js';
@@ -30,6 +30,8 @@ export interface OpenImageOptions extends ResolverOptions {
   readonly registry?: DriverRegistry | undefined;
   /** Allow block/character devices as the top image (never as backing files). */
   readonly allowDevices?: boolean | undefined;
+  /** Share the images with other writers (qemu-img -U); read-only opens only. */
+  readonly forceShare?: boolean | undefined;
 }
 
 interface OpenContext {
@@ -107,6 +109,7 @@ export async function openChain(target: string | ByteStore, options: OpenImageOp
   const topName = typeof target === 'string' ? target : target.name;
   const ctx: OpenContext = { registry, options, rootDir: dirname(typeof target === 'string' ? target : '.') };
   const maxDepth = options.maxChainDepth ?? LIMITS.maxChainDepth;
+  if (options.forceShare && !readOnly) throw new InvalidArgumentError('force-share=on can only be used with read-only images');
   const layers: Layer[] = [];
   const seen = new Map<string, string>();
   try {
@@ -118,6 +121,12 @@ export async function openChain(target: string | ByteStore, options: OpenImageOp
     }
     const id = store.identity?.();
     if (id) seen.set(`${id.dev}:${id.ino}`, topName);
+    try {
+      await store.lock?.({ write: !readOnly, shareAll: options.forceShare === true });
+    } catch (err) {
+      await store.close();
+      throw openError(topName, err);
+    }
     try {
       layers.push(await openLayer(store, topName, options.format, readOnly, ctx));
     } catch (err) {
@@ -150,6 +159,7 @@ export async function openChain(target: string | ByteStore, options: OpenImageOp
         throw backingError(top.filename, openError(shown, err));
       }
       try {
+        await bstore.lock?.({ write: false, shareAll: options.forceShare === true });
         layers.push(await openLayer(bstore, shown, top.backing.format, true, ctx));
       } catch (err) {
         await bstore.close();

@@ -35,4 +35,55 @@ export const LIMITS = {
   qcow2RefcountCacheBytes: 8 * 1024 * 1024,
   /** qcow2: largest header extension payload vdisk keeps (it must also fit the header cluster). */
   qcow2MaxHeaderExtensionBytes: 2 * 1024 * 1024,
+  // ---- vpc (VHD): block/vpc.c's limits plus vdisk's memory caps ----
+  /** vpc: largest virtual size in sectors (VHD_MAX_SECTORS, 2040 GiB). */
+  vpcMaxSectors: 0xff000000,
+  /** vpc: most BAT entries QEMU accepts (INT_MAX / 4). */
+  vpcMaxTableEntries: Math.floor(0x7fffffff / 4),
+  /** vpc: largest BAT vdisk holds in memory (16 Mi entries; 32 TiB at 2 MiB blocks). */
+  vpcMaxBatBytes: 64 * 1024 * 1024,
+  /** vpc: sector bitmaps of differencing disks kept in memory per open image. */
+  vpcBitmapCacheBlocks: 64,
+  /** vpc: longest parent locator payload read from a differencing disk. */
+  vpcMaxLocatorBytes: 64 * 1024,
+  // ---- vdi: block/vdi.c's limits plus vdisk's memory caps ----
+  /** vdi: most blocks in an image (VDI_BLOCKS_IN_IMAGE_MAX: the block map stays below 2 GiB). */
+  vdiMaxBlocksInImage: 0x1fffff80,
+  /** vdi: largest disk size (VDI_DISK_SIZE_MAX = max blocks × 1 MiB, about 512 TiB). */
+  vdiMaxDiskSize: 0x1fffff80 * 1024 * 1024,
+  /** vdi: largest block map vdisk holds in memory (16 Mi entries; 16 TiB at 1 MiB blocks). */
+  vdiMaxBlockMapBytes: 64 * 1024 * 1024,
+  // --- vhdx (src/formats/vhdx) ---
+  /** vhdx: largest BAT vdisk keeps in memory (64 TiB at 8 MiB blocks needs 64 MiB). */
+  vhdxMaxBatBytes: 64 * 1024 * 1024,
+  /** vhdx: largest dirty log vdisk reads to replay (qemu and Hyper-V default to 1 MiB). */
+  vhdxMaxLogBytes: 64 * 1024 * 1024,
+  /** vhdx: bytes checksummed while searching a dirty log for its active sequence (bounds hostile logs). */
+  vhdxLogScanBudgetBytes: 256 * 1024 * 1024,
+  /** vhdx: largest parent locator metadata item. */
+  vhdxMaxParentLocatorBytes: 64 * 1024,
+  /** vhdx: largest sector-bitmap read per mapping call of a differencing image. */
+  vhdxMaxBitmapReadBytes: 64 * 1024,
+  // --- end vhdx ---
+  // ---- vmdk (block/vmdk.c) ----
+  /** vmdk: largest descriptor text read, in a descriptor file or embedded (QEMU reads at most 1 MiB - 1). */
+  vmdkMaxDescriptorBytes: 1024 * 1024 - 1,
+  /** vmdk: most extents one descriptor may list (each is an open file; 1024 covers a 2 TiB twoGbMaxExtent image). */
+  vmdkMaxExtents: 1024,
+  /** vmdk: longest extent file name in a descriptor (QEMU's sscanf field width). */
+  vmdkMaxExtentNameBytes: 511,
+  /** vmdk: longest parentFileNameHint (QEMU's backing_file buffer). */
+  vmdkMaxParentNameBytes: 4095,
+  /** vmdk: largest grain, in sectors (QEMU: 0x200000 sectors = 1 GiB, "Invalid granularity"). */
+  vmdkMaxGrainSectors: 0x200000,
+  /** vmdk: most grain-table entries per grain table in a KDMV extent (QEMU: "L2 table size too big"). */
+  vmdkMaxGtesPerGt: 512,
+  /** vmdk: most grain-directory entries (QEMU: 32 Mi, "L1 size too big"). */
+  vmdkMaxGdEntries: 32 * 1024 * 1024,
+  /** vmdk: bytes of grain tables kept in memory per extent (read cache). */
+  vmdkGrainTableCacheBytes: 4 * 1024 * 1024,
+  /** vmdk: largest compressed grain payload, as a multiple of the grain size (QEMU reads two grains). */
+  vmdkMaxCompressedGrainFactor: 2,
+  /** vmdk: most grain tables of a streamOptimized image held in memory while writing before they are appended. */
+  vmdkMaxDirtyStreamTables: 4096,
 } as const;

@@ -131,6 +131,12 @@ export interface FormatDriver {
   open(store: ByteStore, options: OpenOptions): Promise<FormatImage>;
   /** Writes a new empty image of `request.size` onto the (empty, writable) store. */
   create?(store: ByteStore, request: CreateRequest): Promise<void>;
+  /**
+   * True when creating with these options also makes files named after the
+   * image (vmdk extents, qcow2 data files). Such targets are written in
+   * place, never under a temporary name.
+   */
+  createsExtraFiles?(options: ReadonlyMap<string, OptionValue>): boolean;
 }
 
 /** Human and JSON `info` facts a driver adds to the generic ones. */

@@ -10,6 +10,21 @@ export interface StoreIdentity {
   readonly ino: number;
 }
 
+/** A run of a store that holds data or is a hole (reads as zeros without using space). */
+export interface HostExtent {
+  readonly offset: number;
+  readonly length: number;
+  readonly data: boolean;
+}
+
+/** qemu's image-lock permissions (OFD locks at bytes 100+perm and 200+perm). */
+export interface LockRequest {
+  /** The image will be written (and may be resized). */
+  readonly write: boolean;
+  /** Share everything with other users (qemu-img -U); read-only opens only. */
+  readonly shareAll: boolean;
+}
+
 /** The bytes of a store. */
 export interface ByteStore {
   /** A name for messages: the path for files. */
@@ -37,4 +52,16 @@ export interface ByteStore {
   identity?(): StoreIdentity | undefined;
   /** Allocates `[offset, offset+length)` so later writes cannot fail for space (preallocation). */
   preallocate?(offset: number, length: number, mode: 'falloc' | 'full'): Promise<void>;
+  /**
+   * Data and hole runs covering a non-empty prefix of the range, when the
+   * store can tell cheaply (SEEK_DATA/SEEK_HOLE); undefined when it cannot.
+   */
+  extents?(offset: number, length: number): Promise<readonly HostExtent[] | undefined>;
+  /**
+   * Makes the range read as zeros without writing them: punches a hole when
+   * `unmap`, else zeroes in place. Returns false when the store cannot.
+   */
+  zeroRange?(offset: number, length: number, unmap: boolean): Promise<boolean>;
+  /** Takes qemu-compatible image locks; throws LockedError when another process holds a conflicting one. */
+  lock?(request: LockRequest): Promise<void>;
 }

@@ -2,8 +2,10 @@ import { constants } from 'node:fs';
 import { open as fsOpen, type FileHandle } from 'node:fs/promises';
 
 import { IoError, UnsafeReferenceError } from '../core/errors.js';
-import type { ByteStore, StoreIdentity } from './byte-store.js';
+import type { ByteStore, HostExtent, LockRequest, StoreIdentity } from './byte-store.js';
 import { fsError } from './errno.js';
+import { acquireImageLocks, releaseImageLocks } from './image-lock.js';
+import { native } from './native.js';
 
 /** How to open a file store. */
 export interface FileStoreOptions {
@@ -30,6 +32,7 @@ export class FileStore implements ByteStore {
   readonly #identity: StoreIdentity;
   readonly #isDevice: boolean;
   #closed = false;
+  #locked = false;
 
   private constructor(name: string, fh: FileHandle, readOnly: boolean, identity: StoreIdentity, isDevice: boolean) {
     this.name = name;
@@ -135,6 +138,7 @@ export class FileStore implements ByteStore {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    if (this.#locked) releaseImageLocks(this.#fh.fd);
     await this.#fh.close();
   }
 
@@ -145,17 +149,71 @@ export class FileStore implements ByteStore {
   }
 
   /**
-   * Allocates the range. Node has no fallocate(2) binding, so both modes
-   * write zeros where the file has none yet; the result is the same
-   * allocated file qemu-img's falloc and full modes leave.
+   * Allocates the range: fallocate(2) for `falloc` when the native module is
+   * there, else (and for `full`) by writing zeros.
    */
-  async preallocate(offset: number, length: number, _mode: 'falloc' | 'full'): Promise<void> {
+  async preallocate(offset: number, length: number, mode: 'falloc' | 'full'): Promise<void> {
     this.#checkWritable();
+    if (mode === 'falloc' && native && length > 0) {
+      try {
+        await native.fallocate(this.#fh.fd, 0, offset, length);
+        return;
+      } catch {
+        // file system without fallocate: write zeros below
+      }
+    }
     const zeros = new Uint8Array(Math.min(FILL_CHUNK, length));
     for (let off = offset; off < offset + length; off += zeros.length) {
       const n = Math.min(zeros.length, offset + length - off);
       await this.write(off, n === zeros.length ? zeros : zeros.subarray(0, n));
     }
+  }
+
+  /** Data and hole runs from SEEK_DATA/SEEK_HOLE; undefined without the native module. */
+  async extents(offset: number, length: number): Promise<readonly HostExtent[] | undefined> {
+    this.#check();
+    if (!native || this.#isDevice) return undefined;
+    const end = offset + length;
+    const out: HostExtent[] = [];
+    let pos = offset;
+    while (pos < end) {
+      let data: number;
+      try {
+        data = native.seek(this.#fh.fd, pos, false);
+      } catch {
+        return out.length > 0 ? out : undefined;
+      }
+      if (data < 0 || data >= end) {
+        out.push({ offset: pos, length: end - pos, data: false });
+        break;
+      }
+      if (data > pos) out.push({ offset: pos, length: data - pos, data: false });
+      const hole = native.seek(this.#fh.fd, data, true);
+      const stop = Math.min(end, hole < 0 ? end : hole);
+      out.push({ offset: data, length: stop - data, data: true });
+      pos = stop;
+      if (out.length >= 1024) break;
+    }
+    return out;
+  }
+
+  /** Punches a hole (`unmap`) or zeroes the range in place with fallocate(2). */
+  async zeroRange(offset: number, length: number, unmap: boolean): Promise<boolean> {
+    this.#checkWritable();
+    if (!native || this.#isDevice || length === 0) return length === 0;
+    try {
+      await native.fallocate(this.#fh.fd, unmap ? 1 : 2, offset, length);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** qemu-compatible image locks (no-op without the native module). */
+  async lock(request: LockRequest): Promise<void> {
+    this.#check();
+    if (request.write && this.readOnly) throw new IoError(`Cannot take write locks on read-only '${this.name}'`);
+    this.#locked = acquireImageLocks(this.#fh.fd, this.name, request);
   }
 
   #check(): void {

@@ -40,6 +40,8 @@ export interface ConvertOptions extends JobOptions, ResolverOptions {
   registry?: DriverRegistry | undefined;
   /** Most backing files below each source (default 256). */
   maxChainDepth?: number | undefined;
+  /** Read the sources even while another process writes them (qemu-img -U). */
+  forceShare?: boolean | undefined;
 }
 
 /** What {@link convert} did. */
@@ -124,12 +126,12 @@ async function runConvert(sourceNames: readonly string[], target: string, opts: 
     refuseSameFile(target, await identityOf(target), sources);
     const format = opts.targetFormat ?? 'raw';
     if (opts.noCreate) {
-      dev = await BlockDevice.open(target, { ...opts, format, readOnly: false, registry });
+      dev = await BlockDevice.open(target, { ...opts, format, readOnly: false, registry, forceShare: false });
       if (dev.size < total) throw new InvalidArgumentError(`Target image '${target}' is smaller than the source (${dev.size} < ${total} bytes)`);
     } else {
       tempName = join(dirname(target), `.${basename(target)}.vdisk-${process.pid}`);
       await createTarget(target, tempName, { ...opts, format, size: total, registry });
-      dev = await BlockDevice.open(tempName, { ...opts, format, readOnly: false, registry, backing: opts.backingFile !== undefined });
+      dev = await BlockDevice.open(tempName, { ...opts, format, readOnly: false, registry, forceShare: false, backing: opts.backingFile !== undefined });
     }
     const unit = dev.top.image.granularity;
     if (opts.compress && !dev.top.image.writer?.writeCompressed) {

@@ -88,6 +88,7 @@ export async function convertCommand(argv: readonly string[], io: CliIo): Promis
       sparseSize,
       noCreate: args.flags.has('noCreate'),
       targetIsZero: args.flags.has('targetIsZero'),
+      forceShare: args.flags.has('forceShare'),
       ...trustFrom(args),
     });
     const detach = attachProgress(job, io, args.flags.has('progress') && !args.flags.has('quiet'));

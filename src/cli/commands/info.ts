@@ -25,7 +25,7 @@ export async function infoCommand(argv: readonly string[], io: CliIo): Promise<n
     if (args.flags.has('imageOpts')) throw new UsageError('--image-opts is not supported yet');
     const filename = args.operands[0] as string;
     const chain = args.flags.has('backingChain');
-    const infos = await info(filename, { format: last(args, 'format'), backingChain: chain, ...trustFrom(args) });
+    const infos = await info(filename, { format: last(args, 'format'), backingChain: chain, forceShare: args.flags.has('forceShare'), ...trustFrom(args) });
     if (output === 'json') {
       io.stdout(formatQemuJson(chain ? infos : infos[0]) + '\n');
     } else {

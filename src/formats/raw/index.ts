@@ -46,6 +46,15 @@ class RawImage implements FormatImage {
   }
 
   async mapping(offset: number, length: number): Promise<readonly Extent[]> {
+    // Holes, as the kernel knows them (SEEK_DATA/SEEK_HOLE), when the store can say.
+    const host = await this.store.extents?.(offset, length);
+    if (host && host.length > 0) {
+      return host.map((h): Extent =>
+        h.data
+          ? { kind: 'data', offset: h.offset, length: h.length, store: this.store, hostOffset: h.offset }
+          : { kind: 'zero', offset: h.offset, length: h.length, allocated: true, store: this.store, hostOffset: h.offset },
+      );
+    }
     const n = Math.min(length, SCAN_WINDOW);
     const buf = new Uint8Array(n);
     await this.store.read(offset, buf);
@@ -98,10 +107,18 @@ class RawWriter implements ImageWriter {
   constructor(store: ByteStore) {
     this.#store = store;
   }
+  /** Discarded ranges read as zeros afterwards, as on qemu's file driver. */
+  async discard(offset: number, length: number): Promise<void> {
+    const end = Math.min(offset + length, await this.#store.size());
+    if (end > offset) await this.#store.zeroRange?.(offset, end - offset, true);
+  }
   async write(offset: number, data: Uint8Array): Promise<void> {
     await this.#store.write(offset, data);
   }
-  async writeZeroes(offset: number, length: number): Promise<void> {
+  async writeZeroes(offset: number, length: number, options: { mayUnmap: boolean }): Promise<void> {
+    const end = Math.min(offset + length, await this.#store.size());
+    // Beyond the end of the file the bytes already read as zeros.
+    if (end > offset && (await this.#store.zeroRange?.(offset, end - offset, options.mayUnmap))) return;
     const chunk = new Uint8Array(Math.min(length, 1024 * 1024));
     for (let off = offset; off < offset + length; off += chunk.length) {
       const n = Math.min(chunk.length, offset + length - off);

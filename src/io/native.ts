@@ -1,0 +1,48 @@
+/**
+ * The optional native module (native/vdisk_native.c, built at install):
+ * SEEK_DATA/SEEK_HOLE, fallocate, OFD byte-range locks, copy_file_range.
+ * When it is missing every caller falls back to portable code.
+ */
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** The functions the native module provides. */
+export interface NativeFileOps {
+  /** lseek(SEEK_DATA / SEEK_HOLE); -1 when there is no data at or after `offset`. */
+  seek(fd: number, offset: number, hole: boolean): number;
+  /** fallocate(2): mode 0 allocates, 1 punches a hole (keeping the size), 2 zeroes the range. */
+  fallocate(fd: number, mode: 0 | 1 | 2, offset: number, length: number): Promise<void>;
+  /** OFD lock: type 0 unlock, 1 shared, 2 exclusive. Returns 0, or the errno (EAGAIN = held by another). */
+  setLock(fd: number, start: number, length: number, type: 0 | 1 | 2): number;
+  /** The type of a conflicting lock (1 shared, 2 exclusive) or 0 when the lock could be taken. */
+  getLock(fd: number, start: number, length: number, type: 1 | 2): number;
+  /** copy_file_range(2) of `length` bytes; resolves to the bytes copied (short at EOF). */
+  copyRange(fdIn: number, offIn: number, fdOut: number, offOut: number, length: number): Promise<number>;
+}
+
+function packageRoot(): string | undefined {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 6; i++) {
+    if (existsSync(join(dir, 'package.json')) && existsSync(join(dir, 'native'))) return dir;
+    dir = dirname(dir);
+  }
+  return undefined;
+}
+
+function load(): NativeFileOps | undefined {
+  if (process.platform !== 'linux' || process.env['VDISK_NO_NATIVE']) return undefined;
+  const root = packageRoot();
+  if (!root) return undefined;
+  const file = join(root, 'native', 'build', 'Release', 'vdisk_native.node');
+  if (!existsSync(file)) return undefined;
+  try {
+    return createRequire(import.meta.url)(file) as NativeFileOps;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The native module, or undefined when it was not built (or VDISK_NO_NATIVE is set). */
+export const native: NativeFileOps | undefined = load();

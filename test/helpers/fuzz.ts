@@ -1,0 +1,51 @@
+/** Small deterministic fuzzing helpers shared by the fuzz tests. */
+import { VdiskError } from '../../src/core/errors.js';
+
+/** Iterations for a fuzz test: small in `npm test`, raised with VDISK_FUZZ_ITERATIONS. */
+export function iterations(defaultCount: number): number {
+  const env = Number(process.env['VDISK_FUZZ_ITERATIONS']);
+  return Number.isFinite(env) && env > 0 ? env : defaultCount;
+}
+
+/** A seeded PRNG (mulberry32) so failures reproduce. */
+export function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Values that break parsers: boundaries of the integer widths and of JavaScript numbers. */
+export const INTERESTING_U32 = [0, 1, 0x7f, 0x80, 0xff, 0x100, 0x1ff, 0x200, 0xfff, 0x1000, 0xffff, 0x10000, 0x7fffffff, 0x80000000, 0xfffffffe, 0xffffffff];
+
+/** Mutates `buf` in place: byte flips, interesting 32-bit values, or zeroed runs. */
+export function mutate(buf: Uint8Array, next: () => number, maxOffset = buf.length): void {
+  const at = (): number => Math.floor(next() * Math.max(1, Math.min(maxOffset, buf.length)));
+  const kind = next();
+  const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  if (kind < 0.4) {
+    const n = 1 + Math.floor(next() * 8);
+    for (let i = 0; i < n; i++) buf[at()] = Math.floor(next() * 256);
+  } else if (kind < 0.8) {
+    const off = Math.min(at(), buf.length - 4);
+    if (off >= 0) view.setUint32(off, INTERESTING_U32[Math.floor(next() * INTERESTING_U32.length)] ?? 0, next() < 0.5);
+  } else {
+    const off = Math.min(at(), buf.length - 8);
+    if (off >= 0) view.setBigUint64(off, next() < 0.5 ? 0xffffffffffffffffn : BigInt(Math.floor(next() * 2 ** 53)), next() < 0.5);
+  }
+}
+
+/** Runs `fn`, accepting success or a VdiskError; anything else is rethrown with the case number. */
+export async function expectTypedOrOk(label: string, fn: () => Promise<unknown>): Promise<'ok' | 'error'> {
+  try {
+    await fn();
+    return 'ok';
+  } catch (err) {
+    if (err instanceof VdiskError) return 'error';
+    throw new Error(`${label}: untyped failure ${err instanceof Error ? `${err.name}: ${err.message}` : String(err)}`, { cause: err });
+  }
+}
