@@ -27,7 +27,7 @@ export { ProgressMeter, type JobProgress } from './core/progress.js';
 export { parseSize, parseSizeBig, formatSize, type SizeParseResult, type SizeParseFailure } from './core/sizes.js';
 export { parseOptionString, formatOptionHelp, type OptionSpec, type OptionType, type OptionValue, type RawOption } from './core/options.js';
 export { LIMITS } from './core/limits.js';
-export type { ByteStore, StoreIdentity } from './io/byte-store.js';
+export type { ByteStore, StoreIdentity, HostExtent, LockRequest } from './io/byte-store.js';
 export { FileStore, type FileStoreOptions } from './io/file-store.js';
 export { MemoryStore } from './io/memory-store.js';
 export type {
@@ -59,4 +59,4 @@ export { DriverRegistry, defaultRegistry } from './block/registry.js';
 export { open } from './block/open.js';
 export { create, prepareCreate, type CreateOptions, type CreatePlan, type CreateResult, type CreateOptionInput } from './jobs/create.js';
 export { info, type ImageInfo, type ImageSnapshotInfo, type InfoOptions } from './jobs/info.js';
-export { convert, type ConvertOptions, type ConvertResult } from './jobs/convert.js';
+export { convert, type ConvertOptions, type ConvertResult, type Source } from './jobs/convert.js';

@@ -111,6 +111,19 @@ export class BlockDevice {
     await this.#writeLock.run(() => wc(offset, data));
   }
 
+  /**
+   * Copies `length` guest bytes at `offset` from `source` at `sourceOffset`
+   * inside the kernel when the format and stores allow (copy offload).
+   * Returns false when they do not; nothing was written then.
+   */
+  async copyFrom(offset: number, length: number, source: ByteStore, sourceOffset: number): Promise<boolean> {
+    this.#checkRange(offset, length);
+    const writer = this.#writer();
+    if (!writer.copyFrom || length === 0) return false;
+    const copy = writer.copyFrom.bind(writer);
+    return this.#writeLock.run(() => copy(offset, length, source, sourceOffset));
+  }
+
   /** Drops data in the range; it then reads from the backing file (or zeros). */
   async discard(offset: number, length: number): Promise<void> {
     this.#checkRange(offset, length);

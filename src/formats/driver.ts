@@ -181,6 +181,11 @@ export interface ImageWriter {
   discard?(offset: number, length: number): Promise<void>;
   /** Writes one whole unit (cluster) compressed; `offset` is unit-aligned. */
   writeCompressed?(offset: number, data: Uint8Array): Promise<void>;
+  /**
+   * Copies guest bytes straight from another store (copy offload). Returns
+   * false when the format cannot; the caller then reads and writes.
+   */
+  copyFrom?(offset: number, length: number, source: ByteStore, sourceOffset: number): Promise<boolean>;
 }
 
 /** Changing an image's virtual size. */

@@ -62,6 +62,12 @@ export interface ByteStore {
    * `unmap`, else zeroes in place. Returns false when the store cannot.
    */
   zeroRange?(offset: number, length: number, unmap: boolean): Promise<boolean>;
+  /**
+   * Copies `length` bytes from `source` at `sourceOffset` to `offset` inside
+   * the kernel (copy_file_range). Returns false when it cannot; the caller
+   * then reads and writes.
+   */
+  copyFrom?(source: ByteStore, sourceOffset: number, offset: number, length: number): Promise<boolean>;
   /** Takes qemu-compatible image locks; throws LockedError when another process holds a conflicting one. */
   lock?(request: LockRequest): Promise<void>;
 }

@@ -209,6 +209,27 @@ export class FileStore implements ByteStore {
     }
   }
 
+  /** copy_file_range from another file store (copy offload, `convert -C`). */
+  async copyFrom(source: ByteStore, sourceOffset: number, offset: number, length: number): Promise<boolean> {
+    this.#checkWritable();
+    if (!native || !(source instanceof FileStore)) return false;
+    let done = 0;
+    try {
+      while (done < length) {
+        const n = await native.copyRange(source.#fh.fd, sourceOffset + done, this.#fh.fd, offset + done, length - done);
+        if (n === 0) break;
+        done += n;
+      }
+    } catch {
+      return false;
+    }
+    if (done < length) {
+      // the source ended early: the rest reads as zeros
+      await this.write(offset + done, new Uint8Array(length - done));
+    }
+    return true;
+  }
+
   /** qemu-compatible image locks (no-op without the native module). */
   async lock(request: LockRequest): Promise<void> {
     this.#check();

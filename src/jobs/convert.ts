@@ -4,7 +4,7 @@
  * a temporary name beside it and renamed into place only when complete, so
  * an interrupted convert never leaves a plausible half image behind.
  */
-import { rename, rm, stat } from 'node:fs/promises';
+import { lstat, open, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 
 import { InvalidArgumentError, VdiskError } from '../core/errors.js';
@@ -13,8 +13,10 @@ import { BlockDevice } from '../block/device.js';
 import type { OpenImageOptions } from '../block/chain.js';
 import type { ResolverOptions } from '../block/resolver.js';
 import { defaultRegistry, type DriverRegistry } from '../block/registry.js';
+import type { ByteStore } from '../io/byte-store.js';
+import { detectWrapper, unwrapTo } from '../io/unwrap.js';
 import { copyImage, type CopyCounters } from './copy-loop.js';
-import { prepareCreate, type CreateOptionInput, type CreateOptions } from './create.js';
+import { prepareCreate, type CreateOptionInput, type CreateOptions, type CreatePlan } from './create.js';
 
 /** Options of {@link convert}. */
 export interface ConvertOptions extends JobOptions, ResolverOptions {
@@ -42,6 +44,21 @@ export interface ConvertOptions extends JobOptions, ResolverOptions {
   maxChainDepth?: number | undefined;
   /** Read the sources even while another process writes them (qemu-img -U). */
   forceShare?: boolean | undefined;
+  /** Requests in flight (`-m`, 1..16, default 8). */
+  parallel?: number | undefined;
+  /** Let writes complete out of order (`-W`). */
+  outOfOrder?: boolean | undefined;
+  /** Write at most this many bytes per second (`-r`). */
+  rateLimit?: number | undefined;
+  /** Read errors become zeros, each reported as a `warning` event (`--salvage`). */
+  salvage?: boolean | undefined;
+  /** Copy data inside the kernel with copy_file_range where possible (`-C`). */
+  copyOffload?: boolean | undefined;
+  /**
+   * Inflate gzip- or zip-wrapped sources (`disk.img.gz`) before reading them
+   * (default true; only when `sourceFormat` is not given).
+   */
+  unwrap?: boolean | undefined;
 }
 
 /** What {@link convert} did. */
@@ -61,7 +78,7 @@ export interface ConvertResult {
 const DEFAULT_SPARSE = 4096;
 const BUFFER_SIZE = 2 * 1024 * 1024;
 
-function validate(sources: readonly string[], opts: ConvertOptions): number {
+function validate(sources: readonly Source[], opts: ConvertOptions): number {
   if (sources.length === 0) throw new InvalidArgumentError('Must specify image file name');
   const sparse = opts.sparseSize ?? DEFAULT_SPARSE;
   if (!Number.isSafeInteger(sparse) || sparse < 0 || sparse % 512 !== 0 || sparse > 16 * 1024 * 1024) {
@@ -73,6 +90,12 @@ function validate(sources: readonly string[], opts: ConvertOptions): number {
     throw new InvalidArgumentError('Specifying backing image makes no sense when concatenating multiple input images');
   }
   if (opts.compress && sparse === 0) throw new InvalidArgumentError('Cannot use -c together with -S 0');
+  if (opts.copyOffload && opts.compress) throw new InvalidArgumentError('Cannot enable copy offloading when -c is used');
+  if (opts.copyOffload && opts.salvage) throw new InvalidArgumentError('Cannot use copy offloading in salvaging mode');
+  const m = opts.parallel ?? 8;
+  if (!Number.isInteger(m) || m < 1 || m > 16) {
+    throw new InvalidArgumentError('Invalid number of coroutines. Allowed number of coroutines is between 1 and 16');
+  }
   return sparse;
 }
 
@@ -100,38 +123,104 @@ function refuseSameFile(target: string, targetId: string | undefined, sources: r
   }
 }
 
-/** Creates the target at `path`, with qemu-img convert's wording for failures. */
-async function createTarget(target: string, path: string, opts: CreateOptions & { format: string }): Promise<void> {
+/** Validates the target's create options; errors read as qemu-img convert words them. */
+async function planTarget(target: string, opts: CreateOptions & { format: string }): Promise<CreatePlan> {
   try {
-    const plan = await prepareCreate(target, opts);
-    await plan.execute(path);
+    return await prepareCreate(target, opts);
   } catch (err) {
-    if (!(err instanceof VdiskError) || !(err.cause instanceof VdiskError)) throw err;
-    if (err.data?.['createStage'] === 'validate') throw err.cause;
-    const Ctor = err.constructor as new (m: string, d: object) => VdiskError;
-    throw new Ctor(`${target}: error while converting ${opts.format}: ${err.cause.message}`, { file: target, cause: err.cause, hint: err.hint });
+    if (err instanceof VdiskError && err.cause instanceof VdiskError && err.data?.['createStage'] === 'validate') throw err.cause;
+    throw err;
   }
 }
 
-async function runConvert(sourceNames: readonly string[], target: string, opts: ConvertOptions, ctx: JobContext): Promise<ConvertResult> {
+/** Creates the target at `path`, with qemu-img convert's wording for failures. */
+async function executeTarget(plan: CreatePlan, path: string, target: string): Promise<void> {
+  try {
+    await plan.execute(path);
+  } catch (err) {
+    if (!(err instanceof VdiskError) || !(err.cause instanceof VdiskError)) throw err;
+    const Ctor = err.constructor as new (m: string, d: object) => VdiskError;
+    throw new Ctor(`${target}: error while converting ${plan.format}: ${err.cause.message}`, { file: target, cause: err.cause, hint: err.hint });
+  }
+}
+
+/** Inflates a gzip/zip-wrapped source next to the target; returns the inflated file, or undefined. */
+async function inflateIfWrapped(name: string, target: string, index: number, signal: AbortSignal): Promise<string | undefined> {
+  let head: Uint8Array;
+  try {
+    const fh = await open(name, 'r');
+    try {
+      head = new Uint8Array(4);
+      await fh.read(head, 0, 4, 0);
+    } finally {
+      await fh.close();
+    }
+  } catch {
+    return undefined; // let the normal open report it
+  }
+  const wrapper = detectWrapper(head);
+  if (!wrapper) return undefined;
+  const path = join(dirname(target), `.${basename(target)}.vdisk-${process.pid}.src${index}`);
+  try {
+    await unwrapTo(name, wrapper, path, signal);
+  } catch (err) {
+    await rm(path, { force: true });
+    throw err;
+  }
+  return path;
+}
+
+/** Symlinks and devices are written in place (a rename would replace the link or fail). */
+async function isSpecialTarget(target: string): Promise<boolean> {
+  try {
+    const st = await lstat(target);
+    return !st.isFile();
+  } catch {
+    return false;
+  }
+}
+
+/** A source: a path, or a ByteStore the caller opened (an in-memory image, a network store). */
+export type Source = string | ByteStore;
+
+async function runConvert(sourceNames: readonly Source[], target: string, opts: ConvertOptions, ctx: JobContext): Promise<ConvertResult> {
   const sparseSize = validate(sourceNames, opts);
   const registry = opts.registry ?? defaultRegistry;
   const openOpts: OpenImageOptions = { ...opts, format: opts.sourceFormat, readOnly: true, registry };
   const sources: BlockDevice[] = [];
   let dev: BlockDevice | undefined;
   let tempName: string | undefined;
+  let createdInPlace = false;
+  const scratch: string[] = [];
+  let completed = false;
   try {
-    for (const name of sourceNames) sources.push(await BlockDevice.open(name, openOpts));
+    for (const [i, name] of sourceNames.entries()) {
+      const inflated = typeof name === 'string' && opts.sourceFormat === undefined && opts.unwrap !== false ? await inflateIfWrapped(name, target, i, ctx.signal) : undefined;
+      if (inflated) scratch.push(inflated);
+      sources.push(await BlockDevice.open(inflated ?? name, openOpts));
+    }
     const total = sources.reduce((n, s) => n + s.size, 0);
-    refuseSameFile(target, await identityOf(target), sources);
+    const targetId = await identityOf(target);
+    refuseSameFile(target, targetId, sources);
+    for (const name of sourceNames) {
+      if (typeof name === 'string' && targetId !== undefined && (await identityOf(name)) === targetId) {
+        throw new InvalidArgumentError(`Refusing to write '${target}': it is the same file as '${name}', which the conversion reads`, { file: target });
+      }
+    }
     const format = opts.targetFormat ?? 'raw';
     if (opts.noCreate) {
       dev = await BlockDevice.open(target, { ...opts, format, readOnly: false, registry, forceShare: false });
       if (dev.size < total) throw new InvalidArgumentError(`Target image '${target}' is smaller than the source (${dev.size} < ${total} bytes)`);
     } else {
-      tempName = join(dirname(target), `.${basename(target)}.vdisk-${process.pid}`);
-      await createTarget(target, tempName, { ...opts, format, size: total, registry });
-      dev = await BlockDevice.open(tempName, { ...opts, format, readOnly: false, registry, forceShare: false, backing: opts.backingFile !== undefined });
+      const plan = await planTarget(target, { ...opts, format, size: total, registry });
+      // A single new regular file is written under a temporary name and renamed when complete;
+      // multi-file images, symlinks and devices are written in place, as qemu-img does.
+      const inPlace = plan.extraFiles || (await isSpecialTarget(target));
+      const path = inPlace ? target : join(dirname(target), `.${basename(target)}.vdisk-${process.pid}`);
+      await executeTarget(plan, path, target);
+      if (!inPlace) tempName = path;
+      createdInPlace = plan.extraFiles;
+      dev = await BlockDevice.open(path, { ...opts, format, readOnly: false, registry, forceShare: false, backing: opts.backingFile !== undefined });
     }
     const unit = dev.top.image.granularity;
     if (opts.compress && !dev.top.image.writer?.writeCompressed) {
@@ -145,6 +234,11 @@ async function runConvert(sourceNames: readonly string[], target: string, opts: 
       compress: opts.compress === true,
       unit,
       bufferSize: BUFFER_SIZE,
+      parallel: opts.parallel ?? 8,
+      ordered: opts.outOfOrder !== true,
+      rateLimit: opts.rateLimit ?? 0,
+      copyOffload: opts.copyOffload === true,
+      salvage: opts.salvage ? (message: string) => ctx.warn({ code: 'salvage', message }) : undefined,
       signal: ctx.signal,
       progress: ctx.progress,
     };
@@ -159,12 +253,16 @@ async function runConvert(sourceNames: readonly string[], target: string, opts: 
     await dev.close();
     if (tempName) await rename(tempName, target);
     tempName = undefined;
+    completed = true;
     ctx.progress.finish();
     return { target, format, size: total, ...counters };
   } finally {
     await dev?.close().catch(() => undefined);
     await Promise.allSettled(sources.map((s) => s.close()));
     if (tempName) await rm(tempName, { force: true });
+    await Promise.allSettled(scratch.map((f) => rm(f, { force: true })));
+    // A multi-file target convert created in place is removed too (its main file; extents stay, named in the error).
+    if (!completed && createdInPlace) await rm(target, { force: true });
   }
 }
 
@@ -182,7 +280,7 @@ async function runConvert(sourceNames: readonly string[], target: string, opts: 
  * await job;
  * ```
  */
-export function convert(source: string | readonly string[], target: string, options: ConvertOptions = {}): Job<ConvertResult> {
-  const sources = typeof source === 'string' ? [source] : source;
+export function convert(source: Source | readonly Source[], target: string, options: ConvertOptions = {}): Job<ConvertResult> {
+  const sources: readonly Source[] = typeof source === 'string' || !Array.isArray(source) ? [source as Source] : source;
   return new Job((ctx) => runConvert(sources, target, options, ctx), options);
 }

@@ -1,14 +1,15 @@
 /**
- * The copy loop shared by convert (and later commit and rebase): walks the
- * source's block status and writes data, zeros, or nothing, keeping the
- * target sparse.
+ * The copy loop shared by convert (and later commit and rebase): a plan
+ * from block status (data, zeros, or nothing to do), run through the
+ * scheduler with several requests in flight, keeping the target sparse.
  */
-import { throwIfAborted } from '../core/abort.js';
 import { scanRun } from '../core/bytes.js';
 import type { ProgressMeter } from '../core/progress.js';
 import type { BlockDevice } from '../block/device.js';
+import type { ByteStore } from '../io/byte-store.js';
+import { runPipeline } from '../block/scheduler.js';
 
-/** How one source range is copied into the target. */
+/** How one source is copied into the target. */
 export interface CopySettings {
   /** Zero runs at least this long (bytes) stay sparse; 0 writes every byte as data (`-S 0`). */
   readonly sparseSize: number;
@@ -22,63 +23,171 @@ export interface CopySettings {
   readonly unit: number;
   /** Largest data request. */
   readonly bufferSize: number;
+  /** Requests in flight (`-m`). */
+  readonly parallel: number;
+  /** Write in order (default) or out of order (`-W`). */
+  readonly ordered: boolean;
+  /** Bytes per second written at most (`-r`); 0 = unlimited. */
+  readonly rateLimit: number;
+  /** Copy data runs inside the kernel where both sides allow it (`-C`). */
+  readonly copyOffload?: boolean | undefined;
+  /** Turn unreadable sectors into zeros instead of failing (`--salvage`), reporting each. */
+  readonly salvage?: ((message: string) => void) | undefined;
   readonly signal: AbortSignal;
   readonly progress: ProgressMeter;
 }
 
-/** Bytes this loop wrote as data and as zeros. */
+/** Bytes the loop wrote as data and as zeros. */
 export interface CopyCounters {
   dataBytes: number;
   zeroBytes: number;
 }
 
-/** Copies all of `source` into `target` at `targetOffset`. */
-export async function copyImage(source: BlockDevice, target: BlockDevice, targetOffset: number, s: CopySettings, counters: CopyCounters): Promise<void> {
-  if (s.compress) return copyCompressed(source, target, targetOffset, s, counters);
+/** Marks a data item copied by the kernel: nothing is read into memory. */
+const OFFLOAD = new Uint8Array(0);
+
+type Item =
+  | { kind: 'skip'; offset: number; length: number }
+  | { kind: 'zero'; offset: number; length: number }
+  | { kind: 'data'; offset: number; length: number; host?: { store: ByteStore; offset: number } | undefined }
+  | { kind: 'unit'; offset: number; length: number };
+
+/** Walks block status and yields work items in guest order. */
+function planner(source: BlockDevice, s: CopySettings): () => Promise<Item | undefined> {
   const size = source.size;
   let offset = 0;
-  while (offset < size) {
-    throwIfAborted(s.signal);
-    const want = Math.min(size - offset, 1 << 30);
-    const st = s.topOnly ? await source.topStatus(offset, want) : await source.blockStatus(offset, want);
-    if (s.topOnly && !st.present) {
-      // Left unallocated: the target's backing file supplies it.
-    } else if (st.zero && s.sparseSize > 0) {
-      if (!s.targetIsZero || s.topOnly) {
-        await target.writeZeroes(targetOffset + offset, st.length, { mayUnmap: true });
-        counters.zeroBytes += st.length;
-      }
-    } else {
-      await copyData(source, target, offset, st.length, targetOffset, s, counters);
-      offset += st.length;
-      continue;
+  let pending: { offset: number; end: number; start: number; host?: { store: ByteStore; offset: number } | undefined } | undefined; // a data run still being split
+  const takeData = (): Item => {
+    const run = pending as { offset: number; end: number; start: number; host?: { store: ByteStore; offset: number } | undefined };
+    const length = Math.min(s.bufferSize, run.end - run.offset);
+    const item: Item = { kind: 'data', offset: run.offset, length, host: run.host && { store: run.host.store, offset: run.host.offset + (run.offset - run.start) } };
+    run.offset += length;
+    if (run.offset >= run.end) pending = undefined;
+    return item;
+  };
+  return async () => {
+    if (pending) return takeData();
+    if (offset >= size) return undefined;
+    const st = await status(source, offset, Math.min(size - offset, 1 << 30), s);
+    const at = offset;
+    if (s.compress) {
+      // Whole units that need nothing are skipped without reading; the rest go one unit at a time.
+      const skippable = (s.topOnly && !st.present) || (st.zero && s.targetIsZero && !s.topOnly);
+      const whole = Math.floor(st.length / s.unit) * s.unit;
+      const length = skippable && whole > 0 ? whole : Math.min(s.unit, size - offset);
+      offset += length;
+      return { kind: skippable && whole > 0 ? 'skip' : 'unit', offset: at, length };
     }
-    s.progress.advance(st.length);
     offset += st.length;
+    if (s.topOnly && !st.present) return { kind: 'skip', offset: at, length: st.length };
+    if (st.zero && s.sparseSize > 0) return s.targetIsZero && !s.topOnly ? { kind: 'skip', offset: at, length: st.length } : { kind: 'zero', offset: at, length: st.length };
+    const host = s.copyOffload && st.store && st.hostOffset !== undefined && !st.compressed ? { store: st.store, offset: st.hostOffset } : undefined;
+    pending = { offset: at, end: at + st.length, start: at, host };
+    return takeData();
+  };
+}
+
+const SALVAGE_STEP = 64 * 1024;
+
+/** Block status; in salvage mode a failure counts as a short data run (which is then read sector by sector). */
+async function status(source: BlockDevice, offset: number, length: number, s: CopySettings) {
+  try {
+    return s.topOnly ? await source.topStatus(offset, length) : await source.blockStatus(offset, length);
+  } catch (err) {
+    if (!s.salvage || s.signal.aborted) throw err;
+    s.salvage(`error while reading block status at offset ${offset}: ${err instanceof Error ? err.message : String(err)}`);
+    return { offset, length: Math.min(length, SALVAGE_STEP), zero: false, data: true, present: true, compressed: false, depth: 0 };
   }
 }
 
-async function copyData(source: BlockDevice, target: BlockDevice, start: number, length: number, targetOffset: number, s: CopySettings, counters: CopyCounters): Promise<void> {
-  const buf = new Uint8Array(Math.min(s.bufferSize, length));
-  for (let off = start; off < start + length; ) {
-    throwIfAborted(s.signal);
-    const n = Math.min(buf.length, start + length - off);
-    const chunk = buf.subarray(0, n);
-    await source.read(off, chunk);
-    if (s.sparseSize === 0) {
-      await target.write(targetOffset + off, chunk);
-      counters.dataBytes += n;
-    } else {
-      await writeSparse(target, targetOffset + off, chunk, s, counters);
-    }
-    s.progress.advance(n);
-    off += n;
+/** Reads `buf` at `offset`; in salvage mode retries sector by sector and zero-fills what cannot be read. */
+async function readSalvaging(source: BlockDevice, offset: number, buf: Uint8Array, s: CopySettings): Promise<void> {
+  try {
+    await source.read(offset, buf);
+    return;
+  } catch (err) {
+    if (!s.salvage || s.signal.aborted) throw err;
   }
+  for (let pos = 0; pos < buf.length; pos += 512) {
+    const sector = buf.subarray(pos, Math.min(buf.length, pos + 512));
+    try {
+      await source.read(offset + pos, sector);
+    } catch (err) {
+      sector.fill(0);
+      s.salvage(`error while reading at byte ${offset + pos}: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  }
+}
+
+/** A token bucket for `-r`: waits so that writes stay under `rate` bytes per second. */
+function rateLimiter(rate: number): (bytes: number) => Promise<void> {
+  if (rate <= 0) return async () => undefined;
+  const start = Date.now();
+  let sent = 0;
+  return async (bytes) => {
+    sent += bytes;
+    const due = start + (sent / rate) * 1000;
+    const wait = due - Date.now();
+    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+  };
+}
+
+/** Copies all of `source` into `target` at `targetOffset`. */
+export async function copyImage(source: BlockDevice, target: BlockDevice, targetOffset: number, s: CopySettings, counters: CopyCounters): Promise<void> {
+  const throttle = rateLimiter(s.rateLimit);
+  const next = planner(source, s);
+  const mayZero = !s.targetIsZero || s.topOnly;
+  await runPipeline<Item, Uint8Array | undefined>(
+    {
+      next,
+      async read(item) {
+        if (item.kind === 'skip' || item.kind === 'zero') return undefined;
+        if (item.kind === 'data' && item.host) return OFFLOAD;
+        const buf = new Uint8Array(item.length);
+        await readSalvaging(source, item.offset, buf, s);
+        return buf;
+      },
+      async write(item, buf) {
+        const at = targetOffset + item.offset;
+        if (item.kind === 'zero') {
+          await target.writeZeroes(at, item.length, { mayUnmap: true });
+          counters.zeroBytes += item.length;
+        } else if (item.kind === 'unit' && buf) {
+          if (!scanRun(buf, buf.length).zero) {
+            await throttle(buf.length);
+            await target.writeCompressed(at, buf);
+            counters.dataBytes += buf.length;
+          } else if (mayZero) {
+            await target.writeZeroes(at, buf.length, { mayUnmap: true });
+            counters.zeroBytes += buf.length;
+          }
+        } else if (item.kind === 'data' && buf === OFFLOAD && item.host) {
+          await throttle(item.length);
+          if (!(await target.copyFrom(at, item.length, item.host.store, item.host.offset))) {
+            const data = new Uint8Array(item.length);
+            await readSalvaging(source, item.offset, data, s);
+            await target.write(at, data);
+          }
+          counters.dataBytes += item.length;
+        } else if (buf) {
+          await throttle(buf.length);
+          if (s.sparseSize === 0) {
+            await target.write(at, buf);
+            counters.dataBytes += buf.length;
+          } else {
+            await writeSparse(target, at, buf, s.sparseSize, mayZero, counters);
+          }
+        }
+        s.progress.advance(item.length);
+      },
+    },
+    { parallel: s.parallel, ordered: s.ordered, signal: s.signal },
+  );
 }
 
 /** Writes `chunk`, leaving zero runs of at least `sparseSize` unwritten (or written as zeros). */
-async function writeSparse(target: BlockDevice, at: number, chunk: Uint8Array, s: CopySettings, counters: CopyCounters): Promise<void> {
-  const granule = Math.min(s.sparseSize, 4096) || 512;
+async function writeSparse(target: BlockDevice, at: number, chunk: Uint8Array, sparseSize: number, mayZero: boolean, counters: CopyCounters): Promise<void> {
+  const granule = Math.min(sparseSize, 4096);
   let pos = 0;
   let dataStart = -1;
   const flushData = async (end: number): Promise<void> => {
@@ -89,9 +198,9 @@ async function writeSparse(target: BlockDevice, at: number, chunk: Uint8Array, s
   };
   while (pos < chunk.length) {
     const run = scanRun(chunk.subarray(pos), granule);
-    if (run.zero && run.length >= s.sparseSize) {
+    if (run.zero && run.length >= sparseSize) {
       await flushData(pos);
-      if (!s.targetIsZero || s.topOnly) {
+      if (mayZero) {
         await target.writeZeroes(at + pos, run.length, { mayUnmap: true });
         counters.zeroBytes += run.length;
       }
@@ -101,27 +210,4 @@ async function writeSparse(target: BlockDevice, at: number, chunk: Uint8Array, s
     pos += run.length;
   }
   await flushData(chunk.length);
-}
-
-async function copyCompressed(source: BlockDevice, target: BlockDevice, targetOffset: number, s: CopySettings, counters: CopyCounters): Promise<void> {
-  const size = source.size;
-  const unit = new Uint8Array(s.unit);
-  for (let off = 0; off < size; off += s.unit) {
-    throwIfAborted(s.signal);
-    const n = Math.min(s.unit, size - off);
-    const chunk = unit.subarray(0, n);
-    const st = s.topOnly ? await source.topStatus(off, n) : await source.blockStatus(off, n);
-    if (st.length >= n && ((s.topOnly && !st.present) || (st.zero && s.targetIsZero && !s.topOnly))) {
-      s.progress.advance(n);
-      continue;
-    }
-    await source.read(off, chunk);
-    if (scanRun(chunk, n).zero && s.targetIsZero && !s.topOnly) {
-      s.progress.advance(n);
-      continue;
-    }
-    await target.writeCompressed(targetOffset + off, chunk);
-    counters.dataBytes += n;
-    s.progress.advance(n);
-  }
 }

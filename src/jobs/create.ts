@@ -52,6 +52,8 @@ export interface CreatePlan {
   readonly printedOptions: readonly (readonly [string, string])[];
   /** qemu-img's `Formatting 'x', fmt=... size=...` line. */
   readonly formatting: string;
+  /** The image will also consist of files named after it (vmdk extents, data files). */
+  readonly extraFiles: boolean;
   /**
    * Writes the image, at `path` when given (convert writes under a temporary
    * name and renames), else at `filename`.
@@ -167,7 +169,8 @@ export async function prepareCreate(filename: string, opts: CreateOptions = {}):
       }
       return { filename, format, size };
     };
-    return { filename, format, size, printedOptions, formatting, execute };
+    const extraFiles = driver.createsExtraFiles?.(values) ?? values.has('data_file');
+    return { filename, format, size, printedOptions, formatting, extraFiles, execute };
   } catch (err) {
     throw prefixed(filename, err, 'validate');
   }

@@ -1,12 +1,13 @@
-import { InvalidArgumentError } from '../../core/errors.js';
+import { InvalidArgumentError, UnsupportedError } from '../../core/errors.js';
 import { isHelpRequest, parseOptionString } from '../../core/options.js';
 import { parseSize } from '../../core/sizes.js';
 import { convert } from '../../jobs/convert.js';
-import { parseArgs, UsageError, last, type OptSpec } from '../args.js';
-import { checkCacheMode, cvtnum, reportError, type CliIo } from '../context.js';
+import { parseArgs, last, type OptSpec } from '../args.js';
+import { PROG, checkCacheMode, cvtnum, reportError, type CliIo } from '../context.js';
 import { attachProgress } from '../progress-bar.js';
 import { TRUST_OPTIONS, trustFrom } from '../trust-options.js';
 import { printOptionHelp } from './create.js';
+import { parseImageOpts } from '../image-opts.js';
 
 const SPECS: readonly OptSpec[] = [
   { key: 'format', short: 'f', long: ['source-format'], arg: true },
@@ -70,17 +71,35 @@ export async function convertCommand(argv: readonly string[], io: CliIo): Promis
     if (m !== undefined && !(/^\d+$/.test(m) && Number(m) >= 1 && Number(m) <= 16)) {
       throw new InvalidArgumentError('Invalid number of coroutines. Allowed number of coroutines is between 1 and 16');
     }
-    if (last(args, 'rate') !== undefined && cvtnum(io, 'rate limit', last(args, 'rate') as string, (s) => parseSize(s, 'rate limit')) === undefined) return 1;
-    if (args.flags.has('imageOpts') || args.flags.has('targetImageOpts')) throw new UsageError('--image-opts is not supported yet');
+    let rateLimit: number | undefined;
+    const rate = last(args, 'rate');
+    if (rate !== undefined) {
+      rateLimit = cvtnum(io, 'rate limit', rate, (s) => parseSize(s, 'rate limit'));
+      if (rateLimit === undefined) return 1;
+    }
     if (args.operands.length < 2) throw new InvalidArgumentError('Must specify image file name');
+    let sourceFormat = last(args, 'format');
+    let sources = args.operands.slice(0, -1);
+    let target = args.operands.at(-1) as string;
+    let targetFormatFromOpts: string | undefined;
+    if (args.flags.has('imageOpts')) {
+      if (sourceFormat !== undefined) throw new InvalidArgumentError('--image-opts and --format are mutually exclusive');
+      const specs = sources.map(parseImageOpts);
+      const formats = new Set(specs.map((x) => x.format));
+      if (formats.size > 1) throw new UnsupportedError('vdisk needs one format for all --image-opts sources');
+      sources = specs.map((x) => x.filename);
+      sourceFormat = specs[0]?.format;
+    }
+    if (args.flags.has('targetImageOpts')) {
+      if (!args.flags.has('noCreate')) throw new InvalidArgumentError('--target-image-opts requires use of -n flag');
+      ({ filename: target, format: targetFormatFromOpts } = parseImageOpts(target));
+    }
     if (last(args, 'snapshot') !== undefined || last(args, 'snapshotOld') !== undefined) {
       throw new InvalidArgumentError('Failed to load snapshot: reading internal snapshots is not supported yet');
     }
-    const sources = args.operands.slice(0, -1);
-    const target = args.operands.at(-1) as string;
     const job = convert(sources, target, {
-      sourceFormat: last(args, 'format'),
-      targetFormat,
+      sourceFormat,
+      targetFormat: targetFormatFromOpts ?? targetFormat,
       options: optionStrings.length > 0 ? optionStrings : undefined,
       backingFile: last(args, 'backing'),
       backingFormat: last(args, 'backingFormat'),
@@ -89,8 +108,14 @@ export async function convertCommand(argv: readonly string[], io: CliIo): Promis
       noCreate: args.flags.has('noCreate'),
       targetIsZero: args.flags.has('targetIsZero'),
       forceShare: args.flags.has('forceShare'),
+      parallel: m === undefined ? undefined : Number(m),
+      outOfOrder: args.flags.has('oob'),
+      rateLimit,
+      salvage: args.flags.has('salvage'),
+      copyOffload: args.flags.has('copyRange'),
       ...trustFrom(args),
     });
+    if (!args.flags.has('quiet')) job.on('warning', (w) => io.stderr(`${PROG}: warning: ${w.message}\n`));
     const detach = attachProgress(job, io, args.flags.has('progress') && !args.flags.has('quiet'));
     try {
       await job;

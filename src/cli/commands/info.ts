@@ -1,4 +1,6 @@
+import { InvalidArgumentError } from '../../core/errors.js';
 import { info } from '../../jobs/info.js';
+import { parseImageOpts } from '../image-opts.js';
 import { parseArgs, UsageError, last, type OptSpec } from '../args.js';
 import { outputFormat, reportError, type CliIo } from '../context.js';
 import { formatInfoHuman } from '../info-human.js';
@@ -22,10 +24,14 @@ export async function infoCommand(argv: readonly string[], io: CliIo): Promise<n
     const args = parseArgs(argv, SPECS);
     const output = outputFormat(last(args, 'output'));
     if (args.operands.length !== 1) throw new UsageError('Expecting one image file name');
-    if (args.flags.has('imageOpts')) throw new UsageError('--image-opts is not supported yet');
-    const filename = args.operands[0] as string;
+    let filename = args.operands[0] as string;
+    let format = last(args, 'format');
+    if (args.flags.has('imageOpts')) {
+      if (format !== undefined) throw new InvalidArgumentError('--image-opts and --format are mutually exclusive');
+      ({ filename, format } = parseImageOpts(filename));
+    }
     const chain = args.flags.has('backingChain');
-    const infos = await info(filename, { format: last(args, 'format'), backingChain: chain, forceShare: args.flags.has('forceShare'), ...trustFrom(args) });
+    const infos = await info(filename, { format, backingChain: chain, forceShare: args.flags.has('forceShare'), ...trustFrom(args) });
     if (output === 'json') {
       io.stdout(formatQemuJson(chain ? infos : infos[0]) + '\n');
     } else {

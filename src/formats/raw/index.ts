@@ -107,6 +107,9 @@ class RawWriter implements ImageWriter {
   constructor(store: ByteStore) {
     this.#store = store;
   }
+  async copyFrom(offset: number, length: number, source: ByteStore, sourceOffset: number): Promise<boolean> {
+    return (await this.#store.copyFrom?.(source, sourceOffset, offset, length)) ?? false;
+  }
   /** Discarded ranges read as zeros afterwards, as on qemu's file driver. */
   async discard(offset: number, length: number): Promise<void> {
     const end = Math.min(offset + length, await this.#store.size());
