@@ -3,10 +3,17 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 
 import { main as createAndInspect } from '../examples/create-and-inspect.js';
+import { main as importPipeline } from '../examples/import-pipeline.js';
 
 describe('examples', () => {
   it('create-and-inspect runs and reports the copy', async () => {
     const out = await createAndInspect();
     assert.match(out, /copy\.raw: 67108864 bytes, 100% copied, 4096 bytes of data/);
+  });
+
+  it('import-pipeline imports a good upload and rejects one whose backing file leaves the upload directory', async () => {
+    const [good, bad] = await importPipeline();
+    assert.match(good ?? '', /^imported .*upload\.raw as qcow2, 8388608 bytes \(100%\)$/);
+    assert.match(bad ?? '', /^rejected .*hostile\.qcow2: EUNSAFE: .*outside/);
   });
 });

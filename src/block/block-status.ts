@@ -18,5 +18,6 @@ export interface BlockStatus {
   readonly depth: number;
   /** Where the bytes are, when they sit uncompressed in a file. */
   readonly store?: ByteStore | undefined;
+  /** Offset of the first byte in `store`. */
   readonly hostOffset?: number | undefined;
 }

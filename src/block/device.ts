@@ -178,6 +178,7 @@ export class BlockDevice {
     if (failed) throw failed.reason;
   }
 
+  /** Closes the device (`await using`). */
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
   }

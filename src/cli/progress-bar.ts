@@ -23,13 +23,13 @@ export function attachProgress(job: Job<unknown>, io: CliIo, show: boolean): (ok
     io.stdout(line(p));
   };
   const onSignal = (): void => io.stdout(line(last));
-  job.on('progress', onProgress);
-  if (!show) process.on('SIGUSR1', onSignal);
-  if (show) io.stdout(line(last));
   // SIGINT and SIGTERM abort the job the way the API's abort does: the target is cleaned up.
   const onStop = (): void => job.cancel(new Error('interrupted by signal'));
   process.on('SIGINT', onStop);
   process.on('SIGTERM', onStop);
+  job.on('progress', onProgress);
+  if (!show) process.on('SIGUSR1', onSignal);
+  if (show) io.stdout(line(last));
   return (ok = true) => {
     job.off('progress', onProgress);
     process.off('SIGINT', onStop);

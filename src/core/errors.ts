@@ -75,10 +75,12 @@ export class VdiskError extends Error {
     Object.defineProperty(this, BRAND, { value: true });
   }
 
+  /** The class name (`CorruptImageError`). */
   override get name(): string {
     return this.constructor.name;
   }
 
+  /** Brand check, so errors from another copy of vdisk are recognised. */
   static override [Symbol.hasInstance](value: unknown): boolean {
     if (typeof value !== 'object' || value === null || !(BRAND in value)) return false;
     // Subclasses keep the ordinary prototype check so `e instanceof CorruptImageError` stays precise.

@@ -16,8 +16,11 @@ export interface VdiskWarning {
 
 /** Events a {@link Job} emits. */
 export interface JobEvents {
+  /** Throttled progress of the current phase. */
   progress: [JobProgress];
+  /** A non-fatal condition. */
   warning: [VdiskWarning];
+  /** A lifecycle change. */
   state: [JobState];
 }
 
@@ -51,6 +54,7 @@ export interface JobContext {
  * ```
  */
 export class Job<T> extends EventEmitter<JobEvents> implements Promise<T> {
+  /** `[object Job]`. */
   readonly [Symbol.toStringTag] = 'Job';
   readonly #controller = new AbortController();
   readonly #promise: Promise<T>;

@@ -78,8 +78,8 @@ export const LIMITS = {
   vmdkMaxGrainSectors: 0x200000,
   /** vmdk: most grain-table entries per grain table in a KDMV extent (QEMU: "L2 table size too big"). */
   vmdkMaxGtesPerGt: 512,
-  /** vmdk: most grain-directory entries (QEMU: 32 Mi, "L1 size too big"). */
-  vmdkMaxGdEntries: 32 * 1024 * 1024,
+  /** vmdk: most grain-directory entries (16 MiB of table; 128 TiB at 64 KiB grains. QEMU allows 32 Mi). */
+  vmdkMaxGdEntries: 4 * 1024 * 1024,
   /** vmdk: bytes of grain tables kept in memory per extent (read cache). */
   vmdkGrainTableCacheBytes: 4 * 1024 * 1024,
   /** vmdk: largest compressed grain payload, as a multiple of the grain size (QEMU reads two grains). */

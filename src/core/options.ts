@@ -28,7 +28,9 @@ export type OptionValue = string | number | boolean;
 
 /** One `key=value` pair in the order it was written. */
 export interface RawOption {
+  /** The option name. */
   readonly key: string;
+  /** Its value, unparsed. */
   readonly value: string;
 }
 

@@ -52,6 +52,7 @@ export class ProgressMeter {
     this.#send(true);
   }
 
+  /** The latest state. */
   get current(): JobProgress {
     return { phase: this.#phase, done: this.#done, total: this.#total };
   }

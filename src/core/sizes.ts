@@ -21,7 +21,19 @@ const U64_MAX = (1n << 64n) - 1n;
 export type SizeParseFailure = 'invalid' | 'range';
 
 /** The outcome of {@link parseSizeBig}. */
-export type SizeParseResult = { ok: true; value: bigint } | { ok: false; reason: SizeParseFailure };
+export type SizeParseResult =
+  | {
+      /** Parsed. */
+      ok: true;
+      /** The size in bytes. */
+      value: bigint;
+    }
+  | {
+      /** Refused. */
+      ok: false;
+      /** Why. */
+      reason: SizeParseFailure;
+    };
 
 function suffixMul(c: string | undefined): bigint | undefined {
   return c === undefined ? undefined : SUFFIXES[c.toUpperCase()];

@@ -23,31 +23,45 @@ export interface BackingRef {
 
 /** Guest bytes stored verbatim at `hostOffset` of `store`. */
 export interface DataExtent {
+  /** Discriminant. */
   readonly kind: 'data';
+  /** First guest byte. */
   readonly offset: number;
+  /** Length in bytes. */
   readonly length: number;
+  /** The store holding the bytes. */
   readonly store: ByteStore;
+  /** Where in the store the first byte is. */
   readonly hostOffset: number;
 }
 
 /** Guest bytes that read as zero in this layer (never fall through to backing). */
 export interface ZeroExtent {
+  /** Discriminant. */
   readonly kind: 'zero';
+  /** First guest byte. */
   readonly offset: number;
+  /** Length in bytes. */
   readonly length: number;
   /** True when host space is reserved for the range (preallocated zero cluster, raw file region). */
   readonly allocated: boolean;
   /** Where the reserved space is, when `allocated`. */
   readonly store?: ByteStore | undefined;
+  /** Host offset of the reserved space, when `allocated`. */
   readonly hostOffset?: number | undefined;
 }
 
 /** Guest bytes stored compressed; read with {@link FormatImage.readCompressed}. */
 export interface CompressedExtent {
+  /** Discriminant. */
   readonly kind: 'compressed';
+  /** First guest byte. */
   readonly offset: number;
+  /** Length in bytes. */
   readonly length: number;
+  /** Where the compressed unit starts in the image file. */
   readonly hostOffset: number;
+  /** Compressed bytes to read (an upper bound). */
   readonly hostLength: number;
   /** Offset of the compressed unit's first guest byte (a cluster start). */
   readonly unitOffset: number;
@@ -55,8 +69,11 @@ export interface CompressedExtent {
 
 /** Guest bytes this layer does not hold: ask the backing layer (zeros without one). */
 export interface UnallocatedExtent {
+  /** Discriminant. */
   readonly kind: 'unallocated';
+  /** First guest byte. */
   readonly offset: number;
+  /** Length in bytes. */
   readonly length: number;
 }
 
@@ -102,14 +119,23 @@ export interface CreateRequest {
 
 /** What a driver can do, for capability checks before a job starts. */
 export interface DriverCapabilities {
+  /** Can create images. */
   readonly create: boolean;
+  /** Can write images. */
   readonly write: boolean;
+  /** Records backing files. */
   readonly backing: boolean;
+  /** Has internal snapshots. */
   readonly snapshots: boolean;
+  /** Can write compressed units (`convert -c`). */
   readonly compress: boolean;
+  /** Can check consistency. */
   readonly check: boolean;
+  /** Can change the virtual size. */
   readonly resize: boolean;
+  /** Can change options in place. */
   readonly amend: boolean;
+  /** Has persistent dirty bitmaps. */
   readonly bitmaps: boolean;
 }
 
@@ -153,17 +179,29 @@ export interface FormatDescription {
    * The `format-specific` block: `type` and a `data` object whose keys are
    * in QAPI schema order (the printer reorders them as qemu does).
    */
-  readonly formatSpecific?: { readonly type: string; readonly data: Readonly<Record<string, unknown>> } | undefined;
+  readonly formatSpecific?: {
+    /** The format name (`qcow2`). */
+    readonly type: string;
+    /** The fields, in QAPI schema order. */
+    readonly data: Readonly<Record<string, unknown>>;
+  } | undefined;
 }
 
 /** One internal snapshot as `info` reports it. */
 export interface SnapshotInfo {
+  /** Snapshot ID. */
   readonly id: string;
+  /** Snapshot name. */
   readonly name: string;
+  /** Saved VM state size in bytes. */
   readonly vmStateSize: number;
+  /** Creation time, seconds since the epoch. */
   readonly dateSec: number;
+  /** Nanoseconds part of the creation time. */
   readonly dateNsec: number;
+  /** Guest clock at creation, in nanoseconds. */
   readonly vmClockNsec: number;
+  /** Instruction count, when recorded. */
   readonly icount?: number | undefined;
 }
 
@@ -190,6 +228,7 @@ export interface ImageWriter {
 
 /** Changing an image's virtual size. */
 export interface ImageResizer {
+  /** Sets the virtual size; the caller has checked that shrinking was asked for. */
   resize(newSize: number, options: { shrink: boolean; preallocation?: string | undefined }): Promise<void>;
 }
 

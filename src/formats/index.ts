@@ -6,8 +6,12 @@
 import type { FormatDriver } from './driver.js';
 import { qcow2Driver } from './qcow2/index.js';
 import { rawDriver } from './raw/index.js';
+import { vdiDriver } from './vdi/index.js';
+import { vhdxDriver } from './vhdx/index.js';
+import { vmdkDriver } from './vmdk/index.js';
+import { vpcDriver } from './vpc/index.js';
 
 export { FILE_PROTOCOL_OPTIONS } from './protocol-options.js';
 
 /** Every format driver vdisk ships. */
-export const builtinDrivers: readonly FormatDriver[] = [qcow2Driver, rawDriver];
+export const builtinDrivers: readonly FormatDriver[] = [qcow2Driver, vpcDriver, vdiDriver, vhdxDriver, vmdkDriver, rawDriver];

@@ -6,14 +6,19 @@
 
 /** Device and inode of a store's file, for loop and same-file detection. */
 export interface StoreIdentity {
+  /** Device number. */
   readonly dev: number;
+  /** Inode number. */
   readonly ino: number;
 }
 
 /** A run of a store that holds data or is a hole (reads as zeros without using space). */
 export interface HostExtent {
+  /** First byte. */
   readonly offset: number;
+  /** Length in bytes. */
   readonly length: number;
+  /** True for data, false for a hole. */
   readonly data: boolean;
 }
 

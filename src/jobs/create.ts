@@ -45,8 +45,11 @@ export interface CreateOptions extends ResolverOptions {
 
 /** What {@link prepareCreate} settled on. */
 export interface CreatePlan {
+  /** The image to create. */
   readonly filename: string;
+  /** Its format. */
   readonly format: string;
+  /** Its virtual size in bytes. */
   readonly size: number;
   /** The options in the driver's list order, with defaults, as printed. */
   readonly printedOptions: readonly (readonly [string, string])[];
@@ -63,8 +66,11 @@ export interface CreatePlan {
 
 /** What {@link create} made. */
 export interface CreateResult {
+  /** The image created. */
   readonly filename: string;
+  /** Its format. */
   readonly format: string;
+  /** Its virtual size in bytes. */
   readonly size: number;
 }
 
@@ -159,7 +165,8 @@ export async function prepareCreate(filename: string, opts: CreateOptions = {}):
     const execute = async (path = filename): Promise<CreateResult> => {
       const store = await FileStore.open(path, { readOnly: false, create: true });
       try {
-        await driver.create!(store, { size, options: values, filename: path, external: externalFiles(path, dirname(path), opts) });
+        // The image records its final name (vmdk descriptors name their own file), wherever it is written first.
+        await driver.create!(store, { size, options: values, filename, external: externalFiles(path, dirname(path), opts) });
         await store.flush();
         await store.close();
       } catch (err) {

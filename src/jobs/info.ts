@@ -9,30 +9,55 @@ import type { SnapshotInfo } from '../formats/driver.js';
 
 /** One internal snapshot, as qemu's `SnapshotInfo`. */
 export interface ImageSnapshotInfo {
+  /** Snapshot ID (a decimal string). */
   'id': string;
+  /** Snapshot name (tag). */
   'name': string;
+  /** Size of the saved VM state, in bytes. */
   'vm-state-size': number;
+  /** Creation time, seconds since the epoch. */
   'date-sec': number;
+  /** Nanoseconds part of the creation time. */
   'date-nsec': number;
+  /** Guest clock at creation, whole seconds. */
   'vm-clock-sec': number;
+  /** Nanoseconds part of the guest clock. */
   'vm-clock-nsec': number;
+  /** Instruction count at creation, when recorded. */
   'icount'?: number | undefined;
 }
 
 /** `qemu-img info --output=json` for one image (QAPI `ImageInfo`). Keys are in schema order. */
 export interface ImageInfo {
+  /** The image's name as it was opened. */
   'filename': string;
+  /** The image format. */
   'format': string;
+  /** True when the image was not closed cleanly (qcow2 lazy refcounts). */
   'dirty-flag'?: boolean | undefined;
+  /** Bytes the image file occupies on disk. */
   'actual-size'?: number | undefined;
+  /** Guest-visible size in bytes. */
   'virtual-size': number;
+  /** Allocation unit (cluster, grain or block size), for formats that have one. */
   'cluster-size'?: number | undefined;
+  /** Present (true) for encrypted images. */
   'encrypted'?: boolean | undefined;
+  /** The backing file name as recorded in the image. */
   'backing-filename'?: string | undefined;
+  /** The backing file name combined with the image's directory. */
   'full-backing-filename'?: string | undefined;
+  /** The recorded backing file format. */
   'backing-filename-format'?: string | undefined;
+  /** Internal snapshots. */
   'snapshots'?: ImageSnapshotInfo[] | undefined;
-  'format-specific'?: { type: string; data: Record<string, unknown> } | undefined;
+  /** Format-specific facts: `type` is the format, `data` its fields (qemu's `ImageInfoSpecific`). */
+  'format-specific'?: {
+    /** The format name. */
+    type: string;
+    /** Its fields. */
+    data: Record<string, unknown>;
+  } | undefined;
 }
 
 /** Options of {@link info}. */

@@ -91,7 +91,7 @@ export function entryOffset(hi: number, lo: number, what: string): number {
   if (h > HI_SAFE_MAX) {
     throw new UnsupportedError(`${what} points at a host offset above 2^53, the largest offset vdisk supports`);
   }
-  return h * 0x100000000 + (lo & LO_OFFSET_MASK);
+  return h * 0x100000000 + ((lo & LO_OFFSET_MASK) >>> 0);
 }
 
 /** Splits a host offset (< 2^56, 512-aligned) into the two halves of an entry. */
@@ -150,5 +150,5 @@ export function encodeCompressed(hostOffset: number, length: number, g: Geometry
 /** Subcluster bitmap helpers for extended L2 (low word: allocated, high word: zero). */
 export function subclusterRange(first: number, count: number): number {
   if (count >= 32) return 0xffffffff;
-  return (((2 ** count - 1) * 2 ** first) >>> 0) & 0xffffffff;
+  return ((2 ** count - 1) * 2 ** first) >>> 0;
 }

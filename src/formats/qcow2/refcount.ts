@@ -84,10 +84,14 @@ export class Refcounts {
   /** Entries of the table as it is on disk. */
   #diskEntries: number;
   #freeHint = 0;
+  /** Where multi-cluster searches start (after the last such allocation), so holes do not make them quadratic. */
+  #runHint = 0;
   /** Skip the flushes between dependent writes (lazy refcounts: the dirty bit covers them). */
   lazy = false;
   /** Called for every new metadata cluster (refcount block, table), for overlap checks. */
   onMetadata: ((offset: number, length: number) => void) | undefined;
+  /** Called when a metadata range stops being metadata (the old table after growth). */
+  onMetadataFreed: ((offset: number, length: number) => void) | undefined;
 
   constructor(store: ByteStore, g: Geometry, table: Float64Array, header: RefcountTableHeader) {
     this.#store = store;
@@ -119,8 +123,9 @@ export class Refcounts {
     let off = bi < this.#table.length ? this.#table[bi]! : 0;
     if (off === 0) {
       if (delta < 0) throw new CorruptImageError(`Refcount of cluster ${cluster} would drop below zero`);
-      await this.#createBlock(bi);
-      off = this.#table[bi]!;
+      await this.#createBlocks(cluster + 1, new Set([bi]));
+      off = bi < this.#table.length ? this.#table[bi]! : 0;
+      if (off === 0) return this.add(cluster, delta);
     }
     const block = await this.cache.get(off);
     const i = cluster % this.#g.refcountBlockEntries;
@@ -135,23 +140,20 @@ export class Refcounts {
 
   /** Allocates `n` contiguous clusters (refcount 1 each); returns the host offset. */
   async allocate(n: number): Promise<number> {
-    for (;;) {
-      const start = await this.#findFree(n);
-      const firstBlock = Math.floor(start / this.#g.refcountBlockEntries);
-      const lastBlock = Math.floor((start + n - 1) / this.#g.refcountBlockEntries);
-      let created = false;
-      for (let b = firstBlock; b <= lastBlock && !created; b++) {
-        if (b >= this.#table.length || this.#table[b] === 0) {
-          await this.#createBlock(b);
-          created = true;
-        }
+    for (let attempt = 0; ; attempt++) {
+      if (attempt > 16) throw new CorruptImageError(`Could not allocate ${n} clusters: the refcount structures keep changing`);
+      while ((await this.get(Math.max(1, this.#freeHint))) !== 0) this.#freeHint = Math.max(1, this.#freeHint) + 1;
+      const from = Math.max(1, this.#freeHint, n > 1 ? this.#runHint : 0);
+      const start = await this.#findFree(n, from);
+      const missing = this.#missingBlocks(start, n);
+      if (missing.size > 0) {
+        await this.#createBlocks(start + n, missing);
+        continue; // blocks sit after the run, so the run is still free: search again
       }
-      if (created) continue; // the new block took a cluster: search again
       for (let c = start; c < start + n; c++) await this.add(c, 1);
       if (start <= this.#freeHint) this.#freeHint = start + n;
-      const offset = start * this.#g.clusterSize;
-      if (offset === 0) throw new CorruptImageError('Preventing invalid allocation of a cluster at offset 0');
-      return offset;
+      if (n > 1) this.#runHint = start + n;
+      return start * this.#g.clusterSize;
     }
   }
 
@@ -161,10 +163,10 @@ export class Refcounts {
     for (let c = first; c < first + n; c++) await this.add(c, -1);
   }
 
-  async #findFree(n: number): Promise<number> {
-    let start = this.#freeHint;
+  async #findFree(n: number, from: number): Promise<number> {
+    let start = from;
     let run = 0;
-    for (let c = start; ; c++) {
+    for (let c = from; ; c++) {
       if ((await this.get(c)) === 0) {
         if (run === 0) start = c;
         run++;
@@ -175,20 +177,47 @@ export class Refcounts {
     }
   }
 
-  async #createBlock(bi: number): Promise<void> {
-    if (bi >= this.#table.length) await this.#grow(bi);
-    if (this.#table[bi] !== 0) return;
-    const cluster = bi * this.#g.refcountBlockEntries;
-    if (cluster === 0) throw new CorruptImageError('Preventing invalid allocation of refcount block at offset 0');
-    const offset = cluster * this.#g.clusterSize;
-    const block = new Uint8Array(this.#g.clusterSize);
-    setRefcountEntry(block, 0, this.#g.refcountBits, 1);
-    // Every cluster of the range is free (no block counted it), so the block can take the first one.
-    await this.#store.write(offset, block);
+  #missingBlocks(start: number, n: number): Set<number> {
+    const out = new Set<number>();
+    const first = Math.floor(start / this.#g.refcountBlockEntries);
+    const last = Math.floor((start + n - 1) / this.#g.refcountBlockEntries);
+    for (let b = first; b <= last; b++) if (b >= this.#table.length || this.#table[b] === 0) out.add(b);
+    return out;
+  }
+
+  /** Creates the blocks in `missing` in a free run at or after cluster `after` (they count themselves). */
+  async #createBlocks(after: number, missing: Set<number>): Promise<void> {
+    let bstart = after;
+    for (let k = missing.size; ; k = missing.size) {
+      bstart = await this.#findFree(k, after);
+      for (const b of this.#missingBlocks(bstart, k)) missing.add(b);
+      if (missing.size === k) break;
+    }
+    const blocks = [...missing].sort((a, b) => a - b);
+    const maxBlock = blocks[blocks.length - 1]!;
+    if (maxBlock >= this.#table.length) {
+      await this.#grow(maxBlock);
+      return;
+    }
+    const E = this.#g.refcountBlockEntries;
+    const cs = this.#g.clusterSize;
+    const bytes = new Uint8Array(blocks.length * cs);
+    const index = new Map(blocks.map((b, i) => [b, i] as const));
+    for (let i = 0; i < blocks.length; i++) {
+      const hc = bstart + i;
+      const owner = index.get(Math.floor(hc / E));
+      if (owner !== undefined) setRefcountEntry(bytes.subarray(owner * cs, (owner + 1) * cs), hc % E, this.#g.refcountBits, 1);
+      else await this.add(hc, 1);
+    }
+    if (bstart === 0) throw new CorruptImageError('Preventing invalid allocation of refcount block at offset 0');
+    await this.#store.write(bstart * cs, bytes);
     if (!this.lazy) await this.#store.flush();
-    this.#table[bi] = offset;
-    this.onMetadata?.(offset, this.#g.clusterSize);
-    if (bi < this.#diskEntries) await this.#writeTableEntry(bi);
+    for (let i = 0; i < blocks.length; i++) {
+      const b = blocks[i]!;
+      this.#table[b] = (bstart + i) * cs;
+      if (b < this.#diskEntries) await this.#writeTableEntry(b);
+    }
+    this.onMetadata?.(bstart * cs, bytes.length);
   }
 
   async #writeTableEntry(i: number): Promise<void> {
@@ -222,7 +251,10 @@ export class Refcounts {
     this.#header.clusters = clusters;
     this.#diskEntries = next.length;
     this.onMetadata?.(newOffset, bytes.length);
-    if (old.clusters > 0) await this.free(old.offset, old.clusters);
+    if (old.clusters > 0) {
+      await this.free(old.offset, old.clusters);
+      this.onMetadataFreed?.(old.offset, old.clusters * this.#g.clusterSize);
+    }
   }
 
   /** Writes back dirty refcount blocks and flushes the store (unless lazy). */

@@ -20,6 +20,8 @@ export interface SnapshotEntry {
   /** Guest size when the snapshot was taken (extra data), else undefined. */
   readonly diskSize: number | undefined;
   readonly icount: number | undefined;
+  /** Bytes the entry takes in the table (padding included). */
+  readonly entryBytes: number;
 }
 
 const decoder = new TextDecoder();
@@ -65,6 +67,7 @@ export async function readSnapshotTable(store: ByteStore, offset: number, count:
       vmClockNsec: safe(v.getBigUint64(24), 'VM clock', pos),
       vmStateSize: extraSize >= 8 ? safe(ev.getBigUint64(0), 'VM state size', pos) : vmState32,
       diskSize: extraSize >= 16 ? safe(ev.getBigUint64(8), 'Disk size', pos) : undefined,
+      entryBytes: Math.ceil((ENTRY_HEADER + rest.length) / 8) * 8,
       icount: extraSize >= 24 && ev.getBigUint64(16) !== 0xffffffffffffffffn ? safe(ev.getBigUint64(16), 'icount', pos) : undefined,
     });
     pos += Math.ceil((ENTRY_HEADER + rest.length) / 8) * 8;

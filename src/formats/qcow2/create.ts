@@ -1,0 +1,263 @@
+/**
+ * qcow2 create (qcow2_co_create): every qemu-img 7.2 option, validated with
+ * qemu's messages, then a fresh image laid out as QEMU does (header,
+ * refcount table, refcount block, L1) and optional preallocation.
+ */
+import { alignUp } from '../../core/bytes.js';
+import { InvalidArgumentError, UnsupportedError } from '../../core/errors.js';
+import { LIMITS } from '../../core/limits.js';
+import type { ByteStore, CreateRequest, OptionSpec, OptionValue } from '../driver.js';
+import { QEMU_FEATURE_NAMES, serializeHeader, type Qcow2Header } from './header.js';
+import {
+  AUTOCLEAR_DATA_FILE_RAW,
+  COMPAT_LAZY_REFCOUNTS,
+  COMPRESSION_ZLIB,
+  COMPRESSION_ZSTD,
+  INCOMPAT_COMPRESSION,
+  INCOMPAT_DATA_FILE,
+  INCOMPAT_EXTL2,
+  l1EntriesFor,
+  makeGeometry,
+  V2_HEADER_LENGTH,
+  V3_HEADER_LENGTH,
+  type Geometry,
+} from './layout.js';
+import { openState } from './open.js';
+import { Refcounts, setRefcountEntry } from './refcount.js';
+import { createWriter } from './write.js';
+
+const V3_HINT = '(use version=v3 or greater)';
+
+/** The `-o` options, in the order qemu-img prints them in its Formatting line. */
+export const QCOW2_CREATE_OPTIONS: readonly OptionSpec[] = [
+  { name: 'encrypt.format', type: 'string', help: "Encrypt the image, format choices: 'aes', 'luks'" },
+  { name: 'encrypt.key-secret', type: 'string', help: 'ID of secret providing qcow AES key or LUKS passphrase' },
+  { name: 'encrypt.cipher-alg', type: 'string', help: 'Name of encryption cipher algorithm' },
+  { name: 'encrypt.cipher-mode', type: 'string', help: 'Name of encryption cipher mode' },
+  { name: 'encrypt.ivgen-alg', type: 'string', help: 'Name of IV generator algorithm' },
+  { name: 'encrypt.ivgen-hash-alg', type: 'string', help: 'Name of IV generator hash algorithm' },
+  { name: 'encrypt.hash-alg', type: 'string', help: 'Name of encryption hash algorithm' },
+  { name: 'encrypt.iter-time', type: 'number', help: 'Time to spend in PBKDF in milliseconds' },
+  { name: 'encryption', type: 'bool', help: "Encrypt the image with format 'aes'. (Deprecated in favor of encrypt.format=aes)" },
+  { name: 'cluster_size', type: 'size', help: 'qcow2 cluster size', default: '65536' },
+  { name: 'extended_l2', type: 'bool', help: 'Extended L2 tables', default: 'off' },
+  { name: 'preallocation', type: 'string', help: 'Preallocation mode (allowed values: off, metadata, falloc, full)' },
+  { name: 'compression_type', type: 'string', help: 'Compression method used for image cluster compression', default: 'zlib' },
+  { name: 'size', type: 'size', help: 'Virtual disk size' },
+  { name: 'compat', type: 'string', help: 'Compatibility level (v2 [0.10] or v3 [1.1])' },
+  { name: 'backing_file', type: 'string', help: 'File name of a base image' },
+  { name: 'backing_fmt', type: 'string', help: 'Image format of the base image' },
+  { name: 'data_file', type: 'string', help: 'File name of an external data file' },
+  { name: 'data_file_raw', type: 'bool', help: 'The external data file must stay valid as a raw image' },
+  { name: 'lazy_refcounts', type: 'bool', help: 'Postpone refcount updates', default: 'off' },
+  { name: 'refcount_bits', type: 'number', help: 'Width of a reference count entry in bits', default: '16' },
+];
+
+/** Validated create parameters. */
+export interface Qcow2CreateParams {
+  size: number;
+  version: 2 | 3;
+  clusterBits: number;
+  extendedL2: boolean;
+  preallocation: 'off' | 'metadata' | 'falloc' | 'full';
+  compressionType: number;
+  backingFile: string | undefined;
+  backingFmt: string | undefined;
+  dataFile: string | undefined;
+  dataFileRaw: boolean;
+  lazyRefcounts: boolean;
+  refcountOrder: number;
+}
+
+function str(o: ReadonlyMap<string, OptionValue>, k: string): string | undefined {
+  const v = o.get(k);
+  return v === undefined ? undefined : String(v);
+}
+
+function bool(o: ReadonlyMap<string, OptionValue>, k: string): boolean {
+  const v = o.get(k);
+  return v === true || v === 'on';
+}
+
+function enumValue<T extends string>(o: ReadonlyMap<string, OptionValue>, key: string, param: string, allowed: readonly T[], def: T): T {
+  const v = str(o, key);
+  if (v === undefined) return def;
+  if (!(allowed as readonly string[]).includes(v)) throw new InvalidArgumentError(`Parameter '${param}' does not accept value '${v}'`);
+  return v as T;
+}
+
+/**
+ * Checks the options as qcow2_co_create does and returns the parameters.
+ *
+ * @throws {InvalidArgumentError} with qemu-img's messages
+ * @throws {UnsupportedError} for encryption
+ */
+export function parseCreateOptions(size: number, o: ReadonlyMap<string, OptionValue>): Qcow2CreateParams {
+  if (o.get('encryption') === true || [...o.keys()].some((k) => k.startsWith('encrypt.'))) {
+    throw new UnsupportedError('qcow2 encryption (encrypt.format, encryption) is not supported yet');
+  }
+  const compat = enumValue(o, 'compat', 'version', ['0.10', 'v2', '1.1', 'v3'] as const, '1.1');
+  const version = compat === '0.10' || compat === 'v2' ? 2 : 3;
+  const ctype = enumValue(o, 'compression_type', 'compression-type', ['zlib', 'zstd'] as const, 'zlib');
+  const preallocation = enumValue(o, 'preallocation', 'preallocation', ['off', 'metadata', 'falloc', 'full'] as const, 'off');
+  const clusterSize = Number(o.get('cluster_size') ?? 65536);
+  const clusterBits = Math.log2(clusterSize);
+  if (!Number.isInteger(clusterBits) || clusterBits < 9 || clusterBits > 21) {
+    throw new InvalidArgumentError('Cluster size must be a power of two between 512 and 2048k');
+  }
+  const extendedL2 = bool(o, 'extended_l2');
+  if (extendedL2 && version < 3) throw new InvalidArgumentError(`Extended L2 entries are only supported with compatibility level 1.1 and above ${V3_HINT}`);
+  if (extendedL2 && clusterSize < 16384) throw new InvalidArgumentError('Extended L2 entries are only supported with cluster sizes of at least 16384 bytes');
+  const refcountBits = Number(o.get('refcount_bits') ?? 16);
+  const refcountOrder = Math.log2(refcountBits);
+  if (!Number.isInteger(refcountOrder) || refcountOrder < 0 || refcountOrder > 6) {
+    throw new InvalidArgumentError('Refcount width must be a power of two and may not exceed 64 bits');
+  }
+  if (version < 3 && refcountBits !== 16) {
+    throw new InvalidArgumentError(`Different refcount widths than 16 bits require compatibility level 1.1 or above ${V3_HINT}`);
+  }
+  const p: Qcow2CreateParams = {
+    size: alignUp(size, 512),
+    version,
+    clusterBits,
+    extendedL2,
+    preallocation,
+    compressionType: ctype === 'zstd' ? COMPRESSION_ZSTD : COMPRESSION_ZLIB,
+    backingFile: str(o, 'backing_file'),
+    backingFmt: str(o, 'backing_fmt'),
+    dataFile: str(o, 'data_file'),
+    dataFileRaw: bool(o, 'data_file_raw'),
+    lazyRefcounts: bool(o, 'lazy_refcounts'),
+    refcountOrder,
+  };
+  checkCombinations(p);
+  return p;
+}
+
+function checkCombinations(p: Qcow2CreateParams): void {
+  if (p.backingFile !== undefined && p.preallocation !== 'off' && !p.extendedL2) {
+    throw new InvalidArgumentError('Backing file and preallocation can only be used at the same time if extended_l2 is on');
+  }
+  if (p.backingFmt !== undefined && p.backingFile === undefined) throw new InvalidArgumentError('Backing format cannot be used without backing file');
+  if (p.backingFile !== undefined && Buffer.byteLength(p.backingFile) > LIMITS.maxBackingNameBytes) {
+    throw new InvalidArgumentError('Backing file name too long');
+  }
+  if (p.lazyRefcounts && p.version < 3) throw new InvalidArgumentError(`Lazy refcounts only supported with compatibility level 1.1 and above ${V3_HINT}`);
+  if (p.dataFile !== undefined && p.version < 3) throw new InvalidArgumentError(`External data files are only supported with compatibility level 1.1 and above ${V3_HINT}`);
+  if (p.dataFileRaw && p.dataFile === undefined) throw new InvalidArgumentError('data-file-raw requires data-file');
+  if (p.dataFileRaw && p.backingFile !== undefined) throw new InvalidArgumentError('Backing file and data-file-raw cannot be used at the same time');
+  if (p.dataFileRaw && p.preallocation === 'off') p.preallocation = 'metadata';
+  if (p.compressionType !== COMPRESSION_ZLIB && p.version < 3) {
+    throw new InvalidArgumentError(`Non-zlib compression type is only supported with compatibility level 1.1 and above ${V3_HINT}`);
+  }
+  const g = makeGeometry(p.clusterBits, p.extendedL2, p.refcountOrder);
+  if (l1EntriesFor(p.size, g) * 8 > LIMITS.qcow2MaxL1Bytes) {
+    throw new InvalidArgumentError("The image size is too large for file format 'qcow2' (try using a larger cluster size)");
+  }
+}
+
+function makeHeader(p: Qcow2CreateParams, g: Geometry): Qcow2Header {
+  let incompatible = 0n;
+  if (p.extendedL2) incompatible |= BigInt(INCOMPAT_EXTL2);
+  if (p.dataFile !== undefined) incompatible |= BigInt(INCOMPAT_DATA_FILE);
+  if (p.compressionType !== COMPRESSION_ZLIB) incompatible |= BigInt(INCOMPAT_COMPRESSION);
+  return {
+    version: p.version,
+    backingFileOffset: 0,
+    backingFileSize: 0,
+    backingFile: p.backingFile,
+    clusterBits: p.clusterBits,
+    size: 0,
+    cryptMethod: 0,
+    l1Size: 0,
+    l1TableOffset: 0,
+    refcountTableOffset: g.clusterSize,
+    refcountTableClusters: 1,
+    nbSnapshots: 0,
+    snapshotsOffset: 0,
+    incompatible,
+    compatible: p.lazyRefcounts ? BigInt(COMPAT_LAZY_REFCOUNTS) : 0n,
+    autoclear: p.dataFileRaw ? BigInt(AUTOCLEAR_DATA_FILE_RAW) : 0n,
+    refcountOrder: p.refcountOrder,
+    headerLength: p.version === 3 ? V3_HEADER_LENGTH : V2_HEADER_LENGTH,
+    compressionType: p.compressionType,
+    backingFormat: p.backingFmt,
+    dataFile: p.dataFile,
+    featureNames: [...QEMU_FEATURE_NAMES],
+    bitmaps: undefined,
+    bitmapsIgnored: false,
+    crypto: undefined,
+    unknownExtensions: [],
+  };
+}
+
+/** Writes header, refcount table, first refcount block and L1 table. */
+async function layout(store: ByteStore, p: Qcow2CreateParams): Promise<void> {
+  const g = makeGeometry(p.clusterBits, p.extendedL2, p.refcountOrder);
+  const cs = g.clusterSize;
+  const h = makeHeader(p, g);
+  await store.truncate(0);
+  await store.write(0, serializeHeader(h));
+  const table = new Float64Array(cs / 8);
+  table[0] = 2 * cs;
+  const reftable = new Uint8Array(cs);
+  new DataView(reftable.buffer).setBigUint64(0, BigInt(2 * cs));
+  const block = new Uint8Array(cs);
+  for (let i = 0; i < 3; i++) setRefcountEntry(block, i, g.refcountBits, 1);
+  await store.write(cs, reftable);
+  await store.write(2 * cs, block);
+  const hdr = {
+    offset: cs,
+    clusters: 1,
+    update: async (offset: number, clusters: number) => {
+      h.refcountTableOffset = offset;
+      h.refcountTableClusters = clusters;
+      await store.write(0, serializeHeader(h));
+    },
+  };
+  const rc = new Refcounts(store, g, table, hdr);
+  const l1Size = l1EntriesFor(p.size, g);
+  if (l1Size > 0) {
+    const l1Bytes = l1Size * 8;
+    h.l1TableOffset = await rc.allocate(Math.ceil(l1Bytes / cs));
+    await store.write(h.l1TableOffset, new Uint8Array(l1Bytes));
+  }
+  await rc.writeBack();
+  h.l1Size = l1Size;
+  h.size = p.size;
+  await store.write(0, serializeHeader(h));
+  await store.flush();
+}
+
+/**
+ * Creates a qcow2 image on the empty, writable `store`.
+ *
+ * @throws {InvalidArgumentError} EINVAL for bad options (qemu's messages)
+ * @throws {UnsupportedError} EUNSUPPORTED for encryption
+ */
+export async function createQcow2(store: ByteStore, request: CreateRequest): Promise<void> {
+  const p = parseCreateOptions(request.size, request.options);
+  if (p.dataFile !== undefined) {
+    const ds = await request.external.open(p.dataFile, 'data-file', { readOnly: false, create: true });
+    try {
+      await ds.truncate(p.size);
+      await ds.flush();
+    } finally {
+      await ds.close();
+    }
+  }
+  await layout(store, p);
+  if (p.preallocation === 'off') return;
+  const state = await openState(store, { readOnly: false, filename: request.filename, external: request.external });
+  try {
+    const writer = await createWriter(state);
+    const end = await writer.preallocate();
+    await writer.close();
+    if (p.preallocation !== 'metadata') {
+      if (!store.preallocate) throw new UnsupportedError(`Preallocation mode '${p.preallocation}' is not supported on '${store.name}'`);
+      await store.preallocate(0, end, p.preallocation);
+    }
+  } finally {
+    await Promise.allSettled(state.ownedStores.map((s) => s.close()));
+  }
+}

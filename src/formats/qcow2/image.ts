@@ -1,0 +1,151 @@
+/** The open qcow2 image: mapping, compressed reads, describe, flush/close. */
+import { CorruptImageError, UnsupportedError } from '../../core/errors.js';
+import { LIMITS } from '../../core/limits.js';
+import type {
+  BackingReader,
+  BackingRef,
+  ByteStore,
+  CompressedExtent,
+  Extent,
+  FormatDescription,
+  FormatImage,
+  ImageWriter,
+} from '../driver.js';
+import { TableCache } from './cache.js';
+import { mapRange } from './cluster.js';
+import { decompressCluster } from './compressed.js';
+import { COMPAT_LAZY_REFCOUNTS, COMPRESSION_ZSTD, INCOMPAT_CORRUPT, INCOMPAT_DIRTY } from './layout.js';
+import { validateTable } from './open.js';
+import { findSnapshot, snapshotInfos } from './snapshot.js';
+import type { Qcow2State } from './state.js';
+
+/** Builds the writer for a writable image (set by index.ts to avoid an import cycle). */
+export type WriterFactory = (state: Qcow2State) => Promise<ImageWriter & { flush(): Promise<void>; close(): Promise<void> }>;
+
+/** One open qcow2 image (or a read-only view of one of its snapshots). */
+export class Qcow2Image implements FormatImage {
+  readonly format = 'qcow2';
+  readonly store: ByteStore;
+  readonly granularity: number;
+  readonly backing: BackingRef | undefined;
+  readonly #s: Qcow2State;
+  #writer: (ImageWriter & { flush(): Promise<void>; close(): Promise<void> }) | undefined;
+  readonly #ownsStore: boolean;
+  #closed = false;
+
+  constructor(state: Qcow2State, ownsStore = true) {
+    this.#s = state;
+    this.#ownsStore = ownsStore;
+    this.store = state.store;
+    this.granularity = state.g.clusterSize;
+    const h = state.header;
+    this.backing = h.backingFile === undefined ? undefined : { filename: h.backingFile, format: h.backingFormat };
+  }
+
+  /** Attaches the writer (called once by the driver for read/write opens). */
+  async enableWrites(factory: WriterFactory): Promise<void> {
+    this.#writer = await factory(this.#s);
+  }
+
+  get writer(): ImageWriter | undefined {
+    return this.#writer;
+  }
+
+  get virtualSize(): number {
+    return this.#s.virtualSize;
+  }
+
+  /** The image's state (for the snapshot and test helpers in this folder). */
+  get state(): Qcow2State {
+    return this.#s;
+  }
+
+  mapping(offset: number, length: number): Promise<readonly Extent[]> {
+    return mapRange(this.#s, offset, length);
+  }
+
+  async readCompressed(extent: CompressedExtent, unit: Uint8Array): Promise<void> {
+    const max = 2 * this.#s.g.clusterSize;
+    if (extent.hostLength > max || extent.hostLength <= 0) {
+      throw new CorruptImageError(`Compressed cluster at host offset 0x${extent.hostOffset.toString(16)} has an invalid size`);
+    }
+    const input = new Uint8Array(extent.hostLength);
+    await this.#s.store.read(extent.hostOffset, input);
+    await decompressCluster(this.#s.header.compressionType, input, unit.subarray(0, this.#s.g.clusterSize), extent.hostOffset);
+  }
+
+  attachBacking(reader: BackingReader | undefined): void {
+    this.#s.backingReader = reader;
+  }
+
+  async describe(): Promise<FormatDescription> {
+    const s = this.#s;
+    const h = s.header;
+    const bit = (w: bigint, b: number): boolean => (w & BigInt(b)) !== 0n;
+    const data: Record<string, unknown> = { compat: h.version === 2 ? '0.10' : '1.1' };
+    if (h.version === 3) {
+      if (s.externalData) {
+        data['data-file'] = h.dataFile;
+        data['data-file-raw'] = s.dataFileRaw;
+      }
+      data['extended-l2'] = s.g.extendedL2;
+      data['lazy-refcounts'] = bit(h.compatible, COMPAT_LAZY_REFCOUNTS);
+      data['corrupt'] = bit(h.incompatible, INCOMPAT_CORRUPT);
+    }
+    data['refcount-bits'] = s.g.refcountBits;
+    if (s.bitmaps.length) data['bitmaps'] = s.bitmaps.map((b) => ({ name: b.name, granularity: b.granularity, flags: [...b.flags] }));
+    data['compression-type'] = h.compressionType === COMPRESSION_ZSTD ? 'zstd' : 'zlib';
+    return {
+      clusterSize: s.g.clusterSize,
+      dirty: bit(h.incompatible, INCOMPAT_DIRTY),
+      snapshots: snapshotInfos(s.snapshots),
+      formatSpecific: { type: 'qcow2', data },
+    };
+  }
+
+  /**
+   * A read-only view of internal snapshot `idOrName` (by id first, then
+   * name), for `convert -l`. It shares this image's store; do not close it
+   * after this image.
+   *
+   * @throws {InvalidArgumentError} when no snapshot matches
+   */
+  async openSnapshot(idOrName: string): Promise<Qcow2Image> {
+    const s = this.#s;
+    const sn = findSnapshot(s.snapshots, idOrName);
+    if (!sn) throw new UnsupportedError(`Failed to load snapshot: Can't find snapshot`, { data: { snapshot: idOrName } });
+    if (sn.l1Size > LIMITS.qcow2MaxL1Bytes / 8) throw new CorruptImageError('Snapshot L1 table too large');
+    validateTable(s.g, sn.l1TableOffset, sn.l1Size, 8, LIMITS.qcow2MaxL1Bytes, 'Snapshot L1 table');
+    const size = sn.diskSize ?? s.header.size;
+    if (Math.ceil(size / s.g.clusterSize / s.g.l2Entries) > sn.l1Size) throw new CorruptImageError('Snapshot L1 table is too small');
+    const l1Bytes = new Uint8Array(sn.l1Size * 8);
+    await s.store.read(sn.l1TableOffset, l1Bytes);
+    const view: Qcow2State = {
+      ...s,
+      l1Bytes,
+      l1: new DataView(l1Bytes.buffer),
+      l1Size: sn.l1Size,
+      virtualSize: size,
+      l2Cache: new TableCache(s.store, s.g.clusterSize, LIMITS.qcow2L2CacheBytes),
+      refcounts: undefined,
+      ownedStores: [],
+      backingReader: undefined,
+    };
+    return new Qcow2Image(view, false);
+  }
+
+  async flush(): Promise<void> {
+    if (this.#writer) await this.#writer.flush();
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    try {
+      if (this.#writer) await this.#writer.close();
+    } finally {
+      await Promise.allSettled(this.#s.ownedStores.map((st) => st.close()));
+      if (this.#ownsStore) await this.#s.store.close();
+    }
+  }
+}

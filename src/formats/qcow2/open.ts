@@ -1,0 +1,116 @@
+/**
+ * Opening a qcow2 image: header, tables and their limits (qcow2_do_open),
+ * in QEMU's order and with QEMU's messages.
+ */
+import { CorruptImageError, UnsupportedError } from '../../core/errors.js';
+import { LIMITS } from '../../core/limits.js';
+import type { ByteStore } from '../../io/byte-store.js';
+import type { OpenOptions } from '../driver.js';
+import { parseBitmapDirectory, type BitmapInfo } from './bitmap.js';
+import { TableCache } from './cache.js';
+import { parseHeader, peekClusterBits, type Qcow2Header } from './header.js';
+import {
+  AUTOCLEAR_DATA_FILE_RAW,
+  INCOMPAT_CORRUPT,
+  INCOMPAT_DATA_FILE,
+  INCOMPAT_EXTL2,
+  l1EntriesFor,
+  makeGeometry,
+  type Geometry,
+} from './layout.js';
+import { readSnapshotTable } from './snapshot.js';
+import type { Qcow2State } from './state.js';
+
+/** qcow2_validate_table: size cap, then alignment and int64 overflow. */
+export function validateTable(g: Geometry, offset: number, entries: number, entryLen: number, maxBytes: number, name: string): void {
+  if (entries > maxBytes / entryLen) throw new CorruptImageError(`${name} too large`, { offset });
+  if (Number.MAX_SAFE_INTEGER - entries * entryLen < offset || offset % g.clusterSize !== 0) {
+    throw new CorruptImageError(`${name} offset invalid`, { offset });
+  }
+}
+
+function has(h: Qcow2Header, bit: number, word: 'incompatible' | 'autoclear' = 'incompatible'): boolean {
+  return (h[word] & BigInt(bit)) !== 0n;
+}
+
+async function readHeaderCluster(store: ByteStore): Promise<Qcow2Header> {
+  const fileSize = await store.size();
+  const head = new Uint8Array(Math.min(512, fileSize));
+  await store.read(0, head);
+  const bits = peekClusterBits(head);
+  const cluster = new Uint8Array(Math.min(2 ** bits, fileSize));
+  await store.read(0, cluster);
+  return parseHeader(cluster);
+}
+
+function checkTables(h: Qcow2Header, g: Geometry, readOnly: boolean): void {
+  if (h.cryptMethod > 2) throw new UnsupportedError(`Unsupported encryption method ${h.cryptMethod}`);
+  if (h.cryptMethod !== 0) throw new UnsupportedError('qcow2 encryption is not supported yet');
+  if (!readOnly && has(h, INCOMPAT_CORRUPT)) throw new CorruptImageError('qcow2: Image is corrupt; cannot be opened read/write');
+  if (h.refcountTableClusters === 0) throw new CorruptImageError('Image does not contain a reference count table');
+  validateTable(g, h.refcountTableOffset, h.refcountTableClusters, g.clusterSize, LIMITS.qcow2MaxRefcountTableBytes, 'Reference count table');
+  validateTable(g, h.snapshotsOffset, h.nbSnapshots, 40, 40 * LIMITS.qcow2MaxSnapshots, 'Snapshot table');
+  if (h.l1Size > LIMITS.qcow2MaxL1Bytes / 8) throw new CorruptImageError('Active L1 table too large');
+  const needed = l1EntriesFor(h.size, g);
+  if (needed > 0x7fffffff) throw new UnsupportedError('Image is too big');
+  if (h.l1Size < needed) throw new CorruptImageError('L1 table is too small');
+  validateTable(g, h.l1TableOffset, h.l1Size, 8, LIMITS.qcow2MaxL1Bytes, 'Active L1 table');
+  if (has(h, INCOMPAT_EXTL2) && g.clusterBits < 14) {
+    throw new CorruptImageError('Extended L2 entries require a cluster size of at least 16 KiB');
+  }
+}
+
+async function openDataFile(h: Qcow2Header, store: ByteStore, options: OpenOptions, owned: ByteStore[]): Promise<ByteStore> {
+  if (!has(h, INCOMPAT_DATA_FILE)) {
+    if (has(h, AUTOCLEAR_DATA_FILE_RAW, 'autoclear')) throw new CorruptImageError('data-file-raw requires a data file');
+    return store;
+  }
+  if (h.dataFile === undefined || h.dataFile === '') throw new CorruptImageError("'data-file' is required for this image");
+  const ds = await options.external.open(h.dataFile, 'data-file', { readOnly: options.readOnly });
+  owned.push(ds);
+  return ds;
+}
+
+async function readBitmaps(h: Qcow2Header, store: ByteStore): Promise<BitmapInfo[]> {
+  if (!h.bitmaps) return [];
+  const dir = new Uint8Array(h.bitmaps.directorySize);
+  await store.read(h.bitmaps.directoryOffset, dir);
+  return parseBitmapDirectory(dir, h.bitmaps.nbBitmaps, h.bitmaps.directoryOffset);
+}
+
+/**
+ * Reads and validates everything a qcow2 image needs before use.
+ *
+ * @throws {CorruptImageError} ECORRUPT, {@link UnsupportedError} EUNSUPPORTED
+ */
+export async function openState(store: ByteStore, options: OpenOptions): Promise<Qcow2State> {
+  const h = await readHeaderCluster(store);
+  const g = makeGeometry(h.clusterBits, has(h, INCOMPAT_EXTL2), h.refcountOrder);
+  checkTables(h, g, options.readOnly);
+  const snapshots = h.nbSnapshots ? await readSnapshotTable(store, h.snapshotsOffset, h.nbSnapshots) : [];
+  const bitmaps = await readBitmaps(h, store);
+  const l1Bytes = new Uint8Array(h.l1Size * 8);
+  await store.read(h.l1TableOffset, l1Bytes);
+  const owned: ByteStore[] = [];
+  const dataStore = await openDataFile(h, store, options, owned);
+  return {
+    filename: options.filename,
+    header: h,
+    g,
+    version: h.version,
+    virtualSize: h.size,
+    l1Bytes,
+    l1: new DataView(l1Bytes.buffer),
+    l1Size: h.l1Size,
+    l2Cache: new TableCache(store, g.clusterSize, LIMITS.qcow2L2CacheBytes),
+    store,
+    dataStore,
+    externalData: dataStore !== store,
+    refcounts: undefined,
+    snapshots,
+    bitmaps,
+    dataFileRaw: has(h, AUTOCLEAR_DATA_FILE_RAW, 'autoclear'),
+    ownedStores: owned,
+    backingReader: undefined,
+  };
+}

@@ -1,0 +1,470 @@
+/**
+ * Writing into a qcow2 image: cluster allocation with refcount updates,
+ * copy-on-write of partial clusters from the backing reader, zero clusters,
+ * discard, compressed clusters, subcluster-granular writes with extended L2.
+ *
+ * Crash-safe order on flush: refcount blocks (flushed) → L2 tables
+ * (flushed) → L1 entries (flushed) → then refcount decrements of what was
+ * unmapped. Guest data is written before the L2 entry that points at it.
+ */
+import { CorruptImageError, UnsupportedError } from '../../core/errors.js';
+import type { ImageWriter } from '../driver.js';
+import { l1Entry } from './cluster.js';
+import { compressCluster } from './compressed.js';
+import { compressedSpan, fillCluster, fillSubcluster, readSlot, writeSlot, type EntryInfo, type Slot } from './entries.js';
+import { HEADER_FIELD } from './header.js';
+import {
+  AUTOCLEAR_KNOWN,
+  COMPAT_LAZY_REFCOUNTS,
+  encodeCompressed,
+  HI_COPIED,
+  INCOMPAT_DIRTY,
+  subclusterRange,
+} from './layout.js';
+import { buildMetadataMap, markCorrupt, setL1, writeL1, type MetadataMap } from './metadata.js';
+import { parseRefcountTable, Refcounts } from './refcount.js';
+import type { Qcow2State } from './state.js';
+
+/** Longest run of clusters allocated and written in one go. */
+const MAX_RUN_BYTES = 8 * 1024 * 1024;
+/** Unmapped clusters queued before a flush applies their refcount decrements. */
+const MAX_PENDING_FREES = 4096;
+
+interface PendingFree {
+  readonly offset: number;
+  readonly clusters: number;
+  readonly l2: boolean;
+}
+
+async function writeHeaderU64(s: Qcow2State, pos: number, value: bigint): Promise<void> {
+  const b = new Uint8Array(8);
+  new DataView(b.buffer).setBigUint64(0, value);
+  await s.store.write(pos, b);
+}
+
+/** Builds the writer of a read/write open: loads refcounts, clears unknown autoclear bits. */
+export async function createWriter(s: Qcow2State): Promise<Qcow2Writer> {
+  const h = s.header;
+  if (h.incompatible & BigInt(INCOMPAT_DIRTY)) {
+    throw new UnsupportedError("qcow2 image has the dirty bit set (refcounts may be stale); repair it with 'qemu-img check -r all' before writing");
+  }
+  const raw = new Uint8Array(h.refcountTableClusters * s.g.clusterSize);
+  await s.store.read(h.refcountTableOffset, raw);
+  const header = {
+    offset: h.refcountTableOffset,
+    clusters: h.refcountTableClusters,
+    async update(offset: number, clusters: number): Promise<void> {
+      const b = new Uint8Array(12);
+      const v = new DataView(b.buffer);
+      v.setBigUint64(0, BigInt(offset));
+      v.setUint32(8, clusters);
+      await s.store.write(HEADER_FIELD.refcountTableOffset, b);
+      h.refcountTableOffset = offset;
+      h.refcountTableClusters = clusters;
+    },
+  };
+  const refcounts = new Refcounts(s.store, s.g, parseRefcountTable(raw, s.g), header);
+  refcounts.lazy = (h.compatible & BigInt(COMPAT_LAZY_REFCOUNTS)) !== 0n;
+  s.refcounts = refcounts;
+  if (h.version === 3 && (h.autoclear & ~BigInt(AUTOCLEAR_KNOWN)) !== 0n) {
+    h.autoclear &= BigInt(AUTOCLEAR_KNOWN);
+    await writeHeaderU64(s, HEADER_FIELD.autoclear, h.autoclear);
+    await s.store.flush();
+  }
+  return new Qcow2Writer(s, refcounts);
+}
+
+/** The qcow2 ImageWriter. Calls arrive serialized (the device's write lock). */
+export class Qcow2Writer implements ImageWriter {
+  readonly #s: Qcow2State;
+  readonly #rc: Refcounts;
+  #meta: MetadataMap | undefined;
+  readonly #l1Dirty = new Set<number>();
+  #frees: PendingFree[] = [];
+  #dirtyBitSet = false;
+  #broken: Error | undefined;
+  /** Free space left in the last cluster used for compressed data. */
+  #cursor = { offset: 0, end: 0 };
+
+  constructor(s: Qcow2State, rc: Refcounts) {
+    this.#s = s;
+    this.#rc = rc;
+    s.l2Cache.beforeWrite = () => rc.writeBack();
+    rc.onMetadata = (off, len) => this.#meta?.add(off, len, 'refcount block');
+    rc.onMetadataFreed = (off, len) => this.#meta?.remove(off, len);
+  }
+
+  get #cs(): number {
+    return this.#s.g.clusterSize;
+  }
+
+  async write(offset: number, data: Uint8Array): Promise<void> {
+    await this.#begin();
+    let pos = 0;
+    while (pos < data.length) {
+      const gOff = offset + pos;
+      const slot = await this.#slotFor(gOff);
+      const tableEnd = (Math.floor(gOff / this.#cs / this.#s.g.l2Entries) + 1) * this.#s.g.l2Entries * this.#cs;
+      const n = Math.min(data.length - pos, tableEnd - gOff);
+      await this.#guard(() =>
+        this.#s.g.extendedL2 ? this.#writeExtended(slot, gOff, data.subarray(pos, pos + n)) : this.#writeStandard(slot, gOff, data.subarray(pos, pos + n)),
+      );
+      pos += n;
+    }
+    await this.#maybeFlushFrees();
+  }
+
+  async #begin(): Promise<void> {
+    if (this.#broken) throw this.#broken;
+    if (this.#s.bitmaps.length) {
+      throw new UnsupportedError('Writing to qcow2 images with persistent dirty bitmaps is not supported (vdisk cannot keep the bitmaps consistent)');
+    }
+    this.#meta ??= buildMetadataMap(this.#s, this.#rc.table);
+    if (this.#rc.lazy && !this.#dirtyBitSet) {
+      const h = this.#s.header;
+      h.incompatible |= BigInt(INCOMPAT_DIRTY);
+      await writeHeaderU64(this.#s, HEADER_FIELD.incompatible, h.incompatible);
+      await this.#s.store.flush();
+      this.#dirtyBitSet = true;
+    }
+  }
+
+  async #guard<T>(fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      if (err instanceof CorruptImageError) this.#broken = err;
+      throw err;
+    }
+  }
+
+  /** The L2 slot of guest offset `gOff`, allocating or copying the L2 table as needed. */
+  async #slotFor(gOff: number): Promise<Slot> {
+    const s = this.#s;
+    const cluster = Math.floor(gOff / this.#cs);
+    const l1i = Math.floor(cluster / s.g.l2Entries);
+    if (l1i >= s.l1Size) throw new CorruptImageError(`L1 table is too small for guest offset ${gOff}`);
+    const cur = l1Entry(s, l1i);
+    const copied = (s.l1.getUint32(l1i * 8) & HI_COPIED) !== 0;
+    let l2Off = cur;
+    let table: Uint8Array;
+    if (cur !== 0 && copied) table = await s.l2Cache.get(cur);
+    else {
+      l2Off = await this.#rc.allocate(1);
+      await this.#checkOverlapMeta(l2Off);
+      table = cur ? (await s.l2Cache.get(cur)).slice() : new Uint8Array(this.#cs);
+      if (cur) this.#frees.push({ offset: cur, clusters: 1, l2: true });
+      await s.l2Cache.put(l2Off, table);
+      this.#meta?.add(l2Off, this.#cs, 'active L2 table');
+      setL1(s, l1i, l2Off);
+      this.#l1Dirty.add(l1i);
+    }
+    return { l2Off, table, view: new DataView(table.buffer, table.byteOffset, table.byteLength), index: cluster % s.g.l2Entries };
+  }
+
+  async #checkOverlapMeta(offset: number): Promise<void> {
+    const what = this.#meta?.overlap(offset, this.#cs);
+    if (what) throw await markCorrupt(this.#s, `Preventing invalid allocation of L2 table at offset 0x${offset.toString(16)} (overlaps with ${what})`);
+  }
+
+  async #writeData(host: number, data: Uint8Array): Promise<void> {
+    if (!this.#s.externalData) {
+      const what = this.#meta?.overlap(host, data.length);
+      if (what) throw await markCorrupt(this.#s, `Preventing invalid write on metadata (overlaps with ${what})`);
+    }
+    await this.#s.dataStore.write(host, data);
+  }
+
+  #slotAt(slot: Slot, index: number): Slot {
+    return { ...slot, index };
+  }
+
+  /** Standard L2: in-place runs and allocated runs, each one store write. */
+  async #writeStandard(slot: Slot, gOff: number, chunk: Uint8Array): Promise<void> {
+    const cs = this.#cs;
+    const first = Math.floor(gOff / cs);
+    let p = 0;
+    while (p < chunk.length) {
+      const cur = gOff + p;
+      const c = Math.floor(cur / cs);
+      const e = readSlot(this.#s, this.#slotAt(slot, slot.index + (c - first)));
+      const inPlace = e.hasHost && e.copied && !e.zero;
+      let n = 1;
+      const maxN = Math.max(1, Math.floor(MAX_RUN_BYTES / cs));
+      const lastC = Math.floor((gOff + chunk.length - 1) / cs);
+      while (c + n <= lastC && n < maxN) {
+        const f = readSlot(this.#s, this.#slotAt(slot, slot.index + (c + n - first)));
+        const fIn = f.hasHost && f.copied && !f.zero;
+        if (inPlace ? !fIn || f.host !== e.host + n * cs : fIn || (e.hasHost && e.copied)) break;
+        n++;
+      }
+      const len = Math.min(chunk.length - p, (c + n) * cs - cur);
+      if (inPlace) await this.#writeData(e.host + (cur - c * cs), chunk.subarray(p, p + len));
+      else await this.#allocRun(slot, slot.index + (c - first), c, n, cur, chunk.subarray(p, p + len));
+      p += len;
+    }
+  }
+
+  /** Allocates `n` clusters from guest cluster `c`, fills partial ends from old content, writes, relinks. */
+  async #allocRun(slot: Slot, index: number, c: number, n: number, cur: number, data: Uint8Array): Promise<void> {
+    const s = this.#s;
+    const cs = this.#cs;
+    const olds: EntryInfo[] = [];
+    for (let i = 0; i < n; i++) olds.push(readSlot(s, this.#slotAt(slot, index + i)));
+    const reuse = n === 1 && olds[0]!.hasHost && olds[0]!.copied;
+    const host = reuse ? olds[0]!.host : s.externalData ? c * cs : await this.#rc.allocate(n);
+    const buf = new Uint8Array(n * cs);
+    const start = cur - c * cs;
+    const end = start + data.length;
+    if (start > 0) await fillCluster(s, olds[0]!, c * cs, buf.subarray(0, cs));
+    if (end < n * cs && (n > 1 || start === 0)) await fillCluster(s, olds[n - 1]!, (c + n - 1) * cs, buf.subarray((n - 1) * cs));
+    buf.set(data, start);
+    await this.#writeData(host, buf);
+    for (let i = 0; i < n; i++) {
+      writeSlot(s, s.l2Cache, this.#slotAt(slot, index + i), { host: host + i * cs, copied: true });
+      if (!reuse) this.#unref(olds[i]!);
+    }
+  }
+
+  /** Queues the refcount decrements for what an entry pointed at. */
+  #unref(e: EntryInfo): void {
+    if (e.compressed) {
+      const span = compressedSpan(this.#s, e);
+      this.#frees.push({ offset: span.offset, clusters: span.clusters, l2: false });
+    } else if (e.host !== 0 && !this.#s.externalData) {
+      this.#frees.push({ offset: e.host, clusters: 1, l2: false });
+    }
+  }
+
+  /** Extended L2: one cluster at a time, subcluster-granular. */
+  async #writeExtended(slot: Slot, gOff: number, chunk: Uint8Array): Promise<void> {
+    const cs = this.#cs;
+    const first = Math.floor(gOff / cs);
+    let p = 0;
+    while (p < chunk.length) {
+      const cur = gOff + p;
+      const c = Math.floor(cur / cs);
+      const len = Math.min(chunk.length - p, (c + 1) * cs - cur);
+      await this.#writeExtCluster(this.#slotAt(slot, slot.index + (c - first)), c * cs, cur - c * cs, chunk.subarray(p, p + len));
+      p += len;
+    }
+  }
+
+  async #writeExtCluster(slot: Slot, cStart: number, from: number, data: Uint8Array): Promise<void> {
+    const s = this.#s;
+    const cs = this.#cs;
+    const sc = s.g.subclusterSize;
+    const e = readSlot(s, slot);
+    const k0 = Math.floor(from / sc);
+    const k1 = Math.floor((from + data.length - 1) / sc);
+    const touched = subclusterRange(k0, k1 - k0 + 1);
+    if (e.compressed || (e.hasHost && !e.copied && !s.externalData)) {
+      // Copy the whole cluster to a new one (decompressed or unshared).
+      const host = await this.#rc.allocate(1);
+      const buf = new Uint8Array(cs);
+      if (e.compressed) await fillCluster(s, e, cStart, buf);
+      else for (let k = 0; k < 32; k++) await fillSubcluster(s, e, cStart, k, buf.subarray(k * sc, (k + 1) * sc));
+      buf.set(data, from);
+      await this.#writeData(host, buf);
+      const allocMask = e.compressed ? 0xffffffff : (e.allocMask | touched) >>> 0;
+      writeSlot(s, s.l2Cache, slot, { host, copied: true, allocMask, zeroMask: e.compressed ? 0 : (e.zeroMask & ~touched) >>> 0 });
+      this.#unref(e);
+      return;
+    }
+    const host = e.hasHost ? e.host : s.externalData ? cStart : await this.#rc.allocate(1);
+    const spanStart = k0 * sc;
+    const buf = new Uint8Array((k1 - k0 + 1) * sc);
+    if (from > spanStart) await fillSubcluster(s, e, cStart, k0, buf.subarray(0, sc));
+    if (from + data.length < (k1 + 1) * sc && (k1 > k0 || from === spanStart)) {
+      await fillSubcluster(s, e, cStart, k1, buf.subarray((k1 - k0) * sc));
+    }
+    buf.set(data, from - spanStart);
+    await this.#writeData(host + spanStart, buf);
+    writeSlot(s, s.l2Cache, slot, { host, copied: true, allocMask: (e.allocMask | touched) >>> 0, zeroMask: (e.zeroMask & ~touched) >>> 0 });
+  }
+
+  async writeZeroes(offset: number, length: number, options: { mayUnmap: boolean }): Promise<void> {
+    await this.#begin();
+    const s = this.#s;
+    const unit = s.g.subclusterSize;
+    if (s.version < 3) return this.#writeZeroBuffers(offset, length);
+    const end = offset + length;
+    const aStart = Math.min(end, Math.ceil(offset / unit) * unit);
+    const aEnd = Math.max(aStart, Math.floor(end / unit) * unit);
+    const tailEnd = end === s.virtualSize ? end : aEnd;
+    if (aStart > offset) await this.#writeZeroBuffers(offset, aStart - offset);
+    for (let pos = aStart; pos < tailEnd; ) {
+      const cStart = Math.floor(pos / this.#cs) * this.#cs;
+      const to = Math.min(cStart + this.#cs, tailEnd);
+      const slot = await this.#slotFor(pos);
+      await this.#guard(() => this.#zeroInCluster(slot, cStart, pos - cStart, to - cStart, options.mayUnmap));
+      pos = to;
+    }
+    if (end > tailEnd) await this.#writeZeroBuffers(tailEnd, end - tailEnd);
+    await this.#maybeFlushFrees();
+  }
+
+  async #zeroInCluster(slot: Slot, cStart: number, from: number, to: number, mayUnmap: boolean): Promise<void> {
+    const s = this.#s;
+    const e = readSlot(s, slot);
+    const whole = from === 0 && (to === this.#cs || cStart + to >= s.virtualSize);
+    if (!s.g.extendedL2) {
+      const keep = !mayUnmap && e.hasHost && e.copied;
+      writeSlot(s, s.l2Cache, slot, { host: keep ? e.host : 0, copied: keep, zero: true });
+      if (!keep) this.#unref(e);
+      return;
+    }
+    if (whole) {
+      const keep = !mayUnmap && e.hasHost && e.copied;
+      writeSlot(s, s.l2Cache, slot, { host: keep ? e.host : 0, copied: keep, zeroMask: 0xffffffff, allocMask: 0 });
+      if (!keep) this.#unref(e);
+      return;
+    }
+    if (e.compressed || (e.hasHost && !e.copied && !s.externalData)) {
+      // Partial zeroing of a shared or compressed cluster: copy it first.
+      await this.#writeExtCluster(slot, cStart, from, new Uint8Array(to - from));
+      return;
+    }
+    const sc = s.g.subclusterSize;
+    const mask = subclusterRange(from / sc, Math.ceil((to - from) / sc));
+    writeSlot(s, s.l2Cache, slot, { host: e.host, copied: e.copied, zeroMask: (e.zeroMask | mask) >>> 0, allocMask: (e.allocMask & ~mask) >>> 0 });
+  }
+
+  async #writeZeroBuffers(offset: number, length: number): Promise<void> {
+    const chunk = new Uint8Array(Math.min(length, 1024 * 1024));
+    for (let pos = offset; pos < offset + length; pos += chunk.length) {
+      const n = Math.min(chunk.length, offset + length - pos);
+      await this.write(pos, chunk.subarray(0, n));
+    }
+  }
+
+  async discard(offset: number, length: number): Promise<void> {
+    await this.#begin();
+    const cs = this.#cs;
+    const end = offset + length;
+    const first = Math.ceil(offset / cs) * cs;
+    const last = end === this.#s.virtualSize ? end : Math.floor(end / cs) * cs;
+    for (let pos = first; pos < last; pos += cs) {
+      const slot = await this.#slotFor(pos);
+      const e = readSlot(this.#s, slot);
+      if (!e.compressed && !e.hasHost && e.hi === 0 && e.lo === 0 && e.zeroMask === 0 && e.allocMask === 0) continue;
+      writeSlot(this.#s, this.#s.l2Cache, slot, { host: 0, copied: false });
+      this.#unref(e);
+    }
+    await this.#maybeFlushFrees();
+  }
+
+  async writeCompressed(offset: number, data: Uint8Array): Promise<void> {
+    await this.#begin();
+    const s = this.#s;
+    if (s.externalData) throw new UnsupportedError('Compressed writes are not supported with an external data file');
+    const unit = new Uint8Array(this.#cs);
+    unit.set(data.subarray(0, this.#cs));
+    const packed = await compressCluster(s.header.compressionType, unit);
+    if (!packed) return this.write(offset, data);
+    const slot = await this.#slotFor(offset);
+    await this.#guard(async () => {
+      const old = readSlot(s, slot);
+      const host = await this.#allocBytes(packed.length);
+      await this.#writeData(host, packed);
+      writeSlot(s, s.l2Cache, slot, { host: 0, copied: false, raw: encodeCompressed(host, packed.length, s.g) });
+      this.#unref(old);
+    });
+    await this.#maybeFlushFrees();
+  }
+
+  /** Byte-granular allocation for compressed data (qcow2_alloc_bytes), packing clusters. */
+  async #allocBytes(len: number): Promise<number> {
+    const cs = this.#cs;
+    const cur = this.#cursor;
+    if (cur.end - cur.offset >= len && cur.offset % cs !== 0) {
+      const cluster = Math.floor(cur.offset / cs);
+      const rc = await this.#rc.get(cluster);
+      if (rc > 0 && rc < 2 ** Math.min(this.#s.g.refcountBits, 52) - 1) {
+        await this.#rc.add(cluster, 1);
+        const at = cur.offset;
+        const last = Math.floor((at + len - 1) / cs);
+        for (let c = cluster + 1; c <= last; c++) await this.#rc.add(c, 1);
+        cur.offset += len;
+        return at;
+      }
+    }
+    const n = Math.ceil(len / cs);
+    const host = await this.#rc.allocate(n);
+    this.#cursor = { offset: host + len, end: host + n * cs };
+    return host;
+  }
+
+  async #maybeFlushFrees(): Promise<void> {
+    if (this.#frees.length > MAX_PENDING_FREES) await this.flush();
+  }
+
+  /** Writes metadata back in the crash-safe order, then applies queued frees. */
+  async flush(): Promise<void> {
+    if (this.#broken) return;
+    const s = this.#s;
+    if (s.externalData) await s.dataStore.flush();
+    await this.#rc.writeBack();
+    await s.l2Cache.writeBack();
+    if (this.#l1Dirty.size) {
+      if (!this.#rc.lazy) await s.store.flush();
+      await writeL1(s, this.#l1Dirty);
+    }
+    await s.store.flush();
+    if (this.#frees.length) {
+      const frees = this.#frees;
+      this.#frees = [];
+      this.#cursor = { offset: 0, end: 0 };
+      for (const f of frees) await this.#applyFree(f);
+      await this.#rc.writeBack();
+      await s.store.flush();
+    }
+  }
+
+  async #applyFree(f: PendingFree): Promise<void> {
+    const cs = this.#cs;
+    for (let i = 0; i < f.clusters; i++) {
+      const off = f.offset + i * cs;
+      const left = await this.#rc.add(off / cs, -1);
+      if (left === 0 && f.l2) {
+        this.#s.l2Cache.drop(off);
+        this.#meta?.remove(off);
+      }
+    }
+  }
+
+  /**
+   * Maps every guest cluster to a host cluster (preallocation=metadata);
+   * returns the end of the image file's used space.
+   */
+  async preallocate(): Promise<number> {
+    await this.#begin();
+    const s = this.#s;
+    const cs = this.#cs;
+    const span = s.g.l2Entries * cs;
+    let end = 0;
+    for (let pos = 0; pos < s.virtualSize; pos += span) {
+      const slot = await this.#slotFor(pos);
+      const n = Math.ceil(Math.min(span, s.virtualSize - pos) / cs);
+      const host = s.externalData ? pos : await this.#rc.allocate(n);
+      for (let i = 0; i < n; i++) writeSlot(s, s.l2Cache, this.#slotAt(slot, slot.index + i), { host: host + i * cs, copied: true });
+      if (!s.externalData) end = Math.max(end, host + n * cs);
+    }
+    await this.flush();
+    const fileEnd = Math.max(end, await s.store.size());
+    if (fileEnd > (await s.store.size())) await s.store.truncate(fileEnd);
+    return fileEnd;
+  }
+
+  /** Flushes and, with lazy refcounts, clears the dirty bit. */
+  async close(): Promise<void> {
+    await this.flush();
+    if (this.#dirtyBitSet && !this.#broken) {
+      const h = this.#s.header;
+      h.incompatible &= ~BigInt(INCOMPAT_DIRTY);
+      await writeHeaderU64(this.#s, HEADER_FIELD.incompatible, h.incompatible);
+      await this.#s.store.flush();
+      this.#dirtyBitSet = false;
+    }
+  }
+}

@@ -1,0 +1,161 @@
+/**
+ * An open VDI: opening (header, then the block map, both checked before
+ * use), mapping, `info` facts, and writes that allocate blocks at the end
+ * of the data area, as QEMU's vdi driver does.
+ */
+import { CorruptImageError } from '../../core/errors.js';
+import type { ByteStore, Extent, FormatDescription, FormatImage, ImageWriter } from '../driver.js';
+import { checkBlockMap, isAllocated, parseBlockMap, VDI_DISCARDED } from './block-map.js';
+import { parseVdiHeader, VDI_FIELD, VDI_HEADER_SIZE, type VdiHeader } from './header.js';
+
+/** Most extents one mapping call returns (the caller loops). */
+const MAX_EXTENTS = 256;
+const ZEROS = new Uint8Array(1024 * 1024);
+
+/** Mutable state of an open VDI. */
+interface VdiState {
+  readonly store: ByteStore;
+  readonly header: VdiHeader;
+  readonly map: Uint32Array;
+  blocksAllocated: number;
+}
+
+function push(out: Extent[], e: Extent): void {
+  const last = out[out.length - 1];
+  if (last && last.kind === e.kind && last.offset + last.length === e.offset) {
+    if (e.kind === 'unallocated' || e.kind === 'zero') {
+      out[out.length - 1] = { ...last, length: last.length + e.length };
+      return;
+    }
+    if (last.kind === 'data' && e.kind === 'data' && last.hostOffset + last.length === e.hostOffset) {
+      out[out.length - 1] = { ...last, length: last.length + e.length };
+      return;
+    }
+  }
+  out.push(e);
+}
+
+/**
+ * Reads and checks the header and block map. A writable open also refuses
+ * a block map where a new block could land on a used one.
+ *
+ * @throws {CorruptImageError} ECORRUPT, {@link UnsupportedError} EUNSUPPORTED
+ */
+export async function openVdi(store: ByteStore, writable: boolean): Promise<VdiImage> {
+  const fileSize = await store.size();
+  const head = new Uint8Array(VDI_HEADER_SIZE);
+  await store.read(0, head);
+  const header = parseVdiHeader(fileSize < VDI_HEADER_SIZE ? head.subarray(0, fileSize) : head, fileSize);
+  const bytes = new Uint8Array(header.blocksInImage * 4);
+  await store.read(header.offsetBmap, bytes);
+  const map = parseBlockMap(bytes, header.blocksInImage);
+  if (writable) {
+    const report = checkBlockMap(map, header.blocksInImage, header.blocksAllocated, { forWrite: true, maxFindings: 1 });
+    const bad = report.findings.find((f) => f.kind !== 'allocated-mismatch');
+    if (bad) {
+      throw new CorruptImageError(`VDI block map is inconsistent (${bad.message}); vdisk will not write to this image`, {
+        offset: header.offsetBmap + ('block' in bad ? bad.block * 4 : 0),
+      });
+    }
+  }
+  return new VdiImage({ store, header, map, blocksAllocated: header.blocksAllocated }, writable);
+}
+
+/** One open VDI image. */
+export class VdiImage implements FormatImage {
+  readonly format = 'vdi';
+  readonly store: ByteStore;
+  readonly virtualSize: number;
+  readonly granularity: number;
+  readonly backing = undefined;
+  readonly writer: ImageWriter | undefined;
+  readonly #s: VdiState;
+
+  constructor(state: VdiState, writable: boolean) {
+    this.#s = state;
+    this.store = state.store;
+    this.virtualSize = state.header.diskSize;
+    this.granularity = state.header.blockSize;
+    this.writer = writable ? { write: (o, d) => this.#write(o, d), writeZeroes: (o, n) => this.#writeZeroes(o, n) } : undefined;
+  }
+
+  async mapping(offset: number, length: number): Promise<readonly Extent[]> {
+    const { map, header } = this.#s;
+    const bs = header.blockSize;
+    const out: Extent[] = [];
+    for (let pos = offset; pos < offset + length && out.length < MAX_EXTENTS; ) {
+      const idx = Math.floor(pos / bs);
+      const inBlock = pos - idx * bs;
+      const n = Math.min(offset + length - pos, bs - inBlock);
+      const entry = map[idx] as number;
+      if (isAllocated(entry)) push(out, { kind: 'data', offset: pos, length: n, store: this.store, hostOffset: header.offsetData + entry * bs + inBlock });
+      else if (entry === VDI_DISCARDED) push(out, { kind: 'zero', offset: pos, length: n, allocated: false });
+      else push(out, { kind: 'unallocated', offset: pos, length: n });
+      pos += n;
+    }
+    return out;
+  }
+
+  async describe(): Promise<FormatDescription> {
+    return { clusterSize: this.#s.header.blockSize, dirty: false };
+  }
+
+  async flush(): Promise<void> {
+    if (!this.store.readOnly) await this.store.flush();
+  }
+
+  async close(): Promise<void> {
+    if (this.writer && !this.store.readOnly) await this.store.flush();
+    await this.store.close();
+  }
+
+  async #write(offset: number, data: Uint8Array): Promise<void> {
+    const { map, header, store } = this.#s;
+    const bs = header.blockSize;
+    for (let pos = 0; pos < data.length; ) {
+      const idx = Math.floor((offset + pos) / bs);
+      const inBlock = offset + pos - idx * bs;
+      const chunk = data.subarray(pos, pos + Math.min(data.length - pos, bs - inBlock));
+      const entry = map[idx] as number;
+      if (isAllocated(entry)) await store.write(header.offsetData + entry * bs + inBlock, chunk);
+      else await this.#allocate(idx, inBlock, chunk);
+      pos += chunk.length;
+    }
+  }
+
+  /**
+   * A new block at index `blocks_allocated`: the whole block (zeros around
+   * the data), then the allocated count, then the map entry, so a crash
+   * leaves at worst an unreferenced block.
+   */
+  async #allocate(idx: number, inBlock: number, chunk: Uint8Array): Promise<void> {
+    const s = this.#s;
+    const { header, store } = s;
+    const bs = header.blockSize;
+    const entry = s.blocksAllocated;
+    if (entry >= header.blocksInImage) {
+      throw new CorruptImageError(`VDI image '${store.name}' has no free block left (${entry} of ${header.blocksInImage} allocated)`, { offset: VDI_FIELD.blocksAllocated });
+    }
+    const block = new Uint8Array(bs);
+    block.set(chunk, inBlock);
+    await store.write(header.offsetData + entry * bs, block);
+    const le = new Uint8Array(4);
+    const v = new DataView(le.buffer);
+    v.setUint32(0, entry + 1, true);
+    await store.write(VDI_FIELD.blocksAllocated, le);
+    s.blocksAllocated = entry + 1;
+    v.setUint32(0, entry, true);
+    await store.write(header.offsetBmap + idx * 4, le);
+    s.map[idx] = entry;
+  }
+
+  async #writeZeroes(offset: number, length: number): Promise<void> {
+    const bs = this.#s.header.blockSize;
+    for (let pos = offset; pos < offset + length; ) {
+      const n = Math.min(offset + length - pos, bs - (pos % bs), ZEROS.length);
+      // Unallocated and discarded blocks already read as zeros.
+      if (isAllocated(this.#s.map[Math.floor(pos / bs)] as number)) await this.#write(pos, ZEROS.subarray(0, n));
+      pos += n;
+    }
+  }
+}

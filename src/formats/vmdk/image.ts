@@ -1,0 +1,139 @@
+/**
+ * An open VMDK image: extents in guest order, mapping dispatched per
+ * extent, parent CID checked before reading through to the parent.
+ */
+import { CorruptImageError } from '../../core/errors.js';
+import type {
+  BackingReader,
+  BackingRef,
+  ByteStore,
+  CompressedExtent,
+  Extent,
+  ExternalFiles,
+  FormatDescription,
+  FormatImage,
+  ImageWriter,
+} from '../driver.js';
+import { checkParentCid } from './cid.js';
+import { type ExtentHandle, findExtent, isFlat, mapExtent } from './extent.js';
+import type { OpenedVmdk } from './open.js';
+import { SECTOR } from './layout.js';
+
+export class VmdkImage implements FormatImage {
+  readonly format = 'vmdk';
+  readonly store: ByteStore;
+  readonly virtualSize: number;
+  readonly granularity: number;
+  readonly backing: BackingRef | undefined;
+  readonly state: OpenedVmdk;
+  writer: ImageWriter | undefined;
+  readonly #external: ExternalFiles;
+  readonly #filename: string;
+  #backingReader: BackingReader | undefined;
+  #parentChecked = false;
+  #closed = false;
+
+  constructor(store: ByteStore, state: OpenedVmdk, external: ExternalFiles, filename: string) {
+    this.store = store;
+    this.state = state;
+    this.#external = external;
+    this.#filename = filename;
+    const last = state.extents[state.extents.length - 1];
+    this.virtualSize = last ? last.start + last.length : 0;
+    this.granularity = state.extents.find((e) => e.sparse)?.sparse?.geom.grainBytes ?? SECTOR;
+    this.backing = state.parentFileNameHint === undefined ? undefined : { filename: state.parentFileNameHint, format: 'vmdk' };
+  }
+
+  get extents(): readonly ExtentHandle[] {
+    return this.state.extents;
+  }
+
+  attachBacking(reader: BackingReader | undefined): void {
+    this.#backingReader = reader;
+  }
+
+  /** The copy-on-write source, after the parent CID check (undefined without a parent). */
+  async cowReader(): Promise<BackingReader | undefined> {
+    const r = this.#backingReader;
+    if (r) await this.#checkParent();
+    return r;
+  }
+
+  async #checkParent(): Promise<void> {
+    if (this.#parentChecked || !this.backing) return;
+    await checkParentCid(this.#external, this.backing.filename, this.state.parentCid, this.#filename);
+    this.#parentChecked = true;
+  }
+
+  async mapping(offset: number, length: number): Promise<readonly Extent[]> {
+    const e = findExtent(this.state.extents, offset);
+    if (!e) throw new CorruptImageError(`No VMDK extent holds guest offset ${offset}`, { file: this.#filename });
+    if (e.compressedWriter) await e.compressedWriter.flushPending();
+    const out = await mapExtent(e, offset, length);
+    if (this.#backingReader && out.some((x) => x.kind === 'unallocated')) await this.#checkParent();
+    return out;
+  }
+
+  async readCompressed(extent: CompressedExtent, unit: Uint8Array): Promise<void> {
+    const e = findExtent(this.state.extents, extent.unitOffset);
+    if (!e?.sparse) throw new CorruptImageError(`No compressed VMDK extent holds guest offset ${extent.unitOffset}`, { file: this.#filename });
+    const gi = (extent.unitOffset - e.start) / e.sparse.geom.grainBytes;
+    await e.sparse.readCompressed(extent.hostOffset, gi, unit);
+  }
+
+  async describe(): Promise<FormatDescription> {
+    const s = this.state;
+    return {
+      clusterSize: this.#clusterSize(),
+      dirty: false,
+      formatSpecific: {
+        type: 'vmdk',
+        data: {
+          'create-type': s.createType,
+          'cid': s.cid,
+          'parent-cid': s.parentCid,
+          'extents': s.extents.map(extentInfo),
+        },
+      },
+    };
+  }
+
+  /** QEMU's vmdk_co_get_info: a cluster size only when every extent is of the first one's kind. */
+  #clusterSize(): number | undefined {
+    const [first, ...rest] = this.state.extents;
+    if (!first) return undefined;
+    const same = rest.every(
+      (e) => !e.sparse === !first.sparse && (e.sparse?.geom.compressed ?? false) === (first.sparse?.geom.compressed ?? false) && (!e.sparse || e.sparse.geom.grainBytes === first.sparse?.geom.grainBytes),
+    );
+    return same && first.sparse ? first.sparse.geom.grainBytes : undefined;
+  }
+
+  /** Every store the image owns, main one first, each once. */
+  #stores(): ByteStore[] {
+    return [...new Set([this.store, ...this.state.stores])];
+  }
+
+  async flush(): Promise<void> {
+    if (this.writer) for (const e of this.state.extents) if (e.compressedWriter) await e.compressedWriter.flush();
+    for (const s of this.#stores()) if (!s.readOnly) await s.flush();
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    try {
+      if (this.writer) await this.flush();
+    } finally {
+      const results = await Promise.allSettled(this.#stores().map((s) => s.close()));
+      const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      if (failed) throw failed.reason;
+    }
+  }
+}
+
+function extentInfo(e: ExtentHandle): Record<string, unknown> {
+  const info: Record<string, unknown> = { 'filename': e.filename, 'format': e.type, 'virtual-size': e.length };
+  if (!isFlat(e) && e.sparse) info['cluster-size'] = e.sparse.geom.grainBytes;
+  if (e.sparse?.geom.compressed) info['compressed'] = true;
+  return info;
+}

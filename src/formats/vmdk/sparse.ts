@@ -1,0 +1,201 @@
+/**
+ * A sparse extent (KDMV or COWD): grain directory → grain tables → grains.
+ * Lookups go through a bounded grain-table cache; tables being modified
+ * live in a `dirty` map until the writer puts them on disk.
+ */
+import { CorruptImageError, UnsupportedError } from '../../core/errors.js';
+import { LIMITS } from '../../core/limits.js';
+import type { ByteStore, Extent } from '../driver.js';
+import { readCompressedGrain } from './grain-codec.js';
+import type { SparseGeometry } from './header.js';
+import { GTE_ZEROED, MAX_EXTENT_SECTORS, SECTOR } from './layout.js';
+
+/** Most grains one mapping call looks at, so a call stays cheap. */
+const MAP_GRAINS = 16384;
+
+/** How one grain reads. */
+export type GrainState = { kind: 'unallocated' } | { kind: 'zero' } | { kind: 'data'; host: number };
+
+/** Reads a little-endian u32 table. */
+export async function readTable(store: ByteStore, offset: number, entries: number): Promise<Uint32Array> {
+  const bytes = new Uint8Array(entries * 4);
+  await store.read(offset, bytes);
+  const t = new Uint32Array(entries);
+  const v = new DataView(bytes.buffer);
+  for (let i = 0; i < entries; i++) t[i] = v.getUint32(i * 4, true);
+  return t;
+}
+
+/** Serializes a u32 table slice little-endian. */
+export function tableBytes(t: Uint32Array, from = 0, to = t.length): Uint8Array {
+  const out = new Uint8Array((to - from) * 4);
+  const v = new DataView(out.buffer);
+  for (let i = from; i < to; i++) v.setUint32((i - from) * 4, t[i] ?? 0, true);
+  return out;
+}
+
+export class SparseExtent {
+  readonly store: ByteStore;
+  readonly geom: SparseGeometry;
+  /** Grain directory: sector of each grain table (0 = none). */
+  readonly gd: Uint32Array;
+  /** Redundant grain directory, when the extent keeps one. */
+  readonly rgd: Uint32Array | undefined;
+  /** Tables being changed, by directory index; consulted before the cache. */
+  readonly dirty = new Map<number, Uint32Array>();
+  readonly #cache = new Map<number, Uint32Array>();
+  readonly #cacheCap: number;
+  /** Next free byte for allocation (sector aligned). */
+  next: number;
+
+  constructor(store: ByteStore, geom: SparseGeometry, gd: Uint32Array, rgd: Uint32Array | undefined, fileBytes: number) {
+    this.store = store;
+    this.geom = geom;
+    this.gd = gd;
+    this.rgd = rgd;
+    this.#cacheCap = Math.max(4, Math.floor(LIMITS.vmdkGrainTableCacheBytes / (geom.gtes * 4)));
+    this.next = Math.ceil(Math.ceil(fileBytes / SECTOR) * SECTOR / geom.grainBytes) * geom.grainBytes;
+  }
+
+  /** Reads the directories of `geom` from `store`. */
+  static async open(store: ByteStore, geom: SparseGeometry): Promise<SparseExtent> {
+    const gd = await readTable(store, geom.gdOffset, geom.gdEntries);
+    const rgd = geom.rgdOffset ? await readTable(store, geom.rgdOffset, geom.gdEntries) : undefined;
+    return new SparseExtent(store, geom, gd, rgd, await store.size());
+  }
+
+  get capacity(): number {
+    return this.geom.capacityBytes;
+  }
+
+  /** The grain table at directory index `gdi`, or undefined when the directory has none. */
+  async table(gdi: number): Promise<Uint32Array | undefined> {
+    const d = this.dirty.get(gdi);
+    if (d) return d;
+    if (gdi >= this.gd.length) {
+      throw new CorruptImageError(`Grain directory index ${gdi} is beyond the directory's ${this.gd.length} entries`, { file: this.store.name });
+    }
+    const sector = this.gd[gdi] ?? 0;
+    if (sector === 0) return undefined;
+    const hit = this.#cache.get(sector);
+    if (hit) {
+      this.#cache.delete(sector);
+      this.#cache.set(sector, hit);
+      return hit;
+    }
+    const t = await readTable(this.store, sector * SECTOR, this.geom.gtes);
+    if (this.#cache.size >= this.#cacheCap) {
+      const oldest = this.#cache.keys().next().value;
+      if (oldest !== undefined) this.#cache.delete(oldest);
+    }
+    this.#cache.set(sector, t);
+    return t;
+  }
+
+  /** Drops a table from the read cache (after it moved on disk). */
+  forget(sector: number): void {
+    this.#cache.delete(sector);
+  }
+
+  /** The raw grain-table entry of grain `gi`. */
+  async gte(gi: number): Promise<number> {
+    const t = await this.table(Math.floor(gi / this.geom.gtes));
+    return t ? (t[gi % this.geom.gtes] ?? 0) : 0;
+  }
+
+  /** What grain `gi` holds. */
+  async grain(gi: number): Promise<GrainState> {
+    return this.classify(await this.gte(gi));
+  }
+
+  classify(gte: number): GrainState {
+    if (gte === 0) return { kind: 'unallocated' };
+    if (gte === GTE_ZEROED && this.geom.zeroGrain) return { kind: 'zero' };
+    return { kind: 'data', host: gte * SECTOR };
+  }
+
+  /**
+   * Appends the mapping of extent-relative `[rel, rel+length)` to `out`,
+   * with guest offsets shifted by `base`. Covers a non-empty prefix.
+   */
+  async mapping(rel: number, length: number, base: number, out: Extent[]): Promise<void> {
+    const g = this.geom.grainBytes;
+    const end = Math.min(rel + length, this.capacity);
+    const gtes = this.geom.gtes;
+    let pos = rel;
+    let tableIndex = -1;
+    let table: Uint32Array | undefined;
+    for (let count = 0; pos < end && count < MAP_GRAINS; count++) {
+      const gi = Math.floor(pos / g);
+      const gdi = Math.floor(gi / gtes);
+      if (gdi !== tableIndex) {
+        tableIndex = gdi;
+        table = await this.table(gdi);
+        if (!table) {
+          // no grain table: the whole table's span is unallocated
+          const n = Math.min((gdi + 1) * gtes * g, end) - pos;
+          push(out, { kind: 'unallocated', offset: base + pos, length: n });
+          pos += n;
+          continue;
+        }
+      }
+      const inGrain = pos - gi * g;
+      const raw = table?.[gi % gtes] ?? 0;
+      if (raw === 0 && inGrain === 0 && table) {
+        // a run of unallocated entries, taken in one step
+        let k = gi % gtes;
+        while (k < gtes && table[k] === 0) k++;
+        const n = Math.min((gdi * gtes + k) * g, end) - pos;
+        push(out, { kind: 'unallocated', offset: base + pos, length: n });
+        pos += n;
+        continue;
+      }
+      const n = Math.min(g - inGrain, end - pos);
+      const st = this.classify(raw);
+      const offset = base + pos;
+      if (st.kind === 'unallocated') push(out, { kind: 'unallocated', offset, length: n });
+      else if (st.kind === 'zero') push(out, { kind: 'zero', offset, length: n, allocated: false });
+      else if (this.geom.compressed) out.push({ kind: 'compressed', offset, length: n, hostOffset: st.host, hostLength: g, unitOffset: base + gi * g });
+      else push(out, { kind: 'data', offset, length: n, store: this.store, hostOffset: st.host + inGrain });
+      pos += n;
+    }
+  }
+
+  /** Inflates the compressed grain at `host` (grain `gi`) into `unit`. */
+  async readCompressed(host: number, gi: number, unit: Uint8Array): Promise<void> {
+    const g = this.geom.grainBytes;
+    const need = Math.min(g, this.capacity - gi * g);
+    await readCompressedGrain(this.store, host, this.geom.markers, g, need, unit);
+  }
+
+  /** Reserves `bytes` (sector multiple) at the end of the extent file. */
+  allocate(bytes: number): number {
+    const at = this.next;
+    if ((at + bytes) / SECTOR > MAX_EXTENT_SECTORS) {
+      throw new UnsupportedError(`VMDK extent '${this.store.name}' is full: grain offsets must stay below 2^32 sectors`, { file: this.store.name });
+    }
+    this.next = at + bytes;
+    return at;
+  }
+
+  /** Bytes of one grain table on disk (whole sectors). */
+  get tableBytes(): number {
+    return Math.ceil((this.geom.gtes * 4) / SECTOR) * SECTOR;
+  }
+}
+
+/** Appends `e` to `out`, merging it into the previous extent when they continue each other. */
+export function push(out: Extent[], e: Extent): void {
+  const last = out[out.length - 1];
+  if (last && last.kind === e.kind && last.offset + last.length === e.offset) {
+    if (e.kind === 'unallocated' || (e.kind === 'zero' && last.kind === 'zero' && !e.allocated && !last.allocated)) {
+      out[out.length - 1] = { ...last, length: last.length + e.length };
+      return;
+    }
+    if (e.kind === 'data' && last.kind === 'data' && last.store === e.store && last.hostOffset + last.length === e.hostOffset) {
+      out[out.length - 1] = { ...last, length: last.length + e.length };
+      return;
+    }
+  }
+  out.push(e);
+}

@@ -1,0 +1,134 @@
+/**
+ * An open VHD: mapping of guest ranges (fixed: one data run; dynamic: BAT
+ * lookups; differencing: BAT plus sector bitmaps, clear bits falling
+ * through to the parent), `info` facts, flush and close.
+ */
+import { LIMITS } from '../../core/limits.js';
+import type {
+  BackingReader,
+  BackingRef,
+  ByteStore,
+  Extent,
+  FormatDescription,
+  FormatImage,
+  ImageWriter,
+} from '../driver.js';
+import { BAT_UNALLOCATED } from './bat.js';
+import { BitmapCache, runLength } from './bitmap.js';
+import type { VpcState } from './open.js';
+import { VpcWriter } from './write.js';
+
+/** Most extents one mapping call returns (the caller loops). */
+const MAX_EXTENTS = 256;
+
+/** Appends `e`, merging it into the previous extent when they continue each other. */
+export function pushExtent(out: Extent[], e: Extent): void {
+  const last = out[out.length - 1];
+  if (last && last.offset + last.length === e.offset) {
+    if (last.kind === 'unallocated' && e.kind === 'unallocated') {
+      out[out.length - 1] = { ...last, length: last.length + e.length };
+      return;
+    }
+    if (last.kind === 'data' && e.kind === 'data' && last.store === e.store && last.hostOffset + last.length === e.hostOffset) {
+      out[out.length - 1] = { ...last, length: last.length + e.length };
+      return;
+    }
+  }
+  out.push(e);
+}
+
+/** One open VHD. */
+export class VpcImage implements FormatImage {
+  readonly format = 'vpc';
+  readonly store: ByteStore;
+  readonly virtualSize: number;
+  readonly granularity: number;
+  readonly backing: BackingRef | undefined;
+  readonly writer: ImageWriter | undefined;
+  readonly #state: VpcState;
+  readonly #bitmaps = new BitmapCache(LIMITS.vpcBitmapCacheBlocks);
+  #backingReader: BackingReader | undefined;
+
+  constructor(state: VpcState, writable: boolean) {
+    this.#state = state;
+    this.store = state.store;
+    this.virtualSize = state.virtualSize;
+    this.backing = state.backing;
+    this.granularity = state.kind === 'differencing' ? 512 : (state.dynamic?.layout.blockSize ?? 512);
+    this.writer = writable ? new VpcWriter(state, this.#bitmaps, () => this.#backingReader, (i, e) => this.bitmap(i, e)) : undefined;
+  }
+
+  attachBacking(reader: BackingReader | undefined): void {
+    this.#backingReader = reader;
+  }
+
+  async mapping(offset: number, length: number): Promise<readonly Extent[]> {
+    const s = this.#state;
+    if (s.kind === 'fixed') return this.#fixedMapping(offset, length);
+    const dyn = s.dynamic!;
+    const bs = dyn.layout.blockSize;
+    const out: Extent[] = [];
+    let pos = offset;
+    const end = offset + length;
+    while (pos < end && out.length < MAX_EXTENTS) {
+      const idx = Math.floor(pos / bs);
+      const inBlock = pos - idx * bs;
+      const n = Math.min(end - pos, bs - inBlock);
+      const entry = idx < dyn.bat.length ? (dyn.bat[idx] as number) : BAT_UNALLOCATED;
+      const host = entry * 512 + dyn.layout.bitmapSize;
+      if (entry === BAT_UNALLOCATED) pushExtent(out, { kind: 'unallocated', offset: pos, length: n });
+      else if (s.kind === 'dynamic') pushExtent(out, { kind: 'data', offset: pos, length: n, store: this.store, hostOffset: host + inBlock });
+      else await this.#bitmapRuns(out, idx, entry, pos, inBlock, n);
+      pos += n;
+    }
+    return out;
+  }
+
+  /** The sector bitmap of block `index` (BAT entry `entry`), cached. */
+  async bitmap(index: number, entry: number): Promise<Uint8Array> {
+    const cached = this.#bitmaps.get(index);
+    if (cached) return cached;
+    const bitmap = new Uint8Array(this.#state.dynamic!.layout.bitmapSize);
+    await this.store.read(entry * 512, bitmap);
+    this.#bitmaps.set(index, bitmap);
+    return bitmap;
+  }
+
+  async #bitmapRuns(out: Extent[], idx: number, entry: number, pos: number, inBlock: number, n: number): Promise<void> {
+    const bitmap = await this.bitmap(idx, entry);
+    const host = entry * 512 + this.#state.dynamic!.layout.bitmapSize;
+    let at = inBlock;
+    const stop = inBlock + n;
+    while (at < stop) {
+      const sector = Math.floor(at / 512);
+      const run = runLength(bitmap, sector, Math.ceil(stop / 512) - sector);
+      const len = Math.min(stop, (sector + run.sectors) * 512) - at;
+      const off = pos + (at - inBlock);
+      pushExtent(out, run.set ? { kind: 'data', offset: off, length: len, store: this.store, hostOffset: host + at } : { kind: 'unallocated', offset: off, length: len });
+      at += len;
+    }
+  }
+
+  #fixedMapping(offset: number, length: number): Extent[] {
+    const limit = this.#state.dataLimit;
+    if (offset >= limit) return [{ kind: 'zero', offset, length, allocated: false }];
+    const n = Math.min(length, limit - offset);
+    const out: Extent[] = [{ kind: 'data', offset, length: n, store: this.store, hostOffset: offset }];
+    if (n < length) out.push({ kind: 'zero', offset: offset + n, length: length - n, allocated: false });
+    return out;
+  }
+
+  async describe(): Promise<FormatDescription> {
+    // qemu reports the block size as cluster size, except for fixed disks.
+    return { clusterSize: this.#state.kind === 'fixed' ? undefined : this.#state.dynamic?.layout.blockSize, dirty: false };
+  }
+
+  async flush(): Promise<void> {
+    if (!this.store.readOnly) await this.store.flush();
+  }
+
+  async close(): Promise<void> {
+    if (this.writer && !this.store.readOnly) await this.store.flush();
+    await this.store.close();
+  }
+}

@@ -1,0 +1,40 @@
+/**
+ * vpc: Microsoft's Virtual Hard Disk (VHD), after the "Virtual Hard Disk
+ * Image Format Specification" (Microsoft, version 1.0, 2006) and QEMU's
+ * block/vpc.c behaviour (qemu-img 7.2): fixed, dynamic and — beyond QEMU,
+ * which ignores the parent — differencing disks, opened with their parent
+ * as the backing file (format vpc). This file wires the parts together.
+ */
+import type { ByteStore, FormatDriver, FormatImage, OpenOptions } from '../driver.js';
+import { createVpc, VPC_CREATE_OPTIONS } from './create.js';
+import { hasFooterCookie } from './footer.js';
+import { VpcImage } from './image.js';
+import { openVpc } from './open.js';
+
+async function open(store: ByteStore, options: OpenOptions): Promise<FormatImage> {
+  const writable = !options.readOnly;
+  const state = await openVpc(store, writable);
+  return new VpcImage(state, writable);
+}
+
+/** The vpc (VHD) format driver. */
+export const vpcDriver: FormatDriver = {
+  name: 'vpc',
+  capabilities: {
+    create: true,
+    write: true,
+    backing: true,
+    snapshots: false,
+    compress: false,
+    check: false,
+    resize: false,
+    amend: false,
+    bitmaps: false,
+  },
+  createOptions: VPC_CREATE_OPTIONS,
+  // Only the footer copy at offset 0 is probed, as QEMU does: fixed disks
+  // (footer at the end only) are read as raw unless the format is given.
+  probe: (head) => (hasFooterCookie(head) ? 100 : 0),
+  open,
+  create: createVpc,
+};

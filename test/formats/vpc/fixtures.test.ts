@@ -1,0 +1,147 @@
+/**
+ * VHDs qemu-img cannot make, built to the spec by ./fixtures.ts:
+ * differencing disks (read as a backing chain, written with copy-on-write
+ * from the parent), and Hyper-V / Azure disks whose size is not
+ * CHS-aligned. Checked against libvhdi (pyvhdi) and qemu-img -f vpc.
+ */
+import assert from 'node:assert/strict';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+
+import { BlockDevice } from '../../../src/block/device.js';
+import { vdisk } from '../../helpers/cli.js';
+import { hasQemu, qemuImgOk, tmpDir } from '../../helpers/qemu.js';
+import { buildDynamic, buildFixed, pseudoRandom, type FixtureBlock } from './fixtures.js';
+import { pyvhdiDigest, sha256, usePyvhdi } from './pyvhdi.js';
+
+const MiB = 1024 * 1024;
+const BS = 2 * MiB;
+const dir = tmpDir('vdisk-vpc-fix-');
+const at = (n: string): string => join(dir.path, n);
+after(() => dir.cleanup());
+
+async function readAll(path: string, format?: string): Promise<Buffer> {
+  const dev = await BlockDevice.open(path, { format });
+  try {
+    const buf = Buffer.alloc(dev.size);
+    await dev.read(0, buf);
+    return buf;
+  } finally {
+    await dev.close();
+  }
+}
+
+/** Blocks holding `data` whole (every bit set). */
+function fullBlocks(data: Buffer): FixtureBlock[] {
+  const out: FixtureBlock[] = [];
+  for (let i = 0; i * BS < data.length; i++) {
+    const block = Buffer.alloc(BS);
+    data.copy(block, 0, i * BS, Math.min(data.length, (i + 1) * BS));
+    out.push({ index: i, present: [[0, BS / 512]], data: block });
+  }
+  return out;
+}
+
+const SIZE = 5 * MiB;
+const parentData = pseudoRandom(SIZE, 3);
+const childBlock0 = pseudoRandom(BS, 50);
+const PRESENT0: [number, number][] = [[0, 8], [64, 256], [1000, 1008]];
+
+/** What the child reads as: the parent, with the child's present sectors on top. */
+function expectedChild(): Buffer {
+  const e = Buffer.from(parentData);
+  for (const [a, b] of PRESENT0) childBlock0.copy(e, a * 512, a * 512, b * 512);
+  e.fill(0x22, 2 * BS, SIZE);
+  return e;
+}
+
+function writeChain(childName: string, locators: { platform: 'W2ru' | 'W2ku'; path: string }[]): void {
+  writeFileSync(at('parent.vhd'), buildDynamic({ type: 3, size: SIZE, creator: 'win ', blockSize: BS, blocks: fullBlocks(parentData) }));
+  const blocks: FixtureBlock[] = [
+    { index: 0, present: PRESENT0, data: childBlock0 },
+    { index: 2, present: [[0, BS / 512]], data: Buffer.alloc(BS, 0x22) },
+  ];
+  writeFileSync(at(childName), buildDynamic({ type: 4, size: SIZE, creator: 'win ', blockSize: BS, blocks, parentName: 'parent.vhd', locators }));
+}
+
+describe('differencing VHDs read as a backing chain', () => {
+  it('reads child sectors where the bitmap says so and the parent elsewhere (relative locator preferred)', async () => {
+    writeChain('child.vhd', [
+      { platform: 'W2ku', path: 'C:\\nowhere\\parent.vhd' },
+      { platform: 'W2ru', path: '.\\parent.vhd' },
+    ]);
+    const expected = expectedChild();
+    assert.ok((await readAll(at('child.vhd'))).equals(expected));
+    const info = vdisk(['info', '--output=json', 'child.vhd'], { cwd: dir.path });
+    assert.equal(info.status, 0, info.stderr);
+    const j = JSON.parse(info.stdout) as Record<string, unknown>;
+    assert.equal(j['backing-filename'], 'parent.vhd');
+    assert.equal(j['backing-filename-format'], 'vpc');
+    assert.equal(j['virtual-size'], SIZE);
+    if (usePyvhdi()) {
+      const d = pyvhdiDigest(at('child.vhd'), at('parent.vhd'));
+      assert.equal(d.size, SIZE);
+      assert.equal(d.sha256, sha256(expected), 'libvhdi reads the chain the same');
+    }
+    if (hasQemu) {
+      // qemu-img opens a differencing disk as a dynamic one, without its parent: same size.
+      const q = JSON.parse(qemuImgOk(['info', '--output=json', 'child.vhd'], { cwd: dir.path })) as Record<string, unknown>;
+      assert.equal(q['virtual-size'], SIZE);
+    }
+  });
+
+  it('follows an absolute W2ku locator when it is the only one', async () => {
+    writeChain('child-abs.vhd', [{ platform: 'W2ku', path: at('parent.vhd').replaceAll('/', '\\') }]);
+    assert.ok((await readAll(at('child-abs.vhd'))).equals(expectedChild()));
+  });
+
+  it('writes copy-on-write: new blocks take the parent data, partial blocks are completed', async () => {
+    writeChain('child-w.vhd', [{ platform: 'W2ru', path: '.\\parent.vhd' }]);
+    const model = expectedChild();
+    const dev = await BlockDevice.open(at('child-w.vhd'), { readOnly: false });
+    try {
+      const writes: [number, number][] = [[100 * 512 + 3, 2000], [BS + 5, 3000], [2 * BS - 10, 20], [SIZE - 700, 700]];
+      for (const [i, [off, len]] of writes.entries()) {
+        const data = pseudoRandom(len, 70 + i);
+        await dev.write(off, data);
+        data.copy(model, off);
+      }
+    } finally {
+      await dev.close();
+    }
+    assert.ok((await readAll(at('child-w.vhd'))).equals(model));
+    if (usePyvhdi()) assert.equal(pyvhdiDigest(at('child-w.vhd'), at('parent.vhd')).sha256, sha256(model));
+  });
+});
+
+describe('VHDs from other creators keep their recorded size', () => {
+  const cases = [
+    { name: 'hyperv-dyn.vhd', creator: 'win ', size: 3 * MiB + 5 * 512, fixed: false, qemuAgrees: true },
+    { name: 'azure-fixed.vhd', creator: 'win ', size: 7 * MiB, fixed: true, qemuAgrees: true },
+    // Azure's own creator: qemu 7.2 took the CHS size (truncating); QEMU 10.0+ and vdisk take current_size.
+    { name: 'azure-wa.vhd', creator: 'wa\0\0', size: 7 * MiB, fixed: true, qemuAgrees: false },
+  ];
+  for (const c of cases) {
+    it(`${c.name} (creator ${JSON.stringify(c.creator)}, ${c.size} bytes)`, async () => {
+      const data = pseudoRandom(c.size, c.size);
+      data.fill(0, MiB, 2 * MiB);
+      const image = c.fixed ? buildFixed(data, c.creator) : buildDynamic({ type: 3, size: c.size, creator: c.creator, blockSize: BS, blocks: fullBlocks(data).filter((b) => b.index !== 3) });
+      writeFileSync(at(c.name), image);
+      const ours = await readAll(at(c.name), 'vpc');
+      assert.equal(ours.length, c.size);
+      assert.ok(ours.equals(data));
+      if (usePyvhdi()) assert.equal(pyvhdiDigest(at(c.name)).sha256, sha256(data));
+      if (!hasQemu) return;
+      const q = JSON.parse(qemuImgOk(['info', '-f', 'vpc', '--output=json', c.name], { cwd: dir.path })) as Record<string, unknown>;
+      if (!c.qemuAgrees) {
+        assert.ok((q['virtual-size'] as number) < c.size, 'qemu-img 7.2 truncates to the CHS size');
+        return;
+      }
+      const v = JSON.parse(vdisk(['info', '-f', 'vpc', '--output=json', c.name], { cwd: dir.path }).stdout) as Record<string, unknown>;
+      assert.deepEqual(v, q);
+      qemuImgOk(['convert', '-f', 'vpc', '-O', 'raw', c.name, `${c.name}.raw`], { cwd: dir.path });
+      assert.ok(readFileSync(at(`${c.name}.raw`)).equals(data), 'qemu-img reads the same data');
+    });
+  }
+});
