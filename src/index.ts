@@ -60,3 +60,5 @@ export { open } from './block/open.js';
 export { create, prepareCreate, type CreateOptions, type CreatePlan, type CreateResult, type CreateOptionInput } from './jobs/create.js';
 export { info, type ImageInfo, type ImageSnapshotInfo, type InfoOptions } from './jobs/info.js';
 export { convert, type ConvertOptions, type ConvertResult, type Source } from './jobs/convert.js';
+export { map, mapAll, mapDevice, type MapEntry, type MapOptions } from './jobs/map.js';
+export { compare, type CompareOptions, type CompareResult, type CompareDifference } from './jobs/compare.js';

@@ -148,7 +148,8 @@ export class BlockDevice {
       const e = await this.#firstExtent(image, offset, len);
       len = e.length;
       if (e.kind === 'unallocated') continue;
-      return statusOf(e, depth);
+      const st = statusOf(e, depth);
+      return (await image.recurseHostStatus?.()) ? refineByHost(st) : st;
     }
     return { offset, length: len, zero: true, data: false, present: false, compressed: false, depth: Math.max(0, this.layers.length - 1) };
   }
@@ -161,7 +162,8 @@ export class BlockDevice {
     this.#checkRange(offset, length);
     const e = await this.#firstExtent(this.top.image, offset, length);
     if (e.kind === 'unallocated') return { offset, length: e.length, zero: false, data: false, present: false, compressed: false, depth: 0 };
-    return statusOf(e, 0);
+    const st = statusOf(e, 0);
+    return (await this.top.image.recurseHostStatus?.()) ? refineByHost(st) : st;
   }
 
   /** Writes back caches and flushes every writable layer. */
@@ -264,6 +266,18 @@ export class BlockDevice {
       throw new InvalidArgumentError(`Request [${offset}, ${offset + length}) is beyond the end of '${this.filename}' (${this.size} bytes)`);
     }
   }
+}
+
+/**
+ * Data whose host bytes sit in a hole of the host file reads as zeros: say
+ * so (and stop the run where the hole ends), as qemu's block status asks the
+ * protocol layer below a format.
+ */
+async function refineByHost(st: BlockStatus): Promise<BlockStatus> {
+  if (!st.data || st.zero || st.compressed || !st.store?.extents || st.hostOffset === undefined) return st;
+  const host = (await st.store.extents(st.hostOffset, st.length))?.[0];
+  if (!host || host.offset !== st.hostOffset || host.length <= 0) return st;
+  return { ...st, length: Math.min(st.length, host.length), zero: !host.data };
 }
 
 function statusOf(e: Exclude<Extent, { kind: 'unallocated' }>, depth: number): BlockStatus {

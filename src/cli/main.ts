@@ -3,16 +3,20 @@
  */
 import { parseArgs, UsageError, type OptSpec } from './args.js';
 import { createCommand } from './commands/create.js';
+import { compareCommand } from './commands/compare.js';
 import { convertCommand } from './commands/convert.js';
 import { infoCommand } from './commands/info.js';
+import { mapCommand } from './commands/map.js';
 import { reportError, type CliIo, type Command } from './context.js';
 import { helpText, versionText } from './help.js';
 
 /** Every subcommand this build has. */
 export const COMMANDS: Readonly<Record<string, Command>> = {
+  compare: compareCommand,
   convert: convertCommand,
   create: createCommand,
   info: infoCommand,
+  map: mapCommand,
 };
 
 const GLOBAL: readonly OptSpec[] = [

@@ -252,6 +252,12 @@ export interface FormatImage {
   mapping(offset: number, length: number): Promise<readonly Extent[]>;
   /** Decodes the whole compressed unit holding `extent` into `unit` (granularity bytes). */
   readCompressed?(extent: CompressedExtent, unit: Uint8Array): Promise<void>;
+  /**
+   * When this resolves true, block status also asks the host store for holes
+   * inside data extents (qemu's BDRV_BLOCK_RECURSE: raw files, and qcow2
+   * images made with metadata preallocation). Absent means false.
+   */
+  recurseHostStatus?(): Promise<boolean>;
   /** Gives the image a reader for the layers below (copy-on-write source). */
   attachBacking?(reader: BackingReader | undefined): void;
   /** Present when the image is open for writing and the format can write. */

@@ -16,6 +16,7 @@ import { mapRange } from './cluster.js';
 import { decompressCluster } from './compressed.js';
 import { COMPAT_LAZY_REFCOUNTS, COMPRESSION_ZSTD, INCOMPAT_CORRUPT, INCOMPAT_DIRTY } from './layout.js';
 import { validateTable } from './open.js';
+import { detectMetadataPreallocation } from './prealloc-detect.js';
 import { findSnapshot, snapshotInfos } from './snapshot.js';
 import type { Qcow2State } from './state.js';
 
@@ -32,6 +33,7 @@ export class Qcow2Image implements FormatImage {
   #writer: (ImageWriter & { flush(): Promise<void>; close(): Promise<void> }) | undefined;
   readonly #ownsStore: boolean;
   #closed = false;
+  #recurse: Promise<boolean> | undefined;
 
   constructor(state: Qcow2State, ownsStore = true) {
     this.#s = state;
@@ -72,6 +74,13 @@ export class Qcow2Image implements FormatImage {
     const input = new Uint8Array(extent.hostLength);
     await this.#s.store.read(extent.hostOffset, input);
     await decompressCluster(this.#s.header.compressionType, input, unit.subarray(0, this.#s.g.clusterSize), extent.hostOffset);
+  }
+
+  /** qemu reports host-file holes inside data clusters only for metadata-preallocated images. */
+  recurseHostStatus(): Promise<boolean> {
+    if (this.#s.externalData) return Promise.resolve(false);
+    this.#recurse ??= detectMetadataPreallocation(this.#s);
+    return this.#recurse;
   }
 
   attachBacking(reader: BackingReader | undefined): void {

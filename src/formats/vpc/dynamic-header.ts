@@ -23,6 +23,8 @@ import { vhdChecksum } from './footer.js';
 export const VHD_DYNAMIC_HEADER_SIZE = 1024;
 
 const COOKIE = 'cxsparse';
+/** Where the parent unique ID sits in the dynamic header. */
+export const PARENT_UNIQUE_ID_AT = 40;
 const CHECKSUM_AT = 36;
 const LOCATORS_AT = 576;
 const LOCATOR_SIZE = 24;
@@ -116,7 +118,7 @@ export function parseDynamicHeader(buf: Uint8Array, headerOffset: number): Dynam
     maxTableEntries: v.getUint32(28),
     blockSize,
     bitmapSize: Math.ceil(blockSize / (8 * 512) / 512) * 512,
-    parentUniqueId: buf.slice(40, 56),
+    parentUniqueId: buf.slice(PARENT_UNIQUE_ID_AT, PARENT_UNIQUE_ID_AT + 16),
     parentTimestamp: v.getUint32(56),
     parentName: decodeUtf16Be(buf.subarray(64, 576)),
     locators: parseLocators(buf, v, headerOffset),

@@ -1,7 +1,8 @@
 /**
  * An open VHD: mapping of guest ranges (fixed: one data run; dynamic: BAT
  * lookups; differencing: BAT plus sector bitmaps, clear bits falling
- * through to the parent), `info` facts, flush and close.
+ * through to the parent, whose unique ID is checked first: ./parent-id.ts),
+ * `info` facts, flush and close.
  */
 import { LIMITS } from '../../core/limits.js';
 import type {
@@ -9,13 +10,16 @@ import type {
   BackingRef,
   ByteStore,
   Extent,
+  ExternalFiles,
   FormatDescription,
   FormatImage,
   ImageWriter,
 } from '../driver.js';
 import { BAT_UNALLOCATED } from './bat.js';
 import { BitmapCache, runLength } from './bitmap.js';
+import { PARENT_UNIQUE_ID_AT } from './dynamic-header.js';
 import type { VpcState } from './open.js';
+import { checkParentUniqueId } from './parent-id.js';
 import { VpcWriter } from './write.js';
 
 /** Most extents one mapping call returns (the caller loops). */
@@ -47,19 +51,39 @@ export class VpcImage implements FormatImage {
   readonly writer: ImageWriter | undefined;
   readonly #state: VpcState;
   readonly #bitmaps = new BitmapCache(LIMITS.vpcBitmapCacheBlocks);
+  readonly #external: ExternalFiles;
+  readonly #filename: string;
   #backingReader: BackingReader | undefined;
+  #parentChecked = false;
 
-  constructor(state: VpcState, writable: boolean) {
+  constructor(state: VpcState, writable: boolean, external: ExternalFiles, filename: string) {
     this.#state = state;
+    this.#external = external;
+    this.#filename = filename;
     this.store = state.store;
     this.virtualSize = state.virtualSize;
     this.backing = state.backing;
     this.granularity = state.kind === 'differencing' ? 512 : (state.dynamic?.layout.blockSize ?? 512);
-    this.writer = writable ? new VpcWriter(state, this.#bitmaps, () => this.#backingReader, (i, e) => this.bitmap(i, e)) : undefined;
+    this.writer = writable ? new VpcWriter(state, this.#bitmaps, () => this.cowReader(), (i, e) => this.bitmap(i, e)) : undefined;
   }
 
   attachBacking(reader: BackingReader | undefined): void {
     this.#backingReader = reader;
+  }
+
+  /** The copy-on-write source, after the parent unique-ID check (undefined without a parent). */
+  async cowReader(): Promise<BackingReader | undefined> {
+    const r = this.#backingReader;
+    if (r) await this.#checkParent();
+    return r;
+  }
+
+  /** Once per open, before the parent is first read through: its footer must carry the ID the child records. */
+  async #checkParent(): Promise<void> {
+    const s = this.#state;
+    if (this.#parentChecked || !s.backing || !s.dynamic) return;
+    await checkParentUniqueId(this.#external, s.backing.filename, s.dynamic.header.parentUniqueId, s.dynamic.headerOffset + PARENT_UNIQUE_ID_AT, this.#filename);
+    this.#parentChecked = true;
   }
 
   async mapping(offset: number, length: number): Promise<readonly Extent[]> {
@@ -81,6 +105,7 @@ export class VpcImage implements FormatImage {
       else await this.#bitmapRuns(out, idx, entry, pos, inBlock, n);
       pos += n;
     }
+    if (this.#backingReader && out.some((x) => x.kind === 'unallocated')) await this.#checkParent();
     return out;
   }
 

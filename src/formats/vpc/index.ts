@@ -14,7 +14,7 @@ import { openVpc } from './open.js';
 async function open(store: ByteStore, options: OpenOptions): Promise<FormatImage> {
   const writable = !options.readOnly;
   const state = await openVpc(store, writable);
-  return new VpcImage(state, writable);
+  return new VpcImage(state, writable, options.external, options.filename);
 }
 
 /** The vpc (VHD) format driver. */

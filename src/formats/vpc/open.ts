@@ -41,7 +41,7 @@ async function readAt(store: ByteStore, offset: number, length: number): Promise
 }
 
 /** Finds the footer: the copy at offset 0 (dynamic disks), else the last 512 bytes (fixed disks). */
-async function findFooter(store: ByteStore, fileSize: number): Promise<{ bytes: Uint8Array; footer: VhdFooter }> {
+export async function findFooter(store: ByteStore, fileSize: number): Promise<{ bytes: Uint8Array; footer: VhdFooter }> {
   const head = await readAt(store, 0, VHD_FOOTER_SIZE);
   if (hasFooterCookie(head) && fileSize >= VHD_FOOTER_SIZE) {
     const footer = parseFooter(head, 0);

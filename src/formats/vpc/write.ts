@@ -6,6 +6,8 @@
  * leaves at worst an unreferenced block, never a BAT entry pointing at
  * garbage. Differencing blocks are filled from the parent first (their
  * bitmaps then say "all sectors here"), so every set bit stays true.
+ * The parent reader comes from the image, which checks the parent's unique
+ * ID before handing it out (./parent-id.ts).
  */
 import { CorruptImageError, UnsupportedError } from '../../core/errors.js';
 import type { BackingReader, ImageWriter } from '../driver.js';
@@ -23,10 +25,10 @@ type Fill = 'none' | 'zeros' | 'parent';
 export class VpcWriter implements ImageWriter {
   readonly #s: VpcState;
   readonly #bitmaps: BitmapCache;
-  readonly #backing: () => BackingReader | undefined;
+  readonly #backing: () => Promise<BackingReader | undefined>;
   readonly #loadBitmap: (index: number, entry: number) => Promise<Uint8Array>;
 
-  constructor(state: VpcState, bitmaps: BitmapCache, backing: () => BackingReader | undefined, loadBitmap: (index: number, entry: number) => Promise<Uint8Array>) {
+  constructor(state: VpcState, bitmaps: BitmapCache, backing: () => Promise<BackingReader | undefined>, loadBitmap: (index: number, entry: number) => Promise<Uint8Array>) {
     this.#s = state;
     this.#bitmaps = bitmaps;
     this.#backing = backing;
@@ -71,8 +73,8 @@ export class VpcWriter implements ImageWriter {
     }
   }
 
-  #reader(): BackingReader {
-    const r = this.#backing();
+  async #reader(): Promise<BackingReader> {
+    const r = await this.#backing();
     if (!r) {
       throw new UnsupportedError(`Writing to differencing VHD '${this.#s.store.name}' needs its parent open (it supplies the sectors the new block does not hold)`);
     }
@@ -113,7 +115,7 @@ export class VpcWriter implements ImageWriter {
       await store.write(host + chunkAt, chunk);
       return;
     }
-    const reader = fill === 'parent' ? this.#reader() : undefined;
+    const reader = fill === 'parent' ? await this.#reader() : undefined;
     const bs = this.#s.dynamic!.layout.blockSize;
     for (let w = 0; w < bs; w += WINDOW) {
       const len = Math.min(WINDOW, bs - w);
@@ -134,7 +136,7 @@ export class VpcWriter implements ImageWriter {
     const bitmap = await this.#loadBitmap(idx, entry);
     const first = runLength(bitmap, 0, sectors);
     if (first.set && first.sectors === sectors) return;
-    const reader = this.#reader();
+    const reader = await this.#reader();
     const host = entry * 512 + bitmapSize;
     for (let sec = 0; sec < sectors; ) {
       const run = runLength(bitmap, sec, sectors - sec);

@@ -12,7 +12,8 @@ import { after, describe, it } from 'node:test';
 import { BlockDevice } from '../../../src/block/device.js';
 import { vdisk } from '../../helpers/cli.js';
 import { hasQemu, qemuImgOk, tmpDir } from '../../helpers/qemu.js';
-import { buildDynamic, buildFixed, pseudoRandom, type FixtureBlock } from './fixtures.js';
+import { VdiskError } from '../../../src/core/errors.js';
+import { buildDynamic, buildFixed, footerUniqueId, pseudoRandom, type FixtureBlock } from './fixtures.js';
 import { pyvhdiDigest, sha256, usePyvhdi } from './pyvhdi.js';
 
 const MiB = 1024 * 1024;
@@ -46,7 +47,14 @@ function fullBlocks(data: Buffer): FixtureBlock[] {
 const SIZE = 5 * MiB;
 const parentData = pseudoRandom(SIZE, 3);
 const childBlock0 = pseudoRandom(BS, 50);
-const PRESENT0: [number, number][] = [[0, 8], [64, 256], [1000, 1008]];
+/**
+ * Sectors of child block 0 marked present. Besides whole bytes, runs that
+ * start or end inside a bitmap byte and are not symmetric within it (sector
+ * 9 alone is 0x40 MSB-first but would be sector 14 LSB-first; 13..15 is
+ * 0x07, LSB-first 8..10), so libvhdi reading the same bytes checks the bit
+ * order: sector n is bit 7 - n % 8 of byte n / 8 (most significant first).
+ */
+const PRESENT0: [number, number][] = [[0, 8], [9, 10], [13, 16], [64, 256], [1000, 1008], [1011, 1012], [4093, 4096]];
 
 /** What the child reads as: the parent, with the child's present sectors on top. */
 function expectedChild(): Buffer {
@@ -56,13 +64,14 @@ function expectedChild(): Buffer {
   return e;
 }
 
-function writeChain(childName: string, locators: { platform: 'W2ru' | 'W2ku'; path: string }[]): void {
-  writeFileSync(at('parent.vhd'), buildDynamic({ type: 3, size: SIZE, creator: 'win ', blockSize: BS, blocks: fullBlocks(parentData) }));
+function writeChain(childName: string, locators: { platform: 'W2ru' | 'W2ku'; path: string }[], parentUniqueId?: Buffer): void {
+  const parent = buildDynamic({ type: 3, size: SIZE, creator: 'win ', blockSize: BS, blocks: fullBlocks(parentData) });
+  writeFileSync(at('parent.vhd'), parent);
   const blocks: FixtureBlock[] = [
     { index: 0, present: PRESENT0, data: childBlock0 },
     { index: 2, present: [[0, BS / 512]], data: Buffer.alloc(BS, 0x22) },
   ];
-  writeFileSync(at(childName), buildDynamic({ type: 4, size: SIZE, creator: 'win ', blockSize: BS, blocks, parentName: 'parent.vhd', locators }));
+  writeFileSync(at(childName), buildDynamic({ type: 4, size: SIZE, creator: 'win ', blockSize: BS, blocks, parentName: 'parent.vhd', parentUniqueId: parentUniqueId ?? footerUniqueId(parent), locators }));
 }
 
 describe('differencing VHDs read as a backing chain', () => {
@@ -112,6 +121,30 @@ describe('differencing VHDs read as a backing chain', () => {
     }
     assert.ok((await readAll(at('child-w.vhd'))).equals(model));
     if (usePyvhdi()) assert.equal(pyvhdiDigest(at('child-w.vhd'), at('parent.vhd')).sha256, sha256(model));
+  });
+
+  it('refuses a parent whose footer unique ID is not the one the child records', async () => {
+    const wrongId = Buffer.alloc(16, 0x5a);
+    writeChain('stale.vhd', [{ platform: 'W2ru', path: '.\\parent.vhd' }], wrongId);
+    const corrupt = (e: unknown): boolean => e instanceof VdiskError && e.code === 'ECORRUPT' && /unique ID/.test(e.message);
+    // Opening works (info shows the parent); reading through to the parent does not.
+    const info = vdisk(['info', '--output=json', 'stale.vhd'], { cwd: dir.path });
+    assert.equal(info.status, 0, info.stderr);
+    assert.equal((JSON.parse(info.stdout) as Record<string, unknown>)['backing-filename'], 'parent.vhd');
+    await assert.rejects(readAll(at('stale.vhd')), corrupt);
+    // Writes that need the parent's sectors are refused before the file changes.
+    const before = readFileSync(at('stale.vhd'));
+    const dev = await BlockDevice.open(at('stale.vhd'), { readOnly: false });
+    try {
+      await assert.rejects(dev.write(BS + 5, Buffer.alloc(100, 1)), corrupt);
+    } finally {
+      await dev.close();
+    }
+    assert.ok(readFileSync(at('stale.vhd')).equals(before));
+    // Without the backing chain nothing is read from the parent, so nothing is checked.
+    const alone = await BlockDevice.open(at('stale.vhd'), { backing: false });
+    await alone.close();
+    if (usePyvhdi()) assert.throws(() => pyvhdiDigest(at('stale.vhd'), at('parent.vhd')), /mismatch in identifier/, 'libvhdi refuses the pair too');
   });
 });
 

@@ -14,6 +14,11 @@
  *      …  blocks: bitmap (512) + data (block size)
  *      …  footer (512)
  * ```
+ *
+ * A differencing disk records its parent: the dynamic header's Parent
+ * Unique ID (offset 40) is the unique ID of the parent's footer (offset 68),
+ * and its Parent Time Stamp (offset 56) the parent's modification time
+ * (here the footer time stamp). Pass the parent's {@link footerUniqueId}.
  */
 import { writeFileSync } from 'node:fs';
 
@@ -74,15 +79,28 @@ export function specChs(size: number): { c: number; h: number; s: number } {
   return { c: Math.floor(cth / h), h, s };
 }
 
+/** The timestamp every fixture footer carries (seconds since 2000-01-01 UTC). */
+export const FIXTURE_TIMESTAMP = 700000000;
+
+/** The unique ID a fixture footer gets unless one is given (deterministic per size and type). */
+export function defaultUniqueId(size: number, type: number): Buffer {
+  return pseudoRandom(16, size + type);
+}
+
+/** The unique ID (footer offset 68) of a built VHD, read from its last sector. */
+export function footerUniqueId(image: Uint8Array): Buffer {
+  return Buffer.from(image.subarray(image.length - 512 + 68, image.length - 512 + 84));
+}
+
 /** A footer. `type` 2 fixed, 3 dynamic, 4 differencing. */
-export function footer(o: { type: number; size: number; creator: string; dataOffset?: number; chs?: { c: number; h: number; s: number } }): Buffer {
+export function footer(o: { type: number; size: number; creator: string; dataOffset?: number; chs?: { c: number; h: number; s: number }; uniqueId?: Uint8Array | undefined }): Buffer {
   const b = Buffer.alloc(512);
   b.write('conectix', 0, 'latin1');
   b.writeUInt32BE(2, 8);
   b.writeUInt32BE(0x00010000, 12);
   if (o.dataOffset === undefined) b.fill(0xff, 16, 24);
   else b.writeBigUInt64BE(BigInt(o.dataOffset), 16);
-  b.writeUInt32BE(700000000, 24);
+  b.writeUInt32BE(FIXTURE_TIMESTAMP, 24);
   b.write(o.creator.padEnd(4, '\0'), 28, 'latin1');
   b.writeUInt32BE(0x000a0000, 32);
   b.write('Wi2k', 36, 'latin1');
@@ -93,7 +111,7 @@ export function footer(o: { type: number; size: number; creator: string; dataOff
   b[58] = chs.h;
   b[59] = chs.s;
   b.writeUInt32BE(o.type, 60);
-  pseudoRandom(16, o.size + o.type).copy(b, 68);
+  b.set((o.uniqueId ?? defaultUniqueId(o.size, o.type)).subarray(0, 16), 68);
   b.writeUInt32BE(checksum(b, 64), 64);
   return b;
 }
@@ -120,6 +138,10 @@ export function buildDynamic(o: {
   blockSize: number;
   blocks: readonly FixtureBlock[];
   parentName?: string;
+  /** Differencing disks: the parent footer's unique ID (required by the spec). */
+  parentUniqueId?: Uint8Array;
+  /** This disk's own unique ID (default: {@link defaultUniqueId}). */
+  uniqueId?: Uint8Array;
   locators?: readonly FixtureLocator[];
 }): Buffer {
   const entries = Math.ceil(o.size / o.blockSize);
@@ -145,8 +167,9 @@ export function buildDynamic(o: {
   h.writeUInt32BE(entries, 28);
   h.writeUInt32BE(o.blockSize, 32);
   if (o.type === 4) {
-    pseudoRandom(16, 99).copy(h, 40);
-    h.writeUInt32BE(700000000, 56);
+    if (!o.parentUniqueId) throw new Error('a differencing VHD fixture needs the parent footer\'s unique ID');
+    h.set(o.parentUniqueId.subarray(0, 16), 40);
+    h.writeUInt32BE(FIXTURE_TIMESTAMP, 56);
     const name = Buffer.from(o.parentName ?? '', 'utf16le').swap16();
     name.copy(h, 64, 0, Math.min(name.length, 512));
   }
@@ -160,7 +183,7 @@ export function buildDynamic(o: {
     parts.push([locAt + i * 512, data]);
   });
   h.writeUInt32BE(checksum(h, 36), 36);
-  const f = footer({ type: o.type, size: o.size, creator: o.creator, dataOffset: 512 });
+  const f = footer({ type: o.type, size: o.size, creator: o.creator, dataOffset: 512, uniqueId: o.uniqueId });
   const out = Buffer.alloc(next + 512);
   f.copy(out, 0);
   h.copy(out, 512);

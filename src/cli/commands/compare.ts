@@ -1,0 +1,64 @@
+import { InvalidArgumentError, VdiskError } from '../../core/errors.js';
+import { compare } from '../../jobs/compare.js';
+import { parseArgs, UsageError, last, type OptSpec } from '../args.js';
+import { checkCacheMode, reportError, type CliIo } from '../context.js';
+import { parseImageOpts } from '../image-opts.js';
+import { attachProgress } from '../progress-bar.js';
+import { TRUST_OPTIONS, trustFrom } from '../trust-options.js';
+
+const SPECS: readonly OptSpec[] = [
+  { key: 'formatA', short: 'f', long: ['a-format'], arg: true },
+  { key: 'formatB', short: 'F', long: ['b-format'], arg: true },
+  { key: 'strict', short: 's', long: ['strict'] },
+  { key: 'cache', short: 'T', long: ['cache'], arg: true },
+  { key: 'progress', short: 'p', long: ['progress'] },
+  { key: 'quiet', short: 'q', long: ['quiet'] },
+  { key: 'forceShare', short: 'U', long: ['force-share'] },
+  { key: 'object', long: ['object'], arg: true, multi: true },
+  { key: 'imageOpts', long: ['image-opts'] },
+  ...TRUST_OPTIONS,
+];
+
+/** `vdisk compare [-f fmt] [-F fmt] [-T cache] [-p] [-q] [-s] [-U] filename1 filename2` — exit 0 same, 1 differ, 2 open error, 3 block status error, 4 read error. */
+export async function compareCommand(argv: readonly string[], io: CliIo): Promise<number> {
+  let quiet = false;
+  try {
+    const args = parseArgs(argv, SPECS);
+    quiet = args.flags.has('quiet');
+    checkCacheMode(last(args, 'cache'));
+    if (args.operands.length !== 2) throw new UsageError('Expecting two image file names');
+    let [fileA, fileB] = args.operands as [string, string];
+    let formatA = last(args, 'formatA');
+    let formatB = last(args, 'formatB');
+    if (args.flags.has('imageOpts')) {
+      if (formatA !== undefined || formatB !== undefined) throw new InvalidArgumentError('--image-opts and the format options are mutually exclusive');
+      ({ filename: fileA, format: formatA } = parseImageOpts(fileA));
+      ({ filename: fileB, format: formatB } = parseImageOpts(fileB));
+    }
+    const job = compare(fileA, fileB, { formatA, formatB, strict: args.flags.has('strict'), forceShare: args.flags.has('forceShare'), ...trustFrom(args) });
+    const detach = attachProgress(job, io, args.flags.has('progress') && !quiet);
+    let result;
+    try {
+      result = await job;
+    } catch (err) {
+      detach(false);
+      throw err;
+    }
+    detach(true);
+    const say = (line: string): void => {
+      if (!quiet) io.stdout(line + '\n');
+    };
+    if (result.difference === 'size') say('Strict mode: Image size mismatch!');
+    else if (result.difference === 'block-status') say(`Strict mode: Offset ${result.offset} block status mismatch!`);
+    else {
+      // qemu warns about the sizes once it reaches the larger image's tail
+      if (result.sizeMismatch && (result.identical || result.inTail)) say('Warning: Image size mismatch!');
+      say(result.identical ? 'Images are identical.' : `Content mismatch at offset ${result.offset}!`);
+    }
+    return result.identical ? 0 : 1;
+  } catch (err) {
+    const exit = err instanceof VdiskError ? (err.data?.['compareExit'] as number | undefined) : undefined;
+    const code = reportError(io, err);
+    return exit ?? code;
+  }
+}

@@ -1,0 +1,67 @@
+import { InvalidArgumentError, VdiskError } from '../../core/errors.js';
+import { parseSize } from '../../core/sizes.js';
+import { map, type MapEntry } from '../../jobs/map.js';
+import { parseArgs, UsageError, last, type OptSpec } from '../args.js';
+import { cvtnum, outputFormat, reportError, type CliIo } from '../context.js';
+import { parseImageOpts } from '../image-opts.js';
+import { TRUST_OPTIONS, trustFrom } from '../trust-options.js';
+
+const SPECS: readonly OptSpec[] = [
+  { key: 'format', short: 'f', long: ['format'], arg: true },
+  { key: 'output', long: ['output'], arg: true },
+  { key: 'start', short: 's', long: ['start-offset'], arg: true },
+  { key: 'max', short: 'l', long: ['max-length'], arg: true },
+  { key: 'forceShare', short: 'U', long: ['force-share'] },
+  { key: 'object', long: ['object'], arg: true, multi: true },
+  { key: 'imageOpts', long: ['image-opts'] },
+  ...TRUST_OPTIONS,
+];
+
+/** `%#-16x` as C prints it: 0 stays `0`, others get `0x`. */
+function hex16(n: number): string {
+  return (n === 0 ? '0' : `0x${n.toString(16)}`).padEnd(16);
+}
+
+function jsonLine(e: MapEntry): string {
+  return `{ "start": ${e.start}, "length": ${e.length}, "depth": ${e.depth}, "present": ${e.present}, "zero": ${e.zero}, "data": ${e.data}${e.offset === undefined ? '' : `, "offset": ${e.offset}`}}`;
+}
+
+/** `vdisk map [-f fmt] [--output=human|json] [--start-offset=N] [--max-length=N] [-U] filename` */
+export async function mapCommand(argv: readonly string[], io: CliIo): Promise<number> {
+  try {
+    const args = parseArgs(argv, SPECS);
+    const output = outputFormat(last(args, 'output'));
+    let startOffset: number | undefined;
+    let maxLength: number | undefined;
+    const s = last(args, 'start');
+    if (s !== undefined && (startOffset = cvtnum(io, 'start offset', s, (v) => parseSize(v, 'start offset'))) === undefined) return 1;
+    const l = last(args, 'max');
+    if (l !== undefined && (maxLength = cvtnum(io, 'max length', l, (v) => parseSize(v, 'max length'))) === undefined) return 1;
+    if (args.operands.length !== 1) throw new UsageError('Expecting one image file name');
+    let filename = args.operands[0] as string;
+    let format = last(args, 'format');
+    if (args.flags.has('imageOpts')) {
+      if (format !== undefined) throw new InvalidArgumentError('--image-opts and --format are mutually exclusive');
+      ({ filename, format } = parseImageOpts(filename));
+    }
+    const entries = map(filename, { format, startOffset, maxLength, forceShare: args.flags.has('forceShare'), ...trustFrom(args) });
+    if (output === 'human') {
+      io.stdout(`${'Offset'.padEnd(16)}${'Length'.padEnd(16)}${'Mapped to'.padEnd(16)}File\n`);
+      for await (const e of entries) {
+        if (e.data && e.offset === undefined) throw new VdiskError('EUNSUPPORTED', 'user', 'File contains external, encrypted or compressed clusters.');
+        if (e.data && !e.zero) io.stdout(`${hex16(e.start)}${hex16(e.length)}${hex16(e.offset ?? 0)}${e.filename ?? ''}\n`);
+      }
+      return 0;
+    }
+    // qemu prints one entry per line as it goes: "[{...},\n{...}]\n"
+    let first = true;
+    for await (const e of entries) {
+      io.stdout(`${first ? '[' : ',\n'}${jsonLine(e)}`);
+      first = false;
+    }
+    io.stdout(first ? '[]\n' : ']\n');
+    return 0;
+  } catch (err) {
+    return reportError(io, err);
+  }
+}
