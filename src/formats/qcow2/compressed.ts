@@ -1,6 +1,7 @@
 /**
  * Compressed clusters: zlib (raw deflate, 4 KiB window, as QEMU writes it)
- * through node:zlib on the thread pool, and zstd decoding through fzstd.
+ * through node:zlib on the thread pool; zstd decoding through fzstd and
+ * encoding through @bokuweb/zstd-wasm.
  * Output is always bounded by the cluster size.
  */
 import { promisify } from 'node:util';
@@ -13,6 +14,20 @@ import { COMPRESSION_ZLIB, COMPRESSION_ZSTD } from './layout.js';
 
 const inflateRaw = promisify(inflateRawCb);
 const deflateRaw = promisify(deflateRawCb);
+
+const ZSTD_DEFAULT_LEVEL = 3;
+
+type ZstdModule = typeof import('@bokuweb/zstd-wasm');
+let zstdModule: Promise<ZstdModule> | undefined;
+
+/** The zstd encoder (WASM shipped inside its package: Node 20's zlib has no zstd), loaded once on first use. */
+function zstdEncoder(): Promise<ZstdModule> {
+  zstdModule ??= import('@bokuweb/zstd-wasm').then(async (m) => {
+    await m.init();
+    return m;
+  });
+  return zstdModule;
+}
 
 /** Largest zstd window accepted for frames without a content size. */
 const MAX_ZSTD_WINDOW = 8 * 1024 * 1024;
@@ -118,7 +133,10 @@ function decodeZstd(input: Uint8Array, out: Uint8Array): void {
  */
 export async function compressCluster(type: number, data: Uint8Array): Promise<Uint8Array | undefined> {
   if (type === COMPRESSION_ZSTD) {
-    throw new UnsupportedError('Writing zstd-compressed clusters is not supported yet; use compression_type=zlib');
+    // One frame per cluster at zstd's default level, as QEMU writes it.
+    const zstd = await zstdEncoder();
+    const out = zstd.compress(data, ZSTD_DEFAULT_LEVEL);
+    return out.length >= data.length ? undefined : out;
   }
   const out = await deflateRaw(data, { windowBits: 12, memLevel: 9 });
   if (out.length >= data.length) return undefined;

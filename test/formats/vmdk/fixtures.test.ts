@@ -36,17 +36,22 @@ function expectCode(code: string, re?: RegExp): (e: unknown) => boolean {
   return (e: unknown) => e instanceof VdiskError && e.code === code && (!re || re.test(e.message));
 }
 
-/** A sparse extent of 4 MiB with data in grains 0, 3 and 40, a zeroed grain 5, and its expected content. */
-function sparseFixture(redundant: boolean, descriptor?: string): { file: Uint8Array; content: Uint8Array } {
+/**
+ * A sparse extent of 4 MiB with data in grains 0, 3 and 40, and its expected
+ * content. With `zeroGrain` (the default) it is a version 2 extent with the
+ * zeroed-grain flag (bit 2) and grain 5 marked zeroed (GTE 1); without, a
+ * version 1 extent where grain 5 is simply unallocated (same content).
+ */
+function sparseFixture(redundant: boolean, descriptor?: string, zeroGrain = true): { file: Uint8Array; content: Uint8Array } {
   const grains = new Map<number, Uint8Array | 'zero'>([
     [0, pattern(G, 1)],
     [3, pattern(G, 2)],
-    [5, 'zero'],
     [40, pattern(G, 3)],
   ]);
+  if (zeroGrain) grains.set(5, 'zero');
   const content = new Uint8Array(4 << 20);
   for (const [gi, v] of grains) if (v !== 'zero') content.set(v, gi * G);
-  return { file: buildSparse({ capacity: 8192, redundant, zeroGrain: true, grains, descriptor }), content };
+  return { file: buildSparse({ capacity: 8192, redundant, zeroGrain, grains, descriptor }), content };
 }
 
 describe('vmdk fixtures', () => {
@@ -66,7 +71,19 @@ describe('vmdk fixtures', () => {
       assert.ok(readFileSync(p('nordg.raw')).equals(content));
       assert.match(qemuImgOk(['check', p('nordg.vmdk')]), /No errors/);
     }
-    if (hasPyvmdk) assert.equal(pyvmdkDigest(p('nordg.vmdk')), `${content.length} ${sha256(content)}`);
+    // pyvmdk cross-checks the layout without a redundant grain directory on a
+    // twin without the zeroed grain: libvmdk (20200926) does not implement the
+    // zeroed-grain GTE of Virtual Disk Format 5.0 (version 2 header, flag bit
+    // 2, GTE value 1 = a grain of zeros). Its libvmdk_grain_group_fill treats
+    // only GTE 0 as sparse, so it reads GTE 1 as the grain at sector 1 (the
+    // embedded descriptor). qemu-img, which implements the flag, checks the
+    // zeroed grain above.
+    const twinDesc = descriptorFile({ createType: 'monolithicSparse', extents: ['RW 8192 SPARSE "nordg-v1.vmdk"'] });
+    const twin = sparseFixture(false, twinDesc, false);
+    writeFileSync(p('nordg-v1.vmdk'), twin.file);
+    assert.ok(Buffer.from(await readAll(p('nordg-v1.vmdk'))).equals(twin.content));
+    if (hasPyvmdk) assert.equal(pyvmdkDigest(p('nordg-v1.vmdk')), `${twin.content.length} ${sha256(twin.content)}`);
+    else t.diagnostic('pyvmdk not importable: libvmdk cross-check skipped');
   });
 
   it('a descriptor mixing FLAT (with offset), SPARSE and VMFS extents reads as qemu-img reads it', async (t) => {
@@ -107,8 +124,26 @@ describe('vmdk fixtures', () => {
     writeFileSync(p('zero/z.vmdk'), descriptorFile({ createType: 'monolithicFlat', extents: ['RW 1024 FLAT "a.bin" 0', 'RW 2048 ZERO', 'RW 1024 FLAT "b.bin" 0'] }));
     const expected = Buffer.concat([a, new Uint8Array(1 << 20), b]);
     assert.ok(Buffer.from(await readAll(p('zero/z.vmdk'))).equals(expected));
-    if (hasPyvmdk) assert.equal(pyvmdkDigest(p('zero/z.vmdk')), `${expected.length} ${sha256(expected)}`);
-    else t.diagnostic('pyvmdk not importable: ZERO extent cross-check skipped (qemu-img ignores ZERO lines)');
+    // Neither independent reader can read a ZERO extent, so each checks what it can:
+    // - libvmdk 20200926 parses ZERO lines (and opens no file for them) but then
+    //   asks the size of every extent's file while reading grain tables, so it
+    //   cannot open such a disk ("unable to retrieve size of file IO pool entry").
+    //   If a later libvmdk opens it, its content must match.
+    // - qemu-img 7.2 skips extent lines whose type it does not handle (ZERO among
+    //   them), so its disk is the FLAT extents back to back; that still checks the
+    //   extents around the ZERO line are found and offset as vdisk does.
+    if (hasPyvmdk) {
+      try {
+        assert.equal(pyvmdkDigest(p('zero/z.vmdk')), `${expected.length} ${sha256(expected)}`);
+      } catch (err) {
+        if (!/file IO pool entry/.test(String(err))) throw err;
+        t.diagnostic('libvmdk cannot open descriptors with ZERO extents (known limitation): checked against qemu-img instead');
+      }
+    }
+    if (requireQemu(t)) {
+      qemuImgOk(['convert', '-O', 'raw', p('zero/z.vmdk'), p('zero/z.raw')]);
+      assert.ok(readFileSync(p('zero/z.raw')).equals(Buffer.concat([a, b])), 'qemu-img reads the FLAT extents, without the ZERO one');
+    }
   });
 
   it('a hand-built child/parent pair: reads through when CID matches, refuses when it does not', async (t) => {

@@ -48,30 +48,45 @@ const SIZE = 5 * MiB;
 const parentData = pseudoRandom(SIZE, 3);
 const childBlock0 = pseudoRandom(BS, 50);
 /**
- * Sectors of child block 0 marked present. Besides whole bytes, runs that
- * start or end inside a bitmap byte and are not symmetric within it (sector
- * 9 alone is 0x40 MSB-first but would be sector 14 LSB-first; 13..15 is
- * 0x07, LSB-first 8..10), so libvhdi reading the same bytes checks the bit
- * order: sector n is bit 7 - n % 8 of byte n / 8 (most significant first).
+ * Sectors of child block 0 marked present: whole bitmap bytes, and runs
+ * that start inside a byte and end at its end (0x07 = sectors 13..15 of
+ * byte 1, 0x1f = 1011..1015, 0x07 = 4093..4095). Those bytes are not
+ * symmetric (read least significant bit first, 0x07 would mean sectors
+ * 8..10), so libvhdi reading the same bytes checks the bit order: sector n
+ * is bit 7 - n % 8 of byte n / 8, the most significant bit first.
+ *
+ * Runs that END inside a byte are in PRESENT_MID below, checked by vdisk
+ * against the model only: libvhdi (20210425, and its source as of 2022)
+ * decodes VHD bitmaps with `element_value = byte_value >> (7 - bit_index)`
+ * and no `& 1` (libvhdi_block_descriptor_read_sector_bitmap_data), so after
+ * the first set bit of a byte it reads every later sector of that byte as
+ * present, whatever its bit says.
  */
-const PRESENT0: [number, number][] = [[0, 8], [9, 10], [13, 16], [64, 256], [1000, 1008], [1011, 1012], [4093, 4096]];
+const PRESENT0: [number, number][] = [[0, 8], [13, 16], [64, 256], [1000, 1008], [1011, 1016], [4093, 4096]];
+/** Runs ending inside a bitmap byte (0x40, 0x30 + 0x80, 0x02). */
+const PRESENT_MID: [number, number][] = [[9, 10], [18, 20], [24, 25], [4094, 4095]];
 
-/** What the child reads as: the parent, with the child's present sectors on top. */
-function expectedChild(): Buffer {
+/** What the child reads as: the parent, with the child's present sectors of block 0 on top. */
+function expectedChild(present: readonly (readonly [number, number])[] = PRESENT0): Buffer {
   const e = Buffer.from(parentData);
-  for (const [a, b] of PRESENT0) childBlock0.copy(e, a * 512, a * 512, b * 512);
+  for (const [a, b] of present) childBlock0.copy(e, a * 512, a * 512, b * 512);
   e.fill(0x22, 2 * BS, SIZE);
   return e;
 }
 
-function writeChain(childName: string, locators: { platform: 'W2ru' | 'W2ku'; path: string }[], parentUniqueId?: Buffer): void {
+function writeChain(
+  childName: string,
+  locators: { platform: 'W2ru' | 'W2ku'; path: string }[],
+  o: { parentUniqueId?: Buffer; present?: readonly (readonly [number, number])[] } = {},
+): void {
   const parent = buildDynamic({ type: 3, size: SIZE, creator: 'win ', blockSize: BS, blocks: fullBlocks(parentData) });
   writeFileSync(at('parent.vhd'), parent);
   const blocks: FixtureBlock[] = [
-    { index: 0, present: PRESENT0, data: childBlock0 },
+    { index: 0, present: o.present ?? PRESENT0, data: childBlock0 },
     { index: 2, present: [[0, BS / 512]], data: Buffer.alloc(BS, 0x22) },
   ];
-  writeFileSync(at(childName), buildDynamic({ type: 4, size: SIZE, creator: 'win ', blockSize: BS, blocks, parentName: 'parent.vhd', parentUniqueId: parentUniqueId ?? footerUniqueId(parent), locators }));
+  const parentUniqueId = o.parentUniqueId ?? footerUniqueId(parent);
+  writeFileSync(at(childName), buildDynamic({ type: 4, size: SIZE, creator: 'win ', blockSize: BS, blocks, parentName: 'parent.vhd', parentUniqueId, locators }));
 }
 
 describe('differencing VHDs read as a backing chain', () => {
@@ -100,6 +115,23 @@ describe('differencing VHDs read as a backing chain', () => {
     }
   });
 
+  it('reads sector runs that end inside a bitmap byte (model only: libvhdi misreads them)', async () => {
+    writeChain('child-mid.vhd', [{ platform: 'W2ru', path: '.\\parent.vhd' }], { present: PRESENT_MID });
+    const expected = expectedChild(PRESENT_MID);
+    assert.ok((await readAll(at('child-mid.vhd'))).equals(expected));
+    const dev = await BlockDevice.open(at('child-mid.vhd'));
+    try {
+      // sector 9 is the child's, 10 the parent's (depth 1), 18..19 the child's again
+      assert.equal((await dev.blockStatus(9 * 512, 512)).depth, 0);
+      const parentRun = await dev.blockStatus(10 * 512, 64 * 512);
+      assert.deepEqual([parentRun.depth, parentRun.length], [1, 8 * 512]);
+      const childRun = await dev.blockStatus(18 * 512, 64 * 512);
+      assert.deepEqual([childRun.depth, childRun.length], [0, 2 * 512]);
+    } finally {
+      await dev.close();
+    }
+  });
+
   it('follows an absolute W2ku locator when it is the only one', async () => {
     writeChain('child-abs.vhd', [{ platform: 'W2ku', path: at('parent.vhd').replaceAll('/', '\\') }]);
     assert.ok((await readAll(at('child-abs.vhd'))).equals(expectedChild()));
@@ -125,7 +157,7 @@ describe('differencing VHDs read as a backing chain', () => {
 
   it('refuses a parent whose footer unique ID is not the one the child records', async () => {
     const wrongId = Buffer.alloc(16, 0x5a);
-    writeChain('stale.vhd', [{ platform: 'W2ru', path: '.\\parent.vhd' }], wrongId);
+    writeChain('stale.vhd', [{ platform: 'W2ru', path: '.\\parent.vhd' }], { parentUniqueId: wrongId });
     const corrupt = (e: unknown): boolean => e instanceof VdiskError && e.code === 'ECORRUPT' && /unique ID/.test(e.message);
     // Opening works (info shows the parent); reading through to the parent does not.
     const info = vdisk(['info', '--output=json', 'stale.vhd'], { cwd: dir.path });
