@@ -228,7 +228,7 @@ export class BlockDevice {
   }
 
   async #firstExtent(image: FormatImage, offset: number, length: number): Promise<Extent> {
-    const extents = await image.mapping(offset, length);
+    const extents = await image.mapping(offset, length, 1);
     const e = extents[0];
     if (!e) throw new CorruptImageError(`Driver returned no mapping at offset ${offset}`);
     checkExtent(e, offset, length);

@@ -248,8 +248,10 @@ export interface FormatImage {
    * Describes `[offset, offset+length)` in this layer only. The result covers
    * a non-empty prefix of the range, in order, without gaps; the caller
    * loops. Caller guarantees `length > 0` and the range is in bounds.
+   * `maxExtents` is a hint: the caller uses only that many extents (block
+   * status wants one), so the driver may stop once they are complete.
    */
-  mapping(offset: number, length: number): Promise<readonly Extent[]>;
+  mapping(offset: number, length: number, maxExtents?: number): Promise<readonly Extent[]>;
   /** Decodes the whole compressed unit holding `extent` into `unit` (granularity bytes). */
   readCompressed?(extent: CompressedExtent, unit: Uint8Array): Promise<void>;
   /**

@@ -132,9 +132,26 @@ function rateLimiter(rate: number): (bytes: number) => Promise<void> {
   };
 }
 
+/**
+ * Recycled request buffers: fresh multi-megabyte buffers cost a zero fill and
+ * page faults on every request; each worker holds at most one at a time.
+ */
+class BufferPool {
+  readonly #free: Uint8Array[] = [];
+  constructor(private readonly size: number) {}
+  take(length: number): Uint8Array {
+    const buf = length <= this.size ? (this.#free.pop() ?? new Uint8Array(this.size)) : new Uint8Array(length);
+    return buf.subarray(0, length);
+  }
+  give(buf: Uint8Array): void {
+    if (buf.buffer.byteLength === this.size && this.#free.length < 32) this.#free.push(new Uint8Array(buf.buffer, 0, this.size));
+  }
+}
+
 /** Copies all of `source` into `target` at `targetOffset`. */
 export async function copyImage(source: BlockDevice, target: BlockDevice, targetOffset: number, s: CopySettings, counters: CopyCounters): Promise<void> {
   const throttle = rateLimiter(s.rateLimit);
+  const pool = new BufferPool(Math.max(s.bufferSize, s.unit));
   const next = planner(source, s);
   const mayZero = !s.targetIsZero || s.topOnly;
   await runPipeline<Item, Uint8Array | undefined>(
@@ -143,7 +160,7 @@ export async function copyImage(source: BlockDevice, target: BlockDevice, target
       async read(item) {
         if (item.kind === 'skip' || item.kind === 'zero') return undefined;
         if (item.kind === 'data' && item.host) return OFFLOAD;
-        const buf = new Uint8Array(item.length);
+        const buf = pool.take(item.length);
         await readSalvaging(source, item.offset, buf, s);
         return buf;
       },
@@ -178,6 +195,7 @@ export async function copyImage(source: BlockDevice, target: BlockDevice, target
             await writeSparse(target, at, buf, s.sparseSize, mayZero, counters);
           }
         }
+        if (buf && buf !== OFFLOAD) pool.give(buf);
         s.progress.advance(item.length);
       },
     },

@@ -45,15 +45,17 @@ export function l1Entry(ctx: Pick<MapContext, 'l1' | 'l1Size' | 'g'>, i: number)
   return off;
 }
 
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+
 class ExtentList {
-  readonly out: Extent[] = [];
+  readonly out: Mutable<Extent>[] = [];
   push(e: Extent): void {
     const last = this.out[this.out.length - 1];
     if (last && canMerge(last, e)) {
-      this.out[this.out.length - 1] = { ...last, length: last.length + e.length };
+      last.length += e.length; // extents are ours until returned: grow in place
       return;
     }
-    this.out.push(e);
+    this.out.push({ ...e });
   }
 }
 
@@ -75,9 +77,9 @@ function canMerge(a: Extent, b: Extent): boolean {
 /**
  * Describes `[offset, offset+length)` (in bounds, length > 0): a non-empty
  * prefix that ends at the latest at the end of the L2 table holding
- * `offset`.
+ * `offset`, and after `maxExtents` complete extents.
  */
-export async function mapRange(ctx: MapContext, offset: number, length: number): Promise<Extent[]> {
+export async function mapRange(ctx: MapContext, offset: number, length: number, maxExtents = Infinity): Promise<Extent[]> {
   const { g } = ctx;
   const cluster = Math.floor(offset / g.clusterSize);
   const { l1, l2 } = splitGuestCluster(cluster, g);
@@ -96,6 +98,8 @@ export async function mapRange(ctx: MapContext, offset: number, length: number):
     if (g.extendedL2) mapExtended(ctx, view, where, cStart, pos, cEnd, list);
     else mapStandard(ctx, view, where, cStart, pos, cEnd, list);
     pos = cEnd;
+    // Once an extent beyond the wanted ones has started, the wanted ones are complete.
+    if (list.out.length > maxExtents) return list.out.slice(0, maxExtents);
   }
   return list.out;
 }

@@ -62,8 +62,8 @@ export class Qcow2Image implements FormatImage {
     return this.#s;
   }
 
-  mapping(offset: number, length: number): Promise<readonly Extent[]> {
-    return mapRange(this.#s, offset, length);
+  mapping(offset: number, length: number, maxExtents?: number): Promise<readonly Extent[]> {
+    return mapRange(this.#s, offset, length, maxExtents);
   }
 
   async readCompressed(extent: CompressedExtent, unit: Uint8Array): Promise<void> {

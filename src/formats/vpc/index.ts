@@ -3,7 +3,10 @@
  * Image Format Specification" (Microsoft, version 1.0, 2006) and QEMU's
  * block/vpc.c behaviour (qemu-img 7.2): fixed, dynamic and — beyond QEMU,
  * which ignores the parent — differencing disks, opened with their parent
- * as the backing file (format vpc). This file wires the parts together.
+ * as the backing file (format vpc); a parent whose footer unique ID is not
+ * the one the child records is refused as corrupt when first read through
+ * (./parent-id.ts, like vmdk's parentCID check). This file wires the parts
+ * together.
  */
 import type { ByteStore, FormatDriver, FormatImage, OpenOptions } from '../driver.js';
 import { createVpc, VPC_CREATE_OPTIONS } from './create.js';
