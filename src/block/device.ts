@@ -102,13 +102,27 @@ export class BlockDevice {
     await this.#writeLock.run(() => writer.writeZeroes(offset, length, { mayUnmap: options.mayUnmap ?? false }));
   }
 
-  /** Writes one compressed unit (for formats that can). */
-  async writeCompressed(offset: number, data: Uint8Array): Promise<void> {
+  /**
+   * Writes one compressed unit (for formats that can). `compressed` is what
+   * {@link BlockDevice.compressUnit} returned for the same data.
+   */
+  async writeCompressed(offset: number, data: Uint8Array, compressed?: Uint8Array | null): Promise<void> {
     this.#checkRange(offset, data.length);
     const writer = this.#writer();
     if (!writer.writeCompressed) throw new InvalidArgumentError(`Format '${this.format}' does not support compressed writes`);
     const wc = writer.writeCompressed.bind(writer);
-    await this.#writeLock.run(() => wc(offset, data));
+    await this.#writeLock.run(() => wc(offset, data, compressed));
+  }
+
+  /**
+   * Compresses a unit for a later {@link BlockDevice.writeCompressed}
+   * without taking the write lock, so many units compress at once (every
+   * core, through the thread pool). Undefined when the format compresses
+   * only while writing.
+   */
+  async compressUnit(data: Uint8Array): Promise<Uint8Array | null | undefined> {
+    const writer = this.#writer();
+    return writer.compressUnit ? writer.compressUnit(data) : undefined;
   }
 
   /**

@@ -103,6 +103,12 @@ export interface OpenOptions {
   readonly filename: string;
   /** Resolver for external files. */
   readonly external: ExternalFiles;
+  /**
+   * Open for a consistency check or repair (qemu's BDRV_O_CHECK): a
+   * read/write open then accepts images marked corrupt or dirty and does not
+   * repair them at open; the image's {@link ImageChecker} does the writing.
+   */
+  readonly check?: boolean | undefined;
 }
 
 /** What a driver's `create` receives. */
@@ -163,6 +169,14 @@ export interface FormatDriver {
    * place, never under a temporary name.
    */
   createsExtraFiles?(options: ReadonlyMap<string, OptionValue>): boolean;
+  // --- measure, persistent bitmaps (issue 9: measure/bitmap) ---
+  /**
+   * Estimates the file size of a new image (`qemu-img measure`). `size` is
+   * the virtual size asked for (ignored when `source` is given), `options`
+   * the typed `-o` options. Absent: "Block driver 'x' does not support size
+   * measurement".
+   */
+  measure?(size: number, options: ReadonlyMap<string, OptionValue>, source?: MeasureSource): Promise<MeasureResult>;
 }
 
 /** Human and JSON `info` facts a driver adds to the generic ones. */
@@ -217,8 +231,19 @@ export interface ImageWriter {
   writeZeroes(offset: number, length: number, options: { mayUnmap: boolean }): Promise<void>;
   /** Drops the range's data: it then reads from the backing file (or as zeros). */
   discard?(offset: number, length: number): Promise<void>;
-  /** Writes one whole unit (cluster) compressed; `offset` is unit-aligned. */
-  writeCompressed?(offset: number, data: Uint8Array): Promise<void>;
+  /**
+   * Writes one whole unit (cluster) compressed; `offset` is unit-aligned.
+   * `compressed` is what {@link ImageWriter.compressUnit} returned for the
+   * same data (null: not worth compressing, write it plain); without it the
+   * writer compresses itself.
+   */
+  writeCompressed?(offset: number, data: Uint8Array, compressed?: Uint8Array | null): Promise<void>;
+  /**
+   * Compresses one unit's data without touching the image, so callers can
+   * compress many units in parallel and write them in order. Returns null
+   * when the result would not be smaller.
+   */
+  compressUnit?(data: Uint8Array): Promise<Uint8Array | null>;
   /**
    * Copies guest bytes straight from another store (copy offload). Returns
    * false when the format cannot; the caller then reads and writes.
@@ -266,10 +291,136 @@ export interface FormatImage {
   readonly writer?: ImageWriter | undefined;
   /** Present when the format can change its size. */
   readonly resizer?: ImageResizer | undefined;
+  /** Persistent dirty bitmaps, when the format can store them (issue 9: bitmap). */
+  readonly bitmaps?: ImageBitmaps | undefined;
+  /** Present when the format can check its consistency (`qemu-img check`). */
+  readonly checker?: ImageChecker | undefined;
   /** The format-specific part of `info`. */
   describe(): Promise<FormatDescription>;
   /** Writes back cached metadata and flushes the stores. */
   flush(): Promise<void>;
   /** Flushes (when writable) and closes the stores the image owns. */
   close(): Promise<void>;
+}
+
+/** How much a consistency check may repair (`qemu-img check -r`). */
+export type CheckRepair = 'none' | 'leaks' | 'all';
+
+/** What {@link ImageChecker.check} receives. */
+export interface CheckRequest {
+  /** What to repair; anything but 'none' needs a read/write open. */
+  readonly repair: CheckRepair;
+  /** Stops the check between tables. */
+  readonly signal?: AbortSignal | undefined;
+  /**
+   * One detail line per finding, in qemu's wording and order (qemu-img
+   * prints them on stderr). `report` marks lines qemu prints through
+   * error_report, which the CLI prefixes with the program name.
+   */
+  log(line: string, kind?: 'report'): void;
+  /** Work done so far, in units of the checker's choosing. */
+  onProgress?: ((done: number, total: number) => void) | undefined;
+}
+
+/** The counters of one check run (qemu's BdrvCheckResult). */
+export interface CheckCounts {
+  /** Internal errors: the check could not complete. */
+  readonly checkErrors: number;
+  /** Inconsistencies that can harm data. */
+  readonly corruptions: number;
+  /** Clusters (or blocks) allocated but unused. */
+  readonly leaks: number;
+  /** Corruptions repaired by this run. */
+  readonly corruptionsFixed: number;
+  /** Leaks repaired by this run. */
+  readonly leaksFixed: number;
+  /** End of the used part of the image file, when the format knows it. */
+  readonly imageEndOffset?: number | undefined;
+  /** Clusters of the virtual disk. */
+  readonly totalClusters?: number | undefined;
+  /** Clusters the active image allocates. */
+  readonly allocatedClusters?: number | undefined;
+  /** Allocated clusters not contiguous with the previous one. */
+  readonly fragmentedClusters?: number | undefined;
+  /** Compressed clusters. */
+  readonly compressedClusters?: number | undefined;
+}
+
+/**
+ * Consistency check and repair of one open image (qemu's bdrv_co_check).
+ * Damage is reported as counts, never thrown; a thrown error means the
+ * check could not run (I/O failure, abort). The caller guarantees that no
+ * other I/O runs on the image meanwhile.
+ */
+export interface ImageChecker {
+  /** True when the format can repair (`-r`); otherwise only repair 'none' is accepted. */
+  readonly canRepair: boolean;
+  /** Runs one check pass, repairing what `request.repair` allows. */
+  check(request: CheckRequest): Promise<CheckCounts>;
+}
+
+// --- measure, persistent bitmaps (issue 9: measure/bitmap) ---
+
+/** What `measure` learned about its source image (computed by the job from block status). */
+export interface MeasureSource {
+  /** The source's virtual size. */
+  readonly virtualSize: number;
+  /**
+   * Bytes of the clusters of `clusterSize` that hold source data, walking
+   * the whole chain's block status (zero and unallocated ranges skipped),
+   * as qemu's measure counts them.
+   */
+  allocatedBytes(clusterSize: number): Promise<number>;
+  /** Persistent bitmaps of the top layer; undefined when its format cannot store any. */
+  readonly bitmaps: readonly PersistentBitmapInfo[] | undefined;
+}
+
+/** The estimate `measure` returns (qemu's BlockMeasureInfo). */
+export interface MeasureResult {
+  /** Bytes the new image needs for the source's data (`required`). */
+  readonly required: number;
+  /** Bytes when every cluster is allocated (`fully-allocated`). */
+  readonly fullyAllocated: number;
+  /** Bytes the persistent bitmaps need (`bitmaps`), when the target stores them. */
+  readonly bitmaps?: number | undefined;
+}
+
+/** One persistent dirty bitmap as its image records it. */
+export interface PersistentBitmapInfo {
+  /** Bitmap name (unique in the image). */
+  readonly name: string;
+  /** Bytes of guest data per bit. */
+  readonly granularity: number;
+  /** Recording new writes (qcow2's `auto` flag). */
+  readonly enabled: boolean;
+  /** Inconsistent: the image was not closed cleanly while it recorded (qcow2's `in_use`). */
+  readonly inUse: boolean;
+}
+
+/**
+ * Persistent dirty bitmaps of one open image. Bits are one per
+ * `granularity` bytes of guest data, packed LSB first. Changes made
+ * through the mutators are written back when the image is closed (or
+ * flushed); enabled bitmaps of a writable image record every write.
+ */
+export interface ImageBitmaps {
+  /** The bitmaps, in directory order. */
+  list(): readonly PersistentBitmapInfo[];
+  /** The dirty bits of `name` (length `ceil(ceil(virtualSize / granularity) / 8)`). */
+  read(name: string): Promise<Uint8Array>;
+  /** Present when the image is writable. Adds an empty bitmap. */
+  add?(name: string, options: { granularity?: number | undefined; enabled?: boolean | undefined }): Promise<void>;
+  /** Removes a bitmap. */
+  remove?(name: string): Promise<void>;
+  /** Clears every bit of a bitmap. */
+  clear?(name: string): Promise<void>;
+  /** Starts or stops recording writes. */
+  setEnabled?(name: string, enabled: boolean): Promise<void>;
+  /** Sets the bits covering every range `bits` (of `granularity`) marks dirty. */
+  merge?(name: string, bits: Uint8Array, granularity: number): Promise<void>;
+  /**
+   * Adds a bitmap with given content and flags (convert --bitmaps). The
+   * caller checked the name is free.
+   */
+  import?(info: PersistentBitmapInfo, bits: Uint8Array): Promise<void>;
 }

@@ -152,6 +152,7 @@ class BufferPool {
 export async function copyImage(source: BlockDevice, target: BlockDevice, targetOffset: number, s: CopySettings, counters: CopyCounters): Promise<void> {
   const throttle = rateLimiter(s.rateLimit);
   const pool = new BufferPool(Math.max(s.bufferSize, s.unit));
+  const precompressed = new Map<Uint8Array, Uint8Array | null | undefined>();
   const next = planner(source, s);
   const mayZero = !s.targetIsZero || s.topOnly;
   await runPipeline<Item, Uint8Array | undefined>(
@@ -162,6 +163,8 @@ export async function copyImage(source: BlockDevice, target: BlockDevice, target
         if (item.kind === 'data' && item.host) return OFFLOAD;
         const buf = pool.take(item.length);
         await readSalvaging(source, item.offset, buf, s);
+        // Compress here, where requests run in parallel; the ordered write stage only stores the result.
+        if (item.kind === 'unit' && !scanRun(buf, buf.length).zero) precompressed.set(buf, await target.compressUnit(buf));
         return buf;
       },
       async write(item, buf) {
@@ -172,7 +175,8 @@ export async function copyImage(source: BlockDevice, target: BlockDevice, target
         } else if (item.kind === 'unit' && buf) {
           if (!scanRun(buf, buf.length).zero) {
             await throttle(buf.length);
-            await target.writeCompressed(at, buf);
+            await target.writeCompressed(at, buf, precompressed.get(buf));
+            precompressed.delete(buf);
             counters.dataBytes += buf.length;
           } else if (mayZero) {
             await target.writeZeroes(at, buf.length, { mayUnmap: true });

@@ -354,13 +354,18 @@ export class Qcow2Writer implements ImageWriter {
     await this.#maybeFlushFrees();
   }
 
-  async writeCompressed(offset: number, data: Uint8Array): Promise<void> {
+  /** Compresses one cluster (padded with zeros) without touching metadata: safe to run concurrently. */
+  async compressUnit(data: Uint8Array): Promise<Uint8Array | null> {
+    const unit = new Uint8Array(this.#cs);
+    unit.set(data.subarray(0, this.#cs));
+    return (await compressCluster(this.#s.header.compressionType, unit)) ?? null;
+  }
+
+  async writeCompressed(offset: number, data: Uint8Array, compressed?: Uint8Array | null): Promise<void> {
     await this.#begin();
     const s = this.#s;
     if (s.externalData) throw new UnsupportedError('Compressed writes are not supported with an external data file');
-    const unit = new Uint8Array(this.#cs);
-    unit.set(data.subarray(0, this.#cs));
-    const packed = await compressCluster(s.header.compressionType, unit);
+    const packed = compressed === undefined ? await this.compressUnit(data) : compressed;
     if (!packed) return this.write(offset, data);
     const slot = await this.#slotFor(offset);
     await this.#guard(async () => {
@@ -389,8 +394,30 @@ export class Qcow2Writer implements ImageWriter {
         return at;
       }
     }
-    const n = Math.ceil(len / cs);
+    // Like qcow2_alloc_bytes: when the next free clusters follow the partly used one, the data
+    // spans into them instead of leaving the rest of the current cluster unused.
+    const partial = cur.offset % cs !== 0 && cur.end > cur.offset;
+    const room = partial ? cur.end - cur.offset : 0;
+    const n = Math.ceil((partial ? len - room : len) / cs);
     const host = await this.#rc.allocate(n);
+    if (partial && host === cur.end) {
+      const cluster = Math.floor(cur.offset / cs);
+      const rc = await this.#rc.get(cluster);
+      if (rc > 0 && rc < 2 ** Math.min(this.#s.g.refcountBits, 52) - 1) {
+        await this.#rc.add(cluster, 1);
+        const at = cur.offset;
+        this.#cursor = { offset: at + len, end: host + n * cs };
+        return at;
+      }
+    }
+    if (n * cs < len) {
+      // the run does not fit the clusters allocated for the spill-over: take whole clusters for it
+      await this.#rc.free(host, n);
+      const whole = Math.ceil(len / cs);
+      const fresh = await this.#rc.allocate(whole);
+      this.#cursor = { offset: fresh + len, end: fresh + whole * cs };
+      return fresh;
+    }
     this.#cursor = { offset: host + len, end: host + n * cs };
     return host;
   }
