@@ -10,6 +10,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
+import os from 'node:os';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const WORK = join(ROOT, 'bench', 'work');
@@ -23,6 +24,13 @@ function arg(name: string, fallback: number): number {
 
 const SIZE_MIB = arg('size-mib', 2048);
 const RUNS = arg('runs', 5);
+const onlyAt = process.argv.indexOf('--only');
+const ONLY = onlyAt >= 0 ? process.argv[onlyAt + 1] : undefined;
+
+/** A convert case: the same arguments for both tools, output to out.img. */
+function convertCase(name: string, args: string[]): Case {
+  return { name: `convert ${name}`, vdisk: ['convert', ...args, 'out.img'], qemu: ['convert', ...args, 'out.img'], output: 'out.img' };
+}
 
 interface Case {
   readonly name: string;
@@ -55,9 +63,16 @@ function main(): void {
     if (r.status !== 0) throw new Error('mkworkload.py failed');
   }
   const cases: Case[] = [
-    { name: 'convert raw → raw', vdisk: ['convert', '-f', 'raw', '-O', 'raw', 'mixed.raw', 'out.raw'], qemu: ['convert', '-f', 'raw', '-O', 'raw', 'mixed.raw', 'out.raw'], output: 'out.raw' },
-    { name: 'info mixed.raw', vdisk: ['info', '--output=json', 'mixed.raw'], qemu: ['info', '--output=json', 'mixed.raw'] },
-  ];
+    convertCase('raw → qcow2', ['-f', 'raw', '-O', 'qcow2', 'mixed.raw']),
+    convertCase('qcow2 → raw', ['-f', 'qcow2', '-O', 'raw', 'mixed.qcow2']),
+    convertCase('3-layer chain → qcow2', ['-O', 'qcow2', 'chain-top.qcow2']),
+    convertCase('raw → raw', ['-f', 'raw', '-O', 'raw', 'mixed.raw']),
+    convertCase('raw → qcow2 -c', ['-c', '-f', 'raw', '-O', 'qcow2', 'mixed.raw']),
+    { ...convertCase('raw → qcow2 -c (qemu-img with -W)', ['-c', '-f', 'raw', '-O', 'qcow2', 'mixed.raw']), qemu: ['convert', '-W', '-c', '-f', 'raw', '-O', 'qcow2', 'mixed.raw', 'out.img'] },
+    { name: 'info mixed.qcow2', vdisk: ['info', '--output=json', 'mixed.qcow2'], qemu: ['info', '--output=json', 'mixed.qcow2'] },
+    { name: 'map chain-top.qcow2', vdisk: ['map', '--output=json', 'chain-top.qcow2'], qemu: ['map', '--output=json', 'chain-top.qcow2'] },
+    { name: 'compare mixed.qcow2 mixed.raw', vdisk: ['compare', 'mixed.qcow2', 'mixed.raw'], qemu: ['compare', 'mixed.qcow2', 'mixed.raw'] },
+  ].filter((c) => ONLY === undefined || c.name.includes(ONLY));
   const rows: string[] = ['| case | vdisk min / median (s) | qemu-img min / median (s) | ratio (median) | vdisk peak RSS |', '|---|---|---|---|---|'];
   for (const c of cases) {
     const ours: number[] = [];
@@ -74,7 +89,8 @@ function main(): void {
     prepare(c.output);
     rows.push(`| ${c.name} | ${Math.min(...ours).toFixed(3)} / ${median(ours).toFixed(3)} | ${Math.min(...theirs).toFixed(3)} / ${median(theirs).toFixed(3)} | ${(median(ours) / median(theirs)).toFixed(2)} | ${(rss / 1024).toFixed(0)} MiB |`);
   }
-  console.log(`Workload: ${SIZE_MIB} MiB mixed.raw, ${RUNS} alternating runs per tool\n`);
+  console.log(`Workload: ${SIZE_MIB} MiB mixed.raw (../shared/bench/mkworkload.py), ${RUNS} alternating runs per tool, \`sync\` and old output removed before each run`);
+  console.log(`Machine: ${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}, ${spawnSync('qemu-img', ['--version'], { encoding: 'utf8' }).stdout.split('\n')[0]}\n`);
   console.log(rows.join('\n'));
 }
 

@@ -32,6 +32,17 @@ export interface OpenImageOptions extends ResolverOptions {
   readonly allowDevices?: boolean | undefined;
   /** Share the images with other writers (qemu-img -U); read-only opens only. */
   readonly forceShare?: boolean | undefined;
+  /** Receives warnings about the open (a writable image whose raw format was only guessed). */
+  readonly onWarning?: ((warning: { code: string; message: string }) => void) | undefined;
+}
+
+/** qemu-img's warning for a writable open of a probed raw image (the CLI prints it to stderr as is). */
+export function probedRawWarning(filename: string): string {
+  return (
+    `WARNING: Image format was not specified for '${filename}' and probing guessed raw.\n` +
+    '         Automatically detecting the format is dangerous for raw images, write operations on block 0 will be restricted.\n' +
+    "         Specify the 'raw' format explicitly to remove the restrictions."
+  );
 }
 
 interface OpenContext {
@@ -133,6 +144,7 @@ export async function openChain(target: string | ByteStore, options: OpenImageOp
       await store.close();
       throw openError(topName, err);
     }
+    if (!readOnly && layers[0]?.probedRaw) options.onWarning?.({ code: 'probed-raw', message: probedRawWarning(topName) });
     if (options.backing === false) return layers;
     for (;;) {
       const top = layers[layers.length - 1];

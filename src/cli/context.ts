@@ -59,3 +59,8 @@ export function checkCacheMode(mode: string | undefined): void {
     throw new VdiskError('EINVAL', 'user', `Invalid cache option: ${mode}`);
   }
 }
+
+/** Prints open warnings (qemu-img's probed-raw WARNING) to stderr as qemu-img does, unprefixed. */
+export function warningPrinter(io: CliIo): (w: { message: string }) => void {
+  return (w) => io.stderr(`${w.message}\n`);
+}

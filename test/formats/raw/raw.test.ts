@@ -76,9 +76,11 @@ describe('raw driver', () => {
     await dev.close();
   });
 
-  it('refuses to write another format\'s header into a probed raw image', async () => {
+  it('refuses to write another format\'s header into a probed raw image, warning as qemu-img', async () => {
     const store = new MemoryStore('probed.raw', new Uint8Array(4096));
-    const dev = await BlockDevice.open(store, { readOnly: false });
+    const warnings: string[] = [];
+    const dev = await BlockDevice.open(store, { readOnly: false, onWarning: (w) => warnings.push(w.message) });
+    assert.match(warnings[0] ?? '', /^WARNING: Image format was not specified for 'probed\.raw' and probing guessed raw\.\n {9}Automatically detecting/);
     assert.equal(dev.top.probedRaw, true);
     const qcow2Head = new Uint8Array(512);
     qcow2Head.set([0x51, 0x46, 0x49, 0xfb, 0, 0, 0, 3]);
