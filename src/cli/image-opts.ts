@@ -30,3 +30,13 @@ export function parseImageOpts(text: string): ImageSpec {
   if (filename === undefined) throw new InvalidArgumentError(`Could not open '${text}': A block device must be specified for "file"`);
   return { filename, format: driver === 'file' ? 'raw' : driver };
 }
+
+/**
+ * The file name and format a command was given: with `--image-opts` the
+ * operand is an option string, and `-f` may not be given too.
+ */
+export function imageArg(operand: string, format: string | undefined, imageOpts: boolean): ImageSpec {
+  if (!imageOpts) return { filename: operand, format };
+  if (format !== undefined) throw new InvalidArgumentError('--image-opts and --format are mutually exclusive');
+  return parseImageOpts(operand);
+}

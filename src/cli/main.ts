@@ -7,6 +7,7 @@ import { compareCommand } from './commands/compare.js';
 import { convertCommand } from './commands/convert.js';
 import { infoCommand } from './commands/info.js';
 import { mapCommand } from './commands/map.js';
+import { measureCommand } from './commands/measure.js';
 import { reportError, type CliIo, type Command } from './context.js';
 import { helpText, versionText } from './help.js';
 
@@ -17,6 +18,7 @@ export const COMMANDS: Readonly<Record<string, Command>> = {
   create: createCommand,
   info: infoCommand,
   map: mapCommand,
+  measure: measureCommand,
 };
 
 const GLOBAL: readonly OptSpec[] = [

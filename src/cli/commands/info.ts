@@ -1,6 +1,5 @@
-import { InvalidArgumentError } from '../../core/errors.js';
 import { info } from '../../jobs/info.js';
-import { parseImageOpts } from '../image-opts.js';
+import { imageArg } from '../image-opts.js';
 import { parseArgs, UsageError, last, type OptSpec } from '../args.js';
 import { outputFormat, reportError, type CliIo } from '../context.js';
 import { formatInfoHuman } from '../info-human.js';
@@ -24,12 +23,7 @@ export async function infoCommand(argv: readonly string[], io: CliIo): Promise<n
     const args = parseArgs(argv, SPECS);
     const output = outputFormat(last(args, 'output'));
     if (args.operands.length !== 1) throw new UsageError('Expecting one image file name');
-    let filename = args.operands[0] as string;
-    let format = last(args, 'format');
-    if (args.flags.has('imageOpts')) {
-      if (format !== undefined) throw new InvalidArgumentError('--image-opts and --format are mutually exclusive');
-      ({ filename, format } = parseImageOpts(filename));
-    }
+    const { filename, format } = imageArg(args.operands[0] as string, last(args, 'format'), args.flags.has('imageOpts'));
     const chain = args.flags.has('backingChain');
     const infos = await info(filename, { format, backingChain: chain, forceShare: args.flags.has('forceShare'), ...trustFrom(args) });
     if (output === 'json') {

@@ -1,9 +1,9 @@
-import { InvalidArgumentError, VdiskError } from '../../core/errors.js';
+import { VdiskError } from '../../core/errors.js';
 import { parseSize } from '../../core/sizes.js';
 import { map, type MapEntry } from '../../jobs/map.js';
 import { parseArgs, UsageError, last, type OptSpec } from '../args.js';
 import { cvtnum, outputFormat, reportError, type CliIo } from '../context.js';
-import { parseImageOpts } from '../image-opts.js';
+import { imageArg } from '../image-opts.js';
 import { TRUST_OPTIONS, trustFrom } from '../trust-options.js';
 
 const SPECS: readonly OptSpec[] = [
@@ -38,12 +38,7 @@ export async function mapCommand(argv: readonly string[], io: CliIo): Promise<nu
     const l = last(args, 'max');
     if (l !== undefined && (maxLength = cvtnum(io, 'max length', l, (v) => parseSize(v, 'max length'))) === undefined) return 1;
     if (args.operands.length !== 1) throw new UsageError('Expecting one image file name');
-    let filename = args.operands[0] as string;
-    let format = last(args, 'format');
-    if (args.flags.has('imageOpts')) {
-      if (format !== undefined) throw new InvalidArgumentError('--image-opts and --format are mutually exclusive');
-      ({ filename, format } = parseImageOpts(filename));
-    }
+    const { filename, format } = imageArg(args.operands[0] as string, last(args, 'format'), args.flags.has('imageOpts'));
     const entries = map(filename, { format, startOffset, maxLength, forceShare: args.flags.has('forceShare'), ...trustFrom(args) });
     if (output === 'human') {
       io.stdout(`${'Offset'.padEnd(16)}${'Length'.padEnd(16)}${'Mapped to'.padEnd(16)}File\n`);
