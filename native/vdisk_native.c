@@ -6,6 +6,9 @@
  *   setLock(fd, start, len, type)     OFD byte-range lock: type 0 unlock, 1 shared, 2 exclusive; returns 0 or errno
  *   getLock(fd, start, len, type)     the conflicting lock's type (1 shared, 2 exclusive) or 0
  *   copyRange(in, inOff, out, outOff, len) -> Promise<number> bytes copied (copy_file_range)
+ *   alignedBuffer(size)               Uint8Array over page-aligned (4096) zeroed memory, for O_DIRECT
+ *   directAlignment(fd)               the file's O_DIRECT offset/memory alignment (statx DIOALIGN,
+ *                                     else BLKSSZGET for block devices); 0 when unknown
  * Errors are thrown (or rejected) as Error objects with `code` set to the errno name.
  */
 #define _GNU_SOURCE
@@ -17,7 +20,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <unistd.h>
+#include <linux/fs.h>
 
 #define CHECK(call) do { if ((call) != napi_ok) { napi_throw_error(env, "EINVAL", "vdisk_native: bad arguments"); return NULL; } } while (0)
 
@@ -169,6 +175,54 @@ static napi_value CopyRange(napi_env env, napi_callback_info info) {
   return start(env, w);
 }
 
+#define BUFFER_ALIGN 4096
+#define BUFFER_MAX ((int64_t)1 << 30)
+
+static void free_aligned(napi_env env, void *data, void *hint) {
+  (void)env; (void)hint;
+  free(data);
+}
+
+/* An external ArrayBuffer over posix_memalign'd memory, freed by its finalizer. Runtimes that forbid
+ * external buffers (V8 sandbox) get an over-allocated ordinary ArrayBuffer and an aligned view of it
+ * (V8 never moves ArrayBuffer backing stores). Either way JS sees a Uint8Array whose data is aligned. */
+static napi_value AlignedBuffer(napi_env env, napi_callback_info info) {
+  napi_value argv[1], ab, view;
+  int64_t size;
+  if (get_args(env, info, 1, argv) || get_i64(env, argv[0], &size) || size <= 0 || size > BUFFER_MAX) { napi_throw_error(env, "EINVAL", "alignedBuffer(size): size must be 1 byte to 1 GiB"); return NULL; }
+  void *mem = NULL;
+  if (posix_memalign(&mem, BUFFER_ALIGN, (size_t)size) != 0) { napi_throw_error(env, "ENOMEM", "alignedBuffer: out of memory"); return NULL; }
+  memset(mem, 0, (size_t)size);
+  size_t skip = 0;
+  if (napi_create_external_arraybuffer(env, mem, (size_t)size, free_aligned, NULL, &ab) != napi_ok) {
+    free(mem);
+    void *data = NULL;
+    CHECK(napi_create_arraybuffer(env, (size_t)size + BUFFER_ALIGN, &data, &ab));
+    skip = (BUFFER_ALIGN - ((uintptr_t)data & (BUFFER_ALIGN - 1))) & (BUFFER_ALIGN - 1);
+  }
+  CHECK(napi_create_typedarray(env, napi_uint8_array, (size_t)size, ab, skip, &view));
+  return view;
+}
+
+static napi_value DirectAlignment(napi_env env, napi_callback_info info) {
+  napi_value argv[1], result;
+  int64_t fd, align = 0;
+  if (get_args(env, info, 1, argv) || get_i64(env, argv[0], &fd)) { napi_throw_error(env, "EINVAL", "directAlignment(fd)"); return NULL; }
+#ifdef STATX_DIOALIGN
+  struct statx stx;
+  if (statx((int)fd, "", AT_EMPTY_PATH, STATX_DIOALIGN, &stx) == 0 && (stx.stx_mask & STATX_DIOALIGN)) {
+    align = stx.stx_dio_offset_align > stx.stx_dio_mem_align ? stx.stx_dio_offset_align : stx.stx_dio_mem_align;
+  }
+#endif
+  struct stat st;
+  if (align == 0 && fstat((int)fd, &st) == 0 && S_ISBLK(st.st_mode)) {
+    int ssz = 0;
+    if (ioctl((int)fd, BLKSSZGET, &ssz) == 0 && ssz > 0) align = ssz;
+  }
+  napi_create_int64(env, align, &result);
+  return result;
+}
+
 static napi_value Init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
     { "seek", NULL, Seek, NULL, NULL, NULL, napi_default, NULL },
@@ -176,6 +230,8 @@ static napi_value Init(napi_env env, napi_value exports) {
     { "setLock", NULL, SetLock, NULL, NULL, NULL, napi_default, NULL },
     { "getLock", NULL, GetLock, NULL, NULL, NULL, napi_default, NULL },
     { "copyRange", NULL, CopyRange, NULL, NULL, NULL, napi_default, NULL },
+    { "alignedBuffer", NULL, AlignedBuffer, NULL, NULL, NULL, napi_default, NULL },
+    { "directAlignment", NULL, DirectAlignment, NULL, NULL, NULL, napi_default, NULL },
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;

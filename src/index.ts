@@ -29,6 +29,7 @@ export { parseOptionString, formatOptionHelp, type OptionSpec, type OptionType, 
 export { LIMITS } from './core/limits.js';
 export type { ByteStore, StoreIdentity, HostExtent, LockRequest } from './io/byte-store.js';
 export { FileStore, type FileStoreOptions } from './io/file-store.js';
+export type { CacheMode } from './io/cache-mode.js';
 export { MemoryStore } from './io/memory-store.js';
 export type {
   FormatDriver,
@@ -61,4 +62,18 @@ export { create, prepareCreate, type CreateOptions, type CreatePlan, type Create
 export { info, type ImageInfo, type ImageSnapshotInfo, type InfoOptions } from './jobs/info.js';
 export { convert, type ConvertOptions, type ConvertResult, type Source } from './jobs/convert.js';
 export { map, mapAll, mapDevice, type MapEntry, type MapOptions } from './jobs/map.js';
+export { commit, type CommitOptions, type CommitResult } from './jobs/commit.js';
+export { rebase, type RebaseOptions, type RebaseResult } from './jobs/rebase.js';
+export { amend, amendOptionSpecs, type AmendOptions, type AmendResult } from './jobs/amend.js';
 export { compare, type CompareOptions, type CompareResult, type CompareDifference } from './jobs/compare.js';
+export { check, type CheckOptions, type CheckReport, type CheckRepair } from './jobs/check.js';
+export { snapshot, type SnapshotAction, type SnapshotOptions, type SnapshotResult } from './jobs/snapshot.js';
+export { resize, type ResizeOptions, type ResizePreallocation, type ResizeResult } from './jobs/resize.js';
+export type { NewSnapshotRequest, SnapshotOps, SnapshotRef } from './formats/driver.js';
+export type { SnapshotSelector } from './block/snapshot-layer.js';
+export type { CheckCounts, CheckRequest, ImageChecker } from './formats/driver.js';
+export { measure, type MeasureOptions } from './jobs/measure.js';
+export { dd, type DdOptions, type DdResult } from './jobs/dd.js';
+export { bench, type BenchOptions, type BenchResult } from './jobs/bench.js';
+export { bitmap, type BitmapAction, type BitmapOptions } from './jobs/bitmap.js';
+export type { MeasureSource, MeasureResult, PersistentBitmapInfo, ImageBitmaps } from './formats/driver.js';

@@ -9,8 +9,10 @@ import { BackingLoopError, ChainDepthError, InvalidArgumentError, UnknownFormatE
 import { LIMITS } from '../core/limits.js';
 import type { ByteStore, FormatDriver, FormatImage } from '../formats/driver.js';
 import { externalFiles } from './external.js';
+import type { CacheMode } from '../io/cache-mode.js';
 import { FileStore } from '../io/file-store.js';
 import type { Layer } from './layer.js';
+import { layerAtSnapshot, type SnapshotSelector } from './snapshot-layer.js';
 import { pathCombine } from './path-combine.js';
 import { probeStore } from './probe.js';
 import { defaultRegistry, type DriverRegistry } from './registry.js';
@@ -34,6 +36,25 @@ export interface OpenImageOptions extends ResolverOptions {
   readonly forceShare?: boolean | undefined;
   /** Receives warnings about the open (a writable image whose raw format was only guessed). */
   readonly onWarning?: ((warning: { code: string; message: string }) => void) | undefined;
+  /**
+   * Also open the backing file at this depth (1 = the top's backing file)
+   * for writing, with write locks (commit's base; see BlockDevice.below).
+   */
+  readonly writableDepth?: number | undefined;
+  /** Open for a consistency check or repair (qemu's BDRV_O_CHECK; see the driver's OpenOptions.check). */
+  readonly check?: boolean | undefined;
+  /**
+   * Cache mode of the top image's file (`-t`; default `writeback`, see
+   * io/cache-mode.ts). Its data files and extents use it too, as in qemu.
+   */
+  readonly cache?: CacheMode | undefined;
+  /** Cache mode of the backing files (`-T` where a command has one); default `cache`, as qemu's backing files inherit it. */
+  readonly backingCache?: CacheMode | undefined;
+  /**
+   * issue 9 (convert -l): open the top image at this internal snapshot,
+   * read-only (`{id}`, `{name}`, both, or a string tried as ID then name).
+   */
+  readonly snapshot?: SnapshotSelector | undefined;
 }
 
 /** qemu-img's warning for a writable open of a probed raw image (the CLI prints it to stderr as is). */
@@ -73,7 +94,10 @@ async function openLayer(
   const extra: ByteStore[] = [];
   let image: FormatImage;
   try {
-    image = await driver.open(store, { readOnly, filename, external: externalFiles(filename, ctx.rootDir, ctx.options, extra) });
+    // External files (data file, extents) share the cache mode of the file that names them.
+    const cache = store instanceof FileStore ? store.cache : ctx.options.cache;
+    const external = externalFiles(filename, ctx.rootDir, { ...ctx.options, cache }, extra);
+    image = await driver.open(store, { readOnly, filename, external, check: ctx.options.check });
   } catch (err) {
     await Promise.allSettled(extra.map((s) => s.close()));
     throw err;
@@ -126,7 +150,7 @@ export async function openChain(target: string | ByteStore, options: OpenImageOp
   try {
     let store: ByteStore;
     try {
-      store = typeof target === 'string' ? await FileStore.open(target, { readOnly, allowDevices: options.allowDevices }) : target;
+      store = typeof target === 'string' ? await FileStore.open(target, { readOnly, allowDevices: options.allowDevices, cache: options.cache }) : target;
     } catch (err) {
       throw openError(topName, err);
     }
@@ -145,6 +169,8 @@ export async function openChain(target: string | ByteStore, options: OpenImageOp
       throw openError(topName, err);
     }
     if (!readOnly && layers[0]?.probedRaw) options.onWarning?.({ code: 'probed-raw', message: probedRawWarning(topName) });
+    // issue 9 (convert -l): read the top image at an internal snapshot instead of its current state.
+    if (options.snapshot !== undefined && layers[0]) layers[0] = await layerAtSnapshot(layers[0], options.snapshot);
     if (options.backing === false) return layers;
     for (;;) {
       const top = layers[layers.length - 1];
@@ -164,15 +190,16 @@ export async function openChain(target: string | ByteStore, options: OpenImageOp
       }
       seen.set(key, path);
       const shown = top.backingPath;
+      const rw = options.writableDepth === layers.length;
       let bstore: ByteStore;
       try {
-        bstore = await FileStore.open(path, { readOnly: true });
+        bstore = await FileStore.open(path, { readOnly: !rw, cache: options.backingCache ?? options.cache });
       } catch (err) {
         throw backingError(top.filename, openError(shown, err));
       }
       try {
-        await bstore.lock?.({ write: false, shareAll: options.forceShare === true });
-        layers.push(await openLayer(bstore, shown, top.backing.format, true, ctx));
+        await bstore.lock?.({ write: rw, shareAll: options.forceShare === true });
+        layers.push(await openLayer(bstore, shown, top.backing.format, !rw, ctx));
       } catch (err) {
         await bstore.close();
         throw backingError(top.filename, openError(shown, err));

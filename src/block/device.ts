@@ -50,6 +50,17 @@ export class BlockDevice {
     return new BlockDevice(layers, options.registry ?? defaultRegistry);
   }
 
+  /**
+   * A device over this chain from `depth` down (commit's base and the files
+   * below it), sharing this device's open images. It can be written when the
+   * layer at `depth` was opened writable (`writableDepth`). Close this
+   * device, not the view (closing either closes the shared images).
+   */
+  below(depth: number): BlockDevice {
+    if (!Number.isInteger(depth) || depth < 0 || depth >= this.layers.length) throw new InvalidArgumentError(`No layer at depth ${depth}`);
+    return depth === 0 ? this : new BlockDevice(this.layers.slice(depth), this.#registry);
+  }
+
   /** The top layer. */
   get top(): Layer {
     const top = this.layers[0];

@@ -1,4 +1,5 @@
 import type { ByteStore, ExternalFiles } from '../formats/driver.js';
+import type { CacheMode } from '../io/cache-mode.js';
 import { FileStore } from '../io/file-store.js';
 import { assertRegularFile, resolveReference, type ResolverOptions } from './resolver.js';
 
@@ -7,13 +8,18 @@ import { assertRegularFile, resolveReference, type ResolverOptions } from './res
  * the resolver (trust mode, regular files only). Stores opened are pushed
  * to `opened` so the caller can close them if the open fails.
  */
-export function externalFiles(referrer: string, rootDir: string, options: ResolverOptions, opened: ByteStore[] = []): ExternalFiles {
+export function externalFiles(
+  referrer: string,
+  rootDir: string,
+  options: ResolverOptions & { readonly cache?: CacheMode | undefined },
+  opened: ByteStore[] = [],
+): ExternalFiles {
   return {
     async open(name, role, opts) {
       const what = role === 'data-file' ? 'data file' : 'extent';
       const path = await resolveReference(name, referrer, what, rootDir, options);
       if (!opts.create) await assertRegularFile(path, what);
-      const store = await FileStore.open(path, { readOnly: opts.readOnly, create: opts.create });
+      const store = await FileStore.open(path, { readOnly: opts.readOnly, create: opts.create, cache: options.cache });
       opened.push(store);
       return store;
     },

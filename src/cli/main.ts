@@ -2,9 +2,18 @@
  * The `vdisk` command: qemu-img's command line over the vdisk API.
  */
 import { parseArgs, UsageError, type OptSpec } from './args.js';
+import { amendCommand } from './commands/amend.js';
+import { checkCommand } from './commands/check.js';
+import { commitCommand } from './commands/commit.js';
+import { rebaseCommand } from './commands/rebase.js';
 import { createCommand } from './commands/create.js';
+import { resizeCommand } from './commands/resize.js';
+import { snapshotCommand } from './commands/snapshot.js';
+import { benchCommand } from './commands/bench.js';
+import { bitmapCommand } from './commands/bitmap.js';
 import { compareCommand } from './commands/compare.js';
 import { convertCommand } from './commands/convert.js';
+import { ddCommand } from './commands/dd.js';
 import { infoCommand } from './commands/info.js';
 import { mapCommand } from './commands/map.js';
 import { measureCommand } from './commands/measure.js';
@@ -13,12 +22,21 @@ import { helpText, versionText } from './help.js';
 
 /** Every subcommand this build has. */
 export const COMMANDS: Readonly<Record<string, Command>> = {
+  amend: amendCommand,
+  bench: benchCommand,
+  bitmap: bitmapCommand,
+  check: checkCommand,
+  commit: commitCommand,
   compare: compareCommand,
   convert: convertCommand,
   create: createCommand,
+  dd: ddCommand,
   info: infoCommand,
   map: mapCommand,
   measure: measureCommand,
+  rebase: rebaseCommand,
+  resize: resizeCommand,
+  snapshot: snapshotCommand,
 };
 
 const GLOBAL: readonly OptSpec[] = [

@@ -169,6 +169,9 @@ export interface FormatDriver {
    * place, never under a temporary name.
    */
   createsExtraFiles?(options: ReadonlyMap<string, OptionValue>): boolean;
+  // --- amend (issue 9) ---
+  /** The `-o` options `amend` accepts, in the driver's list order; absent: no amend (`-o help` needs no image). */
+  readonly amendOptions?: readonly OptionSpec[] | undefined;
   // --- measure, persistent bitmaps (issue 9: measure/bitmap) ---
   /**
    * Estimates the file size of a new image (`qemu-img measure`). `size` is
@@ -249,6 +252,19 @@ export interface ImageWriter {
    * false when the format cannot; the caller then reads and writes.
    */
   copyFrom?(offset: number, length: number, source: ByteStore, sourceOffset: number): Promise<boolean>;
+  // --- backing chains (commit, rebase) ---
+  /**
+   * Drops every cluster the image holds so that it reads through to its
+   * backing file (qemu's make_empty, run by `commit` unless `-d`). Crash-safe:
+   * references are dropped before the space is freed (leaks at worst).
+   */
+  makeEmpty?(): Promise<void>;
+  /**
+   * Rewrites the backing file name and format recorded in the header (one
+   * header write, flushed); undefined makes the image standalone. Nothing
+   * is copied: the caller keeps the guest view (`rebase`).
+   */
+  setBacking?(ref: BackingRef | undefined): Promise<void>;
 }
 
 /** Changing an image's virtual size. */
@@ -295,6 +311,10 @@ export interface FormatImage {
   readonly bitmaps?: ImageBitmaps | undefined;
   /** Present when the format can check its consistency (`qemu-img check`). */
   readonly checker?: ImageChecker | undefined;
+  /** Present when the image is writable and the format can change options in place (`amend`). */
+  readonly amender?: ImageAmender | undefined;
+  /** Present when the format has internal snapshots (qcow2): `snapshot`, `convert -l`. */
+  readonly snapshots?: SnapshotOps | undefined;
   /** The format-specific part of `info`. */
   describe(): Promise<FormatDescription>;
   /** Writes back cached metadata and flushes the stores. */
@@ -404,6 +424,8 @@ export interface PersistentBitmapInfo {
  * flushed); enabled bitmaps of a writable image record every write.
  */
 export interface ImageBitmaps {
+  /** False when this image cannot store bitmaps (qcow2 v2): `add` then fails with qemu's message. */
+  readonly supported: boolean;
   /** The bitmaps, in directory order. */
   list(): readonly PersistentBitmapInfo[];
   /** The dirty bits of `name` (length `ceil(ceil(virtualSize / granularity) / 8)`). */
@@ -423,4 +445,65 @@ export interface ImageBitmaps {
    * caller checked the name is free.
    */
   import?(info: PersistentBitmapInfo, bits: Uint8Array): Promise<void>;
+}
+
+/** What an amend changes: `-o` values typed by {@link ImageAmender.options}. */
+export interface AmendRequest {
+  /** The options given, in the order given (later ones win). */
+  readonly values: ReadonlyMap<string, OptionValue>;
+  /** `--force` (LUKS keyslot management). */
+  readonly force: boolean;
+  /** Checked between steps; an abort leaves the image consistent (leaks at worst). */
+  readonly signal?: AbortSignal | undefined;
+  /** Progress of the long steps (zero expansion, refcount rewrite), as done/total units. */
+  readonly onProgress?: ((done: number, total: number) => void) | undefined;
+}
+
+/** Changing format options of an open, writable image in place (qemu's bdrv_amend_options). */
+export interface ImageAmender {
+  /** The options `amend -o` accepts, in the driver's list order. */
+  readonly options: readonly OptionSpec[];
+  /** Applies the options; errors carry qemu-img's messages. */
+  amend(request: AmendRequest): Promise<void>;
+}
+
+// --- internal snapshots (snapshot, convert -l) ---
+
+/** Names an internal snapshot: by `id`, by `name`, or both (then both must match). */
+export interface SnapshotRef {
+  /** The snapshot ID ("1", "2", …). */
+  readonly id?: string | undefined;
+  /** The snapshot name (tag). */
+  readonly name?: string | undefined;
+}
+
+/** What a new internal snapshot records. */
+export interface NewSnapshotRequest {
+  /** Its name (tag); names need not be unique, as in qemu. */
+  readonly name: string;
+  /** Creation time, seconds since the epoch (default: now). */
+  readonly dateSec?: number | undefined;
+  /** Nanoseconds part of the creation time (default: now, microsecond precision as qemu). */
+  readonly dateNsec?: number | undefined;
+}
+
+/**
+ * Internal snapshots of one open image. The mutators are present only when
+ * the image is open for writing; each leaves the image consistent on disk
+ * (crash-safe order: at worst leaked clusters) and flushed.
+ */
+export interface SnapshotOps {
+  /** The snapshots, in table order. */
+  list(): readonly SnapshotInfo[];
+  /** Takes a snapshot of the current content; resolves to the new entry (its ID assigned as qemu does). */
+  create?(request: NewSnapshotRequest): Promise<SnapshotInfo>;
+  /** Makes the current content (and virtual size) that of snapshot `idOrName` (ID first, then name). */
+  apply?(idOrName: string): Promise<void>;
+  /** Deletes the first snapshot matching `ref`; freed clusters become reusable. Resolves to what was deleted. */
+  delete?(ref: SnapshotRef): Promise<SnapshotInfo>;
+  /**
+   * A read-only image of a snapshot's content (`convert -l`). It shares this
+   * image's file: close it before closing this image.
+   */
+  open(ref: SnapshotRef): Promise<FormatImage>;
 }

@@ -1,8 +1,10 @@
 import { constants } from 'node:fs';
 import { open as fsOpen, type FileHandle } from 'node:fs/promises';
 
-import { IoError, UnsafeReferenceError } from '../core/errors.js';
+import { IoError, UnsafeReferenceError, UnsupportedError } from '../core/errors.js';
 import type { ByteStore, HostExtent, LockRequest, StoreIdentity } from './byte-store.js';
+import { DEFAULT_CACHE_MODE, cacheSemantics, type CacheMode } from './cache-mode.js';
+import { BouncePool, DEFAULT_DIRECT_ALIGNMENT, DirectIo, MAX_BOUNCE } from './direct-io.js';
 import { fsError } from './errno.js';
 import { acquireImageLocks, releaseImageLocks } from './image-lock.js';
 import { native } from './native.js';
@@ -15,6 +17,50 @@ export interface FileStoreOptions {
   create?: boolean | undefined;
   /** Allow block and character devices (targets such as /dev/sdX); never FIFOs or sockets. */
   allowDevices?: boolean | undefined;
+  /**
+   * qemu's cache mode (default `writeback`): `none`/`directsync` open with
+   * O_DIRECT (every request goes through aligned bounce buffers; needs the
+   * native module; refused on file systems without O_DIRECT, as qemu does),
+   * `writethrough`/`directsync` with O_DSYNC, and `unsafe` makes flush() a no-op.
+   */
+  cache?: CacheMode | undefined;
+}
+
+let bouncePool: BouncePool | undefined;
+
+/** The O_DIRECT state of a freshly opened direct file. */
+async function directIo(fh: FileHandle, name: string): Promise<DirectIo> {
+  if (!native) throw new IoError('direct I/O needs the native module');
+  const ops = native;
+  bouncePool ??= new BouncePool((size) => ops.alignedBuffer(size));
+  const reported = ops.directAlignment(fh.fd);
+  // The file system's alignment when it reports one (statx DIOALIGN, a device's logical block size), else 4096.
+  const align = reported >= 512 && reported <= MAX_BOUNCE && (reported & (reported - 1)) === 0 ? reported : DEFAULT_DIRECT_ALIGNMENT;
+  const file = {
+    read: async (b: Uint8Array, len: number, pos: number) => (await fh.read(b, 0, len, pos)).bytesRead,
+    write: async (b: Uint8Array, len: number, pos: number) => (await fh.write(b, 0, len, pos)).bytesWritten,
+    truncate: (size: number) => fh.truncate(size),
+    size: async () => (await fh.stat()).size,
+  };
+  return new DirectIo(file, name, align, await file.size(), bouncePool);
+}
+
+/** Opens with O_DIRECT; when the file system refuses it (EINVAL), fails with qemu's wording. */
+async function openDirect(path: string, flags: number, cache: CacheMode): Promise<FileHandle> {
+  try {
+    return await fsOpen(path, flags, 0o644);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EINVAL') throw err;
+    let plain: FileHandle;
+    try {
+      plain = await fsOpen(path, flags & ~constants.O_DIRECT, 0o644);
+    } catch {
+      throw err;
+    }
+    await plain.close();
+    const reason = 'filesystem does not support O_DIRECT';
+    throw new UnsupportedError(`Could not open '${path}': ${reason}`, { file: path, cause: err, data: { cache, reason, directUnsupported: true } });
+  }
 }
 
 const FILL_CHUNK = 1024 * 1024;
@@ -28,14 +74,19 @@ const FILL_CHUNK = 1024 * 1024;
 export class FileStore implements ByteStore {
   readonly name: string;
   readonly readOnly: boolean;
+  /** The cache mode the file was opened with. */
+  readonly cache: CacheMode;
   readonly #fh: FileHandle;
+  readonly #direct: DirectIo | undefined;
   readonly #identity: StoreIdentity;
   readonly #isDevice: boolean;
   #closed = false;
   #locked = false;
 
-  private constructor(name: string, fh: FileHandle, readOnly: boolean, identity: StoreIdentity, isDevice: boolean) {
+  private constructor(name: string, fh: FileHandle, readOnly: boolean, identity: StoreIdentity, isDevice: boolean, cache: CacheMode, direct?: DirectIo) {
     this.name = name;
+    this.cache = cache;
+    this.#direct = direct;
     this.#fh = fh;
     this.readOnly = readOnly;
     this.#identity = identity;
@@ -47,14 +98,23 @@ export class FileStore implements ByteStore {
    *
    * @throws {NotFoundError} ENOENT when it does not exist
    * @throws {UnsafeReferenceError} EUNSAFE for FIFOs, sockets, directories (and devices unless allowed)
+   * @throws {UnsupportedError} EUNSUPPORTED for `none`/`directsync` without the native module or on a file system without O_DIRECT
    */
   static async open(path: string, options: FileStoreOptions = {}): Promise<FileStore> {
     const readOnly = options.readOnly ?? true;
+    const cache = options.cache ?? DEFAULT_CACHE_MODE;
+    const { direct, dsync } = cacheSemantics(cache);
+    if (direct && !native) {
+      const reason = `cache mode '${cache}' needs direct I/O, which needs vdisk's native module (not built, or VDISK_NO_NATIVE is set)`;
+      throw new UnsupportedError(`Could not open '${path}': ${reason}`, { file: path, data: { cache, reason } });
+    }
     let flags = (readOnly ? constants.O_RDONLY : constants.O_RDWR) | constants.O_NONBLOCK;
     if (options.create) flags |= constants.O_CREAT | constants.O_TRUNC;
+    if (dsync) flags |= constants.O_DSYNC;
+    if (direct) flags |= constants.O_DIRECT;
     let fh: FileHandle;
     try {
-      fh = await fsOpen(path, flags, 0o644);
+      fh = direct ? await openDirect(path, flags, cache) : await fsOpen(path, flags, 0o644);
     } catch (err) {
       throw fsError(err, `Could not open '${path}'`, path);
     }
@@ -65,7 +125,7 @@ export class FileStore implements ByteStore {
         const what = st.isDirectory() ? 'a directory' : st.isFIFO() ? 'a FIFO' : st.isSocket() ? 'a socket' : 'a device';
         throw new UnsafeReferenceError(`Could not open '${path}': it is ${what}, not a regular file`, { file: path });
       }
-      return new FileStore(path, fh, readOnly, { dev: st.dev, ino: st.ino }, device);
+      return new FileStore(path, fh, readOnly, { dev: st.dev, ino: st.ino }, device, cache, direct ? await directIo(fh, path) : undefined);
     } catch (err) {
       await fh.close();
       throw fsError(err, `Could not open '${path}'`, path);
@@ -78,6 +138,7 @@ export class FileStore implements ByteStore {
 
   async size(): Promise<number> {
     this.#check();
+    if (this.#direct && !this.#isDevice) return this.#direct.size;
     if (this.#isDevice) {
       // Devices report size 0 from fstat; ask by seeking through a read at the end instead.
       const st = await this.#fh.stat();
@@ -88,6 +149,7 @@ export class FileStore implements ByteStore {
 
   async read(offset: number, into: Uint8Array): Promise<number> {
     this.#check();
+    if (this.#direct) return this.#direct.read(offset, into);
     let got = 0;
     while (got < into.length) {
       let n: number;
@@ -105,6 +167,7 @@ export class FileStore implements ByteStore {
 
   async write(offset: number, data: Uint8Array): Promise<void> {
     this.#checkWritable();
+    if (this.#direct) return this.#direct.write(offset, data);
     let done = 0;
     while (done < data.length) {
       try {
@@ -118,6 +181,7 @@ export class FileStore implements ByteStore {
 
   async truncate(size: number): Promise<void> {
     this.#checkWritable();
+    if (this.#direct) return this.#direct.truncate(size);
     try {
       await this.#fh.truncate(size);
     } catch (err) {
@@ -127,7 +191,7 @@ export class FileStore implements ByteStore {
 
   async flush(): Promise<void> {
     this.#check();
-    if (this.readOnly) return;
+    if (this.readOnly || cacheSemantics(this.cache).noFlush) return;
     try {
       await this.#fh.datasync();
     } catch (err) {
@@ -156,7 +220,8 @@ export class FileStore implements ByteStore {
     this.#checkWritable();
     if (mode === 'falloc' && native && length > 0) {
       try {
-        await native.fallocate(this.#fh.fd, 0, offset, length);
+        const ops = native;
+        await this.#resizing(() => ops.fallocate(this.#fh.fd, 0, offset, length));
         return;
       } catch {
         // file system without fallocate: write zeros below
@@ -201,8 +266,9 @@ export class FileStore implements ByteStore {
   async zeroRange(offset: number, length: number, unmap: boolean): Promise<boolean> {
     this.#checkWritable();
     if (!native || this.#isDevice || length === 0) return length === 0;
+    const ops = native;
     try {
-      await native.fallocate(this.#fh.fd, unmap ? 1 : 2, offset, length);
+      await this.#resizing(() => ops.fallocate(this.#fh.fd, unmap ? 1 : 2, offset, length));
       return true;
     } catch {
       return false;
@@ -212,7 +278,8 @@ export class FileStore implements ByteStore {
   /** copy_file_range from another file store (copy offload, `convert -C`). */
   async copyFrom(source: ByteStore, sourceOffset: number, offset: number, length: number): Promise<boolean> {
     this.#checkWritable();
-    if (!native || !(source instanceof FileStore)) return false;
+    // Direct stores copy through their bounce buffers instead (the caller reads and writes).
+    if (!native || !(source instanceof FileStore) || this.#direct || source.#direct) return false;
     let done = 0;
     try {
       while (done < length) {
@@ -235,6 +302,11 @@ export class FileStore implements ByteStore {
     this.#check();
     if (request.write && this.readOnly) throw new IoError(`Cannot take write locks on read-only '${this.name}'`);
     this.#locked = acquireImageLocks(this.#fh.fd, this.name, request);
+  }
+
+  /** Runs a size-changing operation other than write/truncate; a direct store re-reads its size after it. */
+  #resizing<T>(fn: () => Promise<T>): Promise<T> {
+    return this.#direct ? this.#direct.resizing(fn) : fn();
   }
 
   #check(): void {

@@ -1,6 +1,7 @@
 /**
  * The optional native module (native/vdisk_native.c, built at install):
- * SEEK_DATA/SEEK_HOLE, fallocate, OFD byte-range locks, copy_file_range.
+ * SEEK_DATA/SEEK_HOLE, fallocate, OFD byte-range locks, copy_file_range,
+ * page-aligned buffers for O_DIRECT.
  * When it is missing every caller falls back to portable code.
  */
 import { existsSync } from 'node:fs';
@@ -20,6 +21,13 @@ export interface NativeFileOps {
   getLock(fd: number, start: number, length: number, type: 1 | 2): number;
   /** copy_file_range(2) of `length` bytes; resolves to the bytes copied (short at EOF). */
   copyRange(fdIn: number, offIn: number, fdOut: number, offOut: number, length: number): Promise<number>;
+  /**
+   * Zeroed memory of `size` bytes (1 B..1 GiB) starting on a 4096-byte boundary, as O_DIRECT needs:
+   * an external ArrayBuffer from posix_memalign, freed by its finalizer when collected.
+   */
+  alignedBuffer(size: number): Uint8Array;
+  /** The file's O_DIRECT alignment (statx DIOALIGN, or a block device's logical block size); 0 when unknown. */
+  directAlignment(fd: number): number;
 }
 
 function packageRoot(): string | undefined {

@@ -10,6 +10,7 @@ import { Job, type JobContext, type JobOptions } from '../core/job.js';
 import { BlockDevice } from '../block/device.js';
 import type { BlockStatus } from '../block/block-status.js';
 import type { ResolverOptions } from '../block/resolver.js';
+import type { CacheMode } from '../io/cache-mode.js';
 
 /** Options of {@link compare}. */
 export interface CompareOptions extends JobOptions, ResolverOptions {
@@ -21,6 +22,8 @@ export interface CompareOptions extends JobOptions, ResolverOptions {
   strict?: boolean | undefined;
   /** Read images another process writes (`-U`). */
   forceShare?: boolean | undefined;
+  /** Cache mode of both images and their backing files (`-T`; default `writeback`). */
+  cache?: CacheMode | undefined;
 }
 
 /** Why two images differ. */

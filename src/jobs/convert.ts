@@ -11,11 +11,14 @@ import { InvalidArgumentError, VdiskError } from '../core/errors.js';
 import { Job, type JobContext, type JobOptions } from '../core/job.js';
 import { BlockDevice } from '../block/device.js';
 import type { OpenImageOptions } from '../block/chain.js';
+import type { SnapshotSelector } from '../block/snapshot-layer.js';
 import type { ResolverOptions } from '../block/resolver.js';
 import { defaultRegistry, type DriverRegistry } from '../block/registry.js';
 import type { ByteStore } from '../io/byte-store.js';
+import type { CacheMode } from '../io/cache-mode.js';
 import { detectWrapper, unwrapTo } from '../io/unwrap.js';
 import { copyImage, type CopyCounters } from './copy-loop.js';
+import { checkSourceBitmaps, checkTargetBitmaps, copyBitmaps } from './convert-bitmaps.js';
 import { prepareCreate, type CreateOptionInput, type CreateOptions, type CreatePlan } from './create.js';
 
 /** Options of {@link convert}. */
@@ -52,6 +55,11 @@ export interface ConvertOptions extends JobOptions, ResolverOptions {
   rateLimit?: number | undefined;
   /** Read errors become zeros, each reported as a `warning` event (`--salvage`). */
   salvage?: boolean | undefined;
+  /**
+   * Read the (single) source at this internal snapshot (`-l`): `{id}`,
+   * `{name}`, both, or a string tried as ID, then as name. (issue 9)
+   */
+  snapshot?: SnapshotSelector | undefined;
   /** Copy data inside the kernel with copy_file_range where possible (`-C`). */
   copyOffload?: boolean | undefined;
   /**
@@ -59,6 +67,18 @@ export interface ConvertOptions extends JobOptions, ResolverOptions {
    * (default true; only when `sourceFormat` is not given).
    */
   unwrap?: boolean | undefined;
+  /** Copy the top source layer's persistent bitmaps into the target (`--bitmaps`, qcow2 v3 targets). */
+  bitmaps?: boolean | undefined;
+  /** With `bitmaps`, skip inconsistent (in-use) bitmaps with a warning instead of failing (`--skip-broken-bitmaps`). */
+  skipBrokenBitmaps?: boolean | undefined;
+  /**
+   * Cache mode of the target (`-t`; default `writeback`: vdisk flushes the
+   * target where qemu-img convert defaults to `unsafe`). `none`/`directsync`
+   * write with O_DIRECT.
+   */
+  targetCache?: CacheMode | undefined;
+  /** Cache mode of the sources and their backing files (`-T`; default `writeback`). */
+  sourceCache?: CacheMode | undefined;
 }
 
 /** What {@link convert} did. */
@@ -84,8 +104,11 @@ function validate(sources: readonly Source[], opts: ConvertOptions): number {
   if (!Number.isSafeInteger(sparse) || sparse < 0 || sparse % 512 !== 0 || sparse > 16 * 1024 * 1024) {
     throw new InvalidArgumentError('Invalid buffer size for sparse output specified. Valid sizes are multiples of 512 up to 16MB.');
   }
+  if (opts.skipBrokenBitmaps && !opts.bitmaps) throw new InvalidArgumentError('Use of --skip-broken-bitmaps requires --bitmaps');
   if (opts.targetIsZero && !opts.noCreate) throw new InvalidArgumentError('--target-is-zero requires use of -n flag');
   if (opts.noCreate && opts.options !== undefined) throw new InvalidArgumentError('-o has no effect when skipping image creation');
+  // issue 9 (convert -l)
+  if (opts.snapshot !== undefined && sources.length > 1) throw new InvalidArgumentError('No support for concatenating multiple snapshot');
   if (opts.backingFile !== undefined && sources.length > 1) {
     throw new InvalidArgumentError('Specifying backing image makes no sense when concatenating multiple input images');
   }
@@ -134,9 +157,9 @@ async function planTarget(target: string, opts: CreateOptions & { format: string
 }
 
 /** Creates the target at `path`, with qemu-img convert's wording for failures. */
-async function executeTarget(plan: CreatePlan, path: string, target: string): Promise<void> {
+async function executeTarget(plan: CreatePlan, path: string, target: string, cache: CacheMode | undefined): Promise<void> {
   try {
-    await plan.execute(path);
+    await plan.execute(path, cache);
   } catch (err) {
     if (!(err instanceof VdiskError) || !(err.cause instanceof VdiskError)) throw err;
     const Ctor = err.constructor as new (m: string, d: object) => VdiskError;
@@ -186,7 +209,9 @@ export type Source = string | ByteStore;
 async function runConvert(sourceNames: readonly Source[], target: string, opts: ConvertOptions, ctx: JobContext): Promise<ConvertResult> {
   const sparseSize = validate(sourceNames, opts);
   const registry = opts.registry ?? defaultRegistry;
-  const openOpts: OpenImageOptions = { ...opts, format: opts.sourceFormat, readOnly: true, registry };
+  const openOpts: OpenImageOptions = { ...opts, format: opts.sourceFormat, readOnly: true, registry, cache: opts.sourceCache };
+  // -t for the target file; its backing files (-B) are read like the sources, with -T.
+  const targetCache = { cache: opts.targetCache, backingCache: opts.sourceCache };
   const sources: BlockDevice[] = [];
   let dev: BlockDevice | undefined;
   let tempName: string | undefined;
@@ -200,6 +225,7 @@ async function runConvert(sourceNames: readonly Source[], target: string, opts: 
       sources.push(await BlockDevice.open(inflated ?? name, openOpts));
     }
     const total = sources.reduce((n, s) => n + s.size, 0);
+    if (opts.bitmaps) checkSourceBitmaps(sources, opts.skipBrokenBitmaps === true); // issue 9: --bitmaps
     const targetId = await identityOf(target);
     refuseSameFile(target, targetId, sources);
     for (const name of sourceNames) {
@@ -209,7 +235,7 @@ async function runConvert(sourceNames: readonly Source[], target: string, opts: 
     }
     const format = opts.targetFormat ?? 'raw';
     if (opts.noCreate) {
-      dev = await BlockDevice.open(target, { ...opts, format, readOnly: false, registry, forceShare: false });
+      dev = await BlockDevice.open(target, { ...opts, format, readOnly: false, registry, forceShare: false, snapshot: undefined, ...targetCache });
       if (dev.size < total) throw new InvalidArgumentError(`Target image '${target}' is smaller than the source (${dev.size} < ${total} bytes)`);
     } else {
       const plan = await planTarget(target, { ...opts, format, size: total, registry });
@@ -217,11 +243,12 @@ async function runConvert(sourceNames: readonly Source[], target: string, opts: 
       // multi-file images, symlinks and devices are written in place, as qemu-img does.
       const inPlace = plan.extraFiles || (await isSpecialTarget(target));
       const path = inPlace ? target : join(dirname(target), `.${basename(target)}.vdisk-${process.pid}`);
-      await executeTarget(plan, path, target);
+      await executeTarget(plan, path, target, opts.targetCache);
       if (!inPlace) tempName = path;
       createdInPlace = plan.extraFiles;
-      dev = await BlockDevice.open(path, { ...opts, format, readOnly: false, registry, forceShare: false, backing: opts.backingFile !== undefined });
+      dev = await BlockDevice.open(path, { ...opts, format, readOnly: false, registry, forceShare: false, snapshot: undefined, backing: opts.backingFile !== undefined, ...targetCache });
     }
+    if (opts.bitmaps) checkTargetBitmaps(dev, format); // issue 9: --bitmaps
     const unit = dev.top.image.granularity;
     if (opts.compress && !dev.top.image.writer?.writeCompressed) {
       throw new InvalidArgumentError(`Compression not supported for this file format`);
@@ -250,6 +277,8 @@ async function runConvert(sourceNames: readonly Source[], target: string, opts: 
       await copyImage(src, dev, at, settings, counters);
       at += src.size;
     }
+    // issue 9: --bitmaps copies the bitmaps after the data, so the copy marks nothing in them.
+    if (opts.bitmaps && sources[0]) await copyBitmaps(sources[0], dev, (w) => ctx.warn(w));
     await dev.close();
     if (tempName) await rename(tempName, target);
     tempName = undefined;

@@ -17,6 +17,11 @@ export interface CopySettings {
   readonly targetIsZero: boolean;
   /** Copy only what the source's top layer allocates (`-B`: the new backing holds the rest). */
   readonly topOnly: boolean;
+  /**
+   * With `topOnly`: copy what the layers above this depth allocate, not just
+   * the top layer (commit: the base's depth in the source's chain).
+   */
+  readonly aboveDepth?: number | undefined;
   /** Write every unit compressed (`-c`). */
   readonly compress: boolean;
   /** Size of one compressed unit (the target's cluster size). */
@@ -92,6 +97,10 @@ const SALVAGE_STEP = 64 * 1024;
 /** Block status; in salvage mode a failure counts as a short data run (which is then read sector by sector). */
 async function status(source: BlockDevice, offset: number, length: number, s: CopySettings) {
   try {
+    if (s.topOnly && s.aboveDepth !== undefined) {
+      const st = await source.blockStatus(offset, length);
+      return st.present && st.depth < s.aboveDepth ? st : { ...st, present: false };
+    }
     return s.topOnly ? await source.topStatus(offset, length) : await source.blockStatus(offset, length);
   } catch (err) {
     if (!s.salvage || s.signal.aborted) throw err;

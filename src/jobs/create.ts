@@ -20,6 +20,7 @@ import { externalFiles } from '../block/external.js';
 import { pathCombine } from '../block/path-combine.js';
 import { defaultRegistry, type DriverRegistry } from '../block/registry.js';
 import type { ResolverOptions } from '../block/resolver.js';
+import type { CacheMode } from '../io/cache-mode.js';
 import { FileStore } from '../io/file-store.js';
 
 /** `-o` options as a string (`"cluster_size=64k,lazy_refcounts=on"`) or an object. */
@@ -59,9 +60,10 @@ export interface CreatePlan {
   readonly extraFiles: boolean;
   /**
    * Writes the image, at `path` when given (convert writes under a temporary
-   * name and renames), else at `filename`.
+   * name and renames), else at `filename`, through `cache` (convert's `-t`;
+   * default `writeback`).
    */
-  execute(path?: string): Promise<CreateResult>;
+  execute(path?: string, cache?: CacheMode): Promise<CreateResult>;
 }
 
 /** What {@link create} made. */
@@ -104,6 +106,24 @@ function prefixed(filename: string, err: unknown, stage: 'validate' | 'execute')
   if (!(err instanceof VdiskError) || err.data?.['createStage']) return err;
   const Ctor = err.constructor as new (m: string, d: object) => VdiskError;
   return new Ctor(`${filename}: ${err.message}`, { file: err.file ?? filename, cause: err, hint: err.hint, data: { ...err.data, createStage: stage } });
+}
+
+/**
+ * Opens the new file with the cache mode it is written with. A cache mode
+ * the file cannot have (no O_DIRECT there) fails as qemu-img convert reports
+ * it for the target, under its final name rather than the temporary one,
+ * and a file the open created is removed.
+ */
+async function openCreated(path: string, filename: string, cache: CacheMode | undefined): Promise<FileStore> {
+  try {
+    return await FileStore.open(path, { readOnly: false, create: true, cache });
+  } catch (err) {
+    const reason = err instanceof VdiskError ? err.data?.['reason'] : undefined;
+    if (!(err instanceof VdiskError) || err.data?.['cache'] === undefined || typeof reason !== 'string') throw err;
+    if (err.data['directUnsupported']) await rm(path, { force: true });
+    const message = `Could not open '${filename}': Could not open '${filename}': ${reason}`;
+    throw new UnsupportedError(message, { file: filename, data: { ...err.data, createStage: 'execute' } });
+  }
 }
 
 async function backingSize(filename: string, backing: string, format: string, opts: CreateOptions): Promise<number> {
@@ -162,11 +182,11 @@ export async function prepareCreate(filename: string, opts: CreateOptions = {}):
     if (typeof size !== 'number') throw new InvalidArgumentError('Image creation needs a size parameter');
     const printedOptions = printed(specs, values);
     const formatting = `Formatting '${filename}', fmt=${format} ${printedOptions.map(([k, v]) => `${k}=${v}`).join(' ')}`.trimEnd();
-    const execute = async (path = filename): Promise<CreateResult> => {
-      const store = await FileStore.open(path, { readOnly: false, create: true });
+    const execute = async (path = filename, cache?: CacheMode): Promise<CreateResult> => {
+      const store = await openCreated(path, filename, cache);
       try {
         // The image records its final name (vmdk descriptors name their own file), wherever it is written first.
-        await driver.create!(store, { size, options: values, filename, external: externalFiles(path, dirname(path), opts) });
+        await driver.create!(store, { size, options: values, filename, external: externalFiles(path, dirname(path), { ...opts, cache }) });
         await store.flush();
         await store.close();
       } catch (err) {

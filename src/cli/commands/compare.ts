@@ -1,7 +1,8 @@
 import { InvalidArgumentError, VdiskError } from '../../core/errors.js';
 import { compare } from '../../jobs/compare.js';
 import { parseArgs, UsageError, last, type OptSpec } from '../args.js';
-import { checkCacheMode, reportError, type CliIo } from '../context.js';
+import { cacheOption } from '../cache-option.js';
+import { reportError, type CliIo } from '../context.js';
 import { parseImageOpts } from '../image-opts.js';
 import { attachProgress } from '../progress-bar.js';
 import { TRUST_OPTIONS, trustFrom } from '../trust-options.js';
@@ -25,8 +26,15 @@ export async function compareCommand(argv: readonly string[], io: CliIo): Promis
   try {
     const args = parseArgs(argv, SPECS);
     quiet = args.flags.has('quiet');
-    checkCacheMode(last(args, 'cache'));
     if (args.operands.length !== 2) throw new UsageError('Expecting two image file names');
+    // qemu-img compare exits 2 for a bad -T, like an open failure
+    let cache;
+    try {
+      cache = cacheOption(last(args, 'cache'), 'source');
+    } catch (err) {
+      reportError(io, err);
+      return 2;
+    }
     let [fileA, fileB] = args.operands as [string, string];
     let formatA = last(args, 'formatA');
     let formatB = last(args, 'formatB');
@@ -35,7 +43,7 @@ export async function compareCommand(argv: readonly string[], io: CliIo): Promis
       ({ filename: fileA, format: formatA } = parseImageOpts(fileA));
       ({ filename: fileB, format: formatB } = parseImageOpts(fileB));
     }
-    const job = compare(fileA, fileB, { formatA, formatB, strict: args.flags.has('strict'), forceShare: args.flags.has('forceShare'), ...trustFrom(args) });
+    const job = compare(fileA, fileB, { formatA, formatB, strict: args.flags.has('strict'), cache, forceShare: args.flags.has('forceShare'), ...trustFrom(args) });
     const detach = attachProgress(job, io, args.flags.has('progress') && !quiet);
     let result;
     try {

@@ -3,11 +3,13 @@ import { isHelpRequest, parseOptionString } from '../../core/options.js';
 import { parseSize } from '../../core/sizes.js';
 import { convert } from '../../jobs/convert.js';
 import { parseArgs, last, type OptSpec } from '../args.js';
-import { PROG, checkCacheMode, cvtnum, reportError, type CliIo } from '../context.js';
+import { cacheOption } from '../cache-option.js';
+import { PROG, cvtnum, reportError, type CliIo } from '../context.js';
 import { attachProgress } from '../progress-bar.js';
 import { TRUST_OPTIONS, trustFrom } from '../trust-options.js';
 import { printOptionHelp } from './create.js';
 import { parseImageOpts } from '../image-opts.js';
+import { parseSnapshotParam } from '../snapshot-param.js';
 
 const SPECS: readonly OptSpec[] = [
   { key: 'format', short: 'f', long: ['source-format'], arg: true },
@@ -25,7 +27,7 @@ const SPECS: readonly OptSpec[] = [
   { key: 'cache', short: 't', long: ['target-cache'], arg: true },
   { key: 'srcCache', short: 'T', long: ['source-cache'], arg: true },
   { key: 'snapshot', short: 'l', long: ['snapshot'], arg: true },
-  { key: 'snapshotOld', short: 's', arg: true },
+  // issue 9: qemu-img 7.2 no longer has the old `-s NAME` ("unrecognized option '-s'").
   { key: 'parallel', short: 'm', long: ['parallel'], arg: true },
   { key: 'oob', short: 'W', long: ['oob-writes'] },
   { key: 'rate', short: 'r', long: ['rate-limit'], arg: true },
@@ -44,7 +46,7 @@ function checkCombinations(flags: Set<string>, sparseGiven: boolean): void {
   if (flags.has('copyRange') && flags.has('compress')) throw new InvalidArgumentError('Cannot enable copy offloading when -c is used');
   if (flags.has('copyRange') && sparseGiven) throw new InvalidArgumentError('Cannot enable copy offloading when -S is used');
   if (flags.has('copyRange') && flags.has('salvage')) throw new InvalidArgumentError('Cannot use copy offloading in salvaging mode');
-  if (flags.has('skipBrokenBitmaps') && !flags.has('bitmaps')) throw new InvalidArgumentError('--skip-broken-bitmaps requires --bitmaps');
+  if (flags.has('skipBrokenBitmaps') && !flags.has('bitmaps')) throw new InvalidArgumentError('Use of --skip-broken-bitmaps requires --bitmaps');
 }
 
 /** `vdisk convert [options] filename [filename2 [...]] output_filename` */
@@ -54,8 +56,6 @@ export async function convertCommand(argv: readonly string[], io: CliIo): Promis
     const targetFormat = last(args, 'targetFormat') ?? 'raw';
     const optionStrings = args.values.get('options') ?? [];
     if (optionStrings.some((o) => isHelpRequest(parseOptionString(o)))) return printOptionHelp(io, targetFormat, args.operands.at(-1));
-    checkCacheMode(last(args, 'cache'));
-    checkCacheMode(last(args, 'srcCache'));
     const sparseArg = last(args, 'sparse');
     checkCombinations(args.flags, sparseArg !== undefined);
     let sparseSize = 4096;
@@ -78,6 +78,9 @@ export async function convertCommand(argv: readonly string[], io: CliIo): Promis
       if (rateLimit === undefined) return 1;
     }
     if (args.operands.length < 2) throw new InvalidArgumentError('Must specify image file name');
+    // -T, then -t, as qemu-img checks them (qemu checks -t only after creating the target; vdisk before)
+    const sourceCache = cacheOption(last(args, 'srcCache'), 'source');
+    const targetCache = cacheOption(last(args, 'cache'));
     let sourceFormat = last(args, 'format');
     let sources = args.operands.slice(0, -1);
     let target = args.operands.at(-1) as string;
@@ -94,9 +97,9 @@ export async function convertCommand(argv: readonly string[], io: CliIo): Promis
       if (!args.flags.has('noCreate')) throw new InvalidArgumentError('--target-image-opts requires use of -n flag');
       ({ filename: target, format: targetFormatFromOpts } = parseImageOpts(target));
     }
-    if (last(args, 'snapshot') !== undefined || last(args, 'snapshotOld') !== undefined) {
-      throw new InvalidArgumentError('Failed to load snapshot: reading internal snapshots is not supported yet');
-    }
+    // issue 9 (convert -l): the source read at an internal snapshot.
+    const snapshotArg = last(args, 'snapshot');
+    const snapshot = snapshotArg === undefined ? undefined : parseSnapshotParam(snapshotArg);
     const job = convert(sources, target, {
       sourceFormat,
       targetFormat: targetFormatFromOpts ?? targetFormat,
@@ -113,6 +116,11 @@ export async function convertCommand(argv: readonly string[], io: CliIo): Promis
       rateLimit,
       salvage: args.flags.has('salvage'),
       copyOffload: args.flags.has('copyRange'),
+      snapshot,
+      bitmaps: args.flags.has('bitmaps'), // issue 9
+      skipBrokenBitmaps: args.flags.has('skipBrokenBitmaps'),
+      targetCache,
+      sourceCache,
       ...trustFrom(args),
     });
     if (!args.flags.has('quiet')) job.on('warning', (w) => io.stderr(`${PROG}: warning: ${w.message}\n`));

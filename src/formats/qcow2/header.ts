@@ -385,6 +385,9 @@ export function serializeHeader(h: Qcow2Header): Uint8Array {
   for (const e of h.unknownExtensions) parts.push(extBytes(e.type, e.data));
   parts.push(new Uint8Array(8));
   const backing = h.backingFile === undefined ? new Uint8Array(0) : encoder.encode(h.backingFile);
+  // The feature table is optional: like QEMU (512-byte clusters), leave it out when it does not fit (issue 9: bitmaps).
+  const table = h.version === 3 ? parts.findIndex((p) => new DataView(p.buffer, p.byteOffset).getUint32(0) === EXT_FEATURE_TABLE) : -1;
+  if (table >= 0 && h.headerLength + parts.reduce((n, p) => n + p.length, 0) + backing.length > clusterSize) parts.splice(table, 1);
   let len = h.headerLength + parts.reduce((n, p) => n + p.length, 0);
   h.backingFileOffset = backing.length ? len : 0;
   h.backingFileSize = backing.length;

@@ -9,8 +9,14 @@ import type {
   Extent,
   FormatDescription,
   FormatImage,
+  ImageBitmaps,
+  ImageChecker,
+  ImageResizer,
+  ImageAmender,
   ImageWriter,
+  SnapshotOps,
 } from '../driver.js';
+import { qcow2Amender } from './amend.js';
 import { TableCache } from './cache.js';
 import { mapRange } from './cluster.js';
 import { decompressCluster } from './compressed.js';
@@ -18,6 +24,8 @@ import { COMPAT_LAZY_REFCOUNTS, COMPRESSION_ZSTD, INCOMPAT_CORRUPT, INCOMPAT_DIR
 import { validateTable } from './open.js';
 import { detectMetadataPreallocation } from './prealloc-detect.js';
 import { findSnapshot, snapshotInfos } from './snapshot.js';
+import { qcow2SnapshotOps } from './snapshot-ops.js';
+import { qcow2Resizer } from './resize.js';
 import type { Qcow2State } from './state.js';
 
 /** Builds the writer for a writable image (set by index.ts to avoid an import cycle). */
@@ -28,20 +36,23 @@ export class Qcow2Image implements FormatImage {
   readonly format = 'qcow2';
   readonly store: ByteStore;
   readonly granularity: number;
-  readonly backing: BackingRef | undefined;
   readonly #s: Qcow2State;
   #writer: (ImageWriter & { flush(): Promise<void>; close(): Promise<void> }) | undefined;
+  /** Consistency check and repair (set by the driver; absent on snapshot views). */
+  checker: ImageChecker | undefined;
+  /** Persistent dirty bitmaps (issue 9: set by the driver from bitmap-ops.ts; absent on snapshot views). */
+  bitmaps: ImageBitmaps | undefined;
   readonly #ownsStore: boolean;
   #closed = false;
   #recurse: Promise<boolean> | undefined;
+  #snapshotOps: SnapshotOps | undefined;
+  #resizer: ImageResizer | undefined;
 
   constructor(state: Qcow2State, ownsStore = true) {
     this.#s = state;
     this.#ownsStore = ownsStore;
     this.store = state.store;
     this.granularity = state.g.clusterSize;
-    const h = state.header;
-    this.backing = h.backingFile === undefined ? undefined : { filename: h.backingFile, format: h.backingFormat };
   }
 
   /** Attaches the writer (called once by the driver for read/write opens). */
@@ -51,6 +62,31 @@ export class Qcow2Image implements FormatImage {
 
   get writer(): ImageWriter | undefined {
     return this.#writer;
+  }
+
+  // issue 9 (snapshot, resize): capability objects built in snapshot-ops.ts / resize.ts.
+  /** Internal snapshots (mutators only when writable). */
+  get snapshots(): SnapshotOps {
+    return (this.#snapshotOps ??= qcow2SnapshotOps(this));
+  }
+
+  /** Changing the virtual size (writable images only). */
+  get resizer(): ImageResizer | undefined {
+    return this.#writer ? (this.#resizer ??= qcow2Resizer(this)) : undefined;
+  }
+
+  // issue 7/9 (rebase, amend): the header's backing file as it is now; amend in amend.ts.
+  /** The backing file recorded in the header (follows rebase's setBacking). */
+  get backing(): BackingRef | undefined {
+    const h = this.#s.header;
+    return h.backingFile === undefined ? undefined : { filename: h.backingFile, format: h.backingFormat };
+  }
+
+  /** Changing options in place (writable images only). */
+  get amender(): ImageAmender | undefined {
+    const w = this.#writer as (ImageWriter & { flush(): Promise<void>; retire?(reason: Error): void }) | undefined;
+    if (!w) return undefined;
+    return qcow2Amender({ state: this.#s, flush: () => w.flush(), retire: (r) => w.retire?.(r), resizer: () => this.resizer });
   }
 
   get virtualSize(): number {

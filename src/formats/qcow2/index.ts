@@ -5,19 +5,32 @@
 import { InvalidArgumentError } from '../../core/errors.js';
 import type { ByteStore, FormatDriver, FormatImage, OpenOptions } from '../driver.js';
 import { createQcow2, QCOW2_CREATE_OPTIONS } from './create.js';
+import { QCOW2_AMEND_OPTIONS } from './amend.js';
 import { Qcow2Image } from './image.js';
-import { QCOW2_MAGIC } from './layout.js';
+import { Qcow2Checker, repairDirtyImage } from './check.js';
+import { INCOMPAT_DIRTY, QCOW2_MAGIC } from './layout.js';
+import { measureQcow2 } from './measure.js';
 import { openState } from './open.js';
 import { createWriter } from './write.js';
+import { Qcow2Bitmaps, withBitmaps } from './bitmap-ops.js';
 
 export { Qcow2Image } from './image.js';
 
 async function open(store: ByteStore, options: OpenOptions): Promise<FormatImage> {
   const state = await openState(store, options);
   const image = new Qcow2Image(state);
-  if (!options.readOnly) {
+  image.checker = new Qcow2Checker(state);
+  // issue 9 (bitmaps): persistent bitmaps; writable opens mark them in_use and record writes.
+  const bitmaps = new Qcow2Bitmaps(state, !options.readOnly && !options.check);
+  image.bitmaps = bitmaps;
+  if (!options.readOnly && !options.check) {
     try {
-      await image.enableWrites(createWriter);
+      if (state.header.incompatible & BigInt(INCOMPAT_DIRTY)) await repairDirtyImage(state);
+      await image.enableWrites(async (st) => {
+        const writer = await createWriter(st);
+        await bitmaps.attach();
+        return withBitmaps(writer, bitmaps);
+      });
     } catch (err) {
       await Promise.allSettled(state.ownedStores.map((s) => s.close()));
       throw err;
@@ -55,9 +68,9 @@ export const qcow2Driver: FormatDriver = {
     backing: true,
     snapshots: false,
     compress: true,
-    check: false,
+    check: true,
     resize: false,
-    amend: false,
+    amend: true,
     bitmaps: false,
   },
   createOptions: QCOW2_CREATE_OPTIONS,
@@ -65,4 +78,6 @@ export const qcow2Driver: FormatDriver = {
   open,
   create: createQcow2,
   createsExtraFiles: (options) => options.has('data_file'),
+  amendOptions: QCOW2_AMEND_OPTIONS, // issue 9: amend (amend.ts)
+  measure: measureQcow2, // issue 9: measure
 };

@@ -43,10 +43,10 @@ async function readHeaderCluster(store: ByteStore): Promise<Qcow2Header> {
   return parseHeader(cluster);
 }
 
-function checkTables(h: Qcow2Header, g: Geometry, readOnly: boolean): void {
+function checkTables(h: Qcow2Header, g: Geometry, readOnly: boolean, forCheck = false): void {
   if (h.cryptMethod > 2) throw new UnsupportedError(`Unsupported encryption method ${h.cryptMethod}`);
   if (h.cryptMethod !== 0) throw new UnsupportedError('qcow2 encryption is not supported yet');
-  if (!readOnly && has(h, INCOMPAT_CORRUPT)) throw new CorruptImageError('qcow2: Image is corrupt; cannot be opened read/write');
+  if (!readOnly && !forCheck && has(h, INCOMPAT_CORRUPT)) throw new CorruptImageError('qcow2: Image is corrupt; cannot be opened read/write');
   if (h.refcountTableClusters === 0) throw new CorruptImageError('Image does not contain a reference count table');
   validateTable(g, h.refcountTableOffset, h.refcountTableClusters, g.clusterSize, LIMITS.qcow2MaxRefcountTableBytes, 'Reference count table');
   validateTable(g, h.snapshotsOffset, h.nbSnapshots, 40, 40 * LIMITS.qcow2MaxSnapshots, 'Snapshot table');
@@ -86,7 +86,7 @@ async function readBitmaps(h: Qcow2Header, store: ByteStore): Promise<BitmapInfo
 export async function openState(store: ByteStore, options: OpenOptions): Promise<Qcow2State> {
   const h = await readHeaderCluster(store);
   const g = makeGeometry(h.clusterBits, has(h, INCOMPAT_EXTL2), h.refcountOrder);
-  checkTables(h, g, options.readOnly);
+  checkTables(h, g, options.readOnly, options.check === true);
   const snapshots = h.nbSnapshots ? await readSnapshotTable(store, h.snapshotsOffset, h.nbSnapshots) : [];
   const bitmaps = await readBitmaps(h, store);
   const l1Bytes = new Uint8Array(h.l1Size * 8);

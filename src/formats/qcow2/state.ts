@@ -22,7 +22,8 @@ export interface Qcow2State extends MapContext {
   readonly l2Cache: TableCache;
   /** Present when open for writing. */
   refcounts: Refcounts | undefined;
-  readonly snapshots: readonly SnapshotEntry[];
+  /** Replaced (never mutated) when the snapshot table is rewritten. */
+  snapshots: readonly SnapshotEntry[];
   readonly bitmaps: readonly BitmapInfo[];
   readonly dataFileRaw: boolean;
   /** Stores the image owns besides `store` (the data file). */

@@ -8,7 +8,8 @@
  * unmapped. Guest data is written before the L2 entry that points at it.
  */
 import { CorruptImageError, UnsupportedError } from '../../core/errors.js';
-import type { ImageWriter } from '../driver.js';
+import type { BackingRef, ImageWriter } from '../driver.js';
+import { setQcow2Backing } from './backing.js';
 import { l1Entry } from './cluster.js';
 import { compressCluster } from './compressed.js';
 import { compressedSpan, fillCluster, fillSubcluster, readSlot, writeSlot, type EntryInfo, type Slot } from './entries.js';
@@ -21,6 +22,7 @@ import {
   INCOMPAT_DIRTY,
   subclusterRange,
 } from './layout.js';
+import { makeQcow2Empty } from './make-empty.js';
 import { buildMetadataMap, markCorrupt, setL1, writeL1, type MetadataMap } from './metadata.js';
 import { parseRefcountTable, Refcounts } from './refcount.js';
 import type { Qcow2State } from './state.js';
@@ -94,6 +96,16 @@ export class Qcow2Writer implements ImageWriter {
     rc.onMetadataFreed = (off, len) => this.#meta?.remove(off, len);
   }
 
+  /**
+   * Forgets the metadata map and the compressed-data cursor (issue 9: after
+   * snapshot or resize code moved tables or freed clusters); both are rebuilt
+   * on the next write.
+   */
+  resetMetadata(): void {
+    this.#meta = undefined;
+    this.#cursor = { offset: 0, end: 0 };
+  }
+
   get #cs(): number {
     return this.#s.g.clusterSize;
   }
@@ -116,9 +128,7 @@ export class Qcow2Writer implements ImageWriter {
 
   async #begin(): Promise<void> {
     if (this.#broken) throw this.#broken;
-    if (this.#s.bitmaps.length) {
-      throw new UnsupportedError('Writing to qcow2 images with persistent dirty bitmaps is not supported (vdisk cannot keep the bitmaps consistent)');
-    }
+    // Persistent bitmaps record writes through bitmap-ops.ts (withBitmaps wraps this writer; issue 9).
     this.#meta ??= buildMetadataMap(this.#s, this.#rc.table);
     if (this.#rc.lazy && !this.#dirtyBitSet) {
       const h = this.#s.header;
@@ -481,6 +491,32 @@ export class Qcow2Writer implements ImageWriter {
     const fileEnd = Math.max(end, await s.store.size());
     if (fileEnd > (await s.store.size())) await s.store.truncate(fileEnd);
     return fileEnd;
+  }
+
+  // --- backing chains and amend (commit, rebase, amend) ---
+  /** Drops every active cluster so the image reads through to its backing file (make-empty.ts). */
+  async makeEmpty(): Promise<void> {
+    await this.#begin();
+    await this.flush();
+    this.#cursor = { offset: 0, end: 0 };
+    await this.#guard(() =>
+      makeQcow2Empty(this.#s, this.#rc, (off) => {
+        this.#s.l2Cache.drop(off);
+        this.#meta?.remove(off);
+      }),
+    );
+  }
+
+  /** Rewrites the backing file name and format in the header, after flushing (backing.ts). */
+  async setBacking(ref: BackingRef | undefined): Promise<void> {
+    if (this.#broken) throw this.#broken;
+    await this.flush();
+    await setQcow2Backing(this.#s, ref);
+  }
+
+  /** Refuses every later write: amend rebuilt structures this writer caches; reopen the image. */
+  retire(reason: Error): void {
+    this.#broken ??= reason;
   }
 
   /** Flushes and, with lazy refcounts, clears the dirty bit. */

@@ -17,6 +17,7 @@ import type {
   OpenOptions,
   OptionSpec,
 } from '../driver.js';
+import { measureRaw } from './measure.js';
 
 /** Zero runs shorter than this are reported as data, like a file system's block. */
 const ZERO_GRANULE = 4096;
@@ -38,7 +39,7 @@ class RawImage implements FormatImage {
     this.store = store;
     this.#size = size;
     this.writer = readOnly ? undefined : new RawWriter(store);
-    this.resizer = readOnly ? undefined : { resize: (n) => this.#resize(n) };
+    this.resizer = readOnly ? undefined : { resize: (n, o) => this.#resize(n, o.preallocation) };
   }
 
   get virtualSize(): number {
@@ -87,8 +88,15 @@ class RawImage implements FormatImage {
     await this.store.close();
   }
 
-  async #resize(newSize: number): Promise<void> {
+  /** issue 9 (resize): qemu's file driver takes off/falloc/full for the grown part. */
+  async #resize(newSize: number, prealloc = 'off'): Promise<void> {
+    if (prealloc !== 'off' && prealloc !== 'falloc' && prealloc !== 'full') throw new UnsupportedError(`Unsupported preallocation mode: ${prealloc}`);
+    const old = await this.store.size();
     await this.store.truncate(newSize);
+    if (prealloc !== 'off' && newSize > old) {
+      if (!this.store.preallocate) throw new UnsupportedError(`Preallocation mode '${prealloc}' is not supported on '${this.store.name}'`);
+      await this.store.preallocate(old, newSize - old, prealloc);
+    }
     this.#size = newSize;
   }
 }
@@ -173,4 +181,5 @@ export const rawDriver: FormatDriver = {
     return new RawImage(store, alignUp(await store.size(), 512), options.readOnly);
   },
   create: createRaw,
+  measure: measureRaw, // issue 9: measure
 };

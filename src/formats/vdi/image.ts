@@ -4,8 +4,9 @@
  * of the data area, as QEMU's vdi driver does.
  */
 import { CorruptImageError } from '../../core/errors.js';
-import type { ByteStore, Extent, FormatDescription, FormatImage, ImageWriter } from '../driver.js';
+import type { ByteStore, Extent, FormatDescription, FormatImage, ImageChecker, ImageWriter } from '../driver.js';
 import { checkBlockMap, isAllocated, parseBlockMap, VDI_DISCARDED } from './block-map.js';
+import { vdiChecker } from './check.js';
 import { parseVdiHeader, VDI_FIELD, VDI_HEADER_SIZE, type VdiHeader } from './header.js';
 
 /** Most extents one mapping call returns (the caller loops). */
@@ -69,6 +70,8 @@ export class VdiImage implements FormatImage {
   readonly granularity: number;
   readonly backing = undefined;
   readonly writer: ImageWriter | undefined;
+  /** `qemu-img check`: the block map (no repair). */
+  readonly checker: ImageChecker = vdiChecker(() => ({ map: this.#s.map, blocksInImage: this.#s.header.blocksInImage, blocksAllocated: this.#s.blocksAllocated }));
   readonly #s: VdiState;
 
   constructor(state: VdiState, writable: boolean) {

@@ -26,7 +26,7 @@ export const vdiDriver: FormatDriver = {
     backing: false,
     snapshots: false,
     compress: false,
-    check: false,
+    check: true,
     resize: false,
     amend: false,
     bitmaps: false,

@@ -4,7 +4,7 @@
  */
 import { CorruptImageError } from '../../core/errors.js';
 import { LIMITS } from '../../core/limits.js';
-import type { BackingReader, ByteStore, Extent, FormatDescription, FormatImage, ImageWriter } from '../driver.js';
+import type { BackingReader, ByteStore, Extent, FormatDescription, FormatImage, ImageChecker, ImageWriter } from '../driver.js';
 import { bitmapIndex, payloadIndex } from './bat.js';
 import { PayloadState, SB_PRESENT } from './constants.js';
 import type { VhdxState } from './open.js';
@@ -17,6 +17,8 @@ export class VhdxImage implements FormatImage {
   readonly state: VhdxState;
   readonly granularity: number;
   writer: ImageWriter | undefined;
+  /** `qemu-img check` (set by the driver). */
+  checker: ImageChecker | undefined;
   backingReader: BackingReader | undefined;
 
   constructor(state: VhdxState) {

@@ -10,6 +10,7 @@
 import type { ByteStore, FormatDriver, FormatImage, OpenOptions } from '../driver.js';
 import { createVhdx, VHDX_CREATE_OPTIONS } from './create.js';
 import { hasFileSignature } from './header.js';
+import { vhdxChecker } from './check.js';
 import { VhdxImage } from './image.js';
 import { openState } from './open.js';
 import { VhdxWriter } from './write.js';
@@ -18,6 +19,7 @@ async function open(store: ByteStore, options: OpenOptions): Promise<FormatImage
   const state = await openState(store, options);
   const image = new VhdxImage(state);
   if (!options.readOnly) image.writer = new VhdxWriter(state);
+  image.checker = vhdxChecker(() => state.replayedOnOpen);
   return image;
 }
 
@@ -30,7 +32,7 @@ export const vhdxDriver: FormatDriver = {
     backing: false,
     snapshots: false,
     compress: false,
-    check: false,
+    check: true,
     resize: false,
     amend: false,
     bitmaps: false,

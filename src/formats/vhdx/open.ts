@@ -48,6 +48,8 @@ export interface VhdxState {
   readonly sessionGuid: Uint8Array;
   /** True when a dirty log was replayed in memory only (read-only open). */
   readonly replayedInMemory: boolean;
+  /** True when a read/write open replayed a dirty log into the file (check counts it as repaired). */
+  readonly replayedOnOpen: boolean;
 }
 
 async function readAt(store: ByteStore, offset: number, length: number): Promise<Uint8Array> {
@@ -60,6 +62,8 @@ interface LogOutcome {
   view: ByteStore;
   current: CurrentHeader;
   inMemory: boolean;
+  /** The log was replayed into the file (read/write open). */
+  replayed?: boolean;
 }
 
 /** Replays a dirty log: into the file (read-write) or into a read-only overlay. */
@@ -77,7 +81,7 @@ async function handleLog(store: ByteStore, current: CurrentHeader, readOnly: boo
   if (readOnly) return { view: new ReplayedStore(store, replay, target), current, inMemory: true };
   await applyReplay(store, replay, target);
   const next = await updateHeaders(store, current, { fileWriteGuid: session, newDataWriteGuid: true, logGuid: new Uint8Array(16) });
-  return { view: store, current: next, inMemory: false };
+  return { view: store, current: next, inMemory: false, replayed: true };
 }
 
 async function readRegions(view: ByteStore, current: CurrentHeader): Promise<Regions> {
@@ -171,6 +175,7 @@ export async function openState(store: ByteStore, options: OpenOptions): Promise
     backing,
     sessionGuid,
     replayedInMemory: log.inMemory,
+    replayedOnOpen: log.replayed === true,
   };
 }
 

@@ -12,6 +12,7 @@ import type {
   ExternalFiles,
   FormatDescription,
   FormatImage,
+  ImageChecker,
   ImageWriter,
 } from '../driver.js';
 import { checkParentCid } from './cid.js';
@@ -27,6 +28,8 @@ export class VmdkImage implements FormatImage {
   readonly backing: BackingRef | undefined;
   readonly state: OpenedVmdk;
   writer: ImageWriter | undefined;
+  /** `qemu-img check` (set by the driver). */
+  checker: ImageChecker | undefined;
   readonly #external: ExternalFiles;
   readonly #filename: string;
   #backingReader: BackingReader | undefined;

@@ -7,6 +7,7 @@
  */
 import type { ByteStore, FormatDriver, FormatImage, OpenOptions } from '../driver.js';
 import { createVmdk, VMDK_CREATE_OPTIONS, vmdkCreatesExtraFiles } from './create.js';
+import { vmdkChecker } from './check.js';
 import { VmdkImage } from './image.js';
 import { openVmdk } from './open.js';
 import { probeVmdk } from './probe.js';
@@ -15,6 +16,7 @@ import { enableWrites } from './writer.js';
 async function open(store: ByteStore, options: OpenOptions): Promise<FormatImage> {
   const state = await openVmdk(store, options);
   const image = new VmdkImage(store, state, options.external, options.filename);
+  image.checker = vmdkChecker(image);
   if (!options.readOnly) {
     try {
       await enableWrites(image);
@@ -35,7 +37,7 @@ export const vmdkDriver: FormatDriver = {
     backing: true,
     snapshots: false,
     compress: true,
-    check: false,
+    check: true,
     resize: false,
     amend: false,
     bitmaps: false,

@@ -1,0 +1,101 @@
+import { InvalidArgumentError, VdiskError } from '../../core/errors.js';
+import { check, type CheckReport, type CheckRepair } from '../../jobs/check.js';
+import { parseArgs, UsageError, last, type OptSpec } from '../args.js';
+import { checkCacheMode, outputFormat, PROG, reportError, warningPrinter, type CliIo } from '../context.js';
+import { parseImageOpts } from '../image-opts.js';
+import { formatQemuJson } from '../qemu-json.js';
+import { TRUST_OPTIONS, trustFrom } from '../trust-options.js';
+
+const SPECS: readonly OptSpec[] = [
+  { key: 'format', short: 'f', long: ['format'], arg: true },
+  { key: 'output', long: ['output'], arg: true },
+  { key: 'repair', short: 'r', long: ['repair'], arg: true },
+  { key: 'cache', short: 'T', long: ['cache'], arg: true },
+  { key: 'quiet', short: 'q', long: ['quiet'] },
+  { key: 'forceShare', short: 'U', long: ['force-share'] },
+  { key: 'object', long: ['object'], arg: true, multi: true },
+  { key: 'imageOpts', long: ['image-opts'] },
+  ...TRUST_OPTIONS,
+];
+
+function repairMode(value: string | undefined): CheckRepair {
+  if (value === undefined) return 'none';
+  if (value === 'leaks' || value === 'all') return value;
+  throw new UsageError(`Unknown option value for -r (expecting 'leaks' or 'all'): ${value}`);
+}
+
+/** qemu-img's dump_human_image_check. */
+export function formatCheckHuman(r: CheckReport): string {
+  let out = '';
+  if (r.corruptions === 0 && r.leaks === 0 && r.checkErrors === 0) out += 'No errors were found on the image.\n';
+  else {
+    if (r.corruptions) out += `\n${r.corruptions} errors were found on the image.\nData may be corrupted, or further writes to the image may corrupt it.\n`;
+    if (r.leaks) out += `\n${r.leaks} leaked clusters were found on the image.\nThis means waste of disk space, but no harm to data.\n`;
+    if (r.checkErrors) out += `\n${r.checkErrors} internal errors have occurred during the check.\n`;
+  }
+  const total = r.totalClusters ?? 0;
+  const alloc = r.allocatedClusters ?? 0;
+  if (total !== 0 && alloc !== 0) {
+    const pct = (n: number, d: number): string => ((n * 100) / d).toFixed(2);
+    out += `${alloc}/${total} = ${pct(alloc, total)}% allocated, ${pct(r.fragmentedClusters ?? 0, alloc)}% fragmented, ${pct(r.compressedClusters ?? 0, alloc)}% compressed clusters\n`;
+  }
+  if (r.imageEndOffset) out += `Image end offset: ${r.imageEndOffset}\n`;
+  return out;
+}
+
+/** qemu's ImageCheck as JSON: keys in schema order, zero optionals left out. */
+export function checkJson(r: CheckReport): Record<string, unknown> {
+  const opt = (n: number | undefined): number | undefined => (n ? n : undefined);
+  return {
+    'filename': r.filename,
+    'format': r.format,
+    'check-errors': r.checkErrors,
+    'image-end-offset': opt(r.imageEndOffset),
+    'corruptions': opt(r.corruptions),
+    'leaks': opt(r.leaks),
+    'corruptions-fixed': opt(r.corruptionsFixed),
+    'leaks-fixed': opt(r.leaksFixed),
+    'total-clusters': opt(r.totalClusters),
+    'allocated-clusters': opt(r.allocatedClusters),
+    'fragmented-clusters': opt(r.fragmentedClusters),
+    'compressed-clusters': opt(r.compressedClusters),
+  };
+}
+
+/**
+ * `vdisk check [-f fmt] [--output=human|json] [-r leaks|all] [-T cache] [-q] [-U] filename` —
+ * exit 0 consistent, 1 check not completed, 2 corruptions, 3 leaks only, 63 no check for the format.
+ */
+export async function checkCommand(argv: readonly string[], io: CliIo): Promise<number> {
+  try {
+    const args = parseArgs(argv, SPECS);
+    const output = outputFormat(last(args, 'output'));
+    const repair = repairMode(last(args, 'repair'));
+    const quiet = args.flags.has('quiet');
+    checkCacheMode(last(args, 'cache'));
+    if (args.operands.length !== 1) throw new UsageError('Expecting one image file name');
+    let filename = args.operands[0] as string;
+    let format = last(args, 'format');
+    if (args.flags.has('imageOpts')) {
+      if (format !== undefined) throw new InvalidArgumentError('--image-opts and --format are mutually exclusive');
+      ({ filename, format } = parseImageOpts(filename));
+    }
+    const onFinding = (line: string, kind?: 'report'): void => io.stderr(`${kind === 'report' ? `${PROG}: ` : ''}${line}\n`);
+    const report = await check(filename, { format, repair, forceShare: args.flags.has('forceShare'), onFinding, onWarning: warningPrinter(io), ...trustFrom(args) });
+    if (!quiet && report.doubleChecked && output === 'human') {
+      io.stdout(
+        `The following inconsistencies were found and repaired:\n\n    ${report.leaksFixed} leaked clusters\n    ${report.corruptionsFixed} corruptions\n\nDouble checking the fixed image now...\n`,
+      );
+    }
+    if (!quiet) io.stdout(output === 'json' ? formatQemuJson(checkJson(report)) + '\n' : formatCheckHuman(report));
+    if (report.checkErrors) {
+      io.stderr(`${PROG}: Check failed\n`);
+      return 1;
+    }
+    return report.corruptions ? 2 : report.leaks ? 3 : 0;
+  } catch (err) {
+    const exit = err instanceof VdiskError ? (err.data?.['checkExit'] as number | undefined) : undefined;
+    const code = reportError(io, err);
+    return exit ?? code;
+  }
+}

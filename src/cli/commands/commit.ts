@@ -1,0 +1,57 @@
+import { parseSize } from '../../core/sizes.js';
+import { commit } from '../../jobs/commit.js';
+import { parseArgs, UsageError, last, type OptSpec } from '../args.js';
+import { checkCacheMode, cvtnum, reportError, warningPrinter, type CliIo } from '../context.js';
+import { imageArg } from '../image-opts.js';
+import { attachProgress } from '../progress-bar.js';
+import { TRUST_OPTIONS, trustFrom } from '../trust-options.js';
+
+const SPECS: readonly OptSpec[] = [
+  { key: 'format', short: 'f', long: ['format'], arg: true },
+  { key: 'cache', short: 't', long: ['cache'], arg: true },
+  { key: 'base', short: 'b', long: ['base'], arg: true },
+  { key: 'drop', short: 'd', long: ['drop'] },
+  { key: 'rate', short: 'r', long: ['rate-limit'], arg: true },
+  { key: 'progress', short: 'p', long: ['progress'] },
+  { key: 'quiet', short: 'q', long: ['quiet'] },
+  { key: 'object', long: ['object'], arg: true, multi: true },
+  { key: 'imageOpts', long: ['image-opts'] },
+  ...TRUST_OPTIONS,
+];
+
+/** `vdisk commit [--object objectdef] [--image-opts] [-q] [-f fmt] [-t cache] [-b base] [-r rate_limit] [-d] [-p] filename` — prints `Image committed.` */
+export async function commitCommand(argv: readonly string[], io: CliIo): Promise<number> {
+  try {
+    const args = parseArgs(argv, SPECS);
+    const quiet = args.flags.has('quiet');
+    checkCacheMode(last(args, 'cache'));
+    let rateLimit: number | undefined;
+    const rate = last(args, 'rate');
+    if (rate !== undefined) {
+      rateLimit = cvtnum(io, 'rate limit', rate, (s) => parseSize(s, 'rate limit'));
+      if (rateLimit === undefined) return 1;
+    }
+    if (args.operands.length !== 1) throw new UsageError('Expecting one image file name');
+    const { filename, format } = imageArg(args.operands[0] as string, last(args, 'format'), args.flags.has('imageOpts'));
+    const job = commit(filename, {
+      format,
+      base: last(args, 'base'),
+      drop: args.flags.has('drop'),
+      rateLimit,
+      onWarning: warningPrinter(io),
+      ...trustFrom(args),
+    });
+    const detach = attachProgress(job, io, args.flags.has('progress') && !quiet);
+    try {
+      await job;
+    } catch (err) {
+      detach(false);
+      throw err;
+    }
+    detach(true);
+    if (!quiet) io.stdout('Image committed.\n');
+    return 0;
+  } catch (err) {
+    return reportError(io, err);
+  }
+}

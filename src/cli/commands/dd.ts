@@ -1,0 +1,75 @@
+import { InvalidArgumentError } from '../../core/errors.js';
+import { parseSize } from '../../core/sizes.js';
+import { dd } from '../../jobs/dd.js';
+import { parseArgs, last, type OptSpec } from '../args.js';
+import { PROG, cvtnum, reportError, type CliIo } from '../context.js';
+import { parseImageOpts } from '../image-opts.js';
+import { TRUST_OPTIONS, trustFrom } from '../trust-options.js';
+
+const SPECS: readonly OptSpec[] = [
+  { key: 'format', short: 'f', arg: true },
+  { key: 'targetFormat', short: 'O', arg: true },
+  { key: 'forceShare', short: 'U', long: ['force-share'] },
+  { key: 'object', long: ['object'], arg: true, multi: true },
+  { key: 'imageOpts', long: ['image-opts'] },
+  ...TRUST_OPTIONS,
+];
+
+interface Operands {
+  bs?: number;
+  count?: number;
+  skip?: number;
+  input?: string;
+  output?: string;
+}
+
+/** Parses `key=value` operands in order, with qemu-img's messages; undefined when one was bad (already reported). */
+function parseOperands(io: CliIo, words: readonly string[]): Operands | undefined {
+  const out: Operands = {};
+  for (const w of words) {
+    const eq = w.indexOf('=');
+    const key = eq < 0 ? w : w.slice(0, eq);
+    const value = w.slice(eq + 1);
+    if (eq < 0 || !['bs', 'count', 'skip', 'if', 'of'].includes(key)) throw new InvalidArgumentError(`unrecognized operand ${key}`);
+    if (key === 'if') out.input = value;
+    else if (key === 'of') out.output = value;
+    else {
+      const n = cvtnum(io, key, value, (v) => parseSize(v, key));
+      if (n === undefined) return undefined;
+      if (key === 'bs' && (n < 1 || n > 2147483647)) throw new InvalidArgumentError('Invalid bs specified. Must be between 1 and 2147483647.');
+      out[key as 'bs' | 'count' | 'skip'] = n;
+    }
+  }
+  return out;
+}
+
+/** `vdisk dd [--image-opts] [-U] [-f fmt] [-O output_fmt] [bs=block_size] [count=blocks] [skip=blocks] if=input of=output` */
+export async function ddCommand(argv: readonly string[], io: CliIo): Promise<number> {
+  try {
+    const args = parseArgs(argv, SPECS);
+    const ops = parseOperands(io, args.operands);
+    if (!ops) return 1;
+    if (ops.input === undefined || ops.output === undefined) throw new InvalidArgumentError('Must specify both input and output files');
+    let input = ops.input;
+    let format = last(args, 'format');
+    if (args.flags.has('imageOpts')) {
+      if (format !== undefined) throw new InvalidArgumentError('--image-opts and --format are mutually exclusive');
+      ({ filename: input, format } = parseImageOpts(input));
+    }
+    const job = dd(input, ops.output, {
+      sourceFormat: format,
+      targetFormat: last(args, 'targetFormat'),
+      blockSize: ops.bs,
+      count: ops.count,
+      skip: ops.skip,
+      forceShare: args.flags.has('forceShare'),
+      ...trustFrom(args),
+    });
+    // qemu-img reports a skip past the end as an error line but still creates the (empty) output and exits 0.
+    job.on('warning', (w) => io.stderr(`${PROG}: ${w.message}\n`));
+    await job;
+    return 0;
+  } catch (err) {
+    return reportError(io, err);
+  }
+}

@@ -1,0 +1,58 @@
+import { rebase } from '../../jobs/rebase.js';
+import { parseArgs, UsageError, last, type OptSpec } from '../args.js';
+import { checkCacheMode, reportError, warningPrinter, type CliIo } from '../context.js';
+import { imageArg } from '../image-opts.js';
+import { attachProgress } from '../progress-bar.js';
+import { TRUST_OPTIONS, trustFrom } from '../trust-options.js';
+
+/** qemu-img 7.2's options, plus newer qemu's `-c` and `-B` (backing format). */
+const SPECS: readonly OptSpec[] = [
+  { key: 'format', short: 'f', long: ['format'], arg: true },
+  { key: 'cache', short: 't', long: ['cache'], arg: true },
+  { key: 'backingCache', short: 'T', long: ['backing-cache'], arg: true },
+  { key: 'backing', short: 'b', long: ['backing'], arg: true },
+  { key: 'backingFormat', short: 'F', long: ['backing-format'], arg: true },
+  { key: 'backingFormat', short: 'B', arg: true },
+  { key: 'unsafe', short: 'u', long: ['backing-unsafe'] },
+  { key: 'compress', short: 'c', long: ['compress'] },
+  { key: 'forceShare', short: 'U', long: ['force-share'] },
+  { key: 'progress', short: 'p', long: ['progress'] },
+  { key: 'quiet', short: 'q', long: ['quiet'] },
+  { key: 'object', long: ['object'], arg: true, multi: true },
+  { key: 'imageOpts', long: ['image-opts'] },
+  ...TRUST_OPTIONS,
+];
+
+/** `vdisk rebase [--object objectdef] [--image-opts] [-U] [-q] [-f fmt] [-t cache] [-T src_cache] [-p] [-u] [-c] -b backing_file [-F backing_fmt] filename` — silent on success. */
+export async function rebaseCommand(argv: readonly string[], io: CliIo): Promise<number> {
+  try {
+    const args = parseArgs(argv, SPECS);
+    const quiet = args.flags.has('quiet');
+    checkCacheMode(last(args, 'cache'));
+    checkCacheMode(last(args, 'backingCache'));
+    if (args.operands.length !== 1) throw new UsageError('Expecting one image file name');
+    const unsafe = args.flags.has('unsafe');
+    const backing = last(args, 'backing');
+    if (!unsafe && backing === undefined) throw new UsageError('Must specify backing file (-b) or use unsafe mode (-u)');
+    const { filename, format } = imageArg(args.operands[0] as string, last(args, 'format'), args.flags.has('imageOpts'));
+    const job = rebase(filename, backing, {
+      format,
+      backingFormat: last(args, 'backingFormat'),
+      unsafe,
+      compress: args.flags.has('compress'),
+      onWarning: warningPrinter(io),
+      ...trustFrom(args),
+    });
+    const detach = attachProgress(job, io, args.flags.has('progress') && !quiet);
+    try {
+      await job;
+    } catch (err) {
+      detach(false);
+      throw err;
+    }
+    detach(true);
+    return 0;
+  } catch (err) {
+    return reportError(io, err);
+  }
+}

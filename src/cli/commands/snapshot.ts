@@ -1,0 +1,117 @@
+import { VdiskError } from '../../core/errors.js';
+import type { SnapshotInfo } from '../../formats/driver.js';
+import type { ImageSnapshotInfo } from '../../jobs/info.js';
+import { snapshot, type SnapshotAction } from '../../jobs/snapshot.js';
+import { parseArgs, UsageError, type OptSpec } from '../args.js';
+import { reportError, warningPrinter, type CliIo } from '../context.js';
+import { imageArg } from '../image-opts.js';
+import { snapshotHeader, snapshotRow } from '../info-human.js';
+import { TRUST_OPTIONS, trustFrom } from '../trust-options.js';
+
+/** qemu-img 7.2's options: no `-f` (rejected) and no long action names. */
+const SPECS: readonly OptSpec[] = [
+  { key: 'list', short: 'l' },
+  { key: 'apply', short: 'a', arg: true, multi: true },
+  { key: 'create', short: 'c', arg: true, multi: true },
+  { key: 'delete', short: 'd', arg: true, multi: true },
+  { key: 'quiet', short: 'q', long: ['quiet'] },
+  { key: 'forceShare', short: 'U', long: ['force-share'] },
+  { key: 'object', long: ['object'], arg: true, multi: true },
+  { key: 'imageOpts', long: ['image-opts'] },
+  ...TRUST_OPTIONS,
+];
+
+const STRERROR: Readonly<Record<number, string>> = {
+  1: 'Operation not permitted',
+  2: 'No such file or directory',
+  5: 'Input/output error',
+  22: 'Invalid argument',
+  27: 'File too large',
+  28: 'No space left on device',
+  95: 'Operation not supported',
+};
+
+const CODE_ERRNO: Readonly<Record<string, number>> = { EUNSUPPORTED: 95, EINVAL: 22, ENOENT: 2, EPERM: 1 };
+
+function errnoOf(err: VdiskError): number {
+  const n = err.data?.['errno'];
+  return typeof n === 'number' ? n : (CODE_ERRNO[err.code] ?? 5);
+}
+
+/** qemu-img's wording for a failed action (open errors pass through unchanged). */
+function actionMessage(action: SnapshotAction, name: string, err: VdiskError): string {
+  const noSnapshots = err.data?.['noSnapshots'] === true;
+  switch (action) {
+    case 'create': {
+      const errno = errnoOf(err);
+      return `Could not create snapshot '${name}': -${errno} (${STRERROR[errno] ?? 'Unknown error'})`;
+    }
+    case 'apply':
+      if (noSnapshots) return `Could not apply snapshot '${name}': Block driver does not support snapshots`;
+      if (err.code === 'ENOENT') return `Could not apply snapshot '${name}': Failed to load snapshot: No such file or directory`;
+      return `Could not apply snapshot '${name}': ${err.message}`;
+    case 'delete':
+      if (noSnapshots || err.code === 'ENOENT') return `Could not delete snapshot '${name}': snapshot not found`;
+      return `Could not delete snapshot '${name}': ${err.message}`;
+    case 'list':
+      return err.message;
+  }
+}
+
+function tableRow(s: SnapshotInfo): ImageSnapshotInfo {
+  return {
+    'id': s.id,
+    'name': s.name,
+    'vm-state-size': s.vmStateSize,
+    'date-sec': s.dateSec,
+    'date-nsec': s.dateNsec,
+    'vm-clock-sec': Math.floor(s.vmClockNsec / 1e9),
+    'vm-clock-nsec': s.vmClockNsec % 1e9,
+    'icount': s.icount,
+  };
+}
+
+function chooseAction(args: ReturnType<typeof parseArgs>): { action: SnapshotAction | undefined; name: string } {
+  const given: [SnapshotAction, string[]][] = [
+    ['list', args.flags.has('list') ? [''] : []],
+    ['apply', args.values.get('apply') ?? []],
+    ['create', args.values.get('create') ?? []],
+    ['delete', args.values.get('delete') ?? []],
+  ];
+  const all = given.flatMap(([a, v]) => v.map((n) => [a, n] as const));
+  if (all.length > 1) throw new UsageError("Cannot mix '-l', '-a', '-c', '-d'");
+  const one = all[0];
+  return one ? { action: one[0], name: one[1] } : { action: undefined, name: '' };
+}
+
+/** `vdisk snapshot [--object objectdef] [--image-opts] [-U] [-q] [-l | -a snapshot | -c snapshot | -d snapshot] filename` */
+export async function snapshotCommand(argv: readonly string[], io: CliIo): Promise<number> {
+  try {
+    const args = parseArgs(argv, SPECS);
+    const { action, name } = chooseAction(args);
+    if (args.operands.length !== 1) throw new UsageError('Expecting one image file name');
+    const { filename, format } = imageArg(args.operands[0] as string, undefined, args.flags.has('imageOpts'));
+    // qemu-img 7.2 does nothing (and succeeds) when no action is given.
+    if (action === undefined) return 0;
+    const forceShare = args.flags.has('forceShare');
+    if (forceShare && action !== 'list') {
+      throw new VdiskError('EINVAL', 'user', `Could not open '${filename}': force-share=on can only be used with read-only images`);
+    }
+    let result;
+    try {
+      result = await snapshot(filename, { action, name, format, forceShare, onWarning: warningPrinter(io), ...trustFrom(args) });
+    } catch (err) {
+      if (err instanceof VdiskError && err.data?.['snapshotAction'] === action) {
+        io.stderr(`vdisk: ${actionMessage(action, name, err)}\n`);
+        return 1;
+      }
+      throw err;
+    }
+    if (action === 'list' && result.snapshots.length > 0) {
+      io.stdout(['Snapshot list:', snapshotHeader(), ...result.snapshots.map((s) => snapshotRow(tableRow(s)))].join('\n') + '\n');
+    }
+    return 0;
+  } catch (err) {
+    return reportError(io, err);
+  }
+}

@@ -1,0 +1,128 @@
+/**
+ * Reading and writing persistent bitmaps on disk (qcow2-bitmap.c):
+ * bitmap data through its table, new tables and directories in freshly
+ * allocated clusters, and the two header updates QEMU makes, each ordered
+ * so a crash leaves either the old bitmaps or none trusted, never a
+ * half-written set.
+ */
+import { isZero } from '../../core/bytes.js';
+import { CorruptImageError } from '../../core/errors.js';
+import { bitmapBytes, serializeDirEntries, tableEntry, type BitmapDirEntry } from './bitmap-dir.js';
+import { HEADER_FIELD, serializeHeader } from './header.js';
+import { AUTOCLEAR_BITMAPS } from './layout.js';
+import type { Refcounts } from './refcount.js';
+import type { Qcow2State } from './state.js';
+
+/** Reads the dirty bits of `e` (one bit per granule, LSB first). */
+export async function loadBits(s: Qcow2State, e: BitmapDirEntry): Promise<Uint8Array> {
+  const cs = s.g.clusterSize;
+  const bytes = bitmapBytes(s.virtualSize, 2 ** e.granularityBits);
+  const out = new Uint8Array(bytes);
+  const raw = new Uint8Array(e.tableSize * 8);
+  await s.store.read(e.tableOffset, raw);
+  const view = new DataView(raw.buffer);
+  for (let i = 0; i < e.tableSize; i++) {
+    const t = tableEntry(view, i, cs);
+    const part = out.subarray(i * cs, Math.min(bytes, (i + 1) * cs));
+    if (t.kind === 'ones') part.fill(0xff);
+    else if (t.kind === 'data') await s.store.read(t.offset, part);
+  }
+  return out;
+}
+
+/** Every host cluster `e` uses (its table and data clusters), for freeing. */
+export async function bitmapClusters(s: Qcow2State, e: BitmapDirEntry): Promise<{ offset: number; clusters: number }[]> {
+  const cs = s.g.clusterSize;
+  const raw = new Uint8Array(e.tableSize * 8);
+  await s.store.read(e.tableOffset, raw);
+  const view = new DataView(raw.buffer);
+  const out = [{ offset: e.tableOffset, clusters: Math.ceil(raw.length / cs) }];
+  for (let i = 0; i < e.tableSize; i++) {
+    const t = tableEntry(view, i, cs);
+    if (t.kind === 'data') out.push({ offset: t.offset, clusters: 1 });
+  }
+  return out;
+}
+
+/**
+ * Writes `bits` into new clusters: non-zero data clusters, then the table.
+ * Returns the table's offset and size; refcounts are in the cache (the
+ * caller writes them back before anything points at the clusters).
+ */
+export async function storeBits(s: Qcow2State, rc: Refcounts, bits: Uint8Array): Promise<{ tableOffset: number; tableSize: number }> {
+  const cs = s.g.clusterSize;
+  const tableSize = Math.ceil(bits.length / cs);
+  const table = new Uint8Array(Math.max(8, tableSize * 8));
+  const view = new DataView(table.buffer);
+  const used: number[] = [];
+  for (let i = 0; i < tableSize; i++) if (!isZero(bits.subarray(i * cs, (i + 1) * cs))) used.push(i);
+  if (used.length) {
+    const host = await rc.allocate(used.length);
+    const buf = new Uint8Array(used.length * cs);
+    used.forEach((i, k) => {
+      buf.set(bits.subarray(i * cs, (i + 1) * cs), k * cs);
+      view.setBigUint64(i * 8, BigInt(host + k * cs));
+    });
+    await s.store.write(host, buf);
+  }
+  const tableClusters = Math.ceil(table.length / cs);
+  const tableOffset = await rc.allocate(tableClusters);
+  const padded = new Uint8Array(tableClusters * cs);
+  padded.set(table.subarray(0, tableSize * 8));
+  await s.store.write(tableOffset, padded);
+  return { tableOffset, tableSize };
+}
+
+async function writeAutoclear(s: Qcow2State): Promise<void> {
+  const b = new Uint8Array(8);
+  new DataView(b.buffer).setBigUint64(0, s.header.autoclear);
+  await s.store.write(HEADER_FIELD.autoclear, b);
+  await s.store.flush();
+}
+
+/**
+ * Rewrites the directory where it is (the same size: only flags change),
+ * with the autoclear bit cleared meanwhile (update_ext_header_and_dir_in_place).
+ */
+export async function rewriteDirInPlace(s: Qcow2State, entries: readonly BitmapDirEntry[]): Promise<void> {
+  const ext = s.header.bitmaps;
+  if (!ext) throw new CorruptImageError('No bitmap directory to update');
+  const bytes = serializeDirEntries(entries);
+  if (bytes.length !== ext.directorySize) throw new CorruptImageError('Bitmap directory size changed');
+  s.header.autoclear &= ~BigInt(AUTOCLEAR_BITMAPS);
+  await writeAutoclear(s);
+  await s.store.write(ext.directoryOffset, bytes);
+  await s.store.flush();
+  s.header.autoclear |= BigInt(AUTOCLEAR_BITMAPS);
+  await writeAutoclear(s);
+}
+
+/**
+ * Writes a new directory into new clusters and switches the header to it
+ * in one write (update_ext_header_and_dir). The caller has written back
+ * and flushed the refcounts of every cluster the entries use. Returns the
+ * old directory's clusters, to be freed by the caller.
+ */
+export async function switchDirectory(s: Qcow2State, rc: Refcounts, entries: readonly BitmapDirEntry[]): Promise<{ offset: number; clusters: number } | undefined> {
+  const cs = s.g.clusterSize;
+  const h = s.header;
+  const old = h.bitmaps;
+  if (entries.length) {
+    const bytes = serializeDirEntries(entries);
+    const clusters = Math.ceil(bytes.length / cs);
+    const offset = await rc.allocate(clusters);
+    const padded = new Uint8Array(clusters * cs);
+    padded.set(bytes);
+    await s.store.write(offset, padded);
+    await rc.writeBack();
+    await s.store.flush();
+    h.bitmaps = { nbBitmaps: entries.length, directorySize: bytes.length, directoryOffset: offset };
+    h.autoclear |= BigInt(AUTOCLEAR_BITMAPS);
+  } else {
+    h.bitmaps = undefined;
+    h.autoclear &= ~BigInt(AUTOCLEAR_BITMAPS);
+  }
+  await s.store.write(0, serializeHeader(h));
+  await s.store.flush();
+  return old ? { offset: old.directoryOffset, clusters: Math.ceil(old.directorySize / cs) } : undefined;
+}

@@ -1,0 +1,86 @@
+/**
+ * The in-memory refcount table a check rebuilds (qemu's IMRT), kept
+ * compact: 16-bit counters in chunks allocated only where clusters are
+ * referenced, plus a map for the rare counts above 65534. Memory follows
+ * the referenced part of the file, never the virtual size.
+ */
+
+const CHUNK_BITS = 16;
+const CHUNK = 2 ** CHUNK_BITS;
+const BIG = 0xffff;
+
+/** Reference counts by host cluster index. Pure; no I/O. */
+export class ComputedRefcounts {
+  readonly #chunks = new Map<number, Uint16Array>();
+  readonly #big = new Map<number, number>();
+  /** Clusters covered (qemu's nb_clusters: the file's clusters, grown by references just past the end). */
+  size: number;
+
+  constructor(size: number) {
+    this.size = size;
+  }
+
+  /** Count of cluster `i`. */
+  get(i: number): number {
+    const chunk = this.#chunks.get(Math.floor(i / CHUNK));
+    if (!chunk) return 0;
+    const v = chunk[i % CHUNK] ?? 0;
+    return v === BIG ? (this.#big.get(i) ?? BIG) : v;
+  }
+
+  /** Sets cluster `i` to `v`, growing `size` to cover it. */
+  set(i: number, v: number): void {
+    const ci = Math.floor(i / CHUNK);
+    let chunk = this.#chunks.get(ci);
+    if (!chunk) {
+      if (v === 0) return;
+      chunk = new Uint16Array(CHUNK);
+      this.#chunks.set(ci, chunk);
+    }
+    if (v >= BIG) {
+      chunk[i % CHUNK] = BIG;
+      this.#big.set(i, v);
+    } else {
+      chunk[i % CHUNK] = v;
+      this.#big.delete(i);
+    }
+    if (i >= this.size) this.size = i + 1;
+  }
+
+  /** Drops every count (keeps `size`). */
+  clear(): void {
+    this.#chunks.clear();
+    this.#big.clear();
+  }
+
+  /**
+   * Calls `fn` for each cluster below `size` whose count may be non-zero,
+   * in order, skipping chunks nothing references.
+   */
+  forEachUsed(fn: (i: number, count: number) => void): void {
+    const keys = [...this.#chunks.keys()].sort((a, b) => a - b);
+    for (const ci of keys) {
+      const chunk = this.#chunks.get(ci)!;
+      const base = ci * CHUNK;
+      const end = Math.min(CHUNK, this.size - base);
+      for (let k = 0; k < end; k++) {
+        const v = chunk[k]!;
+        if (v !== 0) fn(base + k, v === BIG ? (this.#big.get(base + k) ?? BIG) : v);
+      }
+    }
+  }
+
+  /** First cluster at or after `from` whose count is zero. */
+  firstFree(from: number): number {
+    for (let i = from; ; i++) {
+      const chunk = this.#chunks.get(Math.floor(i / CHUNK));
+      if (!chunk) return i;
+      if (chunk[i % CHUNK] === 0) return i;
+    }
+  }
+
+  /** Bytes held (for tests of the memory bound). */
+  get memoryBytes(): number {
+    return this.#chunks.size * CHUNK * 2 + this.#big.size * 16;
+  }
+}

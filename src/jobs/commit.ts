@@ -1,0 +1,140 @@
+/**
+ * commit: write what an overlay (and the images between it and the base)
+ * holds into a backing file further down, as `qemu-img commit` does. The
+ * base is grown when the overlay is larger (never shrunk), flushed, and only
+ * then is the overlay emptied (unless `drop`), so an interrupted commit
+ * leaves every image consistent and the overlay's guest view unchanged;
+ * running it again completes it.
+ */
+import { realpath } from 'node:fs/promises';
+
+import { InvalidArgumentError, UnsupportedError } from '../core/errors.js';
+import { Job, type JobContext, type JobOptions } from '../core/job.js';
+import { BlockDevice } from '../block/device.js';
+import type { OpenImageOptions } from '../block/chain.js';
+import type { Layer } from '../block/layer.js';
+import { pathCombine } from '../block/path-combine.js';
+import { copyImage, type CopyCounters } from './copy-loop.js';
+
+/** Options of {@link commit}. */
+export interface CommitOptions extends JobOptions, Omit<OpenImageOptions, 'readOnly' | 'backing' | 'writableDepth' | 'forceShare'> {
+  /** Format of the overlay (`-f`); probed when omitted. */
+  format?: string | undefined;
+  /**
+   * The backing file to commit into (`-b`), named as in the chain (relative
+   * names are taken against each overlay's directory); default: the
+   * overlay's own backing file. Giving it implies `drop`.
+   */
+  base?: string | undefined;
+  /** Leave the overlay's data in place (`-d`); otherwise it is emptied after the commit. */
+  drop?: boolean | undefined;
+  /** Write at most this many bytes per second (`-r`); 0 = unlimited. */
+  rateLimit?: number | undefined;
+}
+
+/** What {@link commit} did. */
+export interface CommitResult {
+  /** The image committed into, as the chain names it. */
+  readonly base: string;
+  /** Its depth below the overlay (1 = the overlay's backing file). */
+  readonly baseDepth: number;
+  /** The base's virtual size before, and after growing to the overlay's size. */
+  readonly baseSize: { readonly before: number; readonly after: number };
+  /** Bytes written into the base as data and as zeros. */
+  readonly dataBytes: number;
+  readonly zeroBytes: number;
+  /** True when the overlay was emptied (not `drop`, and its format can). */
+  readonly emptied: boolean;
+}
+
+const BUFFER_SIZE = 2 * 1024 * 1024;
+
+async function canonical(path: string): Promise<string | undefined> {
+  try {
+    return await realpath(path);
+  } catch {
+    return undefined;
+  }
+}
+
+/** qemu's bdrv_find_backing_image: `name` relative to each overlay's directory, compared by real path. */
+async function findBase(layers: readonly Layer[], name: string): Promise<number> {
+  for (let depth = 1; depth < layers.length; depth++) {
+    const want = await canonical(pathCombine((layers[depth - 1] as Layer).filename, name));
+    if (want !== undefined && want === (await canonical((layers[depth] as Layer).filename))) return depth;
+  }
+  throw new InvalidArgumentError(`Did not find '${name}' in the backing chain of '${(layers[0] as Layer).filename}'`);
+}
+
+async function runCommit(filename: string, opts: CommitOptions, ctx: JobContext): Promise<CommitResult> {
+  const open: OpenImageOptions = { ...opts, format: opts.format };
+  // Find the base in the chain, then open it once, for writing, inside the overlay's chain.
+  const probe = await BlockDevice.open(filename, { ...open, readOnly: true });
+  let depth = 1;
+  let drop = opts.drop === true;
+  try {
+    if (probe.layers.length < 2) throw new InvalidArgumentError('Image does not have a backing file');
+    if (opts.base !== undefined) {
+      depth = await findBase(probe.layers, opts.base);
+      drop = true; // -b implies -d: the images between are invalid afterwards anyway
+    }
+  } finally {
+    await probe.close();
+  }
+  const dev = await BlockDevice.open(filename, { ...open, readOnly: false, writableDepth: depth });
+  try {
+    const base = dev.below(depth);
+    const before = base.size;
+    if (dev.size > base.size) {
+      const resizer = base.top.image.resizer;
+      if (!resizer) {
+        throw new UnsupportedError(`Top image '${dev.filename}' is larger than base image '${base.filename}', and resize of base image failed: Image format driver does not support resize`);
+      }
+      await resizer.resize(dev.size, { shrink: false });
+    }
+    const counters: CopyCounters = { dataBytes: 0, zeroBytes: 0 };
+    ctx.progress.phase('commit', dev.size);
+    await copyImage(dev, base, 0, {
+      sparseSize: 4096,
+      targetIsZero: false,
+      topOnly: true,
+      aboveDepth: depth,
+      compress: false,
+      unit: base.top.image.granularity,
+      bufferSize: BUFFER_SIZE,
+      parallel: 8,
+      ordered: false,
+      rateLimit: opts.rateLimit ?? 0,
+      signal: ctx.signal,
+      progress: ctx.progress,
+    }, counters);
+    // The base holds everything before the overlay lets go of it.
+    await base.flush();
+    const writer = dev.top.image.writer;
+    let emptied = false;
+    if (!drop && writer?.makeEmpty) {
+      await writer.makeEmpty();
+      emptied = true;
+    }
+    await dev.close();
+    ctx.progress.finish();
+    return { base: base.filename, baseDepth: depth, baseSize: { before, after: base.size }, ...counters, emptied };
+  } catch (err) {
+    await dev.close().catch(() => undefined);
+    throw err;
+  }
+}
+
+/**
+ * Commits an overlay into its backing file (or `base`, deeper in the
+ * chain), as `qemu-img commit` does. Re-runnable after an interruption.
+ *
+ * @example
+ * ```ts
+ * await commit('snap.qcow2');                       // into snap's backing file, then empty snap
+ * await commit('top.qcow2', { base: 'base.qcow2' }); // into base, top and mid keep their data
+ * ```
+ */
+export function commit(filename: string, options: CommitOptions = {}): Job<CommitResult> {
+  return new Job((ctx) => runCommit(filename, options, ctx), options);
+}

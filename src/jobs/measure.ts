@@ -1,0 +1,115 @@
+/**
+ * measure: how large a new image would be, for a virtual size or for the
+ * content of an existing image (`qemu-img measure`). The target driver
+ * does the arithmetic; this job walks the source's block status once per
+ * run of equal status, so its cost follows the allocated data, not the
+ * virtual size.
+ */
+import { alignUp } from '../core/bytes.js';
+import { InvalidArgumentError, UnsupportedError } from '../core/errors.js';
+import { Job, type JobContext, type JobOptions } from '../core/job.js';
+import { parseOptionString, typeOptions, type OptionValue, type RawOption } from '../core/options.js';
+import { BlockDevice } from '../block/device.js';
+import type { OpenImageOptions } from '../block/chain.js';
+import { defaultRegistry } from '../block/registry.js';
+import type { MeasureResult, MeasureSource } from '../formats/driver.js';
+
+export type { MeasureResult } from '../formats/driver.js';
+
+/** Options of {@link measure}. */
+export interface MeasureOptions extends JobOptions, Omit<OpenImageOptions, 'readOnly' | 'format'> {
+  /** Virtual size to measure for (`--size`), instead of a source image. */
+  size?: number | undefined;
+  /** Format of the source image (`-f`); probed when omitted. */
+  sourceFormat?: string | undefined;
+  /** Target format (`-O`, default `raw`). */
+  targetFormat?: string | undefined;
+  /** Target create options (`-o`), one string or several (later ones win). */
+  options?: string | readonly string[] | undefined;
+  /** Internal snapshot of the source to measure (`-l`). */
+  snapshot?: string | undefined;
+}
+
+const MAX_STATUS_REQUEST = 1 << 30;
+
+/** The bytes qemu counts as data: every target cluster holding a data byte, walking block status. */
+async function allocatedBytes(dev: BlockDevice, clusterSize: number, ctx: JobContext): Promise<number> {
+  const size = dev.size;
+  ctx.progress.phase('measure', size);
+  let required = 0;
+  for (let offset = 0; offset < size; ) {
+    ctx.signal.throwIfAborted();
+    const st = await dev.blockStatus(offset, Math.min(size - offset, MAX_STATUS_REQUEST));
+    let n = st.length;
+    if (!st.zero && st.data) {
+      n = alignUp(offset + n, clusterSize) - offset;
+      required += (offset % clusterSize) + n;
+    }
+    offset += n;
+    ctx.progress.advance(n);
+  }
+  return required;
+}
+
+function typedOptions(format: string, input: MeasureOptions['options']): Map<string, OptionValue> {
+  const registry = defaultRegistry;
+  const driver = registry.get(format);
+  if (!driver.create) throw new InvalidArgumentError(`Format driver '${format}' does not support image creation`);
+  const list = input === undefined ? [] : typeof input === 'string' ? [input] : input;
+  const raw: RawOption[] = list.flatMap((s) => parseOptionString(s));
+  try {
+    return typeOptions(registry.createOptions(driver), raw);
+  } catch (err) {
+    if (err instanceof InvalidArgumentError) {
+      throw new InvalidArgumentError(err.message, { cause: err, hint: `vdisk: Invalid options for file format '${format}'` });
+    }
+    throw err;
+  }
+}
+
+async function runMeasure(filename: string | undefined, opts: MeasureOptions, ctx: JobContext): Promise<MeasureResult> {
+  if (filename === undefined && opts.size === undefined) throw new InvalidArgumentError('Either --size N or one filename must be specified.');
+  if (filename !== undefined && opts.size !== undefined) throw new InvalidArgumentError('--size N cannot be used together with a filename.');
+  const registry = opts.registry ?? defaultRegistry;
+  let dev: BlockDevice | undefined;
+  try {
+    if (filename !== undefined) {
+      dev = await BlockDevice.open(filename, { ...opts, format: opts.sourceFormat, readOnly: true });
+      if (opts.snapshot !== undefined) throw new UnsupportedError('Failed to load snapshot: reading internal snapshots is not supported yet');
+    }
+    const format = opts.targetFormat ?? 'raw';
+    const driver = registry.get(format);
+    if (!driver.create) throw new InvalidArgumentError(`Format driver '${format}' does not support image creation`);
+    const options = typedOptions(format, opts.options);
+    const size = opts.size ?? Number(options.get('size') ?? 0);
+    if (!driver.measure) throw new UnsupportedError(`Block driver '${format}' does not support size measurement`);
+    let source: MeasureSource | undefined;
+    if (dev) {
+      const d = dev;
+      const bitmaps = d.top.image.bitmaps;
+      source = { virtualSize: d.size, allocatedBytes: (cs) => allocatedBytes(d, cs, ctx), bitmaps: bitmaps?.supported ? bitmaps.list() : undefined };
+    }
+    const result = await driver.measure(size, options, source);
+    ctx.progress.finish();
+    return result;
+  } finally {
+    await dev?.close();
+  }
+}
+
+/**
+ * Measures the file size a new image of `targetFormat` needs: for `size`
+ * bytes, or for the content of `filename` (pass `undefined` with `size`).
+ * Returns qemu-img's `required`, `fully-allocated` and, for qcow2 v3
+ * targets of sources that can hold persistent bitmaps, `bitmaps`.
+ *
+ * @example
+ * ```ts
+ * const { required, fullyAllocated } = await measure('disk.raw', { targetFormat: 'qcow2' });
+ * const empty = await measure(undefined, { size: 10 * 2 ** 30, targetFormat: 'qcow2' });
+ * ```
+ * @throws {InvalidArgumentError} EINVAL for bad options, {@link UnsupportedError} EUNSUPPORTED for formats that cannot be measured
+ */
+export function measure(filename: string | undefined, options: MeasureOptions = {}): Job<MeasureResult> {
+  return new Job((ctx) => runMeasure(filename, options, ctx), options);
+}

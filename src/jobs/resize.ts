@@ -1,0 +1,93 @@
+/**
+ * resize: change an image's virtual size, as `qemu-img resize` does. Sizes
+ * may be absolute or relative (`+1G`, `-512M`); shrinking must be asked
+ * for; preallocation applies to the grown part only. The format does the
+ * work (its ImageResizer) in its crash-safe order.
+ */
+import { throwIfAborted } from '../core/abort.js';
+import { InvalidArgumentError, UnsupportedError } from '../core/errors.js';
+import type { JobOptions } from '../core/job.js';
+import { parseSizeBig } from '../core/sizes.js';
+import { BlockDevice } from '../block/device.js';
+import type { DriverRegistry } from '../block/registry.js';
+import type { ResolverOptions } from '../block/resolver.js';
+import type { ByteStore } from '../io/byte-store.js';
+
+/** Preallocation modes `resize --preallocation` takes. */
+export type ResizePreallocation = 'off' | 'metadata' | 'falloc' | 'full';
+
+/** Options of {@link resize}. */
+export interface ResizeOptions extends Pick<JobOptions, 'signal'>, ResolverOptions {
+  /** The image's format (`-f`); probed when omitted. */
+  format?: string | undefined;
+  /** Allow a smaller size (`--shrink`): data past the new end is lost. */
+  shrink?: boolean | undefined;
+  /** How to allocate the grown part (`--preallocation`, default `off`). */
+  preallocation?: ResizePreallocation | undefined;
+  /** Drivers to use. */
+  registry?: DriverRegistry | undefined;
+  /** Receives qemu-img's warning for an image whose raw format was only guessed. */
+  onWarning?: ((warning: { code: string; message: string }) => void) | undefined;
+}
+
+/** What {@link resize} did. */
+export interface ResizeResult {
+  /** The virtual size before. */
+  readonly oldSize: number;
+  /** The virtual size now. */
+  readonly size: number;
+}
+
+const SIZE_SYNTAX =
+  "Parameter 'size' expects a non-negative number below 2^64\n" +
+  'Optional suffix k, M, G, T, P or E means kilo-, mega-, giga-, tera-, peta-\n' +
+  'and exabytes, respectively.';
+
+/** `[+|-]size` → sign and magnitude, with qemu-img's error text. */
+function parseResizeSize(size: number | string): { relative: -1 | 0 | 1; value: number } {
+  if (typeof size === 'number') {
+    if (!Number.isSafeInteger(size)) throw new InvalidArgumentError(SIZE_SYNTAX, { data: { kind: 'size-syntax' } });
+    return { relative: 0, value: size };
+  }
+  const relative = size.startsWith('+') ? 1 : size.startsWith('-') ? -1 : 0;
+  const r = parseSizeBig(relative ? size.slice(1) : size);
+  if (!r.ok || r.value > BigInt(Number.MAX_SAFE_INTEGER)) throw new InvalidArgumentError(SIZE_SYNTAX, { data: { kind: 'size-syntax' } });
+  return { relative, value: Number(r.value) };
+}
+
+/**
+ * Sets the virtual size of an image.
+ *
+ * @param size - bytes, or a qemu-img size string; `+`/`-` make it relative to the current size
+ * @throws {InvalidArgumentError} EINVAL: bad size, "New image size must be positive",
+ *   shrinking without `shrink` (`data.kind === 'shrink-refused'`), preallocation while shrinking;
+ *   {@link UnsupportedError} EUNSUPPORTED: "Image format driver does not support resize"
+ * @example
+ * ```ts
+ * await resize('disk.qcow2', '+10G');
+ * await resize('disk.raw', 1 << 30, { shrink: true });
+ * ```
+ */
+export async function resize(target: string | ByteStore, size: number | string, options: ResizeOptions = {}): Promise<ResizeResult> {
+  throwIfAborted(options.signal);
+  const { relative, value } = parseResizeSize(size);
+  const prealloc = options.preallocation ?? 'off';
+  if (!['off', 'metadata', 'falloc', 'full'].includes(prealloc)) throw new InvalidArgumentError(`Invalid preallocation mode '${prealloc}'`);
+  const dev = await BlockDevice.open(target, { ...options, readOnly: false });
+  try {
+    const current = dev.size;
+    const total = relative ? current + relative * value : value;
+    if (total <= 0) throw new InvalidArgumentError('New image size must be positive');
+    if (total <= current && prealloc !== 'off') throw new InvalidArgumentError('Preallocation can only be used for growing images');
+    if (current > total && !options.shrink) {
+      throw new InvalidArgumentError('Use the --shrink option to perform a shrink operation.', { data: { kind: 'shrink-refused' } });
+    }
+    const resizer = dev.top.image.resizer;
+    if (!resizer) throw new UnsupportedError('Image format driver does not support resize');
+    await resizer.resize(total, { shrink: total < current, preallocation: prealloc });
+    await dev.flush();
+    return { oldSize: current, size: total };
+  } finally {
+    await dev.close();
+  }
+}
