@@ -68,13 +68,13 @@ export class DirectIo {
 
   /**
    * @param align offset/length alignment: a power of two, 512 .. MAX_BOUNCE
-   * @param size the file's current size
+   * @param size the file's current size; undefined for a device, whose size never changes (nothing is truncated)
    */
-  constructor(file: DirectFile, name: string, align: number, size: number, pool: BouncePool) {
+  constructor(file: DirectFile, name: string, align: number, size: number | undefined, pool: BouncePool) {
     this.#file = file;
     this.#name = name;
     this.#align = align;
-    this.#size = size;
+    this.#size = size ?? Number.POSITIVE_INFINITY;
     this.#pool = pool;
   }
 
@@ -83,7 +83,7 @@ export class DirectIo {
     return this.#align;
   }
 
-  /** The logical size (exact even while a write of a partial last block is in flight). */
+  /** The logical size (exact even while a write of a partial last block is in flight); infinite for a device. */
   get size(): number {
     return this.#size;
   }
@@ -157,7 +157,7 @@ export class DirectIo {
       try {
         return await fn();
       } finally {
-        this.#size = await this.#file.size();
+        if (this.#size !== Number.POSITIVE_INFINITY) this.#size = await this.#file.size();
       }
     });
   }

@@ -29,7 +29,7 @@ export interface FileStoreOptions {
 let bouncePool: BouncePool | undefined;
 
 /** The O_DIRECT state of a freshly opened direct file. */
-async function directIo(fh: FileHandle, name: string): Promise<DirectIo> {
+async function directIo(fh: FileHandle, name: string, isDevice: boolean): Promise<DirectIo> {
   if (!native) throw new IoError('direct I/O needs the native module');
   const ops = native;
   bouncePool ??= new BouncePool((size) => ops.alignedBuffer(size));
@@ -42,7 +42,7 @@ async function directIo(fh: FileHandle, name: string): Promise<DirectIo> {
     truncate: (size: number) => fh.truncate(size),
     size: async () => (await fh.stat()).size,
   };
-  return new DirectIo(file, name, align, await file.size(), bouncePool);
+  return new DirectIo(file, name, align, isDevice ? undefined : await file.size(), bouncePool);
 }
 
 /** Opens with O_DIRECT; when the file system refuses it (EINVAL), fails with qemu's wording. */
@@ -125,7 +125,7 @@ export class FileStore implements ByteStore {
         const what = st.isDirectory() ? 'a directory' : st.isFIFO() ? 'a FIFO' : st.isSocket() ? 'a socket' : 'a device';
         throw new UnsafeReferenceError(`Could not open '${path}': it is ${what}, not a regular file`, { file: path });
       }
-      return new FileStore(path, fh, readOnly, { dev: st.dev, ino: st.ino }, device, cache, direct ? await directIo(fh, path) : undefined);
+      return new FileStore(path, fh, readOnly, { dev: st.dev, ino: st.ino }, device, cache, direct ? await directIo(fh, path, device) : undefined);
     } catch (err) {
       await fh.close();
       throw fsError(err, `Could not open '${path}'`, path);

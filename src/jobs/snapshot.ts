@@ -7,6 +7,7 @@
 import { NotFoundError, UnsupportedError, VdiskError } from '../core/errors.js';
 import type { JobOptions } from '../core/job.js';
 import { throwIfAborted } from '../core/abort.js';
+import { probedRawWarning } from '../block/chain.js';
 import { BlockDevice } from '../block/device.js';
 import type { DriverRegistry } from '../block/registry.js';
 import type { ResolverOptions } from '../block/resolver.js';
@@ -66,7 +67,11 @@ async function act(dev: BlockDevice, options: SnapshotOptions): Promise<Snapshot
       return { snapshots: ops.list(), snapshot: created };
     }
     case 'apply': {
-      if (!ops?.apply) throw unsupported(dev.format, 95);
+      if (!ops?.apply) {
+        // qemu-img 7.2 reopens the image while falling back to its file: the probed-raw warning shows twice.
+        if (dev.top.probedRaw) options.onWarning?.({ code: 'probed-raw', message: probedRawWarning(dev.filename) });
+        throw unsupported(dev.format, 95);
+      }
       const target = ops.list().find((s) => s.id === name) ?? ops.list().find((s) => s.name === name);
       await ops.apply(name);
       return { snapshots: ops.list(), snapshot: target };

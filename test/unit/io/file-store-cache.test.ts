@@ -255,3 +255,23 @@ test('DirectIo issues only aligned I/O and serializes read-modify-write of share
   assert.equal(await io.read(0, out), io.size);
   assert.deepEqual(out.subarray(0, io.size), bytes);
 });
+
+test('DirectIo on a device (size not tracked) never truncates', async () => {
+  const bytes = new Uint8Array(8192).fill(9);
+  let truncated = false;
+  const file: DirectFile = {
+    read: async (buf, len, pos) => (buf.set(bytes.subarray(pos, pos + len)), Math.min(len, Math.max(0, bytes.length - pos))),
+    write: async (buf, len, pos) => (bytes.set(buf.subarray(0, len), pos), len),
+    truncate: async () => void (truncated = true),
+    size: async () => 0, // devices report 0 from fstat
+  };
+  const io = new DirectIo(file, 'dev', 4096, undefined, new BouncePool((n) => new Uint8Array(n)));
+  await io.write(4000, new Uint8Array(200).fill(1));
+  await io.resizing(async () => undefined);
+  assert.equal(truncated, false);
+  assert.equal(io.size, Number.POSITIVE_INFINITY);
+  assert.deepEqual(bytes.subarray(3999, 4201), new Uint8Array(202).fill(1).fill(9, 0, 1).fill(9, 201));
+  const out = new Uint8Array(300);
+  await io.read(3950, out);
+  assert.deepEqual(out, bytes.subarray(3950, 4250));
+});
