@@ -76,4 +76,4 @@ export { measure, type MeasureOptions } from './jobs/measure.js';
 export { dd, type DdOptions, type DdResult } from './jobs/dd.js';
 export { bench, type BenchOptions, type BenchResult } from './jobs/bench.js';
 export { bitmap, type BitmapAction, type BitmapOptions } from './jobs/bitmap.js';
-export type { MeasureSource, MeasureResult, PersistentBitmapInfo, ImageBitmaps } from './formats/driver.js';
+export type { MeasureSource, MeasureResult, PersistentBitmapInfo, ImageBitmaps, ImageAmender, AmendRequest } from './formats/driver.js';

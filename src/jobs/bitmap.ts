@@ -11,8 +11,16 @@ import type { ImageBitmaps } from '../formats/driver.js';
 
 /** One `qemu-img bitmap` action. */
 export type BitmapAction =
-  | { readonly op: 'add' | 'remove' | 'clear' | 'enable' | 'disable' }
-  | { readonly op: 'merge'; /** The bitmap merged in (from `sourceFile` when given). */ readonly source: string };
+  | {
+      /** What to do to the bitmap. */
+      readonly op: 'add' | 'remove' | 'clear' | 'enable' | 'disable';
+    }
+  | {
+      /** Merge another bitmap into this one. */
+      readonly op: 'merge';
+      /** The bitmap merged in (from `sourceFile` when given). */
+      readonly source: string;
+    };
 
 /** Options of {@link bitmap}. */
 export interface BitmapOptions extends Omit<OpenImageOptions, 'readOnly' | 'backing' | 'forceShare'> {

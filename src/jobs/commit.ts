@@ -39,9 +39,15 @@ export interface CommitResult {
   /** Its depth below the overlay (1 = the overlay's backing file). */
   readonly baseDepth: number;
   /** The base's virtual size before, and after growing to the overlay's size. */
-  readonly baseSize: { readonly before: number; readonly after: number };
-  /** Bytes written into the base as data and as zeros. */
+  readonly baseSize: {
+    /** Before the commit. */
+    readonly before: number;
+    /** After growing (equal to `before` when the base was large enough). */
+    readonly after: number;
+  };
+  /** Bytes written into the base as data. */
   readonly dataBytes: number;
+  /** Bytes written into the base as zeros. */
   readonly zeroBytes: number;
   /** True when the overlay was emptied (not `drop`, and its format can). */
   readonly emptied: boolean;
