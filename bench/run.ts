@@ -54,6 +54,26 @@ function prepare(output: string | undefined): void {
   spawnSync('sync');
 }
 
+/** The issues' metadata workload: a 4 TiB qcow2 with 4000 scattered 64 KiB clusters, and a copy of it. */
+function makeHuge(): void {
+  if (existsSync(join(WORK, 'huge-copy.qcow2'))) return;
+  const run = (cmd: string, args: string[]): void => {
+    const r = spawnSync(cmd, args, { cwd: WORK, stdio: ['ignore', 'ignore', 'inherit'] });
+    if (r.status !== 0) throw new Error(`${cmd} ${args.slice(0, 3).join(' ')} failed`);
+  };
+  run('qemu-img', ['create', '-q', '-f', 'qcow2', 'huge.qcow2', '4T']);
+  let x = 12345;
+  const clusters = (4 * 2 ** 40) / 65536;
+  const cmds: string[] = [];
+  for (let i = 0; i < 4000; i++) {
+    x = (Math.imul(x, 1103515245) + 12345) >>> 0;
+    const c = Math.floor((x / 2 ** 32) * clusters);
+    cmds.push('-c', `write -P ${(i % 250) + 1} ${c * 65536} 64k`);
+  }
+  run('qemu-io', ['-f', 'qcow2', ...cmds, 'huge.qcow2']);
+  run('cp', ['--sparse=always', 'huge.qcow2', 'huge-copy.qcow2']);
+}
+
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
 
 function main(): void {
@@ -62,11 +82,18 @@ function main(): void {
     const r = spawnSync('python3', [MKWORKLOAD, WORK, '--size-mib', String(SIZE_MIB)], { stdio: 'inherit' });
     if (r.status !== 0) throw new Error('mkworkload.py failed');
   }
+  makeHuge();
   const cases: Case[] = [
+    { name: 'check huge.qcow2 (4 TiB, 4000 clusters)', vdisk: ['check', 'huge.qcow2'], qemu: ['check', 'huge.qcow2'] },
+    { name: 'map huge.qcow2', vdisk: ['map', '--output=json', 'huge.qcow2'], qemu: ['map', '--output=json', 'huge.qcow2'] },
+    { name: 'compare huge.qcow2 huge-copy.qcow2', vdisk: ['compare', 'huge.qcow2', 'huge-copy.qcow2'], qemu: ['compare', 'huge.qcow2', 'huge-copy.qcow2'] },
+    { name: 'measure -O qcow2 huge.qcow2', vdisk: ['measure', '--output=json', '-O', 'qcow2', 'huge.qcow2'], qemu: ['measure', '--output=json', '-O', 'qcow2', 'huge.qcow2'] },
     convertCase('raw → qcow2', ['-f', 'raw', '-O', 'qcow2', 'mixed.raw']),
     convertCase('qcow2 → raw', ['-f', 'qcow2', '-O', 'raw', 'mixed.qcow2']),
     convertCase('3-layer chain → qcow2', ['-O', 'qcow2', 'chain-top.qcow2']),
     convertCase('raw → raw', ['-f', 'raw', '-O', 'raw', 'mixed.raw']),
+    { ...convertCase('raw → qcow2, vdisk -t unsafe (qemu-img\'s default)', ['-f', 'raw', '-O', 'qcow2', 'mixed.raw']), vdisk: ['convert', '-t', 'unsafe', '-f', 'raw', '-O', 'qcow2', 'mixed.raw', 'out.img'] },
+    { ...convertCase('3-layer chain → qcow2, vdisk -t unsafe', ['-O', 'qcow2', 'chain-top.qcow2']), vdisk: ['convert', '-t', 'unsafe', '-O', 'qcow2', 'chain-top.qcow2', 'out.img'] },
     convertCase('raw → qcow2 -c', ['-c', '-f', 'raw', '-O', 'qcow2', 'mixed.raw']),
     { ...convertCase('raw → qcow2 -c (qemu-img with -W)', ['-c', '-f', 'raw', '-O', 'qcow2', 'mixed.raw']), qemu: ['convert', '-W', '-c', '-f', 'raw', '-O', 'qcow2', 'mixed.raw', 'out.img'] },
     { name: 'info mixed.qcow2', vdisk: ['info', '--output=json', 'mixed.qcow2'], qemu: ['info', '--output=json', 'mixed.qcow2'] },

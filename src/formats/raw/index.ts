@@ -5,6 +5,7 @@
  */
 import { alignUp, scanRun } from '../../core/bytes.js';
 import { InvalidArgumentError, UnsupportedError } from '../../core/errors.js';
+import type { HostExtent } from '../../io/byte-store.js';
 import type {
   ByteStore,
   CreateRequest,
@@ -46,9 +47,32 @@ class RawImage implements FormatImage {
     return this.#size;
   }
 
+  /** Host extents from the last SEEK_DATA walk (read-only opens: the file cannot change under us). */
+  #hostCache: readonly HostExtent[] = [];
+
+  async #hostExtents(offset: number, length: number): Promise<readonly HostExtent[] | undefined> {
+    if (this.writer) return this.store.extents?.(offset, length);
+    // Block status asks run by run; one lseek walk serves many calls instead of two lseeks each.
+    const i = this.#hostCache.findIndex((h) => h.offset <= offset && offset < h.offset + h.length);
+    if (i < 0) {
+      const fresh = await this.store.extents?.(offset, length);
+      if (!fresh) return undefined;
+      this.#hostCache = fresh;
+      return fresh;
+    }
+    const end = offset + length;
+    const out: HostExtent[] = [];
+    for (const h of this.#hostCache.slice(i)) {
+      if (h.offset >= end) break;
+      const start = Math.max(h.offset, offset);
+      out.push({ offset: start, length: Math.min(h.offset + h.length, end) - start, data: h.data });
+    }
+    return out;
+  }
+
   async mapping(offset: number, length: number): Promise<readonly Extent[]> {
     // Holes, as the kernel knows them (SEEK_DATA/SEEK_HOLE), when the store can say.
-    const host = await this.store.extents?.(offset, length);
+    const host = await this.#hostExtents(offset, length);
     if (host && host.length > 0) {
       return host.map((h): Extent =>
         h.data
