@@ -3,7 +3,7 @@
  * with its error wording, for every command that takes them (convert,
  * compare, check, commit, rebase, amend, bench).
  */
-import { parseCacheMode, type CacheMode } from '../io/cache-mode.js';
+import { parseCacheMode, type CacheMode } from '../block/types.js';
 
 /**
  * The cache mode given with `-t` (`which` = 'target', the default) or `-T`

@@ -39,3 +39,17 @@ export function attachProgress(job: Job<unknown>, io: CliIo, show: boolean): (ok
     else io.stdout('\n');
   };
 }
+
+/** Awaits `job` with qemu-img's progress line (when `show`) and signal handling, detaching either way. */
+export async function awaitWithProgress<T>(job: Job<T>, io: CliIo, show: boolean): Promise<T> {
+  const detach = attachProgress(job as Job<unknown>, io, show);
+  let result: T;
+  try {
+    result = await job;
+  } catch (err) {
+    detach(false);
+    throw err;
+  }
+  detach(true);
+  return result;
+}

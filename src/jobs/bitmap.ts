@@ -7,7 +7,7 @@
 import { InvalidArgumentError, UnsupportedError, VdiskError } from '../core/errors.js';
 import { BlockDevice } from '../block/device.js';
 import type { OpenImageOptions } from '../block/chain.js';
-import type { ImageBitmaps } from '../formats/driver.js';
+import type { ImageBitmaps } from '../block/types.js';
 
 /** One `qemu-img bitmap` action. */
 export type BitmapAction =

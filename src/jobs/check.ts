@@ -9,9 +9,9 @@ import { BlockDevice } from '../block/device.js';
 import type { OpenImageOptions } from '../block/chain.js';
 import { InvalidArgumentError, IoError, UnsupportedError, VdiskError } from '../core/errors.js';
 import { Job, type JobContext, type JobOptions } from '../core/job.js';
-import type { CheckCounts, CheckRepair } from '../formats/driver.js';
+import type { CheckCounts, CheckRepair } from '../block/types.js';
 
-export type { CheckRepair } from '../formats/driver.js';
+export type { CheckRepair } from '../block/types.js';
 
 /** Options of {@link check}. */
 export interface CheckOptions extends Omit<OpenImageOptions, 'readOnly' | 'check'>, JobOptions {

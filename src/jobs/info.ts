@@ -5,7 +5,7 @@
 import { BlockDevice } from '../block/device.js';
 import type { OpenImageOptions } from '../block/chain.js';
 import type { Layer } from '../block/layer.js';
-import type { SnapshotInfo } from '../formats/driver.js';
+import type { SnapshotInfo } from '../block/types.js';
 
 /** One internal snapshot, as qemu's `SnapshotInfo`. */
 export interface ImageSnapshotInfo {

@@ -12,9 +12,9 @@ import { parseOptionString, typeOptions, type OptionValue, type RawOption } from
 import { BlockDevice } from '../block/device.js';
 import type { OpenImageOptions } from '../block/chain.js';
 import { defaultRegistry } from '../block/registry.js';
-import type { MeasureResult, MeasureSource } from '../formats/driver.js';
+import type { MeasureResult, MeasureSource } from '../block/types.js';
 
-export type { MeasureResult } from '../formats/driver.js';
+export type { MeasureResult } from '../block/types.js';
 
 /** Options of {@link measure}. */
 export interface MeasureOptions extends JobOptions, Omit<OpenImageOptions, 'readOnly' | 'format'> {

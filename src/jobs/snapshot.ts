@@ -11,7 +11,7 @@ import { probedRawWarning } from '../block/chain.js';
 import { BlockDevice } from '../block/device.js';
 import type { DriverRegistry } from '../block/registry.js';
 import type { ResolverOptions } from '../block/resolver.js';
-import type { SnapshotInfo } from '../formats/driver.js';
+import type { SnapshotInfo } from '../block/types.js';
 import type { ByteStore } from '../io/byte-store.js';
 
 /** What {@link snapshot} does. */

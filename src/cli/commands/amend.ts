@@ -4,7 +4,7 @@ import { info } from '../../jobs/info.js';
 import { parseArgs, UsageError, last, type OptSpec } from '../args.js';
 import { checkCacheMode, PROG, reportError, warningPrinter, type CliIo } from '../context.js';
 import { imageArg } from '../image-opts.js';
-import { attachProgress } from '../progress-bar.js';
+import { awaitWithProgress } from '../progress-bar.js';
 import { TRUST_OPTIONS, trustFrom } from '../trust-options.js';
 
 const SPECS: readonly OptSpec[] = [
@@ -52,14 +52,7 @@ export async function amendCommand(argv: readonly string[], io: CliIo): Promise<
       return printHelp(io, found?.format ?? 'raw');
     }
     const job = amend(filename, { options: optionStrings, format, force: args.flags.has('force'), onWarning: warningPrinter(io), ...trustFrom(args) });
-    const detach = attachProgress(job, io, args.flags.has('progress') && !quiet);
-    try {
-      await job;
-    } catch (err) {
-      detach(false);
-      throw err;
-    }
-    detach(true);
+    await awaitWithProgress(job, io, args.flags.has('progress') && !quiet);
     return 0;
   } catch (err) {
     return reportError(io, err);

@@ -3,7 +3,7 @@ import { commit } from '../../jobs/commit.js';
 import { parseArgs, UsageError, last, type OptSpec } from '../args.js';
 import { checkCacheMode, cvtnum, reportError, warningPrinter, type CliIo } from '../context.js';
 import { imageArg } from '../image-opts.js';
-import { attachProgress } from '../progress-bar.js';
+import { awaitWithProgress } from '../progress-bar.js';
 import { TRUST_OPTIONS, trustFrom } from '../trust-options.js';
 
 const SPECS: readonly OptSpec[] = [
@@ -41,14 +41,7 @@ export async function commitCommand(argv: readonly string[], io: CliIo): Promise
       onWarning: warningPrinter(io),
       ...trustFrom(args),
     });
-    const detach = attachProgress(job, io, args.flags.has('progress') && !quiet);
-    try {
-      await job;
-    } catch (err) {
-      detach(false);
-      throw err;
-    }
-    detach(true);
+    await awaitWithProgress(job, io, args.flags.has('progress') && !quiet);
     if (!quiet) io.stdout('Image committed.\n');
     return 0;
   } catch (err) {

@@ -4,7 +4,7 @@ import { parseArgs, UsageError, last, type OptSpec } from '../args.js';
 import { cacheOption } from '../cache-option.js';
 import { reportError, type CliIo } from '../context.js';
 import { parseImageOpts } from '../image-opts.js';
-import { attachProgress } from '../progress-bar.js';
+import { awaitWithProgress } from '../progress-bar.js';
 import { TRUST_OPTIONS, trustFrom } from '../trust-options.js';
 
 const SPECS: readonly OptSpec[] = [
@@ -44,15 +44,7 @@ export async function compareCommand(argv: readonly string[], io: CliIo): Promis
       ({ filename: fileB, format: formatB } = parseImageOpts(fileB));
     }
     const job = compare(fileA, fileB, { formatA, formatB, strict: args.flags.has('strict'), cache, forceShare: args.flags.has('forceShare'), ...trustFrom(args) });
-    const detach = attachProgress(job, io, args.flags.has('progress') && !quiet);
-    let result;
-    try {
-      result = await job;
-    } catch (err) {
-      detach(false);
-      throw err;
-    }
-    detach(true);
+    const result = await awaitWithProgress(job, io, args.flags.has('progress') && !quiet);
     const say = (line: string): void => {
       if (!quiet) io.stdout(line + '\n');
     };

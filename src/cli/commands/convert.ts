@@ -5,7 +5,7 @@ import { convert } from '../../jobs/convert.js';
 import { parseArgs, last, type OptSpec } from '../args.js';
 import { cacheOption } from '../cache-option.js';
 import { PROG, cvtnum, reportError, type CliIo } from '../context.js';
-import { attachProgress } from '../progress-bar.js';
+import { awaitWithProgress } from '../progress-bar.js';
 import { TRUST_OPTIONS, trustFrom } from '../trust-options.js';
 import { printOptionHelp } from './create.js';
 import { parseImageOpts } from '../image-opts.js';
@@ -124,14 +124,7 @@ export async function convertCommand(argv: readonly string[], io: CliIo): Promis
       ...trustFrom(args),
     });
     if (!args.flags.has('quiet')) job.on('warning', (w) => io.stderr(`${PROG}: warning: ${w.message}\n`));
-    const detach = attachProgress(job, io, args.flags.has('progress') && !args.flags.has('quiet'));
-    try {
-      await job;
-    } catch (err) {
-      detach(false);
-      throw err;
-    }
-    detach(true);
+    await awaitWithProgress(job, io, args.flags.has('progress') && !args.flags.has('quiet'));
     return 0;
   } catch (err) {
     return reportError(io, err);

@@ -2,7 +2,7 @@ import { rebase } from '../../jobs/rebase.js';
 import { parseArgs, UsageError, last, type OptSpec } from '../args.js';
 import { checkCacheMode, reportError, warningPrinter, type CliIo } from '../context.js';
 import { imageArg } from '../image-opts.js';
-import { attachProgress } from '../progress-bar.js';
+import { awaitWithProgress } from '../progress-bar.js';
 import { TRUST_OPTIONS, trustFrom } from '../trust-options.js';
 
 /** qemu-img 7.2's options, plus newer qemu's `-c` and `-B` (backing format). */
@@ -43,14 +43,7 @@ export async function rebaseCommand(argv: readonly string[], io: CliIo): Promise
       onWarning: warningPrinter(io),
       ...trustFrom(args),
     });
-    const detach = attachProgress(job, io, args.flags.has('progress') && !quiet);
-    try {
-      await job;
-    } catch (err) {
-      detach(false);
-      throw err;
-    }
-    detach(true);
+    await awaitWithProgress(job, io, args.flags.has('progress') && !quiet);
     return 0;
   } catch (err) {
     return reportError(io, err);

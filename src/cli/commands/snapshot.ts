@@ -1,5 +1,5 @@
 import { VdiskError } from '../../core/errors.js';
-import type { SnapshotInfo } from '../../formats/driver.js';
+import type { SnapshotInfo } from '../../block/types.js';
 import type { ImageSnapshotInfo } from '../../jobs/info.js';
 import { snapshot, type SnapshotAction } from '../../jobs/snapshot.js';
 import { parseArgs, UsageError, type OptSpec } from '../args.js';

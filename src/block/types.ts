@@ -1,0 +1,14 @@
+/**
+ * The driver-level types jobs and the CLI need, re-exported by the block
+ * layer so imports keep pointing down one layer at a time
+ * (cli → jobs → block → formats → io).
+ */
+export type {
+  CheckCounts,
+  CheckRepair,
+  ImageBitmaps,
+  MeasureResult,
+  MeasureSource,
+  SnapshotInfo,
+} from '../formats/driver.js';
+export { parseCacheMode, type CacheMode } from '../io/cache-mode.js';
