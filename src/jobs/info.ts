@@ -66,7 +66,8 @@ export interface InfoOptions extends Omit<OpenImageOptions, 'readOnly' | 'backin
   backingChain?: boolean | undefined;
 }
 
-function snapshotJson(s: SnapshotInfo): ImageSnapshotInfo {
+/** A driver's snapshot as qemu's `SnapshotInfo` (the `info` JSON and the `snapshot -l` table). */
+export function snapshotJson(s: SnapshotInfo): ImageSnapshotInfo {
   return {
     'id': s.id,
     'name': s.name,

@@ -1,6 +1,5 @@
 import { VdiskError } from '../../core/errors.js';
-import type { SnapshotInfo } from '../../block/types.js';
-import type { ImageSnapshotInfo } from '../../jobs/info.js';
+import { snapshotJson } from '../../jobs/info.js';
 import { snapshot, type SnapshotAction } from '../../jobs/snapshot.js';
 import { parseArgs, UsageError, type OptSpec } from '../args.js';
 import { reportError, warningPrinter, type CliIo } from '../context.js';
@@ -58,19 +57,6 @@ function actionMessage(action: SnapshotAction, name: string, err: VdiskError): s
   }
 }
 
-function tableRow(s: SnapshotInfo): ImageSnapshotInfo {
-  return {
-    'id': s.id,
-    'name': s.name,
-    'vm-state-size': s.vmStateSize,
-    'date-sec': s.dateSec,
-    'date-nsec': s.dateNsec,
-    'vm-clock-sec': Math.floor(s.vmClockNsec / 1e9),
-    'vm-clock-nsec': s.vmClockNsec % 1e9,
-    'icount': s.icount,
-  };
-}
-
 function chooseAction(args: ReturnType<typeof parseArgs>): { action: SnapshotAction | undefined; name: string } {
   const given: [SnapshotAction, string[]][] = [
     ['list', args.flags.has('list') ? [''] : []],
@@ -108,7 +94,7 @@ export async function snapshotCommand(argv: readonly string[], io: CliIo): Promi
       throw err;
     }
     if (action === 'list' && result.snapshots.length > 0) {
-      io.stdout(['Snapshot list:', snapshotHeader(), ...result.snapshots.map((s) => snapshotRow(tableRow(s)))].join('\n') + '\n');
+      io.stdout(['Snapshot list:', snapshotHeader(), ...result.snapshots.map((s) => snapshotRow(snapshotJson(s)))].join('\n') + '\n');
     }
     return 0;
   } catch (err) {
