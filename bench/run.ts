@@ -14,7 +14,7 @@ import os from 'node:os';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const WORK = join(ROOT, 'bench', 'work');
-const BIN = join(ROOT, 'build', 'src', 'cli', 'bin.js');
+const BIN = join(ROOT, 'build', 'src', 'cli', 'vdisk.js');
 const MKWORKLOAD = join(ROOT, '..', 'shared', 'bench', 'mkworkload.py');
 
 function arg(name: string, fallback: number): number {

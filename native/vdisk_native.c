@@ -108,7 +108,7 @@ static napi_value GetLock(napi_env env, napi_callback_info info) {
 typedef struct {
   napi_async_work work;
   napi_deferred deferred;
-  int kind; /* 0 fallocate, 1 copy_file_range */
+  int kind; /* 0 fallocate, 1 copy_file_range, 2 sync_file_range */
   int fd_in, fd_out, mode;
   int64_t off_in, off_out, len, done;
   int err;
@@ -121,6 +121,11 @@ static void execute(napi_env env, void *data) {
   if (w->kind == 0) {
     int mode = w->mode == 1 ? (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE) : w->mode == 2 ? FALLOC_FL_ZERO_RANGE : 0;
     if (fallocate(w->fd_in, mode, (off_t)w->off_in, (off_t)w->len) < 0) w->err = errno;
+    return;
+  }
+  if (w->kind == 2) {
+    /* Starts writeback of the range's dirty pages without waiting for it (nbytes 0 = to the end). */
+    if (sync_file_range(w->fd_in, (off_t)w->off_in, (off_t)w->len, SYNC_FILE_RANGE_WRITE) < 0) w->err = errno;
     return;
   }
   loff_t in = (loff_t)w->off_in, out = (loff_t)w->off_out;
@@ -172,6 +177,16 @@ static napi_value CopyRange(napi_env env, napi_callback_info info) {
   Work *w = calloc(1, sizeof *w);
   if (!w) { napi_throw_error(env, "ENOMEM", "out of memory"); return NULL; }
   w->kind = 1; w->fd_in = (int)fin; w->off_in = oin; w->fd_out = (int)fout; w->off_out = oout; w->len = len; w->what = "copy_file_range";
+  return start(env, w);
+}
+
+static napi_value StartWriteback(napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  int64_t fd, off, len;
+  if (get_args(env, info, 3, argv) || get_i64(env, argv[0], &fd) || get_i64(env, argv[1], &off) || get_i64(env, argv[2], &len)) { napi_throw_error(env, "EINVAL", "startWriteback(fd, offset, length)"); return NULL; }
+  Work *w = calloc(1, sizeof *w);
+  if (!w) { napi_throw_error(env, "ENOMEM", "out of memory"); return NULL; }
+  w->kind = 2; w->fd_in = (int)fd; w->off_in = off; w->len = len; w->what = "sync_file_range";
   return start(env, w);
 }
 
@@ -230,6 +245,7 @@ static napi_value Init(napi_env env, napi_value exports) {
     { "setLock", NULL, SetLock, NULL, NULL, NULL, napi_default, NULL },
     { "getLock", NULL, GetLock, NULL, NULL, NULL, napi_default, NULL },
     { "copyRange", NULL, CopyRange, NULL, NULL, NULL, napi_default, NULL },
+    { "startWriteback", NULL, StartWriteback, NULL, NULL, NULL, napi_default, NULL },
     { "alignedBuffer", NULL, AlignedBuffer, NULL, NULL, NULL, napi_default, NULL },
     { "directAlignment", NULL, DirectAlignment, NULL, NULL, NULL, napi_default, NULL },
   };

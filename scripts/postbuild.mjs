@@ -8,3 +8,4 @@ if (!version.includes(`'${pkg.version}'`)) {
   process.exit(1);
 }
 chmodSync(new URL('../dist/cli/bin.js', import.meta.url), 0o755);
+chmodSync(new URL('../dist/cli/vdisk.js', import.meta.url), 0o755);

@@ -99,10 +99,22 @@ export class BlockDevice {
     this.#checkRange(offset, data.length);
     const writer = this.#writer();
     if (data.length === 0) return;
+    if (writer.concurrentWrites && !(offset < PROBE_SECTOR && this.top.probedRaw)) return writer.write(offset, data);
+    if (writer.beginWrite && !this.top.probedRaw) {
+      // Only the metadata step holds the lock: the next write allocates while this data is written.
+      const begin = writer.beginWrite.bind(writer);
+      const finish = await this.#writeLock.run(() => begin(offset, data));
+      return finish();
+    }
     await this.#writeLock.run(async () => {
       if (offset < PROBE_SECTOR && this.top.probedRaw) await this.#guardProbedHead(offset, data);
       await writer.write(offset, data);
     });
+  }
+
+  /** True when guest write order does not shape the image's layout (see {@link ImageWriter.fixedLayout}). */
+  get fixedLayout(): boolean {
+    return this.top.image.writer?.fixedLayout === true;
   }
 
   /** Makes `[offset, offset+length)` read as zeros. */
@@ -110,7 +122,8 @@ export class BlockDevice {
     this.#checkRange(offset, length);
     const writer = this.#writer();
     if (length === 0) return;
-    await this.#writeLock.run(() => writer.writeZeroes(offset, length, { mayUnmap: options.mayUnmap ?? false }));
+    const zero = (): Promise<void> => writer.writeZeroes(offset, length, { mayUnmap: options.mayUnmap ?? false });
+    await (writer.concurrentWrites ? zero() : this.#writeLock.run(zero));
   }
 
   /**

@@ -27,8 +27,14 @@ export interface PipelineStages<T, R> {
   next(): Promise<T | undefined>;
   /** Reads (and may transform, e.g. compress) an item; runs concurrently. */
   read(item: T): Promise<R>;
-  /** Writes an item; in order when `ordered`. */
-  write(item: T, data: R): Promise<void>;
+  /**
+   * Writes an item; in order when `ordered`. Order means the order in which
+   * writes are *issued*: a stage that has handed all its requests to the
+   * device (whose queue keeps their order) calls `issued()`, and the next
+   * item's write may start while this one's data is still being written.
+   * Without the call, the next write waits for this one to finish.
+   */
+  write(item: T, data: R, issued: () => void): Promise<void>;
 }
 
 /** Runs the pipeline to completion. */
@@ -88,8 +94,14 @@ export async function runPipeline<T, R>(stages: PipelineStages<T, R>, options: P
         const data = await stages.read(job.item);
         await waitTurn(job.seq);
         if (errors.length > 0) return;
-        await stages.write(job.item, data);
-        finishTurn();
+        let turnDone = false;
+        const issued = (): void => {
+          if (turnDone) return;
+          turnDone = true;
+          finishTurn();
+        };
+        await stages.write(job.item, data, issued);
+        issued();
       } catch (err) {
         errors.push(err);
         release();

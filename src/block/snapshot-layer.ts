@@ -35,6 +35,10 @@ class SnapshotLayer implements FormatImage {
   get backing() {
     return this.#view.backing;
   }
+  /** Persistent bitmaps belong to the image, not to a snapshot: qemu keeps them while a snapshot is loaded. */
+  get bitmaps() {
+    return this.#image.bitmaps;
+  }
   mapping(offset: number, length: number, maxExtents?: number): Promise<readonly Extent[]> {
     return this.#view.mapping(offset, length, maxExtents);
   }

@@ -19,12 +19,16 @@ export function isAligned(n: number, align: number): boolean {
 
 /** True when every byte is zero; compares natively in 64 KiB slices. */
 export function isZero(buf: Uint8Array): boolean {
-  const b = Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
+  return zeroAt(Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength), 0, buf.byteLength);
+}
+
+/** True when `b[start, end)` is all zero; allocates nothing (the copy loops call it per 4 KiB). */
+function zeroAt(b: Buffer, start: number, end: number): boolean {
+  if (end <= start) return true;
   // Cheap early exits, as QEMU's buffer_is_zero does.
-  if (b.length === 0) return true;
-  if (b[0] !== 0 || b[b.length - 1] !== 0 || b[b.length >>> 1] !== 0) return false;
-  for (let off = 0; off < b.length; off += ZERO_CHUNK.length) {
-    const n = Math.min(ZERO_CHUNK.length, b.length - off);
+  if (b[start] !== 0 || b[end - 1] !== 0 || b[(start + end) >>> 1] !== 0) return false;
+  for (let off = start; off < end; off += ZERO_CHUNK.length) {
+    const n = Math.min(ZERO_CHUNK.length, end - off);
     if (b.compare(ZERO_CHUNK, 0, n, off, off + n) !== 0) return false;
   }
   return true;
@@ -36,13 +40,14 @@ export function isZero(buf: Uint8Array): boolean {
  * one may be short). The copy loops use it to keep targets sparse.
  */
 export function scanRun(buf: Uint8Array, granule: number): { zero: boolean; length: number } {
-  const first = buf.subarray(0, Math.min(granule, buf.length));
-  const zero = isZero(first);
-  let off = first.length;
-  while (off < buf.length) {
-    const g = buf.subarray(off, Math.min(off + granule, buf.length));
-    if (isZero(g) !== zero) break;
-    off += g.length;
+  const b = Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
+  const len = b.length;
+  let off = Math.min(granule, len);
+  const zero = zeroAt(b, 0, off);
+  while (off < len) {
+    const end = Math.min(off + granule, len);
+    if (zeroAt(b, off, end) !== zero) break;
+    off = end;
   }
   return { zero, length: off };
 }

@@ -228,8 +228,28 @@ export interface SnapshotInfo {
  * writes to a read-only image never arrive.
  */
 export interface ImageWriter {
+  /**
+   * True when writes and zero writes to different ranges may run at the same
+   * time (no metadata to keep consistent, e.g. raw): the device then does not
+   * serialize them.
+   */
+  readonly concurrentWrites?: boolean;
+  /**
+   * True when guest write order does not shape the file's layout (every
+   * guest byte has a fixed place, e.g. raw): copy loops may then write in
+   * any order. Allocating formats place clusters in write order.
+   */
+  readonly fixedLayout?: boolean;
   /** Writes guest bytes; allocates and copies-on-write from the backing reader as needed. */
   write(offset: number, data: Uint8Array): Promise<void>;
+  /**
+   * A write in two steps: the returned promise settles once the metadata
+   * work (allocation, table updates) is done, leaving a function that waits
+   * for the data still being written. The device serializes only the first
+   * step, so consecutive writes allocate in order while their data goes to
+   * the file concurrently. `data` must stay unchanged until the wait ends.
+   */
+  beginWrite?(offset: number, data: Uint8Array): Promise<() => Promise<void>>;
   /** Makes the range read as zeros; with `mayUnmap` the space may be released. */
   writeZeroes(offset: number, length: number, options: { mayUnmap: boolean }): Promise<void>;
   /** Drops the range's data: it then reads from the backing file (or as zeros). */

@@ -22,6 +22,11 @@ export interface NativeFileOps {
   /** copy_file_range(2) of `length` bytes; resolves to the bytes copied (short at EOF). */
   copyRange(fdIn: number, offIn: number, fdOut: number, offOut: number, length: number): Promise<number>;
   /**
+   * sync_file_range(SYNC_FILE_RANGE_WRITE): starts writing the range's dirty pages without waiting
+   * (length 0 = to the end of the file). Absent from native modules built before it existed.
+   */
+  startWriteback?(fd: number, offset: number, length: number): Promise<void>;
+  /**
    * Zeroed memory of `size` bytes (1 B..1 GiB) starting on a 4096-byte boundary, as O_DIRECT needs:
    * an external ArrayBuffer from posix_memalign, freed by its finalizer when collected.
    */

@@ -176,19 +176,22 @@ export async function copyImage(source: BlockDevice, target: BlockDevice, target
         if (item.kind === 'unit' && !scanRun(buf, buf.length).zero) precompressed.set(buf, await target.compressUnit(buf));
         return buf;
       },
-      async write(item, buf) {
+      async write(item, buf, issued) {
+        // Every request of the item is handed to the device before `issued()` (the device keeps
+        // their order), so the next item's writes may start while these are still in flight.
         const at = targetOffset + item.offset;
+        const pending: Promise<void>[] = [];
         if (item.kind === 'zero') {
-          await target.writeZeroes(at, item.length, { mayUnmap: true });
+          pending.push(target.writeZeroes(at, item.length, { mayUnmap: true }));
           counters.zeroBytes += item.length;
         } else if (item.kind === 'unit' && buf) {
           if (!scanRun(buf, buf.length).zero) {
             await throttle(buf.length);
-            await target.writeCompressed(at, buf, precompressed.get(buf));
+            pending.push(target.writeCompressed(at, buf, precompressed.get(buf)));
             precompressed.delete(buf);
             counters.dataBytes += buf.length;
           } else if (mayZero) {
-            await target.writeZeroes(at, buf.length, { mayUnmap: true });
+            pending.push(target.writeZeroes(at, buf.length, { mayUnmap: true }));
             counters.zeroBytes += buf.length;
           }
         } else if (item.kind === 'data' && buf === OFFLOAD && item.host) {
@@ -202,37 +205,48 @@ export async function copyImage(source: BlockDevice, target: BlockDevice, target
         } else if (buf) {
           await throttle(buf.length);
           if (s.sparseSize === 0) {
-            await target.write(at, buf);
+            pending.push(target.write(at, buf));
             counters.dataBytes += buf.length;
           } else {
-            await writeSparse(target, at, buf, s.sparseSize, mayZero, counters);
+            issueSparse(target, at, buf, s.sparseSize, mayZero, counters, pending);
           }
         }
+        issued();
+        await settleAll(pending);
         if (buf && buf !== OFFLOAD) pool.give(buf);
         s.progress.advance(item.length);
       },
     },
-    { parallel: s.parallel, ordered: s.ordered, signal: s.signal },
+    // Write order only shapes an allocating format's layout; raw targets take writes as reads finish.
+    { parallel: s.parallel, ordered: s.ordered && !target.fixedLayout, signal: s.signal },
   );
 }
 
-/** Writes `chunk`, leaving zero runs of at least `sparseSize` unwritten (or written as zeros). */
-async function writeSparse(target: BlockDevice, at: number, chunk: Uint8Array, sparseSize: number, mayZero: boolean, counters: CopyCounters): Promise<void> {
+/** Waits for every request, then throws the first failure (a buffer is reused only when none is in flight). */
+async function settleAll(pending: readonly Promise<void>[]): Promise<void> {
+  if (pending.length === 1) return pending[0];
+  const results = await Promise.allSettled(pending);
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw failed.reason;
+}
+
+/** Issues the writes of `chunk` into `pending`, leaving zero runs of at least `sparseSize` unwritten (or written as zeros). */
+function issueSparse(target: BlockDevice, at: number, chunk: Uint8Array, sparseSize: number, mayZero: boolean, counters: CopyCounters, pending: Promise<void>[]): void {
   const granule = Math.min(sparseSize, 4096);
   let pos = 0;
   let dataStart = -1;
-  const flushData = async (end: number): Promise<void> => {
+  const flushData = (end: number): void => {
     if (dataStart < 0) return;
-    await target.write(at + dataStart, chunk.subarray(dataStart, end));
+    pending.push(target.write(at + dataStart, chunk.subarray(dataStart, end)));
     counters.dataBytes += end - dataStart;
     dataStart = -1;
   };
   while (pos < chunk.length) {
     const run = scanRun(chunk.subarray(pos), granule);
     if (run.zero && run.length >= sparseSize) {
-      await flushData(pos);
+      flushData(pos);
       if (mayZero) {
-        await target.writeZeroes(at + pos, run.length, { mayUnmap: true });
+        pending.push(target.writeZeroes(at + pos, run.length, { mayUnmap: true }));
         counters.zeroBytes += run.length;
       }
     } else if (dataStart < 0) {
@@ -240,5 +254,5 @@ async function writeSparse(target: BlockDevice, at: number, chunk: Uint8Array, s
     }
     pos += run.length;
   }
-  await flushData(chunk.length);
+  flushData(chunk.length);
 }

@@ -26,8 +26,6 @@ export interface MeasureOptions extends JobOptions, Omit<OpenImageOptions, 'read
   targetFormat?: string | undefined;
   /** Target create options (`-o`), one string or several (later ones win). */
   options?: string | readonly string[] | undefined;
-  /** Internal snapshot of the source to measure (`-l`). */
-  snapshot?: string | undefined;
 }
 
 const MAX_STATUS_REQUEST = 1 << 30;
@@ -74,8 +72,8 @@ async function runMeasure(filename: string | undefined, opts: MeasureOptions, ct
   let dev: BlockDevice | undefined;
   try {
     if (filename !== undefined) {
+      // `snapshot` (-l) measures the content of an internal snapshot instead of the current state.
       dev = await BlockDevice.open(filename, { ...opts, format: opts.sourceFormat, readOnly: true });
-      if (opts.snapshot !== undefined) throw new UnsupportedError('Failed to load snapshot: reading internal snapshots is not supported yet');
     }
     const format = opts.targetFormat ?? 'raw';
     const driver = registry.get(format);

@@ -40,6 +40,8 @@ describe('measure equals qemu-img', () => {
     qemuIo(`${cwd}/base.qcow2`, ['write -P 1 0 512k', 'write -P 2 10M 70000'], 'qcow2');
     qemuImgOk(['create', '-q', '-f', 'qcow2', '-b', 'base.qcow2', '-F', 'qcow2', 'top.qcow2'], { cwd });
     qemuIo(`${cwd}/top.qcow2`, ['write -P 5 100k 8k', 'write -z 10M 64k', 'discard 1M 128k', 'write -P 6 33M 1M', 'write -c -P 7 35M 64k'], 'qcow2');
+    qemuImgOk(['snapshot', '-c', 'early', 'top.qcow2'], { cwd });
+    qemuIo(`${cwd}/top.qcow2`, ['write -P 8 20M 3M', 'write -z 100k 4k'], 'qcow2');
     qemuImgOk(['bitmap', '--add', 'top.qcow2', 'b0'], { cwd });
     qemuImgOk(['bitmap', '--add', '-g', '512', 'top.qcow2', 'a-much-longer-bitmap-name'], { cwd });
     qemuImgOk(['create', '-q', '-f', 'qcow2', '-o', 'compat=0.10', 'v2.qcow2', '5M'], { cwd });
@@ -90,6 +92,13 @@ describe('measure equals qemu-img', () => {
       [],
       ['a', 'b'],
       ['--size', '1x'],
+      // -l measures an internal snapshot's content (the image's bitmaps still count).
+      ['-O', 'qcow2', '-l', 'early', 'top.qcow2'],
+      ['--output=json', '-O', 'qcow2', '-l', 'snapshot.name=early', 'top.qcow2'],
+      ['-O', 'raw', '-l', 'snapshot.id=1', 'top.qcow2'],
+      ['-O', 'qcow2', '-l', 'missing', 'top.qcow2'],
+      ['-O', 'qcow2', '-l', 'early', 'src.raw'],
+      ['-O', 'qcow2', '-l', 'early'],
     ];
     for (const args of cases) {
       const q = qemuImg(['measure', ...args], { cwd });

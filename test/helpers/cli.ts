@@ -3,7 +3,7 @@ import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
 /** Path of the compiled CLI entry (tests run from build/test/...). */
-export const VDISK_BIN = fileURLToPath(new URL('../../src/cli/bin.js', import.meta.url));
+export const VDISK_BIN = fileURLToPath(new URL('../../src/cli/vdisk.js', import.meta.url));
 
 /** What a CLI run printed and returned. */
 export interface CliResult {

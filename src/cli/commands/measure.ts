@@ -4,6 +4,7 @@ import { measure } from '../../jobs/measure.js';
 import { parseArgs, last, type OptSpec } from '../args.js';
 import { cvtnum, outputFormat, reportError, type CliIo } from '../context.js';
 import { parseImageOpts } from '../image-opts.js';
+import { parseSnapshotParam } from '../snapshot-param.js';
 import { formatQemuJson } from '../qemu-json.js';
 import { TRUST_OPTIONS, trustFrom } from '../trust-options.js';
 
@@ -32,7 +33,8 @@ export async function measureCommand(argv: readonly string[], io: CliIo): Promis
     let filename = args.operands[0];
     let format = last(args, 'format');
     const imageOpts = args.flags.has('imageOpts');
-    if (filename === undefined && (imageOpts || format !== undefined || last(args, 'snapshot') !== undefined)) {
+    const snapshotArg = last(args, 'snapshot');
+    if (filename === undefined && (imageOpts || format !== undefined || snapshotArg !== undefined)) {
       throw new InvalidArgumentError('--image-opts, -f, and -l require a filename argument.');
     }
     if (filename !== undefined && size !== undefined) throw new InvalidArgumentError('--size N cannot be used together with a filename.');
@@ -46,7 +48,7 @@ export async function measureCommand(argv: readonly string[], io: CliIo): Promis
       sourceFormat: format,
       targetFormat: last(args, 'targetFormat'),
       options: args.values.get('options'),
-      snapshot: last(args, 'snapshot'),
+      snapshot: snapshotArg === undefined ? undefined : parseSnapshotParam(snapshotArg),
       forceShare: args.flags.has('forceShare'),
       ...trustFrom(args),
     });

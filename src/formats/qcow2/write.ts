@@ -87,11 +87,18 @@ export class Qcow2Writer implements ImageWriter {
   #broken: Error | undefined;
   /** Free space left in the last cluster used for compressed data. */
   #cursor = { offset: 0, end: 0 };
+  /** While a beginWrite runs: the data writes it started and did not wait for. */
+  #deferred: Promise<void>[] | undefined;
+  /** Data writes still in flight; no L2 table is written before they land. */
+  readonly #inflight = new Set<Promise<void>>();
 
   constructor(s: Qcow2State, rc: Refcounts) {
     this.#s = s;
     this.#rc = rc;
-    s.l2Cache.beforeWrite = () => rc.writeBack();
+    s.l2Cache.beforeWrite = async () => {
+      await this.#dataLanded();
+      await rc.writeBack();
+    };
     rc.onMetadata = (off, len) => this.#meta?.add(off, len, 'refcount block');
     rc.onMetadataFreed = (off, len) => this.#meta?.remove(off, len);
   }
@@ -111,6 +118,54 @@ export class Qcow2Writer implements ImageWriter {
   }
 
   async write(offset: number, data: Uint8Array): Promise<void> {
+    const finish = await this.beginWrite(offset, data);
+    await finish();
+  }
+
+  /**
+   * Allocates and maps like write(), but whole fresh clusters' data is only
+   * started: convert's next write allocates while it lands. Crash order holds
+   * because no L2 table is written before the data it points at has landed
+   * (the L2 cache's beforeWrite waits for it).
+   */
+  async beginWrite(offset: number, data: Uint8Array): Promise<() => Promise<void>> {
+    const started: Promise<void>[] = [];
+    this.#deferred = started;
+    try {
+      await this.#writeNow(offset, data);
+    } finally {
+      this.#deferred = undefined;
+    }
+    return async () => {
+      const results = await Promise.allSettled(started);
+      const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      if (failed) throw failed.reason;
+    };
+  }
+
+  /** Waits until every started data write has landed (or failed). */
+  async #dataLanded(): Promise<void> {
+    if (this.#inflight.size) await Promise.allSettled([...this.#inflight]);
+  }
+
+  /**
+   * Starts a data write (already checked against metadata) without waiting; a failure makes the
+   * writer refuse further work and flushes (an L2 entry in memory points at the cluster).
+   */
+  #startData(host: number, data: Uint8Array, into: Promise<void>[]): void {
+    const p = this.#s.dataStore.write(host, data).catch((err: unknown) => {
+      this.#broken ??= err instanceof Error ? err : new Error(String(err));
+      throw err;
+    });
+    const tracked = p.then(
+      () => { this.#inflight.delete(tracked); },
+      () => { this.#inflight.delete(tracked); },
+    );
+    this.#inflight.add(tracked);
+    into.push(p);
+  }
+
+  async #writeNow(offset: number, data: Uint8Array): Promise<void> {
     await this.#begin();
     let pos = 0;
     while (pos < data.length) {
@@ -223,12 +278,28 @@ export class Qcow2Writer implements ImageWriter {
     for (let i = 0; i < n; i++) olds.push(readSlot(s, this.#slotAt(slot, index + i)));
     const reuse = n === 1 && olds[0]!.hasHost && olds[0]!.copied;
     const host = reuse ? olds[0]!.host : s.externalData ? c * cs : await this.#rc.allocate(n);
-    const buf = new Uint8Array(n * cs);
     const start = cur - c * cs;
     const end = start + data.length;
-    if (start > 0) await fillCluster(s, olds[0]!, c * cs, buf.subarray(0, cs));
-    if (end < n * cs && (n > 1 || start === 0)) await fillCluster(s, olds[n - 1]!, (c + n - 1) * cs, buf.subarray((n - 1) * cs));
-    buf.set(data, start);
+    // Whole fresh clusters of a standalone image (convert's case): the data needs no fill and nothing
+    // reads through to a backing file meanwhile, so it may land after this call returns (beginWrite).
+    if (this.#deferred && start === 0 && end === n * cs && !reuse && !s.backingReader && !s.externalData && olds.every((o) => !o.hasHost)) {
+      const what = this.#meta?.overlap(host, data.length);
+      if (what) throw await markCorrupt(s, `Preventing invalid write on metadata (overlaps with ${what})`);
+      this.#startData(host, data, this.#deferred);
+      for (let i = 0; i < n; i++) {
+        writeSlot(s, s.l2Cache, this.#slotAt(slot, index + i), { host: host + i * cs, copied: true });
+        this.#unref(olds[i]!);
+      }
+      return;
+    }
+    // Whole clusters go out as they are: no zeroed staging buffer, no copy.
+    let buf = data;
+    if (start > 0 || end < n * cs) {
+      buf = new Uint8Array(n * cs);
+      if (start > 0) await fillCluster(s, olds[0]!, c * cs, buf.subarray(0, cs));
+      if (end < n * cs && (n > 1 || start === 0)) await fillCluster(s, olds[n - 1]!, (c + n - 1) * cs, buf.subarray((n - 1) * cs));
+      buf.set(data, start);
+    }
     await this.#writeData(host, buf);
     for (let i = 0; i < n; i++) {
       writeSlot(s, s.l2Cache, this.#slotAt(slot, index + i), { host: host + i * cs, copied: true });
@@ -438,6 +509,7 @@ export class Qcow2Writer implements ImageWriter {
 
   /** Writes metadata back in the crash-safe order, then applies queued frees. */
   async flush(): Promise<void> {
+    await this.#dataLanded();
     if (this.#broken) return;
     const s = this.#s;
     if (s.externalData) await s.dataStore.flush();

@@ -135,6 +135,8 @@ function pushRun(out: Extent[], store: ByteStore, offset: number, length: number
 }
 
 class RawWriter implements ImageWriter {
+  readonly concurrentWrites = true;
+  readonly fixedLayout = true;
   readonly #store: ByteStore;
   constructor(store: ByteStore) {
     this.#store = store;
