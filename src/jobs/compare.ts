@@ -51,21 +51,31 @@ function stageError(err: unknown, exit: 2 | 3 | 4, message?: string): unknown {
 
 const IO_BUF = 2 * 1024 * 1024;
 const SECTOR = 512;
+/**
+ * Guest bytes per image read ahead before comparing: the block status walk
+ * of both images keeps going while earlier chunks are read, many requests
+ * in flight, and memory stays at two windows.
+ */
+const WINDOW = 8 * 1024 * 1024;
+/** Most chunks per window, so a long stretch without reads still reports progress. */
+const MAX_STEPS = 1024;
 
 /** qemu's BDRV_BLOCK_* bits, for strict mode's exact comparison. */
 function flags(st: BlockStatus): number {
   return (st.data ? 1 : 0) | (st.zero ? 2 : 0) | (st.hostOffset !== undefined ? 4 : 0) | (st.present ? 8 : 0);
 }
 
-function firstDifferentSector(a: Uint8Array, b: Uint8Array): number {
+function firstDifferentSector(a: Buffer, b: Buffer): number {
+  if (a.equals(b)) return -1;
   for (let off = 0; off < a.length; off += SECTOR) {
     const end = Math.min(a.length, off + SECTOR);
-    if (Buffer.compare(a.subarray(off, end), b.subarray(off, end)) !== 0) return off;
+    if (a.compare(b, off, end, off, end) !== 0) return off;
   }
   return -1;
 }
 
 function firstNonZeroSector(a: Uint8Array): number {
+  if (isZero(a)) return -1;
   for (let off = 0; off < a.length; off += SECTOR) if (!isZero(a.subarray(off, Math.min(a.length, off + SECTOR)))) return off;
   return -1;
 }
@@ -78,58 +88,141 @@ async function status(dev: BlockDevice, offset: number, length: number): Promise
   }
 }
 
-async function readAt(dev: BlockDevice, offset: number, buf: Uint8Array): Promise<void> {
-  try {
-    await dev.read(offset, buf);
-  } catch (err) {
+/** Both images' status at `offset`; the first image's error wins, as qemu asks it first. */
+async function statusPair(a: BlockDevice, b: BlockDevice, offset: number, length: number): Promise<[BlockStatus, BlockStatus]> {
+  const [s1, s2] = await Promise.allSettled([status(a, offset, length), status(b, offset, length)]);
+  if (s1.status === 'rejected') throw s1.reason;
+  if (s2.status === 'rejected') throw s2.reason;
+  return [s1.value, s2.value];
+}
+
+/** Starts a read; its failure surfaces only when (and if) the chunk is compared. */
+function readAt(dev: BlockDevice, offset: number, buf: Uint8Array): Promise<void> {
+  const p = dev.read(offset, buf).catch((err: unknown) => {
     throw stageError(err, 4, `Error while reading offset ${offset} of ${dev.filename}: ${err instanceof Error ? err.message : String(err)}`);
+  });
+  p.catch(() => undefined);
+  return p;
+}
+
+/** Read-ahead buffers of one image: a window's chunks are carved from it in order. */
+class Arena {
+  readonly #bytes: Buffer;
+  #used = 0;
+  constructor(size: number) {
+    // Every byte is read into before it is looked at.
+    this.#bytes = Buffer.allocUnsafeSlow(size);
   }
+  fits(n: number): boolean {
+    return this.#used + n <= this.#bytes.length;
+  }
+  take(n: number): Buffer {
+    const b = this.#bytes.subarray(this.#used, this.#used + n);
+    this.#used += n;
+    return b;
+  }
+  reset(): void {
+    this.#used = 0;
+  }
+}
+
+/** One image's bytes of a chunk, being read. */
+interface ChunkRead {
+  readonly buf: Buffer;
+  readonly read: Promise<void>;
+}
+
+/** One chunk of the common part, with its reads in flight: both images present (compare them) or one (must read as zeros). */
+interface Step {
+  readonly offset: number;
+  readonly length: number;
+  readonly a?: ChunkRead | undefined;
+  readonly b?: ChunkRead | undefined;
+}
+
+/** Compares a window's chunks in guest order: the first difference is the one qemu reports. */
+async function settle(steps: readonly Step[], sizeMismatch: boolean, ctx: JobContext): Promise<CompareResult | undefined> {
+  for (const st of steps) {
+    if (st.a) await st.a.read;
+    if (st.b) await st.b.read;
+    const at = st.a && st.b ? firstDifferentSector(st.a.buf, st.b.buf) : st.a ? firstNonZeroSector(st.a.buf) : st.b ? firstNonZeroSector(st.b.buf) : -1;
+    if (at >= 0) return { identical: false, difference: 'content', offset: st.offset + at, sizeMismatch };
+    ctx.progress.advance(st.length);
+  }
+  return undefined;
 }
 
 async function compareCommon(a: BlockDevice, b: BlockDevice, strict: boolean, ctx: JobContext): Promise<CompareResult | undefined> {
   const common = Math.min(a.size, b.size);
   const sizeMismatch = a.size !== b.size;
+  const arenaSize = Math.min(WINDOW, Math.max(IO_BUF, common));
+  let arenaA: Arena | undefined;
+  let arenaB: Arena | undefined;
+  let carried: [BlockStatus, BlockStatus] | undefined;
   for (let offset = 0; offset < common; ) {
-    throwIfAborted(ctx.signal);
-    const s1 = await status(a, offset, common - offset);
-    const s2 = await status(b, offset, common - offset);
-    let chunk = Math.min(s1.length, s2.length);
-    if (strict && flags(s1) !== flags(s2)) return { identical: false, difference: 'block-status', offset, sizeMismatch };
-    if (!(s1.zero && s2.zero)) {
-      chunk = Math.min(chunk, IO_BUF);
-      if (s1.present === s2.present) {
-        if (s1.present) {
-          const b1 = new Uint8Array(chunk);
-          const b2 = new Uint8Array(chunk);
-          await readAt(a, offset, b1);
-          await readAt(b, offset, b2);
-          const at = firstDifferentSector(b1, b2);
-          if (at >= 0) return { identical: false, difference: 'content', offset: offset + at, sizeMismatch };
-        }
-      } else {
-        const side = s1.present ? a : b;
-        const buf = new Uint8Array(chunk);
-        await readAt(side, offset, buf);
-        const at = firstNonZeroSector(buf);
-        if (at >= 0) return { identical: false, difference: 'content', offset: offset + at, sizeMismatch };
+    const steps: Step[] = [];
+    arenaA?.reset();
+    arenaB?.reset();
+    // What stops the window early, reported once the chunks before it compare equal.
+    let stop: (() => CompareResult) | undefined;
+    while (offset < common && steps.length < MAX_STEPS) {
+      let s1: BlockStatus;
+      let s2: BlockStatus;
+      try {
+        throwIfAborted(ctx.signal);
+        [s1, s2] = carried ?? (await statusPair(a, b, offset, common - offset));
+      } catch (err) {
+        stop = () => {
+          throw err;
+        };
+        break;
       }
+      carried = undefined;
+      let chunk = Math.min(s1.length, s2.length);
+      if (strict && flags(s1) !== flags(s2)) {
+        const at = offset;
+        stop = () => ({ identical: false, difference: 'block-status', offset: at, sizeMismatch });
+        break;
+      }
+      // Both zero: nothing to read. Otherwise qemu reads what is present.
+      const readA = !(s1.zero && s2.zero) && s1.present;
+      const readB = !(s1.zero && s2.zero) && s2.present;
+      if (!(s1.zero && s2.zero)) chunk = Math.min(chunk, IO_BUF);
+      if (readA || readB) {
+        arenaA ??= new Arena(arenaSize);
+        arenaB ??= new Arena(arenaSize);
+        if ((readA && !arenaA.fits(chunk)) || (readB && !arenaB.fits(chunk))) {
+          carried = [s1, s2]; // the window is full: this chunk opens the next one
+          break;
+        }
+      }
+      const start = (dev: BlockDevice, arena: Arena | undefined): ChunkRead | undefined => {
+        if (!arena) return undefined;
+        const buf = arena.take(chunk);
+        return { buf, read: readAt(dev, offset, buf) };
+      };
+      steps.push({ offset, length: chunk, a: readA ? start(a, arenaA) : undefined, b: readB ? start(b, arenaB) : undefined });
+      offset += chunk;
     }
-    offset += chunk;
-    ctx.progress.advance(chunk);
+    const found = await settle(steps, sizeMismatch, ctx);
+    if (found) return found;
+    if (stop) return stop();
   }
   return undefined;
 }
 
 async function compareTail(over: BlockDevice, from: number, ctx: JobContext): Promise<CompareResult | undefined> {
+  let buf: Buffer | undefined;
   for (let offset = from; offset < over.size; ) {
     throwIfAborted(ctx.signal);
     const st = await status(over, offset, over.size - offset);
     let chunk = st.length;
     if (st.present && !st.zero) {
       chunk = Math.min(chunk, IO_BUF);
-      const buf = new Uint8Array(chunk);
-      await readAt(over, offset, buf);
-      const at = firstNonZeroSector(buf);
+      buf ??= Buffer.allocUnsafeSlow(IO_BUF);
+      const into = buf.subarray(0, chunk);
+      await readAt(over, offset, into);
+      const at = firstNonZeroSector(into);
       if (at >= 0) return { identical: false, difference: 'content', offset: offset + at, sizeMismatch: true, inTail: true };
     }
     offset += chunk;

@@ -26,8 +26,20 @@ function jsonLine(e: MapEntry): string {
   return `{ "start": ${e.start}, "length": ${e.length}, "depth": ${e.depth}, "present": ${e.present}, "zero": ${e.zero}, "data": ${e.data}${e.offset === undefined ? '' : `, "offset": ${e.offset}`}}`;
 }
 
+/** Output gathered into large writes: map prints one line per extent, thousands of them. */
+const FLUSH_AT = 64 * 1024;
+
 /** `vdisk map [-f fmt] [--output=human|json] [--start-offset=N] [--max-length=N] [-U] filename` */
 export async function mapCommand(argv: readonly string[], io: CliIo): Promise<number> {
+  let pending = '';
+  const out = (text: string): void => {
+    pending += text;
+    if (pending.length >= FLUSH_AT) flush();
+  };
+  const flush = (): void => {
+    if (pending) io.stdout(pending);
+    pending = '';
+  };
   try {
     const args = parseArgs(argv, SPECS);
     const output = outputFormat(last(args, 'output'));
@@ -41,22 +53,25 @@ export async function mapCommand(argv: readonly string[], io: CliIo): Promise<nu
     const { filename, format } = imageArg(args.operands[0] as string, last(args, 'format'), args.flags.has('imageOpts'));
     const entries = map(filename, { format, startOffset, maxLength, forceShare: args.flags.has('forceShare'), ...trustFrom(args) });
     if (output === 'human') {
-      io.stdout(`${'Offset'.padEnd(16)}${'Length'.padEnd(16)}${'Mapped to'.padEnd(16)}File\n`);
+      out(`${'Offset'.padEnd(16)}${'Length'.padEnd(16)}${'Mapped to'.padEnd(16)}File\n`);
       for await (const e of entries) {
         if (e.data && e.offset === undefined) throw new VdiskError('EUNSUPPORTED', 'user', 'File contains external, encrypted or compressed clusters.');
-        if (e.data && !e.zero) io.stdout(`${hex16(e.start)}${hex16(e.length)}${hex16(e.offset ?? 0)}${e.filename ?? ''}\n`);
+        if (e.data && !e.zero) out(`${hex16(e.start)}${hex16(e.length)}${hex16(e.offset ?? 0)}${e.filename ?? ''}\n`);
       }
+      flush();
       return 0;
     }
     // qemu prints one entry per line as it goes: "[{...},\n{...}]\n"
     let first = true;
     for await (const e of entries) {
-      io.stdout(`${first ? '[' : ',\n'}${jsonLine(e)}`);
+      out(`${first ? '[' : ',\n'}${jsonLine(e)}`);
       first = false;
     }
-    io.stdout(first ? '[]\n' : ']\n');
+    out(first ? '[]\n' : ']\n');
+    flush();
     return 0;
   } catch (err) {
+    flush(); // what qemu printed before the error
     return reportError(io, err);
   }
 }

@@ -1,19 +1,20 @@
 /**
  * Guest offset → extents through the L1 and L2 tables (qcow2-cluster.c):
  * standard and extended (subcluster) L2 entries, zero clusters, compressed
- * descriptors. One call covers at most one L2 table and merges contiguous
- * host runs, so reads stay large.
+ * descriptors. Contiguous host runs merge, so reads stay large.
  */
 import { CorruptImageError } from '../../core/errors.js';
 import type { ByteStore, Extent } from '../driver.js';
 import type { TableCache } from './cache.js';
+import { asBuffer, emptyRunEnd } from './empty-run.js';
 import {
   decodeCompressed,
   entryOffset,
   HI_COMPRESSED,
   HI_COPIED,
+  HI_OFFSET_MASK,
+  LO_OFFSET_MASK,
   LO_ZERO,
-  splitGuestCluster,
   type Geometry,
 } from './layout.js';
 
@@ -76,32 +77,141 @@ function canMerge(a: Extent, b: Extent): boolean {
 
 /**
  * Describes `[offset, offset+length)` (in bounds, length > 0): a non-empty
- * prefix that ends at the latest at the end of the L2 table holding
- * `offset`, and after `maxExtents` complete extents.
+ * prefix that ends after `maxExtents` complete extents. Runs of empty L1
+ * entries cost no table reads; inside a table, runs of empty entries are
+ * found by native compares and contiguous data runs become one extent, so
+ * a walk costs one pass over the allocated tables and one object per extent.
  */
 export async function mapRange(ctx: MapContext, offset: number, length: number, maxExtents = Infinity): Promise<Extent[]> {
   const { g } = ctx;
-  const cluster = Math.floor(offset / g.clusterSize);
-  const { l1, l2 } = splitGuestCluster(cluster, g);
-  const tableEnd = (l1 + 1) * g.l2Entries * g.clusterSize;
-  const end = Math.min(offset + length, tableEnd, ctx.virtualSize);
-  const l2Off = l1Entry(ctx, l1);
-  if (l2Off === 0) return [{ kind: 'unallocated', offset, length: end - offset }];
-  const table = await ctx.l2Cache.get(l2Off);
-  const view = new DataView(table.buffer, table.byteOffset, table.byteLength);
+  const tableBytes = g.l2Entries * g.clusterSize;
+  const end = Math.min(offset + length, ctx.virtualSize);
   const list = new ExtentList();
-  let pos = offset;
-  for (let i = l2; pos < end; i++) {
-    const cStart = (cluster + (i - l2)) * g.clusterSize;
-    const cEnd = Math.min(cStart + g.clusterSize, end);
-    const where = { l2Off, index: i };
-    if (g.extendedL2) mapExtended(ctx, view, where, cStart, pos, cEnd, list);
-    else mapStandard(ctx, view, where, cStart, pos, cEnd, list);
-    pos = cEnd;
+  for (let pos = offset; pos < end; ) {
+    const l1 = Math.floor(pos / tableBytes);
+    const tableEnd = Math.min((l1 + 1) * tableBytes, end);
+    const l2Off = l1Entry(ctx, l1);
+    if (l2Off === 0) list.push({ kind: 'unallocated', offset: pos, length: tableEnd - pos });
+    else {
+      const table = await loadTable(ctx, l1, l2Off);
+      const firstCluster = l1 * g.l2Entries;
+      if (g.extendedL2) walkExtended(ctx, table, l2Off, firstCluster, pos, tableEnd, list, maxExtents);
+      else walkStandard(ctx, table, l2Off, firstCluster, pos, tableEnd, list, maxExtents);
+    }
     // Once an extent beyond the wanted ones has started, the wanted ones are complete.
     if (list.out.length > maxExtents) return list.out.slice(0, maxExtents);
+    pos = tableEnd;
   }
   return list.out;
+}
+
+/** How far back a table miss looks for the walk's previous table. */
+const SEQUENTIAL_LOOKBACK = 256;
+/** How far ahead it looks for tables to read (a hint: a very sparse L1 table is not scanned whole). */
+const READ_AHEAD_SCAN = 65536;
+
+/**
+ * The L2 table of L1 entry `l1`. A miss right after the previous allocated
+ * table was used is a walk in guest order: the next tables are read ahead
+ * in one batch, so their reads overlap one another and the walk.
+ */
+function loadTable(ctx: MapContext, l1: number, l2Off: number): Promise<Uint8Array> {
+  const cache = ctx.l2Cache;
+  if (!cache.has(l2Off) && cache.prefetchTables > 1) {
+    let prev = 0;
+    for (let i = l1 - 1; i >= 0 && i >= l1 - SEQUENTIAL_LOOKBACK && prev === 0; i--) prev = rawL1Offset(ctx, i);
+    if (prev !== 0 && cache.has(prev)) {
+      const batch = [l2Off];
+      const stop = Math.min(ctx.l1Size, l1 + 1 + READ_AHEAD_SCAN);
+      for (let i = l1 + 1; i < stop && batch.length < cache.prefetchTables; i++) {
+        const off = rawL1Offset(ctx, i);
+        if (off !== 0 && off % ctx.g.clusterSize === 0) batch.push(off);
+      }
+      cache.prefetch(batch);
+    }
+  }
+  return cache.get(l2Off);
+}
+
+/** L1 entry `i`'s table offset, unchecked (0 when none or past 2^53): for read-ahead hints only. */
+function rawL1Offset(ctx: MapContext, i: number): number {
+  const hi = ctx.l1.getUint32(i * 8) & HI_OFFSET_MASK;
+  const lo = ctx.l1.getUint32(i * 8 + 4) & LO_OFFSET_MASK;
+  return hi > 0x1fffff ? 0 : hi * 0x100000000 + (lo >>> 0);
+}
+
+/** Standard entries of one table over guest `[from, to)`. */
+function walkStandard(ctx: MapContext, table: Uint8Array, l2Off: number, firstCluster: number, from: number, to: number, list: ExtentList, maxExtents: number): void {
+  const cs = ctx.g.clusterSize;
+  const view = new DataView(table.buffer, table.byteOffset, table.byteLength);
+  const bytes = asBuffer(table);
+  const last = Math.ceil(to / cs) - firstCluster; // one past the last entry
+  let i = Math.floor(from / cs) - firstCluster;
+  let pos = from;
+  while (pos < to) {
+    const j = emptyRunEnd(bytes, i, last, 8);
+    if (j > i) {
+      // Empty entries: unallocated, whatever the image's version or data file.
+      const runEnd = Math.min((firstCluster + j) * cs, to);
+      list.push({ kind: 'unallocated', offset: pos, length: runEnd - pos });
+      pos = runEnd;
+      i = j;
+    } else {
+      const cStart = (firstCluster + i) * cs;
+      const cEnd = Math.min(cStart + cs, to);
+      mapStandard(ctx, view, { l2Off, index: i }, cStart, pos, cEnd, list);
+      pos = cEnd;
+      i++;
+      const e = list.out[list.out.length - 1];
+      if (e?.kind === 'data' && pos < to) {
+        // Following entries that continue the host run join it without one extent each.
+        const next = e.hostOffset + e.length;
+        let k = i;
+        while (k < last && isPlainDataAt(view, k, next + (k - i) * cs)) k++;
+        if (k > i) {
+          const runEnd = Math.min((firstCluster + k) * cs, to);
+          e.length += runEnd - pos;
+          pos = runEnd;
+          i = k;
+        }
+      }
+    }
+    if (list.out.length > maxExtents) return;
+  }
+}
+
+/** True when standard entry `k` maps its cluster uncompressed, not zero, at host `host`. */
+function isPlainDataAt(view: DataView, k: number, host: number): boolean {
+  const hi = view.getUint32(8 * k);
+  const lo = view.getUint32(8 * k + 4);
+  if (hi & HI_COMPRESSED || lo & LO_ZERO) return false;
+  return (hi & HI_OFFSET_MASK) * 0x100000000 + ((lo & LO_OFFSET_MASK) >>> 0) === host;
+}
+
+/** Extended entries of one table over guest `[from, to)`. */
+function walkExtended(ctx: MapContext, table: Uint8Array, l2Off: number, firstCluster: number, from: number, to: number, list: ExtentList, maxExtents: number): void {
+  const cs = ctx.g.clusterSize;
+  const view = new DataView(table.buffer, table.byteOffset, table.byteLength);
+  const bytes = asBuffer(table);
+  const last = Math.ceil(to / cs) - firstCluster;
+  let i = Math.floor(from / cs) - firstCluster;
+  let pos = from;
+  while (pos < to) {
+    const j = emptyRunEnd(bytes, i, last, 16);
+    if (j > i) {
+      const runEnd = Math.min((firstCluster + j) * cs, to);
+      list.push({ kind: 'unallocated', offset: pos, length: runEnd - pos });
+      pos = runEnd;
+      i = j;
+    } else {
+      const cStart = (firstCluster + i) * cs;
+      const cEnd = Math.min(cStart + cs, to);
+      mapExtended(ctx, view, { l2Off, index: i }, cStart, pos, cEnd, list);
+      pos = cEnd;
+      i++;
+    }
+    if (list.out.length > maxExtents) return;
+  }
 }
 
 interface EntryPos {

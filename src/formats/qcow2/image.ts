@@ -171,7 +171,7 @@ export class Qcow2Image implements FormatImage {
       l1: new DataView(l1Bytes.buffer),
       l1Size: sn.l1Size,
       virtualSize: size,
-      l2Cache: new TableCache(s.store, s.g.clusterSize, LIMITS.qcow2L2CacheBytes),
+      l2Cache: new TableCache(s.store, s.g.clusterSize, LIMITS.qcow2L2CacheBytes, { recycle: true }), // a read-only view
       refcounts: undefined,
       ownedStores: [],
       backingReader: undefined,

@@ -102,7 +102,8 @@ export async function openState(store: ByteStore, options: OpenOptions): Promise
     l1Bytes,
     l1: new DataView(l1Bytes.buffer),
     l1Size: h.l1Size,
-    l2Cache: new TableCache(store, g.clusterSize, LIMITS.qcow2L2CacheBytes),
+    // Read-only: only mapping reads tables, and never holds one across a wait.
+    l2Cache: new TableCache(store, g.clusterSize, LIMITS.qcow2L2CacheBytes, { recycle: options.readOnly && options.check !== true }),
     store,
     dataStore,
     externalData: dataStore !== store,
