@@ -8,7 +8,7 @@ import { createReadStream } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { createGunzip } from 'node:zlib';
 
-import { Unzip, UnzipInflate, type UnzipFile } from 'fflate';
+import type { UnzipFile } from 'fflate';
 
 import { throwIfAborted } from '../core/abort.js';
 import { CorruptImageError, UnsupportedError } from '../core/errors.js';
@@ -60,6 +60,8 @@ async function gunzipTo(source: string, out: SparseWriter, signal: AbortSignal |
 }
 
 async function unzipTo(source: string, out: SparseWriter, signal: AbortSignal | undefined): Promise<void> {
+  // Loaded on first use: fflate builds its tables at import, which every CLI start would pay.
+  const { Unzip, UnzipInflate } = await import('fflate');
   const files: UnzipFile[] = [];
   const chunks: Uint8Array[] = [];
   let failure: unknown;

@@ -89,6 +89,7 @@ export class Qcow2Writer implements ImageWriter {
   #cursor = { offset: 0, end: 0 };
   /** While a beginWrite runs: the data writes it started and did not wait for. */
   #deferred: Promise<void>[] | undefined;
+  #zeroCluster: Uint8Array | undefined;
   /** Data writes still in flight; no L2 table is written before they land. */
   readonly #inflight = new Set<Promise<void>>();
 
@@ -280,12 +281,19 @@ export class Qcow2Writer implements ImageWriter {
     const host = reuse ? olds[0]!.host : s.externalData ? c * cs : await this.#rc.allocate(n);
     const start = cur - c * cs;
     const end = start + data.length;
-    // Whole fresh clusters of a standalone image (convert's case): the data needs no fill and nothing
-    // reads through to a backing file meanwhile, so it may land after this call returns (beginWrite).
-    if (this.#deferred && start === 0 && end === n * cs && !reuse && !s.backingReader && !s.externalData && olds.every((o) => !o.hasHost)) {
-      const what = this.#meta?.overlap(host, data.length);
+    // Fresh clusters of a standalone image (convert's case): what the data does not cover reads as
+    // zeros, written from a shared zero buffer, so nothing is staged or copied; and nothing reads
+    // through to a backing file meanwhile, so under beginWrite the data may land after this returns.
+    const whole = start === 0 && end === n * cs;
+    if (!reuse && !s.backingReader && !s.externalData && olds.every((o) => !o.hasHost && (whole || !o.compressed))) {
+      const what = this.#meta?.overlap(host, n * cs);
       if (what) throw await markCorrupt(s, `Preventing invalid write on metadata (overlaps with ${what})`);
-      this.#startData(host, data, this.#deferred);
+      const pieces: [number, Uint8Array][] = [[host + start, data]];
+      if (start > 0) pieces.push([host, this.#zeros(start)]);
+      if (end < n * cs) pieces.push([host + end, this.#zeros(n * cs - end)]);
+      const started: Promise<void>[] = [];
+      for (const [at, bytes] of pieces) this.#startData(at, bytes, this.#deferred ?? started);
+      if (!this.#deferred) await Promise.all(started);
       for (let i = 0; i < n; i++) {
         writeSlot(s, s.l2Cache, this.#slotAt(slot, index + i), { host: host + i * cs, copied: true });
         this.#unref(olds[i]!);
@@ -305,6 +313,12 @@ export class Qcow2Writer implements ImageWriter {
       writeSlot(s, s.l2Cache, this.#slotAt(slot, index + i), { host: host + i * cs, copied: true });
       if (!reuse) this.#unref(olds[i]!);
     }
+  }
+
+  /** `length` (< one cluster) zero bytes from a buffer shared by every write and never written into. */
+  #zeros(length: number): Uint8Array {
+    this.#zeroCluster ??= new Uint8Array(this.#cs);
+    return this.#zeroCluster.subarray(0, length);
   }
 
   /** Queues the refcount decrements for what an entry pointed at. */

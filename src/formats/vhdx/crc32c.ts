@@ -27,8 +27,9 @@ function buildTables(): Uint32Array[] {
   return tables;
 }
 
-const T = buildTables();
-const [T0, T1, T2, T3, T4, T5, T6, T7] = T as [Uint32Array, Uint32Array, Uint32Array, Uint32Array, Uint32Array, Uint32Array, Uint32Array, Uint32Array];
+type Tables = [Uint32Array, Uint32Array, Uint32Array, Uint32Array, Uint32Array, Uint32Array, Uint32Array, Uint32Array];
+/** Built on first use, not at import: every CLI start loads this module. */
+let tables: Tables | undefined;
 
 /**
  * Continues a CRC-32C over `data`. Start with `crc = 0` for a fresh checksum;
@@ -41,6 +42,8 @@ const [T0, T1, T2, T3, T4, T5, T6, T7] = T as [Uint32Array, Uint32Array, Uint32A
  * ```
  */
 export function crc32c(data: Uint8Array, crc = 0): number {
+  tables ??= buildTables() as Tables;
+  const [T0, T1, T2, T3, T4, T5, T6, T7] = tables;
   let c = ~crc >>> 0;
   let i = 0;
   const n = data.length;
