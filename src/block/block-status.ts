@@ -14,10 +14,21 @@ export interface BlockStatus {
   readonly present: boolean;
   /** Stored compressed. */
   readonly compressed: boolean;
-  /** Index of the layer that answered (0 = top); the bottom layer's index when nobody allocates it. */
+  /** Index of the layer that answered (0 = top); when nobody allocates the run, the bottom layer or the one above a shorter backing file. */
   readonly depth: number;
-  /** Where the bytes are, when they sit uncompressed in a file. */
+  /**
+   * Where the bytes are, when they sit uncompressed in a file; for zero and
+   * unallocated runs, host space the answering layer reserved for them
+   * (qemu's BDRV_BLOCK_OFFSET_VALID: never read it as data).
+   */
   readonly store?: ByteStore | undefined;
   /** Offset of the first byte in `store`. */
   readonly hostOffset?: number | undefined;
+  /**
+   * The run lies past the end of a shorter backing file (and nothing above
+   * allocates it). `depth` is the layer above that file, and `store` its
+   * reserved space, as `qemu-img map` reports them; whole-chain queries
+   * (compare) see the run as allocated zeros without a host offset.
+   */
+  readonly pastBackingEnd?: boolean | undefined;
 }

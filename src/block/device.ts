@@ -6,7 +6,7 @@
  */
 import { CorruptImageError, InvalidArgumentError, IoError, VdiskError } from '../core/errors.js';
 import { AsyncMutex } from '../core/mutex.js';
-import type { ByteStore, CompressedExtent, Extent, FormatImage } from '../formats/driver.js';
+import type { ByteStore, CompressedExtent, Extent, FormatImage, UnallocatedExtent } from '../formats/driver.js';
 import type { BlockStatus } from './block-status.js';
 import { openChain, type OpenImageOptions } from './chain.js';
 import type { Layer } from './layer.js';
@@ -179,17 +179,20 @@ export class BlockDevice {
     this.#checkRange(offset, length);
     if (length === 0) throw new InvalidArgumentError('blockStatus needs a non-empty range');
     let len = length;
-    for (let depth = 0; depth < this.layers.length; depth++) {
+    for (let depth = 0; ; depth++) {
       const image = this.layers[depth]?.image as FormatImage;
-      if (offset >= image.virtualSize) break; // beyond a shorter backing file: zeros
       len = Math.min(len, image.virtualSize - offset);
       const e = await this.#firstExtent(image, offset, len);
       len = e.length;
-      if (e.kind === 'unallocated') continue;
-      const st = statusOf(e, depth);
-      return (await image.recurseHostStatus?.()) ? refineByHost(st) : st;
+      if (e.kind !== 'unallocated') {
+        const st = statusOf(e, depth);
+        return (await image.recurseHostStatus?.()) ? refineByHost(st) : st;
+      }
+      const below = this.layers[depth + 1]?.image;
+      if (below && offset < below.virtualSize) continue;
+      // Nothing below holds the run: zeros, answered by this layer (qemu adds BDRV_BLOCK_ZERO here).
+      return unallocatedStatus(e, depth, below !== undefined);
     }
-    return { offset, length: len, zero: true, data: false, present: false, compressed: false, depth: Math.max(0, this.layers.length - 1) };
   }
 
   /**
@@ -316,6 +319,12 @@ async function refineByHost(st: BlockStatus): Promise<BlockStatus> {
   const host = (await st.store.extents(st.hostOffset, st.length))?.[0];
   if (!host || host.offset !== st.hostOffset || host.length <= 0) return st;
   return { ...st, length: Math.min(st.length, host.length), zero: !host.data };
+}
+
+/** A run no layer holds, as the layer at `depth` (the last one asked) reports it. */
+function unallocatedStatus(e: UnallocatedExtent, depth: number, pastBackingEnd: boolean): BlockStatus {
+  const host = e.hostOffset !== undefined && e.store ? { store: e.store, hostOffset: e.hostOffset } : {};
+  return { offset: e.offset, length: e.length, zero: true, data: false, present: false, compressed: false, depth, ...host, ...(pastBackingEnd ? { pastBackingEnd } : {}) };
 }
 
 function statusOf(e: Exclude<Extent, { kind: 'unallocated' }>, depth: number): BlockStatus {

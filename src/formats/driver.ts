@@ -75,6 +75,14 @@ export interface UnallocatedExtent {
   readonly offset: number;
   /** Length in bytes. */
   readonly length: number;
+  /**
+   * Where host space is reserved for the range although this layer holds no
+   * data there (qcow2 extended L2: unwritten subclusters of an allocated
+   * cluster). Never read; block status reports it as qemu does.
+   */
+  readonly store?: ByteStore | undefined;
+  /** Host offset of the reserved space, with `store`. */
+  readonly hostOffset?: number | undefined;
 }
 
 /** One run of guest address space as a single layer describes it. */

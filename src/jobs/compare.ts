@@ -62,6 +62,8 @@ const MAX_STEPS = 1024;
 
 /** qemu's BDRV_BLOCK_* bits, for strict mode's exact comparison. */
 function flags(st: BlockStatus): number {
+  // Past a shorter backing file qemu's whole-chain status is BDRV_BLOCK_ZERO | BDRV_BLOCK_ALLOCATED.
+  if (st.pastBackingEnd) return 2 | 8;
   return (st.data ? 1 : 0) | (st.zero ? 2 : 0) | (st.hostOffset !== undefined ? 4 : 0) | (st.present ? 8 : 0);
 }
 

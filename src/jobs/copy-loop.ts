@@ -86,7 +86,7 @@ function planner(source: BlockDevice, s: CopySettings): () => Promise<Item | und
     offset += st.length;
     if (s.topOnly && !st.present) return { kind: 'skip', offset: at, length: st.length };
     if (st.zero && s.sparseSize > 0) return s.targetIsZero && !s.topOnly ? { kind: 'skip', offset: at, length: st.length } : { kind: 'zero', offset: at, length: st.length };
-    const host = s.copyOffload && st.store && st.hostOffset !== undefined && !st.compressed ? { store: st.store, offset: st.hostOffset } : undefined;
+    const host = s.copyOffload && st.data && !st.zero && st.store && st.hostOffset !== undefined && !st.compressed ? { store: st.store, offset: st.hostOffset } : undefined;
     pending = { offset: at, end: at + st.length, start: at, host };
     return takeData();
   };

@@ -67,7 +67,9 @@ export async function mapCommand(argv: readonly string[], io: CliIo): Promise<nu
       out(`${first ? '[' : ',\n'}${jsonLine(e)}`);
       first = false;
     }
-    out(first ? '[]\n' : ']\n');
+    // An empty range (start at or past the end, --max-length=0): qemu prints its initial, empty entry.
+    if (first) out(`[${jsonLine({ start: startOffset ?? 0, length: 0, depth: 0, present: false, zero: false, data: false })}`);
+    out(']\n');
     flush();
     return 0;
   } catch (err) {

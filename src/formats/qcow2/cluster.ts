@@ -64,7 +64,8 @@ function canMerge(a: Extent, b: Extent): boolean {
   if (a.kind !== b.kind || a.offset + a.length !== b.offset) return false;
   switch (a.kind) {
     case 'unallocated':
-      return true;
+      if (b.kind !== 'unallocated' || (a.hostOffset === undefined) !== (b.hostOffset === undefined)) return false;
+      return a.hostOffset === undefined || (a.store === b.store && a.hostOffset + a.length === b.hostOffset);
     case 'data':
       return b.kind === 'data' && a.store === b.store && a.hostOffset + a.length === b.hostOffset;
     case 'zero':
@@ -291,6 +292,8 @@ function mapExtended(ctx: MapContext, view: DataView, where: EntryPos, cStart: n
     if (kind === 'data') list.push({ kind: 'data', offset: pos, length, store: ctx.dataStore, hostOffset: host });
     else if (kind === 'zero-alloc') list.push({ kind: 'zero', offset: pos, length, allocated: true, store: ctx.dataStore, hostOffset: host });
     else if (kind === 'zero') list.push({ kind: 'zero', offset: pos, length, allocated: false });
+    // qemu reports the reserved host space of an allocated cluster's unwritten subclusters (UNALLOCATED_ALLOC).
+    else if (hasHost) list.push({ kind: 'unallocated', offset: pos, length, store: ctx.dataStore, hostOffset: host });
     else list.push({ kind: 'unallocated', offset: pos, length });
     pos = scEnd;
   }
