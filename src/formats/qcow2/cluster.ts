@@ -96,8 +96,7 @@ export async function mapRange(ctx: MapContext, offset: number, length: number, 
     else {
       const table = await loadTable(ctx, l1, l2Off);
       const firstCluster = l1 * g.l2Entries;
-      if (g.extendedL2) walkExtended(ctx, table, l2Off, firstCluster, pos, tableEnd, list, maxExtents);
-      else walkStandard(ctx, table, l2Off, firstCluster, pos, tableEnd, list, maxExtents);
+      walkTable(ctx, table, l2Off, firstCluster, pos, tableEnd, list, maxExtents);
     }
     // Once an extent beyond the wanted ones has started, the wanted ones are complete.
     if (list.out.length > maxExtents) return list.out.slice(0, maxExtents);
@@ -141,16 +140,17 @@ function rawL1Offset(ctx: MapContext, i: number): number {
   return hi > 0x1fffff ? 0 : hi * 0x100000000 + (lo >>> 0);
 }
 
-/** Standard entries of one table over guest `[from, to)`. */
-function walkStandard(ctx: MapContext, table: Uint8Array, l2Off: number, firstCluster: number, from: number, to: number, list: ExtentList, maxExtents: number): void {
+/** The entries of one table over guest `[from, to)`, standard or extended. */
+function walkTable(ctx: MapContext, table: Uint8Array, l2Off: number, firstCluster: number, from: number, to: number, list: ExtentList, maxExtents: number): void {
   const cs = ctx.g.clusterSize;
+  const extended = ctx.g.extendedL2;
   const view = new DataView(table.buffer, table.byteOffset, table.byteLength);
   const bytes = asBuffer(table);
   const last = Math.ceil(to / cs) - firstCluster; // one past the last entry
   let i = Math.floor(from / cs) - firstCluster;
   let pos = from;
   while (pos < to) {
-    const j = emptyRunEnd(bytes, i, last, 8);
+    const j = emptyRunEnd(bytes, i, last, extended ? 16 : 8);
     if (j > i) {
       // Empty entries: unallocated, whatever the image's version or data file.
       const runEnd = Math.min((firstCluster + j) * cs, to);
@@ -160,11 +160,11 @@ function walkStandard(ctx: MapContext, table: Uint8Array, l2Off: number, firstCl
     } else {
       const cStart = (firstCluster + i) * cs;
       const cEnd = Math.min(cStart + cs, to);
-      mapStandard(ctx, view, { l2Off, index: i }, cStart, pos, cEnd, list);
+      (extended ? mapExtended : mapStandard)(ctx, view, { l2Off, index: i }, cStart, pos, cEnd, list);
       pos = cEnd;
       i++;
       const e = list.out[list.out.length - 1];
-      if (e?.kind === 'data' && pos < to) {
+      if (!extended && e?.kind === 'data' && pos < to) {
         // Following entries that continue the host run join it without one extent each.
         const next = e.hostOffset + e.length;
         let k = i;
@@ -187,32 +187,6 @@ function isPlainDataAt(view: DataView, k: number, host: number): boolean {
   const lo = view.getUint32(8 * k + 4);
   if (hi & HI_COMPRESSED || lo & LO_ZERO) return false;
   return (hi & HI_OFFSET_MASK) * 0x100000000 + ((lo & LO_OFFSET_MASK) >>> 0) === host;
-}
-
-/** Extended entries of one table over guest `[from, to)`. */
-function walkExtended(ctx: MapContext, table: Uint8Array, l2Off: number, firstCluster: number, from: number, to: number, list: ExtentList, maxExtents: number): void {
-  const cs = ctx.g.clusterSize;
-  const view = new DataView(table.buffer, table.byteOffset, table.byteLength);
-  const bytes = asBuffer(table);
-  const last = Math.ceil(to / cs) - firstCluster;
-  let i = Math.floor(from / cs) - firstCluster;
-  let pos = from;
-  while (pos < to) {
-    const j = emptyRunEnd(bytes, i, last, 16);
-    if (j > i) {
-      const runEnd = Math.min((firstCluster + j) * cs, to);
-      list.push({ kind: 'unallocated', offset: pos, length: runEnd - pos });
-      pos = runEnd;
-      i = j;
-    } else {
-      const cStart = (firstCluster + i) * cs;
-      const cEnd = Math.min(cStart + cs, to);
-      mapExtended(ctx, view, { l2Off, index: i }, cStart, pos, cEnd, list);
-      pos = cEnd;
-      i++;
-    }
-    if (list.out.length > maxExtents) return;
-  }
 }
 
 interface EntryPos {
