@@ -94,6 +94,10 @@ function main(): void {
     convertCase('raw → raw', ['-f', 'raw', '-O', 'raw', 'mixed.raw']),
     { ...convertCase('raw → qcow2, vdisk -t unsafe (qemu-img\'s default)', ['-f', 'raw', '-O', 'qcow2', 'mixed.raw']), vdisk: ['convert', '-t', 'unsafe', '-f', 'raw', '-O', 'qcow2', 'mixed.raw', 'out.img'] },
     { ...convertCase('3-layer chain → qcow2, vdisk -t unsafe', ['-O', 'qcow2', 'chain-top.qcow2']), vdisk: ['convert', '-t', 'unsafe', '-O', 'qcow2', 'chain-top.qcow2', 'out.img'] },
+    { ...convertCase('qcow2 → raw, vdisk -t unsafe', ['-f', 'qcow2', '-O', 'raw', 'mixed.qcow2']), vdisk: ['convert', '-t', 'unsafe', '-f', 'qcow2', '-O', 'raw', 'mixed.qcow2', 'out.img'] },
+    { ...convertCase('raw → raw, vdisk -t unsafe', ['-f', 'raw', '-O', 'raw', 'mixed.raw']), vdisk: ['convert', '-t', 'unsafe', '-f', 'raw', '-O', 'raw', 'mixed.raw', 'out.img'] },
+    // Like for like on safety: both flush the target before exiting.
+    { ...convertCase('raw → qcow2, both flushing (qemu-img -t writeback)', ['-f', 'raw', '-O', 'qcow2', 'mixed.raw']), qemu: ['convert', '-t', 'writeback', '-f', 'raw', '-O', 'qcow2', 'mixed.raw', 'out.img'] },
     convertCase('raw → qcow2 -c', ['-c', '-f', 'raw', '-O', 'qcow2', 'mixed.raw']),
     { ...convertCase('raw → qcow2 -c (qemu-img with -W)', ['-c', '-f', 'raw', '-O', 'qcow2', 'mixed.raw']), qemu: ['convert', '-W', '-c', '-f', 'raw', '-O', 'qcow2', 'mixed.raw', 'out.img'] },
     { name: 'info mixed.qcow2', vdisk: ['info', '--output=json', 'mixed.qcow2'], qemu: ['info', '--output=json', 'mixed.qcow2'] },
