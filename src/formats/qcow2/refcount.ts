@@ -86,6 +86,11 @@ export class Refcounts {
   #freeHint = 0;
   /** Where multi-cluster searches start (after the last such allocation), so holes do not make them quadratic. */
   #runHint = 0;
+  /**
+   * Clusters below this may hold bytes: the file's end at open, and every
+   * cluster referenced since. Unknown (everything may) until noteFileEnd().
+   */
+  #usedEnd = Number.POSITIVE_INFINITY;
   /** Skip the flushes between dependent writes (lazy refcounts: the dirty bit covers them). */
   lazy = false;
   /** Called for every new metadata cluster (refcount block, table), for overlap checks. */
@@ -101,6 +106,21 @@ export class Refcounts {
     this.#header = header;
     this.#max = refcountMax(g.refcountBits);
     this.cache = new TableCache(store, g.clusterSize, LIMITS.qcow2RefcountCacheBytes);
+  }
+
+  /**
+   * The end (in clusters) of everything that may hold bytes: clusters at or
+   * after it were never written, so they read as zeros (a hole, or past the
+   * end of the file) until something is written there.
+   */
+  get usedEnd(): number {
+    return this.#usedEnd;
+  }
+
+  /** Records the file's size at open: anything below it may hold old bytes. */
+  noteFileEnd(bytes: number): void {
+    const end = Math.ceil(bytes / this.#g.clusterSize);
+    this.#usedEnd = Number.isFinite(this.#usedEnd) ? Math.max(this.#usedEnd, end) : end;
   }
 
   /** Block offsets, by table index. */
@@ -127,6 +147,7 @@ export class Refcounts {
       off = bi < this.#table.length ? this.#table[bi]! : 0;
       if (off === 0) return this.add(cluster, delta);
     }
+    if (delta > 0 && cluster >= this.#usedEnd) this.#usedEnd = cluster + 1;
     const block = await this.cache.get(off);
     const i = cluster % this.#g.refcountBlockEntries;
     const v = getRefcountEntry(block, i, this.#g.refcountBits) + delta;
@@ -210,6 +231,7 @@ export class Refcounts {
       else await this.add(hc, 1);
     }
     if (bstart === 0) throw new CorruptImageError('Preventing invalid allocation of refcount block at offset 0');
+    this.#usedEnd = Math.max(this.#usedEnd, bstart + blocks.length);
     await this.#store.write(bstart * cs, bytes);
     if (!this.lazy) await this.#store.flush();
     for (let i = 0; i < blocks.length; i++) {

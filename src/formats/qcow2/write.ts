@@ -67,6 +67,7 @@ export async function createWriter(s: Qcow2State): Promise<Qcow2Writer> {
   };
   const refcounts = new Refcounts(s.store, s.g, parseRefcountTable(raw, s.g), header);
   refcounts.lazy = (h.compatible & BigInt(COMPAT_LAZY_REFCOUNTS)) !== 0n;
+  refcounts.noteFileEnd(await s.store.size());
   s.refcounts = refcounts;
   if (h.version === 3 && (h.autoclear & ~BigInt(AUTOCLEAR_KNOWN)) !== 0n) {
     h.autoclear &= BigInt(AUTOCLEAR_KNOWN);
@@ -90,6 +91,8 @@ export class Qcow2Writer implements ImageWriter {
   /** While a beginWrite runs: the data writes it started and did not wait for. */
   #deferred: Promise<void>[] | undefined;
   #zeroCluster: Uint8Array | undefined;
+  /** End of the last cluster whose unwritten tail was left as a hole; close() makes the file reach it. */
+  #allocatedEnd = 0;
   /** Data writes still in flight; no L2 table is written before they land. */
   readonly #inflight = new Set<Promise<void>>();
 
@@ -278,6 +281,7 @@ export class Qcow2Writer implements ImageWriter {
     const olds: EntryInfo[] = [];
     for (let i = 0; i < n; i++) olds.push(readSlot(s, this.#slotAt(slot, index + i)));
     const reuse = n === 1 && olds[0]!.hasHost && olds[0]!.copied;
+    const neverUsed = this.#rc.usedEnd;
     const host = reuse ? olds[0]!.host : s.externalData ? c * cs : await this.#rc.allocate(n);
     const start = cur - c * cs;
     const end = start + data.length;
@@ -288,9 +292,15 @@ export class Qcow2Writer implements ImageWriter {
     if (!reuse && !s.backingReader && !s.externalData && olds.every((o) => !o.hasHost && (whole || !o.compressed))) {
       const what = this.#meta?.overlap(host, n * cs);
       if (what) throw await markCorrupt(s, `Preventing invalid write on metadata (overlaps with ${what})`);
+      // Clusters never written before (past everything the file held or referenced) already read
+      // as zeros: only the data goes out, as qemu zeroes them with fallocate instead of writing.
+      const neverWritten = host / cs >= neverUsed;
       const pieces: [number, Uint8Array][] = [[host + start, data]];
-      if (start > 0) pieces.push([host, this.#zeros(start)]);
-      if (end < n * cs) pieces.push([host + end, this.#zeros(n * cs - end)]);
+      if (start > 0 && !neverWritten) pieces.push([host, this.#zeros(start)]);
+      if (end < n * cs) {
+        if (!neverWritten) pieces.push([host + end, this.#zeros(n * cs - end)]);
+        else this.#allocatedEnd = Math.max(this.#allocatedEnd, host + n * cs);
+      }
       const started: Promise<void>[] = [];
       for (const [at, bytes] of pieces) this.#startData(at, bytes, this.#deferred ?? started);
       if (!this.#deferred) await Promise.all(started);
@@ -608,6 +618,8 @@ export class Qcow2Writer implements ImageWriter {
   /** Flushes and, with lazy refcounts, clears the dirty bit. */
   async close(): Promise<void> {
     await this.flush();
+    // The file ends where its last cluster ends, as when every byte of it had been written.
+    if (!this.#broken && this.#allocatedEnd > (await this.#s.store.size())) await this.#s.store.truncate(this.#allocatedEnd);
     if (this.#dirtyBitSet && !this.#broken) {
       const h = this.#s.header;
       h.incompatible &= ~BigInt(INCOMPAT_DIRTY);
