@@ -86,6 +86,8 @@ export class FileStore implements ByteStore {
   #locked = false;
   /** Bytes written since the last early writeback (see {@link FileStore.write}). */
   #unsynced = 0;
+  /** Settles when the last queued buffered write has finished. */
+  #writeTail: Promise<void> = Promise.resolve();
   #earlySync: Promise<void> | undefined;
 
   private constructor(name: string, fh: FileHandle, readOnly: boolean, identity: StoreIdentity, isDevice: boolean, cache: CacheMode, direct?: DirectIo) {
@@ -173,6 +175,20 @@ export class FileStore implements ByteStore {
   async write(offset: number, data: Uint8Array): Promise<void> {
     this.#checkWritable();
     if (this.#direct) return this.#direct.write(offset, data);
+    // One buffered write at a time: the kernel serializes them on the inode lock anyway (ext4, xfs),
+    // and several threads queued on it spin there, burning the cores the copy needs.
+    const turn = this.#writeTail;
+    let done!: () => void;
+    this.#writeTail = new Promise<void>((r) => (done = r));
+    await turn;
+    try {
+      await this.#writeAll(offset, data);
+    } finally {
+      done();
+    }
+  }
+
+  async #writeAll(offset: number, data: Uint8Array): Promise<void> {
     let done = 0;
     while (done < data.length) {
       try {
