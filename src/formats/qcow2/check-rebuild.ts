@@ -8,7 +8,7 @@
 import { HEADER_FIELD } from './header.js';
 import type { ComputedRefcounts } from './check-refmap.js';
 import { writeRefcount } from './check-stored.js';
-import type { CheckCtx } from './check-scan.js';
+import type { CheckCtx } from './check-ctx.js';
 
 /** alloc_clusters_imrt: `count` free clusters from `hint.first`, counted in `refs`. Returns the first cluster. */
 function allocImrt(refs: ComputedRefcounts, count: number, hint: { first: number }): number {

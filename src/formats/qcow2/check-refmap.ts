@@ -13,6 +13,9 @@ const BIG = 0xffff;
 export class ComputedRefcounts {
   readonly #chunks = new Map<number, Uint16Array>();
   readonly #big = new Map<number, number>();
+  /** The chunk last touched: walks hit the same chunk many times in a row. */
+  #lastIndex = -1;
+  #last: Uint16Array | undefined;
   /** Clusters covered (qemu's nb_clusters: the file's clusters, grown by references just past the end). */
   size: number;
 
@@ -20,29 +23,63 @@ export class ComputedRefcounts {
     this.size = size;
   }
 
+  #chunk(ci: number): Uint16Array | undefined {
+    if (ci === this.#lastIndex) return this.#last;
+    const chunk = this.#chunks.get(ci);
+    if (chunk) {
+      this.#lastIndex = ci;
+      this.#last = chunk;
+    }
+    return chunk;
+  }
+
   /** Count of cluster `i`. */
   get(i: number): number {
-    const chunk = this.#chunks.get(Math.floor(i / CHUNK));
+    const chunk = this.#chunk(Math.floor(i / CHUNK));
     if (!chunk) return 0;
     const v = chunk[i % CHUNK] ?? 0;
     return v === BIG ? (this.#big.get(i) ?? BIG) : v;
   }
 
+  /**
+   * One more reference to cluster `i`, growing `size` to cover it; false
+   * (and no change) when the count is already `max`.
+   */
+  increment(i: number, max: number): boolean {
+    const chunk = this.#chunk(Math.floor(i / CHUNK));
+    if (chunk) {
+      const k = i % CHUNK;
+      const v = chunk[k]!;
+      if (v < BIG - 1 && v < max) {
+        chunk[k] = v + 1;
+        if (i >= this.size) this.size = i + 1;
+        return true;
+      }
+    }
+    const n = this.get(i);
+    if (n >= max) return false;
+    this.set(i, n + 1);
+    return true;
+  }
+
   /** Sets cluster `i` to `v`, growing `size` to cover it. */
   set(i: number, v: number): void {
     const ci = Math.floor(i / CHUNK);
-    let chunk = this.#chunks.get(ci);
+    let chunk = this.#chunk(ci);
     if (!chunk) {
       if (v === 0) return;
       chunk = new Uint16Array(CHUNK);
       this.#chunks.set(ci, chunk);
+      this.#lastIndex = ci;
+      this.#last = chunk;
     }
+    const k = i % CHUNK;
     if (v >= BIG) {
-      chunk[i % CHUNK] = BIG;
+      chunk[k] = BIG;
       this.#big.set(i, v);
     } else {
-      chunk[i % CHUNK] = v;
-      this.#big.delete(i);
+      if (chunk[k] === BIG) this.#big.delete(i);
+      chunk[k] = v;
     }
     if (i >= this.size) this.size = i + 1;
   }
@@ -51,6 +88,8 @@ export class ComputedRefcounts {
   clear(): void {
     this.#chunks.clear();
     this.#big.clear();
+    this.#lastIndex = -1;
+    this.#last = undefined;
   }
 
   /**
@@ -73,7 +112,7 @@ export class ComputedRefcounts {
   /** First cluster at or after `from` whose count is zero. */
   firstFree(from: number): number {
     for (let i = from; ; i++) {
-      const chunk = this.#chunks.get(Math.floor(i / CHUNK));
+      const chunk = this.#chunk(Math.floor(i / CHUNK));
       if (!chunk) return i;
       if (chunk[i % CHUNK] === 0) return i;
     }

@@ -111,6 +111,25 @@ export class StoredRefcounts {
     return view;
   }
 
+  /**
+   * Stored refcount of `cluster` when it needs no read (its refblock is
+   * cached, or there is none); undefined otherwise.
+   */
+  peek(cluster: number): number | undefined {
+    const E = this.#g.refcountBlockEntries;
+    const bi = Math.floor(cluster / E);
+    const e = this.table[bi];
+    if (!e || e.offset === 0) return 0;
+    const hit = this.#blocks.get(e.offset);
+    return hit ? readRefcount(hit.view, cluster % E, this.#g.refcountBits) : undefined;
+  }
+
+  /** False when {@link get} of `cluster` is bound to fail (its reftable entry is unusable). */
+  usable(cluster: number): boolean {
+    const e = this.table[Math.floor(cluster / this.#g.refcountBlockEntries)];
+    return !e || e.offset % this.#g.clusterSize === 0;
+  }
+
   /** Stored refcount of host cluster `cluster`. */
   async get(cluster: number): Promise<number> {
     const E = this.#g.refcountBlockEntries;

@@ -7,13 +7,17 @@
  */
 import { IoError, UnsupportedError } from '../../core/errors.js';
 import type { CheckCounts, CheckRequest, ImageChecker } from '../driver.js';
-import { checkOflagCopied, checkWork, compareRefcounts } from './check-compare.js';
+import { checkWork, compareRefcounts } from './check-compare.js';
+import { checkOflagCopied } from './check-copied.js';
 import { rebuildRefcountStructure } from './check-rebuild.js';
+import { emptyResult, type CheckCtx, type CheckResult, type Fix } from './check-ctx.js';
+import { L2Memo } from './check-l2-memo.js';
 import { ComputedRefcounts } from './check-refmap.js';
-import { calculateRefcounts, emptyResult, type CheckCtx, type CheckResult, type Fix } from './check-scan.js';
+import { calculateRefcounts } from './check-scan.js';
 import { StoredRefcounts } from './check-stored.js';
 import { HEADER_FIELD } from './header.js';
 import { INCOMPAT_CORRUPT, INCOMPAT_DIRTY } from './layout.js';
+import { refcountMax } from './refcount.js';
 import type { Qcow2State } from './state.js';
 
 async function newCtx(s: Qcow2State, req: CheckRequest): Promise<CheckCtx> {
@@ -21,7 +25,9 @@ async function newCtx(s: Qcow2State, req: CheckRequest): Promise<CheckCtx> {
   const cs = s.g.clusterSize;
   const nb = Math.ceil(fileSize / cs);
   if (nb > 0x7fffffff) throw new IoError('File too large', { data: { checkErrors: 1 } });
-  return { s, res: emptyResult(), req, fileSize, refs: new ComputedRefcounts(nb), done: 0, work: checkWork(s) };
+  // Without repair nothing changes the L2 tables between the walk and the OFLAG_COPIED pass.
+  const memo = req.repair === 'none' ? new L2Memo() : undefined;
+  return { s, res: emptyResult(), req, fileSize, refs: new ComputedRefcounts(nb), refMax: refcountMax(s.g.refcountBits), done: 0, work: checkWork(s), memo };
 }
 
 function loadStored(s: Qcow2State): Promise<StoredRefcounts> {
