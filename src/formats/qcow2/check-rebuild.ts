@@ -40,7 +40,8 @@ async function writeRefblocks(ctx: CheckCtx, first: number, end: number, rt: Ref
   let grown = false;
   const hint = { first: 0 };
   for (let cluster = first; cluster < end; cluster++) {
-    if (refs.get(cluster) === 0) continue;
+    cluster = refs.nextUsed(cluster, end);
+    if (cluster >= end) break;
     const bi = Math.floor(cluster / E);
     const blockStart = bi * E;
     let blockOff = rt.entries[bi] ?? 0;

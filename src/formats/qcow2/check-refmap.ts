@@ -16,6 +16,8 @@ export class ComputedRefcounts {
   /** The chunk last touched: walks hit the same chunk many times in a row. */
   #lastIndex = -1;
   #last: Uint16Array | undefined;
+  /** Chunk indices in order, rebuilt after a chunk is added (see {@link nextUsed}). */
+  #sorted: number[] | undefined;
   /** Clusters covered (qemu's nb_clusters: the file's clusters, grown by references just past the end). */
   size: number;
 
@@ -70,6 +72,7 @@ export class ComputedRefcounts {
       if (v === 0) return;
       chunk = new Uint16Array(CHUNK);
       this.#chunks.set(ci, chunk);
+      this.#sorted = undefined;
       this.#lastIndex = ci;
       this.#last = chunk;
     }
@@ -90,6 +93,43 @@ export class ComputedRefcounts {
     this.#big.clear();
     this.#lastIndex = -1;
     this.#last = undefined;
+    this.#sorted = undefined;
+  }
+
+  /**
+   * First cluster in `[from, end)` whose count is non-zero, or `end`.
+   * Jumps over chunks nothing references, so walks of a file grown far
+   * past its data (a repair honouring a hostile refblock offset) cost
+   * what is referenced, not the file's length.
+   */
+  nextUsed(from: number, end: number): number {
+    let i = from;
+    while (i < end) {
+      const ci = Math.floor(i / CHUNK);
+      const chunk = this.#chunk(ci);
+      if (!chunk) {
+        const next = this.#nextChunk(ci);
+        if (next === undefined) return end;
+        i = next * CHUNK;
+        continue;
+      }
+      const stop = Math.min(end, (ci + 1) * CHUNK);
+      for (; i < stop; i++) if (chunk[i % CHUNK] !== 0) return i;
+    }
+    return end;
+  }
+
+  /** Smallest chunk index above `ci`. */
+  #nextChunk(ci: number): number | undefined {
+    const keys = (this.#sorted ??= [...this.#chunks.keys()].sort((a, b) => a - b));
+    let lo = 0;
+    let hi = keys.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (keys[mid]! <= ci) lo = mid + 1;
+      else hi = mid;
+    }
+    return keys[lo];
   }
 
   /**

@@ -4,10 +4,12 @@
  * refcount table and blocks, bitmap directory and tables, with qemu's
  * findings and messages.
  */
+import { IoError } from '../../core/errors.js';
 import { LIMITS } from '../../core/limits.js';
+import { strerror } from '../../io/errno.js';
 import { growRefs, inc, readAt, type CheckCtx, type Fix } from './check-ctx.js';
 import { checkL1, offsetOf } from './check-l2.js';
-import type { ReftableEntry } from './check-stored.js';
+import { BDRV_MAX_LENGTH, type ReftableEntry } from './check-stored.js';
 
 /** `%#x`: `0x` prefix except for zero. */
 function hexAlt(n: number): string {
@@ -46,6 +48,46 @@ async function checkBitmaps(ctx: CheckCtx): Promise<void> {
   }
 }
 
+/**
+ * Qemu's cap on a checked file (qcow2_check_refcounts refuses more
+ * clusters than an int holds). A repair growing the file past it would
+ * leave an image no check accepts; refusing it bounds how far a hostile
+ * refblock offset can grow the file (ext4 refuses earlier, at 16 TiB).
+ */
+const MAX_CHECK_CLUSTERS = 0x7fffffff;
+
+/**
+ * check_refblocks' repair of a refblock past the end: grow the file to
+ * hold it. Returns the strerror text qemu prints when that fails
+ * (then a rebuild drops the entry instead).
+ */
+async function growForRefblock(ctx: CheckCtx, offset: number): Promise<string | undefined> {
+  const { s } = ctx;
+  const cs = s.g.clusterSize;
+  const end = offset + cs;
+  if (end >= 2 ** 63) return 'Invalid argument'; // qemu: offset > INT64_MAX - cluster_size
+  if (end > BDRV_MAX_LENGTH) {
+    ctx.req.log(`offset(${BigInt(end)}) exceeds maximum(${BigInt(BDRV_MAX_LENGTH)})`, 'report');
+    return strerror('EIO');
+  }
+  let reason = end / cs > MAX_CHECK_CLUSTERS ? strerror('EFBIG') : undefined;
+  if (!reason) {
+    try {
+      await s.store.truncate(end);
+    } catch (err) {
+      if (!(err instanceof IoError)) throw err;
+      reason = strerror((err.cause as NodeJS.ErrnoException | undefined)?.code ?? 'EIO');
+    }
+  }
+  if (!reason) {
+    await s.store.flush();
+    return undefined;
+  }
+  // qemu's file driver reports the failure itself before the check does.
+  ctx.req.log(`Could not resize file: ${reason}`, 'report');
+  return reason;
+}
+
 /** check_refblocks: every refblock is aligned, inside the image and referenced once. Returns true when a rebuild is needed. */
 async function checkRefblocks(ctx: CheckCtx, table: readonly ReftableEntry[], fix: Fix): Promise<boolean> {
   const { s, res } = ctx;
@@ -70,13 +112,12 @@ async function checkRefblocks(ctx: CheckCtx, table: readonly ReftableEntry[], fi
       res.corruptions++;
       ctx.req.log(`${fix.errors ? 'Repairing' : 'ERROR'} refcount block ${i} is outside image`);
       if (fix.errors) {
-        if (offset > LIMITS.maxOffset - cs) {
-          ctx.req.log('ERROR could not resize image: Invalid argument');
+        const failed = await growForRefblock(ctx, offset);
+        if (failed) {
+          ctx.req.log(`ERROR could not resize image: ${failed}`);
           rebuild = true;
           continue;
         }
-        await s.store.truncate(offset + cs);
-        await s.store.flush();
         ctx.fileSize = await s.store.size();
         growRefs(ctx, Math.ceil(ctx.fileSize / cs));
         res.corruptions--;

@@ -10,6 +10,11 @@ import type { Geometry } from './layout.js';
 
 /** Refcount table entry bits 0..8 are reserved. */
 export const REFT_RESERVED_LO = 0x1ff;
+/**
+ * qemu's BDRV_MAX_LENGTH (INT64_MAX aligned down to 1 GiB): a read ending
+ * past it fails with EIO instead of reading zeros past the end of the file.
+ */
+export const BDRV_MAX_LENGTH = 2 ** 63 - 2 ** 30;
 /** Refblocks cached at once during a check. */
 const MAX_CACHED_BLOCKS = 256;
 
@@ -100,7 +105,7 @@ export class StoredRefcounts {
   async block(blockIndex: number): Promise<DataView | undefined> {
     const e = this.table[blockIndex];
     if (!e || e.offset === 0) return undefined;
-    if (e.offset % this.#g.clusterSize !== 0) throw new IoError('Input/output error', { data: { refblock: blockIndex } });
+    if (!this.#readable(e.offset)) throw new IoError('Input/output error', { data: { refblock: blockIndex } });
     const hit = this.#blocks.get(e.offset);
     if (hit) return hit.view;
     if (this.#blocks.size >= MAX_CACHED_BLOCKS) await this.#evict();
@@ -127,7 +132,12 @@ export class StoredRefcounts {
   /** False when {@link get} of `cluster` is bound to fail (its reftable entry is unusable). */
   usable(cluster: number): boolean {
     const e = this.table[Math.floor(cluster / this.#g.refcountBlockEntries)];
-    return !e || e.offset % this.#g.clusterSize === 0;
+    return !e || e.offset === 0 || this.#readable(e.offset);
+  }
+
+  /** A refblock at `offset` can be read (aligned, and not past what qemu's block layer addresses). */
+  #readable(offset: number): boolean {
+    return offset % this.#g.clusterSize === 0 && offset + this.#g.clusterSize <= BDRV_MAX_LENGTH;
   }
 
   /** Stored refcount of host cluster `cluster`. */

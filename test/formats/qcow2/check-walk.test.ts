@@ -198,4 +198,23 @@ describe('ComputedRefcounts', () => {
     for (let k = 0; k < 100; k++) refs.increment(k * 2 ** 24, 65535);
     assert.ok(refs.memoryBytes <= 100 * 2 ** 17, `${refs.memoryBytes}`);
   });
+
+  it('nextUsed finds the next referenced cluster across unreferenced chunks', () => {
+    const refs = new ComputedRefcounts(0);
+    const used = [3, 65_535, 65_536, 5 * 2 ** 32 + 7];
+    for (const k of used) refs.increment(k, 10);
+    refs.set(200_000, 70_000); // a count above 65534 is used too
+    const end = 2 ** 40;
+    const found: number[] = [];
+    for (let i = refs.nextUsed(0, end); i < end; i = refs.nextUsed(i + 1, end)) found.push(i);
+    assert.deepEqual(found, [3, 65_535, 65_536, 200_000, 5 * 2 ** 32 + 7]);
+    assert.equal(refs.nextUsed(4, 65_535), 65_535, 'end is exclusive');
+    assert.equal(refs.nextUsed(200_001, 2 ** 32), 2 ** 32, 'nothing before end');
+    refs.set(65_535, 0);
+    assert.equal(refs.nextUsed(4, end), 65_536, 'a count set back to 0 is free');
+    refs.increment(2 ** 33, 10); // a chunk added after a search
+    assert.equal(refs.nextUsed(200_001, end), 2 ** 33);
+    refs.clear();
+    assert.equal(refs.nextUsed(0, end), end);
+  });
 });
