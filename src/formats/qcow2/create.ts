@@ -24,7 +24,7 @@ import {
 } from './layout.js';
 import { openState } from './open.js';
 import { Refcounts, setRefcountEntry } from './refcount.js';
-import { createWriter } from './write.js';
+import { createWriter } from './writer-open.js';
 
 const V3_HINT = '(use version=v3 or greater)';
 

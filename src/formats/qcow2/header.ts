@@ -87,6 +87,13 @@ export const HEADER_FIELD = {
   autoclear: 88,
 } as const;
 
+/** Writes one big-endian u64 header field (`pos` from HEADER_FIELD) in place. */
+export async function writeHeaderU64(s: { readonly store: { write(offset: number, data: Uint8Array): Promise<void> } }, pos: number, value: bigint): Promise<void> {
+  const b = new Uint8Array(8);
+  new DataView(b.buffer).setBigUint64(0, value);
+  await s.store.write(pos, b);
+}
+
 const decoder = new TextDecoder('utf-8', { fatal: false });
 
 function corrupt(message: string, offset?: number): CorruptImageError {

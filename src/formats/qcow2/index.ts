@@ -11,7 +11,7 @@ import { Qcow2Checker, repairDirtyImage } from './check.js';
 import { INCOMPAT_DIRTY, QCOW2_MAGIC } from './layout.js';
 import { measureQcow2 } from './measure.js';
 import { openState } from './open.js';
-import { createWriter } from './write.js';
+import { createWriter } from './writer-open.js';
 import { Qcow2Bitmaps, withBitmaps } from './bitmap-ops.js';
 
 export { Qcow2Image } from './image.js';

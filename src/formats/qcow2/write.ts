@@ -13,18 +13,17 @@ import { setQcow2Backing } from './backing.js';
 import { l1Entry } from './cluster.js';
 import { compressCluster } from './compressed.js';
 import { compressedSpan, fillCluster, fillSubcluster, readSlot, writeSlot, type EntryInfo, type Slot } from './entries.js';
-import { HEADER_FIELD } from './header.js';
+import { HEADER_FIELD, writeHeaderU64 } from './header.js';
 import {
-  AUTOCLEAR_KNOWN,
-  COMPAT_LAZY_REFCOUNTS,
   encodeCompressed,
   HI_COPIED,
   INCOMPAT_DIRTY,
   subclusterRange,
 } from './layout.js';
+import { DataWrites } from './data-writes.js';
 import { makeQcow2Empty } from './make-empty.js';
 import { buildMetadataMap, markCorrupt, setL1, writeL1, type MetadataMap } from './metadata.js';
-import { parseRefcountTable, Refcounts } from './refcount.js';
+import type { Refcounts } from './refcount.js';
 import type { Qcow2State } from './state.js';
 
 /** Longest run of clusters allocated and written in one go. */
@@ -38,45 +37,6 @@ interface PendingFree {
   readonly l2: boolean;
 }
 
-async function writeHeaderU64(s: Qcow2State, pos: number, value: bigint): Promise<void> {
-  const b = new Uint8Array(8);
-  new DataView(b.buffer).setBigUint64(0, value);
-  await s.store.write(pos, b);
-}
-
-/** Builds the writer of a read/write open: loads refcounts, clears unknown autoclear bits. */
-export async function createWriter(s: Qcow2State): Promise<Qcow2Writer> {
-  const h = s.header;
-  if (h.incompatible & BigInt(INCOMPAT_DIRTY)) {
-    throw new UnsupportedError("qcow2 image has the dirty bit set (refcounts may be stale); repair it with 'qemu-img check -r all' before writing");
-  }
-  const raw = new Uint8Array(h.refcountTableClusters * s.g.clusterSize);
-  await s.store.read(h.refcountTableOffset, raw);
-  const header = {
-    offset: h.refcountTableOffset,
-    clusters: h.refcountTableClusters,
-    async update(offset: number, clusters: number): Promise<void> {
-      const b = new Uint8Array(12);
-      const v = new DataView(b.buffer);
-      v.setBigUint64(0, BigInt(offset));
-      v.setUint32(8, clusters);
-      await s.store.write(HEADER_FIELD.refcountTableOffset, b);
-      h.refcountTableOffset = offset;
-      h.refcountTableClusters = clusters;
-    },
-  };
-  const refcounts = new Refcounts(s.store, s.g, parseRefcountTable(raw, s.g), header);
-  refcounts.lazy = (h.compatible & BigInt(COMPAT_LAZY_REFCOUNTS)) !== 0n;
-  refcounts.noteFileEnd(await s.store.size());
-  s.refcounts = refcounts;
-  if (h.version === 3 && (h.autoclear & ~BigInt(AUTOCLEAR_KNOWN)) !== 0n) {
-    h.autoclear &= BigInt(AUTOCLEAR_KNOWN);
-    await writeHeaderU64(s, HEADER_FIELD.autoclear, h.autoclear);
-    await s.store.flush();
-  }
-  return new Qcow2Writer(s, refcounts);
-}
-
 /** The qcow2 ImageWriter. Calls arrive serialized (the device's write lock). */
 export class Qcow2Writer implements ImageWriter {
   readonly #s: Qcow2State;
@@ -88,19 +48,17 @@ export class Qcow2Writer implements ImageWriter {
   #broken: Error | undefined;
   /** Free space left in the last cluster used for compressed data. */
   #cursor = { offset: 0, end: 0 };
-  /** While a beginWrite runs: the data writes it started and did not wait for. */
-  #deferred: Promise<void>[] | undefined;
   #zeroCluster: Uint8Array | undefined;
   /** End of the last cluster whose unwritten tail was left as a hole; close() makes the file reach it. */
   #allocatedEnd = 0;
-  /** Data writes still in flight; no L2 table is written before they land. */
-  readonly #inflight = new Set<Promise<void>>();
+  /** Data writes started and not awaited; no L2 table is written before they land. */
+  readonly #data = new DataWrites((err) => (this.#broken ??= err));
 
   constructor(s: Qcow2State, rc: Refcounts) {
     this.#s = s;
     this.#rc = rc;
     s.l2Cache.beforeWrite = async () => {
-      await this.#dataLanded();
+      await this.#data.landed();
       await rc.writeBack();
     };
     rc.onMetadata = (off, len) => this.#meta?.add(off, len, 'refcount block');
@@ -133,40 +91,7 @@ export class Qcow2Writer implements ImageWriter {
    * (the L2 cache's beforeWrite waits for it).
    */
   async beginWrite(offset: number, data: Uint8Array): Promise<() => Promise<void>> {
-    const started: Promise<void>[] = [];
-    this.#deferred = started;
-    try {
-      await this.#writeNow(offset, data);
-    } finally {
-      this.#deferred = undefined;
-    }
-    return async () => {
-      const results = await Promise.allSettled(started);
-      const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-      if (failed) throw failed.reason;
-    };
-  }
-
-  /** Waits until every started data write has landed (or failed). */
-  async #dataLanded(): Promise<void> {
-    if (this.#inflight.size) await Promise.allSettled([...this.#inflight]);
-  }
-
-  /**
-   * Starts a data write (already checked against metadata) without waiting; a failure makes the
-   * writer refuse further work and flushes (an L2 entry in memory points at the cluster).
-   */
-  #startData(host: number, data: Uint8Array, into: Promise<void>[]): void {
-    const p = this.#s.dataStore.write(host, data).catch((err: unknown) => {
-      this.#broken ??= err instanceof Error ? err : new Error(String(err));
-      throw err;
-    });
-    const tracked = p.then(
-      () => { this.#inflight.delete(tracked); },
-      () => { this.#inflight.delete(tracked); },
-    );
-    this.#inflight.add(tracked);
-    into.push(p);
+    return this.#data.collect(() => this.#writeNow(offset, data));
   }
 
   async #writeNow(offset: number, data: Uint8Array): Promise<void> {
@@ -301,9 +226,8 @@ export class Qcow2Writer implements ImageWriter {
         if (!neverWritten) pieces.push([host + end, this.#zeros(n * cs - end)]);
         else this.#allocatedEnd = Math.max(this.#allocatedEnd, host + n * cs);
       }
-      const started: Promise<void>[] = [];
-      for (const [at, bytes] of pieces) this.#startData(at, bytes, this.#deferred ?? started);
-      if (!this.#deferred) await Promise.all(started);
+      const started = pieces.map(([at, bytes]) => this.#data.start(() => this.#s.dataStore.write(at, bytes)));
+      if (!this.#data.collecting) await Promise.all(started);
       for (let i = 0; i < n; i++) {
         writeSlot(s, s.l2Cache, this.#slotAt(slot, index + i), { host: host + i * cs, copied: true });
         this.#unref(olds[i]!);
@@ -533,7 +457,7 @@ export class Qcow2Writer implements ImageWriter {
 
   /** Writes metadata back in the crash-safe order, then applies queued frees. */
   async flush(): Promise<void> {
-    await this.#dataLanded();
+    await this.#data.landed();
     if (this.#broken) return;
     const s = this.#s;
     if (s.externalData) await s.dataStore.flush();

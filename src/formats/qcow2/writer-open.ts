@@ -1,0 +1,44 @@
+/**
+ * Opening a qcow2 image for writing: the refcount structures loaded, a dirty
+ * image refused, unknown autoclear bits cleared (QEMU's qcow2_do_open write
+ * path), then the writer.
+ */
+import { UnsupportedError } from '../../core/errors.js';
+import { HEADER_FIELD, writeHeaderU64 } from './header.js';
+import { AUTOCLEAR_KNOWN, COMPAT_LAZY_REFCOUNTS, INCOMPAT_DIRTY } from './layout.js';
+import { parseRefcountTable, Refcounts } from './refcount.js';
+import type { Qcow2State } from './state.js';
+import { Qcow2Writer } from './write.js';
+
+/** Builds the writer of a read/write open: loads refcounts, clears unknown autoclear bits. */
+export async function createWriter(s: Qcow2State): Promise<Qcow2Writer> {
+  const h = s.header;
+  if (h.incompatible & BigInt(INCOMPAT_DIRTY)) {
+    throw new UnsupportedError("qcow2 image has the dirty bit set (refcounts may be stale); repair it with 'qemu-img check -r all' before writing");
+  }
+  const raw = new Uint8Array(h.refcountTableClusters * s.g.clusterSize);
+  await s.store.read(h.refcountTableOffset, raw);
+  const header = {
+    offset: h.refcountTableOffset,
+    clusters: h.refcountTableClusters,
+    async update(offset: number, clusters: number): Promise<void> {
+      const b = new Uint8Array(12);
+      const v = new DataView(b.buffer);
+      v.setBigUint64(0, BigInt(offset));
+      v.setUint32(8, clusters);
+      await s.store.write(HEADER_FIELD.refcountTableOffset, b);
+      h.refcountTableOffset = offset;
+      h.refcountTableClusters = clusters;
+    },
+  };
+  const refcounts = new Refcounts(s.store, s.g, parseRefcountTable(raw, s.g), header);
+  refcounts.lazy = (h.compatible & BigInt(COMPAT_LAZY_REFCOUNTS)) !== 0n;
+  refcounts.noteFileEnd(await s.store.size());
+  s.refcounts = refcounts;
+  if (h.version === 3 && (h.autoclear & ~BigInt(AUTOCLEAR_KNOWN)) !== 0n) {
+    h.autoclear &= BigInt(AUTOCLEAR_KNOWN);
+    await writeHeaderU64(s, HEADER_FIELD.autoclear, h.autoclear);
+    await s.store.flush();
+  }
+  return new Qcow2Writer(s, refcounts);
+}
