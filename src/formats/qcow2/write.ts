@@ -12,6 +12,7 @@ import type { BackingRef, ImageWriter } from '../driver.js';
 import { setQcow2Backing } from './backing.js';
 import { l1Entry } from './cluster.js';
 import { compressCluster } from './compressed.js';
+import { CompressedSpace } from './compressed-space.js';
 import { compressedSpan, fillCluster, fillSubcluster, readSlot, writeSlot, type EntryInfo, type Slot } from './entries.js';
 import { HEADER_FIELD, writeHeaderU64 } from './header.js';
 import {
@@ -46,8 +47,7 @@ export class Qcow2Writer implements ImageWriter {
   #frees: PendingFree[] = [];
   #dirtyBitSet = false;
   #broken: Error | undefined;
-  /** Free space left in the last cluster used for compressed data. */
-  #cursor = { offset: 0, end: 0 };
+  readonly #packed: CompressedSpace;
   #zeroCluster: Uint8Array | undefined;
   /** End of the last cluster whose unwritten tail was left as a hole; close() makes the file reach it. */
   #allocatedEnd = 0;
@@ -57,6 +57,7 @@ export class Qcow2Writer implements ImageWriter {
   constructor(s: Qcow2State, rc: Refcounts) {
     this.#s = s;
     this.#rc = rc;
+    this.#packed = new CompressedSpace(rc, s.g);
     s.l2Cache.beforeWrite = async () => {
       await this.#data.landed();
       await rc.writeBack();
@@ -72,7 +73,7 @@ export class Qcow2Writer implements ImageWriter {
    */
   resetMetadata(): void {
     this.#meta = undefined;
-    this.#cursor = { offset: 0, end: 0 };
+    this.#packed.reset();
   }
 
   get #cs(): number {
@@ -399,56 +400,12 @@ export class Qcow2Writer implements ImageWriter {
     const slot = await this.#slotFor(offset);
     await this.#guard(async () => {
       const old = readSlot(s, slot);
-      const host = await this.#allocBytes(packed.length);
+      const host = await this.#packed.allocate(packed.length);
       await this.#writeData(host, packed);
       writeSlot(s, s.l2Cache, slot, { host: 0, copied: false, raw: encodeCompressed(host, packed.length, s.g) });
       this.#unref(old);
     });
     await this.#maybeFlushFrees();
-  }
-
-  /** Byte-granular allocation for compressed data (qcow2_alloc_bytes), packing clusters. */
-  async #allocBytes(len: number): Promise<number> {
-    const cs = this.#cs;
-    const cur = this.#cursor;
-    if (cur.end - cur.offset >= len && cur.offset % cs !== 0) {
-      const cluster = Math.floor(cur.offset / cs);
-      const rc = await this.#rc.get(cluster);
-      if (rc > 0 && rc < 2 ** Math.min(this.#s.g.refcountBits, 52) - 1) {
-        await this.#rc.add(cluster, 1);
-        const at = cur.offset;
-        const last = Math.floor((at + len - 1) / cs);
-        for (let c = cluster + 1; c <= last; c++) await this.#rc.add(c, 1);
-        cur.offset += len;
-        return at;
-      }
-    }
-    // Like qcow2_alloc_bytes: when the next free clusters follow the partly used one, the data
-    // spans into them instead of leaving the rest of the current cluster unused.
-    const partial = cur.offset % cs !== 0 && cur.end > cur.offset;
-    const room = partial ? cur.end - cur.offset : 0;
-    const n = Math.ceil((partial ? len - room : len) / cs);
-    const host = await this.#rc.allocate(n);
-    if (partial && host === cur.end) {
-      const cluster = Math.floor(cur.offset / cs);
-      const rc = await this.#rc.get(cluster);
-      if (rc > 0 && rc < 2 ** Math.min(this.#s.g.refcountBits, 52) - 1) {
-        await this.#rc.add(cluster, 1);
-        const at = cur.offset;
-        this.#cursor = { offset: at + len, end: host + n * cs };
-        return at;
-      }
-    }
-    if (n * cs < len) {
-      // the run does not fit the clusters allocated for the spill-over: take whole clusters for it
-      await this.#rc.free(host, n);
-      const whole = Math.ceil(len / cs);
-      const fresh = await this.#rc.allocate(whole);
-      this.#cursor = { offset: fresh + len, end: fresh + whole * cs };
-      return fresh;
-    }
-    this.#cursor = { offset: host + len, end: host + n * cs };
-    return host;
   }
 
   async #maybeFlushFrees(): Promise<void> {
@@ -471,7 +428,7 @@ export class Qcow2Writer implements ImageWriter {
     if (this.#frees.length) {
       const frees = this.#frees;
       this.#frees = [];
-      this.#cursor = { offset: 0, end: 0 };
+      this.#packed.reset();
       for (const f of frees) await this.#applyFree(f);
       await this.#rc.writeBack();
       await s.store.flush();
@@ -518,7 +475,7 @@ export class Qcow2Writer implements ImageWriter {
   async makeEmpty(): Promise<void> {
     await this.#begin();
     await this.flush();
-    this.#cursor = { offset: 0, end: 0 };
+    this.#packed.reset();
     await this.#guard(() =>
       makeQcow2Empty(this.#s, this.#rc, (off) => {
         this.#s.l2Cache.drop(off);
