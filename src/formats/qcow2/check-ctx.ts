@@ -71,10 +71,14 @@ export function hex64(hi: number, lo: number): string {
   return hi ? (hi >>> 0).toString(16) + (lo >>> 0).toString(16).padStart(8, '0') : (lo >>> 0).toString(16);
 }
 
-/** Grows the computed table to hold `n` clusters, rounded to whole refblocks as qemu's realloc_refcount_array does. */
+/**
+ * Grows the computed table to hold `n` clusters. qemu's
+ * realloc_refcount_array rounds only its buffer to whole clusters; the count
+ * compared afterwards is exactly `n` (rounding would report stored
+ * refcounts past a truncated file's end as leaks).
+ */
 export function growRefs(ctx: CheckCtx, n: number): void {
-  const E = ctx.s.g.refcountBlockEntries;
-  if (n > ctx.refs.size) ctx.refs.size = Math.ceil(n / E) * E;
+  if (n > ctx.refs.size) ctx.refs.size = n;
 }
 
 function overflow(ctx: CheckCtx, offset: number): void {

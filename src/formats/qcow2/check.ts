@@ -14,6 +14,7 @@ import { emptyResult, type CheckCtx, type CheckResult, type Fix } from './check-
 import { L2Memo } from './check-l2-memo.js';
 import { ComputedRefcounts } from './check-refmap.js';
 import { calculateRefcounts } from './check-scan.js';
+import { checkSnapshotEntries, rewriteSnapshotTable } from './check-snapshots.js';
 import { StoredRefcounts } from './check-stored.js';
 import { HEADER_FIELD } from './header.js';
 import { INCOMPAT_CORRUPT, INCOMPAT_DIRTY } from './layout.js';
@@ -109,8 +110,16 @@ export async function checkQcow2(s: Qcow2State, req: CheckRequest): Promise<Chec
   if (req.repair !== 'none' && s.store.readOnly) throw new UnsupportedError('Repairing needs the image opened read/write');
   const ctx = await newCtx(s, req);
   ctx.res.totalClusters = Math.ceil(s.virtualSize / s.g.clusterSize);
+  const badEntries = checkSnapshotEntries(s, req, fix.errors);
   await checkRefcounts(ctx, fix);
   const r = ctx.res;
+  // Rewriting the table allocates clusters, so it waits for repaired refcounts.
+  if (badEntries && fix.errors) {
+    await rewriteSnapshotTable(s);
+    r.corruptionsFixed += badEntries;
+  } else {
+    r.corruptions += badEntries;
+  }
   if (req.repair !== 'none' && r.checkErrors === 0 && r.corruptions === 0) {
     await clearBit(s, INCOMPAT_DIRTY);
     await clearBit(s, INCOMPAT_CORRUPT);

@@ -27,6 +27,12 @@ export interface SnapshotEntry {
 const decoder = new TextDecoder();
 const ENTRY_HEADER = 40;
 
+/** QEMU keeps ids and names as C strings: a NUL ends them (zeros read past the end of a truncated table). */
+function cString(b: Uint8Array): string {
+  const nul = b.indexOf(0);
+  return decoder.decode(nul < 0 ? b : b.subarray(0, nul));
+}
+
 function safe(v: bigint, what: string, offset: number): number {
   if (v > BigInt(Number.MAX_SAFE_INTEGER)) throw new CorruptImageError(`${what} in snapshot table entry is out of range`, { offset });
   return Number(v);
@@ -43,9 +49,11 @@ export async function readSnapshotTable(store: ByteStore, offset: number, count:
   const fileSize = await store.size();
   for (let i = 0; i < count; i++) {
     if (pos - offset > LIMITS.qcow2MaxSnapshotTableBytes) throw new CorruptImageError('Snapshot table too large', { offset });
-    if (pos + ENTRY_HEADER > fileSize) throw new CorruptImageError('Failed to read snapshot table', { offset: pos });
+    // Past the end of the file the entry reads as zeros (QEMU's block layer
+    // zero-fills short reads), so a truncated table still opens and
+    // `check` reports its entries as incomplete; skip the pointless reads.
     const head = new Uint8Array(ENTRY_HEADER);
-    await store.read(pos, head);
+    if (pos < fileSize) await store.read(pos, head);
     const v = new DataView(head.buffer);
     const extraSize = v.getUint32(36);
     if (extraSize > LIMITS.qcow2MaxSnapshotExtraData) {
@@ -54,14 +62,14 @@ export async function readSnapshotTable(store: ByteStore, offset: number, count:
     const idLen = v.getUint16(12);
     const nameLen = v.getUint16(14);
     const rest = new Uint8Array(extraSize + idLen + nameLen);
-    await store.read(pos + ENTRY_HEADER, rest);
+    if (pos + ENTRY_HEADER < fileSize) await store.read(pos + ENTRY_HEADER, rest);
     const ev = new DataView(rest.buffer);
     const vmState32 = v.getUint32(32);
     out.push({
       l1TableOffset: safe(v.getBigUint64(0), 'L1 table offset', pos),
       l1Size: v.getUint32(8),
-      id: decoder.decode(rest.subarray(extraSize, extraSize + idLen)),
-      name: decoder.decode(rest.subarray(extraSize + idLen)),
+      id: cString(rest.subarray(extraSize, extraSize + idLen)),
+      name: cString(rest.subarray(extraSize + idLen)),
       dateSec: v.getUint32(16),
       dateNsec: v.getUint32(20),
       vmClockNsec: safe(v.getBigUint64(24), 'VM clock', pos),

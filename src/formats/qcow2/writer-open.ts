@@ -10,12 +10,13 @@ import { parseRefcountTable, Refcounts } from './refcount.js';
 import type { Qcow2State } from './state.js';
 import { Qcow2Writer } from './write.js';
 
-/** Builds the writer of a read/write open: loads refcounts, clears unknown autoclear bits. */
-export async function createWriter(s: Qcow2State): Promise<Qcow2Writer> {
+/**
+ * The refcount structures as the header names them now, with the file's
+ * current end noted (see Refcounts.usedEnd). Moving the table rewrites the
+ * header's two fields in one write.
+ */
+export async function loadRefcounts(s: Qcow2State): Promise<Refcounts> {
   const h = s.header;
-  if (h.incompatible & BigInt(INCOMPAT_DIRTY)) {
-    throw new UnsupportedError("qcow2 image has the dirty bit set (refcounts may be stale); repair it with 'qemu-img check -r all' before writing");
-  }
   const raw = new Uint8Array(h.refcountTableClusters * s.g.clusterSize);
   await s.store.read(h.refcountTableOffset, raw);
   const header = {
@@ -32,8 +33,18 @@ export async function createWriter(s: Qcow2State): Promise<Qcow2Writer> {
     },
   };
   const refcounts = new Refcounts(s.store, s.g, parseRefcountTable(raw, s.g), header);
-  refcounts.lazy = (h.compatible & BigInt(COMPAT_LAZY_REFCOUNTS)) !== 0n;
   refcounts.noteFileEnd(await s.store.size());
+  return refcounts;
+}
+
+/** Builds the writer of a read/write open: loads refcounts, clears unknown autoclear bits. */
+export async function createWriter(s: Qcow2State): Promise<Qcow2Writer> {
+  const h = s.header;
+  if (h.incompatible & BigInt(INCOMPAT_DIRTY)) {
+    throw new UnsupportedError("qcow2 image has the dirty bit set (refcounts may be stale); repair it with 'qemu-img check -r all' before writing");
+  }
+  const refcounts = await loadRefcounts(s);
+  refcounts.lazy = (h.compatible & BigInt(COMPAT_LAZY_REFCOUNTS)) !== 0n;
   s.refcounts = refcounts;
   if (h.version === 3 && (h.autoclear & ~BigInt(AUTOCLEAR_KNOWN)) !== 0n) {
     h.autoclear &= BigInt(AUTOCLEAR_KNOWN);
