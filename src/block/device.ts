@@ -6,6 +6,7 @@
  */
 import { CorruptImageError, InvalidArgumentError, IoError, VdiskError } from '../core/errors.js';
 import { AsyncMutex } from '../core/mutex.js';
+import { settleAll } from '../core/settle.js';
 import type { ByteStore, CompressedExtent, Extent, FormatImage, UnallocatedExtent } from '../formats/driver.js';
 import type { BlockStatus } from './block-status.js';
 import { openChain, type OpenImageOptions } from './chain.js';
@@ -216,9 +217,7 @@ export class BlockDevice {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    const results = await Promise.allSettled(this.layers.map((l) => l.image.close()));
-    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-    if (failed) throw failed.reason;
+    await settleAll(this.layers.map((l) => l.image.close()));
   }
 
   /** Closes the device (`await using`). */

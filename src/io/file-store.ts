@@ -2,6 +2,7 @@ import { constants } from 'node:fs';
 import { open as fsOpen, type FileHandle } from 'node:fs/promises';
 
 import { IoError, UnsafeReferenceError, UnsupportedError } from '../core/errors.js';
+import { AsyncMutex } from '../core/mutex.js';
 import type { ByteStore, HostExtent, LockRequest, StoreIdentity } from './byte-store.js';
 import { DEFAULT_CACHE_MODE, cacheSemantics, type CacheMode } from './cache-mode.js';
 import { BouncePool, DEFAULT_DIRECT_ALIGNMENT, DirectIo, MAX_BOUNCE } from './direct-io.js';
@@ -86,8 +87,8 @@ export class FileStore implements ByteStore {
   #locked = false;
   /** Bytes written since the last early writeback (see {@link FileStore.write}). */
   #unsynced = 0;
-  /** Settles when the last queued buffered write has finished. */
-  #writeTail: Promise<void> = Promise.resolve();
+  /** Buffered writes, one at a time. */
+  readonly #writeLock = new AsyncMutex();
   #earlySync: Promise<void> | undefined;
 
   private constructor(name: string, fh: FileHandle, readOnly: boolean, identity: StoreIdentity, isDevice: boolean, cache: CacheMode, direct?: DirectIo) {
@@ -177,15 +178,7 @@ export class FileStore implements ByteStore {
     if (this.#direct) return this.#direct.write(offset, data);
     // One buffered write at a time: the kernel serializes them on the inode lock anyway (ext4, xfs),
     // and several threads queued on it spin there, burning the cores the copy needs.
-    const turn = this.#writeTail;
-    let done!: () => void;
-    this.#writeTail = new Promise<void>((r) => (done = r));
-    await turn;
-    try {
-      await this.#writeAll(offset, data);
-    } finally {
-      done();
-    }
+    await this.#writeLock.run(() => this.#writeAll(offset, data));
   }
 
   async #writeAll(offset: number, data: Uint8Array): Promise<void> {

@@ -5,6 +5,7 @@
  * qemu-img does.
  */
 import { InvalidArgumentError, UnsupportedError, VdiskError } from '../core/errors.js';
+import { settleAll } from '../core/settle.js';
 import { BlockDevice } from '../block/device.js';
 import type { OpenImageOptions } from '../block/chain.js';
 import type { ImageBitmaps } from '../block/types.js';
@@ -111,8 +112,8 @@ export async function bitmap(filename: string, name: string, actions: readonly B
   } catch (err) {
     failure = err;
   }
-  const closing = await Promise.allSettled([src !== dev ? src.close() : Promise.resolve(), dev.close()]);
-  if (failure !== undefined) throw failure;
-  const bad = closing.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-  if (bad) throw bad.reason;
+  const closing = settleAll([src !== dev ? src.close() : Promise.resolve(), dev.close()]);
+  if (failure === undefined) return closing;
+  await closing.catch(() => undefined); // the first failure is the one to report
+  throw failure;
 }

@@ -5,6 +5,7 @@
  */
 import { scanRun } from '../core/bytes.js';
 import type { ProgressMeter } from '../core/progress.js';
+import { settleAll } from '../core/settle.js';
 import type { BlockDevice } from '../block/device.js';
 import type { ByteStore } from '../io/byte-store.js';
 import { runPipeline } from '../block/scheduler.js';
@@ -220,14 +221,6 @@ export async function copyImage(source: BlockDevice, target: BlockDevice, target
     // Write order only shapes an allocating format's layout; raw targets take writes as reads finish.
     { parallel: s.parallel, ordered: s.ordered && !target.fixedLayout, signal: s.signal },
   );
-}
-
-/** Waits for every request, then throws the first failure (a buffer is reused only when none is in flight). */
-async function settleAll(pending: readonly Promise<void>[]): Promise<void> {
-  if (pending.length === 1) return pending[0];
-  const results = await Promise.allSettled(pending);
-  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-  if (failed) throw failed.reason;
 }
 
 /** Issues the writes of `chunk` into `pending`, leaving zero runs of at least `sparseSize` unwritten (or written as zeros). */

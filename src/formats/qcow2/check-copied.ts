@@ -11,7 +11,8 @@ import { IoError } from '../../core/errors.js';
 import { hex64, type CheckCtx, type Fix } from './check-ctx.js';
 import { offsetOf } from './check-l2.js';
 import type { StoredRefcounts } from './check-stored.js';
-import { readL2Tables, SPAN_BYTES, zeroSpan, type L2Ref } from './l2-batch.js';
+import { SPAN_BYTES, zeroSpan } from './empty-run.js';
+import { readL2Tables, type L2Ref } from './l2-batch.js';
 import { HI_COMPRESSED, HI_COPIED } from './layout.js';
 
 function setCopied(hi: number, on: boolean): number {

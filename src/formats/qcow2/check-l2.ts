@@ -10,7 +10,8 @@
 import { throwIfAborted } from '../../core/abort.js';
 import { hex64, inc, incCluster, readAt, type CheckCtx, type Fix } from './check-ctx.js';
 import { copiedCandidate } from './check-l2-memo.js';
-import { l1Refs, readL2Tables, SPAN_BYTES, zeroSpan } from './l2-batch.js';
+import { SPAN_BYTES, zeroSpan } from './empty-run.js';
+import { l1Refs, readL2Tables } from './l2-batch.js';
 import { HI_COMPRESSED, HI_COPIED } from './layout.js';
 
 /** Offset bits 9..55 of an entry (exact as a double: 47 significant bits). */

@@ -6,7 +6,7 @@
 import { CorruptImageError } from '../../core/errors.js';
 import type { ByteStore, Extent } from '../driver.js';
 import type { TableCache } from './cache.js';
-import { asBuffer, emptyRunEnd } from './empty-run.js';
+import { emptyRunEnd } from './empty-run.js';
 import {
   decodeCompressed,
   entryOffset,
@@ -145,12 +145,11 @@ function walkTable(ctx: MapContext, table: Uint8Array, l2Off: number, firstClust
   const cs = ctx.g.clusterSize;
   const extended = ctx.g.extendedL2;
   const view = new DataView(table.buffer, table.byteOffset, table.byteLength);
-  const bytes = asBuffer(table);
   const last = Math.ceil(to / cs) - firstCluster; // one past the last entry
   let i = Math.floor(from / cs) - firstCluster;
   let pos = from;
   while (pos < to) {
-    const j = emptyRunEnd(bytes, i, last, extended ? 16 : 8);
+    const j = emptyRunEnd(table, i, last, extended ? 16 : 8);
     if (j > i) {
       // Empty entries: unallocated, whatever the image's version or data file.
       const runEnd = Math.min((firstCluster + j) * cs, to);

@@ -4,6 +4,8 @@
  * is still landing, so the next write can allocate meanwhile. Crash order
  * holds because nothing writes an L2 table before landed() has settled.
  */
+import { settleAll } from '../../core/settle.js';
+
 export class DataWrites {
   readonly #inflight = new Set<Promise<void>>();
   #batch: Promise<void>[] | undefined;
@@ -28,11 +30,7 @@ export class DataWrites {
     } finally {
       this.#batch = undefined;
     }
-    return async () => {
-      const results = await Promise.allSettled(batch);
-      const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-      if (failed) throw failed.reason;
-    };
+    return () => settleAll(batch);
   }
 
   /** Starts a write; it counts as in flight until it settles. */

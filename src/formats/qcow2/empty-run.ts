@@ -7,18 +7,17 @@
 
 /** Slice sizes tried in turn, coarse then fine (bytes; multiples of every entry size). */
 const LEVELS = [4096, 256] as const;
-const ZEROS = new Uint8Array(LEVELS[0]);
+const ZEROS = Buffer.alloc(LEVELS[0]);
 
-/** The table as a Buffer (for its native compare), without copying. */
-export function asBuffer(table: Uint8Array): Buffer {
-  return Buffer.isBuffer(table) ? table : Buffer.from(table.buffer, table.byteOffset, table.byteLength);
+/** Most bytes {@link zeroSpan} tests at once (a multiple of every entry size). */
+export const SPAN_BYTES = LEVELS[0];
+
+/** True when `bytes[start, end)` (at most {@link SPAN_BYTES}) is all zero: one native memcmp. */
+export function zeroSpan(bytes: Uint8Array, start: number, end: number): boolean {
+  return ZEROS.compare(bytes, start, end, 0, end - start) === 0;
 }
 
-function zeroSlice(table: Buffer, start: number, bytes: number): boolean {
-  return table.compare(ZEROS, 0, bytes, start, start + bytes) === 0;
-}
-
-function emptyEntry(table: Buffer, start: number, entryBytes: number): boolean {
+function emptyEntry(table: Uint8Array, start: number, entryBytes: number): boolean {
   for (let k = start; k < start + entryBytes; k++) if (table[k] !== 0) return false;
   return true;
 }
@@ -27,12 +26,12 @@ function emptyEntry(table: Buffer, start: number, entryBytes: number): boolean {
  * Index of the first entry in `[from, to)` with a non-zero byte (`to` when
  * there is none); entries are `entryBytes` long.
  */
-export function emptyRunEnd(table: Buffer, from: number, to: number, entryBytes: number): number {
+export function emptyRunEnd(table: Uint8Array, from: number, to: number, entryBytes: number): number {
   let i = from;
   while (i < to) {
     for (const bytes of LEVELS) {
       const per = bytes / entryBytes;
-      while (to - i >= per && zeroSlice(table, i * entryBytes, bytes)) i += per;
+      while (to - i >= per && zeroSpan(table, i * entryBytes, (i + per) * entryBytes)) i += per;
     }
     // The next finest slice holds a used entry, or the range ends within it.
     const stop = Math.min(to, i + LEVELS[1] / entryBytes);

@@ -130,18 +130,3 @@ export function* l1Refs(l1: DataView, entries: number, offsetOf: (hi: number, lo
     yield { index: i, offset: offsetOf(hi, lo) };
   }
 }
-
-const ZERO_SPAN = 4096;
-const ZEROS = Buffer.alloc(ZERO_SPAN);
-
-/**
- * True when `bytes[start, end)` (at most 4 KiB) is all zero: one memcmp,
- * much faster than testing entries one by one in JavaScript, which is what
- * lets a walk skip the empty stretches of sparse L2 tables.
- */
-export function zeroSpan(bytes: Uint8Array, start: number, end: number): boolean {
-  return ZEROS.compare(bytes, start, end, 0, end - start) === 0;
-}
-
-/** Bytes {@link zeroSpan} tests at once (a multiple of every L2 entry size). */
-export const SPAN_BYTES = ZERO_SPAN;

@@ -162,11 +162,15 @@ export class Qcow2Writer implements ImageWriter {
     if (what) throw await markCorrupt(this.#s, `Preventing invalid allocation of L2 table at offset 0x${offset.toString(16)} (overlaps with ${what})`);
   }
 
+  /** Refuses (marking the image corrupt) a guest data write over metadata. */
+  async #checkDataOverlap(host: number, length: number): Promise<void> {
+    if (this.#s.externalData) return;
+    const what = this.#meta?.overlap(host, length);
+    if (what) throw await markCorrupt(this.#s, `Preventing invalid write on metadata (overlaps with ${what})`);
+  }
+
   async #writeData(host: number, data: Uint8Array): Promise<void> {
-    if (!this.#s.externalData) {
-      const what = this.#meta?.overlap(host, data.length);
-      if (what) throw await markCorrupt(this.#s, `Preventing invalid write on metadata (overlaps with ${what})`);
-    }
+    await this.#checkDataOverlap(host, data.length);
     await this.#s.dataStore.write(host, data);
   }
 
@@ -216,8 +220,7 @@ export class Qcow2Writer implements ImageWriter {
     // through to a backing file meanwhile, so under beginWrite the data may land after this returns.
     const whole = start === 0 && end === n * cs;
     if (!reuse && !s.backingReader && !s.externalData && olds.every((o) => !o.hasHost && (whole || !o.compressed))) {
-      const what = this.#meta?.overlap(host, n * cs);
-      if (what) throw await markCorrupt(s, `Preventing invalid write on metadata (overlaps with ${what})`);
+      await this.#checkDataOverlap(host, n * cs);
       // Clusters never written before (past everything the file held or referenced) already read
       // as zeros: only the data goes out, as qemu zeroes them with fallocate instead of writing.
       const neverWritten = host / cs >= neverUsed;

@@ -3,6 +3,7 @@
  * extent, parent CID checked before reading through to the parent.
  */
 import { CorruptImageError } from '../../core/errors.js';
+import { settleAll } from '../../core/settle.js';
 import type {
   BackingReader,
   BackingRef,
@@ -127,9 +128,7 @@ export class VmdkImage implements FormatImage {
     try {
       if (this.writer) await this.flush();
     } finally {
-      const results = await Promise.allSettled(this.#stores().map((s) => s.close()));
-      const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-      if (failed) throw failed.reason;
+      await settleAll(this.#stores().map((s) => s.close()));
     }
   }
 }

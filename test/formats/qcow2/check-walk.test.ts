@@ -13,7 +13,8 @@ import type { ByteStore } from '../../../src/io/byte-store.js';
 import { MemoryStore } from '../../../src/io/memory-store.js';
 import { L2Memo, copiedCandidate } from '../../../src/formats/qcow2/check-l2-memo.js';
 import { ComputedRefcounts } from '../../../src/formats/qcow2/check-refmap.js';
-import { l1Refs, readL2Tables, zeroSpan, type L2Ref } from '../../../src/formats/qcow2/l2-batch.js';
+import { zeroSpan } from '../../../src/formats/qcow2/empty-run.js';
+import { l1Refs, readL2Tables, type L2Ref } from '../../../src/formats/qcow2/l2-batch.js';
 
 const T = 512; // table bytes in these tests
 
