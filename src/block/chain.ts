@@ -34,7 +34,7 @@ export interface OpenImageOptions extends ResolverOptions {
   readonly allowDevices?: boolean | undefined;
   /** Share the images with other writers (qemu-img -U); read-only opens only. */
   readonly forceShare?: boolean | undefined;
-  /** Receives warnings about the open (a writable image whose raw format was only guessed). */
+  /** Receives warnings about the open: a writable image whose raw format was only guessed, and the drivers' (see the driver's OpenOptions.onWarning). */
   readonly onWarning?: ((warning: { code: string; message: string }) => void) | undefined;
   /**
    * Also open the backing file at this depth (1 = the top's backing file)
@@ -97,7 +97,7 @@ async function openLayer(
     // External files (data file, extents) share the cache mode of the file that names them.
     const cache = store instanceof FileStore ? store.cache : ctx.options.cache;
     const external = externalFiles(filename, ctx.rootDir, { ...ctx.options, cache }, extra);
-    image = await driver.open(store, { readOnly, filename, external, check: ctx.options.check });
+    image = await driver.open(store, { readOnly, filename, external, check: ctx.options.check, onWarning: ctx.options.onWarning });
   } catch (err) {
     await Promise.allSettled(extra.map((s) => s.close()));
     throw err;

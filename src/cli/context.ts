@@ -60,7 +60,18 @@ export function checkCacheMode(mode: string | undefined): void {
   }
 }
 
-/** Prints open warnings (qemu-img's probed-raw WARNING) to stderr as qemu-img does, unprefixed. */
-export function warningPrinter(io: CliIo): (w: { message: string }) => void {
-  return (w) => io.stderr(`${w.message}\n`);
+/**
+ * Prints open warnings to stderr as qemu-img does: the probed-raw WARNING
+ * and the lines of a dirty image's repair as they are, repair errors with
+ * the program name, and the stale-bitmaps warning with its second line
+ * (which qemu ends without a newline).
+ */
+export function warningPrinter(io: CliIo): (w: { code: string; message: string }) => void {
+  return (w) => {
+    if (w.code === 'bitmaps-inconsistent') {
+      io.stderr(`${PROG}: warning: ${w.message}\nSome clusters may be leaked, run '${PROG} check -r' on the image file to fix.`);
+    } else {
+      io.stderr(`${w.code === 'repair-report' ? `${PROG}: ` : ''}${w.message}\n`);
+    }
+  };
 }

@@ -117,6 +117,20 @@ export interface OpenOptions {
    * repair them at open; the image's {@link ImageChecker} does the writing.
    */
   readonly check?: boolean | undefined;
+  /**
+   * Receives what the open reports without failing (qemu prints these on
+   * stderr): `bitmaps-inconsistent` (persistent bitmaps a program without
+   * bitmap support left stale), and the lines of the repair a read/write
+   * open of a dirty image runs, `repair-log` (printed as they are) and
+   * `repair-report` (lines qemu prefixes with the program name).
+   */
+  readonly onWarning?: ((warning: OpenWarning) => void) | undefined;
+}
+
+/** A non-fatal report of an open. */
+export interface OpenWarning {
+  readonly code: string;
+  readonly message: string;
 }
 
 /** What a driver's `create` receives. */

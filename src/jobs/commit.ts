@@ -75,7 +75,8 @@ async function findBase(layers: readonly Layer[], name: string): Promise<number>
 async function runCommit(filename: string, opts: CommitOptions, ctx: JobContext): Promise<CommitResult> {
   const open: OpenImageOptions = { ...opts, format: opts.format };
   // Find the base in the chain, then open it once, for writing, inside the overlay's chain.
-  const probe = await BlockDevice.open(filename, { ...open, readOnly: true });
+  // Quiet: the writable open below reports what qemu's one open reports.
+  const probe = await BlockDevice.open(filename, { ...open, readOnly: true, onWarning: undefined });
   let depth = 1;
   let drop = opts.drop === true;
   try {

@@ -9,11 +9,12 @@ import { VdiskError } from '../core/errors.js';
 import { Job, type JobContext, type JobOptions } from '../core/job.js';
 import { BlockDevice } from '../block/device.js';
 import type { BlockStatus } from '../block/block-status.js';
+import type { OpenImageOptions } from '../block/chain.js';
 import type { ResolverOptions } from '../block/resolver.js';
 import type { CacheMode } from '../io/cache-mode.js';
 
 /** Options of {@link compare}. */
-export interface CompareOptions extends JobOptions, ResolverOptions {
+export interface CompareOptions extends JobOptions, ResolverOptions, Pick<OpenImageOptions, 'onWarning'> {
   /** Format of the first image (`-f`). */
   formatA?: string | undefined;
   /** Format of the second image (`-F`). */

@@ -22,7 +22,7 @@ import { checkSourceBitmaps, checkTargetBitmaps, copyBitmaps } from './convert-b
 import { prepareCreate, type CreateOptionInput, type CreateOptions, type CreatePlan } from './create.js';
 
 /** Options of {@link convert}. */
-export interface ConvertOptions extends JobOptions, ResolverOptions {
+export interface ConvertOptions extends JobOptions, ResolverOptions, Pick<OpenImageOptions, 'onWarning'> {
   /** Format of every source (`-f`); probed when omitted. */
   sourceFormat?: string | undefined;
   /** Target format (`-O`, default `raw`). */
@@ -238,7 +238,8 @@ async function runConvert(sourceNames: readonly Source[], target: string, opts: 
       dev = await BlockDevice.open(target, { ...opts, format, readOnly: false, registry, forceShare: false, snapshot: undefined, ...targetCache });
       if (dev.size < total) throw new InvalidArgumentError(`Target image '${target}' is smaller than the source (${dev.size} < ${total} bytes)`);
     } else {
-      const plan = await planTarget(target, { ...opts, format, size: total, registry });
+      // Quiet: qemu-img convert creates without opening -B's file; the target's open below reports it.
+      const plan = await planTarget(target, { ...opts, format, size: total, registry, onWarning: undefined });
       // A single new regular file is written under a temporary name and renamed when complete;
       // multi-file images, symlinks and devices are written in place, as qemu-img does.
       const inPlace = plan.extraFiles || (await isSpecialTarget(target));

@@ -15,6 +15,7 @@ import {
   type RawOption,
 } from '../core/options.js';
 import { parseSize } from '../core/sizes.js';
+import type { OpenImageOptions } from '../block/chain.js';
 import { BlockDevice } from '../block/device.js';
 import { externalFiles } from '../block/external.js';
 import { pathCombine } from '../block/path-combine.js';
@@ -27,7 +28,7 @@ import { FileStore } from '../io/file-store.js';
 export type CreateOptionInput = string | Readonly<Record<string, OptionValue>>;
 
 /** Options of {@link create}. */
-export interface CreateOptions extends ResolverOptions {
+export interface CreateOptions extends ResolverOptions, Pick<OpenImageOptions, 'onWarning'> {
   /** Image format (default `raw`). */
   format?: string | undefined;
   /** Virtual size: bytes or a qemu-img size string. May be omitted with a backing file. */

@@ -1,10 +1,10 @@
 /**
  * snapshot: list, create, apply or delete internal snapshots (qcow2), as
- * `qemu-img snapshot` does. The image is opened without its backing chain,
+ * `qemu-img snapshot` does. The image is opened with its backing chain,
  * read-only for `list` and for writing otherwise; every change is written
  * in the format's crash-safe order and flushed before this resolves.
  */
-import { NotFoundError, UnsupportedError, VdiskError } from '../core/errors.js';
+import { LockedError, NotFoundError, UnsupportedError, VdiskError } from '../core/errors.js';
 import type { JobOptions } from '../core/job.js';
 import { throwIfAborted } from '../core/abort.js';
 import { probedRawWarning } from '../block/chain.js';
@@ -67,6 +67,9 @@ async function act(dev: BlockDevice, options: SnapshotOptions): Promise<Snapshot
       return { snapshots: ops.list(), snapshot: created };
     }
     case 'apply': {
+      // bdrv_snapshot_goto: bitmaps (enabled or not) would not record the
+      // clusters a revert changes, so any loaded bitmap refuses it, first.
+      if ((dev.top.image.bitmaps?.list().length ?? 0) > 0) throw new LockedError('Device has active dirty bitmaps', { data: { errno: 16 } });
       if (!ops?.apply) {
         // qemu-img 7.2 reopens the image while falling back to its file: the probed-raw warning shows twice.
         if (dev.top.probedRaw) options.onWarning?.({ code: 'probed-raw', message: probedRawWarning(dev.filename) });
@@ -91,7 +94,8 @@ async function act(dev: BlockDevice, options: SnapshotOptions): Promise<Snapshot
  * @returns the snapshots after the action, and the one acted on
  * @throws {NotFoundError} ENOENT when `apply`/`delete` finds no such snapshot;
  *   {@link UnsupportedError} EUNSUPPORTED for formats without snapshots (`data.errno`),
- *   refcount saturation, external data files; open errors as {@link open}.
+ *   refcount saturation, external data files; {@link LockedError} EBUSY when `apply` meets
+ *   persistent bitmaps; open errors as {@link open}.
  *   Errors from the action itself carry `data.snapshotAction`.
  * @example
  * ```ts
@@ -103,7 +107,8 @@ async function act(dev: BlockDevice, options: SnapshotOptions): Promise<Snapshot
 export async function snapshot(target: string | ByteStore, options: SnapshotOptions): Promise<SnapshotResult> {
   throwIfAborted(options.signal);
   const readOnly = options.action === 'list';
-  const dev = await BlockDevice.open(target, { ...options, readOnly, backing: false });
+  // Backing chain included: qemu-img opens it too, so a missing backing file fails every action.
+  const dev = await BlockDevice.open(target, { ...options, readOnly });
   let result: SnapshotResult;
   try {
     result = await act(dev, options);

@@ -2,7 +2,7 @@ import { InvalidArgumentError } from '../../core/errors.js';
 import { parseSize } from '../../core/sizes.js';
 import { bench } from '../../jobs/bench.js';
 import { parseArgs, UsageError, last, type OptSpec } from '../args.js';
-import { PROG, cvtnum, reportError, type CliIo } from '../context.js';
+import { PROG, cvtnum, reportError, warningPrinter, type CliIo } from '../context.js';
 import { parseImageOpts } from '../image-opts.js';
 import { TRUST_OPTIONS, trustFrom } from '../trust-options.js';
 
@@ -91,6 +91,7 @@ export async function benchCommand(argv: readonly string[], io: CliIo): Promise<
       flushInterval,
       noDrain: args.flags.has('noDrain'),
       forceShare: args.flags.has('forceShare'),
+      onWarning: warningPrinter(io),
       ...trustFrom(args),
       onStart: (r) => {
         io.stdout(`Sending ${r.count} ${r.write ? 'write' : 'read'} requests, ${r.bufferSize} bytes each, ${r.depth} in parallel (starting at offset ${r.offset}, step size ${r.step})\n`);

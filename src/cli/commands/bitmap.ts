@@ -2,7 +2,7 @@ import { parseSize } from '../../core/sizes.js';
 import { InvalidArgumentError } from '../../core/errors.js';
 import { bitmap, type BitmapAction } from '../../jobs/bitmap.js';
 import { parseArgs, last, type OptSpec } from '../args.js';
-import { cvtnum, reportError, type CliIo } from '../context.js';
+import { cvtnum, reportError, warningPrinter, type CliIo } from '../context.js';
 import { parseImageOpts } from '../image-opts.js';
 import { TRUST_OPTIONS, trustFrom } from '../trust-options.js';
 
@@ -77,7 +77,7 @@ export async function bitmapCommand(argv: readonly string[], io: CliIo): Promise
       if (format !== undefined) throw new InvalidArgumentError('--image-opts and --format are mutually exclusive');
       ({ filename, format } = parseImageOpts(filename));
     }
-    await bitmap(filename, name, actions, { ...opts, format, ...trustFrom(args) });
+    await bitmap(filename, name, actions, { ...opts, format, onWarning: warningPrinter(io), ...trustFrom(args) });
     return 0;
   } catch (err) {
     return reportError(io, err);

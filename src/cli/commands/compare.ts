@@ -2,7 +2,7 @@ import { InvalidArgumentError, VdiskError } from '../../core/errors.js';
 import { compare } from '../../jobs/compare.js';
 import { parseArgs, UsageError, last, type OptSpec } from '../args.js';
 import { cacheOption } from '../cache-option.js';
-import { reportError, type CliIo } from '../context.js';
+import { reportError, warningPrinter, type CliIo } from '../context.js';
 import { parseImageOpts } from '../image-opts.js';
 import { awaitWithProgress } from '../progress-bar.js';
 import { TRUST_OPTIONS, trustFrom } from '../trust-options.js';
@@ -43,7 +43,7 @@ export async function compareCommand(argv: readonly string[], io: CliIo): Promis
       ({ filename: fileA, format: formatA } = parseImageOpts(fileA));
       ({ filename: fileB, format: formatB } = parseImageOpts(fileB));
     }
-    const job = compare(fileA, fileB, { formatA, formatB, strict: args.flags.has('strict'), cache, forceShare: args.flags.has('forceShare'), ...trustFrom(args) });
+    const job = compare(fileA, fileB, { formatA, formatB, strict: args.flags.has('strict'), cache, forceShare: args.flags.has('forceShare'), onWarning: warningPrinter(io), ...trustFrom(args) });
     const result = await awaitWithProgress(job, io, args.flags.has('progress') && !quiet);
     const say = (line: string): void => {
       if (!quiet) io.stdout(line + '\n');

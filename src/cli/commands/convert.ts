@@ -4,7 +4,7 @@ import { parseSize } from '../../core/sizes.js';
 import { convert } from '../../jobs/convert.js';
 import { parseArgs, last, type OptSpec } from '../args.js';
 import { cacheOption } from '../cache-option.js';
-import { PROG, cvtnum, reportError, type CliIo } from '../context.js';
+import { PROG, cvtnum, reportError, warningPrinter, type CliIo } from '../context.js';
 import { awaitWithProgress } from '../progress-bar.js';
 import { TRUST_OPTIONS, trustFrom } from '../trust-options.js';
 import { printOptionHelp } from './create.js';
@@ -121,6 +121,7 @@ export async function convertCommand(argv: readonly string[], io: CliIo): Promis
       skipBrokenBitmaps: args.flags.has('skipBrokenBitmaps'),
       targetCache,
       sourceCache,
+      onWarning: warningPrinter(io),
       ...trustFrom(args),
     });
     if (!args.flags.has('quiet')) job.on('warning', (w) => io.stderr(`${PROG}: warning: ${w.message}\n`));

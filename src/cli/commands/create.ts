@@ -3,7 +3,7 @@ import { isHelpRequest, parseOptionString, formatOptionHelp } from '../../core/o
 import { defaultRegistry } from '../../block/registry.js';
 import { prepareCreate } from '../../jobs/create.js';
 import { parseArgs, UsageError, last, type OptSpec } from '../args.js';
-import { cvtnum, reportError, type CliIo } from '../context.js';
+import { cvtnum, reportError, warningPrinter, type CliIo } from '../context.js';
 import { TRUST_OPTIONS, trustFrom } from '../trust-options.js';
 
 const SPECS: readonly OptSpec[] = [
@@ -52,6 +52,7 @@ export async function createCommand(argv: readonly string[], io: CliIo): Promise
       backingFile: last(args, 'backing'),
       backingFormat: last(args, 'backingFormat'),
       backingUnsafe: args.flags.has('unsafe'),
+      onWarning: warningPrinter(io),
       ...trustFrom(args),
     });
     if (!args.flags.has('quiet')) io.stdout(plan.formatting + '\n');

@@ -2,7 +2,7 @@ import { InvalidArgumentError } from '../../core/errors.js';
 import { parseSize } from '../../core/sizes.js';
 import { dd } from '../../jobs/dd.js';
 import { parseArgs, last, type OptSpec } from '../args.js';
-import { PROG, cvtnum, reportError, type CliIo } from '../context.js';
+import { PROG, cvtnum, reportError, warningPrinter, type CliIo } from '../context.js';
 import { parseImageOpts } from '../image-opts.js';
 import { TRUST_OPTIONS, trustFrom } from '../trust-options.js';
 
@@ -63,6 +63,7 @@ export async function ddCommand(argv: readonly string[], io: CliIo): Promise<num
       count: ops.count,
       skip: ops.skip,
       forceShare: args.flags.has('forceShare'),
+      onWarning: warningPrinter(io),
       ...trustFrom(args),
     });
     // qemu-img reports a skip past the end as an error line but still creates the (empty) output and exits 0.

@@ -1,7 +1,7 @@
 import { info } from '../../jobs/info.js';
 import { imageArg } from '../image-opts.js';
 import { parseArgs, UsageError, last, type OptSpec } from '../args.js';
-import { outputFormat, reportError, type CliIo } from '../context.js';
+import { outputFormat, reportError, warningPrinter, type CliIo } from '../context.js';
 import { formatInfoHuman } from '../info-human.js';
 import { formatQemuJson } from '../qemu-json.js';
 import { TRUST_OPTIONS, trustFrom } from '../trust-options.js';
@@ -25,7 +25,7 @@ export async function infoCommand(argv: readonly string[], io: CliIo): Promise<n
     if (args.operands.length !== 1) throw new UsageError('Expecting one image file name');
     const { filename, format } = imageArg(args.operands[0] as string, last(args, 'format'), args.flags.has('imageOpts'));
     const chain = args.flags.has('backingChain');
-    const infos = await info(filename, { format, backingChain: chain, forceShare: args.flags.has('forceShare'), ...trustFrom(args) });
+    const infos = await info(filename, { format, backingChain: chain, forceShare: args.flags.has('forceShare'), onWarning: warningPrinter(io), ...trustFrom(args) });
     if (output === 'json') {
       io.stdout(formatQemuJson(chain ? infos : infos[0]) + '\n');
     } else {

@@ -2,7 +2,7 @@ import { VdiskError } from '../../core/errors.js';
 import { parseSize } from '../../core/sizes.js';
 import { map, type MapEntry } from '../../jobs/map.js';
 import { parseArgs, UsageError, last, type OptSpec } from '../args.js';
-import { cvtnum, outputFormat, reportError, type CliIo } from '../context.js';
+import { cvtnum, outputFormat, reportError, warningPrinter, type CliIo } from '../context.js';
 import { imageArg } from '../image-opts.js';
 import { TRUST_OPTIONS, trustFrom } from '../trust-options.js';
 
@@ -51,7 +51,7 @@ export async function mapCommand(argv: readonly string[], io: CliIo): Promise<nu
     if (l !== undefined && (maxLength = cvtnum(io, 'max length', l, (v) => parseSize(v, 'max length'))) === undefined) return 1;
     if (args.operands.length !== 1) throw new UsageError('Expecting one image file name');
     const { filename, format } = imageArg(args.operands[0] as string, last(args, 'format'), args.flags.has('imageOpts'));
-    const entries = map(filename, { format, startOffset, maxLength, forceShare: args.flags.has('forceShare'), ...trustFrom(args) });
+    const entries = map(filename, { format, startOffset, maxLength, forceShare: args.flags.has('forceShare'), onWarning: warningPrinter(io), ...trustFrom(args) });
     if (output === 'human') {
       out(`${'Offset'.padEnd(16)}${'Length'.padEnd(16)}${'Mapped to'.padEnd(16)}File\n`);
       for await (const e of entries) {

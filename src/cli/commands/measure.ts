@@ -2,7 +2,7 @@ import { InvalidArgumentError } from '../../core/errors.js';
 import { parseSize } from '../../core/sizes.js';
 import { measure } from '../../jobs/measure.js';
 import { parseArgs, last, type OptSpec } from '../args.js';
-import { cvtnum, outputFormat, reportError, type CliIo } from '../context.js';
+import { cvtnum, outputFormat, reportError, warningPrinter, type CliIo } from '../context.js';
 import { parseImageOpts } from '../image-opts.js';
 import { parseSnapshotParam } from '../snapshot-param.js';
 import { formatQemuJson } from '../qemu-json.js';
@@ -50,6 +50,7 @@ export async function measureCommand(argv: readonly string[], io: CliIo): Promis
       options: args.values.get('options'),
       snapshot: snapshotArg === undefined ? undefined : parseSnapshotParam(snapshotArg),
       forceShare: args.flags.has('forceShare'),
+      onWarning: warningPrinter(io),
       ...trustFrom(args),
     });
     if (output === 'human') {

@@ -12,6 +12,7 @@ import type { AmendRequest, ImageAmender, ImageResizer, OptionValue } from '../d
 import { changeRefcountOrder } from './amend-refcount.js';
 import { expandZeroClusters, hasCompressedClusters } from './amend-zero.js';
 import { rewriteHeader } from './backing.js';
+import { writeSnapshotTable } from './snapshot-table.js';
 import {
   AUTOCLEAR_DATA_FILE_RAW,
   COMPAT_LAZY_REFCOUNTS,
@@ -49,6 +50,8 @@ export interface AmendTarget {
   flush(): Promise<void>;
   /** Stops the writer after structures it caches were rebuilt. */
   retire(reason: Error): void;
+  /** Tells the writer metadata moved (its map of metadata clusters is stale). */
+  metadataMoved(): void;
   /** The image's resizer, for `size`. */
   resizer(): ImageResizer | undefined;
 }
@@ -128,13 +131,21 @@ function plan(s: Qcow2State, values: ReadonlyMap<string, OptionValue>): Plan {
   return p;
 }
 
-/** v2 → v3: the header gains the v3 fields (snapshot tables without the v3 extra data are not rewritten yet). */
-async function upgrade(s: Qcow2State): Promise<void> {
+/**
+ * v2 → v3 (qcow2_upgrade): v3 requires every snapshot entry to record its
+ * disk size and 64-bit VM state size, so a table without that extra data
+ * is rewritten with it first (the disk size taken as the current one),
+ * then the header gains the v3 fields.
+ */
+async function upgrade(target: AmendTarget): Promise<void> {
+  const s = target.state;
   if (s.snapshots.some((sn) => sn.diskSize === undefined)) {
-    throw new UnsupportedError('Upgrading an image whose snapshot table lacks the v3 extra data is not supported by vdisk yet');
+    if (!s.refcounts) throw new InvalidArgumentError(`Image '${s.filename}' is not open for writing`);
+    await writeSnapshotTable(s, s.refcounts, s.snapshots);
+    target.metadataMoved();
   }
   const h = s.header;
-  Object.assign(h, { version: 3, headerLength: V3_HEADER_LENGTH, incompatible: 0n, compatible: 0n, autoclear: 0n, refcountOrder: 4, compressionType: COMPRESSION_ZLIB, featureNames: [] });
+  Object.assign(h, { version: 3, headerLength: V3_HEADER_LENGTH, incompatible: 0n, compatible: 0n, autoclear: 0n, refcountOrder: 4, compressionType: COMPRESSION_ZLIB });
   await rewriteHeader(s);
   (s as { version: 2 | 3 }).version = 3;
 }
@@ -166,7 +177,7 @@ export function qcow2Amender(target: AmendTarget): ImageAmender {
       const step = (): void => req.onProgress?.(++done, Math.max(1, steps));
       await target.flush();
       if (p.version > oldVersion) {
-        await upgrade(s);
+        await upgrade(target);
         step();
       }
       if (refcountChange && p.version < 3 && p.refcountBits !== 16) {
@@ -214,7 +225,8 @@ export function qcow2Amender(target: AmendTarget): ImageAmender {
         step();
       }
       if (downgrade) {
-        Object.assign(h, { version: 2, headerLength: V2_HEADER_LENGTH, incompatible: 0n, compatible: 0n, autoclear: 0n, compressionType: COMPRESSION_ZLIB, bitmaps: undefined });
+        // QEMU keeps the bitmaps extension: with no autoclear bits in v2, readers then ignore it as stale.
+        Object.assign(h, { version: 2, headerLength: V2_HEADER_LENGTH, incompatible: 0n, compatible: 0n, autoclear: 0n, compressionType: COMPRESSION_ZLIB });
         await rewriteHeader(s);
         (s as { version: 2 | 3 }).version = 2;
         target.retire(new UnsupportedError('The image was downgraded by amend; reopen the image to write it'));

@@ -8,7 +8,8 @@
 import { isZero } from '../../core/bytes.js';
 import { CorruptImageError } from '../../core/errors.js';
 import { bitmapBytes, serializeDirEntries, tableEntry, type BitmapDirEntry } from './bitmap-dir.js';
-import { HEADER_FIELD, serializeHeader } from './header.js';
+import { rewriteHeader } from './backing.js';
+import { HEADER_FIELD } from './header.js';
 import { AUTOCLEAR_BITMAPS } from './layout.js';
 import type { Refcounts } from './refcount.js';
 import type { Qcow2State } from './state.js';
@@ -122,7 +123,7 @@ export async function switchDirectory(s: Qcow2State, rc: Refcounts, entries: rea
     h.bitmaps = undefined;
     h.autoclear &= ~BigInt(AUTOCLEAR_BITMAPS);
   }
-  await s.store.write(0, serializeHeader(h));
-  await s.store.flush();
+  // The whole header cluster, as QEMU writes it: a shorter header leaves no stale extension bytes behind.
+  await rewriteHeader(s);
   return old ? { offset: old.directoryOffset, clusters: Math.ceil(old.directorySize / cs) } : undefined;
 }

@@ -217,6 +217,8 @@ export class Qcow2Bitmaps implements ImageBitmaps {
    */
   async store(): Promise<void> {
     if (!this.#writable || !this.#live) return;
+    // Like QEMU, only a consistent bitmap (or a removal) is worth a new directory: inconsistent ones stay as they are.
+    if (!this.#live.some((b) => !b.inconsistent) && !this.#removed.length) return;
     const s = this.#s;
     const rc = s.refcounts;
     if (!rc) return;

@@ -6,7 +6,7 @@
  * clear the dirty and corrupt bits once nothing is left.
  */
 import { IoError, UnsupportedError } from '../../core/errors.js';
-import type { CheckCounts, CheckRequest, ImageChecker } from '../driver.js';
+import type { CheckCounts, CheckRequest, ImageChecker, OpenOptions } from '../driver.js';
 import { checkWork, compareRefcounts } from './check-compare.js';
 import { checkOflagCopied } from './check-copied.js';
 import { rebuildRefcountStructure } from './check-rebuild.js';
@@ -120,6 +120,9 @@ export async function checkQcow2(s: Qcow2State, req: CheckRequest): Promise<Chec
   } else {
     r.corruptions += badEntries;
   }
+  // Deliberately stricter than QEMU, which clears the dirty bit whenever it
+  // closes a writable image: refcounts still wrong after `-r leaks` would
+  // let the next writer allocate over live data; kept dirty, its open repairs them.
   if (req.repair !== 'none' && r.checkErrors === 0 && r.corruptions === 0) {
     await clearBit(s, INCOMPAT_DIRTY);
     await clearBit(s, INCOMPAT_CORRUPT);
@@ -144,13 +147,15 @@ export class Qcow2Checker implements ImageChecker {
 /**
  * What a read/write open of a dirty image does first (qcow2_do_open):
  * a full check with repair, which clears the dirty bit when nothing is left.
+ * Its lines go to `onWarning` (QEMU prints them on stderr).
  *
  * @throws {IoError} "Could not repair dirty image: Input/output error"
  */
-export async function repairDirtyImage(s: Qcow2State): Promise<void> {
+export async function repairDirtyImage(s: Qcow2State, onWarning?: OpenOptions['onWarning']): Promise<void> {
+  const log = (line: string, kind?: 'report'): void => onWarning?.({ code: kind === 'report' ? 'repair-report' : 'repair-log', message: line });
   let counts: CheckCounts;
   try {
-    counts = await checkQcow2(s, { repair: 'all', log: () => undefined });
+    counts = await checkQcow2(s, { repair: 'all', log });
   } catch (err) {
     throw new IoError('Could not repair dirty image: Input/output error', { cause: err });
   }

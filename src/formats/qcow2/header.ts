@@ -1,6 +1,7 @@
 /**
- * qcow2 header and header extensions: pure parse/serialize over bytes,
- * bounds-checked, with QEMU's messages for every limit it applies.
+ * qcow2 header and header extensions: pure parsing over bytes,
+ * bounds-checked, with QEMU's messages for every limit it applies
+ * (serializing is in header-write.ts, re-exported here).
  */
 import { CorruptImageError, UnsupportedError } from '../../core/errors.js';
 import { LIMITS } from '../../core/limits.js';
@@ -20,7 +21,10 @@ import {
   MIN_CLUSTER_BITS,
   QCOW2_MAGIC,
   V2_HEADER_LENGTH,
+  V3_HEADER_LENGTH,
 } from './layout.js';
+
+export { QEMU_FEATURE_NAMES, serializeHeader } from './header-write.js';
 
 /** One header extension kept as bytes (unknown ones are written back unchanged). */
 export interface HeaderExtension {
@@ -62,6 +66,8 @@ export interface Qcow2Header {
   autoclear: bigint;
   refcountOrder: number;
   headerLength: number;
+  /** v3 header bytes past the fields QEMU knows (112), kept on rewrite as QEMU keeps them. */
+  unknownHeaderFields?: Uint8Array | undefined;
   compressionType: number;
   backingFormat: string | undefined;
   dataFile: string | undefined;
@@ -194,6 +200,10 @@ function parseFixed(view: DataView, version: 2 | 3, clusterBits: number): Qcow2H
     h.headerLength = view.getUint32(100);
     if (h.headerLength < 104) throw corrupt('qcow2 header too short');
     if (h.headerLength > 104 && view.byteLength > 104) h.compressionType = view.getUint8(104);
+    if (h.headerLength > V3_HEADER_LENGTH) {
+      const end = Math.min(h.headerLength, view.byteLength);
+      h.unknownHeaderFields = new Uint8Array(view.buffer.slice(view.byteOffset + V3_HEADER_LENGTH, view.byteOffset + end));
+    }
   }
   return h;
 }
@@ -236,12 +246,15 @@ function applyExtension(h: Qcow2Header, type: number, data: Uint8Array, off: num
   }
 }
 
+/** Entries as QEMU reads them: the extension zero-padded, so a partial last entry counts with what it has. */
 function parseFeatureTable(data: Uint8Array): FeatureName[] {
+  const padded = new Uint8Array(Math.ceil(data.length / 48) * 48);
+  padded.set(data);
   const out: FeatureName[] = [];
-  for (let p = 0; p + 48 <= data.length; p += 48) {
-    const raw = data.subarray(p + 2, p + 48);
+  for (let p = 0; p < padded.length; p += 48) {
+    const raw = padded.subarray(p + 2, p + 48);
     const nul = raw.indexOf(0);
-    out.push({ type: data[p] ?? 0, bit: data[p + 1] ?? 0, name: decoder.decode(nul >= 0 ? raw.subarray(0, nul) : raw) });
+    out.push({ type: padded[p] ?? 0, bit: padded[p + 1] ?? 0, name: decoder.decode(nul >= 0 ? raw.subarray(0, nul) : raw) });
   }
   return out;
 }
@@ -269,16 +282,25 @@ function parseBitmapsExt(h: Qcow2Header, data: Uint8Array, off: number): void {
   h.bitmaps = { nbBitmaps, directorySize: Number(size), directoryOffset: Number(dirOff) };
 }
 
+/**
+ * report_unsupported_feature: the names the image's table gives, in table
+ * order up to its first nameless entry, then whatever no entry named as
+ * one hex mask.
+ */
 function checkIncompatible(h: Qcow2Header): void {
-  const unknown = h.incompatible & ~BigInt(INCOMPAT_KNOWN);
-  if (unknown === 0n) return;
+  let mask = h.incompatible & ~BigInt(INCOMPAT_KNOWN);
+  if (mask === 0n) return;
   const names: string[] = [];
-  for (let bit = 0; bit < 64; bit++) {
-    if ((unknown & (1n << BigInt(bit))) === 0n) continue;
-    const f = h.featureNames.find((n) => n.type === 0 && n.bit === bit);
-    names.push(f ? f.name : `Unknown incompatible feature: ${(1n << BigInt(bit)).toString(16)}`);
+  for (const f of h.featureNames) {
+    if (f.name === '') break;
+    // QEMU shifts 1ULL by the bit number; x86-64 uses its low six bits.
+    const b = 1n << BigInt(f.bit & 63);
+    if (f.type !== 0 || (mask & b) === 0n) continue;
+    names.push(f.name);
+    mask &= ~b;
   }
-  throw new UnsupportedError(`Unsupported qcow2 feature(s): ${names.join(', ')}`, { data: { incompatible: unknown.toString(16) } });
+  if (mask !== 0n) names.push(`Unknown incompatible feature: ${mask.toString(16)}`);
+  throw new UnsupportedError(`Unsupported qcow2 feature(s): ${names.join(', ')}`, { data: { incompatible: (h.incompatible & ~BigInt(INCOMPAT_KNOWN)).toString(16) } });
 }
 
 function checkCompressionType(h: Qcow2Header): void {
@@ -302,111 +324,4 @@ function readBackingName(cluster: Uint8Array, h: Qcow2Header, clusterSize: numbe
   }
   if (h.backingFileOffset + len > cluster.length) throw corrupt('Backing file name lies beyond the end of the file', 8);
   h.backingFile = decoder.decode(cluster.subarray(h.backingFileOffset, h.backingFileOffset + len));
-}
-
-/** QEMU's feature name table (written into every v3 image). */
-export const QEMU_FEATURE_NAMES: readonly FeatureName[] = [
-  { type: 0, bit: 0, name: 'dirty bit' },
-  { type: 0, bit: 1, name: 'corrupt bit' },
-  { type: 0, bit: 2, name: 'external data file' },
-  { type: 0, bit: 3, name: 'compression type' },
-  { type: 0, bit: 4, name: 'extended L2 entries' },
-  { type: 1, bit: 0, name: 'lazy refcounts' },
-  { type: 2, bit: 0, name: 'bitmaps' },
-  { type: 2, bit: 1, name: 'raw external data' },
-];
-
-const encoder = new TextEncoder();
-
-function extBytes(type: number, data: Uint8Array): Uint8Array {
-  const padded = Math.ceil(data.length / 8) * 8;
-  const out = new Uint8Array(8 + padded);
-  const v = new DataView(out.buffer);
-  v.setUint32(0, type);
-  v.setUint32(4, data.length);
-  out.set(data, 8);
-  return out;
-}
-
-function featureTableBytes(names: readonly FeatureName[]): Uint8Array {
-  const out = new Uint8Array(names.length * 48);
-  names.forEach((n, i) => {
-    out[i * 48] = n.type;
-    out[i * 48 + 1] = n.bit;
-    out.set(encoder.encode(n.name).subarray(0, 46), i * 48 + 2);
-  });
-  return out;
-}
-
-function bitmapsExtBytes(b: BitmapsExtension): Uint8Array {
-  const out = new Uint8Array(24);
-  const v = new DataView(out.buffer);
-  v.setUint32(0, b.nbBitmaps);
-  v.setBigUint64(8, BigInt(b.directorySize));
-  v.setBigUint64(16, BigInt(b.directoryOffset));
-  return out;
-}
-
-function fixedBytes(h: Qcow2Header): Uint8Array {
-  const out = new Uint8Array(h.headerLength);
-  const v = new DataView(out.buffer);
-  v.setUint32(0, QCOW2_MAGIC);
-  v.setUint32(4, h.version);
-  v.setBigUint64(8, BigInt(h.backingFileOffset));
-  v.setUint32(16, h.backingFileSize);
-  v.setUint32(20, h.clusterBits);
-  v.setBigUint64(24, BigInt(h.size));
-  v.setUint32(32, h.cryptMethod);
-  v.setUint32(36, h.l1Size);
-  v.setBigUint64(40, BigInt(h.l1TableOffset));
-  v.setBigUint64(48, BigInt(h.refcountTableOffset));
-  v.setUint32(56, h.refcountTableClusters);
-  v.setUint32(60, h.nbSnapshots);
-  v.setBigUint64(64, BigInt(h.snapshotsOffset));
-  if (h.version === 3) {
-    v.setBigUint64(72, h.incompatible);
-    v.setBigUint64(80, h.compatible);
-    v.setBigUint64(88, h.autoclear);
-    v.setUint32(96, h.refcountOrder);
-    v.setUint32(100, h.headerLength);
-    if (h.headerLength > 104) v.setUint8(104, h.compressionType);
-  }
-  return out;
-}
-
-/**
- * Serializes the header, its extensions (in QEMU's order, unknown ones
- * preserved) and the backing file name into the bytes of the header
- * cluster. Sets `backingFileOffset`/`backingFileSize` on `h`.
- *
- * @throws {UnsupportedError} when everything does not fit in one cluster
- */
-export function serializeHeader(h: Qcow2Header): Uint8Array {
-  const clusterSize = 2 ** h.clusterBits;
-  const parts: Uint8Array[] = [];
-  if (h.crypto) parts.push(extBytes(EXT_CRYPTO, h.crypto.data));
-  if (h.backingFormat !== undefined) parts.push(extBytes(EXT_BACKING_FORMAT, encoder.encode(h.backingFormat)));
-  if (h.dataFile !== undefined) parts.push(extBytes(EXT_DATA_FILE, encoder.encode(h.dataFile)));
-  if (h.version === 3) parts.push(extBytes(EXT_FEATURE_TABLE, featureTableBytes(h.featureNames.length ? h.featureNames : QEMU_FEATURE_NAMES)));
-  if (h.bitmaps) parts.push(extBytes(EXT_BITMAPS, bitmapsExtBytes(h.bitmaps)));
-  for (const e of h.unknownExtensions) parts.push(extBytes(e.type, e.data));
-  parts.push(new Uint8Array(8));
-  const backing = h.backingFile === undefined ? new Uint8Array(0) : encoder.encode(h.backingFile);
-  // The feature table is optional: like QEMU (512-byte clusters), leave it out when it does not fit (issue 9: bitmaps).
-  const table = h.version === 3 ? parts.findIndex((p) => new DataView(p.buffer, p.byteOffset).getUint32(0) === EXT_FEATURE_TABLE) : -1;
-  if (table >= 0 && h.headerLength + parts.reduce((n, p) => n + p.length, 0) + backing.length > clusterSize) parts.splice(table, 1);
-  let len = h.headerLength + parts.reduce((n, p) => n + p.length, 0);
-  h.backingFileOffset = backing.length ? len : 0;
-  h.backingFileSize = backing.length;
-  len += backing.length;
-  if (len > clusterSize) throw new UnsupportedError('Header extensions and backing file name do not fit in the first cluster of the image');
-  const out = new Uint8Array(len);
-  out.set(fixedBytes(h), 0);
-  let pos = h.headerLength;
-  for (const p of parts) {
-    out.set(p, pos);
-    pos += p.length;
-  }
-  out.set(backing, pos);
-  return out;
 }

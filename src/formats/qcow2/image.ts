@@ -86,7 +86,8 @@ export class Qcow2Image implements FormatImage {
   get amender(): ImageAmender | undefined {
     const w = this.#writer as (ImageWriter & { flush(): Promise<void>; retire?(reason: Error): void }) | undefined;
     if (!w) return undefined;
-    return qcow2Amender({ state: this.#s, flush: () => w.flush(), retire: (r) => w.retire?.(r), resizer: () => this.resizer });
+    const metadataMoved = (): void => (w as { resetMetadata?(): void }).resetMetadata?.();
+    return qcow2Amender({ state: this.#s, flush: () => w.flush(), retire: (r) => w.retire?.(r), metadataMoved, resizer: () => this.resizer });
   }
 
   get virtualSize(): number {

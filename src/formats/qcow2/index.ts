@@ -11,7 +11,7 @@ import { Qcow2Checker, repairDirtyImage } from './check.js';
 import { INCOMPAT_DIRTY, QCOW2_MAGIC } from './layout.js';
 import { measureQcow2 } from './measure.js';
 import { openState } from './open.js';
-import { createWriter } from './writer-open.js';
+import { createWriter, updateHeaderOnOpen } from './writer-open.js';
 import { Qcow2Bitmaps, withBitmaps } from './bitmap-ops.js';
 
 export { Qcow2Image } from './image.js';
@@ -23,14 +23,17 @@ async function open(store: ByteStore, options: OpenOptions): Promise<FormatImage
   // issue 9 (bitmaps): persistent bitmaps; writable opens mark them in_use and record writes.
   const bitmaps = new Qcow2Bitmaps(state, !options.readOnly && !options.check);
   image.bitmaps = bitmaps;
-  if (!options.readOnly && !options.check) {
+  if (!options.readOnly) {
     try {
-      if (state.header.incompatible & BigInt(INCOMPAT_DIRTY)) await repairDirtyImage(state);
-      await image.enableWrites(async (st) => {
-        const writer = await createWriter(st);
-        await bitmaps.attach();
-        return withBitmaps(writer, bitmaps);
-      });
+      await updateHeaderOnOpen(state);
+      if (!options.check) {
+        if (state.header.incompatible & BigInt(INCOMPAT_DIRTY)) await repairDirtyImage(state, options.onWarning);
+        await image.enableWrites(async (st) => {
+          const writer = await createWriter(st);
+          await bitmaps.attach();
+          return withBitmaps(writer, bitmaps);
+        });
+      }
     } catch (err) {
       await Promise.allSettled(state.ownedStores.map((s) => s.close()));
       throw err;

@@ -78,6 +78,13 @@ async function readBitmaps(h: Qcow2Header, store: ByteStore): Promise<BitmapInfo
   return parseBitmapDirectory(dir, h.bitmaps.nbBitmaps, h.bitmaps.directoryOffset);
 }
 
+/** QEMU's warning for a bitmaps extension whose autoclear bit is clear (v2 images have no autoclear bits). */
+function bitmapsIgnoredWarning(version: 2 | 3): string {
+  return version < 3
+    ? 'This qcow2 v2 image contains bitmaps, but they may have been modified by a program without persistent bitmap support; so now they must all be considered inconsistent'
+    : 'a program lacking bitmap support modified this file, so all bitmaps are now considered inconsistent';
+}
+
 /**
  * Reads and validates everything a qcow2 image needs before use.
  *
@@ -85,6 +92,7 @@ async function readBitmaps(h: Qcow2Header, store: ByteStore): Promise<BitmapInfo
  */
 export async function openState(store: ByteStore, options: OpenOptions): Promise<Qcow2State> {
   const h = await readHeaderCluster(store);
+  if (h.bitmapsIgnored) options.onWarning?.({ code: 'bitmaps-inconsistent', message: bitmapsIgnoredWarning(h.version) });
   const g = makeGeometry(h.clusterBits, has(h, INCOMPAT_EXTL2), h.refcountOrder);
   checkTables(h, g, options.readOnly, options.check === true);
   const snapshots = h.nbSnapshots ? await readSnapshotTable(store, h.snapshotsOffset, h.nbSnapshots) : [];

@@ -1,10 +1,11 @@
 /**
- * Opening a qcow2 image for writing: the refcount structures loaded, a dirty
- * image refused, unknown autoclear bits cleared (QEMU's qcow2_do_open write
- * path), then the writer.
+ * Opening a qcow2 image for writing (QEMU's qcow2_do_open write path): the
+ * header brought up to date, the refcount structures loaded, a dirty image
+ * refused, then the writer.
  */
 import { UnsupportedError } from '../../core/errors.js';
-import { HEADER_FIELD, writeHeaderU64 } from './header.js';
+import { rewriteHeader } from './backing.js';
+import { HEADER_FIELD } from './header.js';
 import { AUTOCLEAR_KNOWN, COMPAT_LAZY_REFCOUNTS, INCOMPAT_DIRTY } from './layout.js';
 import { parseRefcountTable, Refcounts } from './refcount.js';
 import type { Qcow2State } from './state.js';
@@ -37,7 +38,20 @@ export async function loadRefcounts(s: Qcow2State): Promise<Refcounts> {
   return refcounts;
 }
 
-/** Builds the writer of a read/write open: loads refcounts, clears unknown autoclear bits. */
+/**
+ * What every read/write open does first, checks included: autoclear bits
+ * QEMU does not know are cleared, and a bitmaps extension whose autoclear
+ * bit was clear (stale bitmaps, ignored) is dropped, in one header rewrite.
+ */
+export async function updateHeaderOnOpen(s: Qcow2State): Promise<void> {
+  const h = s.header;
+  if ((h.autoclear & ~BigInt(AUTOCLEAR_KNOWN)) === 0n && !h.bitmapsIgnored) return;
+  h.autoclear &= BigInt(AUTOCLEAR_KNOWN);
+  h.bitmapsIgnored = false;
+  await rewriteHeader(s);
+}
+
+/** Builds the writer of a read/write open: loads refcounts. */
 export async function createWriter(s: Qcow2State): Promise<Qcow2Writer> {
   const h = s.header;
   if (h.incompatible & BigInt(INCOMPAT_DIRTY)) {
@@ -46,10 +60,5 @@ export async function createWriter(s: Qcow2State): Promise<Qcow2Writer> {
   const refcounts = await loadRefcounts(s);
   refcounts.lazy = (h.compatible & BigInt(COMPAT_LAZY_REFCOUNTS)) !== 0n;
   s.refcounts = refcounts;
-  if (h.version === 3 && (h.autoclear & ~BigInt(AUTOCLEAR_KNOWN)) !== 0n) {
-    h.autoclear &= BigInt(AUTOCLEAR_KNOWN);
-    await writeHeaderU64(s, HEADER_FIELD.autoclear, h.autoclear);
-    await s.store.flush();
-  }
   return new Qcow2Writer(s, refcounts);
 }
