@@ -48,13 +48,17 @@ export type {
   OpenOptions,
   CreateRequest,
   ExternalFiles,
+  ExternalOpenOptions,
   ExternalRole,
   SnapshotInfo,
 } from './formats/driver.js';
 export { BlockDevice } from './block/device.js';
 export type { BlockStatus } from './block/block-status.js';
 export type { Layer } from './block/layer.js';
-export type { OpenImageOptions } from './block/chain.js';
+export type { ImageTarget, OpenImageOptions } from './block/chain.js';
+export { parseImageOptsString, parseJsonName, type ImageOptions } from './core/image-options.js';
+export type { QDict, QDictValue } from './core/qdict.js';
+export type { QNumber } from './core/qemu-json.js';
 export type { TrustMode, ResolverOptions, ReferenceRole } from './block/resolver.js';
 export { DriverRegistry, defaultRegistry } from './block/registry.js';
 export { open } from './block/open.js';

@@ -44,6 +44,8 @@ it('the package exports exactly the documented names', async () => {
     'mapDevice',
     'measure',
     'open',
+    'parseImageOptsString',
+    'parseJsonName',
     'parseOptionString',
     'parseSize',
     'parseSizeBig',

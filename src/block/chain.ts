@@ -5,18 +5,21 @@
  */
 import { dirname } from 'node:path';
 
-import { BackingLoopError, ChainDepthError, InvalidArgumentError, UnknownFormatError, VdiskError } from '../core/errors.js';
+import { BackingLoopError, ChainDepthError, InvalidArgumentError } from '../core/errors.js';
+import { isJsonName, parseJsonName, type ImageOptions } from '../core/image-options.js';
 import { LIMITS } from '../core/limits.js';
-import type { ByteStore, FormatDriver, FormatImage } from '../formats/driver.js';
-import { externalFiles } from './external.js';
+import { QDict } from '../core/qdict.js';
+import type { ByteStore } from '../formats/driver.js';
 import type { CacheMode } from '../io/cache-mode.js';
 import { FileStore } from '../io/file-store.js';
 import type { Layer } from './layer.js';
+import { backingError, openError, openLayer, type LayerContext } from './layer-open.js';
 import { layerAtSnapshot, type SnapshotSelector } from './snapshot-layer.js';
-import { pathCombine } from './path-combine.js';
-import { probeStore } from './probe.js';
 import { defaultRegistry, type DriverRegistry } from './registry.js';
 import { assertRegularFile, resolveReference, type ResolverOptions } from './resolver.js';
+import { openSpecChain } from './spec-chain.js';
+
+export { backingError, openError } from './layer-open.js';
 
 /** How to open an image. */
 export interface OpenImageOptions extends ResolverOptions {
@@ -34,6 +37,24 @@ export interface OpenImageOptions extends ResolverOptions {
   readonly allowDevices?: boolean | undefined;
   /** Share the images with other writers (qemu-img -U); read-only opens only. */
   readonly forceShare?: boolean | undefined;
+  /**
+   * The open only describes the images (`info`; qemu's BDRV_O_NO_IO): for
+   * images named by options, backing options are refused as unknown, a
+   * JSON-null backing is ignored and the chain follows the headers.
+   */
+  readonly describeOnly?: boolean | undefined;
+  /**
+   * Let nobody write or resize any file of the chain while it is open, raw
+   * files included (qemu's BDRV_O_NO_SHARE, which convert uses for its
+   * sources so that they cannot change under the copy).
+   */
+  readonly noShare?: boolean | undefined;
+  /**
+   * Files (`dev:ino`) the open may not write: a writable open of one (an
+   * extent or data file of the image) fails as qemu's write-lock conflict
+   * (convert passes the files its sources consist of).
+   */
+  readonly refuse?: ReadonlySet<string> | undefined;
   /** Receives warnings about the open: a writable image whose raw format was only guessed, and the drivers' (see the driver's OpenOptions.onWarning). */
   readonly onWarning?: ((warning: { code: string; message: string }) => void) | undefined;
   /**
@@ -66,145 +87,129 @@ export function probedRawWarning(filename: string): string {
   );
 }
 
-interface OpenContext {
-  readonly registry: DriverRegistry;
-  readonly options: OpenImageOptions;
-  readonly rootDir: string;
+/** What `open` accepts: a path (a `json:{...}` name included), a store, or parsed image options (`--image-opts`). */
+export type ImageTarget = string | ByteStore | ImageOptions;
+
+/** True for parsed image options. */
+export function isImageOptions(target: ImageTarget): target is ImageOptions {
+  return typeof target === 'object' && 'options' in target && target.options instanceof QDict;
 }
 
-async function openLayer(
-  store: ByteStore,
-  filename: string,
-  format: string | undefined,
-  readOnly: boolean,
-  ctx: OpenContext,
-): Promise<Layer> {
-  let driver: FormatDriver;
-  let probedRaw = false;
-  if (format !== undefined) {
-    const d = ctx.registry.find(format);
-    if (!d) throw new UnknownFormatError(`Unknown driver '${format}'`, { data: { format } });
-    driver = d;
-  } else {
-    const found = await probeStore(store, filename, ctx.registry);
-    if (!found) throw new UnknownFormatError(`Could not determine the format of '${filename}'`);
-    driver = found.driver;
-    probedRaw = driver.name === 'raw';
-  }
-  const extra: ByteStore[] = [];
-  let image: FormatImage;
+/** The image options a target names, if it names any (`json:` paths are parsed here). */
+function specOf(target: ImageTarget): ImageOptions | undefined {
+  if (isImageOptions(target)) return target;
+  if (typeof target !== 'string' || !isJsonName(target)) return undefined;
   try {
-    // External files (data file, extents) share the cache mode of the file that names them.
-    const cache = store instanceof FileStore ? store.cache : ctx.options.cache;
-    const external = externalFiles(filename, ctx.rootDir, { ...ctx.options, cache }, extra);
-    image = await driver.open(store, { readOnly, filename, external, check: ctx.options.check, onWarning: ctx.options.onWarning });
+    return parseJsonName(target);
   } catch (err) {
-    await Promise.allSettled(extra.map((s) => s.close()));
-    throw err;
+    throw openError(target, err);
   }
-  const backing = image.backing;
-  return {
-    image,
-    filename,
-    format: driver.name,
-    probedRaw,
-    backing,
-    backingPath: backing ? pathCombine(filename, backing.filename) : undefined,
-  };
 }
 
-/** Wraps an open failure the way qemu-img words it: `Could not open 'x': <why>`. */
-export function openError(filename: string, err: unknown): unknown {
-  if (!(err instanceof VdiskError)) return err;
-  const prefix = `Could not open '${filename}': `;
-  const wrapped = new (err.constructor as new (m: string, d: object) => VdiskError)(prefix + err.message, {
-    file: err.file ?? filename,
-    offset: err.offset,
-    cause: err,
-    data: err.data,
-    hint: err.hint,
-  });
-  return wrapped;
+/** The name a target goes by in messages. */
+export function targetName(target: ImageTarget): string {
+  return typeof target === 'string' ? target : isImageOptions(target) ? target.text : target.name;
 }
 
-/** qemu's wording for a backing file that fails to open: `Could not open 'top': Could not open backing file: ...`. */
-function backingError(referrer: string, err: unknown): unknown {
-  if (!(err instanceof VdiskError)) return err;
-  const Ctor = err.constructor as new (m: string, d: object) => VdiskError;
-  return openError(referrer, new Ctor(`Could not open backing file: ${err.message}`, { file: err.file, cause: err, data: err.data, hint: err.hint }));
+/** Opens the top image of a plain path or store. */
+async function openPlainTop(target: string | ByteStore, ctx: LayerContext, options: OpenImageOptions, readOnly: boolean): Promise<Layer> {
+  const name = targetName(target);
+  let store: ByteStore;
+  try {
+    store = typeof target === 'string' ? await FileStore.open(target, { readOnly, allowDevices: options.allowDevices, cache: options.cache }) : target;
+  } catch (err) {
+    throw openError(name, err);
+  }
+  try {
+    return await openLayer({ store, filename: name, path: name, format: options.format, readOnly }, ctx);
+  } catch (err) {
+    await store.close();
+    throw openError(name, err);
+  }
+}
+
+/** Follows the backing files the last layer's header names, through the resolver, until none is left. */
+async function followBacking(layers: Layer[], seen: Map<string, string>, ctx: LayerContext, options: OpenImageOptions, messageName: string): Promise<void> {
+  const maxDepth = options.maxChainDepth ?? LIMITS.maxChainDepth;
+  for (;;) {
+    const top = layers[layers.length - 1];
+    if (!top?.backing || !top.backingPath) break;
+    const name = top.backing.filename;
+    const referrer = layers.length === 1 ? messageName : top.filename;
+    if (layers.length > maxDepth) {
+      throw new ChainDepthError(
+        `Backing chain of '${messageName}' is deeper than ${maxDepth} images (at '${top.filename}'); raise the limit with the maxChainDepth option (CLI: --max-chain-depth) if the chain is genuine`,
+        { file: top.filename, data: { maxChainDepth: maxDepth } },
+      );
+    }
+    const path = await resolveReference(name, top.path, 'backing file', ctx.rootDir ?? dirname(top.path), options);
+    const ident = await assertRegularFile(path, 'backing file');
+    const key = `${ident.dev}:${ident.ino}`;
+    if (seen.has(key)) {
+      throw new BackingLoopError(`Backing file '${name}' creates an infinite loop.`, { file: top.filename, data: { backing: name } });
+    }
+    seen.set(key, path);
+    const shown = top.backingPath;
+    const rw = options.writableDepth === layers.length;
+    let bstore: ByteStore;
+    try {
+      bstore = await FileStore.open(path, { readOnly: !rw, cache: options.backingCache ?? options.cache });
+    } catch (err) {
+      throw backingError(referrer, openError(shown, err));
+    }
+    try {
+      layers.push(await openLayer({ store: bstore, filename: shown, path: shown, format: top.backing.format, readOnly: !rw }, ctx));
+    } catch (err) {
+      await bstore.close();
+      throw backingError(referrer, openError(shown, err));
+    }
+  }
 }
 
 /**
- * Opens `path` (or `store`) and, unless disabled, its whole backing chain.
- * Layers come back top first. On any error everything opened is closed.
+ * Opens `path` (or `store`, or image options) and, unless disabled, its
+ * whole backing chain. Layers come back top first. On any error
+ * everything opened is closed.
  */
-export async function openChain(target: string | ByteStore, options: OpenImageOptions = {}): Promise<Layer[]> {
+export async function openChain(target: ImageTarget, options: OpenImageOptions = {}): Promise<Layer[]> {
   const registry = options.registry ?? defaultRegistry;
   const readOnly = options.readOnly ?? true;
-  const topName = typeof target === 'string' ? target : target.name;
-  const ctx: OpenContext = { registry, options, rootDir: dirname(typeof target === 'string' ? target : '.') };
-  const maxDepth = options.maxChainDepth ?? LIMITS.maxChainDepth;
   if (options.forceShare && !readOnly) throw new InvalidArgumentError('force-share=on can only be used with read-only images');
+  const spec = specOf(target);
+  const messageName = targetName(target);
+  // Untrusted mode confines references to the top image's directory (for options: its file's, once known).
+  const ctx: LayerContext = { registry, options, rootDir: spec ? undefined : dirname(typeof target === 'string' ? target : '.') };
   const layers: Layer[] = [];
   const seen = new Map<string, string>();
   try {
-    let store: ByteStore;
-    try {
-      store = typeof target === 'string' ? await FileStore.open(target, { readOnly, allowDevices: options.allowDevices, cache: options.cache }) : target;
-    } catch (err) {
-      throw openError(topName, err);
+    let followHeader = true;
+    if (spec) {
+      const sctx = {
+        registry,
+        readOnly,
+        withBacking: options.backing !== false,
+        describeOnly: options.describeOnly,
+        cache: options.cache,
+        allowDevices: options.allowDevices,
+        nodeNames: new Set<string>(),
+      };
+      const chain = await openSpecChain(spec, options.format, sctx, ctx);
+      layers.push(...chain.layers);
+      followHeader = chain.followHeader;
+    } else {
+      layers.push(await openPlainTop(target as string | ByteStore, ctx, options, readOnly));
     }
-    const id = store.identity?.();
-    if (id) seen.set(`${id.dev}:${id.ino}`, topName);
-    try {
-      await store.lock?.({ write: !readOnly, shareAll: options.forceShare === true });
-    } catch (err) {
-      await store.close();
-      throw openError(topName, err);
+    for (const l of layers) {
+      const id = l.image.store.identity?.();
+      if (id) seen.set(`${id.dev}:${id.ino}`, l.filename);
     }
-    try {
-      layers.push(await openLayer(store, topName, options.format, readOnly, ctx));
-    } catch (err) {
-      await store.close();
-      throw openError(topName, err);
-    }
-    if (!readOnly && layers[0]?.probedRaw) options.onWarning?.({ code: 'probed-raw', message: probedRawWarning(topName) });
+    if (!readOnly && layers[0]?.probedRaw) options.onWarning?.({ code: 'probed-raw', message: probedRawWarning(layers[0].path) });
     // issue 9 (convert -l): read the top image at an internal snapshot instead of its current state.
     if (options.snapshot !== undefined && layers[0]) layers[0] = await layerAtSnapshot(layers[0], options.snapshot);
-    if (options.backing === false) return layers;
-    for (;;) {
-      const top = layers[layers.length - 1];
-      if (!top?.backing || !top.backingPath) break;
-      const name = top.backing.filename;
-      if (layers.length > maxDepth) {
-        throw new ChainDepthError(
-          `Backing chain of '${topName}' is deeper than ${maxDepth} images (at '${top.filename}'); raise the limit with the maxChainDepth option (CLI: --max-chain-depth) if the chain is genuine`,
-          { file: top.filename, data: { maxChainDepth: maxDepth } },
-        );
-      }
-      const path = await resolveReference(name, top.filename, 'backing file', ctx.rootDir, options);
-      const ident = await assertRegularFile(path, 'backing file');
-      const key = `${ident.dev}:${ident.ino}`;
-      if (seen.has(key)) {
-        throw new BackingLoopError(`Backing file '${name}' creates an infinite loop.`, { file: top.filename, data: { backing: name } });
-      }
-      seen.set(key, path);
-      const shown = top.backingPath;
-      const rw = options.writableDepth === layers.length;
-      let bstore: ByteStore;
-      try {
-        bstore = await FileStore.open(path, { readOnly: !rw, cache: options.backingCache ?? options.cache });
-      } catch (err) {
-        throw backingError(top.filename, openError(shown, err));
-      }
-      try {
-        await bstore.lock?.({ write: rw, shareAll: options.forceShare === true });
-        layers.push(await openLayer(bstore, shown, top.backing.format, !rw, ctx));
-      } catch (err) {
-        await bstore.close();
-        throw backingError(top.filename, openError(shown, err));
-      }
-    }
+    if (options.backing === false || !followHeader) return layers;
+    const top = layers[0];
+    const rooted = spec && top ? { ...ctx, rootDir: dirname(top.path) } : ctx;
+    await followBacking(layers, seen, rooted, options, messageName);
     return layers;
   } catch (err) {
     await Promise.allSettled(layers.map((l) => l.image.close()));

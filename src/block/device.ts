@@ -9,7 +9,7 @@ import { AsyncMutex } from '../core/mutex.js';
 import { settleAll } from '../core/settle.js';
 import type { ByteStore, CompressedExtent, Extent, FormatImage, UnallocatedExtent } from '../formats/driver.js';
 import type { BlockStatus } from './block-status.js';
-import { openChain, type OpenImageOptions } from './chain.js';
+import { openChain, type ImageTarget, type OpenImageOptions } from './chain.js';
 import type { Layer } from './layer.js';
 import { probeHead } from './probe.js';
 import { defaultRegistry, type DriverRegistry } from './registry.js';
@@ -46,7 +46,7 @@ export class BlockDevice {
    * @throws {NotFoundError} ENOENT, {@link UnknownFormatError} EFORMAT, {@link CorruptImageError} ECORRUPT,
    *   {@link BackingLoopError} ELOOP, {@link ChainDepthError} EDEPTH, {@link UnsafeReferenceError} EUNSAFE
    */
-  static async open(target: string | ByteStore, options: OpenImageOptions = {}): Promise<BlockDevice> {
+  static async open(target: ImageTarget, options: OpenImageOptions = {}): Promise<BlockDevice> {
     const layers = await openChain(target, options);
     return new BlockDevice(layers, options.registry ?? defaultRegistry);
   }
@@ -282,13 +282,17 @@ export class BlockDevice {
     return w;
   }
 
-  /** qemu refuses writes that would make a probed raw image probe as another format. */
+  /**
+   * qemu refuses writes that would make a probed raw image probe as another
+   * format. It probes the new first sector (zero-padded) without a file
+   * name, so name-only matches (dmg) do not count.
+   */
   async #guardProbedHead(offset: number, data: Uint8Array): Promise<void> {
-    const head = new Uint8Array(Math.min(PROBE_SECTOR, this.size));
-    await this.read(0, head);
+    const head = new Uint8Array(PROBE_SECTOR);
+    await this.read(0, head.subarray(0, Math.min(PROBE_SECTOR, this.size)));
     const n = Math.min(data.length, head.length - offset);
     head.set(data.subarray(0, n), offset);
-    const found = probeHead(head, this.filename, this.#registry);
+    const found = probeHead(head, '', this.#registry);
     if (found && found.driver.name !== 'raw') {
       throw new VdiskError('EPERM', 'user', `Refusing to write a '${found.driver.name}' header into the first sector of '${this.filename}', whose raw format was only guessed; give the format explicitly`, {
         file: this.filename,

@@ -1,25 +1,46 @@
+import { LockedError } from '../core/errors.js';
 import type { ByteStore, ExternalFiles } from '../formats/driver.js';
 import type { CacheMode } from '../io/cache-mode.js';
 import { FileStore } from '../io/file-store.js';
+import { pathCombine } from './path-combine.js';
 import { assertRegularFile, resolveReference, type ResolverOptions } from './resolver.js';
+
+/** How the files an image names are opened: resolver settings, cache mode and locking. */
+export interface ExternalFileOptions extends ResolverOptions {
+  /** Cache mode of the files (that of the image naming them). */
+  readonly cache?: CacheMode | undefined;
+  /** How the image itself is locked (`shareAll` for -U, `noShare` for convert's sources); the files follow it. */
+  readonly lock?: { readonly shareAll: boolean; readonly noShare?: boolean | undefined } | undefined;
+  /** Take no image locks (`file.locking=off`). */
+  readonly noLocks?: boolean | undefined;
+  /** Files (`dev:ino`) that must not be opened for writing (convert: its sources). */
+  readonly refuse?: ReadonlySet<string> | undefined;
+}
 
 /**
  * The ExternalFiles a driver gets for one image: every name goes through
- * the resolver (trust mode, regular files only). Stores opened are pushed
- * to `opened` so the caller can close them if the open fails.
+ * the resolver (trust mode, regular files only), and every file is locked
+ * as the image itself is (qemu locks each file of a node), so a data file
+ * or extent in use elsewhere is never written. Stores opened are pushed to
+ * `opened` so the caller can close them if the open fails.
  */
-export function externalFiles(
-  referrer: string,
-  rootDir: string,
-  options: ResolverOptions & { readonly cache?: CacheMode | undefined },
-  opened: ByteStore[] = [],
-): ExternalFiles {
+export function externalFiles(referrer: string, rootDir: string, options: ExternalFileOptions, opened: ByteStore[] = []): ExternalFiles {
   return {
     async open(name, role, opts) {
       const what = role === 'data-file' ? 'data file' : 'extent';
       const path = await resolveReference(name, referrer, what, rootDir, options);
       if (!opts.create) await assertRegularFile(path, what);
-      const store = await FileStore.open(path, { readOnly: opts.readOnly, create: opts.create, cache: options.cache });
+      const lockRole = opts.metadata ? ('metadata' as const) : ('data' as const);
+      const lock = options.noLocks || opts.unlocked ? undefined : { shareAll: false, ...options.lock, write: !opts.readOnly, role: lockRole };
+      let store: FileStore;
+      try {
+        store = await FileStore.open(path, { readOnly: opts.readOnly, create: opts.create, cache: options.cache, lock, refuse: options.refuse });
+      } catch (err) {
+        // qemu names the file as the image's name combined with the reference.
+        if (!(err instanceof LockedError)) throw err;
+        const shown = pathCombine(referrer, name);
+        throw new LockedError(err.message, { file: shown, cause: err, hint: `Is another process using the image [${shown}]?` });
+      }
       opened.push(store);
       return store;
     },

@@ -1,5 +1,4 @@
-import type { ByteStore } from '../io/byte-store.js';
-import type { OpenImageOptions } from './chain.js';
+import type { ImageTarget, OpenImageOptions } from './chain.js';
 import { BlockDevice } from './device.js';
 
 /**
@@ -14,6 +13,6 @@ import { BlockDevice } from './device.js';
  * @throws {NotFoundError} ENOENT, {@link UnknownFormatError} EFORMAT, {@link CorruptImageError} ECORRUPT,
  *   {@link BackingLoopError} ELOOP, {@link ChainDepthError} EDEPTH, {@link UnsafeReferenceError} EUNSAFE
  */
-export function open(target: string | ByteStore, options: OpenImageOptions = {}): Promise<BlockDevice> {
+export function open(target: ImageTarget, options: OpenImageOptions = {}): Promise<BlockDevice> {
   return BlockDevice.open(target, options);
 }

@@ -11,13 +11,20 @@ export interface ProbeResult {
 
 /**
  * Picks the driver whose probe scores highest on the first bytes of the
- * store. Raw scores 1, so any driver that claims the file wins over it.
+ * store, as qemu's find_image_format: an empty file is raw, otherwise the
+ * probes see the first 512 bytes, zero-padded past the end of a shorter
+ * file. Raw scores 1, so any driver that claims the file wins over it
+ * (formats vdisk only recognises included: they are refused, never raw).
  * Returns undefined only when no driver (not even raw) is registered.
  */
 export async function probeStore(store: ByteStore, filename: string, registry: DriverRegistry): Promise<ProbeResult | undefined> {
   const size = await store.size();
-  const head = new Uint8Array(Math.min(LIMITS.probeBytes, size));
-  await store.read(0, head);
+  if (size === 0) {
+    const raw = registry.find('raw');
+    return raw ? { driver: raw, score: 1 } : undefined;
+  }
+  const head = new Uint8Array(LIMITS.probeBytes);
+  await store.read(0, head.subarray(0, Math.min(head.length, size)));
   return probeHead(head, filename, registry);
 }
 

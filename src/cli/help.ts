@@ -8,7 +8,7 @@ export function versionText(): string {
 
 /** `vdisk --help` text: qemu-img's layout with vdisk's commands and formats. */
 export function helpText(): string {
-  const formats = defaultRegistry.list().map((d) => d.name).sort().join(' ');
+  const formats = defaultRegistry.list().filter((d) => !d.recognisedOnly).map((d) => d.name).sort().join(' ');
   return `${versionText()}usage: vdisk [standard options] command [command options]
 Virtual disk image utility (qemu-img compatible)
 

@@ -1,42 +1,41 @@
 /**
- * `--image-opts`: a file name given as qemu option string
- * (`driver=qcow2,file.filename=disk.qcow2`). vdisk reads the keys that name
- * the file and its format; other keys are refused as qemu refuses unknown ones.
+ * `--image-opts`: a command's image operand given as a qemu option string
+ * (`driver=qcow2,file.filename=disk.qcow2,l2-cache-size=1M`). The string is
+ * parsed by core/image-options.ts (pure) and opened by the block layer,
+ * which checks every key as qemu does; this file is the command-line glue.
  */
-import { InvalidArgumentError, UnsupportedError } from '../core/errors.js';
-import { parseOptionString } from '../core/options.js';
+import { InvalidArgumentError } from '../core/errors.js';
+import { parseImageOptsString, type ImageOptions } from '../core/image-options.js';
+import type { ImageTarget } from '../block/chain.js';
+import { PROG, type CliIo } from './context.js';
 
-/** What an image option string names. */
+/** What a command's image operand names, and its `-f` format. */
 export interface ImageSpec {
-  readonly filename: string;
+  readonly filename: ImageTarget;
   readonly format: string | undefined;
 }
 
-/** Parses an `--image-opts` string. */
-export function parseImageOpts(text: string): ImageSpec {
-  let driver: string | undefined;
-  let filename: string | undefined;
-  for (const { key, value } of parseOptionString(text)) {
-    if (key === 'driver') driver = value;
-    else if (key === 'file.filename' || key === 'filename') filename = value;
-    else if (key === 'file.driver') {
-      if (value !== 'file') throw new UnsupportedError(`Could not open '${text}': protocol '${value}' is not supported`);
-    } else if (key === 'file' && filename === undefined) {
-      throw new InvalidArgumentError(`Could not open '${text}': Cannot find device='${value}' nor node-name='${value}'`);
-    } else {
-      throw new InvalidArgumentError(`Could not open '${text}': Block format '${driver ?? 'raw'}' does not support the option '${key}'`);
-    }
+/**
+ * Parses an `--image-opts` operand, printing qemu's deprecation warnings.
+ * With `-U`, an explicit `force-share=off` is a conflict, as in qemu-img.
+ */
+export function parseImageOpts(text: string, io: CliIo, forceShare = false): ImageOptions {
+  const parsed = parseImageOptsString(text);
+  for (const w of parsed.warnings) io.stderr(`${PROG}: warning: ${w}\n`);
+  if (forceShare) {
+    const given = parsed.options.get('force-share');
+    if (given !== undefined && !['on', 'yes', 'true', 'y'].includes(String(given))) throw new InvalidArgumentError('--force-share/-U conflicts with image options');
+    parsed.options.set('force-share', 'on');
   }
-  if (filename === undefined) throw new InvalidArgumentError(`Could not open '${text}': A block device must be specified for "file"`);
-  return { filename, format: driver === 'file' ? 'raw' : driver };
+  return parsed;
 }
 
 /**
- * The file name and format a command was given: with `--image-opts` the
- * operand is an option string, and `-f` may not be given too.
+ * The image a command was given: with `--image-opts` the operand is an
+ * option string, and `-f` may not be given too.
  */
-export function imageArg(operand: string, format: string | undefined, imageOpts: boolean): ImageSpec {
+export function imageArg(operand: string, format: string | undefined, imageOpts: boolean, io: CliIo, forceShare = false): ImageSpec {
   if (!imageOpts) return { filename: operand, format };
   if (format !== undefined) throw new InvalidArgumentError('--image-opts and --format are mutually exclusive');
-  return parseImageOpts(operand);
+  return { filename: parseImageOpts(operand, io, forceShare), format: undefined };
 }

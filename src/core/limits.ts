@@ -11,8 +11,8 @@ export const LIMITS = {
   maxBackingNameBytes: 1023,
   /** Largest single I/O request the block layer passes to a driver. */
   maxRequestBytes: 32 * 1024 * 1024,
-  /** Bytes read from the start of a file for format probing. */
-  probeBytes: 4096,
+  /** Bytes of the start of a file format probes see (QEMU's BLOCK_PROBE_BUF_SIZE; zero-padded past the end). */
+  probeBytes: 512,
   /** qcow2: largest active or snapshot L1 table (QEMU's QCOW_MAX_L1_SIZE). */
   qcow2MaxL1Bytes: 32 * 1024 * 1024,
   /** qcow2: largest refcount table (QEMU's QCOW_MAX_REFTABLE_SIZE). */

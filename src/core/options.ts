@@ -158,3 +158,63 @@ export function formatOptionValue(value: OptionValue): string {
   if (typeof value === 'number') return String(value);
   return value.replaceAll(',', ',,');
 }
+
+/** A runtime option value typed as QemuOpts types it: sizes and numbers as unsigned 64-bit integers. */
+export type QemuOptValue = string | boolean | bigint;
+
+const U64 = 2n ** 64n;
+
+/** qemu_strtou64 with base 0 over the whole text: `0x` hex, leading-0 octal, a sign (negative wraps). */
+function parseU64(text: string): bigint | 'invalid' | 'range' {
+  const m = /^[ \t\n\v\f\r]*([+-]?)(0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)$/.exec(text);
+  if (!m?.[2]) return 'invalid';
+  const digits = m[2];
+  const magnitude = /^0[xX]/.test(digits) ? BigInt(digits) : digits.length > 1 && digits.startsWith('0') ? BigInt(`0o${digits.slice(1)}`) : BigInt(digits);
+  if (magnitude >= U64) return 'range';
+  return m[1] === '-' && magnitude !== 0n ? U64 - magnitude : magnitude;
+}
+
+/**
+ * Types one runtime option value (from `--image-opts` or `json:`) as
+ * qemu's QemuOpts does, with its messages. Unlike `-o` values, sizes and
+ * numbers may use the whole unsigned 64-bit range (qemu clamps cache sizes
+ * rather than refusing them).
+ *
+ * @throws {InvalidArgumentError} `Parameter 'x' expects ...`, `Value 'v' is out of range for parameter 'x'`
+ */
+export function parseQemuOpt(name: string, type: OptionType, text: string): QemuOptValue {
+  switch (type) {
+    case 'string':
+      return text;
+    case 'bool':
+      return parseBool(name, text);
+    case 'number': {
+      const n = parseU64(text);
+      if (n === 'range') throw new InvalidArgumentError(`Value '${text}' is too large for parameter '${name}'`);
+      if (n === 'invalid') throw new InvalidArgumentError(`Parameter '${name}' expects a number`);
+      return n;
+    }
+    case 'size': {
+      const r = parseSizeBig(text);
+      if (r.ok) return r.value;
+      if (r.reason === 'range') throw new InvalidArgumentError(`Value '${text}' is out of range for parameter '${name}'`);
+      throw new InvalidArgumentError(`Parameter '${name}' expects a non-negative number below 2^64`, {
+        hint: 'Optional suffix k, M, G, T, P or E means kilo-, mega-, giga-, tera-, peta-\nand exabytes, respectively.',
+      });
+    }
+  }
+}
+
+/**
+ * Types the runtime options a driver declares, from `[key, text]` pairs in
+ * qemu's QDict order (so the first bad value is the one qemu names); keys
+ * not in `specs` are skipped (the block layer reports those).
+ */
+export function typeQemuOpts(specs: readonly OptionSpec[], pairs: readonly (readonly [string, string])[]): Map<string, QemuOptValue> {
+  const out = new Map<string, QemuOptValue>();
+  for (const [key, text] of pairs) {
+    const spec = specs.find((s) => s.name === key);
+    if (spec) out.set(key, parseQemuOpt(key, spec.type, text));
+  }
+  return out;
+}

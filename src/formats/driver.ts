@@ -97,7 +97,23 @@ export interface ExternalFiles {
    * Opens `name` (as recorded in the image) through the block layer's
    * resolver, which applies the trust mode.
    */
-  open(name: string, role: ExternalRole, options: { readOnly: boolean; create?: boolean }): Promise<ByteStore>;
+  open(name: string, role: ExternalRole, options: ExternalOpenOptions): Promise<ByteStore>;
+}
+
+/** How an external file is opened. */
+export interface ExternalOpenOptions {
+  /** Open without write access. */
+  readonly readOnly: boolean;
+  /** Create the file (emptying an existing one once it is locked). */
+  readonly create?: boolean | undefined;
+  /**
+   * The file holds image metadata (a sparse vmdk extent) rather than guest
+   * data only (a flat extent, a qcow2 data file): decides what the lock
+   * lets others do, as qemu's child roles do. Default false.
+   */
+  readonly metadata?: boolean | undefined;
+  /** A short look at another image (a parent's ID) that takes no locks. */
+  readonly unlocked?: boolean | undefined;
 }
 
 /** What an external file is for (named in error messages). */
@@ -125,6 +141,13 @@ export interface OpenOptions {
    * `repair-report` (lines qemu prefixes with the program name).
    */
   readonly onWarning?: ((warning: OpenWarning) => void) | undefined;
+  /**
+   * Open options the user gave (`--image-opts`, `json:`) among those the
+   * driver declares in {@link FormatDriver.runtimeOptions}, as `[key, text]`
+   * in qemu's order; the driver types and checks them (core/options.ts
+   * typeQemuOpts) where qemu's driver does.
+   */
+  readonly runtime?: readonly (readonly [string, string])[] | undefined;
 }
 
 /** A non-fatal report of an open. */
@@ -171,6 +194,12 @@ export interface DriverCapabilities {
 export interface FormatDriver {
   /** Format name as qemu-img spells it (`qcow2`). */
   readonly name: string;
+  /**
+   * True for a record that only recognises the format by its signature
+   * (formats/recognised.ts): `open` always fails and nothing can be created,
+   * but probing never mistakes such a file for raw.
+   */
+  readonly recognisedOnly?: boolean | undefined;
   /** What the format supports. */
   readonly capabilities: Readonly<DriverCapabilities>;
   /** The `-o` options accepted by create, in qemu's list order. */
@@ -181,6 +210,13 @@ export interface FormatDriver {
    * never throws.
    */
   probe(head: Uint8Array, filename: string): number;
+  /**
+   * Open options the driver takes (qemu's runtime_opts): their keys are
+   * accepted from `--image-opts`/`json:` and handed to `open`; any other
+   * key is refused by the block layer. A name ending in `.` covers every
+   * key with that prefix.
+   */
+  readonly runtimeOptions?: readonly OptionSpec[] | undefined;
   /** Opens an image on `store`. Validates every header field before use. */
   open(store: ByteStore, options: OpenOptions): Promise<FormatImage>;
   /** Writes a new empty image of `request.size` onto the (empty, writable) store. */
@@ -208,8 +244,8 @@ export interface FormatDriver {
 export interface FormatDescription {
   /** `cluster-size` in info, when the format has one. */
   readonly clusterSize?: number | undefined;
-  /** `dirty-flag`. */
-  readonly dirty: boolean;
+  /** `dirty-flag`; absent for devices qemu reports none for (null-co). */
+  readonly dirty?: boolean | undefined;
   /** `encrypted`, when true. */
   readonly encrypted?: boolean | undefined;
   /** Internal snapshots (qcow2). */

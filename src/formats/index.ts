@@ -6,6 +6,7 @@
 import type { FormatDriver } from './driver.js';
 import { qcow2Driver } from './qcow2/index.js';
 import { rawDriver } from './raw/index.js';
+import { recognisedDrivers } from './recognised.js';
 import { vdiDriver } from './vdi/index.js';
 import { vhdxDriver } from './vhdx/index.js';
 import { vmdkDriver } from './vmdk/index.js';
@@ -13,5 +14,8 @@ import { vpcDriver } from './vpc/index.js';
 
 export { FILE_PROTOCOL_OPTIONS } from './protocol-options.js';
 
-/** Every format driver vdisk ships. */
-export const builtinDrivers: readonly FormatDriver[] = [qcow2Driver, vpcDriver, vdiDriver, vhdxDriver, vmdkDriver, rawDriver];
+/**
+ * Every format driver vdisk ships, then the formats it only recognises
+ * (so probing refuses them instead of guessing raw), then raw.
+ */
+export const builtinDrivers: readonly FormatDriver[] = [qcow2Driver, vpcDriver, vdiDriver, vhdxDriver, vmdkDriver, ...recognisedDrivers, rawDriver];

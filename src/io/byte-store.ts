@@ -28,6 +28,16 @@ export interface LockRequest {
   readonly write: boolean;
   /** Share everything with other users (qemu-img -U); read-only opens only. */
   readonly shareAll: boolean;
+  /**
+   * What the file is to the image (qemu's child role), which decides what
+   * the open lets others do: `metadata` (the default: an image file whose
+   * metadata must stay consistent; writers and resizers refused), `data`
+   * (guest data only, as vmdk flat extents and qcow2 data files: resizers
+   * refused), `filtered` (the whole guest disk, raw: nothing refused).
+   */
+  readonly role?: 'metadata' | 'data' | 'filtered' | undefined;
+  /** Refuse writers and resizers whatever the role (qemu's BDRV_O_NO_SHARE: convert's sources). */
+  readonly noShare?: boolean | undefined;
 }
 
 /** The bytes of a store. */

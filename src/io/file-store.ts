@@ -7,15 +7,25 @@ import type { ByteStore, HostExtent, LockRequest, StoreIdentity } from './byte-s
 import { DEFAULT_CACHE_MODE, cacheSemantics, type CacheMode } from './cache-mode.js';
 import { BouncePool, DEFAULT_DIRECT_ALIGNMENT, DirectIo, MAX_BOUNCE } from './direct-io.js';
 import { fsError } from './errno.js';
-import { acquireImageLocks, releaseImageLocks } from './image-lock.js';
+import { acquireImageLocks, releaseImageLocks, writeLockConflict } from './image-lock.js';
 import { native } from './native.js';
 
 /** How to open a file store. */
 export interface FileStoreOptions {
   /** Open for reading only (the default). */
   readOnly?: boolean | undefined;
-  /** Create the file (truncating an existing one). */
+  /**
+   * Create the file, emptying an existing one — only after `lock` and
+   * `refuse` passed, so a file another open still reads is never cut.
+   */
   create?: boolean | undefined;
+  /** Take qemu's image locks right after opening (see {@link FileStore.lock}). */
+  lock?: LockRequest | undefined;
+  /**
+   * Files (`dev:ino`) that must not be opened for writing: a match fails as
+   * qemu's write-lock conflict, also where OFD locks are unavailable.
+   */
+  refuse?: ReadonlySet<string> | undefined;
   /** Allow block and character devices (targets such as /dev/sdX); never FIFOs or sockets. */
   allowDevices?: boolean | undefined;
   /**
@@ -117,7 +127,7 @@ export class FileStore implements ByteStore {
       throw new UnsupportedError(`Could not open '${path}': ${reason}`, { file: path, data: { cache, reason } });
     }
     let flags = (readOnly ? constants.O_RDONLY : constants.O_RDWR) | constants.O_NONBLOCK;
-    if (options.create) flags |= constants.O_CREAT | constants.O_TRUNC;
+    if (options.create) flags |= constants.O_CREAT;
     if (dsync) flags |= constants.O_DSYNC;
     if (direct) flags |= constants.O_DIRECT;
     let fh: FileHandle;
@@ -133,11 +143,26 @@ export class FileStore implements ByteStore {
         const what = st.isDirectory() ? 'a directory' : st.isFIFO() ? 'a FIFO' : st.isSocket() ? 'a socket' : 'a device';
         throw new UnsafeReferenceError(`Could not open '${path}': it is ${what}, not a regular file`, { file: path });
       }
-      return new FileStore(path, fh, readOnly, { dev: st.dev, ino: st.ino }, device, cache, direct ? await directIo(fh, path, device) : undefined);
+      const store = new FileStore(path, fh, readOnly, { dev: st.dev, ino: st.ino }, device, cache, direct ? await directIo(fh, path, device) : undefined);
+      return await store.#prepare(options);
     } catch (err) {
       await fh.close();
       throw fsError(err, `Could not open '${path}'`, path);
     }
+  }
+
+  /** Refusal and locks first, then emptying a created file: an error leaves the file as it was. */
+  async #prepare(options: FileStoreOptions): Promise<FileStore> {
+    const id = `${this.#identity.dev}:${this.#identity.ino}`;
+    if (!this.readOnly && options.refuse?.has(id)) throw writeLockConflict(this.name);
+    if (options.lock) await this.lock(options.lock);
+    try {
+      if (options.create) await this.truncate(0);
+    } catch (err) {
+      if (this.#locked) releaseImageLocks(this.#fh.fd);
+      throw err;
+    }
+    return this;
   }
 
   identity(): StoreIdentity {

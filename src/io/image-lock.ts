@@ -11,17 +11,32 @@ import { native } from './native.js';
 const PERM_NAMES = ['consistent read', 'write', 'write unchanged', 'resize'] as const;
 const CONSISTENT_READ = 0;
 const WRITE = 1;
-const WRITE_UNCHANGED = 2;
 const RESIZE = 3;
 const PERM_BASE = 100;
 const SHARED_BASE = 200;
 
-/** The permissions an open uses and the ones it does not share, as qemu-img sets them. */
+/**
+ * The permissions an open uses and the ones it does not share, as qemu-img
+ * sets them (bdrv_default_perms): a metadata file never shares writing or
+ * resizing; a data-only file (extent, data file) shares writing; the file
+ * of a raw image passes qemu-img's share-everything through — except for
+ * convert's sources (`noShare`), which share neither.
+ */
 export function lockPlan(request: LockRequest): { perms: number[]; unshared: number[] } {
   const perms = request.write ? [CONSISTENT_READ, WRITE, RESIZE] : [CONSISTENT_READ];
   if (request.shareAll) return { perms, unshared: [] };
-  const shared = [CONSISTENT_READ, WRITE_UNCHANGED];
-  return { perms, unshared: [CONSISTENT_READ, WRITE, WRITE_UNCHANGED, RESIZE].filter((p) => !shared.includes(p)) };
+  const role = request.role ?? 'metadata';
+  if (role === 'metadata' || request.noShare) return { perms, unshared: [WRITE, RESIZE] };
+  return { perms, unshared: role === 'data' ? [RESIZE] : [] };
+}
+
+function conflict(what: string, name: string): LockedError {
+  return new LockedError(`Failed to get ${what} lock`, { file: name, hint: `Is another process using the image [${name}]?` });
+}
+
+/** qemu's error for a write open of a file someone else reads without sharing writes. */
+export function writeLockConflict(name: string): LockedError {
+  return conflict(`"${PERM_NAMES[WRITE]}"`, name);
 }
 
 /**
@@ -33,17 +48,16 @@ export function acquireImageLocks(fd: number, name: string, request: LockRequest
   const { perms, unshared } = lockPlan(request);
   for (const p of perms) native.setLock(fd, PERM_BASE + p, 1, 1);
   for (const u of unshared) native.setLock(fd, SHARED_BASE + u, 1, 1);
-  const hint = `Is another process using the image [${name}]?`;
   for (const p of perms) {
     if (native.getLock(fd, SHARED_BASE + p, 1, 2) !== 0) {
       releaseImageLocks(fd);
-      throw new LockedError(`Failed to get "${PERM_NAMES[p]}" lock`, { file: name, hint });
+      throw conflict(`"${PERM_NAMES[p]}"`, name);
     }
   }
   for (const u of unshared) {
     if (native.getLock(fd, PERM_BASE + u, 1, 2) !== 0) {
       releaseImageLocks(fd);
-      throw new LockedError(`Failed to get shared "${PERM_NAMES[u]}" lock`, { file: name, hint });
+      throw conflict(`shared "${PERM_NAMES[u]}"`, name);
     }
   }
   return true;

@@ -8,7 +8,7 @@ import { InvalidArgumentError, UnsupportedError, VdiskError } from '../core/erro
 import { Job, type JobContext, type JobOptions } from '../core/job.js';
 import { parseOptionString, typeOptions, type OptionSpec, type RawOption } from '../core/options.js';
 import { BlockDevice } from '../block/device.js';
-import type { OpenImageOptions } from '../block/chain.js';
+import type { ImageTarget, OpenImageOptions } from '../block/chain.js';
 import { defaultRegistry } from '../block/registry.js';
 import type { CreateOptionInput } from './create.js';
 
@@ -60,7 +60,7 @@ function typeAmendOptions(specs: readonly OptionSpec[], createSpecs: readonly Op
   }
 }
 
-async function runAmend(filename: string, opts: AmendOptions, ctx: JobContext): Promise<AmendResult> {
+async function runAmend(filename: ImageTarget, opts: AmendOptions, ctx: JobContext): Promise<AmendResult> {
   const list = Array.isArray(opts.options) ? (opts.options as readonly CreateOptionInput[]) : [opts.options as CreateOptionInput];
   const raw = list.flatMap(toRaw);
   if (raw.length === 0) throw new InvalidArgumentError('Must specify options (-o)');
@@ -101,6 +101,6 @@ async function runAmend(filename: string, opts: AmendOptions, ctx: JobContext): 
  * await amend('disk.qcow2', { options: { refcount_bits: 64 } });  // wider refcounts
  * ```
  */
-export function amend(filename: string, options: AmendOptions): Job<AmendResult> {
+export function amend(filename: ImageTarget, options: AmendOptions): Job<AmendResult> {
   return new Job((ctx) => runAmend(filename, options, ctx), options);
 }

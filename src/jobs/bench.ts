@@ -7,7 +7,7 @@
 import { InvalidArgumentError, IoError } from '../core/errors.js';
 import { Job, type JobContext, type JobOptions } from '../core/job.js';
 import { BlockDevice } from '../block/device.js';
-import type { OpenImageOptions } from '../block/chain.js';
+import type { ImageTarget, OpenImageOptions } from '../block/chain.js';
 import { runPipeline } from '../block/scheduler.js';
 
 /** Options of {@link bench}. */
@@ -89,7 +89,7 @@ async function runRequests(dev: BlockDevice, n: number, o: RunShape, next: () =>
   );
 }
 
-async function runBench(filename: string, opts: BenchOptions, ctx: JobContext): Promise<BenchResult> {
+async function runBench(filename: ImageTarget, opts: BenchOptions, ctx: JobContext): Promise<BenchResult> {
   validateBench(opts);
   const write = opts.write === true;
   const dev = await BlockDevice.open(filename, { ...opts, readOnly: !write });
@@ -145,6 +145,6 @@ async function runBench(filename: string, opts: BenchOptions, ctx: JobContext): 
  * ```
  * @throws {InvalidArgumentError} EINVAL for bad combinations, {@link IoError} EIO when a request falls past the end
  */
-export function bench(filename: string, options: BenchOptions = {}): Job<BenchResult> {
+export function bench(filename: ImageTarget, options: BenchOptions = {}): Job<BenchResult> {
   return new Job((ctx) => runBench(filename, options, ctx), options);
 }

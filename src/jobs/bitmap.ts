@@ -7,7 +7,7 @@
 import { InvalidArgumentError, UnsupportedError, VdiskError } from '../core/errors.js';
 import { settleAll } from '../core/settle.js';
 import { BlockDevice } from '../block/device.js';
-import type { OpenImageOptions } from '../block/chain.js';
+import type { ImageTarget, OpenImageOptions } from '../block/chain.js';
 import type { ImageBitmaps } from '../block/types.js';
 
 /** One `qemu-img bitmap` action. */
@@ -93,7 +93,7 @@ async function runAction(dev: BlockDevice, src: BlockDevice, name: string, actio
  * ```
  * @throws {InvalidArgumentError} EINVAL for bad combinations and failed actions
  */
-export async function bitmap(filename: string, name: string, actions: readonly BitmapAction[], options: BitmapOptions = {}): Promise<void> {
+export async function bitmap(filename: ImageTarget, name: string, actions: readonly BitmapAction[], options: BitmapOptions = {}): Promise<void> {
   validate(actions, options);
   const dev = await BlockDevice.open(filename, { ...options, readOnly: false, backing: false });
   let src = dev;
@@ -106,7 +106,7 @@ export async function bitmap(filename: string, name: string, actions: readonly B
       } catch (err) {
         if (!(err instanceof VdiskError)) throw err;
         const Ctor = err.constructor as new (m: string, d: object) => VdiskError;
-        throw new Ctor(`Operation ${action.op} on bitmap ${name} failed: ${err.message}`, { cause: err, file: filename, hint: err.hint });
+        throw new Ctor(`Operation ${action.op} on bitmap ${name} failed: ${err.message}`, { cause: err, file: dev.filename, hint: err.hint });
       }
     }
   } catch (err) {

@@ -6,7 +6,7 @@
  * repair, with the repair pass's fixed counts, as qemu-img does.
  */
 import { BlockDevice } from '../block/device.js';
-import type { OpenImageOptions } from '../block/chain.js';
+import { targetName, type ImageTarget, type OpenImageOptions } from '../block/chain.js';
 import { InvalidArgumentError, IoError, UnsupportedError, VdiskError } from '../core/errors.js';
 import { Job, type JobContext, type JobOptions } from '../core/job.js';
 import type { CheckCounts, CheckRepair } from '../block/types.js';
@@ -46,10 +46,10 @@ function validRepair(repair: unknown): CheckRepair {
   throw new InvalidArgumentError(`Unknown option value for -r (expecting 'leaks' or 'all'): ${String(repair)}`);
 }
 
-async function runCheck(filename: string, options: CheckOptions, ctx: JobContext): Promise<CheckReport> {
+async function runCheck(filename: ImageTarget, options: CheckOptions, ctx: JobContext): Promise<CheckReport> {
   const repair = validRepair(options.repair);
   if (repair !== 'none' && options.forceShare) {
-    throw new InvalidArgumentError(`Could not open '${filename}': force-share=on can only be used with read-only images`);
+    throw new InvalidArgumentError(`Could not open '${targetName(filename)}': force-share=on can only be used with read-only images`);
   }
   const dev = await BlockDevice.open(filename, { ...options, readOnly: repair === 'none', check: true });
   try {
@@ -81,7 +81,7 @@ async function runCheck(filename: string, options: CheckOptions, ctx: JobContext
     const first = await run(repair);
     ctx.progress.finish();
     if (first.corruptionsFixed === 0 && first.leaksFixed === 0) {
-      return { ...first, filename, format: top.format, doubleChecked: false, findings };
+      return { ...first, filename: targetName(filename), format: top.format, doubleChecked: false, findings };
     }
     started = false;
     const second = await run('none');
@@ -89,7 +89,7 @@ async function runCheck(filename: string, options: CheckOptions, ctx: JobContext
       ...second,
       corruptionsFixed: first.corruptionsFixed,
       leaksFixed: first.leaksFixed,
-      filename,
+      filename: targetName(filename),
       format: top.format,
       doubleChecked: true,
       findings,
@@ -112,6 +112,6 @@ async function runCheck(filename: string, options: CheckOptions, ctx: JobContext
  * @throws {UnsupportedError} EUNSUPPORTED "This image format does not support checks" (`data.checkExit` 63),
  *   {@link IoError} EIO "Check failed: ..." when the check cannot complete, open errors
  */
-export function check(filename: string, options: CheckOptions = {}): Job<CheckReport> {
+export function check(filename: ImageTarget, options: CheckOptions = {}): Job<CheckReport> {
   return new Job((ctx) => runCheck(filename, options, ctx), options);
 }

@@ -11,7 +11,7 @@ import { realpath } from 'node:fs/promises';
 import { InvalidArgumentError, UnsupportedError } from '../core/errors.js';
 import { Job, type JobContext, type JobOptions } from '../core/job.js';
 import { BlockDevice } from '../block/device.js';
-import type { OpenImageOptions } from '../block/chain.js';
+import type { ImageTarget, OpenImageOptions } from '../block/chain.js';
 import type { Layer } from '../block/layer.js';
 import { pathCombine } from '../block/path-combine.js';
 import { copyImage, type CopyCounters } from './copy-loop.js';
@@ -66,13 +66,13 @@ async function canonical(path: string): Promise<string | undefined> {
 /** qemu's bdrv_find_backing_image: `name` relative to each overlay's directory, compared by real path. */
 async function findBase(layers: readonly Layer[], name: string): Promise<number> {
   for (let depth = 1; depth < layers.length; depth++) {
-    const want = await canonical(pathCombine((layers[depth - 1] as Layer).filename, name));
-    if (want !== undefined && want === (await canonical((layers[depth] as Layer).filename))) return depth;
+    const want = await canonical(pathCombine((layers[depth - 1] as Layer).path, name));
+    if (want !== undefined && want === (await canonical((layers[depth] as Layer).path))) return depth;
   }
   throw new InvalidArgumentError(`Did not find '${name}' in the backing chain of '${(layers[0] as Layer).filename}'`);
 }
 
-async function runCommit(filename: string, opts: CommitOptions, ctx: JobContext): Promise<CommitResult> {
+async function runCommit(filename: ImageTarget, opts: CommitOptions, ctx: JobContext): Promise<CommitResult> {
   const open: OpenImageOptions = { ...opts, format: opts.format };
   // Find the base in the chain, then open it once, for writing, inside the overlay's chain.
   // Quiet: the writable open below reports what qemu's one open reports.
@@ -142,6 +142,6 @@ async function runCommit(filename: string, opts: CommitOptions, ctx: JobContext)
  * await commit('top.qcow2', { base: 'base.qcow2' }); // into base, top and mid keep their data
  * ```
  */
-export function commit(filename: string, options: CommitOptions = {}): Job<CommitResult> {
+export function commit(filename: ImageTarget, options: CommitOptions = {}): Job<CommitResult> {
   return new Job((ctx) => runCommit(filename, options, ctx), options);
 }

@@ -8,6 +8,7 @@ import { isZero } from '../core/bytes.js';
 import { VdiskError } from '../core/errors.js';
 import { Job, type JobContext, type JobOptions } from '../core/job.js';
 import { BlockDevice } from '../block/device.js';
+import type { ImageTarget } from '../block/chain.js';
 import type { BlockStatus } from '../block/block-status.js';
 import type { OpenImageOptions } from '../block/chain.js';
 import type { ResolverOptions } from '../block/resolver.js';
@@ -234,8 +235,8 @@ async function compareTail(over: BlockDevice, from: number, ctx: JobContext): Pr
   return undefined;
 }
 
-async function runCompare(fileA: string, fileB: string, opts: CompareOptions, ctx: JobContext): Promise<CompareResult> {
-  const open = async (name: string, format: string | undefined): Promise<BlockDevice> => {
+async function runCompare(fileA: ImageTarget, fileB: ImageTarget, opts: CompareOptions, ctx: JobContext): Promise<CompareResult> {
+  const open = async (name: ImageTarget, format: string | undefined): Promise<BlockDevice> => {
     try {
       return await BlockDevice.open(name, { ...opts, format, readOnly: true });
     } catch (err) {
@@ -276,6 +277,6 @@ async function runCompare(fileA: string, fileB: string, opts: CompareOptions, ct
  * if (!r.identical) console.log('first difference at', r.offset);
  * ```
  */
-export function compare(fileA: string, fileB: string, options: CompareOptions = {}): Job<CompareResult> {
+export function compare(fileA: ImageTarget, fileB: ImageTarget, options: CompareOptions = {}): Job<CompareResult> {
   return new Job((ctx) => runCompare(fileA, fileB, options, ctx), options);
 }

@@ -7,15 +7,15 @@
 import { lstat, open, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 
-import { InvalidArgumentError, VdiskError } from '../core/errors.js';
+import { InvalidArgumentError, LockedError, VdiskError } from '../core/errors.js';
 import { Job, type JobContext, type JobOptions } from '../core/job.js';
 import { BlockDevice } from '../block/device.js';
-import type { OpenImageOptions } from '../block/chain.js';
+import { isImageOptions, targetName, type ImageTarget, type OpenImageOptions } from '../block/chain.js';
 import type { SnapshotSelector } from '../block/snapshot-layer.js';
 import type { ResolverOptions } from '../block/resolver.js';
 import { defaultRegistry, type DriverRegistry } from '../block/registry.js';
-import type { ByteStore } from '../io/byte-store.js';
 import type { CacheMode } from '../io/cache-mode.js';
+import { writeLockConflict } from '../io/image-lock.js';
 import { detectWrapper, unwrapTo } from '../io/unwrap.js';
 import { copyImage, type CopyCounters } from './copy-loop.js';
 import { checkSourceBitmaps, checkTargetBitmaps, copyBitmaps } from './convert-bitmaps.js';
@@ -131,18 +131,37 @@ async function identityOf(path: string): Promise<string | undefined> {
   }
 }
 
-/** Refuses a target that is one of the sources or their backing files (by device and inode). */
-function refuseSameFile(target: string, targetId: string | undefined, sources: readonly BlockDevice[]): void {
-  if (targetId === undefined) return;
-  for (const src of sources) {
-    for (const layer of src.layers) {
-      const id = layer.image.store.identity?.();
-      if (id && `${id.dev}:${id.ino}` === targetId) {
-        throw new InvalidArgumentError(`Refusing to write '${target}': it is the same file as '${layer.filename}', which the conversion reads`, {
-          file: target,
-        });
-      }
+/** `dev:ino` of every file the sources consist of: images, backing files, extents and data files. */
+function sourceFiles(sources: readonly BlockDevice[]): Set<string> {
+  const ids = new Set<string>();
+  for (const layer of sources.flatMap((s) => s.layers)) {
+    for (const store of layer.files) {
+      const id = store.identity?.();
+      if (id) ids.add(`${id.dev}:${id.ino}`);
     }
+  }
+  return ids;
+}
+
+/**
+ * Refuses a target that is one of the files the conversion reads, with the
+ * error qemu-img gets from its image locks (the same whether or not OFD
+ * locks are available here): creating the target, or opening it with `-n`.
+ */
+function refuseSameFile(target: string, targetId: string | undefined, reading: ReadonlySet<string>, how: { noCreate: boolean; format: string }): void {
+  if (targetId === undefined || !reading.has(targetId)) return;
+  const locked = writeLockConflict(target);
+  const message = how.noCreate ? `Could not open '${target}': ${locked.message}` : `${target}: error while converting ${how.format}: ${locked.message}`;
+  throw new LockedError(message, { file: target, hint: locked.hint, cause: locked });
+}
+
+/** After `-n` opened the target by options: none of its files may be one the sources consist of. */
+function refuseTargetFiles(target: string, dev: BlockDevice, reading: ReadonlySet<string>): void {
+  for (const store of dev.top.files) {
+    const id = store.identity?.();
+    if (!id || !reading.has(`${id.dev}:${id.ino}`)) continue;
+    const locked = writeLockConflict(store.name);
+    throw new LockedError(`Could not open '${target}': ${locked.message}`, { file: target, hint: locked.hint, cause: locked });
   }
 }
 
@@ -203,13 +222,17 @@ async function isSpecialTarget(target: string): Promise<boolean> {
   }
 }
 
-/** A source: a path, or a ByteStore the caller opened (an in-memory image, a network store). */
-export type Source = string | ByteStore;
+/** A source: a path (`json:{...}` included), a ByteStore the caller opened, or parsed image options (`--image-opts`). */
+export type Source = ImageTarget;
 
-async function runConvert(sourceNames: readonly Source[], target: string, opts: ConvertOptions, ctx: JobContext): Promise<ConvertResult> {
+async function runConvert(sourceNames: readonly Source[], targetSpec: ImageTarget, opts: ConvertOptions, ctx: JobContext): Promise<ConvertResult> {
   const sparseSize = validate(sourceNames, opts);
+  const target = targetName(targetSpec);
+  // Options name an existing image only: a new target is a path.
+  if (typeof targetSpec !== 'string' && !opts.noCreate) throw new InvalidArgumentError('--target-image-opts requires use of -n flag');
   const registry = opts.registry ?? defaultRegistry;
-  const openOpts: OpenImageOptions = { ...opts, format: opts.sourceFormat, readOnly: true, registry, cache: opts.sourceCache };
+  // Nothing may write the sources while they are copied (qemu-img convert's BDRV_O_NO_SHARE).
+  const openOpts: OpenImageOptions = { ...opts, format: opts.sourceFormat, readOnly: true, registry, cache: opts.sourceCache, noShare: true };
   // -t for the target file; its backing files (-B) are read like the sources, with -T.
   const targetCache = { cache: opts.targetCache, backingCache: opts.sourceCache };
   const sources: BlockDevice[] = [];
@@ -220,26 +243,28 @@ async function runConvert(sourceNames: readonly Source[], target: string, opts: 
   let completed = false;
   try {
     for (const [i, name] of sourceNames.entries()) {
-      const inflated = typeof name === 'string' && opts.sourceFormat === undefined && opts.unwrap !== false ? await inflateIfWrapped(name, target, i, ctx.signal) : undefined;
+      const inflated = typeof name === 'string' && opts.sourceFormat === undefined && opts.unwrap !== false ? await inflateIfWrapped(name, typeof targetSpec === 'string' ? targetSpec : 'vdisk-convert', i, ctx.signal) : undefined;
       if (inflated) scratch.push(inflated);
       sources.push(await BlockDevice.open(inflated ?? name, openOpts));
     }
     const total = sources.reduce((n, s) => n + s.size, 0);
     if (opts.bitmaps) checkSourceBitmaps(sources, opts.skipBrokenBitmaps === true); // issue 9: --bitmaps
-    const targetId = await identityOf(target);
-    refuseSameFile(target, targetId, sources);
-    for (const name of sourceNames) {
-      if (typeof name === 'string' && targetId !== undefined && (await identityOf(name)) === targetId) {
-        throw new InvalidArgumentError(`Refusing to write '${target}': it is the same file as '${name}', which the conversion reads`, { file: target });
-      }
-    }
     const format = opts.targetFormat ?? 'raw';
+    // The target's own files (extents, data file) may not be files the sources read either.
+    const refuse = sourceFiles(sources);
+    for (const name of sourceNames) {
+      const id = typeof name === 'string' ? await identityOf(name) : undefined;
+      if (id) refuse.add(id);
+    }
+    refuseSameFile(target, typeof targetSpec === 'string' ? await identityOf(targetSpec) : undefined, refuse, { noCreate: opts.noCreate === true, format });
     if (opts.noCreate) {
-      dev = await BlockDevice.open(target, { ...opts, format, readOnly: false, registry, forceShare: false, snapshot: undefined, ...targetCache });
+      const given = isImageOptions(targetSpec) ? undefined : format;
+      dev = await BlockDevice.open(targetSpec, { ...opts, format: given, readOnly: false, registry, forceShare: false, noShare: false, snapshot: undefined, refuse, ...targetCache });
+      refuseTargetFiles(target, dev, refuse);
       if (dev.size < total) throw new InvalidArgumentError(`Target image '${target}' is smaller than the source (${dev.size} < ${total} bytes)`);
     } else {
       // Quiet: qemu-img convert creates without opening -B's file; the target's open below reports it.
-      const plan = await planTarget(target, { ...opts, format, size: total, registry, onWarning: undefined });
+      const plan = await planTarget(target, { ...opts, format, size: total, registry, refuse, onWarning: undefined });
       // A single new regular file is written under a temporary name and renamed when complete;
       // multi-file images, symlinks and devices are written in place, as qemu-img does.
       const inPlace = plan.extraFiles || (await isSpecialTarget(target));
@@ -310,7 +335,7 @@ async function runConvert(sourceNames: readonly Source[], target: string, opts: 
  * await job;
  * ```
  */
-export function convert(source: Source | readonly Source[], target: string, options: ConvertOptions = {}): Job<ConvertResult> {
-  const sources: readonly Source[] = typeof source === 'string' || !Array.isArray(source) ? [source as Source] : source;
+export function convert(source: Source | readonly Source[], target: ImageTarget, options: ConvertOptions = {}): Job<ConvertResult> {
+  const sources: readonly Source[] = Array.isArray(source) ? source : [source as Source];
   return new Job((ctx) => runConvert(sources, target, options, ctx), options);
 }

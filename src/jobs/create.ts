@@ -16,6 +16,7 @@ import {
 } from '../core/options.js';
 import { parseSize } from '../core/sizes.js';
 import type { OpenImageOptions } from '../block/chain.js';
+import { isJsonName } from '../core/image-options.js';
 import { BlockDevice } from '../block/device.js';
 import { externalFiles } from '../block/external.js';
 import { pathCombine } from '../block/path-combine.js';
@@ -43,6 +44,12 @@ export interface CreateOptions extends ResolverOptions, Pick<OpenImageOptions, '
   backingUnsafe?: boolean | undefined;
   /** Drivers to use. */
   registry?: DriverRegistry | undefined;
+  /**
+   * Files (`dev:ino`) the new image may not write (its extents or data
+   * file): they fail as qemu's write-lock conflict. Convert passes the files
+   * its sources consist of.
+   */
+  refuse?: ReadonlySet<string> | undefined;
 }
 
 /** What {@link prepareCreate} settled on. */
@@ -158,6 +165,8 @@ export async function prepareCreate(filename: string, opts: CreateOptions = {}):
   try {
     const driver = registry.get(format);
     if (!driver.create) throw new UnsupportedError(`Format driver '${format}' does not support image creation`);
+    // A `json:` name opens an existing image; nothing can be created through it (qemu: no such protocol).
+    if (isJsonName(filename)) throw new UnsupportedError("Unknown protocol 'json'");
     const specs = registry.createOptions(driver);
     const values = typeOptions(specs, collectOptions(opts.options));
     if (opts.size !== undefined) {

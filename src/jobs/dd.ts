@@ -7,7 +7,7 @@
 import { InvalidArgumentError, UnknownFormatError } from '../core/errors.js';
 import { Job, type JobContext, type JobOptions } from '../core/job.js';
 import { BlockDevice } from '../block/device.js';
-import type { OpenImageOptions } from '../block/chain.js';
+import type { ImageTarget, OpenImageOptions } from '../block/chain.js';
 import { defaultRegistry } from '../block/registry.js';
 import { prepareCreate } from './create.js';
 
@@ -38,7 +38,7 @@ export interface DdResult {
 /** Bytes moved per read/write: whole blocks, about 1 MiB (the bytes written are the same as block by block). */
 const CHUNK = 1024 * 1024;
 
-async function runDd(input: string, output: string, opts: DdOptions, ctx: JobContext): Promise<DdResult> {
+async function runDd(input: ImageTarget, output: string, opts: DdOptions, ctx: JobContext): Promise<DdResult> {
   const bs = opts.blockSize ?? 512;
   if (!Number.isSafeInteger(bs) || bs < 1 || bs > 2147483647) throw new InvalidArgumentError('Invalid bs specified. Must be between 1 and 2147483647.');
   const src = await BlockDevice.open(input, { ...opts, format: opts.sourceFormat, readOnly: true });
@@ -60,7 +60,7 @@ async function runDd(input: string, output: string, opts: DdOptions, ctx: JobCon
       throw err;
     }
     dst = await BlockDevice.open(output, { ...opts, format, readOnly: false, backing: false });
-    if (skippedPastEnd) ctx.warn({ code: 'dd-skip', message: `${input}: cannot skip to specified offset` });
+    if (skippedPastEnd) ctx.warn({ code: 'dd-skip', message: `${src.filename}: cannot skip to specified offset` });
     let inPos = skippedPastEnd ? size : skip * bs;
     const chunk = Math.max(bs, Math.floor(CHUNK / bs) * bs);
     const buf = new Uint8Array(Math.min(chunk, Math.max(0, size - inPos)));
@@ -95,6 +95,6 @@ async function runDd(input: string, output: string, opts: DdOptions, ctx: JobCon
  * ```
  * @throws {InvalidArgumentError} EINVAL for a bad block size, {@link UnknownFormatError} EFORMAT for an unknown output format
  */
-export function dd(input: string, output: string, options: DdOptions = {}): Job<DdResult> {
+export function dd(input: ImageTarget, output: string, options: DdOptions = {}): Job<DdResult> {
   return new Job((ctx) => runDd(input, output, options, ctx), options);
 }

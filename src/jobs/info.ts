@@ -3,7 +3,7 @@
  * (`--output=json` key names), for one image or its whole backing chain.
  */
 import { BlockDevice } from '../block/device.js';
-import type { OpenImageOptions } from '../block/chain.js';
+import type { ImageTarget, OpenImageOptions } from '../block/chain.js';
 import type { Layer } from '../block/layer.js';
 import type { SnapshotInfo } from '../block/types.js';
 
@@ -61,7 +61,7 @@ export interface ImageInfo {
 }
 
 /** Options of {@link info}. */
-export interface InfoOptions extends Omit<OpenImageOptions, 'readOnly' | 'backing'> {
+export interface InfoOptions extends Omit<OpenImageOptions, 'readOnly' | 'backing' | 'describeOnly'> {
   /** Describe every image of the backing chain (`--backing-chain`). */
   backingChain?: boolean | undefined;
 }
@@ -115,8 +115,8 @@ export async function describeLayer(layer: Layer): Promise<ImageInfo> {
  * ```
  * @throws {NotFoundError} ENOENT, {@link UnknownFormatError} EFORMAT, {@link BackingLoopError} ELOOP, ...
  */
-export async function info(filename: string, options: InfoOptions = {}): Promise<ImageInfo[]> {
-  const dev = await BlockDevice.open(filename, { ...options, readOnly: true, backing: options.backingChain ?? false });
+export async function info(filename: ImageTarget, options: InfoOptions = {}): Promise<ImageInfo[]> {
+  const dev = await BlockDevice.open(filename, { ...options, readOnly: true, backing: options.backingChain ?? false, describeOnly: true });
   try {
     const out: ImageInfo[] = [];
     for (const layer of dev.layers) out.push(await describeLayer(layer));

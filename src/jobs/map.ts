@@ -8,7 +8,7 @@ import { throwIfAborted } from '../core/abort.js';
 import { InvalidArgumentError } from '../core/errors.js';
 import { BlockDevice } from '../block/device.js';
 import type { BlockStatus } from '../block/block-status.js';
-import type { OpenImageOptions } from '../block/chain.js';
+import type { ImageTarget, OpenImageOptions } from '../block/chain.js';
 
 /** One extent of `qemu-img map --output=json`. */
 export interface MapEntry {
@@ -53,7 +53,7 @@ function entryOf(dev: BlockDevice, st: BlockStatus): MapEntry {
     zero: st.zero,
     data: st.data,
     offset: hasOffset ? st.hostOffset : undefined,
-    filename: hasOffset ? (layer?.filename ?? st.store?.name) : undefined,
+    filename: hasOffset ? (layer?.path ?? st.store?.name) : undefined,
   };
 }
 
@@ -91,7 +91,7 @@ export async function* mapDevice(dev: BlockDevice, options: Pick<MapOptions, 'st
  * for await (const e of map('disk.qcow2')) if (e.data) console.log(e.start, e.length, e.offset);
  * ```
  */
-export async function* map(filename: string, options: MapOptions = {}): AsyncGenerator<MapEntry> {
+export async function* map(filename: ImageTarget, options: MapOptions = {}): AsyncGenerator<MapEntry> {
   const dev = await BlockDevice.open(filename, { ...options, readOnly: true });
   try {
     yield* mapDevice(dev, options);
@@ -101,7 +101,7 @@ export async function* map(filename: string, options: MapOptions = {}): AsyncGen
 }
 
 /** All of {@link map}'s extents in an array. */
-export async function mapAll(filename: string, options: MapOptions = {}): Promise<MapEntry[]> {
+export async function mapAll(filename: ImageTarget, options: MapOptions = {}): Promise<MapEntry[]> {
   const out: MapEntry[] = [];
   for await (const e of map(filename, options)) out.push(e);
   return out;

@@ -10,7 +10,7 @@ import { InvalidArgumentError, UnsupportedError } from '../core/errors.js';
 import { Job, type JobContext, type JobOptions } from '../core/job.js';
 import { parseOptionString, typeOptions, type OptionValue, type RawOption } from '../core/options.js';
 import { BlockDevice } from '../block/device.js';
-import type { OpenImageOptions } from '../block/chain.js';
+import type { ImageTarget, OpenImageOptions } from '../block/chain.js';
 import { defaultRegistry } from '../block/registry.js';
 import type { MeasureResult, MeasureSource } from '../block/types.js';
 
@@ -65,7 +65,7 @@ function typedOptions(format: string, input: MeasureOptions['options']): Map<str
   }
 }
 
-async function runMeasure(filename: string | undefined, opts: MeasureOptions, ctx: JobContext): Promise<MeasureResult> {
+async function runMeasure(filename: ImageTarget | undefined, opts: MeasureOptions, ctx: JobContext): Promise<MeasureResult> {
   if (filename === undefined && opts.size === undefined) throw new InvalidArgumentError('Either --size N or one filename must be specified.');
   if (filename !== undefined && opts.size !== undefined) throw new InvalidArgumentError('--size N cannot be used together with a filename.');
   const registry = opts.registry ?? defaultRegistry;
@@ -108,6 +108,6 @@ async function runMeasure(filename: string | undefined, opts: MeasureOptions, ct
  * ```
  * @throws {InvalidArgumentError} EINVAL for bad options, {@link UnsupportedError} EUNSUPPORTED for formats that cannot be measured
  */
-export function measure(filename: string | undefined, options: MeasureOptions = {}): Job<MeasureResult> {
+export function measure(filename: ImageTarget | undefined, options: MeasureOptions = {}): Job<MeasureResult> {
   return new Job((ctx) => runMeasure(filename, options, ctx), options);
 }

@@ -11,7 +11,7 @@ import { isZero } from '../core/bytes.js';
 import { InvalidArgumentError, UnsupportedError, VdiskError } from '../core/errors.js';
 import { Job, type JobContext, type JobOptions } from '../core/job.js';
 import { BlockDevice } from '../block/device.js';
-import type { OpenImageOptions } from '../block/chain.js';
+import type { ImageTarget, OpenImageOptions } from '../block/chain.js';
 import { pathCombine } from '../block/path-combine.js';
 
 /** Options of {@link rebase}. */
@@ -108,7 +108,7 @@ async function copyDifferences(dev: BlockDevice, next: BlockDevice | undefined, 
   return copied;
 }
 
-async function runRebase(filename: string, backing: string | undefined, opts: RebaseOptions, ctx: JobContext): Promise<RebaseResult> {
+async function runRebase(filename: ImageTarget, backing: string | undefined, opts: RebaseOptions, ctx: JobContext): Promise<RebaseResult> {
   const name = backing === '' ? undefined : backing;
   const unsafe = opts.unsafe === true;
   if (!unsafe && backing === undefined) throw new InvalidArgumentError('Must specify backing file (-b) or use unsafe mode (-u)');
@@ -120,7 +120,7 @@ async function runRebase(filename: string, backing: string | undefined, opts: Re
     if (opts.compress && !writer?.writeCompressed) throw new InvalidArgumentError('Compression not supported for this file format');
     let copied = 0;
     if (!unsafe) {
-      const path = name === undefined ? undefined : pathCombine(dev.filename, name);
+      const path = name === undefined ? undefined : pathCombine(dev.top.path, name);
       if (path !== undefined) {
         try {
           next = await BlockDevice.open(path, { ...open, format: opts.backingFormat, readOnly: true });
@@ -173,6 +173,6 @@ async function runRebase(filename: string, backing: string | undefined, opts: Re
  * await rebase('top.qcow2', '', {});                                    // standalone, same content
  * ```
  */
-export function rebase(filename: string, backing: string | undefined, options: RebaseOptions = {}): Job<RebaseResult> {
+export function rebase(filename: ImageTarget, backing: string | undefined, options: RebaseOptions = {}): Job<RebaseResult> {
   return new Job((ctx) => runRebase(filename, backing, options, ctx), options);
 }

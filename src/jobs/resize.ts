@@ -9,9 +9,9 @@ import { InvalidArgumentError, UnsupportedError } from '../core/errors.js';
 import type { JobOptions } from '../core/job.js';
 import { parseSizeBig } from '../core/sizes.js';
 import { BlockDevice } from '../block/device.js';
+import type { ImageTarget } from '../block/chain.js';
 import type { DriverRegistry } from '../block/registry.js';
 import type { ResolverOptions } from '../block/resolver.js';
-import type { ByteStore } from '../io/byte-store.js';
 
 /** Preallocation modes `resize --preallocation` takes. */
 export type ResizePreallocation = 'off' | 'metadata' | 'falloc' | 'full';
@@ -68,7 +68,7 @@ function parseResizeSize(size: number | string): { relative: -1 | 0 | 1; value: 
  * await resize('disk.raw', 1 << 30, { shrink: true });
  * ```
  */
-export async function resize(target: string | ByteStore, size: number | string, options: ResizeOptions = {}): Promise<ResizeResult> {
+export async function resize(target: ImageTarget, size: number | string, options: ResizeOptions = {}): Promise<ResizeResult> {
   throwIfAborted(options.signal);
   const { relative, value } = parseResizeSize(size);
   const prealloc = options.preallocation ?? 'off';

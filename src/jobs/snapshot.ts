@@ -9,10 +9,10 @@ import type { JobOptions } from '../core/job.js';
 import { throwIfAborted } from '../core/abort.js';
 import { probedRawWarning } from '../block/chain.js';
 import { BlockDevice } from '../block/device.js';
+import type { ImageTarget } from '../block/chain.js';
 import type { DriverRegistry } from '../block/registry.js';
 import type { ResolverOptions } from '../block/resolver.js';
 import type { SnapshotInfo } from '../block/types.js';
-import type { ByteStore } from '../io/byte-store.js';
 
 /** What {@link snapshot} does. */
 export type SnapshotAction = 'list' | 'create' | 'apply' | 'delete';
@@ -72,7 +72,7 @@ async function act(dev: BlockDevice, options: SnapshotOptions): Promise<Snapshot
       if ((dev.top.image.bitmaps?.list().length ?? 0) > 0) throw new LockedError('Device has active dirty bitmaps', { data: { errno: 16 } });
       if (!ops?.apply) {
         // qemu-img 7.2 reopens the image while falling back to its file: the probed-raw warning shows twice.
-        if (dev.top.probedRaw) options.onWarning?.({ code: 'probed-raw', message: probedRawWarning(dev.filename) });
+        if (dev.top.probedRaw) options.onWarning?.({ code: 'probed-raw', message: probedRawWarning(dev.top.path) });
         throw unsupported(dev.format, 95);
       }
       const target = ops.list().find((s) => s.id === name) ?? ops.list().find((s) => s.name === name);
@@ -104,7 +104,7 @@ async function act(dev: BlockDevice, options: SnapshotOptions): Promise<Snapshot
  * await snapshot('disk.qcow2', { action: 'apply', name: 'before-upgrade' });
  * ```
  */
-export async function snapshot(target: string | ByteStore, options: SnapshotOptions): Promise<SnapshotResult> {
+export async function snapshot(target: ImageTarget, options: SnapshotOptions): Promise<SnapshotResult> {
   throwIfAborted(options.signal);
   const readOnly = options.action === 'list';
   // Backing chain included: qemu-img opens it too, so a missing backing file fails every action.

@@ -45,7 +45,7 @@ export async function amendCommand(argv: readonly string[], io: CliIo): Promise<
       io.stderr(`${PROG}: Expecting one image file name\n`);
       return 1;
     }
-    const { filename, format } = imageArg(args.operands[0] as string, fmtArg, args.flags.has('imageOpts'));
+    const { filename, format } = imageArg(args.operands[0] as string, fmtArg, args.flags.has('imageOpts'), io);
     if (help) {
       // Without -f the format comes from the image.
       const [found] = await info(filename, { format, ...trustFrom(args) });

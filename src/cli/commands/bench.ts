@@ -3,7 +3,7 @@ import { parseSize } from '../../core/sizes.js';
 import { bench } from '../../jobs/bench.js';
 import { parseArgs, UsageError, last, type OptSpec } from '../args.js';
 import { PROG, cvtnum, reportError, warningPrinter, type CliIo } from '../context.js';
-import { parseImageOpts } from '../image-opts.js';
+import { imageArg } from '../image-opts.js';
 import { TRUST_OPTIONS, trustFrom } from '../trust-options.js';
 
 const SPECS: readonly OptSpec[] = [
@@ -73,12 +73,7 @@ export async function benchCommand(argv: readonly string[], io: CliIo): Promise<
     const f = last(args, 'flushInterval');
     const flushInterval = f === undefined ? undefined : strtoul(f, INT_MAX, 'Invalid flush interval specified');
     if (args.operands.length !== 1) throw new UsageError('Expecting one image file name');
-    let filename = args.operands[0] as string;
-    let format = last(args, 'format');
-    if (args.flags.has('imageOpts')) {
-      if (format !== undefined) throw new InvalidArgumentError('--image-opts and --format are mutually exclusive');
-      ({ filename, format } = parseImageOpts(filename));
-    }
+    const { filename, format } = imageArg(args.operands[0] as string, last(args, 'format'), args.flags.has('imageOpts'), io, args.flags.has('forceShare'));
     const result = await bench(filename, {
       format,
       count,

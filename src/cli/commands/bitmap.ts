@@ -3,7 +3,7 @@ import { InvalidArgumentError } from '../../core/errors.js';
 import { bitmap, type BitmapAction } from '../../jobs/bitmap.js';
 import { parseArgs, last, type OptSpec } from '../args.js';
 import { cvtnum, reportError, warningPrinter, type CliIo } from '../context.js';
-import { parseImageOpts } from '../image-opts.js';
+import { imageArg } from '../image-opts.js';
 import { TRUST_OPTIONS, trustFrom } from '../trust-options.js';
 
 const ACTIONS = ['add', 'remove', 'clear', 'enable', 'disable'] as const;
@@ -71,12 +71,8 @@ export async function bitmapCommand(argv: readonly string[], io: CliIo): Promise
     if (opts.sourceFormat !== undefined && opts.sourceFile === undefined) throw new InvalidArgumentError('-F only supported with -b');
     if (opts.sourceFile !== undefined && !actions.some((a) => a.op === 'merge')) throw new InvalidArgumentError('Merge bitmap source file only supported with --merge');
     if (args.operands.length !== 2) throw new InvalidArgumentError('Expecting filename and bitmap name');
-    let [filename, name] = args.operands as [string, string];
-    let format = last(args, 'format');
-    if (args.flags.has('imageOpts')) {
-      if (format !== undefined) throw new InvalidArgumentError('--image-opts and --format are mutually exclusive');
-      ({ filename, format } = parseImageOpts(filename));
-    }
+    const [operand, name] = args.operands as [string, string];
+    const { filename, format } = imageArg(operand, last(args, 'format'), args.flags.has('imageOpts'), io);
     await bitmap(filename, name, actions, { ...opts, format, onWarning: warningPrinter(io), ...trustFrom(args) });
     return 0;
   } catch (err) {

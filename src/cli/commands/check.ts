@@ -1,8 +1,8 @@
-import { InvalidArgumentError, VdiskError } from '../../core/errors.js';
+import { VdiskError } from '../../core/errors.js';
 import { check, type CheckReport, type CheckRepair } from '../../jobs/check.js';
 import { parseArgs, UsageError, last, type OptSpec } from '../args.js';
 import { checkCacheMode, outputFormat, PROG, reportError, warningPrinter, type CliIo } from '../context.js';
-import { parseImageOpts } from '../image-opts.js';
+import { imageArg } from '../image-opts.js';
 import { formatQemuJson } from '../qemu-json.js';
 import { TRUST_OPTIONS, trustFrom } from '../trust-options.js';
 
@@ -74,12 +74,7 @@ export async function checkCommand(argv: readonly string[], io: CliIo): Promise<
     const quiet = args.flags.has('quiet');
     checkCacheMode(last(args, 'cache'));
     if (args.operands.length !== 1) throw new UsageError('Expecting one image file name');
-    let filename = args.operands[0] as string;
-    let format = last(args, 'format');
-    if (args.flags.has('imageOpts')) {
-      if (format !== undefined) throw new InvalidArgumentError('--image-opts and --format are mutually exclusive');
-      ({ filename, format } = parseImageOpts(filename));
-    }
+    const { filename, format } = imageArg(args.operands[0] as string, last(args, 'format'), args.flags.has('imageOpts'), io, args.flags.has('forceShare'));
     const onFinding = (line: string, kind?: 'report'): void => io.stderr(`${kind === 'report' ? `${PROG}: ` : ''}${line}\n`);
     const report = await check(filename, { format, repair, forceShare: args.flags.has('forceShare'), onFinding, onWarning: warningPrinter(io), ...trustFrom(args) });
     if (!quiet && report.doubleChecked && output === 'human') {

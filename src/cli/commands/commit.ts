@@ -32,7 +32,7 @@ export async function commitCommand(argv: readonly string[], io: CliIo): Promise
       if (rateLimit === undefined) return 1;
     }
     if (args.operands.length !== 1) throw new UsageError('Expecting one image file name');
-    const { filename, format } = imageArg(args.operands[0] as string, last(args, 'format'), args.flags.has('imageOpts'));
+    const { filename, format } = imageArg(args.operands[0] as string, last(args, 'format'), args.flags.has('imageOpts'), io);
     const job = commit(filename, {
       format,
       base: last(args, 'base'),

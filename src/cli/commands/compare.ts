@@ -4,6 +4,7 @@ import { parseArgs, UsageError, last, type OptSpec } from '../args.js';
 import { cacheOption } from '../cache-option.js';
 import { reportError, warningPrinter, type CliIo } from '../context.js';
 import { parseImageOpts } from '../image-opts.js';
+import type { ImageTarget } from '../../block/chain.js';
 import { awaitWithProgress } from '../progress-bar.js';
 import { TRUST_OPTIONS, trustFrom } from '../trust-options.js';
 
@@ -35,13 +36,16 @@ export async function compareCommand(argv: readonly string[], io: CliIo): Promis
       reportError(io, err);
       return 2;
     }
-    let [fileA, fileB] = args.operands as [string, string];
-    let formatA = last(args, 'formatA');
-    let formatB = last(args, 'formatB');
+    const [nameA, nameB] = args.operands as [string, string];
+    const formatA = last(args, 'formatA');
+    const formatB = last(args, 'formatB');
+    let fileA: ImageTarget = nameA;
+    let fileB: ImageTarget = nameB;
     if (args.flags.has('imageOpts')) {
-      if (formatA !== undefined || formatB !== undefined) throw new InvalidArgumentError('--image-opts and the format options are mutually exclusive');
-      ({ filename: fileA, format: formatA } = parseImageOpts(fileA));
-      ({ filename: fileB, format: formatB } = parseImageOpts(fileB));
+      // qemu-img refuses it when opening the image, so the exit status is compare's open failure.
+      if (formatA !== undefined || formatB !== undefined) throw new InvalidArgumentError('--image-opts and --format are mutually exclusive', { data: { compareExit: 2 } });
+      fileA = parseImageOpts(nameA, io, args.flags.has('forceShare'));
+      fileB = parseImageOpts(nameB, io, args.flags.has('forceShare'));
     }
     const job = compare(fileA, fileB, { formatA, formatB, strict: args.flags.has('strict'), cache, forceShare: args.flags.has('forceShare'), onWarning: warningPrinter(io), ...trustFrom(args) });
     const result = await awaitWithProgress(job, io, args.flags.has('progress') && !quiet);

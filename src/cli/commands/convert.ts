@@ -1,4 +1,4 @@
-import { InvalidArgumentError, UnsupportedError } from '../../core/errors.js';
+import { InvalidArgumentError } from '../../core/errors.js';
 import { isHelpRequest, parseOptionString } from '../../core/options.js';
 import { parseSize } from '../../core/sizes.js';
 import { convert } from '../../jobs/convert.js';
@@ -9,6 +9,7 @@ import { awaitWithProgress } from '../progress-bar.js';
 import { TRUST_OPTIONS, trustFrom } from '../trust-options.js';
 import { printOptionHelp } from './create.js';
 import { parseImageOpts } from '../image-opts.js';
+import type { ImageTarget } from '../../block/chain.js';
 import { parseSnapshotParam } from '../snapshot-param.js';
 
 const SPECS: readonly OptSpec[] = [
@@ -82,27 +83,24 @@ export async function convertCommand(argv: readonly string[], io: CliIo): Promis
     const sourceCache = cacheOption(last(args, 'srcCache'), 'source');
     const targetCache = cacheOption(last(args, 'cache'));
     let sourceFormat = last(args, 'format');
-    let sources = args.operands.slice(0, -1);
-    let target = args.operands.at(-1) as string;
-    let targetFormatFromOpts: string | undefined;
+    let sources: ImageTarget[] = args.operands.slice(0, -1);
+    let target: ImageTarget = args.operands.at(-1) as string;
     if (args.flags.has('imageOpts')) {
       if (sourceFormat !== undefined) throw new InvalidArgumentError('--image-opts and --format are mutually exclusive');
-      const specs = sources.map(parseImageOpts);
-      const formats = new Set(specs.map((x) => x.format));
-      if (formats.size > 1) throw new UnsupportedError('vdisk needs one format for all --image-opts sources');
-      sources = specs.map((x) => x.filename);
-      sourceFormat = specs[0]?.format;
+      sources = args.operands.slice(0, -1).map((s) => parseImageOpts(s, io, args.flags.has('forceShare')));
+      sourceFormat = undefined;
     }
     if (args.flags.has('targetImageOpts')) {
       if (!args.flags.has('noCreate')) throw new InvalidArgumentError('--target-image-opts requires use of -n flag');
-      ({ filename: target, format: targetFormatFromOpts } = parseImageOpts(target));
+      if (last(args, 'targetFormat') !== undefined) throw new InvalidArgumentError('--image-opts and --format are mutually exclusive');
+      target = parseImageOpts(target as string, io);
     }
     // issue 9 (convert -l): the source read at an internal snapshot.
     const snapshotArg = last(args, 'snapshot');
     const snapshot = snapshotArg === undefined ? undefined : parseSnapshotParam(snapshotArg);
     const job = convert(sources, target, {
       sourceFormat,
-      targetFormat: targetFormatFromOpts ?? targetFormat,
+      targetFormat,
       options: optionStrings.length > 0 ? optionStrings : undefined,
       backingFile: last(args, 'backing'),
       backingFormat: last(args, 'backingFormat'),

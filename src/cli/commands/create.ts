@@ -1,3 +1,4 @@
+import { UnsupportedError } from '../../core/errors.js';
 import { parseSize } from '../../core/sizes.js';
 import { isHelpRequest, parseOptionString, formatOptionHelp } from '../../core/options.js';
 import { defaultRegistry } from '../../block/registry.js';
@@ -21,6 +22,7 @@ const SPECS: readonly OptSpec[] = [
 /** `-o help`: the driver's options (all levels when a file name is given). */
 export function printOptionHelp(io: CliIo, format: string, filename: string | undefined): number {
   const driver = defaultRegistry.get(format);
+  if (!driver.create) throw new UnsupportedError(`Format driver '${format}' does not support image creation`);
   if (filename === undefined) {
     io.stdout(formatOptionHelp(`Supported ${format} options:`, defaultRegistry.createOptions(driver, false)));
     io.stdout('\nThe protocol level may support further options.\nSpecify the target filename to include those options.\n');

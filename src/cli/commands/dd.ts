@@ -3,7 +3,7 @@ import { parseSize } from '../../core/sizes.js';
 import { dd } from '../../jobs/dd.js';
 import { parseArgs, last, type OptSpec } from '../args.js';
 import { PROG, cvtnum, reportError, warningPrinter, type CliIo } from '../context.js';
-import { parseImageOpts } from '../image-opts.js';
+import { imageArg } from '../image-opts.js';
 import { TRUST_OPTIONS, trustFrom } from '../trust-options.js';
 
 const SPECS: readonly OptSpec[] = [
@@ -50,12 +50,7 @@ export async function ddCommand(argv: readonly string[], io: CliIo): Promise<num
     const ops = parseOperands(io, args.operands);
     if (!ops) return 1;
     if (ops.input === undefined || ops.output === undefined) throw new InvalidArgumentError('Must specify both input and output files');
-    let input = ops.input;
-    let format = last(args, 'format');
-    if (args.flags.has('imageOpts')) {
-      if (format !== undefined) throw new InvalidArgumentError('--image-opts and --format are mutually exclusive');
-      ({ filename: input, format } = parseImageOpts(input));
-    }
+    const { filename: input, format } = imageArg(ops.input, last(args, 'format'), args.flags.has('imageOpts'), io, args.flags.has('forceShare'));
     const job = dd(input, ops.output, {
       sourceFormat: format,
       targetFormat: last(args, 'targetFormat'),

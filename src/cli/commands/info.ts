@@ -23,7 +23,7 @@ export async function infoCommand(argv: readonly string[], io: CliIo): Promise<n
     const args = parseArgs(argv, SPECS);
     const output = outputFormat(last(args, 'output'));
     if (args.operands.length !== 1) throw new UsageError('Expecting one image file name');
-    const { filename, format } = imageArg(args.operands[0] as string, last(args, 'format'), args.flags.has('imageOpts'));
+    const { filename, format } = imageArg(args.operands[0] as string, last(args, 'format'), args.flags.has('imageOpts'), io, args.flags.has('forceShare'));
     const chain = args.flags.has('backingChain');
     const infos = await info(filename, { format, backingChain: chain, forceShare: args.flags.has('forceShare'), onWarning: warningPrinter(io), ...trustFrom(args) });
     if (output === 'json') {

@@ -29,6 +29,18 @@ function jsonLine(e: MapEntry): string {
 /** Output gathered into large writes: map prints one line per extent, thousands of them. */
 const FLUSH_AT = 64 * 1024;
 
+/** Runs `gen` up to its first entry, then hands back all of its entries. */
+async function opened<T>(gen: AsyncGenerator<T>): Promise<AsyncIterable<T>> {
+  const first = await gen.next();
+  return {
+    async *[Symbol.asyncIterator]() {
+      if (first.done) return;
+      yield first.value;
+      yield* gen;
+    },
+  };
+}
+
 /** `vdisk map [-f fmt] [--output=human|json] [--start-offset=N] [--max-length=N] [-U] filename` */
 export async function mapCommand(argv: readonly string[], io: CliIo): Promise<number> {
   let pending = '';
@@ -50,8 +62,9 @@ export async function mapCommand(argv: readonly string[], io: CliIo): Promise<nu
     const l = last(args, 'max');
     if (l !== undefined && (maxLength = cvtnum(io, 'max length', l, (v) => parseSize(v, 'max length'))) === undefined) return 1;
     if (args.operands.length !== 1) throw new UsageError('Expecting one image file name');
-    const { filename, format } = imageArg(args.operands[0] as string, last(args, 'format'), args.flags.has('imageOpts'));
-    const entries = map(filename, { format, startOffset, maxLength, forceShare: args.flags.has('forceShare'), onWarning: warningPrinter(io), ...trustFrom(args) });
+    const { filename, format } = imageArg(args.operands[0] as string, last(args, 'format'), args.flags.has('imageOpts'), io, args.flags.has('forceShare'));
+    // The image opens on the first entry: take it before printing anything, so an open error prints alone.
+    const entries = await opened(map(filename, { format, startOffset, maxLength, forceShare: args.flags.has('forceShare'), onWarning: warningPrinter(io), ...trustFrom(args) }));
     if (output === 'human') {
       out(`${'Offset'.padEnd(16)}${'Length'.padEnd(16)}${'Mapped to'.padEnd(16)}File\n`);
       for await (const e of entries) {

@@ -3,7 +3,7 @@ import { parseSize } from '../../core/sizes.js';
 import { measure } from '../../jobs/measure.js';
 import { parseArgs, last, type OptSpec } from '../args.js';
 import { cvtnum, outputFormat, reportError, warningPrinter, type CliIo } from '../context.js';
-import { parseImageOpts } from '../image-opts.js';
+import { imageArg } from '../image-opts.js';
 import { parseSnapshotParam } from '../snapshot-param.js';
 import { formatQemuJson } from '../qemu-json.js';
 import { TRUST_OPTIONS, trustFrom } from '../trust-options.js';
@@ -30,22 +30,19 @@ export async function measureCommand(argv: readonly string[], io: CliIo): Promis
     const s = last(args, 'size');
     if (s !== undefined && (size = cvtnum(io, 'image size', s, (v) => parseSize(v, 'image size'))) === undefined) return 1;
     if (args.operands.length > 1) throw new InvalidArgumentError('At most one filename argument is allowed.');
-    let filename = args.operands[0];
-    let format = last(args, 'format');
+    const operand = args.operands[0];
+    const format = last(args, 'format');
     const imageOpts = args.flags.has('imageOpts');
     const snapshotArg = last(args, 'snapshot');
-    if (filename === undefined && (imageOpts || format !== undefined || snapshotArg !== undefined)) {
+    if (operand === undefined && (imageOpts || format !== undefined || snapshotArg !== undefined)) {
       throw new InvalidArgumentError('--image-opts, -f, and -l require a filename argument.');
     }
-    if (filename !== undefined && size !== undefined) throw new InvalidArgumentError('--size N cannot be used together with a filename.');
-    if (filename === undefined && size === undefined) throw new InvalidArgumentError('Either --size N or one filename must be specified.');
-    if (filename !== undefined && imageOpts) {
-      if (format !== undefined) throw new InvalidArgumentError('--image-opts and --format are mutually exclusive');
-      ({ filename, format } = parseImageOpts(filename));
-    }
+    if (operand !== undefined && size !== undefined) throw new InvalidArgumentError('--size N cannot be used together with a filename.');
+    if (operand === undefined && size === undefined) throw new InvalidArgumentError('Either --size N or one filename must be specified.');
+    const { filename, format: sourceFormat } = operand === undefined ? { filename: undefined, format } : imageArg(operand, format, imageOpts, io, args.flags.has('forceShare'));
     const info = await measure(filename, {
       size,
-      sourceFormat: format,
+      sourceFormat,
       targetFormat: last(args, 'targetFormat'),
       options: args.values.get('options'),
       snapshot: snapshotArg === undefined ? undefined : parseSnapshotParam(snapshotArg),

@@ -34,7 +34,7 @@ export async function rebaseCommand(argv: readonly string[], io: CliIo): Promise
     const unsafe = args.flags.has('unsafe');
     const backing = last(args, 'backing');
     if (!unsafe && backing === undefined) throw new UsageError('Must specify backing file (-b) or use unsafe mode (-u)');
-    const { filename, format } = imageArg(args.operands[0] as string, last(args, 'format'), args.flags.has('imageOpts'));
+    const { filename, format } = imageArg(args.operands[0] as string, last(args, 'format'), args.flags.has('imageOpts'), io, args.flags.has('forceShare'));
     const job = rebase(filename, backing, {
       format,
       backingFormat: last(args, 'backingFormat'),

@@ -35,7 +35,7 @@ export async function resizeCommand(argv: readonly string[], io: CliIo): Promise
     const prealloc = last(args, 'preallocation');
     if (prealloc !== undefined && !PREALLOC.has(prealloc)) throw new VdiskError('EINVAL', 'user', `Invalid preallocation mode '${prealloc}'`);
     if (args.operands.length !== 1) throw new UsageError('Expecting image file name and size');
-    const { filename, format } = imageArg(args.operands[0] as string, last(args, 'format'), args.flags.has('imageOpts'));
+    const { filename, format } = imageArg(args.operands[0] as string, last(args, 'format'), args.flags.has('imageOpts'), io);
     try {
       await resize(filename, size, {
         format,

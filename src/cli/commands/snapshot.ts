@@ -76,7 +76,7 @@ export async function snapshotCommand(argv: readonly string[], io: CliIo): Promi
     const args = parseArgs(argv, SPECS);
     const { action, name } = chooseAction(args);
     if (args.operands.length !== 1) throw new UsageError('Expecting one image file name');
-    const { filename, format } = imageArg(args.operands[0] as string, undefined, args.flags.has('imageOpts'));
+    const { filename, format } = imageArg(args.operands[0] as string, undefined, args.flags.has('imageOpts'), io, args.flags.has('forceShare'));
     // qemu-img 7.2 does nothing (and succeeds) when no action is given.
     if (action === undefined) return 0;
     const forceShare = args.flags.has('forceShare');

@@ -11,6 +11,7 @@ import { Qcow2Checker, repairDirtyImage } from './check.js';
 import { INCOMPAT_DIRTY, QCOW2_MAGIC } from './layout.js';
 import { measureQcow2 } from './measure.js';
 import { openState } from './open.js';
+import { checkQcow2RuntimeOptions, QCOW2_RUNTIME_OPTIONS } from './runtime-options.js';
 import { createWriter, updateHeaderOnOpen } from './writer-open.js';
 import { Qcow2Bitmaps, withBitmaps } from './bitmap-ops.js';
 
@@ -18,6 +19,9 @@ export { Qcow2Image } from './image.js';
 
 async function open(store: ByteStore, options: OpenOptions): Promise<FormatImage> {
   const state = await openState(store, options);
+  const { header, g } = state;
+  const facts = { version: header.version, clusterSize: g.clusterSize, l2EntrySize: g.l2EntrySize, virtualSize: state.virtualSize, cryptMethod: header.cryptMethod };
+  checkQcow2RuntimeOptions(options.runtime ?? [], { ...facts, hasDataFile: header.dataFile !== undefined });
   const image = new Qcow2Image(state);
   image.checker = new Qcow2Checker(state);
   // issue 9 (bitmaps): persistent bitmaps; writable opens mark them in_use and record writes.
@@ -42,13 +46,16 @@ async function open(store: ByteStore, options: OpenOptions): Promise<FormatImage
   return image;
 }
 
-/** Score for the first bytes of a file: magic `QFI\xfb` with version 2 or 3. */
+/**
+ * Score for the first bytes of a file: magic `QFI\xfb` with version 2 or
+ * later, as QEMU's qcow2_probe (version 1 is qcow; versions past 3 are
+ * qcow2 that open then refuses by version).
+ */
 function probe(head: Uint8Array): number {
   if (head.length < 8) return 0;
   const v = new DataView(head.buffer, head.byteOffset, head.byteLength);
   if (v.getUint32(0) !== QCOW2_MAGIC) return 0;
-  const version = v.getUint32(4);
-  return version === 2 || version === 3 ? 100 : 0;
+  return v.getUint32(4) >= 2 ? 100 : 0;
 }
 
 /**
@@ -78,6 +85,7 @@ export const qcow2Driver: FormatDriver = {
   },
   createOptions: QCOW2_CREATE_OPTIONS,
   probe,
+  runtimeOptions: QCOW2_RUNTIME_OPTIONS,
   open,
   create: createQcow2,
   createsExtraFiles: (options) => options.has('data_file'),

@@ -19,6 +19,8 @@ import type {
   OptionSpec,
 } from '../driver.js';
 import { measureRaw } from './measure.js';
+import { typeQemuOpts } from '../../core/options.js';
+import { WindowStore } from '../../io/window-store.js';
 
 /** Zero runs shorter than this are reported as data, like a file system's block. */
 const ZERO_GRANULE = 4096;
@@ -26,6 +28,28 @@ const ZERO_GRANULE = 4096;
 const SCAN_WINDOW = 4 * 1024 * 1024;
 
 const CREATE_OPTIONS: readonly OptionSpec[] = [{ name: 'size', type: 'size', help: 'Virtual disk size' }];
+
+/** Open options (`--image-opts`, `json:`): the image as a window into its file. */
+const RUNTIME_OPTIONS: readonly OptionSpec[] = [
+  { name: 'offset', type: 'size', help: 'offset in the disk where the image starts' },
+  { name: 'size', type: 'size', help: 'virtual disk size' },
+];
+
+/** qemu's raw_read_options: the file itself, or the window `offset`/`size` name, checked against the file. */
+async function rawWindow(store: ByteStore, options: OpenOptions): Promise<ByteStore> {
+  const opts = typeQemuOpts(RUNTIME_OPTIONS, options.runtime ?? []);
+  if (opts.size === 0) return store;
+  const real = BigInt(await store.size());
+  const offset = (opts.get('offset') as bigint | undefined) ?? 0n;
+  const fixed = opts.get('size') as bigint | undefined;
+  if (offset > real) throw new InvalidArgumentError(`Offset (${offset}) cannot be greater than size of the containing file (${real})`);
+  const size = fixed ?? real - offset;
+  if (real - offset < size) {
+    throw new InvalidArgumentError(`The sum of offset (${offset}) and size (${size}) has to be smaller or equal to the  actual size of the containing file (${real})`);
+  }
+  if (fixed !== undefined && fixed % 512n !== 0n) throw new InvalidArgumentError('Specified size is not multiple of 512');
+  return new WindowStore(store, Number(offset), fixed === undefined ? undefined : Number(fixed));
+}
 
 class RawImage implements FormatImage {
   readonly format = 'raw';
@@ -71,6 +95,14 @@ class RawImage implements FormatImage {
   }
 
   async mapping(offset: number, length: number): Promise<readonly Extent[]> {
+    const extents = await this.#mapStore(offset, length);
+    // Inside a window (`offset` option) the bytes live further into the file: report where.
+    const w = this.store;
+    if (!(w instanceof WindowStore)) return extents;
+    return extents.map((e) => ('hostOffset' in e && e.hostOffset !== undefined ? { ...e, store: w.base, hostOffset: e.hostOffset + w.offset } : e));
+  }
+
+  async #mapStore(offset: number, length: number): Promise<readonly Extent[]> {
     // Holes, as the kernel knows them (SEEK_DATA/SEEK_HOLE), when the store can say.
     const host = await this.#hostExtents(offset, length);
     if (host && host.length > 0) {
@@ -202,9 +234,11 @@ export const rawDriver: FormatDriver = {
   createOptions: CREATE_OPTIONS,
   // Raw matches anything, weakly: any driver that claims the file wins.
   probe: () => 1,
+  runtimeOptions: RUNTIME_OPTIONS,
   async open(store: ByteStore, options: OpenOptions): Promise<FormatImage> {
+    const window = await rawWindow(store, options);
     // qemu sees a raw file in whole sectors: a partial last sector reads as zeros.
-    return new RawImage(store, alignUp(await store.size(), 512), options.readOnly);
+    return new RawImage(window, alignUp(await window.size(), 512), options.readOnly);
   },
   create: createRaw,
   measure: measureRaw, // issue 9: measure

@@ -40,7 +40,7 @@ export async function readCidOf(store: ByteStore): Promise<number | undefined> {
 
 /** Opens the parent named `name` through the resolver and reads its CID. */
 export async function readParentCid(external: ExternalFiles, name: string): Promise<number | undefined> {
-  const store = await external.open(name, 'extent', { readOnly: true });
+  const store = await external.open(name, 'extent', { readOnly: true, unlocked: true });
   try {
     return await readCidOf(store);
   } finally {

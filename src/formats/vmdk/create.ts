@@ -162,7 +162,7 @@ async function createExtentFiles(request: CreateRequest, s: Settings): Promise<s
   for (let idx = 1; created < s.size; idx++) {
     const cur = Math.min(s.size - created, split ? SPLIT_SIZE : s.size);
     const name = split ? `${prefix}-${flat ? 'f' : 's'}${String(idx).padStart(3, '0')}${postfix}` : `${prefix}-flat${postfix}`;
-    const store = await request.external.open(name, 'extent', { readOnly: false, create: true });
+    const store = await request.external.open(name, 'extent', { readOnly: false, create: true, metadata: !flat });
     try {
       await store.truncate(0);
       if (flat) await store.truncate(cur);

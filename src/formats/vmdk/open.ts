@@ -130,7 +130,10 @@ async function openExtent(line: ExtentLine, start: number, options: OpenOptions,
   if (line.kind === 'ZERO') return { ...base, filename: options.filename, length: line.sectors * SECTOR, store: undefined };
   let store = byName.get(line.filename);
   if (!store) {
-    store = await options.external.open(line.filename, 'extent', { readOnly: options.readOnly || line.access === 'RDONLY' });
+    store = await options.external.open(line.filename, 'extent', {
+      readOnly: options.readOnly || line.access === 'RDONLY',
+      metadata: line.kind !== 'FLAT' && line.kind !== 'VMFS',
+    });
     byName.set(line.filename, store);
     stores.push(store);
   }

@@ -130,11 +130,15 @@ function hex(n: number): string {
  * CHS size for creators it did not list (such as Azure's `wa\0\0`), which
  * truncated those disks.
  *
+ * The `force_size_calc` open option picks one rule for every creator.
+ *
  * @throws {UnsupportedError} sizes above 2040 GiB (QEMU's VHD_MAX_SECTORS)
  */
-export function virtualSectors(f: VhdFooter): number {
+export function virtualSectors(f: VhdFooter, force?: 'chs' | 'current_size'): number {
   const chs = f.cylinders * f.heads * f.sectorsPerTrack;
-  const useChs = (f.creatorApp === 'vpc ' || f.creatorApp === 'qemu') && chs !== VHD_MAX_GEOMETRY;
+  // `force_size_calc` overrides the creator table, but a maximal geometry always means current_size.
+  const byCreator = f.creatorApp === 'vpc ' || f.creatorApp === 'qemu';
+  const useChs = (force === undefined ? byCreator : force === 'chs') && chs !== VHD_MAX_GEOMETRY;
   const sectors = useChs ? chs : Math.floor(f.currentSize / 512);
   if (sectors > LIMITS.vpcMaxSectors) {
     throw new UnsupportedError(`VHD disk size of ${sectors * 512} bytes is above the format's maximum of 2040 GiB`, { offset: useChs ? 56 : 48 });

@@ -8,15 +8,26 @@
  * (./parent-id.ts, like vmdk's parentCID check). This file wires the parts
  * together.
  */
-import type { ByteStore, FormatDriver, FormatImage, OpenOptions } from '../driver.js';
+import { InvalidArgumentError } from '../../core/errors.js';
+import { typeQemuOpts } from '../../core/options.js';
+import type { ByteStore, FormatDriver, FormatImage, OpenOptions, OptionSpec } from '../driver.js';
 import { createVpc, VPC_CREATE_OPTIONS } from './create.js';
 import { hasFooterCookie } from './footer.js';
 import { VpcImage } from './image.js';
 import { openVpc } from './open.js';
 
+/** Open options: `force_size_calc` overrides how the virtual size is read from the footer. */
+const RUNTIME_OPTIONS: readonly OptionSpec[] = [{ name: 'force_size_calc', type: 'string', help: 'Force disk size calculation to use either CHS geometry, or use the disk current_size specified in the VHD footer. {chs, current_size}' }];
+
+function sizeCalc(options: OpenOptions): 'chs' | 'current_size' | undefined {
+  const mode = typeQemuOpts(RUNTIME_OPTIONS, options.runtime ?? []).get('force_size_calc');
+  if (mode === undefined || mode === 'chs' || mode === 'current_size') return mode;
+  throw new InvalidArgumentError(`Invalid size calculation mode: '${String(mode)}'`);
+}
+
 async function open(store: ByteStore, options: OpenOptions): Promise<FormatImage> {
   const writable = !options.readOnly;
-  const state = await openVpc(store, writable);
+  const state = await openVpc(store, writable, sizeCalc(options));
   return new VpcImage(state, writable, options.external, options.filename);
 }
 
@@ -35,6 +46,7 @@ export const vpcDriver: FormatDriver = {
     bitmaps: false,
   },
   createOptions: VPC_CREATE_OPTIONS,
+  runtimeOptions: RUNTIME_OPTIONS,
   // Only the footer copy at offset 0 is probed, as QEMU does: fixed disks
   // (footer at the end only) are read as raw unless the format is given.
   probe: (head) => (hasFooterCookie(head) ? 100 : 0),

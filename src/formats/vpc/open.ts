@@ -107,11 +107,11 @@ async function parentOf(store: ByteStore, header: DynamicHeader, fileSize: numbe
  * @throws {CorruptImageError} ECORRUPT for damaged structures (naming the structure and offset)
  * @throws {UnsupportedError} EUNSUPPORTED for unknown disk types and limits vdisk refuses
  */
-export async function openVpc(store: ByteStore, writable: boolean): Promise<VpcState> {
+export async function openVpc(store: ByteStore, writable: boolean, forceSizeCalc?: 'chs' | 'current_size'): Promise<VpcState> {
   const fileSize = await store.size();
   const { bytes, footer } = await findFooter(store, fileSize);
   const kind = kindOf(footer);
-  const virtualSize = virtualSectors(footer) * 512;
+  const virtualSize = virtualSectors(footer, forceSizeCalc) * 512;
   if (kind === 'fixed') {
     return { store, kind, footer, footerBytes: bytes, virtualSize, dataLimit: fileSize - VHD_FOOTER_SIZE, dynamic: undefined, backing: undefined };
   }

@@ -34,7 +34,7 @@ function sameId(a: Uint8Array, b: Uint8Array): boolean {
 
 /** Opens the parent named `name` through the resolver and reads its footer's unique ID. */
 export async function readParentUniqueId(external: ExternalFiles, name: string): Promise<Uint8Array> {
-  const store = await external.open(name, 'extent', { readOnly: true });
+  const store = await external.open(name, 'extent', { readOnly: true, unlocked: true });
   try {
     return (await findFooter(store, await store.size())).footer.uniqueId;
   } finally {

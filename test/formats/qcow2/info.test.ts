@@ -151,14 +151,17 @@ describe('qcow2 create options', () => {
     await assert.rejects(createOn(new MemoryStore('x.qcow2'), 'x.qcow2', 2 ** 40, { cluster_size: 512 }), /The image size is too large for file format 'qcow2'/);
   });
 
-  it('probes QFI\\xfb with version 2 or 3 only', async () => {
+  it('probes QFI\\xfb with version 2 and up, never qcow v1 (qemu reports later versions when opening)', async () => {
     const store = new MemoryStore('p.qcow2');
     await createOn(store, 'p.qcow2', 65536);
     const head = store.bytes().subarray(0, 512);
     assert.equal(qcow2Driver.probe(head, 'p.qcow2'), 100);
     const v4 = head.slice();
     v4[7] = 4;
-    assert.equal(qcow2Driver.probe(v4, 'p.qcow2'), 0);
+    assert.equal(qcow2Driver.probe(v4, 'p.qcow2'), 100);
+    const v1 = head.slice();
+    v1[7] = 1;
+    assert.equal(qcow2Driver.probe(v1, 'p.qcow2'), 0);
     assert.equal(qcow2Driver.probe(new Uint8Array(4), 'p.qcow2'), 0);
   });
 

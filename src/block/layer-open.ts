@@ -1,0 +1,125 @@
+/**
+ * Opening one layer of a chain on an open store: the format (given or
+ * probed), the file's image lock (which depends on the format, as qemu's
+ * child roles do), the driver, and the files the image names.
+ */
+import { dirname } from 'node:path';
+
+import { UnknownFormatError, VdiskError } from '../core/errors.js';
+import type { ByteStore, FormatDriver, FormatImage, OpenWarning } from '../formats/driver.js';
+import type { CacheMode } from '../io/cache-mode.js';
+import { FileStore } from '../io/file-store.js';
+import { externalFiles } from './external.js';
+import type { Layer } from './layer.js';
+import { pathCombine } from './path-combine.js';
+import { probeStore } from './probe.js';
+import type { DriverRegistry } from './registry.js';
+import type { ResolverOptions } from './resolver.js';
+
+/** What every layer of one open shares. */
+export interface LayerContext {
+  readonly registry: DriverRegistry;
+  /** Resolver, cache and locking settings (the open's options). */
+  readonly options: ResolverOptions & {
+    readonly cache?: CacheMode | undefined;
+    readonly forceShare?: boolean | undefined;
+    readonly noShare?: boolean | undefined;
+    readonly refuse?: ReadonlySet<string> | undefined;
+    readonly check?: boolean | undefined;
+    readonly onWarning?: ((warning: OpenWarning) => void) | undefined;
+  };
+  /** Where `untrusted` mode confines references (default: the directory of the layer's own file). */
+  readonly rootDir?: string | undefined;
+}
+
+/** One layer to open. */
+export interface LayerRequest {
+  readonly store: ByteStore;
+  /** The name the layer is shown under. */
+  readonly filename: string;
+  /** The file's own path: references inside the image (backing, extents) are relative to it. */
+  readonly path: string;
+  readonly format: string | undefined;
+  readonly readOnly: boolean;
+  /** The driver's open options (`--image-opts`, `json:`). */
+  readonly runtime?: readonly (readonly [string, string])[] | undefined;
+  /** False with `file.locking=off`. */
+  readonly locking?: boolean | undefined;
+}
+
+/** The driver a store holds: probed as qemu probes (raw is the fallback). */
+export async function probeDriver(store: ByteStore, filename: string, registry: DriverRegistry): Promise<FormatDriver> {
+  const found = await probeStore(store, filename, registry);
+  if (!found) throw new UnknownFormatError(`Could not determine the format of '${filename}'`);
+  return found.driver;
+}
+
+/** qemu's role of a format's file: raw passes the whole disk through (a window of it, with offset/size). */
+function fileRole(driver: FormatDriver, runtime: LayerRequest['runtime']): 'metadata' | 'data' | 'filtered' {
+  if (driver.name !== 'raw') return 'metadata';
+  return runtime?.some(([k]) => k === 'offset' || k === 'size') ? 'data' : 'filtered';
+}
+
+/**
+ * Opens a layer. The store is locked here, once the format is known; on
+ * failure the files the image named are closed (the store is the caller's).
+ */
+export async function openLayer(req: LayerRequest, ctx: LayerContext): Promise<Layer> {
+  let driver: FormatDriver;
+  let probedRaw = false;
+  if (req.format !== undefined) {
+    const d = ctx.registry.find(req.format);
+    if (!d) throw new UnknownFormatError(`Unknown driver '${req.format}'`, { data: { format: req.format } });
+    driver = d;
+  } else {
+    driver = await probeDriver(req.store, req.path, ctx.registry);
+    probedRaw = driver.name === 'raw';
+  }
+  const o = ctx.options;
+  const lock = { write: !req.readOnly, shareAll: o.forceShare === true, noShare: o.noShare, role: fileRole(driver, req.runtime) };
+  if (req.locking !== false) await req.store.lock?.(lock);
+  const extra: ByteStore[] = [];
+  let image: FormatImage;
+  try {
+    // External files (data file, extents) share the cache mode and locking of the file that names them.
+    const cache = req.store instanceof FileStore ? req.store.cache : o.cache;
+    const fileOpts = { ...o, cache, lock: { shareAll: lock.shareAll, noShare: lock.noShare }, noLocks: req.locking === false };
+    const external = externalFiles(req.path, ctx.rootDir ?? dirname(req.path), fileOpts, extra);
+    image = await driver.open(req.store, { readOnly: req.readOnly, filename: req.path, external, check: o.check, onWarning: o.onWarning, runtime: req.runtime });
+  } catch (err) {
+    await Promise.allSettled(extra.map((s) => s.close()));
+    throw err;
+  }
+  const backing = image.backing;
+  return {
+    image,
+    files: [req.store, ...extra],
+    filename: req.filename,
+    path: req.path,
+    format: driver.name,
+    probedRaw,
+    backing,
+    backingPath: backing ? pathCombine(req.path, backing.filename) : undefined,
+  };
+}
+
+/** Wraps an open failure the way qemu-img words it: `Could not open 'x': <why>`. */
+export function openError(filename: string, err: unknown): unknown {
+  if (!(err instanceof VdiskError)) return err;
+  const prefix = `Could not open '${filename}': `;
+  const wrapped = new (err.constructor as new (m: string, d: object) => VdiskError)(prefix + err.message, {
+    file: err.file ?? filename,
+    offset: err.offset,
+    cause: err,
+    data: err.data,
+    hint: err.hint,
+  });
+  return wrapped;
+}
+
+/** qemu's wording for a backing file that fails to open: `Could not open 'top': Could not open backing file: ...`. */
+export function backingError(referrer: string, err: unknown): unknown {
+  if (!(err instanceof VdiskError)) return err;
+  const Ctor = err.constructor as new (m: string, d: object) => VdiskError;
+  return openError(referrer, new Ctor(`Could not open backing file: ${err.message}`, { file: err.file, cause: err, data: err.data, hint: err.hint }));
+}
