@@ -37,7 +37,8 @@ export class BlockDevice {
     this.layers = layers;
     this.#registry = registry;
     const top = layers[0]?.image;
-    if (top?.attachBacking && layers.length > 1) top.attachBacking((off, into) => this.#readLayer(1, off, into));
+    const below = layers[1]?.image;
+    if (top?.attachBacking && below) top.attachBacking((off, into) => this.#readLayer(1, off, into), below.virtualSize);
   }
 
   /**

@@ -49,8 +49,8 @@ class SnapshotLayer implements FormatImage {
   recurseHostStatus(): Promise<boolean> {
     return this.#view.recurseHostStatus?.() ?? Promise.resolve(false);
   }
-  attachBacking(reader: BackingReader | undefined): void {
-    this.#view.attachBacking?.(reader);
+  attachBacking(reader: BackingReader | undefined, size?: number): void {
+    this.#view.attachBacking?.(reader, size);
   }
   describe(): Promise<FormatDescription> {
     return this.#view.describe();

@@ -379,8 +379,8 @@ export interface FormatImage {
    * images made with metadata preallocation). Absent means false.
    */
   recurseHostStatus?(): Promise<boolean>;
-  /** Gives the image a reader for the layers below (copy-on-write source). */
-  attachBacking?(reader: BackingReader | undefined): void;
+  /** Gives the image a reader for the layers below (copy-on-write source) and their virtual size. */
+  attachBacking?(reader: BackingReader | undefined, size?: number): void;
   /** Present when the image is open for writing and the format can write. */
   readonly writer?: ImageWriter | undefined;
   /** Present when the format can change its size. */

@@ -14,10 +14,10 @@ import { AUTOCLEAR_BITMAPS } from './layout.js';
 import type { Refcounts } from './refcount.js';
 import type { Qcow2State } from './state.js';
 
-/** Reads the dirty bits of `e` (one bit per granule, LSB first). */
-export async function loadBits(s: Qcow2State, e: BitmapDirEntry): Promise<Uint8Array> {
+/** Reads the dirty bits of `e`, which covers `virtualSize` bytes (one bit per granule, LSB first). */
+export async function loadBits(s: Qcow2State, e: BitmapDirEntry, virtualSize: number): Promise<Uint8Array> {
   const cs = s.g.clusterSize;
-  const bytes = bitmapBytes(s.virtualSize, 2 ** e.granularityBits);
+  const bytes = bitmapBytes(virtualSize, 2 ** e.granularityBits);
   const out = new Uint8Array(bytes);
   const raw = new Uint8Array(e.tableSize * 8);
   await s.store.read(e.tableOffset, raw);

@@ -2,9 +2,10 @@
  * Persistent dirty bitmaps of an open qcow2 image (qcow2-bitmap.c's load
  * and store, the block layer's bitmap operations): the ImageBitmaps
  * capability. Writable opens mark every consistent bitmap in_use at once,
- * as QEMU does; enabled bitmaps then record writes in memory, and close
- * writes every bitmap to new clusters, switches the directory in one
- * header write and frees the old clusters.
+ * as QEMU does; bits are read when first needed (enabled bitmaps before the
+ * first write, which they then record in memory), and close writes every
+ * bitmap to new clusters, sized to the image as it is then, switches the
+ * directory in one header write and frees the old clusters.
  */
 import { InvalidArgumentError, UnsupportedError } from '../../core/errors.js';
 import { LIMITS } from '../../core/limits.js';
@@ -36,6 +37,10 @@ interface Live {
   entry: BitmapDirEntry | undefined;
 }
 
+function inconsistent(name: string): InvalidArgumentError {
+  return new InvalidArgumentError(`Bitmap '${name}' is inconsistent and cannot be used`, { hint: 'Try block-dirty-bitmap-remove to delete this bitmap from disk' });
+}
+
 /** The default granularity QEMU picks: the cluster size, within 4 KiB..64 KiB. */
 function defaultGranularity(clusterSize: number): number {
   return Math.min(65536, Math.max(4096, clusterSize));
@@ -49,6 +54,8 @@ export class Qcow2Bitmaps implements ImageBitmaps {
   /** On-disk entries removed: their clusters are freed when the new directory is in place. */
   #removed: BitmapDirEntry[] = [];
   #attached = false;
+  /** The virtual size the on-disk entries describe (a resize changes the image's, not theirs). */
+  #entriesSize = 0;
 
   constructor(s: Qcow2State, writable: boolean) {
     this.#s = s;
@@ -64,6 +71,7 @@ export class Qcow2Bitmaps implements ImageBitmaps {
     if (this.#live) return this.#live;
     const s = this.#s;
     const ext = s.header.bitmaps;
+    this.#entriesSize = s.virtualSize;
     let entries: BitmapDirEntry[] = [];
     if (ext) {
       const dir = new Uint8Array(ext.directorySize);
@@ -100,7 +108,7 @@ export class Qcow2Bitmaps implements ImageBitmaps {
 
   /** The bits, loaded on first use and kept sized to the current virtual size (a resize grows them clean). */
   async #bits(b: Live): Promise<Uint8Array> {
-    if (!b.bits) b.bits = b.entry ? await loadBits(this.#s, b.entry) : new Uint8Array(bitmapBytes(this.#s.virtualSize, b.granularity));
+    if (!b.bits) b.bits = b.entry ? await loadBits(this.#s, b.entry, this.#entriesSize) : new Uint8Array(bitmapBytes(this.#s.virtualSize, b.granularity));
     const want = bitmapBytes(this.#s.virtualSize, b.granularity);
     if (b.bits.length !== want) {
       const next = new Uint8Array(want);
@@ -113,7 +121,7 @@ export class Qcow2Bitmaps implements ImageBitmaps {
   }
 
   #usable(b: Live): void {
-    if (b.inconsistent) throw new InvalidArgumentError(`Bitmap '${b.name}' is inconsistent and cannot be used`, { hint: 'Try block-dirty-bitmap-remove to delete this bitmap from disk' });
+    if (b.inconsistent) throw inconsistent(b.name);
   }
 
   #mutable(): void {
@@ -190,8 +198,8 @@ export class Qcow2Bitmaps implements ImageBitmaps {
   }
 
   /**
-   * Called once on a read/write open: loads every consistent bitmap and
-   * marks it in_use on disk before any write can happen.
+   * Called once on a read/write open: marks every consistent bitmap in_use
+   * on disk before any write can happen (their bits are read later).
    */
   async attach(): Promise<void> {
     if (this.#attached || !this.#writable) return;
@@ -199,9 +207,25 @@ export class Qcow2Bitmaps implements ImageBitmaps {
     const live = await this.#load();
     const fresh = live.filter((b) => !b.inconsistent && b.entry);
     if (!fresh.length) return;
-    for (const b of fresh) await this.#bits(b);
     for (const b of fresh) b.entry!.flags |= BME_FLAG_IN_USE;
     await rewriteDirInPlace(this.#s, live.map((b) => b.entry!));
+  }
+
+  /** Reads the bits of every bitmap that records writes and has not read them yet (before a write). */
+  async prepareMarks(): Promise<void> {
+    for (const b of this.#live ?? []) if (b.enabled && !b.inconsistent && !b.bits) await this.#bits(b);
+  }
+
+  /**
+   * qcow2_truncate_bitmaps_check: every bitmap must be usable to be
+   * resized with the image (they are, at close); an inconsistent one
+   * refuses the resize. Reads no bits.
+   *
+   * @throws {InvalidArgumentError} "Bitmap '…' is inconsistent and cannot be used"
+   */
+  checkResize(): void {
+    const bad = this.#live ? this.#live.find((b) => b.inconsistent)?.name : this.#s.bitmaps.find((b) => b.flags.includes('in-use'))?.name;
+    if (bad !== undefined) throw inconsistent(bad);
   }
 
   /** Records a write of `[offset, offset+length)` in every enabled bitmap. */
@@ -230,6 +254,11 @@ export class Qcow2Bitmaps implements ImageBitmaps {
         entries.push(b.entry);
         continue;
       }
+      if (!b.bits && b.entry && this.#entriesSize === s.virtualSize) {
+        // Never read, so unchanged: its clusters stay, only the flags are new (in_use cleared).
+        entries.push({ ...b.entry, flags: (b.entry.flags & 4) | (b.enabled ? BME_FLAG_AUTO : 0) });
+        continue;
+      }
       const { tableOffset, tableSize } = await storeBits(s, rc, await this.#bits(b));
       if (b.entry) dropped.push(b.entry);
       const extraData = b.entry?.extraData ?? new Uint8Array(0);
@@ -245,6 +274,7 @@ export class Qcow2Bitmaps implements ImageBitmaps {
     await rc.writeBack();
     await s.store.flush();
     this.#removed = [];
+    this.#entriesSize = s.virtualSize;
     this.#live = live.map((b, i) => ({ ...b, entry: entries[i], bits: b.bits }));
     (s as { bitmaps: readonly BitmapInfo[] }).bitmaps = this.#sync();
   }
@@ -272,8 +302,9 @@ export function withBitmaps<W extends ImageWriter & { flush(): Promise<void>; cl
         };
       }
       if (typeof prop === 'string' && MARKING.has(prop)) {
-        return (offset: number, second: unknown, ...rest: unknown[]) => {
+        return async (offset: number, second: unknown, ...rest: unknown[]) => {
           const length = second instanceof Uint8Array ? second.length : typeof second === 'number' ? second : 0;
+          await bitmaps.prepareMarks();
           bitmaps.mark(offset, length);
           return fn.call(target, offset, second, ...rest);
         };

@@ -6,6 +6,7 @@
 import { alignUp } from '../../core/bytes.js';
 import { InvalidArgumentError, UnsupportedError } from '../../core/errors.js';
 import { LIMITS } from '../../core/limits.js';
+import { truncateLikeQemu } from '../../io/truncate.js';
 import type { ByteStore, CreateRequest, OptionSpec, OptionValue } from '../driver.js';
 import { QEMU_FEATURE_NAMES, serializeHeader, type Qcow2Header } from './header.js';
 import {
@@ -22,6 +23,7 @@ import {
   V3_HEADER_LENGTH,
   type Geometry,
 } from './layout.js';
+import { growClusters } from './grow.js';
 import { openState } from './open.js';
 import { Refcounts, setRefcountEntry } from './refcount.js';
 import { createWriter } from './writer-open.js';
@@ -197,7 +199,10 @@ async function layout(store: ByteStore, p: Qcow2CreateParams): Promise<void> {
   const cs = g.clusterSize;
   const h = makeHeader(p, g);
   await store.truncate(0);
-  await store.write(0, serializeHeader(h));
+  // The header's whole cluster is written, as qemu does (the file's allocation then matches its).
+  const head = new Uint8Array(cs);
+  head.set(serializeHeader(h));
+  await store.write(0, head);
   const table = new Float64Array(cs / 8);
   table[0] = 2 * cs;
   const reftable = new Uint8Array(cs);
@@ -238,9 +243,11 @@ async function layout(store: ByteStore, p: Qcow2CreateParams): Promise<void> {
 export async function createQcow2(store: ByteStore, request: CreateRequest): Promise<void> {
   const p = parseCreateOptions(request.size, request.options);
   if (p.dataFile !== undefined) {
+    // Emptied, then grown to the size: at once without preallocation, else as the clusters are mapped.
     const ds = await request.external.open(p.dataFile, 'data-file', { readOnly: false, create: true });
     try {
-      await ds.truncate(p.size);
+      await ds.truncate(0);
+      if (p.preallocation === 'off') await truncateLikeQemu(ds, p.size);
       await ds.flush();
     } finally {
       await ds.close();
@@ -248,15 +255,13 @@ export async function createQcow2(store: ByteStore, request: CreateRequest): Pro
   }
   await layout(store, p);
   if (p.preallocation === 'off') return;
+  // qemu grows the empty image with the preallocation mode (qcow2_co_truncate).
   const state = await openState(store, { readOnly: false, filename: request.filename, external: request.external });
   try {
     const writer = await createWriter(state);
-    const end = await writer.preallocate();
+    const access = await writer.clusterAccess();
+    await access.guard(() => growClusters(state, access, { oldSize: 0, newSize: p.size }, p.preallocation, false));
     await writer.close();
-    if (p.preallocation !== 'metadata') {
-      if (!store.preallocate) throw new UnsupportedError(`Preallocation mode '${p.preallocation}' is not supported on '${store.name}'`);
-      await store.preallocate(0, end, p.preallocation);
-    }
   } finally {
     await Promise.allSettled(state.ownedStores.map((s) => s.close()));
   }

@@ -3,6 +3,7 @@
  * content a cluster (or subcluster) had before a write, and entry updates.
  */
 import type { TableCache } from './cache.js';
+import type { Refcounts } from './refcount.js';
 import { decompressCluster } from './compressed.js';
 import {
   decodeCompressed,
@@ -36,6 +37,22 @@ export interface EntryInfo {
   readonly copied: boolean;
   /** Standard entries: the zero flag. */
   readonly zero: boolean;
+}
+
+/** What grow.ts and prealloc.ts use of the writer (see Qcow2Writer.clusterAccess). */
+export interface ClusterAccess {
+  /** The image's refcounts. */
+  readonly rc: Refcounts;
+  /** The L2 slot of a guest offset, the table allocated or unshared as a write would. */
+  slotFor(gOff: number): Promise<Slot>;
+  /** Queues the refcount decrements for what an entry pointed at (applied on flush). */
+  unref(e: EntryInfo): void;
+  /** Writes guest data at a host offset, refusing (and marking corrupt) a write over metadata. */
+  writeData(host: number, data: Uint8Array): Promise<void>;
+  /** Runs `fn`; a corruption error stops the writer. */
+  guard<T>(fn: () => Promise<T>): Promise<T>;
+  /** A guest write (allocating, copy-on-write), not recorded in dirty bitmaps. */
+  write(offset: number, data: Uint8Array): Promise<void>;
 }
 
 /** Reads and classifies slot `slot`. */

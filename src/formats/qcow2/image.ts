@@ -9,7 +9,6 @@ import type {
   Extent,
   FormatDescription,
   FormatImage,
-  ImageBitmaps,
   ImageChecker,
   ImageResizer,
   ImageAmender,
@@ -17,6 +16,7 @@ import type {
   SnapshotOps,
 } from '../driver.js';
 import { qcow2Amender } from './amend.js';
+import type { Qcow2Bitmaps } from './bitmap-ops.js';
 import { TableCache } from './cache.js';
 import { mapRange } from './cluster.js';
 import { decompressCluster } from './compressed.js';
@@ -41,7 +41,7 @@ export class Qcow2Image implements FormatImage {
   /** Consistency check and repair (set by the driver; absent on snapshot views). */
   checker: ImageChecker | undefined;
   /** Persistent dirty bitmaps (issue 9: set by the driver from bitmap-ops.ts; absent on snapshot views). */
-  bitmaps: ImageBitmaps | undefined;
+  bitmaps: Qcow2Bitmaps | undefined;
   readonly #ownsStore: boolean;
   #closed = false;
   #recurse: Promise<boolean> | undefined;
@@ -120,8 +120,9 @@ export class Qcow2Image implements FormatImage {
     return this.#recurse;
   }
 
-  attachBacking(reader: BackingReader | undefined): void {
+  attachBacking(reader: BackingReader | undefined, size?: number): void {
     this.#s.backingReader = reader;
+    this.#s.backingSize = reader ? size : undefined;
   }
 
   async describe(): Promise<FormatDescription> {
@@ -176,6 +177,7 @@ export class Qcow2Image implements FormatImage {
       refcounts: undefined,
       ownedStores: [],
       backingReader: undefined,
+      backingSize: undefined,
     };
     return new Qcow2Image(view, false);
   }

@@ -7,9 +7,9 @@ import { alignUp } from '../../core/bytes.js';
 import { InvalidArgumentError, UnsupportedError } from '../../core/errors.js';
 import { LIMITS } from '../../core/limits.js';
 import type { MeasureResult, MeasureSource, OptionValue, PersistentBitmapInfo } from '../driver.js';
+import { refcountStructuresFor } from './refcount.js';
 
 const L1E_SIZE = 8;
-const REFTABLE_ENTRY_SIZE = 8;
 const BME_TABLE_ENTRY_SIZE = 8;
 const V3_HINT = '(use compat=1.1 or greater)';
 
@@ -59,18 +59,7 @@ export function measureParams(o: ReadonlyMap<string, OptionValue>): Qcow2Measure
 
 /** Refcount table and block bytes needed to count `clusters` clusters (fixed point, as QEMU computes it). */
 export function refcountMetadataSize(clusters: number, clusterSize: number, refcountOrder: number): number {
-  const blocksPerTableCluster = clusterSize / REFTABLE_ENTRY_SIZE;
-  const refcountsPerBlock = (clusterSize * 8) / 2 ** refcountOrder;
-  let table = 0;
-  let blocks = 0;
-  let n = 0;
-  let last: number;
-  do {
-    last = n;
-    blocks = Math.ceil((clusters + table + blocks) / refcountsPerBlock);
-    table = Math.ceil(blocks / blocksPerTableCluster);
-    n = clusters + blocks + table;
-  } while (n !== last);
+  const { blocks, table } = refcountStructuresFor(clusters, { clusterSize, refcountBlockEntries: (clusterSize * 8) / 2 ** refcountOrder });
   return (blocks + table) * clusterSize;
 }
 

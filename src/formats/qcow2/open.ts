@@ -121,5 +121,6 @@ export async function openState(store: ByteStore, options: OpenOptions): Promise
     dataFileRaw: has(h, AUTOCLEAR_DATA_FILE_RAW, 'autoclear'),
     ownedStores: owned,
     backingReader: undefined,
+    backingSize: undefined,
   };
 }

@@ -64,6 +64,34 @@ export function parseRefcountTable(bytes: Uint8Array, g: Geometry): Float64Array
   return out;
 }
 
+/**
+ * Refcount blocks and table clusters needed to count `clusters` clusters
+ * plus themselves (the fixed point of qcow2_refcount_metadata_size);
+ * `generous` also counts half the table again, as qemu does when it grows
+ * the table so that the next growth is far off.
+ */
+export function refcountStructuresFor(clusters: number, g: Pick<Geometry, 'clusterSize' | 'refcountBlockEntries'>, generous = false): { blocks: number; table: number } {
+  const entriesPerBlock = g.refcountBlockEntries;
+  const entriesPerTableCluster = g.clusterSize / 8;
+  let table = 0;
+  let blocks = 0;
+  let n = 0;
+  let last: number;
+  let more = generous;
+  do {
+    last = n;
+    blocks = Math.ceil((clusters + table + blocks) / entriesPerBlock);
+    table = Math.ceil(blocks / entriesPerTableCluster);
+    n = clusters + blocks + table;
+    if (n === last && more) {
+      clusters += Math.ceil(table / 2);
+      n = 0;
+      more = false;
+    }
+  } while (n !== last);
+  return { blocks, table };
+}
+
 /** Where the header's refcount-table fields live and how to rewrite them. */
 export interface RefcountTableHeader {
   offset: number;
@@ -143,7 +171,7 @@ export class Refcounts {
     let off = bi < this.#table.length ? this.#table[bi]! : 0;
     if (off === 0) {
       if (delta < 0) throw new CorruptImageError(`Refcount of cluster ${cluster} would drop below zero`);
-      await this.#createBlocks(cluster + 1, new Set([bi]));
+      await this.#createBlocks(cluster + 1, new Set([bi]), cluster);
       off = bi < this.#table.length ? this.#table[bi]! : 0;
       if (off === 0) return this.add(cluster, delta);
     }
@@ -168,14 +196,21 @@ export class Refcounts {
       const start = await this.#findFree(n, from);
       const missing = this.#missingBlocks(start, n);
       if (missing.size > 0) {
-        await this.#createBlocks(start + n, missing);
+        await this.#createBlocks(start + n, missing, start);
         continue; // blocks sit after the run, so the run is still free: search again
       }
       for (let c = start; c < start + n; c++) await this.add(c, 1);
-      if (start <= this.#freeHint) this.#freeHint = start + n;
+      // As qemu's free_cluster_index: the search moved past any smaller hole it skipped.
+      this.#freeHint = start + n;
       if (n > 1) this.#runHint = start + n;
       return start * this.#g.clusterSize;
     }
+  }
+
+  /** The last cluster below `clusters` with a refcount, or -1 (qcow2_get_last_cluster). */
+  async lastUsed(clusters: number): Promise<number> {
+    for (let c = clusters - 1; c >= 0; c--) if ((await this.get(c)) !== 0) return c;
+    return -1;
   }
 
   /** Drops one reference from each of `n` clusters at host `offset`. */
@@ -206,8 +241,12 @@ export class Refcounts {
     return out;
   }
 
-  /** Creates the blocks in `missing` in a free run at or after cluster `after` (they count themselves). */
-  async #createBlocks(after: number, missing: Set<number>): Promise<void> {
+  /**
+   * Creates the blocks in `missing` in a free run at or after cluster
+   * `after` (they count themselves); `first` is the first cluster that
+   * needs one.
+   */
+  async #createBlocks(after: number, missing: Set<number>, first: number): Promise<void> {
     let bstart = after;
     for (let k = missing.size; ; k = missing.size) {
       bstart = await this.#findFree(k, after);
@@ -217,7 +256,8 @@ export class Refcounts {
     const blocks = [...missing].sort((a, b) => a - b);
     const maxBlock = blocks[blocks.length - 1]!;
     if (maxBlock >= this.#table.length) {
-      await this.#grow(maxBlock);
+      const b = blocks[0]!;
+      if (b < this.#table.length || !(await this.#growAsQemu(b, after, Math.max(first, b * this.#g.refcountBlockEntries)))) await this.#grow(maxBlock);
       return;
     }
     const E = this.#g.refcountBlockEntries;
@@ -240,6 +280,30 @@ export class Refcounts {
       if (b < this.#diskEntries) await this.#writeTableEntry(b);
     }
     this.onMetadata?.(bstart * cs, bytes.length);
+  }
+
+  /**
+   * qemu's table growth (alloc_refcount_block): block `b`, which counts
+   * `cluster`, goes to the first free cluster at or after `after`, counting
+   * itself; a table half again as big as needed and the blocks for the
+   * range from the next block boundary on are placed at that boundary
+   * (qcow2_refcount_area). False, with nothing changed, when the block
+   * would not count itself.
+   */
+  async #growAsQemu(b: number, after: number, cluster: number): Promise<boolean> {
+    const E = this.#g.refcountBlockEntries;
+    const cs = this.#g.clusterSize;
+    const at = await this.#findFree(1, after);
+    if (Math.floor(at / E) !== b) return false;
+    const block = new Uint8Array(cs);
+    setRefcountEntry(block, at % E, this.#g.refcountBits, 1);
+    await this.#store.write(at * cs, block);
+    if (!this.lazy) await this.#store.flush();
+    this.#usedEnd = Math.max(this.#usedEnd, at + 1);
+    this.onMetadata?.(at * cs, cs);
+    const boundary = Math.ceil(Math.max(cluster + 1, at + 1) / E) * E;
+    await this.area(boundary, 0, { generous: true, block: { index: b, offset: at * cs } });
+    return true;
   }
 
   async #writeTableEntry(i: number): Promise<void> {
@@ -277,6 +341,70 @@ export class Refcounts {
       await this.free(old.offset, old.clusters);
       this.onMetadataFreed?.(old.offset, old.clusters * this.#g.clusterSize);
     }
+  }
+
+  /**
+   * qcow2_refcount_area (exact size): refcount structures covering the file
+   * up to cluster `start + additional` and themselves, placed at cluster
+   * `start` (nothing is referenced from there on): the missing blocks, then
+   * a new table of exactly the size needed, which the header switches to
+   * before the old table is freed. Every cluster from `start` to the end of
+   * the new table gets refcount 1. Returns the first cluster after them.
+   * `generous` makes the table half again as big; `block` is a block
+   * already written that the new table points at.
+   *
+   * @throws {UnsupportedError} "File too large" past the 8 MiB table limit
+   */
+  async area(start: number, additional: number, options: { generous?: boolean; block?: { index: number; offset: number } } = {}): Promise<number> {
+    const E = this.#g.refcountBlockEntries;
+    const cs = this.#g.clusterSize;
+    const perCluster = cs / 8;
+    const { blocks } = refcountStructuresFor(start + additional, this.#g, options.generous);
+    const tableSize = Math.ceil((options.generous ? blocks + Math.ceil(blocks / 2) : blocks) / perCluster) * perCluster;
+    if (tableSize * 8 > LIMITS.qcow2MaxRefcountTableBytes) throw new UnsupportedError('File too large', { data: { errno: 27 } });
+    const next = new Float64Array(tableSize);
+    next.set(this.#table.subarray(0, Math.min(this.#table.length, tableSize)));
+    if (options.block) next[options.block.index] = options.block.offset;
+    const first = Math.floor(start / E);
+    let missing = 0;
+    for (let i = first; i < blocks; i++) if (!next[i]) missing++;
+    const tableAt = start + missing;
+    const end = tableAt + tableSize / perCluster;
+    let blockAt = start;
+    for (let i = first; i < blocks; i++) {
+      let off = next[i]!;
+      let block: Uint8Array;
+      if (off) block = await this.cache.get(off);
+      else {
+        off = blockAt++ * cs;
+        next[i] = off;
+        block = new Uint8Array(cs);
+        await this.cache.put(off, block);
+      }
+      for (let c = Math.max(start, i * E); c < Math.min(end, (i + 1) * E); c++) setRefcountEntry(block, c - i * E, this.#g.refcountBits, 1);
+      this.cache.markDirty(off, block);
+    }
+    await this.cache.writeBack();
+    await this.#store.flush();
+    const bytes = new Uint8Array(tableSize * 8);
+    const view = new DataView(bytes.buffer);
+    for (let i = 0; i < tableSize; i++) view.setBigUint64(i * 8, BigInt(next[i]!));
+    await this.#store.write(tableAt * cs, bytes);
+    await this.#store.flush();
+    await this.#header.update(tableAt * cs, tableSize / perCluster);
+    await this.#store.flush();
+    const old = { offset: this.#header.offset, clusters: this.#header.clusters };
+    this.#table = next;
+    this.#diskEntries = tableSize;
+    this.#header.offset = tableAt * cs;
+    this.#header.clusters = tableSize / perCluster;
+    this.#usedEnd = Math.max(this.#usedEnd, end);
+    this.onMetadata?.(start * cs, (end - start) * cs);
+    if (old.clusters > 0) {
+      await this.free(old.offset, old.clusters);
+      this.onMetadataFreed?.(old.offset, old.clusters * cs);
+    }
+    return end;
   }
 
   /** Writes back dirty refcount blocks and flushes the store (unless lazy). */

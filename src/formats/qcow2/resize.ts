@@ -1,7 +1,8 @@
 /**
  * Changing a qcow2 image's virtual size (qcow2_co_truncate). Growing
- * enlarges the L1 table (written elsewhere, header switched in one write)
- * and then records the new size. Shrinking drops every cluster past the
+ * enlarges the L1 table (written elsewhere, header switched in one write),
+ * preallocates and zeroes the new part as qemu does (grow.ts), then
+ * records the new size. Shrinking drops every cluster past the
  * new end (references first, L1 entries zeroed before their L2 tables are
  * freed), trims the file after the last used cluster, then records the
  * size. Snapshots keep their own tables and sizes, as in qemu 7.2.
@@ -9,6 +10,7 @@
 import { InvalidArgumentError, UnsupportedError } from '../../core/errors.js';
 import type { ImageResizer } from '../driver.js';
 import type { Qcow2Image } from './image.js';
+import { growClusters, mustZeroGrown, type GrowPrealloc } from './grow.js';
 import { growL1, writeBackMetadata, writeHeaderSize } from './l1-table.js';
 import { l1EntriesFor } from './layout.js';
 import { updateSnapshotRefcount } from './snapshot-refcount.js';
@@ -16,7 +18,6 @@ import type { Qcow2State } from './state.js';
 import { Qcow2Writer } from './write.js';
 
 const PREALLOC_MODES = new Set(['off', 'metadata', 'falloc', 'full']);
-const ZERO_CHUNK = 8 * 1024 * 1024;
 
 /** Builds the resize capability of a writable qcow2 image. */
 export function qcow2Resizer(image: Qcow2Image): ImageResizer {
@@ -29,48 +30,40 @@ function writerOf(image: Qcow2Image): Qcow2Writer {
   return w;
 }
 
+/** qcow2_co_truncate's refusals, in its order, before anything changes. */
+function checkResize(image: Qcow2Image, newSize: number, prealloc: string): void {
+  const s = image.state;
+  if (!PREALLOC_MODES.has(prealloc)) throw new InvalidArgumentError(`Unsupported preallocation mode: ${prealloc}`);
+  if (newSize % 512 !== 0) throw new InvalidArgumentError('The new size must be a multiple of 512');
+  // v2 snapshots do not record their size: qemu would read them at the new one.
+  if (s.snapshots.length && s.version < 3) throw new UnsupportedError("Can't resize a v2 image which has snapshots");
+  image.bitmaps?.checkResize();
+  if (newSize < s.header.size && prealloc !== 'off') throw new InvalidArgumentError("Preallocation can't be used for shrinking an image");
+}
+
 async function resizeQcow2(image: Qcow2Image, newSize: number, prealloc: string): Promise<void> {
   const s = image.state;
   const writer = writerOf(image);
   const rc = s.refcounts;
   if (!rc) throw new UnsupportedError('The image is open read-only');
-  if (!PREALLOC_MODES.has(prealloc)) throw new InvalidArgumentError(`Unsupported preallocation mode: ${prealloc}`);
-  if (newSize % 512 !== 0) throw new InvalidArgumentError('The new size must be a multiple of 512');
-  if (s.bitmaps.length) {
-    throw new UnsupportedError('Resizing qcow2 images with persistent dirty bitmaps is not supported yet (vdisk cannot resize the bitmaps)');
-  }
+  checkResize(image, newSize, prealloc);
   const old = s.header.size;
   await image.flush();
   try {
     if (newSize < old) {
-      if (prealloc !== 'off') throw new InvalidArgumentError("Preallocation can't be used for shrinking an image");
       await shrink(s, writer, newSize);
+      if (s.externalData && (await s.dataStore.size()) !== newSize) await s.dataStore.truncate(newSize);
     } else {
       await growL1(s, rc, l1EntriesFor(newSize, s.g));
-    }
-    if (s.externalData && (await s.dataStore.size()) !== newSize && (newSize < old || (await s.dataStore.size()) < newSize)) {
-      await s.dataStore.truncate(newSize);
+      const access = await writer.clusterAccess();
+      const range = { oldSize: old, newSize };
+      await access.guard(() => growClusters(s, access, range, prealloc as GrowPrealloc, mustZeroGrown(s, old)));
+      await writer.flush();
     }
     await writeHeaderSize(s, newSize);
   } finally {
     writer.resetMetadata();
   }
-  if (newSize > old && prealloc !== 'off') await preallocate(s, writer, old, newSize);
-}
-
-/**
- * Preallocates the grown range by writing zeros into newly allocated
- * clusters (qemu reserves them without writing for `metadata` and
- * `falloc`; the content and the consistency are the same).
- */
-async function preallocate(s: Qcow2State, writer: Qcow2Writer, old: number, newSize: number): Promise<void> {
-  const cs = s.g.clusterSize;
-  const start = Math.ceil(old / cs) * cs;
-  const zeros = new Uint8Array(Math.min(ZERO_CHUNK, Math.max(0, newSize - start)));
-  for (let pos = start; pos < newSize; pos += zeros.length) {
-    await writer.write(pos, zeros.subarray(0, Math.min(zeros.length, newSize - pos)));
-  }
-  await writer.flush();
 }
 
 async function shrink(s: Qcow2State, writer: Qcow2Writer, newSize: number): Promise<void> {
@@ -104,7 +97,6 @@ async function trimFile(s: Qcow2State): Promise<void> {
   if (!rc) return;
   const cs = s.g.clusterSize;
   const size = await s.store.size();
-  let last = Math.ceil(size / cs) - 1;
-  while (last >= 0 && (await rc.get(last)) === 0) last--;
+  const last = await rc.lastUsed(Math.ceil(size / cs));
   if (last >= 0 && (last + 1) * cs < size) await s.store.truncate((last + 1) * cs);
 }

@@ -29,4 +29,6 @@ export interface Qcow2State extends MapContext {
   /** Stores the image owns besides `store` (the data file). */
   readonly ownedStores: ByteStore[];
   backingReader: BackingReader | undefined;
+  /** Virtual size of what backingReader reads (the layers below). */
+  backingSize: number | undefined;
 }

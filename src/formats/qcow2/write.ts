@@ -13,7 +13,7 @@ import { setQcow2Backing } from './backing.js';
 import { l1Entry } from './cluster.js';
 import { compressCluster } from './compressed.js';
 import { CompressedSpace } from './compressed-space.js';
-import { compressedSpan, fillCluster, fillSubcluster, readSlot, writeSlot, type EntryInfo, type Slot } from './entries.js';
+import { compressedSpan, fillCluster, fillSubcluster, readSlot, writeSlot, type ClusterAccess, type EntryInfo, type Slot } from './entries.js';
 import { HEADER_FIELD, writeHeaderU64 } from './header.js';
 import {
   encodeCompressed,
@@ -451,26 +451,20 @@ export class Qcow2Writer implements ImageWriter {
   }
 
   /**
-   * Maps every guest cluster to a host cluster (preallocation=metadata);
-   * returns the end of the image file's used space.
+   * The cluster-level operations growing an image needs (grow.ts,
+   * prealloc.ts): L2 slots allocated as writes allocate them, queued frees,
+   * overlap-checked data writes, corruption stops.
    */
-  async preallocate(): Promise<number> {
+  async clusterAccess(): Promise<ClusterAccess> {
     await this.#begin();
-    const s = this.#s;
-    const cs = this.#cs;
-    const span = s.g.l2Entries * cs;
-    let end = 0;
-    for (let pos = 0; pos < s.virtualSize; pos += span) {
-      const slot = await this.#slotFor(pos);
-      const n = Math.ceil(Math.min(span, s.virtualSize - pos) / cs);
-      const host = s.externalData ? pos : await this.#rc.allocate(n);
-      for (let i = 0; i < n; i++) writeSlot(s, s.l2Cache, this.#slotAt(slot, slot.index + i), { host: host + i * cs, copied: true });
-      if (!s.externalData) end = Math.max(end, host + n * cs);
-    }
-    await this.flush();
-    const fileEnd = Math.max(end, await s.store.size());
-    if (fileEnd > (await s.store.size())) await s.store.truncate(fileEnd);
-    return fileEnd;
+    return {
+      rc: this.#rc,
+      slotFor: (gOff) => this.#slotFor(gOff),
+      unref: (e) => this.#unref(e),
+      writeData: (host, data) => this.#writeData(host, data),
+      guard: (fn) => this.#guard(fn),
+      write: (offset, data) => this.write(offset, data),
+    };
   }
 
   // --- backing chains and amend (commit, rebase, amend) ---
