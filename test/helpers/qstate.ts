@@ -60,6 +60,25 @@ export function head(path: string, bytes = 4096): Buffer {
   }
 }
 
+/**
+ * The header with the bitmap directory's offset zeroed: vdisk keeps bitmaps
+ * it never read where they are, where qemu rewrites every bitmap on close (a
+ * deliberate difference; their content is compared separately).
+ */
+export function withoutBitmapDirOffset(header: Buffer): Buffer {
+  const out = Buffer.from(header);
+  if (out.length < 104 || out.readUInt32BE(4) < 3) return out;
+  let p = out.readUInt32BE(100);
+  while (p + 8 <= out.length) {
+    const type = out.readUInt32BE(p);
+    const len = out.readUInt32BE(p + 4);
+    if (type === 0) break;
+    if (type === 0x23852875 && p + 8 + 24 <= out.length) out.fill(0, p + 8 + 16, p + 8 + 24);
+    p += 8 + Math.ceil(len / 8) * 8;
+  }
+  return out;
+}
+
 /** Writes `data` at `offset` of `path` in place. */
 export function poke(path: string, offset: number, data: Uint8Array): void {
   const fd = openSync(path, 'r+');
@@ -195,7 +214,7 @@ export function imageState(path: string): unknown {
 export function assertSameImage(pair: Pair, what: string, headerBytes = 4096): void {
   const q = join(pair.q, pair.name);
   const v = join(pair.v, pair.name);
-  assert.deepEqual(head(v, headerBytes), head(q, headerBytes), `header of ${what}`);
+  assert.deepEqual(withoutBitmapDirOffset(head(v, headerBytes)), withoutBitmapDirOffset(head(q, headerBytes)), `header of ${what}`);
   assert.deepEqual(imageState(v), imageState(q), `info/check of ${what}`);
   assert.deepEqual(bitmapContents(v), bitmapContents(q), `bitmaps of ${what}`);
 }
