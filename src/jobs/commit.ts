@@ -100,11 +100,11 @@ async function runCommit(filename: string, opts: CommitOptions, ctx: JobContext)
     }
     const counters: CopyCounters = { dataBytes: 0, zeroBytes: 0 };
     ctx.progress.phase('commit', dev.size);
-    await copyImage(dev, base, 0, {
+    await copyImage([dev], base, {
       sparseSize: 4096,
       targetIsZero: false,
-      topOnly: true,
-      aboveDepth: depth,
+      targetHasBacking: true,
+      statusAbove: depth,
       compress: false,
       unit: base.top.image.granularity,
       bufferSize: BUFFER_SIZE,
