@@ -199,12 +199,18 @@ export class BlockDevice {
 
   /**
    * The status of a run in the top layer only (as with `-B`: what the top
-   * image itself allocates). Unallocated runs come back with `present: false`.
+   * image itself allocates). Unallocated runs come back with `present: false`,
+   * and read as zeros (`zero`) when they start where no backing file is, as
+   * qemu's block status of one layer says.
    */
   async topStatus(offset: number, length: number): Promise<BlockStatus> {
     this.#checkRange(offset, length);
     const e = await this.#firstExtent(this.top.image, offset, length);
-    if (e.kind === 'unallocated') return { offset, length: e.length, zero: false, data: false, present: false, compressed: false, depth: 0 };
+    if (e.kind === 'unallocated') {
+      const below = this.layers[1]?.image;
+      const zero = below === undefined || offset >= below.virtualSize;
+      return { offset, length: e.length, zero, data: false, present: false, compressed: false, depth: 0 };
+    }
     const st = statusOf(e, 0);
     return (await this.top.image.recurseHostStatus?.()) ? refineByHost(st) : st;
   }

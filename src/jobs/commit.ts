@@ -101,11 +101,11 @@ async function runCommit(filename: ImageTarget, opts: CommitOptions, ctx: JobCon
     }
     const counters: CopyCounters = { dataBytes: 0, zeroBytes: 0 };
     ctx.progress.phase('commit', dev.size);
-    await copyImage(dev, base, 0, {
+    await copyImage([dev], base, {
       sparseSize: 4096,
       targetIsZero: false,
-      topOnly: true,
-      aboveDepth: depth,
+      targetHasBacking: true,
+      statusAbove: depth,
       compress: false,
       unit: base.top.image.granularity,
       bufferSize: BUFFER_SIZE,

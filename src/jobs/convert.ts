@@ -17,7 +17,7 @@ import { defaultRegistry, type DriverRegistry } from '../block/registry.js';
 import type { CacheMode } from '../io/cache-mode.js';
 import { writeLockConflict } from '../io/image-lock.js';
 import { detectWrapper, unwrapTo } from '../io/unwrap.js';
-import { copyImage, type CopyCounters } from './copy-loop.js';
+import { copyImage, type CopyCounters, type CopySettings } from './copy-loop.js';
 import { checkSourceBitmaps, checkTargetBitmaps, copyBitmaps } from './convert-bitmaps.js';
 import { prepareCreate, type CreateOptionInput, type CreateOptions, type CreatePlan } from './create.js';
 
@@ -222,6 +222,26 @@ async function isSpecialTarget(target: string): Promise<boolean> {
   }
 }
 
+/**
+ * How the copy treats the target, as qemu-img convert decides it: with a
+ * backing file (`-B`, or `backing_file` in the create options) only what
+ * each source's top layer holds is copied, the rest is left to the backing
+ * file, and zeros past the backing file's end are not written; without one,
+ * a new image on a regular file reads as zeros, so zeros are not written.
+ */
+async function targetState(dev: BlockDevice, target: string, opts: ConvertOptions): Promise<Pick<CopySettings, 'targetIsZero' | 'targetHasBacking' | 'statusAbove' | 'backingEnd'>> {
+  const targetHasBacking = opts.backingFile !== undefined || (!opts.noCreate && dev.top.backing !== undefined);
+  const backing = dev.layers[1]?.image;
+  const regularFile = await stat(target).then((st) => st.isFile(), () => true);
+  return {
+    targetHasBacking,
+    targetIsZero: opts.noCreate ? opts.targetIsZero === true : !targetHasBacking && regularFile,
+    statusAbove: targetHasBacking ? 1 : undefined,
+    // qemu counts the backing file in whole sectors.
+    backingEnd: targetHasBacking && !opts.noCreate && backing ? Math.ceil(backing.virtualSize / 512) * 512 : undefined,
+  };
+}
+
 /** A source: a path (`json:{...}` included), a ByteStore the caller opened, or parsed image options (`--image-opts`). */
 export type Source = ImageTarget;
 
@@ -248,6 +268,8 @@ async function runConvert(sourceNames: readonly Source[], targetSpec: ImageTarge
       sources.push(await BlockDevice.open(inflated ?? name, openOpts));
     }
     const total = sources.reduce((n, s) => n + s.size, 0);
+    // qemu-img 7.2 prints this and exits 0 without copying; vdisk fails (exit 1).
+    if (opts.targetIsZero && opts.backingFile !== undefined) throw new InvalidArgumentError('Cannot use --target-is-zero when the destination image has a backing file');
     if (opts.bitmaps) checkSourceBitmaps(sources, opts.skipBrokenBitmaps === true); // issue 9: --bitmaps
     const format = opts.targetFormat ?? 'raw';
     // The target's own files (extents, data file) may not be files the sources read either.
@@ -272,18 +294,16 @@ async function runConvert(sourceNames: readonly Source[], targetSpec: ImageTarge
       await executeTarget(plan, path, target, opts.targetCache);
       if (!inPlace) tempName = path;
       createdInPlace = plan.extraFiles;
-      dev = await BlockDevice.open(path, { ...opts, format, readOnly: false, registry, forceShare: false, snapshot: undefined, backing: opts.backingFile !== undefined, ...targetCache });
+      dev = await BlockDevice.open(path, { ...opts, format, readOnly: false, registry, forceShare: false, snapshot: undefined, ...targetCache });
     }
     if (opts.bitmaps) checkTargetBitmaps(dev, format); // issue 9: --bitmaps
     const unit = dev.top.image.granularity;
     if (opts.compress && !dev.top.image.writer?.writeCompressed) {
       throw new InvalidArgumentError(`Compression not supported for this file format`);
     }
-    const hasBacking = dev.layers.length > 1;
     const settings = {
       sparseSize,
-      targetIsZero: opts.noCreate ? opts.targetIsZero === true : !hasBacking,
-      topOnly: opts.backingFile !== undefined,
+      ...(await targetState(dev, target, opts)),
       compress: opts.compress === true,
       unit,
       bufferSize: BUFFER_SIZE,
@@ -297,12 +317,7 @@ async function runConvert(sourceNames: readonly Source[], targetSpec: ImageTarge
     };
     const counters: CopyCounters = { dataBytes: 0, zeroBytes: 0 };
     ctx.progress.phase('copy', total);
-    let at = 0;
-    for (const src of sources) {
-      if (settings.compress && at % unit !== 0) throw new InvalidArgumentError('Concatenated sources must end on cluster boundaries for compressed output');
-      await copyImage(src, dev, at, settings, counters);
-      at += src.size;
-    }
+    await copyImage(sources, dev, settings, counters);
     // issue 9: --bitmaps copies the bitmaps after the data, so the copy marks nothing in them.
     if (opts.bitmaps && sources[0]) await copyBitmaps(sources[0], dev, (w) => ctx.warn(w));
     await dev.close();

@@ -40,6 +40,7 @@ export interface RebaseResult {
 }
 
 const CHUNK = 2 * 1024 * 1024;
+const SECTOR = 512;
 
 /** Wraps a failure of the header change as qemu-img words it. */
 function changeError(name: string, err: unknown): unknown {
@@ -53,6 +54,36 @@ async function readPadded(dev: BlockDevice | undefined, offset: number, into: Ui
   into.fill(0);
   if (!dev || offset >= dev.size) return;
   await dev.read(offset, into.subarray(0, Math.min(into.length, dev.size - offset)));
+}
+
+/** Length of the run of 512-byte sectors at the start of `a` and `b` that are all equal, or all different. */
+function sectorRun(a: Uint8Array, b: Uint8Array): { differ: boolean; length: number } {
+  const same = (pos: number): boolean => Buffer.compare(a.subarray(pos, pos + SECTOR), b.subarray(pos, pos + SECTOR)) === 0;
+  const first = same(0);
+  let pos = Math.min(SECTOR, a.length);
+  while (pos < a.length && same(pos) === first) pos = Math.min(a.length, pos + SECTOR);
+  return { differ: !first, length: pos };
+}
+
+/**
+ * Keeps one unit's old content `old` where `next` (the new backing file)
+ * differs; returns the bytes written. Like qemu-img 7.2, only the sectors
+ * that differ are written (so extended L2 images allocate only the
+ * subclusters they need), except that a unit that read as zeros becomes a
+ * zero unit whole (smaller than qemu's data).
+ */
+async function copyUnit(dev: BlockDevice, at: number, old: Uint8Array, next: Uint8Array, compress: boolean): Promise<number> {
+  if (Buffer.compare(old, next) === 0) return 0;
+  if (isZero(old)) await dev.writeZeroes(at, old.length);
+  else if (compress) await dev.writeCompressed(at, old.slice());
+  else {
+    for (let pos = 0; pos < old.length; ) {
+      const run = sectorRun(old.subarray(pos), next.subarray(pos));
+      if (run.differ) await dev.write(at + pos, old.slice(pos, pos + run.length));
+      pos += run.length;
+    }
+  }
+  return old.length;
 }
 
 /**
@@ -93,13 +124,7 @@ async function copyDifferences(dev: BlockDevice, next: BlockDevice | undefined, 
     for (let pos = 0; pos < length; ) {
       const at = offset + pos;
       const end = Math.min(length, Math.floor(at / unit) * unit + unit - offset);
-      const oa = a.subarray(pos, end);
-      if (Buffer.compare(oa, b.subarray(pos, end)) !== 0) {
-        if (isZero(oa)) await dev.writeZeroes(at, oa.length);
-        else if (compress && oa.length === unit && at % unit === 0) await dev.writeCompressed(at, oa.slice());
-        else await dev.write(at, oa.slice());
-        copied += oa.length;
-      }
+      copied += await copyUnit(dev, at, a.subarray(pos, end), b.subarray(pos, end), compress && end - pos === unit && at % unit === 0);
       pos = end;
     }
     offset += length;

@@ -320,21 +320,46 @@ export class Qcow2Writer implements ImageWriter {
     await this.#begin();
     const s = this.#s;
     const unit = s.g.subclusterSize;
-    if (s.version < 3) return this.#writeZeroBuffers(offset, length);
+    // Zero flags need v3; a v2 image without a backing file discards instead (its unallocated clusters read as zeros), as qemu does.
+    if (s.version < 3 && s.backingReader) return this.#writeZeroBuffers(offset, length);
     const end = offset + length;
     const aStart = Math.min(end, Math.ceil(offset / unit) * unit);
     const aEnd = Math.max(aStart, Math.floor(end / unit) * unit);
     const tailEnd = end === s.virtualSize ? end : aEnd;
-    if (aStart > offset) await this.#writeZeroBuffers(offset, aStart - offset);
-    for (let pos = aStart; pos < tailEnd; ) {
-      const cStart = Math.floor(pos / this.#cs) * this.#cs;
-      const to = Math.min(cStart + this.#cs, tailEnd);
-      const slot = await this.#slotFor(pos);
-      await this.#guard(() => this.#zeroInCluster(slot, cStart, pos - cStart, to - cStart, options.mayUnmap));
-      pos = to;
-    }
-    if (end > tailEnd) await this.#writeZeroBuffers(tailEnd, end - tailEnd);
+    if (aStart > offset) await this.#zeroPartial(offset, aStart - offset, options.mayUnmap);
+    await this.#zeroAligned(aStart, tailEnd, options.mayUnmap);
+    if (end > tailEnd) await this.#zeroPartial(tailEnd, end - tailEnd, options.mayUnmap);
     await this.#maybeFlushFrees();
+  }
+
+  /** Zeroes whole subclusters `[from, to)` (to may be the image end). */
+  async #zeroAligned(from: number, to: number, mayUnmap: boolean): Promise<void> {
+    for (let pos = from; pos < to; ) {
+      const cStart = Math.floor(pos / this.#cs) * this.#cs;
+      const end = Math.min(cStart + this.#cs, to);
+      const slot = await this.#slotFor(pos);
+      if (this.#s.version < 3) this.#discardSlot(slot);
+      else await this.#guard(() => this.#zeroInCluster(slot, cStart, pos - cStart, end - cStart, mayUnmap));
+      pos = end;
+    }
+  }
+
+  /**
+   * Zeroes part of one subcluster. As qemu does, when the subcluster holds
+   * no data and the rest of it reads as zeros already, the whole subcluster
+   * becomes a zero one; otherwise zeros are written as data.
+   */
+  async #zeroPartial(offset: number, length: number, mayUnmap: boolean): Promise<void> {
+    const s = this.#s;
+    const unit = s.g.subclusterSize;
+    const sStart = Math.floor(offset / unit) * unit;
+    const cStart = Math.floor(offset / this.#cs) * this.#cs;
+    const e = readSlot(s, await this.#slotFor(offset));
+    const k = (sStart - cStart) / unit;
+    const zeroFlag = s.g.extendedL2 ? Math.floor(e.zeroMask / 2 ** k) % 2 === 1 : e.zero;
+    const holdsData = e.compressed || (s.g.extendedL2 ? Math.floor(e.allocMask / 2 ** k) % 2 === 1 : e.hasHost && !e.zero);
+    if (!holdsData && (zeroFlag || !s.backingReader)) return this.#zeroAligned(sStart, Math.min(sStart + unit, s.virtualSize), mayUnmap);
+    await this.#writeZeroBuffers(offset, length);
   }
 
   async #zeroInCluster(slot: Slot, cStart: number, from: number, to: number, mayUnmap: boolean): Promise<void> {
@@ -363,6 +388,14 @@ export class Qcow2Writer implements ImageWriter {
     writeSlot(s, s.l2Cache, slot, { host: e.host, copied: e.copied, zeroMask: (e.zeroMask | mask) >>> 0, allocMask: (e.allocMask & ~mask) >>> 0 });
   }
 
+  /** Makes a cluster unallocated, freeing what it pointed at. */
+  #discardSlot(slot: Slot): void {
+    const e = readSlot(this.#s, slot);
+    if (!e.compressed && !e.hasHost && e.hi === 0 && e.lo === 0 && e.zeroMask === 0 && e.allocMask === 0) return;
+    writeSlot(this.#s, this.#s.l2Cache, slot, { host: 0, copied: false });
+    this.#unref(e);
+  }
+
   async #writeZeroBuffers(offset: number, length: number): Promise<void> {
     const chunk = new Uint8Array(Math.min(length, 1024 * 1024));
     for (let pos = offset; pos < offset + length; pos += chunk.length) {
@@ -378,11 +411,7 @@ export class Qcow2Writer implements ImageWriter {
     const first = Math.ceil(offset / cs) * cs;
     const last = end === this.#s.virtualSize ? end : Math.floor(end / cs) * cs;
     for (let pos = first; pos < last; pos += cs) {
-      const slot = await this.#slotFor(pos);
-      const e = readSlot(this.#s, slot);
-      if (!e.compressed && !e.hasHost && e.hi === 0 && e.lo === 0 && e.zeroMask === 0 && e.allocMask === 0) continue;
-      writeSlot(this.#s, this.#s.l2Cache, slot, { host: 0, copied: false });
-      this.#unref(e);
+      this.#discardSlot(await this.#slotFor(pos));
     }
     await this.#maybeFlushFrees();
   }

@@ -1,0 +1,214 @@
+/**
+ * What convert and commit copy, request by request, as qemu-img convert's
+ * convert_iteration_sectors decides it: block status runs of the sources
+ * (concatenated), each data (read and copied), zeros (written as zeros, or
+ * nothing when the target reads as zeros) or left to the target's backing
+ * file, split into requests the way qemu-img splits them, so that the
+ * target's allocation comes out as qemu-img's.
+ */
+import type { ProgressMeter } from '../core/progress.js';
+import type { BlockDevice } from '../block/device.js';
+import type { BlockStatus } from '../block/block-status.js';
+import type { ByteStore } from '../io/byte-store.js';
+
+/** How the sources are copied into the target. */
+export interface CopySettings {
+  /** Zero runs at least this long (bytes) stay sparse; 0 writes every byte as data (`-S 0`). */
+  readonly sparseSize: number;
+  /**
+   * The target already reads as zeros where nothing is written (qemu's
+   * has_zero_init: a new image without a backing file, or `--target-is-zero`):
+   * zero runs are then not written at all.
+   */
+  readonly targetIsZero: boolean;
+  /**
+   * Runs the source leaves unallocated are left unallocated in the target
+   * too, so that the target's backing file shows through there (qemu's
+   * target_has_backing: convert `-B` or `-o backing_file`, commit).
+   */
+  readonly targetHasBacking: boolean;
+  /**
+   * Which of the source's layers block status looks at: the top layer only
+   * (1, as qemu-img convert asks when the target has a backing file; runs
+   * the top does not allocate read as zeros only where the source has no
+   * backing there), the layers above this depth (commit's base), or the
+   * whole chain (undefined).
+   */
+  readonly statusAbove?: number | undefined;
+  /**
+   * Target offset where the target's backing file ends (a new target with
+   * a backing file): zeros from here on are left unallocated, since the
+   * target reads as zeros past its backing file anyway (qemu's
+   * target_backing_sectors).
+   */
+  readonly backingEnd?: number | undefined;
+  /** Write every unit compressed (`-c`). */
+  readonly compress: boolean;
+  /** Size of one compressed unit (the target's cluster size). */
+  readonly unit: number;
+  /** Largest data request. */
+  readonly bufferSize: number;
+  /** Requests in flight (`-m`). */
+  readonly parallel: number;
+  /** Write in order (default) or out of order (`-W`). */
+  readonly ordered: boolean;
+  /** Bytes per second written at most (`-r`); 0 = unlimited. */
+  readonly rateLimit: number;
+  /** Copy data runs inside the kernel where both sides allow it (`-C`). */
+  readonly copyOffload?: boolean | undefined;
+  /** Turn unreadable sectors into zeros instead of failing (`--salvage`), reporting each. */
+  readonly salvage?: ((message: string) => void) | undefined;
+  readonly signal: AbortSignal;
+  readonly progress: ProgressMeter;
+}
+
+export type Item =
+  | { kind: 'skip'; offset: number; length: number }
+  | { kind: 'zero'; offset: number; length: number }
+  | { kind: 'data'; offset: number; length: number; host?: { store: ByteStore; offset: number } | undefined }
+  | { kind: 'unit'; offset: number; length: number };
+
+/** qemu-img convert's three kinds of run: copy it, make it zero, or leave it to the target's backing file. */
+type RunKind = 'data' | 'zero' | 'backing';
+
+/** One block-status run being worked through (qemu's s->status up to s->sector_next_status). */
+interface Run {
+  kind: RunKind;
+  end: number;
+  start: number;
+  host?: { store: ByteStore; offset: number } | undefined;
+}
+
+/** Largest block-status request (qemu's BDRV_REQUEST_MAX_BYTES). */
+const MAX_REQUEST = 2 ** 31 - 512;
+
+/** The kind of a block-status run at offset `at` (qemu's convert_iteration_sectors). */
+function kindOf(st: BlockStatus, at: number, s: CopySettings): RunKind {
+  if (st.zero) return s.backingEnd !== undefined && at >= s.backingEnd ? 'backing' : 'zero';
+  if (st.data) return 'data';
+  return s.targetHasBacking ? 'backing' : 'data';
+}
+
+/**
+ * The sources of a copy, one after another (convert with several sources):
+ * block status is asked of the part holding an offset, reads may span parts
+ * (a compressed cluster across the end of a source).
+ */
+export class Concat {
+  readonly size: number;
+  readonly #starts: number[] = [];
+
+  constructor(readonly parts: readonly BlockDevice[]) {
+    let at = 0;
+    for (const p of parts) {
+      this.#starts.push(at);
+      at += p.size;
+    }
+    this.size = at;
+  }
+
+  /** The part holding `offset` (`offset < size`), and where it starts and ends. */
+  partAt(offset: number): { device: BlockDevice; start: number; end: number } {
+    for (const [i, device] of this.parts.entries()) {
+      const start = this.#starts[i] as number;
+      if (offset < start + device.size) return { device, start, end: start + device.size };
+    }
+    throw new RangeError(`Offset ${offset} is past the end of the sources (${this.size} bytes)`);
+  }
+
+  /** Reads `into.length` bytes at `offset` of the concatenation. */
+  async read(offset: number, into: Uint8Array): Promise<void> {
+    for (let pos = 0; pos < into.length; ) {
+      const part = this.partAt(offset + pos);
+      const n = Math.min(into.length - pos, part.end - (offset + pos));
+      await part.device.read(offset + pos - part.start, into.subarray(pos, pos + n));
+      pos += n;
+    }
+  }
+}
+
+/** Walks block status of the sources and yields work items in guest order. */
+export function planner(src: Concat, s: CopySettings): () => Promise<Item | undefined> {
+  const size = src.size;
+  let offset = 0;
+  let run: Run | undefined;
+  const query = async (): Promise<Run> => {
+    const part = src.partAt(offset);
+    let length = Math.min(part.end - offset, MAX_REQUEST);
+    // Zeros are handled differently past the target's backing file: a run stops there.
+    if (s.backingEnd !== undefined && offset < s.backingEnd) length = Math.min(length, s.backingEnd - offset);
+    const st = await status(part.device, offset - part.start, length, s);
+    // Runs end on the source's allocation unit, so that the next one starts aligned (qemu's src_alignment).
+    const align = Math.max(512, part.device.top.image.granularity);
+    let n = st.length;
+    const tail = (offset - part.start + n) % align;
+    if (n > tail) n -= tail;
+    const kind = kindOf(st, offset, s);
+    const host = s.copyOffload && kind === 'data' && st.data && st.store && st.hostOffset !== undefined && !st.compressed ? { store: st.store, offset: st.hostOffset } : undefined;
+    return { kind, start: offset, end: offset + n, host };
+  };
+  return async () => {
+    if (offset >= size) return undefined;
+    if (!run || offset >= run.end) run = await query();
+    const at = offset;
+    let kind = run.kind;
+    let length = run.end - offset;
+    if (kind === 'data') length = Math.min(length, s.compress ? s.unit : s.bufferSize);
+    if (s.compress) {
+      // Compressed clusters are written whole: a shorter run makes its whole cluster data.
+      if (length < s.unit) {
+        length = Math.min(s.unit, size - offset);
+        kind = 'data';
+      } else {
+        length = Math.floor(length / s.unit) * s.unit;
+      }
+    }
+    offset += length;
+    if (kind === 'backing') return { kind: 'skip', offset: at, length };
+    if (s.compress) return kind === 'zero' && s.targetIsZero ? { kind: 'skip', offset: at, length } : { kind: kind === 'zero' ? 'zero' : 'unit', offset: at, length };
+    if (kind === 'zero' && s.sparseSize > 0) return { kind: s.targetIsZero ? 'skip' : 'zero', offset: at, length };
+    // -S 0 writes zero runs as data too, a buffer at a time.
+    if (kind === 'zero') {
+      length = Math.min(length, s.bufferSize);
+      offset = at + length;
+    }
+    const host = kind === 'data' && run.host ? { store: run.host.store, offset: run.host.offset + (at - run.start) } : undefined;
+    return { kind: 'data', offset: at, length, host };
+  };
+}
+
+const SALVAGE_STEP = 64 * 1024;
+
+/** Block status; in salvage mode a failure counts as a short data run (which is then read sector by sector). */
+async function status(source: BlockDevice, offset: number, length: number, s: CopySettings): Promise<BlockStatus> {
+  try {
+    if (s.statusAbove === undefined) return await source.blockStatus(offset, length);
+    if (s.statusAbove === 1) return await source.topStatus(offset, length);
+    const st = await source.blockStatus(offset, length);
+    return st.present && st.depth < s.statusAbove ? st : { ...st, present: false, zero: false, data: false };
+  } catch (err) {
+    if (!s.salvage || s.signal.aborted) throw err;
+    s.salvage(`error while reading block status at offset ${offset}: ${err instanceof Error ? err.message : String(err)}`);
+    return { offset, length: Math.min(length, SALVAGE_STEP), zero: false, data: true, present: true, compressed: false, depth: 0 };
+  }
+}
+
+/** Reads `buf` at `offset`; in salvage mode retries sector by sector and zero-fills what cannot be read. */
+export async function readSalvaging(source: Concat, offset: number, buf: Uint8Array, s: CopySettings): Promise<void> {
+  try {
+    await source.read(offset, buf);
+    return;
+  } catch (err) {
+    if (!s.salvage || s.signal.aborted) throw err;
+  }
+  for (let pos = 0; pos < buf.length; pos += 512) {
+    const sector = buf.subarray(pos, Math.min(buf.length, pos + 512));
+    try {
+      await source.read(offset + pos, sector);
+    } catch (err) {
+      sector.fill(0);
+      s.salvage(`error while reading at byte ${offset + pos}: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  }
+}
+

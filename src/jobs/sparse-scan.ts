@@ -1,0 +1,62 @@
+/**
+ * Zero detection inside data that convert reads (`-S`), as qemu-img's
+ * is_allocated_sectors_min does it: 512-byte sectors, a buffer that starts
+ * with zeros is a zero run however short, zero runs after data shorter than
+ * `min` sectors are written as data, and run ends are moved to `alignment`
+ * sectors so neighbouring requests do not rewrite a partial block. Matching
+ * it sector for sector makes the target's allocation equal qemu-img's.
+ */
+import { scanRun } from '../core/bytes.js';
+
+const SECTOR = 512;
+
+/** A run at the start of a buffer: data to write, or zeros. `length` in bytes. */
+export interface SparseRun {
+  readonly data: boolean;
+  readonly length: number;
+}
+
+/** The largest power of two not above `n` (n >= 1). */
+function pow2floor(n: number): number {
+  return 2 ** Math.floor(Math.log2(n));
+}
+
+/** Alignment, in sectors, of zero/data boundaries for a sparse size of `sparseSize` bytes (qemu's s.alignment). */
+export function sparseAlignment(sparseSize: number): number {
+  return Math.max(1, pow2floor(Math.max(1, Math.floor(sparseSize / SECTOR))));
+}
+
+/** qemu's is_allocated_sectors: the sectors at the start of `buf` with the same zero-ness, ends aligned. */
+function sameRun(buf: Uint8Array, sector: number, alignment: number): SparseRun {
+  const run = scanRun(buf, SECTOR);
+  if (run.length >= buf.length) return { data: !run.zero, length: buf.length };
+  const sectors = Math.ceil(buf.length / SECTOR);
+  let i = run.length / SECTOR;
+  let zero = run.zero;
+  const tail = (sector + i) % alignment;
+  if (tail) {
+    // A short zero run before data is rewritten by the data's read-modify-write anyway.
+    if (zero && i <= tail) zero = false;
+    i = zero ? i - tail : Math.min(i + alignment - tail, sectors);
+  }
+  return { data: !zero, length: Math.min(i * SECTOR, buf.length) };
+}
+
+/**
+ * The next run of `buf` (at target sector `sector`): zeros to leave sparse,
+ * or data to write, where data swallows zero runs shorter than `minBytes`.
+ */
+export function nextSparseRun(buf: Uint8Array, sector: number, minBytes: number, alignment: number): SparseRun {
+  const min = Math.min(Math.max(1, Math.floor(minBytes / SECTOR)), Math.ceil(buf.length / SECTOR));
+  const first = sameRun(buf, sector, alignment);
+  if (!first.data) return first;
+  let used = first.length;
+  let checked = first.length;
+  while (checked < buf.length) {
+    const r = sameRun(buf.subarray(checked), sector + checked / SECTOR, alignment);
+    checked += r.length;
+    if (r.data) used = checked;
+    else if (Math.ceil(r.length / SECTOR) >= min) break;
+  }
+  return { data: true, length: used };
+}
