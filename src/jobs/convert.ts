@@ -146,6 +146,11 @@ function refuseSameFile(target: string, targetId: string | undefined, sources: r
   }
 }
 
+function optionList(input: CreateOptions['options']): CreateOptionInput[] {
+  if (input === undefined) return [];
+  return Array.isArray(input) ? [...(input as readonly CreateOptionInput[])] : [input as CreateOptionInput];
+}
+
 /** Validates the target's create options; errors read as qemu-img convert words them. */
 async function planTarget(target: string, opts: CreateOptions & { format: string }): Promise<CreatePlan> {
   try {
@@ -238,7 +243,9 @@ async function runConvert(sourceNames: readonly Source[], target: string, opts: 
       dev = await BlockDevice.open(target, { ...opts, format, readOnly: false, registry, forceShare: false, snapshot: undefined, ...targetCache });
       if (dev.size < total) throw new InvalidArgumentError(`Target image '${target}' is smaller than the source (${dev.size} < ${total} bytes)`);
     } else {
-      const plan = await planTarget(target, { ...opts, format, size: total, registry });
+      // The sources' size replaces any `-o size=`, as in qemu-img (it sets the option last).
+      const options = [...optionList(opts.options), { size: total }];
+      const plan = await planTarget(target, { ...opts, format, size: undefined, options, registry });
       // A single new regular file is written under a temporary name and renamed when complete;
       // multi-file images, symlinks and devices are written in place, as qemu-img does.
       const inPlace = plan.extraFiles || (await isSpecialTarget(target));
@@ -252,6 +259,11 @@ async function runConvert(sourceNames: readonly Source[], target: string, opts: 
     const unit = dev.top.image.granularity;
     if (opts.compress && !dev.top.image.writer?.writeCompressed) {
       throw new InvalidArgumentError(`Compression not supported for this file format`);
+    }
+    if (opts.compress) {
+      // qemu-img compresses whole clusters of at most one buffer: no cluster (flat vmdk) or a larger one is refused.
+      const clusterSize = (await dev.top.image.describe()).clusterSize ?? 0;
+      if (clusterSize <= 0 || clusterSize > BUFFER_SIZE) throw new InvalidArgumentError('invalid cluster size');
     }
     const hasBacking = dev.layers.length > 1;
     const settings = {
