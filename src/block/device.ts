@@ -184,12 +184,10 @@ export class BlockDevice {
     for (let depth = 0; ; depth++) {
       const image = this.layers[depth]?.image as FormatImage;
       len = Math.min(len, image.virtualSize - offset);
+      if (image.opaqueStatus) return opaqueStatus(offset, len, depth);
       const e = await this.#firstExtent(image, offset, len);
       len = e.length;
-      if (e.kind !== 'unallocated') {
-        const st = statusOf(e, depth);
-        return (await image.recurseHostStatus?.()) ? refineByHost(st) : st;
-      }
+      if (e.kind !== 'unallocated') return layerStatus(image, e, depth);
       const below = this.layers[depth + 1]?.image;
       if (below && offset < below.virtualSize) continue;
       // Nothing below holds the run: zeros, answered by this layer (qemu adds BDRV_BLOCK_ZERO here).
@@ -205,14 +203,15 @@ export class BlockDevice {
    */
   async topStatus(offset: number, length: number): Promise<BlockStatus> {
     this.#checkRange(offset, length);
-    const e = await this.#firstExtent(this.top.image, offset, length);
+    const image = this.top.image;
+    if (image.opaqueStatus) return opaqueStatus(offset, length, 0);
+    const e = await this.#firstExtent(image, offset, length);
     if (e.kind === 'unallocated') {
       const below = this.layers[1]?.image;
       const zero = below === undefined || offset >= below.virtualSize;
       return { offset, length: e.length, zero, data: false, present: false, compressed: false, depth: 0 };
     }
-    const st = statusOf(e, 0);
-    return (await this.top.image.recurseHostStatus?.()) ? refineByHost(st) : st;
+    return layerStatus(image, e, 0);
   }
 
   /** Writes back caches and flushes every writable layer. */
@@ -317,6 +316,18 @@ export class BlockDevice {
       throw new InvalidArgumentError(`Request [${offset}, ${offset + length}) is beyond the end of '${this.filename}' (${this.size} bytes)`);
     }
   }
+}
+
+/** What a layer's allocated extent says, refined by the host file's holes where qemu recurses. */
+async function layerStatus(image: FormatImage, e: Exclude<Extent, { kind: 'unallocated' }>, depth: number): Promise<BlockStatus> {
+  const st = statusOf(e, depth);
+  const recurse = (e.kind === 'data' && e.recurse === true) || (await image.recurseHostStatus?.());
+  return recurse ? refineByHost(st) : st;
+}
+
+/** qemu's answer for drivers without block status: all allocated data, no host offset. */
+function opaqueStatus(offset: number, length: number, depth: number): BlockStatus {
+  return { offset, length, zero: false, data: true, present: true, compressed: false, depth };
 }
 
 /**

@@ -1,3 +1,5 @@
+import { resolve } from 'node:path';
+
 import { LockedError } from '../core/errors.js';
 import type { ByteStore, ExternalFiles } from '../formats/driver.js';
 import type { CacheMode } from '../io/cache-mode.js';
@@ -18,6 +20,16 @@ export interface ExternalFileOptions extends ResolverOptions {
 }
 
 /**
+ * The name qemu gives the file (the reference combined with the referring
+ * image's name as given, e.g. `sub/x-flat.vmdk`), used as the store's name
+ * for `map` and messages; the resolved path when that names another file.
+ */
+function shownName(name: string, referrer: string, resolved: string): string {
+  const shown = pathCombine(referrer, name);
+  return resolve(shown) === resolved ? shown : resolved;
+}
+
+/**
  * The ExternalFiles a driver gets for one image: every name goes through
  * the resolver (trust mode, regular files only), and every file is locked
  * as the image itself is (qemu locks each file of a node), so a data file
@@ -34,7 +46,7 @@ export function externalFiles(referrer: string, rootDir: string, options: Extern
       const lock = options.noLocks || opts.unlocked ? undefined : { shareAll: false, ...options.lock, write: !opts.readOnly, role: lockRole };
       let store: FileStore;
       try {
-        store = await FileStore.open(path, { readOnly: opts.readOnly, create: opts.create, cache: options.cache, lock, refuse: options.refuse });
+        store = await FileStore.open(shownName(name, referrer, path), { readOnly: opts.readOnly, create: opts.create, cache: options.cache, lock, refuse: options.refuse });
       } catch (err) {
         // qemu names the file as the image's name combined with the reference.
         if (!(err instanceof LockedError)) throw err;

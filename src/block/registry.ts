@@ -1,7 +1,7 @@
 import { UnknownFormatError } from '../core/errors.js';
-import type { OptionSpec } from '../core/options.js';
+import type { OptionSpec, OptionValue } from '../core/options.js';
 import type { FormatDriver } from '../formats/driver.js';
-import { builtinDrivers, FILE_PROTOCOL_OPTIONS } from '../formats/index.js';
+import { builtinDrivers, checkProtocolCreateOptions, FILE_PROTOCOL_OPTIONS } from '../formats/index.js';
 
 /**
  * The set of format drivers a call may use. The default registry holds the
@@ -51,6 +51,18 @@ export class DriverRegistry {
     if (!withProtocol) return driver.createOptions;
     const own = new Set(driver.createOptions.map((o) => o.name));
     return [...driver.createOptions, ...FILE_PROTOCOL_OPTIONS.filter((o) => !own.has(o.name))];
+  }
+
+  /**
+   * The checks qemu-img makes before the new file exists: the format's
+   * early ones ({@link FormatDriver.validateCreate}), then the file
+   * protocol's. The format checks the rest while creating.
+   *
+   * @throws {InvalidArgumentError} and {@link UnsupportedError} with qemu-img's messages
+   */
+  validateCreate(driver: FormatDriver, size: number, values: ReadonlyMap<string, OptionValue>): void {
+    driver.validateCreate?.(size, values);
+    checkProtocolCreateOptions(values, new Set(driver.createOptions.map((o) => o.name)));
   }
 }
 

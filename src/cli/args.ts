@@ -4,6 +4,7 @@
  * unique long prefixes, options after operands, `--` ends options) with
  * qemu-img's error texts.
  */
+import { InvalidArgumentError } from '../core/errors.js';
 
 /** One option a command accepts. */
 export interface OptSpec {
@@ -113,4 +114,20 @@ export function parseArgs(argv: readonly string[], specs: readonly OptSpec[], st
 export function last(args: ParsedArgs, key: string): string | undefined {
   const v = args.values.get(key);
   return v?.[v.length - 1];
+}
+
+/**
+ * The `-o` values given, each checked as qemu-img's accumulate_options
+ * does: not empty, not starting with a comma, not ending in an odd number
+ * of commas (a dangling escape).
+ *
+ * @throws {InvalidArgumentError} "Invalid option list: X"
+ */
+export function optionLists(args: ParsedArgs, key = 'options'): string[] {
+  const lists = args.values.get(key) ?? [];
+  for (const text of lists) {
+    const trailing = text.length - text.replace(/,+$/, '').length;
+    if (text === '' || text.startsWith(',') || trailing % 2 === 1) throw new InvalidArgumentError(`Invalid option list: ${text}`);
+  }
+  return lists;
 }

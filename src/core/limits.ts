@@ -40,8 +40,6 @@ export const LIMITS = {
   vpcMaxSectors: 0xff000000,
   /** vpc: most BAT entries QEMU accepts (INT_MAX / 4). */
   vpcMaxTableEntries: Math.floor(0x7fffffff / 4),
-  /** vpc: largest BAT vdisk holds in memory (16 Mi entries; 32 TiB at 2 MiB blocks). */
-  vpcMaxBatBytes: 64 * 1024 * 1024,
   /** vpc: sector bitmaps of differencing disks kept in memory per open image. */
   vpcBitmapCacheBlocks: 64,
   /** vpc: longest parent locator payload read from a differencing disk. */
@@ -51,11 +49,11 @@ export const LIMITS = {
   vdiMaxBlocksInImage: 0x1fffff80,
   /** vdi: largest disk size (VDI_DISK_SIZE_MAX = max blocks × 1 MiB, about 512 TiB). */
   vdiMaxDiskSize: 0x1fffff80 * 1024 * 1024,
-  /** vdi: largest block map vdisk holds in memory (16 Mi entries; 16 TiB at 1 MiB blocks). */
-  vdiMaxBlockMapBytes: 64 * 1024 * 1024,
+  /** vdi: block map pages kept in memory per open image (a whole map up to 16 Mi entries: 16 TiB at 1 MiB blocks). */
+  vdiBlockMapCacheBytes: 64 * 1024 * 1024,
   // --- vhdx (src/formats/vhdx) ---
-  /** vhdx: largest BAT vdisk keeps in memory (64 TiB at 8 MiB blocks needs 64 MiB). */
-  vhdxMaxBatBytes: 64 * 1024 * 1024,
+  /** vhdx: largest BAT, held in memory as qemu holds it: a valid image's largest (64 TiB at 1 MiB blocks: 537,001,984 bytes with sector bitmaps). */
+  vhdxMaxBatBytes: 513 * 1024 * 1024,
   /** vhdx: largest dirty log vdisk reads to replay (qemu and Hyper-V default to 1 MiB). */
   vhdxMaxLogBytes: 64 * 1024 * 1024,
   /** vhdx: bytes checksummed while searching a dirty log for its active sequence (bounds hostile logs). */
@@ -68,8 +66,6 @@ export const LIMITS = {
   // ---- vmdk (block/vmdk.c) ----
   /** vmdk: largest descriptor text read, in a descriptor file or embedded (QEMU reads at most 1 MiB - 1). */
   vmdkMaxDescriptorBytes: 1024 * 1024 - 1,
-  /** vmdk: most extents one descriptor may list (each is an open file; 1024 covers a 2 TiB twoGbMaxExtent image). */
-  vmdkMaxExtents: 1024,
   /** vmdk: longest extent file name in a descriptor (QEMU's sscanf field width). */
   vmdkMaxExtentNameBytes: 511,
   /** vmdk: longest parentFileNameHint (QEMU's backing_file buffer). */
@@ -78,8 +74,8 @@ export const LIMITS = {
   vmdkMaxGrainSectors: 0x200000,
   /** vmdk: most grain-table entries per grain table in a KDMV extent (QEMU: "L2 table size too big"). */
   vmdkMaxGtesPerGt: 512,
-  /** vmdk: most grain-directory entries (16 MiB of table; 128 TiB at 64 KiB grains. QEMU allows 32 Mi). */
-  vmdkMaxGdEntries: 4 * 1024 * 1024,
+  /** vmdk: most grain-directory entries, QEMU's L1 limit (128 MiB of table; 1 PiB at 64 KiB grains). */
+  vmdkMaxGdEntries: 32 * 1024 * 1024,
   /** vmdk: bytes of grain tables kept in memory per extent (read cache). */
   vmdkGrainTableCacheBytes: 4 * 1024 * 1024,
   /** vmdk: largest compressed grain payload, as a multiple of the grain size (QEMU reads two grains). */

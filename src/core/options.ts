@@ -88,6 +88,24 @@ export function parseBool(name: string, value: string): boolean {
   throw new InvalidArgumentError(`Parameter '${name}' expects 'on' or 'off'`);
 }
 
+/**
+ * qemu_strtou64 with base 0, as QemuOpts reads numbers: leading blanks, an
+ * optional sign (a minus wraps around, as strtoull's does), then decimal,
+ * `0x` hex or `0` octal digits, nothing after them.
+ */
+export function parseU64(text: string): { ok: true; value: bigint; signed: bigint } | { ok: false; range: boolean } {
+  const m = /^[ \t\n\v\f\r]*([+-]?)(0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)$/.exec(text);
+  if (!m) return { ok: false, range: false };
+  const digits = m[2] as string;
+  const magnitude = digits.length > 1 && /^0[0-7]+$/.test(digits) ? BigInt(`0o${digits.slice(1)}`) : BigInt(digits);
+  if (magnitude > 0xffffffffffffffffn) return { ok: false, range: true };
+  const signed = m[1] === '-' ? -magnitude : magnitude;
+  return { ok: true, value: BigInt.asUintN(64, signed), signed };
+}
+
+const INT64_MIN = -(2n ** 63n);
+const INT64_MAX = 2n ** 63n - 1n;
+
 function parseOne(spec: OptionSpec, value: string): OptionValue {
   switch (spec.type) {
     case 'string':
@@ -95,12 +113,11 @@ function parseOne(spec: OptionSpec, value: string): OptionValue {
     case 'bool':
       return parseBool(spec.name, value);
     case 'number': {
-      if (!/^\s*[+]?(?:0[xX][0-9a-fA-F]+|[0-9]+)$/.test(value)) {
-        throw new InvalidArgumentError(`Parameter '${spec.name}' expects a number`);
-      }
-      const n = Number(value.trim());
-      if (!Number.isSafeInteger(n)) throw new InvalidArgumentError(`Parameter '${spec.name}' expects a number`);
-      return n;
+      const r = parseU64(value);
+      if (!r.ok && r.range) throw new InvalidArgumentError(`Value '${value}' is too large for parameter '${spec.name}'`);
+      if (!r.ok) throw new InvalidArgumentError(`Parameter '${spec.name}' expects a number`);
+      // Drivers read numbers as QAPI integers (qemu_strtoi64 of the same text): NaN when the text is outside int64.
+      return r.signed < INT64_MIN || r.signed > INT64_MAX ? NaN : Number(r.signed);
     }
     case 'size': {
       const r = parseSizeBig(value);
@@ -152,27 +169,35 @@ export function formatOptionHelp(title: string, specs: readonly OptionSpec[]): s
   return lines.join('\n') + '\n';
 }
 
-/** A value as qemu-img prints it in the `Formatting` line (commas doubled in strings). */
-export function formatOptionValue(value: OptionValue): string {
-  if (typeof value === 'boolean') return value ? 'on' : 'off';
-  if (typeof value === 'number') return String(value);
-  return value.replaceAll(',', ',,');
+/**
+ * A value the user gave (as text) the way qemu-img prints it in the
+ * `Formatting` line (qemu_opts_print): strings with commas doubled, sizes
+ * and numbers as signed 64-bit integers, booleans exactly as written.
+ */
+export function printOptionValue(spec: OptionSpec, text: string): string {
+  switch (spec.type) {
+    case 'string':
+      return text.replaceAll(',', ',,');
+    case 'bool':
+      return text;
+    case 'size': {
+      const r = parseSizeBig(text);
+      return r.ok ? String(BigInt.asIntN(64, r.value)) : text;
+    }
+    case 'number': {
+      const r = parseU64(text);
+      return r.ok ? String(BigInt.asIntN(64, r.value)) : text;
+    }
+  }
+}
+
+/** The last text given for each key (later options override earlier ones). */
+export function optionTexts(raw: readonly RawOption[]): Map<string, string> {
+  return new Map(raw.map((o) => [o.key, o.value]));
 }
 
 /** A runtime option value typed as QemuOpts types it: sizes and numbers as unsigned 64-bit integers. */
 export type QemuOptValue = string | boolean | bigint;
-
-const U64 = 2n ** 64n;
-
-/** qemu_strtou64 with base 0 over the whole text: `0x` hex, leading-0 octal, a sign (negative wraps). */
-function parseU64(text: string): bigint | 'invalid' | 'range' {
-  const m = /^[ \t\n\v\f\r]*([+-]?)(0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)$/.exec(text);
-  if (!m?.[2]) return 'invalid';
-  const digits = m[2];
-  const magnitude = /^0[xX]/.test(digits) ? BigInt(digits) : digits.length > 1 && digits.startsWith('0') ? BigInt(`0o${digits.slice(1)}`) : BigInt(digits);
-  if (magnitude >= U64) return 'range';
-  return m[1] === '-' && magnitude !== 0n ? U64 - magnitude : magnitude;
-}
 
 /**
  * Types one runtime option value (from `--image-opts` or `json:`) as
@@ -190,9 +215,9 @@ export function parseQemuOpt(name: string, type: OptionType, text: string): Qemu
       return parseBool(name, text);
     case 'number': {
       const n = parseU64(text);
-      if (n === 'range') throw new InvalidArgumentError(`Value '${text}' is too large for parameter '${name}'`);
-      if (n === 'invalid') throw new InvalidArgumentError(`Parameter '${name}' expects a number`);
-      return n;
+      if (!n.ok && n.range) throw new InvalidArgumentError(`Value '${text}' is too large for parameter '${name}'`);
+      if (!n.ok) throw new InvalidArgumentError(`Parameter '${name}' expects a number`);
+      return n.value;
     }
     case 'size': {
       const r = parseSizeBig(text);

@@ -33,6 +33,12 @@ export interface DataExtent {
   readonly store: ByteStore;
   /** Where in the store the first byte is. */
   readonly hostOffset: number;
+  /**
+   * Block status also asks the store for holes inside the range, which then
+   * report as zeros (qemu's BDRV_BLOCK_RECURSE: flat vmdk extents, static
+   * vdi, fixed vpc — data laid out 1:1 in a file that may be sparse).
+   */
+  readonly recurse?: boolean | undefined;
 }
 
 /** Guest bytes that read as zero in this layer (never fall through to backing). */
@@ -219,6 +225,12 @@ export interface FormatDriver {
   readonly runtimeOptions?: readonly OptionSpec[] | undefined;
   /** Opens an image on `store`. Validates every header field before use. */
   open(store: ByteStore, options: OpenOptions): Promise<FormatImage>;
+  /**
+   * The option checks qemu's driver makes before the file protocol creates
+   * the file (vmdk checks all of its options first); `create` may repeat
+   * them. Absent: the protocol's checks come first.
+   */
+  validateCreate?(size: number, options: ReadonlyMap<string, OptionValue>): void;
   /** Writes a new empty image of `request.size` onto the (empty, writable) store. */
   create?(store: ByteStore, request: CreateRequest): Promise<void>;
   /**
@@ -379,6 +391,13 @@ export interface FormatImage {
    * images made with metadata preallocation). Absent means false.
    */
   recurseHostStatus?(): Promise<boolean>;
+  /**
+   * True when qemu's driver for the format reports no block status (vhdx):
+   * block status then calls every range allocated data without a host
+   * offset, as qemu does, whatever the mapping says. Reads still follow
+   * the mapping.
+   */
+  readonly opaqueStatus?: boolean | undefined;
   /** Gives the image a reader for the layers below (copy-on-write source) and their virtual size. */
   attachBacking?(reader: BackingReader | undefined, size?: number): void;
   /** Present when the image is open for writing and the format can write. */
@@ -393,6 +412,12 @@ export interface FormatImage {
   readonly amender?: ImageAmender | undefined;
   /** Present when the format has internal snapshots (qcow2): `snapshot`, `convert -l`. */
   readonly snapshots?: SnapshotOps | undefined;
+  /**
+   * Bytes the image takes on disk (`info`'s actual-size) when that is more
+   * than its main file's: qemu adds each vmdk extent's file. Absent: the
+   * main file's.
+   */
+  allocatedSize?(): Promise<number | undefined>;
   /** The format-specific part of `info`. */
   describe(): Promise<FormatDescription>;
   /** Writes back cached metadata and flushes the stores. */
@@ -580,8 +605,9 @@ export interface SnapshotOps {
   /** Deletes the first snapshot matching `ref`; freed clusters become reusable. Resolves to what was deleted. */
   delete?(ref: SnapshotRef): Promise<SnapshotInfo>;
   /**
-   * A read-only image of a snapshot's content (`convert -l`). It shares this
-   * image's file: close it before closing this image.
+   * A read-only image of a snapshot's content (`convert -l`), at the
+   * image's current virtual size as qemu's load_tmp gives it. It shares
+   * this image's file: close it before closing this image.
    */
   open(ref: SnapshotRef): Promise<FormatImage>;
 }

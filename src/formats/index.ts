@@ -12,7 +12,7 @@ import { vhdxDriver } from './vhdx/index.js';
 import { vmdkDriver } from './vmdk/index.js';
 import { vpcDriver } from './vpc/index.js';
 
-export { FILE_PROTOCOL_OPTIONS } from './protocol-options.js';
+export { checkProtocolCreateOptions, FILE_PROTOCOL_OPTIONS } from './protocol-options.js';
 
 /**
  * Every format driver vdisk ships, then the formats it only recognises

@@ -1,4 +1,5 @@
-import type { OptionSpec } from './driver.js';
+import { InvalidArgumentError, UnsupportedError } from '../core/errors.js';
+import type { OptionSpec, OptionValue } from './driver.js';
 
 /**
  * The `file` protocol's create options, which qemu-img appends to every
@@ -10,3 +11,26 @@ export const FILE_PROTOCOL_OPTIONS: readonly OptionSpec[] = [
   { name: 'nocow', type: 'bool', help: 'Turn off copy-on-write (valid only on btrfs)' },
   { name: 'extent_size_hint', type: 'size', help: 'Extent size hint for the image file, 0 to disable' },
 ];
+
+/** The preallocation modes QEMU's option parser knows (PreallocMode). */
+const PREALLOC_MODES = ['off', 'metadata', 'falloc', 'full'];
+/** The modes the file protocol can create with. */
+const FILE_PREALLOC_MODES = ['off', 'falloc', 'full'];
+
+/**
+ * The file protocol's checks of its create options, in file-posix's order
+ * (raw_co_create_opts, raw_co_create): the mode must parse, the extent size
+ * hint fit 32 bits, and the mode be one a file can be made with. `own`
+ * names options the format defines itself (qcow2's preallocation), which
+ * the format checks instead.
+ *
+ * @throws {InvalidArgumentError} "invalid parameter value: X", "Extent size hint is too large"
+ * @throws {UnsupportedError} "Unsupported preallocation mode: metadata"
+ */
+export function checkProtocolCreateOptions(values: ReadonlyMap<string, OptionValue>, own: ReadonlySet<string>): void {
+  const prealloc = own.has('preallocation') ? undefined : values.get('preallocation');
+  if (prealloc !== undefined && !PREALLOC_MODES.includes(String(prealloc))) throw new InvalidArgumentError(`invalid parameter value: ${String(prealloc)}`);
+  const hint = own.has('extent_size_hint') ? undefined : values.get('extent_size_hint');
+  if (typeof hint === 'number' && hint > 0xffffffff) throw new InvalidArgumentError('Extent size hint is too large');
+  if (prealloc !== undefined && !FILE_PREALLOC_MODES.includes(String(prealloc))) throw new UnsupportedError(`Unsupported preallocation mode: ${String(prealloc)}`);
+}

@@ -165,6 +165,11 @@ function refuseTargetFiles(target: string, dev: BlockDevice, reading: ReadonlySe
   }
 }
 
+function optionList(input: CreateOptions['options']): CreateOptionInput[] {
+  if (input === undefined) return [];
+  return Array.isArray(input) ? [...(input as readonly CreateOptionInput[])] : [input as CreateOptionInput];
+}
+
 /** Validates the target's create options; errors read as qemu-img convert words them. */
 async function planTarget(target: string, opts: CreateOptions & { format: string }): Promise<CreatePlan> {
   try {
@@ -286,7 +291,9 @@ async function runConvert(sourceNames: readonly Source[], targetSpec: ImageTarge
       if (dev.size < total) throw new InvalidArgumentError(`Target image '${target}' is smaller than the source (${dev.size} < ${total} bytes)`);
     } else {
       // Quiet: qemu-img convert creates without opening -B's file; the target's open below reports it.
-      const plan = await planTarget(target, { ...opts, format, size: total, registry, refuse, onWarning: undefined });
+      // The sources' size replaces any `-o size=`, as in qemu-img (it sets the option last).
+      const options = [...optionList(opts.options), { size: total }];
+      const plan = await planTarget(target, { ...opts, format, size: undefined, options, registry, refuse, onWarning: undefined });
       // A single new regular file is written under a temporary name and renamed when complete;
       // multi-file images, symlinks and devices are written in place, as qemu-img does.
       const inPlace = plan.extraFiles || (await isSpecialTarget(target));
@@ -300,6 +307,11 @@ async function runConvert(sourceNames: readonly Source[], targetSpec: ImageTarge
     const unit = dev.top.image.granularity;
     if (opts.compress && !dev.top.image.writer?.writeCompressed) {
       throw new InvalidArgumentError(`Compression not supported for this file format`);
+    }
+    if (opts.compress) {
+      // qemu-img compresses whole clusters of at most one buffer: no cluster (flat vmdk) or a larger one is refused.
+      const clusterSize = (await dev.top.image.describe()).clusterSize ?? 0;
+      if (clusterSize <= 0 || clusterSize > BUFFER_SIZE) throw new InvalidArgumentError('invalid cluster size');
     }
     const settings = {
       sparseSize,

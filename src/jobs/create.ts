@@ -7,8 +7,9 @@ import { dirname } from 'node:path';
 
 import { InvalidArgumentError, UnsupportedError, VdiskError } from '../core/errors.js';
 import {
-  formatOptionValue,
+  optionTexts,
   parseOptionString,
+  printOptionValue,
   typeOptions,
   type OptionSpec,
   type OptionValue,
@@ -95,11 +96,12 @@ function collectOptions(input: CreateOptions['options']): RawOption[] {
   return list.flatMap(toRaw);
 }
 
-function printed(specs: readonly OptionSpec[], values: ReadonlyMap<string, OptionValue>): [string, string][] {
+/** The `Formatting` line's options: in the driver's list order, as given (qemu_opts_print), else defaults. */
+function printed(specs: readonly OptionSpec[], texts: ReadonlyMap<string, string>): [string, string][] {
   const out: [string, string][] = [];
   for (const spec of specs) {
-    const v = values.get(spec.name);
-    if (v !== undefined) out.push([spec.name, formatOptionValue(v)]);
+    const text = texts.get(spec.name);
+    if (text !== undefined) out.push([spec.name, printOptionValue(spec, text)]);
     else if (spec.default !== undefined) out.push([spec.name, spec.default]);
   }
   return out;
@@ -132,6 +134,23 @@ async function openCreated(path: string, filename: string, cache: CacheMode | un
     const message = `Could not open '${filename}': Could not open '${filename}': ${reason}`;
     throw new UnsupportedError(message, { file: filename, data: { ...err.data, createStage: 'execute' } });
   }
+}
+
+function hasErrno(err: unknown, code: string): boolean {
+  for (let e = err; e instanceof Error; e = e.cause) if ((e as NodeJS.ErrnoException).code === code) return true;
+  return false;
+}
+
+/**
+ * qemu-img words any EFBIG from a format's create as the size being too
+ * large for the format, hinting at the cluster size when the format has
+ * one (bdrv_img_create).
+ */
+function tooLarge(err: unknown, format: string, specs: readonly OptionSpec[], values: ReadonlyMap<string, OptionValue>): VdiskError | undefined {
+  if (!hasErrno(err, 'EFBIG')) return undefined;
+  const clusterSize = values.get('cluster_size') ?? specs.find((s) => s.name === 'cluster_size')?.default;
+  const hint = clusterSize !== undefined && Number(clusterSize) !== 0 ? ' (try using a larger cluster size)' : '';
+  return new InvalidArgumentError(`The image size is too large for file format '${format}'${hint}`, { cause: err });
 }
 
 async function backingSize(filename: string, backing: string, format: string, opts: CreateOptions): Promise<number> {
@@ -168,31 +187,49 @@ export async function prepareCreate(filename: string, opts: CreateOptions = {}):
     // A `json:` name opens an existing image; nothing can be created through it (qemu: no such protocol).
     if (isJsonName(filename)) throw new UnsupportedError("Unknown protocol 'json'");
     const specs = registry.createOptions(driver);
-    const values = typeOptions(specs, collectOptions(opts.options));
+    const raw = collectOptions(opts.options);
+    const values = typeOptions(specs, raw);
+    const texts = optionTexts(raw);
+    // What qemu-img sets itself (bdrv_img_create's qemu_opt_set calls) prints like what the user gave.
+    const set = (key: string, value: string | number): void => {
+      values.set(key, value);
+      texts.set(key, String(value));
+    };
     if (opts.size !== undefined) {
       if (values.has('size')) throw new InvalidArgumentError('The image size must be specified only once');
-      values.set('size', parseSize(opts.size));
+      set('size', parseSize(opts.size));
     }
-    const backingFile = opts.backingFile ?? (values.get('backing_file') as string | undefined);
-    const backingFormat = opts.backingFormat ?? (values.get('backing_fmt') as string | undefined);
-    if (backingFile !== undefined) {
+    if (opts.backingFile !== undefined) {
       if (!specs.some((s) => s.name === 'backing_file')) throw new InvalidArgumentError(`Backing file not supported for file format '${format}'`);
-      values.set('backing_file', backingFile);
+      set('backing_file', opts.backingFile);
+    }
+    if (opts.backingFormat !== undefined) {
+      if (!specs.some((s) => s.name === 'backing_fmt')) throw new InvalidArgumentError(`Backing file format not supported for file format '${format}'`);
+      set('backing_fmt', opts.backingFormat);
+    }
+    const backingFile = values.get('backing_file') as string | undefined;
+    const backingFormat = values.get('backing_fmt') as string | undefined;
+    if (backingFile !== undefined) {
       if (backingFormat === undefined) throw new InvalidArgumentError('Backing file specified without backing format');
-      values.set('backing_fmt', backingFormat);
       if (pathCombine(filename, backingFile) === filename || backingFile === filename) {
         throw new InvalidArgumentError('Error: Trying to create an image with the same filename as the backing file');
       }
       if (!opts.backingUnsafe) {
         const size = await backingSize(filename, backingFile, backingFormat, opts);
-        if (!values.has('size')) values.set('size', size);
+        if (!values.has('size')) set('size', size);
       }
     }
     const size = values.get('size');
     if (typeof size !== 'number') throw new InvalidArgumentError('Image creation needs a size parameter');
-    const printedOptions = printed(specs, values);
+    const printedOptions = printed(specs, texts);
     const formatting = `Formatting '${filename}', fmt=${format} ${printedOptions.map(([k, v]) => `${k}=${v}`).join(' ')}`.trimEnd();
     const execute = async (path = filename, cache?: CacheMode): Promise<CreateResult> => {
+      // qemu checks these inside the driver's create, after printing the Formatting line.
+      try {
+        registry.validateCreate(driver, size, values);
+      } catch (err) {
+        throw prefixed(filename, err, 'execute');
+      }
       const store = await openCreated(path, filename, cache);
       try {
         // The image records its final name (vmdk descriptors name their own file), wherever it is written first.
@@ -202,7 +239,7 @@ export async function prepareCreate(filename: string, opts: CreateOptions = {}):
       } catch (err) {
         await store.close().catch(() => undefined);
         await rm(path, { force: true });
-        throw prefixed(filename, err, 'execute');
+        throw prefixed(filename, tooLarge(err, format, specs, values) ?? err, 'execute');
       }
       return { filename, format, size };
     };

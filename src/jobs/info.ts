@@ -83,7 +83,7 @@ export function snapshotJson(s: SnapshotInfo): ImageSnapshotInfo {
 /** Describes one open layer. */
 export async function describeLayer(layer: Layer): Promise<ImageInfo> {
   const d = await layer.image.describe();
-  const actual = await layer.image.store.allocatedSize?.();
+  const actual = layer.image.allocatedSize ? await layer.image.allocatedSize() : await layer.image.store.allocatedSize?.();
   const info: ImageInfo = {
     'filename': layer.filename,
     'format': layer.format,

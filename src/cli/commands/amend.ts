@@ -1,7 +1,7 @@
 import { formatOptionHelp, isHelpRequest, parseOptionString } from '../../core/options.js';
 import { amend, amendOptionSpecs } from '../../jobs/amend.js';
 import { info } from '../../jobs/info.js';
-import { parseArgs, UsageError, last, type OptSpec } from '../args.js';
+import { optionLists, parseArgs, UsageError, last, type OptSpec } from '../args.js';
 import { checkCacheMode, PROG, reportError, warningPrinter, type CliIo } from '../context.js';
 import { imageArg } from '../image-opts.js';
 import { awaitWithProgress } from '../progress-bar.js';
@@ -34,7 +34,7 @@ export async function amendCommand(argv: readonly string[], io: CliIo): Promise<
   try {
     const args = parseArgs(argv, SPECS);
     const quiet = args.flags.has('quiet');
-    const optionStrings = args.values.get('options') ?? [];
+    const optionStrings = optionLists(args);
     if (optionStrings.length === 0) throw new UsageError('Must specify options (-o)');
     const help = optionStrings.some((o) => isHelpRequest(parseOptionString(o)));
     const fmtArg = last(args, 'format');

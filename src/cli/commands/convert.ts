@@ -2,7 +2,7 @@ import { InvalidArgumentError } from '../../core/errors.js';
 import { isHelpRequest, parseOptionString } from '../../core/options.js';
 import { parseSize } from '../../core/sizes.js';
 import { convert } from '../../jobs/convert.js';
-import { parseArgs, last, type OptSpec } from '../args.js';
+import { optionLists, parseArgs, last, type OptSpec } from '../args.js';
 import { cacheOption } from '../cache-option.js';
 import { PROG, cvtnum, reportError, warningPrinter, type CliIo } from '../context.js';
 import { awaitWithProgress } from '../progress-bar.js';
@@ -55,7 +55,7 @@ export async function convertCommand(argv: readonly string[], io: CliIo): Promis
   try {
     const args = parseArgs(argv, SPECS);
     const targetFormat = last(args, 'targetFormat') ?? 'raw';
-    const optionStrings = args.values.get('options') ?? [];
+    const optionStrings = optionLists(args);
     if (optionStrings.some((o) => isHelpRequest(parseOptionString(o)))) return printOptionHelp(io, targetFormat, args.operands.at(-1));
     const sparseArg = last(args, 'sparse');
     checkCombinations(args.flags, sparseArg !== undefined);

@@ -3,7 +3,7 @@ import { parseSize } from '../../core/sizes.js';
 import { isHelpRequest, parseOptionString, formatOptionHelp } from '../../core/options.js';
 import { defaultRegistry } from '../../block/registry.js';
 import { prepareCreate } from '../../jobs/create.js';
-import { parseArgs, UsageError, last, type OptSpec } from '../args.js';
+import { optionLists, parseArgs, UsageError, last, type OptSpec } from '../args.js';
 import { cvtnum, reportError, warningPrinter, type CliIo } from '../context.js';
 import { TRUST_OPTIONS, trustFrom } from '../trust-options.js';
 
@@ -37,7 +37,7 @@ export async function createCommand(argv: readonly string[], io: CliIo): Promise
   try {
     const args = parseArgs(argv, SPECS);
     const format = last(args, 'format') ?? 'raw';
-    const optionStrings = args.values.get('options') ?? [];
+    const optionStrings = optionLists(args);
     if (optionStrings.some((o) => isHelpRequest(parseOptionString(o)))) return printOptionHelp(io, format, args.operands[0]);
     const [filename, sizeArg, extra] = args.operands;
     if (filename === undefined) throw new UsageError('Expecting image file name');

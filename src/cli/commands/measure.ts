@@ -1,7 +1,7 @@
 import { InvalidArgumentError } from '../../core/errors.js';
 import { parseSize } from '../../core/sizes.js';
 import { measure } from '../../jobs/measure.js';
-import { parseArgs, last, type OptSpec } from '../args.js';
+import { optionLists, parseArgs, last, type OptSpec } from '../args.js';
 import { cvtnum, outputFormat, reportError, warningPrinter, type CliIo } from '../context.js';
 import { imageArg } from '../image-opts.js';
 import { parseSnapshotParam } from '../snapshot-param.js';
@@ -25,6 +25,7 @@ const SPECS: readonly OptSpec[] = [
 export async function measureCommand(argv: readonly string[], io: CliIo): Promise<number> {
   try {
     const args = parseArgs(argv, SPECS);
+    const optionStrings = optionLists(args);
     const output = outputFormat(last(args, 'output'));
     let size: number | undefined;
     const s = last(args, 'size');
@@ -44,7 +45,7 @@ export async function measureCommand(argv: readonly string[], io: CliIo): Promis
       size,
       sourceFormat,
       targetFormat: last(args, 'targetFormat'),
-      options: args.values.get('options'),
+      options: optionStrings.length > 0 ? optionStrings : undefined,
       snapshot: snapshotArg === undefined ? undefined : parseSnapshotParam(snapshotArg),
       forceShare: args.flags.has('forceShare'),
       onWarning: warningPrinter(io),

@@ -111,7 +111,7 @@ function plan(s: Qcow2State, values: ReadonlyMap<string, OptionValue>): Plan {
         break;
       case 'refcount_bits': {
         const n = v as number;
-        if (n <= 0 || n > 64 || (n & (n - 1)) !== 0) throw new InvalidArgumentError('Refcount width must be a power of two and may not exceed 64 bits');
+        if (!Number.isInteger(n) || n <= 0 || n > 64 || (n & (n - 1)) !== 0) throw new InvalidArgumentError('Refcount width must be a power of two and may not exceed 64 bits');
         p.refcountBits = n;
         break;
       }

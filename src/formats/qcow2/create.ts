@@ -32,6 +32,7 @@ const V3_HINT = '(use version=v3 or greater)';
 
 /** The `-o` options, in the order qemu-img prints them in its Formatting line. */
 export const QCOW2_CREATE_OPTIONS: readonly OptionSpec[] = [
+  { name: 'encryption', type: 'bool', help: "Encrypt the image with format 'aes'. (Deprecated in favor of encrypt.format=aes)" },
   { name: 'encrypt.format', type: 'string', help: "Encrypt the image, format choices: 'aes', 'luks'" },
   { name: 'encrypt.key-secret', type: 'string', help: 'ID of secret providing qcow AES key or LUKS passphrase' },
   { name: 'encrypt.cipher-alg', type: 'string', help: 'Name of encryption cipher algorithm' },
@@ -40,7 +41,6 @@ export const QCOW2_CREATE_OPTIONS: readonly OptionSpec[] = [
   { name: 'encrypt.ivgen-hash-alg', type: 'string', help: 'Name of IV generator hash algorithm' },
   { name: 'encrypt.hash-alg', type: 'string', help: 'Name of encryption hash algorithm' },
   { name: 'encrypt.iter-time', type: 'number', help: 'Time to spend in PBKDF in milliseconds' },
-  { name: 'encryption', type: 'bool', help: "Encrypt the image with format 'aes'. (Deprecated in favor of encrypt.format=aes)" },
   { name: 'cluster_size', type: 'size', help: 'qcow2 cluster size', default: '65536' },
   { name: 'extended_l2', type: 'bool', help: 'Extended L2 tables', default: 'off' },
   { name: 'preallocation', type: 'string', help: 'Preallocation mode (allowed values: off, metadata, falloc, full)' },
@@ -95,13 +95,16 @@ function enumValue<T extends string>(o: ReadonlyMap<string, OptionValue>, key: s
  * @throws {UnsupportedError} for encryption
  */
 export function parseCreateOptions(size: number, o: ReadonlyMap<string, OptionValue>): Qcow2CreateParams {
-  if (o.get('encryption') === true || [...o.keys()].some((k) => k.startsWith('encrypt.'))) {
-    throw new UnsupportedError('qcow2 encryption (encrypt.format, encryption) is not supported yet');
+  if (o.get('encryption') === true && o.has('encrypt.format')) {
+    throw new InvalidArgumentError("'encrypt.format' and its alias 'encryption' can't be used at the same time");
   }
+  // The rest in the order qemu's QAPI visitor reads BlockdevCreateOptionsQcow2.
   const compat = enumValue(o, 'compat', 'version', ['0.10', 'v2', '1.1', 'v3'] as const, '1.1');
   const version = compat === '0.10' || compat === 'v2' ? 2 : 3;
-  const ctype = enumValue(o, 'compression_type', 'compression-type', ['zlib', 'zstd'] as const, 'zlib');
+  const encrypted = encryptionFormat(o);
   const preallocation = enumValue(o, 'preallocation', 'preallocation', ['off', 'metadata', 'falloc', 'full'] as const, 'off');
+  if (Number.isNaN(o.get('refcount_bits'))) throw new InvalidArgumentError("Parameter 'refcount-bits' expects integer");
+  const ctype = enumValue(o, 'compression_type', 'compression-type', ['zlib', 'zstd'] as const, 'zlib');
   const clusterSize = Number(o.get('cluster_size') ?? 65536);
   const clusterBits = Math.log2(clusterSize);
   if (!Number.isInteger(clusterBits) || clusterBits < 9 || clusterBits > 21) {
@@ -133,7 +136,23 @@ export function parseCreateOptions(size: number, o: ReadonlyMap<string, OptionVa
     refcountOrder,
   };
   checkCombinations(p);
+  if (encrypted) {
+    // qemu asks for the secret last; vdisk cannot encrypt even when one is named.
+    if (!o.has('encrypt.key-secret')) throw new InvalidArgumentError("Parameter 'encrypt.key-secret' is required for cipher");
+    throw new UnsupportedError('qcow2 encryption (encrypt.format, encryption) is not supported yet');
+  }
   return p;
+}
+
+/** Whether the image is to be encrypted (`encryption=on` is `encrypt.format=aes`), with qemu's messages for bad encrypt.* options. */
+function encryptionFormat(o: ReadonlyMap<string, OptionValue>): boolean {
+  const format = o.get('encryption') === true ? 'aes' : str(o, 'encrypt.format');
+  if (format === undefined) {
+    if ([...o.keys()].some((k) => k.startsWith('encrypt.'))) throw new InvalidArgumentError("Parameter 'encrypt.format' is missing");
+    return false;
+  }
+  if (format !== 'aes' && format !== 'luks') throw new InvalidArgumentError(`Parameter 'format' does not accept value '${format}'`);
+  return true;
 }
 
 function checkCombinations(p: Qcow2CreateParams): void {

@@ -172,7 +172,9 @@ export class Qcow2Image implements FormatImage {
       l1Bytes,
       l1: new DataView(l1Bytes.buffer),
       l1Size: sn.l1Size,
-      virtualSize: size,
+      // qemu's load_tmp swaps in the snapshot's L1 table but keeps the disk size: `convert -l` and
+      // `measure -l` cover the current size, and what lies past the snapshot's tables reads through.
+      virtualSize: s.virtualSize,
       l2Cache: new TableCache(s.store, s.g.clusterSize, LIMITS.qcow2L2CacheBytes, { recycle: true }), // a read-only view
       refcounts: undefined,
       ownedStores: [],

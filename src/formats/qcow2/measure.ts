@@ -53,7 +53,10 @@ export function measureParams(o: ReadonlyMap<string, OptionValue>): Qcow2Measure
   if (prealloc !== 'off' && prealloc !== 'metadata' && prealloc !== 'falloc' && prealloc !== 'full') {
     throw new InvalidArgumentError(`invalid parameter value: ${String(prealloc)}`);
   }
-  if (o.get('encrypt.format') === 'luks') throw new UnsupportedError('qcow2 encryption (encrypt.format) is not supported yet');
+  if (o.get('encrypt.format') === 'luks') {
+    if (!o.has('encrypt.key-secret')) throw new InvalidArgumentError("Parameter 'encrypt.key-secret' is required for cipher");
+    throw new UnsupportedError('qcow2 encryption (encrypt.format) is not supported yet');
+  }
   return { clusterSize, extendedL2, version, refcountOrder, preallocation: prealloc, hasBackingFile: o.has('backing_file') };
 }
 

@@ -18,6 +18,7 @@ import type {
   OpenOptions,
   OptionSpec,
 } from '../driver.js';
+import { checkProtocolCreateOptions } from '../protocol-options.js';
 import { measureRaw } from './measure.js';
 import { typeQemuOpts } from '../../core/options.js';
 import { WindowStore } from '../../io/window-store.js';
@@ -28,6 +29,7 @@ const ZERO_GRANULE = 4096;
 const SCAN_WINDOW = 4 * 1024 * 1024;
 
 const CREATE_OPTIONS: readonly OptionSpec[] = [{ name: 'size', type: 'size', help: 'Virtual disk size' }];
+const RAW_OWN_OPTIONS: ReadonlySet<string> = new Set(CREATE_OPTIONS.map((o) => o.name));
 
 /** Open options (`--image-opts`, `json:`): the image as a window into its file. */
 const RUNTIME_OPTIONS: readonly OptionSpec[] = [
@@ -196,24 +198,21 @@ class RawWriter implements ImageWriter {
   }
 }
 
+/** The file protocol's create; nocow and extent_size_hint only tune btrfs/xfs. */
 async function createRaw(store: ByteStore, request: CreateRequest): Promise<void> {
-  const prealloc = request.options.get('preallocation') ?? 'off';
-  if (prealloc !== 'off' && prealloc !== 'falloc' && prealloc !== 'full') {
-    throw new InvalidArgumentError(`invalid parameter value: ${String(prealloc)}`);
-  }
-  if (request.options.has('nocow') || request.options.has('extent_size_hint')) {
-    // Accepted for qemu-img compatibility; they only tune btrfs/xfs allocation.
-  }
+  checkProtocolCreateOptions(request.options, RAW_OWN_OPTIONS);
+  const prealloc = String(request.options.get('preallocation') ?? 'off');
   // qemu-img creates raw files in whole sectors.
   const size = alignUp(request.size, 512);
   await store.truncate(size);
-  if (prealloc === 'off') {
-    // qemu allocates the first block so later alignment probing is cheap; match its disk usage.
+  if (prealloc !== 'off') {
+    if (!store.preallocate) throw new UnsupportedError(`Preallocation mode '${prealloc}' is not supported on '${store.name}'`);
+    await store.preallocate(0, size, prealloc as 'falloc' | 'full');
+  }
+  if (prealloc !== 'full') {
+    // qemu allocates the first block (after falloc too) so later alignment probing is cheap; match its disk usage.
     const first = Math.min(size, 4096);
     if (first > 0) await store.write(0, new Uint8Array(first));
-  } else {
-    if (!store.preallocate) throw new UnsupportedError(`Preallocation mode '${prealloc}' is not supported on '${store.name}'`);
-    await store.preallocate(0, size, prealloc);
   }
 }
 

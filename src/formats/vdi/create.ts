@@ -11,6 +11,9 @@ import type { ByteStore, CreateRequest, OptionSpec } from '../driver.js';
 import { VDI_UNALLOCATED } from './block-map.js';
 import { serializeVdiHeader, VDI_BLOCK_SIZE, VDI_HEADER_SIZE, VDI_TYPE } from './header.js';
 
+/** Map entries written per chunk on create. */
+const MAP_CHUNK_ENTRIES = 1024 * 1024;
+
 /** QEMU's vdi create options, in its list order (`cluster_size` is compiled out of QEMU). */
 export const VDI_CREATE_OPTIONS: readonly OptionSpec[] = [
   { name: 'size', type: 'size', help: 'Virtual disk size' },
@@ -25,9 +28,6 @@ export async function createVdi(store: ByteStore, request: CreateRequest): Promi
   }
   const isStatic = request.options.get('static') === true;
   const blocks = Math.ceil(size / VDI_BLOCK_SIZE);
-  if (blocks * 4 > LIMITS.vdiMaxBlockMapBytes) {
-    throw new UnsupportedError(`VDI block map of ${blocks} entries is larger than vdisk's limit of ${LIMITS.vdiMaxBlockMapBytes / 4} entries`);
-  }
   const bmapSize = Math.ceil((blocks * 4) / 512) * 512;
   const offsetData = VDI_HEADER_SIZE + bmapSize;
   const header = serializeVdiHeader({
@@ -41,11 +41,17 @@ export async function createVdi(store: ByteStore, request: CreateRequest): Promi
     uuidLastSnap: randomBytes(16),
   });
   await store.write(0, header);
-  if (bmapSize > 0) {
-    const bmap = new Uint8Array(bmapSize);
-    const v = new DataView(bmap.buffer);
-    for (let i = 0; i < blocks; i++) v.setUint32(i * 4, isStatic ? i : VDI_UNALLOCATED, true);
-    await store.write(VDI_HEADER_SIZE, bmap);
-  }
+  await writeBlockMap(store, blocks, bmapSize, isStatic);
   if (isStatic) await store.truncate(offsetData + blocks * VDI_BLOCK_SIZE);
+}
+
+/** The map of a new image (up to 2 GiB), a chunk at a time: block i at image block i when static, else unallocated. */
+async function writeBlockMap(store: ByteStore, blocks: number, bmapSize: number, isStatic: boolean): Promise<void> {
+  for (let first = 0; first * 4 < bmapSize; first += MAP_CHUNK_ENTRIES) {
+    const chunk = new Uint8Array(Math.min(MAP_CHUNK_ENTRIES * 4, bmapSize - first * 4));
+    const v = new DataView(chunk.buffer);
+    const end = Math.min(blocks - first, chunk.length / 4);
+    for (let i = 0; i < end; i++) v.setUint32(i * 4, isStatic ? first + i : VDI_UNALLOCATED, true);
+    await store.write(VDI_HEADER_SIZE + first * 4, chunk);
+  }
 }

@@ -5,9 +5,10 @@
  */
 import { CorruptImageError } from '../../core/errors.js';
 import type { ByteStore, Extent, FormatDescription, FormatImage, ImageChecker, ImageWriter } from '../driver.js';
-import { checkBlockMap, isAllocated, parseBlockMap, VDI_DISCARDED } from './block-map.js';
+import { BlockMapCheck, isAllocated } from './block-map.js';
 import { vdiChecker } from './check.js';
-import { parseVdiHeader, VDI_FIELD, VDI_HEADER_SIZE, type VdiHeader } from './header.js';
+import { parseVdiHeader, VDI_FIELD, VDI_HEADER_SIZE, VDI_TYPE, type VdiHeader } from './header.js';
+import { VdiBlockMap } from './paged-map.js';
 
 /** Most extents one mapping call returns (the caller loops). */
 const MAX_EXTENTS = 256;
@@ -17,7 +18,7 @@ const ZEROS = new Uint8Array(1024 * 1024);
 interface VdiState {
   readonly store: ByteStore;
   readonly header: VdiHeader;
-  readonly map: Uint32Array;
+  readonly map: VdiBlockMap;
   blocksAllocated: number;
 }
 
@@ -47,19 +48,24 @@ export async function openVdi(store: ByteStore, writable: boolean): Promise<VdiI
   const head = new Uint8Array(VDI_HEADER_SIZE);
   await store.read(0, head);
   const header = parseVdiHeader(fileSize < VDI_HEADER_SIZE ? head.subarray(0, fileSize) : head, fileSize);
-  const bytes = new Uint8Array(header.blocksInImage * 4);
-  await store.read(header.offsetBmap, bytes);
-  const map = parseBlockMap(bytes, header.blocksInImage);
-  if (writable) {
-    const report = checkBlockMap(map, header.blocksInImage, header.blocksAllocated, { forWrite: true, maxFindings: 1 });
-    const bad = report.findings.find((f) => f.kind !== 'allocated-mismatch');
-    if (bad) {
-      throw new CorruptImageError(`VDI block map is inconsistent (${bad.message}); vdisk will not write to this image`, {
-        offset: header.offsetBmap + ('block' in bad ? bad.block * 4 : 0),
-      });
-    }
-  }
+  const map = new VdiBlockMap(store, header.offsetBmap, header.blocksInImage);
+  if (writable) await checkForWrite(map, header);
   return new VdiImage({ store, header, map, blocksAllocated: header.blocksAllocated }, writable);
+}
+
+/** Refuses to write where a new block could land on a used one: the whole map is scanned once, a chunk at a time. */
+async function checkForWrite(map: VdiBlockMap, header: VdiHeader): Promise<void> {
+  const check = new BlockMapCheck(header.blocksInImage, header.blocksAllocated, { forWrite: true, maxFindings: 1 });
+  for await (const { first, entries } of map.chunks()) {
+    check.add(entries, first);
+    if (check.found > 0) break;
+  }
+  const bad = check.finish().findings.find((f) => f.kind !== 'allocated-mismatch');
+  if (bad) {
+    throw new CorruptImageError(`VDI block map is inconsistent (${bad.message}); vdisk will not write to this image`, {
+      offset: header.offsetBmap + ('block' in bad ? bad.block * 4 : 0),
+    });
+  }
 }
 
 /** One open VDI image. */
@@ -85,15 +91,18 @@ export class VdiImage implements FormatImage {
   async mapping(offset: number, length: number): Promise<readonly Extent[]> {
     const { map, header } = this.#s;
     const bs = header.blockSize;
+    const isStatic = header.imageType === VDI_TYPE.static;
     const out: Extent[] = [];
+    let page = await map.page(Math.floor(offset / bs));
     for (let pos = offset; pos < offset + length && out.length < MAX_EXTENTS; ) {
       const idx = Math.floor(pos / bs);
       const inBlock = pos - idx * bs;
       const n = Math.min(offset + length - pos, bs - inBlock);
-      const entry = map[idx] as number;
-      if (isAllocated(entry)) push(out, { kind: 'data', offset: pos, length: n, store: this.store, hostOffset: header.offsetData + entry * bs + inBlock });
-      else if (entry === VDI_DISCARDED) push(out, { kind: 'zero', offset: pos, length: n, allocated: false });
-      else push(out, { kind: 'unallocated', offset: pos, length: n });
+      if (idx >= page.first + page.entries.length) page = await map.page(idx);
+      const entry = page.entries[idx - page.first] as number;
+      // qemu: static images ask the host file for holes; blocks without data are zeros this layer answers for.
+      if (isAllocated(entry)) push(out, { kind: 'data', offset: pos, length: n, store: this.store, hostOffset: header.offsetData + entry * bs + inBlock, recurse: isStatic });
+      else push(out, { kind: 'zero', offset: pos, length: n, allocated: false });
       pos += n;
     }
     return out;
@@ -119,7 +128,7 @@ export class VdiImage implements FormatImage {
       const idx = Math.floor((offset + pos) / bs);
       const inBlock = offset + pos - idx * bs;
       const chunk = data.subarray(pos, pos + Math.min(data.length - pos, bs - inBlock));
-      const entry = map[idx] as number;
+      const entry = await map.get(idx);
       if (isAllocated(entry)) await store.write(header.offsetData + entry * bs + inBlock, chunk);
       else await this.#allocate(idx, inBlock, chunk);
       pos += chunk.length;
@@ -149,7 +158,7 @@ export class VdiImage implements FormatImage {
     s.blocksAllocated = entry + 1;
     v.setUint32(0, entry, true);
     await store.write(header.offsetBmap + idx * 4, le);
-    s.map[idx] = entry;
+    s.map.set(idx, entry);
   }
 
   async #writeZeroes(offset: number, length: number): Promise<void> {
@@ -157,7 +166,7 @@ export class VdiImage implements FormatImage {
     for (let pos = offset; pos < offset + length; ) {
       const n = Math.min(offset + length - pos, bs - (pos % bs), ZEROS.length);
       // Unallocated and discarded blocks already read as zeros.
-      if (isAllocated(this.#s.map[Math.floor(pos / bs)] as number)) await this.#write(pos, ZEROS.subarray(0, n));
+      if (isAllocated(await this.#s.map.get(Math.floor(pos / bs)))) await this.#write(pos, ZEROS.subarray(0, n));
       pos += n;
     }
   }

@@ -38,6 +38,11 @@ export class VhdxImage implements FormatImage {
     return this.state.backing;
   }
 
+  /** qemu's vhdx driver has no block status: everything reads as allocated data (differencing images, which qemu cannot open, keep their mapping). */
+  get opaqueStatus(): boolean {
+    return !this.state.meta.hasParent;
+  }
+
   attachBacking(reader: BackingReader | undefined): void {
     this.backingReader = reader;
   }

@@ -77,7 +77,10 @@ export async function writeCid(place: DescriptorPlace, cid: number): Promise<voi
     out.set(next);
     await place.store.write(place.offset, out);
   } else {
-    await place.store.write(0, next);
-    await place.store.truncate(next.length);
+    // qemu rewrites a descriptor file in whole sectors, NUL-padded (a 337-byte file becomes 512 bytes).
+    const out = new Uint8Array(Math.ceil(Math.max(next.length, 1) / 512) * 512);
+    out.set(next);
+    await place.store.write(0, out);
+    await place.store.truncate(out.length);
   }
 }

@@ -102,7 +102,7 @@ export function parseExtentLine(line: string, file: string): ExtentLine | undefi
  * extent) may not list other files; their extents are ignored.
  *
  * @throws {CorruptImageError} for bad extent lines
- * @throws {UnsupportedError} for extent counts above the limit and unknown extent types
+ * @throws {UnsupportedError} for unknown extent types
  */
 export function parseDescriptor(text: string, file: string): Descriptor {
   const values = new Map<string, string>();
@@ -118,11 +118,8 @@ export function parseDescriptor(text: string, file: string): Descriptor {
       continue;
     }
     const ext = parseExtentLine(line, file);
-    if (!ext) continue;
-    if (extents.length >= LIMITS.vmdkMaxExtents) {
-      throw new UnsupportedError(`VMDK descriptor lists more than ${LIMITS.vmdkMaxExtents} extents (vmdkMaxExtents)`, { file });
-    }
-    extents.push(ext);
+    // No count limit, as in qemu: the descriptor's size (vmdkMaxDescriptorBytes) bounds it.
+    if (ext) extents.push(ext);
   }
   const cid = parseHex32(values.get('CID'), 'CID', file);
   const parentCid = parseHex32(values.get('parentCID'), 'parentCID', file) ?? 0xffffffff;

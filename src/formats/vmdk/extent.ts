@@ -57,5 +57,6 @@ export async function mapExtent(e: ExtentHandle, offset: number, length: number)
     return out;
   }
   if (!e.store) return [{ kind: 'zero', offset, length: n, allocated: false }];
-  return [{ kind: 'data', offset, length: n, store: e.store, hostOffset: e.flatOffset + rel }];
+  // qemu's vmdk block status recurses into flat extents' files (their holes read as zeros).
+  return [{ kind: 'data', offset, length: n, store: e.store, hostOffset: e.flatOffset + rel, recurse: true }];
 }

@@ -149,7 +149,7 @@ export function vmdk4Geometry(h: Vmdk4Header, fileBytes: number, readOnly: boole
 function geometry(capacity: number, granularity: number, gtes: number, gd: number, rgd: number, h: Vmdk4Header | undefined, file: string, compressed: boolean, gdEntries?: number): SparseGeometry {
   if (capacity > LIMITS.maxOffset / SECTOR) throw new UnsupportedError(`VMDK extent capacity ${capacity} sectors is above what vdisk supports`, { file });
   const entries = gdEntries ?? Math.ceil(capacity / (gtes * granularity));
-  if (entries > LIMITS.vmdkMaxGdEntries) throw new UnsupportedError(`L1 size too big: ${entries} grain directory entries exceed ${LIMITS.vmdkMaxGdEntries} (vmdkMaxGdEntries)`, { file });
+  if (entries > LIMITS.vmdkMaxGdEntries) throw new UnsupportedError('L1 size too big', { file, data: { gdEntries: entries, limit: LIMITS.vmdkMaxGdEntries } });
   for (const [name, off] of [['gdOffset', gd], ['rgdOffset', rgd]] as const) {
     if (off * SECTOR + entries * 4 > LIMITS.maxOffset) throw new UnsupportedError(`VMDK ${name} ${off} is beyond what vdisk supports`, { file });
   }

@@ -52,6 +52,17 @@ export class VmdkImage implements FormatImage {
     return this.state.extents;
   }
 
+  /** As qemu's vmdk_co_get_allocated_file_size: the descriptor's file plus each extent's other file (once per extent line). */
+  async allocatedSize(): Promise<number | undefined> {
+    let total = await this.store.allocatedSize?.();
+    for (const e of this.state.extents) {
+      if (total === undefined || !e.store || e.store === this.store) continue;
+      const n = await e.store.allocatedSize?.();
+      total = n === undefined ? undefined : total + n;
+    }
+    return total;
+  }
+
   attachBacking(reader: BackingReader | undefined): void {
     this.#backingReader = reader;
   }

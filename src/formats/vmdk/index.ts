@@ -6,7 +6,7 @@
  * parts together and nothing else.
  */
 import type { ByteStore, FormatDriver, FormatImage, OpenOptions } from '../driver.js';
-import { createVmdk, VMDK_CREATE_OPTIONS, vmdkCreatesExtraFiles } from './create.js';
+import { createSettings, createVmdk, VMDK_CREATE_OPTIONS, vmdkCreatesExtraFiles } from './create.js';
 import { vmdkChecker } from './check.js';
 import { VmdkImage } from './image.js';
 import { openVmdk } from './open.js';
@@ -45,6 +45,7 @@ export const vmdkDriver: FormatDriver = {
   createOptions: VMDK_CREATE_OPTIONS,
   probe: probeVmdk,
   open,
+  validateCreate: (size, options) => void createSettings(size, options),
   create: createVmdk,
   createsExtraFiles: vmdkCreatesExtraFiles,
 };

@@ -16,10 +16,13 @@ const MAP_GRAINS = 16384;
 /** How one grain reads. */
 export type GrainState = { kind: 'unallocated' } | { kind: 'zero' } | { kind: 'data'; host: number };
 
-/** Reads a little-endian u32 table. */
+const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
+
+/** Reads a little-endian u32 table (in place on little-endian hosts: directories reach 128 MiB). */
 export async function readTable(store: ByteStore, offset: number, entries: number): Promise<Uint32Array> {
   const bytes = new Uint8Array(entries * 4);
   await store.read(offset, bytes);
+  if (LITTLE_ENDIAN) return new Uint32Array(bytes.buffer, 0, entries);
   const t = new Uint32Array(entries);
   const v = new DataView(bytes.buffer);
   for (let i = 0; i < entries; i++) t[i] = v.getUint32(i * 4, true);
@@ -28,6 +31,7 @@ export async function readTable(store: ByteStore, offset: number, entries: numbe
 
 /** Serializes a u32 table slice little-endian. */
 export function tableBytes(t: Uint32Array, from = 0, to = t.length): Uint8Array {
+  if (LITTLE_ENDIAN) return new Uint8Array(t.buffer, t.byteOffset + from * 4, (to - from) * 4).slice();
   const out = new Uint8Array((to - from) * 4);
   const v = new DataView(out.buffer);
   for (let i = from; i < to; i++) v.setUint32((i - from) * 4, t[i] ?? 0, true);

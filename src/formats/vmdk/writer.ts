@@ -96,18 +96,14 @@ async function zeroFlat(e: ExtentHandle, rel: number, n: number): Promise<void> 
 /** Makes `image` writable: sets up appenders for compressed extents and the writer. */
 export async function enableWrites(image: VmdkImage): Promise<void> {
   const state = image.state;
-  let compressed = false;
   for (const e of state.extents) {
     const sparse = e.sparse;
     if (!sparse?.geom.compressed || e.readOnly) continue;
-    compressed = true;
     let sink: GrainSink;
     if (state.streamHeader) sink = await openStreamSink(sparse, state.streamHeader);
     else sink = { ext: sparse, emit: (gi, data) => appendCompressedInPlace(sparse, gi, data), finish: async () => undefined };
     e.compressedWriter = new CompressedWriter(sink);
   }
-  const w = new VmdkWriter(image);
-  image.writer = compressed
-    ? w
-    : { write: (o, d) => w.write(o, d), writeZeroes: (o, l) => w.writeZeroes(o, l) };
+  // Compressed writes to extents that do not compress are plain writes, as in qemu (`convert -c` to monolithicSparse).
+  image.writer = new VmdkWriter(image);
 }

@@ -10,11 +10,18 @@ export const BAT_UNALLOCATED = 0xffffffff;
 
 /** Decodes `entries` big-endian u32s from `bytes`. */
 export function parseBat(bytes: Uint8Array, entries: number): Uint32Array {
+  if (bytes.byteOffset % 4 === 0 && bytes.byteLength >= entries * 4) {
+    // In place: BATs reach 2 GiB (qemu's INT_MAX / 4 entries), so no second copy.
+    if (LITTLE_ENDIAN) Buffer.from(bytes.buffer, bytes.byteOffset, entries * 4).swap32();
+    return new Uint32Array(bytes.buffer, bytes.byteOffset, entries);
+  }
   const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const out = new Uint32Array(entries);
   for (let i = 0; i < entries; i++) out[i] = v.getUint32(i * 4);
   return out;
 }
+
+const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 
 /** Where the block layout of a dynamic VHD sits. */
 export interface BlockLayout {

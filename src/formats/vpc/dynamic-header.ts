@@ -126,22 +126,15 @@ export function parseDynamicHeader(buf: Uint8Array, headerOffset: number): Dynam
 }
 
 /**
- * Checks the BAT geometry against the virtual size, as QEMU does, and
- * against vdisk's memory cap.
+ * Checks the BAT geometry against the virtual size, as QEMU does (the BAT
+ * must also lie inside the file, checked before it is read).
  *
  * @throws {CorruptImageError} "Too many blocks", "Page table too small", "Max Table Entries too large (N)"
- * @throws {UnsupportedError} a BAT above LIMITS.vpcMaxBatBytes
  */
 export function checkTableGeometry(h: DynamicHeader, virtualSize: number, headerOffset: number): void {
   if (Math.floor(virtualSize / h.blockSize) > 0xffffffff) fail('Too many blocks', headerOffset, 32);
   if (h.maxTableEntries * h.blockSize < virtualSize) fail('Page table too small', headerOffset, 28);
   if (h.maxTableEntries > LIMITS.vpcMaxTableEntries) fail(`Max Table Entries too large (${h.maxTableEntries | 0})`, headerOffset, 28);
-  if (h.maxTableEntries * 4 > LIMITS.vpcMaxBatBytes) {
-    throw new UnsupportedError(
-      `VHD BAT of ${h.maxTableEntries} entries is larger than vdisk's limit of ${LIMITS.vpcMaxBatBytes / 4} entries (${LIMITS.vpcMaxBatBytes} bytes)`,
-      { offset: headerOffset + 28 },
-    );
-  }
 }
 
 /** What {@link serializeDynamicHeader} writes (QEMU's layout: BAT at 1536, version 1.0, no parent). */

@@ -29,7 +29,7 @@ const MAX_EXTENTS = 256;
 export function pushExtent(out: Extent[], e: Extent): void {
   const last = out[out.length - 1];
   if (last && last.offset + last.length === e.offset) {
-    if (last.kind === 'unallocated' && e.kind === 'unallocated') {
+    if ((last.kind === 'unallocated' && e.kind === 'unallocated') || (last.kind === 'zero' && e.kind === 'zero' && !last.allocated && !e.allocated)) {
       out[out.length - 1] = { ...last, length: last.length + e.length };
       return;
     }
@@ -100,7 +100,8 @@ export class VpcImage implements FormatImage {
       const n = Math.min(end - pos, bs - inBlock);
       const entry = idx < dyn.bat.length ? (dyn.bat[idx] as number) : BAT_UNALLOCATED;
       const host = entry * 512 + dyn.layout.bitmapSize;
-      if (entry === BAT_UNALLOCATED) pushExtent(out, { kind: 'unallocated', offset: pos, length: n });
+      // Without a parent, qemu reports unallocated blocks as zeros this layer answers for.
+      if (entry === BAT_UNALLOCATED) pushExtent(out, s.kind === 'dynamic' ? { kind: 'zero', offset: pos, length: n, allocated: false } : { kind: 'unallocated', offset: pos, length: n });
       else if (s.kind === 'dynamic') pushExtent(out, { kind: 'data', offset: pos, length: n, store: this.store, hostOffset: host + inBlock });
       else await this.#bitmapRuns(out, idx, entry, pos, inBlock, n);
       pos += n;
@@ -138,7 +139,7 @@ export class VpcImage implements FormatImage {
     const limit = this.#state.dataLimit;
     if (offset >= limit) return [{ kind: 'zero', offset, length, allocated: false }];
     const n = Math.min(length, limit - offset);
-    const out: Extent[] = [{ kind: 'data', offset, length: n, store: this.store, hostOffset: offset }];
+    const out: Extent[] = [{ kind: 'data', offset, length: n, store: this.store, hostOffset: offset, recurse: true }];
     if (n < length) out.push({ kind: 'zero', offset: offset + n, length: length - n, allocated: false });
     return out;
   }

@@ -192,9 +192,9 @@ describe('vmdk hostile descriptors and limits', () => {
     await assert.rejects(open('leak4.vmdk', json), expectCode('EUNSAFE'));
   });
 
-  it('refuses more extents than vmdkMaxExtents before opening any', async () => {
-    const lines = Array.from({ length: LIMITS.vmdkMaxExtents + 1 }, () => 'RW 1 FLAT "nonexistent.bin" 0');
-    await assert.rejects(open('many.vmdk', descriptorFile({ createType: 'monolithicFlat', extents: lines })), expectCode('EUNSUPPORTED', /vmdkMaxExtents/));
+  it('has no extent count limit of its own (qemu has none; the descriptor size bounds it)', async () => {
+    const lines = Array.from({ length: 2000 }, () => 'RW 1 FLAT "nonexistent.bin" 0');
+    await assert.rejects(open('many.vmdk', descriptorFile({ createType: 'monolithicFlat', extents: lines })), expectCode('ENOENT'));
   });
 
   it('refuses a descriptor file above vmdkMaxDescriptorBytes without reading it', async () => {
