@@ -15,7 +15,7 @@ import { after, describe, it } from 'node:test';
 
 import { vdisk } from '../helpers/cli.js';
 import { qemuImg, qemuImgOk, qemuIo, requireQemu, tmpDir } from '../helpers/qemu.js';
-import { assertSameImage, bitmapContents, clearHeaderBits, EXT_BITMAPS, extensions, head, imageState, pairOf, poke, runBoth } from '../helpers/qstate.js';
+import { assertSameCheck, assertSameImage, bitmapContents, clearHeaderBits, EXT_BITMAPS, extensions, head, pairOf, poke, runBoth } from '../helpers/qstate.js';
 
 const dir = tmpDir('vdisk-qstate-snap-');
 after(() => dir.cleanup());
@@ -104,7 +104,7 @@ describe('qcow2 snapshots with persistent bitmaps, against qemu-img', () => {
       const v = join(created.v, created.name);
       assert.deepEqual(bitmapContents(v), bitmapContents(q));
       assert.deepEqual(bitmapContents(v).map((b) => b.bits), bits);
-      assert.deepEqual((imageState(v) as { check: unknown }).check, (imageState(q) as { check: unknown }).check);
+      assertSameCheck(v, q, `${kind}: snapshot -c`);
     });
   }
 });

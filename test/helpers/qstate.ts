@@ -5,7 +5,7 @@
  * other, and readers of the on-disk structures both tools leave behind.
  */
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdirSync, openSync, readFileSync, readSync, closeSync, writeSync } from 'node:fs';
+import { closeSync, copyFileSync, mkdirSync, openSync, readFileSync, readSync, statSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { asVdisk, vdisk } from './cli.js';
@@ -60,6 +60,28 @@ export function head(path: string, bytes = 4096): Buffer {
   }
 }
 
+export const EXT_BITMAPS = 0x23852875;
+export const EXT_FEATURE_TABLE = 0x6803f857;
+
+/**
+ * The header extensions in the first bytes of an image: type → where the
+ * data starts and its length. They follow the fixed header: byte 72 in v2,
+ * the header length (byte 100) in v3.
+ */
+function extensionsIn(h: Buffer): Map<number, { offset: number; length: number }> {
+  const out = new Map<number, { offset: number; length: number }>();
+  if (h.length < 72) return out;
+  let off = h.readUInt32BE(4) >= 3 && h.length >= 104 ? h.readUInt32BE(100) : 72;
+  while (off + 8 <= h.length) {
+    const type = h.readUInt32BE(off);
+    const length = h.readUInt32BE(off + 4);
+    if (type === 0) break;
+    out.set(type, { offset: off + 8, length });
+    off += 8 + Math.ceil(length / 8) * 8;
+  }
+  return out;
+}
+
 /**
  * The header with the bitmap directory's offset zeroed: vdisk keeps bitmaps
  * it never read where they are, where qemu rewrites every bitmap on close (a
@@ -67,15 +89,8 @@ export function head(path: string, bytes = 4096): Buffer {
  */
 export function withoutBitmapDirOffset(header: Buffer): Buffer {
   const out = Buffer.from(header);
-  if (out.length < 104 || out.readUInt32BE(4) < 3) return out;
-  let p = out.readUInt32BE(100);
-  while (p + 8 <= out.length) {
-    const type = out.readUInt32BE(p);
-    const len = out.readUInt32BE(p + 4);
-    if (type === 0) break;
-    if (type === 0x23852875 && p + 8 + 24 <= out.length) out.fill(0, p + 8 + 16, p + 8 + 24);
-    p += 8 + Math.ceil(len / 8) * 8;
-  }
+  const ext = extensionsIn(out).get(EXT_BITMAPS);
+  if (ext && ext.offset + 24 <= out.length) out.fill(0, ext.offset + 16, ext.offset + 24);
   return out;
 }
 
@@ -107,21 +122,8 @@ export function clearHeaderBits(path: string, pos: number, mask: bigint): void {
 
 /** The header extensions of a v2/v3 image: type → [offset of the data, length]. */
 export function extensions(path: string): Map<number, { offset: number; length: number }> {
-  const h = head(path, 65536);
-  const out = new Map<number, { offset: number; length: number }>();
-  let off = h.readUInt32BE(4) === 3 ? h.readUInt32BE(100) : 72;
-  while (off + 8 <= h.length) {
-    const type = h.readUInt32BE(off);
-    const length = h.readUInt32BE(off + 4);
-    if (type === 0) break;
-    out.set(type, { offset: off + 8, length });
-    off += 8 + Math.ceil(length / 8) * 8;
-  }
-  return out;
+  return extensionsIn(head(path, 65536));
 }
-
-export const EXT_BITMAPS = 0x23852875;
-export const EXT_FEATURE_TABLE = 0x6803f857;
 
 /** Every persistent bitmap's flags and bits (hex), read straight from the file (none when the extension is absent). */
 export function bitmapContents(path: string): { name: string; flags: number; bits: string }[] {
@@ -197,17 +199,70 @@ export function stripSnapshotExtra(path: string, keep: number): void {
   poke(path, start, Buffer.concat([table, Buffer.alloc(pos - start - table.length)]));
 }
 
-/** What both tools' images must agree on afterwards, as qemu-img reports it (paths and disk usage left out). */
-export function imageState(path: string): unknown {
+type Json = Record<string, unknown>;
+
+/** qemu-img info's JSON as both tools' images must agree on it: paths and disk usage left out. */
+function infoState(path: string): Json {
   const info = qemuImg(['info', '--output=json', path]);
-  const check = qemuImg(['check', '--output=json', path]);
-  const parsed = info.status === 0 ? (JSON.parse(info.stdout) as Record<string, unknown>) : { error: info.stderr };
+  const parsed = info.status === 0 ? (JSON.parse(info.stdout) as Json) : { error: info.stderr };
   delete parsed['filename'];
   delete parsed['actual-size'];
   delete parsed['full-backing-filename'];
-  const checked = check.stdout ? (JSON.parse(check.stdout) as Record<string, unknown>) : { error: check.stderr };
+  return parsed;
+}
+
+/** qemu-img check's JSON and exit status, the path left out. */
+function checkState(path: string): { check: Json; checkStatus: number | null } {
+  const check = qemuImg(['check', '--output=json', path]);
+  const checked = check.stdout ? (JSON.parse(check.stdout) as Json) : { error: check.stderr };
   delete checked['filename'];
-  return { info: parsed, check: checked, checkStatus: check.status };
+  return { check: checked, checkStatus: check.status };
+}
+
+/** How many host clusters have a non-zero refcount: everything the image uses (metadata, data, snapshots, bitmaps). */
+export function clustersInUse(path: string): number {
+  const file = readFileSync(path);
+  const cs = 2 ** file.readUInt32BE(20);
+  const width = 2 ** (file.readUInt32BE(4) >= 3 ? file.readUInt32BE(96) : 4);
+  const table = Number(file.readBigUInt64BE(48));
+  const tableBytes = file.readUInt32BE(56) * cs;
+  let used = 0;
+  for (let t = table; t < table + tableBytes && t + 8 <= file.length; t += 8) {
+    const block = Number(file.readBigUInt64BE(t) & 0xfffffffffffffe00n);
+    if (!block) continue;
+    const bits = file.subarray(block, block + cs);
+    for (let i = 0; i < (cs * 8) / width; i++) {
+      const bit = i * width;
+      const nonZero = width < 8 ? (bits[bit >> 3]! >> (bit & 7)) & ((1 << width) - 1) : bits.subarray(bit >> 3, (bit + width) >> 3).some((b) => b !== 0);
+      if (nonZero) used++;
+    }
+  }
+  return used;
+}
+
+const roundUp = (n: number, to: number): number => Math.ceil(n / to) * to;
+
+/**
+ * Asserts qemu-img check agrees on `v` (vdisk's) and `q` (qemu-img's).
+ * With persistent bitmaps, vdisk keeps the clusters of bitmaps it never
+ * read where they are while qemu moves every bitmap to new clusters, so
+ * the images may end at different offsets: there the end offset is left
+ * out, and vdisk must use no more clusters and no host space past qemu's
+ * file instead. Everything else (leaks, errors, allocation) must be equal.
+ */
+export function assertSameCheck(v: string, q: string, what: string): void {
+  const cv = checkState(v);
+  const cq = checkState(q);
+  if (extensions(v).has(EXT_BITMAPS) && extensions(q).has(EXT_BITMAPS)) {
+    const cs = 2 ** head(q, 24).readUInt32BE(20);
+    const qEnd = roundUp(statSync(q).size, cs);
+    assert.ok(clustersInUse(v) <= clustersInUse(q), `clusters in use of ${what}: ${clustersInUse(v)} > ${clustersInUse(q)}`);
+    assert.ok(roundUp(statSync(v).size, cs) <= qEnd, `file size of ${what}: ${statSync(v).size} > ${statSync(q).size}`);
+    assert.ok(Number(cv.check['image-end-offset']) <= qEnd, `image end of ${what}: ${String(cv.check['image-end-offset'])} past ${qEnd}`);
+    delete cv.check['image-end-offset'];
+    delete cq.check['image-end-offset'];
+  }
+  assert.deepEqual(cv, cq, `check of ${what}`);
 }
 
 /** Asserts the two images of `pair` agree: header cluster bytes, qemu-img's info and check, bitmaps. */
@@ -215,6 +270,7 @@ export function assertSameImage(pair: Pair, what: string, headerBytes = 4096): v
   const q = join(pair.q, pair.name);
   const v = join(pair.v, pair.name);
   assert.deepEqual(withoutBitmapDirOffset(head(v, headerBytes)), withoutBitmapDirOffset(head(q, headerBytes)), `header of ${what}`);
-  assert.deepEqual(imageState(v), imageState(q), `info/check of ${what}`);
+  assert.deepEqual(infoState(v), infoState(q), `info of ${what}`);
+  assertSameCheck(v, q, what);
   assert.deepEqual(bitmapContents(v), bitmapContents(q), `bitmaps of ${what}`);
 }
