@@ -1,10 +1,11 @@
+import { cFixed } from '../core/c-format.js';
 import type { Job } from '../core/job.js';
 import type { JobProgress } from '../core/progress.js';
 import type { CliIo } from './context.js';
 
 function line(p: JobProgress): string {
   const pct = p.total > 0 ? (p.done * 100) / p.total : 0;
-  return `    (${pct.toFixed(2)}/100%)\r`;
+  return `    (${cFixed(pct, 2)}/100%)\r`;
 }
 
 /**

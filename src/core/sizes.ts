@@ -3,6 +3,7 @@
  * of 1024, `b` means bytes, decimals need a suffix (`1.5G`), `0x` is hex
  * without suffix. The grammar follows QEMU's `qemu_strtosz`.
  */
+import { cTiesToEven } from './c-format.js';
 import { InvalidArgumentError } from './errors.js';
 
 const SUFFIXES: Record<string, bigint> = {
@@ -141,8 +142,9 @@ function sizeRangeError(what: string, max: number): InvalidArgumentError {
 }
 
 /** `printf("%0.3g")` as C prints it. */
-export function formatG3(value: number): string {
-  if (value === 0) return '0';
+export function formatG3(exact: number): string {
+  if (exact === 0) return '0';
+  const value = cTiesToEven(exact, 3);
   const exp = Math.floor(Math.log10(Math.abs(value)));
   let s = value.toPrecision(3);
   // toPrecision may round up into the next decade (999.7 → "1.00e+3"); C then also switches to e-form.

@@ -1,3 +1,4 @@
+import { cFixed } from '../../core/c-format.js';
 import { VdiskError } from '../../core/errors.js';
 import { check, type CheckReport, type CheckRepair } from '../../jobs/check.js';
 import { parseArgs, UsageError, last, type OptSpec } from '../args.js';
@@ -36,7 +37,7 @@ export function formatCheckHuman(r: CheckReport): string {
   const total = r.totalClusters ?? 0;
   const alloc = r.allocatedClusters ?? 0;
   if (total !== 0 && alloc !== 0) {
-    const pct = (n: number, d: number): string => ((n * 100) / d).toFixed(2);
+    const pct = (n: number, d: number): string => cFixed((n * 100) / d, 2);
     out += `${alloc}/${total} = ${pct(alloc, total)}% allocated, ${pct(r.fragmentedClusters ?? 0, alloc)}% fragmented, ${pct(r.compressedClusters ?? 0, alloc)}% compressed clusters\n`;
   }
   if (r.imageEndOffset) out += `Image end offset: ${r.imageEndOffset}\n`;

@@ -3,6 +3,7 @@ import { describe, it } from 'node:test';
 
 import { formatSize, parseSize, parseSizeBig } from '../../../src/core/sizes.js';
 import { InvalidArgumentError } from '../../../src/core/errors.js';
+import { cFixed } from '../../../src/core/c-format.js';
 
 describe('parseSizeBig', () => {
   const ok: [string, bigint][] = [
@@ -42,6 +43,15 @@ describe('formatSize', () => {
     [0, '0 B'], [512, '512 B'], [4096, '4 KiB'], [569344, '556 KiB'], [1114624, '1.06 MiB'], [1031798, '0.984 MiB'],
     [67108864, '64 MiB'], [1073741824, '1 GiB'], [10485760, '10 MiB'], [1000, '0.977 KiB'], [999, '999 B'],
     [2 ** 61, '2 EiB'], [1610612736, '1.5 GiB'],
+    // exact ties round to the even digit, as printf does: 192.5 KiB, 193.5 KiB, 1.125 MiB, 999.5 MiB
+    [197120, '192 KiB'], [198144, '194 KiB'], [1179648, '1.12 MiB'], [1048051712, '1e+03 MiB'],
   ];
   for (const [n, s] of cases) it(`prints ${n} as ${s}`, () => assert.equal(formatSize(n), s));
+});
+
+describe('cFixed (printf %.Nf)', () => {
+  const cases: [number, number, string][] = [
+    [3.125, 2, '3.12'], [3.375, 2, '3.38'], [0.125, 2, '0.12'], [2.5, 0, '2'], [3.5, 0, '4'], [1.005, 2, '1.00'], [100, 2, '100.00'], [-0.125, 2, '-0.12'],
+  ];
+  for (const [v, d, s] of cases) it(`prints ${v} with ${d} decimals as ${s}`, () => assert.equal(cFixed(v, d), s));
 });
