@@ -5,12 +5,13 @@
  */
 import { dirname } from 'node:path';
 
-import { BackingLoopError, ChainDepthError, InvalidArgumentError } from '../core/errors.js';
+import { BackingLoopError, ChainDepthError, InvalidArgumentError, VdiskError } from '../core/errors.js';
 import { isJsonName, parseJsonName, type ImageOptions } from '../core/image-options.js';
 import { LIMITS } from '../core/limits.js';
 import { QDict } from '../core/qdict.js';
 import type { ByteStore } from '../formats/driver.js';
 import type { CacheMode } from '../io/cache-mode.js';
+import { fsError } from '../io/errno.js';
 import { FileStore } from '../io/file-store.js';
 import type { Layer } from './layer.js';
 import { backingError, openError, openLayer, type LayerContext } from './layer-open.js';
@@ -128,6 +129,13 @@ async function openPlainTop(target: string | ByteStore, ctx: LayerContext, optio
   }
 }
 
+/** A file-system error on a backing file, named as the image names it (qemu: `Could not open 'b.qcow2': No such file or directory`). */
+function asShownName(err: unknown, shown: string): unknown {
+  const cause = err instanceof VdiskError ? err.cause : undefined;
+  if (typeof (cause as NodeJS.ErrnoException | undefined)?.code !== 'string') return err;
+  return fsError(cause, `Could not open '${shown}'`, shown);
+}
+
 /** Follows the backing files the last layer's header names, through the resolver, until none is left. */
 async function followBacking(layers: Layer[], seen: Map<string, string>, ctx: LayerContext, options: OpenImageOptions, messageName: string): Promise<void> {
   const maxDepth = options.maxChainDepth ?? LIMITS.maxChainDepth;
@@ -142,14 +150,20 @@ async function followBacking(layers: Layer[], seen: Map<string, string>, ctx: La
         { file: top.filename, data: { maxChainDepth: maxDepth } },
       );
     }
-    const path = await resolveReference(name, top.path, 'backing file', ctx.rootDir ?? dirname(top.path), options);
-    const ident = await assertRegularFile(path, 'backing file');
+    const shown = top.backingPath;
+    let path: string;
+    let ident: { dev: number; ino: number };
+    try {
+      path = await resolveReference(name, top.path, 'backing file', ctx.rootDir ?? dirname(top.path), options);
+      ident = await assertRegularFile(path, 'backing file');
+    } catch (err) {
+      throw backingError(referrer, asShownName(err, shown));
+    }
     const key = `${ident.dev}:${ident.ino}`;
     if (seen.has(key)) {
       throw new BackingLoopError(`Backing file '${name}' creates an infinite loop.`, { file: top.filename, data: { backing: name } });
     }
     seen.set(key, path);
-    const shown = top.backingPath;
     const rw = options.writableDepth === layers.length;
     let bstore: ByteStore;
     try {

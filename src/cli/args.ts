@@ -18,6 +18,8 @@ export interface OptSpec {
   readonly arg?: boolean;
   /** Repeatable: values accumulate in order. */
   readonly multi?: boolean;
+  /** Validates a value as it is parsed (qemu-img acts on some options inside its getopt loop). */
+  readonly check?: (value: string) => void;
 }
 
 /** Parsed options: last value wins unless the spec is `multi`. */
@@ -47,6 +49,7 @@ function store(out: ParsedArgs, spec: OptSpec, value: string | undefined): void 
     out.flags.add(spec.key);
     return;
   }
+  spec.check?.(value ?? '');
   const list = out.values.get(spec.key) ?? [];
   if (spec.multi) list.push(value ?? '');
   else list.splice(0, list.length, value ?? '');

@@ -1,5 +1,6 @@
 import { VdiskError } from '../core/errors.js';
 import { UsageError } from './args.js';
+import { ObjectHelpRequest } from './objects.js';
 
 /** Where a command writes; the real CLI binds these to the process streams. */
 export interface CliIo {
@@ -15,6 +16,10 @@ export const PROG = 'vdisk';
 
 /** Prints an error the way qemu-img does (`prog: message`, hints unprefixed) and returns the exit status. */
 export function reportError(io: CliIo, err: unknown, prefix = ''): number {
+  if (err instanceof ObjectHelpRequest) {
+    io.stdout(err.text);
+    return 0;
+  }
   if (err instanceof UsageError) {
     io.stderr(`${PROG}: ${err.message}\nTry '${PROG} --help' for more information\n`);
     return 1;

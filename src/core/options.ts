@@ -35,7 +35,7 @@ export interface RawOption {
 }
 
 /** Splits an option string at unescaped commas. */
-function splitEscaped(text: string): string[] {
+export function splitEscaped(text: string): string[] {
   const parts: string[] = [];
   let cur = '';
   for (let i = 0; i < text.length; i++) {

@@ -170,12 +170,18 @@ function optionList(input: CreateOptions['options']): CreateOptionInput[] {
   return Array.isArray(input) ? [...(input as readonly CreateOptionInput[])] : [input as CreateOptionInput];
 }
 
+/** img_convert checks the backing format itself, in its own words. */
+function convertWording(err: VdiskError): VdiskError {
+  if (err.data?.['kind'] !== 'backing-format-missing') return err;
+  return new InvalidArgumentError('Use of backing file requires explicit backing format', { cause: err, data: err.data });
+}
+
 /** Validates the target's create options; errors read as qemu-img convert words them. */
 async function planTarget(target: string, opts: CreateOptions & { format: string }): Promise<CreatePlan> {
   try {
     return await prepareCreate(target, opts);
   } catch (err) {
-    if (err instanceof VdiskError && err.cause instanceof VdiskError && err.data?.['createStage'] === 'validate') throw err.cause;
+    if (err instanceof VdiskError && err.cause instanceof VdiskError && err.data?.['createStage'] === 'validate') throw convertWording(err.cause);
     throw err;
   }
 }
@@ -288,7 +294,7 @@ async function runConvert(sourceNames: readonly Source[], targetSpec: ImageTarge
       const given = isImageOptions(targetSpec) ? undefined : format;
       dev = await BlockDevice.open(targetSpec, { ...opts, format: given, readOnly: false, registry, forceShare: false, noShare: false, snapshot: undefined, refuse, ...targetCache });
       refuseTargetFiles(target, dev, refuse);
-      if (dev.size < total) throw new InvalidArgumentError(`Target image '${target}' is smaller than the source (${dev.size} < ${total} bytes)`);
+      if (dev.size < total) throw new InvalidArgumentError('output file is smaller than input file', { file: target, data: { targetSize: dev.size, sourceSize: total } });
     } else {
       // Quiet: qemu-img convert creates without opening -B's file; the target's open below reports it.
       // The sources' size replaces any `-o size=`, as in qemu-img (it sets the option last).

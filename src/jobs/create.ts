@@ -153,7 +153,7 @@ function tooLarge(err: unknown, format: string, specs: readonly OptionSpec[], va
   return new InvalidArgumentError(`The image size is too large for file format '${format}'${hint}`, { cause: err });
 }
 
-async function backingSize(filename: string, backing: string, format: string, opts: CreateOptions): Promise<number> {
+async function backingSize(filename: string, backing: string, format: string | undefined, opts: CreateOptions): Promise<number> {
   const path = pathCombine(filename, backing);
   let dev: BlockDevice;
   try {
@@ -161,11 +161,15 @@ async function backingSize(filename: string, backing: string, format: string, op
   } catch (err) {
     if (err instanceof VdiskError) {
       const Ctor = err.constructor as new (m: string, d: object) => VdiskError;
-      throw new Ctor(err.message, { file: path, cause: err, hint: 'Could not open backing image.' });
+      // bdrv_img_create reports the file's own error, without the open's `Could not open 'x':` wrapper.
+      const inner = err.cause instanceof VdiskError && err.message === `Could not open '${path}': ${err.cause.message}` ? err.cause : err;
+      throw new Ctor(inner.message, { file: path, cause: err, hint: 'Could not open backing image.' });
     }
     throw err;
   }
   try {
+    // qemu opens the backing file before it insists on its format, and says what it found.
+    if (format === undefined) throw new InvalidArgumentError('Backing file specified without backing format', { hint: `Detected format of ${dev.format}.`, data: { kind: 'backing-format-missing' } });
     return dev.size;
   } finally {
     await dev.close();
@@ -210,10 +214,10 @@ export async function prepareCreate(filename: string, opts: CreateOptions = {}):
     const backingFile = values.get('backing_file') as string | undefined;
     const backingFormat = values.get('backing_fmt') as string | undefined;
     if (backingFile !== undefined) {
-      if (backingFormat === undefined) throw new InvalidArgumentError('Backing file specified without backing format');
       if (pathCombine(filename, backingFile) === filename || backingFile === filename) {
         throw new InvalidArgumentError('Error: Trying to create an image with the same filename as the backing file');
       }
+      if (opts.backingUnsafe && backingFormat === undefined) throw new InvalidArgumentError('Backing file specified without backing format', { data: { kind: 'backing-format-missing' } });
       if (!opts.backingUnsafe) {
         const size = await backingSize(filename, backingFile, backingFormat, opts);
         if (!values.has('size')) set('size', size);

@@ -6,6 +6,7 @@ import { checkCacheMode, PROG, reportError, warningPrinter, type CliIo } from '.
 import { imageArg } from '../image-opts.js';
 import { awaitWithProgress } from '../progress-bar.js';
 import { TRUST_OPTIONS, trustFrom } from '../trust-options.js';
+import { OBJECT_OPTION } from '../objects.js';
 
 const SPECS: readonly OptSpec[] = [
   { key: 'options', short: 'o', long: ['options'], arg: true, multi: true },
@@ -14,7 +15,7 @@ const SPECS: readonly OptSpec[] = [
   { key: 'progress', short: 'p', long: ['progress'] },
   { key: 'quiet', short: 'q', long: ['quiet'] },
   { key: 'force', long: ['force'] },
-  { key: 'object', long: ['object'], arg: true, multi: true },
+  OBJECT_OPTION,
   { key: 'imageOpts', long: ['image-opts'] },
   ...TRUST_OPTIONS,
 ];

@@ -5,6 +5,7 @@ import { parseArgs, last, type OptSpec } from '../args.js';
 import { cvtnum, reportError, warningPrinter, type CliIo } from '../context.js';
 import { imageArg } from '../image-opts.js';
 import { TRUST_OPTIONS, trustFrom } from '../trust-options.js';
+import { OBJECT_OPTION } from '../objects.js';
 
 const ACTIONS = ['add', 'remove', 'clear', 'enable', 'disable'] as const;
 
@@ -13,7 +14,7 @@ const SPECS: readonly OptSpec[] = [
   { key: 'format', short: 'f', arg: true },
   { key: 'sourceFormat', short: 'F', long: ['source-format'], arg: true },
   { key: 'granularity', short: 'g', long: ['granularity'], arg: true },
-  { key: 'object', long: ['object'], arg: true, multi: true },
+  OBJECT_OPTION,
   { key: 'imageOpts', long: ['image-opts'] },
   ...ACTIONS.map((a): OptSpec => ({ key: a, long: [a] })),
   { key: 'merge', long: ['merge'], arg: true, multi: true },

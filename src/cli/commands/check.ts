@@ -6,6 +6,7 @@ import { checkCacheMode, outputFormat, PROG, reportError, warningPrinter, type C
 import { imageArg } from '../image-opts.js';
 import { formatQemuJson } from '../qemu-json.js';
 import { TRUST_OPTIONS, trustFrom } from '../trust-options.js';
+import { OBJECT_OPTION } from '../objects.js';
 
 const SPECS: readonly OptSpec[] = [
   { key: 'format', short: 'f', long: ['format'], arg: true },
@@ -14,7 +15,7 @@ const SPECS: readonly OptSpec[] = [
   { key: 'cache', short: 'T', long: ['cache'], arg: true },
   { key: 'quiet', short: 'q', long: ['quiet'] },
   { key: 'forceShare', short: 'U', long: ['force-share'] },
-  { key: 'object', long: ['object'], arg: true, multi: true },
+  OBJECT_OPTION,
   { key: 'imageOpts', long: ['image-opts'] },
   ...TRUST_OPTIONS,
 ];

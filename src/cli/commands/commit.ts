@@ -5,6 +5,7 @@ import { checkCacheMode, cvtnum, reportError, warningPrinter, type CliIo } from 
 import { imageArg } from '../image-opts.js';
 import { awaitWithProgress } from '../progress-bar.js';
 import { TRUST_OPTIONS, trustFrom } from '../trust-options.js';
+import { OBJECT_OPTION } from '../objects.js';
 
 const SPECS: readonly OptSpec[] = [
   { key: 'format', short: 'f', long: ['format'], arg: true },
@@ -14,7 +15,7 @@ const SPECS: readonly OptSpec[] = [
   { key: 'rate', short: 'r', long: ['rate-limit'], arg: true },
   { key: 'progress', short: 'p', long: ['progress'] },
   { key: 'quiet', short: 'q', long: ['quiet'] },
-  { key: 'object', long: ['object'], arg: true, multi: true },
+  OBJECT_OPTION,
   { key: 'imageOpts', long: ['image-opts'] },
   ...TRUST_OPTIONS,
 ];

@@ -7,6 +7,7 @@ import { parseImageOpts } from '../image-opts.js';
 import type { ImageTarget } from '../../block/chain.js';
 import { awaitWithProgress } from '../progress-bar.js';
 import { TRUST_OPTIONS, trustFrom } from '../trust-options.js';
+import { OBJECT_OPTION } from '../objects.js';
 
 const SPECS: readonly OptSpec[] = [
   { key: 'formatA', short: 'f', long: ['a-format'], arg: true },
@@ -16,7 +17,7 @@ const SPECS: readonly OptSpec[] = [
   { key: 'progress', short: 'p', long: ['progress'] },
   { key: 'quiet', short: 'q', long: ['quiet'] },
   { key: 'forceShare', short: 'U', long: ['force-share'] },
-  { key: 'object', long: ['object'], arg: true, multi: true },
+  OBJECT_OPTION,
   { key: 'imageOpts', long: ['image-opts'] },
   ...TRUST_OPTIONS,
 ];

@@ -11,6 +11,7 @@ import { printOptionHelp } from './create.js';
 import { parseImageOpts } from '../image-opts.js';
 import type { ImageTarget } from '../../block/chain.js';
 import { parseSnapshotParam } from '../snapshot-param.js';
+import { OBJECT_OPTION } from '../objects.js';
 
 const SPECS: readonly OptSpec[] = [
   { key: 'format', short: 'f', long: ['source-format'], arg: true },
@@ -37,7 +38,7 @@ const SPECS: readonly OptSpec[] = [
   { key: 'salvage', long: ['salvage'] },
   { key: 'bitmaps', long: ['bitmaps'] },
   { key: 'skipBrokenBitmaps', long: ['skip-broken-bitmaps'] },
-  { key: 'object', long: ['object'], arg: true, multi: true },
+  OBJECT_OPTION,
   { key: 'imageOpts', long: ['image-opts'] },
   { key: 'targetImageOpts', long: ['target-image-opts'] },
   ...TRUST_OPTIONS,

@@ -6,6 +6,7 @@ import { prepareCreate } from '../../jobs/create.js';
 import { optionLists, parseArgs, UsageError, last, type OptSpec } from '../args.js';
 import { cvtnum, reportError, warningPrinter, type CliIo } from '../context.js';
 import { TRUST_OPTIONS, trustFrom } from '../trust-options.js';
+import { OBJECT_OPTION } from '../objects.js';
 
 const SPECS: readonly OptSpec[] = [
   { key: 'format', short: 'f', long: ['format'], arg: true },
@@ -15,7 +16,7 @@ const SPECS: readonly OptSpec[] = [
   { key: 'backingFormat', short: 'B', arg: true },
   { key: 'unsafe', short: 'u', long: ['backing-unsafe'] },
   { key: 'quiet', short: 'q', long: ['quiet'] },
-  { key: 'object', long: ['object'], arg: true, multi: true },
+  OBJECT_OPTION,
   ...TRUST_OPTIONS,
 ];
 

@@ -5,6 +5,7 @@ import { outputFormat, reportError, warningPrinter, type CliIo } from '../contex
 import { formatInfoHuman } from '../info-human.js';
 import { formatQemuJson } from '../qemu-json.js';
 import { TRUST_OPTIONS, trustFrom } from '../trust-options.js';
+import { OBJECT_OPTION } from '../objects.js';
 
 const SPECS: readonly OptSpec[] = [
   { key: 'format', short: 'f', long: ['format'], arg: true },
@@ -12,7 +13,7 @@ const SPECS: readonly OptSpec[] = [
   { key: 'backingChain', long: ['backing-chain'] },
   { key: 'forceShare', short: 'U', long: ['force-share'] },
   { key: 'cache', short: 't', long: ['cache'], arg: true },
-  { key: 'object', long: ['object'], arg: true, multi: true },
+  OBJECT_OPTION,
   { key: 'imageOpts', long: ['image-opts'] },
   ...TRUST_OPTIONS,
 ];

@@ -5,6 +5,7 @@ import { parseArgs, UsageError, last, type OptSpec } from '../args.js';
 import { cvtnum, outputFormat, reportError, warningPrinter, type CliIo } from '../context.js';
 import { imageArg } from '../image-opts.js';
 import { TRUST_OPTIONS, trustFrom } from '../trust-options.js';
+import { OBJECT_OPTION } from '../objects.js';
 
 const SPECS: readonly OptSpec[] = [
   { key: 'format', short: 'f', long: ['format'], arg: true },
@@ -12,7 +13,7 @@ const SPECS: readonly OptSpec[] = [
   { key: 'start', short: 's', long: ['start-offset'], arg: true },
   { key: 'max', short: 'l', long: ['max-length'], arg: true },
   { key: 'forceShare', short: 'U', long: ['force-share'] },
-  { key: 'object', long: ['object'], arg: true, multi: true },
+  OBJECT_OPTION,
   { key: 'imageOpts', long: ['image-opts'] },
   ...TRUST_OPTIONS,
 ];

@@ -7,6 +7,7 @@ import { imageArg } from '../image-opts.js';
 import { parseSnapshotParam } from '../snapshot-param.js';
 import { formatQemuJson } from '../qemu-json.js';
 import { TRUST_OPTIONS, trustFrom } from '../trust-options.js';
+import { OBJECT_OPTION } from '../objects.js';
 
 const SPECS: readonly OptSpec[] = [
   { key: 'format', short: 'f', arg: true },
@@ -14,7 +15,7 @@ const SPECS: readonly OptSpec[] = [
   { key: 'targetFormat', short: 'O', arg: true },
   { key: 'snapshot', short: 'l', arg: true },
   { key: 'forceShare', short: 'U', long: ['force-share'] },
-  { key: 'object', long: ['object'], arg: true, multi: true },
+  OBJECT_OPTION,
   { key: 'imageOpts', long: ['image-opts'] },
   { key: 'output', long: ['output'], arg: true },
   { key: 'size', long: ['size'], arg: true },

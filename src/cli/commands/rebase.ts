@@ -4,6 +4,7 @@ import { checkCacheMode, reportError, warningPrinter, type CliIo } from '../cont
 import { imageArg } from '../image-opts.js';
 import { awaitWithProgress } from '../progress-bar.js';
 import { TRUST_OPTIONS, trustFrom } from '../trust-options.js';
+import { OBJECT_OPTION } from '../objects.js';
 
 /** qemu-img 7.2's options, plus newer qemu's `-c` and `-B` (backing format). */
 const SPECS: readonly OptSpec[] = [
@@ -18,7 +19,7 @@ const SPECS: readonly OptSpec[] = [
   { key: 'forceShare', short: 'U', long: ['force-share'] },
   { key: 'progress', short: 'p', long: ['progress'] },
   { key: 'quiet', short: 'q', long: ['quiet'] },
-  { key: 'object', long: ['object'], arg: true, multi: true },
+  OBJECT_OPTION,
   { key: 'imageOpts', long: ['image-opts'] },
   ...TRUST_OPTIONS,
 ];

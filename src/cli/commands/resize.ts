@@ -4,6 +4,7 @@ import { parseArgs, UsageError, last, type OptSpec } from '../args.js';
 import { PROG, reportError, warningPrinter, type CliIo } from '../context.js';
 import { imageArg } from '../image-opts.js';
 import { TRUST_OPTIONS, trustFrom } from '../trust-options.js';
+import { OBJECT_OPTION } from '../objects.js';
 
 /** qemu-img 7.2's options (no `-U`). */
 const SPECS: readonly OptSpec[] = [
@@ -11,7 +12,7 @@ const SPECS: readonly OptSpec[] = [
   { key: 'quiet', short: 'q' },
   { key: 'shrink', long: ['shrink'] },
   { key: 'preallocation', long: ['preallocation'], arg: true },
-  { key: 'object', long: ['object'], arg: true, multi: true },
+  OBJECT_OPTION,
   { key: 'imageOpts', long: ['image-opts'] },
   ...TRUST_OPTIONS,
 ];

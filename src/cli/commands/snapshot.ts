@@ -6,6 +6,7 @@ import { reportError, warningPrinter, type CliIo } from '../context.js';
 import { imageArg } from '../image-opts.js';
 import { snapshotHeader, snapshotRow } from '../info-human.js';
 import { TRUST_OPTIONS, trustFrom } from '../trust-options.js';
+import { OBJECT_OPTION } from '../objects.js';
 
 /** qemu-img 7.2's options: no `-f` (rejected) and no long action names. */
 const SPECS: readonly OptSpec[] = [
@@ -15,7 +16,7 @@ const SPECS: readonly OptSpec[] = [
   { key: 'delete', short: 'd', arg: true, multi: true },
   { key: 'quiet', short: 'q', long: ['quiet'] },
   { key: 'forceShare', short: 'U', long: ['force-share'] },
-  { key: 'object', long: ['object'], arg: true, multi: true },
+  OBJECT_OPTION,
   { key: 'imageOpts', long: ['image-opts'] },
   ...TRUST_OPTIONS,
 ];
