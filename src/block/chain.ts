@@ -11,6 +11,7 @@ import { LIMITS } from '../core/limits.js';
 import { QDict } from '../core/qdict.js';
 import type { ByteStore } from '../formats/driver.js';
 import type { CacheMode } from '../io/cache-mode.js';
+import { borrowStore } from '../io/borrowed-store.js';
 import { FileStore } from '../io/file-store.js';
 import type { Layer } from './layer.js';
 import { backingError, openError, openLayer, type LayerContext } from './layer-open.js';
@@ -87,7 +88,11 @@ export function probedRawWarning(filename: string): string {
   );
 }
 
-/** What `open` accepts: a path (a `json:{...}` name included), a store, or parsed image options (`--image-opts`). */
+/**
+ * What `open` accepts: a path (a `json:{...}` name included), a store, or
+ * parsed image options (`--image-opts`). A store stays the caller's: the
+ * open borrows it, and neither closing the image nor a failed open closes it.
+ */
 export type ImageTarget = string | ByteStore | ImageOptions;
 
 /** True for parsed image options. */
@@ -111,12 +116,12 @@ export function targetName(target: ImageTarget): string {
   return typeof target === 'string' ? target : isImageOptions(target) ? target.text : target.name;
 }
 
-/** Opens the top image of a plain path or store. */
+/** Opens the top image of a plain path or store; a caller's store is only borrowed (closing the image leaves it open). */
 async function openPlainTop(target: string | ByteStore, ctx: LayerContext, options: OpenImageOptions, readOnly: boolean): Promise<Layer> {
   const name = targetName(target);
   let store: ByteStore;
   try {
-    store = typeof target === 'string' ? await FileStore.open(target, { readOnly, allowDevices: options.allowDevices, cache: options.cache }) : target;
+    store = typeof target === 'string' ? await FileStore.open(target, { readOnly, allowDevices: options.allowDevices, cache: options.cache }) : borrowStore(target);
   } catch (err) {
     throw openError(name, err);
   }

@@ -367,6 +367,13 @@ export class FileStore implements ByteStore {
     this.#locked = acquireImageLocks(this.#fh.fd, this.name, request);
   }
 
+  /** Drops the image locks {@link FileStore.lock} took; the file stays open. */
+  async unlock(): Promise<void> {
+    if (!this.#locked || this.#closed) return;
+    this.#locked = false;
+    releaseImageLocks(this.#fh.fd);
+  }
+
   /** Runs a size-changing operation other than write/truncate; a direct store re-reads its size after it. */
   #resizing<T>(fn: () => Promise<T>): Promise<T> {
     return this.#direct ? this.#direct.resizing(fn) : fn();

@@ -247,7 +247,7 @@ async function targetState(dev: BlockDevice, target: string, opts: ConvertOption
   };
 }
 
-/** A source: a path (`json:{...}` included), a ByteStore the caller opened, or parsed image options (`--image-opts`). */
+/** A source: a path (`json:{...}` included), a ByteStore the caller opened (and closes: the job only borrows it), or parsed image options (`--image-opts`). */
 export type Source = ImageTarget;
 
 async function runConvert(sourceNames: readonly Source[], targetSpec: ImageTarget, opts: ConvertOptions, ctx: JobContext): Promise<ConvertResult> {
@@ -354,6 +354,8 @@ async function runConvert(sourceNames: readonly Source[], targetSpec: ImageTarge
  * cancel it with its `signal` option or `job.cancel()`. On error or abort
  * the sources are untouched and a target that convert created is removed
  * (an existing target given with `noCreate` is left as far as it got).
+ * ByteStores given as sources (or as a `noCreate` target) are borrowed:
+ * the job never closes them, whether it succeeds or fails.
  *
  * @example
  * ```ts
