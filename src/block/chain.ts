@@ -17,7 +17,7 @@ import type { Layer } from './layer.js';
 import { backingError, openError, openLayer, type LayerContext } from './layer-open.js';
 import { layerAtSnapshot, type SnapshotSelector } from './snapshot-layer.js';
 import { defaultRegistry, type DriverRegistry } from './registry.js';
-import { assertRegularFile, resolveReference, type ResolverOptions } from './resolver.js';
+import { assertRegularFile, openedReferenceCheck, resolveReference, type ResolverOptions } from './resolver.js';
 import { openSpecChain } from './spec-chain.js';
 
 export { backingError, openError } from './layer-open.js';
@@ -147,7 +147,8 @@ async function followBacking(layers: Layer[], seen: Map<string, string>, ctx: La
         { file: top.filename, data: { maxChainDepth: maxDepth } },
       );
     }
-    const path = await resolveReference(name, top.path, 'backing file', ctx.rootDir ?? dirname(top.path), options);
+    const rootDir = ctx.rootDir ?? dirname(top.path);
+    const path = await resolveReference(name, top.path, 'backing file', rootDir, options);
     const ident = await assertRegularFile(path, 'backing file');
     const key = `${ident.dev}:${ident.ino}`;
     if (seen.has(key)) {
@@ -158,7 +159,8 @@ async function followBacking(layers: Layer[], seen: Map<string, string>, ctx: La
     const rw = options.writableDepth === layers.length;
     let bstore: ByteStore;
     try {
-      bstore = await FileStore.open(path, { readOnly: !rw, cache: options.backingCache ?? options.cache });
+      const verify = openedReferenceCheck(name, top.path, 'backing file', rootDir, options);
+      bstore = await FileStore.open(path, { readOnly: !rw, cache: options.backingCache ?? options.cache, verify });
     } catch (err) {
       throw backingError(referrer, openError(shown, err));
     }

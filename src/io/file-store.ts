@@ -10,8 +10,18 @@ import { fsError } from './errno.js';
 import { acquireImageLocks, releaseImageLocks, writeLockConflict } from './image-lock.js';
 import { native } from './native.js';
 
+/**
+ * A check of the file actually opened (its descriptor and fstat), run
+ * before locks, I/O or emptying; throwing refuses the file. The resolver's
+ * confinement of untrusted references lives here, where no rename or
+ * symlink switch between a check and the open can fool it.
+ */
+export type OpenedFileCheck = (fd: number, st: { readonly dev: number; readonly ino: number; readonly nlink: number }, path: string) => Promise<void>;
+
 /** How to open a file store. */
 export interface FileStoreOptions {
+  /** Checks the opened descriptor before anything else is done with it. */
+  verify?: OpenedFileCheck | undefined;
   /** Open for reading only (the default). */
   readOnly?: boolean | undefined;
   /**
@@ -143,6 +153,7 @@ export class FileStore implements ByteStore {
         const what = st.isDirectory() ? 'a directory' : st.isFIFO() ? 'a FIFO' : st.isSocket() ? 'a socket' : 'a device';
         throw new UnsafeReferenceError(`Could not open '${path}': it is ${what}, not a regular file`, { file: path });
       }
+      await options.verify?.(fh.fd, st, path);
       const store = new FileStore(path, fh, readOnly, { dev: st.dev, ino: st.ino }, device, cache, direct ? await directIo(fh, path, device) : undefined);
       return await store.#prepare(options);
     } catch (err) {
