@@ -5,11 +5,11 @@
  * directory, and anything that is not a regular file is refused before it
  * is opened.
  */
-import { readlink, realpath, stat } from 'node:fs/promises';
 import { dirname, isAbsolute, relative, resolve, sep } from 'node:path';
 
 import { UnsafeReferenceError, UnsupportedError, InvalidArgumentError } from '../core/errors.js';
 import { fsError } from '../io/errno.js';
+import { readlink, realpath, stat } from '../io/fs-names.js';
 import type { OpenedFileCheck } from '../io/file-store.js';
 
 /**

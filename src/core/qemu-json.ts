@@ -5,6 +5,7 @@
  * qemu's text (an integer stays an integer, a double prints as `%.17g`),
  * and every malformed input fails with qemu's message.
  */
+import { replaceEscapes } from './byte-names.js';
 import { InvalidArgumentError } from './errors.js';
 
 /** A number as qemu holds it: its canonical text (`512`, `0.10000000000000001`). */
@@ -304,7 +305,7 @@ export function parseQemuJson(text: string): QValue {
 /** A string as qemu's JSON writer escapes it (`\uXXXX` in upper case for control and non-ASCII characters). */
 function quote(s: string): string {
   let out = '"';
-  for (const ch of s) {
+  for (const ch of replaceEscapes(s)) {
     const cp = ch.codePointAt(0) as number;
     const named: Record<number, string> = { 0x22: '\\"', 0x5c: '\\\\', 0x08: '\\b', 0x0c: '\\f', 0x0a: '\\n', 0x0d: '\\r', 0x09: '\\t' };
     if (named[cp]) out += named[cp];

@@ -1,5 +1,5 @@
 import { constants } from 'node:fs';
-import { open as fsOpen, type FileHandle } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
 
 import { IoError, UnsafeReferenceError, UnsupportedError } from '../core/errors.js';
 import { AsyncMutex } from '../core/mutex.js';
@@ -7,6 +7,7 @@ import type { ByteStore, HostExtent, LockRequest, StoreIdentity } from './byte-s
 import { DEFAULT_CACHE_MODE, cacheSemantics, type CacheMode } from './cache-mode.js';
 import { BouncePool, DEFAULT_DIRECT_ALIGNMENT, DirectIo, MAX_BOUNCE } from './direct-io.js';
 import { fsError } from './errno.js';
+import { open as fsOpen } from './fs-names.js';
 import { acquireImageLocks, releaseImageLocks, writeLockConflict } from './image-lock.js';
 import { native } from './native.js';
 

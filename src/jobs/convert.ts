@@ -4,7 +4,6 @@
  * a temporary name beside it and renamed into place only when complete, so
  * an interrupted convert never leaves a plausible half image behind.
  */
-import { lstat, open, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 
 import { InvalidArgumentError, LockedError, VdiskError } from '../core/errors.js';
@@ -15,6 +14,7 @@ import type { SnapshotSelector } from '../block/snapshot-layer.js';
 import type { ResolverOptions } from '../block/resolver.js';
 import { defaultRegistry, type DriverRegistry } from '../block/registry.js';
 import type { CacheMode } from '../io/cache-mode.js';
+import { lstat, open, rename, rm, stat } from '../io/fs-names.js';
 import { writeLockConflict } from '../io/image-lock.js';
 import { detectWrapper, unwrapTo } from '../io/unwrap.js';
 import { copyImage, type CopyCounters, type CopySettings } from './copy-loop.js';
