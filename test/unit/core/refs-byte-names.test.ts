@@ -1,8 +1,12 @@
 /** issue 14, hole 8: names as bytes (core/byte-names.ts). */
 import assert from 'node:assert/strict';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 
 import { decodeName, encodeName, fsName, hasEscapes, replaceEscapes } from '../../../src/core/byte-names.js';
+import { create, info } from '../../../src/index.js';
 
 const bytes = (...b: number[]): Buffer => Buffer.from(b);
 
@@ -47,4 +51,20 @@ describe('names as bytes', () => {
     assert.equal(replaceEscapes(decodeName(bytes(0xe0, 0x80, 0x80, 0x80))), '\ufffd\ufffd');
     assert.equal(replaceEscapes('💀'), '💀');
   });
+});
+
+it('SDK callers name files that are not UTF-8 with decodeName', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'vdisk-refs-bytes-'));
+  try {
+    const base = decodeName(Buffer.concat([Buffer.from(`${dir}/b`), bytes(0xfe)]));
+    const top = decodeName(Buffer.concat([Buffer.from(`${dir}/t`), bytes(0xff)]));
+    await create(base, { format: 'qcow2', size: '1M' });
+    await create(top, { format: 'qcow2', backingFile: base, options: 'backing_fmt=qcow2' });
+    const names = readdirSync(dir, { encoding: 'buffer' }).map((n) => n.toString('hex')).sort();
+    assert.deepEqual(names, [Buffer.from('b\xfe', 'latin1').toString('hex'), Buffer.from('t\xff', 'latin1').toString('hex')]);
+    const [image] = await info(top);
+    assert.ok(encodeName(image?.['backing-filename'] ?? '').equals(encodeName(base)));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
