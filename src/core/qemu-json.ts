@@ -39,13 +39,21 @@ type Lexed = Token | { kind: 'error'; text: string };
 const isDigit = (c: string | undefined): boolean => c !== undefined && c >= '0' && c <= '9';
 const isLower = (c: string | undefined): boolean => c !== undefined && c >= 'a' && c <= 'z';
 
+/** Whether the code unit at `i` stands for a byte that is not UTF-8 (core/byte-names.ts), not the low half of a pair. */
+function isEscapedByte(text: string, i: number): boolean {
+  const u = text.charCodeAt(i);
+  const prev = i > 0 ? text.charCodeAt(i - 1) : 0;
+  return u >= 0xdc80 && u <= 0xdcff && !(prev >= 0xd800 && prev <= 0xdbff);
+}
+
 /** Scans a string literal; strings are byte-oriented in qemu: control characters end them in error. */
 function lexString(text: string, start: number): { token: Lexed; end: number } {
   const quote = text[start] as string;
   let i = start + 1;
   while (i < text.length) {
     const c = text.charCodeAt(i);
-    if (c < 0x20) return { token: { kind: 'error', text: text.slice(start, i + 1) }, end: i + 1 };
+    // qemu's lexer takes bytes 0x20..0xFD in strings: a control character, 0xFE or 0xFF ends one in error.
+    if (c < 0x20 || ((c === 0xdcfe || c === 0xdcff) && isEscapedByte(text, i))) return { token: { kind: 'error', text: text.slice(start, i + 1) }, end: i + 1 };
     if (text[i] === '\\') {
       if (i + 1 >= text.length) break;
       if (text.charCodeAt(i + 1) < 0x20) return { token: { kind: 'error', text: text.slice(start, i + 2) }, end: i + 2 };
@@ -149,6 +157,7 @@ function decodeString(tok: { text: string; quote: string }): string {
   for (let i = 0; i < body.length; i++) {
     const c = body[i] as string;
     if (c !== '\\') {
+      if (isEscapedByte(body, i)) throw new ParseError('invalid UTF-8 sequence in string');
       out += c;
       continue;
     }

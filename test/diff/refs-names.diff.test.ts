@@ -93,6 +93,13 @@ describe('names that are not UTF-8 pass through every command as bytes', () => {
     same(['info', cat('missing', Buffer.from([0xff]), '.qcow2')]);
   });
 
+  it('json: names and --image-opts take the bytes as qemu-img does (its JSON refuses what is not UTF-8)', (t) => {
+    if (!requireQemu(t)) return;
+    same(['info', '--image-opts', cat('driver=qcow2,file.filename=', T)]);
+    for (const bad of [0xfd, 0xc3, 0xff]) same(['info', cat('json:{"file.filename":"x', Buffer.from([bad]), '.qcow2"}')]);
+    same(['info', cat('json:{"file.filename":"', T, '", ', Buffer.from([0xfe]), '}')]);
+  });
+
   it('check, map, compare and measure read the files the bytes name', (t) => {
     if (!requireQemu(t)) return;
     same(['check', T]);
