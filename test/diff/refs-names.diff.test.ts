@@ -101,7 +101,7 @@ describe('names that are not UTF-8 pass through every command as bytes', () => {
     same(['info', cat('json:{"file.filename":"', T, '", ', Buffer.from([0xfe]), '}')]);
   });
 
-  it('check, map, compare and measure read the files the bytes name', (t) => {
+  it('check, map, compare, measure and bench read the files the bytes name', (t) => {
     if (!requireQemu(t)) return;
     same(['check', T]);
     same(['check', '--output=json', T]);
@@ -109,6 +109,8 @@ describe('names that are not UTF-8 pass through every command as bytes', () => {
     same(['map', '--output=json', E]);
     same(['compare', T, B]);
     same(['measure', '-O', 'qcow2', T]);
+    // bench prints timings: only that both read the file.
+    assert.equal(runBytes([process.execPath, VDISK_BIN, 'bench', '-c', '4', T], vdir).status, runBytes(['qemu-img', 'bench', '-c', '4', T], qdir).status);
   });
 
   it('create and convert write the files the bytes name', (t) => {
