@@ -3,7 +3,9 @@
  * data files, extents) become paths. Hostile images attack here: names are
  * checked against the trust mode, resolved against the referring image's
  * directory, and anything that is not a regular file is refused before it
- * is opened.
+ * is opened. Under `untrusted` the file actually opened is checked again
+ * ({@link openedReferenceCheck}): a name can change between its check and
+ * its open, a descriptor cannot.
  */
 import { dirname, isAbsolute, relative, resolve, sep } from 'node:path';
 
@@ -16,7 +18,8 @@ import type { OpenedFileCheck } from '../io/file-store.js';
  * How far external references are followed:
  * - `qemu`: what qemu-img follows (relative and absolute paths), minus
  *   non-regular files, `json:` and protocol names unless allowed;
- * - `untrusted`: only files inside the top image's own directory;
+ * - `untrusted`: only files inside the top image's own directory (judged
+ *   on the opened descriptor), never a file with more than one hard link;
  * - `none`: no external references at all.
  */
 export type TrustMode = 'qemu' | 'untrusted' | 'none';
