@@ -11,8 +11,8 @@ import { LIMITS } from '../core/limits.js';
 import { QDict } from '../core/qdict.js';
 import type { ByteStore } from '../formats/driver.js';
 import type { CacheMode } from '../io/cache-mode.js';
-import { borrowStore } from '../io/borrowed-store.js';
 import { FileStore } from '../io/file-store.js';
+import { borrowStore } from '../io/borrowed-store.js';
 import type { Layer } from './layer.js';
 import { backingError, openError, openLayer, type LayerContext } from './layer-open.js';
 import { layerAtSnapshot, type SnapshotSelector } from './snapshot-layer.js';
@@ -147,8 +147,7 @@ async function followBacking(layers: Layer[], seen: Map<string, string>, ctx: La
         { file: top.filename, data: { maxChainDepth: maxDepth } },
       );
     }
-    const rootDir = ctx.rootDir ?? dirname(top.path);
-    const path = await resolveReference(name, top.path, 'backing file', rootDir, options);
+    const path = await resolveReference(name, top.path, 'backing file', ctx.rootDir ?? dirname(top.path), options);
     const ident = await assertRegularFile(path, 'backing file');
     const key = `${ident.dev}:${ident.ino}`;
     if (seen.has(key)) {
@@ -159,7 +158,7 @@ async function followBacking(layers: Layer[], seen: Map<string, string>, ctx: La
     const rw = options.writableDepth === layers.length;
     let bstore: ByteStore;
     try {
-      const verify = openedReferenceCheck(name, top.path, 'backing file', rootDir, options);
+      const verify = openedReferenceCheck(name, top.path, 'backing file', ctx.rootDir ?? dirname(top.path), options);
       bstore = await FileStore.open(path, { readOnly: !rw, cache: options.backingCache ?? options.cache, verify });
     } catch (err) {
       throw backingError(referrer, openError(shown, err));
