@@ -27,6 +27,8 @@ export { ProgressMeter, type JobProgress } from './core/progress.js';
 export { parseSize, parseSizeBig, formatSize, type SizeParseResult, type SizeParseFailure } from './core/sizes.js';
 export { parseOptionString, formatOptionHelp, type OptionSpec, type OptionType, type OptionValue, type RawOption } from './core/options.js';
 export { LIMITS } from './core/limits.js';
+/** File names as bytes: pass `decodeName(buffer)` wherever a name is taken to name a file that is not UTF-8. */
+export { decodeName, encodeName } from './core/byte-names.js';
 export type { ByteStore, StoreIdentity, HostExtent, LockRequest } from './io/byte-store.js';
 export { FileStore, type FileStoreOptions } from './io/file-store.js';
 export type { CacheMode } from './io/cache-mode.js';

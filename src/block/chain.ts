@@ -13,11 +13,12 @@ import type { ByteStore } from '../formats/driver.js';
 import type { CacheMode } from '../io/cache-mode.js';
 import { fsError } from '../io/errno.js';
 import { FileStore } from '../io/file-store.js';
+import { borrowStore } from '../io/borrowed-store.js';
 import type { Layer } from './layer.js';
 import { backingError, openError, openLayer, type LayerContext } from './layer-open.js';
 import { layerAtSnapshot, type SnapshotSelector } from './snapshot-layer.js';
 import { defaultRegistry, type DriverRegistry } from './registry.js';
-import { assertRegularFile, resolveReference, type ResolverOptions } from './resolver.js';
+import { assertRegularFile, openedReferenceCheck, resolveReference, type ResolverOptions } from './resolver.js';
 import { openSpecChain } from './spec-chain.js';
 
 export { backingError, openError } from './layer-open.js';
@@ -88,7 +89,11 @@ export function probedRawWarning(filename: string): string {
   );
 }
 
-/** What `open` accepts: a path (a `json:{...}` name included), a store, or parsed image options (`--image-opts`). */
+/**
+ * What `open` accepts: a path (a `json:{...}` name included), a store, or
+ * parsed image options (`--image-opts`). A store stays the caller's: the
+ * open borrows it, and neither closing the image nor a failed open closes it.
+ */
 export type ImageTarget = string | ByteStore | ImageOptions;
 
 /** True for parsed image options. */
@@ -112,12 +117,12 @@ export function targetName(target: ImageTarget): string {
   return typeof target === 'string' ? target : isImageOptions(target) ? target.text : target.name;
 }
 
-/** Opens the top image of a plain path or store. */
+/** Opens the top image of a plain path or store; a caller's store is only borrowed (closing the image leaves it open). */
 async function openPlainTop(target: string | ByteStore, ctx: LayerContext, options: OpenImageOptions, readOnly: boolean): Promise<Layer> {
   const name = targetName(target);
   let store: ByteStore;
   try {
-    store = typeof target === 'string' ? await FileStore.open(target, { readOnly, allowDevices: options.allowDevices, cache: options.cache }) : target;
+    store = typeof target === 'string' ? await FileStore.open(target, { readOnly, allowDevices: options.allowDevices, cache: options.cache }) : borrowStore(target);
   } catch (err) {
     throw openError(name, err);
   }
@@ -167,7 +172,8 @@ async function followBacking(layers: Layer[], seen: Map<string, string>, ctx: La
     const rw = options.writableDepth === layers.length;
     let bstore: ByteStore;
     try {
-      bstore = await FileStore.open(path, { readOnly: !rw, cache: options.backingCache ?? options.cache });
+      const verify = openedReferenceCheck(name, top.path, 'backing file', ctx.rootDir ?? dirname(top.path), options);
+      bstore = await FileStore.open(path, { readOnly: !rw, cache: options.backingCache ?? options.cache, verify });
     } catch (err) {
       throw backingError(referrer, openError(shown, err));
     }

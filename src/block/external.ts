@@ -5,7 +5,7 @@ import type { ByteStore, ExternalFiles } from '../formats/driver.js';
 import type { CacheMode } from '../io/cache-mode.js';
 import { FileStore } from '../io/file-store.js';
 import { pathCombine } from './path-combine.js';
-import { assertRegularFile, resolveReference, type ResolverOptions } from './resolver.js';
+import { assertRegularFile, openedReferenceCheck, resolveReference, type ResolverOptions } from './resolver.js';
 
 /** How the files an image names are opened: resolver settings, cache mode and locking. */
 export interface ExternalFileOptions extends ResolverOptions {
@@ -44,9 +44,10 @@ export function externalFiles(referrer: string, rootDir: string, options: Extern
       if (!opts.create) await assertRegularFile(path, what);
       const lockRole = opts.metadata ? ('metadata' as const) : ('data' as const);
       const lock = options.noLocks || opts.unlocked ? undefined : { shareAll: false, ...options.lock, write: !opts.readOnly, role: lockRole };
+      const verify = openedReferenceCheck(name, referrer, what, rootDir, options);
       let store: FileStore;
       try {
-        store = await FileStore.open(shownName(name, referrer, path), { readOnly: opts.readOnly, create: opts.create, cache: options.cache, lock, refuse: options.refuse });
+        store = await FileStore.open(shownName(name, referrer, path), { readOnly: opts.readOnly, create: opts.create, cache: options.cache, lock, refuse: options.refuse, verify });
       } catch (err) {
         // qemu names the file as the image's name combined with the reference.
         if (!(err instanceof LockedError)) throw err;

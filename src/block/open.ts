@@ -3,6 +3,8 @@ import { BlockDevice } from './device.js';
 
 /**
  * Opens an image and its backing chain; read-only unless `readOnly: false`.
+ * A ByteStore passed as `target` stays the caller's: closing the device, or
+ * a failed open, leaves it open (the image locks taken on it are released).
  *
  * @example
  * ```ts

@@ -3,19 +3,23 @@
  * data files, extents) become paths. Hostile images attack here: names are
  * checked against the trust mode, resolved against the referring image's
  * directory, and anything that is not a regular file is refused before it
- * is opened.
+ * is opened. Under `untrusted` the file actually opened is checked again
+ * ({@link openedReferenceCheck}): a name can change between its check and
+ * its open, a descriptor cannot.
  */
-import { realpath, stat } from 'node:fs/promises';
 import { dirname, isAbsolute, relative, resolve, sep } from 'node:path';
 
 import { UnsafeReferenceError, UnsupportedError, InvalidArgumentError } from '../core/errors.js';
 import { fsError } from '../io/errno.js';
+import { readlink, realpath, stat } from '../io/fs-names.js';
+import type { OpenedFileCheck } from '../io/file-store.js';
 
 /**
  * How far external references are followed:
  * - `qemu`: what qemu-img follows (relative and absolute paths), minus
  *   non-regular files, `json:` and protocol names unless allowed;
- * - `untrusted`: only files inside the top image's own directory;
+ * - `untrusted`: only files inside the top image's own directory (judged
+ *   on the opened descriptor), never a file with more than one hard link;
  * - `none`: no external references at all.
  */
 export type TrustMode = 'qemu' | 'untrusted' | 'none';
@@ -86,12 +90,21 @@ export async function resolveReference(
 
 async function assertInside(path: string, rootDir: string, what: string, referrer: string): Promise<void> {
   let real: string;
-  let root: string;
   try {
-    root = await realpath(rootDir);
     real = await realpath(path);
   } catch (err) {
     throw fsError(err, `Could not open '${path}'`, path);
+  }
+  await assertRealInside(real, rootDir, what, referrer);
+}
+
+/** Refuses `real` (a path without symlinks) unless it lies inside `rootDir`. */
+async function assertRealInside(real: string, rootDir: string, what: string, referrer: string): Promise<void> {
+  let root: string;
+  try {
+    root = await realpath(rootDir);
+  } catch (err) {
+    throw fsError(err, `Could not open '${rootDir}'`, rootDir);
   }
   const rel = relative(root, real);
   if (rel === '' || rel.startsWith('..' + sep) || rel === '..' || isAbsolute(rel)) {
@@ -100,6 +113,55 @@ async function assertInside(path: string, rootDir: string, what: string, referre
       data: { resolved: real },
     });
   }
+}
+
+/**
+ * The check `untrusted` mode makes on the file a reference opened, not on
+ * its name: the name was vetted before the open, but a symlink on the way
+ * can be switched in between (or a hard link made to a file from outside,
+ * which no path check can see). So the opened descriptor's own path
+ * (/proc/self/fd) must lie inside `rootDir`, and a file with more than one
+ * link is refused. Undefined when the trust mode confines nothing.
+ */
+export function openedReferenceCheck(
+  name: string,
+  referrer: string,
+  role: ReferenceRole,
+  rootDir: string,
+  options: ResolverOptions = {},
+): OpenedFileCheck | undefined {
+  if ((options.trust ?? 'qemu') !== 'untrusted') return undefined;
+  const what = `${role} '${name}' of '${referrer}'`;
+  return async (fd, st, path) => {
+    if (st.nlink > 1) {
+      throw new UnsafeReferenceError(
+        `Refusing to open the ${what}: it has ${st.nlink} hard links, and hard links may lead outside '${rootDir}' (untrusted mode)`,
+        { file: referrer, data: { nlink: st.nlink } },
+      );
+    }
+    await assertRealInside(await openedPath(fd, st, path, what, referrer), rootDir, what, referrer);
+  };
+}
+
+/**
+ * Where the descriptor `fd` really is: /proc/self/fd/N names the opened
+ * inode whatever happened to the name since. Without /proc, the name's
+ * real path now, accepted only when it still leads to the opened inode.
+ */
+async function openedPath(fd: number, st: { dev: number; ino: number }, path: string, what: string, referrer: string): Promise<string> {
+  try {
+    return await readlink(`/proc/self/fd/${fd}`);
+  } catch {
+    // No procfs: fall through to the name, checked against the descriptor.
+  }
+  try {
+    const real = await realpath(path);
+    const now = await stat(real);
+    if (now.dev === st.dev && now.ino === st.ino) return real;
+  } catch {
+    // The name is gone or changed: refused below.
+  }
+  throw new UnsafeReferenceError(`Refusing to open the ${what}: it changed while it was opened (untrusted mode)`, { file: referrer });
 }
 
 /**

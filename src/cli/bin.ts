@@ -13,11 +13,16 @@ setFlagsFromString('--interrupt-budget=1000000');
 
 const { run } = await import('./main.js');
 const { PROG } = await import('./context.js');
+const { rawArguments } = await import('./raw-argv.js');
+const { encodeName, hasEscapes } = await import('../core/byte-names.js');
+
+/** Names that are not UTF-8 go out as their own bytes, as qemu-img prints them. */
+const bytesOf = (t: string): string | Buffer => (hasEscapes(t) ? encodeName(t) : t);
 
 try {
-  process.exitCode = await run(process.argv.slice(2), {
-    stdout: (t) => process.stdout.write(t),
-    stderr: (t) => process.stderr.write(t),
+  process.exitCode = await run(rawArguments(), {
+    stdout: (t) => process.stdout.write(bytesOf(t)),
+    stderr: (t) => process.stderr.write(bytesOf(t)),
   });
 } catch (err) {
   process.stderr.write(`${PROG}: internal error: ${String(err)}\n`);

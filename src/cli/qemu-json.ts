@@ -4,6 +4,7 @@
  * QDict iteration order (hash bucket order, newest first within a bucket),
  * which callers reproduce by building objects in QAPI schema order.
  */
+import { replaceEscapes } from '../core/byte-names.js';
 
 const QDICT_BUCKETS = 512;
 
@@ -27,7 +28,7 @@ export function qdictOrder(insertionOrder: readonly string[]): string[] {
 
 function escapeString(s: string): string {
   let out = '"';
-  for (const ch of s) {
+  for (const ch of replaceEscapes(s)) {
     const cp = ch.codePointAt(0) ?? 0;
     switch (ch) {
       case '"':

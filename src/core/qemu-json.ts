@@ -5,6 +5,7 @@
  * qemu's text (an integer stays an integer, a double prints as `%.17g`),
  * and every malformed input fails with qemu's message.
  */
+import { replaceEscapes } from './byte-names.js';
 import { InvalidArgumentError } from './errors.js';
 
 /** A number as qemu holds it: its canonical text (`512`, `0.10000000000000001`). */
@@ -38,13 +39,21 @@ type Lexed = Token | { kind: 'error'; text: string };
 const isDigit = (c: string | undefined): boolean => c !== undefined && c >= '0' && c <= '9';
 const isLower = (c: string | undefined): boolean => c !== undefined && c >= 'a' && c <= 'z';
 
+/** Whether the code unit at `i` stands for a byte that is not UTF-8 (core/byte-names.ts), not the low half of a pair. */
+function isEscapedByte(text: string, i: number): boolean {
+  const u = text.charCodeAt(i);
+  const prev = i > 0 ? text.charCodeAt(i - 1) : 0;
+  return u >= 0xdc80 && u <= 0xdcff && !(prev >= 0xd800 && prev <= 0xdbff);
+}
+
 /** Scans a string literal; strings are byte-oriented in qemu: control characters end them in error. */
 function lexString(text: string, start: number): { token: Lexed; end: number } {
   const quote = text[start] as string;
   let i = start + 1;
   while (i < text.length) {
     const c = text.charCodeAt(i);
-    if (c < 0x20) return { token: { kind: 'error', text: text.slice(start, i + 1) }, end: i + 1 };
+    // qemu's lexer takes bytes 0x20..0xFD in strings: a control character, 0xFE or 0xFF ends one in error.
+    if (c < 0x20 || ((c === 0xdcfe || c === 0xdcff) && isEscapedByte(text, i))) return { token: { kind: 'error', text: text.slice(start, i + 1) }, end: i + 1 };
     if (text[i] === '\\') {
       if (i + 1 >= text.length) break;
       if (text.charCodeAt(i + 1) < 0x20) return { token: { kind: 'error', text: text.slice(start, i + 2) }, end: i + 2 };
@@ -148,6 +157,7 @@ function decodeString(tok: { text: string; quote: string }): string {
   for (let i = 0; i < body.length; i++) {
     const c = body[i] as string;
     if (c !== '\\') {
+      if (isEscapedByte(body, i)) throw new ParseError('invalid UTF-8 sequence in string');
       out += c;
       continue;
     }
@@ -304,7 +314,7 @@ export function parseQemuJson(text: string): QValue {
 /** A string as qemu's JSON writer escapes it (`\uXXXX` in upper case for control and non-ASCII characters). */
 function quote(s: string): string {
   let out = '"';
-  for (const ch of s) {
+  for (const ch of replaceEscapes(s)) {
     const cp = ch.codePointAt(0) as number;
     const named: Record<number, string> = { 0x22: '\\"', 0x5c: '\\\\', 0x08: '\\b', 0x0c: '\\f', 0x0a: '\\n', 0x0d: '\\r', 0x09: '\\t' };
     if (named[cp]) out += named[cp];

@@ -40,7 +40,16 @@ export interface LockRequest {
   readonly noShare?: boolean | undefined;
 }
 
-/** The bytes of a store. */
+/**
+ * The bytes of a store.
+ *
+ * Ownership: whoever opens a store closes it. vdisk closes the stores it
+ * opens itself (paths given to `open`, `convert` and the other jobs, and
+ * the backing files, data files and extents those name); a store the
+ * caller passes in is only borrowed — closing the image, or an open or a
+ * job that fails, leaves it open, with no image lock left on it, for the
+ * caller to close.
+ */
 export interface ByteStore {
   /** A name for messages: the path for files. */
   readonly name: string;
@@ -85,4 +94,6 @@ export interface ByteStore {
   copyFrom?(source: ByteStore, sourceOffset: number, offset: number, length: number): Promise<boolean>;
   /** Takes qemu-compatible image locks; throws LockedError when another process holds a conflicting one. */
   lock?(request: LockRequest): Promise<void>;
+  /** Releases the image locks {@link ByteStore.lock} took; the store stays open. */
+  unlock?(): Promise<void>;
 }

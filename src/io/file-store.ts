@@ -1,5 +1,5 @@
 import { constants } from 'node:fs';
-import { open as fsOpen, type FileHandle } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
 
 import { IoError, UnsafeReferenceError, UnsupportedError } from '../core/errors.js';
 import { AsyncMutex } from '../core/mutex.js';
@@ -7,11 +7,22 @@ import type { ByteStore, HostExtent, LockRequest, StoreIdentity } from './byte-s
 import { DEFAULT_CACHE_MODE, cacheSemantics, type CacheMode } from './cache-mode.js';
 import { BouncePool, DEFAULT_DIRECT_ALIGNMENT, DirectIo, MAX_BOUNCE } from './direct-io.js';
 import { fsError } from './errno.js';
+import { open as fsOpen } from './fs-names.js';
 import { acquireImageLocks, releaseImageLocks, writeLockConflict } from './image-lock.js';
 import { native } from './native.js';
 
+/**
+ * A check of the file actually opened (its descriptor and fstat), run
+ * before locks, I/O or emptying; throwing refuses the file. The resolver's
+ * confinement of untrusted references lives here, where no rename or
+ * symlink switch between a check and the open can fool it.
+ */
+export type OpenedFileCheck = (fd: number, st: { readonly dev: number; readonly ino: number; readonly nlink: number }, path: string) => Promise<void>;
+
 /** How to open a file store. */
 export interface FileStoreOptions {
+  /** Checks the opened descriptor before anything else is done with it. */
+  verify?: OpenedFileCheck | undefined;
   /** Open for reading only (the default). */
   readOnly?: boolean | undefined;
   /**
@@ -143,6 +154,7 @@ export class FileStore implements ByteStore {
         const what = st.isDirectory() ? 'a directory' : st.isFIFO() ? 'a FIFO' : st.isSocket() ? 'a socket' : 'a device';
         throw new UnsafeReferenceError(`Could not open '${path}': it is ${what}, not a regular file`, { file: path });
       }
+      await options.verify?.(fh.fd, st, path);
       const store = new FileStore(path, fh, readOnly, { dev: st.dev, ino: st.ino }, device, cache, direct ? await directIo(fh, path, device) : undefined);
       return await store.#prepare(options);
     } catch (err) {
@@ -365,6 +377,13 @@ export class FileStore implements ByteStore {
     this.#check();
     if (request.write && this.readOnly) throw new IoError(`Cannot take write locks on read-only '${this.name}'`);
     this.#locked = acquireImageLocks(this.#fh.fd, this.name, request);
+  }
+
+  /** Drops the image locks {@link FileStore.lock} took; the file stays open. */
+  async unlock(): Promise<void> {
+    if (!this.#locked || this.#closed) return;
+    this.#locked = false;
+    releaseImageLocks(this.#fh.fd);
   }
 
   /** Runs a size-changing operation other than write/truncate; a direct store re-reads its size after it. */

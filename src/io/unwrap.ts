@@ -5,7 +5,7 @@
  * with random access.
  */
 import { createReadStream } from 'node:fs';
-import { open, type FileHandle } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
 import { createGunzip } from 'node:zlib';
 
 import type { UnzipFile } from 'fflate';
@@ -13,7 +13,9 @@ import type { UnzipFile } from 'fflate';
 import { throwIfAborted } from '../core/abort.js';
 import { CorruptImageError, UnsupportedError } from '../core/errors.js';
 import { isZero } from '../core/bytes.js';
+import { fsName } from '../core/byte-names.js';
 import { fsError } from './errno.js';
+import { open } from './fs-names.js';
 
 /** The wrapper a file has, judged by its first bytes. */
 export type Wrapper = 'gzip' | 'zip';
@@ -45,7 +47,7 @@ class SparseWriter {
 }
 
 async function gunzipTo(source: string, out: SparseWriter, signal: AbortSignal | undefined): Promise<void> {
-  const input = createReadStream(source, { highWaterMark: BLOCK });
+  const input = createReadStream(fsName(source), { highWaterMark: BLOCK });
   const gunzip = input.pipe(createGunzip());
   try {
     for await (const chunk of gunzip) {
@@ -79,7 +81,7 @@ async function unzipTo(source: string, out: SparseWriter, signal: AbortSignal | 
     file.start();
   });
   unzip.register(UnzipInflate);
-  const input = createReadStream(source, { highWaterMark: BLOCK });
+  const input = createReadStream(fsName(source), { highWaterMark: BLOCK });
   for await (const chunk of input) {
     throwIfAborted(signal);
     unzip.push(chunk as Buffer);

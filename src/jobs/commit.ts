@@ -6,14 +6,13 @@
  * leaves every image consistent and the overlay's guest view unchanged;
  * running it again completes it.
  */
-import { realpath } from 'node:fs/promises';
-
 import { InvalidArgumentError, UnsupportedError } from '../core/errors.js';
 import { Job, type JobContext, type JobOptions } from '../core/job.js';
 import { BlockDevice } from '../block/device.js';
 import type { ImageTarget, OpenImageOptions } from '../block/chain.js';
 import type { Layer } from '../block/layer.js';
 import { pathCombine } from '../block/path-combine.js';
+import { realpath } from '../io/fs-names.js';
 import { copyImage, type CopyCounters } from './copy-loop.js';
 
 /** Options of {@link commit}. */

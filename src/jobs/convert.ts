@@ -4,7 +4,6 @@
  * a temporary name beside it and renamed into place only when complete, so
  * an interrupted convert never leaves a plausible half image behind.
  */
-import { lstat, open, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 
 import { InvalidArgumentError, LockedError, VdiskError } from '../core/errors.js';
@@ -15,6 +14,7 @@ import type { SnapshotSelector } from '../block/snapshot-layer.js';
 import type { ResolverOptions } from '../block/resolver.js';
 import { defaultRegistry, type DriverRegistry } from '../block/registry.js';
 import type { CacheMode } from '../io/cache-mode.js';
+import { lstat, open, rename, rm, stat } from '../io/fs-names.js';
 import { writeLockConflict } from '../io/image-lock.js';
 import { detectWrapper, unwrapTo } from '../io/unwrap.js';
 import { copyImage, type CopyCounters, type CopySettings } from './copy-loop.js';
@@ -253,7 +253,7 @@ async function targetState(dev: BlockDevice, target: string, opts: ConvertOption
   };
 }
 
-/** A source: a path (`json:{...}` included), a ByteStore the caller opened, or parsed image options (`--image-opts`). */
+/** A source: a path (`json:{...}` included), a ByteStore the caller opened (and closes: the job only borrows it), or parsed image options (`--image-opts`). */
 export type Source = ImageTarget;
 
 async function runConvert(sourceNames: readonly Source[], targetSpec: ImageTarget, opts: ConvertOptions, ctx: JobContext): Promise<ConvertResult> {
@@ -360,6 +360,8 @@ async function runConvert(sourceNames: readonly Source[], targetSpec: ImageTarge
  * cancel it with its `signal` option or `job.cancel()`. On error or abort
  * the sources are untouched and a target that convert created is removed
  * (an existing target given with `noCreate` is left as far as it got).
+ * ByteStores given as sources (or as a `noCreate` target) are borrowed:
+ * the job never closes them, whether it succeeds or fails.
  *
  * @example
  * ```ts

@@ -2,7 +2,6 @@
  * create: a new image, validated and described (the `Formatting ...` line)
  * exactly as qemu-img does before anything is written.
  */
-import { rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
 
 import { InvalidArgumentError, UnsupportedError, VdiskError } from '../core/errors.js';
@@ -25,6 +24,7 @@ import { defaultRegistry, type DriverRegistry } from '../block/registry.js';
 import type { ResolverOptions } from '../block/resolver.js';
 import type { CacheMode } from '../io/cache-mode.js';
 import { FileStore } from '../io/file-store.js';
+import { rm } from '../io/fs-names.js';
 
 /** `-o` options as a string (`"cluster_size=64k,lazy_refcounts=on"`) or an object. */
 export type CreateOptionInput = string | Readonly<Record<string, OptionValue>>;

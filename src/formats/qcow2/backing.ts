@@ -4,6 +4,7 @@
  * is written in one write and flushed, so a crash leaves the old header or
  * the new one.
  */
+import { encodeName } from '../../core/byte-names.js';
 import { InvalidArgumentError, UnsupportedError, VdiskError } from '../../core/errors.js';
 import type { BackingRef } from '../driver.js';
 import { serializeHeader, type Qcow2Header } from './header.js';
@@ -48,7 +49,7 @@ export async function setQcow2Backing(s: Qcow2State, ref: BackingRef | undefined
   if (ref && (h.autoclear & BigInt(AUTOCLEAR_DATA_FILE_RAW)) !== 0n) {
     throw new InvalidArgumentError('Invalid argument', { file: s.filename }); // data-file-raw images cannot have a backing file
   }
-  if (ref && Buffer.byteLength(ref.filename) > MAX_BACKING_NAME) throw new InvalidArgumentError('Invalid argument', { file: s.filename });
+  if (ref && encodeName(ref.filename).length > MAX_BACKING_NAME) throw new InvalidArgumentError('Invalid argument', { file: s.filename });
   const old = { file: h.backingFile, format: h.backingFormat };
   h.backingFile = ref?.filename;
   h.backingFormat = ref?.format;

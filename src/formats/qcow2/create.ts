@@ -3,6 +3,7 @@
  * qemu's messages, then a fresh image laid out as QEMU does (header,
  * refcount table, refcount block, L1) and optional preallocation.
  */
+import { encodeName } from '../../core/byte-names.js';
 import { alignUp } from '../../core/bytes.js';
 import { InvalidArgumentError, UnsupportedError } from '../../core/errors.js';
 import { LIMITS } from '../../core/limits.js';
@@ -160,7 +161,7 @@ function checkCombinations(p: Qcow2CreateParams): void {
     throw new InvalidArgumentError('Backing file and preallocation can only be used at the same time if extended_l2 is on');
   }
   if (p.backingFmt !== undefined && p.backingFile === undefined) throw new InvalidArgumentError('Backing format cannot be used without backing file');
-  if (p.backingFile !== undefined && Buffer.byteLength(p.backingFile) > LIMITS.maxBackingNameBytes) {
+  if (p.backingFile !== undefined && encodeName(p.backingFile).length > LIMITS.maxBackingNameBytes) {
     throw new InvalidArgumentError('Backing file name too long');
   }
   if (p.lazyRefcounts && p.version < 3) throw new InvalidArgumentError(`Lazy refcounts only supported with compatibility level 1.1 and above ${V3_HINT}`);

@@ -3,6 +3,7 @@
  * it: the fixed fields, the extensions in QEMU's order (unknown ones kept),
  * then the backing file name.
  */
+import { encodeName } from '../../core/byte-names.js';
 import { UnsupportedError } from '../../core/errors.js';
 import type { BitmapsExtension, FeatureName, Qcow2Header } from './header.js';
 import { EXT_BACKING_FORMAT, EXT_BITMAPS, EXT_CRYPTO, EXT_DATA_FILE, EXT_FEATURE_TABLE, QCOW2_MAGIC, V2_HEADER_LENGTH, V3_HEADER_LENGTH } from './layout.js';
@@ -92,13 +93,13 @@ export function serializeHeader(h: Qcow2Header): Uint8Array {
   const parts: Uint8Array[] = [];
   if (h.crypto) parts.push(extBytes(EXT_CRYPTO, h.crypto.data));
   if (h.backingFormat !== undefined) parts.push(extBytes(EXT_BACKING_FORMAT, encoder.encode(h.backingFormat)));
-  if (h.dataFile !== undefined) parts.push(extBytes(EXT_DATA_FILE, encoder.encode(h.dataFile)));
+  if (h.dataFile !== undefined) parts.push(extBytes(EXT_DATA_FILE, encodeName(h.dataFile)));
   // QEMU writes its own table (never the image's), and none at 4 KiB clusters or less, where it would crowd out the backing name.
   if (h.version === 3 && clusterSize > 4096) parts.push(extBytes(EXT_FEATURE_TABLE, featureTableBytes(QEMU_FEATURE_NAMES)));
   if (h.bitmaps) parts.push(extBytes(EXT_BITMAPS, bitmapsExtBytes(h.bitmaps)));
   for (const e of h.unknownExtensions) parts.push(extBytes(e.type, e.data));
   parts.push(new Uint8Array(8));
-  const backing = h.backingFile === undefined ? new Uint8Array(0) : encoder.encode(h.backingFile);
+  const backing = h.backingFile === undefined ? new Uint8Array(0) : encodeName(h.backingFile);
   let len = h.headerLength + parts.reduce((n, p) => n + p.length, 0);
   h.backingFileOffset = backing.length ? len : 0;
   h.backingFileSize = backing.length;

@@ -3,6 +3,7 @@
  * bounds-checked, with QEMU's messages for every limit it applies
  * (serializing is in header-write.ts, re-exported here).
  */
+import { decodeName } from '../../core/byte-names.js';
 import { CorruptImageError, UnsupportedError } from '../../core/errors.js';
 import { LIMITS } from '../../core/limits.js';
 import {
@@ -239,7 +240,7 @@ function applyExtension(h: Qcow2Header, type: number, data: Uint8Array, off: num
       parseBitmapsExt(h, data, off);
       return;
     case EXT_DATA_FILE:
-      h.dataFile = decoder.decode(data);
+      h.dataFile = decodeName(data);
       return;
     default:
       h.unknownExtensions.push({ type, data: data.slice() });
@@ -323,5 +324,5 @@ function readBackingName(cluster: Uint8Array, h: Qcow2Header, clusterSize: numbe
     throw corrupt('Backing file name too long', 16);
   }
   if (h.backingFileOffset + len > cluster.length) throw corrupt('Backing file name lies beyond the end of the file', 8);
-  h.backingFile = decoder.decode(cluster.subarray(h.backingFileOffset, h.backingFileOffset + len));
+  h.backingFile = decodeName(cluster.subarray(h.backingFileOffset, h.backingFileOffset + len));
 }

@@ -6,6 +6,7 @@
  */
 import { randomBytes } from 'node:crypto';
 
+import { encodeName } from '../../core/byte-names.js';
 import { CorruptImageError } from '../../core/errors.js';
 import { LIMITS } from '../../core/limits.js';
 import type { ByteStore, ExternalFiles } from '../driver.js';
@@ -70,10 +71,10 @@ export async function writeCid(place: DescriptorPlace, cid: number): Promise<voi
   const bytes = new Uint8Array(size);
   await place.store.read(place.offset, bytes);
   const text = descriptorText(bytes);
-  const next = Buffer.from(replaceCid(text, cid), 'latin1');
+  const next = encodeName(replaceCid(text, cid));
   if (place.embedded) {
     if (next.length > place.capacity) return; // no room: keep the old CID rather than clobber data
-    const out = new Uint8Array(Math.max(next.length, Buffer.byteLength(text, 'latin1')));
+    const out = new Uint8Array(Math.max(next.length, encodeName(text).length));
     out.set(next);
     await place.store.write(place.offset, out);
   } else {

@@ -6,6 +6,7 @@
  */
 import { posix } from 'node:path';
 
+import { encodeName } from '../../core/byte-names.js';
 import { InvalidArgumentError, UnsupportedError } from '../../core/errors.js';
 import { LIMITS } from '../../core/limits.js';
 import type { ByteStore, CreateRequest, OptionSpec, OptionValue } from '../driver.js';
@@ -199,7 +200,7 @@ export async function createVmdk(store: ByteStore, request: CreateRequest): Prom
     adapterType: s.adapterType,
     toolsVersion: s.toolsVersion,
   });
-  const text = Buffer.from(desc, 'latin1');
+  const text = encodeName(desc);
   if (!monolithic) {
     await store.write(0, text);
     await store.truncate(text.length);

@@ -2,6 +2,7 @@
  * The VMDK text descriptor: parse (pure, bounded) and serialize exactly as
  * QEMU's vmdk_co_do_create writes it.
  */
+import { decodeName, encodeName } from '../../core/byte-names.js';
 import { CorruptImageError, UnsupportedError } from '../../core/errors.js';
 import { LIMITS } from '../../core/limits.js';
 
@@ -48,7 +49,7 @@ const ACCESS = new Set(['RW', 'RDONLY', 'NOACCESS']);
 /** Text of a descriptor region: up to the first NUL. */
 export function descriptorText(bytes: Uint8Array): string {
   const nul = bytes.indexOf(0);
-  return Buffer.from(bytes.buffer, bytes.byteOffset, nul < 0 ? bytes.length : nul).toString('latin1');
+  return decodeName(bytes.subarray(0, nul < 0 ? bytes.length : nul));
 }
 
 function unquote(v: string): string {
@@ -92,7 +93,7 @@ export function parseExtentLine(line: string, file: string): ExtentLine | undefi
     throw invalidLine(line.trim(), file);
   }
   const filename = name ?? '';
-  if (Buffer.byteLength(filename, 'latin1') > LIMITS.vmdkMaxExtentNameBytes) throw invalidLine(line.trim(), file);
+  if (encodeName(filename).length > LIMITS.vmdkMaxExtentNameBytes) throw invalidLine(line.trim(), file);
   if (kind !== 'ZERO' && filename === '') throw invalidLine(line.trim(), file);
   return { access: access as 'RW' | 'RDONLY', sectors, kind: kind as ExtentKind, filename, offset };
 }
@@ -126,7 +127,7 @@ export function parseDescriptor(text: string, file: string): Descriptor {
   const ct = values.get('createType');
   const hint = values.get('parentFileNameHint');
   const parent = hint === undefined ? undefined : unquote(hint);
-  if (parent !== undefined && Buffer.byteLength(parent, 'latin1') > LIMITS.vmdkMaxParentNameBytes) {
+  if (parent !== undefined && encodeName(parent).length > LIMITS.vmdkMaxParentNameBytes) {
     throw new CorruptImageError(`parentFileNameHint is longer than ${LIMITS.vmdkMaxParentNameBytes} bytes`, { file });
   }
   return { cid, parentCid, createType: ct === undefined ? undefined : unquote(ct), parentFileNameHint: parent === '' ? undefined : parent, extents };

@@ -10,6 +10,7 @@
  * become `/` and a leading `.\` is dropped, so `.\base.vhd` names
  * `base.vhd` beside the child.
  */
+import { decodeName, encodeName } from '../../core/byte-names.js';
 import { CorruptImageError } from '../../core/errors.js';
 import { LIMITS } from '../../core/limits.js';
 import { decodeUtf16Le, type ParentLocator } from './dynamic-header.js';
@@ -48,6 +49,26 @@ export function normalizeWindowsPath(path: string): string {
   return p;
 }
 
+/** A locator's bytes up to the first NUL, as a name (bytes that are not UTF-8 kept: core/byte-names.ts). */
+function untilNul(data: Uint8Array): string {
+  const nul = data.indexOf(0);
+  return decodeName(data.subarray(0, nul < 0 ? data.length : nul));
+}
+
+/** A file URL's path with its `%XX` escapes turned back into the bytes they stand for. */
+function percentDecode(path: string): string {
+  const bytes = encodeName(path);
+  const out: number[] = [];
+  for (let i = 0; i < bytes.length; i++) {
+    const hex = bytes[i] === 0x25 ? bytes.subarray(i + 1, i + 3).toString('latin1') : '';
+    if (/^[0-9a-fA-F]{2}$/.test(hex)) {
+      out.push(parseInt(hex, 16));
+      i += 2;
+    } else out.push(bytes[i] as number);
+  }
+  return decodeName(Uint8Array.from(out));
+}
+
 /** Decodes a locator's data into a path. */
 export function decodeLocator(platform: string, data: Uint8Array): string {
   switch (platform) {
@@ -55,16 +76,11 @@ export function decodeLocator(platform: string, data: Uint8Array): string {
     case 'W2ku':
       return normalizeWindowsPath(decodeUtf16Le(data));
     case 'MacX': {
-      const url = Buffer.from(data).toString('utf8').replace(/\0.*$/s, '');
+      const url = untilNul(data);
       const m = /^file:\/\/(?:localhost)?(\/.*)$/.exec(url);
-      if (!m) return url;
-      try {
-        return decodeURIComponent(m[1] as string);
-      } catch {
-        return m[1] as string;
-      }
+      return m ? percentDecode(m[1] as string) : url;
     }
     default:
-      return normalizeWindowsPath(Buffer.from(data).toString('latin1').replace(/\0.*$/s, ''));
+      return normalizeWindowsPath(untilNul(data));
   }
 }

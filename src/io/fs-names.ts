@@ -1,0 +1,39 @@
+/**
+ * The fs calls vdisk makes on names, taking and returning names as
+ * core/byte-names.ts carries them: a name that is not UTF-8 reaches the
+ * kernel as its own bytes, and paths read back (realpath, readlink) keep
+ * theirs. Every fs call on a user's or an image's name goes through here.
+ */
+import * as fsp from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
+import type { Mode, OpenMode, RmOptions, Stats } from 'node:fs';
+
+import { decodeName, fsName } from '../core/byte-names.js';
+
+export function open(path: string, flags?: OpenMode, mode?: Mode): Promise<FileHandle> {
+  return fsp.open(fsName(path), flags, mode);
+}
+
+export function stat(path: string): Promise<Stats> {
+  return fsp.stat(fsName(path));
+}
+
+export function lstat(path: string): Promise<Stats> {
+  return fsp.lstat(fsName(path));
+}
+
+export function rename(from: string, to: string): Promise<void> {
+  return fsp.rename(fsName(from), fsName(to));
+}
+
+export function rm(path: string, options?: RmOptions): Promise<void> {
+  return fsp.rm(fsName(path), options);
+}
+
+export async function realpath(path: string): Promise<string> {
+  return decodeName(await fsp.realpath(fsName(path), { encoding: 'buffer' }));
+}
+
+export async function readlink(path: string): Promise<string> {
+  return decodeName(await fsp.readlink(fsName(path), { encoding: 'buffer' }));
+}
