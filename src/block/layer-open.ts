@@ -10,6 +10,7 @@ import type { ByteStore, FormatDriver, FormatImage, OpenWarning } from '../forma
 import type { CacheMode } from '../io/cache-mode.js';
 import { FileStore } from '../io/file-store.js';
 import { externalFiles } from './external.js';
+import { checkFormatAllowed, checkVirtualSize, type IngestPolicy } from './ingest-policy.js';
 import type { Layer } from './layer.js';
 import { pathCombine } from './path-combine.js';
 import { probeStore } from './probe.js';
@@ -27,6 +28,7 @@ export interface LayerContext {
     readonly refuse?: ReadonlySet<string> | undefined;
     readonly check?: boolean | undefined;
     readonly onWarning?: ((warning: OpenWarning) => void) | undefined;
+    readonly policy?: IngestPolicy | undefined;
   };
   /** Where `untrusted` mode confines references (default: the directory of the layer's own file). */
   readonly rootDir?: string | undefined;
@@ -76,6 +78,8 @@ export async function openLayer(req: LayerRequest, ctx: LayerContext): Promise<L
     probedRaw = driver.name === 'raw';
   }
   const o = ctx.options;
+  // The policy's allow-list, before the driver parses a byte of the image.
+  checkFormatAllowed(o.policy, driver.name, req.path);
   const lock = { write: !req.readOnly, shareAll: o.forceShare === true, noShare: o.noShare, role: fileRole(driver, req.runtime) };
   if (req.locking !== false) await req.store.lock?.(lock);
   const extra: ByteStore[] = [];
@@ -87,6 +91,13 @@ export async function openLayer(req: LayerRequest, ctx: LayerContext): Promise<L
     const external = externalFiles(req.path, ctx.rootDir ?? dirname(req.path), fileOpts, extra);
     image = await driver.open(req.store, { readOnly: req.readOnly, filename: req.path, external, check: o.check, onWarning: o.onWarning, runtime: req.runtime });
   } catch (err) {
+    await Promise.allSettled(extra.map((s) => s.close()));
+    throw err;
+  }
+  try {
+    checkVirtualSize(o.policy, image.virtualSize, req.path);
+  } catch (err) {
+    await image.close();
     await Promise.allSettled(extra.map((s) => s.close()));
     throw err;
   }

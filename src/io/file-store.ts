@@ -35,6 +35,8 @@ export interface FileStoreOptions {
    * `writethrough`/`directsync` with O_DSYNC, and `unsafe` makes flush() a no-op.
    */
   cache?: CacheMode | undefined;
+  /** The name the store goes by in messages and `map` (default: the path), e.g. an upload's for its inflated copy. */
+  name?: string | undefined;
 }
 
 let bouncePool: BouncePool | undefined;
@@ -143,7 +145,7 @@ export class FileStore implements ByteStore {
         const what = st.isDirectory() ? 'a directory' : st.isFIFO() ? 'a FIFO' : st.isSocket() ? 'a socket' : 'a device';
         throw new UnsafeReferenceError(`Could not open '${path}': it is ${what}, not a regular file`, { file: path });
       }
-      const store = new FileStore(path, fh, readOnly, { dev: st.dev, ino: st.ino }, device, cache, direct ? await directIo(fh, path, device) : undefined);
+      const store = new FileStore(options.name ?? path, fh, readOnly, { dev: st.dev, ino: st.ino }, device, cache, direct ? await directIo(fh, path, device) : undefined);
       return await store.#prepare(options);
     } catch (err) {
       await fh.close();
