@@ -6,7 +6,7 @@
 import { dirname } from 'node:path';
 
 import { UnknownFormatError, VdiskError } from '../core/errors.js';
-import type { ByteStore, FormatDriver, FormatImage, OpenWarning } from '../formats/driver.js';
+import type { ByteStore, ExternalFiles, FormatDriver, FormatImage, OpenWarning } from '../formats/driver.js';
 import type { CacheMode } from '../io/cache-mode.js';
 import { FileStore } from '../io/file-store.js';
 import { externalFiles } from './external.js';
@@ -32,6 +32,8 @@ export interface LayerContext {
   };
   /** Where `untrusted` mode confines references (default: the directory of the layer's own file). */
   readonly rootDir?: string | undefined;
+  /** Replaces the resolver for the files images name (the inspector records them instead of opening them). */
+  readonly external?: ExternalFiles | undefined;
 }
 
 /** One layer to open. */
@@ -88,7 +90,7 @@ export async function openLayer(req: LayerRequest, ctx: LayerContext): Promise<L
     // External files (data file, extents) share the cache mode and locking of the file that names them.
     const cache = req.store instanceof FileStore ? req.store.cache : o.cache;
     const fileOpts = { ...o, cache, lock: { shareAll: lock.shareAll, noShare: lock.noShare }, noLocks: req.locking === false };
-    const external = externalFiles(req.path, ctx.rootDir ?? dirname(req.path), fileOpts, extra);
+    const external = ctx.external ?? externalFiles(req.path, ctx.rootDir ?? dirname(req.path), fileOpts, extra);
     image = await driver.open(req.store, { readOnly: req.readOnly, filename: req.path, external, check: o.check, onWarning: o.onWarning, runtime: req.runtime });
   } catch (err) {
     await Promise.allSettled(extra.map((s) => s.close()));
