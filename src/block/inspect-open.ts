@@ -84,6 +84,17 @@ function stubStore(name: string): ByteStore {
   return { name, readOnly: true, size: async () => 0, read: async () => refuse(), write: async () => refuse(), truncate: async () => refuse(), flush: async () => undefined, close: async () => undefined };
 }
 
+/** `store` for the drivers, whose close leaves it open: a store the caller passed in stays theirs. */
+function borrowed(store: ByteStore): ByteStore {
+  return new Proxy(store, {
+    get(target, key) {
+      if (key === 'close') return async () => undefined;
+      const value: unknown = Reflect.get(target, key, target);
+      return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+    },
+  });
+}
+
 /** The ExternalFiles an inspection gives the driver: records every name, opens none. */
 class ReferenceRecorder implements ExternalFiles {
   readonly found: FoundReference[] = [];
@@ -163,7 +174,7 @@ export async function openForInspection(target: string | ByteStore, settings: In
   const name = typeof target === 'string' ? target : target.name;
   let store: ByteStore;
   try {
-    store = typeof target === 'string' ? await FileStore.open(target, { readOnly: true }) : target;
+    store = typeof target === 'string' ? await FileStore.open(target, { readOnly: true }) : borrowed(target);
   } catch (err) {
     throw openError(name, err);
   }
