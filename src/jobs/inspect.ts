@@ -136,7 +136,7 @@ async function verdict(insp: Inspection, policy: IngestPolicy | undefined): Prom
   if (insp.layer) {
     unknownFeatures = (await insp.layer.image.describe()).unknownFeatures;
     if (unknownFeatures) {
-      const bits = Object.entries(unknownFeatures).map(([kind, mask]) => `${kind} ${String(mask)}`).join(', ');
+      const bits = Object.entries(unknownFeatures).filter(([, mask]) => mask !== undefined).map(([kind, mask]) => `${kind} 0x${String(mask)}`).join(', ');
       reasons.push({ code: 'unknown-features', message: `The image sets feature bits vdisk does not know (${bits})` });
     }
     const max = policy?.maxVirtualSize;
