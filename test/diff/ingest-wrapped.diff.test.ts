@@ -6,13 +6,13 @@
  * damaged, encrypted or bzip2 zip entries fail with typed errors.
  */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { after, describe, it } from 'node:test';
 
-import { vdisk } from '../helpers/cli.js';
+import { VDISK_BIN, vdisk } from '../helpers/cli.js';
 import { qemuImg, qemuImgOk, requireQemu, tmpDir } from '../helpers/qemu.js';
 
 const dir = tmpDir('vdisk-ingest-wrapped-');
@@ -127,6 +127,18 @@ describe('ingest: inflation is capped and private', () => {
     assert.equal(existsSync(out), false);
     assert.deepEqual(readdirSync(scratch), []);
     assert.deepEqual(readdirSync(targets).filter((f) => f.includes('vdisk')), [], 'no scratch file beside the target');
+  });
+
+  it('inflating 512 MiB of gzip streams: the process stays under 200 MiB', (t) => {
+    if (!requireQemu(t) || !existsSync('/usr/bin/time')) return;
+    const zeros = new Uint8Array(512 << 20);
+    const gz = join(uploads, 'big.raw.gz');
+    writeFileSync(gz, gzipSync(zeros, { level: 9 }));
+    const r = spawnSync('/usr/bin/time', ['-f', 'maxrss=%M', process.execPath, VDISK_BIN, 'info', '--output=json', gz], { encoding: 'utf8', env: { ...process.env, ...env } });
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal((JSON.parse(r.stdout) as { 'virtual-size': number })['virtual-size'], 512 << 20);
+    const kb = Number(/maxrss=(\d+)/.exec(r.stderr)?.[1]);
+    assert.ok(kb > 0 && kb < 200 * 1024, `${kb} KiB`);
   });
 
   it('info, check and convert see the same inflated image', (t) => {
