@@ -23,7 +23,7 @@ after(() => dir.cleanup());
 const up = join(dir.path, 'uploads');
 mkdirSync(up);
 
-const create = (args: string[]): void => void qemuImgOk(['create', '-q', ...args]);
+const create = (args: string[]): void => void qemuImgOk(['create', '-q', ...args], { cwd: up });
 /** Writes `bytes` into `file` at `offset`, keeping the rest. */
 function poke(file: string, offset: number, bytes: Uint8Array | string): void {
   const fd = openSync(file, 'r+');
