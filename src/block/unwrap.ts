@@ -24,6 +24,8 @@ export interface WrapperInfo {
   readonly type: Wrapper;
   /** Bytes of the wrapped file. */
   readonly compressedSize: number;
+  /** Bytes the wrapped file occupies on disk, when known (what `info` reports as its disk size). */
+  readonly allocatedSize?: number | undefined;
   /** Bytes of the image once inflated. */
   readonly inflatedSize: number;
   /** The archive entry holding the image (zip). */
@@ -73,7 +75,7 @@ export async function unwrapStore(source: ByteStore, name: string, settings: Unw
   const out = await privateFile(settings, name);
   try {
     const r = await inflateInto(source, type, out, { maxSize: settings.maxSize, signal });
-    return { store: out, wrapper: { type, compressedSize: await source.size(), inflatedSize: r.size, entry: r.entry } };
+    return { store: out, wrapper: { type, compressedSize: await source.size(), allocatedSize: await source.allocatedSize?.(), inflatedSize: r.size, entry: r.entry } };
   } catch (err) {
     await out.close();
     throw err;

@@ -13,7 +13,7 @@ import { gzipSync } from 'node:zlib';
 import { after, describe, it } from 'node:test';
 
 import { VDISK_BIN, vdisk } from '../helpers/cli.js';
-import { qemuImg, qemuImgOk, requireQemu, tmpDir } from '../helpers/qemu.js';
+import { qemuImgOk, requireQemu, tmpDir } from '../helpers/qemu.js';
 
 const dir = tmpDir('vdisk-ingest-wrapped-');
 after(() => dir.cleanup());
@@ -145,13 +145,15 @@ describe('ingest: inflation is capped and private', () => {
     if (!requireQemu(t)) return;
     const img = join(uploads, 'plain.qcow2');
     qemuImgOk(['create', '-q', '-f', 'qcow2', img, '1M']);
-    qemuImg(['info', img]);
     gzip(img, `${img}.gz`);
     const r = vdisk(['info', '--output=json', `${img}.gz`], { env });
     assert.equal(r.status, 0, r.stderr);
-    const infoJson = JSON.parse(r.stdout) as { format: string; 'virtual-size': number };
+    const infoJson = JSON.parse(r.stdout) as { format: string; 'virtual-size': number; 'actual-size': number };
     assert.equal(infoJson.format, 'qcow2');
     assert.equal(infoJson['virtual-size'], 1 << 20);
+    // The disk size is the upload's, as qemu-img reports it, not the private copy's.
+    const theirs = JSON.parse(qemuImgOk(['info', '--output=json', `${img}.gz`])) as { 'actual-size': number };
+    assert.equal(infoJson['actual-size'], theirs['actual-size']);
     const c = vdisk(['check', `${img}.gz`], { env });
     assert.equal(c.status, 0, c.stderr);
     assert.match(c.stdout, /No errors were found on the image/);
