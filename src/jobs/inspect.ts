@@ -12,6 +12,7 @@ import { unwrapSettings, type IngestPolicy } from '../block/ingest-policy.js';
 import { defaultRegistry, type DriverRegistry } from '../block/registry.js';
 import type { ContentSignature } from '../formats/signatures.js';
 import type { UnknownFeatures } from '../formats/driver.js';
+import type { Layer } from '../block/layer.js';
 import type { WrapperInfo } from '../block/unwrap.js';
 import type { ByteStore } from '../io/byte-store.js';
 
@@ -65,6 +66,10 @@ export interface InspectResult {
   readonly actualSize: number | undefined;
   /** Bytes the image has once inflated (equal to fileSize when not wrapped). */
   readonly imageSize: number;
+  /** Bytes of the image file holding guest data (data, compressed and preallocated zero clusters), when mapped. */
+  readonly dataSize: number | undefined;
+  /** The rest of the image file: headers, tables, and space nothing points to (imageSize - dataSize). */
+  readonly metadataSize: number | undefined;
 }
 
 /** Options of {@link inspect}. */
@@ -146,6 +151,43 @@ async function verdict(insp: Inspection, policy: IngestPolicy | undefined): Prom
   return { reasons, unknownFeatures };
 }
 
+/** Most extents the size accounting walks: beyond it the sizes are left out (the verdict does not need them). */
+const MAX_MAPPED_EXTENTS = 1 << 20;
+
+/** Bytes of the image's own file that hold guest data; undefined past the extent budget. */
+async function dataBytes(layer: Layer): Promise<number | undefined> {
+  const { image } = layer;
+  let total = 0;
+  let seen = 0;
+  for (let offset = 0; offset < image.virtualSize; ) {
+    const extents = await image.mapping(offset, image.virtualSize - offset, 65536);
+    if (extents.length === 0) return undefined;
+    for (const e of extents) {
+      if (e.kind === 'compressed') total += e.hostLength;
+      else if ((e.kind === 'data' || e.kind === 'zero') && e.store === image.store && (e.kind === 'data' || e.allocated)) total += e.length;
+      offset = e.offset + e.length;
+    }
+    seen += extents.length;
+    if (seen > MAX_MAPPED_EXTENTS) return undefined;
+  }
+  return total;
+}
+
+/** The data and metadata split of the image file; a mapping failure is a reason (a table points somewhere impossible). */
+async function sizes(insp: Inspection, imageSize: number, reasons: InspectReason[]): Promise<{ dataSize?: number; metadataSize?: number }> {
+  if (!insp.layer) return {};
+  try {
+    const data = await dataBytes(insp.layer);
+    if (data === undefined) return {};
+    // Compressed extents give upper bounds: never report a negative remainder.
+    const dataSize = Math.min(data, imageSize);
+    return { dataSize, metadataSize: imageSize - dataSize };
+  } catch (err) {
+    reasons.push(errorReason(err, false));
+    return {};
+  }
+}
+
 /**
  * Judges an upload without opening any file but the one given: safe means
  * one format, no backing file, data file, external extent or URL, no
@@ -163,6 +205,8 @@ export async function inspect(source: string | ByteStore, options: InspectOption
   const insp = await openForInspection(source, { registry, unwrap: unwrapSettings(options), policy: options.policy, signal: options.signal });
   try {
     const { reasons, unknownFeatures } = await verdict(insp, options.policy);
+    const imageSize = insp.wrapper?.inflatedSize ?? insp.fileSize;
+    const { dataSize, metadataSize } = await sizes(insp, imageSize, reasons);
     return {
       filename: insp.filename,
       format: insp.matches[0]?.format,
@@ -176,7 +220,9 @@ export async function inspect(source: string | ByteStore, options: InspectOption
       virtualSize: insp.layer?.image.virtualSize,
       fileSize: insp.fileSize,
       actualSize: insp.allocatedSize,
-      imageSize: insp.wrapper?.inflatedSize ?? insp.fileSize,
+      imageSize,
+      dataSize,
+      metadataSize,
     };
   } finally {
     await insp.layer?.image.close();

@@ -151,6 +151,18 @@ describe('ingest: vdisk inspect judges a labelled set of uploads', () => {
     assert.match(human.stdout, /backing-file: /);
   });
 
+  it('reports the sizes: virtual, file, data and metadata', (t) => {
+    if (!requireQemu(t)) return;
+    const q = run(['std.qcow2']).result;
+    assert.deepEqual([q.virtualSize, q.dataSize, q.metadataSize], [1 << 20, 0, q.fileSize]);
+    const g = run(['gz.qcow2.gz']).result;
+    assert.equal(g.wrapper?.type, 'gzip');
+    assert.equal(g.imageSize, g.wrapper?.inflatedSize);
+    assert.ok(g.fileSize < g.imageSize);
+    const r = run(['disk.raw']).result;
+    assert.deepEqual([r.dataSize, r.metadataSize], [1 << 20, 0]);
+  });
+
   it('a missing file is an error (exit 1), not a verdict', (t) => {
     if (!requireQemu(t)) return;
     const r = vdisk(['inspect', 'nope.qcow2'], { cwd: up });
