@@ -18,6 +18,7 @@ export function formatInspectHuman(r: InspectResult): string {
   if (r.wrapper) lines.push(`wrapper: ${r.wrapper.type}${r.wrapper.entry === undefined ? '' : ` (entry '${r.wrapper.entry}')`}, ${r.wrapper.compressedSize} bytes inflated to ${r.wrapper.inflatedSize}`);
   if (r.virtualSize !== undefined) lines.push(`virtual size: ${r.virtualSize} bytes`);
   lines.push(`file size: ${r.fileSize} bytes`);
+  if (r.dataSize !== undefined) lines.push(`data: ${r.dataSize} bytes, metadata: ${r.metadataSize} bytes`);
   for (const ref of r.references) lines.push(`${ref.role}: ${ref.name}${ref.resolved === undefined ? '' : ` -> ${ref.resolved}`}`);
   lines.push(`verdict: ${r.safe ? 'safe' : 'unsafe'}`);
   for (const reason of r.reasons) lines.push(`  ${reason.code}: ${reason.message}`);
