@@ -81,6 +81,10 @@ const LABELLED: Array<{ name: string; make: (f: string) => void; safe: boolean; 
   { name: 'datafile.qcow2', make: (f) => {
     create(['-f', 'qcow2', '-o', 'data_file=fifo-data', f, '1M']);
   }, safe: false, codes: ['data-file'] },
+  { name: 'delta.vmdk', make: (f) => {
+    create(['-f', 'vmdk', 'vbase.vmdk', '1M']);
+    create(['-f', 'vmdk', '-b', 'vbase.vmdk', '-F', 'vmdk', f]);
+  }, safe: false, codes: ['backing-file'] },
   { name: 'flat.vmdk', make: (f) => descriptor(f, 'fifo-extent'), safe: false, codes: ['external-extent'] },
   { name: 'escape.vmdk', make: (f) => descriptor(f, '../outside.raw'), safe: false, codes: ['external-extent'] },
   { name: 'confused.qcow2', make: (f) => {
@@ -112,7 +116,7 @@ describe('ingest: vdisk inspect judges a labelled set of uploads', () => {
     if (!hasQemu) return;
     for (const l of LABELLED) l.make(join(up, l.name));
     // The names the unsafe uploads reference (data_file= created one): opening any of them would block.
-    for (const fifo of ['fifo-backing', 'fifo-data', 'fifo-extent']) {
+    for (const fifo of ['fifo-backing', 'fifo-data', 'fifo-extent', 'vbase.vmdk']) {
       rmSync(join(up, fifo), { force: true });
       execFileSync('mkfifo', [join(up, fifo)]);
     }
