@@ -91,9 +91,10 @@ const ROLE_CODES: Readonly<Record<FoundReference['role'], InspectReasonCode>> = 
 };
 
 function referenceReason(r: FoundReference): InspectReason {
-  if (r.protocol !== undefined) return { code: 'protocol-reference', message: `The image names a ${r.role} through the '${r.protocol}' protocol: '${r.name}'` };
+  const what = `${r.role === 'extent' ? 'an' : 'a'} ${r.role}`;
+  if (r.protocol !== undefined) return { code: 'protocol-reference', message: `The image names ${what} through the '${r.protocol}' protocol: '${r.name}'` };
   const where = r.resolved === undefined ? '' : ` (resolves to '${r.resolved}', ${r.inside ? 'inside' : 'outside'} the upload's directory)`;
-  return { code: ROLE_CODES[r.role], message: `The image names ${r.role === 'extent' ? 'an' : 'a'} ${r.role} '${r.name}'${where}` };
+  return { code: ROLE_CODES[r.role], message: `The image names ${what} '${r.name}'${where}` };
 }
 
 /** The reason an error of the inspection open stands for. */

@@ -86,6 +86,7 @@ const LABELLED: Array<{ name: string; make: (f: string) => void; safe: boolean; 
     create(['-f', 'vmdk', '-b', 'vbase.vmdk', '-F', 'vmdk', f]);
   }, safe: false, codes: ['backing-file'] },
   { name: 'flat.vmdk', make: (f) => descriptor(f, 'fifo-extent'), safe: false, codes: ['external-extent'] },
+  { name: 'url.vmdk', make: (f) => descriptor(f, 'nbd://127.0.0.1:1/x'), safe: false, codes: ['protocol-reference'] },
   { name: 'escape.vmdk', make: (f) => descriptor(f, '../outside.raw'), safe: false, codes: ['external-extent'] },
   { name: 'confused.qcow2', make: (f) => {
     create(['-f', 'qcow2', f, '1M']);
