@@ -13,6 +13,7 @@ import { gzipSync } from 'node:zlib';
 import { after, describe, it } from 'node:test';
 
 import { VDISK_BIN, vdisk } from '../helpers/cli.js';
+import { SYSTEM_PYTHON } from '../helpers/python.js';
 import { qemuImgOk, requireQemu, tmpDir } from '../helpers/qemu.js';
 
 const dir = tmpDir('vdisk-ingest-wrapped-');
@@ -209,4 +210,17 @@ describe('ingest: zip entries vdisk cannot trust fail with typed errors', () => 
       assert.equal(existsSync(out), false);
     });
   }
+
+  it('lzma: refused as unsupported, not an internal error', (t) => {
+    if (!requireQemu(t)) return;
+    const img = join(dir.path, 'lzma.qcow2');
+    qemuImgOk(['create', '-q', '-f', 'qcow2', img, '1M']);
+    const zip = join(uploads, 'lzma.zip');
+    const script = 'import sys, zipfile\nwith zipfile.ZipFile(sys.argv[2], "w", zipfile.ZIP_LZMA) as z: z.write(sys.argv[1], "lzma.qcow2")';
+    execFileSync(SYSTEM_PYTHON, ['-c', script, img, zip]);
+    const r = vdisk(['info', zip], { env });
+    assert.equal(r.status, 1, r.stderr);
+    assert.match(r.stderr, /lzma/i);
+    assert.doesNotMatch(r.stderr, /internal error/);
+  });
 });
