@@ -15,6 +15,7 @@ export {
   AbortError,
   IoError,
   UnsafeReferenceError,
+  PolicyError,
   BackingLoopError,
   ChainDepthError,
   isVdiskError,
@@ -65,6 +66,12 @@ export type { TrustMode, ResolverOptions, ReferenceRole } from './block/resolver
 export { DriverRegistry, defaultRegistry } from './block/registry.js';
 export { open } from './block/open.js';
 export { create, prepareCreate, type CreateOptions, type CreatePlan, type CreateResult, type CreateOptionInput } from './jobs/create.js';
+export { inspect, type InspectOptions, type InspectResult, type InspectReason, type InspectReasonCode } from './jobs/inspect.js';
+export type { FoundReference, FormatMatch } from './block/inspect-open.js';
+export type { IngestPolicy } from './block/ingest-policy.js';
+export type { WrapperInfo } from './block/unwrap.js';
+export type { ContentSignature } from './formats/signatures.js';
+export type { UnknownFeatures } from './formats/driver.js';
 export { info, type ImageInfo, type ImageSnapshotInfo, type InfoOptions } from './jobs/info.js';
 export { convert, type ConvertOptions, type ConvertResult, type Source } from './jobs/convert.js';
 export { map, mapAll, mapDevice, type MapEntry, type MapOptions } from './jobs/map.js';

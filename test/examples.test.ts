@@ -4,6 +4,7 @@ import { describe, it } from 'node:test';
 
 import { main as createAndInspect } from '../examples/create-and-inspect.js';
 import { main as importPipeline } from '../examples/import-pipeline.js';
+import { main as ingestUpload } from '../examples/ingest-upload.js';
 
 describe('examples', () => {
   it('create-and-inspect runs and reports the copy', async () => {
@@ -15,5 +16,12 @@ describe('examples', () => {
     const [good, bad] = await importPipeline();
     assert.match(good ?? '', /^imported .*upload\.raw as qcow2, 8388608 bytes \(100%\)$/);
     assert.match(bad ?? '', /^rejected .*hostile\.qcow2: EUNSAFE: .*outside/);
+  });
+
+  it('ingest-upload accepts a gzip-wrapped raw disk and rejects a backing file and a format not allowed', async () => {
+    const [wrapped, backed, vdi] = await ingestUpload();
+    assert.match(wrapped ?? '', /^accepted .*disk\.raw\.gz: raw \(gzip\), 4194304 bytes$/);
+    assert.match(backed ?? '', /^rejected .*overlay\.qcow2: backing-file$/);
+    assert.match(vdi ?? '', /^rejected .*disk\.vdi: format-not-allowed$/);
   });
 });

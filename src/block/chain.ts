@@ -20,6 +20,8 @@ import { layerAtSnapshot, type SnapshotSelector } from './snapshot-layer.js';
 import { defaultRegistry, type DriverRegistry } from './registry.js';
 import { assertRegularFile, openedReferenceCheck, resolveReference, type ResolverOptions } from './resolver.js';
 import { openSpecChain } from './spec-chain.js';
+import { policyTrust, unwrapSettings, type IngestPolicy } from './ingest-policy.js';
+import { unwrapStore, type Unwrapped } from './unwrap.js';
 
 export { backingError, openError } from './layer-open.js';
 
@@ -78,6 +80,20 @@ export interface OpenImageOptions extends ResolverOptions {
    * read-only (`{id}`, `{name}`, both, or a string tried as ID then name).
    */
   readonly snapshot?: SnapshotSelector | undefined;
+  /**
+   * What an upload must satisfy (formats, sizes, inflation, trust): enforced
+   * for every image of the chain. Giving one makes the trust mode `none`
+   * unless the policy or `trust` says otherwise (the stricter wins).
+   */
+  readonly policy?: IngestPolicy | undefined;
+  /**
+   * Inflate a gzip- or zip-wrapped top image into a private temporary file
+   * before probing it (default true; read-only opens of a path or store
+   * whose format is not given). False reads it as it is, as qemu-img does.
+   */
+  readonly unwrap?: boolean | undefined;
+  /** Stops a long open (inflating a wrapped upload). */
+  signal?: AbortSignal | undefined;
 }
 
 /** qemu-img's warning for a writable open of a probed raw image (the CLI prints it to stderr as is). */
@@ -117,7 +133,20 @@ export function targetName(target: ImageTarget): string {
   return typeof target === 'string' ? target : isImageOptions(target) ? target.text : target.name;
 }
 
-/** Opens the top image of a plain path or store; a caller's store is only borrowed (closing the image leaves it open). */
+/**
+ * A wrapped upload's inflated copy, when the open may unwrap (read-only,
+ * format probed) and `store` is wrapped. The upload's own file is closed
+ * once inflated; a caller's store stays open (it is theirs).
+ */
+async function unwrapTop(target: string | ByteStore, store: ByteStore, options: OpenImageOptions, readOnly: boolean): Promise<Unwrapped | undefined> {
+  const settings = unwrapSettings(options);
+  if (!readOnly || options.format !== undefined || !settings.enabled) return undefined;
+  const inflated = await unwrapStore(store, targetName(target), settings, options.signal);
+  if (inflated && typeof target === 'string') await store.close();
+  return inflated;
+}
+
+/** Opens the top image of a plain path or store (inflated first when it is a wrapped upload); a caller's store is only borrowed. */
 async function openPlainTop(target: string | ByteStore, ctx: LayerContext, options: OpenImageOptions, readOnly: boolean): Promise<Layer> {
   const name = targetName(target);
   let store: ByteStore;
@@ -126,8 +155,13 @@ async function openPlainTop(target: string | ByteStore, ctx: LayerContext, optio
   } catch (err) {
     throw openError(name, err);
   }
+  let unwrapped: Unwrapped | undefined;
   try {
-    return await openLayer({ store, filename: name, path: name, format: options.format, readOnly }, ctx);
+    unwrapped = await unwrapTop(target, store, options, readOnly);
+    if (unwrapped) store = unwrapped.store;
+    // An inflated upload keeps the upload's name: its references resolve beside the upload.
+    const layer = await openLayer({ store, filename: name, path: name, format: options.format, readOnly }, ctx);
+    return unwrapped ? { ...layer, wrapper: unwrapped.wrapper } : layer;
   } catch (err) {
     await store.close();
     throw openError(name, err);
@@ -191,7 +225,8 @@ async function followBacking(layers: Layer[], seen: Map<string, string>, ctx: La
  * whole backing chain. Layers come back top first. On any error
  * everything opened is closed.
  */
-export async function openChain(target: ImageTarget, options: OpenImageOptions = {}): Promise<Layer[]> {
+export async function openChain(target: ImageTarget, given: OpenImageOptions = {}): Promise<Layer[]> {
+  const options = given.policy ? { ...given, trust: policyTrust(given.trust, given.policy) } : given;
   const registry = options.registry ?? defaultRegistry;
   const readOnly = options.readOnly ?? true;
   if (options.forceShare && !readOnly) throw new InvalidArgumentError('force-share=on can only be used with read-only images');

@@ -6,10 +6,11 @@
 import { dirname } from 'node:path';
 
 import { UnknownFormatError, VdiskError } from '../core/errors.js';
-import type { ByteStore, FormatDriver, FormatImage, OpenWarning } from '../formats/driver.js';
+import type { ByteStore, ExternalFiles, FormatDriver, FormatImage, OpenWarning } from '../formats/driver.js';
 import type { CacheMode } from '../io/cache-mode.js';
 import { FileStore } from '../io/file-store.js';
 import { externalFiles } from './external.js';
+import { checkFormatAllowed, checkVirtualSize, type IngestPolicy } from './ingest-policy.js';
 import type { Layer } from './layer.js';
 import { pathCombine } from './path-combine.js';
 import { probeStore } from './probe.js';
@@ -27,9 +28,12 @@ export interface LayerContext {
     readonly refuse?: ReadonlySet<string> | undefined;
     readonly check?: boolean | undefined;
     readonly onWarning?: ((warning: OpenWarning) => void) | undefined;
+    readonly policy?: IngestPolicy | undefined;
   };
   /** Where `untrusted` mode confines references (default: the directory of the layer's own file). */
   readonly rootDir?: string | undefined;
+  /** Replaces the resolver for the files images name (the inspector records them instead of opening them). */
+  readonly external?: ExternalFiles | undefined;
 }
 
 /** One layer to open. */
@@ -76,6 +80,8 @@ export async function openLayer(req: LayerRequest, ctx: LayerContext): Promise<L
     probedRaw = driver.name === 'raw';
   }
   const o = ctx.options;
+  // The policy's allow-list, before the driver parses a byte of the image.
+  checkFormatAllowed(o.policy, driver.name, req.path);
   const lock = { write: !req.readOnly, shareAll: o.forceShare === true, noShare: o.noShare, role: fileRole(driver, req.runtime) };
   if (req.locking !== false) await req.store.lock?.(lock);
   const extra: ByteStore[] = [];
@@ -84,9 +90,16 @@ export async function openLayer(req: LayerRequest, ctx: LayerContext): Promise<L
     // External files (data file, extents) share the cache mode and locking of the file that names them.
     const cache = req.store instanceof FileStore ? req.store.cache : o.cache;
     const fileOpts = { ...o, cache, lock: { shareAll: lock.shareAll, noShare: lock.noShare }, noLocks: req.locking === false };
-    const external = externalFiles(req.path, ctx.rootDir ?? dirname(req.path), fileOpts, extra);
+    const external = ctx.external ?? externalFiles(req.path, ctx.rootDir ?? dirname(req.path), fileOpts, extra);
     image = await driver.open(req.store, { readOnly: req.readOnly, filename: req.path, external, check: o.check, onWarning: o.onWarning, runtime: req.runtime });
   } catch (err) {
+    await Promise.allSettled(extra.map((s) => s.close()));
+    throw err;
+  }
+  try {
+    checkVirtualSize(o.policy, image.virtualSize, req.path);
+  } catch (err) {
+    await image.close();
     await Promise.allSettled(extra.map((s) => s.close()));
     throw err;
   }

@@ -1,4 +1,5 @@
 import type { BackingRef, ByteStore, FormatImage } from '../formats/driver.js';
+import type { WrapperInfo } from './unwrap.js';
 
 /** One open image of a chain, with what the block layer learned opening it. */
 export interface Layer {
@@ -18,4 +19,6 @@ export interface Layer {
   readonly backing: BackingRef | undefined;
   /** The backing name combined with this image's directory (qemu's `full-backing-filename`). */
   readonly backingPath: string | undefined;
+  /** The gzip or zip wrapper the file was inflated from (the image is then a private temporary copy). */
+  readonly wrapper?: WrapperInfo | undefined;
 }

@@ -42,3 +42,19 @@ export function probeHead(head: Uint8Array, filename: string, registry: DriverRe
   }
   return best;
 }
+
+/** Every driver whose probe claims `head` (score above 0), best first (the inspector reports them all). */
+export function probeAll(head: Uint8Array, filename: string, registry: DriverRegistry): ProbeResult[] {
+  const found: ProbeResult[] = [];
+  for (const driver of registry.list()) {
+    let score = 0;
+    try {
+      score = driver.probe(head, filename);
+    } catch {
+      score = 0;
+    }
+    if (score > 0) found.push({ driver, score });
+  }
+  // Stable: equal scores keep the registry's order, which decides ties as probeHead does.
+  return found.sort((a, b) => b.score - a.score);
+}

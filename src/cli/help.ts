@@ -28,6 +28,7 @@ Command syntax:
   create [--object objectdef] [-q] [-f fmt] [-b backing_file [-F backing_fmt]] [-u] [-o options] [--untrusted] filename [size]
   dd [--image-opts] [-U] [-f fmt] [-O output_fmt] [bs=block_size] [count=blocks] [skip=blocks] if=input of=output
   info [--object objectdef] [--image-opts] [-f fmt] [--output=ofmt] [--backing-chain] [-U] [--untrusted] filename
+  inspect [--output=ofmt] [--allowed-formats=LIST] [--max-virtual-size=SIZE] [--max-inflated-size=SIZE] [--no-unwrap] filename
   map [--object objectdef] [--image-opts] [-f fmt] [--start-offset=offset] [--max-length=len] [--output=ofmt] [-U] filename
   measure [--output=ofmt] [-O output_fmt] [-o options] [--size N | [--object objectdef] [--image-opts] [-f fmt] [-l snapshot_param] filename]
   rebase [--object objectdef] [--image-opts] [-U] [-q] [-f fmt] [-t cache] [-T src_cache] [-p] [-u] [-c] -b backing_file [-F backing_fmt] filename
@@ -62,6 +63,15 @@ vdisk-only options (every command that opens images):
   '--untrusted' confine backing files, data files and extents to the image's own directory
   '--trust=qemu|untrusted|none' the same, spelled out ('none' follows no external reference)
   '--max-chain-depth=N' most backing files below an image (default 256)
+
+vdisk-only ingest options (inspect, info, check, convert):
+  '--allowed-formats=LIST' formats an upload may have (e.g. qcow2,raw); giving any ingest
+       limit makes the trust mode 'none' unless --trust says otherwise ('untrusted' still
+       follows files beside the upload, so a shared upload directory needs 'none')
+  '--max-virtual-size=SIZE' largest virtual size an upload may have
+  '--max-inflated-size=SIZE' largest size a gzip- or zip-wrapped upload may inflate to (default 64G)
+  '--no-unwrap' read gzip- and zip-wrapped uploads as they are (raw), as qemu-img does
+  inspect exits 0 when the upload is safe, 2 when it is not, 1 when it cannot be read
 
 Supported formats: ${formats}
 `;

@@ -15,6 +15,7 @@ import { compareCommand } from './commands/compare.js';
 import { convertCommand } from './commands/convert.js';
 import { ddCommand } from './commands/dd.js';
 import { infoCommand } from './commands/info.js';
+import { inspectCommand } from './commands/inspect.js';
 import { mapCommand } from './commands/map.js';
 import { measureCommand } from './commands/measure.js';
 import { reportError, type CliIo, type Command } from './context.js';
@@ -32,6 +33,7 @@ export const COMMANDS: Readonly<Record<string, Command>> = {
   create: createCommand,
   dd: ddCommand,
   info: infoCommand,
+  inspect: inspectCommand,
   map: mapCommand,
   measure: measureCommand,
   rebase: rebaseCommand,

@@ -20,7 +20,8 @@ export type ErrorCode =
   | 'EUNSAFE'
   | 'EEXIST'
   | 'EPERM'
-  | 'ENOSPC';
+  | 'ENOSPC'
+  | 'EPOLICY';
 
 /** Who has to act: the caller, the image's author, or the machine. */
 export type ErrorFault = 'user' | 'image' | 'environment';
@@ -167,6 +168,16 @@ export class IoError extends VdiskError {
 export class UnsafeReferenceError extends VdiskError {
   constructor(message: string, details?: ErrorDetails) {
     super('EUNSAFE', 'image', message, details);
+  }
+}
+
+/**
+ * An input the caller's ingest policy refuses (EPOLICY): a format not on
+ * its allow-list, a virtual size or an inflated size above its caps.
+ */
+export class PolicyError extends VdiskError {
+  constructor(message: string, details?: ErrorDetails) {
+    super('EPOLICY', 'image', message, details);
   }
 }
 

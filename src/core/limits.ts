@@ -11,6 +11,14 @@ export const LIMITS = {
   maxBackingNameBytes: 1023,
   /** Largest single I/O request the block layer passes to a driver. */
   maxRequestBytes: 32 * 1024 * 1024,
+  /**
+   * Default cap on the size a gzip- or zip-wrapped image inflates to
+   * (IngestPolicy.maxInflatedSize): above the cloud images that are shipped
+   * wrapped (a few GiB to a few tens of GiB), far below what a small
+   * deflate bomb (about 1:1000) would otherwise write to the temporary
+   * directory. Zero blocks are left as holes, but they count.
+   */
+  maxInflatedBytes: 64 * 1024 * 1024 * 1024,
   /** Bytes of the start of a file format probes see (QEMU's BLOCK_PROBE_BUF_SIZE; zero-padded past the end). */
   probeBytes: 512,
   /** qcow2: largest active or snapshot L1 table (QEMU's QCOW_MAX_L1_SIZE). */

@@ -104,6 +104,12 @@ export interface ExternalFiles {
    * resolver, which applies the trust mode.
    */
   open(name: string, role: ExternalRole, options: ExternalOpenOptions): Promise<ByteStore>;
+  /**
+   * Told every file the image names before any is opened (vmdk's extent
+   * lines and parent hint), so an inspection that opens none of them still
+   * learns them all. Optional: opening does not need it.
+   */
+  declare?(name: string, role: ExternalRole | 'backing-file'): void;
 }
 
 /** How an external file is opened. */
@@ -272,6 +278,18 @@ export interface FormatDescription {
     /** The fields, in QAPI schema order. */
     readonly data: Readonly<Record<string, unknown>>;
   } | undefined;
+  /**
+   * Feature bits the image sets that the driver does not know but may
+   * ignore (qcow2's compatible and autoclear bits), as hex masks; unknown
+   * incompatible features fail the open instead.
+   */
+  readonly unknownFeatures?: UnknownFeatures | undefined;
+}
+
+/** Unknown feature bits of an image, as hex masks (absent: none). */
+export interface UnknownFeatures {
+  readonly compatible?: string | undefined;
+  readonly autoclear?: string | undefined;
 }
 
 /** One internal snapshot as `info` reports it. */

@@ -46,6 +46,8 @@ export interface FileStoreOptions {
    * `writethrough`/`directsync` with O_DSYNC, and `unsafe` makes flush() a no-op.
    */
   cache?: CacheMode | undefined;
+  /** The name the store goes by in messages and `map` (default: the path), e.g. an upload's for its inflated copy. */
+  name?: string | undefined;
 }
 
 let bouncePool: BouncePool | undefined;
@@ -155,7 +157,7 @@ export class FileStore implements ByteStore {
         throw new UnsafeReferenceError(`Could not open '${path}': it is ${what}, not a regular file`, { file: path });
       }
       await options.verify?.(fh.fd, st, path);
-      const store = new FileStore(path, fh, readOnly, { dev: st.dev, ino: st.ino }, device, cache, direct ? await directIo(fh, path, device) : undefined);
+      const store = new FileStore(options.name ?? path, fh, readOnly, { dev: st.dev, ino: st.ino }, device, cache, direct ? await directIo(fh, path, device) : undefined);
       return await store.#prepare(options);
     } catch (err) {
       await fh.close();

@@ -1,21 +1,19 @@
 /**
  * Gzip- and zip-wrapped images (`disk.img.gz`, an appliance `.zip` holding
- * one image), as cloud images are often shipped. The wrapped image is
- * inflated once, as a sparse file, so every format driver can then read it
- * with random access.
+ * one image), as cloud images are often shipped: the decoders. They read
+ * the wrapped bytes from a ByteStore and write the image sparsely into
+ * another, stopping as soon as the output passes its cap, so a small bomb
+ * costs at most the cap. Where the output lives is the block layer's
+ * choice (block/unwrap.ts).
  */
-import { createReadStream } from 'node:fs';
-import type { FileHandle } from 'node:fs/promises';
-import { createGunzip } from 'node:zlib';
+import { Readable, Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import * as zlib from 'node:zlib';
 
-import type { UnzipFile } from 'fflate';
-
-import { throwIfAborted } from '../core/abort.js';
-import { CorruptImageError, UnsupportedError } from '../core/errors.js';
-import { isZero } from '../core/bytes.js';
-import { fsName } from '../core/byte-names.js';
-import { fsError } from './errno.js';
-import { open } from './fs-names.js';
+import { CorruptImageError, PolicyError, VdiskError } from '../core/errors.js';
+import { scanRun } from '../core/bytes.js';
+import type { ByteStore } from './byte-store.js';
+import { readZipEntry } from './zip.js';
 
 /** The wrapper a file has, judged by its first bytes. */
 export type Wrapper = 'gzip' | 'zip';
@@ -27,90 +25,149 @@ export function detectWrapper(head: Uint8Array): Wrapper | undefined {
   return undefined;
 }
 
-const BLOCK = 64 * 1024;
+/** What inflating found. */
+export interface InflateResult {
+  /** Bytes of the inflated image. */
+  readonly size: number;
+  /** The zip entry's name (zip only). */
+  readonly entry?: string | undefined;
+}
 
-/** Writes a stream of chunks into `fh` sparsely: all-zero 4 KiB blocks are skipped. */
-class SparseWriter {
-  #pos = 0;
-  constructor(private readonly fh: FileHandle) {}
+/** How to inflate. */
+export interface InflateOptions {
+  /** Most bytes the output may reach; passing it stops the inflation with EPOLICY. */
+  readonly maxSize: number;
+  readonly signal?: AbortSignal | undefined;
+}
+
+const READ_CHUNK = 1024 * 1024;
+const SPARSE_BLOCK = 4096;
+
+/** The wrapped bytes `[start, end)` of `store`, in chunks. */
+async function* chunksOf(store: ByteStore, start: number, end: number, signal: AbortSignal | undefined): AsyncGenerator<Uint8Array> {
+  for (let pos = start; pos < end; pos += READ_CHUNK) {
+    signal?.throwIfAborted();
+    const b = new Uint8Array(Math.min(READ_CHUNK, end - pos));
+    await store.read(pos, b);
+    yield b;
+  }
+}
+
+/** Writes inflated bytes into `out` sparsely (all-zero 4 KiB blocks stay holes) and enforces the cap. */
+class SparseSink {
+  size = 0;
+  crc = 0;
+  constructor(
+    private readonly out: ByteStore,
+    readonly maxSize: number,
+    private readonly file: string,
+    private readonly withCrc: boolean,
+  ) {}
+
+  /** Refuses an output of `size` bytes when it is above the cap. */
+  admit(size: number): void {
+    if (size <= this.maxSize) return;
+    throw new PolicyError(`'${this.file}' inflates to more than ${this.maxSize} bytes, the most allowed (maxInflatedSize, --max-inflated-size)`, {
+      file: this.file,
+      data: { maxInflatedSize: this.maxSize },
+    });
+  }
+
   async push(chunk: Uint8Array): Promise<void> {
-    for (let off = 0; off < chunk.length; off += 4096) {
-      const block = chunk.subarray(off, Math.min(chunk.length, off + 4096));
-      if (!isZero(block)) await this.fh.write(block, 0, block.length, this.#pos + off);
+    this.admit(this.size + chunk.length);
+    if (this.withCrc) this.crc = crc32(chunk, this.crc);
+    for (let off = 0; off < chunk.length; ) {
+      const run = scanRun(chunk.subarray(off), SPARSE_BLOCK);
+      if (!run.zero) await this.out.write(this.size + off, chunk.subarray(off, off + run.length));
+      off += run.length;
     }
-    this.#pos += chunk.length;
+    this.size += chunk.length;
   }
-  async end(): Promise<number> {
-    await this.fh.truncate(this.#pos);
-    return this.#pos;
+
+  async end(): Promise<void> {
+    await this.out.truncate(this.size);
+  }
+
+  /** The last stage of a pipeline: every chunk into the sink. */
+  stream(): Writable {
+    return new Writable({
+      highWaterMark: READ_CHUNK,
+      write: (chunk: Buffer, _enc, done) => void this.push(chunk).then(() => done(), done),
+    });
   }
 }
 
-async function gunzipTo(source: string, out: SparseWriter, signal: AbortSignal | undefined): Promise<void> {
-  const input = createReadStream(fsName(source), { highWaterMark: BLOCK });
-  const gunzip = input.pipe(createGunzip());
-  try {
-    for await (const chunk of gunzip) {
-      throwIfAborted(signal);
-      await out.push(chunk as Buffer);
-    }
-  } catch (err) {
-    input.destroy();
-    if (err instanceof Error && 'errno' in err && !('syscall' in err)) throw new CorruptImageError(`Could not decompress '${source}': ${err.message}`, { file: source, cause: err });
-    throw err;
-  }
-}
-
-async function unzipTo(source: string, out: SparseWriter, signal: AbortSignal | undefined): Promise<void> {
-  // Loaded on first use: fflate builds its tables at import, which every CLI start would pay.
-  const { Unzip, UnzipInflate } = await import('fflate');
-  const files: UnzipFile[] = [];
-  const chunks: Uint8Array[] = [];
-  let failure: unknown;
-  const unzip = new Unzip((file) => {
-    if (file.name.endsWith('/')) return;
-    files.push(file);
-    if (files.length > 1) {
-      failure = new UnsupportedError(`'${source}' holds more than one file; extract the image first`, { file: source });
-      return;
-    }
-    file.ondata = (err, data) => {
-      if (err) failure = new CorruptImageError(`Could not decompress '${source}': ${err.message}`, { file: source });
-      else chunks.push(data);
-    };
-    file.start();
+/** zlib's CRC-32 (Node 20.15 and later), else a table-driven one for older runtimes. */
+const nativeCrc = (zlib as { crc32?: (data: Uint8Array, value?: number) => number }).crc32;
+let table: Uint32Array | undefined;
+function crc32(data: Uint8Array, value: number): number {
+  if (nativeCrc) return nativeCrc(data, value);
+  table ??= Uint32Array.from({ length: 256 }, (_, n) => {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    return c >>> 0;
   });
-  unzip.register(UnzipInflate);
-  const input = createReadStream(fsName(source), { highWaterMark: BLOCK });
-  for await (const chunk of input) {
-    throwIfAborted(signal);
-    unzip.push(chunk as Buffer);
-    if (failure) break;
-    for (const c of chunks.splice(0)) await out.push(c);
+  let c = ~value >>> 0;
+  for (const byte of data) c = (table[(c ^ byte) & 0xff] as number) ^ (c >>> 8);
+  return ~c >>> 0;
+}
+
+/** Runs the stages; a signal only when there is one (pipeline refuses `signal: undefined`). */
+function run(signal: AbortSignal | undefined, ...stages: [Readable, ...(NodeJS.ReadWriteStream | Writable)[]]): Promise<void> {
+  return (pipeline as (...args: unknown[]) => Promise<void>)(...stages, ...(signal ? [{ signal }] : []));
+}
+
+/** Turns a zlib stream error into the image's corruption; everything else passes. */
+function decodeError(err: unknown, file: string): unknown {
+  if (err instanceof VdiskError) return err;
+  const code = (err as { code?: unknown }).code;
+  if (err instanceof Error && typeof code === 'string' && code.startsWith('Z_')) {
+    return new CorruptImageError(`Could not decompress '${file}': ${err.message}`, { file, cause: err });
   }
-  unzip.push(new Uint8Array(0), true);
-  if (failure) throw failure;
-  for (const c of chunks.splice(0)) await out.push(c);
-  if (files.length === 0) throw new CorruptImageError(`'${source}' holds no file`, { file: source });
+  return err;
+}
+
+async function gunzip(source: ByteStore, file: string, sink: SparseSink, signal: AbortSignal | undefined): Promise<InflateResult> {
+  const size = await source.size();
+  try {
+    await run(signal, Readable.from(chunksOf(source, 0, size, signal)), zlib.createGunzip({ chunkSize: 64 * 1024 }), sink.stream());
+  } catch (err) {
+    throw decodeError(err, file);
+  }
+  return { size: sink.size };
+}
+
+async function unzip(source: ByteStore, file: string, sink: SparseSink, signal: AbortSignal | undefined): Promise<InflateResult> {
+  const entry = await readZipEntry(source, file);
+  sink.admit(entry.size);
+  const data = Readable.from(chunksOf(source, entry.dataOffset, entry.dataOffset + entry.compressedSize, signal));
+  try {
+    if (entry.method === 8) await run(signal, data, zlib.createInflateRaw({ chunkSize: 64 * 1024 }), sink.stream());
+    else await run(signal, data, sink.stream());
+  } catch (err) {
+    throw decodeError(err, file);
+  }
+  if (sink.size !== entry.size) {
+    throw new CorruptImageError(`'${file}': zip entry '${entry.name}' inflates to ${sink.size} bytes, not the ${entry.size} its directory records`, { file });
+  }
+  if (sink.crc !== entry.crc) {
+    throw new CorruptImageError(`'${file}': CRC mismatch in zip entry '${entry.name}' (the archive is damaged)`, { file, data: { entry: entry.name } });
+  }
+  return { size: sink.size, entry: entry.name };
 }
 
 /**
- * Inflates the image wrapped in `source` into `target` (created, sparse).
- * Returns the inflated size.
+ * Inflates the image wrapped in `source` into `out` (empty, writable),
+ * sparsely. Gzip trailers and zip CRCs are checked; the output stops at
+ * `options.maxSize`.
+ *
+ * @throws {CorruptImageError} ECORRUPT for damaged data, {@link UnsupportedError} EUNSUPPORTED for zip entries
+ *   vdisk cannot decode, {@link PolicyError} EPOLICY past the cap
  */
-export async function unwrapTo(source: string, wrapper: Wrapper, target: string, signal?: AbortSignal): Promise<number> {
-  let fh: FileHandle;
-  try {
-    fh = await open(target, 'wx', 0o600);
-  } catch (err) {
-    throw fsError(err, `Could not create '${target}'`, target);
-  }
-  try {
-    const out = new SparseWriter(fh);
-    if (wrapper === 'gzip') await gunzipTo(source, out, signal);
-    else await unzipTo(source, out, signal);
-    return await out.end();
-  } finally {
-    await fh.close();
-  }
+export async function inflateInto(source: ByteStore, wrapper: Wrapper, out: ByteStore, options: InflateOptions): Promise<InflateResult> {
+  const file = source.name;
+  const sink = new SparseSink(out, options.maxSize, file, wrapper === 'zip');
+  const result = wrapper === 'gzip' ? await gunzip(source, file, sink, options.signal) : await unzip(source, file, sink, options.signal);
+  await sink.end();
+  return result;
 }

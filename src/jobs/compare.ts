@@ -15,7 +15,7 @@ import type { ResolverOptions } from '../block/resolver.js';
 import type { CacheMode } from '../io/cache-mode.js';
 
 /** Options of {@link compare}. */
-export interface CompareOptions extends JobOptions, ResolverOptions, Pick<OpenImageOptions, 'onWarning'> {
+export interface CompareOptions extends JobOptions, ResolverOptions, Pick<OpenImageOptions, 'onWarning' | 'policy' | 'unwrap'> {
   /** Format of the first image (`-f`). */
   formatA?: string | undefined;
   /** Format of the second image (`-F`). */

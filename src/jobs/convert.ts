@@ -12,11 +12,11 @@ import { BlockDevice } from '../block/device.js';
 import { isImageOptions, targetName, type ImageTarget, type OpenImageOptions } from '../block/chain.js';
 import type { SnapshotSelector } from '../block/snapshot-layer.js';
 import type { ResolverOptions } from '../block/resolver.js';
+import type { IngestPolicy } from '../block/ingest-policy.js';
 import { defaultRegistry, type DriverRegistry } from '../block/registry.js';
 import type { CacheMode } from '../io/cache-mode.js';
-import { lstat, open, rename, rm, stat } from '../io/fs-names.js';
+import { lstat, rename, rm, stat } from '../io/fs-names.js';
 import { writeLockConflict } from '../io/image-lock.js';
-import { detectWrapper, unwrapTo } from '../io/unwrap.js';
 import { copyImage, type CopyCounters, type CopySettings } from './copy-loop.js';
 import { checkSourceBitmaps, checkTargetBitmaps, copyBitmaps } from './convert-bitmaps.js';
 import { prepareCreate, type CreateOptionInput, type CreateOptions, type CreatePlan } from './create.js';
@@ -63,10 +63,13 @@ export interface ConvertOptions extends JobOptions, ResolverOptions, Pick<OpenIm
   /** Copy data inside the kernel with copy_file_range where possible (`-C`). */
   copyOffload?: boolean | undefined;
   /**
-   * Inflate gzip- or zip-wrapped sources (`disk.img.gz`) before reading them
-   * (default true; only when `sourceFormat` is not given).
+   * Inflate gzip- or zip-wrapped sources (`disk.img.gz`) into a private
+   * temporary file before reading them (default true; only when
+   * `sourceFormat` is not given). See OpenImageOptions.unwrap.
    */
   unwrap?: boolean | undefined;
+  /** What the sources must satisfy (see OpenImageOptions.policy); the target is the caller's own and is not judged by it. */
+  policy?: IngestPolicy | undefined;
   /** Copy the top source layer's persistent bitmaps into the target (`--bitmaps`, qcow2 v3 targets). */
   bitmaps?: boolean | undefined;
   /** With `bitmaps`, skip inconsistent (in-use) bitmaps with a warning instead of failing (`--skip-broken-bitmaps`). */
@@ -197,32 +200,6 @@ async function executeTarget(plan: CreatePlan, path: string, target: string, cac
   }
 }
 
-/** Inflates a gzip/zip-wrapped source next to the target; returns the inflated file, or undefined. */
-async function inflateIfWrapped(name: string, target: string, index: number, signal: AbortSignal): Promise<string | undefined> {
-  let head: Uint8Array;
-  try {
-    const fh = await open(name, 'r');
-    try {
-      head = new Uint8Array(4);
-      await fh.read(head, 0, 4, 0);
-    } finally {
-      await fh.close();
-    }
-  } catch {
-    return undefined; // let the normal open report it
-  }
-  const wrapper = detectWrapper(head);
-  if (!wrapper) return undefined;
-  const path = join(dirname(target), `.${basename(target)}.vdisk-${process.pid}.src${index}`);
-  try {
-    await unwrapTo(name, wrapper, path, signal);
-  } catch (err) {
-    await rm(path, { force: true });
-    throw err;
-  }
-  return path;
-}
-
 /** Symlinks and devices are written in place (a rename would replace the link or fail). */
 async function isSpecialTarget(target: string): Promise<boolean> {
   try {
@@ -263,20 +240,20 @@ async function runConvert(sourceNames: readonly Source[], targetSpec: ImageTarge
   if (typeof targetSpec !== 'string' && !opts.noCreate) throw new InvalidArgumentError('--target-image-opts requires use of -n flag');
   const registry = opts.registry ?? defaultRegistry;
   // Nothing may write the sources while they are copied (qemu-img convert's BDRV_O_NO_SHARE).
-  const openOpts: OpenImageOptions = { ...opts, format: opts.sourceFormat, readOnly: true, registry, cache: opts.sourceCache, noShare: true };
+  // Wrapped sources are inflated privately by the open (block/unwrap.ts), never beside the target.
+  const openOpts: OpenImageOptions = { ...opts, format: opts.sourceFormat, readOnly: true, registry, cache: opts.sourceCache, noShare: true, signal: ctx.signal };
+  // The target is the caller's own file: the ingest policy judges the sources only.
+  const targetOpts: ConvertOptions = { ...opts, policy: undefined };
   // -t for the target file; its backing files (-B) are read like the sources, with -T.
   const targetCache = { cache: opts.targetCache, backingCache: opts.sourceCache };
   const sources: BlockDevice[] = [];
   let dev: BlockDevice | undefined;
   let tempName: string | undefined;
   let createdInPlace = false;
-  const scratch: string[] = [];
   let completed = false;
   try {
-    for (const [i, name] of sourceNames.entries()) {
-      const inflated = typeof name === 'string' && opts.sourceFormat === undefined && opts.unwrap !== false ? await inflateIfWrapped(name, typeof targetSpec === 'string' ? targetSpec : 'vdisk-convert', i, ctx.signal) : undefined;
-      if (inflated) scratch.push(inflated);
-      sources.push(await BlockDevice.open(inflated ?? name, openOpts));
+    for (const name of sourceNames) {
+      sources.push(await BlockDevice.open(name, openOpts));
     }
     const total = sources.reduce((n, s) => n + s.size, 0);
     // qemu-img 7.2 prints this and exits 0 without copying; vdisk fails (exit 1).
@@ -292,14 +269,14 @@ async function runConvert(sourceNames: readonly Source[], targetSpec: ImageTarge
     refuseSameFile(target, typeof targetSpec === 'string' ? await identityOf(targetSpec) : undefined, refuse, { noCreate: opts.noCreate === true, format });
     if (opts.noCreate) {
       const given = isImageOptions(targetSpec) ? undefined : format;
-      dev = await BlockDevice.open(targetSpec, { ...opts, format: given, readOnly: false, registry, forceShare: false, noShare: false, snapshot: undefined, refuse, ...targetCache });
+      dev = await BlockDevice.open(targetSpec, { ...targetOpts, format: given, readOnly: false, registry, forceShare: false, noShare: false, snapshot: undefined, refuse, ...targetCache });
       refuseTargetFiles(target, dev, refuse);
       if (dev.size < total) throw new InvalidArgumentError('output file is smaller than input file', { file: target, data: { targetSize: dev.size, sourceSize: total } });
     } else {
       // Quiet: qemu-img convert creates without opening -B's file; the target's open below reports it.
       // The sources' size replaces any `-o size=`, as in qemu-img (it sets the option last).
       const options = [...optionList(opts.options), { size: total }];
-      const plan = await planTarget(target, { ...opts, format, size: undefined, options, registry, refuse, onWarning: undefined });
+      const plan = await planTarget(target, { ...targetOpts, format, size: undefined, options, registry, refuse, onWarning: undefined });
       // A single new regular file is written under a temporary name and renamed when complete;
       // multi-file images, symlinks and devices are written in place, as qemu-img does.
       const inPlace = plan.extraFiles || (await isSpecialTarget(target));
@@ -307,7 +284,7 @@ async function runConvert(sourceNames: readonly Source[], targetSpec: ImageTarge
       await executeTarget(plan, path, target, opts.targetCache);
       if (!inPlace) tempName = path;
       createdInPlace = plan.extraFiles;
-      dev = await BlockDevice.open(path, { ...opts, format, readOnly: false, registry, forceShare: false, snapshot: undefined, ...targetCache });
+      dev = await BlockDevice.open(path, { ...targetOpts, format, readOnly: false, registry, forceShare: false, snapshot: undefined, ...targetCache });
     }
     if (opts.bitmaps) checkTargetBitmaps(dev, format); // issue 9: --bitmaps
     const unit = dev.top.image.granularity;
@@ -348,7 +325,6 @@ async function runConvert(sourceNames: readonly Source[], targetSpec: ImageTarge
     await dev?.close().catch(() => undefined);
     await Promise.allSettled(sources.map((s) => s.close()));
     if (tempName) await rm(tempName, { force: true });
-    await Promise.allSettled(scratch.map((f) => rm(f, { force: true })));
     // A multi-file target convert created in place is removed too (its main file; extents stay, named in the error).
     if (!completed && createdInPlace) await rm(target, { force: true });
   }

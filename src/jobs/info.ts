@@ -83,7 +83,8 @@ export function snapshotJson(s: SnapshotInfo): ImageSnapshotInfo {
 /** Describes one open layer. */
 export async function describeLayer(layer: Layer): Promise<ImageInfo> {
   const d = await layer.image.describe();
-  const actual = layer.image.allocatedSize ? await layer.image.allocatedSize() : await layer.image.store.allocatedSize?.();
+  // A wrapped upload's disk size is the upload's, not its private inflated copy's.
+  const actual = layer.wrapper ? layer.wrapper.allocatedSize : layer.image.allocatedSize ? await layer.image.allocatedSize() : await layer.image.store.allocatedSize?.();
   const info: ImageInfo = {
     'filename': layer.filename,
     'format': layer.format,

@@ -5,6 +5,7 @@ import { parseArgs, UsageError, last, type OptSpec } from '../args.js';
 import { checkCacheMode, outputFormat, PROG, reportError, warningPrinter, type CliIo } from '../context.js';
 import { imageArg } from '../image-opts.js';
 import { formatQemuJson } from '../qemu-json.js';
+import { INGEST_OPTIONS, ingestFrom } from '../ingest-options.js';
 import { TRUST_OPTIONS, trustFrom } from '../trust-options.js';
 import { OBJECT_OPTION } from '../objects.js';
 
@@ -18,6 +19,7 @@ const SPECS: readonly OptSpec[] = [
   OBJECT_OPTION,
   { key: 'imageOpts', long: ['image-opts'] },
   ...TRUST_OPTIONS,
+  ...INGEST_OPTIONS,
 ];
 
 function repairMode(value: string | undefined): CheckRepair {
@@ -78,7 +80,7 @@ export async function checkCommand(argv: readonly string[], io: CliIo): Promise<
     if (args.operands.length !== 1) throw new UsageError('Expecting one image file name');
     const { filename, format } = imageArg(args.operands[0] as string, last(args, 'format'), args.flags.has('imageOpts'), io, args.flags.has('forceShare'));
     const onFinding = (line: string, kind?: 'report'): void => io.stderr(`${kind === 'report' ? `${PROG}: ` : ''}${line}\n`);
-    const report = await check(filename, { format, repair, forceShare: args.flags.has('forceShare'), onFinding, onWarning: warningPrinter(io), ...trustFrom(args) });
+    const report = await check(filename, { format, repair, forceShare: args.flags.has('forceShare'), onFinding, onWarning: warningPrinter(io), ...trustFrom(args), ...ingestFrom(args) });
     if (!quiet && report.doubleChecked && output === 'human') {
       io.stdout(
         `The following inconsistencies were found and repaired:\n\n    ${report.leaksFixed} leaked clusters\n    ${report.corruptionsFixed} corruptions\n\nDouble checking the fixed image now...\n`,

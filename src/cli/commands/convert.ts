@@ -6,6 +6,7 @@ import { optionLists, parseArgs, last, type OptSpec } from '../args.js';
 import { cacheOption } from '../cache-option.js';
 import { PROG, cvtnum, reportError, warningPrinter, type CliIo } from '../context.js';
 import { awaitWithProgress } from '../progress-bar.js';
+import { INGEST_OPTIONS, ingestFrom } from '../ingest-options.js';
 import { TRUST_OPTIONS, trustFrom } from '../trust-options.js';
 import { printOptionHelp } from './create.js';
 import { parseImageOpts } from '../image-opts.js';
@@ -42,6 +43,7 @@ const SPECS: readonly OptSpec[] = [
   { key: 'imageOpts', long: ['image-opts'] },
   { key: 'targetImageOpts', long: ['target-image-opts'] },
   ...TRUST_OPTIONS,
+  ...INGEST_OPTIONS,
 ];
 
 function checkCombinations(flags: Set<string>, sparseGiven: boolean): void {
@@ -121,7 +123,7 @@ export async function convertCommand(argv: readonly string[], io: CliIo): Promis
       targetCache,
       sourceCache,
       onWarning: warningPrinter(io),
-      ...trustFrom(args),
+      ...trustFrom(args), ...ingestFrom(args),
     });
     if (!args.flags.has('quiet')) job.on('warning', (w) => io.stderr(`${PROG}: warning: ${w.message}\n`));
     await awaitWithProgress(job, io, args.flags.has('progress') && !args.flags.has('quiet'));

@@ -4,6 +4,7 @@ import { parseArgs, UsageError, last, type OptSpec } from '../args.js';
 import { outputFormat, reportError, warningPrinter, type CliIo } from '../context.js';
 import { formatInfoHuman } from '../info-human.js';
 import { formatQemuJson } from '../qemu-json.js';
+import { INGEST_OPTIONS, ingestFrom } from '../ingest-options.js';
 import { TRUST_OPTIONS, trustFrom } from '../trust-options.js';
 import { OBJECT_OPTION } from '../objects.js';
 
@@ -16,6 +17,7 @@ const SPECS: readonly OptSpec[] = [
   OBJECT_OPTION,
   { key: 'imageOpts', long: ['image-opts'] },
   ...TRUST_OPTIONS,
+  ...INGEST_OPTIONS,
 ];
 
 /** `vdisk info [-f fmt] [--output=human|json] [--backing-chain] [-U] filename` */
@@ -26,7 +28,7 @@ export async function infoCommand(argv: readonly string[], io: CliIo): Promise<n
     if (args.operands.length !== 1) throw new UsageError('Expecting one image file name');
     const { filename, format } = imageArg(args.operands[0] as string, last(args, 'format'), args.flags.has('imageOpts'), io, args.flags.has('forceShare'));
     const chain = args.flags.has('backingChain');
-    const infos = await info(filename, { format, backingChain: chain, forceShare: args.flags.has('forceShare'), onWarning: warningPrinter(io), ...trustFrom(args) });
+    const infos = await info(filename, { format, backingChain: chain, forceShare: args.flags.has('forceShare'), onWarning: warningPrinter(io), ...trustFrom(args), ...ingestFrom(args) });
     if (output === 'json') {
       io.stdout(formatQemuJson(chain ? infos : infos[0]) + '\n');
     } else {

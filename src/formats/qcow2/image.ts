@@ -14,13 +14,14 @@ import type {
   ImageAmender,
   ImageWriter,
   SnapshotOps,
+  UnknownFeatures,
 } from '../driver.js';
 import { qcow2Amender } from './amend.js';
 import type { Qcow2Bitmaps } from './bitmap-ops.js';
 import { TableCache } from './cache.js';
 import { mapRange } from './cluster.js';
 import { decompressCluster } from './compressed.js';
-import { COMPAT_LAZY_REFCOUNTS, COMPRESSION_ZSTD, INCOMPAT_CORRUPT, INCOMPAT_DIRTY } from './layout.js';
+import { AUTOCLEAR_KNOWN, COMPAT_LAZY_REFCOUNTS, COMPRESSION_ZSTD, INCOMPAT_CORRUPT, INCOMPAT_DIRTY } from './layout.js';
 import { validateTable } from './open.js';
 import { detectMetadataPreallocation } from './prealloc-detect.js';
 import { findSnapshot, snapshotInfos } from './snapshot.js';
@@ -32,6 +33,14 @@ import type { Qcow2State } from './state.js';
 export type WriterFactory = (state: Qcow2State) => Promise<ImageWriter & { flush(): Promise<void>; close(): Promise<void> }>;
 
 /** One open qcow2 image (or a read-only view of one of its snapshots). */
+/** The compatible and autoclear bits qemu does not know (it ignores them; the inspector reports them). */
+function unknownFeatures(h: Qcow2State['header']): UnknownFeatures | undefined {
+  const compatible = h.compatible & ~BigInt(COMPAT_LAZY_REFCOUNTS);
+  const autoclear = h.autoclear & ~BigInt(AUTOCLEAR_KNOWN);
+  if (compatible === 0n && autoclear === 0n) return undefined;
+  return { compatible: compatible ? compatible.toString(16) : undefined, autoclear: autoclear ? autoclear.toString(16) : undefined };
+}
+
 export class Qcow2Image implements FormatImage {
   readonly format = 'qcow2';
   readonly store: ByteStore;
@@ -147,6 +156,7 @@ export class Qcow2Image implements FormatImage {
       dirty: bit(h.incompatible, INCOMPAT_DIRTY),
       snapshots: snapshotInfos(s.snapshots),
       formatSpecific: { type: 'qcow2', data },
+      unknownFeatures: unknownFeatures(h),
     };
   }
 

@@ -157,6 +157,8 @@ async function openDescriptorText(text: string, place: DescriptorPlace, options:
   const createType = checkDescriptorType(desc, options.filename);
   const cid = requireCid(desc, options.filename);
   const stores: ByteStore[] = [];
+  for (const line of desc.extents) if (line.kind !== 'ZERO') options.external.declare?.(line.filename, 'extent');
+  if (desc.parentFileNameHint !== undefined) options.external.declare?.(desc.parentFileNameHint, 'backing-file');
   try {
     const extents = await openExtents(desc, options, stores);
     if (extents.length === 0) throw new CorruptImageError('VMDK descriptor lists no extents', { file: options.filename });

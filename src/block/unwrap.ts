@@ -1,0 +1,83 @@
+/**
+ * The one place a wrapped upload (`disk.img.gz`, an appliance `.zip`)
+ * becomes an image the drivers can read with random access. It is
+ * inflated into a private directory (mkdtemp, mode 0700, under `TMPDIR` or
+ * the policy's tmpDir), never beside a job's target, and the file is
+ * unlinked as soon as it is open: nobody else can open it, and nothing is
+ * left behind when the process dies. The caller keeps the upload's own
+ * name and directory for the image, so references inside it resolve (and
+ * `untrusted` confines them) as if it sat where the upload does.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+import type { ByteStore } from '../io/byte-store.js';
+import { fsError } from '../io/errno.js';
+import { FileStore } from '../io/file-store.js';
+import { detectWrapper, inflateInto, type Wrapper } from '../io/unwrap.js';
+import type { UnwrapSettings } from './ingest-policy.js';
+
+/** A wrapper found around an image. */
+export interface WrapperInfo {
+  /** `gzip` or `zip`. */
+  readonly type: Wrapper;
+  /** Bytes of the wrapped file. */
+  readonly compressedSize: number;
+  /** Bytes the wrapped file occupies on disk, when known (what `info` reports as its disk size). */
+  readonly allocatedSize?: number | undefined;
+  /** Bytes of the image once inflated. */
+  readonly inflatedSize: number;
+  /** The archive entry holding the image (zip). */
+  readonly entry?: string | undefined;
+}
+
+/** An inflated upload: a private store named as the upload, and what wrapped it. */
+export interface Unwrapped {
+  readonly store: ByteStore;
+  readonly wrapper: WrapperInfo;
+}
+
+/** The wrapper `store` has, judged by its first bytes. */
+export async function wrapperOf(store: ByteStore): Promise<Wrapper | undefined> {
+  const head = new Uint8Array(4);
+  const got = await store.read(0, head);
+  return got === head.length ? detectWrapper(head) : undefined;
+}
+
+/** A writable, already unlinked file in a fresh private directory, shown as `name`. */
+async function privateFile(settings: UnwrapSettings, name: string): Promise<FileStore> {
+  const base = settings.tmpDir ?? tmpdir();
+  let dir: string;
+  try {
+    dir = await mkdtemp(join(base, 'vdisk-unwrap-'));
+  } catch (err) {
+    throw fsError(err, `Could not create a temporary directory in '${base}'`, base);
+  }
+  try {
+    return await FileStore.open(join(dir, 'image'), { readOnly: false, create: true, name });
+  } finally {
+    // The open file lives on without a name.
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Inflates `source` when it is gzip- or zip-wrapped; undefined when it is
+ * not (the caller then opens it as it is). `source` stays the caller's.
+ *
+ * @throws {PolicyError} EPOLICY past `settings.maxSize`, {@link CorruptImageError} ECORRUPT (bad data, CRC),
+ *   {@link UnsupportedError} EUNSUPPORTED (encrypted zip entries, bzip2, lzma, several files)
+ */
+export async function unwrapStore(source: ByteStore, name: string, settings: UnwrapSettings, signal?: AbortSignal): Promise<Unwrapped | undefined> {
+  const type = await wrapperOf(source);
+  if (!type) return undefined;
+  const out = await privateFile(settings, name);
+  try {
+    const r = await inflateInto(source, type, out, { maxSize: settings.maxSize, signal });
+    return { store: out, wrapper: { type, compressedSize: await source.size(), allocatedSize: await source.allocatedSize?.(), inflatedSize: r.size, entry: r.entry } };
+  } catch (err) {
+    await out.close();
+    throw err;
+  }
+}
