@@ -11,6 +11,9 @@ import { open as fsOpen } from './fs-names.js';
 import { acquireImageLocks, releaseImageLocks, writeLockConflict } from './image-lock.js';
 import { native } from './native.js';
 
+
+/** What qemu's file driver allocates at the start of a file it grows from length 0. */
+const FIRST_BLOCK = 4096;
 /**
  * A check of the file actually opened (its descriptor and fstat), run
  * before locks, I/O or emptying; throwing refuses the file. The resolver's
@@ -258,7 +261,11 @@ export class FileStore implements ByteStore {
     this.#checkWritable();
     if (this.#direct) return this.#direct.truncate(size);
     try {
+      const fromEmpty = size > 0 && (await this.#fh.stat()).size === 0;
       await this.#fh.truncate(size);
+      // As qemu's file driver does: a file grown from nothing gets its first block written, so
+      // tools that look at the allocation (and qemu-img map) see the same file qemu-img makes.
+      if (fromEmpty) await this.#fh.write(new Uint8Array(Math.min(FIRST_BLOCK, size)), 0, Math.min(FIRST_BLOCK, size), 0);
     } catch (err) {
       throw fsError(err, `Could not resize '${this.name}'`, this.name);
     }
