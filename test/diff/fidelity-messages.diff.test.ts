@@ -15,6 +15,10 @@ after(() => dir.cleanup());
 
 const CHAIN = ['qemu-img create -q -f qcow2 b.qcow2 1M', 'qemu-img create -q -f qcow2 -b b.qcow2 -F qcow2 o.qcow2'];
 const MISSING = [...CHAIN, 'rm b.qcow2'];
+const DIRTY = [
+  'qemu-img create -q -f qcow2 -o lazy_refcounts=on d.qcow2 4M',
+  "sh -c \"ulimit -c 0; qemu-io -f qcow2 -c 'write -P 0x11 0 64k' -c 'write -P 0x22 1M 4k' -c abort d.qcow2; true\"",
+];
 const SMALL = [...CHAIN, 'qemu-img create -q -f qcow2 s.qcow2 512k'];
 
 const CASES: PairCase[] = [
@@ -32,6 +36,9 @@ const CASES: PairCase[] = [
   { args: ['convert', '-B', 'b.qcow2', '-O', 'qcow2', 'o.qcow2', 'n.qcow2'], setup: CHAIN },
   { args: ['convert', '-o', 'backing_file=b.qcow2', '-O', 'qcow2', 'o.qcow2', 'n.qcow2'], setup: CHAIN },
   { args: ['convert', '-n', '-O', 'qcow2', 'o.qcow2', 's.qcow2'], setup: SMALL },
+  // snapshot without an action opens the image for writing (and repairs a dirty one)
+  { args: ['snapshot', 'd.qcow2'], setup: DIRTY, image: 'd.qcow2', format: 'qcow2' },
+  { args: ['snapshot', 'nosuch.qcow2'], setup: CHAIN },
   // --object is validated as qemu-img parses it
   ...['bogus,id=x', 'secret,data=x', 'secret,id=s0,data=x', 'secret,id=s0', 'secret,id=s0,data=x,file=y', 'secret,id=0s,data=x', 'secret,id=s0,data=x,bogus=1', 'iothread,id=i', 'id=x', 'help', '{"qom-type":"secret","id":"s","data":"x"}'].map(
     (o): PairCase => ({ args: ['info', '--object', o, 'o.qcow2'], setup: CHAIN }),
@@ -48,8 +55,8 @@ describe('messages and exit codes equal qemu-img', () => {
     const diffs: string[] = [];
     results.forEach(({ qemu, vdisk }, i) => {
       const c = CASES[i] as PairCase;
-      const q = { status: qemu.status, stdout: qemu.stdout, stderr: hintNewline(qemu.stderr) };
-      const v = { status: vdisk.status, stdout: vdisk.stdout, stderr: vdisk.stderr };
+      const q = { status: qemu.status, stdout: qemu.stdout, stderr: hintNewline(qemu.stderr), check: qemu.check, map: qemu.map };
+      const v = { status: vdisk.status, stdout: vdisk.stdout, stderr: vdisk.stderr, check: vdisk.check, map: vdisk.map };
       if (JSON.stringify(q) !== JSON.stringify(v)) diffs.push(`${c.args.join(' ')}\n  qemu:  ${JSON.stringify(q)}\n  vdisk: ${JSON.stringify(v)}`);
     });
     assert.deepEqual(diffs, []);

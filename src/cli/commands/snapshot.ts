@@ -1,3 +1,4 @@
+import { open } from '../../block/open.js';
 import { VdiskError } from '../../core/errors.js';
 import { snapshotJson } from '../../jobs/info.js';
 import { snapshot, type SnapshotAction } from '../../jobs/snapshot.js';
@@ -78,8 +79,13 @@ export async function snapshotCommand(argv: readonly string[], io: CliIo): Promi
     const { action, name } = chooseAction(args);
     if (args.operands.length !== 1) throw new UsageError('Expecting one image file name');
     const { filename, format } = imageArg(args.operands[0] as string, undefined, args.flags.has('imageOpts'), io, args.flags.has('forceShare'));
-    // qemu-img 7.2 does nothing (and succeeds) when no action is given.
-    if (action === undefined) return 0;
+    // qemu-img 7.2 opens the image for writing and does nothing else when no action is given:
+    // the open still fails as any writable open fails, and still repairs a dirty image.
+    if (action === undefined) {
+      const dev = await open(filename, { format, readOnly: false, onWarning: warningPrinter(io), ...trustFrom(args) });
+      await dev.close();
+      return 0;
+    }
     const forceShare = args.flags.has('forceShare');
     if (forceShare && action !== 'list') {
       throw new VdiskError('EINVAL', 'user', `Could not open '${filename}': force-share=on can only be used with read-only images`);
