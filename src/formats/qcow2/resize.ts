@@ -76,7 +76,7 @@ async function shrink(s: Qcow2State, writer: Qcow2Writer, newSize: number): Prom
   // The L2 table holding the new end: drop its clusters past the end (the writer copies a shared table first).
   const partialEnd = Math.min(s.header.size, keep * span);
   if (keep > 0 && start < partialEnd && s.l1.getUint32((keep - 1) * 8) + s.l1.getUint32((keep - 1) * 8 + 4) !== 0) {
-    await writer.discard(start, partialEnd - start);
+    await writer.dropPastEnd(start, partialEnd - start);
   }
   await writer.flush();
   // Whole L2 tables past the end: zero their L1 entries on disk first, then drop the references.

@@ -404,6 +404,14 @@ export class Qcow2Writer implements ImageWriter {
     }
   }
 
+  /**
+   * Drops the clusters a shrink cuts off. Not a guest write: the bitmap
+   * wrapper does not mark it (qemu's truncate leaves dirty bitmaps alone).
+   */
+  async dropPastEnd(offset: number, length: number): Promise<void> {
+    await this.discard(offset, length);
+  }
+
   async discard(offset: number, length: number): Promise<void> {
     await this.#begin();
     const cs = this.#cs;
