@@ -27,10 +27,12 @@ export { ProgressMeter, type JobProgress } from './core/progress.js';
 export { parseSize, parseSizeBig, formatSize, type SizeParseResult, type SizeParseFailure } from './core/sizes.js';
 export { parseOptionString, formatOptionHelp, type OptionSpec, type OptionType, type OptionValue, type RawOption } from './core/options.js';
 export { LIMITS } from './core/limits.js';
-export type { ByteStore, StoreIdentity, HostExtent, LockRequest } from './io/byte-store.js';
+export type { ByteStore, StoreIdentity, HostExtent, LockRequest, LockingMode } from './io/byte-store.js';
 export { FileStore, type FileStoreOptions } from './io/file-store.js';
 export type { CacheMode } from './io/cache-mode.js';
 export { MemoryStore } from './io/memory-store.js';
+export { capabilities, type Capabilities } from './io/capabilities.js';
+export type { NativeStatus } from './io/native.js';
 export type {
   FormatDriver,
   FormatImage,

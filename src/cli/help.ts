@@ -62,6 +62,8 @@ vdisk-only options (every command that opens images):
   '--untrusted' confine backing files, data files and extents to the image's own directory
   '--trust=qemu|untrusted|none' the same, spelled out ('none' follows no external reference)
   '--max-chain-depth=N' most backing files below an image (default 256)
+  '--no-lock' take no image locks (qemu's file.locking=off); without vdisk's native
+       module, writing an image needs it, since nothing else would notice
 
 Supported formats: ${formats}
 `;
