@@ -21,14 +21,18 @@ export interface Holder {
  */
 async function lockedByOther(file: string, cwd: string, child: ChildProcess): Promise<void> {
   for (let i = 0; i < 200; i++) {
-    if (child.exitCode !== null) throw new Error(`the holder of ${file} exited (${child.exitCode})`);
+    if (child.exitCode !== null) throw new Error(`the holder of ${file} exited (${child.exitCode}): ${stderrOf.get(child) ?? ''}`);
     if (/lock/.test(qemuImg(['convert', '-n', '-O', 'raw', file, '/dev/null'], { cwd }).stderr)) return;
     await new Promise((r) => setTimeout(r, 50));
   }
   throw new Error(`nothing took the locks of ${file}`);
 }
 
+/** What each holder printed, for the message when it could not start. */
+const stderrOf = new WeakMap<ChildProcess, string>();
+
 async function started(child: ChildProcess, file: string, cwd: string): Promise<Holder> {
+  child.stderr?.on('data', (d: Buffer) => stderrOf.set(child, (stderrOf.get(child) ?? '') + d.toString()));
   const release = async (): Promise<void> => {
     if (child.exitCode !== null || child.signalCode !== null) return;
     const exited = once(child, 'exit');
@@ -46,12 +50,12 @@ async function started(child: ChildProcess, file: string, cwd: string): Promise<
 
 /** qemu-io with `file` open for writing. */
 export function holdWithQemuIo(file: string, cwd: string, format = 'qcow2'): Promise<Holder> {
-  const child = spawn('qemu-io', ['-f', format, '-c', 'sleep 60000', file], { cwd, stdio: 'ignore' });
+  const child = spawn('qemu-io', ['-f', format, '-c', 'sleep 60000', file], { cwd, stdio: ['ignore', 'ignore', 'pipe'] });
   return started(child, file, cwd);
 }
 
 /** qemu-nbd serving `file` (writable) on a unix socket in `cwd`. */
 export function serveWithQemuNbd(file: string, cwd: string, format = 'qcow2'): Promise<Holder> {
-  const child = spawn('qemu-nbd', ['-f', format, '--persistent', `--socket=${join(cwd, `${file}.sock`)}`, file], { cwd, stdio: 'ignore' });
+  const child = spawn('qemu-nbd', ['-f', format, '--persistent', `--socket=${join(cwd, `${file}.sock`)}`, file], { cwd, stdio: ['ignore', 'ignore', 'pipe'] });
   return started(child, file, cwd);
 }
