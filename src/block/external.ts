@@ -43,6 +43,8 @@ function shownName(name: string, referrer: string, resolved: string): string {
  * `opened` so the caller can close them if the open fails.
  */
 export function externalFiles(referrer: string, rootDir: string, options: ExternalFileOptions, opened: ByteStore[] = []): ExternalFiles {
+  // Files these opens created: nobody else's yet, so reopening them needs no lock where none can be taken.
+  const made = new Set<string>();
   return {
     async open(name, role, opts) {
       const what = role === 'data-file' ? 'data file' : 'extent';
@@ -50,7 +52,8 @@ export function externalFiles(referrer: string, rootDir: string, options: Extern
       if (!opts.create) await assertRegularFile(path, what);
       const lockRole = opts.metadata ? ('metadata' as const) : ('data' as const);
       const locking = options.locking ?? true;
-      const lock = locking === false || opts.unlocked ? undefined : { shareAll: false, ...options.lock, write: !opts.readOnly, role: lockRole, optional: locking === 'auto' };
+      const optional = locking === 'auto' || made.has(path);
+      const lock = locking === false || opts.unlocked ? undefined : { shareAll: false, ...options.lock, write: !opts.readOnly, role: lockRole, optional };
       let store: FileStore;
       try {
         store = await FileStore.open(shownName(name, referrer, path), { readOnly: opts.readOnly, create: opts.create, cache: options.cache, lock, refuse: options.refuse });
@@ -61,6 +64,7 @@ export function externalFiles(referrer: string, rootDir: string, options: Extern
         throw new LockedError(err.message, { file: shown, cause: err, hint: `Is another process using the image [${shown}]?` });
       }
       opened.push(store);
+      if (store.created) made.add(path);
       if (opts.create) options.onCreate?.(path, store.created);
       return store;
     },
