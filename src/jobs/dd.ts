@@ -9,7 +9,7 @@ import { Job, type JobContext, type JobOptions } from '../core/job.js';
 import { BlockDevice } from '../block/device.js';
 import type { ImageTarget, OpenImageOptions } from '../block/chain.js';
 import { defaultRegistry } from '../block/registry.js';
-import { filesOf, prepareTarget, type OutputTarget } from '../block/target.js';
+import { prepareTarget, type OutputTarget } from '../block/target.js';
 import { prepareCreate } from './create.js';
 
 /** Options of {@link dd}. */
@@ -52,9 +52,10 @@ async function runDd(input: ImageTarget, output: string, opts: DdOptions, ctx: J
     if (opts.count !== undefined && opts.count * bs < size) size = opts.count * bs;
     const skip = opts.skip ?? 0;
     const skippedPastEnd = opts.skip !== undefined && size < skip * bs;
-    const plan = await prepareCreate(output, { ...opts, format, size: skippedPastEnd ? 0 : size - skip * bs, options: undefined, refuse: filesOf([src]) });
+    const plan = await prepareCreate(output, { ...opts, format, size: skippedPastEnd ? 0 : size - skip * bs, options: undefined });
     // Written under a temporary name and renamed when complete, like convert's target (block/target.ts).
-    target = prepareTarget(output, { multiFile: plan.extraFiles, locking: opts.locking, refuse: filesOf([src]) });
+    // Unlike convert, dd shares its input with writers, as qemu-img does: the image locks alone decide.
+    target = prepareTarget(output, { multiFile: plan.extraFiles, locking: opts.locking });
     try {
       await plan.execute(target);
     } catch (err) {

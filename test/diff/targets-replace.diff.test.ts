@@ -83,6 +83,24 @@ describe('a target another process writes is not replaced', { skip: hasQemu && h
   });
 });
 
+describe('dd onto its own input', { skip: hasQemu && native ? false : 'needs qemu-img and the native module' }, () => {
+  it('is refused or done as qemu-img decides (its locks), and a raw input keeps its content', () => {
+    pattern('self.raw', 0x5a);
+    qemuImgOk(['create', '-q', '-f', 'qcow2', 'self.qcow2', '1M'], { cwd });
+    for (const args of [
+      ['dd', '-O', 'raw', 'if=self.raw', 'of=self.raw'],
+      ['dd', '-f', 'qcow2', '-O', 'qcow2', 'if=self.qcow2', 'of=self.qcow2'],
+    ]) {
+      const r = vdisk(args, { cwd });
+      // vdisk writes the copy under a temporary name (qemu-img empties its input before reading it).
+      if (args[2] === 'if=self.raw') assert.ok(readFileSync(at('self.raw')).equals(Buffer.alloc(1024 * 1024, 0x5a)), 'the input is intact');
+      const q = qemuImg(args, { cwd });
+      assert.equal(r.status, q.status, `${args.join(' ')}: ${r.stderr}`);
+      assert.equal(r.stderr, asVdisk(q.stderr));
+    }
+  });
+});
+
 /** Two converts of different sources to one target, in one process; what each job saw, and the target's content. */
 const TWO_JOBS = `
 const { convert, VdiskError } = await import(process.argv[1]);
