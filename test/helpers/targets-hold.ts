@@ -1,6 +1,6 @@
 /**
  * Another process using an image, as an import service meets it: qemu-io
- * writing it, or qemu-nbd serving it. Ready once qemu-img sees its locks
+ * writing it, or qemu-nbd serving it. Ready once qemu-img meets its locks
  * (polled, so the tests wait no fixed time).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -15,47 +15,46 @@ export interface Holder {
   release(): Promise<void>;
 }
 
-/**
- * Waits until qemu-img meets the holder's locks. Opened as convert opens a
- * source (sharing no writer), which a raw file's writer also refuses.
- */
-async function lockedByOther(file: string, cwd: string, child: ChildProcess): Promise<void> {
-  for (let i = 0; i < 200; i++) {
-    if (child.exitCode !== null) throw new Error(`the holder of ${file} exited (${child.exitCode}): ${stderrOf.get(child) ?? ''}`);
-    if (/lock/.test(qemuImg(['convert', '-n', '-O', 'raw', file, '/dev/null'], { cwd }).stderr)) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`nothing took the locks of ${file}`);
+const running = (child: ChildProcess): boolean => child.exitCode === null && child.signalCode === null;
+
+async function stop(child: ChildProcess): Promise<void> {
+  if (!running(child)) return;
+  const exited = once(child, 'exit');
+  child.kill();
+  await exited;
 }
 
-/** What each holder printed, for the message when it could not start. */
-const stderrOf = new WeakMap<ChildProcess, string>();
-
-async function started(child: ChildProcess, file: string, cwd: string): Promise<Holder> {
-  child.stderr?.on('data', (d: Buffer) => stderrOf.set(child, (stderrOf.get(child) ?? '') + d.toString()));
-  const release = async (): Promise<void> => {
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    const exited = once(child, 'exit');
-    child.kill();
-    await exited;
-  };
-  try {
-    await lockedByOther(file, cwd, child);
-  } catch (err) {
-    await release();
-    throw err;
+/**
+ * Starts `command` and waits until qemu-img, opening `file` as convert opens
+ * a source (sharing no writer, which even a raw file's writer refuses),
+ * meets its locks. That probe's own locks can make a holder that is just
+ * opening the file fail: such a holder is started again.
+ */
+async function hold(command: string, args: readonly string[], file: string, cwd: string): Promise<Holder> {
+  const giveUp = Date.now() + 60_000; // a hang guard, not a timing assertion
+  let stderr = '';
+  for (;;) {
+    const child = spawn(command, args, { cwd, stdio: ['ignore', 'ignore', 'pipe'] });
+    child.stderr?.on('data', (d: Buffer) => (stderr = d.toString()));
+    await once(child, 'spawn');
+    while (running(child)) {
+      if (/lock/.test(qemuImg(['convert', '-n', '-O', 'raw', file, '/dev/null'], { cwd }).stderr)) return { child, release: () => stop(child) };
+      if (Date.now() > giveUp) {
+        await stop(child);
+        throw new Error(`${command} has not locked ${file} after a minute`);
+      }
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    if (Date.now() > giveUp) throw new Error(`${command} could not hold ${file}: ${stderr}`);
   }
-  return { child, release };
 }
 
 /** qemu-io with `file` open for writing. */
 export function holdWithQemuIo(file: string, cwd: string, format = 'qcow2'): Promise<Holder> {
-  const child = spawn('qemu-io', ['-f', format, '-c', 'sleep 60000', file], { cwd, stdio: ['ignore', 'ignore', 'pipe'] });
-  return started(child, file, cwd);
+  return hold('qemu-io', ['-f', format, '-c', 'sleep 600000', file], file, cwd);
 }
 
 /** qemu-nbd serving `file` (writable) on a unix socket in `cwd`. */
 export function serveWithQemuNbd(file: string, cwd: string, format = 'qcow2'): Promise<Holder> {
-  const child = spawn('qemu-nbd', ['-f', format, '--persistent', `--socket=${join(cwd, `${file}.sock`)}`, file], { cwd, stdio: ['ignore', 'ignore', 'pipe'] });
-  return started(child, file, cwd);
+  return hold('qemu-nbd', ['-f', format, '--persistent', `--socket=${join(cwd, `${file}.sock`)}`, file], file, cwd);
 }
