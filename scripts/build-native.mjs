@@ -8,7 +8,8 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-if (process.platform !== 'linux' || process.env.VDISK_SKIP_NATIVE) process.exit(0);
+// VDISK_NO_NATIVE is the one switch: set at install it skips the build, set at run time it skips loading.
+if (process.platform !== 'linux' || process.env.VDISK_NO_NATIVE) process.exit(0);
 const dir = fileURLToPath(new URL('../native/', import.meta.url));
 function findGyp() {
   const candidates = [process.env.npm_config_node_gyp];

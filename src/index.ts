@@ -30,10 +30,12 @@ export { parseOptionString, formatOptionHelp, type OptionSpec, type OptionType, 
 export { LIMITS } from './core/limits.js';
 /** File names as bytes: pass `decodeName(buffer)` wherever a name is taken to name a file that is not UTF-8. */
 export { decodeName, encodeName } from './core/byte-names.js';
-export type { ByteStore, StoreIdentity, HostExtent, LockRequest } from './io/byte-store.js';
+export type { ByteStore, StoreIdentity, HostExtent, LockRequest, LockingMode } from './io/byte-store.js';
 export { FileStore, type FileStoreOptions } from './io/file-store.js';
 export type { CacheMode } from './io/cache-mode.js';
 export { MemoryStore } from './io/memory-store.js';
+export { capabilities, type Capabilities } from './io/capabilities.js';
+export type { NativeStatus } from './io/native.js';
 export type {
   FormatDriver,
   FormatImage,

@@ -29,6 +29,7 @@ it('the package exports exactly the documented names', async () => {
     'amendOptionSpecs',
     'bench',
     'bitmap',
+    'capabilities',
     'check',
     'commit',
     'compare',

@@ -10,6 +10,7 @@ import { isJsonName, parseJsonName, type ImageOptions } from '../core/image-opti
 import { LIMITS } from '../core/limits.js';
 import { QDict } from '../core/qdict.js';
 import type { ByteStore } from '../formats/driver.js';
+import type { LockingMode } from '../io/byte-store.js';
 import type { CacheMode } from '../io/cache-mode.js';
 import { fsError } from '../io/errno.js';
 import { FileStore } from '../io/file-store.js';
@@ -41,6 +42,15 @@ export interface OpenImageOptions extends ResolverOptions {
   readonly allowDevices?: boolean | undefined;
   /** Share the images with other writers (qemu-img -U); read-only opens only. */
   readonly forceShare?: boolean | undefined;
+  /**
+   * Image locks (qemu's, so vdisk and QEMU see each other's opens): `true`
+   * (the default) takes them and, where this process cannot (no native
+   * module, see `capabilities()`), refuses to open an image for writing;
+   * `'auto'` takes them where it can; `false` takes none (qemu's
+   * `file.locking=off`, the CLI's `--no-lock`): only for images nothing
+   * else can be using.
+   */
+  readonly locking?: LockingMode | undefined;
   /**
    * The open only describes the images (`info`; qemu's BDRV_O_NO_IO): for
    * images named by options, backing options are refused as unknown, a

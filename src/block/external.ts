@@ -2,6 +2,7 @@ import { resolve } from 'node:path';
 
 import { LockedError } from '../core/errors.js';
 import type { ByteStore, ExternalFiles } from '../formats/driver.js';
+import type { LockingMode } from '../io/byte-store.js';
 import type { CacheMode } from '../io/cache-mode.js';
 import { FileStore } from '../io/file-store.js';
 import { pathCombine } from './path-combine.js';
@@ -13,8 +14,13 @@ export interface ExternalFileOptions extends ResolverOptions {
   readonly cache?: CacheMode | undefined;
   /** How the image itself is locked (`shareAll` for -U, `noShare` for convert's sources); the files follow it. */
   readonly lock?: { readonly shareAll: boolean; readonly noShare?: boolean | undefined } | undefined;
-  /** Take no image locks (`file.locking=off`). */
-  readonly noLocks?: boolean | undefined;
+  /** Image locking of the files (that of the image naming them; `false` for `file.locking=off`). */
+  readonly locking?: LockingMode | undefined;
+  /**
+   * Told of every file opened to be created, and whether the open made it
+   * (a failed create removes the files it made, and only those).
+   */
+  readonly onCreate?: ((path: string, created: boolean) => void) | undefined;
   /** Files (`dev:ino`) that must not be opened for writing (convert: its sources). */
   readonly refuse?: ReadonlySet<string> | undefined;
 }
@@ -37,13 +43,17 @@ function shownName(name: string, referrer: string, resolved: string): string {
  * `opened` so the caller can close them if the open fails.
  */
 export function externalFiles(referrer: string, rootDir: string, options: ExternalFileOptions, opened: ByteStore[] = []): ExternalFiles {
+  // Files these opens created: nobody else's yet, so reopening them needs no lock where none can be taken.
+  const made = new Set<string>();
   return {
     async open(name, role, opts) {
       const what = role === 'data-file' ? 'data file' : 'extent';
       const path = await resolveReference(name, referrer, what, rootDir, options);
       if (!opts.create) await assertRegularFile(path, what);
       const lockRole = opts.metadata ? ('metadata' as const) : ('data' as const);
-      const lock = options.noLocks || opts.unlocked ? undefined : { shareAll: false, ...options.lock, write: !opts.readOnly, role: lockRole };
+      const locking = options.locking ?? true;
+      const optional = locking === 'auto' || made.has(path);
+      const lock = locking === false || opts.unlocked ? undefined : { shareAll: false, ...options.lock, write: !opts.readOnly, role: lockRole, optional };
       const verify = openedReferenceCheck(name, referrer, what, rootDir, options);
       let store: FileStore;
       try {
@@ -55,6 +65,8 @@ export function externalFiles(referrer: string, rootDir: string, options: Extern
         throw new LockedError(err.message, { file: shown, cause: err, hint: `Is another process using the image [${shown}]?` });
       }
       opened.push(store);
+      if (store.created) made.add(path);
+      if (opts.create) options.onCreate?.(path, store.created);
       return store;
     },
   };

@@ -7,6 +7,7 @@ import { dirname } from 'node:path';
 
 import { UnknownFormatError, VdiskError } from '../core/errors.js';
 import type { ByteStore, ExternalFiles, FormatDriver, FormatImage, OpenWarning } from '../formats/driver.js';
+import type { LockingMode } from '../io/byte-store.js';
 import type { CacheMode } from '../io/cache-mode.js';
 import { FileStore } from '../io/file-store.js';
 import { externalFiles } from './external.js';
@@ -25,6 +26,7 @@ export interface LayerContext {
     readonly cache?: CacheMode | undefined;
     readonly forceShare?: boolean | undefined;
     readonly noShare?: boolean | undefined;
+    readonly locking?: LockingMode | undefined;
     readonly refuse?: ReadonlySet<string> | undefined;
     readonly check?: boolean | undefined;
     readonly onWarning?: ((warning: OpenWarning) => void) | undefined;
@@ -47,8 +49,8 @@ export interface LayerRequest {
   readonly readOnly: boolean;
   /** The driver's open options (`--image-opts`, `json:`). */
   readonly runtime?: readonly (readonly [string, string])[] | undefined;
-  /** False with `file.locking=off`. */
-  readonly locking?: boolean | undefined;
+  /** The node's `file.locking` (`false` for off, `'auto'`); combined with the open's `locking`. */
+  readonly locking?: LockingMode | undefined;
 }
 
 /** The driver a store holds: probed as qemu probes (raw is the fallback). */
@@ -62,6 +64,12 @@ export async function probeDriver(store: ByteStore, filename: string, registry: 
 function fileRole(driver: FormatDriver, runtime: LayerRequest['runtime']): 'metadata' | 'data' | 'filtered' {
   if (driver.name !== 'raw') return 'metadata';
   return runtime?.some(([k]) => k === 'offset' || k === 'size') ? 'data' : 'filtered';
+}
+
+/** The stricter-to-looser combination of two locking settings: off wins, then auto. */
+function combineLocking(a: LockingMode | undefined, b: LockingMode | undefined): LockingMode {
+  if (a === false || b === false) return false;
+  return a === 'auto' || b === 'auto' ? 'auto' : true;
 }
 
 /**
@@ -82,14 +90,15 @@ export async function openLayer(req: LayerRequest, ctx: LayerContext): Promise<L
   const o = ctx.options;
   // The policy's allow-list, before the driver parses a byte of the image.
   checkFormatAllowed(o.policy, driver.name, req.path);
-  const lock = { write: !req.readOnly, shareAll: o.forceShare === true, noShare: o.noShare, role: fileRole(driver, req.runtime) };
-  if (req.locking !== false) await req.store.lock?.(lock);
+  const locking = combineLocking(req.locking, o.locking);
+  const lock = { write: !req.readOnly, shareAll: o.forceShare === true, noShare: o.noShare, role: fileRole(driver, req.runtime), optional: locking === 'auto' };
+  if (locking !== false) await req.store.lock?.(lock);
   const extra: ByteStore[] = [];
   let image: FormatImage;
   try {
     // External files (data file, extents) share the cache mode and locking of the file that names them.
     const cache = req.store instanceof FileStore ? req.store.cache : o.cache;
-    const fileOpts = { ...o, cache, lock: { shareAll: lock.shareAll, noShare: lock.noShare }, noLocks: req.locking === false };
+    const fileOpts = { ...o, cache, lock: { shareAll: lock.shareAll, noShare: lock.noShare }, locking };
     const external = ctx.external ?? externalFiles(req.path, ctx.rootDir ?? dirname(req.path), fileOpts, extra);
     image = await driver.open(req.store, { readOnly: req.readOnly, filename: req.path, external, check: o.check, onWarning: o.onWarning, runtime: req.runtime });
   } catch (err) {

@@ -5,6 +5,7 @@
  * each function takes its keys out of a node's option dictionary.
  */
 import { InvalidArgumentError } from '../core/errors.js';
+import type { LockingMode } from '../io/byte-store.js';
 import { parseQemuOpt, type OptionType, type QemuOptValue } from '../core/options.js';
 import { optionText, type QDict } from '../core/qdict.js';
 
@@ -100,8 +101,8 @@ export function takeGenericOptions(dict: QDict, names: Set<string>): NodeFlags {
 /** What the `file` protocol's options say. */
 export interface FileOptions {
   readonly filename: string;
-  /** `locking=off` (and `auto` where OFD locks are missing, which vdisk treats as on). */
-  readonly locking: boolean;
+  /** `locking`: `false` for off, `'auto'` for auto (locks where the process can take them), `true` for on or not given. */
+  readonly locking: LockingMode;
 }
 
 const FILE: readonly (readonly [string, OptionType])[] = [
@@ -132,5 +133,7 @@ export function takeFileOptions(dict: QDict, cacheDirect: boolean): FileOptions 
   const filename = o.get('filename') as string | undefined;
   if (!filename) throw new InvalidArgumentError("The 'file' block driver requires a file name");
   if (aio === 'native' && !cacheDirect) throw new InvalidArgumentError('aio=native was specified, but it requires cache.direct=on, which was not specified.');
-  return { filename, locking: locking !== 'off' };
+  // Not given is vdisk's default (locks required for writing), stricter than qemu's implicit auto.
+  const mode = o.has('locking') ? ({ on: true, off: false, auto: 'auto' } as const)[locking as 'on' | 'off' | 'auto'] : true;
+  return { filename, locking: mode };
 }

@@ -11,6 +11,7 @@ import { InvalidArgumentError, UnknownFormatError, UnsupportedError } from '../c
 import { extractSub, optionText, QDict, type QDictValue } from '../core/qdict.js';
 import type { ByteStore, FormatDriver, FormatImage, OptionSpec } from '../formats/driver.js';
 import { NULL_RUNTIME_OPTIONS, openNull } from '../formats/null/index.js';
+import type { LockingMode } from '../io/byte-store.js';
 import { cacheSemantics, type CacheMode } from '../io/cache-mode.js';
 import { FileStore } from '../io/file-store.js';
 import { checkFlagOptions, takeFileOptions, takeGenericOptions, type NodeFlags } from './node-options.js';
@@ -54,8 +55,8 @@ export interface ProtocolNode {
   readonly full: QDict;
   /** The path of a file node (references inside the image are relative to it). */
   readonly path: string | undefined;
-  /** False with `locking=off`. */
-  readonly locking: boolean;
+  /** The file's `locking` option (`false` for off, `'auto'`). */
+  readonly locking: LockingMode;
   /** The null device itself, when the node is one (used directly when it is the top). */
   readonly nullImage?: FormatImage | undefined;
 }

@@ -63,6 +63,8 @@ vdisk-only options (every command that opens images):
   '--untrusted' confine backing files, data files and extents to the image's own directory
   '--trust=qemu|untrusted|none' the same, spelled out ('none' follows no external reference)
   '--max-chain-depth=N' most backing files below an image (default 256)
+  '--no-lock' take no image locks (qemu's file.locking=off); without vdisk's native
+       module, writing an image needs it, since nothing else would notice
 
 vdisk-only ingest options (inspect, info, check, convert):
   '--allowed-formats=LIST' formats an upload may have (e.g. qcow2,raw); giving any ingest

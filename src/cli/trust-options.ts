@@ -8,10 +8,13 @@ export const TRUST_OPTIONS: readonly OptSpec[] = [
   { key: 'untrusted', long: ['untrusted'] },
   { key: 'trust', long: ['trust'], arg: true },
   { key: 'maxChainDepth', long: ['max-chain-depth'], arg: true },
+  // Writes without image locks where the process cannot take them (no native module; see capabilities()).
+  { key: 'noLock', long: ['no-lock'] },
 ];
 
-/** The resolver settings the trust options ask for. */
-export function trustFrom(args: ParsedArgs): { trust: TrustMode; maxChainDepth?: number } {
+/** The resolver and locking settings these options ask for. */
+export function trustFrom(args: ParsedArgs): { trust: TrustMode; maxChainDepth?: number; locking?: false } {
+  const locking = args.flags.has('noLock') ? { locking: false as const } : {};
   let trust: TrustMode = args.flags.has('untrusted') ? 'untrusted' : 'qemu';
   const t = last(args, 'trust');
   if (t !== undefined) {
@@ -19,6 +22,6 @@ export function trustFrom(args: ParsedArgs): { trust: TrustMode; maxChainDepth?:
     trust = t;
   }
   const depth = last(args, 'maxChainDepth');
-  if (depth === undefined) return { trust };
-  return { trust, maxChainDepth: parseSize(depth, 'chain depth') };
+  if (depth === undefined) return { trust, ...locking };
+  return { trust, maxChainDepth: parseSize(depth, 'chain depth'), ...locking };
 }

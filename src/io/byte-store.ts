@@ -38,7 +38,28 @@ export interface LockRequest {
   readonly role?: 'metadata' | 'data' | 'filtered' | undefined;
   /** Refuse writers and resizers whatever the role (qemu's BDRV_O_NO_SHARE: convert's sources). */
   readonly noShare?: boolean | undefined;
+  /**
+   * The locks qemu takes while it creates a file over whatever is there
+   * (raw_co_create): writing and resizing used, resizing not shared, so a
+   * file another process reads or writes is never emptied. Implies `write`.
+   */
+  readonly create?: boolean | undefined;
+  /**
+   * Take the locks where the process can, and go on without them where it
+   * cannot (qemu's `locking=auto`). Without it, a write lock where locking
+   * is unavailable fails (see {@link LockingMode}).
+   */
+  readonly optional?: boolean | undefined;
 }
+
+/**
+ * Whether an open takes image locks: `true` (the default) takes them and,
+ * where the process cannot (no native module), refuses to open an existing
+ * file for writing; `'auto'` takes them where it can and goes on without
+ * them elsewhere (qemu's default `locking=auto`); `false` takes none (qemu's
+ * `file.locking=off`; the CLI's `--no-lock`).
+ */
+export type LockingMode = boolean | 'auto';
 
 /**
  * The bytes of a store.

@@ -7,7 +7,7 @@ import type { ByteStore, HostExtent, LockRequest, StoreIdentity } from './byte-s
 import { DEFAULT_CACHE_MODE, cacheSemantics, type CacheMode } from './cache-mode.js';
 import { BouncePool, DEFAULT_DIRECT_ALIGNMENT, DirectIo, MAX_BOUNCE } from './direct-io.js';
 import { fsError } from './errno.js';
-import { open as fsOpen } from './fs-names.js';
+import { open as fsOpen, rm } from './fs-names.js';
 import { acquireImageLocks, releaseImageLocks, writeLockConflict } from './image-lock.js';
 import { native } from './native.js';
 
@@ -31,8 +31,11 @@ export interface FileStoreOptions {
   /**
    * Create the file, emptying an existing one — only after `lock` and
    * `refuse` passed, so a file another open still reads is never cut.
+   * {@link FileStore.created} tells whether this open made it.
    */
   create?: boolean | undefined;
+  /** Create the file, failing when the name exists (O_EXCL; a symlink counts as existing). */
+  exclusive?: boolean | undefined;
   /** Take qemu's image locks right after opening (see {@link FileStore.lock}). */
   lock?: LockRequest | undefined;
   /**
@@ -72,7 +75,11 @@ async function directIo(fh: FileHandle, name: string, isDevice: boolean): Promis
   return new DirectIo(file, name, align, isDevice ? undefined : await file.size(), bouncePool);
 }
 
-/** Opens with O_DIRECT; when the file system refuses it (EINVAL), fails with qemu's wording. */
+/**
+ * Opens with O_DIRECT; when the file system refuses it (EINVAL), fails with
+ * qemu's wording. An exclusive open that fails so has already created the
+ * file (the kernel checks O_DIRECT after creating it): `createdByOpen` says so.
+ */
 async function openDirect(path: string, flags: number, cache: CacheMode): Promise<FileHandle> {
   try {
     return await fsOpen(path, flags, 0o644);
@@ -80,13 +87,29 @@ async function openDirect(path: string, flags: number, cache: CacheMode): Promis
     if ((err as NodeJS.ErrnoException).code !== 'EINVAL') throw err;
     let plain: FileHandle;
     try {
-      plain = await fsOpen(path, flags & ~constants.O_DIRECT, 0o644);
+      plain = await fsOpen(path, flags & ~constants.O_DIRECT & ~constants.O_EXCL, 0o644);
     } catch {
       throw err;
     }
     await plain.close();
     const reason = 'filesystem does not support O_DIRECT';
-    throw new UnsupportedError(`Could not open '${path}': ${reason}`, { file: path, cause: err, data: { cache, reason, directUnsupported: true } });
+    const createdByOpen = (flags & constants.O_EXCL) !== 0;
+    throw new UnsupportedError(`Could not open '${path}': ${reason}`, { file: path, cause: err, data: { cache, reason, directUnsupported: true, createdByOpen } });
+  }
+}
+
+/**
+ * Opens `path`; with `create`, exclusively first, so the caller learns
+ * whether this open made the file (a failed job removes only what it made).
+ */
+async function openFile(path: string, flags: number, cache: CacheMode, direct: boolean, options: FileStoreOptions): Promise<{ fh: FileHandle; created: boolean }> {
+  const open = (f: number): Promise<FileHandle> => (direct ? openDirect(path, f, cache) : fsOpen(path, f, 0o644));
+  if (!options.create && !options.exclusive) return { fh: await open(flags), created: false };
+  try {
+    return { fh: await open(flags | constants.O_CREAT | constants.O_EXCL), created: true };
+  } catch (err) {
+    if (options.exclusive || (err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    return { fh: await open(flags | constants.O_CREAT), created: false };
   }
 }
 
@@ -105,6 +128,8 @@ export class FileStore implements ByteStore {
   readonly readOnly: boolean;
   /** The cache mode the file was opened with. */
   readonly cache: CacheMode;
+  /** This open created the file (it did not exist before; see {@link FileStoreOptions.create}). */
+  readonly created: boolean;
   readonly #fh: FileHandle;
   readonly #direct: DirectIo | undefined;
   readonly #identity: StoreIdentity;
@@ -117,9 +142,10 @@ export class FileStore implements ByteStore {
   readonly #writeLock = new AsyncMutex();
   #earlySync: Promise<void> | undefined;
 
-  private constructor(name: string, fh: FileHandle, readOnly: boolean, identity: StoreIdentity, isDevice: boolean, cache: CacheMode, direct?: DirectIo) {
+  private constructor(name: string, fh: FileHandle, readOnly: boolean, identity: StoreIdentity, isDevice: boolean, cache: CacheMode, created: boolean, direct?: DirectIo) {
     this.name = name;
     this.cache = cache;
+    this.created = created;
     this.#direct = direct;
     this.#fh = fh;
     this.readOnly = readOnly;
@@ -143,13 +169,14 @@ export class FileStore implements ByteStore {
       throw new UnsupportedError(`Could not open '${path}': ${reason}`, { file: path, data: { cache, reason } });
     }
     let flags = (readOnly ? constants.O_RDONLY : constants.O_RDWR) | constants.O_NONBLOCK;
-    if (options.create) flags |= constants.O_CREAT;
     if (dsync) flags |= constants.O_DSYNC;
     if (direct) flags |= constants.O_DIRECT;
     let fh: FileHandle;
+    let created: boolean;
     try {
-      fh = direct ? await openDirect(path, flags, cache) : await fsOpen(path, flags, 0o644);
+      ({ fh, created } = await openFile(path, flags, cache, direct, options));
     } catch (err) {
+      if (err instanceof UnsupportedError && err.data?.['createdByOpen']) await rm(path, { force: true }).catch(() => undefined);
       throw fsError(err, `Could not open '${path}'`, path);
     }
     try {
@@ -160,10 +187,12 @@ export class FileStore implements ByteStore {
         throw new UnsafeReferenceError(`Could not open '${path}': it is ${what}, not a regular file`, { file: path });
       }
       await options.verify?.(fh.fd, st, path);
-      const store = new FileStore(options.name ?? path, fh, readOnly, { dev: st.dev, ino: st.ino }, device, cache, direct ? await directIo(fh, path, device) : undefined);
+      const store = new FileStore(options.name ?? path, fh, readOnly, { dev: st.dev, ino: st.ino }, device, cache, created, direct ? await directIo(fh, path, device) : undefined);
       return await store.#prepare(options);
     } catch (err) {
       await fh.close();
+      // An open that fails leaves the name as it found it.
+      if (created) await rm(path, { force: true }).catch(() => undefined);
       throw fsError(err, `Could not open '${path}'`, path);
     }
   }
@@ -172,9 +201,10 @@ export class FileStore implements ByteStore {
   async #prepare(options: FileStoreOptions): Promise<FileStore> {
     const id = `${this.#identity.dev}:${this.#identity.ino}`;
     if (!this.readOnly && options.refuse?.has(id)) throw writeLockConflict(this.name);
-    if (options.lock) await this.lock(options.lock);
+    // A file this open made is nobody else's yet: its locks are taken where possible, never required.
+    if (options.lock) await this.lock(this.created ? { ...options.lock, optional: true } : options.lock);
     try {
-      if (options.create) await this.truncate(0);
+      if (options.create && !this.created) await this.truncate(0);
     } catch (err) {
       if (this.#locked) releaseImageLocks(this.#fh.fd);
       throw err;
@@ -381,10 +411,13 @@ export class FileStore implements ByteStore {
     return true;
   }
 
-  /** qemu-compatible image locks (no-op without the native module). */
+  /**
+   * qemu-compatible image locks. Without the native module a read goes on
+   * unlocked and a write fails unless the request is `optional`.
+   */
   async lock(request: LockRequest): Promise<void> {
     this.#check();
-    if (request.write && this.readOnly) throw new IoError(`Cannot take write locks on read-only '${this.name}'`);
+    if ((request.write || request.create) && this.readOnly) throw new IoError(`Cannot take write locks on read-only '${this.name}'`);
     this.#locked = acquireImageLocks(this.#fh.fd, this.name, request);
   }
 

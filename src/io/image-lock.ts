@@ -4,7 +4,7 @@
  * on byte 200+p for every permission it refuses to share. A lock conflicts
  * when someone else holds the matching byte of the other group.
  */
-import { LockedError } from '../core/errors.js';
+import { LockedError, UnsupportedError } from '../core/errors.js';
 import type { LockRequest } from './byte-store.js';
 import { native } from './native.js';
 
@@ -23,6 +23,7 @@ const SHARED_BASE = 200;
  * convert's sources (`noShare`), which share neither.
  */
 export function lockPlan(request: LockRequest): { perms: number[]; unshared: number[] } {
+  if (request.create) return { perms: [WRITE, RESIZE], unshared: [RESIZE] };
   const perms = request.write ? [CONSISTENT_READ, WRITE, RESIZE] : [CONSISTENT_READ];
   if (request.shareAll) return { perms, unshared: [] };
   const role = request.role ?? 'metadata';
@@ -40,11 +41,29 @@ export function writeLockConflict(name: string): LockedError {
 }
 
 /**
+ * The refusal of a writable open where image locks cannot be taken: another
+ * process (qemu-nbd, a VM) could be writing the file and neither side would
+ * know. Node has no portable fcntl/flock, so locks need the native module.
+ */
+export function lockingUnavailable(name: string): UnsupportedError {
+  const reason = "image locking is unavailable (vdisk's native module is not built, or VDISK_NO_NATIVE is set)";
+  return new UnsupportedError(`Failed to lock '${name}': ${reason}`, {
+    file: name,
+    hint: 'Write without image locks only if nothing else can use the image: --no-lock (API: locking: false, or file.locking=off).',
+    data: { reason, lockingUnavailable: true },
+  });
+}
+
+/**
  * Takes the locks on `fd`. Returns false when native locking is not
- * available (the caller may warn); throws LockedError on a conflict.
+ * available and the request may go without (reads, `optional`); throws
+ * UnsupportedError for a write that may not, LockedError on a conflict.
  */
 export function acquireImageLocks(fd: number, name: string, request: LockRequest): boolean {
-  if (!native) return false;
+  if (!native) {
+    if ((request.write || request.create) && !request.optional) throw lockingUnavailable(name);
+    return false;
+  }
   const { perms, unshared } = lockPlan(request);
   for (const p of perms) native.setLock(fd, PERM_BASE + p, 1, 1);
   for (const u of unshared) native.setLock(fd, SHARED_BASE + u, 1, 1);

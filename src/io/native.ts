@@ -44,18 +44,25 @@ function packageRoot(): string | undefined {
   return undefined;
 }
 
-function load(): NativeFileOps | undefined {
-  if (process.platform !== 'linux' || process.env['VDISK_NO_NATIVE']) return undefined;
+/** Why the native module is or is not in use (see {@link capabilities}). */
+export type NativeStatus = 'loaded' | 'disabled' | 'unsupported-platform' | 'not-built' | 'load-failed';
+
+function load(): { ops?: NativeFileOps; status: NativeStatus; error?: string } {
+  // The one switch, honoured at install too (scripts/build-native.mjs skips the build).
+  if (process.env['VDISK_NO_NATIVE']) return { status: 'disabled' };
+  if (process.platform !== 'linux') return { status: 'unsupported-platform' };
   const root = packageRoot();
-  if (!root) return undefined;
-  const file = join(root, 'native', 'build', 'Release', 'vdisk_native.node');
-  if (!existsSync(file)) return undefined;
+  const file = root && join(root, 'native', 'build', 'Release', 'vdisk_native.node');
+  if (!file || !existsSync(file)) return { status: 'not-built' };
   try {
-    return createRequire(import.meta.url)(file) as NativeFileOps;
-  } catch {
-    return undefined;
+    return { ops: createRequire(import.meta.url)(file) as NativeFileOps, status: 'loaded' };
+  } catch (err) {
+    return { status: 'load-failed', error: err instanceof Error ? err.message : String(err) };
   }
 }
 
+const loaded = load();
 /** The native module, or undefined when it was not built (or VDISK_NO_NATIVE is set). */
-export const native: NativeFileOps | undefined = load();
+export const native: NativeFileOps | undefined = loaded.ops;
+/** Whether the native module loaded, and why not (with the loader's message when loading failed). */
+export const nativeStatus: { readonly status: NativeStatus; readonly error?: string | undefined } = { status: loaded.status, error: loaded.error };

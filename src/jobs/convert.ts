@@ -4,7 +4,6 @@
  * a temporary name beside it and renamed into place only when complete, so
  * an interrupted convert never leaves a plausible half image behind.
  */
-import { basename, dirname, join } from 'node:path';
 
 import { InvalidArgumentError, LockedError, VdiskError } from '../core/errors.js';
 import { Job, type JobContext, type JobOptions } from '../core/job.js';
@@ -14,15 +13,15 @@ import type { SnapshotSelector } from '../block/snapshot-layer.js';
 import type { ResolverOptions } from '../block/resolver.js';
 import type { IngestPolicy } from '../block/ingest-policy.js';
 import { defaultRegistry, type DriverRegistry } from '../block/registry.js';
+import { filesOf, identityOf, prepareTarget, refuseSameFile, refuseTargetFiles, type OutputTarget } from '../block/target.js';
 import type { CacheMode } from '../io/cache-mode.js';
-import { lstat, rename, rm, stat } from '../io/fs-names.js';
-import { writeLockConflict } from '../io/image-lock.js';
+import { stat } from '../io/fs-names.js';
 import { copyImage, type CopyCounters, type CopySettings } from './copy-loop.js';
 import { checkSourceBitmaps, checkTargetBitmaps, copyBitmaps } from './convert-bitmaps.js';
 import { prepareCreate, type CreateOptionInput, type CreateOptions, type CreatePlan } from './create.js';
 
 /** Options of {@link convert}. */
-export interface ConvertOptions extends JobOptions, ResolverOptions, Pick<OpenImageOptions, 'onWarning'> {
+export interface ConvertOptions extends JobOptions, ResolverOptions, Pick<OpenImageOptions, 'onWarning' | 'locking'> {
   /** Format of every source (`-f`); probed when omitted. */
   sourceFormat?: string | undefined;
   /** Target format (`-O`, default `raw`). */
@@ -125,52 +124,19 @@ function validate(sources: readonly Source[], opts: ConvertOptions): number {
   return sparse;
 }
 
-async function identityOf(path: string): Promise<string | undefined> {
-  try {
-    const st = await stat(path);
-    return `${st.dev}:${st.ino}`;
-  } catch {
-    return undefined;
-  }
-}
-
-/** `dev:ino` of every file the sources consist of: images, backing files, extents and data files. */
-function sourceFiles(sources: readonly BlockDevice[]): Set<string> {
-  const ids = new Set<string>();
-  for (const layer of sources.flatMap((s) => s.layers)) {
-    for (const store of layer.files) {
-      const id = store.identity?.();
-      if (id) ids.add(`${id.dev}:${id.ino}`);
-    }
-  }
-  return ids;
-}
-
-/**
- * Refuses a target that is one of the files the conversion reads, with the
- * error qemu-img gets from its image locks (the same whether or not OFD
- * locks are available here): creating the target, or opening it with `-n`.
- */
-function refuseSameFile(target: string, targetId: string | undefined, reading: ReadonlySet<string>, how: { noCreate: boolean; format: string }): void {
-  if (targetId === undefined || !reading.has(targetId)) return;
-  const locked = writeLockConflict(target);
-  const message = how.noCreate ? `Could not open '${target}': ${locked.message}` : `${target}: error while converting ${how.format}: ${locked.message}`;
-  throw new LockedError(message, { file: target, hint: locked.hint, cause: locked });
-}
-
-/** After `-n` opened the target by options: none of its files may be one the sources consist of. */
-function refuseTargetFiles(target: string, dev: BlockDevice, reading: ReadonlySet<string>): void {
-  for (const store of dev.top.files) {
-    const id = store.identity?.();
-    if (!id || !reading.has(`${id.dev}:${id.ino}`)) continue;
-    const locked = writeLockConflict(store.name);
-    throw new LockedError(`Could not open '${target}': ${locked.message}`, { file: target, hint: locked.hint, cause: locked });
-  }
-}
-
 function optionList(input: CreateOptions['options']): CreateOptionInput[] {
   if (input === undefined) return [];
   return Array.isArray(input) ? [...(input as readonly CreateOptionInput[])] : [input as CreateOptionInput];
+}
+
+/** Runs a refusal of an existing target (`-n`), worded as qemu-img's failed open of it. */
+async function couldNotOpen(target: string, refusal: () => Promise<void> | void): Promise<void> {
+  try {
+    await refusal();
+  } catch (err) {
+    if (!(err instanceof LockedError)) throw err;
+    throw new LockedError(`Could not open '${target}': ${err.message}`, { file: target, hint: err.hint, cause: err });
+  }
 }
 
 /** img_convert checks the backing format itself, in its own words. */
@@ -189,24 +155,14 @@ async function planTarget(target: string, opts: CreateOptions & { format: string
   }
 }
 
-/** Creates the target at `path`, with qemu-img convert's wording for failures. */
-async function executeTarget(plan: CreatePlan, path: string, target: string, cache: CacheMode | undefined): Promise<void> {
+/** Creates the target's files, with qemu-img convert's wording for failures. */
+async function executeTarget(plan: CreatePlan, output: OutputTarget, target: string, cache: CacheMode | undefined): Promise<void> {
   try {
-    await plan.execute(path, cache);
+    await plan.execute(output, cache);
   } catch (err) {
     if (!(err instanceof VdiskError) || !(err.cause instanceof VdiskError)) throw err;
     const Ctor = err.constructor as new (m: string, d: object) => VdiskError;
     throw new Ctor(`${target}: error while converting ${plan.format}: ${err.cause.message}`, { file: target, cause: err.cause, hint: err.hint });
-  }
-}
-
-/** Symlinks and devices are written in place (a rename would replace the link or fail). */
-async function isSpecialTarget(target: string): Promise<boolean> {
-  try {
-    const st = await lstat(target);
-    return !st.isFile();
-  } catch {
-    return false;
   }
 }
 
@@ -248,9 +204,7 @@ async function runConvert(sourceNames: readonly Source[], targetSpec: ImageTarge
   const targetCache = { cache: opts.targetCache, backingCache: opts.sourceCache };
   const sources: BlockDevice[] = [];
   let dev: BlockDevice | undefined;
-  let tempName: string | undefined;
-  let createdInPlace = false;
-  let completed = false;
+  let output: OutputTarget | undefined;
   try {
     for (const name of sourceNames) {
       sources.push(await BlockDevice.open(name, openOpts));
@@ -261,16 +215,17 @@ async function runConvert(sourceNames: readonly Source[], targetSpec: ImageTarge
     if (opts.bitmaps) checkSourceBitmaps(sources, opts.skipBrokenBitmaps === true); // issue 9: --bitmaps
     const format = opts.targetFormat ?? 'raw';
     // The target's own files (extents, data file) may not be files the sources read either.
-    const refuse = sourceFiles(sources);
+    const refuse = filesOf(sources);
     for (const name of sourceNames) {
       const id = typeof name === 'string' ? await identityOf(name) : undefined;
       if (id) refuse.add(id);
     }
-    refuseSameFile(target, typeof targetSpec === 'string' ? await identityOf(targetSpec) : undefined, refuse, { noCreate: opts.noCreate === true, format });
     if (opts.noCreate) {
       const given = isImageOptions(targetSpec) ? undefined : format;
+      await couldNotOpen(target, () => (typeof targetSpec === 'string' ? refuseSameFile(targetSpec, refuse) : undefined));
       dev = await BlockDevice.open(targetSpec, { ...targetOpts, format: given, readOnly: false, registry, forceShare: false, noShare: false, snapshot: undefined, refuse, ...targetCache });
-      refuseTargetFiles(target, dev, refuse);
+      const opened = dev;
+      await couldNotOpen(target, () => refuseTargetFiles(opened, refuse));
       if (dev.size < total) throw new InvalidArgumentError('output file is smaller than input file', { file: target, data: { targetSize: dev.size, sourceSize: total } });
     } else {
       // Quiet: qemu-img convert creates without opening -B's file; the target's open below reports it.
@@ -278,13 +233,10 @@ async function runConvert(sourceNames: readonly Source[], targetSpec: ImageTarge
       const options = [...optionList(opts.options), { size: total }];
       const plan = await planTarget(target, { ...targetOpts, format, size: undefined, options, registry, refuse, onWarning: undefined });
       // A single new regular file is written under a temporary name and renamed when complete;
-      // multi-file images, symlinks and devices are written in place, as qemu-img does.
-      const inPlace = plan.extraFiles || (await isSpecialTarget(target));
-      const path = inPlace ? target : join(dirname(target), `.${basename(target)}.vdisk-${process.pid}`);
-      await executeTarget(plan, path, target, opts.targetCache);
-      if (!inPlace) tempName = path;
-      createdInPlace = plan.extraFiles;
-      dev = await BlockDevice.open(path, { ...targetOpts, format, readOnly: false, registry, forceShare: false, snapshot: undefined, ...targetCache });
+      // multi-file images, symlinks and devices are written in place, as qemu-img does (block/target.ts).
+      output = prepareTarget(target, { multiFile: plan.extraFiles, locking: opts.locking, refuse });
+      await executeTarget(plan, output, target, opts.targetCache);
+      dev = await BlockDevice.open(output.path, { ...targetOpts, format, readOnly: false, registry, forceShare: false, snapshot: undefined, locking: output.locking, ...targetCache });
     }
     if (opts.bitmaps) checkTargetBitmaps(dev, format); // issue 9: --bitmaps
     const unit = dev.top.image.granularity;
@@ -316,17 +268,14 @@ async function runConvert(sourceNames: readonly Source[], targetSpec: ImageTarge
     // issue 9: --bitmaps copies the bitmaps after the data, so the copy marks nothing in them.
     if (opts.bitmaps && sources[0]) await copyBitmaps(sources[0], dev, (w) => ctx.warn(w));
     await dev.close();
-    if (tempName) await rename(tempName, target);
-    tempName = undefined;
-    completed = true;
+    await output?.commit();
     ctx.progress.finish();
     return { target, format, size: total, ...counters };
   } finally {
     await dev?.close().catch(() => undefined);
     await Promise.allSettled(sources.map((s) => s.close()));
-    if (tempName) await rm(tempName, { force: true });
-    // A multi-file target convert created in place is removed too (its main file; extents stay, named in the error).
-    if (!completed && createdInPlace) await rm(target, { force: true });
+    // After a failure: the temporary file, or every file an in-place target created (none after commit).
+    await output?.abort();
   }
 }
 

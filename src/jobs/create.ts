@@ -22,9 +22,10 @@ import { externalFiles } from '../block/external.js';
 import { pathCombine } from '../block/path-combine.js';
 import { defaultRegistry, type DriverRegistry } from '../block/registry.js';
 import type { ResolverOptions } from '../block/resolver.js';
+import { prepareTarget, type OutputTarget } from '../block/target.js';
+import type { LockingMode } from '../io/byte-store.js';
 import type { CacheMode } from '../io/cache-mode.js';
-import { FileStore } from '../io/file-store.js';
-import { rm } from '../io/fs-names.js';
+import type { FileStore } from '../io/file-store.js';
 
 /** `-o` options as a string (`"cluster_size=64k,lazy_refcounts=on"`) or an object. */
 export type CreateOptionInput = string | Readonly<Record<string, OptionValue>>;
@@ -51,6 +52,12 @@ export interface CreateOptions extends ResolverOptions, Pick<OpenImageOptions, '
    * its sources consist of.
    */
   refuse?: ReadonlySet<string> | undefined;
+  /**
+   * Image locks on the files written (see OpenImageOptions.locking). An
+   * existing file is replaced or emptied only once its lock is taken; with
+   * the default `true`, where locks are unavailable that fails, unless `false`.
+   */
+  locking?: LockingMode | undefined;
 }
 
 /** What {@link prepareCreate} settled on. */
@@ -68,11 +75,13 @@ export interface CreatePlan {
   /** The image will also consist of files named after it (vmdk extents, data files). */
   readonly extraFiles: boolean;
   /**
-   * Writes the image, at `path` when given (convert writes under a temporary
-   * name and renames), else at `filename`, through `cache` (convert's `-t`;
-   * default `writeback`).
+   * Writes the image through `cache` (convert's `-t`; default `writeback`).
+   * Into `target` when given (a job that goes on writing the image, then
+   * commits or aborts it), else into its own target, committed here: a
+   * single new file under a temporary name, renamed into place when
+   * complete. On failure every file it created is removed.
    */
-  execute(path?: string, cache?: CacheMode): Promise<CreateResult>;
+  execute(target?: OutputTarget, cache?: CacheMode): Promise<CreateResult>;
 }
 
 /** What {@link create} made. */
@@ -121,16 +130,14 @@ function prefixed(filename: string, err: unknown, stage: 'validate' | 'execute')
 /**
  * Opens the new file with the cache mode it is written with. A cache mode
  * the file cannot have (no O_DIRECT there) fails as qemu-img convert reports
- * it for the target, under its final name rather than the temporary one,
- * and a file the open created is removed.
+ * it for the target, under its final name rather than the temporary one.
  */
-async function openCreated(path: string, filename: string, cache: CacheMode | undefined): Promise<FileStore> {
+async function openCreated(target: OutputTarget, filename: string, cache: CacheMode | undefined): Promise<FileStore> {
   try {
-    return await FileStore.open(path, { readOnly: false, create: true, cache });
+    return await target.openMain(cache);
   } catch (err) {
     const reason = err instanceof VdiskError ? err.data?.['reason'] : undefined;
     if (!(err instanceof VdiskError) || err.data?.['cache'] === undefined || typeof reason !== 'string') throw err;
-    if (err.data['directUnsupported']) await rm(path, { force: true });
     const message = `Could not open '${filename}': Could not open '${filename}': ${reason}`;
     throw new UnsupportedError(message, { file: filename, data: { ...err.data, createStage: 'execute' } });
   }
@@ -227,27 +234,31 @@ export async function prepareCreate(filename: string, opts: CreateOptions = {}):
     if (typeof size !== 'number') throw new InvalidArgumentError('Image creation needs a size parameter');
     const printedOptions = printed(specs, texts);
     const formatting = `Formatting '${filename}', fmt=${format} ${printedOptions.map(([k, v]) => `${k}=${v}`).join(' ')}`.trimEnd();
-    const execute = async (path = filename, cache?: CacheMode): Promise<CreateResult> => {
-      // qemu checks these inside the driver's create, after printing the Formatting line.
+    const extraFiles = driver.createsExtraFiles?.(values) ?? values.has('data_file');
+    const execute = async (given?: OutputTarget, cache?: CacheMode): Promise<CreateResult> => {
+      const target = given ?? prepareTarget(filename, { multiFile: extraFiles, locking: opts.locking, refuse: opts.refuse });
       try {
-        registry.validateCreate(driver, size, values);
-      } catch (err) {
-        throw prefixed(filename, err, 'execute');
-      }
-      const store = await openCreated(path, filename, cache);
-      try {
-        // The image records its final name (vmdk descriptors name their own file), wherever it is written first.
-        await driver.create!(store, { size, options: values, filename, external: externalFiles(path, dirname(path), { ...opts, cache }) });
-        await store.flush();
+        // As in qemu: the file is created (and its lock taken) first, then the driver checks its options.
+        const store = await openCreated(target, filename, cache);
+        try {
+          registry.validateCreate(driver, size, values);
+          // The image records its final name (vmdk descriptors name their own file), wherever it is written first.
+          const onCreate = (path: string, created: boolean): void => target.noteFile(path, created);
+          const external = externalFiles(target.path, dirname(target.path), { ...opts, cache, onCreate });
+          await driver.create!(store, { size, options: values, filename, external });
+          await store.flush();
+        } catch (err) {
+          await store.close().catch(() => undefined);
+          throw err;
+        }
         await store.close();
+        if (!given) await target.commit();
       } catch (err) {
-        await store.close().catch(() => undefined);
-        await rm(path, { force: true });
+        if (!given) await target.abort();
         throw prefixed(filename, tooLarge(err, format, specs, values) ?? err, 'execute');
       }
       return { filename, format, size };
     };
-    const extraFiles = driver.createsExtraFiles?.(values) ?? values.has('data_file');
     return { filename, format, size, printedOptions, formatting, extraFiles, execute };
   } catch (err) {
     throw prefixed(filename, err, 'validate');

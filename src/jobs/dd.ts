@@ -4,11 +4,12 @@
  * on, up to `count × bs` bytes (or the input's end), every block written
  * as data, as qemu-img writes it.
  */
-import { InvalidArgumentError, UnknownFormatError } from '../core/errors.js';
+import { InvalidArgumentError, UnknownFormatError, VdiskError } from '../core/errors.js';
 import { Job, type JobContext, type JobOptions } from '../core/job.js';
 import { BlockDevice } from '../block/device.js';
 import type { ImageTarget, OpenImageOptions } from '../block/chain.js';
 import { defaultRegistry } from '../block/registry.js';
+import { prepareTarget, type OutputTarget } from '../block/target.js';
 import { prepareCreate } from './create.js';
 
 /** Options of {@link dd}. */
@@ -43,6 +44,7 @@ async function runDd(input: ImageTarget, output: string, opts: DdOptions, ctx: J
   if (!Number.isSafeInteger(bs) || bs < 1 || bs > 2147483647) throw new InvalidArgumentError('Invalid bs specified. Must be between 1 and 2147483647.');
   const src = await BlockDevice.open(input, { ...opts, format: opts.sourceFormat, readOnly: true });
   let dst: BlockDevice | undefined;
+  let target: OutputTarget | undefined;
   try {
     const format = opts.targetFormat ?? 'raw';
     if (!defaultRegistry.find(format)) throw new UnknownFormatError('Unknown file format', { data: { format } });
@@ -51,15 +53,19 @@ async function runDd(input: ImageTarget, output: string, opts: DdOptions, ctx: J
     const skip = opts.skip ?? 0;
     const skippedPastEnd = opts.skip !== undefined && size < skip * bs;
     const plan = await prepareCreate(output, { ...opts, format, size: skippedPastEnd ? 0 : size - skip * bs, options: undefined });
+    // Written under a temporary name and renamed when complete, like convert's target (block/target.ts).
+    // Unlike convert, dd shares its input with writers, as qemu-img does: the image locks alone decide.
+    target = prepareTarget(output, { multiFile: plan.extraFiles, locking: opts.locking });
     try {
-      await plan.execute();
+      await plan.execute(target);
     } catch (err) {
-      if (err instanceof InvalidArgumentError && err.cause instanceof Error) {
-        throw new InvalidArgumentError(`${output}: error while creating output image: ${err.cause.message}`, { cause: err.cause });
+      if (err instanceof VdiskError && err.cause instanceof VdiskError) {
+        const Ctor = err.constructor as new (m: string, d: object) => VdiskError;
+        throw new Ctor(`${output}: error while creating output image: ${err.cause.message}`, { file: output, cause: err.cause, hint: err.hint });
       }
       throw err;
     }
-    dst = await BlockDevice.open(output, { ...opts, format, readOnly: false, backing: false });
+    dst = await BlockDevice.open(target.path, { ...opts, format, readOnly: false, backing: false, locking: target.locking });
     if (skippedPastEnd) ctx.warn({ code: 'dd-skip', message: `${src.filename}: cannot skip to specified offset` });
     let inPos = skippedPastEnd ? size : skip * bs;
     const chunk = Math.max(bs, Math.floor(CHUNK / bs) * bs);
@@ -77,11 +83,13 @@ async function runDd(input: ImageTarget, output: string, opts: DdOptions, ctx: J
       ctx.progress.advance(n);
     }
     await dst.close();
+    await target.commit();
     ctx.progress.finish();
     return { size: dst.size, bytes: outPos, skippedPastEnd };
   } finally {
     await dst?.close().catch(() => undefined);
     await src.close();
+    await target?.abort();
   }
 }
 

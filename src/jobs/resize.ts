@@ -9,7 +9,7 @@ import { InvalidArgumentError, UnsupportedError } from '../core/errors.js';
 import type { JobOptions } from '../core/job.js';
 import { parseSizeBig } from '../core/sizes.js';
 import { BlockDevice } from '../block/device.js';
-import type { ImageTarget } from '../block/chain.js';
+import type { ImageTarget, OpenImageOptions } from '../block/chain.js';
 import type { DriverRegistry } from '../block/registry.js';
 import type { ResolverOptions } from '../block/resolver.js';
 
@@ -17,7 +17,7 @@ import type { ResolverOptions } from '../block/resolver.js';
 export type ResizePreallocation = 'off' | 'metadata' | 'falloc' | 'full';
 
 /** Options of {@link resize}. */
-export interface ResizeOptions extends Pick<JobOptions, 'signal'>, ResolverOptions {
+export interface ResizeOptions extends Pick<JobOptions, 'signal'>, ResolverOptions, Pick<OpenImageOptions, 'locking'> {
   /** The image's format (`-f`); probed when omitted. */
   format?: string | undefined;
   /** Allow a smaller size (`--shrink`): data past the new end is lost. */

@@ -9,7 +9,7 @@ import type { JobOptions } from '../core/job.js';
 import { throwIfAborted } from '../core/abort.js';
 import { probedRawWarning } from '../block/chain.js';
 import { BlockDevice } from '../block/device.js';
-import type { ImageTarget } from '../block/chain.js';
+import type { ImageTarget, OpenImageOptions } from '../block/chain.js';
 import type { DriverRegistry } from '../block/registry.js';
 import type { ResolverOptions } from '../block/resolver.js';
 import type { SnapshotInfo } from '../block/types.js';
@@ -18,7 +18,7 @@ import type { SnapshotInfo } from '../block/types.js';
 export type SnapshotAction = 'list' | 'create' | 'apply' | 'delete';
 
 /** Options of {@link snapshot}. */
-export interface SnapshotOptions extends Pick<JobOptions, 'signal'>, ResolverOptions {
+export interface SnapshotOptions extends Pick<JobOptions, 'signal'>, ResolverOptions, Pick<OpenImageOptions, 'locking'> {
   /** The action (`-l`, `-c`, `-a`, `-d`). */
   action: SnapshotAction;
   /**

@@ -125,7 +125,8 @@ describe('cache modes', () => {
       await job;
       assert.ok(seen, 'progress was reported while the files were open');
       const flag = (name: string): number => {
-        const hit = [...seen!].find(([link]) => link.endsWith(name));
+        // The temporary target's name ends in a random suffix of its own (one per job).
+        const hit = [...seen!].find(([link]) => link.endsWith(name) || link.includes(`${name}-`));
         assert.ok(hit, `${name} open during the copy: ${[...seen!.keys()].join(', ')}`);
         return hit[1];
       };

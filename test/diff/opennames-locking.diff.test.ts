@@ -8,7 +8,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 
@@ -22,9 +22,10 @@ const cwd = dir.path;
 const at = (n: string): string => join(cwd, n);
 
 /** Both tools refuse `args` the same way, and nothing the sources consist of changed. */
-function sameRefusal(args: readonly string[], sources: readonly string[], env?: NodeJS.ProcessEnv): void {
+function sameRefusal(args: readonly string[], sources: readonly string[], env?: NodeJS.ProcessEnv, between?: () => void): void {
   const before = sources.map((s) => readFileSync(at(s)));
   const q = qemuImg(args, { cwd });
+  between?.();
   const r = vdisk(args, env ? { cwd, env } : { cwd });
   assert.equal(q.status, 1, `qemu-img ${args.join(' ')}: ${q.stderr}`);
   assert.equal(r.status, 1, args.join(' '));
@@ -56,13 +57,25 @@ describe('convert never writes into a file a source consists of', { skip: hasQem
 
     it(`refuses a target whose own extent or data file is a source (${mode})`, () => {
       fresh();
-      sameRefusal(['convert', '-O', 'vmdk', '-o', 'subformat=monolithicFlat', 't-flat.vmdk', 't.vmdk'], ['t-flat.vmdk'], env);
+      // qemu-img leaves an empty t.vmdk behind; without locks vdisk would refuse that existing file before its extent.
+      const dropTarget = (): void => rmSync(at('t.vmdk'), { force: true });
+      dropTarget();
+      sameRefusal(['convert', '-O', 'vmdk', '-o', 'subformat=monolithicFlat', 't-flat.vmdk', 't.vmdk'], ['t-flat.vmdk'], env, dropTarget);
       writeFileSync(at('d.raw'), Buffer.alloc(65536, 0x11));
       sameRefusal(['convert', '-O', 'qcow2', '-o', 'data_file=d.raw', 'd.raw', 'q.qcow2'], ['d.raw'], env);
       // an existing target (-n) whose extent is the source
       qemuImgOk(['create', '-q', '-f', 'vmdk', '-o', 'subformat=monolithicFlat', 'u.vmdk', '1M'], { cwd });
       writeFileSync(at('t.vmdk'), readFileSync(at('u.vmdk'), 'latin1').replace('u-flat.vmdk', 't-flat.vmdk'), 'latin1');
-      sameRefusal(['convert', '-n', '-O', 'vmdk', 't-flat.vmdk', 't.vmdk'], ['t-flat.vmdk'], env);
+      if (!env) {
+        sameRefusal(['convert', '-n', '-O', 'vmdk', 't-flat.vmdk', 't.vmdk'], ['t-flat.vmdk']);
+      } else {
+        // issue 14 hole 4: without locks an existing image is not opened for writing at all (before its extents are).
+        const before = readFileSync(at('t-flat.vmdk'));
+        const r = vdisk(['convert', '-n', '-O', 'vmdk', 't-flat.vmdk', 't.vmdk'], { cwd, env });
+        assert.equal(r.status, 1);
+        assert.match(r.stderr, /^vdisk: Could not open 't\.vmdk': Failed to lock 't\.vmdk': image locking is unavailable/);
+        assert.ok(readFileSync(at('t-flat.vmdk')).equals(before));
+      }
     });
   }
 

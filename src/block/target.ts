@@ -1,0 +1,274 @@
+/**
+ * The one place a job's output file comes into being (create, convert, dd):
+ * a new single-file regular target is written under a temporary name of
+ * its own, created exclusively, and renamed over the target only when
+ * complete, after the existing target's image lock was taken, so a file
+ * another process writes is never replaced under it; multi-file images,
+ * symlinks and devices are written in place, as qemu-img does. A failed job
+ * removes every file it created and none that was there before.
+ */
+import { randomBytes } from 'node:crypto';
+import { constants } from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
+import { basename, dirname, join, resolve } from 'node:path';
+
+import type { LockingMode, LockRequest } from '../io/byte-store.js';
+import type { CacheMode } from '../io/cache-mode.js';
+import { fsError } from '../io/errno.js';
+import { FileStore } from '../io/file-store.js';
+import { lstat, open, rename, rm, stat } from '../io/fs-names.js';
+import { acquireImageLocks, releaseImageLocks, writeLockConflict } from '../io/image-lock.js';
+import type { BlockDevice } from './device.js';
+
+/** How a target is written. */
+export interface TargetOptions {
+  /** The image consists of more files than its main one (vmdk extents, a qcow2 data file): written in place. */
+  readonly multiFile?: boolean | undefined;
+  /** Image locking of the target's files (see OpenImageOptions.locking; default true). */
+  readonly locking?: LockingMode | undefined;
+  /** Files (`dev:ino`) the job reads: a target that is one of them is refused as qemu's lock conflict. */
+  readonly refuse?: ReadonlySet<string> | undefined;
+}
+
+/**
+ * Targets this process is writing, by absolute name: a second job to the
+ * same name fails as qemu-img's second writer would, also where OFD locks
+ * are unavailable or the name does not exist yet.
+ */
+const claimed = new Set<string>();
+
+/** `dev:ino` of the file `path` names (following symlinks), if it exists. */
+export async function identityOf(path: string): Promise<string | undefined> {
+  try {
+    const st = await stat(path);
+    return `${st.dev}:${st.ino}`;
+  } catch {
+    return undefined;
+  }
+}
+
+/** `dev:ino` of every file the devices consist of: images, backing files, extents and data files. */
+export function filesOf(devices: readonly BlockDevice[]): Set<string> {
+  const ids = new Set<string>();
+  for (const layer of devices.flatMap((d) => d.layers)) {
+    for (const store of layer.files) {
+      const id = store.identity?.();
+      if (id) ids.add(`${id.dev}:${id.ino}`);
+    }
+  }
+  return ids;
+}
+
+/**
+ * Refuses a target that is one of the files a job reads, with the error
+ * qemu-img gets from its image locks (the same whether or not OFD locks
+ * are available here).
+ */
+export async function refuseSameFile(target: string, reading: ReadonlySet<string> | undefined): Promise<void> {
+  const id = reading && reading.size > 0 ? await identityOf(target) : undefined;
+  if (id !== undefined && reading!.has(id)) throw writeLockConflict(target);
+}
+
+/** After an existing target was opened: none of its files may be one the job reads. */
+export function refuseTargetFiles(dev: BlockDevice, reading: ReadonlySet<string>): void {
+  for (const store of dev.top.files) {
+    const id = store.identity?.();
+    if (id && reading.has(`${id.dev}:${id.ino}`)) throw writeLockConflict(store.name);
+  }
+}
+
+/** qemu's locks while creating a file (raw_co_create): others may read and write, nobody may resize. */
+function createLock(locking: LockingMode): LockRequest | undefined {
+  return locking === false ? undefined : { write: true, create: true, shareAll: false, optional: locking === 'auto' };
+}
+
+/** A file held open with qemu's create-time locks, so nobody starts using it until it is replaced. */
+interface HeldFile {
+  readonly fh: FileHandle;
+  readonly id: string;
+}
+
+/**
+ * Takes the create-time image locks on the existing regular file `name`
+ * (undefined when there is none, or when locking is off).
+ *
+ * @throws {LockedError} when another process uses it
+ * @throws {UnsupportedError} when locks are required and unavailable
+ */
+async function holdExisting(name: string, locking: LockingMode): Promise<HeldFile | undefined> {
+  const request = createLock(locking);
+  if (!request) return undefined;
+  let fh: FileHandle;
+  try {
+    fh = await open(name, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  } catch {
+    return undefined; // gone (or a symlink now): nothing to protect; the rename decides
+  }
+  try {
+    const st = await fh.stat();
+    if (!st.isFile()) {
+      await fh.close();
+      return undefined;
+    }
+    const locked = acquireImageLocks(fh.fd, name, request);
+    if (!locked) {
+      await fh.close();
+      return undefined;
+    }
+    return { fh, id: `${st.dev}:${st.ino}` };
+  } catch (err) {
+    await fh.close();
+    throw err;
+  }
+}
+
+async function release(held: HeldFile | undefined): Promise<void> {
+  if (!held) return;
+  releaseImageLocks(held.fh.fd);
+  await held.fh.close().catch(() => undefined);
+}
+
+/** Symlinks, devices and other special files are written in place (a rename would replace the link or fail). */
+async function kindOf(name: string): Promise<'none' | 'file' | 'special'> {
+  try {
+    return (await lstat(name)).isFile() ? 'file' : 'special';
+  } catch {
+    return 'none';
+  }
+}
+
+/**
+ * A job's output: {@link OutputTarget.openMain} claims the name and
+ * creates the main file, the job writes it (and the files the image
+ * names, reported through {@link OutputTarget.noteFile}), then either
+ * {@link OutputTarget.commit} puts it in place or {@link OutputTarget.abort}
+ * removes what the job created.
+ */
+export class OutputTarget {
+  /** The target's name. */
+  readonly name: string;
+  readonly #options: TargetOptions;
+  readonly #key: string;
+  #path: string | undefined;
+  #inPlace = false;
+  #claimed = false;
+  #done = false;
+  #held: HeldFile | undefined;
+  /** Files this job created, in creation order (removed by abort when written in place). */
+  readonly #created: string[] = [];
+  /** A file that existed before the job is part of the target. */
+  #touchesExisting = false;
+
+  constructor(name: string, options: TargetOptions) {
+    this.name = name;
+    this.#options = options;
+    this.#key = resolve(name);
+  }
+
+  /** Where the main file is written: a temporary name beside the target, or the target itself. */
+  get path(): string {
+    if (this.#path === undefined) throw new Error('OutputTarget.openMain has not run');
+    return this.#path;
+  }
+
+  /** True when the target is written in place (multi-file images, symlinks, devices). */
+  get inPlace(): boolean {
+    return this.#inPlace;
+  }
+
+  /**
+   * How the job opens the target's files once created: a file only this job
+   * knows needs no lock to be safe, so it is locked where possible.
+   */
+  get locking(): LockingMode {
+    const mode = this.#options.locking ?? true;
+    return mode !== false && !this.#touchesExisting ? 'auto' : mode;
+  }
+
+  /**
+   * Claims the name, refuses a target the job reads, locks an existing
+   * target that will be replaced, and creates the main file: exclusively
+   * under a fresh temporary name, or in place with qemu's create locks.
+   *
+   * @throws {LockedError} when this process or another one uses the target
+   */
+  async openMain(cache: CacheMode | undefined): Promise<FileStore> {
+    if (this.#claimed || this.#done) throw new Error(`OutputTarget '${this.name}' opened twice`);
+    if (claimed.has(this.#key)) throw writeLockConflict(this.name);
+    claimed.add(this.#key);
+    this.#claimed = true;
+    await refuseSameFile(this.name, this.#options.refuse);
+    const kind = await kindOf(this.name);
+    this.#inPlace = this.#options.multiFile === true || kind === 'special';
+    const locking = this.#options.locking ?? true;
+    if (this.#inPlace) {
+      this.#path = this.name;
+      const store = await FileStore.open(this.name, { readOnly: false, create: true, cache, lock: createLock(locking), refuse: this.#options.refuse });
+      this.noteFile(this.name, store.created);
+      return store;
+    }
+    if (kind === 'file') this.#held = await holdExisting(this.name, locking);
+    // Unique per job and created exclusively: two jobs never share (or truncate) one temporary file.
+    const temp = join(dirname(this.name), `.${basename(this.name)}.vdisk-${process.pid}-${randomBytes(6).toString('hex')}`);
+    const store = await FileStore.open(temp, { readOnly: false, exclusive: true, cache, lock: createLock('auto') });
+    this.#path = temp;
+    return store;
+  }
+
+  /** Records a file opened for the target (`created`: this job made it). */
+  noteFile(path: string, created: boolean): void {
+    if (created) this.#created.push(path);
+    else this.#touchesExisting = true;
+  }
+
+  /**
+   * Puts the finished target in place: renames the temporary file over the
+   * target after locking whatever file has the name now. The job's own
+   * opens of the target must be closed.
+   *
+   * @throws {LockedError} when another process started using the target meanwhile
+   * @throws {IoError} when the rename fails
+   */
+  async commit(): Promise<void> {
+    if (!this.#claimed || this.#done) throw new Error(`OutputTarget '${this.name}' is not open`);
+    if (!this.#inPlace) {
+      const now = await identityOf(this.name);
+      if (now !== undefined && now !== this.#held?.id && (await kindOf(this.name)) === 'file') {
+        const previous = this.#held;
+        this.#held = await holdExisting(this.name, this.#options.locking ?? true);
+        await release(previous);
+      }
+      try {
+        await rename(this.path, this.name);
+      } catch (err) {
+        throw fsError(err, `Could not rename '${this.path}' to '${this.name}'`, this.name);
+      }
+    }
+    this.#done = true;
+    await this.#finish();
+  }
+
+  /**
+   * Removes what the job created (the temporary file, or the files of an
+   * in-place target that did not exist before) and releases the target.
+   * Never throws; does nothing after {@link OutputTarget.commit}.
+   */
+  async abort(): Promise<void> {
+    if (this.#done) return;
+    this.#done = true;
+    if (this.#path !== undefined && !this.#inPlace) await rm(this.#path, { force: true }).catch(() => undefined);
+    for (const file of this.#created.reverse()) await rm(file, { force: true }).catch(() => undefined);
+    await this.#finish();
+  }
+
+  async #finish(): Promise<void> {
+    await release(this.#held);
+    this.#held = undefined;
+    if (this.#claimed) claimed.delete(this.#key);
+  }
+}
+
+/** A target named `name`; nothing happens on disk until {@link OutputTarget.openMain}. */
+export function prepareTarget(name: string, options: TargetOptions = {}): OutputTarget {
+  return new OutputTarget(name, options);
+}
