@@ -232,6 +232,8 @@ async function runConvert(sourceNames: readonly Source[], targetSpec: ImageTarge
       // The sources' size replaces any `-o size=`, as in qemu-img (it sets the option last).
       const options = [...optionList(opts.options), { size: total }];
       const plan = await planTarget(target, { ...targetOpts, format, size: undefined, options, registry, refuse, onWarning: undefined });
+      const prealloc = plan.printedOptions.find(([k]) => k === 'preallocation')?.[1];
+      if (opts.compress && prealloc !== undefined && prealloc !== 'off') throw new InvalidArgumentError('Compression and preallocation not supported at the same time');
       // A single new regular file is written under a temporary name and renamed when complete;
       // multi-file images, symlinks and devices are written in place, as qemu-img does (block/target.ts).
       output = prepareTarget(target, { multiFile: plan.extraFiles, locking: opts.locking, refuse });

@@ -36,6 +36,7 @@ const CASES: PairCase[] = [
   { args: ['convert', '-B', 'b.qcow2', '-O', 'qcow2', 'o.qcow2', 'n.qcow2'], setup: CHAIN },
   { args: ['convert', '-o', 'backing_file=b.qcow2', '-O', 'qcow2', 'o.qcow2', 'n.qcow2'], setup: CHAIN },
   { args: ['convert', '-n', '-O', 'qcow2', 'o.qcow2', 's.qcow2'], setup: SMALL },
+  ...['metadata', 'falloc', 'full', 'off'].map((p): PairCase => ({ args: ['convert', '-c', '-O', 'qcow2', '-o', `preallocation=${p}`, 'o.qcow2', 'n.qcow2'], setup: CHAIN })),
   // snapshot without an action opens the image for writing (and repairs a dirty one)
   { args: ['snapshot', 'd.qcow2'], setup: DIRTY, image: 'd.qcow2', format: 'qcow2' },
   { args: ['snapshot', 'nosuch.qcow2'], setup: CHAIN },

@@ -1,14 +1,25 @@
 /** Summaries of a sweep's differences: one line each, grouped by (command, class), most serious first. */
-import { deliberateFor } from './deliberate.js';
+import { acceptedFor } from './deliberate.js';
 import { DIFF_KINDS, type Difference } from './types.js';
 
-/** Marks each difference a deliberate-list entry explains; returns those it does not. */
+/** Marks each difference a deliberate or known-open entry explains; returns those neither does. */
 export function triage(diffs: Difference[]): Difference[] {
   for (const d of diffs) {
-    const hit = deliberateFor(d.caseId, d.argv, d.kind, d.qemu, d.vdisk);
-    if (hit) d.deliberate = hit.id;
+    const hit = acceptedFor(d);
+    if (hit?.known) d.known = hit.entry.id;
+    else if (hit) d.deliberate = hit.entry.id;
   }
-  return diffs.filter((d) => !d.deliberate);
+  return diffs.filter((d) => !d.deliberate && !d.known);
+}
+
+/** Counts of accepted differences per entry id, for the summary. */
+function acceptedCounts(diffs: readonly Difference[], key: 'deliberate' | 'known'): string {
+  const counts = new Map<string, number>();
+  for (const d of diffs) {
+    const id = d[key];
+    if (id) counts.set(id, (counts.get(id) ?? 0) + 1);
+  }
+  return [...counts].sort((a, b) => b[1] - a[1]).map(([id, n]) => `${id} ${n}`).join(', ') || 'none';
 }
 
 /** One line: class, case id, step, file and the essence. */
@@ -51,9 +62,11 @@ export function group(diffs: readonly Difference[]): Group[] {
 
 /** The summary the runner prints. */
 export function summary(stats: { cases: number; steps: number; seconds: number; failedCases: number }, diffs: readonly Difference[]): string {
-  const open = diffs.filter((d) => !d.deliberate);
+  const open = diffs.filter((d) => !d.deliberate && !d.known);
   const lines = [
-    `sweep: ${stats.cases} cases, ${stats.steps} steps, ${stats.seconds.toFixed(0)} s; ${stats.failedCases} cases differ; ${open.length} differences (${diffs.length - open.length} deliberate)`,
+    `sweep: ${stats.cases} cases, ${stats.steps} steps, ${stats.seconds.toFixed(0)} s; ${stats.failedCases} cases differ; ${open.length} open differences`,
+    `deliberate: ${acceptedCounts(diffs, 'deliberate')}`,
+    `known open (tracked by issues): ${acceptedCounts(diffs, 'known')}`,
     `by class: ${DIFF_KINDS.map((k) => `${k} ${open.filter((d) => d.kind === k).length}`).join(', ')}`,
     'by command and class (cases; examples):',
   ];
@@ -66,12 +79,12 @@ export function summary(stats: { cases: number; steps: number; seconds: number; 
 
 /** Every group as Markdown: a table row per (command, class), then each group's examples with both outputs cut short. */
 export function markdown(stats: { cases: number; steps: number; seconds: number; failedCases: number }, diffs: readonly Difference[]): string {
-  const open = diffs.filter((d) => !d.deliberate);
+  const open = diffs.filter((d) => !d.deliberate && !d.known);
   const groups = group(open);
   const out = [
     `# Sweep findings`,
     '',
-    `${stats.cases} cases, ${stats.steps} steps, ${Math.round(stats.seconds)} s; ${stats.failedCases} cases differ; ${open.length} differences outside the deliberate list (${diffs.length - open.length} deliberate).`,
+    `${stats.cases} cases, ${stats.steps} steps, ${Math.round(stats.seconds)} s; ${stats.failedCases} cases differ; ${open.length} open differences; deliberate: ${acceptedCounts(diffs, 'deliberate')}; known open: ${acceptedCounts(diffs, 'known')}.`,
     '',
     '| command | class | cases | differences | example |',
     '|---|---|---|---|---|',

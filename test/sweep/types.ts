@@ -53,4 +53,6 @@ export interface Difference {
   readonly cascade: boolean;
   /** Id of the deliberate-difference entry that matched, if any. */
   deliberate?: string;
+  /** Id of the known-open entry (not fixed yet, tracked by an issue) that matched, if any. */
+  known?: string;
 }
