@@ -19,6 +19,12 @@ const DIRTY = [
   'qemu-img create -q -f qcow2 -o lazy_refcounts=on d.qcow2 4M',
   "sh -c \"ulimit -c 0; qemu-io -f qcow2 -c 'write -P 0x11 0 64k' -c 'write -P 0x22 1M 4k' -c abort d.qcow2; true\"",
 ];
+// A data-file image whose image file was copied sparse: qemu then judges it metadata-preallocated and asks the data file for holes.
+const SPARSE_DF = [
+  'qemu-img create -q -f qcow2 -o data_file=df.data df.qcow2 4M',
+  "qemu-io -f qcow2 -c 'write -P 0x11 0 64k' -c 'write -P 0x22 1000000 3000' -c 'write -P 0x33 2M 192k' -c 'write -P 0x55 4190208 4096' df.qcow2",
+  'cp --sparse=always df.qcow2 s.qcow2',
+];
 const SMALL = [...CHAIN, 'qemu-img create -q -f qcow2 s.qcow2 512k'];
 
 const CASES: PairCase[] = [
@@ -40,6 +46,9 @@ const CASES: PairCase[] = [
   // snapshot without an action opens the image for writing (and repairs a dirty one)
   { args: ['snapshot', 'd.qcow2'], setup: DIRTY, image: 'd.qcow2', format: 'qcow2' },
   { args: ['snapshot', 'nosuch.qcow2'], setup: CHAIN },
+  // block status recurses into an external data file as it does into the image file
+  { args: ['map', '--output=json', 's.qcow2'], setup: SPARSE_DF },
+  { args: ['map', 's.qcow2'], setup: SPARSE_DF },
   // --object is validated as qemu-img parses it
   ...['bogus,id=x', 'secret,data=x', 'secret,id=s0,data=x', 'secret,id=s0', 'secret,id=s0,data=x,file=y', 'secret,id=0s,data=x', 'secret,id=s0,data=x,bogus=1', 'iothread,id=i', 'id=x', 'help', '{"qom-type":"secret","id":"s","data":"x"}'].map(
     (o): PairCase => ({ args: ['info', '--object', o, 'o.qcow2'], setup: CHAIN }),

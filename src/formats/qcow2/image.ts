@@ -122,9 +122,12 @@ export class Qcow2Image implements FormatImage {
     await decompressCluster(this.#s.header.compressionType, input, unit.subarray(0, this.#s.g.clusterSize), extent.hostOffset);
   }
 
-  /** qemu reports host-file holes inside data clusters only for metadata-preallocated images. */
+  /**
+   * qemu reports host-file holes inside data clusters only for images that
+   * look metadata-preallocated (judged on the image file; with an external
+   * data file the holes asked about are the data file's).
+   */
   recurseHostStatus(): Promise<boolean> {
-    if (this.#s.externalData) return Promise.resolve(false);
     this.#recurse ??= detectMetadataPreallocation(this.#s);
     return this.#recurse;
   }
