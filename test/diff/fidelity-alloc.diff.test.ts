@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 
 import { requireQemu, tmpDir } from '../helpers/qemu.js';
-import { pool, runPair, type PairCase } from '../helpers/validate-pair.js';
+import { pairDiffs, pool, runPair, type PairCase } from '../helpers/validate-pair.js';
 
 const dir = tmpDir('vdisk-fidelity-alloc-');
 after(() => dir.cleanup());
@@ -28,13 +28,7 @@ describe('files vdisk grows from nothing are allocated as qemu-img allocates the
   it('map, info and check of the files equal qemu-img', async (t) => {
     if (!requireQemu(t)) return;
     const results = await pool(CASES, 4, (c, i) => runPair(dir.path, `a${i}`, c));
-    const diffs: string[] = [];
-    results.forEach(({ qemu, vdisk }, i) => {
-      const c = CASES[i] as PairCase;
-      for (const k of ['status', 'files', 'info', 'check', 'map'] as const) {
-        if (JSON.stringify(qemu[k]) !== JSON.stringify(vdisk[k])) diffs.push(`${c.args.join(' ')}: ${k}\n  qemu:  ${JSON.stringify(qemu[k])}\n  vdisk: ${JSON.stringify(vdisk[k])}`);
-      }
-    });
+    const diffs = pairDiffs(CASES, results, ['status', 'files', 'info', 'check', 'map']);
     assert.deepEqual(diffs, []);
   });
 });

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 
 import { requireQemu, tmpDir } from '../helpers/qemu.js';
-import { pool, runPair, type PairCase } from '../helpers/validate-pair.js';
+import { pairDiffs, pool, runPair, type PairCase } from '../helpers/validate-pair.js';
 
 const dir = tmpDir('vdisk-fidelity-messages-');
 after(() => dir.cleanup());
@@ -62,13 +62,7 @@ describe('messages and exit codes equal qemu-img', () => {
   it('status, stdout and stderr', async (t) => {
     if (!requireQemu(t)) return;
     const results = await pool(CASES, 4, (c, i) => runPair(dir.path, `m${i}`, c));
-    const diffs: string[] = [];
-    results.forEach(({ qemu, vdisk }, i) => {
-      const c = CASES[i] as PairCase;
-      const q = { status: qemu.status, stdout: qemu.stdout, stderr: hintNewline(qemu.stderr), check: qemu.check, map: qemu.map };
-      const v = { status: vdisk.status, stdout: vdisk.stdout, stderr: vdisk.stderr, check: vdisk.check, map: vdisk.map };
-      if (JSON.stringify(q) !== JSON.stringify(v)) diffs.push(`${c.args.join(' ')}\n  qemu:  ${JSON.stringify(q)}\n  vdisk: ${JSON.stringify(v)}`);
-    });
+    const diffs = pairDiffs(CASES, results, ['status', 'stdout', 'stderr', 'check', 'map'], (q) => ({ ...q, stderr: hintNewline(q.stderr) }));
     assert.deepEqual(diffs, []);
   });
 });

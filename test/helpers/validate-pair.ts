@@ -93,3 +93,15 @@ export async function pool<T, R>(items: readonly T[], limit: number, fn: (item: 
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
   return out;
 }
+
+/** One line per field of `keys` where the two sides of a case differ (the case's argv, then both values). */
+export function pairDiffs(cases: readonly PairCase[], results: readonly { qemu: PairSide; vdisk: PairSide }[], keys: readonly (keyof PairSide)[], qemuSide: (s: PairSide) => PairSide = (s) => s): string[] {
+  const diffs: string[] = [];
+  results.forEach(({ qemu, vdisk }, i) => {
+    const q = qemuSide(qemu);
+    for (const k of keys) {
+      if (JSON.stringify(q[k]) !== JSON.stringify(vdisk[k])) diffs.push(`${(cases[i] as PairCase).args.join(' ')}: ${k}\n  qemu:  ${JSON.stringify(q[k])}\n  vdisk: ${JSON.stringify(vdisk[k])}`);
+    }
+  });
+  return diffs;
+}
