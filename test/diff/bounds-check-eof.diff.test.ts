@@ -1,0 +1,90 @@
+/**
+ * `check` on images cut short: every driver must find data and metadata
+ * past the end of the file as qemu-img's check does (a truncated
+ * streamOptimized VMDK used to pass with "No errors were found"). Each
+ * image is made by qemu-img, copied, cut at fixed and proportional points
+ * and checked by both tools: same exit code, stdout and stderr.
+ */
+import assert from 'node:assert/strict';
+import { copyFileSync, mkdirSync, readdirSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+
+import { asVdisk, vdisk } from '../helpers/cli.js';
+import { qemuImg, qemuImgOk, requireQemu, tmpDir } from '../helpers/qemu.js';
+
+const dir = tmpDir();
+after(() => dir.cleanup());
+const cwd = dir.path;
+
+/** 4 MiB whose every 64 KiB cluster holds data (so every grain/block/cluster is allocated). */
+function source(): string {
+  const name = join(cwd, 'src.raw');
+  const b = new Uint8Array(4 << 20);
+  for (let i = 0; i < b.length; i += 65536) b.fill((i >>> 16) + 1, i, i + 100);
+  writeFileSync(name, b);
+  return name;
+}
+
+interface Case {
+  /** Test label. */
+  readonly label: string;
+  /** qemu-img convert -O format and -o options. */
+  readonly format: string;
+  readonly options: string;
+  /** The file that is cut (the image itself unless its data lives in another file). */
+  readonly cut: (image: string) => string;
+}
+
+const self = (image: string): string => image;
+
+/** Cut points: fixed offsets near the headers, and proportions of the file. */
+function cutPoints(size: number): number[] {
+  const fixed = [0, 3, 100, 65535, (1 << 20) + 512];
+  const parts = [0.05, 0.25, 0.5, 0.95].map((f) => Math.floor(size * f));
+  return [...new Set([...fixed, ...parts, size - 511, size - 1])].filter((n) => n >= 0 && n < size).sort((a, b) => a - b);
+}
+
+/** Same exit code, stdout and stderr for `args` from qemu-img and vdisk. */
+function same(args: readonly string[], where: string): void {
+  const q = qemuImg(args, { cwd: where });
+  const v = vdisk(args, { cwd: where });
+  const what = `${args.join(' ')} in ${where}`;
+  assert.equal(v.stderr, asVdisk(q.stderr), `stderr of ${what}`);
+  assert.equal(v.stdout, q.stdout, `stdout of ${what}`);
+  assert.equal(v.status, q.status, `exit of ${what}`);
+}
+
+/** Makes the image, then checks copies of it cut at every point. */
+function sweep(c: Case): void {
+  const base = join(cwd, c.label);
+  mkdirSync(base);
+  const image = 'img.' + c.format;
+  qemuImgOk(['convert', '-f', 'raw', '-O', c.format, ...(c.options ? ['-o', c.options] : []), source(), join(base, image)]);
+  const cutName = c.cut(image);
+  const files = readdirSync(base);
+  for (const [i, at] of cutPoints(statSync(join(base, cutName)).size).entries()) {
+    const where = join(base, `cut-${at}`);
+    mkdirSync(where);
+    for (const f of files) copyFileSync(join(base, f), join(where, f));
+    truncateSync(join(where, cutName), at);
+    same(['check', '-U', image], where);
+    if (i % 3 === 2) same(['check', '-U', '--output=json', image], where);
+  }
+}
+
+const cases: Case[] = [
+  { label: 'vmdk-streamOptimized', format: 'vmdk', options: 'subformat=streamOptimized', cut: self },
+  { label: 'vmdk-monolithicSparse', format: 'vmdk', options: 'subformat=monolithicSparse', cut: self },
+  { label: 'vmdk-twoGbMaxExtentSparse', format: 'vmdk', options: 'subformat=twoGbMaxExtentSparse', cut: () => 'img-s001.vmdk' },
+  { label: 'vmdk-monolithicFlat', format: 'vmdk', options: 'subformat=monolithicFlat', cut: () => 'img-flat.vmdk' },
+];
+
+describe('check finds what a truncation left past the end of the file, as qemu-img does', () => {
+  for (const c of cases) {
+    it(c.label, (t) => {
+      if (!requireQemu(t)) return;
+      sweep(c);
+    });
+  }
+});
