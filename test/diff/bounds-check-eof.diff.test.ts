@@ -34,6 +34,8 @@ interface Case {
   readonly options: string;
   /** The file that is cut (the image itself unless its data lives in another file). */
   readonly cut: (image: string) => string;
+  /** Convert with -c. */
+  readonly compress?: boolean;
 }
 
 const self = (image: string): string => image;
@@ -45,11 +47,22 @@ function cutPoints(size: number): number[] {
   return [...new Set([...fixed, ...parts, size - 511, size - 1])].filter((n) => n >= 0 && n < size).sort((a, b) => a - b);
 }
 
+/**
+ * qemu's VHDX open fails without a message of its own where vdisk names the
+ * broken structure (a deliberate difference): those compare by exit code.
+ */
+const QEMU_BARE_EINVAL = /^qemu-img: Could not open '([^']*)': Could not open '\1': Invalid argument\n$/;
+
 /** Same exit code, stdout and stderr for `args` from qemu-img and vdisk. */
 function same(args: readonly string[], where: string): void {
   const q = qemuImg(args, { cwd: where });
   const v = vdisk(args, { cwd: where });
   const what = `${args.join(' ')} in ${where}`;
+  if (QEMU_BARE_EINVAL.test(q.stderr)) {
+    assert.equal(v.status, q.status, `exit of ${what}`);
+    assert.match(v.stderr, /^vdisk: Could not open '[^']*': /);
+    return;
+  }
   assert.equal(v.stderr, asVdisk(q.stderr), `stderr of ${what}`);
   assert.equal(v.stdout, q.stdout, `stdout of ${what}`);
   assert.equal(v.status, q.status, `exit of ${what}`);
@@ -60,7 +73,7 @@ function sweep(c: Case): void {
   const base = join(cwd, c.label);
   mkdirSync(base);
   const image = 'img.' + c.format;
-  qemuImgOk(['convert', '-f', 'raw', '-O', c.format, ...(c.options ? ['-o', c.options] : []), source(), join(base, image)]);
+  qemuImgOk(['convert', '-f', 'raw', '-O', c.format, ...(c.compress ? ['-c'] : []), ...(c.options ? ['-o', c.options] : []), source(), join(base, image)]);
   const cutName = c.cut(image);
   const files = readdirSync(base);
   for (const [i, at] of cutPoints(statSync(join(base, cutName)).size).entries()) {
@@ -78,6 +91,12 @@ const cases: Case[] = [
   { label: 'vmdk-monolithicSparse', format: 'vmdk', options: 'subformat=monolithicSparse', cut: self },
   { label: 'vmdk-twoGbMaxExtentSparse', format: 'vmdk', options: 'subformat=twoGbMaxExtentSparse', cut: () => 'img-s001.vmdk' },
   { label: 'vmdk-monolithicFlat', format: 'vmdk', options: 'subformat=monolithicFlat', cut: () => 'img-flat.vmdk' },
+  { label: 'vhdx', format: 'vhdx', options: '', cut: self },
+  { label: 'qcow2', format: 'qcow2', options: '', cut: self },
+  { label: 'qcow2-compressed-zstd', format: 'qcow2', options: 'compression_type=zstd', cut: self, compress: true },
+  { label: 'vdi', format: 'vdi', options: '', cut: self },
+  { label: 'vpc-dynamic', format: 'vpc', options: '', cut: self },
+  { label: 'vpc-fixed', format: 'vpc', options: 'subformat=fixed', cut: self },
 ];
 
 describe('check finds what a truncation left past the end of the file, as qemu-img does', () => {

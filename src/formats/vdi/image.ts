@@ -47,7 +47,8 @@ export async function openVdi(store: ByteStore, writable: boolean): Promise<VdiI
   const fileSize = await store.size();
   const head = new Uint8Array(VDI_HEADER_SIZE);
   await store.read(0, head);
-  const header = parseVdiHeader(fileSize < VDI_HEADER_SIZE ? head.subarray(0, fileSize) : head, fileSize);
+  // a header cut short reads as zeros past the end, as QEMU reads it
+  const header = parseVdiHeader(head, fileSize);
   const map = new VdiBlockMap(store, header.offsetBmap, header.blocksInImage);
   if (writable) await checkForWrite(map, header);
   return new VdiImage({ store, header, map, blocksAllocated: header.blocksAllocated }, writable);
