@@ -11,6 +11,18 @@ process.env['UV_THREADPOOL_SIZE'] ??= String(Math.max(4, availableParallelism())
 // the loops that run long (L2 walks over terabytes, zero scans).
 setFlagsFromString('--interrupt-budget=1000000');
 
+/** Resolves when `s` has room again, or can never have (closed or failed: later writes report that). */
+function drained(s: NodeJS.WriteStream): Promise<void> {
+  if (!s.writableNeedDrain) return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = (): void => {
+      s.off('drain', done).off('close', done).off('error', done);
+      resolve();
+    };
+    s.on('drain', done).on('close', done).on('error', done);
+  });
+}
+
 const { run } = await import('./main.js');
 const { PROG } = await import('./context.js');
 
@@ -18,6 +30,7 @@ try {
   process.exitCode = await run(process.argv.slice(2), {
     stdout: (t) => process.stdout.write(t),
     stderr: (t) => process.stderr.write(t),
+    drain: () => drained(process.stdout),
   });
 } catch (err) {
   process.stderr.write(`${PROG}: internal error: ${String(err)}\n`);

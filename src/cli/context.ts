@@ -5,6 +5,12 @@ import { UsageError } from './args.js';
 export interface CliIo {
   stdout(text: string): void;
   stderr(text: string): void;
+  /**
+   * Resolves once stdout can take more (its buffer drained, or the stream
+   * ended). Commands that print without bound await it between writes so a
+   * slow reader holds their memory flat; without it, writes just queue.
+   */
+  drain?(): Promise<void>;
 }
 
 /** A subcommand: words after its name → exit status. */

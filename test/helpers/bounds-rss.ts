@@ -29,9 +29,10 @@ export interface RssResult {
 }
 
 /**
- * Runs `vdisk ...args` under GNU time. `shell` (optional) is a shell
+ * Runs `vdisk ...args` under GNU time. `pipeInto` (optional) is a shell
  * pipeline stage the CLI's stdout is piped into (e.g. `sleep 1; wc -c`),
- * so stdout is a real pipe drained at the consumer's pace.
+ * so stdout is a real pipe drained at the consumer's pace; the status is
+ * then vdisk's unless the consumer fails (pipefail).
  */
 export function vdiskPeak(args: readonly string[], options: { cwd?: string; pipeInto?: string } = {}): RssResult {
   const scratch = mkdtempSync(join(tmpdir(), 'vdisk-rss-'));
@@ -40,7 +41,7 @@ export function vdiskPeak(args: readonly string[], options: { cwd?: string; pipe
     const cmd = [TIME, '-f', '%M', '-o', out, process.execPath, VDISK_BIN, ...args];
     const r = options.pipeInto === undefined
       ? spawnSync(cmd[0]!, cmd.slice(1), { cwd: options.cwd, encoding: 'utf8', maxBuffer: 256 * 1024 * 1024, timeout: 120_000 })
-      : spawnSync('/bin/sh', ['-c', `"$@" | { ${options.pipeInto}; }`, 'sh', ...cmd], { cwd: options.cwd, encoding: 'utf8', maxBuffer: 256 * 1024 * 1024, timeout: 120_000 });
+      : spawnSync('/bin/bash', ['-c', `set -o pipefail; "$@" | { ${options.pipeInto}; }`, 'bash', ...cmd], { cwd: options.cwd, encoding: 'utf8', maxBuffer: 256 * 1024 * 1024, timeout: 120_000 });
     if (r.error) throw r.error;
     const text = readFileSync(out, 'utf8').trim().split('\n');
     const peakKiB = Number(text[text.length - 1]);
