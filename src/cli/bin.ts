@@ -31,6 +31,7 @@ try {
     stdout: (t) => process.stdout.write(t),
     stderr: (t) => process.stderr.write(t),
     drain: () => drained(process.stdout),
+    drainStderr: () => drained(process.stderr),
   });
 } catch (err) {
   process.stderr.write(`${PROG}: internal error: ${String(err)}\n`);

@@ -11,6 +11,8 @@ export interface CliIo {
    * slow reader holds their memory flat; without it, writes just queue.
    */
   drain?(): Promise<void>;
+  /** The same for stderr. */
+  drainStderr?(): Promise<void>;
 }
 
 /** A subcommand: words after its name → exit status. */

@@ -441,6 +441,11 @@ export interface CheckRequest {
    * error_report, which the CLI prefixes with the program name.
    */
   log(line: string, kind?: 'report'): void;
+  /**
+   * Resolves once the lines logged so far have been taken up; a checker that
+   * can log without bound awaits it between batches (back-pressure).
+   */
+  logged?: (() => Promise<void>) | undefined;
   /** Work done so far, in units of the checker's choosing. */
   onProgress?: ((done: number, total: number) => void) | undefined;
 }

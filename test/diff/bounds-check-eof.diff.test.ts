@@ -42,7 +42,7 @@ const self = (image: string): string => image;
 
 /** Cut points: fixed offsets near the headers, and proportions of the file. */
 function cutPoints(size: number): number[] {
-  const fixed = [0, 3, 100, 65535, (1 << 20) + 512];
+  const fixed = [0, 3, 100, 511, 65535, (1 << 20) + 512];
   const parts = [0.05, 0.25, 0.5, 0.95].map((f) => Math.floor(size * f));
   return [...new Set([...fixed, ...parts, size - 511, size - 1])].filter((n) => n >= 0 && n < size).sort((a, b) => a - b);
 }

@@ -32,16 +32,17 @@ export interface RssResult {
  * Runs `vdisk ...args` under GNU time. `pipeInto` (optional) is a shell
  * pipeline stage the CLI's stdout is piped into (e.g. `sleep 1; wc -c`),
  * so stdout is a real pipe drained at the consumer's pace; the status is
- * then vdisk's unless the consumer fails (pipefail).
+ * then vdisk's unless the consumer fails (pipefail). With `pipeStderr`,
+ * stderr goes down the pipe instead and stdout is discarded.
  */
-export function vdiskPeak(args: readonly string[], options: { cwd?: string; pipeInto?: string } = {}): RssResult {
+export function vdiskPeak(args: readonly string[], options: { cwd?: string; pipeInto?: string; pipeStderr?: boolean } = {}): RssResult {
   const scratch = mkdtempSync(join(tmpdir(), 'vdisk-rss-'));
   const out = join(scratch, 'rss');
   try {
     const cmd = [TIME, '-f', '%M', '-o', out, process.execPath, VDISK_BIN, ...args];
     const r = options.pipeInto === undefined
       ? spawnSync(cmd[0]!, cmd.slice(1), { cwd: options.cwd, encoding: 'utf8', maxBuffer: 256 * 1024 * 1024, timeout: 120_000 })
-      : spawnSync('/bin/bash', ['-c', `set -o pipefail; "$@" | { ${options.pipeInto}; }`, 'bash', ...cmd], { cwd: options.cwd, encoding: 'utf8', maxBuffer: 256 * 1024 * 1024, timeout: 120_000 });
+      : spawnSync('/bin/bash', ['-c', `set -o pipefail; "$@" ${options.pipeStderr ? '2>&1 >/dev/null ' : ''}| { ${options.pipeInto}; }`, 'bash', ...cmd], { cwd: options.cwd, encoding: 'utf8', maxBuffer: 256 * 1024 * 1024, timeout: 120_000 });
     if (r.error) throw r.error;
     const text = readFileSync(out, 'utf8').trim().split('\n');
     const peakKiB = Number(text[text.length - 1]);
