@@ -89,13 +89,14 @@ export class VdiImage implements FormatImage {
     this.writer = writable ? { write: (o, d) => this.#write(o, d), writeZeroes: (o, n) => this.#writeZeroes(o, n) } : undefined;
   }
 
-  async mapping(offset: number, length: number): Promise<readonly Extent[]> {
+  async mapping(offset: number, length: number, maxExtents = Infinity): Promise<readonly Extent[]> {
     const { map, header } = this.#s;
     const bs = header.blockSize;
     const isStatic = header.imageType === VDI_TYPE.static;
     const out: Extent[] = [];
     let page = await map.page(Math.floor(offset / bs));
-    for (let pos = offset; pos < offset + length && out.length < MAX_EXTENTS; ) {
+    // stop once the extents the caller uses are complete (the next one has begun)
+    for (let pos = offset; pos < offset + length && out.length < MAX_EXTENTS && out.length <= maxExtents; ) {
       const idx = Math.floor(pos / bs);
       const inBlock = pos - idx * bs;
       const n = Math.min(offset + length - pos, bs - inBlock);
@@ -106,7 +107,7 @@ export class VdiImage implements FormatImage {
       else push(out, { kind: 'zero', offset: pos, length: n, allocated: false });
       pos += n;
     }
-    return out;
+    return out.length > maxExtents ? out.slice(0, maxExtents) : out;
   }
 
   async describe(): Promise<FormatDescription> {
