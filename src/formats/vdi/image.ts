@@ -39,16 +39,18 @@ function push(out: Extent[], e: Extent): void {
 
 /**
  * Reads and checks the header and block map. A writable open also refuses
- * a block map where a new block could land on a used one.
+ * a block map where a new block could land on a used one. An open for
+ * `check` accepts a block map or data area cut off by the end of the file:
+ * like QEMU it reads zeros there, and the check reports what they claim.
  *
  * @throws {CorruptImageError} ECORRUPT, {@link UnsupportedError} EUNSUPPORTED
  */
-export async function openVdi(store: ByteStore, writable: boolean): Promise<VdiImage> {
+export async function openVdi(store: ByteStore, writable: boolean, forCheck = false): Promise<VdiImage> {
   const fileSize = await store.size();
   const head = new Uint8Array(VDI_HEADER_SIZE);
   await store.read(0, head);
   // a header cut short reads as zeros past the end, as QEMU reads it
-  const header = parseVdiHeader(head, fileSize);
+  const header = parseVdiHeader(head, forCheck ? Infinity : fileSize);
   const map = new VdiBlockMap(store, header.offsetBmap, header.blocksInImage);
   if (writable) await checkForWrite(map, header);
   return new VdiImage({ store, header, map, blocksAllocated: header.blocksAllocated }, writable);
