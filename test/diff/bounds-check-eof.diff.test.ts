@@ -6,12 +6,13 @@
  * and checked by both tools: same exit code, stdout and stderr.
  */
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { copyFileSync, mkdirSync, readdirSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 
-import { asVdisk, vdisk } from '../helpers/cli.js';
-import { qemuImg, qemuImgOk, requireQemu, tmpDir } from '../helpers/qemu.js';
+import { asVdisk, VDISK_BIN } from '../helpers/cli.js';
+import { qemuImgOk, requireQemu, tmpDir } from '../helpers/qemu.js';
 
 const dir = tmpDir();
 after(() => dir.cleanup());
@@ -42,8 +43,8 @@ const self = (image: string): string => image;
 
 /** Cut points: fixed offsets near the headers, and proportions of the file. */
 function cutPoints(size: number): number[] {
-  const fixed = [0, 3, 100, 511, 65535, (1 << 20) + 512];
-  const parts = [0.05, 0.25, 0.5, 0.95].map((f) => Math.floor(size * f));
+  const fixed = [0, 100, 511, 65535, (1 << 20) + 512];
+  const parts = [0.05, 0.5, 0.95].map((f) => Math.floor(size * f));
   return [...new Set([...fixed, ...parts, size - 511, size - 1])].filter((n) => n >= 0 && n < size).sort((a, b) => a - b);
 }
 
@@ -53,10 +54,22 @@ function cutPoints(size: number): number[] {
  */
 const QEMU_BARE_EINVAL = /^qemu-img: Could not open '([^']*)': Could not open '\1': Invalid argument\n$/;
 
+/** One program run, asynchronously (the cuts of a case are checked side by side). */
+function run(cmd: string, args: readonly string[], cwd: string): Promise<{ status: number; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { cwd });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ status: code ?? -1, stdout, stderr }));
+  });
+}
+
 /** Same exit code, stdout and stderr for `args` from qemu-img and vdisk. */
-function same(args: readonly string[], where: string): void {
-  const q = qemuImg(args, { cwd: where });
-  const v = vdisk(args, { cwd: where });
+async function same(args: readonly string[], where: string): Promise<void> {
+  const [q, v] = await Promise.all([run('qemu-img', args, where), run(process.execPath, [VDISK_BIN, ...args], where)]);
   const what = `${args.join(' ')} in ${where}`;
   if (QEMU_BARE_EINVAL.test(q.stderr)) {
     assert.equal(v.status, q.status, `exit of ${what}`);
@@ -68,22 +81,23 @@ function same(args: readonly string[], where: string): void {
   assert.equal(v.status, q.status, `exit of ${what}`);
 }
 
-/** Makes the image, then checks copies of it cut at every point. */
-function sweep(c: Case): void {
+/** Makes the image, then checks copies of it cut at every point, two cuts at a time. */
+async function sweep(c: Case): Promise<void> {
   const base = join(cwd, c.label);
   mkdirSync(base);
   const image = 'img.' + c.format;
   qemuImgOk(['convert', '-f', 'raw', '-O', c.format, ...(c.compress ? ['-c'] : []), ...(c.options ? ['-o', c.options] : []), source(), join(base, image)]);
   const cutName = c.cut(image);
   const files = readdirSync(base);
-  for (const [i, at] of cutPoints(statSync(join(base, cutName)).size).entries()) {
+  const jobs = cutPoints(statSync(join(base, cutName)).size).map((at, i) => async (): Promise<void> => {
     const where = join(base, `cut-${at}`);
     mkdirSync(where);
     for (const f of files) copyFileSync(join(base, f), join(where, f));
     truncateSync(join(where, cutName), at);
-    same(['check', '-U', image], where);
-    if (i % 3 === 2) same(['check', '-U', '--output=json', image], where);
-  }
+    await same(['check', '-U', image], where);
+    if (i % 3 === 2) await same(['check', '-U', '--output=json', image], where);
+  });
+  for (let i = 0; i < jobs.length; i += 2) await Promise.all(jobs.slice(i, i + 2).map((j) => j()));
 }
 
 const cases: Case[] = [
@@ -101,9 +115,9 @@ const cases: Case[] = [
 
 describe('check finds what a truncation left past the end of the file, as qemu-img does', () => {
   for (const c of cases) {
-    it(c.label, (t) => {
+    it(c.label, async (t) => {
       if (!requireQemu(t)) return;
-      sweep(c);
+      await sweep(c);
     });
   }
 });
