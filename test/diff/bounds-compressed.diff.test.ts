@@ -1,14 +1,17 @@
 /**
- * qcow2 zstd clusters from an untrusted image: a frame without a content
+ * Compressed qcow2 clusters from an untrusted image, decoded within one
+ * cluster as QEMU decodes them. zstd: a frame without a content
  * size may expand without limit (4 bytes of RLE block per 128 KiB), so it
  * must be decoded against the cluster bound, not whole and then measured.
  * qemu-img decodes it with a streaming decoder into one cluster and fails
  * the read (8 MB RSS); vdisk must fail too, within bounded memory, and
- * still read a well-formed unsized frame exactly as qemu-img does.
+ * still read a well-formed unsized frame exactly as qemu-img does. zlib:
+ * QEMU keeps the first cluster of a longer stream (vdisk used to fail).
  */
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { deflateRawSync } from 'node:zlib';
 import { after, describe, it } from 'node:test';
 
 import { compressCluster, decompressCluster } from '../../src/formats/qcow2/compressed.js';
@@ -43,10 +46,10 @@ function unsizedRleFrame(blocks: number, blockSize: number, byte: number): Uint8
   return out;
 }
 
-/** A one-cluster zstd qcow2 made by qemu-img; returns the compressed cluster's host offset and room. */
-function zstdImage(name: string): { offset: number; room: number } {
+/** A one-cluster compressed qcow2 made by qemu-img; returns the compressed cluster's host offset and room. */
+function compressedImage(name: string, type = 'zstd'): { offset: number; room: number } {
   writeFileSync(join(cwd, 'src.raw'), noisyCluster());
-  qemuImgOk(['convert', '-f', 'raw', '-O', 'qcow2', '-c', '-o', 'compression_type=zstd', 'src.raw', name], { cwd });
+  qemuImgOk(['convert', '-f', 'raw', '-O', 'qcow2', '-c', '-o', `compression_type=${type}`, 'src.raw', name], { cwd });
   const b = readFileSync(join(cwd, name));
   const clusterBits = b.readUInt32BE(20);
   const l1 = Number(b.readBigUInt64BE(40));
@@ -59,9 +62,9 @@ function zstdImage(name: string): { offset: number; room: number } {
   return { offset, room: sectors * 512 - (offset & 511) };
 }
 
-/** Writes `frame` over the compressed cluster of a fresh copy `name`. */
-function withFrame(name: string, frame: Uint8Array): void {
-  const { offset, room } = zstdImage(name);
+/** Writes `frame` over the compressed cluster of a fresh image `name`. */
+function withFrame(name: string, frame: Uint8Array, type = 'zstd'): void {
+  const { offset, room } = compressedImage(name, type);
   assert.ok(frame.length <= room, `frame of ${frame.length} fits the ${room} bytes`);
   const b = readFileSync(join(cwd, name));
   b.set(frame, offset);
@@ -121,5 +124,27 @@ describe('qcow2 zstd clusters are decoded within the cluster bound', () => {
     }
     assert.equal(joins, 0);
     assert.deepEqual(out, data);
+  });
+});
+
+describe('qcow2 zlib clusters are decoded within the cluster bound', () => {
+  it('a stream longer than a cluster reads as its first cluster, as qemu-img reads it', (t) => {
+    if (!requireQemu(t)) return;
+    // QEMU inflates into one cluster and accepts a full output with input left over
+    const data = Buffer.concat([Buffer.alloc(65536, 0x41), Buffer.alloc(65536, 0x42)]);
+    withFrame('long.qcow2', deflateRawSync(data, { windowBits: 12 }), 'zlib');
+    qemuImgOk(['convert', '-O', 'raw', 'long.qcow2', 'q.raw'], { cwd });
+    const v = vdisk(['convert', '-O', 'raw', 'long.qcow2', 'v.raw'], { cwd });
+    assert.equal(v.status, 0, v.stderr);
+    const q = readFileSync(join(cwd, 'q.raw'));
+    assert.ok(q.every((b) => b === 0x41));
+    assert.deepEqual(readFileSync(join(cwd, 'v.raw')), q);
+  });
+
+  it('a stream shorter than a cluster fails as in qemu-img', (t) => {
+    if (!requireQemu(t)) return;
+    withFrame('short.qcow2', deflateRawSync(Buffer.alloc(4096, 0x41), { windowBits: 12 }), 'zlib');
+    assert.equal(qemuImg(['convert', '-O', 'raw', 'short.qcow2', 'q.raw'], { cwd }).status, 1);
+    assert.equal(vdisk(['convert', '-O', 'raw', 'short.qcow2', 'v.raw'], { cwd }).status, 1);
   });
 });
