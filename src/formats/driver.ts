@@ -144,7 +144,9 @@ export interface OpenOptions {
    * stderr): `bitmaps-inconsistent` (persistent bitmaps a program without
    * bitmap support left stale), and the lines of the repair a read/write
    * open of a dirty image runs, `repair-log` (printed as they are) and
-   * `repair-report` (lines qemu prefixes with the program name).
+   * `repair-report` (lines qemu prefixes with the program name), and
+   * `error-report`: what qemu reports before an open fails with a bare
+   * errno (a VHDX BAT entry past the end of the file).
    */
   readonly onWarning?: ((warning: OpenWarning) => void) | undefined;
   /**

@@ -138,7 +138,11 @@ export async function openState(store: ByteStore, options: OpenOptions): Promise
   // a check open skips this (QEMU's BDRV_O_CHECK): the check reports every finding instead
   if (!options.check) {
     const first = batFindings(batScope).next();
-    if (!first.done) throw new CorruptImageError(first.value.message, { offset: first.value.offset });
+    if (!first.done) {
+      // qemu reports the entry through error_report, then fails the open with a bare EINVAL
+      options.onWarning?.({ code: 'error-report', message: first.value.message });
+      throw new CorruptImageError(`Could not open '${options.filename}': Invalid argument`, { offset: first.value.offset, data: { finding: first.value.message } });
+    }
   }
   return {
     batScope,
