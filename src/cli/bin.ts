@@ -13,13 +13,21 @@ setFlagsFromString('--interrupt-budget=1000000');
 
 /** Resolves when `s` has room again, or can never have (closed or failed: later writes report that). */
 function drained(s: NodeJS.WriteStream): Promise<void> {
-  if (!s.writableNeedDrain) return Promise.resolve();
+  if (s.destroyed || !s.writableNeedDrain) return Promise.resolve();
   return new Promise((resolve) => {
     const done = (): void => {
       s.off('drain', done).off('close', done).off('error', done);
       resolve();
     };
     s.on('drain', done).on('close', done).on('error', done);
+  });
+}
+
+// A reader that stops early (`vdisk map ... | head`): qemu-img ignores SIGPIPE and the failed
+// writes, finishes and exits with its own status; so does vdisk, instead of dying on the error.
+for (const s of [process.stdout, process.stderr]) {
+  s.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EPIPE' && err.code !== 'ERR_STREAM_DESTROYED') throw err;
   });
 }
 

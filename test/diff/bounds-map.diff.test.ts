@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 
 import { hasTime, RSS_LIMIT_KIB, vdiskPeak } from '../helpers/bounds-rss.js';
+import { VDISK_BIN } from '../helpers/cli.js';
 import { qemuImg, qemuImgOk, requireQemu, tmpDir } from '../helpers/qemu.js';
 
 const dir = tmpDir();
@@ -61,5 +62,19 @@ describe('map honours back-pressure on stdout', () => {
     assert.equal(v.status, 0, v.stderr);
     assert.equal(v.stdout, cksum(q.stdout), 'same bytes as qemu-img');
     assert.ok(v.peakKiB < RSS_LIMIT_KIB, `peak RSS ${v.peakKiB} KiB`);
+  });
+});
+
+describe('map into a reader that stops early', () => {
+  it('finishes quietly with its own status, as qemu-img does', (t) => {
+    if (!requireQemu(t)) return;
+    stripedImage('early.qcow2');
+    const pipeline = (cmd: string[]): { status: number | null; stderr: string } =>
+      spawnSync('/bin/bash', ['-c', 'set -o pipefail; "$@" | head -c 100 >/dev/null', 'bash', ...cmd], { cwd, encoding: 'utf8' });
+    const q = pipeline(['qemu-img', 'map', '--output=json', 'early.qcow2']);
+    const v = pipeline([process.execPath, VDISK_BIN, 'map', '--output=json', 'early.qcow2']);
+    assert.equal(q.status, 0);
+    assert.equal(v.stderr, '');
+    assert.equal(v.status, q.status);
   });
 });
