@@ -39,6 +39,8 @@ interface Case {
   readonly compress?: boolean;
   /** Also compare `info` (whose open validates what check only reports). */
   readonly info?: boolean;
+  /** Also compare `check -r all` (a format without repair must say so, whatever the damage). */
+  readonly repair?: boolean;
 }
 
 const self = (image: string): string => image;
@@ -99,6 +101,7 @@ async function sweep(c: Case): Promise<void> {
     await same(['check', '-U', image], where);
     if (i % 3 === 2) await same(['check', '-U', '--output=json', image], where);
     if (c.info) await same(['info', '-U', image], where);
+    if (c.repair) await same(['check', '-r', 'all', image], where);
   });
   for (let i = 0; i < jobs.length; i += 2) await Promise.all(jobs.slice(i, i + 2).map((j) => j()));
 }
@@ -111,7 +114,7 @@ const cases: Case[] = [
   { label: 'vhdx', format: 'vhdx', options: '', cut: self, info: true },
   { label: 'qcow2', format: 'qcow2', options: '', cut: self },
   { label: 'qcow2-compressed-zstd', format: 'qcow2', options: 'compression_type=zstd', cut: self, compress: true },
-  { label: 'vdi', format: 'vdi', options: '', cut: self },
+  { label: 'vdi', format: 'vdi', options: '', cut: self, repair: true },
   { label: 'vpc-dynamic', format: 'vpc', options: '', cut: self },
   { label: 'vpc-fixed', format: 'vpc', options: 'subformat=fixed', cut: self },
 ];

@@ -52,7 +52,8 @@ export async function openVdi(store: ByteStore, writable: boolean, forCheck = fa
   // a header cut short reads as zeros past the end, as QEMU reads it
   const header = parseVdiHeader(head, forCheck ? Infinity : fileSize);
   const map = new VdiBlockMap(store, header.offsetBmap, header.blocksInImage);
-  if (writable) await checkForWrite(map, header);
+  // a check never writes (VDI has no repair: `check -r` answers that it does not support checks)
+  if (writable && !forCheck) await checkForWrite(map, header);
   return new VdiImage({ store, header, map, blocksAllocated: header.blocksAllocated }, writable);
 }
 
