@@ -11,6 +11,26 @@ process.env['UV_THREADPOOL_SIZE'] ??= String(Math.max(4, availableParallelism())
 // the loops that run long (L2 walks over terabytes, zero scans).
 setFlagsFromString('--interrupt-budget=1000000');
 
+/** Resolves when `s` has room again, or can never have (closed or failed: later writes report that). */
+function drained(s: NodeJS.WriteStream): Promise<void> {
+  if (s.destroyed || !s.writableNeedDrain) return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = (): void => {
+      s.off('drain', done).off('close', done).off('error', done);
+      resolve();
+    };
+    s.on('drain', done).on('close', done).on('error', done);
+  });
+}
+
+// A reader that stops early (`vdisk map ... | head`): qemu-img ignores SIGPIPE and the failed
+// writes, finishes and exits with its own status; so does vdisk, instead of dying on the error.
+for (const s of [process.stdout, process.stderr]) {
+  s.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EPIPE' && err.code !== 'ERR_STREAM_DESTROYED') throw err;
+  });
+}
+
 const { run } = await import('./main.js');
 const { PROG } = await import('./context.js');
 const { rawArguments } = await import('./raw-argv.js');
@@ -23,6 +43,8 @@ try {
   process.exitCode = await run(rawArguments(), {
     stdout: (t) => process.stdout.write(bytesOf(t)),
     stderr: (t) => process.stderr.write(bytesOf(t)),
+    drain: () => drained(process.stdout),
+    drainStderr: () => drained(process.stderr),
   });
 } catch (err) {
   process.stderr.write(`${PROG}: internal error: ${String(err)}\n`);

@@ -6,6 +6,14 @@ import { ObjectHelpRequest } from './objects.js';
 export interface CliIo {
   stdout(text: string): void;
   stderr(text: string): void;
+  /**
+   * Resolves once stdout can take more (its buffer drained, or the stream
+   * ended). Commands that print without bound await it between writes so a
+   * slow reader holds their memory flat; without it, writes just queue.
+   */
+  drain?(): Promise<void>;
+  /** The same for stderr. */
+  drainStderr?(): Promise<void>;
 }
 
 /** A subcommand: words after its name → exit status. */
@@ -76,7 +84,7 @@ export function warningPrinter(io: CliIo): (w: { code: string; message: string }
     if (w.code === 'bitmaps-inconsistent') {
       io.stderr(`${PROG}: warning: ${w.message}\nSome clusters may be leaked, run '${PROG} check -r' on the image file to fix.`);
     } else {
-      io.stderr(`${w.code === 'repair-report' ? `${PROG}: ` : ''}${w.message}\n`);
+      io.stderr(`${w.code === 'repair-report' || w.code === 'error-report' ? `${PROG}: ` : ''}${w.message}\n`);
     }
   };
 }

@@ -150,7 +150,9 @@ export interface OpenOptions {
    * stderr): `bitmaps-inconsistent` (persistent bitmaps a program without
    * bitmap support left stale), and the lines of the repair a read/write
    * open of a dirty image runs, `repair-log` (printed as they are) and
-   * `repair-report` (lines qemu prefixes with the program name).
+   * `repair-report` (lines qemu prefixes with the program name), and
+   * `error-report`: what qemu reports before an open fails with a bare
+   * errno (a VHDX BAT entry past the end of the file).
    */
   readonly onWarning?: ((warning: OpenWarning) => void) | undefined;
   /**
@@ -459,6 +461,11 @@ export interface CheckRequest {
    * error_report, which the CLI prefixes with the program name.
    */
   log(line: string, kind?: 'report'): void;
+  /**
+   * Resolves once the lines logged so far have been taken up; a checker that
+   * can log without bound awaits it between batches (back-pressure).
+   */
+  logged?: (() => Promise<void>) | undefined;
   /** Work done so far, in units of the checker's choosing. */
   onProgress?: ((done: number, total: number) => void) | undefined;
 }

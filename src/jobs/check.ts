@@ -23,6 +23,12 @@ export interface CheckOptions extends Omit<OpenImageOptions, 'readOnly' | 'check
    * lines qemu-img prefixes with its name.
    */
   onFinding?: ((line: string, kind?: 'report') => void) | undefined;
+  /**
+   * Resolves once the lines `onFinding` received have been taken up (a CLI:
+   * its stderr drained). A check that can find millions of things awaits it
+   * now and then, so a slow reader holds its memory flat.
+   */
+  findingsTaken?: (() => Promise<void>) | undefined;
 }
 
 /** What {@link check} found: qemu's ImageCheck, in camelCase. */
@@ -71,7 +77,7 @@ async function runCheck(filename: ImageTarget, options: CheckOptions, ctx: JobCo
     };
     const run = async (mode: CheckRepair): Promise<CheckCounts> => {
       try {
-        return await checker.check({ repair: mode, signal: ctx.signal, log, onProgress });
+        return await checker.check({ repair: mode, signal: ctx.signal, log, onProgress, logged: options.findingsTaken });
       } catch (err) {
         if (err instanceof VdiskError && err.code === 'EABORTED') throw err;
         const why = err instanceof IoError ? err.message : err instanceof Error ? err.message : String(err);

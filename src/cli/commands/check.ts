@@ -67,10 +67,41 @@ export function checkJson(r: CheckReport): Record<string, unknown> {
 }
 
 /**
+ * Finding lines gathered into large stderr writes: a damaged map can have
+ * millions, and one write each costs more than the check. Flushed before
+ * anything else is printed, so the order stays qemu's.
+ */
+class LineBatch {
+  readonly #io: CliIo;
+  #pending = '';
+
+  constructor(io: CliIo) {
+    this.#io = io;
+  }
+
+  add(line: string): void {
+    this.#pending += line;
+    if (this.#pending.length >= 64 * 1024) this.flush();
+  }
+
+  flush(): void {
+    if (this.#pending) this.#io.stderr(this.#pending);
+    this.#pending = '';
+  }
+
+  /** Flushes, then waits until stderr has room. */
+  async taken(): Promise<void> {
+    this.flush();
+    await this.#io.drainStderr?.();
+  }
+}
+
+/**
  * `vdisk check [-f fmt] [--output=human|json] [-r leaks|all] [-T cache] [-q] [-U] filename` —
  * exit 0 consistent, 1 check not completed, 2 corruptions, 3 leaks only, 63 no check for the format.
  */
 export async function checkCommand(argv: readonly string[], io: CliIo): Promise<number> {
+  const findings = new LineBatch(io);
   try {
     const args = parseArgs(argv, SPECS);
     const output = outputFormat(last(args, 'output'));
@@ -79,8 +110,9 @@ export async function checkCommand(argv: readonly string[], io: CliIo): Promise<
     checkCacheMode(last(args, 'cache'));
     if (args.operands.length !== 1) throw new UsageError('Expecting one image file name');
     const { filename, format } = imageArg(args.operands[0] as string, last(args, 'format'), args.flags.has('imageOpts'), io, args.flags.has('forceShare'));
-    const onFinding = (line: string, kind?: 'report'): void => io.stderr(`${kind === 'report' ? `${PROG}: ` : ''}${line}\n`);
-    const report = await check(filename, { format, repair, forceShare: args.flags.has('forceShare'), onFinding, onWarning: warningPrinter(io), ...trustFrom(args), ...ingestFrom(args) });
+    const onFinding = (line: string, kind?: 'report'): void => findings.add(`${kind === 'report' ? `${PROG}: ` : ''}${line}\n`);
+    const report = await check(filename, { format, repair, forceShare: args.flags.has('forceShare'), onFinding, findingsTaken: () => findings.taken(), onWarning: warningPrinter(io), ...trustFrom(args), ...ingestFrom(args) });
+    findings.flush();
     if (!quiet && report.doubleChecked && output === 'human') {
       io.stdout(
         `The following inconsistencies were found and repaired:\n\n    ${report.leaksFixed} leaked clusters\n    ${report.corruptionsFixed} corruptions\n\nDouble checking the fixed image now...\n`,
@@ -93,6 +125,7 @@ export async function checkCommand(argv: readonly string[], io: CliIo): Promise<
     }
     return report.corruptions ? 2 : report.leaks ? 3 : 0;
   } catch (err) {
+    findings.flush();
     const exit = err instanceof VdiskError ? (err.data?.['checkExit'] as number | undefined) : undefined;
     const code = reportError(io, err);
     return exit ?? code;

@@ -45,13 +45,16 @@ async function opened<T>(gen: AsyncGenerator<T>): Promise<AsyncIterable<T>> {
 /** `vdisk map [-f fmt] [--output=human|json] [--start-offset=N] [--max-length=N] [-U] filename` */
 export async function mapCommand(argv: readonly string[], io: CliIo): Promise<number> {
   let pending = '';
-  const out = (text: string): void => {
-    pending += text;
-    if (pending.length >= FLUSH_AT) flush();
-  };
   const flush = (): void => {
     if (pending) io.stdout(pending);
     pending = '';
+  };
+  // a reader slower than the walk (a pipe) must slow the walk down, not pile up output
+  const out = async (text: string): Promise<void> => {
+    pending += text;
+    if (pending.length < FLUSH_AT) return;
+    flush();
+    await io.drain?.();
   };
   try {
     const args = parseArgs(argv, SPECS);
@@ -67,10 +70,10 @@ export async function mapCommand(argv: readonly string[], io: CliIo): Promise<nu
     // The image opens on the first entry: take it before printing anything, so an open error prints alone.
     const entries = await opened(map(filename, { format, startOffset, maxLength, forceShare: args.flags.has('forceShare'), onWarning: warningPrinter(io), ...trustFrom(args) }));
     if (output === 'human') {
-      out(`${'Offset'.padEnd(16)}${'Length'.padEnd(16)}${'Mapped to'.padEnd(16)}File\n`);
+      await out(`${'Offset'.padEnd(16)}${'Length'.padEnd(16)}${'Mapped to'.padEnd(16)}File\n`);
       for await (const e of entries) {
         if (e.data && e.offset === undefined) throw new VdiskError('EUNSUPPORTED', 'user', 'File contains external, encrypted or compressed clusters.');
-        if (e.data && !e.zero) out(`${hex16(e.start)}${hex16(e.length)}${hex16(e.offset ?? 0)}${e.filename ?? ''}\n`);
+        if (e.data && !e.zero) await out(`${hex16(e.start)}${hex16(e.length)}${hex16(e.offset ?? 0)}${e.filename ?? ''}\n`);
       }
       flush();
       return 0;
@@ -78,12 +81,12 @@ export async function mapCommand(argv: readonly string[], io: CliIo): Promise<nu
     // qemu prints one entry per line as it goes: "[{...},\n{...}]\n"
     let first = true;
     for await (const e of entries) {
-      out(`${first ? '[' : ',\n'}${jsonLine(e)}`);
+      await out(`${first ? '[' : ',\n'}${jsonLine(e)}`);
       first = false;
     }
     // An empty range (start at or past the end, --max-length=0): qemu prints its initial, empty entry.
-    if (first) out(`[${jsonLine({ start: startOffset ?? 0, length: 0, depth: 0, present: false, zero: false, data: false })}`);
-    out(']\n');
+    if (first) await out(`[${jsonLine({ start: startOffset ?? 0, length: 0, depth: 0, present: false, zero: false, data: false })}`);
+    await out(']\n');
     flush();
     return 0;
   } catch (err) {

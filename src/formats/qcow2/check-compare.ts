@@ -63,6 +63,7 @@ export async function compareRefcounts(ctx: CheckCtx, stored: StoredRefcounts, f
       if (r1 < r2) res.corruptions++;
       else res.leaks++;
     }
+    await ctx.req.logged?.(); // back-pressure: at most one refcount block's findings wait in front of a slow reader
   }
   await stored.flush();
   return out;

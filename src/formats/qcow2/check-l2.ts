@@ -218,6 +218,7 @@ export async function checkL1(ctx: CheckCtx, l1Off: number, l1Size: number, stat
     memo?.begin(t.index, t.offset);
     await checkL2(ctx, t.offset, t.bytes, w);
     memo?.end();
+    await ctx.req.logged?.(); // back-pressure: at most one table's findings wait in front of a slow reader
     ctx.req.onProgress?.(ctx.done, ctx.work);
   }
   ctx.done = base + l1Size;

@@ -33,12 +33,12 @@ function has(h: Qcow2Header, bit: number, word: 'incompatible' | 'autoclear' = '
   return (h[word] & BigInt(bit)) !== 0n;
 }
 
+/** The header cluster; past the end of a short file it reads as zeros, as QEMU reads it. */
 async function readHeaderCluster(store: ByteStore): Promise<Qcow2Header> {
-  const fileSize = await store.size();
-  const head = new Uint8Array(Math.min(512, fileSize));
+  const head = new Uint8Array(512);
   await store.read(0, head);
   const bits = peekClusterBits(head);
-  const cluster = new Uint8Array(Math.min(2 ** bits, fileSize));
+  const cluster = new Uint8Array(2 ** bits);
   await store.read(0, cluster);
   return parseHeader(cluster);
 }

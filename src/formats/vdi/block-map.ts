@@ -45,6 +45,8 @@ export interface BlockMapCheckOptions {
   readonly forWrite?: boolean | undefined;
   /** Messages kept (counting goes on); default 100. */
   readonly maxFindings?: number | undefined;
+  /** Receives every finding as it is made, which is then not kept (a check's findings can number millions). */
+  readonly onFinding?: ((f: BlockMapFinding) => void) | undefined;
 }
 
 /**
@@ -60,6 +62,8 @@ export class BlockMapCheck {
   readonly #max: number;
   readonly #used: Uint8Array;
   readonly #findings: BlockMapFinding[] = [];
+  readonly #onFinding: ((f: BlockMapFinding) => void) | undefined;
+  #found = 0;
   #allocated = 0;
 
   constructor(blocksInImage: number, blocksAllocated: number, options: BlockMapCheckOptions = {}) {
@@ -67,16 +71,19 @@ export class BlockMapCheck {
     this.#blocksAllocated = blocksAllocated;
     this.#forWrite = options.forWrite === true;
     this.#max = options.maxFindings ?? 100;
+    this.#onFinding = options.onFinding;
     this.#used = new Uint8Array(Math.ceil(blocksInImage / 8));
   }
 
   /** Number of findings so far (also those past `maxFindings`). */
   get found(): number {
-    return this.#findings.length;
+    return this.#found;
   }
 
   #add(f: BlockMapFinding): void {
-    if (this.#findings.length < this.#max) this.#findings.push(f);
+    this.#found++;
+    if (this.#onFinding) this.#onFinding(f);
+    else if (this.#findings.length < this.#max) this.#findings.push(f);
   }
 
   /** Checks `entries`, the map entries of blocks `first`, `first + 1`, … */

@@ -125,7 +125,9 @@ export function parseVdiHeader(buf: Uint8Array, fileSize: number): VdiHeader {
 }
 
 /** vdisk's checks beyond QEMU's: header size, counts, and where the block map and data lie. */
-function checkLayout(h: VdiHeader, headerSize: number, fileSize: number): void {
+function checkLayout(h: VdiHeader, headerSize: number, bytes: number): void {
+  // the file counted in whole sectors, as QEMU's bdrv_getlength counts it
+  const fileSize = Math.ceil(bytes / SECTOR) * SECTOR;
   if (headerSize < MIN_HEADER_SIZE || headerSize > MAX_HEADER_SIZE) {
     throw new CorruptImageError(`VDI header size 0x${hex(headerSize)} (offset 0x48) is outside 0x${hex(MIN_HEADER_SIZE)}..0x${hex(MAX_HEADER_SIZE)}`, { offset: VDI_FIELD.headerSize });
   }

@@ -39,17 +39,21 @@ function push(out: Extent[], e: Extent): void {
 
 /**
  * Reads and checks the header and block map. A writable open also refuses
- * a block map where a new block could land on a used one.
+ * a block map where a new block could land on a used one. An open for
+ * `check` accepts a block map or data area cut off by the end of the file:
+ * like QEMU it reads zeros there, and the check reports what they claim.
  *
  * @throws {CorruptImageError} ECORRUPT, {@link UnsupportedError} EUNSUPPORTED
  */
-export async function openVdi(store: ByteStore, writable: boolean): Promise<VdiImage> {
+export async function openVdi(store: ByteStore, writable: boolean, forCheck = false): Promise<VdiImage> {
   const fileSize = await store.size();
   const head = new Uint8Array(VDI_HEADER_SIZE);
   await store.read(0, head);
-  const header = parseVdiHeader(fileSize < VDI_HEADER_SIZE ? head.subarray(0, fileSize) : head, fileSize);
+  // a header cut short reads as zeros past the end, as QEMU reads it
+  const header = parseVdiHeader(head, forCheck ? Infinity : fileSize);
   const map = new VdiBlockMap(store, header.offsetBmap, header.blocksInImage);
-  if (writable) await checkForWrite(map, header);
+  // a check never writes (VDI has no repair: `check -r` answers that it does not support checks)
+  if (writable && !forCheck) await checkForWrite(map, header);
   return new VdiImage({ store, header, map, blocksAllocated: header.blocksAllocated }, writable);
 }
 
@@ -88,13 +92,14 @@ export class VdiImage implements FormatImage {
     this.writer = writable ? { write: (o, d) => this.#write(o, d), writeZeroes: (o, n) => this.#writeZeroes(o, n) } : undefined;
   }
 
-  async mapping(offset: number, length: number): Promise<readonly Extent[]> {
+  async mapping(offset: number, length: number, maxExtents = Infinity): Promise<readonly Extent[]> {
     const { map, header } = this.#s;
     const bs = header.blockSize;
     const isStatic = header.imageType === VDI_TYPE.static;
     const out: Extent[] = [];
     let page = await map.page(Math.floor(offset / bs));
-    for (let pos = offset; pos < offset + length && out.length < MAX_EXTENTS; ) {
+    // stop once the extents the caller uses are complete (the next one has begun)
+    for (let pos = offset; pos < offset + length && out.length < MAX_EXTENTS && out.length <= maxExtents; ) {
       const idx = Math.floor(pos / bs);
       const inBlock = pos - idx * bs;
       const n = Math.min(offset + length - pos, bs - inBlock);
@@ -105,7 +110,7 @@ export class VdiImage implements FormatImage {
       else push(out, { kind: 'zero', offset: pos, length: n, allocated: false });
       pos += n;
     }
-    return out;
+    return out.length > maxExtents ? out.slice(0, maxExtents) : out;
   }
 
   async describe(): Promise<FormatDescription> {

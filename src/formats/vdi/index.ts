@@ -33,6 +33,6 @@ export const vdiDriver: FormatDriver = {
   },
   createOptions: VDI_CREATE_OPTIONS,
   probe,
-  open: (store: ByteStore, options: OpenOptions): Promise<FormatImage> => openVdi(store, !options.readOnly),
+  open: (store: ByteStore, options: OpenOptions): Promise<FormatImage> => openVdi(store, !options.readOnly, options.check === true),
   create: createVdi,
 };

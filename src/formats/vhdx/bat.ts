@@ -75,6 +75,11 @@ export class Bat {
     return this.#view.getUint32(i * 8, true) & 7;
   }
 
+  /** File offset of entry `i` in bytes, exact (checks compare it before it is used). */
+  rawOffset(i: number): bigint {
+    return this.#view.getBigUint64(i * 8, true) & ~0xfffffn;
+  }
+
   /** File offset of entry `i` in bytes (0 when none). */
   offset(i: number): number {
     const lo = this.#view.getUint32(i * 8, true);

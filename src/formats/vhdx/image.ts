@@ -47,18 +47,19 @@ export class VhdxImage implements FormatImage {
     this.backingReader = reader;
   }
 
-  async mapping(offset: number, length: number): Promise<readonly Extent[]> {
+  async mapping(offset: number, length: number, maxExtents = Infinity): Promise<readonly Extent[]> {
     const { geometry: g } = this.state;
     const out: Extent[] = [];
     let pos = offset;
     const end = offset + length;
-    for (let n = 0; n < MAX_BLOCKS_PER_CALL && pos < end; n++) {
+    // stop once the extents the caller uses are complete (the next one has begun)
+    for (let n = 0; n < MAX_BLOCKS_PER_CALL && pos < end && out.length <= maxExtents; n++) {
       const block = Math.floor(pos / g.blockSize);
       const blockEnd = Math.min(end, (block + 1) * g.blockSize);
       for (const e of await this.#blockExtents(block, pos, blockEnd - pos)) push(out, e);
       pos = blockEnd;
     }
-    return out;
+    return out.length > maxExtents ? out.slice(0, maxExtents) : out;
   }
 
   async #blockExtents(block: number, offset: number, length: number): Promise<Extent[]> {

@@ -19,7 +19,7 @@ async function open(store: ByteStore, options: OpenOptions): Promise<FormatImage
   const state = await openState(store, options);
   const image = new VhdxImage(state);
   if (!options.readOnly) image.writer = new VhdxWriter(state);
-  image.checker = vhdxChecker(() => state.replayedOnOpen);
+  image.checker = vhdxChecker(state);
   return image;
 }
 

@@ -6,19 +6,17 @@
 import { CorruptImageError, UnsupportedError } from '../../core/errors.js';
 import { LIMITS } from '../../core/limits.js';
 import type { BackingRef, ByteStore, OpenOptions } from '../driver.js';
-import { Bat, batGeometry, bitmapIndex, checkBatSize, payloadIndex, type BatGeometry } from './bat.js';
+import { Bat, batGeometry, checkBatSize, type BatGeometry } from './bat.js';
+import { batFindings, type BatScope } from './bat-check.js';
 import {
   HEADER1_OFFSET,
   HEADER2_OFFSET,
   HEADER_SECTION_END,
   HEADER_SIZE,
   METADATA_TABLE_SIZE,
-  MiB,
-  PayloadState,
   REGION_TABLE1_OFFSET,
   REGION_TABLE2_OFFSET,
   REGION_TABLE_SIZE,
-  SB_PRESENT,
   randomGuid,
 } from './constants.js';
 import { hasFileSignature, logIsDirty, selectHeader, type CurrentHeader } from './header.js';
@@ -50,6 +48,8 @@ export interface VhdxState {
   readonly replayedInMemory: boolean;
   /** True when a read/write open replayed a dirty log into the file (check counts it as repaired). */
   readonly replayedOnOpen: boolean;
+  /** What `check` validates the BAT against. */
+  readonly batScope: BatScope;
 }
 
 async function readAt(store: ByteStore, offset: number, length: number): Promise<Uint8Array> {
@@ -117,32 +117,6 @@ async function readMetadata(view: ByteStore, regions: Regions): Promise<{ meta: 
   return { meta, backing: { filename, format: 'vhdx' } };
 }
 
-/**
- * qemu's vhdx_check_bat_entries, extended to differencing images: every
- * allocated block must lie inside the file and outside the metadata
- * structures.
- */
-export function checkBatEntries(bat: Bat, g: BatGeometry, virtualSize: number, fileSize: number, reserved: readonly FileRange[]): void {
-  const check = (i: number, length: number): void => {
-    const off = bat.offset(i);
-    const where = { offset: bat.fileOffset + i * 8 };
-    if (off >= fileSize) throw new CorruptImageError(`VHDX BAT entry ${i} start offset ${off} points after end of file (${fileSize}). Image has probably been truncated.`, where);
-    if (off + length > fileSize) throw new CorruptImageError(`VHDX BAT entry ${i} end offset ${off + length - 1} points after end of file (${fileSize}). Image has probably been truncated.`, where);
-    if (reserved.some((r) => off < r.offset + r.length && r.offset < off + length)) {
-      throw new CorruptImageError(`VHDX BAT entry ${i} at offset ${off} overlaps the image's metadata`, where);
-    }
-  };
-  for (let block = 0; block < g.dataBlocks; block++) {
-    const i = payloadIndex(g, block);
-    const state = bat.state(i);
-    if (state === PayloadState.FullyPresent || state === PayloadState.PartiallyPresent) check(i, Math.min(g.blockSize, virtualSize - block * g.blockSize));
-    if (block % g.chunkRatio === 0) {
-      const b = bitmapIndex(g, block);
-      if (b < bat.length && bat.state(b) === SB_PRESENT) check(b, MiB);
-    }
-  }
-}
-
 /** Opens the image on `store`; replays or overlays a dirty log. */
 export async function openState(store: ByteStore, options: OpenOptions): Promise<VhdxState> {
   if (!hasFileSignature(await readAt(store, 0, 8))) throw new CorruptImageError('Not a VHDX image: the file identifier signature is missing', { offset: 0 });
@@ -160,8 +134,18 @@ export async function openState(store: ByteStore, options: OpenOptions): Promise
   const bat = new Bat(await readAt(view, regions.bat.offset, batBytes), regions.bat.offset);
   const h = current.header;
   const reserved = [{ offset: 0, length: HEADER_SECTION_END }, { offset: h.logOffset, length: h.logLength }, regions.bat, regions.metadata];
-  checkBatEntries(bat, geometry, virtualSize, await view.size(), reserved);
+  const batScope: BatScope = { bat, geometry, virtualSize, fileSize: await view.size(), reserved, hasParent: meta.hasParent };
+  // a check open skips this (QEMU's BDRV_O_CHECK): the check reports every finding instead
+  if (!options.check) {
+    const first = batFindings(batScope).next();
+    if (!first.done) {
+      // qemu reports the entry through error_report, then fails the open with a bare EINVAL
+      options.onWarning?.({ code: 'error-report', message: first.value.message });
+      throw new CorruptImageError(`Could not open '${options.filename}': Invalid argument`, { offset: first.value.offset, data: { finding: first.value.message } });
+    }
+  }
   return {
+    batScope,
     store,
     view,
     filename: options.filename,

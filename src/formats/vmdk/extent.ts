@@ -48,12 +48,12 @@ export function findExtent(extents: readonly ExtentHandle[], offset: number): Ex
 }
 
 /** Mapping of `[offset, offset+length)` within one extent (a non-empty prefix). */
-export async function mapExtent(e: ExtentHandle, offset: number, length: number): Promise<Extent[]> {
+export async function mapExtent(e: ExtentHandle, offset: number, length: number, maxExtents = Infinity): Promise<Extent[]> {
   const rel = offset - e.start;
   const n = Math.min(length, e.length - rel);
   if (e.sparse) {
     const out: Extent[] = [];
-    await e.sparse.mapping(rel, n, e.start, out);
+    await e.sparse.mapping(rel, n, e.start, out, maxExtents);
     return out;
   }
   if (!e.store) return [{ kind: 'zero', offset, length: n, allocated: false }];

@@ -3,6 +3,7 @@
  * and VMDK3 (`COWD`, ESX sparse). Pure parse/serialize over bytes; every
  * field is checked against core/limits before anything is sized from it.
  */
+import { alignUp } from '../../core/bytes.js';
 import { CorruptImageError, UnsupportedError } from '../../core/errors.js';
 import { LIMITS } from '../../core/limits.js';
 import {
@@ -140,7 +141,8 @@ export function vmdk4Geometry(h: Vmdk4Header, fileBytes: number, readOnly: boole
   if (h.numGtesPerGt > LIMITS.vmdkMaxGtesPerGt) throw new CorruptImageError('L2 table size too big', { file, offset: HDR.numGtesPerGt });
   if (h.granularity > LIMITS.vmdkMaxGrainSectors) throw new CorruptImageError('Invalid granularity, image may be corrupt', { file, offset: HDR.granularity });
   if (h.numGtesPerGt * h.granularity === 0) throw new CorruptImageError('L1 entry size is invalid', { file, offset: HDR.numGtesPerGt });
-  if (h.grainOffset * SECTOR > fileBytes) {
+  // QEMU compares with the file length in whole sectors (bdrv_getlength rounds up)
+  if (h.grainOffset * SECTOR > alignUp(fileBytes, SECTOR)) {
     throw new CorruptImageError(`File truncated, expecting at least ${h.grainOffset * SECTOR} bytes`, { file, offset: HDR.grainOffset });
   }
   return geometry(h.capacity, h.granularity, h.numGtesPerGt, h.gdOffset, (h.flags & FLAG_RGD) !== 0 ? h.rgdOffset : 0, h, file, compressed);

@@ -80,11 +80,12 @@ export class VmdkImage implements FormatImage {
     this.#parentChecked = true;
   }
 
-  async mapping(offset: number, length: number): Promise<readonly Extent[]> {
+  async mapping(offset: number, length: number, maxExtents = Infinity): Promise<readonly Extent[]> {
     const e = findExtent(this.state.extents, offset);
     if (!e) throw new CorruptImageError(`No VMDK extent holds guest offset ${offset}`, { file: this.#filename });
     if (e.compressedWriter) await e.compressedWriter.flushPending();
-    const out = await mapExtent(e, offset, length);
+    const all = await mapExtent(e, offset, length, maxExtents);
+    const out = all.length > maxExtents ? all.slice(0, maxExtents) : all;
     if (this.#backingReader && out.some((x) => x.kind === 'unallocated')) await this.#checkParent();
     return out;
   }

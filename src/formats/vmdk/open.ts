@@ -140,9 +140,10 @@ async function openExtent(line: ExtentLine, start: number, options: OpenOptions,
   if (line.kind === 'FLAT' || line.kind === 'VMFS') {
     return { ...base, length: line.sectors * SECTOR, store, flatOffset: line.offset * SECTOR };
   }
-  const head = await readAt(store, 0, SECTOR);
-  const magic = sparseMagic(head);
-  if (magic !== VMDK4_MAGIC && magic !== VMDK3_MAGIC) throw new CorruptImageError(`Extent '${line.filename}' is not in VMDK format`, { file: store.name });
+  // as vmdk_read_desc then vmdk_open_sparse: an empty file, then one without a sparse magic
+  if ((await store.size()) === 0) throw new CorruptImageError('File is too small, not a valid image', { file: store.name });
+  const magic = sparseMagic(await readAt(store, 0, SECTOR));
+  if (magic !== VMDK4_MAGIC && magic !== VMDK3_MAGIC) throw new CorruptImageError('Image not in VMDK format', { file: store.name });
   const { sparse, header, atEnd } = await openSparseFile(store, options.readOnly);
   if (header && header.capacity === 0 && header.descOffset !== 0) {
     throw new UnsupportedError(`Extent '${line.filename}' is itself a descriptor; nested descriptors are not supported`, { file: store.name });

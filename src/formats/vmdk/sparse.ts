@@ -120,16 +120,17 @@ export class SparseExtent {
 
   /**
    * Appends the mapping of extent-relative `[rel, rel+length)` to `out`,
-   * with guest offsets shifted by `base`. Covers a non-empty prefix.
+   * with guest offsets shifted by `base`. Covers a non-empty prefix, and
+   * stops once `maxExtents` extents are complete (the next has begun).
    */
-  async mapping(rel: number, length: number, base: number, out: Extent[]): Promise<void> {
+  async mapping(rel: number, length: number, base: number, out: Extent[], maxExtents = Infinity): Promise<void> {
     const g = this.geom.grainBytes;
     const end = Math.min(rel + length, this.capacity);
     const gtes = this.geom.gtes;
     let pos = rel;
     let tableIndex = -1;
     let table: Uint32Array | undefined;
-    for (let count = 0; pos < end && count < MAP_GRAINS; count++) {
+    for (let count = 0; pos < end && count < MAP_GRAINS && out.length <= maxExtents; count++) {
       const gi = Math.floor(pos / g);
       const gdi = Math.floor(gi / gtes);
       if (gdi !== tableIndex) {

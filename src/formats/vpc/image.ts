@@ -86,7 +86,7 @@ export class VpcImage implements FormatImage {
     this.#parentChecked = true;
   }
 
-  async mapping(offset: number, length: number): Promise<readonly Extent[]> {
+  async mapping(offset: number, length: number, maxExtents = Infinity): Promise<readonly Extent[]> {
     const s = this.#state;
     if (s.kind === 'fixed') return this.#fixedMapping(offset, length);
     const dyn = s.dynamic!;
@@ -94,7 +94,8 @@ export class VpcImage implements FormatImage {
     const out: Extent[] = [];
     let pos = offset;
     const end = offset + length;
-    while (pos < end && out.length < MAX_EXTENTS) {
+    // stop once the extents the caller uses are complete (the next one has begun)
+    while (pos < end && out.length < MAX_EXTENTS && out.length <= maxExtents) {
       const idx = Math.floor(pos / bs);
       const inBlock = pos - idx * bs;
       const n = Math.min(end - pos, bs - inBlock);
@@ -107,7 +108,7 @@ export class VpcImage implements FormatImage {
       pos += n;
     }
     if (this.#backingReader && out.some((x) => x.kind === 'unallocated')) await this.#checkParent();
-    return out;
+    return out.length > maxExtents ? out.slice(0, maxExtents) : out;
   }
 
   /** The sector bitmap of block `index` (BAT entry `entry`), cached. */

@@ -3,6 +3,7 @@
  * disks) the dynamic header, the BAT and the parent locator. Every field is
  * checked before it sizes a read or an allocation.
  */
+import { alignUp } from '../../core/bytes.js';
 import { CorruptImageError, UnsupportedError } from '../../core/errors.js';
 import type { BackingRef, ByteStore } from '../driver.js';
 import { checkBlockOverlaps, dataEnd, parseBat, type BlockLayout } from './bat.js';
@@ -42,14 +43,16 @@ async function readAt(store: ByteStore, offset: number, length: number): Promise
 
 /** Finds the footer: the copy at offset 0 (dynamic disks), else the last 512 bytes (fixed disks). */
 export async function findFooter(store: ByteStore, fileSize: number): Promise<{ bytes: Uint8Array; footer: VhdFooter }> {
+  // QEMU counts the file in whole sectors and reads what lies past its end as zeros
+  const sectors = alignUp(fileSize, 512);
   const head = await readAt(store, 0, VHD_FOOTER_SIZE);
-  if (hasFooterCookie(head) && fileSize >= VHD_FOOTER_SIZE) {
+  if (hasFooterCookie(head) && sectors >= VHD_FOOTER_SIZE) {
     const footer = parseFooter(head, 0);
     // A fixed disk whose first sector merely looks like a footer keeps its real footer at the end.
     if (footer.diskType !== VHD_TYPE.fixed) return { bytes: head, footer };
   }
-  if (fileSize < VHD_FOOTER_SIZE) throw new CorruptImageError('File too small for a VHD header', { offset: 0 });
-  const end = fileSize - VHD_FOOTER_SIZE;
+  if (sectors < VHD_FOOTER_SIZE) throw new CorruptImageError('File too small for a VHD header', { offset: 0 });
+  const end = sectors - VHD_FOOTER_SIZE;
   const tail = await readAt(store, end, VHD_FOOTER_SIZE);
   if (!hasFooterCookie(tail)) throw new CorruptImageError('invalid VPC image', { offset: end });
   return { bytes: tail, footer: parseFooter(tail, end) };
@@ -70,23 +73,26 @@ function kindOf(f: VhdFooter): VpcState['kind'] {
 
 async function openDynamic(store: ByteStore, f: VhdFooter, virtualSize: number, fileSize: number, writable: boolean): Promise<VpcDynamic> {
   const headerOffset = f.dataOffset;
-  if (headerOffset === undefined || headerOffset + VHD_DYNAMIC_HEADER_SIZE > fileSize) {
-    throw new CorruptImageError(`VHD dynamic disk header offset ${headerOffset ?? 'none'} (footer field at offset 16) is outside the file (${fileSize} bytes)`, { offset: 16 });
+  // a header past the end reads as zeros, as in QEMU: the magic check reports it
+  if (headerOffset === undefined) {
+    throw new CorruptImageError('VHD dynamic disk header offset (footer field at offset 16) is not a valid offset', { offset: 16 });
   }
   const header = parseDynamicHeader(await readAt(store, headerOffset, VHD_DYNAMIC_HEADER_SIZE), headerOffset);
   checkTableGeometry(header, virtualSize, headerOffset);
   const batBytes = header.maxTableEntries * 4;
-  if (header.tableOffset + batBytes > fileSize) {
-    throw new CorruptImageError(`VHD BAT at offset ${header.tableOffset} (${batBytes} bytes) lies beyond the end of the file (${fileSize} bytes)`, { offset: headerOffset + 16 });
-  }
+  // QEMU reads a BAT past the end as zeros and then finds free_data_block_offset
+  // (at least the BAT's end) past the end: say so without reading it
+  if (alignUp(header.tableOffset + batBytes, 512) > alignUp(fileSize, 512)) throw truncated(header.tableOffset);
   const layout: BlockLayout = { batOffset: header.tableOffset, entries: header.maxTableEntries, blockSize: header.blockSize, bitmapSize: header.bitmapSize };
   const bat = parseBat(await readAt(store, header.tableOffset, batBytes), header.maxTableEntries);
   const freeOffset = dataEnd(bat, layout);
-  if (freeOffset > fileSize) {
-    throw new CorruptImageError('block-vpc: free_data_block_offset points after the end of file. The image has been truncated.', { offset: header.tableOffset });
-  }
+  if (freeOffset > alignUp(fileSize, 512)) throw truncated(header.tableOffset);
   if (writable) checkBlockOverlaps(bat, layout, headerOffset, VHD_DYNAMIC_HEADER_SIZE);
   return { headerOffset, header, layout, bat, freeOffset };
+}
+
+function truncated(batOffset: number): CorruptImageError {
+  return new CorruptImageError('block-vpc: free_data_block_offset points after the end of file. The image has been truncated.', { offset: batOffset });
 }
 
 async function parentOf(store: ByteStore, header: DynamicHeader, fileSize: number): Promise<BackingRef> {

@@ -96,7 +96,7 @@ describe('vpc header checks', () => {
     sum(b, 512, 1024, 512 + 36);
     const e = await openErr(b);
     assert.ok(e instanceof CorruptImageError);
-    assert.match(e.message, /beyond the end of the file/);
+    assert.match(e.message, /free_data_block_offset points after the end of file/);
   });
 
   it('H3: BAT too small for the disk → "Page table too small"; truncated file → qemu words', async () => {
