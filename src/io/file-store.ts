@@ -295,7 +295,11 @@ export class FileStore implements ByteStore {
       await this.#fh.truncate(size);
       // As qemu's file driver does: a file grown from nothing gets its first block written, so
       // tools that look at the allocation (and qemu-img map) see the same file qemu-img makes.
-      if (fromEmpty) await this.#fh.write(new Uint8Array(Math.min(FIRST_BLOCK, size)), 0, Math.min(FIRST_BLOCK, size), 0);
+      // Like qemu's allocate_first_block: one sector below 4 KiB, even where that lengthens the file.
+      if (fromEmpty) {
+        const n = size < FIRST_BLOCK ? 512 : FIRST_BLOCK;
+        await this.#fh.write(new Uint8Array(n), 0, n, 0);
+      }
     } catch (err) {
       throw fsError(err, `Could not resize '${this.name}'`, this.name);
     }
@@ -335,7 +339,10 @@ export class FileStore implements ByteStore {
     if (mode === 'falloc' && native && length > 0) {
       try {
         const ops = native;
+        const fromEmpty = offset === 0 && (await this.#fh.stat()).size === 0;
         await this.#resizing(() => ops.fallocate(this.#fh.fd, 0, offset, length));
+        // qemu's file driver writes the first block of a file it allocates from nothing (see truncate).
+        if (fromEmpty) await this.#fh.write(new Uint8Array(Math.min(length, FIRST_BLOCK)), 0, Math.min(length, FIRST_BLOCK), 0);
         return;
       } catch {
         // file system without fallocate: write zeros below

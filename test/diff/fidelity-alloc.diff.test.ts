@@ -19,7 +19,10 @@ const CASES: PairCase[] = [
   { args: ['create', '-f', 'raw', '-o', 'preallocation=falloc', 'c.raw', '1M'], image: 'c.raw', format: 'raw' },
   { args: ['resize', '-f', 'raw', 'e.raw', '1M'], setup: [': > e.raw'], image: 'e.raw', format: 'raw' },
   { args: ['resize', '-f', 'raw', 'e.raw', '+1M'], setup: ['truncate -s 1M e.raw'], image: 'e.raw', format: 'raw' },
+  { args: ['resize', '-f', 'raw', 'e.raw', '+511'], setup: [': > e.raw'], image: 'e.raw', format: 'raw' },
+  { args: ['create', '-f', 'raw', 'c.raw', '5000'], image: 'c.raw', format: 'raw' },
   { args: ['create', '-f', 'vmdk', '-o', 'subformat=monolithicFlat', 'v.vmdk', '1M'], image: 'v-flat.vmdk', format: 'raw' },
+  { args: ['create', '-f', 'qcow2', '-o', 'data_file=d.data,preallocation=falloc', 'd.qcow2', '4M'], image: 'd.data', format: 'raw' },
   { args: ['create', '-f', 'vpc', '-o', 'subformat=fixed', 'v.vhd', '1M'], image: 'v.vhd', format: 'raw' },
   { args: ['convert', '-f', 'raw', '-O', 'raw', 'z.raw', 'o.raw'], setup: ['truncate -s 1M z.raw'], image: 'o.raw', format: 'raw' },
 ];
