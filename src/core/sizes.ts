@@ -129,12 +129,21 @@ export function parseSize(value: string | number, what = 'image size', max = Num
       { data: { kind: 'size-syntax', what } },
     );
   }
-  if (!r.ok || r.value > BigInt(max)) throw sizeRangeError(what, max);
+  if (!r.ok || r.value > BigInt(max)) throw sizeRangeError(what, max, r.ok ? r.value : undefined);
   return Number(r.value);
 }
 
-function sizeRangeError(what: string, max: number): InvalidArgumentError {
-  // qemu-img's bound is INT64_MAX; ours is the largest exactly representable size.
+const INT64_MAX = (1n << 63n) - 1n;
+
+function sizeRangeError(what: string, max: number, value?: bigint): InvalidArgumentError {
+  // Above qemu-img's own bound (INT64_MAX), qemu-img's message; between vdisk's bound (the largest
+  // exactly representable size, 2^53 - 1) and qemu's, a plain statement that the limit is vdisk's.
+  if (max === Number.MAX_SAFE_INTEGER && value !== undefined && value <= INT64_MAX) {
+    return new InvalidArgumentError(
+      `Invalid ${what} specified. vdisk supports sizes up to ${max} bytes (2^53 - 1, 8 PiB); qemu-img accepts up to 9223372036854775807.`,
+      { data: { kind: 'size-range', what, max, vdiskLimit: true } },
+    );
+  }
   const shown = max === Number.MAX_SAFE_INTEGER ? '9223372036854775807' : String(max);
   return new InvalidArgumentError(`Invalid ${what} specified. Must be between 0 and ${shown}.`, {
     data: { kind: 'size-range', what, max },

@@ -28,6 +28,10 @@ describe('parseSize', () => {
   it('returns numbers for sizes within range', () => assert.equal(parseSize('1.5G'), 1610612736));
   it('gives qemu-img\'s range message beyond the limit', () => {
     assert.throws(() => parseSize('9E'), (e: unknown) => e instanceof InvalidArgumentError && /Must be between 0 and 9223372036854775807\./.test(e.message));
+    // Between vdisk's bound (2^53 - 1) and qemu-img's (2^63 - 1): say plainly that the limit is vdisk's.
+    assert.throws(() => parseSize('9223372036854775807'), (e: unknown) => e instanceof InvalidArgumentError && /vdisk supports sizes up to 9007199254740991 bytes/.test(e.message));
+    assert.throws(() => parseSize('8P'), (e: unknown) => e instanceof InvalidArgumentError && /vdisk supports sizes up to/.test(e.message));
+    assert.equal(parseSize('9007199254740991'), Number.MAX_SAFE_INTEGER);
   });
   it('gives qemu-img\'s syntax message for garbage', () => {
     assert.throws(() => parseSize('1e3'), (e: unknown) => e instanceof InvalidArgumentError && e.code === 'EINVAL' && /You may use k, M, G, T, P or E suffixes/.test(e.message));
