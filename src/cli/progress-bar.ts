@@ -30,7 +30,10 @@ export function attachProgress(job: Job<unknown>, io: CliIo, show: boolean): (ok
   process.on('SIGTERM', onStop);
   job.on('progress', onProgress);
   if (!show) process.on('SIGUSR1', onSignal);
-  if (show) io.stdout(line(last));
+  if (show) {
+    io.stdout(line(last));
+    printed = 0;
+  }
   return (ok = true) => {
     job.off('progress', onProgress);
     process.off('SIGINT', onStop);
