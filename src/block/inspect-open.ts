@@ -38,6 +38,7 @@ export interface FoundReference {
 
 /** A format whose probe claims the file. */
 export interface FormatMatch {
+  /** The format's name, as `-f` takes it. */
   readonly format: string;
   /** The probe's score (100: magic matched; raw scores 1). */
   readonly score: number;

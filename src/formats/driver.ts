@@ -166,7 +166,9 @@ export interface OpenOptions {
 
 /** A non-fatal report of an open. */
 export interface OpenWarning {
+  /** A stable code for programs (`probed-raw`, `autoclear`, `repair`, …). */
   readonly code: string;
+  /** qemu-img's text for it. */
   readonly message: string;
 }
 
@@ -290,7 +292,9 @@ export interface FormatDescription {
 
 /** Unknown feature bits of an image, as hex masks (absent: none). */
 export interface UnknownFeatures {
+  /** Compatible feature bits vdisk does not know (the image opens; they are ignored). */
   readonly compatible?: string | undefined;
+  /** Autoclear feature bits vdisk does not know (a writable open clears them). */
   readonly autoclear?: string | undefined;
 }
 

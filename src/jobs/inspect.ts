@@ -34,7 +34,9 @@ export type InspectReasonCode =
 
 /** One reason an upload is unsafe. */
 export interface InspectReason {
+  /** A stable code for programs. */
   readonly code: InspectReasonCode;
+  /** What is wrong, for people. */
   readonly message: string;
 }
 
