@@ -31,7 +31,9 @@ describe('files vdisk grows from nothing are allocated as qemu-img allocates the
   it('map, info and check of the files equal qemu-img', async (t) => {
     if (!requireQemu(t)) return;
     const results = await pool(CASES, 4, (c, i) => runPair(dir.path, `a${i}`, c));
-    const diffs = pairDiffs(CASES, results, ['status', 'files', 'info', 'check', 'map']);
+    // A vmdk descriptor's length follows its random CID (printed unpadded, as qemu does): compare the rest.
+    const masked = (side: { files: readonly string[] }): readonly string[] => side.files.map((f) => f.replace(/^(\w+\.vmdk):\d+$/, '$1:*'));
+    const diffs = pairDiffs(CASES, results.map(({ qemu, vdisk }) => ({ qemu: { ...qemu, files: masked(qemu) }, vdisk: { ...vdisk, files: masked(vdisk) } })), ['status', 'files', 'info', 'check', 'map']);
     assert.deepEqual(diffs, []);
   });
 });
