@@ -19,6 +19,7 @@ import type { OpenImageOptions } from '../block/chain.js';
 import { isJsonName } from '../core/image-options.js';
 import { BlockDevice } from '../block/device.js';
 import { externalFiles } from '../block/external.js';
+import { unwrapOpenError } from '../block/layer-open.js';
 import { pathCombine } from '../block/path-combine.js';
 import { defaultRegistry, type DriverRegistry } from '../block/registry.js';
 import type { ResolverOptions } from '../block/resolver.js';
@@ -162,7 +163,7 @@ async function backingSize(filename: string, backing: string, format: string | u
     if (err instanceof VdiskError) {
       const Ctor = err.constructor as new (m: string, d: object) => VdiskError;
       // bdrv_img_create reports the file's own error, without the open's `Could not open 'x':` wrapper.
-      const inner = err.cause instanceof VdiskError && err.message === `Could not open '${path}': ${err.cause.message}` ? err.cause : err;
+      const inner = unwrapOpenError(path, err);
       throw new Ctor(inner.message, { file: path, cause: err, hint: 'Could not open backing image.' });
     }
     throw err;

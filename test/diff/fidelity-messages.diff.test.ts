@@ -37,6 +37,15 @@ const CASES: PairCase[] = [
     (o): PairCase => ({ args: ['info', '--object', o, 'o.qcow2'], setup: CHAIN }),
   ),
   { args: ['convert', '--object', 'bogus,id=x', '-O', 'raw', 'o.qcow2', 'x.raw'], setup: CHAIN },
+  // the backing file's own open error, without the `Could not open 'x':` wrapper
+  { args: ['create', '-f', 'qcow2', '-b', 'b.qcow2', '-F', 'bogus', 'n.qcow2'], setup: CHAIN },
+  { args: ['create', '-f', 'vmdk', '-b', 'v.vmdk', '-o', 'backing_fmt=qcow2', 'n.vmdk'], setup: ['qemu-img create -q -f vmdk v.vmdk 1M'] },
+  { args: ['rebase', '-b', 'nosuch.qcow2', '-F', 'qcow2', 'o.qcow2'], setup: CHAIN },
+  { args: ['rebase', '-b', 'nosuch.qcow2', '-F', 'qcow2', 'sub/o.qcow2'], setup: [...CHAIN, 'mkdir sub', 'cp o.qcow2 sub/'] },
+  { args: ['rebase', '-b', 'o.qcow2', '-F', 'qcow2', 'o.qcow2'], setup: CHAIN },
+  { args: ['rebase', '-b', 'o.qcow2', '-F', 'raw', 'b.qcow2'], setup: CHAIN },
+  { args: ['rebase', '-b', 'b.qcow2', '-F', 'bogus', 'o.qcow2'], setup: CHAIN },
+  { args: ['rebase', '-u', '-b', '', '-F', 'bogus', 'o.qcow2'], setup: CHAIN },
 ];
 
 const hintNewline = (s: string): string => s.replace(/^(Detected format of \w+\.)(?!\n)/m, '$1\n');
