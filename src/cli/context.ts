@@ -76,7 +76,7 @@ export function warningPrinter(io: CliIo): (w: { code: string; message: string }
     if (w.code === 'bitmaps-inconsistent') {
       io.stderr(`${PROG}: warning: ${w.message}\nSome clusters may be leaked, run '${PROG} check -r' on the image file to fix.`);
     } else {
-      io.stderr(`${w.code === 'repair-report' ? `${PROG}: ` : ''}${w.message}\n`);
+      io.stderr(`${w.code === 'repair-report' || w.code === 'error-report' ? `${PROG}: ` : ''}${w.message}\n`);
     }
   };
 }

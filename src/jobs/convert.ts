@@ -296,10 +296,12 @@ async function runConvert(sourceNames: readonly Source[], targetSpec: ImageTarge
       refuseTargetFiles(target, dev, refuse);
       if (dev.size < total) throw new InvalidArgumentError('output file is smaller than input file', { file: target, data: { targetSize: dev.size, sourceSize: total } });
     } else {
-      // Quiet: qemu-img convert creates without opening -B's file; the target's open below reports it.
+      // Quiet otherwise: qemu-img convert creates without opening -B's file; the target's open below reports it.
       // The sources' size replaces any `-o size=`, as in qemu-img (it sets the option last).
       const options = [...optionList(opts.options), { size: total }];
-      const plan = await planTarget(target, { ...opts, format, size: undefined, options, registry, refuse, onWarning: undefined });
+      // Only the create's own error reports (a data file it could not delete again) reach the user.
+      const onWarning: ConvertOptions['onWarning'] = (w) => (w.code === 'error-report' ? opts.onWarning?.(w) : undefined);
+      const plan = await planTarget(target, { ...opts, format, size: undefined, options, registry, refuse, onWarning });
       // A single new regular file is written under a temporary name and renamed when complete;
       // multi-file images, symlinks and devices are written in place, as qemu-img does.
       const inPlace = plan.extraFiles || (await isSpecialTarget(target));

@@ -19,6 +19,7 @@ import type { OpenImageOptions } from '../block/chain.js';
 import { isJsonName } from '../core/image-options.js';
 import { BlockDevice } from '../block/device.js';
 import { externalFiles } from '../block/external.js';
+import { createdFiles } from './create-files.js';
 import { unwrapOpenError } from '../block/layer-open.js';
 import { pathCombine } from '../block/path-combine.js';
 import { defaultRegistry, type DriverRegistry } from '../block/registry.js';
@@ -127,7 +128,8 @@ function prefixed(filename: string, err: unknown, stage: 'validate' | 'execute')
  */
 async function openCreated(path: string, filename: string, cache: CacheMode | undefined): Promise<FileStore> {
   try {
-    return await FileStore.open(path, { readOnly: false, create: true, cache });
+    // Locked as qcow2's create holds its file (writing and resizing, everything shared): a data file that is the image itself conflicts.
+    return await FileStore.open(path, { readOnly: false, create: true, cache, lock: { write: true, shareAll: true } });
   } catch (err) {
     const reason = err instanceof VdiskError ? err.data?.['reason'] : undefined;
     if (!(err instanceof VdiskError) || err.data?.['cache'] === undefined || typeof reason !== 'string') throw err;
@@ -236,14 +238,16 @@ export async function prepareCreate(filename: string, opts: CreateOptions = {}):
         throw prefixed(filename, err, 'execute');
       }
       const store = await openCreated(path, filename, cache);
+      const files = createdFiles(externalFiles(path, dirname(path), { ...opts, cache }), path, opts.onWarning);
       try {
         // The image records its final name (vmdk descriptors name their own file), wherever it is written first.
-        await driver.create!(store, { size, options: values, filename, external: externalFiles(path, dirname(path), { ...opts, cache }) });
+        await driver.create!(store, { size, options: values, filename, external: files.external });
         await store.flush();
         await store.close();
       } catch (err) {
         await store.close().catch(() => undefined);
         await rm(path, { force: true });
+        await files.cleanup();
         throw prefixed(filename, tooLarge(err, format, specs, values) ?? err, 'execute');
       }
       return { filename, format, size };

@@ -46,6 +46,11 @@ const CASES: PairCase[] = [
   { args: ['rebase', '-b', 'o.qcow2', '-F', 'raw', 'b.qcow2'], setup: CHAIN },
   { args: ['rebase', '-b', 'b.qcow2', '-F', 'bogus', 'o.qcow2'], setup: CHAIN },
   { args: ['rebase', '-u', '-b', '', '-F', 'bogus', 'o.qcow2'], setup: CHAIN },
+  // a data file that cannot be made, or that is the image itself (removed again, as qemu's create does)
+  ...['data_file=n.qcow2', 'data_file=./n.qcow2', 'data_file=', 'data_file=nodir/d.raw', 'data_file=sub'].map(
+    (o): PairCase => ({ args: ['create', '-f', 'qcow2', '-o', o, 'n.qcow2', '4M'], setup: ['mkdir sub'] }),
+  ),
+  { args: ['convert', '-O', 'qcow2', '-o', 'data_file=n.qcow2', 'b.qcow2', 'n.qcow2'], setup: CHAIN },
 ];
 
 const hintNewline = (s: string): string => s.replace(/^(Detected format of \w+\.)(?!\n)/m, '$1\n');
@@ -57,8 +62,8 @@ describe('messages and exit codes equal qemu-img', () => {
     const diffs: string[] = [];
     results.forEach(({ qemu, vdisk }, i) => {
       const c = CASES[i] as PairCase;
-      const q = { status: qemu.status, stdout: qemu.stdout, stderr: hintNewline(qemu.stderr) };
-      const v = { status: vdisk.status, stdout: vdisk.stdout, stderr: vdisk.stderr };
+      const q = { status: qemu.status, stdout: qemu.stdout, stderr: hintNewline(qemu.stderr), files: qemu.files };
+      const v = { status: vdisk.status, stdout: vdisk.stdout, stderr: vdisk.stderr, files: vdisk.files };
       if (JSON.stringify(q) !== JSON.stringify(v)) diffs.push(`${c.args.join(' ')}\n  qemu:  ${JSON.stringify(q)}\n  vdisk: ${JSON.stringify(v)}`);
     });
     assert.deepEqual(diffs, []);
