@@ -197,6 +197,18 @@ async function executeTarget(plan: CreatePlan, path: string, target: string, cac
   }
 }
 
+/** Opens the target written under a temporary name: errors name the target, as qemu-img's do (it has no temporary file). */
+async function openWritten(path: string, target: string, options: OpenImageOptions): Promise<BlockDevice> {
+  try {
+    return await BlockDevice.open(path, options);
+  } catch (err) {
+    if (!(err instanceof VdiskError) || path === target) throw err;
+    const Ctor = err.constructor as new (m: string, d: object) => VdiskError;
+    const name = (text: string): string => text.split(path).join(target);
+    throw new Ctor(name(err.message), { file: err.file === undefined ? undefined : name(err.file), offset: err.offset, cause: err, data: err.data, hint: err.hint === undefined ? undefined : name(err.hint) });
+  }
+}
+
 /** Inflates a gzip/zip-wrapped source next to the target; returns the inflated file, or undefined. */
 async function inflateIfWrapped(name: string, target: string, index: number, signal: AbortSignal): Promise<string | undefined> {
   let head: Uint8Array;
@@ -309,7 +321,7 @@ async function runConvert(sourceNames: readonly Source[], targetSpec: ImageTarge
       await executeTarget(plan, path, target, opts.targetCache);
       if (!inPlace) tempName = path;
       createdInPlace = plan.extraFiles;
-      dev = await BlockDevice.open(path, { ...opts, format, readOnly: false, registry, forceShare: false, snapshot: undefined, ...targetCache });
+      dev = await openWritten(path, target, { ...opts, format, readOnly: false, registry, forceShare: false, snapshot: undefined, ...targetCache });
     }
     if (opts.bitmaps) checkTargetBitmaps(dev, format); // issue 9: --bitmaps
     const unit = dev.top.image.granularity;
