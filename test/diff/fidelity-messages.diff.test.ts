@@ -18,6 +18,16 @@ const MISSING = [...CHAIN, 'rm b.qcow2'];
 const SMALL = [...CHAIN, 'qemu-img create -q -f qcow2 s.qcow2 512k'];
 
 /** `files: false`: the files left behind are not compared. */
+const COMPARE = [
+  'qemu-img create -q -f raw a.raw 4M',
+  'qemu-img create -q -f raw b.raw 8M',
+  'qemu-img create -q -f raw c.raw 4M',
+  "qemu-io -f raw -c 'write -P 1 0 512' c.raw",
+  'qemu-img create -q -f raw d.raw 8M',
+  "qemu-io -f raw -c 'write -P 1 6M 512' d.raw",
+  'touch e.raw',
+];
+
 const CASES: (PairCase & { files?: false })[] = [
   // a backing file that is gone, named as the image names it
   { args: ['info', 'o.qcow2'], setup: MISSING },
@@ -58,6 +68,11 @@ const CASES: (PairCase & { files?: false })[] = [
   { args: ['convert', '-O', 'vmdk', '-o', 'hwversion=4', 'e.qcow2', 'n.vmdk'], setup: ['qemu-img create -q -f qcow2 e.qcow2 0'], files: false },
   { args: ['convert', '-f', 'raw', '-O', 'vmdk', '-o', 'subformat=streamOptimized', 'e.raw', 'n.vmdk'], setup: ['touch e.raw'], files: false },
   { args: ['info', 'e.vmdk'], setup: ['qemu-img create -q -f vmdk e.vmdk 0'] },
+  // compare -p: the result is printed on the open progress line, the size warning when the tail is reached
+  ...['a.raw b.raw', 'a.raw c.raw', '-s a.raw b.raw', 'a.raw a.raw', 'a.raw d.raw', 'e.raw d.raw', 'e.raw e.raw'].map(
+    (ops): PairCase => ({ args: ['compare', '-p', ...ops.split(' ')], setup: COMPARE }),
+  ),
+  { args: ['convert', '-p', '-O', 'raw', 'e.raw', 'n.raw'], setup: COMPARE },
 ];
 
 const hintNewline = (s: string): string => s.replace(/^(Detected format of \w+\.)(?!\n)/m, '$1\n');
