@@ -73,6 +73,15 @@ const CASES: (PairCase & { files?: false })[] = [
     (ops): PairCase => ({ args: ['compare', '-p', ...ops.split(' ')], setup: COMPARE }),
   ),
   { args: ['convert', '-p', '-O', 'raw', 'e.raw', 'n.raw'], setup: COMPARE },
+  // measure: a size option's parse error keeps its suffix lines
+  { args: ['measure', '-O', 'qcow2', '-o', 'cluster_size=1x', '--size', '1M'] },
+  { args: ['measure', '-O', 'qcow2', '-o', 'refcount_bits=x', '--size', '1M'] },
+  // -T is the source cache mode, in every command's words
+  { args: ['check', '-T', 'bogus', 'b.qcow2'], setup: CHAIN },
+  { args: ['rebase', '-T', 'bogus', '-b', 'b.qcow2', '-F', 'qcow2', 'o.qcow2'], setup: CHAIN },
+  { args: ['rebase', '-t', 'bogus', '-T', 'bogus', '-b', 'b.qcow2', '-F', 'qcow2', 'o.qcow2'], setup: CHAIN },
+  { args: ['compare', '-T', 'bogus', 'b.qcow2', 'b.qcow2'], setup: CHAIN },
+  { args: ['convert', '-T', 'bogus', 'b.qcow2', 'x.raw'], setup: CHAIN },
 ];
 
 const hintNewline = (s: string): string => s.replace(/^(Detected format of \w+\.)(?!\n)/m, '$1\n');
