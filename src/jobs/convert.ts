@@ -96,6 +96,7 @@ export interface ConvertResult {
 }
 
 const DEFAULT_SPARSE = 4096;
+const CONCAT_BACKING = 'Having a backing file for the target makes no sense when concatenating multiple input images';
 const BUFFER_SIZE = 2 * 1024 * 1024;
 
 function validate(sources: readonly Source[], opts: ConvertOptions): number {
@@ -109,9 +110,6 @@ function validate(sources: readonly Source[], opts: ConvertOptions): number {
   if (opts.noCreate && opts.options !== undefined) throw new InvalidArgumentError('-o has no effect when skipping image creation');
   // issue 9 (convert -l)
   if (opts.snapshot !== undefined && sources.length > 1) throw new InvalidArgumentError('No support for concatenating multiple snapshot');
-  if (opts.backingFile !== undefined && sources.length > 1) {
-    throw new InvalidArgumentError('Specifying backing image makes no sense when concatenating multiple input images');
-  }
   if (opts.compress && sparse === 0) throw new InvalidArgumentError('Cannot use -c together with -S 0');
   if (opts.copyOffload && opts.compress) throw new InvalidArgumentError('Cannot enable copy offloading when -c is used');
   if (opts.copyOffload && opts.salvage) throw new InvalidArgumentError('Cannot use copy offloading in salvaging mode');
@@ -293,6 +291,7 @@ async function runConvert(sourceNames: readonly Source[], targetSpec: ImageTarge
     const total = sources.reduce((n, s) => n + s.size, 0);
     // qemu-img 7.2 prints this and exits 0 without copying; vdisk fails (exit 1).
     if (opts.targetIsZero && opts.backingFile !== undefined) throw new InvalidArgumentError('Cannot use --target-is-zero when the destination image has a backing file');
+    if (opts.noCreate && opts.backingFile !== undefined && sources.length > 1) throw new InvalidArgumentError(CONCAT_BACKING);
     if (opts.bitmaps) checkSourceBitmaps(sources, opts.skipBrokenBitmaps === true); // issue 9: --bitmaps
     const format = opts.targetFormat ?? 'raw';
     // The target's own files (extents, data file) may not be files the sources read either.
@@ -313,7 +312,9 @@ async function runConvert(sourceNames: readonly Source[], targetSpec: ImageTarge
       const options = [...optionList(opts.options), { size: total }];
       // Only the create's own error reports (a data file it could not delete again) reach the user.
       const onWarning: ConvertOptions['onWarning'] = (w) => (w.code === 'error-report' ? opts.onWarning?.(w) : undefined);
-      const plan = await planTarget(target, { ...opts, format, size: undefined, options, registry, refuse, onWarning });
+      // qemu-img refuses a backing file (-B or -o) for several sources once the options are parsed.
+      const refuseBacking = sources.length > 1 ? CONCAT_BACKING : undefined;
+      const plan = await planTarget(target, { ...opts, format, size: undefined, options, registry, refuse, onWarning, refuseBacking });
       // A single new regular file is written under a temporary name and renamed when complete;
       // multi-file images, symlinks and devices are written in place, as qemu-img does.
       const inPlace = plan.extraFiles || (await isSpecialTarget(target));

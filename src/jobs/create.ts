@@ -53,6 +53,12 @@ export interface CreateOptions extends ResolverOptions, Pick<OpenImageOptions, '
    * its sources consist of.
    */
   refuse?: ReadonlySet<string> | undefined;
+  /**
+   * Refuses any backing file (`-b` or `backing_file`) with this message,
+   * once the options are parsed and before it is opened: convert
+   * concatenating several sources.
+   */
+  refuseBacking?: string | undefined;
 }
 
 /** What {@link prepareCreate} settled on. */
@@ -217,6 +223,7 @@ export async function prepareCreate(filename: string, opts: CreateOptions = {}):
     const backingFile = values.get('backing_file') as string | undefined;
     const backingFormat = values.get('backing_fmt') as string | undefined;
     if (backingFile !== undefined) {
+      if (opts.refuseBacking !== undefined) throw new InvalidArgumentError(opts.refuseBacking);
       if (pathCombine(filename, backingFile) === filename || backingFile === filename) {
         throw new InvalidArgumentError('Error: Trying to create an image with the same filename as the backing file');
       }

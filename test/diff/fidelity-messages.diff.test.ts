@@ -82,6 +82,11 @@ const CASES: (PairCase & { files?: false })[] = [
   { args: ['rebase', '-t', 'bogus', '-T', 'bogus', '-b', 'b.qcow2', '-F', 'qcow2', 'o.qcow2'], setup: CHAIN },
   { args: ['compare', '-T', 'bogus', 'b.qcow2', 'b.qcow2'], setup: CHAIN },
   { args: ['convert', '-T', 'bogus', 'b.qcow2', 'x.raw'], setup: CHAIN },
+  // a backing file for several sources, however it is given
+  ...[['-B', 'b.qcow2', '-F', 'qcow2'], ['-B', 'b.qcow2'], ['-o', 'backing_file=b.qcow2,backing_fmt=qcow2'], ['-B', 'nosuch', '-F', 'qcow2'], ['-n', '-B', 'b.qcow2', '-F', 'qcow2']].map(
+    (o): PairCase => ({ args: ['convert', ...o, '-O', 'qcow2', 'o.qcow2', 'o.qcow2', o.includes('-n') ? 'b.qcow2' : 'n.qcow2'], setup: CHAIN }),
+  ),
+  { args: ['convert', '-B', 'b.qcow2', '-F', 'qcow2', '-O', 'raw', 'o.qcow2', 'o.qcow2', 'n.raw'], setup: CHAIN },
 ];
 
 const hintNewline = (s: string): string => s.replace(/^(Detected format of \w+\.)(?!\n)/m, '$1\n');
