@@ -87,6 +87,11 @@ const CASES: (PairCase & { files?: false })[] = [
     (o): PairCase => ({ args: ['convert', ...o, '-O', 'qcow2', 'o.qcow2', 'o.qcow2', o.includes('-n') ? 'b.qcow2' : 'n.qcow2'], setup: CHAIN }),
   ),
   { args: ['convert', '-B', 'b.qcow2', '-F', 'qcow2', '-O', 'raw', 'o.qcow2', 'o.qcow2', 'n.raw'], setup: CHAIN },
+  // bench: aio=native needs O_DIRECT once the file is open; -U refused for writing before it is
+  ...[['-n'], ['-i', 'native'], ['-n', '-i', 'threads'], ['-n', '-t', 'writeback'], ['-w', '-U'], ['-n', '-w', '-U']].flatMap((o) =>
+    ['b.qcow2', 'nosuch.qcow2', 'sub'].map((f): PairCase => ({ args: ['bench', '-c', '1', ...o, f], setup: [...CHAIN, 'mkdir sub'] })),
+  ),
+  { args: ['bench', '-c', '1', '-n', '-f', 'qcow2', 'r.raw'], setup: ['qemu-img create -q -f raw r.raw 1M'] },
 ];
 
 const hintNewline = (s: string): string => s.replace(/^(Detected format of \w+\.)(?!\n)/m, '$1\n');
