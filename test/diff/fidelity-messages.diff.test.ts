@@ -92,6 +92,10 @@ const CASES: (PairCase & { files?: false })[] = [
     ['b.qcow2', 'nosuch.qcow2', 'sub'].map((f): PairCase => ({ args: ['bench', '-c', '1', ...o, f], setup: [...CHAIN, 'mkdir sub'] })),
   ),
   { args: ['bench', '-c', '1', '-n', '-f', 'qcow2', 'r.raw'], setup: ['qemu-img create -q -f raw r.raw 1M'] },
+  // snapshot -a with an external data file: refused before the snapshot is looked for
+  ...['data_file=q.data', 'data_file=q.data,data_file_raw=on'].flatMap((o) =>
+    ['s1', '1'].map((n): PairCase => ({ args: ['snapshot', '-a', n, 'q.qcow2'], setup: [`qemu-img create -q -f qcow2 -o ${o} q.qcow2 1M`] })),
+  ),
 ];
 
 const hintNewline = (s: string): string => s.replace(/^(Detected format of \w+\.)(?!\n)/m, '$1\n');
