@@ -96,6 +96,14 @@ const CASES: (PairCase & { files?: false })[] = [
   ...['data_file=q.data', 'data_file=q.data,data_file_raw=on'].flatMap((o) =>
     ['s1', '1'].map((n): PairCase => ({ args: ['snapshot', '-a', n, 'q.qcow2'], setup: [`qemu-img create -q -f qcow2 -o ${o} q.qcow2 1M`] })),
   ),
+  // resize past qemu's limits: int64 wrap, BDRV_MAX_LENGTH, sizes that do not fit 64 bits
+  ...['qcow2', 'raw', 'vdi', 'vpc', 'vhdx', 'vmdk'].flatMap((f) =>
+    ['9223372036854775807', '9223372036854775808', '9223372035781033985', '18446744073709551615', '18446744073709551616', '16E'].map(
+      (n): PairCase => ({ args: ['resize', '-f', f, 'x.img', n], setup: [`qemu-img create -q -f ${f} x.img 1M`] }),
+    ),
+  ),
+  { args: ['resize', 'o.qcow2', '+9223372036854775807'], setup: CHAIN },
+  { args: ['create', '-f', 'qcow2', '-o', 'cluster_size=18446744073709551616', 'n.qcow2', '1M'] },
 ];
 
 const hintNewline = (s: string): string => s.replace(/^(Detected format of \w+\.)(?!\n)/m, '$1\n');
