@@ -104,6 +104,10 @@ const CASES: (PairCase & { files?: false })[] = [
   ),
   { args: ['resize', 'o.qcow2', '+9223372036854775807'], setup: CHAIN },
   { args: ['create', '-f', 'qcow2', '-o', 'cluster_size=18446744073709551616', 'n.qcow2', '1M'] },
+  // commit opens writably: a probed raw image is warned about before commit's own errors
+  ...[['r.raw'], ['-b', 'b.qcow2', 'r.raw'], ['-f', 'raw', 'r.raw'], ['-b', 'nosuch', 'o.qcow2'], ['sub/r.raw']].map(
+    (a): PairCase => ({ args: ['commit', ...a], setup: [...CHAIN, 'qemu-img create -q -f raw r.raw 1M', 'mkdir sub', 'cp r.raw sub/'] }),
+  ),
 ];
 
 const hintNewline = (s: string): string => s.replace(/^(Detected format of \w+\.)(?!\n)/m, '$1\n');
