@@ -112,6 +112,10 @@ const CASES: (PairCase & { files?: false; stdout?: false })[] = [
   ...[['--bogus-option'], ['-Z', 'b.qcow2'], ['-f'], ['--size'], ['--force-share=1', 'b.qcow2']].map(
     (a): PairCase & { stdout: false } => ({ args: ['measure', ...a], setup: CHAIN, stdout: false }),
   ),
+  // the file protocol's options print in file-posix's order
+  ...['raw', 'vpc', 'vdi', 'vhdx', 'vmdk', 'qcow2'].map(
+    (f): PairCase => ({ args: ['create', '-f', f, '-o', 'extent_size_hint=1M,preallocation=off,nocow=on', 'x.img', '1M'] }),
+  ),
 ];
 
 const hintNewline = (s: string): string => s.replace(/^(Detected format of \w+\.)(?!\n)/m, '$1\n');
