@@ -27,8 +27,11 @@ const COMPARE = [
   'touch e.raw',
 ];
 
-/** `files: false`: the files left behind are not compared; `stdout: false`: nor is stdout. */
-const CASES: (PairCase & { files?: false; stdout?: false })[] = [
+/**
+ * `files: false`: the files left behind are not compared; `stdout: false`: nor is stdout;
+ * `node`: the name vdisk gives where qemu names an internal node (`#blockNNN`).
+ */
+const CASES: (PairCase & { files?: false; stdout?: false; node?: string })[] = [
   // a backing file that is gone, named as the image names it
   { args: ['info', 'o.qcow2'], setup: MISSING },
   { args: ['check', 'o.qcow2'], setup: MISSING },
@@ -116,6 +119,10 @@ const CASES: (PairCase & { files?: false; stdout?: false })[] = [
   ...['raw', 'vpc', 'vdi', 'vhdx', 'vmdk', 'qcow2'].map(
     (f): PairCase => ({ args: ['create', '-f', f, '-o', 'extent_size_hint=1M,preallocation=off,nocow=on', 'x.img', '1M'] }),
   ),
+  // bitmap --add refusals: every word qemu's, vdisk naming the file where qemu names its internal node (#blockNNN)
+  { args: ['bitmap', '--add', '-f', 'raw', 'r.raw', 'n'], setup: ['qemu-img create -q -f raw r.raw 1M'], node: 'r.raw' },
+  { args: ['bitmap', '--add', 'v2.qcow2', 'n'], setup: ['qemu-img create -q -f qcow2 -o compat=0.10 v2.qcow2 1M'], node: 'v2.qcow2' },
+  { args: ['bitmap', '--add', 'b.qcow2', 'x'.repeat(1024)], setup: CHAIN, node: 'b.qcow2' },
 ];
 
 const hintNewline = (s: string): string => s.replace(/^(Detected format of \w+\.)(?!\n)/m, '$1\n');
@@ -127,7 +134,7 @@ describe('messages and exit codes equal qemu-img', () => {
     const diffs: string[] = [];
     results.forEach(({ qemu, vdisk }, i) => {
       const c = CASES[i] as (typeof CASES)[number];
-      const q = { status: qemu.status, stdout: c.stdout ?? qemu.stdout, stderr: hintNewline(qemu.stderr), files: c.files ?? qemu.files };
+      const q = { status: qemu.status, stdout: c.stdout ?? qemu.stdout, stderr: hintNewline(c.node ? qemu.stderr.replace(/#block\d+/g, c.node) : qemu.stderr), files: c.files ?? qemu.files };
       const v = { status: vdisk.status, stdout: c.stdout ?? vdisk.stdout, stderr: vdisk.stderr, files: c.files ?? vdisk.files };
       if (JSON.stringify(q) !== JSON.stringify(v)) diffs.push(`${c.args.join(' ')}\n  qemu:  ${JSON.stringify(q)}\n  vdisk: ${JSON.stringify(v)}`);
     });
