@@ -123,6 +123,12 @@ const CASES: (PairCase & { files?: false; stdout?: false; node?: string })[] = [
   { args: ['bitmap', '--add', '-f', 'raw', 'r.raw', 'n'], setup: ['qemu-img create -q -f raw r.raw 1M'], node: 'r.raw' },
   { args: ['bitmap', '--add', 'v2.qcow2', 'n'], setup: ['qemu-img create -q -f qcow2 -o compat=0.10 v2.qcow2 1M'], node: 'v2.qcow2' },
   { args: ['bitmap', '--add', 'b.qcow2', 'x'.repeat(1024)], setup: CHAIN, node: 'b.qcow2' },
+  // global -T: vdisk has none of qemu's trace events, so a named one is warned about as one that does not exist
+  ...['bogus', 'bogus*', 'enable=bogus', '-bogus', 'bogus,file=t.log', 'events=nosuch', 'events=ev.txt', 'a,b', 'a,x=1', ''].map(
+    (t): PairCase => ({ args: ['-T', t, 'info', 'b.qcow2'], setup: [...CHAIN, "printf '# c\\n\\nbogus1 \\nfoo*\\n-bogus2' > ev.txt"] }),
+  ),
+  { args: ['-T', 'bogus', '-T', 'other', 'info', 'nosuch'] },
+  { args: ['-T', 'file=nodir/t.log', 'info', 'nosuch'] },
 ];
 
 const hintNewline = (s: string): string => s.replace(/^(Detected format of \w+\.)(?!\n)/m, '$1\n');
@@ -134,7 +140,7 @@ describe('messages and exit codes equal qemu-img', () => {
     const diffs: string[] = [];
     results.forEach(({ qemu, vdisk }, i) => {
       const c = CASES[i] as (typeof CASES)[number];
-      const q = { status: qemu.status, stdout: c.stdout ?? qemu.stdout, stderr: hintNewline(c.node ? qemu.stderr.replace(/#block\d+/g, c.node) : qemu.stderr), files: c.files ?? qemu.files };
+      const q = { status: qemu.status, stdout: c.stdout ?? qemu.stdout, stderr: hintNewline(c.node ? qemu.stderr.replace(/#block\d+/g, c.node) : qemu.stderr).replace(/^qemu-img:/gm, 'vdisk:'), files: c.files ?? qemu.files };
       const v = { status: vdisk.status, stdout: c.stdout ?? vdisk.stdout, stderr: vdisk.stderr, files: c.files ?? vdisk.files };
       if (JSON.stringify(q) !== JSON.stringify(v)) diffs.push(`${c.args.join(' ')}\n  qemu:  ${JSON.stringify(q)}\n  vdisk: ${JSON.stringify(v)}`);
     });
