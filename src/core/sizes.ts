@@ -4,7 +4,7 @@
  * without suffix. The grammar follows QEMU's `qemu_strtosz`.
  */
 import { cTiesToEven } from './c-format.js';
-import { InvalidArgumentError } from './errors.js';
+import { InvalidArgumentError, UnsupportedError } from './errors.js';
 
 const SUFFIXES: Record<string, bigint> = {
   B: 1n,
@@ -129,12 +129,18 @@ export function parseSize(value: string | number, what = 'image size', max = Num
       { data: { kind: 'size-syntax', what } },
     );
   }
-  if (!r.ok || r.value > BigInt(max)) throw sizeRangeError(what, max);
+  if (!r.ok || r.value > BigInt(max)) throw sizeRangeError(what, max, r.ok ? r.value : undefined);
   return Number(r.value);
 }
 
-function sizeRangeError(what: string, max: number): InvalidArgumentError {
-  // qemu-img's bound is INT64_MAX; ours is the largest exactly representable size.
+const INT64_MAX = 2n ** 63n - 1n;
+
+function sizeRangeError(what: string, max: number, value?: bigint): InvalidArgumentError {
+  // qemu-img's bound is INT64_MAX; ours is the largest exactly representable size, and said so plainly in between.
+  if (max === Number.MAX_SAFE_INTEGER && value !== undefined && value <= INT64_MAX) {
+    const What = what.charAt(0).toUpperCase() + what.slice(1);
+    return new UnsupportedError(`${What} ${value} is larger than vdisk supports (2^53 - 1)`, { data: { kind: 'size-limit', what, max } });
+  }
   const shown = max === Number.MAX_SAFE_INTEGER ? '9223372036854775807' : String(max);
   return new InvalidArgumentError(`Invalid ${what} specified. Must be between 0 and ${shown}.`, {
     data: { kind: 'size-range', what, max },
