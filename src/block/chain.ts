@@ -239,9 +239,10 @@ export async function openChain(target: ImageTarget, given: OpenImageOptions = {
   const options = given.policy ? { ...given, trust: policyTrust(given.trust, given.policy) } : given;
   const registry = options.registry ?? defaultRegistry;
   const readOnly = options.readOnly ?? true;
-  if (options.forceShare && !readOnly) throw new InvalidArgumentError('force-share=on can only be used with read-only images');
   const spec = specOf(target);
   const messageName = targetName(target);
+  // Refused before the file is opened, in the open's words (a missing file does not matter).
+  if (options.forceShare && !readOnly) throw new InvalidArgumentError(`Could not open '${messageName}': force-share=on can only be used with read-only images`);
   // Untrusted mode confines references to the top image's directory (for options: its file's, once known).
   const ctx: LayerContext = { registry, options, rootDir: spec ? undefined : dirname(typeof target === 'string' ? target : '.') };
   const layers: Layer[] = [];

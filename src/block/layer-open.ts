@@ -139,6 +139,16 @@ export function openError(filename: string, err: unknown): unknown {
   return wrapped;
 }
 
+/**
+ * The error under {@link openError}'s `Could not open 'x': ` wrapper, when
+ * `err` is one: callers that open a file themselves (blk_new_open, as create
+ * and rebase use it) report the open's own error, without qemu-img's prefix.
+ */
+export function unwrapOpenError(filename: string, err: VdiskError): VdiskError {
+  const inner = err.cause;
+  return inner instanceof VdiskError && err.message === `Could not open '${filename}': ${inner.message}` ? inner : err;
+}
+
 /** qemu's wording for a backing file that fails to open: `Could not open 'top': Could not open backing file: ...`. */
 export function backingError(referrer: string, err: unknown): unknown {
   if (!(err instanceof VdiskError)) return err;

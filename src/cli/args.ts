@@ -29,11 +29,17 @@ export interface ParsedArgs {
   readonly operands: string[];
 }
 
-/** A usage error: printed as `vdisk: msg` plus the `Try ... --help` line, exit 1. */
+/**
+ * A usage error: printed as `vdisk: msg` plus the `Try ... --help` line,
+ * exit 1. `getopt` is what glibc's getopt says of a bad option itself (for
+ * the one command whose getopt is not silent, measure).
+ */
 export class UsageError extends Error {
-  constructor(message: string) {
+  readonly getopt: string | undefined;
+  constructor(message: string, getopt?: string) {
     super(message);
     this.name = 'UsageError';
+    this.getopt = getopt;
   }
 }
 
@@ -74,14 +80,14 @@ export function parseArgs(argv: readonly string[], specs: readonly OptSpec[], st
       const eq = word.indexOf('=');
       const name = word.slice(2, eq >= 0 ? eq : undefined);
       const spec = findLong(specs, name);
-      if (!spec) throw new UsageError(`unrecognized option '${word}'`);
+      if (!spec) throw new UsageError(`unrecognized option '${word}'`, `unrecognized option '${word}'`);
       let value: string | undefined;
       if (spec.arg) {
         if (eq >= 0) value = word.slice(eq + 1);
         else if (i + 1 < argv.length) value = argv[++i];
-        else throw new UsageError(`missing argument for option '${word}'`);
+        else throw new UsageError(`missing argument for option '${word}'`, `option '${word}' requires an argument`);
       } else if (eq >= 0) {
-        throw new UsageError(`unrecognized option '${word}'`);
+        throw new UsageError(`unrecognized option '${word}'`, `option '--${name}' doesn't allow an argument`);
       }
       store(out, spec, value);
       continue;
@@ -90,7 +96,7 @@ export function parseArgs(argv: readonly string[], specs: readonly OptSpec[], st
       for (let j = 1; j < word.length; j++) {
         const letter = word[j] as string;
         const spec = specs.find((s) => s.short === letter);
-        if (!spec) throw new UsageError(`unrecognized option '${word}'`);
+        if (!spec) throw new UsageError(`unrecognized option '${word}'`, `invalid option -- '${letter}'`);
         if (!spec.arg) {
           store(out, spec, undefined);
           continue;
@@ -98,7 +104,7 @@ export function parseArgs(argv: readonly string[], specs: readonly OptSpec[], st
         let value: string | undefined;
         if (j + 1 < word.length) value = word.slice(j + 1);
         else if (i + 1 < argv.length) value = argv[++i];
-        else throw new UsageError(`missing argument for option '-${letter}'`);
+        else throw new UsageError(`missing argument for option '-${letter}'`, `option requires an argument -- '${letter}'`);
         store(out, spec, value);
         break;
       }

@@ -65,11 +65,11 @@ export function cvtnum(io: CliIo, what: string, value: string, parse: (v: string
   }
 }
 
-/** The cache modes qemu-img accepts for -t/-T. */
-export function checkCacheMode(mode: string | undefined): void {
+/** The cache modes qemu-img accepts for -t (`target`) and -T (`source`), refused in its words. */
+export function checkCacheMode(mode: string | undefined, which: 'target' | 'source' = 'target'): void {
   if (mode === undefined) return;
   if (!['none', 'writeback', 'writethrough', 'directsync', 'unsafe', 'off'].includes(mode)) {
-    throw new VdiskError('EINVAL', 'user', `Invalid cache option: ${mode}`);
+    throw new VdiskError('EINVAL', 'user', `Invalid ${which === 'source' ? 'source cache' : 'cache'} option: ${mode}`);
   }
 }
 

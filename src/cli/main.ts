@@ -20,6 +20,7 @@ import { mapCommand } from './commands/map.js';
 import { measureCommand } from './commands/measure.js';
 import { reportError, type CliIo, type Command } from './context.js';
 import { helpText, versionText } from './help.js';
+import { applyTraceOption, TraceOptionError } from './trace-option.js';
 
 /** Every subcommand this build has. */
 export const COMMANDS: Readonly<Record<string, Command>> = {
@@ -44,7 +45,7 @@ export const COMMANDS: Readonly<Record<string, Command>> = {
 const GLOBAL: readonly OptSpec[] = [
   { key: 'help', short: 'h', long: ['help'] },
   { key: 'version', short: 'V', long: ['version'] },
-  { key: 'trace', short: 'T', long: ['trace'], arg: true },
+  { key: 'trace', short: 'T', long: ['trace'], arg: true, multi: true },
 ];
 
 /** Runs the CLI on `argv` (the words after the program name); returns the exit status. */
@@ -59,6 +60,7 @@ export async function run(argv: readonly string[], io: CliIo): Promise<number> {
       io.stdout(versionText());
       return 0;
     }
+    for (const t of args.values.get('trace') ?? []) applyTraceOption(t, io);
     const [name, ...rest] = args.operands;
     if (name === undefined) throw new UsageError('Not enough arguments');
     const command = COMMANDS[name];
@@ -69,6 +71,10 @@ export async function run(argv: readonly string[], io: CliIo): Promise<number> {
     }
     return await command(rest, io);
   } catch (err) {
+    if (err instanceof TraceOptionError) {
+      io.stderr(`${err.message}\n`);
+      return 1;
+    }
     return reportError(io, err);
   }
 }

@@ -10,18 +10,21 @@ function line(p: JobProgress): string {
 
 /**
  * qemu-img's `-p` line (`    (NN.NN/100%)\r`, a newline at the end), or,
- * without `-p`, one line on SIGUSR1. Returns a function that detaches.
+ * without `-p`, one line on SIGUSR1. Returns a function that detaches:
+ * after a success it shows 100% and ends the line, unless `open` (the
+ * caller prints its result first and then ends the line itself).
  */
-export function attachProgress(job: Job<unknown>, io: CliIo, show: boolean): (ok?: boolean) => void {
+export function attachProgress(job: Job<unknown>, io: CliIo, show: boolean): (ok?: boolean, open?: boolean) => void {
   let last: JobProgress = { phase: '', done: 0, total: 0 };
-  let printed = -1;
+  let printed = '';
   const onProgress = (p: JobProgress): void => {
     last = p;
     if (!show) return;
-    const pct = p.total > 0 ? Math.floor((p.done * 10000) / p.total) : 10000;
-    if (pct === printed) return;
-    printed = pct;
-    io.stdout(line(p));
+    // A line is printed when it reads differently, as qemu prints a changed value only.
+    const text = line(p);
+    if (text === printed) return;
+    printed = text;
+    io.stdout(text);
   };
   const onSignal = (): void => io.stdout(line(last));
   // SIGINT and SIGTERM abort the job the way the API's abort does: the target is cleaned up.
@@ -31,21 +34,26 @@ export function attachProgress(job: Job<unknown>, io: CliIo, show: boolean): (ok
   job.on('progress', onProgress);
   if (!show) process.on('SIGUSR1', onSignal);
   if (show) {
-    io.stdout(line(last));
-    printed = 0;
+    printed = line(last);
+    io.stdout(printed);
   }
-  return (ok = true) => {
+  return (ok = true, open = false) => {
     job.off('progress', onProgress);
     process.off('SIGINT', onStop);
     process.off('SIGTERM', onStop);
     if (!show) process.off('SIGUSR1', onSignal);
-    else if (ok) io.stdout(line({ ...last, done: last.total }) + '\n');
+    else if (ok && open) return;
+    else if (ok) io.stdout(line({ phase: last.phase, done: 1, total: 1 }) + '\n'); // 100%, an empty job's too
     else io.stdout('\n');
   };
 }
 
-/** Awaits `job` with qemu-img's progress line (when `show`) and signal handling, detaching either way. */
-export async function awaitWithProgress<T>(job: Job<T>, io: CliIo, show: boolean): Promise<T> {
+/**
+ * Awaits `job` with qemu-img's progress line (when `show`) and signal
+ * handling, detaching either way; `open` leaves the line as the job left it
+ * (see {@link attachProgress}).
+ */
+export async function awaitWithProgress<T>(job: Job<T>, io: CliIo, show: boolean, open = false): Promise<T> {
   const detach = attachProgress(job as Job<unknown>, io, show);
   let result: T;
   try {
@@ -54,6 +62,6 @@ export async function awaitWithProgress<T>(job: Job<T>, io: CliIo, show: boolean
     detach(false);
     throw err;
   }
-  detach(true);
+  detach(true, open);
   return result;
 }

@@ -121,6 +121,7 @@ function parseOne(spec: OptionSpec, value: string): OptionValue {
     }
     case 'size': {
       const r = parseSizeBig(value);
+      if (!r.ok && r.reason === 'range') throw new InvalidArgumentError(`Value '${value}' is out of range for parameter '${spec.name}'`);
       if (!r.ok) {
         throw new InvalidArgumentError(`Parameter '${spec.name}' expects a non-negative number below 2^64`, {
           hint: 'Optional suffix k, M, G, T, P or E means kilo-, mega-, giga-, tera-, peta-\nand exabytes, respectively.',

@@ -4,7 +4,7 @@
  * without suffix. The grammar follows QEMU's `qemu_strtosz`.
  */
 import { cTiesToEven } from './c-format.js';
-import { InvalidArgumentError } from './errors.js';
+import { InvalidArgumentError, UnsupportedError } from './errors.js';
 
 const SUFFIXES: Record<string, bigint> = {
   B: 1n,
@@ -133,16 +133,13 @@ export function parseSize(value: string | number, what = 'image size', max = Num
   return Number(r.value);
 }
 
-const INT64_MAX = (1n << 63n) - 1n;
+const INT64_MAX = 2n ** 63n - 1n;
 
 function sizeRangeError(what: string, max: number, value?: bigint): InvalidArgumentError {
-  // Above qemu-img's own bound (INT64_MAX), qemu-img's message; between vdisk's bound (the largest
-  // exactly representable size, 2^53 - 1) and qemu's, a plain statement that the limit is vdisk's.
+  // qemu-img's bound is INT64_MAX; ours is the largest exactly representable size, and said so plainly in between.
   if (max === Number.MAX_SAFE_INTEGER && value !== undefined && value <= INT64_MAX) {
-    return new InvalidArgumentError(
-      `Invalid ${what} specified. vdisk supports sizes up to ${max} bytes (2^53 - 1, 8 PiB); qemu-img accepts up to 9223372036854775807.`,
-      { data: { kind: 'size-range', what, max, vdiskLimit: true } },
-    );
+    const What = what.charAt(0).toUpperCase() + what.slice(1);
+    return new UnsupportedError(`${What} ${value} is larger than vdisk supports (2^53 - 1)`, { data: { kind: 'size-limit', what, max } });
   }
   const shown = max === Number.MAX_SAFE_INTEGER ? '9223372036854775807' : String(max);
   return new InvalidArgumentError(`Invalid ${what} specified. Must be between 0 and ${shown}.`, {

@@ -4,11 +4,15 @@
  * `offset` and advancing by `step` (wrapping at the image's end), with
  * optional flushes every `flushInterval` requests.
  */
+import { stat } from 'node:fs/promises';
+
 import { InvalidArgumentError, IoError } from '../core/errors.js';
+import { isJsonName } from '../core/image-options.js';
 import { Job, type JobContext, type JobOptions } from '../core/job.js';
 import { BlockDevice } from '../block/device.js';
 import type { ImageTarget, OpenImageOptions } from '../block/chain.js';
 import { runPipeline } from '../block/scheduler.js';
+import { cacheSemantics } from '../io/cache-mode.js';
 
 /** Options of {@link bench}. */
 export interface BenchOptions extends JobOptions, Omit<OpenImageOptions, 'readOnly'> {
@@ -30,6 +34,8 @@ export interface BenchOptions extends JobOptions, Omit<OpenImageOptions, 'readOn
   flushInterval?: number | undefined;
   /** Flush without waiting for the requests in flight (`--no-drain`). */
   noDrain?: boolean | undefined;
+  /** I/O engine (`-i`; `-n` is `native`), which qemu's file driver checks against the cache mode. */
+  aio?: 'threads' | 'native' | 'io_uring' | undefined;
   /** Called once the image is open, before the first request (the CLI prints its `Sending ...` line then). */
   onStart?: ((plan: Omit<BenchResult, 'seconds'>) => void) | undefined;
 }
@@ -57,6 +63,19 @@ export function validateBench(opts: BenchOptions): void {
   const depth = opts.depth ?? 64;
   if (!opts.write && opts.flushInterval) throw new InvalidArgumentError('--flush-interval is only available in write tests');
   if (opts.flushInterval && opts.flushInterval < depth) throw new InvalidArgumentError("Flush interval can't be smaller than depth");
+}
+
+/**
+ * qemu's file driver refuses aio=native without O_DIRECT once it has opened
+ * the file: a file that cannot be opened, or -U with -w, fails first.
+ */
+async function refuseNativeAio(filename: ImageTarget, opts: BenchOptions): Promise<void> {
+  if (typeof filename !== 'string' || isJsonName(filename) || (opts.forceShare && opts.write)) return;
+  const found = await stat(filename).then(
+    () => true,
+    () => false,
+  );
+  if (found) throw new InvalidArgumentError(`Could not open '${filename}': aio=native was specified, but it requires cache.direct=on, which was not specified.`);
 }
 
 interface RunShape {
@@ -92,6 +111,7 @@ async function runRequests(dev: BlockDevice, n: number, o: RunShape, next: () =>
 async function runBench(filename: ImageTarget, opts: BenchOptions, ctx: JobContext): Promise<BenchResult> {
   validateBench(opts);
   const write = opts.write === true;
+  if (opts.aio === 'native' && !cacheSemantics(opts.cache).direct) await refuseNativeAio(filename, opts);
   const dev = await BlockDevice.open(filename, { ...opts, readOnly: !write });
   try {
     const count = opts.count ?? 75000;

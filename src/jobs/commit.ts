@@ -9,7 +9,7 @@
 import { InvalidArgumentError, UnsupportedError } from '../core/errors.js';
 import { Job, type JobContext, type JobOptions } from '../core/job.js';
 import { BlockDevice } from '../block/device.js';
-import type { ImageTarget, OpenImageOptions } from '../block/chain.js';
+import { probedRawWarning, type ImageTarget, type OpenImageOptions } from '../block/chain.js';
 import type { Layer } from '../block/layer.js';
 import { pathCombine } from '../block/path-combine.js';
 import { realpath } from '../io/fs-names.js';
@@ -79,11 +79,16 @@ async function runCommit(filename: ImageTarget, opts: CommitOptions, ctx: JobCon
   let depth = 1;
   let drop = opts.drop === true;
   try {
-    if (probe.layers.length < 2) throw new InvalidArgumentError('Image does not have a backing file');
     if (opts.base !== undefined) {
       depth = await findBase(probe.layers, opts.base);
       drop = true; // -b implies -d: the images between are invalid afterwards anyway
+    } else if (probe.layers.length < 2) {
+      throw new InvalidArgumentError('Image does not have a backing file');
     }
+  } catch (err) {
+    // qemu's one open is writable: its probed-raw warning comes before these errors.
+    if (probe.top.probedRaw) opts.onWarning?.({ code: 'probed-raw', message: probedRawWarning(probe.top.path) });
+    throw err;
   } finally {
     await probe.close();
   }

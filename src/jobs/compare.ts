@@ -15,6 +15,7 @@ import type { ResolverOptions } from '../block/resolver.js';
 import type { CacheMode } from '../io/cache-mode.js';
 
 /** Options of {@link compare}. */
+/** `onWarning` also receives `size-mismatch` when the comparison reaches the larger image's tail. */
 export interface CompareOptions extends JobOptions, ResolverOptions, Pick<OpenImageOptions, 'onWarning' | 'policy' | 'unwrap'> {
   /** Format of the first image (`-f`). */
   formatA?: string | undefined;
@@ -253,6 +254,8 @@ async function runCompare(fileA: ImageTarget, fileB: ImageTarget, opts: CompareO
       const found = await compareCommon(a, b, opts.strict === true, ctx);
       if (found) return found;
       if (sizeMismatch) {
+        // qemu-img says so as it reaches the larger image's tail, whatever the tail holds.
+        opts.onWarning?.({ code: 'size-mismatch', message: 'Image size mismatch!' });
         const tail = await compareTail(a.size > b.size ? a : b, Math.min(a.size, b.size), ctx);
         if (tail) return tail;
       }

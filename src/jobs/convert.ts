@@ -98,6 +98,7 @@ export interface ConvertResult {
 }
 
 const DEFAULT_SPARSE = 4096;
+const CONCAT_BACKING = 'Having a backing file for the target makes no sense when concatenating multiple input images';
 const BUFFER_SIZE = 2 * 1024 * 1024;
 
 function validate(sources: readonly Source[], opts: ConvertOptions): number {
@@ -111,9 +112,6 @@ function validate(sources: readonly Source[], opts: ConvertOptions): number {
   if (opts.noCreate && opts.options !== undefined) throw new InvalidArgumentError('-o has no effect when skipping image creation');
   // issue 9 (convert -l)
   if (opts.snapshot !== undefined && sources.length > 1) throw new InvalidArgumentError('No support for concatenating multiple snapshot');
-  if (opts.backingFile !== undefined && sources.length > 1) {
-    throw new InvalidArgumentError('Specifying backing image makes no sense when concatenating multiple input images');
-  }
   if (opts.compress && sparse === 0) throw new InvalidArgumentError('Cannot use -c together with -S 0');
   if (opts.copyOffload && opts.compress) throw new InvalidArgumentError('Cannot enable copy offloading when -c is used');
   if (opts.copyOffload && opts.salvage) throw new InvalidArgumentError('Cannot use copy offloading in salvaging mode');
@@ -166,6 +164,18 @@ async function executeTarget(plan: CreatePlan, output: OutputTarget, target: str
   }
 }
 
+/** Opens the target written under a temporary name: errors name the target, as qemu-img's do (it has no temporary file). */
+async function openWritten(path: string, target: string, options: OpenImageOptions): Promise<BlockDevice> {
+  try {
+    return await BlockDevice.open(path, options);
+  } catch (err) {
+    if (!(err instanceof VdiskError) || path === target) throw err;
+    const Ctor = err.constructor as new (m: string, d: object) => VdiskError;
+    const name = (text: string): string => text.split(path).join(target);
+    throw new Ctor(name(err.message), { file: err.file === undefined ? undefined : name(err.file), offset: err.offset, cause: err, data: err.data, hint: err.hint === undefined ? undefined : name(err.hint) });
+  }
+}
+
 /**
  * How the copy treats the target, as qemu-img convert decides it: with a
  * backing file (`-B`, or `backing_file` in the create options) only what
@@ -212,6 +222,7 @@ async function runConvert(sourceNames: readonly Source[], targetSpec: ImageTarge
     const total = sources.reduce((n, s) => n + s.size, 0);
     // qemu-img 7.2 prints this and exits 0 without copying; vdisk fails (exit 1).
     if (opts.targetIsZero && opts.backingFile !== undefined) throw new InvalidArgumentError('Cannot use --target-is-zero when the destination image has a backing file');
+    if (opts.noCreate && opts.backingFile !== undefined && sources.length > 1) throw new InvalidArgumentError(CONCAT_BACKING);
     if (opts.bitmaps) checkSourceBitmaps(sources, opts.skipBrokenBitmaps === true); // issue 9: --bitmaps
     const format = opts.targetFormat ?? 'raw';
     // The target's own files (extents, data file) may not be files the sources read either.
@@ -228,17 +239,21 @@ async function runConvert(sourceNames: readonly Source[], targetSpec: ImageTarge
       await couldNotOpen(target, () => refuseTargetFiles(opened, refuse));
       if (dev.size < total) throw new InvalidArgumentError('output file is smaller than input file', { file: target, data: { targetSize: dev.size, sourceSize: total } });
     } else {
-      // Quiet: qemu-img convert creates without opening -B's file; the target's open below reports it.
+      // Quiet otherwise: qemu-img convert creates without opening -B's file; the target's open below reports it.
       // The sources' size replaces any `-o size=`, as in qemu-img (it sets the option last).
       const options = [...optionList(opts.options), { size: total }];
-      const plan = await planTarget(target, { ...targetOpts, format, size: undefined, options, registry, refuse, onWarning: undefined });
+      // Only the create's own error reports (a data file it could not delete again) reach the user.
+      const onWarning: ConvertOptions['onWarning'] = (w) => (w.code === 'error-report' ? opts.onWarning?.(w) : undefined);
+      // qemu-img refuses a backing file (-B or -o) for several sources once the options are parsed.
+      const refuseBacking = sources.length > 1 ? CONCAT_BACKING : undefined;
+      const plan = await planTarget(target, { ...targetOpts, format, size: undefined, options, registry, refuse, onWarning, refuseBacking });
       const prealloc = plan.printedOptions.find(([k]) => k === 'preallocation')?.[1];
       if (opts.compress && prealloc !== undefined && prealloc !== 'off') throw new InvalidArgumentError('Compression and preallocation not supported at the same time');
       // A single new regular file is written under a temporary name and renamed when complete;
       // multi-file images, symlinks and devices are written in place, as qemu-img does (block/target.ts).
       output = prepareTarget(target, { multiFile: plan.extraFiles, locking: opts.locking, refuse });
       await executeTarget(plan, output, target, opts.targetCache);
-      dev = await BlockDevice.open(output.path, { ...targetOpts, format, readOnly: false, registry, forceShare: false, snapshot: undefined, locking: output.locking, ...targetCache });
+      dev = await openWritten(output.path, target, { ...targetOpts, format, readOnly: false, registry, forceShare: false, snapshot: undefined, locking: output.locking, ...targetCache });
     }
     if (opts.bitmaps) checkTargetBitmaps(dev, format); // issue 9: --bitmaps
     const unit = dev.top.image.granularity;

@@ -19,6 +19,8 @@ import type { OpenImageOptions } from '../block/chain.js';
 import { isJsonName } from '../core/image-options.js';
 import { BlockDevice } from '../block/device.js';
 import { externalFiles } from '../block/external.js';
+import { createdFiles } from './create-files.js';
+import { unwrapOpenError } from '../block/layer-open.js';
 import { pathCombine } from '../block/path-combine.js';
 import { defaultRegistry, type DriverRegistry } from '../block/registry.js';
 import type { ResolverOptions } from '../block/resolver.js';
@@ -58,6 +60,12 @@ export interface CreateOptions extends ResolverOptions, Pick<OpenImageOptions, '
    * the default `true`, where locks are unavailable that fails, unless `false`.
    */
   locking?: LockingMode | undefined;
+  /**
+   * Refuses any backing file (`-b` or `backing_file`) with this message,
+   * once the options are parsed and before it is opened: convert
+   * concatenating several sources.
+   */
+  refuseBacking?: string | undefined;
 }
 
 /** What {@link prepareCreate} settled on. */
@@ -169,7 +177,7 @@ async function backingSize(filename: string, backing: string, format: string | u
     if (err instanceof VdiskError) {
       const Ctor = err.constructor as new (m: string, d: object) => VdiskError;
       // bdrv_img_create reports the file's own error, without the open's `Could not open 'x':` wrapper.
-      const inner = err.cause instanceof VdiskError && err.message === `Could not open '${path}': ${err.cause.message}` ? err.cause : err;
+      const inner = unwrapOpenError(path, err);
       throw new Ctor(inner.message, { file: path, cause: err, hint: 'Could not open backing image.' });
     }
     throw err;
@@ -221,6 +229,7 @@ export async function prepareCreate(filename: string, opts: CreateOptions = {}):
     const backingFile = values.get('backing_file') as string | undefined;
     const backingFormat = values.get('backing_fmt') as string | undefined;
     if (backingFile !== undefined) {
+      if (opts.refuseBacking !== undefined) throw new InvalidArgumentError(opts.refuseBacking);
       if (pathCombine(filename, backingFile) === filename || backingFile === filename) {
         throw new InvalidArgumentError('Error: Trying to create an image with the same filename as the backing file');
       }
@@ -244,9 +253,16 @@ export async function prepareCreate(filename: string, opts: CreateOptions = {}):
           registry.validateCreate(driver, size, values);
           // The image records its final name (vmdk descriptors name their own file), wherever it is written first.
           const onCreate = (path: string, created: boolean): void => target.noteFile(path, created);
-          const external = externalFiles(target.path, dirname(target.path), { ...opts, cache, onCreate });
-          await driver.create!(store, { size, options: values, filename, external });
-          await store.flush();
+          // Data files that cannot be made are worded as qemu's create words them ("Could not create").
+          const files = createdFiles(externalFiles(target.path, dirname(target.path), { ...opts, cache, onCreate }), target.path, opts.onWarning);
+          try {
+            await driver.create!(store, { size, options: values, filename, external: files.external });
+            await store.flush();
+          } catch (err) {
+            await store.close().catch(() => undefined);
+            await files.cleanup();
+            throw err;
+          }
         } catch (err) {
           await store.close().catch(() => undefined);
           throw err;

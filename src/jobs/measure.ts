@@ -59,7 +59,9 @@ function typedOptions(format: string, input: MeasureOptions['options']): Map<str
     return typeOptions(registry.createOptions(driver), raw);
   } catch (err) {
     if (err instanceof InvalidArgumentError) {
-      throw new InvalidArgumentError(err.message, { cause: err, hint: `vdisk: Invalid options for file format '${format}'` });
+      // qemu-img prints the parse error's own hint (size suffixes) before its summary line.
+      const summary = `vdisk: Invalid options for file format '${format}'`;
+      throw new InvalidArgumentError(err.message, { cause: err, hint: err.hint === undefined ? summary : `${err.hint}\n${summary}` });
     }
     throw err;
   }

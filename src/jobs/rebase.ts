@@ -12,7 +12,9 @@ import { InvalidArgumentError, UnsupportedError, VdiskError } from '../core/erro
 import { Job, type JobContext, type JobOptions } from '../core/job.js';
 import { BlockDevice } from '../block/device.js';
 import type { ImageTarget, OpenImageOptions } from '../block/chain.js';
+import { unwrapOpenError } from '../block/layer-open.js';
 import { pathCombine } from '../block/path-combine.js';
+import { defaultRegistry } from '../block/registry.js';
 
 /** Options of {@link rebase}. */
 export interface RebaseOptions extends JobOptions, Omit<OpenImageOptions, 'readOnly' | 'backing' | 'writableDepth' | 'forceShare'> {
@@ -141,6 +143,10 @@ async function runRebase(filename: ImageTarget, backing: string | undefined, opt
   const dev = await BlockDevice.open(filename, { ...open, readOnly: false, backing: !unsafe });
   let next: BlockDevice | undefined;
   try {
+    // qemu-img checks the name once the image is open, even when nothing will be opened with it.
+    if (opts.backingFormat !== undefined && !(opts.registry ?? defaultRegistry).find(opts.backingFormat)) {
+      throw new InvalidArgumentError(`Invalid format name: '${opts.backingFormat}'`);
+    }
     const writer = dev.top.image.writer;
     if (opts.compress && !writer?.writeCompressed) throw new InvalidArgumentError('Compression not supported for this file format');
     let copied = 0;
@@ -151,8 +157,10 @@ async function runRebase(filename: ImageTarget, backing: string | undefined, opt
           next = await BlockDevice.open(path, { ...open, format: opts.backingFormat, readOnly: true });
         } catch (err) {
           if (!(err instanceof VdiskError)) throw err;
-          const Ctor = err.constructor as new (m: string, d: object) => VdiskError;
-          throw new Ctor(`Could not open new backing file '${name}': ${err.message}`, { file: err.file, cause: err, data: err.data, hint: err.hint });
+          // qemu-img opens it with blk_new_open: the open's own error, without the `Could not open 'x':` wrapper.
+          const inner = unwrapOpenError(path, err);
+          const Ctor = inner.constructor as new (m: string, d: object) => VdiskError;
+          throw new Ctor(`Could not open new backing file '${name}': ${inner.message}`, { file: inner.file, cause: err, data: inner.data, hint: inner.hint });
         }
       }
       // When the new backing file is in the old chain, only the layers above it can differ.

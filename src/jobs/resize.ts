@@ -43,16 +43,37 @@ const SIZE_SYNTAX =
   'Optional suffix k, M, G, T, P or E means kilo-, mega-, giga-, tera-, peta-\n' +
   'and exabytes, respectively.';
 
-/** `[+|-]size` → sign and magnitude, with qemu-img's error text. */
-function parseResizeSize(size: number | string): { relative: -1 | 0 | 1; value: number } {
+/** qemu's largest image (BDRV_MAX_LENGTH: INT64_MAX down to a multiple of 1 GiB). */
+const BDRV_MAX_LENGTH = 2n ** 63n - 2n ** 30n;
+
+/** `[+|-]size` → sign and magnitude (any size below 2^64, as qemu-img parses it), with qemu-img's error text. */
+function parseResizeSize(size: number | string): { relative: -1 | 0 | 1; value: bigint } {
   if (typeof size === 'number') {
     if (!Number.isSafeInteger(size)) throw new InvalidArgumentError(SIZE_SYNTAX, { data: { kind: 'size-syntax' } });
-    return { relative: 0, value: size };
+    return { relative: 0, value: BigInt(size) };
   }
   const relative = size.startsWith('+') ? 1 : size.startsWith('-') ? -1 : 0;
-  const r = parseSizeBig(relative ? size.slice(1) : size);
-  if (!r.ok || r.value > BigInt(Number.MAX_SAFE_INTEGER)) throw new InvalidArgumentError(SIZE_SYNTAX, { data: { kind: 'size-syntax' } });
-  return { relative, value: Number(r.value) };
+  const text = relative ? size.slice(1) : size;
+  const r = parseSizeBig(text);
+  if (!r.ok && r.reason === 'range') throw new InvalidArgumentError(`Value '${text}' is out of range for parameter 'size'`);
+  if (!r.ok) throw new InvalidArgumentError(SIZE_SYNTAX, { data: { kind: 'size-syntax' } });
+  return { relative, value: r.value };
+}
+
+/**
+ * The new size as qemu-img computes it (int64 arithmetic: 2^63 and above
+ * wrap to negative), refused when it is not positive.
+ */
+function newSize(current: number, relative: -1 | 0 | 1, value: bigint): bigint {
+  const total = BigInt.asIntN(64, relative ? BigInt(current) + BigInt(relative) * value : value);
+  if (total <= 0n) throw new InvalidArgumentError('New image size must be positive');
+  return total;
+}
+
+/** vdisk's own limit (2^53 - 1 bytes, below qemu's BDRV_MAX_LENGTH), checked where qemu's driver would take over. */
+function withinVdiskLimit(total: bigint): number {
+  if (total > BigInt(Number.MAX_SAFE_INTEGER)) throw new UnsupportedError(`Image size ${total} is larger than vdisk supports (2^53 - 1)`);
+  return Number(total);
 }
 
 /**
@@ -76,14 +97,16 @@ export async function resize(target: ImageTarget, size: number | string, options
   const dev = await BlockDevice.open(target, { ...options, readOnly: false });
   try {
     const current = dev.size;
-    const total = relative ? current + relative * value : value;
-    if (total <= 0) throw new InvalidArgumentError('New image size must be positive');
-    if (total <= current && prealloc !== 'off') throw new InvalidArgumentError('Preallocation can only be used for growing images');
-    if (current > total && !options.shrink) {
+    const wanted = newSize(current, relative, value);
+    if (wanted <= BigInt(current) && prealloc !== 'off') throw new InvalidArgumentError('Preallocation can only be used for growing images');
+    if (BigInt(current) > wanted && !options.shrink) {
       throw new InvalidArgumentError('Use the --shrink option to perform a shrink operation.', { data: { kind: 'shrink-refused' } });
     }
+    // The block layer refuses a size above its maximum before it asks the driver.
+    if (wanted > BDRV_MAX_LENGTH) throw new InvalidArgumentError(`offset(${wanted}) exceeds maximum(${BDRV_MAX_LENGTH})`);
     const resizer = dev.top.image.resizer;
     if (!resizer) throw new UnsupportedError('Image format driver does not support resize');
+    const total = withinVdiskLimit(wanted);
     await resizer.resize(total, { shrink: total < current, preallocation: prealloc });
     await dev.flush();
     return { oldSize: current, size: total };

@@ -78,7 +78,7 @@ export const DELIBERATE: readonly Accepted[] = [
   {
     id: 'sizes-above-2^53',
     why: 'Sizes of 2^53 bytes (8 PiB) and more are refused when the command line is parsed ("Invalid image size specified"); qemu-img accepts them up to 2^63-1 and then fails (or creates a descriptor no tool can use) in the format',
-    match: (d) => HUGE_SIZE.test(d.caseId) && (d.kind === 'exit' || d.kind === 'files' || isText(d)) && (d.kind !== 'stderr' || /Invalid image size specified|vdisk supports sizes up to|Parameter 'size' expects/.test(d.vdisk)),
+    match: (d) => HUGE_SIZE.test(d.caseId) && (d.kind === 'exit' || d.kind === 'files' || isText(d)) && (d.kind !== 'stderr' || /Invalid image size specified|larger than vdisk supports|Parameter 'size' expects/.test(d.vdisk)),
   },
   {
     id: 'failed-create-cleans-up',

@@ -1,5 +1,6 @@
 import { InvalidArgumentError } from '../../core/errors.js';
 import { parseSize } from '../../core/sizes.js';
+import { parseCacheMode } from '../../io/cache-mode.js';
 import { bench } from '../../jobs/bench.js';
 import { parseArgs, UsageError, last, type OptSpec } from '../args.js';
 import { PROG, cvtnum, reportError, warningPrinter, type CliIo } from '../context.js';
@@ -85,6 +86,9 @@ export async function benchCommand(argv: readonly string[], io: CliIo): Promise<
       pattern,
       flushInterval,
       noDrain: args.flags.has('noDrain'),
+      // -i threads does not undo -n (bdrv_parse_aio only adds flags).
+      aio: args.flags.has('native') ? 'native' : (aio as 'threads' | 'native' | 'io_uring' | undefined),
+      cache: cache === undefined ? undefined : parseCacheMode(cache),
       forceShare: args.flags.has('forceShare'),
       onWarning: warningPrinter(io),
       ...trustFrom(args),

@@ -107,7 +107,7 @@ export async function checkCommand(argv: readonly string[], io: CliIo): Promise<
     const output = outputFormat(last(args, 'output'));
     const repair = repairMode(last(args, 'repair'));
     const quiet = args.flags.has('quiet');
-    checkCacheMode(last(args, 'cache'));
+    checkCacheMode(last(args, 'cache'), 'source');
     if (args.operands.length !== 1) throw new UsageError('Expecting one image file name');
     const { filename, format } = imageArg(args.operands[0] as string, last(args, 'format'), args.flags.has('imageOpts'), io, args.flags.has('forceShare'));
     const onFinding = (line: string, kind?: 'report'): void => findings.add(`${kind === 'report' ? `${PROG}: ` : ''}${line}\n`);

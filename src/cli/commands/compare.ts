@@ -48,18 +48,18 @@ export async function compareCommand(argv: readonly string[], io: CliIo): Promis
       fileA = parseImageOpts(nameA, io, args.flags.has('forceShare'));
       fileB = parseImageOpts(nameB, io, args.flags.has('forceShare'));
     }
-    const job = compare(fileA, fileB, { formatA, formatB, strict: args.flags.has('strict'), cache, forceShare: args.flags.has('forceShare'), onWarning: warningPrinter(io), ...trustFrom(args) });
-    const result = await awaitWithProgress(job, io, args.flags.has('progress') && !quiet);
     const say = (line: string): void => {
       if (!quiet) io.stdout(line + '\n');
     };
+    const printWarning = warningPrinter(io);
+    const job = compare(fileA, fileB, { formatA, formatB, strict: args.flags.has('strict'), cache, forceShare: args.flags.has('forceShare'), onWarning: (w) => (w.code === 'size-mismatch' ? say(`Warning: ${w.message}`) : printWarning(w)), ...trustFrom(args) });
+    // qemu-img prints the result while the progress line is still open and ends the line last.
+    const progress = args.flags.has('progress') && !quiet;
+    const result = await awaitWithProgress(job, io, progress, true);
     if (result.difference === 'size') say('Strict mode: Image size mismatch!');
     else if (result.difference === 'block-status') say(`Strict mode: Offset ${result.offset} block status mismatch!`);
-    else {
-      // qemu warns about the sizes once it reaches the larger image's tail
-      if (result.sizeMismatch && (result.identical || result.inTail)) say('Warning: Image size mismatch!');
-      say(result.identical ? 'Images are identical.' : `Content mismatch at offset ${result.offset}!`);
-    }
+    else say(result.identical ? 'Images are identical.' : `Content mismatch at offset ${result.offset}!`);
+    if (progress) io.stdout('\n');
     return result.identical ? 0 : 1;
   } catch (err) {
     const exit = err instanceof VdiskError ? (err.data?.['compareExit'] as number | undefined) : undefined;

@@ -1,8 +1,9 @@
 import { InvalidArgumentError } from '../../core/errors.js';
 import { parseSize } from '../../core/sizes.js';
 import { measure } from '../../jobs/measure.js';
-import { optionLists, parseArgs, last, type OptSpec } from '../args.js';
+import { optionLists, parseArgs, last, UsageError, type OptSpec } from '../args.js';
 import { cvtnum, outputFormat, reportError, warningPrinter, type CliIo } from '../context.js';
+import { helpText } from '../help.js';
 import { imageArg } from '../image-opts.js';
 import { parseSnapshotParam } from '../snapshot-param.js';
 import { formatQemuJson } from '../qemu-json.js';
@@ -61,6 +62,12 @@ export async function measureCommand(argv: readonly string[], io: CliIo): Promis
     }
     return 0;
   } catch (err) {
+    // qemu-img measure's getopt is not silent and its '?' case prints the help, exiting 0 (as qemu-img 7.2 does).
+    if (err instanceof UsageError && err.getopt !== undefined) {
+      io.stderr(`measure: ${err.getopt}\n`);
+      io.stdout(helpText());
+      return 0;
+    }
     return reportError(io, err);
   }
 }

@@ -30,7 +30,7 @@ export async function rebaseCommand(argv: readonly string[], io: CliIo): Promise
     const args = parseArgs(argv, SPECS);
     const quiet = args.flags.has('quiet');
     checkCacheMode(last(args, 'cache'));
-    checkCacheMode(last(args, 'backingCache'));
+    checkCacheMode(last(args, 'backingCache'), 'source');
     if (args.operands.length !== 1) throw new UsageError('Expecting one image file name');
     const unsafe = args.flags.has('unsafe');
     const backing = last(args, 'backing');

@@ -4,7 +4,7 @@
  * snapshot code reads the tables) and make it rebuild its metadata map
  * afterwards (tables moved, clusters were freed).
  */
-import { NotFoundError } from '../../core/errors.js';
+import { NotFoundError, UnsupportedError } from '../../core/errors.js';
 import type { FormatImage, NewSnapshotRequest, SnapshotInfo, SnapshotOps, SnapshotRef } from '../driver.js';
 import type { Qcow2Image } from './image.js';
 import { snapshotInfos, type SnapshotEntry } from './snapshot.js';
@@ -49,6 +49,8 @@ export function qcow2SnapshotOps(image: Qcow2Image): SnapshotOps {
       }),
     apply: (idOrName: string) =>
       mutate(image, async () => {
+        // qcow2_snapshot_goto refuses a data file before it looks for the snapshot.
+        if (s().externalData) throw new UnsupportedError('Failed to load snapshot: Operation not supported', { data: { errno: 95 } });
         const sn = findByRef(s().snapshots, { id: idOrName }) ?? findByRef(s().snapshots, { name: idOrName });
         if (!sn) throw snapshotNotFound(idOrName);
         await applySnapshot(s(), sn);

@@ -83,7 +83,7 @@ export function parseExtentLine(line: string, file: string): ExtentLine | undefi
   }
   if (access === 'NOACCESS') throw new UnsupportedError(`Extent access 'NOACCESS' is not supported: ${line.trim()}`, { file });
   const sectors = Number(sectorsText);
-  if (!Number.isSafeInteger(sectors) || sectors <= 0 || sectors > LIMITS.maxOffset / 512) throw invalidLine(line.trim(), file);
+  if (!Number.isSafeInteger(sectors) || sectors > LIMITS.maxOffset / 512) throw invalidLine(line.trim(), file);
   let offset = 0;
   if (kind === 'FLAT') {
     if (offsetText === undefined || !/^\d+$/.test(offsetText)) throw invalidLine(line.trim(), file);
@@ -92,6 +92,8 @@ export function parseExtentLine(line: string, file: string): ExtentLine | undefi
   } else if (offsetText !== undefined) {
     throw invalidLine(line.trim(), file);
   }
+  // qemu skips a well-formed line of no sectors (what it writes for a 0-byte disk).
+  if (sectors === 0) return undefined;
   const filename = name ?? '';
   if (encodeName(filename).length > LIMITS.vmdkMaxExtentNameBytes) throw invalidLine(line.trim(), file);
   if (kind !== 'ZERO' && filename === '') throw invalidLine(line.trim(), file);
@@ -100,14 +102,15 @@ export function parseExtentLine(line: string, file: string): ExtentLine | undefi
 
 /**
  * Parses a descriptor's text. `embedded` descriptors (inside a sparse
- * extent) may not list other files; their extents are ignored.
+ * extent) may not list other files; their extents are ignored. A
+ * `descriptorFile`'s createType is checked first, as qemu does.
  *
  * @throws {CorruptImageError} for bad extent lines
- * @throws {UnsupportedError} for unknown extent types
+ * @throws {UnsupportedError} for unknown extent types and descriptor file types
  */
-export function parseDescriptor(text: string, file: string): Descriptor {
+export function parseDescriptor(text: string, file: string, descriptorFile = false): Descriptor {
   const values = new Map<string, string>();
-  const extents: ExtentLine[] = [];
+  const lines: string[] = [];
   for (const raw of text.split('\n')) {
     const line = raw.replace(/\r$/, '');
     const t = line.trim();
@@ -118,10 +121,12 @@ export function parseDescriptor(text: string, file: string): Descriptor {
       if (!values.has(key)) values.set(key, t.slice(eq + 1));
       continue;
     }
-    const ext = parseExtentLine(line, file);
-    // No count limit, as in qemu: the descriptor's size (vmdkMaxDescriptorBytes) bounds it.
-    if (ext) extents.push(ext);
+    lines.push(line);
   }
+  // A descriptor file's type is checked before its extent lines are read (vmdk_open_desc_file).
+  if (descriptorFile) checkCreateType(values.get('createType'), file);
+  // No count limit, as in qemu: the descriptor's size (vmdkMaxDescriptorBytes) bounds it.
+  const extents = lines.map((line) => parseExtentLine(line, file)).filter((e): e is ExtentLine => e !== undefined);
   const cid = parseHex32(values.get('CID'), 'CID', file);
   const parentCid = parseHex32(values.get('parentCID'), 'parentCID', file) ?? 0xffffffff;
   const ct = values.get('createType');
@@ -135,9 +140,14 @@ export function parseDescriptor(text: string, file: string): Descriptor {
 
 /** Checks a stand-alone descriptor file's createType as QEMU's vmdk_open_desc_file does. */
 export function checkDescriptorType(desc: Descriptor, file: string): string {
-  if (desc.createType === undefined) throw new CorruptImageError('invalid VMDK image descriptor', { file });
-  if (!DESCRIPTOR_TYPES.has(desc.createType)) throw new UnsupportedError(`Unsupported image type '${desc.createType}'`, { file });
-  return desc.createType;
+  return checkCreateType(desc.createType, file);
+}
+
+function checkCreateType(value: string | undefined, file: string): string {
+  const createType = value === undefined ? undefined : unquote(value);
+  if (createType === undefined) throw new CorruptImageError('invalid VMDK image descriptor', { file });
+  if (!DESCRIPTOR_TYPES.has(createType)) throw new UnsupportedError(`Unsupported image type '${createType}'`, { file });
+  return createType;
 }
 
 /** Replaces the CID value in descriptor text, keeping every other byte. */

@@ -154,7 +154,7 @@ async function openExtent(line: ExtentLine, start: number, options: OpenOptions,
 }
 
 async function openDescriptorText(text: string, place: DescriptorPlace, options: OpenOptions): Promise<OpenedVmdk> {
-  const desc = parseDescriptor(text, options.filename);
+  const desc = parseDescriptor(text, options.filename, true);
   const createType = checkDescriptorType(desc, options.filename);
   const cid = requireCid(desc, options.filename);
   const stores: ByteStore[] = [];

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 
 import { formatSize, parseSize, parseSizeBig } from '../../../src/core/sizes.js';
-import { InvalidArgumentError } from '../../../src/core/errors.js';
+import { InvalidArgumentError, VdiskError } from '../../../src/core/errors.js';
 import { cFixed } from '../../../src/core/c-format.js';
 
 describe('parseSizeBig', () => {
@@ -29,8 +29,8 @@ describe('parseSize', () => {
   it('gives qemu-img\'s range message beyond the limit', () => {
     assert.throws(() => parseSize('9E'), (e: unknown) => e instanceof InvalidArgumentError && /Must be between 0 and 9223372036854775807\./.test(e.message));
     // Between vdisk's bound (2^53 - 1) and qemu-img's (2^63 - 1): say plainly that the limit is vdisk's.
-    assert.throws(() => parseSize('9223372036854775807'), (e: unknown) => e instanceof InvalidArgumentError && /vdisk supports sizes up to 9007199254740991 bytes/.test(e.message));
-    assert.throws(() => parseSize('8P'), (e: unknown) => e instanceof InvalidArgumentError && /vdisk supports sizes up to/.test(e.message));
+    assert.throws(() => parseSize('9223372036854775807'), (e: unknown) => e instanceof VdiskError && /larger than vdisk supports \(2\^53 - 1\)/.test(e.message));
+    assert.throws(() => parseSize('8P'), (e: unknown) => e instanceof VdiskError && /larger than vdisk supports/.test(e.message));
     assert.equal(parseSize('9007199254740991'), Number.MAX_SAFE_INTEGER);
   });
   it('gives qemu-img\'s syntax message for garbage', () => {
