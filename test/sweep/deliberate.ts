@@ -36,6 +36,11 @@ export const DELIBERATE: readonly Accepted[] = [
     match: (d) => (isText(d) || (d.kind === 'exit' && isGlobal(d))) && (d.argv.includes('--help') || d.argv.includes('-h') || (isGlobal(d) && /--help|-h\b/.test(d.caseId)) || (isGlobal(d) && d.argv.length === 0)),
   },
   {
+    id: 'help-after-bad-option',
+    why: "measure's help after a bad option (qemu-img 7.2 prints it and exits 0) is vdisk's own help text",
+    match: (d) => d.kind === 'stdout' && isGlobal(d) && /^(exit \d+\n--- stdout\n)?qemu-img version/.test(d.qemu) && /^(exit \d+\n--- stdout\n)?vdisk version/.test(d.vdisk),
+  },
+  {
     id: 'version-text',
     why: "vdisk --version prints vdisk's own version and the qemu-img version it follows",
     match: (d) => d.kind === 'stdout' && (d.argv[0] === '-V' || d.argv[0] === '--version'),
@@ -116,6 +121,18 @@ export const DELIBERATE: readonly Accepted[] = [
 const PENDING_FORMAT = /\b(qed|parallels|luks|u\.qcow|q-enc\.qcow2|-O qcow |-f qcow |-F qcow |out\.qcow\b|fmt=qcow\b)/;
 
 export const KNOWN_OPEN: readonly Accepted[] = [
+  {
+    id: 'convert-B-backing-open-wording',
+    issue: 13,
+    why: 'convert -B with a backing file that does not exist: qemu-img checks -F first ("Use of backing file requires explicit backing format") and words the failed open as a conversion error ("out: error while converting fmt: Could not open ..."); vdisk opens the backing file first and prints the open error alone',
+    match: (d) => d.kind === 'stderr' && /^convert: convert -B /.test(d.caseId) && /Could not open '[^']+': No such file or directory/.test(d.vdisk),
+  },
+  {
+    id: 'data-file-is-image-wording',
+    issue: 13,
+    why: 'create -o data_file=<the image itself>: refused and removed as qemu-img does, but qemu first prints "X is not a regular file" and names the shared "resize" lock; vdisk names the "resize" lock only',
+    match: (d) => d.kind === 'stderr' && /^create: create .*-o data_file=(\S+) \1 /.test(d.caseId),
+  },
   {
     id: 'formats-not-yet',
     issue: 19,
