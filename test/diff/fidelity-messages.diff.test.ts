@@ -54,6 +54,10 @@ const CASES: (PairCase & { files?: false; stdout?: false; stderr?: false; node?:
   { args: ['create', '-f', 'qcow2', '-u', '-b', 'b.qcow2', 'n.qcow2', '1M'], setup: CHAIN },
   // convert's own wording
   { args: ['convert', '-B', 'b.qcow2', '-O', 'qcow2', 'o.qcow2', 'n.qcow2'], setup: CHAIN },
+  // the target is created without opening -B's file: -F is checked first, the target's open reports a missing one
+  { args: ['convert', '-B', 'nosuch.qcow2', '-O', 'qcow2', 'o.qcow2', 'n.qcow2'], setup: CHAIN },
+  // (qemu leaves the target it could not reopen; vdisk removes it: files not compared)
+  { args: ['convert', '-B', 'nosuch.qcow2', '-F', 'qcow2', '-O', 'qcow2', 'o.qcow2', 'n.qcow2'], setup: CHAIN, files: false },
   { args: ['convert', '-o', 'backing_file=b.qcow2', '-O', 'qcow2', 'o.qcow2', 'n.qcow2'], setup: CHAIN },
   { args: ['convert', '-n', '-O', 'qcow2', 'o.qcow2', 's.qcow2'], setup: SMALL },
   // (qemu pads a compressed target's file to a whole sector: file lengths not compared)

@@ -122,11 +122,12 @@ const PENDING_FORMAT = /\b(qed|parallels|luks|u\.qcow|q-enc\.qcow2|-O qcow |-f q
 
 export const KNOWN_OPEN: readonly Accepted[] = [
   {
-    id: 'convert-B-backing-open-wording',
+    id: 'vmdk-create-backing-path',
     issue: 13,
-    why: 'convert -B with a backing file that does not exist: qemu-img checks -F first ("Use of backing file requires explicit backing format") and words the failed open as a conversion error ("out: error while converting fmt: Could not open ..."); vdisk opens the backing file first and prints the open error alone',
-    match: (d) => d.kind === 'stderr' && /^convert: convert -B /.test(d.caseId) && /Could not open '[^']+': No such file or directory/.test(d.vdisk),
+    why: 'convert -O vmdk -B with a backing file that does not exist: vdisk names the backing file by its absolute path in "Could not open", qemu-img as given',
+    match: (d) => d.kind === 'stderr' && /^convert: convert -B \S+ .*-O vmdk /.test(d.caseId) && d.vdisk.includes("Could not open '<DIR>/"),
   },
+
   {
     id: 'data-file-is-image-wording',
     issue: 13,
