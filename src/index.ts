@@ -34,7 +34,7 @@ export type { ByteStore, StoreIdentity, HostExtent, LockRequest, LockingMode } f
 export { FileStore, type FileStoreOptions, type OpenedFileCheck } from './io/file-store.js';
 export type { Wrapper } from './io/unwrap.js';
 export type { OutputTarget } from './block/target.js';
-export type { CacheMode } from './io/cache-mode.js';
+export type { CacheMode } from './core/cache-mode.js';
 export { MemoryStore } from './io/memory-store.js';
 export { capabilities, type Capabilities } from './io/capabilities.js';
 export type { NativeStatus } from './io/native.js';

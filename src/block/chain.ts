@@ -11,7 +11,7 @@ import { LIMITS } from '../core/limits.js';
 import { QDict } from '../core/qdict.js';
 import type { ByteStore } from '../formats/driver.js';
 import type { LockingMode } from '../io/byte-store.js';
-import type { CacheMode } from '../io/cache-mode.js';
+import type { CacheMode } from '../core/cache-mode.js';
 import { fsError } from '../io/errno.js';
 import { FileStore } from '../io/file-store.js';
 import { borrowStore } from '../io/borrowed-store.js';
@@ -80,13 +80,13 @@ export interface OpenImageOptions extends ResolverOptions {
   readonly check?: boolean | undefined;
   /**
    * Cache mode of the top image's file (`-t`; default `writeback`, see
-   * io/cache-mode.ts). Its data files and extents use it too, as in qemu.
+   * core/cache-mode.ts). Its data files and extents use it too, as in qemu.
    */
   readonly cache?: CacheMode | undefined;
   /** Cache mode of the backing files (`-T` where a command has one); default `cache`, as qemu's backing files inherit it. */
   readonly backingCache?: CacheMode | undefined;
   /**
-   * issue 9 (convert -l): open the top image at this internal snapshot,
+   * convert -l: open the top image at this internal snapshot,
    * read-only (`{id}`, `{name}`, both, or a string tried as ID then name).
    */
   readonly snapshot?: SnapshotSelector | undefined;
@@ -270,7 +270,7 @@ export async function openChain(target: ImageTarget, given: OpenImageOptions = {
       if (id) seen.set(`${id.dev}:${id.ino}`, l.filename);
     }
     if (!readOnly && layers[0]?.probedRaw) options.onWarning?.({ code: 'probed-raw', message: probedRawWarning(layers[0].path) });
-    // issue 9 (convert -l): read the top image at an internal snapshot instead of its current state.
+    // convert -l: read the top image at an internal snapshot instead of its current state.
     if (options.snapshot !== undefined && layers[0]) layers[0] = await layerAtSnapshot(layers[0], options.snapshot);
     if (options.backing === false || !followHeader) return layers;
     const top = layers[0];

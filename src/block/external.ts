@@ -3,7 +3,7 @@ import { resolve } from 'node:path';
 import { LockedError } from '../core/errors.js';
 import type { ByteStore, ExternalFiles } from '../formats/driver.js';
 import type { LockingMode } from '../io/byte-store.js';
-import type { CacheMode } from '../io/cache-mode.js';
+import type { CacheMode } from '../core/cache-mode.js';
 import { FileStore } from '../io/file-store.js';
 import { pathCombine } from './path-combine.js';
 import { assertRegularFile, openedReferenceCheck, resolveReference, type ResolverOptions } from './resolver.js';

@@ -8,7 +8,7 @@ import { dirname } from 'node:path';
 import { UnknownFormatError, VdiskError } from '../core/errors.js';
 import type { ByteStore, ExternalFiles, FormatDriver, FormatImage, OpenWarning } from '../formats/driver.js';
 import type { LockingMode } from '../io/byte-store.js';
-import type { CacheMode } from '../io/cache-mode.js';
+import type { CacheMode } from '../core/cache-mode.js';
 import { FileStore } from '../io/file-store.js';
 import { externalFiles } from './external.js';
 import { checkFormatAllowed, checkVirtualSize, type IngestPolicy } from './ingest-policy.js';

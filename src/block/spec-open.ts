@@ -12,7 +12,7 @@ import { extractSub, optionText, QDict, type QDictValue } from '../core/qdict.js
 import type { ByteStore, FormatDriver, FormatImage, OptionSpec } from '../formats/driver.js';
 import { NULL_RUNTIME_OPTIONS, openNull } from '../formats/null/index.js';
 import type { LockingMode } from '../io/byte-store.js';
-import { cacheSemantics, type CacheMode } from '../io/cache-mode.js';
+import { cacheSemantics, type CacheMode } from '../core/cache-mode.js';
 import { FileStore } from '../io/file-store.js';
 import { checkFlagOptions, takeFileOptions, takeGenericOptions, type NodeFlags } from './node-options.js';
 import type { DriverRegistry } from './registry.js';

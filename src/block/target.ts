@@ -13,7 +13,7 @@ import type { FileHandle } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 
 import type { LockingMode, LockRequest } from '../io/byte-store.js';
-import type { CacheMode } from '../io/cache-mode.js';
+import type { CacheMode } from '../core/cache-mode.js';
 import { fsError } from '../io/errno.js';
 import { FileStore } from '../io/file-store.js';
 import { lstat, open, rename, rm, stat } from '../io/fs-names.js';

@@ -4,6 +4,7 @@
  * (cli → jobs → block → formats → io).
  */
 export type {
+  ByteStore,
   CheckCounts,
   CheckRepair,
   ImageBitmaps,
@@ -11,4 +12,4 @@ export type {
   MeasureSource,
   SnapshotInfo,
 } from '../formats/driver.js';
-export { parseCacheMode, type CacheMode } from '../io/cache-mode.js';
+export { parseCacheMode, type CacheMode } from '../core/cache-mode.js';

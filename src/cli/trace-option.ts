@@ -7,7 +7,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 
 import { PROG, type CliIo } from './context.js';
-import { strerror } from '../io/errno.js';
+import { strerror } from '../core/strerror.js';
 
 /** A `-T` value qemu-img refuses, or an `events=` file it cannot read: printed as is, exit 1. */
 export class TraceOptionError extends Error {}

@@ -249,10 +249,10 @@ export interface FormatDriver {
    * place, never under a temporary name.
    */
   createsExtraFiles?(options: ReadonlyMap<string, OptionValue>): boolean;
-  // --- amend (issue 9) ---
+  // --- amend ---
   /** The `-o` options `amend` accepts, in the driver's list order; absent: no amend (`-o help` needs no image). */
   readonly amendOptions?: readonly OptionSpec[] | undefined;
-  // --- measure, persistent bitmaps (issue 9: measure/bitmap) ---
+  // --- measure, persistent bitmaps ---
   /**
    * Estimates the file size of a new image (`qemu-img measure`). `size` is
    * the virtual size asked for (ignored when `source` is given), `options`
@@ -428,7 +428,7 @@ export interface FormatImage {
   readonly writer?: ImageWriter | undefined;
   /** Present when the format can change its size. */
   readonly resizer?: ImageResizer | undefined;
-  /** Persistent dirty bitmaps, when the format can store them (issue 9: bitmap). */
+  /** Persistent dirty bitmaps, when the format can store them */
   readonly bitmaps?: ImageBitmaps | undefined;
   /** Present when the format can check its consistency (`qemu-img check`). */
   readonly checker?: ImageChecker | undefined;
@@ -511,7 +511,7 @@ export interface ImageChecker {
   check(request: CheckRequest): Promise<CheckCounts>;
 }
 
-// --- measure, persistent bitmaps (issue 9: measure/bitmap) ---
+// --- measure, persistent bitmaps ---
 
 /** What `measure` learned about its source image (computed by the job from block status). */
 export interface MeasureSource {

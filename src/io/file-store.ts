@@ -4,7 +4,7 @@ import type { FileHandle } from 'node:fs/promises';
 import { IoError, UnsafeReferenceError, UnsupportedError } from '../core/errors.js';
 import { AsyncMutex } from '../core/mutex.js';
 import type { ByteStore, HostExtent, LockRequest, StoreIdentity } from './byte-store.js';
-import { DEFAULT_CACHE_MODE, cacheSemantics, type CacheMode } from './cache-mode.js';
+import { DEFAULT_CACHE_MODE, cacheSemantics, type CacheMode } from '../core/cache-mode.js';
 import { BouncePool, DEFAULT_DIRECT_ALIGNMENT, DirectIo, MAX_BOUNCE } from './direct-io.js';
 import { fsError } from './errno.js';
 import { open as fsOpen, rm } from './fs-names.js';

@@ -12,7 +12,7 @@ import { Job, type JobContext, type JobOptions } from '../core/job.js';
 import { BlockDevice } from '../block/device.js';
 import type { ImageTarget, OpenImageOptions } from '../block/chain.js';
 import { runPipeline } from '../block/scheduler.js';
-import { cacheSemantics } from '../io/cache-mode.js';
+import { cacheSemantics } from '../core/cache-mode.js';
 
 /** Options of {@link bench}. */
 export interface BenchOptions extends JobOptions, Omit<OpenImageOptions, 'readOnly'> {

@@ -12,7 +12,7 @@ import type { ImageTarget } from '../block/chain.js';
 import type { BlockStatus } from '../block/block-status.js';
 import type { OpenImageOptions } from '../block/chain.js';
 import type { ResolverOptions } from '../block/resolver.js';
-import type { CacheMode } from '../io/cache-mode.js';
+import type { CacheMode } from '../core/cache-mode.js';
 
 /** Options of {@link compare}. */
 /** `onWarning` also receives `size-mismatch` when the comparison reaches the larger image's tail. */

@@ -14,7 +14,7 @@ import type { ResolverOptions } from '../block/resolver.js';
 import type { IngestPolicy } from '../block/ingest-policy.js';
 import { defaultRegistry, type DriverRegistry } from '../block/registry.js';
 import { filesOf, identityOf, prepareTarget, refuseSameFile, refuseTargetFiles, type OutputTarget } from '../block/target.js';
-import type { CacheMode } from '../io/cache-mode.js';
+import type { CacheMode } from '../core/cache-mode.js';
 import { stat } from '../io/fs-names.js';
 import { copyImage, type CopyCounters, type CopySettings } from './copy-loop.js';
 import { checkSourceBitmaps, checkTargetBitmaps, copyBitmaps } from './convert-bitmaps.js';
@@ -56,7 +56,7 @@ export interface ConvertOptions extends JobOptions, ResolverOptions, Pick<OpenIm
   salvage?: boolean | undefined;
   /**
    * Read the (single) source at this internal snapshot (`-l`): `{id}`,
-   * `{name}`, both, or a string tried as ID, then as name. (issue 9)
+   * `{name}`, both, or a string tried as ID, then as name.
    */
   snapshot?: SnapshotSelector | undefined;
   /** Copy data inside the kernel with copy_file_range where possible (`-C`). */
@@ -110,7 +110,7 @@ function validate(sources: readonly Source[], opts: ConvertOptions): number {
   if (opts.skipBrokenBitmaps && !opts.bitmaps) throw new InvalidArgumentError('Use of --skip-broken-bitmaps requires --bitmaps');
   if (opts.targetIsZero && !opts.noCreate) throw new InvalidArgumentError('--target-is-zero requires use of -n flag');
   if (opts.noCreate && opts.options !== undefined) throw new InvalidArgumentError('-o has no effect when skipping image creation');
-  // issue 9 (convert -l)
+  // -l reads one snapshot: qemu-img cannot concatenate snapshots of several images.
   if (opts.snapshot !== undefined && sources.length > 1) throw new InvalidArgumentError('No support for concatenating multiple snapshot');
   if (opts.compress && sparse === 0) throw new InvalidArgumentError('Cannot use -c together with -S 0');
   if (opts.copyOffload && opts.compress) throw new InvalidArgumentError('Cannot enable copy offloading when -c is used');
@@ -223,7 +223,7 @@ async function runConvert(sourceNames: readonly Source[], targetSpec: ImageTarge
     // qemu-img 7.2 prints this and exits 0 without copying; vdisk fails (exit 1).
     if (opts.targetIsZero && opts.backingFile !== undefined) throw new InvalidArgumentError('Cannot use --target-is-zero when the destination image has a backing file');
     if (opts.noCreate && opts.backingFile !== undefined && sources.length > 1) throw new InvalidArgumentError(CONCAT_BACKING);
-    if (opts.bitmaps) checkSourceBitmaps(sources, opts.skipBrokenBitmaps === true); // issue 9: --bitmaps
+    if (opts.bitmaps) checkSourceBitmaps(sources, opts.skipBrokenBitmaps === true); // --bitmaps: refused before anything is written
     const format = opts.targetFormat ?? 'raw';
     // The target's own files (extents, data file) may not be files the sources read either.
     const refuse = filesOf(sources);
@@ -256,7 +256,7 @@ async function runConvert(sourceNames: readonly Source[], targetSpec: ImageTarge
       await executeTarget(plan, output, target, opts.targetCache);
       dev = await openWritten(output.path, target, { ...targetOpts, format, readOnly: false, registry, forceShare: false, snapshot: undefined, locking: output.locking, ...targetCache });
     }
-    if (opts.bitmaps) checkTargetBitmaps(dev, format); // issue 9: --bitmaps
+    if (opts.bitmaps) checkTargetBitmaps(dev, format); // --bitmaps: the target must be able to store them
     const unit = dev.top.image.granularity;
     if (opts.compress && !dev.top.image.writer?.writeCompressed) {
       throw new InvalidArgumentError(`Compression not supported for this file format`);
@@ -283,7 +283,7 @@ async function runConvert(sourceNames: readonly Source[], targetSpec: ImageTarge
     const counters: CopyCounters = { dataBytes: 0, zeroBytes: 0 };
     ctx.progress.phase('copy', total);
     await copyImage(sources, dev, settings, counters);
-    // issue 9: --bitmaps copies the bitmaps after the data, so the copy marks nothing in them.
+    // --bitmaps copies the bitmaps after the data, so the copy marks nothing in them.
     if (opts.bitmaps && sources[0]) await copyBitmaps(sources[0], dev, (w) => ctx.warn(w));
     await dev.close();
     await output?.commit();

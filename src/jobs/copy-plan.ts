@@ -9,7 +9,7 @@
 import type { ProgressMeter } from '../core/progress.js';
 import type { BlockDevice } from '../block/device.js';
 import type { BlockStatus } from '../block/block-status.js';
-import type { ByteStore } from '../io/byte-store.js';
+import type { ByteStore } from '../block/types.js';
 
 /** How the sources are copied into the target. */
 export interface CopySettings {

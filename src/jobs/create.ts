@@ -26,7 +26,7 @@ import { defaultRegistry, type DriverRegistry } from '../block/registry.js';
 import type { ResolverOptions } from '../block/resolver.js';
 import { prepareTarget, type OutputTarget } from '../block/target.js';
 import type { LockingMode } from '../io/byte-store.js';
-import type { CacheMode } from '../io/cache-mode.js';
+import type { CacheMode } from '../core/cache-mode.js';
 import type { FileStore } from '../io/file-store.js';
 
 /** `-o` options as a string (`"cluster_size=64k,lazy_refcounts=on"`) or an object. */

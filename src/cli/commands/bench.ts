@@ -1,6 +1,6 @@
 import { InvalidArgumentError } from '../../core/errors.js';
 import { parseSize } from '../../core/sizes.js';
-import { parseCacheMode } from '../../io/cache-mode.js';
+import { parseCacheMode } from '../../core/cache-mode.js';
 import { bench } from '../../jobs/bench.js';
 import { parseArgs, UsageError, last, type OptSpec } from '../args.js';
 import { PROG, cvtnum, reportError, warningPrinter, type CliIo } from '../context.js';

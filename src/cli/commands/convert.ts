@@ -30,7 +30,7 @@ const SPECS: readonly OptSpec[] = [
   { key: 'cache', short: 't', long: ['target-cache'], arg: true },
   { key: 'srcCache', short: 'T', long: ['source-cache'], arg: true },
   { key: 'snapshot', short: 'l', long: ['snapshot'], arg: true },
-  // issue 9: qemu-img 7.2 no longer has the old `-s NAME` ("unrecognized option '-s'").
+  // qemu-img 7.2 no longer has the old `-s NAME` ("unrecognized option '-s'").
   { key: 'parallel', short: 'm', long: ['parallel'], arg: true },
   { key: 'oob', short: 'W', long: ['oob-writes'] },
   { key: 'rate', short: 'r', long: ['rate-limit'], arg: true },
@@ -98,7 +98,7 @@ export async function convertCommand(argv: readonly string[], io: CliIo): Promis
       if (last(args, 'targetFormat') !== undefined) throw new InvalidArgumentError('--image-opts and --format are mutually exclusive');
       target = parseImageOpts(target as string, io);
     }
-    // issue 9 (convert -l): the source read at an internal snapshot.
+    // convert -l: the source read at an internal snapshot.
     const snapshotArg = last(args, 'snapshot');
     const snapshot = snapshotArg === undefined ? undefined : parseSnapshotParam(snapshotArg);
     const job = convert(sources, target, {
@@ -118,7 +118,7 @@ export async function convertCommand(argv: readonly string[], io: CliIo): Promis
       salvage: args.flags.has('salvage'),
       copyOffload: args.flags.has('copyRange'),
       snapshot,
-      bitmaps: args.flags.has('bitmaps'), // issue 9
+      bitmaps: args.flags.has('bitmaps'),
       skipBrokenBitmaps: args.flags.has('skipBrokenBitmaps'),
       targetCache,
       sourceCache,

@@ -49,7 +49,7 @@ export class Qcow2Image implements FormatImage {
   #writer: (ImageWriter & { flush(): Promise<void>; close(): Promise<void> }) | undefined;
   /** Consistency check and repair (set by the driver; absent on snapshot views). */
   checker: ImageChecker | undefined;
-  /** Persistent dirty bitmaps (issue 9: set by the driver from bitmap-ops.ts; absent on snapshot views). */
+  /** Persistent dirty bitmaps (set by the driver from bitmap-ops.ts; absent on snapshot views). */
   bitmaps: Qcow2Bitmaps | undefined;
   readonly #ownsStore: boolean;
   #closed = false;
@@ -73,7 +73,7 @@ export class Qcow2Image implements FormatImage {
     return this.#writer;
   }
 
-  // issue 9 (snapshot, resize): capability objects built in snapshot-ops.ts / resize.ts.
+  // Snapshot and resize: capability objects built in snapshot-ops.ts / resize.ts.
   /** Internal snapshots (mutators only when writable). */
   get snapshots(): SnapshotOps {
     return (this.#snapshotOps ??= qcow2SnapshotOps(this));
@@ -84,7 +84,7 @@ export class Qcow2Image implements FormatImage {
     return this.#writer ? (this.#resizer ??= qcow2Resizer(this)) : undefined;
   }
 
-  // issue 7/9 (rebase, amend): the header's backing file as it is now; amend in amend.ts.
+  // Rebase and amend: the header's backing file as it is now; amend in amend.ts.
   /** The backing file recorded in the header (follows rebase's setBacking). */
   get backing(): BackingRef | undefined {
     const h = this.#s.header;

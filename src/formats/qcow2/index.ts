@@ -24,7 +24,7 @@ async function open(store: ByteStore, options: OpenOptions): Promise<FormatImage
   checkQcow2RuntimeOptions(options.runtime ?? [], { ...facts, hasDataFile: header.dataFile !== undefined });
   const image = new Qcow2Image(state);
   image.checker = new Qcow2Checker(state);
-  // issue 9 (bitmaps): persistent bitmaps; writable opens mark them in_use and record writes.
+  // Persistent bitmaps: writable opens mark them in_use and record writes.
   const bitmaps = new Qcow2Bitmaps(state, !options.readOnly && !options.check);
   image.bitmaps = bitmaps;
   if (!options.readOnly) {
@@ -89,6 +89,6 @@ export const qcow2Driver: FormatDriver = {
   open,
   create: createQcow2,
   createsExtraFiles: (options) => options.has('data_file'),
-  amendOptions: QCOW2_AMEND_OPTIONS, // issue 9: amend (amend.ts)
-  measure: measureQcow2, // issue 9: measure
+  amendOptions: QCOW2_AMEND_OPTIONS, // amend.ts
+  measure: measureQcow2,
 };

@@ -67,7 +67,7 @@ export class Qcow2Writer implements ImageWriter {
   }
 
   /**
-   * Forgets the metadata map and the compressed-data cursor (issue 9: after
+   * Forgets the metadata map and the compressed-data cursor (after
    * snapshot or resize code moved tables or freed clusters); both are rebuilt
    * on the next write.
    */
@@ -113,7 +113,7 @@ export class Qcow2Writer implements ImageWriter {
 
   async #begin(): Promise<void> {
     if (this.#broken) throw this.#broken;
-    // Persistent bitmaps record writes through bitmap-ops.ts (withBitmaps wraps this writer; issue 9).
+    // Persistent bitmaps record writes through bitmap-ops.ts (withBitmaps wraps this writer).
     this.#meta ??= buildMetadataMap(this.#s, this.#rc.table);
     if (this.#rc.lazy && !this.#dirtyBitSet) {
       const h = this.#s.header;

@@ -146,7 +146,7 @@ class RawImage implements FormatImage {
     await this.store.close();
   }
 
-  /** issue 9 (resize): qemu's file driver takes off/falloc/full for the grown part. */
+  /** Resize: qemu's file driver takes off/falloc/full for the grown part. */
   async #resize(newSize: number, prealloc = 'off'): Promise<void> {
     if (prealloc !== 'off' && prealloc !== 'falloc' && prealloc !== 'full') throw new UnsupportedError(`Unsupported preallocation mode: ${prealloc}`);
     const old = await this.store.size();
@@ -240,5 +240,5 @@ export const rawDriver: FormatDriver = {
     return new RawImage(window, alignUp(await window.size(), 512), options.readOnly);
   },
   create: createRaw,
-  measure: measureRaw, // issue 9: measure
+  measure: measureRaw,
 };

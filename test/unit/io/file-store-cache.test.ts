@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 
 import { isVdiskError } from '../../../src/core/errors.js';
-import { parseCacheMode, type CacheMode } from '../../../src/io/cache-mode.js';
+import { parseCacheMode, type CacheMode } from '../../../src/core/cache-mode.js';
 import { BouncePool, DirectIo, type DirectFile } from '../../../src/io/direct-io.js';
 import { FileStore } from '../../../src/io/file-store.js';
 import { native } from '../../../src/io/native.js';

@@ -3,7 +3,7 @@
  * cache is bypassed (O_DIRECT), whether every write is synchronous
  * (O_DSYNC), and whether flush() reaches the disk at all.
  */
-import { InvalidArgumentError } from '../core/errors.js';
+import { InvalidArgumentError } from './errors.js';
 
 /**
  * A cache mode, as qemu names them:
