@@ -35,6 +35,7 @@ export { FileStore, type FileStoreOptions, type OpenedFileCheck } from './io/fil
 export type { Wrapper } from './io/unwrap.js';
 export type { OutputTarget } from './block/target.js';
 export type { CacheMode } from './core/cache-mode.js';
+export type { Secrets, SecretOptions } from './core/secrets.js';
 export { MemoryStore } from './io/memory-store.js';
 export { capabilities, type Capabilities } from './io/capabilities.js';
 export type { NativeStatus } from './io/native.js';

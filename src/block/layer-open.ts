@@ -100,7 +100,7 @@ export async function openLayer(req: LayerRequest, ctx: LayerContext): Promise<L
     const cache = req.store instanceof FileStore ? req.store.cache : o.cache;
     const fileOpts = { ...o, cache, lock: { shareAll: lock.shareAll, noShare: lock.noShare }, locking };
     const external = ctx.external ?? externalFiles(req.path, ctx.rootDir ?? dirname(req.path), fileOpts, extra);
-    image = await driver.open(req.store, { readOnly: req.readOnly, filename: req.path, external, check: o.check, onWarning: o.onWarning, runtime: req.runtime });
+    image = await driver.open(req.store, { readOnly: req.readOnly, filename: req.path, external, check: o.check, onWarning: o.onWarning, runtime: req.runtime, secrets: o.secrets });
   } catch (err) {
     await Promise.allSettled(extra.map((s) => s.close()));
     throw err;

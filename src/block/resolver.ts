@@ -13,6 +13,7 @@ import { UnsafeReferenceError, UnsupportedError, InvalidArgumentError } from '..
 import { fsError } from '../io/errno.js';
 import { readlink, realpath, stat } from '../io/fs-names.js';
 import type { OpenedFileCheck } from '../io/file-store.js';
+import type { SecretOptions } from '../core/secrets.js';
 
 /**
  * How far external references are followed:
@@ -24,8 +25,12 @@ import type { OpenedFileCheck } from '../io/file-store.js';
  */
 export type TrustMode = 'qemu' | 'untrusted' | 'none';
 
-/** Resolver settings shared by every reference of one open. */
-export interface ResolverOptions {
+/**
+ * Settings shared by every reference of one open (every job's options
+ * extend them, which is also how the secrets of encrypted images reach
+ * each layer's driver).
+ */
+export interface ResolverOptions extends SecretOptions {
   /** The trust mode (default `qemu`). */
   readonly trust?: TrustMode | undefined;
   /** Allow `json:` and protocol names (vdisk cannot open them yet, so they still fail, clearly). */

@@ -1,12 +1,17 @@
 /**
  * `--object`: qemu-img creates each object as it parses the option and
- * exits on a bad one. vdisk has no object it needs, so it validates them
- * as qemu does (type, id, a secret's properties) and otherwise leaves
- * them alone: a command line qemu-img refuses is refused here too.
+ * exits on a bad one. vdisk validates them as qemu does (type, id, a
+ * secret's properties) and keeps the secrets, which encrypted images name
+ * by id; other objects are checked and left alone: a command line
+ * qemu-img refuses is refused here too.
  */
+import { createDecipheriv } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+
 import { InvalidArgumentError } from '../core/errors.js';
 import { splitEscaped } from '../core/options.js';
-import type { OptSpec } from './args.js';
+import { strerror } from '../core/strerror.js';
+import type { OptSpec, ParsedArgs } from './args.js';
 
 /** The types `qemu-img --object help` lists. */
 const CREATABLE = [
@@ -87,3 +92,69 @@ export function checkObject(text: string): void {
 
 /** The `--object` option every command accepts, checked as it is parsed. */
 export const OBJECT_OPTION: OptSpec = { key: 'object', long: ['object'], arg: true, multi: true, check: checkObject };
+
+const QEMU_BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
+
+/** qbase64_decode's check: only base64 characters, whole groups (padding included). */
+function base64Bytes(text: string): Uint8Array {
+  if (!QEMU_BASE64.test(text) || text.length % 4 !== 0) throw new InvalidArgumentError('Base64 data contains invalid characters');
+  return new Uint8Array(Buffer.from(text, 'base64'));
+}
+
+/** qcrypto_secret_decrypt: AES-256-CBC under another secret, PKCS#7-style padding stripped. */
+function decryptSecret(id: string, input: Uint8Array, props: Map<string, string>, secrets: Map<string, Uint8Array>): Uint8Array {
+  const keyid = props.get('keyid') as string;
+  const key = secrets.get(keyid);
+  if (key === undefined) throw new InvalidArgumentError(keyid === id ? `Secret with id '${id}' has no data` : `No secret with id '${keyid}'`);
+  if (key.length !== 32) throw new InvalidArgumentError('Key should be 32 bytes in length');
+  const ivText = props.get('iv');
+  if (ivText === undefined) throw new InvalidArgumentError('IV is required to decrypt secret');
+  const iv = base64Bytes(ivText);
+  if (iv.length !== 16) throw new InvalidArgumentError(`IV should be 16 bytes in length not ${iv.length}`);
+  const ciphertext = props.get('format') === 'base64' ? base64Bytes(new TextDecoder().decode(input)) : input;
+  if (ciphertext.length % 16 !== 0) throw new InvalidArgumentError(`Length ${ciphertext.length} must be a multiple of block size 16`);
+  const decipher = createDecipheriv('aes-256-cbc', key, iv).setAutoPadding(false);
+  const plain = new Uint8Array(Buffer.concat([decipher.update(ciphertext), decipher.final()]));
+  const pad = plain[plain.length - 1] ?? 0;
+  if (pad > 16 || pad > plain.length) throw new InvalidArgumentError(`Incorrect number of padding bytes (${pad}) found on decrypted data`);
+  return plain.subarray(0, plain.length - pad);
+}
+
+function secretValue(id: string, props: Map<string, string>, secrets: Map<string, Uint8Array>): Uint8Array {
+  const format = props.get('format') ?? 'raw';
+  if (format !== 'raw' && format !== 'base64') throw new InvalidArgumentError(`Parameter 'format' does not accept value '${format}'`);
+  let input: Uint8Array;
+  const file = props.get('file');
+  if (file !== undefined) {
+    try {
+      input = new Uint8Array(readFileSync(file));
+    } catch (err) {
+      const reason = err instanceof Error && 'code' in err ? strerror(String((err as NodeJS.ErrnoException).code)) : String(err);
+      throw new InvalidArgumentError(`Unable to read ${file}: Failed to open file “${file}”: ${reason}`);
+    }
+  } else {
+    input = new TextEncoder().encode(props.get('data') ?? '');
+  }
+  if (props.has('keyid')) return decryptSecret(id, input, props, secrets);
+  return format === 'base64' ? base64Bytes(new TextDecoder().decode(input)) : input;
+}
+
+/**
+ * The secrets the `--object secret,...` options define, in order (a
+ * `keyid` names one defined before it), loaded as qemu loads them:
+ * `data=` or `file=`, `format=raw|base64`, optionally encrypted with
+ * `keyid=` and `iv=`.
+ *
+ * @throws {InvalidArgumentError} with qemu's message for a secret that cannot be loaded
+ */
+export function secretsFrom(args: ParsedArgs): { secrets?: Map<string, Uint8Array> } {
+  const secrets = new Map<string, Uint8Array>();
+  for (const text of args.values.get('object') ?? []) {
+    if (text === 'help' || text === '?') continue;
+    const props = properties(text);
+    const id = props.get('id');
+    if (props.get('qom-type') !== 'secret' || id === undefined) continue;
+    secrets.set(id, secretValue(id, props, secrets));
+  }
+  return secrets.size === 0 ? {} : { secrets };
+}

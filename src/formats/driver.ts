@@ -8,6 +8,7 @@
  * fall-through and the zero-filling.
  */
 import type { OptionSpec, OptionValue } from '../core/options.js';
+import type { Secrets } from '../core/secrets.js';
 import type { ByteStore } from '../io/byte-store.js';
 
 export type { ByteStore } from '../io/byte-store.js';
@@ -162,6 +163,8 @@ export interface OpenOptions {
    * typeQemuOpts) where qemu's driver does.
    */
   readonly runtime?: readonly (readonly [string, string])[] | undefined;
+  /** Secrets the image's `key-secret` options name (core/secrets.ts lookupSecret). */
+  readonly secrets?: Secrets | undefined;
 }
 
 /** A non-fatal report of an open. */
@@ -182,6 +185,8 @@ export interface CreateRequest {
   readonly filename: string;
   /** Resolver for external files the image will name (data_file). */
   readonly external: ExternalFiles;
+  /** Secrets the `key-secret` options name (encrypted formats). */
+  readonly secrets?: Secrets | undefined;
 }
 
 /** What a driver can do, for capability checks before a job starts. */

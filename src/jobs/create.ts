@@ -256,7 +256,7 @@ export async function prepareCreate(filename: string, opts: CreateOptions = {}):
           // Data files that cannot be made are worded as qemu's create words them ("Could not create").
           const files = createdFiles(externalFiles(target.path, dirname(target.path), { ...opts, cache, onCreate }), target.path, opts.onWarning);
           try {
-            await driver.create!(store, { size, options: values, filename, external: files.external });
+            await driver.create!(store, { size, options: values, filename, external: files.external, secrets: opts.secrets });
             await store.flush();
           } catch (err) {
             await store.close().catch(() => undefined);

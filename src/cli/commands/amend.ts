@@ -6,7 +6,7 @@ import { checkCacheMode, PROG, reportError, warningPrinter, type CliIo } from '.
 import { imageArg } from '../image-opts.js';
 import { awaitWithProgress } from '../progress-bar.js';
 import { TRUST_OPTIONS, trustFrom } from '../trust-options.js';
-import { OBJECT_OPTION } from '../objects.js';
+import { OBJECT_OPTION, secretsFrom } from '../objects.js';
 
 const SPECS: readonly OptSpec[] = [
   { key: 'options', short: 'o', long: ['options'], arg: true, multi: true },
@@ -49,10 +49,10 @@ export async function amendCommand(argv: readonly string[], io: CliIo): Promise<
     const { filename, format } = imageArg(args.operands[0] as string, fmtArg, args.flags.has('imageOpts'), io);
     if (help) {
       // Without -f the format comes from the image.
-      const [found] = await info(filename, { format, ...trustFrom(args) });
+      const [found] = await info(filename, { format, ...trustFrom(args), ...secretsFrom(args) });
       return printHelp(io, found?.format ?? 'raw');
     }
-    const job = amend(filename, { options: optionStrings, format, force: args.flags.has('force'), onWarning: warningPrinter(io), ...trustFrom(args) });
+    const job = amend(filename, { options: optionStrings, format, force: args.flags.has('force'), onWarning: warningPrinter(io), ...trustFrom(args), ...secretsFrom(args) });
     await awaitWithProgress(job, io, args.flags.has('progress') && !quiet);
     return 0;
   } catch (err) {

@@ -5,7 +5,7 @@ import { parseArgs, last, type OptSpec } from '../args.js';
 import { cvtnum, reportError, warningPrinter, type CliIo } from '../context.js';
 import { imageArg } from '../image-opts.js';
 import { TRUST_OPTIONS, trustFrom } from '../trust-options.js';
-import { OBJECT_OPTION } from '../objects.js';
+import { OBJECT_OPTION, secretsFrom } from '../objects.js';
 
 const ACTIONS = ['add', 'remove', 'clear', 'enable', 'disable'] as const;
 
@@ -74,7 +74,7 @@ export async function bitmapCommand(argv: readonly string[], io: CliIo): Promise
     if (args.operands.length !== 2) throw new InvalidArgumentError('Expecting filename and bitmap name');
     const [operand, name] = args.operands as [string, string];
     const { filename, format } = imageArg(operand, last(args, 'format'), args.flags.has('imageOpts'), io);
-    await bitmap(filename, name, actions, { ...opts, format, onWarning: warningPrinter(io), ...trustFrom(args) });
+    await bitmap(filename, name, actions, { ...opts, format, onWarning: warningPrinter(io), ...trustFrom(args), ...secretsFrom(args) });
     return 0;
   } catch (err) {
     return reportError(io, err);

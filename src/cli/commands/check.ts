@@ -7,7 +7,7 @@ import { imageArg } from '../image-opts.js';
 import { formatQemuJson } from '../qemu-json.js';
 import { INGEST_OPTIONS, ingestFrom } from '../ingest-options.js';
 import { TRUST_OPTIONS, trustFrom } from '../trust-options.js';
-import { OBJECT_OPTION } from '../objects.js';
+import { OBJECT_OPTION, secretsFrom } from '../objects.js';
 
 const SPECS: readonly OptSpec[] = [
   { key: 'format', short: 'f', long: ['format'], arg: true },
@@ -111,7 +111,7 @@ export async function checkCommand(argv: readonly string[], io: CliIo): Promise<
     if (args.operands.length !== 1) throw new UsageError('Expecting one image file name');
     const { filename, format } = imageArg(args.operands[0] as string, last(args, 'format'), args.flags.has('imageOpts'), io, args.flags.has('forceShare'));
     const onFinding = (line: string, kind?: 'report'): void => findings.add(`${kind === 'report' ? `${PROG}: ` : ''}${line}\n`);
-    const report = await check(filename, { format, repair, forceShare: args.flags.has('forceShare'), onFinding, findingsTaken: () => findings.taken(), onWarning: warningPrinter(io), ...trustFrom(args), ...ingestFrom(args) });
+    const report = await check(filename, { format, repair, forceShare: args.flags.has('forceShare'), onFinding, findingsTaken: () => findings.taken(), onWarning: warningPrinter(io), ...trustFrom(args), ...secretsFrom(args), ...ingestFrom(args) });
     findings.flush();
     if (!quiet && report.doubleChecked && output === 'human') {
       io.stdout(

@@ -5,7 +5,7 @@ import { checkCacheMode, cvtnum, reportError, warningPrinter, type CliIo } from 
 import { imageArg } from '../image-opts.js';
 import { awaitWithProgress } from '../progress-bar.js';
 import { TRUST_OPTIONS, trustFrom } from '../trust-options.js';
-import { OBJECT_OPTION } from '../objects.js';
+import { OBJECT_OPTION, secretsFrom } from '../objects.js';
 
 const SPECS: readonly OptSpec[] = [
   { key: 'format', short: 'f', long: ['format'], arg: true },
@@ -40,7 +40,7 @@ export async function commitCommand(argv: readonly string[], io: CliIo): Promise
       drop: args.flags.has('drop'),
       rateLimit,
       onWarning: warningPrinter(io),
-      ...trustFrom(args),
+      ...trustFrom(args), ...secretsFrom(args),
     });
     await awaitWithProgress(job, io, args.flags.has('progress') && !quiet);
     if (!quiet) io.stdout('Image committed.\n');

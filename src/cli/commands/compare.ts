@@ -7,7 +7,7 @@ import { parseImageOpts } from '../image-opts.js';
 import type { ImageTarget } from '../../block/chain.js';
 import { awaitWithProgress } from '../progress-bar.js';
 import { TRUST_OPTIONS, trustFrom } from '../trust-options.js';
-import { OBJECT_OPTION } from '../objects.js';
+import { OBJECT_OPTION, secretsFrom } from '../objects.js';
 
 const SPECS: readonly OptSpec[] = [
   { key: 'formatA', short: 'f', long: ['a-format'], arg: true },
@@ -52,7 +52,7 @@ export async function compareCommand(argv: readonly string[], io: CliIo): Promis
       if (!quiet) io.stdout(line + '\n');
     };
     const printWarning = warningPrinter(io);
-    const job = compare(fileA, fileB, { formatA, formatB, strict: args.flags.has('strict'), cache, forceShare: args.flags.has('forceShare'), onWarning: (w) => (w.code === 'size-mismatch' ? say(`Warning: ${w.message}`) : printWarning(w)), ...trustFrom(args) });
+    const job = compare(fileA, fileB, { formatA, formatB, strict: args.flags.has('strict'), cache, forceShare: args.flags.has('forceShare'), onWarning: (w) => (w.code === 'size-mismatch' ? say(`Warning: ${w.message}`) : printWarning(w)), ...trustFrom(args), ...secretsFrom(args) });
     // qemu-img prints the result while the progress line is still open and ends the line last.
     const progress = args.flags.has('progress') && !quiet;
     const result = await awaitWithProgress(job, io, progress, true);

@@ -12,7 +12,7 @@ import { printOptionHelp } from './create.js';
 import { parseImageOpts } from '../image-opts.js';
 import type { ImageTarget } from '../../block/chain.js';
 import { parseSnapshotParam } from '../snapshot-param.js';
-import { OBJECT_OPTION } from '../objects.js';
+import { OBJECT_OPTION, secretsFrom } from '../objects.js';
 
 const SPECS: readonly OptSpec[] = [
   { key: 'format', short: 'f', long: ['source-format'], arg: true },
@@ -123,7 +123,7 @@ export async function convertCommand(argv: readonly string[], io: CliIo): Promis
       targetCache,
       sourceCache,
       onWarning: warningPrinter(io),
-      ...trustFrom(args), ...ingestFrom(args),
+      ...trustFrom(args), ...secretsFrom(args), ...ingestFrom(args),
     });
     if (!args.flags.has('quiet')) job.on('warning', (w) => io.stderr(`${PROG}: warning: ${w.message}\n`));
     await awaitWithProgress(job, io, args.flags.has('progress') && !args.flags.has('quiet'));

@@ -6,7 +6,7 @@ import { prepareCreate } from '../../jobs/create.js';
 import { optionLists, parseArgs, UsageError, last, type OptSpec } from '../args.js';
 import { cvtnum, reportError, warningPrinter, type CliIo } from '../context.js';
 import { TRUST_OPTIONS, trustFrom } from '../trust-options.js';
-import { OBJECT_OPTION } from '../objects.js';
+import { OBJECT_OPTION, secretsFrom } from '../objects.js';
 
 const SPECS: readonly OptSpec[] = [
   { key: 'format', short: 'f', long: ['format'], arg: true },
@@ -56,7 +56,7 @@ export async function createCommand(argv: readonly string[], io: CliIo): Promise
       backingFormat: last(args, 'backingFormat'),
       backingUnsafe: args.flags.has('unsafe'),
       onWarning: warningPrinter(io),
-      ...trustFrom(args),
+      ...trustFrom(args), ...secretsFrom(args),
     });
     if (!args.flags.has('quiet')) io.stdout(plan.formatting + '\n');
     await plan.execute();

@@ -5,7 +5,7 @@ import { parseArgs, last, type OptSpec } from '../args.js';
 import { PROG, cvtnum, reportError, warningPrinter, type CliIo } from '../context.js';
 import { imageArg } from '../image-opts.js';
 import { TRUST_OPTIONS, trustFrom } from '../trust-options.js';
-import { OBJECT_OPTION } from '../objects.js';
+import { OBJECT_OPTION, secretsFrom } from '../objects.js';
 
 const SPECS: readonly OptSpec[] = [
   { key: 'format', short: 'f', arg: true },
@@ -60,7 +60,7 @@ export async function ddCommand(argv: readonly string[], io: CliIo): Promise<num
       skip: ops.skip,
       forceShare: args.flags.has('forceShare'),
       onWarning: warningPrinter(io),
-      ...trustFrom(args),
+      ...trustFrom(args), ...secretsFrom(args),
     });
     // qemu-img reports a skip past the end as an error line but still creates the (empty) output and exits 0.
     job.on('warning', (w) => io.stderr(`${PROG}: ${w.message}\n`));

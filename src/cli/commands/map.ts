@@ -5,7 +5,7 @@ import { parseArgs, UsageError, last, type OptSpec } from '../args.js';
 import { cvtnum, outputFormat, reportError, warningPrinter, type CliIo } from '../context.js';
 import { imageArg } from '../image-opts.js';
 import { TRUST_OPTIONS, trustFrom } from '../trust-options.js';
-import { OBJECT_OPTION } from '../objects.js';
+import { OBJECT_OPTION, secretsFrom } from '../objects.js';
 
 const SPECS: readonly OptSpec[] = [
   { key: 'format', short: 'f', long: ['format'], arg: true },
@@ -68,7 +68,7 @@ export async function mapCommand(argv: readonly string[], io: CliIo): Promise<nu
     if (args.operands.length !== 1) throw new UsageError('Expecting one image file name');
     const { filename, format } = imageArg(args.operands[0] as string, last(args, 'format'), args.flags.has('imageOpts'), io, args.flags.has('forceShare'));
     // The image opens on the first entry: take it before printing anything, so an open error prints alone.
-    const entries = await opened(map(filename, { format, startOffset, maxLength, forceShare: args.flags.has('forceShare'), onWarning: warningPrinter(io), ...trustFrom(args) }));
+    const entries = await opened(map(filename, { format, startOffset, maxLength, forceShare: args.flags.has('forceShare'), onWarning: warningPrinter(io), ...trustFrom(args), ...secretsFrom(args) }));
     if (output === 'human') {
       await out(`${'Offset'.padEnd(16)}${'Length'.padEnd(16)}${'Mapped to'.padEnd(16)}File\n`);
       for await (const e of entries) {

@@ -8,7 +8,7 @@ import { imageArg } from '../image-opts.js';
 import { parseSnapshotParam } from '../snapshot-param.js';
 import { formatQemuJson } from '../qemu-json.js';
 import { TRUST_OPTIONS, trustFrom } from '../trust-options.js';
-import { OBJECT_OPTION } from '../objects.js';
+import { OBJECT_OPTION, secretsFrom } from '../objects.js';
 
 const SPECS: readonly OptSpec[] = [
   { key: 'format', short: 'f', arg: true },
@@ -51,7 +51,7 @@ export async function measureCommand(argv: readonly string[], io: CliIo): Promis
       snapshot: snapshotArg === undefined ? undefined : parseSnapshotParam(snapshotArg),
       forceShare: args.flags.has('forceShare'),
       onWarning: warningPrinter(io),
-      ...trustFrom(args),
+      ...trustFrom(args), ...secretsFrom(args),
     });
     if (output === 'human') {
       io.stdout(`required size: ${info.required}\nfully allocated size: ${info.fullyAllocated}\n`);

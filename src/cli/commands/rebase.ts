@@ -4,7 +4,7 @@ import { checkCacheMode, reportError, warningPrinter, type CliIo } from '../cont
 import { imageArg } from '../image-opts.js';
 import { awaitWithProgress } from '../progress-bar.js';
 import { TRUST_OPTIONS, trustFrom } from '../trust-options.js';
-import { OBJECT_OPTION } from '../objects.js';
+import { OBJECT_OPTION, secretsFrom } from '../objects.js';
 
 /** qemu-img 7.2's options, plus newer qemu's `-c` and `-B` (backing format). */
 const SPECS: readonly OptSpec[] = [
@@ -42,7 +42,7 @@ export async function rebaseCommand(argv: readonly string[], io: CliIo): Promise
       unsafe,
       compress: args.flags.has('compress'),
       onWarning: warningPrinter(io),
-      ...trustFrom(args),
+      ...trustFrom(args), ...secretsFrom(args),
     });
     await awaitWithProgress(job, io, args.flags.has('progress') && !quiet);
     return 0;

@@ -4,7 +4,7 @@ import { parseArgs, UsageError, last, type OptSpec } from '../args.js';
 import { PROG, reportError, warningPrinter, type CliIo } from '../context.js';
 import { imageArg } from '../image-opts.js';
 import { TRUST_OPTIONS, trustFrom } from '../trust-options.js';
-import { OBJECT_OPTION } from '../objects.js';
+import { OBJECT_OPTION, secretsFrom } from '../objects.js';
 
 /** qemu-img 7.2's options (no `-U`). */
 const SPECS: readonly OptSpec[] = [
@@ -43,7 +43,7 @@ export async function resizeCommand(argv: readonly string[], io: CliIo): Promise
         shrink: args.flags.has('shrink'),
         preallocation: prealloc as ResizePreallocation | undefined,
         onWarning: warningPrinter(io),
-        ...trustFrom(args),
+        ...trustFrom(args), ...secretsFrom(args),
       });
     } catch (err) {
       const code = reportError(io, err);

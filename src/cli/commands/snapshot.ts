@@ -7,7 +7,7 @@ import { reportError, warningPrinter, type CliIo } from '../context.js';
 import { imageArg } from '../image-opts.js';
 import { snapshotHeader, snapshotRow } from '../info-human.js';
 import { TRUST_OPTIONS, trustFrom } from '../trust-options.js';
-import { OBJECT_OPTION } from '../objects.js';
+import { OBJECT_OPTION, secretsFrom } from '../objects.js';
 
 /** qemu-img 7.2's options: no `-f` (rejected) and no long action names. */
 const SPECS: readonly OptSpec[] = [
@@ -82,7 +82,7 @@ export async function snapshotCommand(argv: readonly string[], io: CliIo): Promi
     // qemu-img 7.2 opens the image for writing and does nothing else when no action is given:
     // the open still fails as any writable open fails, and still repairs a dirty image.
     if (action === undefined) {
-      const dev = await open(filename, { format, readOnly: false, onWarning: warningPrinter(io), ...trustFrom(args) });
+      const dev = await open(filename, { format, readOnly: false, onWarning: warningPrinter(io), ...trustFrom(args), ...secretsFrom(args) });
       await dev.close();
       return 0;
     }
@@ -92,7 +92,7 @@ export async function snapshotCommand(argv: readonly string[], io: CliIo): Promi
     }
     let result;
     try {
-      result = await snapshot(filename, { action, name, format, forceShare, onWarning: warningPrinter(io), ...trustFrom(args) });
+      result = await snapshot(filename, { action, name, format, forceShare, onWarning: warningPrinter(io), ...trustFrom(args), ...secretsFrom(args) });
     } catch (err) {
       if (err instanceof VdiskError && err.data?.['snapshotAction'] === action) {
         io.stderr(`vdisk: ${actionMessage(action, name, err)}\n`);
