@@ -31,8 +31,9 @@ export interface ExternalFileOptions extends ResolverOptions {
  * for `map` and messages; the resolved path when that names another file.
  */
 function shownName(name: string, referrer: string, resolved: string): string {
-  const shown = pathCombine(referrer, name);
-  return resolve(shown) === resolved ? shown : resolved;
+  const combined = pathCombine(referrer, name);
+  if (resolve(combined) === resolved) return combined;
+  return resolve(name) === resolved ? name : resolved;
 }
 
 /**
@@ -49,7 +50,9 @@ export function externalFiles(referrer: string, rootDir: string, options: Extern
     async open(name, role, opts) {
       const what = role === 'data-file' ? 'data file' : 'extent';
       const path = await resolveReference(name, referrer, what, rootDir, options);
-      if (!opts.create) await assertRegularFile(path, what);
+      // Named as qemu names it: the image's name combined with the reference, not the resolved path.
+      const shown = shownName(name, referrer, path);
+      if (!opts.create) await assertRegularFile(path, what, shown);
       const lockRole = opts.metadata ? ('metadata' as const) : ('data' as const);
       const locking = options.locking ?? true;
       const optional = locking === 'auto' || made.has(path);
@@ -57,11 +60,10 @@ export function externalFiles(referrer: string, rootDir: string, options: Extern
       const verify = openedReferenceCheck(name, referrer, what, rootDir, options);
       let store: FileStore;
       try {
-        store = await FileStore.open(shownName(name, referrer, path), { readOnly: opts.readOnly, create: opts.create, cache: options.cache, lock, refuse: options.refuse, verify });
+        store = await FileStore.open(shown, { readOnly: opts.readOnly, create: opts.create, cache: options.cache, lock, refuse: options.refuse, verify });
       } catch (err) {
         // qemu names the file as the image's name combined with the reference.
         if (!(err instanceof LockedError)) throw err;
-        const shown = pathCombine(referrer, name);
         throw new LockedError(err.message, { file: shown, cause: err, hint: `Is another process using the image [${shown}]?` });
       }
       opened.push(store);

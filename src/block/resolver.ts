@@ -57,6 +57,18 @@ export function protocolOf(name: string): string | undefined {
 }
 
 /**
+ * What a relative reference is relative to. qemu combines backing file and
+ * extent names with the referring image's directory, but opens a qcow2
+ * data file by its name as given (bdrv_open_child without path_combine),
+ * so a relative data file is relative to the working directory, at create
+ * and at open; under `untrusted` every reference is relative to the image,
+ * inside which it must lie anyway.
+ */
+function relativeBase(role: ReferenceRole, referrer: string, trust: TrustMode): string {
+  return role === 'data file' && trust !== 'untrusted' ? process.cwd() : dirname(referrer);
+}
+
+/**
  * Turns a name recorded in `referrer` into a path, applying the trust mode.
  * Does not open anything.
  *
@@ -88,7 +100,7 @@ export async function resolveReference(
     }
     throw new UnsupportedError(`Cannot open the ${what}: the '${proto}:' protocol is not supported`, { file: referrer });
   }
-  const resolved = isAbsolute(path) ? path : resolve(dirname(referrer), path);
+  const resolved = isAbsolute(path) ? path : resolve(relativeBase(role, referrer, trust), path);
   if (trust === 'untrusted') await assertInside(resolved, rootDir, what, referrer);
   return resolved;
 }
@@ -173,12 +185,12 @@ async function openedPath(fd: number, st: { dev: number; ino: number }, path: st
  * Checks that `path` is a regular file without opening it, so a FIFO named
  * as backing file can never block the process.
  */
-export async function assertRegularFile(path: string, what: string): Promise<{ dev: number; ino: number }> {
+export async function assertRegularFile(path: string, what: string, shown = path): Promise<{ dev: number; ino: number }> {
   let st;
   try {
     st = await stat(path);
   } catch (err) {
-    throw fsError(err, `Could not open '${path}'`, path);
+    throw fsError(err, `Could not open '${shown}'`, shown);
   }
   if (!st.isFile()) {
     const kind = st.isDirectory() ? 'a directory' : st.isFIFO() ? 'a FIFO' : st.isSocket() ? 'a socket' : 'a device';

@@ -215,6 +215,20 @@ export class OutputTarget {
     return store;
   }
 
+  /**
+   * Swaps the create-time lock of an in-place main file for the one qemu's
+   * format create holds while it writes the image (qcow2_co_create's
+   * blk_co_new_with_bs: write and resize, sharing everything), so a data
+   * file that is the image itself conflicts as it does in qemu.
+   */
+  async holdForFormat(store: FileStore): Promise<void> {
+    const locking = this.#options.locking ?? true;
+    if (!this.#inPlace || locking === false) return;
+    await store.unlock();
+    // A file this job just made is nobody else's yet: where locks cannot be taken it needs none (as at its creation).
+    await store.lock({ write: true, shareAll: true, optional: locking === 'auto' || store.created });
+  }
+
   /** Records a file opened for the target (`created`: this job made it). */
   noteFile(path: string, created: boolean): void {
     if (created) this.#created.push(path);

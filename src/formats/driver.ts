@@ -163,6 +163,12 @@ export interface OpenOptions {
    * typeQemuOpts) where qemu's driver does.
    */
   readonly runtime?: readonly (readonly [string, string])[] | undefined;
+  /**
+   * The open only describes the image (`info`; qemu's BDRV_O_NO_IO): the
+   * driver reads its metadata but opens no data-carrying file it names
+   * (qcow2's data file), and no guest data is read.
+   */
+  readonly describeOnly?: boolean | undefined;
   /** Secrets the image's `key-secret` options name (core/secrets.ts lookupSecret). */
   readonly secrets?: Secrets | undefined;
 }

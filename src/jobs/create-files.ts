@@ -7,7 +7,6 @@ import { lstat, stat } from 'node:fs/promises';
 
 import { NotFoundError, VdiskError, LockedError } from '../core/errors.js';
 import type { ExternalFiles } from '../formats/driver.js';
-import { pathCombine } from '../block/path-combine.js';
 import { rm } from '../io/fs-names.js';
 
 type Warn = ((w: { code: string; message: string }) => void) | undefined;
@@ -32,24 +31,24 @@ async function sameFile(a: string, b: string): Promise<boolean> {
  * reported as qemu reports it, and the create's own error follows.
  */
 export function createdFiles(base: ExternalFiles, path: string, onWarning: Warn): { external: ExternalFiles; cleanup: () => Promise<void> } {
-  const made: string[] = [];
+  // Each data file by the name it was opened under (relative names are relative to the working directory, as in qemu).
+  const made: { name: string; file: string }[] = [];
   const external: ExternalFiles = {
     async open(name, role, opts) {
       if (!opts.create) return base.open(name, role, opts);
       try {
         const store = await base.open(name, role, opts);
-        if (role === 'data-file') made.push(name);
+        if (role === 'data-file') made.push({ name, file: store.name });
         return store;
       } catch (err) {
         // The image itself as its data file: qemu creates both, conflicts only once both are open, and deletes both.
-        if (role === 'data-file' && err instanceof LockedError && (await sameFile(path, pathCombine(path, name)))) made.push(name);
+        if (role === 'data-file' && err instanceof LockedError && err.file !== undefined && (await sameFile(path, err.file))) made.push({ name, file: err.file });
         throw createError(name, err);
       }
     },
   };
   const cleanup = async (): Promise<void> => {
-    for (const name of made) {
-      const file = pathCombine(path, name);
+    for (const { name, file } of made) {
       const st = await lstat(file).catch(() => undefined);
       if (st?.isFile()) await rm(file, { force: true });
       else onWarning?.({ code: 'error-report', message: `${name} is not a regular file: No such file or directory` });

@@ -249,7 +249,9 @@ export async function prepareCreate(filename: string, opts: CreateOptions = {}):
       try {
         // As in qemu: the file is created (and its lock taken) first, then the driver checks its options.
         const store = await openCreated(target, filename, cache);
+        let cleanupFiles: (() => Promise<void>) | undefined;
         try {
+          if (extraFiles) await target.holdForFormat(store);
           registry.validateCreate(driver, size, values);
           // The image records its final name (vmdk descriptors name their own file), wherever it is written first.
           const onCreate = (path: string, created: boolean): void => target.noteFile(path, created);
@@ -259,12 +261,14 @@ export async function prepareCreate(filename: string, opts: CreateOptions = {}):
             await driver.create!(store, { size, options: values, filename, external: files.external, secrets: opts.secrets });
             await store.flush();
           } catch (err) {
-            await store.close().catch(() => undefined);
-            await files.cleanup();
+            cleanupFiles = files.cleanup;
             throw err;
           }
         } catch (err) {
           await store.close().catch(() => undefined);
+          // qcow2's create deletes the image, then its data file (qemu reports one that is already gone).
+          if (!given) await target.abort();
+          await cleanupFiles?.();
           throw err;
         }
         await store.close();

@@ -86,11 +86,21 @@ const CASES: (PairCase & { files?: false; stdout?: false; stderr?: false; node?:
   { args: ['rebase', '-b', 'b.qcow2', '-F', 'bogus', 'o.qcow2'], setup: CHAIN },
   { args: ['rebase', '-u', '-b', '', '-F', 'bogus', 'o.qcow2'], setup: CHAIN },
   // a data file that cannot be made, or that is the image itself (removed again, as qemu's create does)
-  // (the image itself as its data file: refused and removed as qemu does; the wording of the lock conflict — qemu's
-  // "is not a regular file" line and "shared" lock — is still open, so stderr is not compared there)
+  // (the image itself as its data file: qemu's "is not a regular file" line from deleting it twice, then the "shared" lock)
   ...['data_file=', 'data_file=nodir/d.raw', 'data_file=sub'].map((o): PairCase => ({ args: ['create', '-f', 'qcow2', '-o', o, 'n.qcow2', '4M'], setup: ['mkdir sub'] })),
-  ...['data_file=n.qcow2', 'data_file=./n.qcow2'].map((o) => ({ args: ['create', '-f', 'qcow2', '-o', o, 'n.qcow2', '4M'], setup: ['mkdir sub'], stderr: false as const })),
+  ...['data_file=n.qcow2', 'data_file=./n.qcow2'].map((o): PairCase => ({ args: ['create', '-f', 'qcow2', '-o', o, 'n.qcow2', '4M'], setup: ['mkdir sub'] })),
+  { args: ['create', '-f', 'qcow2', '-o', 'data_file=sub/n.qcow2', 'sub/n.qcow2', '4M'], setup: ['mkdir sub'] },
   { args: ['convert', '-O', 'qcow2', '-o', 'data_file=n.qcow2', 'b.qcow2', 'n.qcow2'], setup: CHAIN, stderr: false },
+  // a relative data file name is relative to the working directory (qemu opens it as given, without path_combine)
+  { args: ['create', '-f', 'qcow2', '-o', 'data_file=d.raw', 'sub/q.qcow2', '1M'], setup: ['mkdir sub'] },
+  { args: ['convert', '-O', 'raw', 'sub/q.qcow2', 'x.raw'], setup: ['mkdir sub', 'qemu-img create -q -f qcow2 -o data_file=d.raw sub/q.qcow2 1M', "qemu-io -c 'write -P 7 0 64k' sub/q.qcow2"] },
+  { args: ['convert', '-O', 'raw', 'sub/q.qcow2', 'x.raw'], setup: ['mkdir sub', 'qemu-img create -q -f qcow2 -o data_file=d.raw sub/q.qcow2 1M', 'mv d.raw sub/'] },
+  // info never opens the data file (qemu's fix for CVE-2024-4467): it describes an image whose data file is gone
+  ...[['info', 'q.qcow2'], ['info', '--output=json', 'q.qcow2'], ['info', '--backing-chain', 'q.qcow2'], ['check', 'q.qcow2'], ['map', 'q.qcow2']].map(
+    (a): PairCase => ({ args: a, setup: ['qemu-img create -q -f qcow2 -o data_file=gone.raw q.qcow2 1M', 'rm gone.raw'] }),
+  ),
+  // a missing backing file of a new vmdk is named as qemu combines it with the target's name
+  ...['t.vmdk', 'sub/t.vmdk'].map((t) => ({ args: ['convert', '-O', 'vmdk', '-F', 'vmdk', '-B', 'missing.vmdk', 'e.raw', t], setup: ['mkdir sub', 'qemu-img create -q -f raw e.raw 1M'], files: false as const })),
   // a 0-byte vmdk: qemu cannot open what it wrote, and says so under the target's name (never a temporary one);
   // qemu leaves that file behind, vdisk removes its temporary file (files not compared)
   { args: ['convert', '-f', 'raw', '-O', 'vmdk', 'e.raw', 'n.vmdk'], setup: ['touch e.raw'], files: false },

@@ -3,7 +3,8 @@
  * created — the descriptor or header and the data files and extents of a
  * multi-file target (monolithicFlat, twoGbMaxExtentFlat, qcow2 data_file) —
  * so the file system is as full as before; files that existed before the
- * job stay. Runs on a small tmpfs (needs root to mount it).
+ * job stay. Runs on a small tmpfs (needs root to mount it). A relative data
+ * file name is relative to the working directory, as in qemu.
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -43,9 +44,9 @@ function state(): { files: string[]; free: number } {
 const cases: readonly (readonly [string, readonly string[]])[] = [
   ['convert to a monolithicFlat vmdk', ['convert', '-O', 'vmdk', '-o', 'subformat=monolithicFlat', 'src.raw', 'small/t.vmdk']],
   ['convert to a twoGbMaxExtentFlat vmdk', ['convert', '-O', 'vmdk', '-o', 'subformat=twoGbMaxExtentFlat', 'src.raw', 'small/t.vmdk']],
-  ['convert to a qcow2 with a data file', ['convert', '-O', 'qcow2', '-o', 'data_file=t.raw', 'src.raw', 'small/t.qcow2']],
+  ['convert to a qcow2 with a data file', ['convert', '-O', 'qcow2', '-o', 'data_file=small/t.raw', 'src.raw', 'small/t.qcow2']],
   ['convert to a raw file', ['convert', '-O', 'raw', 'src.raw', 'small/t.raw']],
-  ['create a preallocated qcow2 with a data file', ['create', '-q', '-f', 'qcow2', '-o', 'data_file=c.raw,preallocation=full', 'small/c.qcow2', '16M']],
+  ['create a preallocated qcow2 with a data file', ['create', '-q', '-f', 'qcow2', '-o', 'data_file=small/c.raw,preallocation=full', 'small/c.qcow2', '16M']],
   ['dd to a raw file', ['dd', '-O', 'raw', 'if=src.raw', 'of=small/d.raw']],
 ];
 

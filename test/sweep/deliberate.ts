@@ -122,19 +122,6 @@ const PENDING_FORMAT = /\b(qed|parallels|luks|u\.qcow|q-enc\.qcow2|-O qcow |-f q
 
 export const KNOWN_OPEN: readonly Accepted[] = [
   {
-    id: 'vmdk-create-backing-path',
-    issue: 13,
-    why: 'convert -O vmdk -B with a backing file that does not exist: vdisk names the backing file by its absolute path in "Could not open", qemu-img as given',
-    match: (d) => d.kind === 'stderr' && /^convert: convert -B \S+ .*-O vmdk /.test(d.caseId) && d.vdisk.includes("Could not open '<DIR>/"),
-  },
-
-  {
-    id: 'data-file-is-image-wording',
-    issue: 13,
-    why: 'create -o data_file=<the image itself>: refused and removed as qemu-img does, but qemu first prints "X is not a regular file" and names the shared "resize" lock; vdisk names the "resize" lock only',
-    match: (d) => d.kind === 'stderr' && /^create: create .*-o data_file=(\S+) \1 /.test(d.caseId),
-  },
-  {
     id: 'formats-not-yet',
     issue: 19,
     why: 'qed, qcow (v1), parallels, luks and qcow2 encryption are not supported yet: vdisk refuses them ("not supported by vdisk yet", "does not support image creation")',

@@ -60,12 +60,20 @@ function checkTables(h: Qcow2Header, g: Geometry, readOnly: boolean, forCheck = 
   }
 }
 
+/** Stands for a data file a describe-only open leaves closed: any I/O on it is a bug, reported as such. */
+function unopenedDataFile(name: string): ByteStore {
+  const refuse = (): Promise<never> => Promise.reject(new UnsupportedError(`The data file '${name}' is not open (the image was opened to be described only)`));
+  return { name, readOnly: true, size: refuse, read: refuse, write: refuse, truncate: refuse, flush: refuse, close: () => Promise.resolve() };
+}
+
 async function openDataFile(h: Qcow2Header, store: ByteStore, options: OpenOptions, owned: ByteStore[]): Promise<ByteStore> {
   if (!has(h, INCOMPAT_DATA_FILE)) {
     if (has(h, AUTOCLEAR_DATA_FILE_RAW, 'autoclear')) throw new CorruptImageError('data-file-raw requires a data file');
     return store;
   }
   if (h.dataFile === undefined || h.dataFile === '') throw new CorruptImageError("'data-file' is required for this image");
+  // `info` never opens the data file (qemu's fix for CVE-2024-4467): describing an untrusted image touches no file it names.
+  if (options.describeOnly) return unopenedDataFile(h.dataFile);
   const ds = await options.external.open(h.dataFile, 'data-file', { readOnly: options.readOnly });
   owned.push(ds);
   return ds;
