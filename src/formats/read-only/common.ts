@@ -2,7 +2,7 @@
  * What the read-only formats (dmg, bochs, cloop) share: their capability
  * record, qemu's refusal of a read/write open, and bounded host reads.
  */
-import { IoError, VdiskError } from '../../core/errors.js';
+import { IoError, UnsupportedError } from '../../core/errors.js';
 import type { ByteStore, DriverCapabilities, OpenOptions } from '../driver.js';
 
 /** Nothing but reading: no create, write, check, resize or amend, as in qemu. */
@@ -23,7 +23,7 @@ export const READ_ONLY_CAPABILITIES: Readonly<DriverCapabilities> = {
  * (resize, commit, amend, check -r, snapshot -c) fails before the file is read.
  */
 export function refuseWritable(options: OpenOptions): void {
-  if (!options.readOnly) throw new VdiskError('EPERM', 'user', 'Image is read-only', { file: options.filename });
+  if (!options.readOnly) throw new UnsupportedError('Image is read-only', { file: options.filename });
 }
 
 /**
