@@ -37,6 +37,8 @@ export interface DmgChunkSpec {
   readonly data?: Uint8Array;
   /** Bytes stored in the data fork, overriding what `data` would encode to. */
   readonly stored?: Uint8Array;
+  /** The stored length the entry records, when it should lie. */
+  readonly length?: number;
 }
 
 /** A mish block: chunks starting at guest sector `firstSector`. */
@@ -77,7 +79,7 @@ function encodeChunk(c: DmgChunkSpec): Uint8Array {
 }
 
 function mish(block: DmgBlockSpec, fork: Uint8Array[], forkStart: { at: number }): Uint8Array {
-  const entries = [...block.chunks, { type: DMG.end, sectors: 0 }];
+  const entries: DmgChunkSpec[] = [...block.chunks, { type: DMG.end, sectors: 0 }];
   const out = new Uint8Array(204 + 40 * entries.length);
   const v = new DataView(out.buffer);
   be32(v, 0, 0x6d697368);
@@ -94,7 +96,7 @@ function mish(block: DmgBlockSpec, fork: Uint8Array[], forkStart: { at: number }
     be64(v, at + 8, sector);
     be64(v, at + 16, c.sectors);
     be64(v, at + 24, forkStart.at);
-    be64(v, at + 32, bytes.length);
+    be64(v, at + 32, c.length ?? bytes.length);
     fork.push(bytes);
     forkStart.at += bytes.length;
     sector += c.sectors;

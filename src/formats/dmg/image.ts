@@ -19,11 +19,13 @@ const SECTOR = 512;
 /** Most extents one mapping call returns (the caller loops). */
 const MAX_EXTENTS = 1024;
 
+/** qemu's warn_report_once: each warning at most once per process, however many images open. */
+const warned = new Set<string>();
+
 /** Reads the chunk table from wherever the trailer says it is. */
 async function readChunks(store: ByteStore, options: OpenOptions): Promise<{ table: ChunkTable; sectors: number }> {
   const filename = options.filename;
   const koly = await readKoly(store, filename);
-  const warned = new Set<string>();
   const table = new ChunkTableBuilder();
   const ctx: MishContext = {
     table,

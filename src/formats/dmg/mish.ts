@@ -24,7 +24,7 @@ export interface MishContext {
   readonly table: ChunkTableBuilder;
   /** The trailer's data fork offset: base of every chunk's stored offset. */
   readonly dataForkOffset: bigint;
-  /** qemu's warn_report_once (each text at most once per open). */
+  /** qemu's warn_report_once (each text at most once per process). */
   warnOnce(message: string): void;
 }
 
