@@ -231,12 +231,11 @@ function emitBlock(tt: Uint32Array, n: number, origPtr: number, out: { buf: Uint
     tt[at] = ((tt[at] as number) | (i << 8)) >>> 0;
     cftab[uc] = at + 1;
   }
+  // hot loop: no closures, locals only
+  const buf = out.buf;
+  const cap = buf.length;
+  let len = out.len;
   let crc = 0xffffffff;
-  const put = (b: number): void => {
-    if (out.len >= out.buf.length) throw new Bzip2Error('bzip2: output longer than expected');
-    out.buf[out.len++] = b;
-    crc = ((crc << 8) ^ (CRC_TABLE[((crc >>> 24) ^ b) & 0xff] as number)) >>> 0;
-  };
   let pos = (tt[origPtr] as number) >>> 8;
   let prev = -1;
   let same = 0;
@@ -245,16 +244,24 @@ function emitBlock(tt: Uint32Array, n: number, origPtr: number, out: { buf: Uint
     const entry = tt[pos] as number;
     const b = entry & 0xff;
     pos = entry >>> 8;
+    let copies = 1;
+    let value = b;
     if (same === 4) {
-      for (let k = 0; k < b; k++) put(prev);
+      copies = b;
+      value = prev;
       same = 0;
       prev = -1;
-      continue;
+    } else {
+      same = b === prev ? same + 1 : 1;
+      prev = b;
     }
-    same = b === prev ? same + 1 : 1;
-    prev = b;
-    put(b);
+    if (len + copies > cap) throw new Bzip2Error('bzip2: output longer than expected');
+    for (let k = 0; k < copies; k++) {
+      buf[len++] = value;
+      crc = ((crc << 8) ^ (CRC_TABLE[((crc >>> 24) ^ value) & 0xff] as number)) >>> 0;
+    }
   }
+  out.len = len;
   return ~crc >>> 0;
 }
 
