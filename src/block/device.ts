@@ -266,6 +266,7 @@ export class BlockDevice {
   }
 
   async #readCompressed(image: FormatImage, e: CompressedExtent, into: Uint8Array): Promise<void> {
+    if (image.readCompressedPart) return image.readCompressedPart(e, into);
     if (!image.readCompressed) throw new CorruptImageError(`Format '${image.format}' reported a compressed extent it cannot read`);
     const unit = new Uint8Array(image.granularity);
     await image.readCompressed(e, unit);

@@ -90,4 +90,27 @@ export const LIMITS = {
   vmdkMaxCompressedGrainFactor: 2,
   /** vmdk: most grain tables of a streamOptimized image held in memory while writing before they are appended. */
   vmdkMaxDirtyStreamTables: 4096,
+  // ---- read-only formats: dmg, cloop, bochs (block/dmg.c, cloop.c, bochs.c) ----
+  /** dmg: largest stored chunk (DMG_LENGTHS_MAX, "length N for chunk I is larger than max"). */
+  dmgMaxChunkBytes: 64 * 1024 * 1024,
+  /** dmg: most sectors of a chunk that is decoded (DMG_SECTORCOUNTS_MAX; zero and ignore chunks are exempt). */
+  dmgMaxChunkSectors: (64 * 1024 * 1024) / 512,
+  /** dmg: largest XML property list (QEMU's cap; a sample's is about 1 MiB). */
+  dmgMaxXmlBytes: 16 * 1024 * 1024,
+  /** dmg: largest single resource of a resource fork (vdisk's cap; QEMU allocates whatever the fork says). */
+  dmgMaxResourceBytes: 64 * 1024 * 1024,
+  /** dmg: most resources walked in a resource fork (vdisk's cap on a loop QEMU bounds only by the fork length). */
+  dmgMaxResources: 65536,
+  /** dmg: most chunks held in memory (vdisk's cap: 4 Ti sectors' worth of 1 MiB chunks, about 150 MiB of tables). */
+  dmgMaxChunks: 4 * 1024 * 1024,
+  /** cloop: largest block (MAX_BLOCK_SIZE). */
+  cloopMaxBlockBytes: 64 * 1024 * 1024,
+  /** cloop: largest compressed block (2 × MAX_BLOCK_SIZE, "invalid compressed block size"). */
+  cloopMaxCompressedBytes: 2 * 64 * 1024 * 1024,
+  /** cloop: largest offsets table ("image requires too many offsets"); vdisk reads only its part inside the file. */
+  cloopMaxOffsetsBytes: 512 * 1024 * 1024,
+  /** bochs: most catalog entries ("Catalog size is too large"). */
+  bochsMaxCatalogEntries: 0x100000,
+  /** bochs: largest extent ("Extent size N is too large"). */
+  bochsMaxExtentBytes: 0x800000,
 } as const;

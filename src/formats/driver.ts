@@ -421,6 +421,14 @@ export interface FormatImage {
   /** Decodes the whole compressed unit holding `extent` into `unit` (granularity bytes). */
   readCompressed?(extent: CompressedExtent, unit: Uint8Array): Promise<void>;
   /**
+   * Decodes only `extent`'s own bytes into `into` (`extent.length` bytes).
+   * For formats whose compressed units vary in size or are large (dmg
+   * chunks, cloop blocks, up to 64 MiB): the block layer then needs no
+   * unit-sized buffer, and the driver keeps the decoded unit for the next
+   * read. Used instead of {@link FormatImage.readCompressed} when present.
+   */
+  readCompressedPart?(extent: CompressedExtent, into: Uint8Array): Promise<void>;
+  /**
    * When this resolves true, block status also asks the host store for holes
    * inside data extents (qemu's BDRV_BLOCK_RECURSE: raw files, and qcow2
    * images made with metadata preallocation). Absent means false.

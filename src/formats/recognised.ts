@@ -7,9 +7,6 @@
  * as raw, as in qemu.
  */
 import { UnsupportedError } from '../core/errors.js';
-import { probeBochs } from './bochs/probe.js';
-import { probeCloop } from './cloop/probe.js';
-import { probeDmg } from './dmg/probe.js';
 import type { FormatDriver } from './driver.js';
 import { probeLuks } from './luks/probe.js';
 import { probeParallels } from './parallels/probe.js';
@@ -50,7 +47,4 @@ export const recognisedDrivers: readonly FormatDriver[] = [
   recognisedOnly('qed', probeQed),
   recognisedOnly('parallels', probeParallels),
   recognisedOnly('luks', probeLuks),
-  recognisedOnly('bochs', probeBochs),
-  recognisedOnly('dmg', probeDmg),
-  recognisedOnly('cloop', probeCloop),
 ];

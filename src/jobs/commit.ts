@@ -9,6 +9,7 @@
 import { InvalidArgumentError, UnsupportedError } from '../core/errors.js';
 import { Job, type JobContext, type JobOptions } from '../core/job.js';
 import { BlockDevice } from '../block/device.js';
+import { defaultRegistry } from '../block/registry.js';
 import { probedRawWarning, type ImageTarget, type OpenImageOptions } from '../block/chain.js';
 import type { Layer } from '../block/layer.js';
 import { pathCombine } from '../block/path-combine.js';
@@ -79,6 +80,11 @@ async function runCommit(filename: ImageTarget, opts: CommitOptions, ctx: JobCon
   let depth = 1;
   let drop = opts.drop === true;
   try {
+    // qemu's one open is writable: a read-only format (dmg, bochs, cloop) fails there, before any backing check
+    if ((opts.registry ?? defaultRegistry).find(probe.top.format)?.capabilities.write === false) {
+      await probe.close();
+      await (await BlockDevice.open(filename, { ...open, readOnly: false })).close();
+    }
     if (opts.base !== undefined) {
       depth = await findBase(probe.layers, opts.base);
       drop = true; // -b implies -d: the images between are invalid afterwards anyway

@@ -6,6 +6,7 @@
  * file, split into requests the way qemu-img splits them, so that the
  * target's allocation comes out as qemu-img's.
  */
+import { VdiskError } from '../core/errors.js';
 import type { ProgressMeter } from '../core/progress.js';
 import type { BlockDevice } from '../block/device.js';
 import type { BlockStatus } from '../block/block-status.js';
@@ -193,13 +194,24 @@ async function status(source: BlockDevice, offset: number, length: number, s: Co
   }
 }
 
+/**
+ * qemu-img convert's words for a failed read: `error while reading at byte
+ * N: <why>`, N the first byte of the request. The error keeps its class and
+ * code.
+ */
+function readError(err: unknown, offset: number): unknown {
+  if (!(err instanceof VdiskError) || err.code !== 'EIO') return err;
+  const Ctor = err.constructor as new (m: string, d: object) => VdiskError;
+  return new Ctor(`error while reading at byte ${offset}: ${err.message}`, { file: err.file, offset: err.offset, cause: err, data: err.data, hint: err.hint });
+}
+
 /** Reads `buf` at `offset`; in salvage mode retries sector by sector and zero-fills what cannot be read. */
 export async function readSalvaging(source: Concat, offset: number, buf: Uint8Array, s: CopySettings): Promise<void> {
   try {
     await source.read(offset, buf);
     return;
   } catch (err) {
-    if (!s.salvage || s.signal.aborted) throw err;
+    if (!s.salvage || s.signal.aborted) throw readError(err, offset);
   }
   for (let pos = 0; pos < buf.length; pos += 512) {
     const sector = buf.subarray(pos, Math.min(buf.length, pos + 512));

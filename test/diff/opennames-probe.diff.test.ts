@@ -1,10 +1,11 @@
 /**
  * issue 13 item 4: images whose signature belongs to a format vdisk cannot
- * open yet (qcow v1, QED, parallels, LUKS, bochs, cloop, dmg by name) are
+ * open yet (qcow v1, QED, parallels, LUKS) are
  * refused by every command — also as backing files and with `-f NAME` —
  * never read, converted or resized as raw; `-f raw` still reads them as
  * raw, as qemu does. Probing follows qemu's rules (512 zero-padded bytes,
- * version checks, scores), checked against qemu-img's own probe.
+ * version checks, scores), checked against qemu-img's own probe; the
+ * read-only formats (bochs, cloop, dmg by name) open as qemu-img opens them.
  */
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -38,24 +39,20 @@ function qemuFormat(name: string): string {
   return 'error';
 }
 
-const REFUSED = ['qcow', 'qed', 'parallels', 'luks', 'bochs', 'cloop', 'dmg'] as const;
+const REFUSED = ['qcow', 'qed', 'parallels', 'luks'] as const;
+/** Formats vdisk reads (read-only, as qemu): probed files must open as qemu-img opens them. */
+const READ_ONLY = ['bochs', 'cloop', 'dmg'];
 const FILES: Record<(typeof REFUSED)[number], string> = {
   qcow: 'x.qcow',
   qed: 'x.qed',
   parallels: 'x.parallels',
   luks: 'x.luks',
-  bochs: 'x.bochs',
-  cloop: 'x.cloop',
-  dmg: 'x.dmg',
 };
 
 describe('formats vdisk recognises but cannot open', { skip: hasQemu ? false : 'qemu-img not installed' }, () => {
   before(() => {
     for (const f of ['qcow', 'qed', 'parallels'] as const) qemuImgOk(['create', '-q', '-f', f, FILES[f], '1M'], { cwd });
     qemuImgOk(['create', '-q', '-f', 'luks', '--object', 'secret,id=s0,data=abc', '-o', 'key-secret=s0,iter-time=10', FILES.luks, '1M'], { cwd });
-    writeFileSync(at(FILES.bochs), BOCHS);
-    writeFileSync(at(FILES.cloop), CLOOP);
-    writeFileSync(at(FILES.dmg), Buffer.alloc(4096, 0x41));
   });
 
   it('qemu-img probes each file as its format; vdisk refuses it by name, never as raw', (t) => {
@@ -68,6 +65,19 @@ describe('formats vdisk recognises but cannot open', { skip: hasQemu ? false : '
       assert.equal(r.status, 1, f);
       assert.equal(r.stdout, '', f);
       assert.equal(r.stderr, `vdisk: Could not open '${FILES[f]}': Image format '${f}' is not supported by vdisk yet\n`, f);
+    }
+  });
+
+  it('the read-only formats (bochs, cloop, dmg by name) are probed and opened as qemu-img opens them', (t) => {
+    if (!requireQemu(t)) return;
+    const files: [string, Buffer][] = [['x.bochs', BOCHS], ['x.cloop', CLOOP], ['x.dmg', Buffer.alloc(4096, 0x41)]];
+    for (const [name, bytes] of files) {
+      writeFileSync(at(name), bytes);
+      const q = qemuImg(['info', name], { cwd });
+      const r = vdisk(['info', name], { cwd });
+      assert.equal(r.status, q.status, name);
+      assert.equal(r.stdout, q.stdout, name);
+      assert.equal(r.stderr, asVdisk(q.stderr.replace(/^qemu: module block-block-dmg.*\n/gm, '')), name);
     }
   });
 
@@ -169,9 +179,9 @@ describe('probing follows qemu-img', { skip: hasQemu ? false : 'qemu-img not ins
       writeFileSync(at(name), bytes);
       const theirs = qemuFormat(name);
       const r = vdisk(['info', '--output=json', name], { cwd });
-      if (theirs === 'raw') {
+      if (theirs === 'raw' || READ_ONLY.includes(theirs)) {
         assert.equal(r.status, 0, name);
-        assert.equal((JSON.parse(r.stdout) as { format: string }).format, 'raw', name);
+        assert.equal((JSON.parse(r.stdout) as { format: string }).format, theirs, name);
       } else {
         assert.equal(r.status, 1, `${name}: qemu says ${theirs}`);
         assert.doesNotMatch(r.stderr, /raw/, name);
@@ -182,7 +192,7 @@ describe('probing follows qemu-img', { skip: hasQemu ? false : 'qemu-img not ins
     assert.equal(qemuFormat('luks2'), 'raw');
     assert.equal(qemuFormat('parallels-v3'), 'raw');
     assert.equal(vdisk(['info', 'qcow-v1-short'], { cwd }).stderr, "vdisk: Could not open 'qcow-v1-short': Image format 'qcow' is not supported by vdisk yet\n");
-    assert.equal(vdisk(['info', 'cloop.dmg'], { cwd }).stderr, "vdisk: Could not open 'cloop.dmg': Image format 'dmg' is not supported by vdisk yet\n");
+    assert.equal(vdisk(['info', 'cloop.dmg'], { cwd }).stderr, asVdisk(qemuImg(['info', 'cloop.dmg'], { cwd }).stderr.replace(/^qemu: module block-block-dmg.*\n/gm, '')));
   });
 
   it('the qcow2 probe claims every version from 2 up (qemu reports the version), never qcow v1', (t) => {

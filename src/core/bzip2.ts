@@ -1,0 +1,299 @@
+/**
+ * A bounded bzip2 decoder (pure, no dependency): decodes the first stream
+ * of `input` into exactly `outputLength` bytes, as QEMU's dmg-bz2 module
+ * asks libbzip2 to (BZ_STREAM_END with all output space used, else
+ * failure). Every count read from the stream is checked before it sizes
+ * anything; output never grows past `outputLength`; block and stream CRCs
+ * are verified. Obsolete randomised blocks (bzip2 < 0.9.5) are refused.
+ *
+ * Format: "BZh" + level '1'..'9', then blocks (48-bit magic 0x314159265359,
+ * CRC, BWT origin, symbol map, Huffman tables, MTF/RLE2 symbols), then the
+ * end-of-stream magic 0x177245385090 and the combined CRC.
+ */
+
+/** A stream that is not valid bzip2, or that does not decode to the length asked for. */
+export class Bzip2Error extends Error {}
+
+const MAX_GROUPS = 6;
+const MAX_ALPHA = 258;
+const MAX_CODE_LEN = 20;
+const GROUP_SIZE = 50;
+const MAX_RUN = 2 * 1024 * 1024;
+const BLOCK_MAGIC = 0x314159265359;
+const END_MAGIC = 0x177245385090;
+
+const CRC_TABLE = (() => {
+  const t = new Uint32Array(256);
+  for (let i = 0; i < 256; i++) {
+    let c = i << 24;
+    for (let k = 0; k < 8; k++) c = c & 0x80000000 ? (c << 1) ^ 0x04c11db7 : c << 1;
+    t[i] = c >>> 0;
+  }
+  return t;
+})();
+
+/** MSB-first bit reader; reading past the end fails (a truncated stream). */
+class Bits {
+  #pos = 0;
+  #buf = 0;
+  #n = 0;
+  constructor(private readonly data: Uint8Array) {}
+
+  /** Up to 24 bits (the buffer then stays within 32). */
+  bits(count: number): number {
+    while (this.#n < count) {
+      if (this.#pos >= this.data.length) throw new Bzip2Error('bzip2 stream ends early');
+      this.#buf = ((this.#buf << 8) | (this.data[this.#pos++] as number)) >>> 0;
+      this.#n += 8;
+    }
+    this.#n -= count;
+    return (this.#buf >>> this.#n) & ((1 << count) - 1);
+  }
+
+  bit(): number {
+    return this.bits(1);
+  }
+
+  bits32(): number {
+    return this.bits(16) * 0x10000 + this.bits(16);
+  }
+
+  /** 48 bits as a number (exact: below 2^53). */
+  bits48(): number {
+    return this.bits(24) * 0x1000000 + this.bits(24);
+  }
+}
+
+/** One Huffman table in libbzip2's limit/base/perm shape. */
+interface Table {
+  readonly minLen: number;
+  readonly limit: Int32Array;
+  readonly base: Int32Array;
+  readonly perm: Int32Array;
+}
+
+function makeTable(lengths: Uint8Array, alphaSize: number): Table {
+  let minLen = 32;
+  let maxLen = 0;
+  for (let i = 0; i < alphaSize; i++) {
+    const l = lengths[i] as number;
+    if (l > maxLen) maxLen = l;
+    if (l < minLen) minLen = l;
+  }
+  const perm = new Int32Array(MAX_ALPHA);
+  let pp = 0;
+  for (let len = minLen; len <= maxLen; len++) for (let s = 0; s < alphaSize; s++) if (lengths[s] === len) perm[pp++] = s;
+  const base = new Int32Array(MAX_CODE_LEN + 3);
+  const limit = new Int32Array(MAX_CODE_LEN + 3);
+  for (let s = 0; s < alphaSize; s++) {
+    const k = (lengths[s] as number) + 1;
+    base[k] = (base[k] as number) + 1;
+  }
+  for (let i = 1; i < base.length; i++) base[i] = (base[i] as number) + (base[i - 1] as number);
+  let vec = 0;
+  for (let i = minLen; i <= maxLen; i++) {
+    vec += (base[i + 1] as number) - (base[i] as number);
+    limit[i] = vec - 1;
+    vec <<= 1;
+  }
+  for (let i = minLen + 1; i <= maxLen; i++) base[i] = (((limit[i - 1] as number) + 1) << 1) - (base[i] as number);
+  return { minLen, limit, base, perm };
+}
+
+function decodeSymbol(br: Bits, t: Table): number {
+  let zn = t.minLen;
+  let zvec = br.bits(zn);
+  for (;;) {
+    if (zn > MAX_CODE_LEN) throw new Bzip2Error('bzip2: bad Huffman code');
+    if (zvec <= (t.limit[zn] as number)) break;
+    zn++;
+    zvec = (zvec << 1) | br.bit();
+  }
+  const i = zvec - (t.base[zn] as number);
+  if (i < 0 || i >= MAX_ALPHA) throw new Bzip2Error('bzip2: bad Huffman code');
+  return t.perm[i] as number;
+}
+
+/** The symbol map: which byte values the block uses, in order. */
+function readSymbolMap(br: Bits): Uint8Array {
+  const used: number[] = [];
+  const ranges = br.bits(16);
+  for (let i = 0; i < 16; i++) {
+    if (!(ranges & (0x8000 >> i))) continue;
+    const bits = br.bits(16);
+    for (let j = 0; j < 16; j++) if (bits & (0x8000 >> j)) used.push(i * 16 + j);
+  }
+  if (used.length === 0) throw new Bzip2Error('bzip2: block uses no symbols');
+  return Uint8Array.from(used);
+}
+
+function readSelectors(br: Bits, nGroups: number): Uint8Array {
+  const nSelectors = br.bits(15);
+  if (nSelectors < 1) throw new Bzip2Error('bzip2: no selectors');
+  const mtf = [0, 1, 2, 3, 4, 5].slice(0, nGroups);
+  const out = new Uint8Array(nSelectors);
+  for (let i = 0; i < nSelectors; i++) {
+    let j = 0;
+    while (br.bit()) if (++j >= nGroups) throw new Bzip2Error('bzip2: bad selector');
+    const v = mtf[j] as number;
+    mtf.splice(j, 1);
+    mtf.unshift(v);
+    out[i] = v;
+  }
+  return out;
+}
+
+function readTables(br: Bits, nGroups: number, alphaSize: number): Table[] {
+  const tables: Table[] = [];
+  for (let g = 0; g < nGroups; g++) {
+    const lengths = new Uint8Array(alphaSize);
+    let len = br.bits(5);
+    for (let s = 0; s < alphaSize; s++) {
+      for (;;) {
+        if (len < 1 || len > MAX_CODE_LEN) throw new Bzip2Error('bzip2: bad code length');
+        if (!br.bit()) break;
+        len += br.bit() ? -1 : 1;
+      }
+      lengths[s] = len;
+    }
+    tables.push(makeTable(lengths, alphaSize));
+  }
+  return tables;
+}
+
+/**
+ * Decodes a block's MTF/RLE2 symbols into `tt` (low byte: the BWT's last
+ * column); returns the block length.
+ */
+function readBlockSymbols(br: Bits, tt: Uint32Array, maxBlock: number): number {
+  const symbols = readSymbolMap(br);
+  const alphaSize = symbols.length + 2;
+  const nGroups = br.bits(3);
+  if (nGroups < 2 || nGroups > MAX_GROUPS) throw new Bzip2Error('bzip2: bad table count');
+  const selectors = readSelectors(br, nGroups);
+  const tables = readTables(br, nGroups, alphaSize);
+  const eob = alphaSize - 1;
+  const mtf = Uint8Array.from(symbols.keys());
+  let n = 0;
+  let group = 0;
+  let left = 0;
+  let table = tables[0] as Table;
+  let run = 0;
+  let runWeight = 1;
+  const next = (): number => {
+    if (left === 0) {
+      if (group >= selectors.length) throw new Bzip2Error('bzip2: selectors exhausted');
+      table = tables[selectors[group++] as number] as Table;
+      left = GROUP_SIZE;
+    }
+    left--;
+    return decodeSymbol(br, table);
+  };
+  const flushRun = (): void => {
+    if (run === 0) return;
+    if (n + run > maxBlock) throw new Bzip2Error('bzip2: block too long');
+    tt.fill(symbols[mtf[0] as number] as number, n, n + run);
+    n += run;
+    run = 0;
+    runWeight = 1;
+  };
+  for (;;) {
+    const sym = next();
+    if (sym <= 1) {
+      // RUNA adds 1×weight, RUNB 2×weight: a bijective base-2 run length
+      run += (sym + 1) * runWeight;
+      runWeight *= 2;
+      if (runWeight >= MAX_RUN || run > maxBlock) throw new Bzip2Error('bzip2: run too long');
+      continue;
+    }
+    flushRun();
+    if (sym === eob) return n;
+    if (n >= maxBlock) throw new Bzip2Error('bzip2: block too long');
+    const idx = sym - 1;
+    const v = mtf[idx] as number;
+    mtf.copyWithin(1, 0, idx);
+    mtf[0] = v;
+    tt[n++] = symbols[v] as number;
+  }
+}
+
+/** Undoes the BWT and the initial run-length coding, appending to `out`; returns the block CRC. */
+function emitBlock(tt: Uint32Array, n: number, origPtr: number, out: { buf: Uint8Array; len: number }): number {
+  const cftab = new Uint32Array(257);
+  for (let i = 0; i < n; i++) {
+    const k = ((tt[i] as number) & 0xff) + 1;
+    cftab[k] = (cftab[k] as number) + 1;
+  }
+  for (let i = 1; i < 257; i++) cftab[i] = (cftab[i] as number) + (cftab[i - 1] as number);
+  for (let i = 0; i < n; i++) {
+    const uc = (tt[i] as number) & 0xff;
+    const at = cftab[uc] as number;
+    tt[at] = ((tt[at] as number) | (i << 8)) >>> 0;
+    cftab[uc] = at + 1;
+  }
+  // hot loop: no closures, locals only
+  const buf = out.buf;
+  const cap = buf.length;
+  let len = out.len;
+  let crc = 0xffffffff;
+  let pos = (tt[origPtr] as number) >>> 8;
+  let prev = -1;
+  let same = 0;
+  for (let i = 0; i < n; i++) {
+    if (pos >= n) throw new Bzip2Error('bzip2: bad BWT origin');
+    const entry = tt[pos] as number;
+    const b = entry & 0xff;
+    pos = entry >>> 8;
+    let copies = 1;
+    let value = b;
+    if (same === 4) {
+      copies = b;
+      value = prev;
+      same = 0;
+      prev = -1;
+    } else {
+      same = b === prev ? same + 1 : 1;
+      prev = b;
+    }
+    if (len + copies > cap) throw new Bzip2Error('bzip2: output longer than expected');
+    for (let k = 0; k < copies; k++) {
+      buf[len++] = value;
+      crc = ((crc << 8) ^ (CRC_TABLE[((crc >>> 24) ^ value) & 0xff] as number)) >>> 0;
+    }
+  }
+  out.len = len;
+  return ~crc >>> 0;
+}
+
+/**
+ * Decodes the first bzip2 stream of `input`, which must yield exactly
+ * `outputLength` bytes (trailing input is ignored).
+ *
+ * @throws {Bzip2Error} for a malformed or truncated stream, a CRC mismatch, or any other output length
+ */
+export function decodeBzip2(input: Uint8Array, outputLength: number): Uint8Array {
+  const br = new Bits(input);
+  if (br.bits(8) !== 0x42 || br.bits(8) !== 0x5a || br.bits(8) !== 0x68) throw new Bzip2Error('bzip2: bad stream header');
+  const level = br.bits(8) - 0x30;
+  if (level < 1 || level > 9) throw new Bzip2Error('bzip2: bad block size');
+  const maxBlock = level * 100000;
+  const out = { buf: new Uint8Array(outputLength), len: 0 };
+  let tt: Uint32Array | undefined;
+  let combined = 0;
+  for (;;) {
+    const magic = br.bits48();
+    if (magic === END_MAGIC) break;
+    if (magic !== BLOCK_MAGIC) throw new Bzip2Error('bzip2: bad block magic');
+    const blockCrc = br.bits32();
+    if (br.bit()) throw new Bzip2Error('bzip2: randomised blocks are not supported');
+    const origPtr = br.bits(24);
+    tt ??= new Uint32Array(maxBlock);
+    const n = readBlockSymbols(br, tt, maxBlock);
+    if (origPtr >= n) throw new Bzip2Error('bzip2: bad BWT origin');
+    if (emitBlock(tt, n, origPtr, out) !== blockCrc) throw new Bzip2Error('bzip2: block CRC mismatch');
+    combined = (((combined << 1) | (combined >>> 31)) ^ blockCrc) >>> 0;
+  }
+  if (br.bits32() !== combined) throw new Bzip2Error('bzip2: stream CRC mismatch');
+  if (out.len !== outputLength) throw new Bzip2Error(`bzip2: stream decodes to ${out.len} bytes, not ${outputLength}`);
+  return out.buf;
+}

@@ -1,0 +1,19 @@
+/**
+ * dmg: Apple's UDIF disk images, read-only, after QEMU's block/dmg.c
+ * (qemu-img 7.2): zero, raw, ignore, zlib and bzip2 chunks; lzfse and other
+ * chunk types are reported at open and fail to read, as in a qemu-img
+ * built without those modules. This file wires the parts together.
+ */
+import type { ByteStore, FormatDriver, FormatImage, OpenOptions } from '../driver.js';
+import { READ_ONLY_CAPABILITIES } from '../read-only/common.js';
+import { openDmg } from './image.js';
+import { probeDmg } from './probe.js';
+
+/** The dmg format driver. */
+export const dmgDriver: FormatDriver = {
+  name: 'dmg',
+  capabilities: READ_ONLY_CAPABILITIES,
+  createOptions: [],
+  probe: probeDmg,
+  open: (store: ByteStore, options: OpenOptions): Promise<FormatImage> => openDmg(store, options),
+};

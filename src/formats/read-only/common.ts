@@ -1,0 +1,43 @@
+/**
+ * What the read-only formats (dmg, bochs, cloop) share: their capability
+ * record, qemu's refusal of a read/write open, and bounded host reads.
+ */
+import { IoError, UnsupportedError } from '../../core/errors.js';
+import type { ByteStore, DriverCapabilities, OpenOptions } from '../driver.js';
+
+/** Nothing but reading: no create, write, check, resize or amend, as in qemu. */
+export const READ_ONLY_CAPABILITIES: Readonly<DriverCapabilities> = {
+  create: false,
+  write: false,
+  backing: false,
+  snapshots: false,
+  compress: false,
+  check: false,
+  resize: false,
+  amend: false,
+  bitmaps: false,
+};
+
+/**
+ * qemu's drivers start with bdrv_apply_auto_read_only: a read/write open
+ * (resize, commit, amend, check -r, snapshot -c) fails before the file is read.
+ */
+export function refuseWritable(options: OpenOptions): void {
+  if (!options.readOnly) throw new UnsupportedError('Image is read-only', { file: options.filename });
+}
+
+/**
+ * Reads `length` bytes at `offset`: past the end of the file (or past what
+ * a JavaScript number holds exactly) the bytes read as zeros, as a file
+ * read past EOF does in qemu.
+ */
+export async function readHost(store: ByteStore, offset: number, length: number): Promise<Uint8Array> {
+  const buf = new Uint8Array(length);
+  if (length > 0 && Number.isSafeInteger(offset) && Number.isSafeInteger(offset + length)) await store.read(offset, buf);
+  return buf;
+}
+
+/** qemu's answer to a read its driver cannot serve (-EIO). */
+export function readFailed(cause?: unknown): IoError {
+  return new IoError('Input/output error', cause === undefined ? {} : { cause });
+}
