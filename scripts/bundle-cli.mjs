@@ -1,13 +1,16 @@
-// Builds the CLI's executable, DIR/cli/vdisk.js (the package's `bin`), from
+// Builds the CLI's executable, DIR/cli/vdisk.cjs (the package's `bin`), from
 // the compiled modules in DIR:
-// - DIR/cli/vdisk.cjs: bin.js and every module it reaches, one CommonJS
-//   script. Loading ~250 small ESM files costs Node ~0.1 s of resolving and
-//   reading; one script, whose compiled code V8 can cache, costs a fraction.
-//   Commands stay lazily evaluated (main.ts imports each when it runs).
-// - DIR/cli/vdisk.js: cli/launch.js alone, which runs vdisk.cjs with the
-//   code cache DIR/cli/vdisk.cjs.cache (scripts/cli-cache.mjs makes it).
-// Without esbuild (a devDependency) vdisk.js only imports bin.js, so the CLI
-// works either way, only slower to start.
+// - DIR/cli/vdisk-bundle.cjs: bin.js and every module it reaches, one
+//   CommonJS script. Loading ~250 small ESM files costs Node ~0.1 s of
+//   resolving and reading; one script, whose compiled code V8 can cache,
+//   costs a fraction. Commands stay lazily evaluated (main.ts imports each
+//   when it runs).
+// - DIR/cli/vdisk.cjs: cli/launch.js alone, which runs the bundle with the
+//   code cache DIR/cli/vdisk-bundle.cjs.cache (scripts/cli-cache.mjs makes
+//   it). CommonJS: an ES module entry costs Node's start-up its ESM loader.
+// - DIR/cli/vdisk.js: imports vdisk.cjs, for those who run that file.
+// Without esbuild (a devDependency) vdisk.cjs only imports bin.js, so the
+// CLI works either way, only slower to start.
 import { createHash } from 'node:crypto';
 import { chmodSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
@@ -15,8 +18,9 @@ import { buildCodeCache } from './cli-cache.mjs';
 
 const dir = resolve(process.argv[2] ?? 'dist');
 const cliDir = join(dir, 'cli');
-const bundle = join(cliDir, 'vdisk.cjs');
-const out = join(cliDir, 'vdisk.js');
+const bundle = join(cliDir, 'vdisk-bundle.cjs');
+const out = join(cliDir, 'vdisk.cjs');
+const esmEntry = join(cliDir, 'vdisk.js');
 
 // Packages that find files beside their own module (zstd-wasm reads its .wasm) stay outside the bundle.
 const EXTERNAL = ['@bokuweb/zstd-wasm'];
@@ -77,9 +81,10 @@ try {
   await esbuild.build({
     ...common,
     write: true,
-    stdin: { contents: "import { start } from './launch.js';\nawait start(import.meta.url);\n", resolveDir: cliDir, sourcefile: 'launcher.js' },
+    stdin: { contents: "import { start } from './launch.js';\nvoid start(__dirname);\n", resolveDir: cliDir, sourcefile: 'launcher.js' },
     outfile: out,
-    format: 'esm',
+    format: 'cjs',
+    plugins: [metaUrl],
     banner: { js: '#!/usr/bin/env node' },
   });
   bundled = true;
@@ -89,7 +94,9 @@ try {
 if (!bundled) {
   rmSync(bundle, { force: true });
   rmSync(`${bundle}.cache`, { force: true });
-  writeFileSync(out, "#!/usr/bin/env node\nimport './bin.js';\n");
+  writeFileSync(out, "#!/usr/bin/env node\nimport('./bin.js');\n");
 }
+writeFileSync(esmEntry, "#!/usr/bin/env node\nimport './vdisk.cjs';\n");
 chmodSync(out, 0o755);
+chmodSync(esmEntry, 0o755);
 if (bundled) buildCodeCache(dir);

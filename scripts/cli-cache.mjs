@@ -1,4 +1,4 @@
-// Makes the CLI's code cache, DIR/cli/vdisk.cjs.cache (see src/cli/launch.ts),
+// Makes the CLI's code cache, DIR/cli/vdisk-bundle.cjs.cache (see src/cli/launch.ts),
 // for the Node that runs this script: it runs `vdisk info` on a small qcow2
 // with the launcher told to save the code of every function it compiled.
 // Run by scripts/bundle-cli.mjs after each build and by `npm install` (the
@@ -11,10 +11,10 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-/** Builds DIR/cli/vdisk.cjs.cache; returns whether it was written. */
+/** Builds DIR/cli/vdisk-bundle.cjs.cache; returns whether it was written. */
 export function buildCodeCache(dir) {
-  const bin = join(dir, 'cli', 'vdisk.js');
-  const bundle = join(dir, 'cli', 'vdisk.cjs');
+  const bin = join(dir, 'cli', 'vdisk.cjs');
+  const bundle = join(dir, 'cli', 'vdisk-bundle.cjs');
   if (!existsSync(bundle) || !existsSync(bin)) return false;
   rmSync(`${bundle}.cache`, { force: true });
   const tmp = mkdtempSync(join(tmpdir(), 'vdisk-cache-'));

@@ -1,11 +1,13 @@
 /**
  * The `vdisk` executable as installed: scripts/bundle-cli.mjs bundles this
- * file alone into DIR/cli/vdisk.js. It runs vdisk.cjs beside it (bin.ts and
- * everything it reaches, one CommonJS script) through V8's code cache:
- * compiling the ~800 KB bundle from source costs a short command about as
- * much as Node's own start-up, deserializing the cached code a fraction of
- * it. Node 20 caches the code of CommonJS scripts compiled by `vm` only (its
- * own compile cache came in Node 22), hence the script format.
+ * file alone into DIR/cli/vdisk.cjs (the package's `bin`; CommonJS, so Node
+ * starts it without its ESM loader, and vdisk.js imports it for those who
+ * run that). It runs vdisk-bundle.cjs beside it (bin.ts and everything it
+ * reaches, one CommonJS script) through V8's code cache: compiling the
+ * ~600 KB bundle from source costs a short command about as much as Node's
+ * own start-up, deserializing the cached code a fraction of it. Node 20
+ * caches the code of scripts compiled by `vm` only (its own compile cache
+ * came in Node 22), hence the script format.
  *
  * Every failure falls back and changes nothing a user sees: a cache that is
  * missing, from another build or another Node (V8 refuses one made by
@@ -16,11 +18,12 @@ import { createRequire } from 'node:module';
 
 import { setUpProcess } from './process-setup.js';
 
-const require = createRequire(import.meta.url);
+const nodeRequire = createRequire(import.meta.url);
 // CommonJS handles on purpose: an ESM import of node:fs builds its facade, which loads node:stream.
-const fs = require('node:fs') as typeof import('node:fs');
-const path = require('node:path') as typeof import('node:path');
-const vm = require('node:vm') as typeof import('node:vm');
+const fs = nodeRequire('node:fs') as typeof import('node:fs');
+const path = nodeRequire('node:path') as typeof import('node:path');
+const vm = nodeRequire('node:vm') as typeof import('node:vm');
+const debug = (nodeRequire('node:util') as typeof import('node:util')).debuglog('vdisk');
 
 /** Set (to anything) by scripts/cli-cache.mjs: write the code cache when the run ends. */
 export const WRITE_CACHE_ENV = 'VDISK_WRITE_CODE_CACHE';
@@ -80,7 +83,10 @@ export function launch(file: string): boolean {
   setUpProcess();
   const cacheFile = `${file}.cache`;
   const key = cacheKey(source);
-  const script = compileBundle(file, source, readCache(cacheFile, key));
+  const cached = readCache(cacheFile, key);
+  const script = compileBundle(file, source, cached);
+  // A slow start has one cause worth telling: NODE_DEBUG=vdisk says whether the cache served.
+  debug('code cache %s', cached === undefined ? 'missing or for another build' : script.cachedDataRejected ? 'refused by V8' : 'used');
   if (process.env[WRITE_CACHE_ENV] !== undefined) {
     // After the run, so the cache holds the code of every function the command used.
     process.once('exit', () => {
@@ -91,9 +97,9 @@ export function launch(file: string): boolean {
   return true;
 }
 
-/** The body of the executable at URL `here`: the bundle beside it, else bin.js unbundled. */
-export async function start(here: string): Promise<void> {
-  const url = require('node:url') as typeof import('node:url');
-  const dir = path.dirname(url.fileURLToPath(here));
-  if (!launch(path.join(dir, 'vdisk.cjs'))) await import(url.pathToFileURL(path.join(dir, 'bin.js')).href);
+/** The body of the executable in `dir`: the bundle beside it, else bin.js unbundled. */
+export async function start(dir: string): Promise<void> {
+  if (launch(path.join(dir, 'vdisk-bundle.cjs'))) return;
+  const url = nodeRequire('node:url') as typeof import('node:url');
+  await import(url.pathToFileURL(path.join(dir, 'bin.js')).href);
 }

@@ -1,8 +1,8 @@
 /**
- * The installed executable (scripts/bundle-cli.mjs): the launcher vdisk.js
- * runs the CommonJS bundle vdisk.cjs through V8's code cache. Every path
- * (cache used, missing, stale, corrupt; no bundle at all) must print and
- * exit exactly as the unbundled bin.js does.
+ * The installed executable (scripts/bundle-cli.mjs): the launcher vdisk.cjs
+ * (and vdisk.js, which imports it) runs the CommonJS bundle vdisk-bundle.cjs
+ * through V8's code cache. Every path (cache used, missing, stale, corrupt;
+ * no bundle at all) must print and exit exactly as the unbundled bin.js does.
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -15,7 +15,8 @@ import { VDISK_BIN } from '../../helpers/cli.js';
 
 const CLI_DIR = fileURLToPath(new URL('../../../src/cli/', import.meta.url));
 const BIN_JS = join(CLI_DIR, 'bin.js');
-const BUNDLE = join(CLI_DIR, 'vdisk.cjs');
+const LAUNCHER = join(CLI_DIR, 'vdisk.cjs');
+const BUNDLE = join(CLI_DIR, 'vdisk-bundle.cjs');
 
 interface Run {
   readonly status: number | null;
@@ -48,13 +49,13 @@ function launcherCopy(name: string, files: { bundle?: boolean; cache?: Buffer | 
   const dir = join(work, name);
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
-  copyFileSync(VDISK_BIN, join(dir, 'vdisk.js'));
-  if (files.bundle !== false) copyFileSync(BUNDLE, join(dir, 'vdisk.cjs'));
-  if (files.cache === 'copy') copyFileSync(`${BUNDLE}.cache`, join(dir, 'vdisk.cjs.cache'));
-  else if (files.cache) writeFileSync(join(dir, 'vdisk.cjs.cache'), files.cache);
+  copyFileSync(LAUNCHER, join(dir, 'vdisk.cjs'));
+  if (files.bundle !== false) copyFileSync(BUNDLE, join(dir, 'vdisk-bundle.cjs'));
+  if (files.cache === 'copy') copyFileSync(`${BUNDLE}.cache`, join(dir, 'vdisk-bundle.cjs.cache'));
+  else if (files.cache) writeFileSync(join(dir, 'vdisk-bundle.cjs.cache'), files.cache);
   // Without the bundle the launcher imports bin.js beside it: here, the real one.
   if (files.bundle === false) writeFileSync(join(dir, 'bin.js'), `import ${JSON.stringify(BIN_JS)};\n`);
-  return join(dir, 'vdisk.js');
+  return join(dir, 'vdisk.cjs');
 }
 
 /** The reference: the same words through the unbundled modules. */
@@ -62,20 +63,22 @@ const unbundled = (args: readonly string[]): Run => node([BIN_JS, ...args], work
 
 describe('the bundled CLI', () => {
   it('is built with its code cache beside it', () => {
-    assert.ok(existsSync(BUNDLE), 'vdisk.cjs');
-    assert.ok(existsSync(`${BUNDLE}.cache`), 'vdisk.cjs.cache');
+    assert.ok(existsSync(BUNDLE), 'vdisk-bundle.cjs');
+    assert.ok(existsSync(`${BUNDLE}.cache`), 'vdisk-bundle.cjs.cache');
   });
 
   it('prints every command\'s --help, --version and its usage errors as bin.js does', () => {
     const cases = [...COMMANDS.map((c) => [c, '--help']), ['--version'], ['--help'], [], ['nosuch'], ['toString'], ['info']];
     for (const args of cases) {
-      assert.deepEqual(node([VDISK_BIN, ...args], work), unbundled(args), args.join(' '));
+      const expected = unbundled(args);
+      assert.deepEqual(node([LAUNCHER, ...args], work), expected, args.join(' '));
+      assert.deepEqual(node([VDISK_BIN, ...args], work), expected, `vdisk.js ${args.join(' ')}`);
     }
   });
 
   it('runs info (human and JSON) as bin.js does', () => {
     for (const args of [['info', image], ['info', '--output=json', image], ['check', image], ['map', '--output=json', image]]) {
-      const r = node([VDISK_BIN, ...args], work);
+      const r = node([LAUNCHER, ...args], work);
       assert.equal(r.status, 0, r.stderr);
       assert.deepEqual(r, unbundled(args), args.join(' '));
     }
@@ -89,7 +92,7 @@ process.on('exit', () => {
   const files = Object.keys(createRequire(import.meta.url).cache);
   process.stderr.write(JSON.stringify({ crypto: mods.includes('crypto'), zstd: files.some((f) => f.includes('zstd-wasm')) }));
 });\n`);
-    const r = node(['--import', probe, VDISK_BIN, 'info', image], work);
+    const r = node(['--import', probe, LAUNCHER, 'info', image], work);
     assert.equal(r.status, 0, r.stderr);
     assert.deepEqual(JSON.parse(r.stderr), { crypto: false, zstd: false });
   });
@@ -110,19 +113,19 @@ console.log(JSON.stringify({ crypto: mods.includes('crypto'), zstd: files.some((
 });
 
 describe('the launcher falls back', () => {
-  const cases: [string, Parameters<typeof launcherCopy>[1]][] = [
-    ['without a cache', {}],
-    ['with a cache made for another bundle', { cache: Buffer.from('// vdisk-bundle 0000 node v0 x v8 0\n\u0000garbage') }],
-    ['with a cache V8 refuses (right key, damaged code)', { cache: 'copy' }],
-    ['with an empty cache file', { cache: Buffer.alloc(0) }],
-    ['without the bundle (bin.js unbundled)', { bundle: false }],
+  const cases: [string, Parameters<typeof launcherCopy>[1], string | undefined][] = [
+    ['without a cache', {}, 'missing or for another build'],
+    ['with a cache made for another bundle', { cache: Buffer.from('// vdisk-bundle 0000 node v0 x v8 0\n\u0000garbage') }, 'missing or for another build'],
+    ['with a cache V8 refuses (right key, damaged code)', { cache: 'copy' }, 'refused by V8'],
+    ['with an empty cache file', { cache: Buffer.alloc(0) }, 'missing or for another build'],
+    ['without the bundle (bin.js unbundled)', { bundle: false }, undefined],
   ];
-  for (const [name, files] of cases) {
+  for (const [name, files, status] of cases) {
     it(name, () => {
       const bin = launcherCopy(name.replace(/\W+/g, '-'), files);
       if (name.includes('damaged')) {
         // Keep the key line, overwrite the V8 data after it.
-        const file = `${bin.slice(0, -'vdisk.js'.length)}vdisk.cjs.cache`;
+        const file = `${bin.slice(0, -'vdisk.cjs'.length)}vdisk-bundle.cjs.cache`;
         const data = readFileSync(file);
         data.fill(0x5a, data.indexOf(0x0a) + 1);
         writeFileSync(file, data);
@@ -130,20 +133,28 @@ describe('the launcher falls back', () => {
       for (const args of [['info', '--output=json', image], ['--version'], ['nosuch']]) {
         assert.deepEqual(node([bin, ...args], work), unbundled(args), `${name}: ${args.join(' ')}`);
       }
+      // NODE_DEBUG=vdisk tells which path ran.
+      const traced = node([bin, '--version'], work, { NODE_DEBUG: 'vdisk' }).stderr;
+      if (status) assert.match(traced, new RegExp(`^VDISK \\d+: code cache ${status}\n$`));
+      else assert.equal(traced, '');
     });
   }
 
+  it('uses the cache the build made', () => {
+    assert.match(node([LAUNCHER, '--version'], work, { NODE_DEBUG: 'vdisk' }).stderr, /^VDISK \d+: code cache used\n$/);
+  });
+
   it('writes a cache on request that V8 then accepts, and ignores it for a changed bundle', () => {
     const bin = launcherCopy('written');
-    const dir = bin.slice(0, -'vdisk.js'.length);
+    const dir = bin.slice(0, -'vdisk.cjs'.length);
     const r = node([bin, 'info', image], work, { VDISK_WRITE_CODE_CACHE: '1' });
     assert.equal(r.status, 0, r.stderr);
-    assert.ok(existsSync(join(dir, 'vdisk.cjs.cache')));
+    assert.ok(existsSync(join(dir, 'vdisk-bundle.cjs.cache')));
     const check = `import { cacheKey, compileBundle, readCache } from ${JSON.stringify(join(CLI_DIR, 'launch.js'))};
 import { setUpProcess } from ${JSON.stringify(join(CLI_DIR, 'process-setup.js'))};
 import { readFileSync } from 'node:fs';
 setUpProcess();
-const file = ${JSON.stringify(join(dir, 'vdisk.cjs'))};
+const file = ${JSON.stringify(join(dir, 'vdisk-bundle.cjs'))};
 const source = readFileSync(file, 'utf8');
 const cached = readCache(file + '.cache', cacheKey(source));
 const edited = source.replace(/^\\/\\/ vdisk-bundle \\w+/, '// vdisk-bundle edited');
