@@ -1,34 +1,102 @@
-// Bundles the CLI (DIR/cli/bin.js and every module it reaches inside DIR)
-// into one file, DIR/cli/vdisk.js, the package's `bin`. Loading ~250 small
-// ESM files costs Node ~0.1 s of resolving, stat-ing and reading before any
-// work starts; one file halves the CLI's start-up. npm packages stay
-// external (zstd-wasm finds its .wasm beside its own module). Without
-// esbuild (a devDependency) the bin is a one-line re-export of bin.js, so
-// the CLI works either way, only slower to start.
-import { chmodSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+// Builds the CLI's executable, DIR/cli/vdisk.cjs (the package's `bin`), from
+// the compiled modules in DIR:
+// - DIR/cli/vdisk-bundle.cjs: bin.js and every module it reaches, one
+//   CommonJS script. Loading ~250 small ESM files costs Node ~0.1 s of
+//   resolving and reading; one script, whose compiled code V8 can cache,
+//   costs a fraction. Commands stay lazily evaluated (main.ts imports each
+//   when it runs).
+// - DIR/cli/vdisk.cjs: cli/launch.js alone, which runs the bundle with the
+//   code cache DIR/cli/vdisk-bundle.cjs.cache (scripts/cli-cache.mjs makes
+//   it). CommonJS: an ES module entry costs Node's start-up its ESM loader.
+// - DIR/cli/vdisk.js: imports vdisk.cjs, for those who run that file.
+// Without esbuild (a devDependency) vdisk.cjs only imports bin.js, so the
+// CLI works either way, only slower to start.
+import { createHash } from 'node:crypto';
+import { chmodSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join, relative, resolve } from 'node:path';
+import { buildCodeCache } from './cli-cache.mjs';
 
-const dir = process.argv[2] ?? 'dist';
-const entry = join(dir, 'cli', 'bin.js');
-const out = join(dir, 'cli', 'vdisk.js');
+const dir = resolve(process.argv[2] ?? 'dist');
+const cliDir = join(dir, 'cli');
+const bundle = join(cliDir, 'vdisk-bundle.cjs');
+const out = join(cliDir, 'vdisk.cjs');
+const esmEntry = join(cliDir, 'vdisk.js');
+
+// Packages that find files beside their own module (zstd-wasm reads its .wasm) stay outside the bundle.
+const EXTERNAL = ['@bokuweb/zstd-wasm'];
+
+/** `import.meta.url` of each module becomes its own file's URL again, computed from the bundle's place. */
+const metaUrl = {
+  name: 'meta-url',
+  setup(build) {
+    build.onLoad({ filter: /\.js$/ }, (args) => {
+      const text = readFileSync(args.path, 'utf8');
+      if (!text.includes('import.meta.url')) return undefined;
+      const rel = JSON.stringify(relative(cliDir, args.path).split('\\').join('/'));
+      const url = `require("node:url").pathToFileURL(require("node:path").join(__dirname, ${rel})).href`;
+      return { contents: text.replaceAll('import.meta.url', url), loader: 'js', resolveDir: dirname(args.path) };
+    });
+  },
+};
+
+/** A package imported with `import()` is required on first use (a script compiled by `vm` has no `import()` in Node 20). */
+const lazyRequire = {
+  name: 'lazy-require',
+  setup(build) {
+    build.onResolve({ filter: /^[^./]/ }, (args) =>
+      args.kind === 'dynamic-import' ? { path: args.path, namespace: 'lazy-require' } : undefined);
+    build.onLoad({ filter: /.*/, namespace: 'lazy-require' }, (args) => ({
+      contents: `module.exports = require(${JSON.stringify(args.path)});`,
+      loader: 'js',
+      resolveDir: cliDir,
+    }));
+  },
+};
 
 let bundled = false;
 try {
   const esbuild = await import('esbuild');
-  await esbuild.build({
-    entryPoints: [entry],
-    outfile: out,
-    bundle: true,
-    platform: 'node',
-    format: 'esm',
-    target: 'node20',
-    packages: 'external',
+  const common = { bundle: true, platform: 'node', target: 'node20', logLevel: 'warning', write: false };
+  const cjs = await esbuild.build({
+    ...common,
+    entryPoints: [join(cliDir, 'bin.js')],
+    outfile: bundle,
+    format: 'cjs',
+    external: EXTERNAL,
+    plugins: [lazyRequire, metaUrl],
+    // No comments or indentation: less to read, hash and scan at every start (the map has the source).
+    minifyWhitespace: true,
     sourcemap: 'linked',
-    logLevel: 'warning',
+  });
+  for (const f of cjs.outputFiles) {
+    // The first line names the build: a code cache made for another bundle is never used.
+    // bin.js's #! line, kept by esbuild, is no script syntax: a comment keeps the lines where the map has them.
+    if (f.path === bundle) {
+      const text = f.text.replace(/^#!/, '//#!');
+      writeFileSync(f.path, `// vdisk-bundle ${createHash('sha256').update(text).digest('hex').slice(0, 32)}\n${text}`);
+    }
+    // ... so the source map's lines start one line later.
+    else writeFileSync(f.path, JSON.stringify({ ...JSON.parse(f.text), mappings: `;${JSON.parse(f.text).mappings}` }));
+  }
+  await esbuild.build({
+    ...common,
+    write: true,
+    stdin: { contents: "import { start } from './launch.js';\nvoid start(__dirname);\n", resolveDir: cliDir, sourcefile: 'launcher.js' },
+    outfile: out,
+    format: 'cjs',
+    plugins: [metaUrl],
+    banner: { js: '#!/usr/bin/env node' },
   });
   bundled = true;
 } catch (err) {
   console.error(`bundle-cli: ${err instanceof Error ? err.message : String(err)}; the CLI loads unbundled modules instead`);
 }
-if (!bundled) writeFileSync(out, "#!/usr/bin/env node\nimport './bin.js';\n");
+if (!bundled) {
+  rmSync(bundle, { force: true });
+  rmSync(`${bundle}.cache`, { force: true });
+  writeFileSync(out, "#!/usr/bin/env node\nimport('./bin.js');\n");
+}
+writeFileSync(esmEntry, "#!/usr/bin/env node\nimport './vdisk.cjs';\n");
 chmodSync(out, 0o755);
+chmodSync(esmEntry, 0o755);
+if (bundled) buildCodeCache(dir);

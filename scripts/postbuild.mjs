@@ -9,3 +9,4 @@ if (!version.includes(`'${pkg.version}'`)) {
 }
 chmodSync(new URL('../dist/cli/bin.js', import.meta.url), 0o755);
 chmodSync(new URL('../dist/cli/vdisk.js', import.meta.url), 0o755);
+chmodSync(new URL('../dist/cli/vdisk.cjs', import.meta.url), 0o755);

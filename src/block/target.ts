@@ -7,13 +7,13 @@
  * symlinks and devices are written in place, as qemu-img does. A failed job
  * removes every file it created and none that was there before.
  */
-import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 
 import type { LockingMode, LockRequest } from '../io/byte-store.js';
 import type { CacheMode } from '../core/cache-mode.js';
+import { randomBytes } from '../core/random.js';
 import { fsError } from '../io/errno.js';
 import { FileStore } from '../io/file-store.js';
 import { lstat, open, rename, rm, stat } from '../io/fs-names.js';

@@ -1,10 +1,5 @@
 import { defaultRegistry } from '../block/registry.js';
-import { VERSION } from '../version.js';
-
-/** `vdisk --version` text. */
-export function versionText(): string {
-  return `vdisk version ${VERSION}\nqemu-img compatible command line (reference: qemu-img 7.2)\n`;
-}
+import { versionText } from './version-text.js';
 
 /** `vdisk --help` text: qemu-img's layout with vdisk's commands and formats. */
 export function helpText(): string {

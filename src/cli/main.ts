@@ -2,45 +2,36 @@
  * The `vdisk` command: qemu-img's command line over the vdisk API.
  */
 import { parseArgs, UsageError, type OptSpec } from './args.js';
-import { amendCommand } from './commands/amend.js';
-import { checkCommand } from './commands/check.js';
-import { commitCommand } from './commands/commit.js';
-import { rebaseCommand } from './commands/rebase.js';
-import { createCommand } from './commands/create.js';
-import { resizeCommand } from './commands/resize.js';
-import { snapshotCommand } from './commands/snapshot.js';
-import { benchCommand } from './commands/bench.js';
-import { bitmapCommand } from './commands/bitmap.js';
-import { compareCommand } from './commands/compare.js';
-import { convertCommand } from './commands/convert.js';
-import { ddCommand } from './commands/dd.js';
-import { infoCommand } from './commands/info.js';
-import { inspectCommand } from './commands/inspect.js';
-import { mapCommand } from './commands/map.js';
-import { measureCommand } from './commands/measure.js';
 import { reportError, type CliIo, type Command } from './context.js';
-import { helpText, versionText } from './help.js';
 import { applyTraceOption, TraceOptionError } from './trace-option.js';
+import { versionText } from './version-text.js';
 
-/** Every subcommand this build has. */
-export const COMMANDS: Readonly<Record<string, Command>> = {
-  amend: amendCommand,
-  bench: benchCommand,
-  bitmap: bitmapCommand,
-  check: checkCommand,
-  commit: commitCommand,
-  compare: compareCommand,
-  convert: convertCommand,
-  create: createCommand,
-  dd: ddCommand,
-  info: infoCommand,
-  inspect: inspectCommand,
-  map: mapCommand,
-  measure: measureCommand,
-  rebase: rebaseCommand,
-  resize: resizeCommand,
-  snapshot: snapshotCommand,
+/**
+ * Every subcommand this build has, each loaded when it runs: a short command
+ * (`vdisk info`) then evaluates only the modules it reaches, not the copy
+ * engine, codecs and writers of the others (start-up is most of its time).
+ */
+export const COMMANDS: Readonly<Record<string, () => Promise<Command>>> = {
+  amend: async () => (await import('./commands/amend.js')).amendCommand,
+  bench: async () => (await import('./commands/bench.js')).benchCommand,
+  bitmap: async () => (await import('./commands/bitmap.js')).bitmapCommand,
+  check: async () => (await import('./commands/check.js')).checkCommand,
+  commit: async () => (await import('./commands/commit.js')).commitCommand,
+  compare: async () => (await import('./commands/compare.js')).compareCommand,
+  convert: async () => (await import('./commands/convert.js')).convertCommand,
+  create: async () => (await import('./commands/create.js')).createCommand,
+  dd: async () => (await import('./commands/dd.js')).ddCommand,
+  info: async () => (await import('./commands/info.js')).infoCommand,
+  inspect: async () => (await import('./commands/inspect.js')).inspectCommand,
+  map: async () => (await import('./commands/map.js')).mapCommand,
+  measure: async () => (await import('./commands/measure.js')).measureCommand,
+  rebase: async () => (await import('./commands/rebase.js')).rebaseCommand,
+  resize: async () => (await import('./commands/resize.js')).resizeCommand,
+  snapshot: async () => (await import('./commands/snapshot.js')).snapshotCommand,
 };
+
+/** The help text (it lists the format drivers, so it loads the registry: only when asked for). */
+const help = async (): Promise<string> => (await import('./help.js')).helpText();
 
 const GLOBAL: readonly OptSpec[] = [
   { key: 'help', short: 'h', long: ['help'] },
@@ -53,7 +44,7 @@ export async function run(argv: readonly string[], io: CliIo): Promise<number> {
   try {
     const args = parseArgs(argv, GLOBAL, true);
     if (args.flags.has('help')) {
-      io.stdout(helpText());
+      io.stdout(await help());
       return 0;
     }
     if (args.flags.has('version')) {
@@ -63,13 +54,13 @@ export async function run(argv: readonly string[], io: CliIo): Promise<number> {
     for (const t of args.values.get('trace') ?? []) applyTraceOption(t, io);
     const [name, ...rest] = args.operands;
     if (name === undefined) throw new UsageError('Not enough arguments');
-    const command = COMMANDS[name];
-    if (!command) throw new UsageError(`Command not found: ${name}`);
+    const load = Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
+    if (!load) throw new UsageError(`Command not found: ${name}`);
     if (rest.length === 1 && (rest[0] === '--help' || rest[0] === '-h')) {
-      io.stdout(helpText());
+      io.stdout(await help());
       return 0;
     }
-    return await command(rest, io);
+    return await (await load())(rest, io);
   } catch (err) {
     if (err instanceof TraceOptionError) {
       io.stderr(`${err.message}\n`);

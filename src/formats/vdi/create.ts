@@ -3,10 +3,9 @@
  * front) and layout: header at 0, block map at 0x200 rounded up to whole
  * sectors, data right after it.
  */
-import { randomBytes } from 'node:crypto';
-
 import { UnsupportedError } from '../../core/errors.js';
 import { LIMITS } from '../../core/limits.js';
+import { randomBytes } from '../../core/random.js';
 import type { ByteStore, CreateRequest, OptionSpec } from '../driver.js';
 import { VDI_UNALLOCATED } from './block-map.js';
 import { serializeVdiHeader, VDI_BLOCK_SIZE, VDI_HEADER_SIZE, VDI_TYPE } from './header.js';

@@ -4,11 +4,10 @@
  * gives the image a new CID (QEMU's vmdk_write_cid), so stale children are
  * detected.
  */
-import { randomBytes } from 'node:crypto';
-
 import { encodeName } from '../../core/byte-names.js';
 import { CorruptImageError } from '../../core/errors.js';
 import { LIMITS } from '../../core/limits.js';
+import { randomBytes } from '../../core/random.js';
 import type { ByteStore, ExternalFiles } from '../driver.js';
 import { descriptorText, parseDescriptor, replaceCid } from './descriptor.js';
 import { parseVmdk4Header, sparseMagic } from './header.js';

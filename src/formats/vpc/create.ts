@@ -4,9 +4,8 @@
  * (dynamic: footer copy at 0, dynamic header at 512, BAT at 1536, footer
  * after the BAT; fixed: zeros then the footer).
  */
-import { randomBytes } from 'node:crypto';
-
 import { InvalidArgumentError } from '../../core/errors.js';
+import { randomBytes } from '../../core/random.js';
 import type { ByteStore, CreateRequest, OptionSpec } from '../driver.js';
 import { serializeDynamicHeader } from './dynamic-header.js';
 import { serializeFooter, VHD_TIMESTAMP_BASE, VHD_TYPE } from './footer.js';
