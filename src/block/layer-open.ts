@@ -31,6 +31,8 @@ export interface LayerContext {
     readonly check?: boolean | undefined;
     readonly onWarning?: ((warning: OpenWarning) => void) | undefined;
     readonly policy?: IngestPolicy | undefined;
+    /** The open only describes the images (info; qemu's BDRV_O_NO_IO). */
+    readonly describeOnly?: boolean | undefined;
   };
   /** Where `untrusted` mode confines references (default: the directory of the layer's own file). */
   readonly rootDir?: string | undefined;
@@ -100,7 +102,7 @@ export async function openLayer(req: LayerRequest, ctx: LayerContext): Promise<L
     const cache = req.store instanceof FileStore ? req.store.cache : o.cache;
     const fileOpts = { ...o, cache, lock: { shareAll: lock.shareAll, noShare: lock.noShare }, locking };
     const external = ctx.external ?? externalFiles(req.path, ctx.rootDir ?? dirname(req.path), fileOpts, extra);
-    image = await driver.open(req.store, { readOnly: req.readOnly, filename: req.path, external, check: o.check, onWarning: o.onWarning, runtime: req.runtime, secrets: o.secrets });
+    image = await driver.open(req.store, { readOnly: req.readOnly, filename: req.path, external, check: o.check, onWarning: o.onWarning, runtime: req.runtime, secrets: o.secrets, describeOnly: o.describeOnly });
   } catch (err) {
     await Promise.allSettled(extra.map((s) => s.close()));
     throw err;

@@ -90,4 +90,10 @@ export const LIMITS = {
   vmdkMaxCompressedGrainFactor: 2,
   /** vmdk: most grain tables of a streamOptimized image held in memory while writing before they are appended. */
   vmdkMaxDirtyStreamTables: 4096,
+  // ---- qcow (v1, block/qcow.c) ----
+  /** qcow: bytes of L1 table pages kept in memory per open image (QEMU holds the whole table, up to 2 GiB). */
+  qcowL1CacheBytes: 16 * 1024 * 1024,
+  /** qcow: bytes of L2 tables kept in memory per open image (QEMU keeps 16 tables). */
+  qcowL2CacheBytes: 16 * 1024 * 1024,
+  // ---- end qcow ----
 } as const;
