@@ -31,6 +31,7 @@ export interface LayerContext {
     readonly check?: boolean | undefined;
     readonly onWarning?: ((warning: OpenWarning) => void) | undefined;
     readonly policy?: IngestPolicy | undefined;
+    /** The open only describes the images (info; qemu's BDRV_O_NO_IO). */
     readonly describeOnly?: boolean | undefined;
   };
   /** Where `untrusted` mode confines references (default: the directory of the layer's own file). */

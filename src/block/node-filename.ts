@@ -11,6 +11,7 @@ import type { ProtocolNode } from './spec-open.js';
 /** Options that change what a format node reads (qemu's strong_runtime_opts; a trailing `.` is a prefix). */
 const STRONG: Readonly<Record<string, readonly string[]>> = {
   raw: ['offset', 'size'],
+  qcow: ['encrypt.key-secret'],
   qcow2: ['encrypt.key-secret'],
   vpc: ['force_size_calc'],
 };

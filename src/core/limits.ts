@@ -113,4 +113,10 @@ export const LIMITS = {
   bochsMaxCatalogEntries: 0x100000,
   /** bochs: largest extent ("Extent size N is too large"). */
   bochsMaxExtentBytes: 0x800000,
+  // ---- qcow (v1, block/qcow.c) ----
+  /** qcow: bytes of L1 table pages kept in memory per open image (QEMU holds the whole table, up to 2 GiB). */
+  qcowL1CacheBytes: 16 * 1024 * 1024,
+  /** qcow: bytes of L2 tables kept in memory per open image (QEMU keeps 16 tables). */
+  qcowL2CacheBytes: 16 * 1024 * 1024,
+  // ---- end qcow ----
 } as const;

@@ -171,6 +171,11 @@ export interface OpenOptions {
   readonly describeOnly?: boolean | undefined;
   /** Secrets the image's `key-secret` options name (core/secrets.ts lookupSecret). */
   readonly secrets?: Secrets | undefined;
+  /**
+   * The open only describes the image (`info`; qemu's BDRV_O_NO_IO): no
+   * guest data will be read, so an encrypted image needs no key.
+   */
+  readonly describeOnly?: boolean | undefined;
 }
 
 /** A non-fatal report of an open. */

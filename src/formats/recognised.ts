@@ -10,7 +10,6 @@ import { UnsupportedError } from '../core/errors.js';
 import type { FormatDriver } from './driver.js';
 import { probeLuks } from './luks/probe.js';
 import { probeParallels } from './parallels/probe.js';
-import { probeQcow } from './qcow/probe.js';
 import { probeQed } from './qed/probe.js';
 
 const NOTHING = {
@@ -43,7 +42,6 @@ export function recognisedOnly(name: string, probe: FormatDriver['probe']): Form
  * driver list: a cloop preamble in a file named `*.dmg` probes as dmg.
  */
 export const recognisedDrivers: readonly FormatDriver[] = [
-  recognisedOnly('qcow', probeQcow),
   recognisedOnly('qed', probeQed),
   recognisedOnly('parallels', probeParallels),
   recognisedOnly('luks', probeLuks),

@@ -6,6 +6,7 @@
  */
 
 import { InvalidArgumentError, LockedError, VdiskError } from '../core/errors.js';
+import { QDict } from '../core/qdict.js';
 import { Job, type JobContext, type JobOptions } from '../core/job.js';
 import { BlockDevice } from '../block/device.js';
 import { isImageOptions, targetName, type ImageTarget, type OpenImageOptions } from '../block/chain.js';
@@ -164,10 +165,23 @@ async function executeTarget(plan: CreatePlan, output: OutputTarget, target: str
   }
 }
 
+/**
+ * The target to open after creating it: its path, or, when the create
+ * options name key secrets, image options carrying them, as qemu-img's
+ * img_add_key_secrets hands them to the new image's open.
+ */
+function withKeySecrets(path: string, format: string, plan: CreatePlan): ImageTarget {
+  const keys = plan.printedOptions.filter(([k]) => k === 'key-secret' || k === 'encrypt.key-secret');
+  if (keys.length === 0) return path;
+  const options = new QDict().set('driver', format).set('file.driver', 'file').set('file.filename', path);
+  for (const [k, v] of keys) options.set(k, v);
+  return { text: path, options, warnings: [] };
+}
+
 /** Opens the target written under a temporary name: errors name the target, as qemu-img's do (it has no temporary file). */
-async function openWritten(path: string, target: string, options: OpenImageOptions): Promise<BlockDevice> {
+async function openWritten(spec: ImageTarget, path: string, target: string, options: OpenImageOptions): Promise<BlockDevice> {
   try {
-    return await BlockDevice.open(path, options);
+    return await BlockDevice.open(spec, options);
   } catch (err) {
     if (!(err instanceof VdiskError) || path === target) throw err;
     const Ctor = err.constructor as new (m: string, d: object) => VdiskError;
@@ -248,13 +262,16 @@ async function runConvert(sourceNames: readonly Source[], targetSpec: ImageTarge
       const refuseBacking = sources.length > 1 ? CONCAT_BACKING : undefined;
       // Like img_convert, the target is created without opening the backing file (the target's own open, or the driver, reports it).
       const plan = await planTarget(target, { ...targetOpts, format, size: undefined, options, registry, refuse, onWarning, refuseBacking, backingUnsafe: true });
+      const encrypted = plan.printedOptions.some(([k, v]) => (k === 'encryption' && v === 'on') || k === 'encrypt.format');
+      if (opts.compress && encrypted) throw new InvalidArgumentError('Compression and encryption not supported at the same time');
       const prealloc = plan.printedOptions.find(([k]) => k === 'preallocation')?.[1];
       if (opts.compress && prealloc !== undefined && prealloc !== 'off') throw new InvalidArgumentError('Compression and preallocation not supported at the same time');
       // A single new regular file is written under a temporary name and renamed when complete;
       // multi-file images, symlinks and devices are written in place, as qemu-img does (block/target.ts).
       output = prepareTarget(target, { multiFile: plan.extraFiles, locking: opts.locking, refuse });
       await executeTarget(plan, output, target, opts.targetCache);
-      dev = await openWritten(output.path, target, { ...targetOpts, format, readOnly: false, registry, forceShare: false, snapshot: undefined, locking: output.locking, ...targetCache });
+      const written = withKeySecrets(output.path, format, plan);
+      dev = await openWritten(written, output.path, target, { ...targetOpts, format: written === output.path ? format : undefined, readOnly: false, registry, forceShare: false, snapshot: undefined, locking: output.locking, ...targetCache });
     }
     if (opts.bitmaps) checkTargetBitmaps(dev, format); // --bitmaps: the target must be able to store them
     const unit = dev.top.image.granularity;
