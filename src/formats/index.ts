@@ -5,6 +5,7 @@
  */
 import type { FormatDriver } from './driver.js';
 import { qcow2Driver } from './qcow2/index.js';
+import { qedDriver } from './qed/index.js';
 import { rawDriver } from './raw/index.js';
 import { recognisedDrivers } from './recognised.js';
 import { vdiDriver } from './vdi/index.js';
@@ -18,4 +19,4 @@ export { checkProtocolCreateOptions, FILE_PROTOCOL_OPTIONS } from './protocol-op
  * Every format driver vdisk ships, then the formats it only recognises
  * (so probing refuses them instead of guessing raw), then raw.
  */
-export const builtinDrivers: readonly FormatDriver[] = [qcow2Driver, vpcDriver, vdiDriver, vhdxDriver, vmdkDriver, ...recognisedDrivers, rawDriver];
+export const builtinDrivers: readonly FormatDriver[] = [qcow2Driver, vpcDriver, vdiDriver, vhdxDriver, vmdkDriver, qedDriver, ...recognisedDrivers, rawDriver];

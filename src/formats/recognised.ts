@@ -14,7 +14,6 @@ import type { FormatDriver } from './driver.js';
 import { probeLuks } from './luks/probe.js';
 import { probeParallels } from './parallels/probe.js';
 import { probeQcow } from './qcow/probe.js';
-import { probeQed } from './qed/probe.js';
 
 const NOTHING = {
   create: false,
@@ -47,7 +46,6 @@ export function recognisedOnly(name: string, probe: FormatDriver['probe']): Form
  */
 export const recognisedDrivers: readonly FormatDriver[] = [
   recognisedOnly('qcow', probeQcow),
-  recognisedOnly('qed', probeQed),
   recognisedOnly('parallels', probeParallels),
   recognisedOnly('luks', probeLuks),
   recognisedOnly('bochs', probeBochs),
