@@ -9,9 +9,9 @@
  */
 import { IoError } from '../../core/errors.js';
 import type { CheckCounts, CheckRequest, ImageChecker } from '../driver.js';
-import { isClusterOffsetValid, isTableOffsetValid, QED_F_NEED_CHECK, QED_UNALLOCATED, QED_ZERO_CLUSTER } from './header.js';
+import { isClusterOffsetValid, isTableOffsetValid, QED_UNALLOCATED, QED_ZERO_CLUSTER } from './header.js';
 import { QED_CHECK_MAX_BITMAP_BYTES } from './limits.js';
-import { needsCheck, writeHeader, type QedState } from './open.js';
+import { clearNeedCheck, type QedState } from './open.js';
 
 /** Counters of one pass (qemu's BdrvCheckResult fields QED sets). */
 interface Tally {
@@ -120,13 +120,8 @@ export async function checkQed(s: QedState, req: CheckRequest): Promise<CheckCou
     req.onProgress?.(index, g.entries);
   }
   const leaks = used.countFree(g.headerBytes / g.clusterSize, nclusters);
-  if (fix && t.corruptions === 0 && needsCheck(s)) {
-    // the fixes reach the disk before the flag that vouches for them
-    await s.store.flush();
-    s.header.features &= ~QED_F_NEED_CHECK;
-    await writeHeader(s);
-    await s.store.flush();
-  }
+  // the fixes reach the disk before the flag that vouches for them is cleared
+  if (fix && t.corruptions === 0) await clearNeedCheck(s);
   return {
     checkErrors: 0,
     corruptions: t.corruptions,

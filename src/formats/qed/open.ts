@@ -59,7 +59,8 @@ async function readBackingName(store: ByteStore, h: QedHeader): Promise<string |
   const bytes = new Uint8Array(h.backingNameSize);
   await store.read(h.backingNameOffset, bytes);
   const nul = bytes.indexOf(0);
-  return decodeName(nul < 0 ? bytes : bytes.subarray(0, nul));
+  const name = decodeName(nul < 0 ? bytes : bytes.subarray(0, nul));
+  return name === '' ? undefined : name; // qemu: an empty name is no backing file
 }
 
 /**
@@ -93,7 +94,22 @@ export async function openQedState(store: ByteStore, options: OpenOptions): Prom
     await store.flush();
   }
   if (!options.check && needsCheck(s)) await repairAtOpen(s);
+  await clearNeedCheck(s);
   return s;
+}
+
+/**
+ * Clears the need-check flag of a writable image: data first, then the
+ * header. qemu 7.2 does this right after every writable open (its
+ * need-check timer fires at the first drain), so even `check -r` finds
+ * the flag already cleared whatever the check then reports.
+ */
+export async function clearNeedCheck(s: QedState): Promise<void> {
+  if (!needsCheck(s)) return;
+  await s.store.flush();
+  s.header.features &= ~QED_F_NEED_CHECK;
+  await writeHeader(s);
+  await s.store.flush();
 }
 
 /** qemu runs a repairing check when a writable open finds the need-check flag; only a check that cannot finish fails the open. */

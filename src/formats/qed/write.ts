@@ -20,7 +20,7 @@ import {
   QED_ZERO_CLUSTER,
 } from './header.js';
 import { findRun, type ClusterRun } from './lookup.js';
-import { needsCheck, writeHeader, type QedState } from './open.js';
+import { clearNeedCheck, needsCheck, writeHeader, type QedState } from './open.js';
 
 /** Largest buffer of copy-on-write or zero data handled at once. */
 const CHUNK = 1024 * 1024;
@@ -97,12 +97,8 @@ export class QedWriter implements ImageWriter {
 
   /** Makes the need-check flag's promise good: data flushed, then the flag cleared (qemu does it on close and when idle). */
   async flush(): Promise<void> {
-    const s = this.#s;
-    await s.store.flush();
-    if (!needsCheck(s)) return;
-    s.header.features &= ~QED_F_NEED_CHECK;
-    await writeHeader(s);
-    await s.store.flush();
+    await this.#s.store.flush();
+    await clearNeedCheck(this.#s);
   }
 
   /** New clusters for `run` at the end of the file: fill, data, flush, then the tables. */
