@@ -6,6 +6,7 @@
  * file, split into requests the way qemu-img splits them, so that the
  * target's allocation comes out as qemu-img's.
  */
+import { VdiskError } from '../core/errors.js';
 import type { ProgressMeter } from '../core/progress.js';
 import type { BlockDevice } from '../block/device.js';
 import type { BlockStatus } from '../block/block-status.js';
@@ -187,8 +188,14 @@ async function status(source: BlockDevice, offset: number, length: number, s: Co
     const st = await source.blockStatus(offset, length);
     return st.present && st.depth < s.statusAbove ? st : { ...st, present: false, zero: false, data: false };
   } catch (err) {
-    if (!s.salvage || s.signal.aborted) throw err;
-    s.salvage(`error while reading block status at offset ${offset}: ${err instanceof Error ? err.message : String(err)}`);
+    if (s.signal.aborted) throw err;
+    const message = `error while reading block status at offset ${offset}: ${err instanceof Error ? err.message : String(err)}`;
+    if (!s.salvage) {
+      // qemu-img convert words a failed block status this way, salvaging or not
+      if (err instanceof VdiskError && err.code !== 'EABORTED') throw new VdiskError(err.code, err.fault, message, { file: err.file, offset: err.offset, cause: err, data: err.data });
+      throw err;
+    }
+    s.salvage(message);
     return { offset, length: Math.min(length, SALVAGE_STEP), zero: false, data: true, present: true, compressed: false, depth: 0 };
   }
 }
