@@ -8,7 +8,7 @@
  * the next writable open checks.
  */
 import { encodeName } from '../../core/byte-names.js';
-import { InvalidArgumentError, UnsupportedError, VdiskError } from '../../core/errors.js';
+import { InvalidArgumentError, UnsupportedError } from '../../core/errors.js';
 import type { BackingRef, ImageResizer, ImageWriter } from '../driver.js';
 import {
   encodeQedHeader,
@@ -72,7 +72,7 @@ export class QedWriter implements ImageWriter {
    * the 64 header bytes, header and name in one write, then a flush.
    *
    * @throws {UnsupportedError} "Operation not supported" when unknown compatible features are set
-   * @throws {VdiskError} ENOSPC when the name does not fit the header clusters
+   * @throws {UnsupportedError} "No space left in the file header" when the name does not fit the header clusters
    */
   async setBacking(ref: BackingRef | undefined): Promise<void> {
     const s = this.#s;
@@ -81,7 +81,7 @@ export class QedWriter implements ImageWriter {
     if (ref && h.compatFeatures !== 0n) throw new UnsupportedError('Operation not supported');
     const name = ref ? encodeName(ref.filename) : new Uint8Array(0);
     if (QED_HEADER_SIZE + name.length > h.headerSize * h.clusterSize) {
-      throw new VdiskError('ENOSPC', 'user', 'No space left on device', { file: s.filename });
+      throw new UnsupportedError('No space left in the file header', { file: s.filename }); // qemu's ENOSPC, as qemu-img words it
     }
     let features = h.features & ~(QED_F_BACKING_FILE | QED_F_BACKING_FORMAT_NO_PROBE);
     if (ref) features |= QED_F_BACKING_FILE | (ref.format === 'raw' ? QED_F_BACKING_FORMAT_NO_PROBE : 0n);
