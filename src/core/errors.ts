@@ -195,6 +195,17 @@ export class ChainDepthError extends VdiskError {
   }
 }
 
+/**
+ * `err` reworded: same class, code and details, `message` instead (qemu-img
+ * puts its own context before a driver's error), with `data` merged in.
+ */
+export function reworded(err: VdiskError, message: string, data?: Record<string, unknown>): VdiskError {
+  const details: ErrorDetails = { file: err.file, offset: err.offset, cause: err, data: data ? { ...err.data, ...data } : err.data, hint: err.hint };
+  if (err.constructor === VdiskError) return new VdiskError(err.code, err.fault, message, details);
+  const Ctor = err.constructor as new (m: string, d: ErrorDetails) => VdiskError;
+  return new Ctor(message, details);
+}
+
 /** True when `value` is a vdisk error (from any copy of the package). */
 export function isVdiskError(value: unknown): value is VdiskError {
   return value instanceof VdiskError;

@@ -6,7 +6,7 @@
  * file, split into requests the way qemu-img splits them, so that the
  * target's allocation comes out as qemu-img's.
  */
-import { VdiskError } from '../core/errors.js';
+import { reworded, VdiskError } from '../core/errors.js';
 import type { ProgressMeter } from '../core/progress.js';
 import type { BlockDevice } from '../block/device.js';
 import type { BlockStatus } from '../block/block-status.js';
@@ -191,8 +191,9 @@ async function status(source: BlockDevice, offset: number, length: number, s: Co
     if (s.signal.aborted) throw err;
     const message = `error while reading block status at offset ${offset}: ${err instanceof Error ? err.message : String(err)}`;
     if (!s.salvage) {
-      // qemu-img convert words a failed block status this way, salvaging or not
-      if (err instanceof VdiskError && err.code !== 'EABORTED') throw new VdiskError(err.code, err.fault, message, { file: err.file, offset: err.offset, cause: err, data: err.data });
+      // qemu-img convert words a block status that metadata makes fail this way, salvaging or not
+      // (an I/O failure keeps its own words: vdisk's block status may read data qemu's would not)
+      if (err instanceof VdiskError && err.code !== 'EABORTED' && err.code !== 'EIO') throw reworded(err, message);
       throw err;
     }
     s.salvage(message);

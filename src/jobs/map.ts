@@ -5,7 +5,7 @@
  * virtual size.
  */
 import { throwIfAborted } from '../core/abort.js';
-import { InvalidArgumentError, VdiskError } from '../core/errors.js';
+import { InvalidArgumentError, reworded, VdiskError } from '../core/errors.js';
 import { BlockDevice } from '../block/device.js';
 import type { BlockStatus } from '../block/block-status.js';
 import type { ImageTarget, OpenImageOptions } from '../block/chain.js';
@@ -73,7 +73,7 @@ async function statusOf(dev: BlockDevice, offset: number, length: number): Promi
     return await dev.blockStatus(offset, length);
   } catch (err) {
     if (!(err instanceof VdiskError) || err.code === 'EABORTED') throw err;
-    throw new VdiskError(err.code, err.fault, `Could not read file metadata: ${err.message}`, { file: err.file, offset: err.offset, cause: err, data: { ...err.data, mapStatus: true } });
+    throw reworded(err, `Could not read file metadata: ${err.message}`, { mapStatus: true });
   }
 }
 
