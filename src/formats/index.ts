@@ -9,6 +9,7 @@ import { dmgDriver } from './dmg/index.js';
 import type { FormatDriver } from './driver.js';
 import { qcowDriver } from './qcow/index.js';
 import { qcow2Driver } from './qcow2/index.js';
+import { qedDriver } from './qed/index.js';
 import { rawDriver } from './raw/index.js';
 import { recognisedDrivers } from './recognised.js';
 import { vdiDriver } from './vdi/index.js';
@@ -22,4 +23,4 @@ export { checkProtocolCreateOptions, FILE_PROTOCOL_OPTIONS } from './protocol-op
  * Every format driver vdisk ships, then the formats it only recognises
  * (so probing refuses them instead of guessing raw), then raw.
  */
-export const builtinDrivers: readonly FormatDriver[] = [qcow2Driver, vpcDriver, vdiDriver, vhdxDriver, vmdkDriver, qcowDriver, bochsDriver, dmgDriver, cloopDriver, ...recognisedDrivers, rawDriver];
+export const builtinDrivers: readonly FormatDriver[] = [qcow2Driver, vpcDriver, vdiDriver, vhdxDriver, vmdkDriver, qcowDriver, qedDriver, bochsDriver, dmgDriver, cloopDriver, ...recognisedDrivers, rawDriver];

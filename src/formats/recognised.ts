@@ -10,7 +10,6 @@ import { UnsupportedError } from '../core/errors.js';
 import type { FormatDriver } from './driver.js';
 import { probeLuks } from './luks/probe.js';
 import { probeParallels } from './parallels/probe.js';
-import { probeQed } from './qed/probe.js';
 
 const NOTHING = {
   create: false,
@@ -42,7 +41,6 @@ export function recognisedOnly(name: string, probe: FormatDriver['probe']): Form
  * driver list: a cloop preamble in a file named `*.dmg` probes as dmg.
  */
 export const recognisedDrivers: readonly FormatDriver[] = [
-  recognisedOnly('qed', probeQed),
   recognisedOnly('parallels', probeParallels),
   recognisedOnly('luks', probeLuks),
 ];

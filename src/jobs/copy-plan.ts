@@ -188,8 +188,15 @@ async function status(source: BlockDevice, offset: number, length: number, s: Co
     const st = await source.blockStatus(offset, length);
     return st.present && st.depth < s.statusAbove ? st : { ...st, present: false, zero: false, data: false };
   } catch (err) {
-    if (!s.salvage || s.signal.aborted) throw err;
-    s.salvage(`error while reading block status at offset ${offset}: ${err instanceof Error ? err.message : String(err)}`);
+    if (s.signal.aborted) throw err;
+    const message = `error while reading block status at offset ${offset}: ${err instanceof Error ? err.message : String(err)}`;
+    if (!s.salvage) {
+      // qemu-img convert words a block status that metadata makes fail this way, salvaging or not
+      // (an I/O failure keeps its own words: vdisk's block status may read data qemu's would not)
+      if (err instanceof VdiskError && err.code !== 'EABORTED' && err.code !== 'EIO') throw err.rephrase(message);
+      throw err;
+    }
+    s.salvage(message);
     return { offset, length: Math.min(length, SALVAGE_STEP), zero: false, data: true, present: true, compressed: false, depth: 0 };
   }
 }

@@ -5,7 +5,7 @@
  * virtual size.
  */
 import { throwIfAborted } from '../core/abort.js';
-import { InvalidArgumentError } from '../core/errors.js';
+import { InvalidArgumentError, VdiskError } from '../core/errors.js';
 import { BlockDevice } from '../block/device.js';
 import type { BlockStatus } from '../block/block-status.js';
 import type { ImageTarget, OpenImageOptions } from '../block/chain.js';
@@ -63,6 +63,20 @@ function mergeable(a: MapEntry, b: MapEntry): boolean {
   return a.offset === undefined || a.offset + a.length === b.offset;
 }
 
+/**
+ * Block status of one run; a failure reads as qemu-img map words it
+ * ("Could not read file metadata: ..."), marked so the CLI can tell it
+ * from an open failure (qemu has printed its header by then).
+ */
+async function statusOf(dev: BlockDevice, offset: number, length: number): Promise<BlockStatus> {
+  try {
+    return await dev.blockStatus(offset, length);
+  } catch (err) {
+    if (!(err instanceof VdiskError) || err.code === 'EABORTED') throw err;
+    throw err.rephrase(`Could not read file metadata: ${err.message}`, { data: { ...err.data, mapStatus: true } });
+  }
+}
+
 /** Walks an open device's merged extents. */
 export async function* mapDevice(dev: BlockDevice, options: Pick<MapOptions, 'startOffset' | 'maxLength' | 'signal'> = {}): AsyncGenerator<MapEntry> {
   const start = options.startOffset ?? 0;
@@ -71,7 +85,7 @@ export async function* mapDevice(dev: BlockDevice, options: Pick<MapOptions, 'st
   let curr: MapEntry | undefined;
   for (let offset = start; offset < end; ) {
     throwIfAborted(options.signal);
-    const next = entryOf(dev, await dev.blockStatus(offset, Math.min(end - offset, MAX_STATUS_REQUEST)));
+    const next = entryOf(dev, await statusOf(dev, offset, Math.min(end - offset, MAX_STATUS_REQUEST)));
     offset += next.length;
     if (curr && mergeable(curr, next)) {
       curr = { ...curr, length: curr.length + next.length };

@@ -196,7 +196,7 @@ export const FIXTURES: readonly Fixture[] = [
   plain('x-fix.vhdx', 'vhdx', 4 * M, 'subformat=fixed'),
   plain('d-dyn.vdi', 'vdi', 4 * M),
   plain('d-static.vdi', 'vdi', 4 * M, 'static=on'),
-  plain('u.qed', 'qed', 4 * M, '', ['unsupported']),
+  plain('u.qed', 'qed', 4 * M),
   plain('u.qcow', 'qcow', 4 * M, '', ['unsupported']),
   plain('u.parallels', 'parallels', 4 * M, '', ['unsupported']),
   secretImage('u.luks', 'luks', 'key-secret=sec0,iter-time=10', 'driver=luks,key-secret=sec0'),

@@ -29,10 +29,17 @@ function jsonLine(e: MapEntry): string {
 
 /** Output gathered into large writes: map prints one line per extent, thousands of them. */
 const FLUSH_AT = 64 * 1024;
+const HUMAN_HEADER = `${'Offset'.padEnd(16)}${'Length'.padEnd(16)}${'Mapped to'.padEnd(16)}File\n`;
 
 /** Runs `gen` up to its first entry, then hands back all of its entries. */
-async function opened<T>(gen: AsyncGenerator<T>): Promise<AsyncIterable<T>> {
-  const first = await gen.next();
+async function opened<T>(gen: AsyncGenerator<T>, onStatusError: () => void): Promise<AsyncIterable<T>> {
+  let first: IteratorResult<T>;
+  try {
+    first = await gen.next();
+  } catch (err) {
+    if (err instanceof VdiskError && err.data?.['mapStatus'] === true) onStatusError();
+    throw err;
+  }
   return {
     async *[Symbol.asyncIterator]() {
       if (first.done) return;
@@ -56,9 +63,11 @@ export async function mapCommand(argv: readonly string[], io: CliIo): Promise<nu
     flush();
     await io.drain?.();
   };
+  let output: ReturnType<typeof outputFormat> | undefined;
+  let printedEntry = false;
   try {
     const args = parseArgs(argv, SPECS);
-    const output = outputFormat(last(args, 'output'));
+    output = outputFormat(last(args, 'output'));
     let startOffset: number | undefined;
     let maxLength: number | undefined;
     const s = last(args, 'start');
@@ -68,9 +77,12 @@ export async function mapCommand(argv: readonly string[], io: CliIo): Promise<nu
     if (args.operands.length !== 1) throw new UsageError('Expecting one image file name');
     const { filename, format } = imageArg(args.operands[0] as string, last(args, 'format'), args.flags.has('imageOpts'), io, args.flags.has('forceShare'));
     // The image opens on the first entry: take it before printing anything, so an open error prints alone.
-    const entries = await opened(map(filename, { format, startOffset, maxLength, forceShare: args.flags.has('forceShare'), onWarning: warningPrinter(io), ...trustFrom(args), ...secretsFrom(args) }));
+    const entries = await opened(map(filename, { format, startOffset, maxLength, forceShare: args.flags.has('forceShare'), onWarning: warningPrinter(io), ...trustFrom(args), ...secretsFrom(args) }), () => {
+      // a block status failure comes after qemu printed its header (or the JSON list's opening bracket)
+      pending += output === 'human' ? HUMAN_HEADER : '[';
+    });
     if (output === 'human') {
-      await out(`${'Offset'.padEnd(16)}${'Length'.padEnd(16)}${'Mapped to'.padEnd(16)}File\n`);
+      await out(HUMAN_HEADER);
       for await (const e of entries) {
         if (e.data && e.offset === undefined) throw new VdiskError('EUNSUPPORTED', 'user', 'File contains external, encrypted or compressed clusters.');
         if (e.data && !e.zero) await out(`${hex16(e.start)}${hex16(e.length)}${hex16(e.offset ?? 0)}${e.filename ?? ''}\n`);
@@ -83,6 +95,7 @@ export async function mapCommand(argv: readonly string[], io: CliIo): Promise<nu
     for await (const e of entries) {
       await out(`${first ? '[' : ',\n'}${jsonLine(e)}`);
       first = false;
+      printedEntry = true;
     }
     // An empty range (start at or past the end, --max-length=0): qemu prints its initial, empty entry.
     if (first) await out(`[${jsonLine({ start: startOffset ?? 0, length: 0, depth: 0, present: false, zero: false, data: false })}`);
@@ -90,6 +103,8 @@ export async function mapCommand(argv: readonly string[], io: CliIo): Promise<nu
     flush();
     return 0;
   } catch (err) {
+    // qemu ends each JSON entry with ",\n" once it knows another follows; a failing status means one did
+    if (output === 'json' && printedEntry && err instanceof VdiskError && err.data?.['mapStatus'] === true) pending += ',\n';
     flush(); // what qemu printed before the error
     return reportError(io, err);
   }
