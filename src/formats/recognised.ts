@@ -12,7 +12,6 @@ import { probeCloop } from './cloop/probe.js';
 import { probeDmg } from './dmg/probe.js';
 import type { FormatDriver } from './driver.js';
 import { probeLuks } from './luks/probe.js';
-import { probeParallels } from './parallels/probe.js';
 import { probeQcow } from './qcow/probe.js';
 import { probeQed } from './qed/probe.js';
 
@@ -48,7 +47,6 @@ export function recognisedOnly(name: string, probe: FormatDriver['probe']): Form
 export const recognisedDrivers: readonly FormatDriver[] = [
   recognisedOnly('qcow', probeQcow),
   recognisedOnly('qed', probeQed),
-  recognisedOnly('parallels', probeParallels),
   recognisedOnly('luks', probeLuks),
   recognisedOnly('bochs', probeBochs),
   recognisedOnly('dmg', probeDmg),
