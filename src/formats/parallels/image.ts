@@ -204,14 +204,15 @@ export class PrlImage implements FormatImage {
   }
 
   /**
-   * Grows the file past `start + space` by the preallocation size. In
-   * falloc mode the new cluster's space is allocated (disk usage as QEMU's
-   * zero write leaves it); the extra, which close cuts off again, stays sparse.
+   * Grows the file past `start + space` by the preallocation size: the
+   * space allocated (falloc, QEMU's zero write: the file's disk usage is
+   * QEMU's once close cuts it back) or a sparse truncate.
    */
   async #grow(start: number, space: number): Promise<void> {
     const store = this.#s.store;
-    if (this.#prealloc.mode === 'falloc' && store.preallocate) await store.preallocate(start, space, 'falloc');
-    await store.truncate(start + space + this.#prealloc.bytes);
+    const length = space + this.#prealloc.bytes;
+    if (this.#prealloc.mode === 'falloc' && store.preallocate) await store.preallocate(start, length, 'falloc');
+    else await store.truncate(start + length);
   }
 
   /** QEMU's parallels driver has no zero write: the block layer writes zeros, allocating clusters. */
