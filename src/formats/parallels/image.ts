@@ -191,7 +191,8 @@ export class PrlImage implements FormatImage {
     const entry = Math.floor(s.dataEnd / header.offMultiplier);
     if (entry > 0xffffffff) throw new UnsupportedError(`Parallels image '${store.name}' has no room for another cluster in its BAT`, { offset: PRL_HEADER_SIZE + idx * 4 });
     const start = s.dataEnd * SECTOR;
-    if (start + clusterSize > (await store.size())) await this.#grow(start, clusterSize);
+    // QEMU compares with the file's length in whole sectors
+    if (start + clusterSize > Math.ceil((await store.size()) / SECTOR) * SECTOR) await this.#grow(start, clusterSize);
     if (this.#backing) {
       const cow = new Uint8Array(clusterSize);
       await this.#backing(idx * clusterSize, cow);
