@@ -62,7 +62,7 @@ export const LIMITS = {
   // ---- parallels (block/parallels.c, parallels-ext.c) ----
   /** parallels: BAT pages kept in memory per open image (the whole BAT up to 16 Mi entries). */
   parallelsBatCacheBytes: 64 * 1024 * 1024,
-  /** parallels: largest format-extension cluster read into memory (the rest of a bigger cluster is hashed from the file, not held). */
+  /** parallels: largest format-extension cluster vdisk reads (held whole to check its MD5; QEMU reads any cluster size, 1 MiB in practice). */
   parallelsMaxExtensionBytes: 64 * 1024 * 1024,
   /** parallels: largest dirty bitmap of the format extension read into memory (bits: 2^31 of them, 2 PiB at 1 MiB granularity). */
   parallelsMaxBitmapBytes: 256 * 1024 * 1024,

@@ -20,8 +20,6 @@ const EXT_HEADER = 24;
 const FEATURE_HEADER = 24;
 /** size u64, id (16), granularity u32, l1_size u32. */
 const BITMAP_FEATURE = 32;
-/** Bytes hashed per read of a cluster bigger than what is kept. */
-const HASH_CHUNK = 4 * 1024 * 1024;
 
 /** One dirty bitmap of the format extension. */
 export interface PrlBitmap {
@@ -37,59 +35,31 @@ function fail(message: string): never {
   throw new CorruptImageError(message);
 }
 
-/** The cluster's bytes: the part kept in memory, then zeros past the end of the file. */
-class ExtCluster {
-  constructor(
-    readonly kept: Uint8Array,
-    /** Bytes of the cluster that exist in the file; past them everything reads as zero. */
-    readonly inFile: number,
-  ) {}
-
-  bytes(at: number, length: number): Uint8Array {
-    if (at + length <= this.kept.length) return this.kept.subarray(at, at + length);
-    if (at >= this.inFile) return new Uint8Array(length);
-    throw new UnsupportedError(`Parallels format extension data beyond ${LIMITS.parallelsMaxExtensionBytes} bytes of its cluster is not supported by vdisk`);
-  }
-}
-
 function uuid(b: Uint8Array): string {
   const h = Buffer.from(b).toString('hex');
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
 }
 
-/** MD5 of the cluster after its first 24 bytes: the kept part, then the rest from the file (zeros past its end). */
-async function digest(store: ByteStore, offset: number, c: ExtCluster, clusterSize: number): Promise<Buffer> {
-  const md5 = createHash('md5');
-  md5.update(c.kept.subarray(Math.min(EXT_HEADER, c.kept.length)));
-  const chunk = new Uint8Array(Math.min(HASH_CHUNK, Math.max(0, clusterSize - c.kept.length)));
-  for (let at = Math.max(EXT_HEADER, c.kept.length); at < clusterSize; at += chunk.length) {
-    const part = chunk.subarray(0, Math.min(chunk.length, clusterSize - at));
-    if (at < c.inFile) await store.read(offset + at, part);
-    else part.fill(0);
-    md5.update(part);
-  }
-  return md5.digest();
-}
-
 /**
  * Reads the format extension cluster at byte `offset` (undefined: beyond
  * 2^53, read as zeros like any offset past the end of the file) and
- * returns its dirty bitmaps.
+ * returns its dirty bitmaps. The cluster is held whole, so its size is
+ * capped (LIMITS.parallelsMaxExtensionBytes).
  *
  * @throws {CorruptImageError} with QEMU's messages ("Wrong parallels Format Extension magic: …", "Wrong checksum …", …)
  */
 export async function readFormatExtension(store: ByteStore, offset: number | undefined, clusterSize: number, virtualSectors: number): Promise<PrlBitmap[]> {
-  const fileSize = await store.size();
-  const inFile = offset === undefined ? 0 : Math.max(0, Math.min(clusterSize, fileSize - offset));
-  const kept = new Uint8Array(Math.min(inFile, LIMITS.parallelsMaxExtensionBytes));
-  if (offset !== undefined && kept.length > 0) await store.read(offset, kept);
-  const c = new ExtCluster(kept, inFile);
-  const head = new DataView(c.bytes(0, EXT_HEADER).slice().buffer);
-  const magic = head.getBigUint64(0, true);
+  if (clusterSize > LIMITS.parallelsMaxExtensionBytes) {
+    throw new UnsupportedError(`Parallels format extension clusters of ${clusterSize} bytes are larger than vdisk reads (${LIMITS.parallelsMaxExtensionBytes})`);
+  }
+  const c = new Uint8Array(clusterSize);
+  if (offset !== undefined) await store.read(offset, c);
+  const v = new DataView(c.buffer);
+  const magic = v.getBigUint64(0, true);
   if (magic !== EXT_MAGIC) fail(`Wrong parallels Format Extension magic: 0x${magic.toString(16)}, expected: 0x${EXT_MAGIC.toString(16)}`);
-  const sum = await digest(store, offset ?? 0, c, clusterSize);
-  if (!sum.equals(c.bytes(8, 16))) fail('Wrong checksum in Format Extension header. Format extension is corrupted.');
-  return parseFeatures(c, clusterSize, virtualSectors);
+  const sum = createHash('md5').update(c.subarray(EXT_HEADER)).digest();
+  if (!sum.equals(c.subarray(8, EXT_HEADER))) fail('Wrong checksum in Format Extension header. Format extension is corrupted.');
+  return parseFeatures(c, virtualSectors);
 }
 
 /**
@@ -97,7 +67,8 @@ export async function readFormatExtension(store: ByteStore, offset: number | und
  * end of the cluster (QEMU subtracts only the record headers, so a record
  * after big ones reads past its buffer; vdisk stays inside the cluster).
  */
-function parseFeatures(c: ExtCluster, clusterSize: number, virtualSectors: number): PrlBitmap[] {
+function parseFeatures(c: Uint8Array, virtualSectors: number): PrlBitmap[] {
+  const clusterSize = c.length;
   const bitmaps: PrlBitmap[] = [];
   let pos = EXT_HEADER;
   // each record moves pos forward by at least its 24-byte header, so the loop ends within the cluster
@@ -106,7 +77,7 @@ function parseFeatures(c: ExtCluster, clusterSize: number, virtualSectors: numbe
     if (remaining < FEATURE_HEADER) {
       fail(`Can not read feature header, as remaining bytes (${remaining}) in Format Extension is less than Feature header size (${FEATURE_HEADER})`);
     }
-    const fh = new DataView(c.bytes(pos, FEATURE_HEADER).slice().buffer);
+    const fh = new DataView(c.buffer, c.byteOffset + pos, FEATURE_HEADER);
     pos += FEATURE_HEADER;
     const magic = fh.getBigUint64(0, true);
     const dataSize = fh.getUint32(16, true);
@@ -114,7 +85,7 @@ function parseFeatures(c: ExtCluster, clusterSize: number, virtualSectors: numbe
     if (dataSize > remaining - FEATURE_HEADER) fail('Feature data_size exceedes Format Extension cluster');
     if (magic === END_OF_FEATURES) return bitmaps;
     if (magic !== DIRTY_BITMAP_FEATURE) fail(`Unknown feature: 0x${magic.toString(16)}`);
-    const bitmap = parseBitmap(c.bytes(pos, dataSize), clusterSize, virtualSectors);
+    const bitmap = parseBitmap(c.subarray(pos, pos + dataSize), clusterSize, virtualSectors);
     if (bitmaps.some((b) => b.name === bitmap.name)) fail(`Bitmap already exists: ${bitmap.name}`);
     bitmaps.push(bitmap);
     pos += Math.ceil(dataSize / 8) * 8;

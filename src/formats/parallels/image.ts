@@ -132,16 +132,26 @@ export class PrlImage implements FormatImage {
 
   async mapping(offset: number, length: number, maxExtents = Infinity): Promise<readonly Extent[]> {
     const { bat, header, clusterSize } = this.#s;
+    const end = offset + length;
     const out: Extent[] = [];
-    for (let pos = offset; pos < offset + length && out.length < MAX_EXTENTS && out.length <= maxExtents; ) {
-      const idx = Math.floor(pos / clusterSize);
-      const inCluster = pos - idx * clusterSize;
-      const n = Math.min(offset + length - pos, clusterSize - inCluster);
+    // stop once the extents the caller uses are complete (the next one has begun)
+    const full = (): boolean => out.length >= MAX_EXTENTS || out.length > maxExtents;
+    for (let pos = offset; pos < end && !full(); ) {
+      let idx = Math.floor(pos / clusterSize);
       // the virtual size may pass the BAT's end: the rest reads as unallocated, as in QEMU
-      const entry = idx < header.batEntries ? await bat.get(idx) : 0;
-      if (entry !== 0) push(out, { kind: 'data', offset: pos, length: n, store: this.store, hostOffset: clusterOffset(header, entry) + inCluster });
-      else push(out, { kind: 'unallocated', offset: pos, length: n });
-      pos += n;
+      if (idx >= header.batEntries) {
+        push(out, { kind: 'unallocated', offset: pos, length: end - pos });
+        break;
+      }
+      const page = await bat.page(idx);
+      for (; idx < page.first + page.entries.length && pos < end && !full(); idx++) {
+        const inCluster = pos - idx * clusterSize;
+        const n = Math.min(end - pos, clusterSize - inCluster);
+        const entry = page.entries[idx - page.first] as number;
+        if (entry !== 0) push(out, { kind: 'data', offset: pos, length: n, store: this.store, hostOffset: clusterOffset(header, entry) + inCluster });
+        else push(out, { kind: 'unallocated', offset: pos, length: n });
+        pos += n;
+      }
     }
     return out.length > maxExtents ? out.slice(0, maxExtents) : out;
   }
