@@ -182,6 +182,8 @@ export class PrlImage implements FormatImage {
       const idx = Math.floor((offset + pos) / clusterSize);
       const inCluster = offset + pos - idx * clusterSize;
       const chunk = data.subarray(pos, pos + Math.min(data.length - pos, clusterSize - inCluster));
+      // QEMU asserts the write lies inside the BAT; the virtual size may pass it
+      if (idx >= header.batEntries) throw new CorruptImageError(`Parallels image '${store.name}' has no BAT entry for guest offset ${offset + pos}`, { offset: PRL_FIELD.batEntries });
       let entry = await this.#s.bat.get(idx);
       if (entry === 0) entry = await this.#allocate(idx);
       await store.write(clusterOffset(header, entry) + inCluster, chunk);
@@ -217,12 +219,15 @@ export class PrlImage implements FormatImage {
   /**
    * Grows the file past `start + space` by the preallocation size: the
    * space allocated (falloc, QEMU's zero write: the file's disk usage is
-   * QEMU's once close cuts it back) or a sparse truncate.
+   * QEMU's once close cuts it back) or a sparse truncate. A store that
+   * cannot preallocate (memory) grows by `space` only: growing ahead saves
+   * it nothing.
    */
   async #grow(start: number, space: number): Promise<void> {
     const store = this.#s.store;
+    if (!store.preallocate) return store.truncate(start + space);
     const length = space + this.#prealloc.bytes;
-    if (this.#prealloc.mode === 'falloc' && store.preallocate) await store.preallocate(start, length, 'falloc');
+    if (this.#prealloc.mode === 'falloc') await store.preallocate(start, length, 'falloc');
     else await store.truncate(start + length);
   }
 
