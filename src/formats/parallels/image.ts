@@ -86,6 +86,8 @@ export class PrlImage implements FormatImage {
   readonly virtualSize: number;
   readonly granularity: number;
   readonly backing = undefined;
+  /** QEMU's parallels driver has no bdrv_reopen_prepare: it cannot be the base of a commit. */
+  readonly reopenable = false;
   readonly writer: ImageWriter | undefined;
   readonly checker: ImageChecker;
   readonly bitmaps: ImageBitmaps;
