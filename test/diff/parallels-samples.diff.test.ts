@@ -9,8 +9,9 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 
 import { vdisk } from '../helpers/cli.js';
-import { qemuImgOk, requireQemu, tmpDir } from '../helpers/qemu.js';
-import { assertSame, hasBzip2, SAMPLES, sample } from './parallels-kit.js';
+import { qemuImgOk, qemuIo, requireQemu, tmpDir } from '../helpers/qemu.js';
+import { assertSame, hasBzip2, poke, SAMPLES, sample, u32 } from './parallels-kit.js';
+
 
 const dir = tmpDir('vdisk-parallels-samples-');
 after(() => dir.cleanup());
@@ -50,4 +51,17 @@ describe('parallels sample images read as qemu-img reads them', { skip: hasBzip2
       assert.ok(readFileSync(join(d, 'v.raw')).equals(readFileSync(join(d, 'q.raw'))));
     });
   }
+
+  it('writes into v1 (sectors, also with data_off 0) and v2 samples place clusters as qemu-img does', (t) => {
+    if (!requireQemu(t)) return;
+    const d = join(dir.path, 'writes');
+    mkdirSync(d);
+    sample('parallels-v1', d, 'v1.hds');
+    sample('parallels-v1', d, 'v1z.hds');
+    poke(join(d, 'v1z.hds'), 48, u32(0));
+    sample('parallels-v2', d, 'v2.hds');
+    qemuImgOk(['create', '-q', '-f', 'raw', join(d, 'd.raw'), '2M']);
+    qemuIo(join(d, 'd.raw'), ['write -P 0x5a 300k 700k', 'write -P 0x6b 1800k 4k'], 'raw');
+    for (const f of ['v1.hds', 'v1z.hds', 'v2.hds']) assertSame(d, ['convert', '-n', '-O', 'parallels', 'd.raw', f]);
+  });
 });
