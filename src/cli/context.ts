@@ -74,7 +74,8 @@ export function checkCacheMode(mode: string | undefined, which: 'target' | 'sour
 }
 
 /**
- * Prints open warnings to stderr as qemu-img does: the probed-raw WARNING
+ * Prints open warnings to stderr as qemu-img does: warn_report's lines
+ * (`warn-report`, "program: warning: "), the probed-raw WARNING
  * and the lines of a dirty image's repair as they are, repair errors with
  * the program name, and the stale-bitmaps warning with its second line
  * (which qemu ends without a newline).
@@ -83,6 +84,8 @@ export function warningPrinter(io: CliIo): (w: { code: string; message: string }
   return (w) => {
     if (w.code === 'bitmaps-inconsistent') {
       io.stderr(`${PROG}: warning: ${w.message}\nSome clusters may be leaked, run '${PROG} check -r' on the image file to fix.`);
+    } else if (w.code === 'warn-report') {
+      io.stderr(`${PROG}: warning: ${w.message}\n`);
     } else {
       io.stderr(`${w.code === 'repair-report' || w.code === 'error-report' ? `${PROG}: ` : ''}${w.message}\n`);
     }

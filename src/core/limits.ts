@@ -59,6 +59,13 @@ export const LIMITS = {
   vdiMaxDiskSize: 0x1fffff80 * 1024 * 1024,
   /** vdi: block map pages kept in memory per open image (a whole map up to 16 Mi entries: 16 TiB at 1 MiB blocks). */
   vdiBlockMapCacheBytes: 64 * 1024 * 1024,
+  // ---- parallels (block/parallels.c, parallels-ext.c) ----
+  /** parallels: BAT pages kept in memory per open image (the whole BAT up to 16 Mi entries). */
+  parallelsBatCacheBytes: 64 * 1024 * 1024,
+  /** parallels: largest format-extension cluster vdisk reads (held whole to check its MD5; QEMU reads any cluster size, 1 MiB in practice). */
+  parallelsMaxExtensionBytes: 64 * 1024 * 1024,
+  /** parallels: largest dirty bitmap of the format extension read into memory (bits: 2^31 of them, 2 PiB at 1 MiB granularity). */
+  parallelsMaxBitmapBytes: 256 * 1024 * 1024,
   // --- vhdx (src/formats/vhdx) ---
   /** vhdx: largest BAT, held in memory as qemu holds it: a valid image's largest (64 TiB at 1 MiB blocks: 537,001,984 bytes with sector bitmaps). */
   vhdxMaxBatBytes: 513 * 1024 * 1024,

@@ -446,6 +446,12 @@ export interface FormatImage {
    * the mapping.
    */
   readonly opaqueStatus?: boolean | undefined;
+  /**
+   * False when qemu's driver for the format cannot reopen an image read/write
+   * (no bdrv_reopen_prepare: parallels), so it cannot be the base `commit`
+   * writes into. Absent means it can.
+   */
+  readonly reopenable?: boolean | undefined;
   /** Gives the image a reader for the layers below (copy-on-write source) and their virtual size. */
   attachBacking?(reader: BackingReader | undefined, size?: number): void;
   /** Present when the image is open for writing and the format can write. */

@@ -9,7 +9,6 @@
 import { UnsupportedError } from '../core/errors.js';
 import type { FormatDriver } from './driver.js';
 import { probeLuks } from './luks/probe.js';
-import { probeParallels } from './parallels/probe.js';
 
 const NOTHING = {
   create: false,
@@ -41,6 +40,5 @@ export function recognisedOnly(name: string, probe: FormatDriver['probe']): Form
  * driver list: a cloop preamble in a file named `*.dmg` probes as dmg.
  */
 export const recognisedDrivers: readonly FormatDriver[] = [
-  recognisedOnly('parallels', probeParallels),
   recognisedOnly('luks', probeLuks),
 ];

@@ -91,6 +91,9 @@ async function runCommit(filename: ImageTarget, opts: CommitOptions, ctx: JobCon
     } else if (probe.layers.length < 2) {
       throw new InvalidArgumentError('Image does not have a backing file');
     }
+    // qemu makes the base writable by reopening it, which some drivers cannot do
+    const base = probe.layers[depth];
+    if (base?.image.reopenable === false) throw new UnsupportedError(`Block format '${base.format}' used by node '${base.filename}' does not support reopening files`);
   } catch (err) {
     // qemu's one open is writable: its probed-raw warning comes before these errors.
     if (probe.top.probedRaw) opts.onWarning?.({ code: 'probed-raw', message: probedRawWarning(probe.top.path) });

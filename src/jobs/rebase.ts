@@ -176,8 +176,9 @@ async function runRebase(filename: ImageTarget, backing: string | undefined, opt
     }
     // The header changes last, after the copies are on disk.
     const shown = name ?? '';
-    if (!writer?.setBacking) throw changeError(shown, new UnsupportedError('Operation not supported'));
+    // qemu-img asks for the format before the driver is asked to change anything
     if (name !== undefined && opts.backingFormat === undefined) throw changeError(shown, new InvalidArgumentError('backing format must be specified'));
+    if (!writer?.setBacking) throw changeError(shown, new UnsupportedError('Operation not supported'));
     try {
       await writer.setBacking(name === undefined ? undefined : { filename: name, format: opts.backingFormat });
     } catch (err) {

@@ -88,11 +88,7 @@ export const DELIBERATE: readonly Accepted[] = [
   {
     id: 'failed-create-cleans-up',
     why: 'A create or convert that fails removes the files it created; qemu-img can leave an empty file, descriptor or extent behind (a full disk stays full)',
-<<<<<<< HEAD
-    match: (d) => d.kind === 'files' && /^only qemu: \[[^\]]+\] only vdisk: \[\]$/.test(d.summary) && (runs(d, 'create') || runs(d, 'convert')) && !/\b(qed|parallels|luks)\b/.test(d.caseId),
-=======
-    match: (d) => d.kind === 'files' && /^only qemu: \[[^\]]+\] only vdisk: \[\]$/.test(d.summary) && (runs(d, 'create') || runs(d, 'convert')) && !/\b(qcow|parallels|luks)\b/.test(d.caseId),
->>>>>>> qed
+    match: (d) => d.kind === 'files' && /^only qemu: \[[^\]]+\] only vdisk: \[\]$/.test(d.summary) && (runs(d, 'create') || runs(d, 'convert')) && !/\b(luks)\b/.test(d.caseId),
   },
   {
     id: 'node-names',
@@ -122,11 +118,7 @@ export const DELIBERATE: readonly Accepted[] = [
 ];
 
 /** Formats vdisk does not read or write yet (issue 19), and qcow2 encryption. */
-<<<<<<< HEAD
-const PENDING_FORMAT = /\b(qed|parallels|luks|q-enc\.qcow2)/;
-=======
-const PENDING_FORMAT = /\b(parallels|luks|u\.qcow|q-enc\.qcow2|-O qcow |-f qcow |-F qcow |out\.qcow\b|fmt=qcow\b)/;
->>>>>>> qed
+const PENDING_FORMAT = /\b(luks|q-enc\.qcow2)/;
 
 export const KNOWN_OPEN: readonly Accepted[] = [
   {

@@ -198,7 +198,7 @@ export const FIXTURES: readonly Fixture[] = [
   plain('d-static.vdi', 'vdi', 4 * M, 'static=on'),
   plain('u.qed', 'qed', 4 * M),
   plain('u.qcow', 'qcow', 4 * M, '', ['unsupported']),
-  plain('u.parallels', 'parallels', 4 * M, '', ['unsupported']),
+  plain('u.parallels', 'parallels', 4 * M),
   secretImage('u.luks', 'luks', 'key-secret=sec0,iter-time=10', 'driver=luks,key-secret=sec0'),
   secretImage('q-enc.qcow2', 'qcow2', 'encrypt.format=luks,encrypt.key-secret=sec0,encrypt.iter-time=10', 'driver=qcow2,encrypt.key-secret=sec0'),
 ];

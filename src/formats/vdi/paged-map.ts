@@ -69,10 +69,14 @@ export class VdiBlockMap {
     });
   }
 
-  /** Every entry in order, a chunk at a time, read past the cache (check, the scan before writing). */
-  async *chunks(): AsyncGenerator<MapChunk> {
-    for (let first = 0; first < this.length; first += SCAN_ENTRIES) {
-      yield { first, entries: await this.#read(first, Math.min(SCAN_ENTRIES, this.length - first)) };
+  /**
+   * The first `count` entries (default all) in order, a chunk at a time,
+   * read past the cache (check, the scan before writing).
+   */
+  async *chunks(count = this.length): AsyncGenerator<MapChunk> {
+    const end = Math.min(count, this.length);
+    for (let first = 0; first < end; first += SCAN_ENTRIES) {
+      yield { first, entries: await this.#read(first, Math.min(SCAN_ENTRIES, end - first)) };
     }
   }
 
