@@ -165,6 +165,17 @@ export interface OpenOptions {
   readonly runtime?: readonly (readonly [string, string])[] | undefined;
   /** Secrets the image's `key-secret` options name (core/secrets.ts lookupSecret). */
   readonly secrets?: Secrets | undefined;
+  /**
+   * Largest PBKDF2 iteration count an encrypted image's header may ask for
+   * (LUKS keyslots, master-key digest); default 2^24. Counts above it are
+   * refused before any key is derived.
+   */
+  readonly maxPbkdf2Iterations?: number | undefined;
+  /**
+   * The open only describes the image (`info`; qemu's BDRV_O_NO_IO): an
+   * encrypted image then opens without its key, and reads fail.
+   */
+  readonly noIo?: boolean | undefined;
 }
 
 /** A non-fatal report of an open. */

@@ -4,6 +4,7 @@
  * scores; raw comes last.
  */
 import type { FormatDriver } from './driver.js';
+import { luksDriver } from './luks/index.js';
 import { qcow2Driver } from './qcow2/index.js';
 import { rawDriver } from './raw/index.js';
 import { recognisedDrivers } from './recognised.js';
@@ -18,4 +19,4 @@ export { checkProtocolCreateOptions, FILE_PROTOCOL_OPTIONS } from './protocol-op
  * Every format driver vdisk ships, then the formats it only recognises
  * (so probing refuses them instead of guessing raw), then raw.
  */
-export const builtinDrivers: readonly FormatDriver[] = [qcow2Driver, vpcDriver, vdiDriver, vhdxDriver, vmdkDriver, ...recognisedDrivers, rawDriver];
+export const builtinDrivers: readonly FormatDriver[] = [qcow2Driver, vpcDriver, vdiDriver, vhdxDriver, vmdkDriver, luksDriver, ...recognisedDrivers, rawDriver];

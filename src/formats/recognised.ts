@@ -11,7 +11,6 @@ import { probeBochs } from './bochs/probe.js';
 import { probeCloop } from './cloop/probe.js';
 import { probeDmg } from './dmg/probe.js';
 import type { FormatDriver } from './driver.js';
-import { probeLuks } from './luks/probe.js';
 import { probeParallels } from './parallels/probe.js';
 import { probeQcow } from './qcow/probe.js';
 import { probeQed } from './qed/probe.js';
@@ -49,7 +48,6 @@ export const recognisedDrivers: readonly FormatDriver[] = [
   recognisedOnly('qcow', probeQcow),
   recognisedOnly('qed', probeQed),
   recognisedOnly('parallels', probeParallels),
-  recognisedOnly('luks', probeLuks),
   recognisedOnly('bochs', probeBochs),
   recognisedOnly('dmg', probeDmg),
   recognisedOnly('cloop', probeCloop),

@@ -164,6 +164,11 @@ async function executeTarget(plan: CreatePlan, output: OutputTarget, target: str
   }
 }
 
+/** The create options the new target's open needs too (img_add_key_secrets: `key-secret`, `encrypt.key-secret`). */
+function keySecrets(printed: readonly (readonly [string, string])[]): [string, string][] {
+  return printed.filter(([k]) => k === 'key-secret' || k.endsWith('encrypt.key-secret')).map(([k, v]) => [k, v.replaceAll(',,', ',')]);
+}
+
 /** Opens the target written under a temporary name: errors name the target, as qemu-img's do (it has no temporary file). */
 async function openWritten(path: string, target: string, options: OpenImageOptions): Promise<BlockDevice> {
   try {
@@ -254,7 +259,7 @@ async function runConvert(sourceNames: readonly Source[], targetSpec: ImageTarge
       // multi-file images, symlinks and devices are written in place, as qemu-img does (block/target.ts).
       output = prepareTarget(target, { multiFile: plan.extraFiles, locking: opts.locking, refuse });
       await executeTarget(plan, output, target, opts.targetCache);
-      dev = await openWritten(output.path, target, { ...targetOpts, format, readOnly: false, registry, forceShare: false, snapshot: undefined, locking: output.locking, ...targetCache });
+      dev = await openWritten(output.path, target, { ...targetOpts, format, readOnly: false, registry, forceShare: false, snapshot: undefined, locking: output.locking, runtime: keySecrets(plan.printedOptions), ...targetCache });
     }
     if (opts.bitmaps) checkTargetBitmaps(dev, format); // --bitmaps: the target must be able to store them
     const unit = dev.top.image.granularity;

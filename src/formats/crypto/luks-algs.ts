@@ -13,6 +13,7 @@ import { InvalidArgumentError, UnsupportedError } from '../../core/errors.js';
 /** QAPI QCryptoCipherAlgorithm values LUKS can name, with their key bytes. */
 export const CIPHER_KEY_BYTES: Readonly<Record<string, number>> = {
   'aes-128': 16, 'aes-192': 24, 'aes-256': 32,
+  'des': 8, '3des': 24,
   'cast5-128': 16,
   'serpent-128': 16, 'serpent-192': 24, 'serpent-256': 32,
   'twofish-128': 16, 'twofish-192': 24, 'twofish-256': 32,
@@ -49,9 +50,9 @@ export function enumValue<T extends string>(values: readonly T[], name: string, 
   throw new InvalidArgumentError(`Parameter '${name}' does not accept value '${value}'`);
 }
 
-/** A QAPI cipher name, checked. */
-export function cipherAlgValue(value: string): string {
-  if (CIPHER_KEY_BYTES[value] === undefined) throw new InvalidArgumentError(`Parameter 'cipher-alg' does not accept value '${value}'`);
+/** A QAPI cipher name, checked (`name` is the option as the user spelled it). */
+export function cipherAlgValue(value: string, name = 'cipher-alg'): string {
+  if (CIPHER_KEY_BYTES[value] === undefined) throw new InvalidArgumentError(`Parameter '${name}' does not accept value '${value}'`);
   return value;
 }
 

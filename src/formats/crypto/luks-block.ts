@@ -71,6 +71,12 @@ async function trySlot(area: LuksArea, h: LuksHeader, slot: LuksSlot, password: 
   return timingSafeEqual(digest, h.mkDigest) ? candidate : undefined;
 }
 
+/** True when `password` opens slot `i` (amend's erase-by-password). */
+export async function unlockSlot(area: LuksArea, h: LuksHeader, i: number, password: Uint8Array): Promise<boolean> {
+  const s = h.slots[i];
+  return s !== undefined && s.active && (await trySlot(area, h, s, password)) !== undefined;
+}
+
 /**
  * Finds the master key: tries each active slot in order, as qemu does.
  *
