@@ -40,6 +40,12 @@ export interface DataExtent {
    * vdi, fixed vpc — data laid out 1:1 in a file that may be sparse).
    */
   readonly recurse?: boolean | undefined;
+  /**
+   * The store transforms the bytes (an encrypted image's plaintext view):
+   * block status then reports no host offset, as qemu does for encrypted
+   * images.
+   */
+  readonly opaque?: boolean | undefined;
 }
 
 /** Guest bytes that read as zero in this layer (never fall through to backing). */
@@ -350,6 +356,12 @@ export interface ImageWriter {
    * any order. Allocating formats place clusters in write order.
    */
   readonly fixedLayout?: boolean;
+  /**
+   * True when a new image does not read as zeros (luks: an unwritten
+   * payload decrypts to noise; qemu's has_zero_init is false): convert
+   * then writes zero runs instead of skipping them.
+   */
+  readonly noZeroInit?: boolean;
   /** Writes guest bytes; allocates and copies-on-write from the backing reader as needed. */
   write(offset: number, data: Uint8Array): Promise<void>;
   /**

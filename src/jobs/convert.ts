@@ -194,7 +194,7 @@ async function targetState(dev: BlockDevice, target: string, opts: ConvertOption
   const regularFile = await stat(target).then((st) => st.isFile(), () => true);
   return {
     targetHasBacking,
-    targetIsZero: opts.noCreate ? opts.targetIsZero === true : !targetHasBacking && regularFile,
+    targetIsZero: opts.noCreate ? opts.targetIsZero === true : !targetHasBacking && regularFile && dev.top.image.writer?.noZeroInit !== true,
     statusAbove: targetHasBacking ? 1 : undefined,
     // qemu counts the backing file in whole sectors.
     backingEnd: targetHasBacking && !opts.noCreate && backing ? Math.ceil(backing.virtualSize / 512) * 512 : undefined,

@@ -95,7 +95,7 @@ async function erase(area: LuksArea, h: LuksHeader, r: KeyslotRequest, secrets: 
     if (targets.length === 0) throw new InvalidArgumentError('No keyslots match given (old) password for erase operation');
   }
   if (!r.force && targets.length === active.length) {
-    throw new InvalidArgumentError(targets.length === 1
+    throw new InvalidArgumentError(r.keyslot !== undefined
       ? `Attempt to erase the only active keyslot ${targets[0]} which will erase all the data in the image irreversibly - refusing operation`
       : 'All the active keyslots match the (old) password that was given and erasing them will erase all the data in the image irreversibly - refusing operation');
   }

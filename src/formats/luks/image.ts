@@ -76,6 +76,7 @@ export class LuksImage implements FormatImage {
     const plain = this.#plain;
     this.writer = readOnly || !plain ? undefined : {
       fixedLayout: true,
+      noZeroInit: true,
       write: (offset, data) => plain.write(offset, data),
       writeZeroes: (offset, length) => writeZeroes(plain, offset, length),
     };
