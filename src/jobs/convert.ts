@@ -254,6 +254,8 @@ async function runConvert(sourceNames: readonly Source[], targetSpec: ImageTarge
       // Like img_convert, the target is created without opening the backing file (the target's own open, or the driver, reports it).
       const plan = await planTarget(target, { ...targetOpts, format, size: undefined, options, registry, refuse, onWarning, refuseBacking, backingUnsafe: true });
       const prealloc = plan.printedOptions.find(([k]) => k === 'preallocation')?.[1];
+      const encrypted = plan.printedOptions.some(([k, v]) => k === 'encrypt.format' || (k === 'encryption' && v === 'on'));
+      if (opts.compress && encrypted) throw new InvalidArgumentError('Compression and encryption not supported at the same time');
       if (opts.compress && prealloc !== undefined && prealloc !== 'off') throw new InvalidArgumentError('Compression and preallocation not supported at the same time');
       // A single new regular file is written under a temporary name and renamed when complete;
       // multi-file images, symlinks and devices are written in place, as qemu-img does (block/target.ts).
