@@ -38,8 +38,9 @@ interface KeyslotRequest {
 function request(values: ReadonlyMap<string, OptionValue>, force: boolean, prefix: string): KeyslotRequest {
   const get = (k: string): OptionValue | undefined => values.get(prefix + k);
   const state = get('state');
-  if (state === undefined) throw new InvalidArgumentError(`Parameter '${prefix}state' is missing`);
-  if (state !== 'active' && state !== 'inactive') throw new InvalidArgumentError(`Parameter '${prefix}state' does not accept value '${String(state)}'`);
+  // qemu re-reads the options without their prefix, so messages name `state` for qcow2 too.
+  if (state === undefined) throw new InvalidArgumentError("Parameter 'state' is missing");
+  if (state !== 'active' && state !== 'inactive') throw new InvalidArgumentError(`Parameter 'state' does not accept value '${String(state)}'`);
   const slot = get('keyslot');
   const keyslot = slot === undefined ? undefined : Number(slot);
   if (keyslot !== undefined && (!Number.isInteger(keyslot) || keyslot < 0 || keyslot >= LUKS_SLOTS)) {

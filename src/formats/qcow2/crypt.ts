@@ -7,13 +7,15 @@
  * crypt_physical_offset), AES IVs guest sectors.
  */
 import { CorruptImageError, InvalidArgumentError, UnsupportedError } from '../../core/errors.js';
+import type { Secrets } from '../../core/secrets.js';
 import type { ByteStore } from '../../io/byte-store.js';
 import { CryptStore, type SectorTransform } from '../crypto/crypt-store.js';
 import { describeLuks, luksCipher, readLuksHeader, unlockLuks, type LuksArea } from '../crypto/luks-block.js';
 import type { LuksHeader } from '../crypto/luks-header.js';
 import { pbkdf2Cap } from '../crypto/luks-pbkdf.js';
 import { QcowAesCipher, qcowAesKey } from '../crypto/qcow-aes.js';
-import type { Extent, OpenOptions } from '../driver.js';
+import type { Extent, OpenOptions, OptionValue } from '../driver.js';
+import { amendLuksKeyslots } from '../crypto/luks-keyslots.js';
 import { openPassphrase } from '../luks/image.js';
 import type { Qcow2Header } from './header.js';
 
@@ -26,6 +28,8 @@ export interface Qcow2Crypt {
   readonly luks?: { header: LuksHeader; area: { offset: number; length: number } } | undefined;
   /** Absent for opens that do no I/O (`info`). */
   readonly transform?: SectorTransform | undefined;
+  /** The LUKS master key and the open's secrets, for keyslot amend. */
+  readonly unlocked?: { readonly key: Uint8Array; readonly secrets: Secrets | undefined } | undefined;
 }
 
 /** The full-disk-encryption header extension: offset and length, bounded. */
@@ -43,7 +47,7 @@ export function cryptoArea(h: Qcow2Header, clusterSize: number, fileSize: number
   return { offset, length };
 }
 
-function areaOf(store: ByteStore, a: { offset: number; length: number }): LuksArea {
+export function areaOf(store: ByteStore, a: { offset: number; length: number }): LuksArea {
   return {
     size: a.length,
     read: async (offset, into) => {
@@ -71,7 +75,7 @@ export async function openQcow2Crypt(store: ByteStore, h: Qcow2Header, clusterSi
   if (options.noIo) return { kind: 'luks', luks: { header, area } };
   const password = openPassphrase(options, 'encrypt.key-secret');
   const { key } = await unlockLuks(la, header, { password, maxIterations: pbkdf2Cap(options.maxPbkdf2Iterations), file: options.filename });
-  return { kind: 'luks', luks: { header, area }, transform: luksCipher(header, key) };
+  return { kind: 'luks', luks: { header, area }, transform: luksCipher(header, key), unlocked: { key, secrets: options.secrets } };
 }
 
 /** The store data clusters are written through: LUKS encrypts by host offset, so one view serves every cluster. */
@@ -106,4 +110,10 @@ export function describeEncrypt(crypt: Qcow2Crypt): Record<string, unknown> {
 /** Writing legacy AES images needs the guest offset where data is written, which vdisk's qcow2 writer does not carry. */
 export function refuseAesWrites(crypt: Qcow2Crypt | undefined, readOnly: boolean): void {
   if (crypt?.kind === 'aes' && !readOnly) throw new UnsupportedError('Writing qcow2 images with encrypt.format=aes is not supported by vdisk (read them, or convert to encrypt.format=luks)');
+}
+
+/** `amend -o encrypt.*`: LUKS keyslot management on the image's crypto area. */
+export async function amendEncryption(store: ByteStore, crypt: Qcow2Crypt, values: ReadonlyMap<string, OptionValue>, force: boolean): Promise<void> {
+  if (!crypt.luks || !crypt.unlocked) throw new InvalidArgumentError("Parameter 'encrypt.key-secret' is required for cipher");
+  await amendLuksKeyslots(areaOf(store, crypt.luks.area), crypt.luks.header, crypt.unlocked.key, values, force, crypt.unlocked.secrets, 'encrypt.');
 }
