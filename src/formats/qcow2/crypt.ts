@@ -78,10 +78,27 @@ export async function openQcow2Crypt(store: ByteStore, h: Qcow2Header, clusterSi
   return { kind: 'luks', luks: { header, area }, transform: luksCipher(header, key), unlocked: { key, secrets: options.secrets } };
 }
 
-/** The store data clusters are written through: LUKS encrypts by host offset, so one view serves every cluster. */
+/**
+ * The store data clusters are written through: LUKS encrypts by host
+ * offset, so one view serves every cluster. AES would need each write's
+ * guest offset, which the writer does not pass down: its data writes are
+ * refused (metadata-only changes such as amend and zero writes work).
+ */
 export function cryptDataStore(data: ByteStore, crypt: Qcow2Crypt | undefined): ByteStore {
+  if (crypt?.kind === 'aes') return refuseDataWrites(data);
   if (crypt?.kind !== 'luks' || !crypt.transform) return data;
   return new CryptStore(data, crypt.transform, 0, 0, Number.MAX_SAFE_INTEGER);
+}
+
+function refuseDataWrites(data: ByteStore): ByteStore {
+  const refuse = (): Promise<never> => Promise.reject(new UnsupportedError('Writing data to qcow2 images with encrypt.format=aes is not supported by vdisk (read them, or convert to encrypt.format=luks)'));
+  return new Proxy(data, {
+    get(target, prop) {
+      if (prop === 'write') return refuse;
+      const v: unknown = Reflect.get(target, prop, target);
+      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+    },
+  });
 }
 
 /**
@@ -107,10 +124,6 @@ export function describeEncrypt(crypt: Qcow2Crypt): Record<string, unknown> {
   return crypt.kind === 'aes' ? { format: 'aes' } : { format: 'luks', ...describeLuks(crypt.luks!.header) };
 }
 
-/** Writing legacy AES images needs the guest offset where data is written, which vdisk's qcow2 writer does not carry. */
-export function refuseAesWrites(crypt: Qcow2Crypt | undefined, readOnly: boolean): void {
-  if (crypt?.kind === 'aes' && !readOnly) throw new UnsupportedError('Writing qcow2 images with encrypt.format=aes is not supported by vdisk (read them, or convert to encrypt.format=luks)');
-}
 
 /** `amend -o encrypt.*`: LUKS keyslot management on the image's crypto area. */
 export async function amendEncryption(store: ByteStore, crypt: Qcow2Crypt, values: ReadonlyMap<string, OptionValue>, force: boolean): Promise<void> {

@@ -7,7 +7,7 @@ import { LIMITS } from '../../core/limits.js';
 import type { ByteStore } from '../../io/byte-store.js';
 import type { OpenOptions } from '../driver.js';
 import { parseBitmapDirectory, type BitmapInfo } from './bitmap.js';
-import { cryptDataStore, openQcow2Crypt, refuseAesWrites } from './crypt.js';
+import { cryptDataStore, openQcow2Crypt } from './crypt.js';
 import { TableCache } from './cache.js';
 import { parseHeader, peekClusterBits, type Qcow2Header } from './header.js';
 import {
@@ -102,7 +102,6 @@ export async function openState(store: ByteStore, options: OpenOptions): Promise
   const owned: ByteStore[] = [];
   const rawData = await openDataFile(h, store, options, owned);
   const crypt = await openQcow2Crypt(store, h, g.clusterSize, options);
-  refuseAesWrites(crypt, options.readOnly || options.check === true);
   const dataStore = cryptDataStore(rawData, crypt);
   return {
     filename: options.filename,

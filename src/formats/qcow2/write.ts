@@ -440,6 +440,7 @@ export class Qcow2Writer implements ImageWriter {
     await this.#begin();
     const s = this.#s;
     if (s.externalData) throw new UnsupportedError('Compressed writes are not supported with an external data file');
+    if (s.crypt) throw new UnsupportedError('Compression and encryption not supported at the same time');
     const packed = compressed === undefined ? await this.compressUnit(data) : compressed;
     if (!packed) return this.write(offset, data);
     const slot = await this.#slotFor(offset);
