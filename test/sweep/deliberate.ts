@@ -118,7 +118,7 @@ export const DELIBERATE: readonly Accepted[] = [
 ];
 
 /** Formats vdisk does not read or write yet (issue 19), and qcow2 encryption. */
-const PENDING_FORMAT = /\b(qed|parallels|luks|u\.qcow|q-enc\.qcow2|-O qcow |-f qcow |-F qcow |out\.qcow\b|fmt=qcow\b)/;
+const PENDING_FORMAT = /\b(qed|parallels|u\.qcow|-O qcow |-f qcow |-F qcow |out\.qcow\b|fmt=qcow\b)/;
 
 export const KNOWN_OPEN: readonly Accepted[] = [
   {

@@ -88,9 +88,11 @@ export class LuksImage implements FormatImage {
     return this.#size;
   }
 
+  /** Without the key (an `info`/`inspect` open) the extents name the ciphertext: layout only, never read. */
   mapping(offset: number, length: number): Promise<readonly Extent[]> {
-    if (!this.#plain) throw new InvalidArgumentError("Parameter 'key-secret' is required for cipher");
-    return Promise.resolve([{ kind: 'data', offset, length, store: this.#plain, hostOffset: offset }]);
+    const payload = this.header.payloadOffset * LUKS_SECTOR;
+    const where = this.#plain ? { store: this.#plain, hostOffset: offset } : { store: this.store, hostOffset: payload + offset };
+    return Promise.resolve([{ kind: 'data', offset, length, ...where, opaque: true }]);
   }
 
   async #resize(size: number, preallocation: string | undefined): Promise<void> {

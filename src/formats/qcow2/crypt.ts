@@ -107,10 +107,11 @@ function refuseDataWrites(data: ByteStore): ByteStore {
  * as qemu's qcow2 does for encrypted images.
  */
 export function cryptExtents(extents: readonly Extent[], crypt: Qcow2Crypt, raw: ByteStore): Extent[] {
-  if (!crypt.transform) throw new InvalidArgumentError("Parameter 'encrypt.key-secret' is required for cipher");
+  const transform = crypt.transform;
   return extents.map((e) => {
     if (e.kind === 'data') {
-      const store = crypt.kind === 'aes' ? new CryptStore(raw, crypt.transform!, 0, e.offset - e.hostOffset, Number.MAX_SAFE_INTEGER) : e.store;
+      // Without the key (an info or inspect open) the extents name the ciphertext: layout only, never read.
+      const store = transform && crypt.kind === 'aes' ? new CryptStore(raw, transform, 0, e.offset - e.hostOffset, Number.MAX_SAFE_INTEGER) : e.store;
       return { ...e, store, opaque: true };
     }
     if (e.kind === 'zero' && e.allocated) return { kind: 'zero', offset: e.offset, length: e.length, allocated: true };
