@@ -58,6 +58,12 @@ export interface OpenImageOptions extends ResolverOptions {
    */
   readonly describeOnly?: boolean | undefined;
   /**
+   * Open options for a top image named by a plain file name, as
+   * `[key, text]` (convert's new target takes the key secrets of its
+   * create options this way, as img_convert does).
+   */
+  readonly runtime?: readonly (readonly [string, string])[] | undefined;
+  /**
    * Let nobody write or resize any file of the chain while it is open, raw
    * files included (qemu's BDRV_O_NO_SHARE, which convert uses for its
    * sources so that they cannot change under the copy).
@@ -170,7 +176,7 @@ async function openPlainTop(target: string | ByteStore, ctx: LayerContext, optio
     unwrapped = await unwrapTop(target, store, options, readOnly);
     if (unwrapped) store = unwrapped.store;
     // An inflated upload keeps the upload's name: its references resolve beside the upload.
-    const layer = await openLayer({ store, filename: name, path: name, format: options.format, readOnly }, ctx);
+    const layer = await openLayer({ store, filename: name, path: name, format: options.format, readOnly, runtime: options.runtime }, ctx);
     return unwrapped ? { ...layer, wrapper: unwrapped.wrapper } : layer;
   } catch (err) {
     await store.close();

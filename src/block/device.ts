@@ -352,7 +352,7 @@ function unallocatedStatus(e: UnallocatedExtent, depth: number, pastBackingEnd: 
 function statusOf(e: Exclude<Extent, { kind: 'unallocated' }>, depth: number): BlockStatus {
   switch (e.kind) {
     case 'data':
-      return { offset: e.offset, length: e.length, zero: false, data: true, present: true, compressed: false, depth, store: e.store, hostOffset: e.hostOffset };
+      return { offset: e.offset, length: e.length, zero: false, data: true, present: true, compressed: false, depth, ...(e.opaque ? {} : { store: e.store, hostOffset: e.hostOffset }) };
     case 'zero':
       return { offset: e.offset, length: e.length, zero: true, data: false, present: true, compressed: false, depth, store: e.allocated ? e.store : undefined, hostOffset: e.allocated ? e.hostOffset : undefined };
     case 'compressed':

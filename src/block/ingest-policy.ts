@@ -27,6 +27,8 @@ export interface IngestPolicy {
   readonly maxVirtualSize?: number | undefined;
   /** Largest size a gzip- or zip-wrapped upload may inflate to (default LIMITS.maxInflatedBytes, 64 GiB). */
   readonly maxInflatedSize?: number | undefined;
+  /** Largest PBKDF2 iteration count an encrypted upload's header may ask for (default 2^24; see SecretOptions.maxPbkdf2Iterations). */
+  readonly maxPbkdf2Iterations?: number | undefined;
   /** Inflate wrapped uploads (default true); false reads them as they are (raw, as qemu-img does). */
   readonly unwrap?: boolean | undefined;
   /** Where the private directory for an inflated upload is made (default: `TMPDIR`, see os.tmpdir()). */

@@ -102,7 +102,7 @@ export async function openLayer(req: LayerRequest, ctx: LayerContext): Promise<L
     const cache = req.store instanceof FileStore ? req.store.cache : o.cache;
     const fileOpts = { ...o, cache, lock: { shareAll: lock.shareAll, noShare: lock.noShare }, locking };
     const external = ctx.external ?? externalFiles(req.path, ctx.rootDir ?? dirname(req.path), fileOpts, extra);
-    image = await driver.open(req.store, { readOnly: req.readOnly, filename: req.path, external, check: o.check, onWarning: o.onWarning, runtime: req.runtime, secrets: o.secrets, describeOnly: o.describeOnly });
+    image = await driver.open(req.store, { readOnly: req.readOnly, filename: req.path, external, check: o.check, onWarning: o.onWarning, runtime: req.runtime, secrets: o.secrets, describeOnly: o.describeOnly, maxPbkdf2Iterations: pbkdf2Limit(o.maxPbkdf2Iterations, o.policy?.maxPbkdf2Iterations) });
   } catch (err) {
     await Promise.allSettled(extra.map((s) => s.close()));
     throw err;
@@ -125,6 +125,11 @@ export async function openLayer(req: LayerRequest, ctx: LayerContext): Promise<L
     backing,
     backingPath: backing ? pathCombine(req.path, backing.filename) : undefined,
   };
+}
+
+/** The stricter of the caller's and the policy's PBKDF2 caps (undefined: the driver's default). */
+function pbkdf2Limit(a: number | undefined, b: number | undefined): number | undefined {
+  return a === undefined ? b : b === undefined ? a : Math.min(a, b);
 }
 
 /** Wraps an open failure the way qemu-img words it: `Could not open 'x': <why>`. */

@@ -10,6 +10,7 @@ export const INGEST_OPTIONS: readonly OptSpec[] = [
   { key: 'maxVirtualSize', long: ['max-virtual-size'], arg: true },
   { key: 'maxInflatedSize', long: ['max-inflated-size'], arg: true },
   { key: 'noUnwrap', long: ['no-unwrap'] },
+  { key: 'maxPbkdf2Iterations', long: ['max-pbkdf2-iterations'], arg: true },
 ];
 
 /** `--allowed-formats=qcow2,raw` as a list (an empty list allows nothing). */
@@ -25,12 +26,14 @@ function formatList(text: string): string[] {
  * is only made when asked for; an explicit --trust or --untrusted is
  * kept) and whether wrapped uploads are inflated.
  */
-export function ingestFrom(args: ParsedArgs): { policy?: IngestPolicy; unwrap?: boolean } {
+export function ingestFrom(args: ParsedArgs): { policy?: IngestPolicy; unwrap?: boolean; maxPbkdf2Iterations?: number } {
   const formats = last(args, 'allowedFormats');
   const virtual = last(args, 'maxVirtualSize');
   const inflated = last(args, 'maxInflatedSize');
   const unwrap = args.flags.has('noUnwrap') ? { unwrap: false } : {};
-  if (formats === undefined && virtual === undefined && inflated === undefined) return unwrap;
+  const pbkdf2 = last(args, 'maxPbkdf2Iterations');
+  const iterations = pbkdf2 === undefined ? {} : { maxPbkdf2Iterations: iterationCount(pbkdf2) };
+  if (formats === undefined && virtual === undefined && inflated === undefined) return { ...unwrap, ...iterations };
   const policy: IngestPolicy = {
     allowedFormats: formats === undefined ? undefined : formatList(formats),
     maxVirtualSize: virtual === undefined ? undefined : parseSize(virtual, 'virtual size limit'),
@@ -38,5 +41,12 @@ export function ingestFrom(args: ParsedArgs): { policy?: IngestPolicy; unwrap?: 
     // An explicit --trust/--untrusted is the policy's trust; otherwise the policy's default, none.
     trust: args.flags.has('untrusted') || last(args, 'trust') !== undefined ? trustFrom(args).trust : undefined,
   };
-  return { ...unwrap, policy };
+  return { ...unwrap, ...iterations, policy };
+}
+
+/** `--max-pbkdf2-iterations=N`: a whole number of iterations. */
+function iterationCount(text: string): number {
+  const n = /^\d+$/.test(text) ? Number(text) : NaN;
+  if (!Number.isSafeInteger(n)) throw new InvalidArgumentError(`Invalid iteration count '${text}' for --max-pbkdf2-iterations (expecting a whole number)`);
+  return n;
 }

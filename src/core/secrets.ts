@@ -18,6 +18,14 @@ export interface SecretOptions {
    * secret,...`): `{ sec0: 'passphrase' }` or a map of raw bytes.
    */
   readonly secrets?: Secrets | undefined;
+  /**
+   * Largest PBKDF2 iteration count an encrypted image (LUKS keyslot or
+   * master-key digest) may ask for before its key is derived; default
+   * 2^24. QEMU derives whatever the header asks, so a hostile header could
+   * keep an open busy for hours; above the cap the open fails with
+   * PolicyError (EPOLICY).
+   */
+  readonly maxPbkdf2Iterations?: number | undefined;
 }
 
 const utf8 = new TextEncoder();

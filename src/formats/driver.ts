@@ -40,6 +40,12 @@ export interface DataExtent {
    * vdi, fixed vpc — data laid out 1:1 in a file that may be sparse).
    */
   readonly recurse?: boolean | undefined;
+  /**
+   * The store transforms the bytes (an encrypted image's plaintext view):
+   * block status then reports no host offset, as qemu does for encrypted
+   * images.
+   */
+  readonly opaque?: boolean | undefined;
 }
 
 /** Guest bytes that read as zero in this layer (never fall through to backing). */
@@ -166,16 +172,18 @@ export interface OpenOptions {
   /**
    * The open only describes the image (`info`; qemu's BDRV_O_NO_IO): the
    * driver reads its metadata but opens no data-carrying file it names
-   * (qcow2's data file), and no guest data is read.
+   * (qcow2's data file) and reads no guest data, so an encrypted image
+   * opens without its key (and reads fail).
    */
   readonly describeOnly?: boolean | undefined;
   /** Secrets the image's `key-secret` options name (core/secrets.ts lookupSecret). */
   readonly secrets?: Secrets | undefined;
   /**
-   * The open only describes the image (`info`; qemu's BDRV_O_NO_IO): no
-   * guest data will be read, so an encrypted image needs no key.
+   * Largest PBKDF2 iteration count an encrypted image's header may ask for
+   * (LUKS keyslots, master-key digest); default 2^24. Counts above it are
+   * refused before any key is derived.
    */
-  readonly describeOnly?: boolean | undefined;
+  readonly maxPbkdf2Iterations?: number | undefined;
 }
 
 /** A non-fatal report of an open. */
@@ -350,6 +358,12 @@ export interface ImageWriter {
    * any order. Allocating formats place clusters in write order.
    */
   readonly fixedLayout?: boolean;
+  /**
+   * True when a new image does not read as zeros (luks: an unwritten
+   * payload decrypts to noise; qemu's has_zero_init is false): convert
+   * then writes zero runs instead of skipping them.
+   */
+  readonly noZeroInit?: boolean;
   /** Writes guest bytes; allocates and copies-on-write from the backing reader as needed. */
   write(offset: number, data: Uint8Array): Promise<void>;
   /**

@@ -9,6 +9,7 @@ import { dmgDriver } from './dmg/index.js';
 import type { FormatDriver } from './driver.js';
 import { qcowDriver } from './qcow/index.js';
 import { parallelsDriver } from './parallels/index.js';
+import { luksDriver } from './luks/index.js';
 import { qcow2Driver } from './qcow2/index.js';
 import { qedDriver } from './qed/index.js';
 import { rawDriver } from './raw/index.js';
@@ -24,4 +25,4 @@ export { checkProtocolCreateOptions, FILE_PROTOCOL_OPTIONS } from './protocol-op
  * Every format driver vdisk ships, then the formats it only recognises
  * (so probing refuses them instead of guessing raw), then raw.
  */
-export const builtinDrivers: readonly FormatDriver[] = [qcow2Driver, vpcDriver, vdiDriver, vhdxDriver, vmdkDriver, qcowDriver, qedDriver, parallelsDriver, bochsDriver, dmgDriver, cloopDriver, ...recognisedDrivers, rawDriver];
+export const builtinDrivers: readonly FormatDriver[] = [qcow2Driver, vpcDriver, vdiDriver, vhdxDriver, vmdkDriver, qcowDriver, qedDriver, parallelsDriver, luksDriver, bochsDriver, dmgDriver, cloopDriver, ...recognisedDrivers, rawDriver];

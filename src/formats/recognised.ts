@@ -8,7 +8,6 @@
  */
 import { UnsupportedError } from '../core/errors.js';
 import type { FormatDriver } from './driver.js';
-import { probeLuks } from './luks/probe.js';
 
 const NOTHING = {
   create: false,
@@ -40,5 +39,4 @@ export function recognisedOnly(name: string, probe: FormatDriver['probe']): Form
  * driver list: a cloop preamble in a file named `*.dmg` probes as dmg.
  */
 export const recognisedDrivers: readonly FormatDriver[] = [
-  recognisedOnly('luks', probeLuks),
 ];

@@ -171,10 +171,10 @@ async function executeTarget(plan: CreatePlan, output: OutputTarget, target: str
  * img_add_key_secrets hands them to the new image's open.
  */
 function withKeySecrets(path: string, format: string, plan: CreatePlan): ImageTarget {
-  const keys = plan.printedOptions.filter(([k]) => k === 'key-secret' || k === 'encrypt.key-secret');
+  const keys = plan.printedOptions.filter(([k]) => k === 'key-secret' || k.endsWith('encrypt.key-secret'));
   if (keys.length === 0) return path;
   const options = new QDict().set('driver', format).set('file.driver', 'file').set('file.filename', path);
-  for (const [k, v] of keys) options.set(k, v);
+  for (const [k, v] of keys) options.set(k, v.replaceAll(',,', ','));
   return { text: path, options, warnings: [] };
 }
 
@@ -203,7 +203,7 @@ async function targetState(dev: BlockDevice, target: string, opts: ConvertOption
   const regularFile = await stat(target).then((st) => st.isFile(), () => true);
   return {
     targetHasBacking,
-    targetIsZero: opts.noCreate ? opts.targetIsZero === true : !targetHasBacking && regularFile,
+    targetIsZero: opts.noCreate ? opts.targetIsZero === true : !targetHasBacking && regularFile && dev.top.image.writer?.noZeroInit !== true,
     statusAbove: targetHasBacking ? 1 : undefined,
     // qemu counts the backing file in whole sectors.
     backingEnd: targetHasBacking && !opts.noCreate && backing ? Math.ceil(backing.virtualSize / 512) * 512 : undefined,
@@ -262,9 +262,9 @@ async function runConvert(sourceNames: readonly Source[], targetSpec: ImageTarge
       const refuseBacking = sources.length > 1 ? CONCAT_BACKING : undefined;
       // Like img_convert, the target is created without opening the backing file (the target's own open, or the driver, reports it).
       const plan = await planTarget(target, { ...targetOpts, format, size: undefined, options, registry, refuse, onWarning, refuseBacking, backingUnsafe: true });
-      const encrypted = plan.printedOptions.some(([k, v]) => (k === 'encryption' && v === 'on') || k === 'encrypt.format');
-      if (opts.compress && encrypted) throw new InvalidArgumentError('Compression and encryption not supported at the same time');
       const prealloc = plan.printedOptions.find(([k]) => k === 'preallocation')?.[1];
+      const encrypted = plan.printedOptions.some(([k, v]) => k === 'encrypt.format' || (k === 'encryption' && v === 'on'));
+      if (opts.compress && encrypted) throw new InvalidArgumentError('Compression and encryption not supported at the same time');
       if (opts.compress && prealloc !== undefined && prealloc !== 'off') throw new InvalidArgumentError('Compression and preallocation not supported at the same time');
       // A single new regular file is written under a temporary name and renamed when complete;
       // multi-file images, symlinks and devices are written in place, as qemu-img does (block/target.ts).

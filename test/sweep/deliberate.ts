@@ -118,7 +118,7 @@ export const DELIBERATE: readonly Accepted[] = [
 ];
 
 /** Formats vdisk does not read or write yet (issue 19), and qcow2 encryption. */
-const PENDING_FORMAT = /\b(luks|q-enc\.qcow2)/;
+const PENDING_FORMAT = /$^/;
 
 export const KNOWN_OPEN: readonly Accepted[] = [
   {

@@ -24,6 +24,7 @@ import {
   V2_HEADER_LENGTH,
   V3_HEADER_LENGTH,
 } from './layout.js';
+import { amendEncryption } from './crypt.js';
 import type { Qcow2State } from './state.js';
 
 /** The options `amend -o` accepts for qcow2, in qemu 7.2's list order (LUKS keyslot options first). */
@@ -125,7 +126,8 @@ function plan(s: Qcow2State, values: ReadonlyMap<string, OptionValue>): Plan {
         break;
       default:
         if (h.cryptMethod === 0) throw new InvalidArgumentError("Can't amend encryption options - encryption not present");
-        throw new UnsupportedError('Only LUKS encryption options can be amended');
+        if (h.cryptMethod !== 2) throw new UnsupportedError('Only LUKS encryption options can be amended');
+        p.encryption = true;
     }
   }
   return p;
@@ -180,6 +182,7 @@ export function qcow2Amender(target: AmendTarget): ImageAmender {
         await upgrade(target);
         step();
       }
+      if (p.encryption && s.crypt) await amendEncryption(s.store, s.crypt, req.values, req.force);
       if (refcountChange && p.version < 3 && p.refcountBits !== 16) {
         throw new InvalidArgumentError('Refcount widths other than 16 bits require compatibility level 1.1 or above (use compat=1.1 or greater)');
       }

@@ -5,7 +5,7 @@
  */
 import { encodeName } from '../../core/byte-names.js';
 import { alignUp } from '../../core/bytes.js';
-import { InvalidArgumentError, UnsupportedError } from '../../core/errors.js';
+import { InvalidArgumentError } from '../../core/errors.js';
 import { LIMITS } from '../../core/limits.js';
 import { truncateLikeQemu } from '../../io/truncate.js';
 import type { ByteStore, CreateRequest, OptionSpec, OptionValue } from '../driver.js';
@@ -22,8 +22,14 @@ import {
   makeGeometry,
   V2_HEADER_LENGTH,
   V3_HEADER_LENGTH,
+  EXT_CRYPTO,
   type Geometry,
 } from './layout.js';
+import { lookupSecretText } from '../../core/secrets.js';
+import { newLuksHeader, storeLuksKey, writeLuksHeader } from '../crypto/luks-block.js';
+import type { LuksHeader } from '../crypto/luks-header.js';
+import { luksCreateOptions } from '../crypto/luks-options.js';
+import { LUKS_SECTOR } from '../crypto/luks-sector.js';
 import { growClusters } from './grow.js';
 import { openState } from './open.js';
 import { Refcounts, setRefcountEntry } from './refcount.js';
@@ -70,6 +76,8 @@ export interface Qcow2CreateParams {
   dataFileRaw: boolean;
   lazyRefcounts: boolean;
   refcountOrder: number;
+  /** `encrypt.format` (`encryption=on` is `aes`). */
+  encryption?: 'aes' | 'luks' | undefined;
 }
 
 function str(o: ReadonlyMap<string, OptionValue>, k: string): string | undefined {
@@ -137,12 +145,8 @@ export function parseCreateOptions(size: number, o: ReadonlyMap<string, OptionVa
     refcountOrder,
   };
   checkCombinations(p);
-  if (encrypted) {
-    // qemu asks for the secret last; vdisk cannot encrypt even when one is named.
-    if (!o.has('encrypt.key-secret')) throw new InvalidArgumentError("Parameter 'encrypt.key-secret' is required for cipher");
-    throw new UnsupportedError('qcow2 encryption (encrypt.format, encryption) is not supported yet');
-  }
-  return p;
+  if (encrypted && !o.has('encrypt.key-secret')) throw new InvalidArgumentError("Parameter 'encrypt.key-secret' is required for cipher");
+  return { ...p, encryption: encrypted ? (o.get('encryption') === true ? 'aes' : (str(o, 'encrypt.format') as 'aes' | 'luks')) : undefined };
 }
 
 /** Whether the image is to be encrypted (`encryption=on` is `encrypt.format=aes`), with qemu's messages for bad encrypt.* options. */
@@ -214,7 +218,7 @@ function makeHeader(p: Qcow2CreateParams, g: Geometry): Qcow2Header {
 }
 
 /** Writes header, refcount table, first refcount block and L1 table. */
-async function layout(store: ByteStore, p: Qcow2CreateParams): Promise<void> {
+async function layout(store: ByteStore, p: Qcow2CreateParams, crypt: NewEncryption | undefined): Promise<void> {
   const g = makeGeometry(p.clusterBits, p.extendedL2, p.refcountOrder);
   const cs = g.clusterSize;
   const h = makeHeader(p, g);
@@ -247,6 +251,7 @@ async function layout(store: ByteStore, p: Qcow2CreateParams): Promise<void> {
     h.l1TableOffset = await rc.allocate(Math.ceil(l1Bytes / cs));
     await store.write(h.l1TableOffset, new Uint8Array(l1Bytes));
   }
+  if (crypt) await setUpEncryption(store, h, rc, crypt);
   await rc.writeBack();
   h.l1Size = l1Size;
   h.size = p.size;
@@ -273,10 +278,12 @@ export async function createQcow2(store: ByteStore, request: CreateRequest): Pro
       await ds.close();
     }
   }
-  await layout(store, p);
+  await layout(store, p, await newEncryption(p, request));
   if (p.preallocation === 'off') return;
   // qemu grows the empty image with the preallocation mode (qcow2_co_truncate).
-  const state = await openState(store, { readOnly: false, filename: request.filename, external: request.external });
+  const secret = request.options.get('encrypt.key-secret');
+  const runtime: [string, string][] = p.encryption && secret !== undefined ? [['encrypt.key-secret', String(secret)]] : [];
+  const state = await openState(store, { readOnly: false, filename: request.filename, external: request.external, secrets: request.secrets, runtime });
   try {
     const writer = await createWriter(state);
     const access = await writer.clusterAccess();
@@ -285,4 +292,45 @@ export async function createQcow2(store: ByteStore, request: CreateRequest): Pro
   } finally {
     await Promise.allSettled(state.ownedStores.map((s) => s.close()));
   }
+}
+
+/** What an encrypted image's create writes: the cipher and, for LUKS, the header to place. */
+type NewEncryption = { kind: 'aes' } | { kind: 'luks'; header: LuksHeader; key: Buffer; password: Uint8Array; iterTime: number };
+
+/** Checks the encrypt.* options and the secret, and makes a LUKS header (the slow PBKDF2 work) before anything is written. */
+async function newEncryption(p: Qcow2CreateParams, request: CreateRequest): Promise<NewEncryption | undefined> {
+  if (p.encryption === undefined) return undefined;
+  if (p.encryption === 'aes') {
+    lookupSecretText(request.secrets, String(request.options.get('encrypt.key-secret')));
+    return { kind: 'aes' };
+  }
+  const { format, password } = luksCreateOptions(request.options, request.secrets, 'encrypt.');
+  const { header, key } = await newLuksHeader(format);
+  return { kind: 'luks', header, key, password, iterTime: format.iterTime };
+}
+
+/**
+ * Records the encryption in the header; for LUKS, allocates zeroed
+ * clusters for the LUKS header and key material (after the L1 table, as
+ * qemu places them), fills keyslot 0 and points the crypto header
+ * extension at them.
+ */
+async function setUpEncryption(store: ByteStore, h: Qcow2Header, rc: Refcounts, crypt: NewEncryption): Promise<void> {
+  if (crypt.kind === 'aes') {
+    h.cryptMethod = 1;
+    return;
+  }
+  const cs = 2 ** h.clusterBits;
+  const length = crypt.header.payloadOffset * LUKS_SECTOR;
+  const clusters = Math.ceil(length / cs);
+  const offset = await rc.allocate(clusters);
+  await store.write(offset, new Uint8Array(clusters * cs));
+  const area = { size: length, read: async (at: number, into: Uint8Array) => void (await store.read(offset + at, into)), write: (at: number, data: Uint8Array) => store.write(offset + at, data) };
+  await storeLuksKey(area, crypt.header, 0, crypt.key, crypt.password, crypt.iterTime);
+  await writeLuksHeader(area, crypt.header);
+  const ext = new Uint8Array(16);
+  new DataView(ext.buffer).setBigUint64(0, BigInt(offset));
+  new DataView(ext.buffer).setBigUint64(8, BigInt(length));
+  h.cryptMethod = 2;
+  h.crypto = { type: EXT_CRYPTO, data: ext };
 }

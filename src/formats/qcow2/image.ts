@@ -21,6 +21,7 @@ import type { Qcow2Bitmaps } from './bitmap-ops.js';
 import { TableCache } from './cache.js';
 import { mapRange } from './cluster.js';
 import { decompressCluster } from './compressed.js';
+import { cryptExtents, describeEncrypt } from './crypt.js';
 import { AUTOCLEAR_KNOWN, COMPAT_LAZY_REFCOUNTS, COMPRESSION_ZSTD, INCOMPAT_CORRUPT, INCOMPAT_DIRTY } from './layout.js';
 import { validateTable } from './open.js';
 import { detectMetadataPreallocation } from './prealloc-detect.js';
@@ -108,8 +109,10 @@ export class Qcow2Image implements FormatImage {
     return this.#s;
   }
 
-  mapping(offset: number, length: number, maxExtents?: number): Promise<readonly Extent[]> {
-    return mapRange(this.#s, offset, length, maxExtents);
+  async mapping(offset: number, length: number, maxExtents?: number): Promise<readonly Extent[]> {
+    const s = this.#s;
+    const extents = await mapRange(s, offset, length, maxExtents);
+    return s.crypt ? cryptExtents(extents, s.crypt, s.rawDataStore ?? s.dataStore) : extents;
   }
 
   async readCompressed(extent: CompressedExtent, unit: Uint8Array): Promise<void> {
@@ -152,11 +155,13 @@ export class Qcow2Image implements FormatImage {
       data['corrupt'] = bit(h.incompatible, INCOMPAT_CORRUPT);
     }
     data['refcount-bits'] = s.g.refcountBits;
+    if (s.crypt) data['encrypt'] = describeEncrypt(s.crypt);
     if (s.bitmaps.length) data['bitmaps'] = s.bitmaps.map((b) => ({ name: b.name, granularity: b.granularity, flags: [...b.flags] }));
     data['compression-type'] = h.compressionType === COMPRESSION_ZSTD ? 'zstd' : 'zlib';
     return {
       clusterSize: s.g.clusterSize,
       dirty: bit(h.incompatible, INCOMPAT_DIRTY),
+      encrypted: s.crypt !== undefined,
       snapshots: snapshotInfos(s.snapshots),
       formatSpecific: { type: 'qcow2', data },
       unknownFeatures: unknownFeatures(h),

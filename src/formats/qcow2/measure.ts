@@ -4,9 +4,11 @@
  * in QEMU 7.2): the file size a new image needs, in pure arithmetic.
  */
 import { alignUp } from '../../core/bytes.js';
-import { InvalidArgumentError, UnsupportedError } from '../../core/errors.js';
+import { InvalidArgumentError } from '../../core/errors.js';
 import { LIMITS } from '../../core/limits.js';
 import type { MeasureResult, MeasureSource, OptionValue, PersistentBitmapInfo } from '../driver.js';
+import { cipherAlgValue, CIPHER_MODES, enumValue, masterKeyBytes } from '../crypto/luks-algs.js';
+import { luksHeaderBytes } from '../crypto/luks-block.js';
 import { refcountStructuresFor } from './refcount.js';
 
 const L1E_SIZE = 8;
@@ -21,6 +23,15 @@ export interface Qcow2MeasureParams {
   readonly refcountOrder: number;
   readonly preallocation: 'off' | 'metadata' | 'falloc' | 'full';
   readonly hasBackingFile: boolean;
+  /** Clusters of the LUKS header and key material, in bytes (encrypt.format=luks). */
+  readonly luksBytes: number;
+}
+
+/** The LUKS header size the encrypt.cipher-alg and encrypt.cipher-mode options make (qcrypto_block_calculate_payload_offset). */
+function luksPayloadBytes(o: ReadonlyMap<string, OptionValue>): number {
+  const alg = cipherAlgValue(String(o.get('encrypt.cipher-alg') ?? 'aes-256'), 'encrypt.cipher-alg');
+  const mode = enumValue(CIPHER_MODES, 'encrypt.cipher-mode', String(o.get('encrypt.cipher-mode') ?? 'xts'));
+  return luksHeaderBytes(masterKeyBytes(alg, mode));
 }
 
 /**
@@ -53,11 +64,12 @@ export function measureParams(o: ReadonlyMap<string, OptionValue>): Qcow2Measure
   if (prealloc !== 'off' && prealloc !== 'metadata' && prealloc !== 'falloc' && prealloc !== 'full') {
     throw new InvalidArgumentError(`invalid parameter value: ${String(prealloc)}`);
   }
+  let luksBytes = 0;
   if (o.get('encrypt.format') === 'luks') {
     if (!o.has('encrypt.key-secret')) throw new InvalidArgumentError("Parameter 'encrypt.key-secret' is required for cipher");
-    throw new UnsupportedError('qcow2 encryption (encrypt.format) is not supported yet');
+    luksBytes = alignUp(luksPayloadBytes(o), clusterSize);
   }
-  return { clusterSize, extendedL2, version, refcountOrder, preallocation: prealloc, hasBackingFile: o.has('backing_file') };
+  return { clusterSize, extendedL2, version, refcountOrder, preallocation: prealloc, hasBackingFile: o.has('backing_file'), luksBytes };
 }
 
 /** Refcount table and block bytes needed to count `clusters` clusters (fixed point, as QEMU computes it). */
@@ -112,7 +124,7 @@ export async function measureQcow2(size: number, o: ReadonlyMap<string, OptionVa
     required = p.hasBackingFile ? virtualSize : await source.allocatedBytes(cs);
   }
   if (p.preallocation === 'full' || p.preallocation === 'falloc') required = virtualSize;
-  const fullyAllocated = preallocSize(virtualSize, cs, p.refcountOrder, p.extendedL2);
+  const fullyAllocated = preallocSize(virtualSize, cs, p.refcountOrder, p.extendedL2) + p.luksBytes;
   const result: MeasureResult = { required: fullyAllocated - virtualSize + required, fullyAllocated };
   if (p.version >= 3 && source?.bitmaps !== undefined) return { ...result, bitmaps: bitmapsSize(source.bitmaps, source.virtualSize, cs) };
   return result;

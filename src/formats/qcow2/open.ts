@@ -7,6 +7,7 @@ import { LIMITS } from '../../core/limits.js';
 import type { ByteStore } from '../../io/byte-store.js';
 import type { OpenOptions } from '../driver.js';
 import { parseBitmapDirectory, type BitmapInfo } from './bitmap.js';
+import { cryptDataStore, openQcow2Crypt } from './crypt.js';
 import { TableCache } from './cache.js';
 import { parseHeader, peekClusterBits, type Qcow2Header } from './header.js';
 import {
@@ -45,7 +46,6 @@ async function readHeaderCluster(store: ByteStore): Promise<Qcow2Header> {
 
 function checkTables(h: Qcow2Header, g: Geometry, readOnly: boolean, forCheck = false): void {
   if (h.cryptMethod > 2) throw new UnsupportedError(`Unsupported encryption method ${h.cryptMethod}`);
-  if (h.cryptMethod !== 0) throw new UnsupportedError('qcow2 encryption is not supported yet');
   if (!readOnly && !forCheck && has(h, INCOMPAT_CORRUPT)) throw new CorruptImageError('qcow2: Image is corrupt; cannot be opened read/write');
   if (h.refcountTableClusters === 0) throw new CorruptImageError('Image does not contain a reference count table');
   validateTable(g, h.refcountTableOffset, h.refcountTableClusters, g.clusterSize, LIMITS.qcow2MaxRefcountTableBytes, 'Reference count table');
@@ -108,7 +108,9 @@ export async function openState(store: ByteStore, options: OpenOptions): Promise
   const l1Bytes = new Uint8Array(h.l1Size * 8);
   await store.read(h.l1TableOffset, l1Bytes);
   const owned: ByteStore[] = [];
-  const dataStore = await openDataFile(h, store, options, owned);
+  const rawData = await openDataFile(h, store, options, owned);
+  const crypt = await openQcow2Crypt(store, h, g.clusterSize, options);
+  const dataStore = cryptDataStore(rawData, crypt);
   return {
     filename: options.filename,
     header: h,
@@ -122,7 +124,9 @@ export async function openState(store: ByteStore, options: OpenOptions): Promise
     l2Cache: new TableCache(store, g.clusterSize, LIMITS.qcow2L2CacheBytes, { recycle: options.readOnly && options.check !== true }),
     store,
     dataStore,
-    externalData: dataStore !== store,
+    externalData: rawData !== store,
+    rawDataStore: rawData,
+    crypt,
     refcounts: undefined,
     snapshots,
     bitmaps,

@@ -5,6 +5,7 @@ import type { BitmapInfo } from './bitmap.js';
 import type { TableCache } from './cache.js';
 import type { MapContext } from './cluster.js';
 import type { Qcow2Header } from './header.js';
+import type { Qcow2Crypt } from './crypt.js';
 import type { Geometry } from './layout.js';
 import type { Refcounts } from './refcount.js';
 import type { SnapshotEntry } from './snapshot.js';
@@ -31,4 +32,8 @@ export interface Qcow2State extends MapContext {
   backingReader: BackingReader | undefined;
   /** Virtual size of what backingReader reads (the layers below). */
   backingSize: number | undefined;
+  /** The encryption of an encrypted image (`dataStore` then encrypts LUKS data; see crypt.ts). */
+  readonly crypt?: Qcow2Crypt | undefined;
+  /** The file data clusters live in, without the encryption view. */
+  readonly rawDataStore?: ByteStore | undefined;
 }

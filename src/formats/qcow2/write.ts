@@ -224,11 +224,16 @@ export class Qcow2Writer implements ImageWriter {
       // Clusters never written before (past everything the file held or referenced) already read
       // as zeros: only the data goes out, as qemu zeroes them with fallocate instead of writing.
       const neverWritten = host / cs >= neverUsed;
-      const pieces: [number, Uint8Array][] = [[host + start, data]];
-      if (start > 0 && !neverWritten) pieces.push([host, this.#zeros(start)]);
-      if (end < n * cs) {
-        if (!neverWritten) pieces.push([host + end, this.#zeros(n * cs - end)]);
-        else this.#allocatedEnd = Math.max(this.#allocatedEnd, host + n * cs);
+      const pieces: [number, Uint8Array][] = [];
+      // An encrypted image's zeros read back only if written encrypted: data and zeros go out as one buffer.
+      if (s.crypt) pieces.push([host, encryptedRun(data, start, n * cs)]);
+      else {
+        pieces.push([host + start, data]);
+        if (start > 0 && !neverWritten) pieces.push([host, this.#zeros(start)]);
+        if (end < n * cs) {
+          if (!neverWritten) pieces.push([host + end, this.#zeros(n * cs - end)]);
+          else this.#allocatedEnd = Math.max(this.#allocatedEnd, host + n * cs);
+        }
       }
       const started = pieces.map(([at, bytes]) => this.#data.start(() => this.#s.dataStore.write(at, bytes)));
       if (!this.#data.collecting) await Promise.all(started);
@@ -435,6 +440,7 @@ export class Qcow2Writer implements ImageWriter {
     await this.#begin();
     const s = this.#s;
     if (s.externalData) throw new UnsupportedError('Compressed writes are not supported with an external data file');
+    if (s.crypt) throw new UnsupportedError('Compression and encryption not supported at the same time');
     const packed = compressed === undefined ? await this.compressUnit(data) : compressed;
     if (!packed) return this.write(offset, data);
     const slot = await this.#slotFor(offset);
@@ -543,4 +549,11 @@ export class Qcow2Writer implements ImageWriter {
       this.#dirtyBitSet = false;
     }
   }
+}
+
+/** Fresh clusters of an encrypted image: the data at `start` of a zeroed run of `bytes`. */
+function encryptedRun(data: Uint8Array, start: number, bytes: number): Uint8Array {
+  const run = new Uint8Array(bytes);
+  run.set(data, start);
+  return run;
 }
