@@ -136,14 +136,7 @@ function pbkdf2Limit(a: number | undefined, b: number | undefined): number | und
 export function openError(filename: string, err: unknown): unknown {
   if (!(err instanceof VdiskError)) return err;
   const prefix = `Could not open '${filename}': `;
-  const wrapped = new (err.constructor as new (m: string, d: object) => VdiskError)(prefix + err.message, {
-    file: err.file ?? filename,
-    offset: err.offset,
-    cause: err,
-    data: err.data,
-    hint: err.hint,
-  });
-  return wrapped;
+  return err.rephrase(prefix + err.message, { file: err.file ?? filename });
 }
 
 /**
@@ -159,6 +152,5 @@ export function unwrapOpenError(filename: string, err: VdiskError): VdiskError {
 /** qemu's wording for a backing file that fails to open: `Could not open 'top': Could not open backing file: ...`. */
 export function backingError(referrer: string, err: unknown): unknown {
   if (!(err instanceof VdiskError)) return err;
-  const Ctor = err.constructor as new (m: string, d: object) => VdiskError;
-  return openError(referrer, new Ctor(`Could not open backing file: ${err.message}`, { file: err.file, cause: err, data: err.data, hint: err.hint }));
+  return openError(referrer, err.rephrase(`Could not open backing file: ${err.message}`, { offset: undefined }));
 }

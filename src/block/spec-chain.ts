@@ -123,8 +123,7 @@ export async function openSpecChain(spec: ImageOptions, format: string | undefin
 }
 
 function prefixed(text: string, err: VdiskError): VdiskError {
-  const Ctor = err.constructor as new (m: string, d: object) => VdiskError;
-  return new Ctor(`Could not open '${text}': ${err.message}`, { file: err.file ?? text, offset: err.offset, cause: err, data: err.data, hint: err.hint });
+  return err.rephrase(`Could not open '${text}': ${err.message}`, { file: err.file ?? text });
 }
 
 /** Names bottom-up: a replaced backing file shows in its overlay's `json:` name (not for info, which does no I/O). */

@@ -88,6 +88,18 @@ export class VdiskError extends Error {
     return this === VdiskError || Function.prototype[Symbol.hasInstance].call(this, value);
   }
 
+  /**
+   * The same kind of error (class, code, fault) under another message: how
+   * context is added to an error without losing what it is. `details`
+   * replaces the file, offset, data, hint and cause, which default to this
+   * error's own (and this error as the cause).
+   */
+  rephrase<T extends VdiskError>(this: T, message: string, details: ErrorDetails = {}): T {
+    const merged: ErrorDetails = { file: this.file, offset: this.offset, data: this.data, hint: this.hint, cause: this, ...details };
+    // Built by the base constructor under the subclass's prototype, so no subclass constructor re-derives the code.
+    return Reflect.construct(VdiskError, [this.code, this.fault, message, merged], this.constructor) as T;
+  }
+
   /** A plain object for JSON output and worker boundaries. */
   toJSON(): Record<string, unknown> {
     return {

@@ -105,8 +105,7 @@ export async function bitmap(filename: ImageTarget, name: string, actions: reado
         await runAction(dev, src, name, action, options);
       } catch (err) {
         if (!(err instanceof VdiskError)) throw err;
-        const Ctor = err.constructor as new (m: string, d: object) => VdiskError;
-        throw new Ctor(`Operation ${action.op} on bitmap ${name} failed: ${err.message}`, { cause: err, file: dev.filename, hint: err.hint });
+        throw err.rephrase(`Operation ${action.op} on bitmap ${name} failed: ${err.message}`, { file: dev.filename, offset: undefined, data: undefined });
       }
     }
   } catch (err) {

@@ -49,7 +49,7 @@ export interface CompareResult {
 /** Which exit status qemu-img gives a failed compare step. */
 function stageError(err: unknown, exit: 2 | 3 | 4, message?: string): unknown {
   if (!(err instanceof VdiskError)) return err;
-  return new (err.constructor as new (m: string, d: object) => VdiskError)(message ?? err.message, { file: err.file, cause: err, data: { ...err.data, compareExit: exit }, hint: err.hint });
+  return err.rephrase(message ?? err.message, { offset: undefined, data: { ...err.data, compareExit: exit } });
 }
 
 const IO_BUF = 2 * 1024 * 1024;

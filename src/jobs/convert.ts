@@ -160,8 +160,7 @@ async function executeTarget(plan: CreatePlan, output: OutputTarget, target: str
     await plan.execute(output, cache);
   } catch (err) {
     if (!(err instanceof VdiskError) || !(err.cause instanceof VdiskError)) throw err;
-    const Ctor = err.constructor as new (m: string, d: object) => VdiskError;
-    throw new Ctor(`${target}: error while converting ${plan.format}: ${err.cause.message}`, { file: target, cause: err.cause, hint: err.hint });
+    throw err.rephrase(`${target}: error while converting ${plan.format}: ${err.cause.message}`, { file: target, cause: err.cause, offset: undefined, data: undefined });
   }
 }
 
@@ -184,9 +183,8 @@ async function openWritten(spec: ImageTarget, path: string, target: string, opti
     return await BlockDevice.open(spec, options);
   } catch (err) {
     if (!(err instanceof VdiskError) || path === target) throw err;
-    const Ctor = err.constructor as new (m: string, d: object) => VdiskError;
     const name = (text: string): string => text.split(path).join(target);
-    throw new Ctor(name(err.message), { file: err.file === undefined ? undefined : name(err.file), offset: err.offset, cause: err, data: err.data, hint: err.hint === undefined ? undefined : name(err.hint) });
+    throw err.rephrase(name(err.message), { file: err.file === undefined ? undefined : name(err.file), hint: err.hint === undefined ? undefined : name(err.hint) });
   }
 }
 

@@ -15,8 +15,7 @@ type Warn = ((w: { code: string; message: string }) => void) | undefined;
 function createError(name: string, err: unknown): unknown {
   if (name === '') return new NotFoundError("Could not create '': No such file or directory", { cause: err });
   if (!(err instanceof VdiskError) || !err.message.startsWith(`Could not open '`) || err.code === 'EUNSAFE') return err;
-  const Ctor = err.constructor as new (m: string, d: object) => VdiskError;
-  return new Ctor(err.message.replace(/^Could not open /, 'Could not create '), { file: err.file, cause: err, data: err.data, hint: err.hint });
+  return err.rephrase(err.message.replace(/^Could not open /, 'Could not create '), { offset: undefined });
 }
 
 async function sameFile(a: string, b: string): Promise<boolean> {

@@ -131,8 +131,7 @@ function printed(specs: readonly OptionSpec[], texts: ReadonlyMap<string, string
  */
 function prefixed(filename: string, err: unknown, stage: 'validate' | 'execute'): unknown {
   if (!(err instanceof VdiskError) || err.data?.['createStage']) return err;
-  const Ctor = err.constructor as new (m: string, d: object) => VdiskError;
-  return new Ctor(`${filename}: ${err.message}`, { file: err.file ?? filename, cause: err, hint: err.hint, data: { ...err.data, createStage: stage } });
+  return err.rephrase(`${filename}: ${err.message}`, { file: err.file ?? filename, offset: undefined, data: { ...err.data, createStage: stage } });
 }
 
 /**
@@ -175,10 +174,9 @@ async function backingSize(filename: string, backing: string, format: string | u
     dev = await BlockDevice.open(path, { ...opts, format, readOnly: true, registry: opts.registry });
   } catch (err) {
     if (err instanceof VdiskError) {
-      const Ctor = err.constructor as new (m: string, d: object) => VdiskError;
       // bdrv_img_create reports the file's own error, without the open's `Could not open 'x':` wrapper.
       const inner = unwrapOpenError(path, err);
-      throw new Ctor(inner.message, { file: path, cause: err, hint: 'Could not open backing image.' });
+      throw err.rephrase(inner.message, { file: path, offset: undefined, data: undefined, hint: 'Could not open backing image.' });
     }
     throw err;
   }

@@ -60,8 +60,7 @@ async function runDd(input: ImageTarget, output: string, opts: DdOptions, ctx: J
       await plan.execute(target);
     } catch (err) {
       if (err instanceof VdiskError && err.cause instanceof VdiskError) {
-        const Ctor = err.constructor as new (m: string, d: object) => VdiskError;
-        throw new Ctor(`${output}: error while creating output image: ${err.cause.message}`, { file: output, cause: err.cause, hint: err.hint });
+        throw err.rephrase(`${output}: error while creating output image: ${err.cause.message}`, { file: output, cause: err.cause, offset: undefined, data: undefined });
       }
       throw err;
     }

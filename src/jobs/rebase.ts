@@ -47,8 +47,7 @@ const SECTOR = 512;
 /** Wraps a failure of the header change as qemu-img words it. */
 function changeError(name: string, err: unknown): unknown {
   if (!(err instanceof VdiskError)) return err;
-  const Ctor = err.constructor as new (m: string, d: object) => VdiskError;
-  return new Ctor(`Could not change the backing file to '${name}': ${err.message}`, { file: err.file, cause: err, data: err.data });
+  return err.rephrase(`Could not change the backing file to '${name}': ${err.message}`, { offset: undefined, hint: undefined });
 }
 
 /** Reads `into.length` bytes at `offset` of `dev`, zeros past its end (a shorter backing file). */
@@ -159,8 +158,7 @@ async function runRebase(filename: ImageTarget, backing: string | undefined, opt
           if (!(err instanceof VdiskError)) throw err;
           // qemu-img opens it with blk_new_open: the open's own error, without the `Could not open 'x':` wrapper.
           const inner = unwrapOpenError(path, err);
-          const Ctor = inner.constructor as new (m: string, d: object) => VdiskError;
-          throw new Ctor(`Could not open new backing file '${name}': ${inner.message}`, { file: inner.file, cause: err, data: inner.data, hint: inner.hint });
+          throw inner.rephrase(`Could not open new backing file '${name}': ${inner.message}`, { cause: err, offset: undefined });
         }
       }
       // When the new backing file is in the old chain, only the layers above it can differ.

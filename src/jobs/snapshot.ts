@@ -47,8 +47,7 @@ export interface SnapshotResult {
 /** Marks an error as coming from the action (not the open), for qemu-img's "Could not … snapshot" wording. */
 function actionError(err: unknown, action: SnapshotAction): unknown {
   if (!(err instanceof VdiskError)) return err;
-  const Ctor = err.constructor as new (m: string, d: object) => VdiskError;
-  return new Ctor(err.message, { file: err.file, offset: err.offset, cause: err, hint: err.hint, data: { ...err.data, snapshotAction: action } });
+  return err.rephrase(err.message, { data: { ...err.data, snapshotAction: action } });
 }
 
 function unsupported(format: string, errno: number): UnsupportedError {

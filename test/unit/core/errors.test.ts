@@ -46,4 +46,21 @@ describe('error classes', () => {
     assert.equal(e.offset, 65536);
     assert.equal(e.cause, cause);
   });
+  it('rephrase keeps the class, code and fault, with this error as the cause', () => {
+    const base = new errors.VdiskError('ENOSPC', 'environment', 'No space left on device', { file: 'a', offset: 7, hint: 'h', data: { k: 1 } });
+    const r = base.rephrase('t.qcow2: No space left on device', { file: 't.qcow2' });
+    assert.equal(r.message, 't.qcow2: No space left on device');
+    assert.equal(r.code, 'ENOSPC');
+    assert.equal(r.fault, 'environment');
+    assert.equal(r.file, 't.qcow2');
+    assert.equal(r.offset, 7);
+    assert.equal(r.hint, 'h');
+    assert.deepEqual(r.data, { k: 1 });
+    assert.equal(r.cause, base);
+    const locked = new errors.LockedError('Failed to get "write" lock', { file: 'x' }).rephrase('x: Failed to get "write" lock', { hint: undefined });
+    assert.ok(locked instanceof errors.LockedError);
+    assert.equal(locked.code, 'EBUSY');
+    assert.equal(locked.name, 'LockedError');
+    assert.equal(locked.hint, undefined);
+  });
 });
