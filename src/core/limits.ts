@@ -108,8 +108,8 @@ export const LIMITS = {
   dmgMaxResourceBytes: 64 * 1024 * 1024,
   /** dmg: most resources walked in a resource fork (vdisk's cap on a loop QEMU bounds only by the fork length). */
   dmgMaxResources: 65536,
-  /** dmg: most chunks held in memory (vdisk's cap: 4 Ti sectors' worth of 1 MiB chunks, about 150 MiB of tables). */
-  dmgMaxChunks: 4 * 1024 * 1024,
+  /** dmg: most chunks held in memory (vdisk's cap: a 1 TiB image of hdiutil's 1 MiB chunks; about 120 MiB while the table is built). */
+  dmgMaxChunks: 1024 * 1024,
   /** cloop: largest block (MAX_BLOCK_SIZE). */
   cloopMaxBlockBytes: 64 * 1024 * 1024,
   /** cloop: largest compressed block (2 × MAX_BLOCK_SIZE, "invalid compressed block size"). */

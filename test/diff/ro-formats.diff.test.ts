@@ -63,8 +63,8 @@ const READABLE: Record<string, () => Uint8Array> = {
         { firstSector: 24, chunks: [{ type: DMG.zero, sectors: 100 }] },
       ],
     }),
-  // a raw chunk storing fewer bytes than its sectors, and a huge zero chunk (exempt from the sector limit)
-  'short-raw.dmg': () =>
+  // a huge zero chunk: exempt from the sector limit
+  'zero-tail.dmg': () =>
     makeDmg({ blocks: [{ firstSector: 0, chunks: [{ type: DMG.raw, sectors: 8, stored: DATA.subarray(0, 4096) }, { type: DMG.zero, sectors: 300000 }] }] }),
   'c4k.cloop': () => makeCloop(4096, DATA.subarray(0, 40000)),
   'c64k.cloop': () => makeCloop(65536, DATA.subarray(0, 200000)),

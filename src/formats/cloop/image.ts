@@ -1,7 +1,7 @@
 /**
  * An open cloop image (compressed loop, V2.0), read-only as in QEMU: each
  * block is one zlib stream that must inflate to exactly the block size;
- * the last block read is kept decoded, as qemu keeps it.
+ * the last blocks read are kept decoded.
  */
 import { promisify } from 'node:util';
 import { inflate } from 'node:zlib';
@@ -57,7 +57,7 @@ export class CloopImage implements FormatImage {
 
   async readCompressedPart(e: CompressedExtent, into: Uint8Array): Promise<void> {
     const block = e.unitOffset / this.#h.blockSize;
-    const unit = await this.#cache.get(block, () => this.#decode(block));
+    const unit = await this.#cache.get(block, this.#h.blockSize, () => this.#decode(block));
     const at = e.offset - e.unitOffset;
     into.set(unit.subarray(at, at + into.length));
   }

@@ -3,7 +3,7 @@
  * trailer, the mish blocks from the resource fork or the XML property
  * list, then reads chunk by chunk. Raw chunks map onto the file, zero and
  * ignore chunks read as zeros, zlib and bzip2 chunks are decoded whole
- * (the last one kept, as qemu keeps it); sectors no readable chunk covers
+ * (a few kept decoded); sectors no readable chunk covers
  * fail with EIO, as in qemu.
  */
 import type { ByteStore, CompressedExtent, Extent, FormatDescription, FormatImage, OpenOptions } from '../driver.js';
@@ -110,7 +110,7 @@ export class DmgImage implements FormatImage {
   async readCompressedPart(e: CompressedExtent, into: Uint8Array): Promise<void> {
     const i = this.#table.find(e.unitOffset / SECTOR);
     if (i < 0) throw readFailed();
-    const unit = await this.#cache.get(i, () => decodeChunk(this.store, this.#table, i));
+    const unit = await this.#cache.get(i, (this.#table.counts[i] as number) * SECTOR, () => decodeChunk(this.store, this.#table, i));
     const at = e.offset - e.unitOffset;
     into.set(unit.subarray(at, at + into.length));
   }
