@@ -65,13 +65,14 @@ export async function readCompressedRun(store: ByteStore, type: number, clusterS
 /**
  * Compresses one cluster the way QEMU does; returns undefined when the
  * result would not be smaller than a cluster (the caller writes it
- * uncompressed). `data` is handed to the codec pool: the caller must not
- * use it afterwards.
+ * uncompressed). With `handOver`, `data` (a buffer of its own) moves to the
+ * codec pool without a copy and must not be used afterwards.
  */
-export async function compressCluster(type: number, data: Uint8Array): Promise<Uint8Array | undefined> {
+export async function compressCluster(type: number, data: Uint8Array, handOver = false): Promise<Uint8Array | undefined> {
   const codec = codecOf(type);
   const size = data.length;
-  const owned = data.byteOffset === 0 && data.byteLength === data.buffer.byteLength && data.buffer instanceof ArrayBuffer ? data : data.slice();
+  const whole = data.byteOffset === 0 && data.byteLength === data.buffer.byteLength && data.buffer instanceof ArrayBuffer;
+  const owned = handOver && whole ? data : data.slice();
   const { out } = (await runCodec({ op: 'encode', codec, data: owned }, [owned.buffer as ArrayBuffer])) as EncodeResult;
   return out.length >= size ? undefined : out;
 }
