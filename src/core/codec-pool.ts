@@ -47,11 +47,18 @@ const MAX_BATCH_BYTES = 8 * 1024 * 1024;
  */
 const WORKER_URL = new URL('../core/codec-worker.js', import.meta.url);
 
-/** Workers wanted: VDISK_CODEC_THREADS (0 runs every task on the calling thread), else one per core. */
+/**
+ * Most workers by default. Each costs ~35 MiB while busy (zlib's output
+ * buffers are garbage its collector reclaims in ~64 MiB steps), and the
+ * calling thread needs a core too: three keep convert under 200 MiB.
+ */
+const MAX_DEFAULT_WORKERS = 3;
+
+/** Workers wanted: VDISK_CODEC_THREADS (0 runs every task on the calling thread), else one per core up to MAX_DEFAULT_WORKERS. */
 function wantedWorkers(): number {
   const env = process.env['VDISK_CODEC_THREADS'];
   if (env !== undefined && /^\d+$/.test(env)) return Math.min(Number(env), 64);
-  return Math.max(1, availableParallelism());
+  return Math.max(1, Math.min(availableParallelism(), MAX_DEFAULT_WORKERS));
 }
 
 class CodecPool {
@@ -123,7 +130,8 @@ class CodecPool {
 
   #spawn(): Lane | undefined {
     if (this.#lanes.length >= this.#max) return undefined;
-    const worker = new Worker(fileURLToPath(WORKER_URL));
+    // Small heaps: a worker's data lives in buffers outside the JS heap.
+    const worker = new Worker(fileURLToPath(WORKER_URL), { resourceLimits: { maxYoungGenerationSizeMb: 4, maxOldGenerationSizeMb: 32 } });
     const lane: Lane = { worker, batch: undefined };
     worker.on('message', (answers: readonly BatchAnswer[]) => this.#answered(lane, answers));
     worker.on('error', (err) => this.#lost(lane, err));

@@ -23,7 +23,7 @@ if (port) {
           const out = result.out;
           if (out && out.buffer instanceof ArrayBuffer) {
             // Only a buffer the output owns whole is handed over (zlib's may be a slice of a larger one).
-            const whole = out.byteOffset === 0 && out.byteLength === out.buffer.byteLength ? out : out.slice();
+            const whole = out.byteOffset === 0 && out.byteLength === out.buffer.byteLength ? out : new Uint8Array(out);
             answers.push({ ok: true, result: { ...result, out: whole } as CodecResult });
             transfer.push(whole.buffer as ArrayBuffer);
           } else {

@@ -8,6 +8,11 @@
 import type { CodecName, DecodePiece, DecodeResult } from './codec-kernels.js';
 import { runCodec } from './codec-pool.js';
 
+/** Where spans are read from (a ByteStore; core sits below io/). */
+export interface SpanSource {
+  read(offset: number, into: Uint8Array): Promise<unknown>;
+}
+
 /** A compressed unit where it lies in the file. */
 export interface HostRange {
   readonly hostOffset: number;
@@ -47,18 +52,47 @@ export function groupSpans<T extends HostRange>(units: readonly T[], gap: number
 }
 
 /**
- * Decodes the units of `input` (a span read for this call: it is handed to
- * the pool and must not be used afterwards) into `out`. Shared memory is
- * written in place by the worker; anything else gets one copy of the
- * decoded bytes.
+ * Span buffers in shared memory, recycled: a worker reads a span where the
+ * read put it (no transfer, no copy), and no fresh multi-megabyte buffer
+ * waits for a worker's garbage collector per request.
+ */
+const free: Uint8Array[] = [];
+const KEEP = 16;
+const MIN_SPAN_BUFFER = 256 * 1024;
+
+function takeBuffer(n: number): Uint8Array {
+  const at = free.findIndex((b) => b.length >= n);
+  const buf = at >= 0 ? (free.splice(at, 1)[0] as Uint8Array) : new Uint8Array(new SharedArrayBuffer(Math.max(MIN_SPAN_BUFFER, 2 ** Math.ceil(Math.log2(n)))));
+  return buf.subarray(0, n);
+}
+
+function giveBuffer(b: Uint8Array): void {
+  if (free.length < KEEP) free.push(new Uint8Array(b.buffer, 0, b.buffer.byteLength));
+}
+
+/** Reads `span` from `store` into a recycled buffer for the duration of `use`. */
+export async function withSpan<T>(store: SpanSource, span: { start: number; end: number }, use: (input: Uint8Array) => Promise<T>): Promise<T> {
+  const input = takeBuffer(span.end - span.start);
+  try {
+    await store.read(span.start, input);
+    return await use(input);
+  } finally {
+    giveBuffer(input);
+  }
+}
+
+/**
+ * Decodes the units of `input` into `out`. Shared memory (a span buffer,
+ * convert's request buffers) is read and written in place by the worker;
+ * other input is copied to the worker, other output copied back once.
  */
 export async function decodeInto(codec: CodecName, unit: number, input: Uint8Array, pieces: readonly DecodePiece[], out: Uint8Array): Promise<DecodeResult> {
-  const shared = typeof SharedArrayBuffer !== 'undefined' && out.buffer instanceof SharedArrayBuffer;
-  const owned = input.buffer instanceof ArrayBuffer && input.byteOffset === 0 && input.byteLength === input.buffer.byteLength ? input : input.slice();
+  const shared = (b: Uint8Array): boolean => typeof SharedArrayBuffer !== 'undefined' && b.buffer instanceof SharedArrayBuffer;
+  const sendable = shared(input) ? input : new Uint8Array(input); // a copy of its own (Buffer#slice would share)
   const r = (await runCodec(
-    { op: 'decode', codec, unit, input: owned, pieces, out: shared ? out : undefined, outLength: out.length },
-    [owned.buffer as ArrayBuffer],
+    { op: 'decode', codec, unit, input: sendable, pieces, out: shared(out) ? out : undefined, outLength: out.length },
+    shared(sendable) ? [] : [sendable.buffer as ArrayBuffer],
   )) as DecodeResult;
-  if (!shared && r.out && !r.failed) out.set(r.out.subarray(0, out.length));
+  if (!shared(out) && r.out && !r.failed) out.set(r.out.subarray(0, out.length));
   return r;
 }

@@ -5,7 +5,7 @@
  */
 import type { CodecName, DecodePiece, EncodeResult } from '../../core/codec-kernels.js';
 import { runCodec } from '../../core/codec-pool.js';
-import { decodeInto, groupSpans } from '../../core/compressed-run.js';
+import { decodeInto, groupSpans, withSpan } from '../../core/compressed-run.js';
 import { CorruptImageError, UnsupportedError } from '../../core/errors.js';
 import { settleAll } from '../../core/settle.js';
 import type { ByteStore, CompressedExtent } from '../driver.js';
@@ -52,13 +52,13 @@ export async function readCompressedRun(store: ByteStore, type: number, clusterS
     return p;
   });
   await settleAll(
-    groupSpans(placed, clusterSize).map(async (span) => {
-      const input = new Uint8Array(span.end - span.start);
-      await store.read(span.start, input);
-      const pieces: DecodePiece[] = span.units.map((u) => ({ at: u.hostOffset - span.start, length: u.hostLength, outAt: u.outAt, from: u.from, count: u.count }));
-      const r = await decodeInto(codec, clusterSize, input, pieces, into);
-      if (r.failed) throw decodeError(span.units[r.failed.index]?.hostOffset ?? span.start, r.failed.message);
-    }),
+    groupSpans(placed, clusterSize).map((span) =>
+      withSpan(store, span, async (input) => {
+        const pieces: DecodePiece[] = span.units.map((u) => ({ at: u.hostOffset - span.start, length: u.hostLength, outAt: u.outAt, from: u.from, count: u.count }));
+        const r = await decodeInto(codec, clusterSize, input, pieces, into);
+        if (r.failed) throw decodeError(span.units[r.failed.index]?.hostOffset ?? span.start, r.failed.message);
+      }),
+    ),
   );
 }
 
@@ -72,7 +72,7 @@ export async function compressCluster(type: number, data: Uint8Array, handOver =
   const codec = codecOf(type);
   const size = data.length;
   const whole = data.byteOffset === 0 && data.byteLength === data.buffer.byteLength && data.buffer instanceof ArrayBuffer;
-  const owned = handOver && whole ? data : data.slice();
+  const owned = handOver && whole ? data : new Uint8Array(data); // a copy of its own (Buffer#slice would share)
   const { out } = (await runCodec({ op: 'encode', codec, data: owned }, [owned.buffer as ArrayBuffer])) as EncodeResult;
   return out.length >= size ? undefined : out;
 }

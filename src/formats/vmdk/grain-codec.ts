@@ -6,7 +6,7 @@
  */
 import type { DecodePiece, EncodeResult } from '../../core/codec-kernels.js';
 import { runCodec } from '../../core/codec-pool.js';
-import { decodeInto, groupSpans } from '../../core/compressed-run.js';
+import { decodeInto, groupSpans, withSpan, type HostRange, type Span } from '../../core/compressed-run.js';
 import { CorruptImageError } from '../../core/errors.js';
 import { LIMITS } from '../../core/limits.js';
 import { settleAll } from '../../core/settle.js';
@@ -15,7 +15,7 @@ import { GRAIN_MARKER_BYTES, SECTOR } from './layout.js';
 
 /** Builds marker + compressed data, padded to whole sectors. */
 export async function encodeGrain(lbaSector: number, data: Uint8Array): Promise<Uint8Array> {
-  const own = data.slice(); // handed to the codec pool
+  const own = new Uint8Array(data); // a copy of its own, handed to the codec pool
   const { out: z } = (await runCodec({ op: 'encode', codec: 'zlib', data: own }, [own.buffer])) as EncodeResult;
   const out = new Uint8Array(Math.ceil((GRAIN_MARKER_BYTES + z.length) / SECTOR) * SECTOR);
   const v = new DataView(out.buffer);
@@ -75,36 +75,39 @@ export async function readCompressedGrain(
 export async function readCompressedGrains(store: ByteStore, markers: boolean, grainBytes: number, grains: readonly GrainPiece[], into: Uint8Array): Promise<void> {
   const maxLen = grainBytes * LIMITS.vmdkMaxCompressedGrainFactor;
   const head = markers ? GRAIN_MARKER_BYTES : 0;
-  const placed = grains.map((g) => ({ ...g, hostOffset: g.host, hostLength: head + maxLen }));
+  const placed: (GrainPiece & HostRange)[] = grains.map((g) => ({ ...g, hostOffset: g.host, hostLength: head + maxLen }));
   await settleAll(
-    groupSpans(placed, grainBytes).map(async (span) => {
-      const input = new Uint8Array(span.end - span.start);
-      await store.read(span.start, input);
-      const view = new DataView(input.buffer);
-      const pieces: DecodePiece[] = [];
-      // A bad marker fails the read after the grains before it (as reading them one by one would).
-      let badMarker: CorruptImageError | undefined;
-      for (const g of span.units) {
-        const at = g.host - span.start;
-        const len = markers ? view.getUint32(at + 8, true) : maxLen;
-        if (len === 0 || len > maxLen) {
-          badMarker = new CorruptImageError(`Invalid compressed grain marker size ${len} at offset ${g.host}`, { file: store.name, offset: g.host });
-          break;
-        }
-        pieces.push({ at: at + head, length: len, outAt: g.outAt, from: g.from, count: g.count });
-      }
-      const r = await decodeInto('zlib', grainBytes, input, pieces, into);
-      if (r.failed) {
-        const host = span.units[r.failed.index]?.host ?? span.start;
-        throw new CorruptImageError(`Compressed grain at offset ${host} does not inflate to at most ${grainBytes} bytes`, { file: store.name, offset: host, cause: new Error(r.failed.message) });
-      }
-      for (const [k, n] of r.produced.entries()) {
-        const g = span.units[k] as GrainPiece;
-        if (n < g.need) {
-          throw new CorruptImageError(`Compressed grain at offset ${g.host} inflates to ${n} bytes, fewer than the ${g.need} it must hold`, { file: store.name, offset: g.host });
-        }
-      }
-      if (badMarker) throw badMarker;
-    }),
+    groupSpans(placed, grainBytes).map((span) => withSpan(store, span, (input) => inflateSpan(store, span, input, markers, grainBytes, into))),
   );
+}
+
+/** Inflates the grains of one span read into `input`. */
+async function inflateSpan(store: ByteStore, span: Span<GrainPiece & HostRange>, input: Uint8Array, markers: boolean, grainBytes: number, into: Uint8Array): Promise<void> {
+  const maxLen = grainBytes * LIMITS.vmdkMaxCompressedGrainFactor;
+  const head = markers ? GRAIN_MARKER_BYTES : 0;
+  const view = new DataView(input.buffer, input.byteOffset, input.byteLength);
+  const pieces: DecodePiece[] = [];
+  // A bad marker fails the read after the grains before it (as reading them one by one would).
+  let badMarker: CorruptImageError | undefined;
+  for (const g of span.units) {
+    const at = g.host - span.start;
+    const len = markers ? view.getUint32(at + 8, true) : maxLen;
+    if (len === 0 || len > maxLen) {
+      badMarker = new CorruptImageError(`Invalid compressed grain marker size ${len} at offset ${g.host}`, { file: store.name, offset: g.host });
+      break;
+    }
+    pieces.push({ at: at + head, length: len, outAt: g.outAt, from: g.from, count: g.count });
+  }
+  const r = await decodeInto('zlib', grainBytes, input, pieces, into);
+  if (r.failed) {
+    const host = span.units[r.failed.index]?.host ?? span.start;
+    throw new CorruptImageError(`Compressed grain at offset ${host} does not inflate to at most ${grainBytes} bytes`, { file: store.name, offset: host, cause: new Error(r.failed.message) });
+  }
+  for (const [k, n] of r.produced.entries()) {
+    const g = span.units[k] as GrainPiece;
+    if (n < g.need) {
+      throw new CorruptImageError(`Compressed grain at offset ${g.host} inflates to ${n} bytes, fewer than the ${g.need} it must hold`, { file: store.name, offset: g.host });
+    }
+  }
+  if (badMarker) throw badMarker;
 }
