@@ -130,8 +130,8 @@ class CodecPool {
 
   #spawn(): Lane | undefined {
     if (this.#lanes.length >= this.#max) return undefined;
-    // Small heaps: a worker's data lives in buffers outside the JS heap.
-    const worker = new Worker(fileURLToPath(WORKER_URL), { resourceLimits: { maxYoungGenerationSizeMb: 4, maxOldGenerationSizeMb: 32 } });
+    // No inherited Node flags: some (`--input-type`, `-e`'s) are refused in workers and would kill them at start.
+    const worker = new Worker(fileURLToPath(WORKER_URL), { execArgv: [] });
     const lane: Lane = { worker, batch: undefined };
     worker.on('message', (answers: readonly BatchAnswer[]) => this.#answered(lane, answers));
     worker.on('error', (err) => this.#lost(lane, err));
