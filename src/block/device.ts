@@ -243,8 +243,17 @@ export class BlockDevice {
     while (pos < end) {
       const extents = await image.mapping(offset + pos, end - pos);
       if (extents.length === 0) throw new CorruptImageError(`Driver returned no mapping at offset ${offset + pos}`);
-      for (const e of extents) {
+      for (let i = 0; i < extents.length; i++) {
+        const e = extents[i] as Extent;
         checkExtent(e, offset + pos, end - pos);
+        if (e.kind === 'compressed' && image.readCompressedRun) {
+          // Consecutive compressed units are decoded together (in parallel) rather than one by one.
+          const run = compressedRun(extents, i, offset + pos, end - pos);
+          await image.readCompressedRun(run.extents, into.subarray(pos, pos + run.length));
+          pos += run.length;
+          i += run.extents.length - 1;
+          continue;
+        }
         const sub = into.subarray(pos, pos + e.length);
         switch (e.kind) {
           case 'data':
@@ -317,6 +326,20 @@ export class BlockDevice {
       throw new InvalidArgumentError(`Request [${offset}, ${offset + length}) is beyond the end of '${this.filename}' (${this.size} bytes)`);
     }
   }
+}
+
+/** The compressed extents from `extents[i]` on, up to the first of another kind, each checked like any extent. */
+function compressedRun(extents: readonly Extent[], i: number, offset: number, length: number): { extents: CompressedExtent[]; length: number } {
+  const run: CompressedExtent[] = [];
+  let n = 0;
+  for (let k = i; k < extents.length; k++) {
+    const e = extents[k] as Extent;
+    if (e.kind !== 'compressed') break;
+    checkExtent(e, offset + n, length - n);
+    run.push(e);
+    n += e.length;
+  }
+  return { extents: run, length: n };
 }
 
 /** What a layer's allocated extent says, refined by the host file's holes where qemu recurses. */

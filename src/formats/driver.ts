@@ -448,6 +448,13 @@ export interface FormatImage {
    */
   readCompressedPart?(extent: CompressedExtent, into: Uint8Array): Promise<void>;
   /**
+   * Decodes `extents` (compressed, consecutive in guest order) into `into`,
+   * which they cover exactly: units stored together are read and decoded
+   * together, on every core. Optional; without it each extent goes through
+   * {@link FormatImage.readCompressed}.
+   */
+  readCompressedRun?(extents: readonly CompressedExtent[], into: Uint8Array): Promise<void>;
+  /**
    * When this resolves true, block status also asks the host store for holes
    * inside data extents (qemu's BDRV_BLOCK_RECURSE: raw files, and qcow2
    * images made with metadata preallocation). Absent means false.

@@ -42,7 +42,8 @@ class BufferPool {
   readonly #free: Uint8Array[] = [];
   constructor(private readonly size: number) {}
   take(length: number): Uint8Array {
-    const buf = length <= this.size ? (this.#free.pop() ?? new Uint8Array(this.size)) : new Uint8Array(length);
+    // Shared memory, so that a codec worker decodes compressed clusters straight into it.
+    const buf = length <= this.size ? (this.#free.pop() ?? new Uint8Array(new SharedArrayBuffer(this.size))) : new Uint8Array(length);
     return buf.subarray(0, length);
   }
   give(buf: Uint8Array): void {

@@ -20,7 +20,7 @@ import { qcow2Amender } from './amend.js';
 import type { Qcow2Bitmaps } from './bitmap-ops.js';
 import { TableCache } from './cache.js';
 import { mapRange } from './cluster.js';
-import { decompressCluster } from './compressed.js';
+import { decompressCluster, readCompressedRun } from './compressed.js';
 import { cryptExtents, describeEncrypt } from './crypt.js';
 import { AUTOCLEAR_KNOWN, COMPAT_LAZY_REFCOUNTS, COMPRESSION_ZSTD, INCOMPAT_CORRUPT, INCOMPAT_DIRTY } from './layout.js';
 import { validateTable } from './open.js';
@@ -123,6 +123,11 @@ export class Qcow2Image implements FormatImage {
     const input = new Uint8Array(extent.hostLength);
     await this.#s.store.read(extent.hostOffset, input);
     await decompressCluster(this.#s.header.compressionType, input, unit.subarray(0, this.#s.g.clusterSize), extent.hostOffset);
+  }
+
+  /** Decodes consecutive compressed extents into `into` (which they cover), nearby clusters read and decoded together. */
+  readCompressedRun(extents: readonly CompressedExtent[], into: Uint8Array): Promise<void> {
+    return readCompressedRun(this.#s.store, this.#s.header.compressionType, this.#s.g.clusterSize, extents, into);
   }
 
   /**

@@ -433,7 +433,7 @@ export class Qcow2Writer implements ImageWriter {
   async compressUnit(data: Uint8Array): Promise<Uint8Array | null> {
     const unit = new Uint8Array(this.#cs);
     unit.set(data.subarray(0, this.#cs));
-    return (await compressCluster(this.#s.header.compressionType, unit)) ?? null;
+    return (await compressCluster(this.#s.header.compressionType, unit, true)) ?? null;
   }
 
   async writeCompressed(offset: number, data: Uint8Array, compressed?: Uint8Array | null): Promise<void> {

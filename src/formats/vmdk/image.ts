@@ -97,6 +97,25 @@ export class VmdkImage implements FormatImage {
     await e.sparse.readCompressed(extent.hostOffset, gi, unit);
   }
 
+  /** Inflates consecutive compressed extents into `into` (which they cover), a VMDK extent at a time. */
+  async readCompressedRun(extents: readonly CompressedExtent[], into: Uint8Array): Promise<void> {
+    const reads: Promise<void>[] = [];
+    let at = 0;
+    for (let i = 0; i < extents.length; ) {
+      const e = findExtent(this.state.extents, (extents[i] as CompressedExtent).unitOffset);
+      if (!e?.sparse) throw new CorruptImageError(`No compressed VMDK extent holds guest offset ${(extents[i] as CompressedExtent).unitOffset}`, { file: this.#filename });
+      const group: CompressedExtent[] = [];
+      let length = 0;
+      for (; i < extents.length && findExtent(this.state.extents, (extents[i] as CompressedExtent).unitOffset) === e; i++) {
+        group.push(extents[i] as CompressedExtent);
+        length += (extents[i] as CompressedExtent).length;
+      }
+      reads.push(e.sparse.readCompressedRun(group, e.start, into.subarray(at, at + length)));
+      at += length;
+    }
+    await settleAll(reads);
+  }
+
   async describe(): Promise<FormatDescription> {
     const s = this.state;
     return {

@@ -5,8 +5,8 @@
  */
 import { CorruptImageError, UnsupportedError } from '../../core/errors.js';
 import { LIMITS } from '../../core/limits.js';
-import type { ByteStore, Extent } from '../driver.js';
-import { readCompressedGrain } from './grain-codec.js';
+import type { ByteStore, CompressedExtent, Extent } from '../driver.js';
+import { readCompressedGrain, readCompressedGrains } from './grain-codec.js';
 import type { SparseGeometry } from './header.js';
 import { GTE_ZEROED, MAX_EXTENT_SECTORS, SECTOR } from './layout.js';
 
@@ -171,6 +171,24 @@ export class SparseExtent {
     const g = this.geom.grainBytes;
     const need = Math.min(g, this.capacity - gi * g);
     await readCompressedGrain(this.store, host, this.geom.markers, g, need, unit);
+  }
+
+  /**
+   * Inflates the compressed extents `extents` (consecutive, in this extent,
+   * which starts at guest offset `base`) into `into`, which they cover.
+   */
+  async readCompressedRun(extents: readonly CompressedExtent[], base: number, into: Uint8Array): Promise<void> {
+    const g = this.geom.grainBytes;
+    let outAt = 0;
+    const grains = extents.map((e) => {
+      const gi = (e.unitOffset - base) / g;
+      const from = e.offset - e.unitOffset;
+      const piece = { host: e.hostOffset, need: Math.min(g, this.capacity - gi * g), outAt, from, count: Math.min(e.length, Math.max(0, g - from)) };
+      outAt += e.length;
+      return piece;
+    });
+    into.fill(0); // bytes past a grain's end (none in a consistent image) read as zeros
+    await readCompressedGrains(this.store, this.geom.markers, g, grains, into);
   }
 
   /** Reserves `bytes` (sector multiple) at the end of the extent file. */
