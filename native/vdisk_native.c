@@ -191,9 +191,39 @@ static int write_all(int fd, const uint8_t *p, int64_t len, int64_t off, int64_t
   return 0;
 }
 
+/* With nothing to scan (-S 0) the whole request is one data run: the kernel copies it between the
+ * files (copy_file_range: one page copy instead of a read and a write), and what lies past the
+ * source's end is written as zeros. Returns 0 when the files do not allow it and nothing was done. */
+static int copy_kernel(Work *w) {
+  loff_t in = (loff_t)w->off_in, out = (loff_t)w->off_out;
+  int64_t done = 0;
+  while (done < w->len) {
+    ssize_t n = copy_file_range(w->fd_in, &in, w->fd_out, &out, (size_t)(w->len - done), 0);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (done == 0 && (errno == EXDEV || errno == EINVAL || errno == ENOSYS || errno == EOPNOTSUPP || errno == EBADF)) return 0;
+      /* Which file failed is not told: the target is the likely one (space, quota). */
+      w->err = errno; w->err_write = 1; w->err_off = w->off_out + done;
+      return 1;
+    }
+    if (n == 0) break;
+    done += n;
+  }
+  if (done < w->len) {
+    memset(w->buf, 0, (size_t)(w->len - done));
+    w->err = write_all(w->fd_out, w->buf, w->len - done, w->off_out + done, &w->err_off);
+    if (w->err) w->err_write = 1;
+  }
+  w->runs[w->nruns++] = w->len;
+  return 1;
+}
+
 /* Reads the request (zeros past the end of the file, as a read past EOF gives), finds its runs
  * and writes its data runs; a failure records its errno, side and offset. */
 static void copy_scan(Work *w) {
+  w->runs = malloc(sizeof(int64_t) * (size_t)((w->len + SECTOR - 1) / SECTOR + 1));
+  if (!w->runs) { w->err = ENOMEM; return; }
+  if (w->min_bytes == 0 && w->fd_out >= 0 && w->len > 0 && copy_kernel(w)) return;
   int64_t got = 0;
   while (got < w->len) {
     ssize_t n = pread(w->fd_in, w->buf + got, (size_t)(w->len - got), (off_t)(w->off_in + got));
@@ -202,8 +232,6 @@ static void copy_scan(Work *w) {
     got += n;
   }
   if (got < w->len) memset(w->buf + got, 0, (size_t)(w->len - got));
-  w->runs = malloc(sizeof(int64_t) * (size_t)((w->len + SECTOR - 1) / SECTOR + 1));
-  if (!w->runs) { w->err = ENOMEM; return; }
   for (int64_t pos = 0; pos < w->len;) {
     int data = 1;
     int64_t n = w->min_bytes > 0 ? sparse_run(w->buf + pos, w->len - pos, (w->guest + pos) / SECTOR, w->min_bytes, w->alignment, &data) : w->len - pos;

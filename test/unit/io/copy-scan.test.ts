@@ -95,6 +95,28 @@ describe('native copy requests', { skip: canCopyScan() ? false : 'native module 
     }
   });
 
+  it('with nothing to scan (-S 0), copy in the kernel and write zeros past the source end', async () => {
+    const from = join(dir.path, 'k-short.bin');
+    const to = join(dir.path, 'k-target.bin');
+    const data = new Uint8Array(10_000).fill(5);
+    writeFileSync(from, data);
+    writeFileSync(to, new Uint8Array(30_000).fill(0xee));
+    const fdIn = openSync(from, 'r');
+    const fdOut = openSync(to, 'r+');
+    try {
+      const runs = await copyScan({ fd: fdIn, name: from }, 1000, { fd: fdOut, name: to }, 512, new Uint8Array(16_384), 16_384, { guest: 512, minBytes: 0, alignment: 1 });
+      assert.deepEqual(runs, [16_384]);
+      const out = readFileSync(to);
+      assert.deepEqual(out.subarray(0, 512), Buffer.alloc(512, 0xee));
+      assert.deepEqual(out.subarray(512, 512 + 9000), Buffer.alloc(9000, 5));
+      assert.deepEqual(out.subarray(512 + 9000, 512 + 16_384), Buffer.alloc(16_384 - 9000));
+      assert.deepEqual(out.subarray(512 + 16_384), Buffer.alloc(30_000 - 512 - 16_384, 0xee));
+    } finally {
+      closeSync(fdIn);
+      closeSync(fdOut);
+    }
+  });
+
   it('word failures as the file store does', async () => {
     const file = join(dir.path, 'wo.bin');
     writeFileSync(file, new Uint8Array(4096));
