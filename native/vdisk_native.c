@@ -6,6 +6,10 @@
  *   setLock(fd, start, len, type)     OFD byte-range lock: type 0 unlock, 1 shared, 2 exclusive; returns 0 or errno
  *   getLock(fd, start, len, type)     the conflicting lock's type (1 shared, 2 exclusive) or 0
  *   copyRange(in, inOff, out, outOff, len) -> Promise<number> bytes copied (copy_file_range)
+ *   copyScan(in, inOff, out, outOff, buf, len, guest, minBytes, alignment)
+ *                                     -> Promise<number[]>: reads len bytes into buf, splits them into
+ *                                     convert's sparse runs (see scan_run) and, when out >= 0, writes
+ *                                     the data runs; one thread-pool hop per request (see CopyScan)
  *   alignedBuffer(size)               Uint8Array over page-aligned (4096) zeroed memory, for O_DIRECT
  *   directAlignment(fd)               the file's O_DIRECT offset/memory alignment (statx DIOALIGN,
  *                                     else BLKSSZGET for block devices); 0 when unknown
@@ -24,6 +28,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <linux/fs.h>
+#include <pthread.h>
 
 #define CHECK(call) do { if ((call) != napi_ok) { napi_throw_error(env, "EINVAL", "vdisk_native: bad arguments"); return NULL; } } while (0)
 
@@ -108,12 +113,144 @@ static napi_value GetLock(napi_env env, napi_callback_info info) {
 typedef struct {
   napi_async_work work;
   napi_deferred deferred;
-  int kind; /* 0 fallocate, 1 copy_file_range, 2 sync_file_range */
+  int kind; /* 0 fallocate, 1 copy_file_range, 2 sync_file_range, 3 copy-scan */
   int fd_in, fd_out, mode;
   int64_t off_in, off_out, len, done;
   int err;
   const char *what;
+  /* copy-scan: the caller's buffer (held by buf_ref), the scan parameters, the runs found
+   * (> 0 data, < 0 zeros), and which side failed at which offset */
+  uint8_t *buf;
+  napi_ref buf_ref;
+  int64_t guest, min_bytes, alignment, nruns, err_off;
+  int64_t *runs;
+  int err_write;
 } Work;
+
+#define SECTOR 512
+static const uint8_t zero_sector[SECTOR];
+
+static int is_zero(const uint8_t *p, int64_t n) {
+  /* Cheap early exits first, as qemu's buffer_is_zero does. */
+  if (p[0] | p[n - 1] | p[n / 2]) return 0;
+  return memcmp(p, zero_sector, (size_t)n) == 0;
+}
+
+static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
+
+/* The sectors at the start of buf with the same zero-ness, ends moved to `alignment` sectors
+ * (qemu's is_allocated_sectors); the mirror of sameRun in src/jobs/sparse-scan.ts. */
+static int64_t same_run(const uint8_t *buf, int64_t len, int64_t sector, int64_t alignment, int *data) {
+  int64_t off = min64(SECTOR, len);
+  int zero = is_zero(buf, off);
+  while (off < len) {
+    int64_t end = min64(off + SECTOR, len);
+    if (is_zero(buf + off, end - off) != zero) break;
+    off = end;
+  }
+  if (off >= len) { *data = !zero; return len; }
+  int64_t sectors = (len + SECTOR - 1) / SECTOR, i = off / SECTOR, tail = (sector + i) % alignment;
+  if (tail) {
+    /* A short zero run before data is rewritten by the data's read-modify-write anyway. */
+    if (zero && i <= tail) zero = 0;
+    i = zero ? i - tail : min64(i + alignment - tail, sectors);
+  }
+  *data = !zero;
+  return min64(i * SECTOR, len);
+}
+
+/* The next run of buf: zeros to leave sparse, or data that swallows zero runs shorter than
+ * min_bytes (qemu's is_allocated_sectors_min); the mirror of nextSparseRun in sparse-scan.ts. */
+static int64_t sparse_run(const uint8_t *buf, int64_t len, int64_t sector, int64_t min_bytes, int64_t alignment, int *data) {
+  int64_t min = min64(min_bytes / SECTOR > 1 ? min_bytes / SECTOR : 1, (len + SECTOR - 1) / SECTOR);
+  int64_t first = same_run(buf, len, sector, alignment, data);
+  if (!*data) return first;
+  int64_t used = first, checked = first;
+  while (checked < len) {
+    int d;
+    int64_t r = same_run(buf + checked, len - checked, sector + checked / SECTOR, alignment, &d);
+    checked += r;
+    if (d) used = checked;
+    else if ((r + SECTOR - 1) / SECTOR >= min) break;
+  }
+  *data = 1;
+  return used;
+}
+
+/* Buffered writes into one file serialize on its inode lock, where waiting threads spin and burn
+ * the cores the copy needs: the copy's writes take turns here instead, sleeping while they wait. */
+static pthread_mutex_t write_turn = PTHREAD_MUTEX_INITIALIZER;
+
+static int write_all(int fd, const uint8_t *p, int64_t len, int64_t off, int64_t *failed_at) {
+  int64_t done = 0;
+  while (done < len) {
+    ssize_t n = pwrite(fd, p + done, (size_t)(len - done), (off_t)(off + done));
+    if (n < 0) { if (errno == EINTR) continue; *failed_at = off + done; return errno; }
+    done += n;
+  }
+  return 0;
+}
+
+/* With nothing to scan (-S 0) the whole request is one data run: the kernel copies it between the
+ * files (copy_file_range: one page copy instead of a read and a write), and what lies past the
+ * source's end is written as zeros. Returns 0 when the files do not allow it and nothing was done. */
+static int copy_kernel(Work *w) {
+  loff_t in = (loff_t)w->off_in, out = (loff_t)w->off_out;
+  int64_t done = 0;
+  while (done < w->len) {
+    ssize_t n = copy_file_range(w->fd_in, &in, w->fd_out, &out, (size_t)(w->len - done), 0);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (done == 0 && (errno == EXDEV || errno == EINVAL || errno == ENOSYS || errno == EOPNOTSUPP || errno == EBADF)) return 0;
+      /* Which file failed is not told: the target is the likely one (space, quota). */
+      w->err = errno; w->err_write = 1; w->err_off = w->off_out + done;
+      return 1;
+    }
+    if (n == 0) break;
+    done += n;
+  }
+  if (done < w->len) {
+    memset(w->buf, 0, (size_t)(w->len - done));
+    w->err = write_all(w->fd_out, w->buf, w->len - done, w->off_out + done, &w->err_off);
+    if (w->err) w->err_write = 1;
+  }
+  w->runs[w->nruns++] = w->len;
+  return 1;
+}
+
+/* Reads the request (zeros past the end of the file, as a read past EOF gives), finds its runs
+ * and writes its data runs; a failure records its errno, side and offset. */
+static void copy_scan(Work *w) {
+  w->runs = malloc(sizeof(int64_t) * (size_t)((w->len + SECTOR - 1) / SECTOR + 1));
+  if (!w->runs) { w->err = ENOMEM; return; }
+  if (w->min_bytes == 0 && w->fd_out >= 0 && w->len > 0 && copy_kernel(w)) return;
+  int64_t got = 0;
+  while (got < w->len) {
+    ssize_t n = pread(w->fd_in, w->buf + got, (size_t)(w->len - got), (off_t)(w->off_in + got));
+    if (n < 0) { if (errno == EINTR) continue; w->err = errno; w->err_off = w->off_in + got; return; }
+    if (n == 0) break;
+    got += n;
+  }
+  if (got < w->len) memset(w->buf + got, 0, (size_t)(w->len - got));
+  for (int64_t pos = 0; pos < w->len;) {
+    int data = 1;
+    int64_t n = w->min_bytes > 0 ? sparse_run(w->buf + pos, w->len - pos, (w->guest + pos) / SECTOR, w->min_bytes, w->alignment, &data) : w->len - pos;
+    w->runs[w->nruns++] = data ? n : -n;
+    pos += n;
+  }
+  if (w->fd_out < 0) return;
+  pthread_mutex_lock(&write_turn);
+  int64_t pos = 0;
+  for (int64_t i = 0; i < w->nruns && !w->err; i++) {
+    int64_t n = w->runs[i] < 0 ? -w->runs[i] : w->runs[i];
+    if (w->runs[i] > 0) {
+      w->err = write_all(w->fd_out, w->buf + pos, n, w->off_out + pos, &w->err_off);
+      if (w->err) w->err_write = 1;
+    }
+    pos += n;
+  }
+  pthread_mutex_unlock(&write_turn);
+}
 
 static void execute(napi_env env, void *data) {
   (void)env;
@@ -121,6 +258,10 @@ static void execute(napi_env env, void *data) {
   if (w->kind == 0) {
     int mode = w->mode == 1 ? (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE) : w->mode == 2 ? FALLOC_FL_ZERO_RANGE : 0;
     if (fallocate(w->fd_in, mode, (off_t)w->off_in, (off_t)w->len) < 0) w->err = errno;
+    return;
+  }
+  if (w->kind == 3) {
+    copy_scan(w);
     return;
   }
   if (w->kind == 2) {
@@ -141,12 +282,31 @@ static void complete(napi_env env, napi_status status, void *data) {
   Work *w = data;
   if (status != napi_ok && !w->err) w->err = EIO;
   if (w->err) {
-    napi_reject_deferred(env, w->deferred, make_error(env, w->err, w->what));
+    napi_value err = make_error(env, w->err, w->kind == 3 ? (w->err_write ? "pwrite" : "pread") : w->what);
+    if (w->kind == 3) {
+      /* Which side failed, and where: the caller words the error as its store's read or write. */
+      napi_value side, at;
+      napi_get_boolean(env, w->err_write, &side);
+      napi_create_int64(env, w->err_off, &at);
+      napi_set_named_property(env, err, "write", side);
+      napi_set_named_property(env, err, "offset", at);
+    }
+    napi_reject_deferred(env, w->deferred, err);
   } else {
     napi_value v;
-    if (w->kind == 1) napi_create_int64(env, w->done, &v); else napi_get_undefined(env, &v);
+    if (w->kind == 1) napi_create_int64(env, w->done, &v);
+    else if (w->kind == 3) {
+      napi_create_array_with_length(env, (size_t)w->nruns, &v);
+      for (int64_t i = 0; i < w->nruns; i++) {
+        napi_value n;
+        napi_create_int64(env, w->runs[i], &n);
+        napi_set_element(env, v, (uint32_t)i, n);
+      }
+    } else napi_get_undefined(env, &v);
     napi_resolve_deferred(env, w->deferred, v);
   }
+  if (w->buf_ref) napi_delete_reference(env, w->buf_ref);
+  free(w->runs);
   napi_delete_async_work(env, w->work);
   free(w);
 }
@@ -187,6 +347,31 @@ static napi_value StartWriteback(napi_env env, napi_callback_info info) {
   Work *w = calloc(1, sizeof *w);
   if (!w) { napi_throw_error(env, "ENOMEM", "out of memory"); return NULL; }
   w->kind = 2; w->fd_in = (int)fd; w->off_in = off; w->len = len; w->what = "sync_file_range";
+  return start(env, w);
+}
+
+/* copyScan(in, inOff, out, outOff, buf, len, guest, minBytes, alignment): out < 0 only reads and
+ * scans; minBytes 0 makes the whole request one data run (-S 0); guest is the request's offset in
+ * the target image, which decides where sector alignment falls. */
+static napi_value CopyScan(napi_env env, napi_callback_info info) {
+  napi_value argv[9];
+  int64_t fin, oin, fout, oout, len, guest, min_bytes, alignment;
+  napi_typedarray_type type;
+  size_t length, byte_offset;
+  void *data = NULL;
+  napi_value ab;
+  if (get_args(env, info, 9, argv) || get_i64(env, argv[0], &fin) || get_i64(env, argv[1], &oin) || get_i64(env, argv[2], &fout) || get_i64(env, argv[3], &oout) ||
+      napi_get_typedarray_info(env, argv[4], &type, &length, &data, &ab, &byte_offset) != napi_ok || type != napi_uint8_array ||
+      get_i64(env, argv[5], &len) || get_i64(env, argv[6], &guest) || get_i64(env, argv[7], &min_bytes) || get_i64(env, argv[8], &alignment) ||
+      len < 0 || (size_t)len > length || oin < 0 || oout < 0 || guest < 0 || min_bytes < 0 || alignment < 1) {
+    napi_throw_error(env, "EINVAL", "copyScan(in, inOffset, out, outOffset, buffer, length, guestOffset, minBytes, alignment)");
+    return NULL;
+  }
+  Work *w = calloc(1, sizeof *w);
+  if (!w) { napi_throw_error(env, "ENOMEM", "out of memory"); return NULL; }
+  w->kind = 3; w->fd_in = (int)fin; w->off_in = oin; w->fd_out = (int)fout; w->off_out = oout; w->len = len;
+  w->buf = data; w->guest = guest; w->min_bytes = min_bytes; w->alignment = alignment; w->what = "copyScan";
+  if (napi_create_reference(env, argv[4], 1, &w->buf_ref) != napi_ok) { free(w); napi_throw_error(env, "EINVAL", "copyScan: buffer"); return NULL; }
   return start(env, w);
 }
 
@@ -245,6 +430,7 @@ static napi_value Init(napi_env env, napi_value exports) {
     { "setLock", NULL, SetLock, NULL, NULL, NULL, napi_default, NULL },
     { "getLock", NULL, GetLock, NULL, NULL, NULL, napi_default, NULL },
     { "copyRange", NULL, CopyRange, NULL, NULL, NULL, napi_default, NULL },
+    { "copyScan", NULL, CopyScan, NULL, NULL, NULL, napi_default, NULL },
     { "startWriteback", NULL, StartWriteback, NULL, NULL, NULL, napi_default, NULL },
     { "alignedBuffer", NULL, AlignedBuffer, NULL, NULL, NULL, napi_default, NULL },
     { "directAlignment", NULL, DirectAlignment, NULL, NULL, NULL, napi_default, NULL },

@@ -7,7 +7,7 @@
 import { CorruptImageError, InvalidArgumentError, IoError, VdiskError } from '../core/errors.js';
 import { AsyncMutex } from '../core/mutex.js';
 import { settleAll } from '../core/settle.js';
-import type { ByteStore, CompressedExtent, Extent, FormatImage, UnallocatedExtent } from '../formats/driver.js';
+import type { ByteStore, CompressedExtent, Extent, FormatImage, SparseRuns, SparseScan, UnallocatedExtent } from '../formats/driver.js';
 import type { BlockStatus } from './block-status.js';
 import { openChain, type ImageTarget, type OpenImageOptions } from './chain.js';
 import type { Layer } from './layer.js';
@@ -162,6 +162,21 @@ export class BlockDevice {
     if (!writer.copyFrom || length === 0) return false;
     const copy = writer.copyFrom.bind(writer);
     return this.#writeLock.run(() => copy(offset, length, source, sourceOffset));
+  }
+
+  /**
+   * Copies `length` guest bytes at `offset` from `source` at `sourceOffset`
+   * through `buffer` with convert's sparse scan, writing the data runs in
+   * the same request (formats with a fixed layout; see
+   * {@link ByteStore.copyRuns}). Undefined when it cannot: nothing was
+   * written then.
+   */
+  async copyRuns(offset: number, length: number, source: ByteStore, sourceOffset: number, buffer: Uint8Array, scan: SparseScan): Promise<SparseRuns | undefined> {
+    this.#checkRange(offset, length);
+    const writer = this.#writer();
+    // The first sector of a probed raw image is guarded (see #guardProbedHead): those writes go the long way.
+    if (!writer.copyRuns || !writer.concurrentWrites || length === 0 || (offset < PROBE_SECTOR && this.top.probedRaw)) return undefined;
+    return writer.copyRuns(offset, source, sourceOffset, buffer, length, scan);
   }
 
   /** Drops data in the range; it then reads from the backing file (or zeros). */

@@ -11,5 +11,7 @@ export type {
   MeasureResult,
   MeasureSource,
   SnapshotInfo,
+  SparseRuns,
+  SparseScan,
 } from '../formats/driver.js';
 export { parseCacheMode, type CacheMode } from '../core/cache-mode.js';

@@ -9,9 +9,9 @@
  */
 import type { OptionSpec, OptionValue } from '../core/options.js';
 import type { Secrets } from '../core/secrets.js';
-import type { ByteStore } from '../io/byte-store.js';
+import type { ByteStore, SparseRuns, SparseScan } from '../io/byte-store.js';
 
-export type { ByteStore } from '../io/byte-store.js';
+export type { ByteStore, SparseRuns, SparseScan } from '../io/byte-store.js';
 export type { OptionSpec, OptionValue } from '../core/options.js';
 
 /** A backing file as an image records it. */
@@ -396,6 +396,12 @@ export interface ImageWriter {
    * false when the format cannot; the caller then reads and writes.
    */
   copyFrom?(offset: number, length: number, source: ByteStore, sourceOffset: number): Promise<boolean>;
+  /**
+   * Copies guest bytes from another store with convert's sparse scan, in one
+   * request (see {@link ByteStore.copyRuns}); for formats whose guest bytes
+   * have a fixed place. Undefined when it cannot (nothing was written).
+   */
+  copyRuns?(offset: number, source: ByteStore, sourceOffset: number, buffer: Uint8Array, length: number, scan: SparseScan): Promise<SparseRuns | undefined>;
   // --- backing chains (commit, rebase) ---
   /**
    * Drops every cluster the image holds so that it reads through to its

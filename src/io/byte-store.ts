@@ -22,6 +22,25 @@ export interface HostExtent {
   readonly data: boolean;
 }
 
+/**
+ * How convert splits the bytes it copies into data and zero runs (qemu's
+ * is_allocated_sectors_min; see jobs/sparse-scan.ts, which the native scan
+ * mirrors): zero runs shorter than `minBytes` count as data (0: everything
+ * is data, `-S 0`), run ends are moved to `alignment` sectors of the target,
+ * and `guest` is where the bytes go in the target image.
+ */
+export interface SparseScan {
+  readonly guest: number;
+  readonly minBytes: number;
+  readonly alignment: number;
+}
+
+/**
+ * The runs a sparse scan found, in order: a positive length is data, a
+ * negative one zeros.
+ */
+export type SparseRuns = readonly number[];
+
 /** qemu's image-lock permissions (OFD locks at bytes 100+perm and 200+perm). */
 export interface LockRequest {
   /** The image will be written (and may be resized). */
@@ -113,6 +132,19 @@ export interface ByteStore {
    * then reads and writes.
    */
   copyFrom?(source: ByteStore, sourceOffset: number, offset: number, length: number): Promise<boolean>;
+  /**
+   * Fills `into` from `offset` (as read() does) and splits it into `scan`'s
+   * runs in the same request, off the main thread. Undefined when the store
+   * cannot; the caller then reads and scans itself.
+   */
+  readRuns?(offset: number, into: Uint8Array, scan: SparseScan): Promise<SparseRuns | undefined>;
+  /**
+   * Reads `length` bytes of `source` at `sourceOffset` into `buffer`, splits
+   * them into `scan`'s runs and writes the data runs at `offset`, all in one
+   * request off the main thread; the zero runs are left to the caller.
+   * Undefined when the stores cannot (nothing was written then).
+   */
+  copyRuns?(source: ByteStore, sourceOffset: number, offset: number, buffer: Uint8Array, length: number, scan: SparseScan): Promise<SparseRuns | undefined>;
   /** Takes qemu-compatible image locks; throws LockedError when another process holds a conflicting one. */
   lock?(request: LockRequest): Promise<void>;
   /** Releases the image locks {@link ByteStore.lock} took; the store stays open. */

@@ -3,8 +3,9 @@ import type { FileHandle } from 'node:fs/promises';
 
 import { IoError, UnsafeReferenceError, UnsupportedError } from '../core/errors.js';
 import { AsyncMutex } from '../core/mutex.js';
-import type { ByteStore, HostExtent, LockRequest, StoreIdentity } from './byte-store.js';
+import type { ByteStore, HostExtent, LockRequest, SparseRuns, SparseScan, StoreIdentity } from './byte-store.js';
 import { DEFAULT_CACHE_MODE, cacheSemantics, type CacheMode } from '../core/cache-mode.js';
+import { canCopyScan, copyScan } from './copy-scan.js';
 import { BouncePool, DEFAULT_DIRECT_ALIGNMENT, DirectIo, MAX_BOUNCE } from './direct-io.js';
 import { fsError } from './errno.js';
 import { open as fsOpen, rm } from './fs-names.js';
@@ -416,6 +417,23 @@ export class FileStore implements ByteStore {
       await this.write(offset + done, new Uint8Array(length - done));
     }
     return true;
+  }
+
+  /** Reads and scans in one native request (see ByteStore.readRuns); not for O_DIRECT files. */
+  async readRuns(offset: number, into: Uint8Array, scan: SparseScan): Promise<SparseRuns | undefined> {
+    this.#check();
+    if (!canCopyScan() || this.#direct) return undefined;
+    return copyScan({ fd: this.#fh.fd, name: this.name }, offset, undefined, 0, into, into.length, scan);
+  }
+
+  /** Reads, scans and writes the data runs in one native request (see ByteStore.copyRuns). */
+  async copyRuns(source: ByteStore, sourceOffset: number, offset: number, buffer: Uint8Array, length: number, scan: SparseScan): Promise<SparseRuns | undefined> {
+    this.#checkWritable();
+    if (!canCopyScan() || !(source instanceof FileStore) || this.#direct || source.#direct) return undefined;
+    source.#check();
+    const runs = await copyScan({ fd: source.#fh.fd, name: source.name }, sourceOffset, { fd: this.#fh.fd, name: this.name }, offset, buffer, length, scan);
+    this.#startEarlyWriteback(runs.reduce((n, r) => (r > 0 ? n + r : n), 0));
+    return runs;
   }
 
   /**

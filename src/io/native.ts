@@ -22,6 +22,13 @@ export interface NativeFileOps {
   /** copy_file_range(2) of `length` bytes; resolves to the bytes copied (short at EOF). */
   copyRange(fdIn: number, offIn: number, fdOut: number, offOut: number, length: number): Promise<number>;
   /**
+   * pread of `length` bytes at `offIn` into `buffer` (zeros past EOF), split into convert's sparse
+   * runs (> 0 data, < 0 zeros; `minBytes` 0: one data run) and, when `fdOut` >= 0, pwrite of the data
+   * runs at `offOut`: one thread-pool request. A failure rejects with `write` (which side) and
+   * `offset` set. Absent from native modules built before it existed.
+   */
+  copyScan?(fdIn: number, offIn: number, fdOut: number, offOut: number, buffer: Uint8Array, length: number, guest: number, minBytes: number, alignment: number): Promise<number[]>;
+  /**
    * sync_file_range(SYNC_FILE_RANGE_WRITE): starts writing the range's dirty pages without waiting
    * (length 0 = to the end of the file). Absent from native modules built before it existed.
    */

@@ -2,13 +2,21 @@
  * The copy loop shared by convert and commit: the plan (copy-plan.ts) run
  * through the scheduler with several requests in flight, keeping the target
  * sparse the way qemu-img does.
+ *
+ * Data that sits in a local file (a raw source, a qcow2 data cluster) is
+ * read and scanned for zeros by one native request per item off the main
+ * thread; into a target whose bytes have a fixed place (raw) the same
+ * request writes it too. Everything else, and every item when the native
+ * module is absent, is read, scanned and written from JavaScript, with the
+ * same runs and so the same target.
  */
 import { scanRun } from '../core/bytes.js';
 import { settleAll } from '../core/settle.js';
 import type { BlockDevice } from '../block/device.js';
+import type { SparseRuns, SparseScan } from '../block/types.js';
 import { runPipeline } from '../block/scheduler.js';
-import { Concat, planner, readSalvaging, type CopySettings, type Item } from './copy-plan.js';
-import { nextSparseRun, sparseAlignment } from './sparse-scan.js';
+import { Concat, planner, readSalvaging, type CopySettings, type HostRun, type Item } from './copy-plan.js';
+import { sparseAlignment, sparseRuns } from './sparse-scan.js';
 
 export type { CopySettings } from './copy-plan.js';
 
@@ -18,8 +26,20 @@ export interface CopyCounters {
   zeroBytes: number;
 }
 
-/** Marks a data item copied by the kernel: nothing is read into memory. */
-const OFFLOAD = new Uint8Array(0);
+/** What the read stage hands the write stage. */
+interface Fetched {
+  /** The item's bytes (a pool buffer); absent for zero and skipped items and for kernel copies. */
+  readonly buf?: Uint8Array | undefined;
+  /** The runs of `buf` (> 0 data, < 0 zeros), when the native read scanned it. */
+  readonly runs?: SparseRuns | undefined;
+  /** The read stage wrote the data runs already: only the zero runs are left. */
+  readonly written?: boolean | undefined;
+  /** A data item the kernel copies (`-C`): nothing was read. */
+  readonly offload?: boolean | undefined;
+}
+
+const NOTHING: Fetched = {};
+const OFFLOAD: Fetched = { offload: true };
 
 /** A token bucket for `-r`: waits so that writes stay under `rate` bytes per second. */
 function rateLimiter(rate: number): (bytes: number) => Promise<void> {
@@ -59,22 +79,30 @@ export async function copyImage(sources: readonly BlockDevice[], target: BlockDe
   const precompressed = new Map<Uint8Array, Uint8Array | null | undefined>();
   const next = planner(source, s);
   const mayZero = !s.targetIsZero;
-  await runPipeline<Item, Uint8Array | undefined>(
+  // Salvaging reads sector by sector after a failure; -r paces the writes: both stay in JavaScript.
+  const native = !s.salvage && !s.copyOffload && !s.compress;
+  const alignment = sparseAlignment(s.sparseSize);
+  await runPipeline<Item, Fetched>(
     {
       next,
       async read(item) {
-        if (item.kind === 'skip' || item.kind === 'zero') return undefined;
-        if (item.kind === 'data' && item.host) return OFFLOAD;
+        if (item.kind === 'skip' || item.kind === 'zero') return NOTHING;
+        if (item.kind === 'data' && item.host && s.copyOffload) return OFFLOAD;
         const buf = pool.take(item.length);
+        if (item.kind === 'data' && item.host && native) {
+          const fetched = await fetchNative(target, item.offset, item.host, buf, { guest: item.offset, minBytes: s.sparseSize, alignment }, s.rateLimit === 0);
+          if (fetched) return fetched;
+        }
         await readSalvaging(source, item.offset, buf, s);
         // Compress here, where requests run in parallel; the ordered write stage only stores the result.
         if (item.kind === 'unit' && !scanRun(buf, buf.length).zero) precompressed.set(buf, await target.compressUnit(buf));
-        return buf;
+        return { buf };
       },
-      async write(item, buf, issued) {
+      async write(item, got, issued) {
         // Every request of the item is handed to the device before `issued()` (the device keeps
         // their order), so the next item's writes may start while these are still in flight.
         const at = item.offset;
+        const buf = got.buf;
         const pending: Promise<void>[] = [];
         if (item.kind === 'zero') {
           pending.push(target.writeZeroes(at, item.length, { mayUnmap: true }));
@@ -89,7 +117,7 @@ export async function copyImage(sources: readonly BlockDevice[], target: BlockDe
             pending.push(target.writeZeroes(at, buf.length, { mayUnmap: true }));
             counters.zeroBytes += buf.length;
           }
-        } else if (item.kind === 'data' && buf === OFFLOAD && item.host) {
+        } else if (item.kind === 'data' && got.offload && item.host) {
           await throttle(item.length);
           if (!(await target.copyFrom(at, item.length, item.host.store, item.host.offset))) {
             const data = new Uint8Array(item.length);
@@ -98,17 +126,12 @@ export async function copyImage(sources: readonly BlockDevice[], target: BlockDe
           }
           counters.dataBytes += item.length;
         } else if (buf) {
-          await throttle(buf.length);
-          if (s.sparseSize === 0) {
-            pending.push(target.write(at, buf));
-            counters.dataBytes += buf.length;
-          } else {
-            issueSparse(target, at, buf, s.sparseSize, mayZero, counters, pending);
-          }
+          if (!got.written) await throttle(buf.length);
+          issueRuns(target, at, buf, got.runs ?? sparseRuns(buf, at, s.sparseSize), got.written === true, mayZero, counters, pending);
         }
         issued();
         await settleAll(pending);
-        if (buf && buf !== OFFLOAD) pool.give(buf);
+        if (buf) pool.give(buf);
         s.progress.advance(item.length);
       },
     },
@@ -118,20 +141,36 @@ export async function copyImage(sources: readonly BlockDevice[], target: BlockDe
 }
 
 /**
- * Issues the writes of `chunk` into `pending`: data runs as data, zero runs
- * (see sparse-scan.ts) as zeros, or not at all when the target reads as zeros.
+ * The native read of a data item whose bytes sit in a file: into a target
+ * with a fixed layout the same request writes the data runs (`mayWrite`:
+ * unless `-r` paces the writes); otherwise it reads and scans. Undefined
+ * when the stores cannot (no native module, O_DIRECT, not files).
  */
-function issueSparse(target: BlockDevice, at: number, chunk: Uint8Array, sparseSize: number, mayZero: boolean, counters: CopyCounters, pending: Promise<void>[]): void {
-  const alignment = sparseAlignment(sparseSize);
-  for (let pos = 0; pos < chunk.length; ) {
-    const run = nextSparseRun(chunk.subarray(pos), Math.floor((at + pos) / 512), sparseSize, alignment);
-    if (run.data) {
-      pending.push(target.write(at + pos, chunk.subarray(pos, pos + run.length)));
-      counters.dataBytes += run.length;
+async function fetchNative(target: BlockDevice, at: number, host: HostRun, buf: Uint8Array, scan: SparseScan, mayWrite: boolean): Promise<Fetched | undefined> {
+  if (mayWrite && target.fixedLayout) {
+    const runs = await target.copyRuns(at, buf.length, host.store, host.offset, buf, scan);
+    if (runs) return { buf, runs, written: true };
+  }
+  const runs = await host.store.readRuns?.(host.offset, buf, scan);
+  return runs ? { buf, runs } : undefined;
+}
+
+/**
+ * Issues the writes of `chunk` (at target offset `at`) into `pending`: data
+ * runs as data (unless `written` already), zero runs (see sparse-scan.ts)
+ * as zeros, or not at all when the target reads as zeros.
+ */
+function issueRuns(target: BlockDevice, at: number, chunk: Uint8Array, runs: SparseRuns, written: boolean, mayZero: boolean, counters: CopyCounters, pending: Promise<void>[]): void {
+  let pos = 0;
+  for (const run of runs) {
+    const length = Math.abs(run);
+    if (run > 0) {
+      if (!written) pending.push(target.write(at + pos, chunk.subarray(pos, pos + length)));
+      counters.dataBytes += length;
     } else if (mayZero) {
-      pending.push(target.writeZeroes(at + pos, run.length, { mayUnmap: true }));
-      counters.zeroBytes += run.length;
+      pending.push(target.writeZeroes(at + pos, length, { mayUnmap: true }));
+      counters.zeroBytes += length;
     }
-    pos += run.length;
+    pos += length;
   }
 }

@@ -63,10 +63,16 @@ export interface CopySettings {
   readonly progress: ProgressMeter;
 }
 
+/** Where a data run's bytes sit as they are, uncompressed in a store: copied from there without the format's read path. */
+export interface HostRun {
+  readonly store: ByteStore;
+  readonly offset: number;
+}
+
 export type Item =
   | { kind: 'skip'; offset: number; length: number }
   | { kind: 'zero'; offset: number; length: number }
-  | { kind: 'data'; offset: number; length: number; host?: { store: ByteStore; offset: number } | undefined }
+  | { kind: 'data'; offset: number; length: number; host?: HostRun | undefined }
   | { kind: 'unit'; offset: number; length: number };
 
 /** qemu-img convert's three kinds of run: copy it, make it zero, or leave it to the target's backing file. */
@@ -77,7 +83,7 @@ interface Run {
   kind: RunKind;
   end: number;
   start: number;
-  host?: { store: ByteStore; offset: number } | undefined;
+  host?: HostRun | undefined;
 }
 
 /** Largest block-status request (qemu's BDRV_REQUEST_MAX_BYTES). */
@@ -145,7 +151,7 @@ export function planner(src: Concat, s: CopySettings): () => Promise<Item | unde
     const tail = (offset - part.start + n) % align;
     if (n > tail) n -= tail;
     const kind = kindOf(st, offset, s);
-    const host = s.copyOffload && kind === 'data' && st.data && st.store && st.hostOffset !== undefined && !st.compressed ? { store: st.store, offset: st.hostOffset } : undefined;
+    const host = kind === 'data' && st.data && st.store && st.hostOffset !== undefined && !st.compressed ? { store: st.store, offset: st.hostOffset } : undefined;
     return { kind, start: offset, end: offset + n, host };
   };
   return async () => {

@@ -60,3 +60,20 @@ export function nextSparseRun(buf: Uint8Array, sector: number, minBytes: number,
   }
   return { data: true, length: used };
 }
+
+/**
+ * The runs of a request of convert's at target offset `at`, in the form the
+ * native scan returns them (> 0 data, < 0 zeros): data swallows zero runs
+ * shorter than `sparseSize`, and with `sparseSize` 0 all of it is data.
+ */
+export function sparseRuns(chunk: Uint8Array, at: number, sparseSize: number): number[] {
+  if (sparseSize === 0) return chunk.length > 0 ? [chunk.length] : [];
+  const alignment = sparseAlignment(sparseSize);
+  const runs: number[] = [];
+  for (let pos = 0; pos < chunk.length; ) {
+    const run = nextSparseRun(chunk.subarray(pos), Math.floor((at + pos) / SECTOR), sparseSize, alignment);
+    runs.push(run.data ? run.length : -run.length);
+    pos += run.length;
+  }
+  return runs;
+}

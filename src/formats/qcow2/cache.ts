@@ -109,6 +109,16 @@ export class TableCache {
     });
   }
 
+  /**
+   * The table at `offset` when it is cached, without waiting and without
+   * making it the most recently used (loops that look at one table entry
+   * by entry would pay for that on every entry; their table is touched by
+   * get() often enough).
+   */
+  peek(offset: number): Uint8Array | undefined {
+    return this.#entries.get(offset)?.data;
+  }
+
   /** The table at `offset`, read from the store when not cached. */
   async get(offset: number): Promise<Uint8Array> {
     const hit = this.#entries.get(offset);

@@ -17,6 +17,8 @@ import type {
   ImageWriter,
   OpenOptions,
   OptionSpec,
+  SparseRuns,
+  SparseScan,
 } from '../driver.js';
 import { checkProtocolCreateOptions } from '../protocol-options.js';
 import { measureRaw } from './measure.js';
@@ -177,6 +179,9 @@ class RawWriter implements ImageWriter {
   }
   async copyFrom(offset: number, length: number, source: ByteStore, sourceOffset: number): Promise<boolean> {
     return (await this.#store.copyFrom?.(source, sourceOffset, offset, length)) ?? false;
+  }
+  async copyRuns(offset: number, source: ByteStore, sourceOffset: number, buffer: Uint8Array, length: number, scan: SparseScan): Promise<SparseRuns | undefined> {
+    return this.#store.copyRuns?.(source, sourceOffset, offset, buffer, length, scan);
   }
   /** Discarded ranges read as zeros afterwards, as on qemu's file driver. */
   async discard(offset: number, length: number): Promise<void> {

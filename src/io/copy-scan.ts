@@ -1,0 +1,38 @@
+/**
+ * convert's copy requests in native code: one thread-pool request reads,
+ * finds the sparse runs (the C mirror of jobs/sparse-scan.ts) and, for a
+ * target whose bytes have a fixed place, writes the data runs. No
+ * JavaScript runs per sector or per write, and the main thread only hands
+ * over and collects whole requests.
+ */
+import type { SparseRuns, SparseScan } from './byte-store.js';
+import { fsError } from './errno.js';
+import { native } from './native.js';
+
+/** One side of a copy: an open file's descriptor and its name for messages. */
+export interface CopyEnd {
+  readonly fd: number;
+  readonly name: string;
+}
+
+/** True when the native module can run copy requests. */
+export function canCopyScan(): boolean {
+  return native?.copyScan !== undefined;
+}
+
+/**
+ * Reads `length` bytes of `from` at `fromOffset` into `buffer`, splits them
+ * into `scan`'s runs and, with `to`, writes the data runs at `toOffset`.
+ * Errors read as the file store's own read and write errors.
+ */
+export async function copyScan(from: CopyEnd, fromOffset: number, to: CopyEnd | undefined, toOffset: number, buffer: Uint8Array, length: number, scan: SparseScan): Promise<SparseRuns> {
+  const run = native?.copyScan;
+  if (!run) throw new Error('copyScan needs the native module');
+  try {
+    return await run(from.fd, fromOffset, to ? to.fd : -1, toOffset, buffer, length, scan.guest, scan.minBytes, scan.alignment);
+  } catch (err) {
+    const e = err as { write?: boolean; offset?: number };
+    if (e.write && to) throw fsError(err, `Could not write '${to.name}' at offset ${e.offset ?? toOffset}`, to.name);
+    throw fsError(err, `Could not read '${from.name}' at offset ${e.offset ?? fromOffset}`, from.name);
+  }
+}
