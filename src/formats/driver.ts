@@ -236,7 +236,8 @@ export interface FormatDriver {
   readonly name: string;
   /**
    * True for a record that only recognises the format by its signature
-   * (formats/recognised.ts): `open` always fails and nothing can be created,
+   * (a registry may list one so that probing refuses such files instead of
+   * guessing raw): `open` always fails and nothing can be created,
    * but probing never mistakes such a file for raw.
    */
   readonly recognisedOnly?: boolean | undefined;

@@ -13,7 +13,6 @@ import { luksDriver } from './luks/index.js';
 import { qcow2Driver } from './qcow2/index.js';
 import { qedDriver } from './qed/index.js';
 import { rawDriver } from './raw/index.js';
-import { recognisedDrivers } from './recognised.js';
 import { vdiDriver } from './vdi/index.js';
 import { vhdxDriver } from './vhdx/index.js';
 import { vmdkDriver } from './vmdk/index.js';
@@ -21,8 +20,5 @@ import { vpcDriver } from './vpc/index.js';
 
 export { checkProtocolCreateOptions, FILE_PROTOCOL_OPTIONS } from './protocol-options.js';
 
-/**
- * Every format driver vdisk ships, then the formats it only recognises
- * (so probing refuses them instead of guessing raw), then raw.
- */
-export const builtinDrivers: readonly FormatDriver[] = [qcow2Driver, vpcDriver, vdiDriver, vhdxDriver, vmdkDriver, qcowDriver, qedDriver, parallelsDriver, luksDriver, bochsDriver, dmgDriver, cloopDriver, ...recognisedDrivers, rawDriver];
+/** Every format driver vdisk ships, in qemu's order for equal probe scores, then raw. */
+export const builtinDrivers: readonly FormatDriver[] = [qcow2Driver, vpcDriver, vdiDriver, vhdxDriver, vmdkDriver, qcowDriver, qedDriver, parallelsDriver, luksDriver, bochsDriver, dmgDriver, cloopDriver, rawDriver];

@@ -117,17 +117,7 @@ export const DELIBERATE: readonly Accepted[] = [
   },
 ];
 
-/** Formats vdisk does not read or write yet (issue 19), and qcow2 encryption. */
-const PENDING_FORMAT = /$^/;
-
-export const KNOWN_OPEN: readonly Accepted[] = [
-  {
-    id: 'formats-not-yet',
-    issue: 19,
-    why: 'qed, parallels, luks and qcow2 encryption are not supported yet: vdisk refuses them ("not supported by vdisk yet", "does not support image creation")',
-    match: (d) => PENDING_FORMAT.test(d.caseId),
-  },
-];
+export const KNOWN_OPEN: readonly Accepted[] = [];
 
 /** The entry of either list that explains a difference, if any. */
 export function acceptedFor(d: Difference): { entry: Accepted; known: boolean } | undefined {
