@@ -5,15 +5,15 @@
  * ahead by `prealloc-size` as QEMU does), `inuse` set while open read/write
  * and the file cut back to the data end on close.
  */
-import { CorruptImageError, UnsupportedError } from '../../core/errors.js';
+import { CorruptImageError, InvalidArgumentError, UnsupportedError } from '../../core/errors.js';
 import { LIMITS } from '../../core/limits.js';
 import type { BackingReader, ByteStore, Extent, FormatDescription, FormatImage, ImageBitmaps, ImageChecker, ImageWriter, OpenOptions } from '../driver.js';
 import { VdiBlockMap } from '../vdi/paged-map.js';
 import { parallelsChecker } from './check.js';
-import { clusterOffset, le32, type PrlState } from './state.js';
 import { bitmapInfo, readBitmapBits, readFormatExtension, type PrlBitmap } from './ext.js';
 import { parsePrlHeader, PRL_FIELD, PRL_HEADER_SIZE, PRL_INUSE_MAGIC, sectorBytes } from './header.js';
 import { preallocOptions, type PrlPrealloc } from './runtime.js';
+import { clusterOffset, le32, type PrlState } from './state.js';
 
 const SECTOR = 512;
 
@@ -106,7 +106,7 @@ export class PrlImage implements FormatImage {
     this.checker = parallelsChecker(state);
     const find = (name: string): PrlBitmap => {
       const b = bitmaps.find((x) => x.name === name);
-      if (!b) throw new CorruptImageError(`Dirty bitmap '${name}' not found`);
+      if (!b) throw new InvalidArgumentError(`Dirty bitmap '${name}' not found`);
       return b;
     };
     // QEMU loads them as read-only in-memory bitmaps: readable (bitmap --merge -b), never stored
@@ -167,15 +167,22 @@ export class PrlImage implements FormatImage {
     if (this.writer) await this.store.flush();
   }
 
-  /** Clears `inuse` and cuts the file to the data end (growing it when the BAT points past it), as parallels_close does. */
+  /**
+   * Clears `inuse` and cuts the file to the data end (growing it when the
+   * BAT points past it), as parallels_close does; the store is closed even
+   * when that fails.
+   */
   async close(): Promise<void> {
-    if (this.writer && !this.#closed) {
-      this.#closed = true;
-      await this.store.write(PRL_FIELD.inuse, le32(0));
-      await this.store.truncate(this.#s.dataEnd * SECTOR);
-      await this.store.flush();
+    try {
+      if (this.writer && !this.#closed) {
+        this.#closed = true;
+        await this.store.write(PRL_FIELD.inuse, le32(0));
+        await this.store.truncate(this.#s.dataEnd * SECTOR);
+        await this.store.flush();
+      }
+    } finally {
+      await this.store.close();
     }
-    await this.store.close();
   }
 
   async #write(offset: number, data: Uint8Array): Promise<void> {
