@@ -8,7 +8,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
 
@@ -20,8 +20,11 @@ function wall(cmd: string, args: string[], cwd: string, env: NodeJS.ProcessEnv):
   return Number(process.hrtime.bigint() - start) / 1e9;
 }
 
-/** Rows for bench/run.ts's table (the baseline column is `node -e 0`, not qemu-img). */
+/** Rows for bench/run.ts's table (the baseline column is `node -e 0`, not qemu-img); `bin` is run.ts's vdisk.js. */
 export function startupRows(work: string, bin: string, runs: number, only: string | undefined): string[] {
+  // The installed bin is vdisk.cjs beside it (vdisk.js only imports it, through Node's ESM loader).
+  const installed = join(dirname(bin), 'vdisk.cjs');
+  const exe = existsSync(installed) ? installed : bin;
   const image = 'empty-1g.qcow2';
   if (!existsSync(join(work, image))) {
     const r = spawnSync('qemu-img', ['create', '-q', '-f', 'qcow2', image, '1G'], { cwd: work, stdio: 'inherit' });
@@ -38,7 +41,7 @@ export function startupRows(work: string, bin: string, runs: number, only: strin
     const node: number[] = [];
     for (let i = 0; i < runs; i++) {
       node.push(wall(process.execPath, ['-e', '0'], work, c.env));
-      ours.push(wall(bin, ['info', image], work, c.env));
+      ours.push(wall(exe, ['info', image], work, c.env));
     }
     const [a, b] = [Math.min(...ours), Math.min(...node)];
     return `| ${c.name} | ${a.toFixed(3)} / ${median(ours).toFixed(3)} | node ${b.toFixed(3)} / ${median(node).toFixed(3)} | ${(a / b).toFixed(2)} | – |`;

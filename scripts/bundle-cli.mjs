@@ -39,7 +39,11 @@ const metaUrl = {
   },
 };
 
-/** A package imported with `import()` is required on first use (a script compiled by `vm` has no `import()` in Node 20). */
+/**
+ * A package imported with `import()` is required on first use: a script compiled by `vm` has no
+ * `import()` in Node 20 (modules of DIR are bundled, so only an `import()` of a computed name
+ * would be left, and would fail: use a literal or createRequire).
+ */
 const lazyRequire = {
   name: 'lazy-require',
   setup(build) {

@@ -14,16 +14,16 @@
  * another V8 or with other flags) leaves the plain compile; without the
  * bundle (no esbuild when it was built) bin.js runs unbundled.
  */
+import * as fs from 'node:fs';
 import { createRequire } from 'node:module';
+import * as path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { debuglog } from 'node:util';
+import * as vm from 'node:vm';
 
 import { setUpProcess } from './process-setup.js';
 
-const nodeRequire = createRequire(import.meta.url);
-// CommonJS handles on purpose: an ESM import of node:fs builds its facade, which loads node:stream.
-const fs = nodeRequire('node:fs') as typeof import('node:fs');
-const path = nodeRequire('node:path') as typeof import('node:path');
-const vm = nodeRequire('node:vm') as typeof import('node:vm');
-const debug = (nodeRequire('node:util') as typeof import('node:util')).debuglog('vdisk');
+const debug = debuglog('vdisk');
 
 /** Set (to anything) by scripts/cli-cache.mjs: write the code cache when the run ends. */
 export const WRITE_CACHE_ENV = 'VDISK_WRITE_CODE_CACHE';
@@ -47,7 +47,7 @@ export function readCache(file: string, key: string): Buffer | undefined {
 }
 
 /** Writes `key` and the script's code (with every function compiled so far) to `file`, atomically; false when it cannot. */
-export function writeCache(file: string, key: string, script: import('node:vm').Script): boolean {
+export function writeCache(file: string, key: string, script: vm.Script): boolean {
   const temp = `${file}.${process.pid}.tmp`;
   try {
     fs.writeFileSync(temp, Buffer.concat([Buffer.from(key, 'latin1'), script.createCachedData()]));
@@ -60,13 +60,13 @@ export function writeCache(file: string, key: string, script: import('node:vm').
 }
 
 /** Compiles the CommonJS `source` of `file` as Node's loader would (same wrapper), with `cachedData` when given. */
-export function compileBundle(file: string, source: string, cachedData: Buffer | undefined): import('node:vm').Script {
+export function compileBundle(file: string, source: string, cachedData: Buffer | undefined): vm.Script {
   const wrapped = `(function (exports, require, module, __filename, __dirname) { ${source}\n})`;
   return new vm.Script(wrapped, { filename: file, ...(cachedData ? { cachedData } : {}) });
 }
 
 /** Runs a compiled bundle as the module `file`. */
-export function runBundle(script: import('node:vm').Script, file: string): void {
+export function runBundle(script: vm.Script, file: string): void {
   const module = { exports: {} };
   const fn = script.runInThisContext() as (e: object, r: NodeJS.Require, m: object, f: string, d: string) => void;
   fn.call(module.exports, module.exports, createRequire(file), module, file, path.dirname(file));
@@ -89,9 +89,8 @@ export function launch(file: string): boolean {
   debug('code cache %s', cached === undefined ? 'missing or for another build' : script.cachedDataRejected ? 'refused by V8' : 'used');
   if (process.env[WRITE_CACHE_ENV] !== undefined) {
     // After the run, so the cache holds the code of every function the command used.
-    process.once('exit', () => {
-      if (!writeCache(cacheFile, key, script)) process.exitCode = 1;
-    });
+    // A failed write changes nothing (scripts/cli-cache.mjs looks for the file).
+    process.once('exit', () => writeCache(cacheFile, key, script));
   }
   runBundle(script, file);
   return true;
@@ -100,6 +99,5 @@ export function launch(file: string): boolean {
 /** The body of the executable in `dir`: the bundle beside it, else bin.js unbundled. */
 export async function start(dir: string): Promise<void> {
   if (launch(path.join(dir, 'vdisk-bundle.cjs'))) return;
-  const url = nodeRequire('node:url') as typeof import('node:url');
-  await import(url.pathToFileURL(path.join(dir, 'bin.js')).href);
+  await import(pathToFileURL(path.join(dir, 'bin.js')).href);
 }
