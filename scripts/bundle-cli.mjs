@@ -33,7 +33,8 @@ const metaUrl = {
       const text = readFileSync(args.path, 'utf8');
       if (!text.includes('import.meta.url')) return undefined;
       const rel = JSON.stringify(relative(cliDir, args.path).split('\\').join('/'));
-      const url = `require("node:url").pathToFileURL(require("node:path").join(__dirname, ${rel})).href`;
+      // A bundle-level helper: a module's own local named `require` cannot shadow it.
+      const url = `__vdiskMetaUrl(${rel})`;
       return { contents: text.replaceAll('import.meta.url', url), loader: 'js', resolveDir: dirname(args.path) };
     });
   },
@@ -68,6 +69,7 @@ try {
     format: 'cjs',
     external: EXTERNAL,
     plugins: [lazyRequire, metaUrl],
+    banner: { js: '"use strict";function __vdiskMetaUrl(rel){return require("node:url").pathToFileURL(require("node:path").join(__dirname,rel)).href}' },
     // No comments or indentation: less to read, hash and scan at every start (the map has the source).
     minifyWhitespace: true,
     sourcemap: 'linked',

@@ -101,12 +101,12 @@ let zstd: Zstd | undefined;
  */
 export function loadZstd(): Promise<void> {
   zstdReady ??= (async () => {
-    const require = createRequire(import.meta.url);
-    const main = require.resolve('@bokuweb/zstd-wasm');
-    const pkg = require(main) as { init(): Promise<void> };
+    const load = createRequire(import.meta.url);
+    const main = load.resolve('@bokuweb/zstd-wasm');
+    const pkg = load(main) as { init(): Promise<void> };
     await pkg.init();
     // The raw module (heap, contexts) is not among the package's exports; it sits beside its entry point.
-    const m = (require(join(dirname(main), 'module.js')) as { Module: ZstdWasm }).Module;
+    const m = (load(join(dirname(main), 'module.js')) as { Module: ZstdWasm }).Module;
     const z: Zstd = { m, dctx: m._ZSTD_createDCtx(), cctx: m._ZSTD_createCCtx(), src: { at: 0, size: 0 }, dst: { at: 0, size: 0 } };
     if (!z.dctx || !z.cctx) throw new Error('zstd: out of memory');
     zstd = z;
