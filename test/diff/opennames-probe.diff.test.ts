@@ -38,9 +38,8 @@ function qemuFormat(name: string): string {
   return 'error';
 }
 
-const REFUSED = ['qcow', 'qed', 'parallels', 'luks', 'bochs', 'cloop', 'dmg'] as const;
+const REFUSED = ['qed', 'parallels', 'luks', 'bochs', 'cloop', 'dmg'] as const;
 const FILES: Record<(typeof REFUSED)[number], string> = {
-  qcow: 'x.qcow',
   qed: 'x.qed',
   parallels: 'x.parallels',
   luks: 'x.luks',
@@ -51,7 +50,7 @@ const FILES: Record<(typeof REFUSED)[number], string> = {
 
 describe('formats vdisk recognises but cannot open', { skip: hasQemu ? false : 'qemu-img not installed' }, () => {
   before(() => {
-    for (const f of ['qcow', 'qed', 'parallels'] as const) qemuImgOk(['create', '-q', '-f', f, FILES[f], '1M'], { cwd });
+    for (const f of ['qed', 'parallels'] as const) qemuImgOk(['create', '-q', '-f', f, FILES[f], '1M'], { cwd });
     qemuImgOk(['create', '-q', '-f', 'luks', '--object', 'secret,id=s0,data=abc', '-o', 'key-secret=s0,iter-time=10', FILES.luks, '1M'], { cwd });
     writeFileSync(at(FILES.bochs), BOCHS);
     writeFileSync(at(FILES.cloop), CLOOP);
@@ -94,7 +93,7 @@ describe('formats vdisk recognises but cannot open', { skip: hasQemu ? false : '
       assert.match(r.stderr, /Image format 'qed' is not supported by vdisk yet/, args.join(' '));
       assert.equal(r.stdout, '', args.join(' '));
     }
-    const cmp = vdisk(['compare', FILES.qed, FILES.qcow], { cwd });
+    const cmp = vdisk(['compare', FILES.qed, FILES.qed], { cwd });
     assert.equal(cmp.status, 2);
     assert.ok(readFileSync(at(FILES.qed)).equals(before), 'the image is unchanged');
   });
@@ -181,7 +180,8 @@ describe('probing follows qemu-img', { skip: hasQemu ? false : 'qemu-img not ins
     assert.equal(qemuFormat('qcow2-magic-v0'), 'raw');
     assert.equal(qemuFormat('luks2'), 'raw');
     assert.equal(qemuFormat('parallels-v3'), 'raw');
-    assert.equal(vdisk(['info', 'qcow-v1-short'], { cwd }).stderr, "vdisk: Could not open 'qcow-v1-short': Image format 'qcow' is not supported by vdisk yet\n");
+    // a qcow header cut short reads as zeros past the end: qcow refuses its size, as in qemu-img
+    assert.equal(vdisk(['info', 'qcow-v1-short'], { cwd }).stderr, asVdisk(qemuImg(['info', 'qcow-v1-short'], { cwd }).stderr));
     assert.equal(vdisk(['info', 'cloop.dmg'], { cwd }).stderr, "vdisk: Could not open 'cloop.dmg': Image format 'dmg' is not supported by vdisk yet\n");
   });
 
