@@ -73,6 +73,8 @@ export class QcowWriter implements ImageWriter {
 
   async writeCompressed(offset: number, data: Uint8Array, compressed?: Uint8Array | null): Promise<void> {
     const s = this.#s;
+    // qemu's compressed writer stores clusters unencrypted even in an AES image; vdisk never stores plaintext there
+    if (s.encrypted) return this.write(offset, data);
     const c = compressed === undefined ? await deflateCluster(this.#padded(data)) : compressed;
     if (c === null) return this.write(offset, data);
     const cluster = offset / s.clusterSize;
