@@ -33,6 +33,8 @@ export type GuestReader = (offset: number, into: Uint8Array) => Promise<void>;
 export class QcowWriter implements ImageWriter {
   readonly #s: QcowState;
   readonly #readGuest: GuestReader;
+  /** The file's length as far as this writer grew it (read once; every write here updates it). */
+  #end: number | undefined;
 
   constructor(state: QcowState, readGuest: GuestReader) {
     this.#s = state;
@@ -71,6 +73,8 @@ export class QcowWriter implements ImageWriter {
 
   async writeCompressed(offset: number, data: Uint8Array, compressed?: Uint8Array | null): Promise<void> {
     const s = this.#s;
+    // qemu's compressed writer stores clusters unencrypted even in an AES image; vdisk never stores plaintext there
+    if (s.encrypted) return this.write(offset, data);
     const c = compressed === undefined ? await deflateCluster(this.#padded(data)) : compressed;
     if (c === null) return this.write(offset, data);
     const cluster = offset / s.clusterSize;
@@ -78,9 +82,11 @@ export class QcowWriter implements ImageWriter {
     // appended where the file ends, not cluster-aligned, as qcow_co_pwritev_compressed does
     const host = await this.#fileEnd();
     await s.store.write(host, c);
+    this.#grew(host + c.length);
     const shift = BigInt(63 - s.header.clusterBits);
     table.view.setBigUint64(index * 8, BigInt(host) | QCOW_OFLAG_COMPRESSED | (BigInt(c.length) << shift));
     await s.tables.writeL2Entries(tableOffset, table, index, 1);
+    this.#grew(tableOffset + index * 8 + 8);
   }
 
   /** qemu's make_empty: a zeroed L1 table, and the file cut right after it. */
@@ -91,12 +97,19 @@ export class QcowWriter implements ImageWriter {
     const bytes = s.tables.l1Size * 8;
     for (let done = 0; done < bytes; done += ZEROS.length) await s.store.write(at + done, ZEROS.subarray(0, Math.min(ZEROS.length, bytes - done)));
     await s.store.truncate(at + bytes);
+    this.#end = at + bytes;
     s.tables.clear();
   }
 
   /** Where new space starts: QEMU's bdrv_getlength, the file length in whole sectors. */
   async #fileEnd(): Promise<number> {
-    return alignUp(await this.#s.store.size(), QCOW_AES_SECTOR);
+    this.#end ??= await this.#s.store.size();
+    return alignUp(this.#end, QCOW_AES_SECTOR);
+  }
+
+  /** Notes that a write reached `end` (tables named by a damaged image may lie past the file's end). */
+  #grew(end: number): void {
+    if (this.#end !== undefined) this.#end = Math.max(this.#end, end);
   }
 
   #padded(data: Uint8Array): Uint8Array {
@@ -139,7 +152,10 @@ export class QcowWriter implements ImageWriter {
     const offset = alignUp(await this.#fileEnd(), s.clusterSize);
     const table = new L2Table(new Uint8Array(l2Size * 8));
     await s.store.write(offset, table.bytes);
+    this.#grew(offset + table.bytes.length);
     await s.tables.setL1(l1Index, offset);
+    const l1 = hostRange(s.header.l1TableOffset, s.tables.l1Size * 8);
+    if (l1 !== undefined) this.#grew(l1 + l1Index * 8 + 8);
     s.tables.adoptL2(offset, table);
     return { offset, table, index };
   }
@@ -189,10 +205,13 @@ export class QcowWriter implements ImageWriter {
     const s = this.#s;
     if (host % QCOW_AES_SECTOR !== 0 || host > Number.MAX_SAFE_INTEGER - s.clusterSize) throw new IoError('Input/output error', { file: s.store.name });
     const at = host + (pos % s.clusterSize);
-    if (!s.cipher) return s.store.write(at, chunk);
-    const enc = new Uint8Array(chunk);
-    s.cipher.encrypt(enc, pos / QCOW_AES_SECTOR);
-    await s.store.write(at, enc);
+    let out = chunk;
+    if (s.cipher) {
+      out = new Uint8Array(chunk);
+      s.cipher.encrypt(out, pos / QCOW_AES_SECTOR);
+    }
+    await s.store.write(at, out);
+    this.#grew(at + out.length);
   }
 
   /**
@@ -205,44 +224,38 @@ export class QcowWriter implements ImageWriter {
     const cs = s.clusterSize;
     const runStart = pos - (pos % cs);
     const host = alignUp(await this.#fileEnd(), cs);
-    const buf = new Uint8Array(count * cs);
-    const filled = await this.#fillOld(placed.table, index, count, runStart, pos, chunk.length, buf);
-    buf.set(chunk, pos - runStart);
-    if (s.cipher) s.cipher.encrypt(buf, runStart / QCOW_AES_SECTOR);
-    if (filled || s.cipher) {
-      await s.store.write(host, buf);
-    } else {
+    const partial = this.#partial(runStart, count, pos, chunk.length);
+    const keep = partial.filter((i) => s.backingReader || placed.table.entry(index + i) & QCOW_OFLAG_COMPRESSED);
+    if (!s.cipher && keep.length === 0) {
       // only the guest's bytes, the rest left to the file's zeros as QEMU leaves it
-      await s.store.truncate(host + buf.length);
+      if (pos - runStart + chunk.length < count * cs) await s.store.truncate(host + count * cs);
       await s.store.write(host + (pos - runStart), chunk);
+    } else {
+      const buf = new Uint8Array(count * cs);
+      for (const i of keep) await this.#old(placed.table.entry(index + i), runStart + i * cs, buf.subarray(i * cs, (i + 1) * cs));
+      buf.set(chunk, pos - runStart);
+      s.cipher?.encrypt(buf, runStart / QCOW_AES_SECTOR);
+      await s.store.write(host, buf);
     }
+    this.#grew(host + count * cs);
     for (let i = 0; i < count; i++) placed.table.view.setBigUint64((index + i) * 8, BigInt(host + i * cs));
     await s.tables.writeL2Entries(placed.offset, placed.table, index, count);
+    this.#grew(placed.offset + (index + count) * 8);
   }
 
-  /**
-   * Fills the parts of the run's clusters the write leaves alone: an old
-   * compressed cluster's content, else the backing file's. Returns false
-   * when there is nothing to keep (the space reads as zeros).
-   */
-  async #fillOld(table: L2Table, index: number, count: number, runStart: number, pos: number, length: number, buf: Uint8Array): Promise<boolean> {
-    const s = this.#s;
-    const cs = s.clusterSize;
-    let filled = false;
-    for (let i = 0; i < count; i++) {
-      const start = runStart + i * cs;
-      if (pos <= start && pos + length >= start + cs) continue;
-      const unit = buf.subarray(i * cs, (i + 1) * cs);
-      const entry = table.entry(index + i);
-      if (entry & QCOW_OFLAG_COMPRESSED) {
-        await this.#inflateOld(entry, unit);
-        filled = true;
-      } else if (s.backingReader) {
-        await s.backingReader(start, unit);
-        filled = true;
-      }
-    }
-    return filled;
+  /** The clusters of a run (by position in it) that a write of `length` bytes at `pos` covers only in part. */
+  #partial(runStart: number, count: number, pos: number, length: number): number[] {
+    const cs = this.#s.clusterSize;
+    const out: number[] = [];
+    if (pos > runStart) out.push(0);
+    if (pos + length < runStart + count * cs && (count > 1 || out.length === 0)) out.push(count - 1);
+    return out;
+  }
+
+  /** What the guest saw in a cluster before its first write here: the old compressed content, else the backing file's. */
+  async #old(entry: bigint, start: number, unit: Uint8Array): Promise<void> {
+    if (entry & QCOW_OFLAG_COMPRESSED) await this.#inflateOld(entry, unit);
+    else if (this.#s.backingReader) await this.#s.backingReader(start, unit);
   }
 
   async #inflateOld(entry: bigint, unit: Uint8Array): Promise<void> {
