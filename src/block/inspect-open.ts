@@ -156,10 +156,7 @@ async function probeAndOpen(store: ByteStore, name: string, dir: string | undefi
   try {
     if (!best) throw new UnsafeReferenceError(`Could not determine the format of '${name}'`);
     checkFormatAllowed(settings.policy, best.format, name);
-<<<<<<< HEAD
-=======
     // an inspection reads no guest data (qemu's BDRV_O_NO_IO): encrypted images need no key
->>>>>>> qcow
     const ctx = { registry: settings.registry, options: { forceShare: true, describeOnly: true }, external: recorder };
     layer = await openLayer({ store, filename: name, path: name, format: best.format, readOnly: true }, ctx);
     if (layer.backing) recorder.note(layer.backing.filename, 'backing file');
