@@ -73,7 +73,10 @@ async function openDataFile(h: Qcow2Header, store: ByteStore, options: OpenOptio
   }
   if (h.dataFile === undefined || h.dataFile === '') throw new CorruptImageError("'data-file' is required for this image");
   // `info` never opens the data file (qemu's fix for CVE-2024-4467): describing an untrusted image touches no file it names.
-  if (options.describeOnly) return unopenedDataFile(h.dataFile);
+  if (options.describeOnly) {
+    options.external.declare?.(h.dataFile, 'data-file');
+    return unopenedDataFile(h.dataFile);
+  }
   const ds = await options.external.open(h.dataFile, 'data-file', { readOnly: options.readOnly });
   owned.push(ds);
   return ds;
