@@ -103,7 +103,12 @@ export async function copyImage(sources: readonly BlockDevice[], target: BlockDe
             pending.push(target.write(at, buf));
             counters.dataBytes += buf.length;
           } else {
-            issueSparse(target, at, buf, s.sparseSize, mayZero, counters, pending);
+            // Joined compressed clusters are scanned one run at a time, as separate requests would be.
+            let p = 0;
+            for (const n of item.kind === 'data' && item.parts ? item.parts : [buf.length]) {
+              issueSparse(target, at + p, buf.subarray(p, p + n), s.sparseSize, mayZero, counters, pending);
+              p += n;
+            }
           }
         }
         issued();
