@@ -48,11 +48,11 @@ const MAX_BATCH_BYTES = 8 * 1024 * 1024;
 const WORKER_URL = new URL('../core/codec-worker.js', import.meta.url);
 
 /**
- * Most workers by default. Each costs ~35 MiB while busy (zlib's output
+ * Most workers by default. Each costs 35-50 MiB while busy (zlib's output
  * buffers are garbage its collector reclaims in ~64 MiB steps), and the
- * calling thread needs a core too: three keep convert under 200 MiB.
+ * calling thread needs a core too: two keep convert under 200 MiB.
  */
-const MAX_DEFAULT_WORKERS = 3;
+const MAX_DEFAULT_WORKERS = 2;
 
 /** Workers wanted: VDISK_CODEC_THREADS (0 runs every task on the calling thread), else one per core up to MAX_DEFAULT_WORKERS. */
 function wantedWorkers(): number {

@@ -57,12 +57,14 @@ export function groupSpans<T extends HostRange>(units: readonly T[], gap: number
  * waits for a worker's garbage collector per request.
  */
 const free: Uint8Array[] = [];
-const KEEP = 16;
-const MIN_SPAN_BUFFER = 256 * 1024;
+/** Buffers kept (convert has at most `-m` requests in flight, each a span or two). */
+const KEEP = 8;
+/** Sizes are whole steps, so that a buffer serves the next span of about the same size. */
+const STEP = 512 * 1024;
 
 function takeBuffer(n: number): Uint8Array {
   const at = free.findIndex((b) => b.length >= n);
-  const buf = at >= 0 ? (free.splice(at, 1)[0] as Uint8Array) : new Uint8Array(new SharedArrayBuffer(Math.max(MIN_SPAN_BUFFER, 2 ** Math.ceil(Math.log2(n)))));
+  const buf = at >= 0 ? (free.splice(at, 1)[0] as Uint8Array) : new Uint8Array(new SharedArrayBuffer(Math.ceil(n / STEP) * STEP));
   return buf.subarray(0, n);
 }
 

@@ -127,7 +127,17 @@ export async function copyImage(sources: readonly BlockDevice[], target: BlockDe
           counters.dataBytes += item.length;
         } else if (buf) {
           if (!got.written) await throttle(buf.length);
-          issueRuns(target, at, buf, got.runs ?? sparseRuns(buf, at, s.sparseSize), got.written === true, mayZero, counters, pending);
+          if (got.runs || got.written) {
+            issueRuns(target, at, buf, got.runs ?? sparseRuns(buf, at, s.sparseSize), got.written === true, mayZero, counters, pending);
+          } else {
+            // Joined compressed clusters are scanned one part at a time, as separate requests would be.
+            let p = 0;
+            for (const n of item.kind === 'data' && item.parts ? item.parts : [buf.length]) {
+              const part = buf.subarray(p, p + n);
+              issueRuns(target, at + p, part, sparseRuns(part, at + p, s.sparseSize), false, mayZero, counters, pending);
+              p += n;
+            }
+          }
         }
         issued();
         await settleAll(pending);

@@ -72,7 +72,7 @@ export interface HostRun {
 export type Item =
   | { kind: 'skip'; offset: number; length: number }
   | { kind: 'zero'; offset: number; length: number }
-  | { kind: 'data'; offset: number; length: number; host?: HostRun | undefined }
+  | { kind: 'data'; offset: number; length: number; host?: HostRun | undefined; parts?: readonly number[] | undefined }
   | { kind: 'unit'; offset: number; length: number };
 
 /** qemu-img convert's three kinds of run: copy it, make it zero, or leave it to the target's backing file. */
@@ -84,7 +84,12 @@ interface Run {
   end: number;
   start: number;
   host?: HostRun | undefined;
+  /** Stored compressed (block status gives one run per compressed cluster). */
+  compressed?: boolean | undefined;
 }
+
+/** Most compressed bytes one item joins: enough to batch the decoding, little enough to keep `-m` items in flight small. */
+const JOINED_COMPRESSED_BYTES = 1024 * 1024;
 
 /** Largest block-status request (qemu's BDRV_REQUEST_MAX_BYTES). */
 const MAX_REQUEST = 2 ** 31 - 512;
@@ -152,7 +157,26 @@ export function planner(src: Concat, s: CopySettings): () => Promise<Item | unde
     if (n > tail) n -= tail;
     const kind = kindOf(st, offset, s);
     const host = kind === 'data' && st.data && st.store && st.hostOffset !== undefined && !st.compressed ? { store: st.store, offset: st.hostOffset } : undefined;
-    return { kind, start: offset, end: offset + n, host };
+    return { kind, start: offset, end: offset + n, host, compressed: kind === 'data' && st.compressed };
+  };
+  /**
+   * Compressed clusters come one block-status run each; the runs that follow
+   * (up to a buffer) join the item, so that they are read and decoded
+   * together. `parts` keeps qemu-img's one request per run for the sparse scan.
+   */
+  const joinCompressed = async (at: number, first: number): Promise<Item> => {
+    const parts = [first];
+    let length = first;
+    const most = Math.min(s.bufferSize, JOINED_COMPRESSED_BYTES);
+    while (length < most && offset < size) {
+      if (!run || offset >= run.end) run = await query();
+      if (!run.compressed) break;
+      const n = Math.min(run.end - offset, most - length);
+      parts.push(n);
+      length += n;
+      offset += n;
+    }
+    return { kind: 'data', offset: at, length, parts };
   };
   return async () => {
     if (offset >= size) return undefined;
@@ -179,6 +203,7 @@ export function planner(src: Concat, s: CopySettings): () => Promise<Item | unde
       length = Math.min(length, s.bufferSize);
       offset = at + length;
     }
+    if (kind === 'data' && run.compressed) return joinCompressed(at, length);
     const host = kind === 'data' && run.host ? { store: run.host.store, offset: run.host.offset + (at - run.start) } : undefined;
     return { kind: 'data', offset: at, length, host };
   };
