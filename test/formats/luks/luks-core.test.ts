@@ -64,7 +64,12 @@ describe('luks core', () => {
     assert.throws(() => parseLuksHeader(b, 100_000), /lies beyond the end of the LUKS area/);
     const v = new DataView(b.buffer);
     v.setUint32(108, 1 << 20);
-    assert.throws(() => parseLuksHeader(b, 4040 * 512), /key length/);
+    assert.throws(() => parseLuksHeader(b, 4040 * 512), /Keyslot 0 is overlapping with the encrypted payload/);
+    v.setUint32(108, 0);
+    assert.throws(() => parseLuksHeader(b, 4040 * 512), /key length 0/);
+    v.setUint32(104, 7);
+    assert.throws(() => parseLuksHeader(b, 4040 * 512), /LUKS payload is overlapping with the header/);
+    v.setUint32(104, 4040);
     v.setUint32(108, 64);
     v.setUint32(208 + 44, 0xffffffff);
     assert.throws(() => parseLuksHeader(b, 4040 * 512), /stripes/);
