@@ -46,11 +46,16 @@ export class DriverRegistry {
   /**
    * The create options of `driver`, followed by the file protocol's options
    * it does not define itself (the list qemu-img validates `-o` against).
+   * A hidden driver option the protocol also has is the protocol's option
+   * taken over by the driver (luks' preallocation): it is listed where the
+   * protocol lists it, and the driver checks it.
    */
   createOptions(driver: FormatDriver, withProtocol = true): readonly OptionSpec[] {
     if (!withProtocol) return driver.createOptions;
-    const own = new Set(driver.createOptions.map((o) => o.name));
-    return [...driver.createOptions, ...FILE_PROTOCOL_OPTIONS.filter((o) => !own.has(o.name))];
+    const protocol = new Set(FILE_PROTOCOL_OPTIONS.map((o) => o.name));
+    const listed = driver.createOptions.filter((o) => !(o.hidden === true && protocol.has(o.name)));
+    const own = new Set(listed.map((o) => o.name));
+    return [...listed, ...FILE_PROTOCOL_OPTIONS.filter((o) => !own.has(o.name))];
   }
 
   /**

@@ -46,6 +46,8 @@ export function normalizeInfo(value: Json, caseDirs: readonly string[]): Json {
     if (k === 'actual-size' || k === 'date-sec' || k === 'date-nsec') continue;
     // vmdk CIDs and LUKS UUIDs are random per image
     if (k === 'cid' || k === 'uuid') out[k] = '<ID>';
+    // LUKS PBKDF2 counts are calibrated on the host for iter-time
+    else if (k === 'iters' || k === 'master-key-iters') out[k] = '<N>';
     else if (k === 'parent-cid') out[k] = v === 4294967295 ? v : '<ID>';
     else out[k] = normalizeInfo(v, caseDirs);
   }

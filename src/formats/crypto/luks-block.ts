@@ -108,7 +108,9 @@ export interface LuksFormat {
 
 /** PBKDF2 iterations for `iterTime` ms, as qemu scales them (`divisor` 8 for the master-key digest). */
 async function calibrate(hash: HashAlg, secret: Uint8Array, bytes: number, iterTime: number, divisor: number): Promise<number> {
-  const perSecond = await pbkdf2PerSecond(hash, secret, randomBytes(LUKS_SALT_BYTES), bytes, iterTime);
+  const perSecond = await pbkdf2PerSecond(hash, secret, randomBytes(LUKS_SALT_BYTES), bytes, Math.max(0, iterTime));
+  // qemu takes iter-time as unsigned: a negative one overflows the scaling, reported with the measured count.
+  if (iterTime < 0) throw new InvalidArgumentError(`PBKDF iterations ${perSecond} too large to scale: Numerical result out of range`);
   const iters = Math.floor(Math.floor((perSecond * iterTime) / 1000) / divisor);
   if (iters > 0xffffffff) throw new InvalidArgumentError(`PBKDF iterations ${iters} larger than ${0xffffffff}`);
   return Math.max(iters, LUKS_MIN_ITERS);

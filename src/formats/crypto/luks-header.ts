@@ -98,18 +98,21 @@ export function parseLuksHeader(b: Uint8Array, areaBytes: number): LuksHeader {
   const v = new DataView(b.buffer, b.byteOffset, b.byteLength);
   const version = v.getUint16(F.version);
   if (version !== 1) throw new UnsupportedError(`LUKS version ${version} is not supported`);
-  const family = text(b, F.cipherName, NAME_BYTES);
+  // qemu's order (qcrypto_block_luks_check_header, then the names): layout first, key size and names last.
+  const payloadOffset = v.getUint32(F.payloadOffset);
+  if (payloadOffset < LUKS_KEY_ALIGN / LUKS_SECTOR) throw corrupt('LUKS payload is overlapping with the header', F.payloadOffset);
   const keyBytes = v.getUint32(F.keyBytes);
+  const slots: LuksSlot[] = [];
+  for (let i = 0; i < LUKS_SLOTS; i++) slots.push(parseSlot(b, v, i));
+  checkSlotLayout(slots, keyBytes, payloadOffset);
   if (keyBytes === 0 || keyBytes > LUKS_MAX_KEY_BYTES) throw corrupt(`LUKS key length ${keyBytes} is out of range (1..${LUKS_MAX_KEY_BYTES})`, F.keyBytes);
+  slots.forEach((slot, i) => checkMaterialInside(slot, i, keyBytes, areaBytes));
+  const family = text(b, F.cipherName, NAME_BYTES);
   const { mode, ivgen, ivhash } = parseMode(text(b, F.cipherMode, NAME_BYTES));
   const cipherAlg = cipherAlgFor(family, mode === 'xts' ? keyBytes / 2 : keyBytes);
   if (cipherAlg === undefined) throw new UnsupportedError(`Cipher '${family}' with key size ${keyBytes} bytes is not supported`);
   const hash = text(b, F.hashSpec, NAME_BYTES);
   if (!(HASH_ALGS as readonly string[]).includes(hash)) throw new UnsupportedError(`Hash '${hash}' is not supported`);
-  const payloadOffset = v.getUint32(F.payloadOffset);
-  const slots: LuksSlot[] = [];
-  for (let i = 0; i < LUKS_SLOTS; i++) slots.push(parseSlot(b, v, i, keyBytes, areaBytes));
-  checkSlotLayout(slots, keyBytes, payloadOffset);
   return {
     cipherAlg, cipherMode: mode, ivgenAlg: ivgen, ivgenHashAlg: ivhash, hashAlg: hash as HashAlg,
     payloadOffset, keyBytes,
@@ -121,7 +124,7 @@ export function parseLuksHeader(b: Uint8Array, areaBytes: number): LuksHeader {
   };
 }
 
-function parseSlot(b: Uint8Array, v: DataView, i: number, keyBytes: number, areaBytes: number): LuksSlot {
+function parseSlot(b: Uint8Array, v: DataView, i: number): LuksSlot {
   const at = F.slots + i * SLOT_BYTES;
   const state = v.getUint32(at);
   if (state !== LUKS_SLOT_ACTIVE && state !== LUKS_SLOT_INACTIVE) throw corrupt(`Keyslot ${i} state (active/disable) is corrupted`, at);
@@ -133,19 +136,25 @@ function parseSlot(b: Uint8Array, v: DataView, i: number, keyBytes: number, area
     stripes: v.getUint32(at + 44),
   };
   if (slot.stripes !== LUKS_STRIPES) throw corrupt(`Keyslot ${i} is corrupted (stripes ${slot.stripes} != ${LUKS_STRIPES})`, at + 44);
-  const start = slot.keyOffset * LUKS_SECTOR;
-  if (start < LUKS_HEADER_BYTES) throw corrupt(`Keyslot ${i} is overlapping with the LUKS header`, at + 40);
-  if (slot.active && start + materialBytes(keyBytes, slot.stripes) > areaBytes) {
-    throw corrupt(`Keyslot ${i} key material (${start}+${materialBytes(keyBytes, slot.stripes)} bytes) lies beyond the end of the LUKS area (${areaBytes} bytes)`, at + 40);
-  }
+  if (slot.keyOffset < LUKS_KEY_ALIGN / LUKS_SECTOR) throw corrupt(`Keyslot ${i} is overlapping with the LUKS header`, at + 40);
   return slot;
+}
+
+/** vdisk's own bound: an active slot's material lies inside the LUKS area (the file, or qcow2's crypto clusters). */
+function checkMaterialInside(slot: LuksSlot, i: number, keyBytes: number, areaBytes: number): void {
+  const start = slot.keyOffset * LUKS_SECTOR;
+  const bytes = materialBytes(keyBytes, slot.stripes);
+  if (slot.active && start + bytes > areaBytes) {
+    throw corrupt(`Keyslot ${i} key material (${start}+${bytes} bytes) lies beyond the end of the LUKS area (${areaBytes} bytes)`, F.slots + i * SLOT_BYTES + 40);
+  }
 }
 
 /** qemu's checks of the slot layout: material inside the header area, no two slots sharing bytes. */
 function checkSlotLayout(slots: readonly LuksSlot[], keyBytes: number, payloadOffset: number): void {
-  const sectors = materialBytes(keyBytes, LUKS_STRIPES) / LUKS_SECTOR;
+  // qemu counts the material unrounded (key bytes × stripes, in whole sectors)
+  const sectors = Math.ceil((keyBytes * LUKS_STRIPES) / LUKS_SECTOR);
   slots.forEach((s, i) => {
-    if (payloadOffset !== 0 && s.keyOffset + sectors > payloadOffset) throw corrupt(`Keyslot ${i} is overlapping with the encrypted payload`);
+    if (s.keyOffset + sectors > payloadOffset) throw corrupt(`Keyslot ${i} is overlapping with the encrypted payload`);
     for (let j = i + 1; j < slots.length; j++) {
       const o = slots[j]!;
       if (s.keyOffset < o.keyOffset + sectors && o.keyOffset < s.keyOffset + sectors) throw corrupt(`Keyslots ${i} and ${j} are overlapping in the header`);

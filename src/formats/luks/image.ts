@@ -96,7 +96,6 @@ export class LuksImage implements FormatImage {
   }
 
   async #resize(size: number, preallocation: string | undefined): Promise<void> {
-    if (size % LUKS_SECTOR !== 0) throw new InvalidArgumentError(`The new size must be a multiple of ${LUKS_SECTOR}`);
     const payload = this.header.payloadOffset * LUKS_SECTOR;
     if (preallocation !== undefined && preallocation !== 'off') {
       if (size > this.#size && this.store.preallocate) await this.store.preallocate(payload + this.#size, size - this.#size, preallocation === 'full' ? 'full' : 'falloc');

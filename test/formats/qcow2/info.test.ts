@@ -140,7 +140,7 @@ describe('qcow2 create options', () => {
     [{ backing_fmt: 'qcow2' }, /^Backing format cannot be used without backing file$/],
     [{ backing_file: 'b', preallocation: 'metadata' }, /^Backing file and preallocation can only be used at the same time if extended_l2 is on$/],
     [{ 'encrypt.format': 'luks' }, /^Parameter 'encrypt\.key-secret' is required for cipher$/],
-    [{ 'encrypt.format': 'luks', 'encrypt.key-secret': 's0' }, /not supported yet/],
+    [{ 'encrypt.format': 'luks', 'encrypt.key-secret': 's0' }, /^No secret with id 's0'$/],
   ];
   for (const [opts, re] of cases) {
     it(`rejects ${JSON.stringify(opts)}`, async () => {
