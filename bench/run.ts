@@ -8,7 +8,7 @@
  * same run), and each case the machine's load average when it ended: the
  * machine is shared.
  *
- * Usage: npm run bench [-- --size-mib N --runs N --only TEXT --work DIR]
+ * Usage: npm run bench [-- --size-mib N --runs N --only TEXT[,TEXT...] --work DIR --bin VDISK_JS]
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, rmSync } from 'node:fs';
@@ -19,7 +19,9 @@ import os from 'node:os';
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const workAt = process.argv.indexOf('--work');
 const WORK = workAt >= 0 ? (process.argv[workAt + 1] as string) : join(ROOT, 'bench', 'work');
-const BIN = join(ROOT, 'build', 'src', 'cli', 'vdisk.js');
+const binAt = process.argv.indexOf('--bin');
+/** The CLI measured: this tree's build, or another build's (`--bin`, to compare engines in one run). */
+const BIN = binAt >= 0 ? (process.argv[binAt + 1] as string) : join(ROOT, 'build', 'src', 'cli', 'vdisk.js');
 const MKWORKLOAD = join(ROOT, '..', 'shared', 'bench', 'mkworkload.py');
 
 function arg(name: string, fallback: number): number {
@@ -30,7 +32,7 @@ function arg(name: string, fallback: number): number {
 const SIZE_MIB = arg('size-mib', 2048);
 const RUNS = arg('runs', 5);
 const onlyAt = process.argv.indexOf('--only');
-/** Cases whose name contains one of these (comma-separated). */
+/** Cases whose name contains one of these (comma-separated; `=NAME` matches the whole name). */
 const ONLY = onlyAt >= 0 ? process.argv[onlyAt + 1]?.split(',') : undefined;
 
 /** A convert case: the same arguments for both tools, output to out.img. */
@@ -109,7 +111,7 @@ function main(): void {
     { name: 'info mixed.qcow2', vdisk: ['info', '--output=json', 'mixed.qcow2'], qemu: ['info', '--output=json', 'mixed.qcow2'] },
     { name: 'map chain-top.qcow2', vdisk: ['map', '--output=json', 'chain-top.qcow2'], qemu: ['map', '--output=json', 'chain-top.qcow2'] },
     { name: 'compare mixed.qcow2 mixed.raw', vdisk: ['compare', 'mixed.qcow2', 'mixed.raw'], qemu: ['compare', 'mixed.qcow2', 'mixed.raw'] },
-  ].filter((c) => ONLY === undefined || ONLY.some((o) => c.name.includes(o)));
+  ].filter((c) => ONLY === undefined || ONLY.some((o) => (o.startsWith('=') ? c.name === o.slice(1) : c.name.includes(o))));
   if (cases.some((c) => c.name.includes('huge'))) makeHuge();
   // vdisk's start-up, to show what a convert costs without it.
   run('qemu-img', ['create', '-q', '-f', 'qcow2', 'tiny.qcow2', '1M']);
