@@ -3,8 +3,12 @@
  * the two tools, syncs and removes old outputs (untimed) before every timed
  * run, and reports the fastest and the median run of each, their ratio, and
  * vdisk's peak RSS. Workloads come from ../shared/bench/mkworkload.py.
+ * Converts also show vdisk's time without its start-up (the median
+ * convert less the median `vdisk info` of a tiny image, measured in the
+ * same run), and each case the machine's load average when it ended: the
+ * machine is shared.
  *
- * Usage: npm run bench [-- --size-mib N --runs N]
+ * Usage: npm run bench [-- --size-mib N --runs N --only TEXT[,TEXT...] --work DIR --bin VDISK_JS]
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, rmSync } from 'node:fs';
@@ -14,8 +18,11 @@ import os from 'node:os';
 import { startupRows } from './cases-startup.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const WORK = join(ROOT, 'bench', 'work');
-const BIN = join(ROOT, 'build', 'src', 'cli', 'vdisk.js');
+const workAt = process.argv.indexOf('--work');
+const WORK = workAt >= 0 ? (process.argv[workAt + 1] as string) : join(ROOT, 'bench', 'work');
+const binAt = process.argv.indexOf('--bin');
+/** The CLI measured: this tree's build, or another build's (`--bin`, to compare engines in one run). */
+const BIN = binAt >= 0 ? (process.argv[binAt + 1] as string) : join(ROOT, 'build', 'src', 'cli', 'vdisk.cjs');
 const MKWORKLOAD = join(ROOT, '..', 'shared', 'bench', 'mkworkload.py');
 
 function arg(name: string, fallback: number): number {
@@ -26,7 +33,8 @@ function arg(name: string, fallback: number): number {
 const SIZE_MIB = arg('size-mib', 2048);
 const RUNS = arg('runs', 5);
 const onlyAt = process.argv.indexOf('--only');
-const ONLY = onlyAt >= 0 ? process.argv[onlyAt + 1] : undefined;
+/** Cases whose name contains one of these (comma-separated; `=NAME` matches the whole name). */
+const ONLY = onlyAt >= 0 ? process.argv[onlyAt + 1]?.split(',') : undefined;
 
 /** A convert case: the same arguments for both tools, output to out.img. */
 function convertCase(name: string, args: string[]): Case {
@@ -56,12 +64,13 @@ function prepare(output: string | undefined): void {
 }
 
 /** The issues' metadata workload: a 4 TiB qcow2 with 4000 scattered 64 KiB clusters, and a copy of it. */
+function run(cmd: string, args: string[]): void {
+  const r = spawnSync(cmd, args, { cwd: WORK, stdio: ['ignore', 'ignore', 'inherit'] });
+  if (r.status !== 0) throw new Error(`${cmd} ${args.slice(0, 3).join(' ')} failed`);
+}
+
 function makeHuge(): void {
   if (existsSync(join(WORK, 'huge-copy.qcow2'))) return;
-  const run = (cmd: string, args: string[]): void => {
-    const r = spawnSync(cmd, args, { cwd: WORK, stdio: ['ignore', 'ignore', 'inherit'] });
-    if (r.status !== 0) throw new Error(`${cmd} ${args.slice(0, 3).join(' ')} failed`);
-  };
   run('qemu-img', ['create', '-q', '-f', 'qcow2', 'huge.qcow2', '4T']);
   let x = 12345;
   const clusters = (4 * 2 ** 40) / 65536;
@@ -83,7 +92,6 @@ function main(): void {
     const r = spawnSync('python3', [MKWORKLOAD, WORK, '--size-mib', String(SIZE_MIB)], { stdio: 'inherit' });
     if (r.status !== 0) throw new Error('mkworkload.py failed');
   }
-  makeHuge();
   const cases: Case[] = [
     { name: 'check huge.qcow2 (4 TiB, 4000 clusters)', vdisk: ['check', 'huge.qcow2'], qemu: ['check', 'huge.qcow2'] },
     { name: 'map huge.qcow2', vdisk: ['map', '--output=json', 'huge.qcow2'], qemu: ['map', '--output=json', 'huge.qcow2'] },
@@ -104,8 +112,15 @@ function main(): void {
     { name: 'info mixed.qcow2', vdisk: ['info', '--output=json', 'mixed.qcow2'], qemu: ['info', '--output=json', 'mixed.qcow2'] },
     { name: 'map chain-top.qcow2', vdisk: ['map', '--output=json', 'chain-top.qcow2'], qemu: ['map', '--output=json', 'chain-top.qcow2'] },
     { name: 'compare mixed.qcow2 mixed.raw', vdisk: ['compare', 'mixed.qcow2', 'mixed.raw'], qemu: ['compare', 'mixed.qcow2', 'mixed.raw'] },
-  ].filter((c) => ONLY === undefined || c.name.includes(ONLY));
-  const rows: string[] = ['| case | vdisk min / median (s) | qemu-img min / median (s) | ratio (median) | vdisk peak RSS |', '|---|---|---|---|---|'];
+  ].filter((c) => ONLY === undefined || ONLY.some((o) => (o.startsWith('=') ? c.name === o.slice(1) : c.name.includes(o))));
+  if (cases.some((c) => c.name.includes('huge'))) makeHuge();
+  // vdisk's start-up, to show what a convert costs without it.
+  run('qemu-img', ['create', '-q', '-f', 'qcow2', 'tiny.qcow2', '1M']);
+  const startup = median(Array.from({ length: RUNS }, () => timed(process.execPath, [BIN, 'info', 'tiny.qcow2']).seconds));
+  const rows: string[] = [
+    '| case | vdisk min / median (s) | qemu-img min / median (s) | ratio (median) | vdisk without start-up (median) | vdisk peak RSS | load |',
+    '|---|---|---|---|---|---|---|',
+  ];
   for (const c of cases) {
     const ours: number[] = [];
     const theirs: number[] = [];
@@ -119,9 +134,11 @@ function main(): void {
       theirs.push(timed('qemu-img', c.qemu).seconds);
     }
     prepare(c.output);
-    rows.push(`| ${c.name} | ${Math.min(...ours).toFixed(3)} / ${median(ours).toFixed(3)} | ${Math.min(...theirs).toFixed(3)} / ${median(theirs).toFixed(3)} | ${(median(ours) / median(theirs)).toFixed(2)} | ${(rss / 1024).toFixed(0)} MiB |`);
+    const engine = c.output ? `${(median(ours) - startup).toFixed(3)} s (${((median(ours) - startup) / median(theirs)).toFixed(2)})` : '';
+    rows.push(`| ${c.name} | ${Math.min(...ours).toFixed(3)} / ${median(ours).toFixed(3)} | ${Math.min(...theirs).toFixed(3)} / ${median(theirs).toFixed(3)} | ${(median(ours) / median(theirs)).toFixed(2)} | ${engine} | ${(rss / 1024).toFixed(0)} MiB | ${(os.loadavg()[0] ?? 0).toFixed(1)} |`);
   }
   rows.push(...startupRows(WORK, BIN, RUNS, ONLY));
+  console.log(`vdisk start-up (median \`vdisk info\` of a 1 MiB qcow2): ${startup.toFixed(3)} s`);
   console.log(`Workload: ${SIZE_MIB} MiB mixed.raw (../shared/bench/mkworkload.py), ${RUNS} alternating runs per tool, \`sync\` and old output removed before each run`);
   console.log(`Machine: ${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}, ${spawnSync('qemu-img', ['--version'], { encoding: 'utf8' }).stdout.split('\n')[0]}\n`);
   console.log(rows.join('\n'));

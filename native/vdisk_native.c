@@ -6,6 +6,7 @@
  *   setLock(fd, start, len, type)     OFD byte-range lock: type 0 unlock, 1 shared, 2 exclusive; returns 0 or errno
  *   getLock(fd, start, len, type)     the conflicting lock's type (1 shared, 2 exclusive) or 0
  *   copyRange(in, inOff, out, outOff, len) -> Promise<number> bytes copied (copy_file_range)
+ *   writeAt(fd, buf, offset)          -> Promise<void>: pwrite of all of buf (see WriteAt)
  *   copyScan(in, inOff, out, outOff, buf, len, guest, minBytes, alignment)
  *                                     -> Promise<number[]>: reads len bytes into buf, splits them into
  *                                     convert's sparse runs (see scan_run) and, when out >= 0, writes
@@ -39,6 +40,8 @@ static const char *errno_name(int e) {
     case EAGAIN: return "EAGAIN"; case EACCES: return "EACCES"; case EXDEV: return "EXDEV";
     case ENOSYS: return "ENOSYS"; case EFBIG: return "EFBIG"; case EPERM: return "EPERM";
     case EISDIR: return "EISDIR"; case EOVERFLOW: return "EOVERFLOW";
+    case EDQUOT: return "EDQUOT"; case EROFS: return "EROFS"; case ENOMEM: return "ENOMEM";
+    case ESPIPE: return "ESPIPE"; case ENODEV: return "ENODEV";
     default: return "EIO";
   }
 }
@@ -113,7 +116,7 @@ static napi_value GetLock(napi_env env, napi_callback_info info) {
 typedef struct {
   napi_async_work work;
   napi_deferred deferred;
-  int kind; /* 0 fallocate, 1 copy_file_range, 2 sync_file_range, 3 copy-scan */
+  int kind; /* 0 fallocate, 1 copy_file_range, 2 sync_file_range, 3 copy-scan, 4 write */
   int fd_in, fd_out, mode;
   int64_t off_in, off_out, len, done;
   int err;
@@ -264,6 +267,11 @@ static void execute(napi_env env, void *data) {
     copy_scan(w);
     return;
   }
+  if (w->kind == 4) {
+    w->err = write_all(w->fd_out, w->buf, w->len, w->off_out, &w->err_off);
+    w->err_write = 1;
+    return;
+  }
   if (w->kind == 2) {
     /* Starts writeback of the range's dirty pages without waiting for it (nbytes 0 = to the end). */
     if (sync_file_range(w->fd_in, (off_t)w->off_in, (off_t)w->len, SYNC_FILE_RANGE_WRITE) < 0) w->err = errno;
@@ -282,8 +290,8 @@ static void complete(napi_env env, napi_status status, void *data) {
   Work *w = data;
   if (status != napi_ok && !w->err) w->err = EIO;
   if (w->err) {
-    napi_value err = make_error(env, w->err, w->kind == 3 ? (w->err_write ? "pwrite" : "pread") : w->what);
-    if (w->kind == 3) {
+    napi_value err = make_error(env, w->err, w->kind >= 3 ? (w->err_write ? "pwrite" : "pread") : w->what);
+    if (w->kind >= 3) {
       /* Which side failed, and where: the caller words the error as its store's read or write. */
       napi_value side, at;
       napi_get_boolean(env, w->err_write, &side);
@@ -347,6 +355,28 @@ static napi_value StartWriteback(napi_env env, napi_callback_info info) {
   Work *w = calloc(1, sizeof *w);
   if (!w) { napi_throw_error(env, "ENOMEM", "out of memory"); return NULL; }
   w->kind = 2; w->fd_in = (int)fd; w->off_in = off; w->len = len; w->what = "sync_file_range";
+  return start(env, w);
+}
+
+/* writeAt(fd, buf, offset): one pwrite request for all of buf (looping over short writes). A file
+ * store's writes take one thread-pool request each without the FileHandle machinery around them,
+ * which costs more main-thread time than the request itself. */
+static napi_value WriteAt(napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  int64_t fd, off;
+  napi_typedarray_type type;
+  size_t length, byte_offset;
+  void *data = NULL;
+  napi_value ab;
+  if (get_args(env, info, 3, argv) || get_i64(env, argv[0], &fd) || napi_get_typedarray_info(env, argv[1], &type, &length, &data, &ab, &byte_offset) != napi_ok ||
+      type != napi_uint8_array || get_i64(env, argv[2], &off) || off < 0) {
+    napi_throw_error(env, "EINVAL", "writeAt(fd, buffer, offset)");
+    return NULL;
+  }
+  Work *w = calloc(1, sizeof *w);
+  if (!w) { napi_throw_error(env, "ENOMEM", "out of memory"); return NULL; }
+  w->kind = 4; w->fd_out = (int)fd; w->off_out = off; w->len = (int64_t)length; w->buf = data; w->what = "pwrite";
+  if (napi_create_reference(env, argv[1], 1, &w->buf_ref) != napi_ok) { free(w); napi_throw_error(env, "EINVAL", "writeAt: buffer"); return NULL; }
   return start(env, w);
 }
 
@@ -431,6 +461,7 @@ static napi_value Init(napi_env env, napi_value exports) {
     { "getLock", NULL, GetLock, NULL, NULL, NULL, napi_default, NULL },
     { "copyRange", NULL, CopyRange, NULL, NULL, NULL, napi_default, NULL },
     { "copyScan", NULL, CopyScan, NULL, NULL, NULL, napi_default, NULL },
+    { "writeAt", NULL, WriteAt, NULL, NULL, NULL, napi_default, NULL },
     { "startWriteback", NULL, StartWriteback, NULL, NULL, NULL, napi_default, NULL },
     { "alignedBuffer", NULL, AlignedBuffer, NULL, NULL, NULL, napi_default, NULL },
     { "directAlignment", NULL, DirectAlignment, NULL, NULL, NULL, napi_default, NULL },

@@ -255,6 +255,17 @@ export class FileStore implements ByteStore {
   }
 
   async #writeAll(offset: number, data: Uint8Array): Promise<void> {
+    // One native request per write where the module has it: cheaper on the main thread than FileHandle.write.
+    const put = native?.writeAt;
+    if (put && data.length > 0) {
+      try {
+        await put(this.#fh.fd, data, offset);
+      } catch (err) {
+        throw fsError(err, `Could not write '${this.name}' at offset ${(err as { offset?: number }).offset ?? offset}`, this.name);
+      }
+      this.#startEarlyWriteback(data.length);
+      return;
+    }
     let done = 0;
     while (done < data.length) {
       try {

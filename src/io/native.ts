@@ -22,10 +22,16 @@ export interface NativeFileOps {
   /** copy_file_range(2) of `length` bytes; resolves to the bytes copied (short at EOF). */
   copyRange(fdIn: number, offIn: number, fdOut: number, offOut: number, length: number): Promise<number>;
   /**
+   * pwrite of all of `buffer` at `offset`, one thread-pool request; a failure rejects with `offset`
+   * (where it failed) set. Absent from native modules built before it existed.
+   */
+  writeAt?(fd: number, buffer: Uint8Array, offset: number): Promise<void>;
+  /**
    * pread of `length` bytes at `offIn` into `buffer` (zeros past EOF), split into convert's sparse
-   * runs (> 0 data, < 0 zeros; `minBytes` 0: one data run) and, when `fdOut` >= 0, pwrite of the data
-   * runs at `offOut`: one thread-pool request. A failure rejects with `write` (which side) and
-   * `offset` set. Absent from native modules built before it existed.
+   * runs (> 0 data, < 0 zeros; `minBytes` 0: one data run, which with `fdOut` the kernel copies with
+   * copy_file_range where the files allow) and, when `fdOut` >= 0, pwrite of the data runs at
+   * `offOut`: one thread-pool request. A failure rejects with `write` (which side) and `offset` set.
+   * Absent from native modules built before it existed.
    */
   copyScan?(fdIn: number, offIn: number, fdOut: number, offOut: number, buffer: Uint8Array, length: number, guest: number, minBytes: number, alignment: number): Promise<number[]>;
   /**

@@ -74,6 +74,8 @@ const CASES: readonly Case[] = [
   { name: 'raw → qcow2 cluster_size=512', args: ['-f', 'raw', '-O', 'qcow2', '-o', 'cluster_size=512', 'src.raw'], format: 'qcow2', source: ['raw', 'src.raw'] },
   { name: 'raw → qcow2 cluster_size=2M', args: ['-f', 'raw', '-O', 'qcow2', '-o', 'cluster_size=2M', 'src.raw'], format: 'qcow2', source: ['raw', 'src.raw'] },
   { name: 'raw → qcow2 extended_l2', args: ['-f', 'raw', '-O', 'qcow2', '-o', 'extended_l2=on,cluster_size=128k', 'src.raw'], format: 'qcow2', source: ['raw', 'src.raw'] },
+  { name: 'raw → qcow2 refcount_bits=1', args: ['-f', 'raw', '-O', 'qcow2', '-o', 'refcount_bits=1', 'src.raw'], format: 'qcow2', source: ['raw', 'src.raw'] },
+  { name: 'raw → qcow2 refcount_bits=64,cluster_size=4k', args: ['-f', 'raw', '-O', 'qcow2', '-o', 'refcount_bits=64,cluster_size=4k', 'src.raw'], format: 'qcow2', source: ['raw', 'src.raw'] },
   { name: 'raw → qcow2 -S 0', args: ['-S', '0', '-f', 'raw', '-O', 'qcow2', 'src.raw'], format: 'qcow2', source: ['raw', 'src.raw'] },
   { name: 'raw → qcow2 preallocation=metadata', args: ['-f', 'raw', '-O', 'qcow2', '-o', 'preallocation=metadata', 'src.raw'], format: 'qcow2', source: ['raw', 'src.raw'] },
   { name: 'chain → qcow2', args: ['-O', 'qcow2', 'top.qcow2'], format: 'qcow2', source: ['qcow2', 'top.qcow2'] },

@@ -198,14 +198,6 @@ export class Refcounts {
     return this.#apply(off, this.cache.peek(off) ?? (await this.cache.get(off)), cluster, delta);
   }
 
-  /** add() when the cluster's block exists and is cached: done without waiting; undefined otherwise. */
-  #addCached(cluster: number, delta: number): number | undefined {
-    const bi = Math.floor(cluster / this.#g.refcountBlockEntries);
-    const off = bi < this.#table.length ? this.#table[bi]! : 0;
-    const block = off === 0 ? undefined : this.cache.peek(off);
-    return block === undefined ? undefined : this.#apply(off, block, cluster, delta);
-  }
-
   #apply(off: number, block: Uint8Array, cluster: number, delta: number): number {
     if (delta > 0 && cluster >= this.#usedEnd) this.#usedEnd = cluster + 1;
     const i = cluster % this.#g.refcountBlockEntries;
@@ -224,13 +216,13 @@ export class Refcounts {
       if (attempt > 16) throw new CorruptImageError(`Could not allocate ${n} clusters: the refcount structures keep changing`);
       while ((this.#peek(Math.max(1, this.#freeHint)) ?? (await this.get(Math.max(1, this.#freeHint)))) !== 0) this.#freeHint = Math.max(1, this.#freeHint) + 1;
       const from = Math.max(1, this.#freeHint, n > 1 ? this.#runHint : 0);
-      const start = await this.#findFree(n, from);
+      const start = this.#findFreeCached(n, from) ?? (await this.#findFree(n, from));
       const missing = this.#missingBlocks(start, n);
       if (missing.size > 0) {
         await this.#createBlocks(start + n, missing, start);
         continue; // blocks sit after the run, so the run is still free: search again
       }
-      for (let c = start; c < start + n; c++) if (this.#addCached(c, 1) === undefined) await this.add(c, 1);
+      for (let c = this.#takeCached(start, n); c < start + n; c++) await this.add(c, 1);
       // As qemu's free_cluster_index: the search moved past any smaller hole it skipped.
       this.#freeHint = start + n;
       if (n > 1) this.#runHint = start + n;
@@ -248,6 +240,66 @@ export class Refcounts {
   async free(offset: number, n: number): Promise<void> {
     const first = Math.floor(offset / this.#g.clusterSize);
     for (let c = first; c < first + n; c++) await this.add(c, -1);
+  }
+
+  /**
+   * #findFree() over cached blocks, entry by entry without a call or an
+   * await per cluster (a convert allocates every cluster this way);
+   * undefined when a block would have to be read.
+   */
+  #findFreeCached(n: number, from: number): number | undefined {
+    const per = this.#g.refcountBlockEntries;
+    let start = from;
+    let run = 0;
+    for (let c = from; ; ) {
+      const bi = Math.floor(c / per);
+      const off = bi < this.#table.length ? this.#table[bi]! : 0;
+      const end = (bi + 1) * per;
+      if (off === 0) {
+        // No block: every cluster it would count is free.
+        if (run === 0) start = c;
+        run += end - c;
+        if (run >= n) return start;
+        c = end;
+        continue;
+      }
+      const block = this.cache.peek(off);
+      if (!block) return undefined;
+      for (; c < end; c++) {
+        if (getRefcountEntry(block, c - bi * per, this.#g.refcountBits) !== 0) {
+          run = 0;
+          continue;
+        }
+        if (run === 0) start = c;
+        if (++run === n) return start;
+      }
+    }
+  }
+
+  /**
+   * Takes a reference on clusters `[start, start+n)` (free, their blocks
+   * existing) block by block while the blocks are cached; returns the first
+   * cluster it did not take (the caller takes the rest with add()).
+   */
+  #takeCached(start: number, n: number): number {
+    const per = this.#g.refcountBlockEntries;
+    const bits = this.#g.refcountBits;
+    let c = start;
+    while (c < start + n) {
+      const bi = Math.floor(c / per);
+      const off = bi < this.#table.length ? this.#table[bi]! : 0;
+      const block = off === 0 ? undefined : this.cache.peek(off);
+      if (!block) return c;
+      const end = Math.min(start + n, (bi + 1) * per);
+      for (; c < end; c++) {
+        const v = getRefcountEntry(block, c - bi * per, bits) + 1;
+        if (v > this.#max) throw new UnsupportedError(`Refcount overflow at cluster offset 0x${(c * this.#g.clusterSize).toString(16)} (refcount_bits=${bits})`);
+        setRefcountEntry(block, c - bi * per, bits, v);
+      }
+      this.cache.markDirty(off, block);
+      if (c > this.#usedEnd) this.#usedEnd = c;
+    }
+    return c;
   }
 
   async #findFree(n: number, from: number): Promise<number> {
