@@ -21,7 +21,7 @@ function wall(cmd: string, args: string[], cwd: string, env: NodeJS.ProcessEnv):
 }
 
 /** Rows for bench/run.ts's table (the baseline column is `node -e 0`, not qemu-img); `bin` is run.ts's vdisk.js. */
-export function startupRows(work: string, bin: string, runs: number, only: string | undefined): string[] {
+export function startupRows(work: string, bin: string, runs: number, only: readonly string[] | undefined): string[] {
   // The installed bin is vdisk.cjs beside it (vdisk.js only imports it, through Node's ESM loader).
   const installed = join(dirname(bin), 'vdisk.cjs');
   const exe = existsSync(installed) ? installed : bin;
@@ -35,7 +35,7 @@ export function startupRows(work: string, bin: string, runs: number, only: strin
   const cases = [
     { name: `startup: info ${image} vs node -e 0 (ratio of fastest)`, env: process.env },
     { name: `startup: info ${image} vs node -e 0, NODE_EXTRA_CA_CERTS unset (ratio of fastest)`, env: bare },
-  ].filter((c) => only === undefined || c.name.includes(only));
+  ].filter((c) => only === undefined || only.some((o) => (o.startsWith('=') ? c.name === o.slice(1) : c.name.includes(o))));
   return cases.map((c) => {
     const ours: number[] = [];
     const node: number[] = [];
