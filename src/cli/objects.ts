@@ -5,7 +5,7 @@
  * by id; other objects are checked and left alone: a command line
  * qemu-img refuses is refused here too.
  */
-import { createDecipheriv } from 'node:crypto';
+import { nodeCrypto } from '../core/random.js';
 import { readFileSync } from 'node:fs';
 
 import { InvalidArgumentError } from '../core/errors.js';
@@ -113,7 +113,7 @@ function decryptSecret(id: string, input: Uint8Array, props: Map<string, string>
   if (iv.length !== 16) throw new InvalidArgumentError(`IV should be 16 bytes in length not ${iv.length}`);
   const ciphertext = props.get('format') === 'base64' ? base64Bytes(new TextDecoder().decode(input)) : input;
   if (ciphertext.length % 16 !== 0) throw new InvalidArgumentError(`Length ${ciphertext.length} must be a multiple of block size 16`);
-  const decipher = createDecipheriv('aes-256-cbc', key, iv).setAutoPadding(false);
+  const decipher = nodeCrypto().createDecipheriv('aes-256-cbc', key, iv).setAutoPadding(false);
   const plain = new Uint8Array(Buffer.concat([decipher.update(ciphertext), decipher.final()]));
   const pad = plain[plain.length - 1] ?? 0;
   if (pad > 16 || pad > plain.length) throw new InvalidArgumentError(`Incorrect number of padding bytes (${pad}) found on decrypted data`);

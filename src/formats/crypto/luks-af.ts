@@ -5,7 +5,7 @@
  * block and diffuses it with the hash; the last stripe XORed with the
  * result is the key.
  */
-import { createHash, randomFillSync } from 'node:crypto';
+import { nodeCrypto } from '../../core/random.js';
 
 import { HASH_BYTES, nodeHash, type HashAlg } from './luks-algs.js';
 
@@ -17,7 +17,7 @@ function diffuse(hash: HashAlg, block: Buffer): void {
   for (let i = 0, at = 0; at < block.length; i++, at += digest) {
     const piece = block.subarray(at, Math.min(at + digest, block.length));
     counter.writeUInt32BE(i, 0);
-    createHash(name).update(counter).update(piece).digest().copy(piece, 0, 0, piece.length);
+    nodeCrypto().createHash(name).update(counter).update(piece).digest().copy(piece, 0, 0, piece.length);
   }
 }
 
@@ -40,7 +40,7 @@ export function afMerge(hash: HashAlg, keyBytes: number, stripes: number, materi
 export function afSplit(hash: HashAlg, key: Uint8Array, stripes: number): Buffer {
   const n = key.length;
   const material = Buffer.alloc(n * stripes);
-  randomFillSync(material, 0, n * (stripes - 1));
+  nodeCrypto().randomFillSync(material, 0, n * (stripes - 1));
   const block = Buffer.alloc(n);
   for (let s = 0; s < stripes - 1; s++) {
     xorInto(block, material.subarray(s * n, (s + 1) * n));

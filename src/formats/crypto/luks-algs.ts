@@ -6,7 +6,7 @@
  * a key would be used, with qemu's own message for an algorithm its build
  * lacks.
  */
-import { getCiphers, getHashes } from 'node:crypto';
+import { nodeCrypto } from '../../core/random.js';
 
 import { InvalidArgumentError, UnsupportedError } from '../../core/errors.js';
 
@@ -67,13 +67,13 @@ export function nodeCipher(alg: string, mode: CipherMode): string {
   const family = cipherFamily(alg);
   const bits = (CIPHER_KEY_BYTES[alg] ?? 0) * 8;
   const name = family === 'aes' ? `aes-${bits}-${mode}` : '';
-  if (name === '' || !getCiphers().includes(name)) throw new UnsupportedError(`Algorithm '${alg}' not supported`, { data: { cipherAlg: alg, cipherMode: mode } });
+  if (name === '' || !nodeCrypto().getCiphers().includes(name)) throw new UnsupportedError(`Algorithm '${alg}' not supported`, { data: { cipherAlg: alg, cipherMode: mode } });
   return name;
 }
 
 /** The node:crypto hash name of a QAPI hash, refused when node lacks it. */
 export function nodeHash(alg: HashAlg): string {
-  if (!getHashes().includes(alg)) throw new UnsupportedError(`Hash algorithm '${alg}' not supported`, { data: { hashAlg: alg } });
+  if (!nodeCrypto().getHashes().includes(alg)) throw new UnsupportedError(`Hash algorithm '${alg}' not supported`, { data: { hashAlg: alg } });
   return alg;
 }
 

@@ -4,7 +4,7 @@
  * formatting a new header, and the `info` facts. What it reads and
  * writes goes through a {@link LuksArea}, so both drivers share it.
  */
-import { randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
+import { nodeCrypto } from '../../core/random.js';
 
 import { InvalidArgumentError } from '../../core/errors.js';
 import { afMerge, afSplit } from './luks-af.js';
@@ -68,7 +68,7 @@ async function trySlot(area: LuksArea, h: LuksHeader, slot: LuksSlot, password: 
   luksCipher(h, slotKey).decrypt(material, 0);
   const candidate = afMerge(h.hashAlg, h.keyBytes, slot.stripes, material);
   const digest = await luksPbkdf2(h.hashAlg, candidate, h.mkSalt, h.mkIterations, LUKS_DIGEST_BYTES);
-  return timingSafeEqual(digest, h.mkDigest) ? candidate : undefined;
+  return nodeCrypto().timingSafeEqual(digest, h.mkDigest) ? candidate : undefined;
 }
 
 /** True when `password` opens slot `i` (amend's erase-by-password). */
@@ -108,7 +108,7 @@ export interface LuksFormat {
 
 /** PBKDF2 iterations for `iterTime` ms, as qemu scales them (`divisor` 8 for the master-key digest). */
 async function calibrate(hash: HashAlg, secret: Uint8Array, bytes: number, iterTime: number, divisor: number): Promise<number> {
-  const perSecond = await pbkdf2PerSecond(hash, secret, randomBytes(LUKS_SALT_BYTES), bytes, Math.max(0, iterTime));
+  const perSecond = await pbkdf2PerSecond(hash, secret, nodeCrypto().randomBytes(LUKS_SALT_BYTES), bytes, Math.max(0, iterTime));
   // qemu takes iter-time as unsigned: a negative one overflows the scaling, reported with the measured count.
   if (iterTime < 0) throw new InvalidArgumentError(`PBKDF iterations ${perSecond} too large to scale: Numerical result out of range`);
   const iters = Math.floor(Math.floor((perSecond * iterTime) / 1000) / divisor);
@@ -130,9 +130,9 @@ export function luksHeaderBytes(keyBytes: number): number {
 /** A new header (master key drawn, digest and slot layout made), not yet written, with no active slot. */
 export async function newLuksHeader(f: LuksFormat): Promise<{ header: LuksHeader; key: Buffer }> {
   const keyBytes = masterKeyBytes(f.cipherAlg, f.cipherMode);
-  const key = randomBytes(keyBytes);
+  const key = nodeCrypto().randomBytes(keyBytes);
   luksCipher(f, key); // refuses algorithms node lacks before any work
-  const mkSalt = randomBytes(LUKS_SALT_BYTES);
+  const mkSalt = nodeCrypto().randomBytes(LUKS_SALT_BYTES);
   const mkIterations = await calibrate(f.hashAlg, key, LUKS_DIGEST_BYTES, f.iterTime, 8);
   const mkDigest = await luksPbkdf2(f.hashAlg, key, mkSalt, mkIterations, LUKS_DIGEST_BYTES);
   const first = LUKS_KEY_ALIGN / LUKS_SECTOR;
@@ -141,7 +141,7 @@ export async function newLuksHeader(f: LuksFormat): Promise<{ header: LuksHeader
   }));
   const header: LuksHeader = {
     cipherAlg: f.cipherAlg, cipherMode: f.cipherMode, ivgenAlg: f.ivgenAlg, ivgenHashAlg: f.ivgenAlg === 'essiv' ? f.ivgenHashAlg ?? 'sha256' : undefined,
-    hashAlg: f.hashAlg, payloadOffset: luksHeaderBytes(keyBytes) / LUKS_SECTOR, keyBytes, mkDigest, mkSalt, mkIterations, uuid: randomUUID(), slots,
+    hashAlg: f.hashAlg, payloadOffset: luksHeaderBytes(keyBytes) / LUKS_SECTOR, keyBytes, mkDigest, mkSalt, mkIterations, uuid: nodeCrypto().randomUUID(), slots,
   };
   return { header, key };
 }
@@ -154,7 +154,7 @@ export async function newLuksHeader(f: LuksFormat): Promise<{ header: LuksHeader
 export async function storeLuksKey(area: LuksArea, h: LuksHeader, i: number, key: Uint8Array, password: Uint8Array, iterTime: number): Promise<void> {
   const slot = h.slots[i]!;
   const iterations = await calibrate(h.hashAlg, password, h.keyBytes, iterTime, 1);
-  const salt = randomBytes(LUKS_SALT_BYTES);
+  const salt = nodeCrypto().randomBytes(LUKS_SALT_BYTES);
   const slotKey = await luksPbkdf2(h.hashAlg, password, salt, iterations, h.keyBytes);
   const split = afSplit(h.hashAlg, key, slot.stripes);
   const material = new Uint8Array(materialBytes(h.keyBytes, slot.stripes));

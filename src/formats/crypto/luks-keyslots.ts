@@ -4,7 +4,7 @@
  * erasing slots, by index or by the passphrase they hold, with qemu's
  * checks and messages. Shared by `amend` of luks and of qcow2+luks.
  */
-import { randomFillSync } from 'node:crypto';
+import { nodeCrypto } from '../../core/random.js';
 
 import { InvalidArgumentError } from '../../core/errors.js';
 import type { OptionValue } from '../../core/options.js';
@@ -108,7 +108,7 @@ async function eraseSlot(area: LuksArea, h: LuksHeader, i: number): Promise<void
   const slot = h.slots[i]!;
   const garbage = new Uint8Array(materialBytes(h.keyBytes, slot.stripes));
   for (let pass = 0; pass < ERASE_PASSES; pass++) {
-    randomFillSync(garbage);
+    nodeCrypto().randomFillSync(garbage);
     await area.write(slot.keyOffset * LUKS_SECTOR, garbage);
   }
   h.slots[i] = { ...slot, active: false, iterations: 0, salt: new Uint8Array(LUKS_SALT_BYTES) };

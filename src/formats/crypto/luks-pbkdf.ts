@@ -7,13 +7,15 @@
  * open busy for minutes per slot, so vdisk refuses counts above a cap
  * before deriving anything.
  */
-import { pbkdf2 } from 'node:crypto';
-import { promisify } from 'node:util';
+import { nodeCrypto } from '../../core/random.js';
 
 import { PolicyError } from '../../core/errors.js';
 import { nodeHash, type HashAlg } from './luks-algs.js';
 
-const derive = promisify(pbkdf2);
+/** node:crypto's pbkdf2 (on the thread pool) as a promise; node:crypto loads on the first derivation. */
+function derive(password: Uint8Array, salt: Uint8Array, iterations: number, bytes: number, digest: string): Promise<Buffer> {
+  return new Promise((resolve, reject) => nodeCrypto().pbkdf2(password, salt, iterations, bytes, digest, (err, key) => (err ? reject(err) : resolve(key))));
+}
 
 /**
  * Default cap on the PBKDF2 iterations one derivation may ask for

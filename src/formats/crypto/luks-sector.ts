@@ -6,7 +6,7 @@
  * (plain64 encrypted in ECB mode under the hash of the key), zero-padded
  * to the cipher's block size.
  */
-import { createCipheriv, createDecipheriv, createHash } from 'node:crypto';
+import { nodeCrypto } from '../../core/random.js';
 
 import { blockBytes, essivCipher, nodeCipher, nodeHash, type CipherMode, type HashAlg, type IvgenAlg } from './luks-algs.js';
 
@@ -35,7 +35,7 @@ export class SectorCipher {
     if (spec.ivgenAlg === 'essiv') {
       const hash = spec.ivgenHashAlg ?? 'sha256';
       const essivAlg = essivCipher(spec.cipherAlg, hash);
-      this.essiv = { name: nodeCipher(essivAlg, 'ecb'), key: createHash(nodeHash(hash)).update(key).digest() };
+      this.essiv = { name: nodeCipher(essivAlg, 'ecb'), key: nodeCrypto().createHash(nodeHash(hash)).update(key).digest() };
     }
     this.plain32 = spec.ivgenAlg === 'plain';
     this.ecb = spec.cipherMode === 'ecb';
@@ -50,7 +50,7 @@ export class SectorCipher {
     if (this.plain32) iv.writeUInt32LE(sector % 2 ** 32, 0);
     else iv.writeBigUInt64LE(BigInt(sector), 0);
     if (!this.essiv) return iv;
-    const c = createCipheriv(this.essiv.name, this.essiv.key, null).setAutoPadding(false);
+    const c = nodeCrypto().createCipheriv(this.essiv.name, this.essiv.key, null).setAutoPadding(false);
     return Buffer.concat([c.update(iv), c.final()]);
   }
 
@@ -58,7 +58,7 @@ export class SectorCipher {
     if (data.length % LUKS_SECTOR !== 0) throw new RangeError(`LUKS works on whole ${LUKS_SECTOR}-byte sectors, got ${data.length} bytes`);
     for (let at = 0, sector = firstSector; at < data.length; at += LUKS_SECTOR, sector++) {
       const iv = this.iv(sector);
-      const c = encrypt ? createCipheriv(this.name, this.key, iv) : createDecipheriv(this.name, this.key, iv);
+      const c = encrypt ? nodeCrypto().createCipheriv(this.name, this.key, iv) : nodeCrypto().createDecipheriv(this.name, this.key, iv);
       c.setAutoPadding(false);
       const out = c.update(data.subarray(at, at + LUKS_SECTOR));
       data.set(out, at);

@@ -6,7 +6,8 @@
  * weak by design (no key derivation, predictable IVs); qemu only reads and
  * writes it for old images, and so does vdisk.
  */
-import { createCipheriv, createDecipheriv, type Cipher, type Decipher } from 'node:crypto';
+import type { Cipher, Decipher } from 'node:crypto';
+import { nodeCrypto } from '../../core/random.js';
 
 /** The sector size the IVs count in. */
 export const QCOW_AES_SECTOR = 512;
@@ -42,11 +43,11 @@ export class QcowAesCipher {
 
   /** Encrypts `data` in place; `firstSector` numbers its first 512-byte sector (the IV). */
   encrypt(data: Uint8Array, firstSector: number): void {
-    run((iv) => createCipheriv('aes-128-cbc', this.key, iv), data, firstSector);
+    run((iv) => nodeCrypto().createCipheriv('aes-128-cbc', this.key, iv), data, firstSector);
   }
 
   /** Decrypts `data` in place; `firstSector` numbers its first 512-byte sector (the IV). */
   decrypt(data: Uint8Array, firstSector: number): void {
-    run((iv) => createDecipheriv('aes-128-cbc', this.key, iv), data, firstSector);
+    run((iv) => nodeCrypto().createDecipheriv('aes-128-cbc', this.key, iv), data, firstSector);
   }
 }

@@ -5,7 +5,7 @@
  * it loads read-only (parallels-ext.c). Checked in QEMU's order with its
  * messages; bitmap bits are read only when asked for.
  */
-import { createHash } from 'node:crypto';
+import { nodeCrypto } from '../../core/random.js';
 
 import { CorruptImageError, UnsupportedError } from '../../core/errors.js';
 import { LIMITS } from '../../core/limits.js';
@@ -57,7 +57,7 @@ export async function readFormatExtension(store: ByteStore, offset: number | und
   const v = new DataView(c.buffer);
   const magic = v.getBigUint64(0, true);
   if (magic !== EXT_MAGIC) fail(`Wrong parallels Format Extension magic: 0x${magic.toString(16)}, expected: 0x${EXT_MAGIC.toString(16)}`);
-  const sum = createHash('md5').update(c.subarray(EXT_HEADER)).digest();
+  const sum = nodeCrypto().createHash('md5').update(c.subarray(EXT_HEADER)).digest();
   if (!sum.equals(c.subarray(8, EXT_HEADER))) fail('Wrong checksum in Format Extension header. Format extension is corrupted.');
   return parseFeatures(c, virtualSectors);
 }
