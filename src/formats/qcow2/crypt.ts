@@ -80,9 +80,9 @@ export async function openQcow2Crypt(store: ByteStore, h: Qcow2Header, clusterSi
 
 /**
  * The store data clusters are written through: LUKS encrypts by host
- * offset, so one view serves every cluster. AES would need each write's
- * guest offset, which the writer does not pass down: its data writes are
- * refused (metadata-only changes such as amend and zero writes work).
+ * offset, so one view serves every cluster. AES needs each write's guest
+ * offset: the writer's guest writes encrypt themselves (write.ts #put),
+ * and any other data write (preallocation, zero expansion) is refused.
  */
 export function cryptDataStore(data: ByteStore, crypt: Qcow2Crypt | undefined): ByteStore {
   if (crypt?.kind === 'aes') return refuseDataWrites(data);
@@ -91,7 +91,7 @@ export function cryptDataStore(data: ByteStore, crypt: Qcow2Crypt | undefined): 
 }
 
 function refuseDataWrites(data: ByteStore): ByteStore {
-  const refuse = (): Promise<never> => Promise.reject(new UnsupportedError('Writing data to qcow2 images with encrypt.format=aes is not supported by vdisk (read them, or convert to encrypt.format=luks)'));
+  const refuse = (): Promise<never> => Promise.reject(new UnsupportedError('This operation cannot write data into a qcow2 image with encrypt.format=aes in vdisk (convert it to encrypt.format=luks)'));
   return new Proxy(data, {
     get(target, prop) {
       if (prop === 'write') return refuse;

@@ -8,6 +8,7 @@
  * unmapped. Guest data is written before the L2 entry that points at it.
  */
 import { CorruptImageError, UnsupportedError } from '../../core/errors.js';
+import { CryptStore } from '../crypto/crypt-store.js';
 import type { BackingRef, ImageWriter } from '../driver.js';
 import { setQcow2Backing } from './backing.js';
 import { l1Entry } from './cluster.js';
@@ -169,9 +170,22 @@ export class Qcow2Writer implements ImageWriter {
     if (what) throw await markCorrupt(this.#s, `Preventing invalid write on metadata (overlaps with ${what})`);
   }
 
-  async #writeData(host: number, data: Uint8Array): Promise<void> {
+  async #writeData(host: number, data: Uint8Array, guest?: number): Promise<void> {
     await this.#checkDataOverlap(host, data.length);
-    await this.#s.dataStore.write(host, data);
+    await this.#put(host, data, guest);
+  }
+
+  /**
+   * Stores guest data at `host`. The legacy AES cipher numbers its IVs by
+   * guest sector, so those writes need the guest offset they stand for;
+   * without one the AES data store refuses the write (crypt.ts).
+   */
+  #put(host: number, data: Uint8Array, guest: number | undefined): Promise<void> {
+    const s = this.#s;
+    if (s.crypt?.kind === 'aes' && s.crypt.transform && guest !== undefined) {
+      return new CryptStore(s.rawDataStore ?? s.dataStore, s.crypt.transform, 0, guest - host, Number.MAX_SAFE_INTEGER).write(host, data);
+    }
+    return s.dataStore.write(host, data);
   }
 
   #slotAt(slot: Slot, index: number): Slot {
@@ -198,7 +212,12 @@ export class Qcow2Writer implements ImageWriter {
         n++;
       }
       const len = Math.min(chunk.length - p, (c + n) * cs - cur);
-      if (inPlace) await this.#writeData(e.host + (cur - c * cs), chunk.subarray(p, p + len));
+      if (inPlace) {
+        // Encrypted data is written in whole sectors, read-modify-write at the edges: the sector read must see
+        // what earlier writes (still landing) put there, or their bytes are overwritten with stale ones.
+        if (this.#s.crypt) await this.#data.landed();
+        await this.#writeData(e.host + (cur - c * cs), chunk.subarray(p, p + len), cur);
+      }
       else await this.#allocRun(slot, slot.index + (c - first), c, n, cur, chunk.subarray(p, p + len));
       p += len;
     }
@@ -235,7 +254,8 @@ export class Qcow2Writer implements ImageWriter {
           else this.#allocatedEnd = Math.max(this.#allocatedEnd, host + n * cs);
         }
       }
-      const started = pieces.map(([at, bytes]) => this.#data.start(() => this.#s.dataStore.write(at, bytes)));
+      // (every piece lies in the run that starts at guest cluster c, so its guest offset follows from its host one)
+      const started = pieces.map(([at, bytes]) => this.#data.start(() => this.#put(at, bytes, c * cs + (at - host))));
       if (!this.#data.collecting) await Promise.all(started);
       for (let i = 0; i < n; i++) {
         writeSlot(s, s.l2Cache, this.#slotAt(slot, index + i), { host: host + i * cs, copied: true });
@@ -251,7 +271,7 @@ export class Qcow2Writer implements ImageWriter {
       if (end < n * cs && (n > 1 || start === 0)) await fillCluster(s, olds[n - 1]!, (c + n - 1) * cs, buf.subarray((n - 1) * cs));
       buf.set(data, start);
     }
-    await this.#writeData(host, buf);
+    await this.#writeData(host, buf, c * cs);
     for (let i = 0; i < n; i++) {
       writeSlot(s, s.l2Cache, this.#slotAt(slot, index + i), { host: host + i * cs, copied: true });
       if (!reuse) this.#unref(olds[i]!);
@@ -303,7 +323,7 @@ export class Qcow2Writer implements ImageWriter {
       if (e.compressed) await fillCluster(s, e, cStart, buf);
       else for (let k = 0; k < 32; k++) await fillSubcluster(s, e, cStart, k, buf.subarray(k * sc, (k + 1) * sc));
       buf.set(data, from);
-      await this.#writeData(host, buf);
+      await this.#writeData(host, buf, cStart);
       const allocMask = e.compressed ? 0xffffffff : (e.allocMask | touched) >>> 0;
       writeSlot(s, s.l2Cache, slot, { host, copied: true, allocMask, zeroMask: e.compressed ? 0 : (e.zeroMask & ~touched) >>> 0 });
       this.#unref(e);
@@ -317,7 +337,7 @@ export class Qcow2Writer implements ImageWriter {
       await fillSubcluster(s, e, cStart, k1, buf.subarray((k1 - k0) * sc));
     }
     buf.set(data, from - spanStart);
-    await this.#writeData(host + spanStart, buf);
+    await this.#writeData(host + spanStart, buf, cStart + spanStart);
     writeSlot(s, s.l2Cache, slot, { host, copied: true, allocMask: (e.allocMask | touched) >>> 0, zeroMask: (e.zeroMask & ~touched) >>> 0 });
   }
 
