@@ -13,7 +13,7 @@ import { defaultRegistry } from '../block/registry.js';
 import { probedRawWarning, type ImageTarget, type OpenImageOptions } from '../block/chain.js';
 import type { Layer } from '../block/layer.js';
 import { pathCombine } from '../block/path-combine.js';
-import { realpath } from '../io/fs-names.js';
+import { realpath } from '../block/types.js';
 import { copyImage, type CopyCounters } from './copy-loop.js';
 
 /** Options of {@link commit}. */

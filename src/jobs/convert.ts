@@ -16,7 +16,7 @@ import type { IngestPolicy } from '../block/ingest-policy.js';
 import { defaultRegistry, type DriverRegistry } from '../block/registry.js';
 import { filesOf, identityOf, prepareTarget, refuseSameFile, refuseTargetFiles, type OutputTarget } from '../block/target.js';
 import type { CacheMode } from '../core/cache-mode.js';
-import { stat } from '../io/fs-names.js';
+import { stat } from '../block/types.js';
 import { copyImage, type CopyCounters, type CopySettings } from './copy-loop.js';
 import { checkSourceBitmaps, checkTargetBitmaps, copyBitmaps } from './convert-bitmaps.js';
 import { prepareCreate, type CreateOptionInput, type CreateOptions, type CreatePlan } from './create.js';

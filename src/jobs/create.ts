@@ -25,9 +25,9 @@ import { pathCombine } from '../block/path-combine.js';
 import { defaultRegistry, type DriverRegistry } from '../block/registry.js';
 import type { ResolverOptions } from '../block/resolver.js';
 import { prepareTarget, type OutputTarget } from '../block/target.js';
-import type { LockingMode } from '../io/byte-store.js';
+import type { LockingMode } from '../block/types.js';
 import type { CacheMode } from '../core/cache-mode.js';
-import type { FileStore } from '../io/file-store.js';
+import type { FileStore } from '../block/types.js';
 
 /** `-o` options as a string (`"cluster_size=64k,lazy_refcounts=on"`) or an object. */
 export type CreateOptionInput = string | Readonly<Record<string, OptionValue>>;

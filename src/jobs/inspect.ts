@@ -14,7 +14,7 @@ import type { ContentSignature } from '../formats/signatures.js';
 import type { UnknownFeatures } from '../formats/driver.js';
 import type { Layer } from '../block/layer.js';
 import type { WrapperInfo } from '../block/unwrap.js';
-import type { ByteStore } from '../io/byte-store.js';
+import type { ByteStore } from '../block/types.js';
 
 /** Why an upload is unsafe. */
 export type InspectReasonCode =
