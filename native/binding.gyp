@@ -2,7 +2,8 @@
   "targets": [
     {
       "target_name": "vdisk_native",
-      "sources": ["vdisk_native.c"],
+      "sources": ["vdisk_native.c", "codec.c"],
+      "libraries": ["-ldl"],
       "cflags": ["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter"]
     }
   ]

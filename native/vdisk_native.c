@@ -14,6 +14,7 @@
  *   alignedBuffer(size)               Uint8Array over page-aligned (4096) zeroed memory, for O_DIRECT
  *   directAlignment(fd)               the file's O_DIRECT offset/memory alignment (statx DIOALIGN,
  *                                     else BLKSSZGET for block devices); 0 when unknown
+ *   decodeBatch, encodeUnit, zstdAvailable: compressed units on the thread pool (see codec.c)
  * Errors are thrown (or rejected) as Error objects with `code` set to the errno name.
  */
 #define _GNU_SOURCE
@@ -30,6 +31,8 @@
 #include <unistd.h>
 #include <linux/fs.h>
 #include <pthread.h>
+
+#include "codec.h"
 
 #define CHECK(call) do { if ((call) != napi_ok) { napi_throw_error(env, "EINVAL", "vdisk_native: bad arguments"); return NULL; } } while (0)
 
@@ -465,6 +468,9 @@ static napi_value Init(napi_env env, napi_value exports) {
     { "startWriteback", NULL, StartWriteback, NULL, NULL, NULL, napi_default, NULL },
     { "alignedBuffer", NULL, AlignedBuffer, NULL, NULL, NULL, napi_default, NULL },
     { "directAlignment", NULL, DirectAlignment, NULL, NULL, NULL, napi_default, NULL },
+    { "decodeBatch", NULL, DecodeBatch, NULL, NULL, NULL, napi_default, NULL },
+    { "encodeUnit", NULL, EncodeUnit, NULL, NULL, NULL, napi_default, NULL },
+    { "zstdAvailable", NULL, ZstdAvailable, NULL, NULL, NULL, napi_default, NULL },
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;

@@ -18,6 +18,7 @@ import { Worker } from 'node:worker_threads';
 
 import { toAbortError } from './abort.js';
 import { runCodecTask, type CodecResult, type CodecTask } from './codec-kernels.js';
+import { nativeCodecCan, runNativeCodec } from './codec-native.js';
 import type { BatchAnswer } from './codec-worker.js';
 
 interface Job {
@@ -74,6 +75,8 @@ class CodecPool {
 
   run(task: CodecTask, transfer: readonly ArrayBuffer[], signal?: AbortSignal): Promise<CodecResult> {
     if (signal?.aborted) return Promise.reject(toAbortError(signal.reason));
+    // The native module runs a task on libuv's thread pool: no worker, no message, no copy.
+    if (nativeCodecCan(task)) return runNativeCodec(task);
     if (this.#inThread) return runCodecTask(task);
     return new Promise<CodecResult>((resolve, reject) => {
       const job: Job = { task, transfer, bytes: taskBytes(task), resolve, reject, done: false };

@@ -6,6 +6,7 @@
  * and messages rather than a read and a thread hand-off per 64 KiB.
  */
 import type { CodecName, DecodePiece, DecodeResult } from './codec-kernels.js';
+import { nativeCodecCan, runNativeCodec } from './codec-native.js';
 import { runCodec } from './codec-pool.js';
 
 /** Where spans are read from (a ByteStore; core sits below io/). */
@@ -89,6 +90,9 @@ export async function withSpan<T>(store: SpanSource, span: { start: number; end:
  * other input is copied to the worker, other output copied back once.
  */
 export async function decodeInto(codec: CodecName, unit: number, input: Uint8Array, pieces: readonly DecodePiece[], out: Uint8Array): Promise<DecodeResult> {
+  // The native module reads and writes any buffer in place: nothing to copy.
+  const direct = { op: 'decode', codec, unit, input, pieces, out, outLength: out.length } as const;
+  if (nativeCodecCan(direct)) return (await runNativeCodec(direct)) as DecodeResult;
   const shared = (b: Uint8Array): boolean => typeof SharedArrayBuffer !== 'undefined' && b.buffer instanceof SharedArrayBuffer;
   const sendable = shared(input) ? input : new Uint8Array(input); // a copy of its own (Buffer#slice would share)
   const r = (await runCodec(

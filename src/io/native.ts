@@ -4,10 +4,7 @@
  * page-aligned buffers for O_DIRECT.
  * When it is missing every caller falls back to portable code.
  */
-import { existsSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { nativeAddon, nativeStatus, type NativeStatus } from '../core/native-addon.js';
 
 /** The functions the native module provides. */
 export interface NativeFileOps {
@@ -48,34 +45,6 @@ export interface NativeFileOps {
   directAlignment(fd: number): number;
 }
 
-function packageRoot(): string | undefined {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 6; i++) {
-    if (existsSync(join(dir, 'package.json')) && existsSync(join(dir, 'native'))) return dir;
-    dir = dirname(dir);
-  }
-  return undefined;
-}
-
-/** Why the native module is or is not in use (see {@link capabilities}). */
-export type NativeStatus = 'loaded' | 'disabled' | 'unsupported-platform' | 'not-built' | 'load-failed';
-
-function load(): { ops?: NativeFileOps; status: NativeStatus; error?: string } {
-  // The one switch, honoured at install too (scripts/build-native.mjs skips the build).
-  if (process.env['VDISK_NO_NATIVE']) return { status: 'disabled' };
-  if (process.platform !== 'linux') return { status: 'unsupported-platform' };
-  const root = packageRoot();
-  const file = root && join(root, 'native', 'build', 'Release', 'vdisk_native.node');
-  if (!file || !existsSync(file)) return { status: 'not-built' };
-  try {
-    return { ops: createRequire(import.meta.url)(file) as NativeFileOps, status: 'loaded' };
-  } catch (err) {
-    return { status: 'load-failed', error: err instanceof Error ? err.message : String(err) };
-  }
-}
-
-const loaded = load();
 /** The native module, or undefined when it was not built (or VDISK_NO_NATIVE is set). */
-export const native: NativeFileOps | undefined = loaded.ops;
-/** Whether the native module loaded, and why not (with the loader's message when loading failed). */
-export const nativeStatus: { readonly status: NativeStatus; readonly error?: string | undefined } = { status: loaded.status, error: loaded.error };
+export const native = nativeAddon as NativeFileOps | undefined;
+export { nativeStatus, type NativeStatus };

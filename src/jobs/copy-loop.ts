@@ -130,13 +130,19 @@ export async function copyImage(sources: readonly BlockDevice[], target: BlockDe
           if (got.runs || got.written) {
             issueRuns(target, at, buf, got.runs ?? sparseRuns(buf, at, s.sparseSize), got.written === true, mayZero, counters, pending);
           } else {
-            // Joined compressed clusters are scanned one part at a time, as separate requests would be.
+            // Joined compressed clusters are scanned one part at a time, as separate requests would be,
+            // and written as one: neighbouring runs of the same kind merge across the parts.
+            const runs: number[] = [];
             let p = 0;
             for (const n of item.kind === 'data' && item.parts ? item.parts : [buf.length]) {
-              const part = buf.subarray(p, p + n);
-              issueRuns(target, at + p, part, sparseRuns(part, at + p, s.sparseSize), false, mayZero, counters, pending);
+              for (const r of sparseRuns(buf.subarray(p, p + n), at + p, s.sparseSize)) {
+                const last = runs.length - 1;
+                if (last >= 0 && Math.sign(runs[last] as number) === Math.sign(r)) runs[last] = (runs[last] as number) + r;
+                else runs.push(r);
+              }
               p += n;
             }
+            issueRuns(target, at, buf, runs, false, mayZero, counters, pending);
           }
         }
         issued();

@@ -1,0 +1,50 @@
+/**
+ * Compressed units decoded and encoded by the native module on libuv's
+ * thread pool (native/codec.c): what qemu-img does on its own thread pool,
+ * without a worker isolate per core, a message per batch or a copy per unit.
+ * The semantics are codec-kernels.ts's, which stays the portable path (and
+ * the path for anything the native module cannot take).
+ */
+import type { CodecName, CodecResult, CodecTask, DecodeTask } from './codec-kernels.js';
+import { nativeAddon } from './native-addon.js';
+
+interface NativeCodecOps {
+  decodeBatch?(codec: number, input: Uint8Array, pieces: Float64Array, unit: number, out: Uint8Array): Promise<{ produced: number[]; failedIndex?: number; message?: string }>;
+  encodeUnit?(codec: number, data: Uint8Array): Promise<Uint8Array>;
+  zstdAvailable?(): boolean;
+}
+
+const ops = nativeAddon as NativeCodecOps | undefined;
+const CODEC_IDS: Readonly<Record<CodecName, number>> = { 'deflate-raw': 0, zlib: 1, zstd: 2 };
+/** The native module's units are capped like its C side (MAX_UNIT). */
+const MAX_UNIT = 64 * 1024 * 1024;
+
+let zstd: boolean | undefined;
+
+/**
+ * True when the native module can run `task` (VDISK_CODEC_NATIVE=0 turns it
+ * off, to measure or test the portable path).
+ */
+export function nativeCodecCan(task: CodecTask): boolean {
+  if (!ops?.decodeBatch || !ops.encodeUnit || process.env['VDISK_CODEC_NATIVE'] === '0') return false;
+  if (task.op === 'decode' && (task.unit <= 0 || task.unit > MAX_UNIT)) return false;
+  if (task.codec !== 'zstd') return true;
+  zstd ??= ops.zstdAvailable?.() === true;
+  return zstd;
+}
+
+/** Runs `task` on the native module (check {@link nativeCodecCan} first). */
+export async function runNativeCodec(task: CodecTask): Promise<CodecResult> {
+  if (!ops?.decodeBatch || !ops.encodeUnit) throw new Error('the native codecs are not available');
+  if (task.op === 'encode') return { out: await ops.encodeUnit(CODEC_IDS[task.codec], task.data) };
+  return decode(ops.decodeBatch.bind(ops), task);
+}
+
+async function decode(run: NonNullable<NativeCodecOps['decodeBatch']>, t: DecodeTask): Promise<CodecResult> {
+  const out = t.out ?? new Uint8Array(t.outLength);
+  const pieces = new Float64Array(t.pieces.length * 5);
+  t.pieces.forEach((p, i) => pieces.set([p.at, p.length, p.outAt, p.from, p.count], i * 5));
+  const r = await run(CODEC_IDS[t.codec], t.input, pieces, t.unit, out);
+  const failed = r.failedIndex === undefined ? undefined : { index: r.failedIndex, message: r.message ?? 'decode failed' };
+  return { out: t.out ? undefined : out, produced: r.produced, failed };
+}
