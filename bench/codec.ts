@@ -21,7 +21,7 @@ function arg(name: string): string | undefined {
 }
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const BIN = resolve(arg('bin') ?? join(ROOT, 'build', 'src', 'cli', 'vdisk.js'));
+const BIN = resolve(arg('bin') ?? join(ROOT, 'build', 'src', 'cli', 'vdisk.cjs'));
 const MKWORKLOAD = join(ROOT, '..', 'shared', 'bench', 'mkworkload.py');
 
 const SIZE_MIB = Number(arg('size-mib') ?? 768);

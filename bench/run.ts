@@ -8,7 +8,8 @@
  * same run), and each case the machine's load average when it ended: the
  * machine is shared.
  *
- * Usage: npm run bench [-- --size-mib N --runs N --only TEXT[,TEXT...] --work DIR --bin VDISK_JS]
+ * Usage: npm run bench [-- --size-mib N --runs N --only TEXT[,TEXT...] --work DIR --bin VDISK_JS --skip-codec]
+ * (then runs bench/codec.ts with the same --runs and --bin)
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, rmSync } from 'node:fs';
@@ -142,6 +143,11 @@ function main(): void {
   console.log(`Workload: ${SIZE_MIB} MiB mixed.raw (../shared/bench/mkworkload.py), ${RUNS} alternating runs per tool, \`sync\` and old output removed before each run`);
   console.log(`Machine: ${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}, ${spawnSync('qemu-img', ['--version'], { encoding: 'utf8' }).stdout.split('\n')[0]}\n`);
   console.log(rows.join('\n'));
+  // The compressed-data cases (bench/codec.ts) on their own, smaller workload; `--skip-codec` leaves them out.
+  if (!process.argv.includes('--skip-codec')) {
+    const pass = ['--runs', String(RUNS), ...(binAt >= 0 ? ['--bin', BIN] : [])];
+    spawnSync(process.execPath, [join(ROOT, 'build', 'bench', 'codec.js'), ...pass], { stdio: 'inherit' });
+  }
 }
 
 main();
