@@ -2,6 +2,7 @@
  * The `vdisk` command: qemu-img's command line over the vdisk API.
  */
 import { parseArgs, UsageError, type OptSpec } from './args.js';
+import { tuneForLongRun } from './process-setup.js';
 import { reportError, type CliIo, type Command } from './context.js';
 import { applyTraceOption, TraceOptionError } from './trace-option.js';
 import { versionText } from './version-text.js';
@@ -60,6 +61,7 @@ export async function run(argv: readonly string[], io: CliIo): Promise<number> {
       io.stdout(await help());
       return 0;
     }
+    if (name !== 'info') tuneForLongRun();
     return await (await load())(rest, io);
   } catch (err) {
     if (err instanceof TraceOptionError) {

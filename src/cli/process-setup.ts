@@ -1,15 +1,25 @@
 /** Process-wide settings of a CLI run, made before its first I/O and before the bundle is compiled. */
 import { availableParallelism } from 'node:os';
-import { setFlagsFromString } from 'node:v8';
+
+import { v8 } from '../core/lazy-builtins.js';
 
 /** Applies the settings (idempotent: bin.ts and the launcher both call it). */
 export function setUpProcess(): void {
   // I/O and zlib run on the libuv pool: one thread per core (at least 4), set before the first I/O.
   process.env['UV_THREADPOOL_SIZE'] ??= String(Math.max(4, availableParallelism()));
+}
+
+/**
+ * Settings for a command that may run long (every command but `info`):
+ * made when it starts, after the bundle is compiled, so that `node:v8` is
+ * not loaded by short commands.
+ */
+export function tuneForLongRun(): void {
   // A CLI run is short: with V8's default tier-up budget, TurboFan compiles dozens of functions
   // that run for a fraction of a second, on the cores the copy needs (~15% of a 2 GiB convert's
   // CPU on two cores). A larger budget leaves those in the baseline tiers and still optimizes
-  // the loops that run long (L2 walks over terabytes, zero scans). V8 keys its code cache on
-  // the flags too: the launcher sets them before it compiles, as they were when the cache was made.
-  setFlagsFromString('--interrupt-budget=1000000');
+  // the loops that run long (L2 walks over terabytes, zero scans). Functions first run after
+  // this (the command's) take the new budget; the code cache, made by an `info` run, is
+  // compiled under the default flags, as every run compiles it.
+  v8().setFlagsFromString('--interrupt-budget=1000000');
 }

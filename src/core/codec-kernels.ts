@@ -8,7 +8,8 @@
  */
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { createInflateRaw, deflateRawSync, deflateSync, inflateRawSync, inflateSync } from 'node:zlib';
+
+import { zlib } from './lazy-builtins.js';
 
 /**
  * `deflate-raw`: qcow2's zlib (raw deflate, 4 KiB window); the unit must be
@@ -164,14 +165,14 @@ export async function decodeUnit(codec: CodecName, input: Uint8Array, unit: Uint
   }
   if (codec === 'zlib') {
     // A grain inflates to at most a grain: one output chunk a byte larger catches a longer stream in one pass.
-    const res = inflateSync(input, { chunkSize: unit.length + 1, maxOutputLength: unit.length });
+    const res = zlib().inflateSync(input, { chunkSize: unit.length + 1, maxOutputLength: unit.length });
     unit.set(res);
     unit.fill(0, res.length);
     return res.length;
   }
   let n: number;
   try {
-    const res = inflateRawSync(input, { chunkSize: unit.length + 1, maxOutputLength: unit.length });
+    const res = zlib().inflateRawSync(input, { chunkSize: unit.length + 1, maxOutputLength: unit.length });
     unit.set(res);
     n = res.length;
   } catch (err) {
@@ -191,7 +192,7 @@ export async function decodeUnit(codec: CodecName, input: Uint8Array, unit: Uint
  */
 function inflateInto(input: Uint8Array, out: Uint8Array): Promise<number> {
   return new Promise((resolve, reject) => {
-    const z = createInflateRaw({ chunkSize: Math.max(out.length, 1024) });
+    const z = zlib().createInflateRaw({ chunkSize: Math.max(out.length, 1024) });
     let n = 0;
     let settled = false;
     const settle = (err?: Error): void => {
@@ -215,8 +216,8 @@ function inflateInto(input: Uint8Array, out: Uint8Array): Promise<number> {
 
 /** Compresses one unit the way QEMU writes it (the caller decides whether the result is worth storing). */
 export function encodeUnit(codec: CodecName, data: Uint8Array): Uint8Array {
-  if (codec === 'deflate-raw') return asBytes(deflateRawSync(data, { windowBits: 12, memLevel: 9 }));
-  if (codec === 'zlib') return asBytes(deflateSync(data));
+  if (codec === 'deflate-raw') return asBytes(zlib().deflateRawSync(data, { windowBits: 12, memLevel: 9 }));
+  if (codec === 'zlib') return asBytes(zlib().deflateSync(data));
   // One frame per unit at zstd's default level, as QEMU writes it.
   const z = zstdLoaded();
   const bound = z.m._ZSTD_compressBound(data.length);

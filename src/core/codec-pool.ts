@@ -14,11 +14,12 @@
 import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 
 import { toAbortError } from './abort.js';
 import { runCodecTask, type CodecResult, type CodecTask } from './codec-kernels.js';
 import { nativeCodecCan, runNativeCodec } from './codec-native.js';
+import { workerThreads } from './lazy-builtins.js';
 import type { BatchAnswer } from './codec-worker.js';
 
 interface Job {
@@ -134,7 +135,7 @@ class CodecPool {
   #spawn(): Lane | undefined {
     if (this.#lanes.length >= this.#max) return undefined;
     // No inherited Node flags: some (`--input-type`, `-e`'s) are refused in workers and would kill them at start.
-    const worker = new Worker(fileURLToPath(WORKER_URL), { execArgv: [] });
+    const worker = new (workerThreads().Worker)(fileURLToPath(WORKER_URL), { execArgv: [] });
     const lane: Lane = { worker, batch: undefined };
     worker.on('message', (answers: readonly BatchAnswer[]) => this.#answered(lane, answers));
     worker.on('error', (err) => this.#lost(lane, err));

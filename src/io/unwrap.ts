@@ -6,11 +6,10 @@
  * costs at most the cap. Where the output lives is the block layer's
  * choice (block/unwrap.ts).
  */
-import { Readable, Writable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
-import * as zlib from 'node:zlib';
+import type { Readable, Writable } from 'node:stream';
 
 import { CorruptImageError, PolicyError, VdiskError } from '../core/errors.js';
+import { stream as nodeStream, streamPromises, zlib } from '../core/lazy-builtins.js';
 import { scanRun } from '../core/bytes.js';
 import type { ByteStore } from './byte-store.js';
 import { readZipEntry } from './zip.js';
@@ -90,7 +89,7 @@ class SparseSink {
 
   /** The last stage of a pipeline: every chunk into the sink. */
   stream(): Writable {
-    return new Writable({
+    return new (nodeStream().Writable)({
       highWaterMark: READ_CHUNK,
       write: (chunk: Buffer, _enc, done) => void this.push(chunk).then(() => done(), done),
     });
@@ -98,9 +97,9 @@ class SparseSink {
 }
 
 /** zlib's CRC-32 (Node 20.15 and later), else a table-driven one for older runtimes. */
-const nativeCrc = (zlib as { crc32?: (data: Uint8Array, value?: number) => number }).crc32;
 let table: Uint32Array | undefined;
 function crc32(data: Uint8Array, value: number): number {
+  const nativeCrc = (zlib() as { crc32?: (data: Uint8Array, value?: number) => number }).crc32;
   if (nativeCrc) return nativeCrc(data, value);
   table ??= Uint32Array.from({ length: 256 }, (_, n) => {
     let c = n;
@@ -114,7 +113,7 @@ function crc32(data: Uint8Array, value: number): number {
 
 /** Runs the stages; a signal only when there is one (pipeline refuses `signal: undefined`). */
 function run(signal: AbortSignal | undefined, ...stages: [Readable, ...(NodeJS.ReadWriteStream | Writable)[]]): Promise<void> {
-  return (pipeline as (...args: unknown[]) => Promise<void>)(...stages, ...(signal ? [{ signal }] : []));
+  return (streamPromises().pipeline as (...args: unknown[]) => Promise<void>)(...stages, ...(signal ? [{ signal }] : []));
 }
 
 /** Turns a zlib stream error into the image's corruption; everything else passes. */
@@ -130,7 +129,7 @@ function decodeError(err: unknown, file: string): unknown {
 async function gunzip(source: ByteStore, file: string, sink: SparseSink, signal: AbortSignal | undefined): Promise<InflateResult> {
   const size = await source.size();
   try {
-    await run(signal, Readable.from(chunksOf(source, 0, size, signal)), zlib.createGunzip({ chunkSize: 64 * 1024 }), sink.stream());
+    await run(signal, nodeStream().Readable.from(chunksOf(source, 0, size, signal)), zlib().createGunzip({ chunkSize: 64 * 1024 }), sink.stream());
   } catch (err) {
     throw decodeError(err, file);
   }
@@ -140,9 +139,9 @@ async function gunzip(source: ByteStore, file: string, sink: SparseSink, signal:
 async function unzip(source: ByteStore, file: string, sink: SparseSink, signal: AbortSignal | undefined): Promise<InflateResult> {
   const entry = await readZipEntry(source, file);
   sink.admit(entry.size);
-  const data = Readable.from(chunksOf(source, entry.dataOffset, entry.dataOffset + entry.compressedSize, signal));
+  const data = nodeStream().Readable.from(chunksOf(source, entry.dataOffset, entry.dataOffset + entry.compressedSize, signal));
   try {
-    if (entry.method === 8) await run(signal, data, zlib.createInflateRaw({ chunkSize: 64 * 1024 }), sink.stream());
+    if (entry.method === 8) await run(signal, data, zlib().createInflateRaw({ chunkSize: 64 * 1024 }), sink.stream());
     else await run(signal, data, sink.stream());
   } catch (err) {
     throw decodeError(err, file);

@@ -4,14 +4,15 @@
  * the last blocks read are kept decoded.
  */
 import { promisify } from 'node:util';
-import { inflate } from 'node:zlib';
+import type { ZlibOptions } from 'node:zlib';
 
+import { zlib } from '../../core/lazy-builtins.js';
 import type { ByteStore, CompressedExtent, Extent, FormatDescription, FormatImage, OpenOptions } from '../driver.js';
 import { readFailed, readHost, refuseWritable } from '../read-only/common.js';
 import { UnitCache } from '../read-only/unit-cache.js';
 import { type CloopHeader, readCloopHeader } from './header.js';
 
-const inflateAsync = promisify(inflate);
+const inflateAsync = (input: Uint8Array, options: ZlibOptions): Promise<Buffer> => promisify(zlib().inflate)(input, options);
 const SECTOR = 512;
 /** Most extents one mapping call returns (the caller loops). */
 const MAX_EXTENTS = 1024;

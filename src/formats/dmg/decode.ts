@@ -5,14 +5,15 @@
  * BZ_STREAM_END with every output byte filled).
  */
 import { promisify } from 'node:util';
-import { inflate } from 'node:zlib';
+import type { ZlibOptions } from 'node:zlib';
 
 import { decodeBzip2 } from '../../core/bzip2.js';
+import { zlib } from '../../core/lazy-builtins.js';
 import type { ByteStore } from '../driver.js';
 import { readFailed, readHost } from '../read-only/common.js';
 import { CHUNK, type ChunkTable } from './chunks.js';
 
-const inflateAsync = promisify(inflate);
+const inflateAsync = (input: Uint8Array, options: ZlibOptions): Promise<Buffer> => promisify(zlib().inflate)(input, options);
 const SECTOR = 512;
 
 /** The guest bytes of compressed chunk `i`; fails with EIO as qemu's read does. */

@@ -4,10 +4,12 @@
  * node:zlib on the thread pool. Output is bounded by the cluster size.
  */
 import { promisify } from 'node:util';
-import { constants, createInflateRaw, deflateRaw as deflateRawCb, inflateRaw as inflateRawCb } from 'node:zlib';
+import type { ZlibOptions } from 'node:zlib';
 
-const inflateRaw = promisify(inflateRawCb);
-const deflateRaw = promisify(deflateRawCb);
+import { zlib } from '../../core/lazy-builtins.js';
+
+const inflateRaw = (input: Uint8Array, options: ZlibOptions): Promise<Buffer> => promisify(zlib().inflateRaw)(input, options);
+const deflateRaw = (input: Uint8Array, options: ZlibOptions): Promise<Buffer> => promisify(zlib().deflateRaw)(input, options);
 
 /**
  * Inflates `input` into `out` (one cluster). As QEMU's decompress_buffer:
@@ -18,7 +20,7 @@ const deflateRaw = promisify(deflateRawCb);
 export async function inflateCluster(input: Uint8Array, out: Uint8Array): Promise<boolean> {
   try {
     // the fast path: one pass on the thread pool; a cut-off stream flushes what it has
-    const res = await inflateRaw(input, { windowBits: 12, maxOutputLength: out.length, finishFlush: constants.Z_SYNC_FLUSH });
+    const res = await inflateRaw(input, { windowBits: 12, maxOutputLength: out.length, finishFlush: zlib().constants.Z_SYNC_FLUSH });
     out.set(res);
     return res.length === out.length;
   } catch (err) {
@@ -30,7 +32,7 @@ export async function inflateCluster(input: Uint8Array, out: Uint8Array): Promis
 /** Inflates until `out` is full or the stream ends, keeping one chunk in memory; returns the bytes written. */
 function inflateInto(input: Uint8Array, out: Uint8Array): Promise<number> {
   return new Promise((resolve) => {
-    const z = createInflateRaw({ windowBits: 12, chunkSize: Math.max(out.length, 1024), finishFlush: constants.Z_SYNC_FLUSH });
+    const z = zlib().createInflateRaw({ windowBits: 12, chunkSize: Math.max(out.length, 1024), finishFlush: zlib().constants.Z_SYNC_FLUSH });
     let n = 0;
     let settled = false;
     const settle = (): void => {
