@@ -49,7 +49,8 @@ export function attachProgress(job: Job<unknown>, io: CliIo, mode: ProgressMode)
   const onProgress = (p: JobProgress): void => {
     last = p;
     if (mode === 'json') io.stderr(jsonLine(p));
-    if (mode !== 'bar') return;
+    // qemu-img draws its 100% only as it ends the line (see the detach below), not for the job's final event.
+    if (mode !== 'bar' || p.percent === 100) return;
     // A line is printed when it reads differently, as qemu prints a changed value only.
     const text = line(p);
     if (text === printed) return;

@@ -10,8 +10,10 @@ import { RateWindow } from './rate-window.js';
  * within a phase. While the job runs it stays below 100, even once a
  * phase's `done` reaches its `total` (work such as closing or renaming the
  * target may remain); exactly one event has `percent` 100: the job's last,
- * emitted when it succeeds. After the job fails, is aborted or settles,
- * no event is emitted. A job with several phases starts each at 0.
+ * emitted when it succeeds (its `done` may be below `total` when the job
+ * had its answer early, as compare does at a first difference). After the
+ * job fails, is aborted or settles, no event is emitted. A job with
+ * several phases starts each at 0.
  */
 export interface JobProgress<P extends string = string> {
   /** What the job is doing: one of the job's phase names. */
@@ -104,14 +106,14 @@ export class ProgressMeter<P extends string = string> {
 
   /**
    * Emits the job's one 100% event (once the job has succeeded), then stops.
-   * A job that never started a phase has nothing to report and emits nothing.
+   * `done` stays what it was: a job may finish early (compare stops at the
+   * first difference). A job that never started a phase emits nothing.
    */
   complete(): void {
     if (this.#stopped || this.#phase === undefined) {
       this.stop();
       return;
     }
-    this.#done = this.#total;
     this.#percent = 100;
     const final = { ...this.current, eta: 0 };
     this.stop();

@@ -30,7 +30,6 @@ function jsonLines(stderr: string, phase: string): Record<string, unknown>[] {
   }
   assert.equal(lines.filter((l) => l['percent'] === 100).length, 1);
   assert.equal(lines.at(-1)?.['percent'], 100);
-  assert.equal(lines.at(-1)?.['done'], lines.at(-1)?.['total']);
   return lines;
 }
 
@@ -49,6 +48,7 @@ describe('--progress=json', () => {
     assert.equal(ours.stdout, theirs.stdout);
     const lines = jsonLines(ours.stderr, 'copy');
     assert.equal(lines.at(-1)?.['total'], 6 * 1024 * 1024);
+    assert.equal(lines.at(-1)?.['done'], 6 * 1024 * 1024);
     assert.equal(qemuImg(['compare', 'v.qcow2', 'q.qcow2'], { cwd: dir.path }).status, 0);
   });
 
@@ -70,6 +70,7 @@ describe('--progress=json', () => {
       qemuImgOk(['create', '-q', '-f', 'qcow2', '-b', 'src.raw', '-F', 'raw', p(`${pre}-other.qcow2`)]);
     }
     const cases: [string[], string][] = [
+      // a difference ends compare early: its 100% line keeps the done it had
       [['compare', 'src.raw', '@-top.qcow2'], 'compare'],
       [['rebase', '-b', '@-other.qcow2', '-F', 'qcow2', '@-top.qcow2'], 'rebase'],
       [['amend', '-o', 'compat=0.10', '@-top.qcow2'], 'amend'],
