@@ -8,6 +8,9 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 
 import { vdisk } from '../helpers/cli.js';
+import { damageQcow2 } from '../helpers/qcow2-damage.js';
+import { check, type CheckPhase } from '../../src/jobs/check.js';
+import type { JobProgress } from '../../src/core/progress.js';
 import { qemuImg, qemuImgOk, qemuIo, requireQemu, tmpDir } from '../helpers/qemu.js';
 import { hasQemu, hasQemuIo } from '../helpers/qemu.js';
 
@@ -97,5 +100,19 @@ describe('--progress=json', () => {
     assert.equal(ours.stderr, '');
     assert.ok(ours.stdout.startsWith('    (0.00/100%)\r') && ours.stdout.endsWith('    (100.00/100%)\r\n'), JSON.stringify(ours.stdout));
     assert.equal(theirs.status, 0);
+  });
+
+  it('check reports its second pass after a repair as the recheck phase, and one 100% event', async (t) => {
+    if (!requireQemu(t)) return;
+    qemuImgOk(['create', '-q', '-f', 'qcow2', p('leak.qcow2'), '1M']);
+    qemuIo(p('leak.qcow2'), ['write -P 1 0 128k'], 'qcow2');
+    damageQcow2(p('leak.qcow2'), 'leak');
+    const seen: JobProgress<CheckPhase>[] = [];
+    const report = await check(p('leak.qcow2'), { repair: 'leaks', onProgress: (e) => seen.push(e) });
+    assert.equal(report.leaksFixed, 1);
+    assert.equal(report.doubleChecked, true);
+    assert.deepEqual([...new Set(seen.map((e) => e.phase))], ['check', 'recheck']);
+    assert.equal(seen.filter((e) => e.percent === 100).length, 1);
+    assert.deepEqual([seen.at(-1)?.phase, seen.at(-1)?.percent], ['recheck', 100]);
   });
 });
