@@ -27,7 +27,7 @@ export async function main(dir?: string): Promise<string> {
     const copy = join(work, 'copy.raw');
     const job = convert(source, copy, { sourceFormat: 'raw', targetFormat: 'raw' });
     let lastPercent = 0;
-    job.on('progress', (p) => (lastPercent = p.total ? Math.round((100 * p.done) / p.total) : 100));
+    job.on('progress', (p) => (lastPercent = p.percent)); // 100 only in the last event, once the copy is complete
     const result = await job;
 
     const [description] = await info(copy, { format: 'raw' });

@@ -19,7 +19,7 @@ export async function importImage(upload: string, target: string): Promise<strin
     signal: AbortSignal.timeout(60_000),
   });
   let percent = 0;
-  job.on('progress', (p) => (percent = p.total ? Math.floor((100 * p.done) / p.total) : 100));
+  job.on('progress', (p) => (percent = p.percent)); // p.bytesPerSecond and p.eta (seconds) feed a progress display
   try {
     await job;
   } catch (err) {

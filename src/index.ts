@@ -25,6 +25,16 @@ export {
 } from './core/errors.js';
 export { Job, type JobState, type JobEvents, type JobOptions, type JobContext, type VdiskWarning } from './core/job.js';
 export { ProgressMeter, type JobProgress } from './core/progress.js';
+export type { ProgressMeterOptions } from './core/progress.js';
+export type { ConvertPhase } from './jobs/convert.js';
+export type { CommitPhase } from './jobs/commit.js';
+export type { RebasePhase } from './jobs/rebase.js';
+export type { AmendPhase } from './jobs/amend.js';
+export type { ComparePhase } from './jobs/compare.js';
+export type { CheckPhase } from './jobs/check.js';
+export type { MeasurePhase } from './jobs/measure.js';
+export type { DdPhase } from './jobs/dd.js';
+export type { BenchPhase } from './jobs/bench.js';
 export { parseSize, parseSizeBig, formatSize, type SizeParseResult, type SizeParseFailure } from './core/sizes.js';
 export { parseOptionString, formatOptionHelp, type OptionSpec, type OptionType, type OptionValue, type RawOption } from './core/options.js';
 export { LIMITS } from './core/limits.js';

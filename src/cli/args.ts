@@ -16,6 +16,8 @@ export interface OptSpec {
   readonly long?: readonly string[];
   /** Whether it takes an argument. */
   readonly arg?: boolean;
+  /** Without `arg`: a flag that also takes a value as `--long=value` (getopt's optional_argument). */
+  readonly optionalArg?: boolean;
   /** Repeatable: values accumulate in order. */
   readonly multi?: boolean;
   /** Validates a value as it is parsed (qemu-img acts on some options inside its getopt loop). */
@@ -53,6 +55,9 @@ function findLong(specs: readonly OptSpec[], name: string): OptSpec | undefined 
 function store(out: ParsedArgs, spec: OptSpec, value: string | undefined): void {
   if (!spec.arg) {
     out.flags.add(spec.key);
+    // The last spelling wins: `--progress=json -p` is the plain flag again.
+    if (spec.optionalArg && value === undefined) out.values.delete(spec.key);
+    else if (spec.optionalArg) out.values.set(spec.key, [value ?? '']);
     return;
   }
   spec.check?.(value ?? '');
@@ -87,7 +92,8 @@ export function parseArgs(argv: readonly string[], specs: readonly OptSpec[], st
         else if (i + 1 < argv.length) value = argv[++i];
         else throw new UsageError(`missing argument for option '${word}'`, `option '${word}' requires an argument`);
       } else if (eq >= 0) {
-        throw new UsageError(`unrecognized option '${word}'`, `option '--${name}' doesn't allow an argument`);
+        if (!spec.optionalArg) throw new UsageError(`unrecognized option '${word}'`, `option '--${name}' doesn't allow an argument`);
+        value = word.slice(eq + 1);
       }
       store(out, spec, value);
       continue;

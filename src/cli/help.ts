@@ -60,6 +60,10 @@ vdisk-only options (every command that opens images):
   '--max-chain-depth=N' most backing files below an image (default 256)
   '--no-lock' take no image locks (qemu's file.locking=off); without vdisk's native
        module, writing an image needs it, since nothing else would notice
+  '--progress=json' (amend, commit, compare, convert, rebase) progress as one JSON object per
+       line on stderr: phase, done, total, percent (0-100; 100 only on the last line, after
+       success), bytesPerSecond (over the last seconds), eta (seconds, null while unknown);
+       -q does not silence it
 
 vdisk-only ingest options (inspect, info, check, convert):
   '--allowed-formats=LIST' formats an upload may have (e.g. qcow2,raw); giving any ingest

@@ -14,46 +14,48 @@ export interface VdiskWarning {
   readonly message: string;
 }
 
-/** Events a {@link Job} emits. */
-export interface JobEvents {
-  /** Throttled progress of the current phase. */
-  progress: [JobProgress];
+/** Events a {@link Job} emits; `P` is the job's union of phase names. */
+export interface JobEvents<P extends string = string> {
+  /** Throttled progress of the current phase; see {@link JobProgress} for when 100% comes. */
+  progress: [JobProgress<P>];
   /** A non-fatal condition. */
   warning: [VdiskWarning];
   /** A lifecycle change. */
   state: [JobState];
 }
 
-/** Options every job accepts. */
-export interface JobOptions {
+/** Options every job accepts; `P` is the job's union of phase names. */
+export interface JobOptions<P extends string = string> {
   /** Aborts the job; sources are never modified, see each job for the target. */
   signal?: AbortSignal | undefined;
   /** Shorthand for `job.on('progress', fn)`. */
-  onProgress?: ((p: JobProgress) => void) | undefined;
+  onProgress?: ((p: JobProgress<P>) => void) | undefined;
 }
 
 /** What a job body receives. */
-export interface JobContext {
+export interface JobContext<P extends string = string> {
   /** Aborted by the caller's signal or by {@link Job.cancel}. */
   readonly signal: AbortSignal;
   /** Progress counter feeding the `progress` event. */
-  readonly progress: ProgressMeter;
+  readonly progress: ProgressMeter<P>;
   /** Emits a `warning` event. */
   warn(warning: VdiskWarning): void;
 }
 
 /**
  * A running job: awaitable like a promise, an EventEmitter of typed
- * `progress`, `warning` and `state` events, cancellable.
+ * `progress`, `warning` and `state` events, cancellable. `P` is the union
+ * of the job's phase names. Progress events stop when the job is aborted
+ * or settles; a successful job's last event, and only that one, is at 100%.
  *
  * @example
  * ```ts
  * const job = convert('a.raw', 'b.qcow2', { format: 'qcow2' });
- * job.on('progress', (p) => console.log(p.done, '/', p.total));
+ * job.on('progress', (p) => console.log(p.phase, `${p.percent}%`, p.bytesPerSecond, 'B/s, eta', p.eta));
  * const result = await job;
  * ```
  */
-export class Job<T> extends EventEmitter<JobEvents> implements Promise<T> {
+export class Job<T, P extends string = string> extends EventEmitter<JobEvents<P>> implements Promise<T> {
   /** `[object Job]`. */
   readonly [Symbol.toStringTag] = 'Job';
   readonly #controller = new AbortController();
@@ -63,13 +65,18 @@ export class Job<T> extends EventEmitter<JobEvents> implements Promise<T> {
   /** The job's own signal: aborted by the caller's signal or by {@link Job.cancel}. */
   readonly signal: AbortSignal;
 
-  constructor(body: (ctx: JobContext) => Promise<T>, options: JobOptions = {}) {
+  constructor(body: (ctx: JobContext<P>) => Promise<T>, options: JobOptions<P> = {}) {
     super();
     this.signal = options.signal ? AbortSignal.any([options.signal, this.#controller.signal]) : this.#controller.signal;
     if (options.onProgress) this.on('progress', options.onProgress);
-    const ctx: JobContext = {
+    const meter = new ProgressMeter<P>((p) => this.emit('progress', p));
+    // Silent from the abort on: a body still unwinding must not report progress the caller has given up on.
+    const silence = (): void => meter.stop();
+    if (this.signal.aborted) meter.stop();
+    else this.signal.addEventListener('abort', silence, { once: true });
+    const ctx: JobContext<P> = {
       signal: this.signal,
-      progress: new ProgressMeter((p) => this.emit('progress', p)),
+      progress: meter,
       warn: (w) => this.emit('warning', w),
     };
     // Start on a later tick so callers can attach listeners first.
@@ -78,11 +85,16 @@ export class Job<T> extends EventEmitter<JobEvents> implements Promise<T> {
       try {
         if (this.signal.aborted) throw toAbortError(this.signal.reason);
         const value = await body(ctx);
+        if (!this.signal.aborted) meter.complete();
+        meter.stop();
         this.#setState('done');
         return value;
       } catch (err) {
+        meter.stop();
         this.#setState(this.signal.aborted ? 'aborted' : 'failed');
         throw this.signal.aborted ? toAbortError(this.signal.reason) : err;
+      } finally {
+        this.signal.removeEventListener('abort', silence);
       }
     });
     // An unobserved failure must not crash the process before the caller awaits.

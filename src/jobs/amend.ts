@@ -12,8 +12,11 @@ import type { ImageTarget, OpenImageOptions } from '../block/chain.js';
 import { defaultRegistry } from '../block/registry.js';
 import type { CreateOptionInput } from './create.js';
 
+/** Phases of {@link amend}: `amend` (percent of the driver's amend work). */
+export type AmendPhase = 'amend';
+
 /** Options of {@link amend}. */
-export interface AmendOptions extends JobOptions, Omit<OpenImageOptions, 'readOnly' | 'backing' | 'writableDepth' | 'forceShare'> {
+export interface AmendOptions extends JobOptions<AmendPhase>, Omit<OpenImageOptions, 'readOnly' | 'backing' | 'writableDepth' | 'forceShare'> {
   /** The options to change (`-o`): `'compat=0.10,refcount_bits=16'`, an object, or several (later ones win). */
   options: CreateOptionInput | readonly CreateOptionInput[];
   /** Format of the image (`-f`); probed when omitted. */
@@ -60,7 +63,7 @@ function typeAmendOptions(specs: readonly OptionSpec[], createSpecs: readonly Op
   }
 }
 
-async function runAmend(filename: ImageTarget, opts: AmendOptions, ctx: JobContext): Promise<AmendResult> {
+async function runAmend(filename: ImageTarget, opts: AmendOptions, ctx: JobContext<AmendPhase>): Promise<AmendResult> {
   const list = Array.isArray(opts.options) ? (opts.options as readonly CreateOptionInput[]) : [opts.options as CreateOptionInput];
   const raw = list.flatMap(toRaw);
   if (raw.length === 0) throw new InvalidArgumentError('Must specify options (-o)');
@@ -101,6 +104,6 @@ async function runAmend(filename: ImageTarget, opts: AmendOptions, ctx: JobConte
  * await amend('disk.qcow2', { options: { refcount_bits: 64 } });  // wider refcounts
  * ```
  */
-export function amend(filename: ImageTarget, options: AmendOptions): Job<AmendResult> {
+export function amend(filename: ImageTarget, options: AmendOptions): Job<AmendResult, AmendPhase> {
   return new Job((ctx) => runAmend(filename, options, ctx), options);
 }

@@ -14,8 +14,11 @@ import type { ImageTarget, OpenImageOptions } from '../block/chain.js';
 import { runPipeline } from '../block/scheduler.js';
 import { cacheSemantics } from '../core/cache-mode.js';
 
+/** Phases of {@link bench}: `bench` (requests completed). */
+export type BenchPhase = 'bench';
+
 /** Options of {@link bench}. */
-export interface BenchOptions extends JobOptions, Omit<OpenImageOptions, 'readOnly'> {
+export interface BenchOptions extends JobOptions<BenchPhase>, Omit<OpenImageOptions, 'readOnly'> {
   /** Requests to send (`-c`, default 75000). */
   count?: number | undefined;
   /** Requests in flight (`-d`, default 64). */
@@ -85,7 +88,7 @@ interface RunShape {
 }
 
 /** Sends `n` requests through the scheduler, `depth` in flight, completing in any order. */
-async function runRequests(dev: BlockDevice, n: number, o: RunShape, next: () => number, buffers: Uint8Array[], ctx: JobContext): Promise<void> {
+async function runRequests(dev: BlockDevice, n: number, o: RunShape, next: () => number, buffers: Uint8Array[], ctx: JobContext<BenchPhase>): Promise<void> {
   let issued = 0;
   const free = [...buffers];
   await runPipeline<number, void>(
@@ -108,7 +111,7 @@ async function runRequests(dev: BlockDevice, n: number, o: RunShape, next: () =>
   );
 }
 
-async function runBench(filename: ImageTarget, opts: BenchOptions, ctx: JobContext): Promise<BenchResult> {
+async function runBench(filename: ImageTarget, opts: BenchOptions, ctx: JobContext<BenchPhase>): Promise<BenchResult> {
   validateBench(opts);
   const write = opts.write === true;
   if (opts.aio === 'native' && !cacheSemantics(opts.cache).direct) await refuseNativeAio(filename, opts);
@@ -165,6 +168,6 @@ async function runBench(filename: ImageTarget, opts: BenchOptions, ctx: JobConte
  * ```
  * @throws {InvalidArgumentError} EINVAL for bad combinations, {@link IoError} EIO when a request falls past the end
  */
-export function bench(filename: ImageTarget, options: BenchOptions = {}): Job<BenchResult> {
+export function bench(filename: ImageTarget, options: BenchOptions = {}): Job<BenchResult, BenchPhase> {
   return new Job((ctx) => runBench(filename, options, ctx), options);
 }

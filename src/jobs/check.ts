@@ -13,8 +13,11 @@ import type { CheckCounts, CheckRepair } from '../block/types.js';
 
 export type { CheckRepair } from '../block/types.js';
 
+/** Phases of {@link check}: `check` (metadata table entries walked), then `recheck` after a repair, as qemu-img checks again. */
+export type CheckPhase = 'check' | 'recheck';
+
 /** Options of {@link check}. */
-export interface CheckOptions extends Omit<OpenImageOptions, 'readOnly' | 'check'>, JobOptions {
+export interface CheckOptions extends Omit<OpenImageOptions, 'readOnly' | 'check'>, JobOptions<CheckPhase> {
   /** What to repair (`-r`): 'none' (default), 'leaks', or 'all'. Repairs open the image read/write. */
   repair?: CheckRepair | undefined;
   /**
@@ -52,7 +55,7 @@ function validRepair(repair: unknown): CheckRepair {
   throw new InvalidArgumentError(`Unknown option value for -r (expecting 'leaks' or 'all'): ${String(repair)}`);
 }
 
-async function runCheck(filename: ImageTarget, options: CheckOptions, ctx: JobContext): Promise<CheckReport> {
+async function runCheck(filename: ImageTarget, options: CheckOptions, ctx: JobContext<CheckPhase>): Promise<CheckReport> {
   const repair = validRepair(options.repair);
   if (repair !== 'none' && options.forceShare) {
     throw new InvalidArgumentError(`Could not open '${targetName(filename)}': force-share=on can only be used with read-only images`);
@@ -70,8 +73,9 @@ async function runCheck(filename: ImageTarget, options: CheckOptions, ctx: JobCo
       options.onFinding?.(line, kind);
     };
     let started = false;
+    let phase: CheckPhase = 'check';
     const onProgress = (done: number, total: number): void => {
-      if (!started) ctx.progress.phase('check', total);
+      if (!started) ctx.progress.phase(phase, total);
       started = true;
       ctx.progress.advance(done - ctx.progress.current.done);
     };
@@ -90,6 +94,7 @@ async function runCheck(filename: ImageTarget, options: CheckOptions, ctx: JobCo
       return { ...first, filename: targetName(filename), format: top.format, doubleChecked: false, findings };
     }
     started = false;
+    phase = 'recheck';
     const second = await run('none');
     return {
       ...second,
@@ -118,6 +123,6 @@ async function runCheck(filename: ImageTarget, options: CheckOptions, ctx: JobCo
  * @throws {UnsupportedError} EUNSUPPORTED "This image format does not support checks" (`data.checkExit` 63),
  *   {@link IoError} EIO "Check failed: ..." when the check cannot complete, open errors
  */
-export function check(filename: ImageTarget, options: CheckOptions = {}): Job<CheckReport> {
+export function check(filename: ImageTarget, options: CheckOptions = {}): Job<CheckReport, CheckPhase> {
   return new Job((ctx) => runCheck(filename, options, ctx), options);
 }

@@ -16,8 +16,11 @@ import { pathCombine } from '../block/path-combine.js';
 import { realpath } from '../block/types.js';
 import { copyImage, type CopyCounters } from './copy-loop.js';
 
+/** Phases of {@link commit}: `commit` (bytes of the overlay's virtual size). */
+export type CommitPhase = 'commit';
+
 /** Options of {@link commit}. */
-export interface CommitOptions extends JobOptions, Omit<OpenImageOptions, 'readOnly' | 'backing' | 'writableDepth' | 'forceShare'> {
+export interface CommitOptions extends JobOptions<CommitPhase>, Omit<OpenImageOptions, 'readOnly' | 'backing' | 'writableDepth' | 'forceShare'> {
   /** Format of the overlay (`-f`); probed when omitted. */
   format?: string | undefined;
   /**
@@ -72,7 +75,7 @@ async function findBase(layers: readonly Layer[], name: string): Promise<number>
   throw new InvalidArgumentError(`Did not find '${name}' in the backing chain of '${(layers[0] as Layer).filename}'`);
 }
 
-async function runCommit(filename: ImageTarget, opts: CommitOptions, ctx: JobContext): Promise<CommitResult> {
+async function runCommit(filename: ImageTarget, opts: CommitOptions, ctx: JobContext<CommitPhase>): Promise<CommitResult> {
   const open: OpenImageOptions = { ...opts, format: opts.format };
   // Find the base in the chain, then open it once, for writing, inside the overlay's chain.
   // Quiet: the writable open below reports what qemu's one open reports.
@@ -155,6 +158,6 @@ async function runCommit(filename: ImageTarget, opts: CommitOptions, ctx: JobCon
  * await commit('top.qcow2', { base: 'base.qcow2' }); // into base, top and mid keep their data
  * ```
  */
-export function commit(filename: ImageTarget, options: CommitOptions = {}): Job<CommitResult> {
+export function commit(filename: ImageTarget, options: CommitOptions = {}): Job<CommitResult, CommitPhase> {
   return new Job((ctx) => runCommit(filename, options, ctx), options);
 }

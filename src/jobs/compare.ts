@@ -15,8 +15,11 @@ import type { ResolverOptions } from '../block/resolver.js';
 import type { CacheMode } from '../core/cache-mode.js';
 
 /** Options of {@link compare}. */
+/** Phases of {@link compare}: `compare` (bytes of the larger image). */
+export type ComparePhase = 'compare';
+
 /** `onWarning` also receives `size-mismatch` when the comparison reaches the larger image's tail. */
-export interface CompareOptions extends JobOptions, ResolverOptions, Pick<OpenImageOptions, 'onWarning' | 'policy' | 'unwrap'> {
+export interface CompareOptions extends JobOptions<ComparePhase>, ResolverOptions, Pick<OpenImageOptions, 'onWarning' | 'policy' | 'unwrap'> {
   /** Format of the first image (`-f`). */
   formatA?: string | undefined;
   /** Format of the second image (`-F`). */
@@ -146,7 +149,7 @@ interface Step {
 }
 
 /** Compares a window's chunks in guest order: the first difference is the one qemu reports. */
-async function settle(steps: readonly Step[], sizeMismatch: boolean, ctx: JobContext): Promise<CompareResult | undefined> {
+async function settle(steps: readonly Step[], sizeMismatch: boolean, ctx: JobContext<ComparePhase>): Promise<CompareResult | undefined> {
   for (const st of steps) {
     if (st.a) await st.a.read;
     if (st.b) await st.b.read;
@@ -157,7 +160,7 @@ async function settle(steps: readonly Step[], sizeMismatch: boolean, ctx: JobCon
   return undefined;
 }
 
-async function compareCommon(a: BlockDevice, b: BlockDevice, strict: boolean, ctx: JobContext): Promise<CompareResult | undefined> {
+async function compareCommon(a: BlockDevice, b: BlockDevice, strict: boolean, ctx: JobContext<ComparePhase>): Promise<CompareResult | undefined> {
   const common = Math.min(a.size, b.size);
   const sizeMismatch = a.size !== b.size;
   const arenaSize = Math.min(WINDOW, Math.max(IO_BUF, common));
@@ -216,7 +219,7 @@ async function compareCommon(a: BlockDevice, b: BlockDevice, strict: boolean, ct
   return undefined;
 }
 
-async function compareTail(over: BlockDevice, from: number, ctx: JobContext): Promise<CompareResult | undefined> {
+async function compareTail(over: BlockDevice, from: number, ctx: JobContext<ComparePhase>): Promise<CompareResult | undefined> {
   let buf: Buffer | undefined;
   for (let offset = from; offset < over.size; ) {
     throwIfAborted(ctx.signal);
@@ -236,7 +239,7 @@ async function compareTail(over: BlockDevice, from: number, ctx: JobContext): Pr
   return undefined;
 }
 
-async function runCompare(fileA: ImageTarget, fileB: ImageTarget, opts: CompareOptions, ctx: JobContext): Promise<CompareResult> {
+async function runCompare(fileA: ImageTarget, fileB: ImageTarget, opts: CompareOptions, ctx: JobContext<ComparePhase>): Promise<CompareResult> {
   const open = async (name: ImageTarget, format: string | undefined): Promise<BlockDevice> => {
     try {
       return await BlockDevice.open(name, { ...opts, format, readOnly: true });
@@ -280,6 +283,6 @@ async function runCompare(fileA: ImageTarget, fileB: ImageTarget, opts: CompareO
  * if (!r.identical) console.log('first difference at', r.offset);
  * ```
  */
-export function compare(fileA: ImageTarget, fileB: ImageTarget, options: CompareOptions = {}): Job<CompareResult> {
+export function compare(fileA: ImageTarget, fileB: ImageTarget, options: CompareOptions = {}): Job<CompareResult, ComparePhase> {
   return new Job((ctx) => runCompare(fileA, fileB, options, ctx), options);
 }

@@ -21,8 +21,11 @@ import { copyImage, type CopyCounters, type CopySettings } from './copy-loop.js'
 import { checkSourceBitmaps, checkTargetBitmaps, copyBitmaps } from './convert-bitmaps.js';
 import { prepareCreate, type CreateOptionInput, type CreateOptions, type CreatePlan } from './create.js';
 
+/** Phases of {@link convert}: `copy` (the data, in bytes of the virtual size). */
+export type ConvertPhase = 'copy';
+
 /** Options of {@link convert}. */
-export interface ConvertOptions extends JobOptions, ResolverOptions, Pick<OpenImageOptions, 'onWarning' | 'locking'> {
+export interface ConvertOptions extends JobOptions<ConvertPhase>, ResolverOptions, Pick<OpenImageOptions, 'onWarning' | 'locking'> {
   /** Format of every source (`-f`); probed when omitted. */
   sourceFormat?: string | undefined;
   /** Target format (`-O`, default `raw`). */
@@ -211,7 +214,7 @@ async function targetState(dev: BlockDevice, target: string, opts: ConvertOption
 /** A source: a path (`json:{...}` included), a ByteStore the caller opened (and closes: the job only borrows it), or parsed image options (`--image-opts`). */
 export type Source = ImageTarget;
 
-async function runConvert(sourceNames: readonly Source[], targetSpec: ImageTarget, opts: ConvertOptions, ctx: JobContext): Promise<ConvertResult> {
+async function runConvert(sourceNames: readonly Source[], targetSpec: ImageTarget, opts: ConvertOptions, ctx: JobContext<ConvertPhase>): Promise<ConvertResult> {
   const sparseSize = validate(sourceNames, opts);
   const target = targetName(targetSpec);
   // Options name an existing image only: a new target is a path.
@@ -328,7 +331,7 @@ async function runConvert(sourceNames: readonly Source[], targetSpec: ImageTarge
  * await job;
  * ```
  */
-export function convert(source: Source | readonly Source[], target: ImageTarget, options: ConvertOptions = {}): Job<ConvertResult> {
+export function convert(source: Source | readonly Source[], target: ImageTarget, options: ConvertOptions = {}): Job<ConvertResult, ConvertPhase> {
   const sources: readonly Source[] = Array.isArray(source) ? source : [source as Source];
   return new Job((ctx) => runConvert(sources, target, options, ctx), options);
 }

@@ -60,7 +60,7 @@ export interface CopySettings {
   /** Turn unreadable sectors into zeros instead of failing (`--salvage`), reporting each. */
   readonly salvage?: ((message: string) => void) | undefined;
   readonly signal: AbortSignal;
-  readonly progress: ProgressMeter;
+  readonly progress: Pick<ProgressMeter, 'advance'>;
 }
 
 /** Where a data run's bytes sit as they are, uncompressed in a store: copied from there without the format's read path. */

@@ -12,8 +12,11 @@ import { defaultRegistry } from '../block/registry.js';
 import { prepareTarget, type OutputTarget } from '../block/target.js';
 import { prepareCreate } from './create.js';
 
+/** Phases of {@link dd}: `copy` (bytes from the input). */
+export type DdPhase = 'copy';
+
 /** Options of {@link dd}. */
-export interface DdOptions extends JobOptions, Omit<OpenImageOptions, 'readOnly' | 'format'> {
+export interface DdOptions extends JobOptions<DdPhase>, Omit<OpenImageOptions, 'readOnly' | 'format'> {
   /** Input format (`-f`); probed when omitted. */
   sourceFormat?: string | undefined;
   /** Output format (`-O`, default `raw`). */
@@ -39,7 +42,7 @@ export interface DdResult {
 /** Bytes moved per read/write: whole blocks, about 1 MiB (the bytes written are the same as block by block). */
 const CHUNK = 1024 * 1024;
 
-async function runDd(input: ImageTarget, output: string, opts: DdOptions, ctx: JobContext): Promise<DdResult> {
+async function runDd(input: ImageTarget, output: string, opts: DdOptions, ctx: JobContext<DdPhase>): Promise<DdResult> {
   const bs = opts.blockSize ?? 512;
   if (!Number.isSafeInteger(bs) || bs < 1 || bs > 2147483647) throw new InvalidArgumentError('Invalid bs specified. Must be between 1 and 2147483647.');
   const src = await BlockDevice.open(input, { ...opts, format: opts.sourceFormat, readOnly: true });
@@ -102,6 +105,6 @@ async function runDd(input: ImageTarget, output: string, opts: DdOptions, ctx: J
  * ```
  * @throws {InvalidArgumentError} EINVAL for a bad block size, {@link UnknownFormatError} EFORMAT for an unknown output format
  */
-export function dd(input: ImageTarget, output: string, options: DdOptions = {}): Job<DdResult> {
+export function dd(input: ImageTarget, output: string, options: DdOptions = {}): Job<DdResult, DdPhase> {
   return new Job((ctx) => runDd(input, output, options, ctx), options);
 }

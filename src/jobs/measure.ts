@@ -16,8 +16,11 @@ import type { MeasureResult, MeasureSource } from '../block/types.js';
 
 export type { MeasureResult } from '../block/types.js';
 
+/** Phases of {@link measure}: `measure` (bytes of the source scanned for allocation). */
+export type MeasurePhase = 'measure';
+
 /** Options of {@link measure}. */
-export interface MeasureOptions extends JobOptions, Omit<OpenImageOptions, 'readOnly' | 'format'> {
+export interface MeasureOptions extends JobOptions<MeasurePhase>, Omit<OpenImageOptions, 'readOnly' | 'format'> {
   /** Virtual size to measure for (`--size`), instead of a source image. */
   size?: number | undefined;
   /** Format of the source image (`-f`); probed when omitted. */
@@ -31,7 +34,7 @@ export interface MeasureOptions extends JobOptions, Omit<OpenImageOptions, 'read
 const MAX_STATUS_REQUEST = 1 << 30;
 
 /** The bytes qemu counts as data: every target cluster holding a data byte, walking block status. */
-async function allocatedBytes(dev: BlockDevice, clusterSize: number, ctx: JobContext): Promise<number> {
+async function allocatedBytes(dev: BlockDevice, clusterSize: number, ctx: JobContext<MeasurePhase>): Promise<number> {
   const size = dev.size;
   ctx.progress.phase('measure', size);
   let required = 0;
@@ -67,7 +70,7 @@ function typedOptions(format: string, input: MeasureOptions['options']): Map<str
   }
 }
 
-async function runMeasure(filename: ImageTarget | undefined, opts: MeasureOptions, ctx: JobContext): Promise<MeasureResult> {
+async function runMeasure(filename: ImageTarget | undefined, opts: MeasureOptions, ctx: JobContext<MeasurePhase>): Promise<MeasureResult> {
   if (filename === undefined && opts.size === undefined) throw new InvalidArgumentError('Either --size N or one filename must be specified.');
   if (filename !== undefined && opts.size !== undefined) throw new InvalidArgumentError('--size N cannot be used together with a filename.');
   const registry = opts.registry ?? defaultRegistry;
@@ -110,6 +113,6 @@ async function runMeasure(filename: ImageTarget | undefined, opts: MeasureOption
  * ```
  * @throws {InvalidArgumentError} EINVAL for bad options, {@link UnsupportedError} EUNSUPPORTED for formats that cannot be measured
  */
-export function measure(filename: ImageTarget | undefined, options: MeasureOptions = {}): Job<MeasureResult> {
+export function measure(filename: ImageTarget | undefined, options: MeasureOptions = {}): Job<MeasureResult, MeasurePhase> {
   return new Job((ctx) => runMeasure(filename, options, ctx), options);
 }

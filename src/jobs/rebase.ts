@@ -16,8 +16,11 @@ import { unwrapOpenError } from '../block/layer-open.js';
 import { pathCombine } from '../block/path-combine.js';
 import { defaultRegistry } from '../block/registry.js';
 
+/** Phases of {@link rebase}: `rebase` (bytes of the virtual size compared against the new backing file). */
+export type RebasePhase = 'rebase';
+
 /** Options of {@link rebase}. */
-export interface RebaseOptions extends JobOptions, Omit<OpenImageOptions, 'readOnly' | 'backing' | 'writableDepth' | 'forceShare'> {
+export interface RebaseOptions extends JobOptions<RebasePhase>, Omit<OpenImageOptions, 'readOnly' | 'backing' | 'writableDepth' | 'forceShare'> {
   /** Format of the image (`-f`); probed when omitted. */
   format?: string | undefined;
   /**
@@ -93,7 +96,7 @@ async function copyUnit(dev: BlockDevice, at: number, old: Uint8Array, next: Uin
  * at `sameDepth` of the old chain, only what the layers above it allocate
  * can differ.
  */
-async function copyDifferences(dev: BlockDevice, next: BlockDevice | undefined, sameDepth: number | undefined, compress: boolean, ctx: JobContext): Promise<number> {
+async function copyDifferences(dev: BlockDevice, next: BlockDevice | undefined, sameDepth: number | undefined, compress: boolean, ctx: JobContext<RebasePhase>): Promise<number> {
   const unit = dev.top.image.granularity;
   const chunkSize = Math.max(unit, Math.floor(CHUNK / unit) * unit);
   const oldBuf = new Uint8Array(chunkSize);
@@ -134,7 +137,7 @@ async function copyDifferences(dev: BlockDevice, next: BlockDevice | undefined, 
   return copied;
 }
 
-async function runRebase(filename: ImageTarget, backing: string | undefined, opts: RebaseOptions, ctx: JobContext): Promise<RebaseResult> {
+async function runRebase(filename: ImageTarget, backing: string | undefined, opts: RebaseOptions, ctx: JobContext<RebasePhase>): Promise<RebaseResult> {
   const name = backing === '' ? undefined : backing;
   const unsafe = opts.unsafe === true;
   if (!unsafe && backing === undefined) throw new InvalidArgumentError('Must specify backing file (-b) or use unsafe mode (-u)');
@@ -205,6 +208,6 @@ async function runRebase(filename: ImageTarget, backing: string | undefined, opt
  * await rebase('top.qcow2', '', {});                                    // standalone, same content
  * ```
  */
-export function rebase(filename: ImageTarget, backing: string | undefined, options: RebaseOptions = {}): Job<RebaseResult> {
+export function rebase(filename: ImageTarget, backing: string | undefined, options: RebaseOptions = {}): Job<RebaseResult, RebasePhase> {
   return new Job((ctx) => runRebase(filename, backing, options, ctx), options);
 }

@@ -4,7 +4,7 @@ import { info } from '../../jobs/info.js';
 import { optionLists, parseArgs, UsageError, last, type OptSpec } from '../args.js';
 import { checkCacheMode, PROG, reportError, warningPrinter, type CliIo } from '../context.js';
 import { imageArg } from '../image-opts.js';
-import { awaitWithProgress } from '../progress-bar.js';
+import { PROGRESS_OPTION, awaitWithProgress, progressMode } from '../progress-bar.js';
 import { TRUST_OPTIONS, trustFrom } from '../trust-options.js';
 import { OBJECT_OPTION, secretsFrom } from '../objects.js';
 
@@ -12,7 +12,7 @@ const SPECS: readonly OptSpec[] = [
   { key: 'options', short: 'o', long: ['options'], arg: true, multi: true },
   { key: 'format', short: 'f', long: ['format'], arg: true },
   { key: 'cache', short: 't', long: ['cache'], arg: true },
-  { key: 'progress', short: 'p', long: ['progress'] },
+  PROGRESS_OPTION,
   { key: 'quiet', short: 'q', long: ['quiet'] },
   { key: 'force', long: ['force'] },
   OBJECT_OPTION,
@@ -53,7 +53,7 @@ export async function amendCommand(argv: readonly string[], io: CliIo): Promise<
       return printHelp(io, found?.format ?? 'raw');
     }
     const job = amend(filename, { options: optionStrings, format, force: args.flags.has('force'), onWarning: warningPrinter(io), ...trustFrom(args), ...secretsFrom(args) });
-    await awaitWithProgress(job, io, args.flags.has('progress') && !quiet);
+    await awaitWithProgress(job, io, progressMode(args, quiet));
     return 0;
   } catch (err) {
     return reportError(io, err);

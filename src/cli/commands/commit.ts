@@ -3,7 +3,7 @@ import { commit } from '../../jobs/commit.js';
 import { parseArgs, UsageError, last, type OptSpec } from '../args.js';
 import { checkCacheMode, cvtnum, reportError, warningPrinter, type CliIo } from '../context.js';
 import { imageArg } from '../image-opts.js';
-import { awaitWithProgress } from '../progress-bar.js';
+import { PROGRESS_OPTION, awaitWithProgress, progressMode } from '../progress-bar.js';
 import { TRUST_OPTIONS, trustFrom } from '../trust-options.js';
 import { OBJECT_OPTION, secretsFrom } from '../objects.js';
 
@@ -13,7 +13,7 @@ const SPECS: readonly OptSpec[] = [
   { key: 'base', short: 'b', long: ['base'], arg: true },
   { key: 'drop', short: 'd', long: ['drop'] },
   { key: 'rate', short: 'r', long: ['rate-limit'], arg: true },
-  { key: 'progress', short: 'p', long: ['progress'] },
+  PROGRESS_OPTION,
   { key: 'quiet', short: 'q', long: ['quiet'] },
   OBJECT_OPTION,
   { key: 'imageOpts', long: ['image-opts'] },
@@ -42,7 +42,7 @@ export async function commitCommand(argv: readonly string[], io: CliIo): Promise
       onWarning: warningPrinter(io),
       ...trustFrom(args), ...secretsFrom(args),
     });
-    await awaitWithProgress(job, io, args.flags.has('progress') && !quiet);
+    await awaitWithProgress(job, io, progressMode(args, quiet));
     if (!quiet) io.stdout('Image committed.\n');
     return 0;
   } catch (err) {

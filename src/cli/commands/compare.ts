@@ -5,7 +5,7 @@ import { cacheOption } from '../cache-option.js';
 import { reportError, warningPrinter, type CliIo } from '../context.js';
 import { parseImageOpts } from '../image-opts.js';
 import type { ImageTarget } from '../../block/chain.js';
-import { awaitWithProgress } from '../progress-bar.js';
+import { PROGRESS_OPTION, awaitWithProgress, progressMode } from '../progress-bar.js';
 import { TRUST_OPTIONS, trustFrom } from '../trust-options.js';
 import { OBJECT_OPTION, secretsFrom } from '../objects.js';
 
@@ -14,7 +14,7 @@ const SPECS: readonly OptSpec[] = [
   { key: 'formatB', short: 'F', long: ['b-format'], arg: true },
   { key: 'strict', short: 's', long: ['strict'] },
   { key: 'cache', short: 'T', long: ['cache'], arg: true },
-  { key: 'progress', short: 'p', long: ['progress'] },
+  PROGRESS_OPTION,
   { key: 'quiet', short: 'q', long: ['quiet'] },
   { key: 'forceShare', short: 'U', long: ['force-share'] },
   OBJECT_OPTION,
@@ -54,12 +54,12 @@ export async function compareCommand(argv: readonly string[], io: CliIo): Promis
     const printWarning = warningPrinter(io);
     const job = compare(fileA, fileB, { formatA, formatB, strict: args.flags.has('strict'), cache, forceShare: args.flags.has('forceShare'), onWarning: (w) => (w.code === 'size-mismatch' ? say(`Warning: ${w.message}`) : printWarning(w)), ...trustFrom(args), ...secretsFrom(args) });
     // qemu-img prints the result while the progress line is still open and ends the line last.
-    const progress = args.flags.has('progress') && !quiet;
+    const progress = progressMode(args, quiet);
     const result = await awaitWithProgress(job, io, progress, true);
     if (result.difference === 'size') say('Strict mode: Image size mismatch!');
     else if (result.difference === 'block-status') say(`Strict mode: Offset ${result.offset} block status mismatch!`);
     else say(result.identical ? 'Images are identical.' : `Content mismatch at offset ${result.offset}!`);
-    if (progress) io.stdout('\n');
+    if (progress === 'bar') io.stdout('\n');
     return result.identical ? 0 : 1;
   } catch (err) {
     const exit = err instanceof VdiskError ? (err.data?.['compareExit'] as number | undefined) : undefined;

@@ -5,7 +5,7 @@ import { convert } from '../../jobs/convert.js';
 import { optionLists, parseArgs, last, type OptSpec } from '../args.js';
 import { cacheOption } from '../cache-option.js';
 import { PROG, cvtnum, reportError, warningPrinter, type CliIo } from '../context.js';
-import { awaitWithProgress } from '../progress-bar.js';
+import { PROGRESS_OPTION, awaitWithProgress, progressMode } from '../progress-bar.js';
 import { INGEST_OPTIONS, ingestFrom } from '../ingest-options.js';
 import { TRUST_OPTIONS, trustFrom } from '../trust-options.js';
 import { printOptionHelp } from './create.js';
@@ -23,7 +23,7 @@ const SPECS: readonly OptSpec[] = [
   { key: 'backingFormat', short: 'F', long: ['backing-format'], arg: true },
   { key: 'compress', short: 'c', long: ['compress'] },
   { key: 'copyRange', short: 'C', long: ['copy-range-offloading'] },
-  { key: 'progress', short: 'p', long: ['progress'] },
+  PROGRESS_OPTION,
   { key: 'quiet', short: 'q', long: ['quiet'] },
   { key: 'noCreate', short: 'n', long: ['no-create'] },
   { key: 'sparse', short: 'S', long: ['sparse-size'], arg: true },
@@ -126,7 +126,7 @@ export async function convertCommand(argv: readonly string[], io: CliIo): Promis
       ...trustFrom(args), ...secretsFrom(args), ...ingestFrom(args),
     });
     if (!args.flags.has('quiet')) job.on('warning', (w) => io.stderr(`${PROG}: warning: ${w.message}\n`));
-    await awaitWithProgress(job, io, args.flags.has('progress') && !args.flags.has('quiet'));
+    await awaitWithProgress(job, io, progressMode(args, args.flags.has('quiet')));
     return 0;
   } catch (err) {
     return reportError(io, err);

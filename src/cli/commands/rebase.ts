@@ -2,7 +2,7 @@ import { rebase } from '../../jobs/rebase.js';
 import { parseArgs, UsageError, last, type OptSpec } from '../args.js';
 import { checkCacheMode, reportError, warningPrinter, type CliIo } from '../context.js';
 import { imageArg } from '../image-opts.js';
-import { awaitWithProgress } from '../progress-bar.js';
+import { PROGRESS_OPTION, awaitWithProgress, progressMode } from '../progress-bar.js';
 import { TRUST_OPTIONS, trustFrom } from '../trust-options.js';
 import { OBJECT_OPTION, secretsFrom } from '../objects.js';
 
@@ -17,7 +17,7 @@ const SPECS: readonly OptSpec[] = [
   { key: 'unsafe', short: 'u', long: ['backing-unsafe'] },
   { key: 'compress', short: 'c', long: ['compress'] },
   { key: 'forceShare', short: 'U', long: ['force-share'] },
-  { key: 'progress', short: 'p', long: ['progress'] },
+  PROGRESS_OPTION,
   { key: 'quiet', short: 'q', long: ['quiet'] },
   OBJECT_OPTION,
   { key: 'imageOpts', long: ['image-opts'] },
@@ -44,7 +44,7 @@ export async function rebaseCommand(argv: readonly string[], io: CliIo): Promise
       onWarning: warningPrinter(io),
       ...trustFrom(args), ...secretsFrom(args),
     });
-    await awaitWithProgress(job, io, args.flags.has('progress') && !quiet);
+    await awaitWithProgress(job, io, progressMode(args, quiet));
     return 0;
   } catch (err) {
     return reportError(io, err);

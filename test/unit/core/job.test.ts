@@ -18,7 +18,7 @@ describe('Job', () => {
     job.on('state', (s) => states.push(s));
     assert.equal(await job, 42);
     assert.deepEqual(states, ['running', 'done']);
-    assert.deepEqual(seen.at(-1), { phase: 'copy', done: 100, total: 100 });
+    assert.deepEqual(seen.at(-1), { phase: 'copy', done: 100, total: 100, percent: 100, bytesPerSecond: seen.at(-1)?.bytesPerSecond, eta: 0 });
     assert.ok(seen.every((p, i) => i === 0 || p.done >= (seen[i - 1]?.done ?? 0) || p.phase !== seen[i - 1]?.phase));
   });
 
