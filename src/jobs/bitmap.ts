@@ -99,7 +99,6 @@ async function runBitmap(filename: ImageTarget, name: string, actions: readonly 
         if (!(err instanceof VdiskError)) throw err;
         throw err.rephrase(`Operation ${action.op} on bitmap ${name} failed: ${err.message}`, { file: dev.filename, offset: undefined, data: undefined });
       }
-      ctx.progress.advance(1);
     }
   } catch (err) {
     failure = err;
