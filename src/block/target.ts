@@ -14,14 +14,15 @@ import { basename, dirname, join, resolve } from 'node:path';
 
 import type { ByteStore, LockingMode, LockRequest } from '../io/byte-store.js';
 import type { CacheMode } from '../core/cache-mode.js';
-import { UnsupportedError } from '../core/errors.js';
+import { LockedError, UnsupportedError } from '../core/errors.js';
 import { randomBytes } from '../core/random.js';
 import { borrowStore } from '../io/borrowed-store.js';
 import { fsError } from '../io/errno.js';
 import { FileStore } from '../io/file-store.js';
 import { lstat, open, rename, rm, stat } from '../io/fs-names.js';
 import { acquireImageLocks, releaseImageLocks, writeLockConflict } from '../io/image-lock.js';
-import type { BlockDevice } from './device.js';
+import { targetName, type ImageTarget, type OpenImageOptions } from './chain.js';
+import { BlockDevice } from './device.js';
 
 /**
  * What a job writes its output into: a path, or a ByteStore the caller
@@ -50,7 +51,7 @@ const claimed = new Set<string>();
 const claimedStores = new WeakSet<ByteStore>();
 
 /** `dev:ino` of the file `path` names (following symlinks), if it exists. */
-export async function identityOf(path: string): Promise<string | undefined> {
+async function identityOf(path: string): Promise<string | undefined> {
   try {
     const st = await stat(path);
     return `${st.dev}:${st.ino}`;
@@ -59,14 +60,23 @@ export async function identityOf(path: string): Promise<string | undefined> {
   }
 }
 
-/** `dev:ino` of every file the devices consist of: images, backing files, extents and data files. */
-export function filesOf(devices: readonly BlockDevice[]): Set<string> {
+/**
+ * `dev:ino` of every file a job reads: the files its open devices consist
+ * of (images, backing files, extents and data files) and the files named
+ * as its sources (an unwrapped source is read from a private copy, yet
+ * its own file is what a target may not be).
+ */
+export async function filesRead(devices: readonly BlockDevice[], names: readonly ImageTarget[]): Promise<Set<string>> {
   const ids = new Set<string>();
   for (const layer of devices.flatMap((d) => d.layers)) {
     for (const store of layer.files) {
       const id = store.identity?.();
       if (id) ids.add(`${id.dev}:${id.ino}`);
     }
+  }
+  for (const name of names) {
+    const id = typeof name === 'string' ? await identityOf(name) : undefined;
+    if (id) ids.add(id);
   }
   return ids;
 }
@@ -76,7 +86,7 @@ export function filesOf(devices: readonly BlockDevice[]): Set<string> {
  * qemu-img gets from its image locks (the same whether or not OFD locks
  * are available here).
  */
-export async function refuseSameFile(target: OutputSpec, reading: ReadonlySet<string> | undefined): Promise<void> {
+async function refuseSameFile(target: OutputSpec, reading: ReadonlySet<string> | undefined): Promise<void> {
   if (!reading || reading.size === 0) return;
   const id = typeof target === 'string' ? await identityOf(target) : storeIdentity(target);
   if (id !== undefined && reading.has(id)) throw writeLockConflict(typeof target === 'string' ? target : target.name);
@@ -88,11 +98,42 @@ function storeIdentity(store: ByteStore): string | undefined {
 }
 
 /** After an existing target was opened: none of its files may be one the job reads. */
-export function refuseTargetFiles(dev: BlockDevice, reading: ReadonlySet<string>): void {
+function refuseTargetFiles(dev: BlockDevice, reading: ReadonlySet<string>): void {
   for (const store of dev.top.files) {
     const id = store.identity?.();
     if (id && reading.has(`${id.dev}:${id.ino}`)) throw writeLockConflict(store.name);
   }
+}
+
+/** Runs a refusal of an existing target, worded as qemu-img's failed open of it. */
+async function couldNotOpen(target: string, refusal: () => Promise<void> | void): Promise<void> {
+  try {
+    await refusal();
+  } catch (err) {
+    if (!(err instanceof LockedError)) throw err;
+    throw new LockedError(`Could not open '${target}': ${err.message}`, { file: target, hint: err.hint, cause: err });
+  }
+}
+
+/**
+ * Opens an existing image as a job's target, for writing in place
+ * (convert's `-n`): refused, in the words of qemu-img's failed open, when
+ * it or one of its files (extents, a data file) is one of `refuse`, the
+ * files the job reads. A store is borrowed, as by any open.
+ *
+ * @throws {LockedError} EBUSY for a target the job reads or another process uses
+ */
+export async function openExistingTarget(spec: ImageTarget, options: OpenImageOptions & { readonly refuse: ReadonlySet<string> }): Promise<BlockDevice> {
+  const name = targetName(spec);
+  await couldNotOpen(name, () => (typeof spec === 'string' ? refuseSameFile(spec, options.refuse) : undefined));
+  const dev = await BlockDevice.open(spec, { ...options, readOnly: false });
+  try {
+    await couldNotOpen(name, () => refuseTargetFiles(dev, options.refuse));
+  } catch (err) {
+    await dev.close().catch(() => undefined);
+    throw err;
+  }
+  return dev;
 }
 
 /** qemu's locks while creating a file (raw_co_create): others may read and write, nobody may resize. */

@@ -5,7 +5,7 @@
  * an interrupted convert never leaves a plausible half image behind.
  */
 
-import { InvalidArgumentError, LockedError, VdiskError } from '../core/errors.js';
+import { InvalidArgumentError, VdiskError } from '../core/errors.js';
 import { QDict } from '../core/qdict.js';
 import { Job, type JobContext, type JobOptions } from '../core/job.js';
 import { BlockDevice } from '../block/device.js';
@@ -14,7 +14,7 @@ import type { SnapshotSelector } from '../block/snapshot-layer.js';
 import type { ResolverOptions } from '../block/resolver.js';
 import type { IngestPolicy } from '../block/ingest-policy.js';
 import { defaultRegistry, type DriverRegistry } from '../block/registry.js';
-import { filesOf, identityOf, prepareTarget, refuseSameFile, refuseTargetFiles, type OutputSpec, type OutputTarget } from '../block/target.js';
+import { filesRead, openExistingTarget, prepareTarget, type OutputSpec, type OutputTarget } from '../block/target.js';
 import type { CacheMode } from '../core/cache-mode.js';
 import { copyImage, type CopyCounters, type CopySettings } from './copy-loop.js';
 import { checkSourceBitmaps, checkTargetBitmaps, copyBitmaps } from './convert-bitmaps.js';
@@ -127,16 +127,6 @@ function optionList(input: CreateOptions['options']): CreateOptionInput[] {
   return Array.isArray(input) ? [...(input as readonly CreateOptionInput[])] : [input as CreateOptionInput];
 }
 
-/** Runs a refusal of an existing target (`-n`), worded as qemu-img's failed open of it. */
-async function couldNotOpen(target: string, refusal: () => Promise<void> | void): Promise<void> {
-  try {
-    await refusal();
-  } catch (err) {
-    if (!(err instanceof LockedError)) throw err;
-    throw new LockedError(`Could not open '${target}': ${err.message}`, { file: target, hint: err.hint, cause: err });
-  }
-}
-
 /** img_convert checks the backing format itself, in its own words. */
 function convertWording(err: VdiskError): VdiskError {
   if (err.data?.['kind'] !== 'backing-format-missing') return err;
@@ -247,17 +237,10 @@ async function runConvert(sourceNames: readonly Source[], targetSpec: ImageTarge
     if (opts.bitmaps) checkSourceBitmaps(sources, opts.skipBrokenBitmaps === true); // --bitmaps: refused before anything is written
     const format = opts.targetFormat ?? 'raw';
     // The target's own files (extents, data file) may not be files the sources read either.
-    const refuse = filesOf(sources);
-    for (const name of sourceNames) {
-      const id = typeof name === 'string' ? await identityOf(name) : undefined;
-      if (id) refuse.add(id);
-    }
+    const refuse = await filesRead(sources, sourceNames);
     if (opts.noCreate || newTarget === undefined) {
       const given = isImageOptions(targetSpec) ? undefined : format;
-      await couldNotOpen(target, () => (typeof targetSpec === 'string' ? refuseSameFile(targetSpec, refuse) : undefined));
-      dev = await BlockDevice.open(targetSpec, { ...targetOpts, format: given, readOnly: false, registry, forceShare: false, noShare: false, snapshot: undefined, refuse, ...targetCache });
-      const opened = dev;
-      await couldNotOpen(target, () => refuseTargetFiles(opened, refuse));
+      dev = await openExistingTarget(targetSpec, { ...targetOpts, format: given, registry, forceShare: false, noShare: false, snapshot: undefined, refuse, ...targetCache });
       if (dev.size < total) throw new InvalidArgumentError('output file is smaller than input file', { file: target, data: { targetSize: dev.size, sourceSize: total } });
     } else {
       // Quiet otherwise: qemu-img convert creates without opening -B's file; the target's open below reports it.
