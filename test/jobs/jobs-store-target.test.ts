@@ -60,6 +60,18 @@ describe('convert into a ByteStore', () => {
     });
   }
 
+  it('an encrypted target gets the key secrets of its create options as open options', async () => {
+    const src = await source('src-enc.raw');
+    const store = new MemoryStore('enc.qcow2');
+    const secrets = { sec0: 'passphrase' };
+    await convert(src, store, { sourceFormat: 'raw', targetFormat: 'qcow2', options: 'encrypt.format=luks,encrypt.key-secret=sec0,encrypt.iter-time=10', secrets });
+    const dev = await open(store, { format: 'qcow2', runtime: [['encrypt.key-secret', 'sec0']], secrets });
+    const back = new Uint8Array(65536);
+    await dev.read(0, back);
+    await dev.close();
+    assert.ok(back.every((b) => b === 0x5a));
+  });
+
   it('an existing store is emptied first: old bytes do not show through', async () => {
     const src = await source('src-old.raw');
     const store = new MemoryStore('dirty.raw', new Uint8Array(8 * MiB).fill(0xee));
