@@ -81,6 +81,7 @@ export type { TrustMode, ResolverOptions, ReferenceRole } from './block/resolver
 export { DriverRegistry, defaultRegistry } from './block/registry.js';
 export { open } from './block/open.js';
 export { create, prepareCreate, type CreateOptions, type CreatePlan, type CreateResult, type CreateOptionInput } from './jobs/create.js';
+export type { OutputSpec } from './block/target.js';
 export { inspect, type InspectOptions, type InspectResult, type InspectReason, type InspectReasonCode } from './jobs/inspect.js';
 export type { FoundReference, FormatMatch } from './block/inspect-open.js';
 export type { IngestPolicy } from './block/ingest-policy.js';

@@ -1,24 +1,35 @@
 /**
- * The one place a job's output file comes into being (create, convert, dd):
+ * The one place a job's output comes into being (create, convert, dd):
  * a new single-file regular target is written under a temporary name of
  * its own, created exclusively, and renamed over the target only when
  * complete, after the existing target's image lock was taken, so a file
  * another process writes is never replaced under it; multi-file images,
  * symlinks and devices are written in place, as qemu-img does. A failed job
- * removes every file it created and none that was there before.
+ * removes every file it created and none that was there before. A ByteStore
+ * target is the caller's: written in place, never closed, renamed or removed.
  */
 import { constants } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 
-import type { LockingMode, LockRequest } from '../io/byte-store.js';
+import type { ByteStore, LockingMode, LockRequest } from '../io/byte-store.js';
 import type { CacheMode } from '../core/cache-mode.js';
+import { LockedError, UnsupportedError } from '../core/errors.js';
 import { randomBytes } from '../core/random.js';
+import { borrowStore } from '../io/borrowed-store.js';
 import { fsError } from '../io/errno.js';
 import { FileStore } from '../io/file-store.js';
 import { lstat, open, rename, rm, stat } from '../io/fs-names.js';
 import { acquireImageLocks, releaseImageLocks, writeLockConflict } from '../io/image-lock.js';
-import type { BlockDevice } from './device.js';
+import { targetName, type ImageTarget, type OpenImageOptions } from './chain.js';
+import { BlockDevice } from './device.js';
+
+/**
+ * What a job writes its output into: a path, or a ByteStore the caller
+ * opened. A store is emptied and written in place; it stays the caller's
+ * (the job never closes it, and a failed job leaves what it wrote there).
+ */
+export type OutputSpec = string | ByteStore;
 
 /** How a target is written. */
 export interface TargetOptions {
@@ -36,9 +47,11 @@ export interface TargetOptions {
  * are unavailable or the name does not exist yet.
  */
 const claimed = new Set<string>();
+/** Stores this process is writing as job outputs, for the same reason. */
+const claimedStores = new WeakSet<ByteStore>();
 
 /** `dev:ino` of the file `path` names (following symlinks), if it exists. */
-export async function identityOf(path: string): Promise<string | undefined> {
+async function identityOf(path: string): Promise<string | undefined> {
   try {
     const st = await stat(path);
     return `${st.dev}:${st.ino}`;
@@ -47,14 +60,23 @@ export async function identityOf(path: string): Promise<string | undefined> {
   }
 }
 
-/** `dev:ino` of every file the devices consist of: images, backing files, extents and data files. */
-export function filesOf(devices: readonly BlockDevice[]): Set<string> {
+/**
+ * `dev:ino` of every file a job reads: the files its open devices consist
+ * of (images, backing files, extents and data files) and the files named
+ * as its sources (an unwrapped source is read from a private copy, yet
+ * its own file is what a target may not be).
+ */
+export async function filesRead(devices: readonly BlockDevice[], names: readonly ImageTarget[]): Promise<Set<string>> {
   const ids = new Set<string>();
   for (const layer of devices.flatMap((d) => d.layers)) {
     for (const store of layer.files) {
       const id = store.identity?.();
       if (id) ids.add(`${id.dev}:${id.ino}`);
     }
+  }
+  for (const name of names) {
+    const id = typeof name === 'string' ? await identityOf(name) : undefined;
+    if (id) ids.add(id);
   }
   return ids;
 }
@@ -64,17 +86,54 @@ export function filesOf(devices: readonly BlockDevice[]): Set<string> {
  * qemu-img gets from its image locks (the same whether or not OFD locks
  * are available here).
  */
-export async function refuseSameFile(target: string, reading: ReadonlySet<string> | undefined): Promise<void> {
-  const id = reading && reading.size > 0 ? await identityOf(target) : undefined;
-  if (id !== undefined && reading!.has(id)) throw writeLockConflict(target);
+async function refuseSameFile(target: OutputSpec, reading: ReadonlySet<string> | undefined): Promise<void> {
+  if (!reading || reading.size === 0) return;
+  const id = typeof target === 'string' ? await identityOf(target) : storeIdentity(target);
+  if (id !== undefined && reading.has(id)) throw writeLockConflict(typeof target === 'string' ? target : target.name);
+}
+
+function storeIdentity(store: ByteStore): string | undefined {
+  const id = store.identity?.();
+  return id ? `${id.dev}:${id.ino}` : undefined;
 }
 
 /** After an existing target was opened: none of its files may be one the job reads. */
-export function refuseTargetFiles(dev: BlockDevice, reading: ReadonlySet<string>): void {
+function refuseTargetFiles(dev: BlockDevice, reading: ReadonlySet<string>): void {
   for (const store of dev.top.files) {
     const id = store.identity?.();
     if (id && reading.has(`${id.dev}:${id.ino}`)) throw writeLockConflict(store.name);
   }
+}
+
+/** Runs a refusal of an existing target, worded as qemu-img's failed open of it. */
+async function couldNotOpen(target: string, refusal: () => Promise<void> | void): Promise<void> {
+  try {
+    await refusal();
+  } catch (err) {
+    if (!(err instanceof LockedError)) throw err;
+    throw new LockedError(`Could not open '${target}': ${err.message}`, { file: target, hint: err.hint, cause: err });
+  }
+}
+
+/**
+ * Opens an existing image as a job's target, for writing in place
+ * (convert's `-n`): refused, in the words of qemu-img's failed open, when
+ * it or one of its files (extents, a data file) is one of `refuse`, the
+ * files the job reads. A store is borrowed, as by any open.
+ *
+ * @throws {LockedError} EBUSY for a target the job reads or another process uses
+ */
+export async function openExistingTarget(spec: ImageTarget, options: OpenImageOptions & { readonly refuse: ReadonlySet<string> }): Promise<BlockDevice> {
+  const name = targetName(spec);
+  await couldNotOpen(name, () => (typeof spec === 'string' ? refuseSameFile(spec, options.refuse) : undefined));
+  const dev = await BlockDevice.open(spec, { ...options, readOnly: false });
+  try {
+    await couldNotOpen(name, () => refuseTargetFiles(dev, options.refuse));
+  } catch (err) {
+    await dev.close().catch(() => undefined);
+    throw err;
+  }
+  return dev;
 }
 
 /** qemu's locks while creating a file (raw_co_create): others may read and write, nobody may resize. */
@@ -149,7 +208,10 @@ export class OutputTarget {
   readonly name: string;
   readonly #options: TargetOptions;
   readonly #key: string;
+  /** The caller's store, when the target is one. */
+  readonly #store: ByteStore | undefined;
   #path: string | undefined;
+  #main: FileStore | undefined;
   #inPlace = false;
   #claimed = false;
   #done = false;
@@ -159,19 +221,25 @@ export class OutputTarget {
   /** A file that existed before the job is part of the target. */
   #touchesExisting = false;
 
-  constructor(name: string, options: TargetOptions) {
-    this.name = name;
+  constructor(spec: OutputSpec, options: TargetOptions) {
+    this.name = typeof spec === 'string' ? spec : spec.name;
+    this.#store = typeof spec === 'string' ? undefined : spec;
     this.#options = options;
-    this.#key = resolve(name);
+    this.#key = resolve(this.name);
   }
 
-  /** Where the main file is written: a temporary name beside the target, or the target itself. */
+  /** Where the main file is written: a temporary name beside the target, or the target itself (a store: its name). */
   get path(): string {
     if (this.#path === undefined) throw new Error('OutputTarget.openMain has not run');
     return this.#path;
   }
 
-  /** True when the target is written in place (multi-file images, symlinks, devices). */
+  /** What the job opens to go on writing the image once created: the written path, or the caller's store. */
+  get image(): string | ByteStore {
+    return this.#store ?? this.path;
+  }
+
+  /** True when the target is written in place (multi-file images, symlinks, devices, stores). */
   get inPlace(): boolean {
     return this.#inPlace;
   }
@@ -188,12 +256,16 @@ export class OutputTarget {
   /**
    * Claims the name, refuses a target the job reads, locks an existing
    * target that will be replaced, and creates the main file: exclusively
-   * under a fresh temporary name, or in place with qemu's create locks.
+   * under a fresh temporary name, or in place with qemu's create locks. A
+   * store is emptied and lent to the job (closing what this returns leaves
+   * the caller's store open).
    *
    * @throws {LockedError} when this process or another one uses the target
+   * @throws {UnsupportedError} for a multi-file image into a store
    */
-  async openMain(cache: CacheMode | undefined): Promise<FileStore> {
+  async openMain(cache: CacheMode | undefined): Promise<ByteStore> {
     if (this.#claimed || this.#done) throw new Error(`OutputTarget '${this.name}' opened twice`);
+    if (this.#store) return this.#openStore(this.#store);
     if (claimed.has(this.#key)) throw writeLockConflict(this.name);
     claimed.add(this.#key);
     this.#claimed = true;
@@ -205,6 +277,7 @@ export class OutputTarget {
       this.#path = this.name;
       const store = await FileStore.open(this.name, { readOnly: false, create: true, cache, lock: createLock(locking), refuse: this.#options.refuse });
       this.noteFile(this.name, store.created);
+      this.#main = store;
       return store;
     }
     if (kind === 'file') this.#held = await holdExisting(this.name, locking);
@@ -212,7 +285,23 @@ export class OutputTarget {
     const temp = join(dirname(this.name), `.${basename(this.name)}.vdisk-${process.pid}-${randomBytes(6).toString('hex')}`);
     const store = await FileStore.open(temp, { readOnly: false, exclusive: true, cache, lock: createLock('auto') });
     this.#path = temp;
+    this.#main = store;
     return store;
+  }
+
+  async #openStore(store: ByteStore): Promise<ByteStore> {
+    if (claimedStores.has(store)) throw writeLockConflict(this.name);
+    claimedStores.add(store);
+    this.#claimed = true;
+    this.#inPlace = true;
+    this.#path = this.name;
+    this.#touchesExisting = true;
+    await refuseSameFile(store, this.#options.refuse);
+    // The files such an image names would have to be found beside a store, which has no directory.
+    if (this.#options.multiFile) throw new UnsupportedError(`Cannot create an image of several files in the store '${this.name}'`);
+    // As a file target is emptied first, so that what the image does not write reads as zeros.
+    await store.truncate(0);
+    return borrowStore(store);
   }
 
   /**
@@ -221,9 +310,10 @@ export class OutputTarget {
    * blk_co_new_with_bs: write and resize, sharing everything), so a data
    * file that is the image itself conflicts as it does in qemu.
    */
-  async holdForFormat(store: FileStore): Promise<void> {
+  async holdForFormat(): Promise<void> {
     const locking = this.#options.locking ?? true;
-    if (!this.#inPlace || locking === false) return;
+    const store = this.#main;
+    if (!this.#inPlace || locking === false || !store) return;
     await store.unlock();
     // A file this job just made is nobody else's yet: where locks cannot be taken it needs none (as at its creation).
     await store.lock({ write: true, shareAll: true, optional: locking === 'auto' || store.created });
@@ -233,6 +323,19 @@ export class OutputTarget {
   noteFile(path: string, created: boolean): void {
     if (created) this.#created.push(path);
     else this.#touchesExisting = true;
+  }
+
+  /**
+   * Whether a new image written here reads as zeros where it writes
+   * nothing (qemu's bdrv_has_zero_init): a regular file or an emptied
+   * store does, a device does not.
+   */
+  async readsAsZeros(): Promise<boolean> {
+    if (this.#store) return true;
+    return stat(this.name).then(
+      (st) => st.isFile(),
+      () => true,
+    );
   }
 
   /**
@@ -265,7 +368,8 @@ export class OutputTarget {
   /**
    * Removes what the job created (the temporary file, or the files of an
    * in-place target that did not exist before) and releases the target.
-   * Never throws; does nothing after {@link OutputTarget.commit}.
+   * Never throws; does nothing after {@link OutputTarget.commit}. A store
+   * keeps what was written into it.
    */
   async abort(): Promise<void> {
     if (this.#done) return;
@@ -278,11 +382,13 @@ export class OutputTarget {
   async #finish(): Promise<void> {
     await release(this.#held);
     this.#held = undefined;
-    if (this.#claimed) claimed.delete(this.#key);
+    if (!this.#claimed) return;
+    if (this.#store) claimedStores.delete(this.#store);
+    else claimed.delete(this.#key);
   }
 }
 
-/** A target named `name`; nothing happens on disk until {@link OutputTarget.openMain}. */
-export function prepareTarget(name: string, options: TargetOptions = {}): OutputTarget {
-  return new OutputTarget(name, options);
+/** A target named `spec` (or the caller's store); nothing happens until {@link OutputTarget.openMain}. */
+export function prepareTarget(spec: OutputSpec, options: TargetOptions = {}): OutputTarget {
+  return new OutputTarget(spec, options);
 }

@@ -15,7 +15,3 @@ export type {
   SparseScan,
 } from '../formats/driver.js';
 export { parseCacheMode, type CacheMode } from '../core/cache-mode.js';
-export type { LockingMode } from '../io/byte-store.js';
-export type { FileStore } from '../io/file-store.js';
-/** The file-system calls jobs make on names (non-UTF-8 names carried as strings, io/fs-names.ts). */
-export { realpath, rm, stat } from '../io/fs-names.js';

@@ -5,6 +5,7 @@
  * qemu-img does.
  */
 import { InvalidArgumentError, UnsupportedError, VdiskError } from '../core/errors.js';
+import { Job, type JobContext, type JobOptions } from '../core/job.js';
 import { settleAll } from '../core/settle.js';
 import { BlockDevice } from '../block/device.js';
 import type { ImageTarget, OpenImageOptions } from '../block/chain.js';
@@ -24,11 +25,11 @@ export type BitmapAction =
     };
 
 /** Options of {@link bitmap}. */
-export interface BitmapOptions extends Omit<OpenImageOptions, 'readOnly' | 'backing' | 'forceShare'> {
+export interface BitmapOptions extends JobOptions, Omit<OpenImageOptions, 'readOnly' | 'backing' | 'forceShare'> {
   /** Granularity of an added bitmap in bytes (`-g`); the format's default when omitted. */
   granularity?: number | undefined;
-  /** Image holding the `merge` sources (`-b`); the image itself when omitted. */
-  sourceFile?: string | undefined;
+  /** Image holding the `merge` sources (`-b`: a path, or a store the job borrows); the image itself when omitted. */
+  sourceFile?: ImageTarget | undefined;
   /** Format of `sourceFile` (`-F`). */
   sourceFormat?: string | undefined;
 }
@@ -81,26 +82,17 @@ async function runAction(dev: BlockDevice, src: BlockDevice, name: string, actio
   }
 }
 
-/**
- * Runs `actions` on bitmap `name` of `filename`, in order, as
- * `qemu-img bitmap` does. Errors read `Operation <op> on bitmap <name>
- * failed: <why>`.
- *
- * @example
- * ```ts
- * await bitmap('disk.qcow2', 'backup-0', [{ op: 'add' }], { granularity: 65536 });
- * await bitmap('disk.qcow2', 'backup-0', [{ op: 'disable' }, { op: 'merge', source: 'other' }]);
- * ```
- * @throws {InvalidArgumentError} EINVAL for bad combinations and failed actions
- */
-export async function bitmap(filename: ImageTarget, name: string, actions: readonly BitmapAction[], options: BitmapOptions = {}): Promise<void> {
+async function runBitmap(filename: ImageTarget, name: string, actions: readonly BitmapAction[], options: BitmapOptions, ctx: JobContext): Promise<void> {
   validate(actions, options);
-  const dev = await BlockDevice.open(filename, { ...options, readOnly: false, backing: false });
+  const dev = await BlockDevice.open(filename, { ...options, readOnly: false, backing: false, signal: ctx.signal });
   let src = dev;
   let failure: unknown;
   try {
-    if (options.sourceFile !== undefined) src = await BlockDevice.open(options.sourceFile, { ...options, format: options.sourceFormat, readOnly: true, backing: false });
+    if (options.sourceFile !== undefined) src = await BlockDevice.open(options.sourceFile, { ...options, format: options.sourceFormat, readOnly: true, backing: false, signal: ctx.signal });
+    ctx.progress.phase('bitmap', actions.length);
     for (const action of actions) {
+      // Cancelled between actions: those done so far are stored, as on a failed one.
+      ctx.signal.throwIfAborted();
       try {
         await runAction(dev, src, name, action, options);
       } catch (err) {
@@ -112,7 +104,27 @@ export async function bitmap(filename: ImageTarget, name: string, actions: reado
     failure = err;
   }
   const closing = settleAll([src !== dev ? src.close() : Promise.resolve(), dev.close()]);
-  if (failure === undefined) return closing;
-  await closing.catch(() => undefined); // the first failure is the one to report
-  throw failure;
+  if (failure !== undefined) {
+    await closing.catch(() => undefined); // the first failure is the one to report
+    throw failure;
+  }
+  await closing;
+  ctx.progress.finish();
+}
+
+/**
+ * Runs `actions` on bitmap `name` of `filename`, in order, as
+ * `qemu-img bitmap` does. Errors read `Operation <op> on bitmap <name>
+ * failed: <why>`. Returns a job: await it, or cancel it (between actions)
+ * with its `signal` option or `job.cancel()`.
+ *
+ * @example
+ * ```ts
+ * await bitmap('disk.qcow2', 'backup-0', [{ op: 'add' }], { granularity: 65536 });
+ * await bitmap('disk.qcow2', 'backup-0', [{ op: 'disable' }, { op: 'merge', source: 'other' }]);
+ * ```
+ * @throws {InvalidArgumentError} EINVAL for bad combinations and failed actions
+ */
+export function bitmap(filename: ImageTarget, name: string, actions: readonly BitmapAction[], options: BitmapOptions = {}): Job<void> {
+  return new Job((ctx) => runBitmap(filename, name, actions, options, ctx), options);
 }

@@ -11,9 +11,7 @@ import { Job, type JobContext, type JobOptions } from '../core/job.js';
 import { BlockDevice } from '../block/device.js';
 import { defaultRegistry } from '../block/registry.js';
 import { probedRawWarning, type ImageTarget, type OpenImageOptions } from '../block/chain.js';
-import type { Layer } from '../block/layer.js';
-import { pathCombine } from '../block/path-combine.js';
-import { realpath } from '../block/types.js';
+import { findBackingImage } from '../block/find-backing.js';
 import { copyImage, type CopyCounters } from './copy-loop.js';
 
 /** Phases of {@link commit}: `commit` (bytes of the overlay's virtual size). */
@@ -58,23 +56,6 @@ export interface CommitResult {
 
 const BUFFER_SIZE = 2 * 1024 * 1024;
 
-async function canonical(path: string): Promise<string | undefined> {
-  try {
-    return await realpath(path);
-  } catch {
-    return undefined;
-  }
-}
-
-/** qemu's bdrv_find_backing_image: `name` relative to each overlay's directory, compared by real path. */
-async function findBase(layers: readonly Layer[], name: string): Promise<number> {
-  for (let depth = 1; depth < layers.length; depth++) {
-    const want = await canonical(pathCombine((layers[depth - 1] as Layer).path, name));
-    if (want !== undefined && want === (await canonical((layers[depth] as Layer).path))) return depth;
-  }
-  throw new InvalidArgumentError(`Did not find '${name}' in the backing chain of '${(layers[0] as Layer).filename}'`);
-}
-
 async function runCommit(filename: ImageTarget, opts: CommitOptions, ctx: JobContext<CommitPhase>): Promise<CommitResult> {
   const open: OpenImageOptions = { ...opts, format: opts.format };
   // Find the base in the chain, then open it once, for writing, inside the overlay's chain.
@@ -89,7 +70,7 @@ async function runCommit(filename: ImageTarget, opts: CommitOptions, ctx: JobCon
       await (await BlockDevice.open(filename, { ...open, readOnly: false })).close();
     }
     if (opts.base !== undefined) {
-      depth = await findBase(probe.layers, opts.base);
+      depth = await findBackingImage(probe.layers, opts.base);
       drop = true; // -b implies -d: the images between are invalid afterwards anyway
     } else if (probe.layers.length < 2) {
       throw new InvalidArgumentError('Image does not have a backing file');

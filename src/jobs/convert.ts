@@ -5,7 +5,7 @@
  * an interrupted convert never leaves a plausible half image behind.
  */
 
-import { InvalidArgumentError, LockedError, VdiskError } from '../core/errors.js';
+import { InvalidArgumentError, VdiskError } from '../core/errors.js';
 import { QDict } from '../core/qdict.js';
 import { Job, type JobContext, type JobOptions } from '../core/job.js';
 import { BlockDevice } from '../block/device.js';
@@ -14,9 +14,8 @@ import type { SnapshotSelector } from '../block/snapshot-layer.js';
 import type { ResolverOptions } from '../block/resolver.js';
 import type { IngestPolicy } from '../block/ingest-policy.js';
 import { defaultRegistry, type DriverRegistry } from '../block/registry.js';
-import { filesOf, identityOf, prepareTarget, refuseSameFile, refuseTargetFiles, type OutputTarget } from '../block/target.js';
+import { filesRead, openExistingTarget, prepareTarget, type OutputSpec, type OutputTarget } from '../block/target.js';
 import type { CacheMode } from '../core/cache-mode.js';
-import { stat } from '../block/types.js';
 import { copyImage, type CopyCounters, type CopySettings } from './copy-loop.js';
 import { checkSourceBitmaps, checkTargetBitmaps, copyBitmaps } from './convert-bitmaps.js';
 import { prepareCreate, type CreateOptionInput, type CreateOptions, type CreatePlan } from './create.js';
@@ -131,16 +130,6 @@ function optionList(input: CreateOptions['options']): CreateOptionInput[] {
   return Array.isArray(input) ? [...(input as readonly CreateOptionInput[])] : [input as CreateOptionInput];
 }
 
-/** Runs a refusal of an existing target (`-n`), worded as qemu-img's failed open of it. */
-async function couldNotOpen(target: string, refusal: () => Promise<void> | void): Promise<void> {
-  try {
-    await refusal();
-  } catch (err) {
-    if (!(err instanceof LockedError)) throw err;
-    throw new LockedError(`Could not open '${target}': ${err.message}`, { file: target, hint: err.hint, cause: err });
-  }
-}
-
 /** img_convert checks the backing format itself, in its own words. */
 function convertWording(err: VdiskError): VdiskError {
   if (err.data?.['kind'] !== 'backing-format-missing') return err;
@@ -148,7 +137,7 @@ function convertWording(err: VdiskError): VdiskError {
 }
 
 /** Validates the target's create options; errors read as qemu-img convert words them. */
-async function planTarget(target: string, opts: CreateOptions & { format: string }): Promise<CreatePlan> {
+async function planTarget(target: OutputSpec, opts: CreateOptions & { format: string }): Promise<CreatePlan> {
   try {
     return await prepareCreate(target, opts);
   } catch (err) {
@@ -167,17 +156,26 @@ async function executeTarget(plan: CreatePlan, output: OutputTarget, target: str
   }
 }
 
-/**
- * The target to open after creating it: its path, or, when the create
- * options name key secrets, image options carrying them, as qemu-img's
- * img_add_key_secrets hands them to the new image's open.
- */
-function withKeySecrets(path: string, format: string, plan: CreatePlan): ImageTarget {
+/** The key secrets the create options name, as `[key, id]` open options. */
+function keySecrets(plan: CreatePlan): [string, string][] {
   const keys = plan.printedOptions.filter(([k]) => k === 'key-secret' || k.endsWith('encrypt.key-secret'));
-  if (keys.length === 0) return path;
-  const options = new QDict().set('driver', format).set('file.driver', 'file').set('file.filename', path);
-  for (const [k, v] of keys) options.set(k, v.replaceAll(',,', ','));
-  return { text: path, options, warnings: [] };
+  return keys.map(([k, v]) => [k, v.replaceAll(',,', ',')]);
+}
+
+/**
+ * How to open the target after creating it: its path, or, when the create
+ * options name key secrets, image options carrying them, as qemu-img's
+ * img_add_key_secrets hands them to the new image's open. A store target
+ * is opened itself, the key secrets as its open options.
+ */
+function writtenTarget(output: OutputTarget, format: string, plan: CreatePlan): Pick<OpenImageOptions, 'format' | 'runtime'> & { spec: ImageTarget } {
+  const keys = keySecrets(plan);
+  const image = output.image;
+  if (typeof image !== 'string') return { spec: image, format, runtime: keys.length > 0 ? keys : undefined };
+  if (keys.length === 0) return { spec: image, format };
+  const options = new QDict().set('driver', format).set('file.driver', 'file').set('file.filename', image);
+  for (const [k, v] of keys) options.set(k, v);
+  return { spec: { text: image, options, warnings: [] }, format: undefined };
 }
 
 /** Opens the target written under a temporary name: errors name the target, as qemu-img's do (it has no temporary file). */
@@ -198,13 +196,13 @@ async function openWritten(spec: ImageTarget, path: string, target: string, opti
  * file, and zeros past the backing file's end are not written; without one,
  * a new image on a regular file reads as zeros, so zeros are not written.
  */
-async function targetState(dev: BlockDevice, target: string, opts: ConvertOptions): Promise<Pick<CopySettings, 'targetIsZero' | 'targetHasBacking' | 'statusAbove' | 'backingEnd'>> {
+async function targetState(dev: BlockDevice, output: OutputTarget | undefined, opts: ConvertOptions): Promise<Pick<CopySettings, 'targetIsZero' | 'targetHasBacking' | 'statusAbove' | 'backingEnd'>> {
   const targetHasBacking = opts.backingFile !== undefined || (!opts.noCreate && dev.top.backing !== undefined);
   const backing = dev.layers[1]?.image;
-  const regularFile = await stat(target).then((st) => st.isFile(), () => true);
+  const zeroInit = output === undefined || (await output.readsAsZeros());
   return {
     targetHasBacking,
-    targetIsZero: opts.noCreate ? opts.targetIsZero === true : !targetHasBacking && regularFile && dev.top.image.writer?.noZeroInit !== true,
+    targetIsZero: opts.noCreate ? opts.targetIsZero === true : !targetHasBacking && zeroInit && dev.top.image.writer?.noZeroInit !== true,
     statusAbove: targetHasBacking ? 1 : undefined,
     // qemu counts the backing file in whole sectors.
     backingEnd: targetHasBacking && !opts.noCreate && backing ? Math.ceil(backing.virtualSize / 512) * 512 : undefined,
@@ -217,8 +215,9 @@ export type Source = ImageTarget;
 async function runConvert(sourceNames: readonly Source[], targetSpec: ImageTarget, opts: ConvertOptions, ctx: JobContext<ConvertPhase>): Promise<ConvertResult> {
   const sparseSize = validate(sourceNames, opts);
   const target = targetName(targetSpec);
-  // Options name an existing image only: a new target is a path.
-  if (typeof targetSpec !== 'string' && !opts.noCreate) throw new InvalidArgumentError('--target-image-opts requires use of -n flag');
+  // Options name an existing image only: a new target is a path or a store.
+  const newTarget: OutputSpec | undefined = isImageOptions(targetSpec) ? undefined : targetSpec;
+  if (newTarget === undefined && !opts.noCreate) throw new InvalidArgumentError('--target-image-opts requires use of -n flag');
   const registry = opts.registry ?? defaultRegistry;
   // Nothing may write the sources while they are copied (qemu-img convert's BDRV_O_NO_SHARE).
   // Wrapped sources are inflated privately by the open (block/unwrap.ts), never beside the target.
@@ -241,17 +240,10 @@ async function runConvert(sourceNames: readonly Source[], targetSpec: ImageTarge
     if (opts.bitmaps) checkSourceBitmaps(sources, opts.skipBrokenBitmaps === true); // --bitmaps: refused before anything is written
     const format = opts.targetFormat ?? 'raw';
     // The target's own files (extents, data file) may not be files the sources read either.
-    const refuse = filesOf(sources);
-    for (const name of sourceNames) {
-      const id = typeof name === 'string' ? await identityOf(name) : undefined;
-      if (id) refuse.add(id);
-    }
-    if (opts.noCreate) {
+    const refuse = await filesRead(sources, sourceNames);
+    if (opts.noCreate || newTarget === undefined) {
       const given = isImageOptions(targetSpec) ? undefined : format;
-      await couldNotOpen(target, () => (typeof targetSpec === 'string' ? refuseSameFile(targetSpec, refuse) : undefined));
-      dev = await BlockDevice.open(targetSpec, { ...targetOpts, format: given, readOnly: false, registry, forceShare: false, noShare: false, snapshot: undefined, refuse, ...targetCache });
-      const opened = dev;
-      await couldNotOpen(target, () => refuseTargetFiles(opened, refuse));
+      dev = await openExistingTarget(targetSpec, { ...targetOpts, format: given, registry, forceShare: false, noShare: false, snapshot: undefined, refuse, ...targetCache });
       if (dev.size < total) throw new InvalidArgumentError('output file is smaller than input file', { file: target, data: { targetSize: dev.size, sourceSize: total } });
     } else {
       // Quiet otherwise: qemu-img convert creates without opening -B's file; the target's open below reports it.
@@ -262,17 +254,18 @@ async function runConvert(sourceNames: readonly Source[], targetSpec: ImageTarge
       // qemu-img refuses a backing file (-B or -o) for several sources once the options are parsed.
       const refuseBacking = sources.length > 1 ? CONCAT_BACKING : undefined;
       // Like img_convert, the target is created without opening the backing file (the target's own open, or the driver, reports it).
-      const plan = await planTarget(target, { ...targetOpts, format, size: undefined, options, registry, refuse, onWarning, refuseBacking, backingUnsafe: true });
+      const plan = await planTarget(newTarget, { ...targetOpts, onProgress: undefined, format, size: undefined, options, registry, refuse, onWarning, refuseBacking, backingUnsafe: true });
       const prealloc = plan.printedOptions.find(([k]) => k === 'preallocation')?.[1];
       const encrypted = plan.printedOptions.some(([k, v]) => k === 'encrypt.format' || (k === 'encryption' && v === 'on'));
       if (opts.compress && encrypted) throw new InvalidArgumentError('Compression and encryption not supported at the same time');
       if (opts.compress && prealloc !== undefined && prealloc !== 'off') throw new InvalidArgumentError('Compression and preallocation not supported at the same time');
       // A single new regular file is written under a temporary name and renamed when complete;
       // multi-file images, symlinks and devices are written in place, as qemu-img does (block/target.ts).
-      output = prepareTarget(target, { multiFile: plan.extraFiles, locking: opts.locking, refuse });
+      // A store is the caller's: written in place, never renamed, removed or closed.
+      output = prepareTarget(newTarget, { multiFile: plan.extraFiles, locking: opts.locking, refuse });
       await executeTarget(plan, output, target, opts.targetCache);
-      const written = withKeySecrets(output.path, format, plan);
-      dev = await openWritten(written, output.path, target, { ...targetOpts, format: written === output.path ? format : undefined, readOnly: false, registry, forceShare: false, snapshot: undefined, locking: output.locking, ...targetCache });
+      const { spec: written, ...how } = writtenTarget(output, format, plan);
+      dev = await openWritten(written, output.path, target, { ...targetOpts, ...how, readOnly: false, registry, forceShare: false, snapshot: undefined, locking: output.locking, ...targetCache });
     }
     if (opts.bitmaps) checkTargetBitmaps(dev, format); // --bitmaps: the target must be able to store them
     const unit = dev.top.image.granularity;
@@ -286,7 +279,7 @@ async function runConvert(sourceNames: readonly Source[], targetSpec: ImageTarge
     }
     const settings = {
       sparseSize,
-      ...(await targetState(dev, target, opts)),
+      ...(await targetState(dev, output, opts)),
       compress: opts.compress === true,
       unit,
       bufferSize: BUFFER_SIZE,
@@ -321,8 +314,11 @@ async function runConvert(sourceNames: readonly Source[], targetSpec: ImageTarge
  * cancel it with its `signal` option or `job.cancel()`. On error or abort
  * the sources are untouched and a target that convert created is removed
  * (an existing target given with `noCreate` is left as far as it got).
- * ByteStores given as sources (or as a `noCreate` target) are borrowed:
- * the job never closes them, whether it succeeds or fails.
+ * ByteStores given as sources or as the target are borrowed: the job never
+ * closes them, whether it succeeds or fails. A store target is emptied and
+ * written in place (no temporary name, nothing renamed or removed; a
+ * failed convert leaves it as far as it got); with `noCreate` it is written
+ * as it is.
  *
  * @example
  * ```ts

@@ -19,21 +19,22 @@ import type { OpenImageOptions } from '../block/chain.js';
 import { isJsonName } from '../core/image-options.js';
 import { BlockDevice } from '../block/device.js';
 import { externalFiles } from '../block/external.js';
-import { createdFiles } from './create-files.js';
+import { createdFiles } from '../block/create-files.js';
 import { unwrapOpenError } from '../block/layer-open.js';
 import { pathCombine } from '../block/path-combine.js';
 import { defaultRegistry, type DriverRegistry } from '../block/registry.js';
 import type { ResolverOptions } from '../block/resolver.js';
-import { prepareTarget, type OutputTarget } from '../block/target.js';
-import type { LockingMode } from '../block/types.js';
+import { prepareTarget, type OutputSpec, type OutputTarget } from '../block/target.js';
+import type { ByteStore } from '../block/types.js';
 import type { CacheMode } from '../core/cache-mode.js';
-import type { FileStore } from '../block/types.js';
+import { throwIfAborted } from '../core/abort.js';
+import { Job, type JobContext, type JobOptions } from '../core/job.js';
 
 /** `-o` options as a string (`"cluster_size=64k,lazy_refcounts=on"`) or an object. */
 export type CreateOptionInput = string | Readonly<Record<string, OptionValue>>;
 
 /** Options of {@link create}. */
-export interface CreateOptions extends ResolverOptions, Pick<OpenImageOptions, 'onWarning'> {
+export interface CreateOptions extends JobOptions, ResolverOptions, Pick<OpenImageOptions, 'onWarning' | 'locking'> {
   /** Image format (default `raw`). */
   format?: string | undefined;
   /** Virtual size: bytes or a qemu-img size string. May be omitted with a backing file. */
@@ -59,7 +60,7 @@ export interface CreateOptions extends ResolverOptions, Pick<OpenImageOptions, '
    * existing file is replaced or emptied only once its lock is taken; with
    * the default `true`, where locks are unavailable that fails, unless `false`.
    */
-  locking?: LockingMode | undefined;
+  locking?: OpenImageOptions['locking'];
   /**
    * Refuses any backing file (`-b` or `backing_file`) with this message,
    * once the options are parsed and before it is opened: convert
@@ -70,7 +71,7 @@ export interface CreateOptions extends ResolverOptions, Pick<OpenImageOptions, '
 
 /** What {@link prepareCreate} settled on. */
 export interface CreatePlan {
-  /** The image to create. */
+  /** The image to create (a store's name when the target is a store). */
   readonly filename: string;
   /** Its format. */
   readonly format: string;
@@ -139,7 +140,7 @@ function prefixed(filename: string, err: unknown, stage: 'validate' | 'execute')
  * the file cannot have (no O_DIRECT there) fails as qemu-img convert reports
  * it for the target, under its final name rather than the temporary one.
  */
-async function openCreated(target: OutputTarget, filename: string, cache: CacheMode | undefined): Promise<FileStore> {
+async function openCreated(target: OutputTarget, filename: string, cache: CacheMode | undefined): Promise<ByteStore> {
   try {
     return await target.openMain(cache);
   } catch (err) {
@@ -191,18 +192,21 @@ async function backingSize(filename: string, backing: string, format: string | u
 
 /**
  * Validates a create request and returns the plan without writing anything.
+ * The target is a path, or a ByteStore the caller opened: that one is
+ * emptied and written in place, and stays the caller's (never closed).
  *
  * @throws {UnknownFormatError} EFORMAT for an unknown format
  * @throws {InvalidArgumentError} EINVAL for bad options and sizes (qemu-img's messages, prefixed with the file name)
  */
-export async function prepareCreate(filename: string, opts: CreateOptions = {}): Promise<CreatePlan> {
+export async function prepareCreate(output: OutputSpec, opts: CreateOptions = {}): Promise<CreatePlan> {
+  const filename = typeof output === 'string' ? output : output.name;
   const registry = opts.registry ?? defaultRegistry;
   const format = opts.format ?? 'raw';
   try {
     const driver = registry.get(format);
     if (!driver.create) throw new UnsupportedError(`Format driver '${format}' does not support image creation`);
     // A `json:` name opens an existing image; nothing can be created through it (qemu: no such protocol).
-    if (isJsonName(filename)) throw new UnsupportedError("Unknown protocol 'json'");
+    if (typeof output === 'string' && isJsonName(filename)) throw new UnsupportedError("Unknown protocol 'json'");
     const specs = registry.createOptions(driver);
     const raw = collectOptions(opts.options);
     const values = typeOptions(specs, raw);
@@ -243,13 +247,13 @@ export async function prepareCreate(filename: string, opts: CreateOptions = {}):
     const formatting = `Formatting '${filename}', fmt=${format} ${printedOptions.map(([k, v]) => `${k}=${v}`).join(' ')}`.trimEnd();
     const extraFiles = driver.createsExtraFiles?.(values) ?? values.has('data_file');
     const execute = async (given?: OutputTarget, cache?: CacheMode): Promise<CreateResult> => {
-      const target = given ?? prepareTarget(filename, { multiFile: extraFiles, locking: opts.locking, refuse: opts.refuse });
+      const target = given ?? prepareTarget(output, { multiFile: extraFiles, locking: opts.locking, refuse: opts.refuse });
       try {
         // As in qemu: the file is created (and its lock taken) first, then the driver checks its options.
         const store = await openCreated(target, filename, cache);
         let cleanupFiles: (() => Promise<void>) | undefined;
         try {
-          if (extraFiles) await target.holdForFormat(store);
+          if (extraFiles) await target.holdForFormat();
           registry.validateCreate(driver, size, values);
           // The image records its final name (vmdk descriptors name their own file), wherever it is written first.
           const onCreate = (path: string, created: boolean): void => target.noteFile(path, created);
@@ -270,6 +274,8 @@ export async function prepareCreate(filename: string, opts: CreateOptions = {}):
           throw err;
         }
         await store.close();
+        // A cancelled create leaves nothing behind; past this point it has happened.
+        throwIfAborted(opts.signal);
         if (!given) await target.commit();
       } catch (err) {
         if (!given) await target.abort();
@@ -283,16 +289,31 @@ export async function prepareCreate(filename: string, opts: CreateOptions = {}):
   }
 }
 
+async function runCreate(output: OutputSpec, opts: CreateOptions, ctx: JobContext): Promise<CreateResult> {
+  const plan = await prepareCreate(output, { ...opts, signal: ctx.signal });
+  ctx.progress.phase('create', plan.size);
+  const result = await plan.execute();
+  ctx.progress.finish();
+  return result;
+}
+
 /**
- * Creates an image, as `qemu-img create` does.
+ * Creates an image, as `qemu-img create` does. Returns a job: await it, or
+ * cancel it with its `signal` option or `job.cancel()`.
  *
+ * @param target - a path (a new single file is written under a temporary
+ *   name and renamed into place when complete), or a ByteStore the caller
+ *   opened: it is emptied and written in place, and stays the caller's to
+ *   close; a failed create leaves it as far as it got
  * @example
  * ```ts
  * await create('disk.qcow2', { format: 'qcow2', size: '10G', options: { cluster_size: 65536 } });
+ * const store = new MemoryStore('scratch');
+ * await create(store, { format: 'qcow2', size: '64M' });
  * ```
- * @throws {InvalidArgumentError} EINVAL, {@link UnknownFormatError} EFORMAT, {@link NotFoundError} ENOENT (backing file)
+ * @throws {InvalidArgumentError} EINVAL, {@link UnknownFormatError} EFORMAT, {@link NotFoundError} ENOENT (backing file),
+ *   {@link UnsupportedError} EUNSUPPORTED for an image of several files (a data file, vmdk extents) into a store
  */
-export async function create(filename: string, opts: CreateOptions = {}): Promise<CreateResult> {
-  const plan = await prepareCreate(filename, opts);
-  return plan.execute();
+export function create(target: OutputSpec, opts: CreateOptions = {}): Job<CreateResult> {
+  return new Job((ctx) => runCreate(target, opts, ctx), opts);
 }

@@ -9,7 +9,7 @@ import { Job, type JobContext, type JobOptions } from '../core/job.js';
 import { BlockDevice } from '../block/device.js';
 import type { ImageTarget, OpenImageOptions } from '../block/chain.js';
 import { defaultRegistry } from '../block/registry.js';
-import { prepareTarget, type OutputTarget } from '../block/target.js';
+import { prepareTarget, type OutputSpec, type OutputTarget } from '../block/target.js';
 import { prepareCreate } from './create.js';
 
 /** Phases of {@link dd}: `copy` (bytes from the input). */
@@ -42,7 +42,8 @@ export interface DdResult {
 /** Bytes moved per read/write: whole blocks, about 1 MiB (the bytes written are the same as block by block). */
 const CHUNK = 1024 * 1024;
 
-async function runDd(input: ImageTarget, output: string, opts: DdOptions, ctx: JobContext<DdPhase>): Promise<DdResult> {
+async function runDd(input: ImageTarget, spec: OutputSpec, opts: DdOptions, ctx: JobContext<DdPhase>): Promise<DdResult> {
+  const output = typeof spec === 'string' ? spec : spec.name;
   const bs = opts.blockSize ?? 512;
   if (!Number.isSafeInteger(bs) || bs < 1 || bs > 2147483647) throw new InvalidArgumentError('Invalid bs specified. Must be between 1 and 2147483647.');
   const src = await BlockDevice.open(input, { ...opts, format: opts.sourceFormat, readOnly: true });
@@ -55,10 +56,10 @@ async function runDd(input: ImageTarget, output: string, opts: DdOptions, ctx: J
     if (opts.count !== undefined && opts.count * bs < size) size = opts.count * bs;
     const skip = opts.skip ?? 0;
     const skippedPastEnd = opts.skip !== undefined && size < skip * bs;
-    const plan = await prepareCreate(output, { ...opts, format, size: skippedPastEnd ? 0 : size - skip * bs, options: undefined });
+    const plan = await prepareCreate(spec, { ...opts, onProgress: undefined, format, size: skippedPastEnd ? 0 : size - skip * bs, options: undefined });
     // Written under a temporary name and renamed when complete, like convert's target (block/target.ts).
     // Unlike convert, dd shares its input with writers, as qemu-img does: the image locks alone decide.
-    target = prepareTarget(output, { multiFile: plan.extraFiles, locking: opts.locking });
+    target = prepareTarget(spec, { multiFile: plan.extraFiles, locking: opts.locking });
     try {
       await plan.execute(target);
     } catch (err) {
@@ -67,7 +68,7 @@ async function runDd(input: ImageTarget, output: string, opts: DdOptions, ctx: J
       }
       throw err;
     }
-    dst = await BlockDevice.open(target.path, { ...opts, format, readOnly: false, backing: false, locking: target.locking });
+    dst = await BlockDevice.open(target.image, { ...opts, format, readOnly: false, backing: false, locking: target.locking });
     if (skippedPastEnd) ctx.warn({ code: 'dd-skip', message: `${src.filename}: cannot skip to specified offset` });
     let inPos = skippedPastEnd ? size : skip * bs;
     const chunk = Math.max(bs, Math.floor(CHUNK / bs) * bs);
@@ -97,7 +98,9 @@ async function runDd(input: ImageTarget, output: string, opts: DdOptions, ctx: J
 
 /**
  * Copies `input` (from `skip × blockSize`, at most `count × blockSize`
- * bytes) into a new image `output`, as `qemu-img dd` does.
+ * bytes) into a new image `output`, as `qemu-img dd` does. `output` is a
+ * path, or a ByteStore the caller opened: that one is emptied and written
+ * in place, and stays the caller's to close.
  *
  * @example
  * ```ts
@@ -105,6 +108,6 @@ async function runDd(input: ImageTarget, output: string, opts: DdOptions, ctx: J
  * ```
  * @throws {InvalidArgumentError} EINVAL for a bad block size, {@link UnknownFormatError} EFORMAT for an unknown output format
  */
-export function dd(input: ImageTarget, output: string, options: DdOptions = {}): Job<DdResult, DdPhase> {
+export function dd(input: ImageTarget, output: OutputSpec, options: DdOptions = {}): Job<DdResult, DdPhase> {
   return new Job((ctx) => runDd(input, output, options, ctx), options);
 }

@@ -4,9 +4,8 @@
  * for; preallocation applies to the grown part only. The format does the
  * work (its ImageResizer) in its crash-safe order.
  */
-import { throwIfAborted } from '../core/abort.js';
 import { InvalidArgumentError, UnsupportedError } from '../core/errors.js';
-import type { JobOptions } from '../core/job.js';
+import { Job, type JobContext, type JobOptions } from '../core/job.js';
 import { parseSizeBig } from '../core/sizes.js';
 import { BlockDevice } from '../block/device.js';
 import type { ImageTarget, OpenImageOptions } from '../block/chain.js';
@@ -17,7 +16,7 @@ import type { ResolverOptions } from '../block/resolver.js';
 export type ResizePreallocation = 'off' | 'metadata' | 'falloc' | 'full';
 
 /** Options of {@link resize}. */
-export interface ResizeOptions extends Pick<JobOptions, 'signal'>, ResolverOptions, Pick<OpenImageOptions, 'locking'> {
+export interface ResizeOptions extends JobOptions, ResolverOptions, Pick<OpenImageOptions, 'locking'> {
   /** The image's format (`-f`); probed when omitted. */
   format?: string | undefined;
   /** Allow a smaller size (`--shrink`): data past the new end is lost. */
@@ -76,25 +75,11 @@ function withinVdiskLimit(total: bigint): number {
   return Number(total);
 }
 
-/**
- * Sets the virtual size of an image.
- *
- * @param size - bytes, or a qemu-img size string; `+`/`-` make it relative to the current size
- * @throws {InvalidArgumentError} EINVAL: bad size, "New image size must be positive",
- *   shrinking without `shrink` (`data.kind === 'shrink-refused'`), preallocation while shrinking;
- *   {@link UnsupportedError} EUNSUPPORTED: "Image format driver does not support resize"
- * @example
- * ```ts
- * await resize('disk.qcow2', '+10G');
- * await resize('disk.raw', 1 << 30, { shrink: true });
- * ```
- */
-export async function resize(target: ImageTarget, size: number | string, options: ResizeOptions = {}): Promise<ResizeResult> {
-  throwIfAborted(options.signal);
+async function runResize(target: ImageTarget, size: number | string, options: ResizeOptions, ctx: JobContext): Promise<ResizeResult> {
   const { relative, value } = parseResizeSize(size);
   const prealloc = options.preallocation ?? 'off';
   if (!['off', 'metadata', 'falloc', 'full'].includes(prealloc)) throw new InvalidArgumentError(`Invalid preallocation mode '${prealloc}'`);
-  const dev = await BlockDevice.open(target, { ...options, readOnly: false });
+  const dev = await BlockDevice.open(target, { ...options, readOnly: false, signal: ctx.signal });
   try {
     const current = dev.size;
     const wanted = newSize(current, relative, value);
@@ -107,10 +92,32 @@ export async function resize(target: ImageTarget, size: number | string, options
     const resizer = dev.top.image.resizer;
     if (!resizer) throw new UnsupportedError('Image format driver does not support resize');
     const total = withinVdiskLimit(wanted);
+    // Cancelled before the image changes, or not at all: the format's resize runs to its end.
+    ctx.signal.throwIfAborted();
+    ctx.progress.phase('resize', 1);
     await resizer.resize(total, { shrink: total < current, preallocation: prealloc });
     await dev.flush();
+    ctx.progress.finish();
     return { oldSize: current, size: total };
   } finally {
     await dev.close();
   }
+}
+
+/**
+ * Sets the virtual size of an image. Returns a job: await it, or cancel it
+ * (before the image changes) with its `signal` option or `job.cancel()`.
+ *
+ * @param size - bytes, or a qemu-img size string; `+`/`-` make it relative to the current size
+ * @throws {InvalidArgumentError} EINVAL: bad size, "New image size must be positive",
+ *   shrinking without `shrink` (`data.kind === 'shrink-refused'`), preallocation while shrinking;
+ *   {@link UnsupportedError} EUNSUPPORTED: "Image format driver does not support resize"
+ * @example
+ * ```ts
+ * await resize('disk.qcow2', '+10G');
+ * await resize('disk.raw', 1 << 30, { shrink: true });
+ * ```
+ */
+export function resize(target: ImageTarget, size: number | string, options: ResizeOptions = {}): Job<ResizeResult> {
+  return new Job((ctx) => runResize(target, size, options, ctx), options);
 }

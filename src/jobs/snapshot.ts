@@ -5,8 +5,7 @@
  * in the format's crash-safe order and flushed before this resolves.
  */
 import { LockedError, NotFoundError, UnsupportedError, VdiskError } from '../core/errors.js';
-import type { JobOptions } from '../core/job.js';
-import { throwIfAborted } from '../core/abort.js';
+import { Job, type JobContext, type JobOptions } from '../core/job.js';
 import { probedRawWarning } from '../block/chain.js';
 import { BlockDevice } from '../block/device.js';
 import type { ImageTarget, OpenImageOptions } from '../block/chain.js';
@@ -18,7 +17,7 @@ import type { SnapshotInfo } from '../block/types.js';
 export type SnapshotAction = 'list' | 'create' | 'apply' | 'delete';
 
 /** Options of {@link snapshot}. */
-export interface SnapshotOptions extends Pick<JobOptions, 'signal'>, ResolverOptions, Pick<OpenImageOptions, 'locking'> {
+export interface SnapshotOptions extends JobOptions, ResolverOptions, Pick<OpenImageOptions, 'locking'> {
   /** The action (`-l`, `-c`, `-a`, `-d`). */
   action: SnapshotAction;
   /**
@@ -86,8 +85,29 @@ async function act(dev: BlockDevice, options: SnapshotOptions): Promise<Snapshot
   }
 }
 
+async function runSnapshot(target: ImageTarget, options: SnapshotOptions, ctx: JobContext): Promise<SnapshotResult> {
+  const readOnly = options.action === 'list';
+  // Backing chain included: qemu-img opens it too, so a missing backing file fails every action.
+  const dev = await BlockDevice.open(target, { ...options, readOnly, signal: ctx.signal });
+  let result: SnapshotResult;
+  try {
+    // Cancelled before the image changes, or not at all: the action runs to its end.
+    ctx.signal.throwIfAborted();
+    ctx.progress.phase(options.action, 1);
+    result = await act(dev, options);
+  } catch (err) {
+    await dev.close().catch(() => undefined);
+    throw actionError(err, options.action);
+  }
+  await dev.close();
+  ctx.progress.finish();
+  return result;
+}
+
 /**
- * Lists, creates, applies or deletes an internal snapshot.
+ * Lists, creates, applies or deletes an internal snapshot. Returns a job:
+ * await it, or cancel it (before the image changes) with its `signal`
+ * option or `job.cancel()`.
  *
  * @param target - the image (a path, or a ByteStore)
  * @returns the snapshots after the action, and the one acted on
@@ -103,18 +123,6 @@ async function act(dev: BlockDevice, options: SnapshotOptions): Promise<Snapshot
  * await snapshot('disk.qcow2', { action: 'apply', name: 'before-upgrade' });
  * ```
  */
-export async function snapshot(target: ImageTarget, options: SnapshotOptions): Promise<SnapshotResult> {
-  throwIfAborted(options.signal);
-  const readOnly = options.action === 'list';
-  // Backing chain included: qemu-img opens it too, so a missing backing file fails every action.
-  const dev = await BlockDevice.open(target, { ...options, readOnly });
-  let result: SnapshotResult;
-  try {
-    result = await act(dev, options);
-  } catch (err) {
-    await dev.close().catch(() => undefined);
-    throw actionError(err, options.action);
-  }
-  await dev.close();
-  return result;
+export function snapshot(target: ImageTarget, options: SnapshotOptions): Job<SnapshotResult> {
+  return new Job((ctx) => runSnapshot(target, options, ctx), options);
 }
