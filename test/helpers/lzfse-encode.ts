@@ -13,7 +13,7 @@ function u32(n: number): number[] {
   return [n & 0xff, (n >>> 8) & 0xff, (n >>> 16) & 0xff, (n >>> 24) & 0xff];
 }
 
-function concat(parts: readonly (Uint8Array | number[])[]): Uint8Array {
+function concat(parts: readonly (Uint8Array | readonly number[])[]): Uint8Array {
   const out = new Uint8Array(parts.reduce((s, p) => s + p.length, 0));
   let at = 0;
   for (const p of parts) {

@@ -110,7 +110,8 @@ function valueSymbols(values: readonly number[], base: readonly number[], extra:
   return { freq, init, pulls: full };
 }
 
-function packedFreqs(freq: readonly number[]): number[] {
+/** The 360 frequencies in bvx2's variable-length code, LSB first, padded to a byte. */
+export function packedFreqs(freq: readonly number[]): number[] {
   const out: number[] = [];
   let acc = 0;
   let n = 0;
