@@ -13,8 +13,11 @@
  * so a stream reads exactly as there.
  */
 import { CorruptImageError } from './errors.js';
-import { D_STATES, D_SYMBOLS, type FseBlockHeader, L_STATES, L_SYMBOLS, LITERAL_STATES, LITERAL_SYMBOLS, M_STATES, M_SYMBOLS, MAX_LITERALS } from './lzfse-header.js';
+import { FSE, type FseBlockHeader } from './lzfse-header.js';
 import { copyLzMatch } from './lzvn.js';
+
+const { lSymbols: L_SYMBOLS, mSymbols: M_SYMBOLS, dSymbols: D_SYMBOLS, literalSymbols: LITERAL_SYMBOLS } = FSE;
+const { lStates: L_STATES, mStates: M_STATES, dStates: D_STATES, literalStates: LITERAL_STATES } = FSE;
 
 const L_EXTRA = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 3, 5, 8];
 const L_BASE = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 20, 28, 60];
@@ -128,7 +131,7 @@ class ValueDecoder {
 
 /** Per-block tables, reused: decoding is synchronous, one block at a time. */
 const literalTable = new Int32Array(LITERAL_STATES);
-const literalBuf = new Uint8Array(MAX_LITERALS);
+const literalBuf = new Uint8Array(FSE.maxLiterals);
 const lDecoder = new ValueDecoder(L_STATES);
 const mDecoder = new ValueDecoder(M_STATES);
 const dDecoder = new ValueDecoder(D_STATES);

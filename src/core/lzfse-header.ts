@@ -24,26 +24,24 @@
  */
 import { CorruptImageError } from './errors.js';
 
-/** Symbols and states of the four FSE alphabets. */
-export const L_SYMBOLS = 20;
-/** Match-length symbols. */
-export const M_SYMBOLS = 20;
-/** Distance symbols. */
-export const D_SYMBOLS = 64;
-/** Literal symbols (bytes). */
-export const LITERAL_SYMBOLS = 256;
-/** States of the L, M, D and literal decoders. */
-export const L_STATES = 64;
-/** States of the M decoder. */
-export const M_STATES = 64;
-/** States of the D decoder. */
-export const D_STATES = 256;
-/** States of each of the four literal decoders. */
-export const LITERAL_STATES = 1024;
-/** Most literals one block holds. */
-export const MAX_LITERALS = 40000;
-/** Most matches one block holds. */
-export const MAX_MATCHES = 10000;
+/**
+ * Symbols and states of the four FSE alphabets (literal lengths L, match
+ * lengths M, distances D, literal bytes), and the per-block caps.
+ */
+export const FSE = {
+  lSymbols: 20,
+  mSymbols: 20,
+  dSymbols: 64,
+  literalSymbols: 256,
+  lStates: 64,
+  mStates: 64,
+  dStates: 256,
+  literalStates: 1024,
+  maxLiterals: 40000,
+  maxMatches: 10000,
+} as const;
+const { lSymbols: L_SYMBOLS, mSymbols: M_SYMBOLS, dSymbols: D_SYMBOLS, literalSymbols: LITERAL_SYMBOLS } = FSE;
+const { lStates: L_STATES, mStates: M_STATES, dStates: D_STATES, literalStates: LITERAL_STATES, maxLiterals: MAX_LITERALS, maxMatches: MAX_MATCHES } = FSE;
 
 const FREQS = L_SYMBOLS + M_SYMBOLS + D_SYMBOLS + LITERAL_SYMBOLS;
 const V1_SIZE = 772;
