@@ -6,6 +6,8 @@
 import { spawnSync } from 'node:child_process';
 import { deflateSync } from 'node:zlib';
 
+import { encodeLzfse } from './lzfse-fse-encode.js';
+
 const SECTOR = 512;
 
 /** DMG chunk types (UDIF block types). */
@@ -33,7 +35,7 @@ export interface DmgChunkSpec {
   readonly type: number;
   /** Guest sectors the chunk covers. */
   readonly sectors: number;
-  /** Guest content (raw, zlib, bzip2 chunks); zeros when absent. */
+  /** Guest content (raw, zlib, bzip2, lzfse chunks); zeros when absent. */
   readonly data?: Uint8Array;
   /** Bytes stored in the data fork, overriding what `data` would encode to. */
   readonly stored?: Uint8Array;
@@ -73,6 +75,8 @@ function encodeChunk(c: DmgChunkSpec): Uint8Array {
       return new Uint8Array(deflateSync(data));
     case DMG.bzip2:
       return bzip2(data);
+    case DMG.lzfse:
+      return encodeLzfse(data, ['v2', 'lzvn', 'raw']);
     default:
       return new Uint8Array(0);
   }

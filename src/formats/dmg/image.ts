@@ -2,7 +2,7 @@
  * An open dmg (Apple UDIF disk image), read-only as in QEMU: the koly
  * trailer, the mish blocks from the resource fork or the XML property
  * list, then reads chunk by chunk. Raw chunks map onto the file, zero and
- * ignore chunks read as zeros, zlib and bzip2 chunks are decoded whole
+ * ignore chunks read as zeros, zlib, bzip2 and lzfse chunks are decoded whole
  * (a few kept decoded); sectors no readable chunk covers
  * fail with EIO, as in qemu.
  */

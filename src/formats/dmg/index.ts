@@ -1,8 +1,9 @@
 /**
  * dmg: Apple's UDIF disk images, read-only, after QEMU's block/dmg.c
- * (qemu-img 7.2): zero, raw, ignore, zlib and bzip2 chunks; lzfse and other
- * chunk types are reported at open and fail to read, as in a qemu-img
- * built without those modules. This file wires the parts together.
+ * (qemu-img 7.2): zero, raw, ignore, zlib, bzip2 and lzfse chunks, as a
+ * qemu-img with its dmg-bz2 and dmg-lzfse modules reads them; other chunk
+ * types are reported at open and fail to read. This file wires the parts
+ * together.
  */
 import type { ByteStore, FormatDriver, FormatImage, OpenOptions } from '../driver.js';
 import { READ_ONLY_CAPABILITIES } from '../read-only/common.js';

@@ -35,14 +35,13 @@ function toNumber(v: bigint): number {
   return v > BigInt(Number.MAX_SAFE_INTEGER) ? Infinity : Number(v);
 }
 
-/** Types vdisk decodes: qemu's list plus bzip2 (a module Debian's qemu-img lacks). */
+/** Types vdisk decodes: qemu's list with its dmg-bz2 and dmg-lzfse modules (which Debian's qemu-img lacks). */
 function isKnown(type: number): boolean {
-  return type === CHUNK.zero || type === CHUNK.raw || type === CHUNK.ignore || type === CHUNK.zlib || type === CHUNK.bzip2;
+  return type === CHUNK.zero || type === CHUNK.raw || type === CHUNK.ignore || type === CHUNK.zlib || type === CHUNK.bzip2 || type === CHUNK.lzfse;
 }
 
 function warnUnknown(type: number, ctx: MishContext): void {
-  if (type === CHUNK.lzfse) ctx.warnOnce('dmg-lzfse module is missing, accessing lzfse compressed blocks will result in I/O errors');
-  else if (type !== CHUNK.comment && type !== CHUNK.end) ctx.warnOnce(`Image contains chunks of unknown type ${type.toString(16)}, accessing them will result in I/O errors`);
+  if (type !== CHUNK.comment && type !== CHUNK.end) ctx.warnOnce(`Image contains chunks of unknown type ${type.toString(16)}, accessing them will result in I/O errors`);
 }
 
 /**
