@@ -80,8 +80,13 @@ export type { OpenWarning, UnknownFeatures } from './formats/driver.js';
 export { info, type ImageInfo, type ImageSnapshotInfo, type InfoOptions } from './jobs/info.js';
 export type {
   FormatSpecificInfo,
+  Qcow2SpecificInfo,
+  VmdkSpecificInfo,
+  LuksSpecificInfo,
   Qcow2InfoData,
   Qcow2EncryptInfo,
+  Qcow2AesInfo,
+  Qcow2LuksInfo,
   Qcow2BitmapInfo,
   VmdkInfoData,
   VmdkExtentInfo,

@@ -31,7 +31,19 @@ export interface Qcow2InfoData {
 }
 
 /** qcow2's encryption: the legacy AES scheme, or a LUKS header inside the image. */
-export type Qcow2EncryptInfo = { format: 'aes' } | ({ format: 'luks' } & LuksInfoData);
+export type Qcow2EncryptInfo = Qcow2AesInfo | Qcow2LuksInfo;
+
+/** qcow2's legacy AES encryption (`encrypt.format=aes`). */
+export interface Qcow2AesInfo {
+  /** The scheme. */
+  format: 'aes';
+}
+
+/** qcow2 encrypted with a LUKS header inside the image (`encrypt.format=luks`). */
+export interface Qcow2LuksInfo extends LuksInfoData {
+  /** The scheme. */
+  format: 'luks';
+}
 
 /** One persistent bitmap of a qcow2 image (qemu's `Qcow2BitmapInfo`). */
 export interface Qcow2BitmapInfo {
@@ -108,10 +120,31 @@ export interface LuksSlotInfo {
  * these report none; a driver outside vdisk's built-ins may report its own
  * `type`, with its kebab-case keys camelCased the same way.
  */
-export type FormatSpecificInfo =
-  | { type: 'qcow2'; data: Qcow2InfoData }
-  | { type: 'vmdk'; data: VmdkInfoData }
-  | { type: 'luks'; data: LuksInfoData };
+export type FormatSpecificInfo = Qcow2SpecificInfo | VmdkSpecificInfo | LuksSpecificInfo;
+
+/** `formatSpecific` of a qcow2 image. */
+export interface Qcow2SpecificInfo {
+  /** The format. */
+  type: 'qcow2';
+  /** Its facts. */
+  data: Qcow2InfoData;
+}
+
+/** `formatSpecific` of a vmdk image. */
+export interface VmdkSpecificInfo {
+  /** The format. */
+  type: 'vmdk';
+  /** Its facts. */
+  data: VmdkInfoData;
+}
+
+/** `formatSpecific` of a LUKS image. */
+export interface LuksSpecificInfo {
+  /** The format. */
+  type: 'luks';
+  /** Its facts. */
+  data: LuksInfoData;
+}
 
 type Json = unknown;
 
