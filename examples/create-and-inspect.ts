@@ -31,7 +31,7 @@ export async function main(dir?: string): Promise<string> {
     const result = await job;
 
     const [description] = await info(copy, { format: 'raw' });
-    return `${result.target}: ${description?.['virtual-size']} bytes, ${lastPercent}% copied, ${result.dataBytes} bytes of data`;
+    return `${result.target}: ${description?.virtualSize} bytes, ${lastPercent}% copied, ${result.dataBytes} bytes of data`;
   } finally {
     if (!dir) await rm(work, { recursive: true, force: true });
   }

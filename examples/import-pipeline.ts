@@ -27,7 +27,7 @@ export async function importImage(upload: string, target: string): Promise<strin
     throw err;
   }
   const [described] = await info(target, { format: 'qcow2' });
-  return `imported ${upload} as ${described?.format}, ${described?.['virtual-size']} bytes (${percent}%)`;
+  return `imported ${upload} as ${described?.format}, ${described?.virtualSize} bytes (${percent}%)`;
 }
 
 export async function main(): Promise<string[]> {

@@ -89,6 +89,22 @@ export type { WrapperInfo } from './block/unwrap.js';
 export type { ContentSignature } from './formats/signatures.js';
 export type { OpenWarning, UnknownFeatures } from './formats/driver.js';
 export { info, type ImageInfo, type ImageSnapshotInfo, type InfoOptions } from './jobs/info.js';
+export type {
+  FormatSpecificInfo,
+  Qcow2SpecificInfo,
+  VmdkSpecificInfo,
+  LuksSpecificInfo,
+  Qcow2InfoData,
+  Qcow2EncryptInfo,
+  Qcow2AesInfo,
+  Qcow2LuksInfo,
+  Qcow2BitmapInfo,
+  VmdkInfoData,
+  VmdkExtentInfo,
+  LuksInfoData,
+  LuksSlotInfo,
+} from './jobs/info-format-specific.js';
+export { toQemuJson, type QemuJsonObject, type QemuJsonValue, type QemuJsonResult } from './jobs/qemu-output.js';
 export { convert, type ConvertOptions, type ConvertResult, type Source } from './jobs/convert.js';
 export { map, mapAll, mapDevice, type MapEntry, type MapOptions } from './jobs/map.js';
 export { commit, type CommitOptions, type CommitResult } from './jobs/commit.js';

@@ -58,5 +58,6 @@ it('the package exports exactly the documented names', async () => {
     'rebase',
     'resize',
     'snapshot',
+    'toQemuJson',
   ]);
 });

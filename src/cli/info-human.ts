@@ -1,7 +1,7 @@
 /** `qemu-img info` human output (7.2 layout). */
 import { formatSize } from '../core/sizes.js';
 import type { ImageInfo, ImageSnapshotInfo } from '../jobs/info.js';
-import { qdictOrder } from './qemu-json.js';
+import { toQemuJson, type QemuJsonObject } from '../jobs/qemu-output.js';
 
 function pad2(n: number): string {
   return String(n).padStart(2, '0');
@@ -20,13 +20,13 @@ export function snapshotHeader(): string {
 
 /** One 7.2 snapshot row (`%-9s %-16s %8s%20s%13s%11s`). */
 export function snapshotRow(s: ImageSnapshotInfo): string {
-  const ns = s['vm-clock-sec'] * 1e9 + s['vm-clock-nsec'];
+  const ns = s.vmClockSec * 1e9 + s.vmClockNsec;
   const secs = Math.floor(ns / 1e9);
   const clock = `${pad2(Math.floor(secs / 3600))}:${pad2(Math.floor(secs / 60) % 60)}:${pad2(secs % 60)}.${String(Math.floor(ns / 1e6) % 1000).padStart(3, '0')}`;
   const icount = s.icount === undefined ? '' : String(s.icount);
   return (
-    s.id.padEnd(9) + ' ' + s.name.padEnd(16) + ' ' + formatSize(s['vm-state-size']).padStart(8) +
-    localDate(s['date-sec']).padStart(20) + clock.padStart(13) + icount.padStart(11)
+    s.id.padEnd(9) + ' ' + s.name.padEnd(16) + ' ' + formatSize(s.vmStateSize).padStart(8) +
+    localDate(s.dateSec).padStart(20) + clock.padStart(13) + icount.padStart(11)
   );
 }
 
@@ -35,7 +35,7 @@ function scalar(v: unknown): string {
   return String(v);
 }
 
-/** QEMU's dump_qobject over the format-specific data (keys in QDict order, dashes as spaces). */
+/** QEMU's dump_qobject over the format-specific data as `toQemuJson` gives it (keys in QDict order, dashes as spaces). */
 export function dumpObject(value: unknown, indent: number, lines: string[]): void {
   const pad = ' '.repeat(indent * 4);
   if (Array.isArray(value)) {
@@ -51,7 +51,7 @@ export function dumpObject(value: unknown, indent: number, lines: string[]): voi
     return;
   }
   const obj = value as Record<string, unknown>;
-  for (const key of qdictOrder(Object.keys(obj).filter((k) => obj[k] !== undefined))) {
+  for (const key of Object.keys(obj).filter((k) => obj[k] !== undefined)) {
     const v = obj[key];
     const name = key.replaceAll('-', ' ');
     if (typeof v === 'object' && v !== null) {
@@ -68,27 +68,28 @@ export function formatInfoHuman(info: ImageInfo): string {
   const lines = [
     `image: ${info.filename}`,
     `file format: ${info.format}`,
-    `virtual size: ${formatSize(info['virtual-size'])} (${info['virtual-size']} bytes)`,
-    `disk size: ${info['actual-size'] === undefined ? 'unavailable' : formatSize(info['actual-size'])}`,
+    `virtual size: ${formatSize(info.virtualSize)} (${info.virtualSize} bytes)`,
+    `disk size: ${info.actualSize === undefined ? 'unavailable' : formatSize(info.actualSize)}`,
   ];
   if (info.encrypted) lines.push('encrypted: yes');
-  if (info['cluster-size'] !== undefined) lines.push(`cluster_size: ${info['cluster-size']}`);
-  if (info['dirty-flag']) lines.push('cleanly shut down: no');
-  if (info['backing-filename'] !== undefined) {
-    let line = `backing file: ${info['backing-filename']}`;
-    const full = info['full-backing-filename'];
+  if (info.clusterSize !== undefined) lines.push(`cluster_size: ${info.clusterSize}`);
+  if (info.dirtyFlag) lines.push('cleanly shut down: no');
+  if (info.backingFilename !== undefined) {
+    let line = `backing file: ${info.backingFilename}`;
+    const full = info.fullBackingFilename;
     if (full === undefined) line += ' (cannot determine actual path)';
-    else if (full !== info['backing-filename']) line += ` (actual path: ${full})`;
+    else if (full !== info.backingFilename) line += ` (actual path: ${full})`;
     lines.push(line);
-    if (info['backing-filename-format'] !== undefined) lines.push(`backing file format: ${info['backing-filename-format']}`);
+    if (info.backingFilenameFormat !== undefined) lines.push(`backing file format: ${info.backingFilenameFormat}`);
   }
   if (info.snapshots) {
     lines.push('Snapshot list:', snapshotHeader());
     for (const s of info.snapshots) lines.push(snapshotRow(s));
   }
-  if (info['format-specific']) {
+  const specific = toQemuJson(info)['format-specific'] as QemuJsonObject | undefined;
+  if (specific) {
     lines.push('Format specific information:');
-    dumpObject(info['format-specific'].data, 1, lines);
+    dumpObject(specific['data'], 1, lines);
   }
   return lines.join('\n');
 }

@@ -1,30 +1,11 @@
 /**
  * JSON exactly as qemu-img prints it: 4-space indentation, empty containers
- * on two lines, non-ASCII escaped as \uXXXX, and object keys in QEMU's
- * QDict iteration order (hash bucket order, newest first within a bucket),
- * which callers reproduce by building objects in QAPI schema order.
+ * on two lines, non-ASCII escaped as \uXXXX. Keys print in the object's own
+ * order: `toQemuJson` already puts them in QEMU's QDict iteration order.
  */
 import { replaceEscapes } from '../core/byte-names.js';
 
-const QDICT_BUCKETS = 512;
-
-/** QEMU's tdb_hash over the key's bytes (all arithmetic in uint32). */
-export function qdictHash(key: string): number {
-  const bytes = Buffer.from(key, 'utf8');
-  let value = Math.imul(0x238f13af, bytes.length) >>> 0;
-  for (let i = 0; i < bytes.length; i++) {
-    value = (value + (((bytes[i] ?? 0) << ((i * 5) % 24)) >>> 0)) >>> 0;
-  }
-  return (Math.imul(1103515243, value) + 12345) >>> 0;
-}
-
-/** The order QEMU's QDict iterates keys inserted in `insertionOrder`. */
-export function qdictOrder(insertionOrder: readonly string[]): string[] {
-  return insertionOrder
-    .map((key, index) => ({ key, index, bucket: qdictHash(key) % QDICT_BUCKETS }))
-    .sort((a, b) => a.bucket - b.bucket || b.index - a.index)
-    .map((e) => e.key);
-}
+export { qdictOrder } from '../core/qdict.js';
 
 function escapeString(s: string): string {
   let out = '"';
@@ -84,7 +65,7 @@ function formatValue(value: unknown, level: number): string {
   }
   if (typeof value === 'object') {
     const obj = value as Record<string, unknown>;
-    const keys = qdictOrder(Object.keys(obj).filter((k) => obj[k] !== undefined));
+    const keys = Object.keys(obj).filter((k) => obj[k] !== undefined);
     if (keys.length === 0) return `{\n${pad}}`;
     return `{\n${keys.map((k) => `${inner}${escapeString(k)}: ${formatValue(obj[k], level + 1)}`).join(',\n')}\n${pad}}`;
   }
@@ -98,8 +79,9 @@ function formatDouble(n: number): string {
 
 /**
  * Pretty-prints `value` as qemu-img's `--output=json` does (without the
- * trailing newline). Object keys must be inserted in QAPI schema order;
- * keys whose value is undefined are left out (QAPI's absent optionals).
+ * trailing newline), keys in the order the object holds them (pass what
+ * `toQemuJson` returns); keys whose value is undefined are left out
+ * (QAPI's absent optionals).
  */
 export function formatQemuJson(value: unknown): string {
   return formatValue(value, 0);

@@ -21,6 +21,17 @@ function bucketOf(key: string): number {
 }
 
 /**
+ * The order qemu's QDict iterates keys inserted in `insertionOrder`:
+ * bucket order, the newest key first within a bucket.
+ */
+export function qdictOrder(insertionOrder: readonly string[]): string[] {
+  return insertionOrder
+    .map((key, index) => ({ key, index, bucket: bucketOf(key) }))
+    .sort((a, b) => a.bucket - b.bucket || b.index - a.index)
+    .map((e) => e.key);
+}
+
+/**
  * A dictionary that iterates in qemu's QDict order.
  *
  * @example

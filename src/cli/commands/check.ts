@@ -1,6 +1,7 @@
 import { cFixed } from '../../core/c-format.js';
 import { VdiskError } from '../../core/errors.js';
 import { check, type CheckReport, type CheckRepair } from '../../jobs/check.js';
+import { toQemuJson } from '../../jobs/qemu-output.js';
 import { parseArgs, UsageError, last, type OptSpec } from '../args.js';
 import { checkCacheMode, outputFormat, PROG, reportError, warningPrinter, type CliIo } from '../context.js';
 import { imageArg } from '../image-opts.js';
@@ -45,25 +46,6 @@ export function formatCheckHuman(r: CheckReport): string {
   }
   if (r.imageEndOffset) out += `Image end offset: ${r.imageEndOffset}\n`;
   return out;
-}
-
-/** qemu's ImageCheck as JSON: keys in schema order, zero optionals left out. */
-export function checkJson(r: CheckReport): Record<string, unknown> {
-  const opt = (n: number | undefined): number | undefined => (n ? n : undefined);
-  return {
-    'filename': r.filename,
-    'format': r.format,
-    'check-errors': r.checkErrors,
-    'image-end-offset': opt(r.imageEndOffset),
-    'corruptions': opt(r.corruptions),
-    'leaks': opt(r.leaks),
-    'corruptions-fixed': opt(r.corruptionsFixed),
-    'leaks-fixed': opt(r.leaksFixed),
-    'total-clusters': opt(r.totalClusters),
-    'allocated-clusters': opt(r.allocatedClusters),
-    'fragmented-clusters': opt(r.fragmentedClusters),
-    'compressed-clusters': opt(r.compressedClusters),
-  };
 }
 
 /**
@@ -118,7 +100,7 @@ export async function checkCommand(argv: readonly string[], io: CliIo): Promise<
         `The following inconsistencies were found and repaired:\n\n    ${report.leaksFixed} leaked clusters\n    ${report.corruptionsFixed} corruptions\n\nDouble checking the fixed image now...\n`,
       );
     }
-    if (!quiet) io.stdout(output === 'json' ? formatQemuJson(checkJson(report)) + '\n' : formatCheckHuman(report));
+    if (!quiet) io.stdout(output === 'json' ? formatQemuJson(toQemuJson(report)) + '\n' : formatCheckHuman(report));
     if (report.checkErrors) {
       io.stderr(`${PROG}: Check failed\n`);
       return 1;

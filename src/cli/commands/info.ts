@@ -1,4 +1,5 @@
-import { info } from '../../jobs/info.js';
+import { info, type ImageInfo } from '../../jobs/info.js';
+import { toQemuJson } from '../../jobs/qemu-output.js';
 import { imageArg } from '../image-opts.js';
 import { parseArgs, UsageError, last, type OptSpec } from '../args.js';
 import { outputFormat, reportError, warningPrinter, type CliIo } from '../context.js';
@@ -30,7 +31,7 @@ export async function infoCommand(argv: readonly string[], io: CliIo): Promise<n
     const chain = args.flags.has('backingChain');
     const infos = await info(filename, { format, backingChain: chain, forceShare: args.flags.has('forceShare'), onWarning: warningPrinter(io), ...trustFrom(args), ...secretsFrom(args), ...ingestFrom(args) });
     if (output === 'json') {
-      io.stdout(formatQemuJson(chain ? infos : infos[0]) + '\n');
+      io.stdout(formatQemuJson(chain ? toQemuJson(infos) : toQemuJson(infos[0] as ImageInfo)) + '\n');
     } else {
       io.stdout(infos.map(formatInfoHuman).join('\n\n') + '\n');
     }

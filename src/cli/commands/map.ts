@@ -1,6 +1,7 @@
 import { VdiskError } from '../../core/errors.js';
 import { parseSize } from '../../core/sizes.js';
 import { map, type MapEntry } from '../../jobs/map.js';
+import { mapEntryJson } from '../../jobs/qemu-output.js';
 import { parseArgs, UsageError, last, type OptSpec } from '../args.js';
 import { cvtnum, outputFormat, reportError, warningPrinter, type CliIo } from '../context.js';
 import { imageArg } from '../image-opts.js';
@@ -23,8 +24,9 @@ function hex16(n: number): string {
   return (n === 0 ? '0' : `0x${n.toString(16)}`).padEnd(16);
 }
 
+/** qemu's hand-printed entry: `{ "start": 0, "length": 512, ...}` (one space inside the opening brace only). */
 function jsonLine(e: MapEntry): string {
-  return `{ "start": ${e.start}, "length": ${e.length}, "depth": ${e.depth}, "present": ${e.present}, "zero": ${e.zero}, "data": ${e.data}${e.offset === undefined ? '' : `, "offset": ${e.offset}`}}`;
+  return `{ ${Object.entries(mapEntryJson(e)).map(([k, v]) => `"${k}": ${String(v)}`).join(', ')}}`;
 }
 
 /** Output gathered into large writes: map prints one line per extent, thousands of them. */

@@ -1,6 +1,7 @@
 import { InvalidArgumentError } from '../../core/errors.js';
 import { parseSize } from '../../core/sizes.js';
 import { measure } from '../../jobs/measure.js';
+import { toQemuJson } from '../../jobs/qemu-output.js';
 import { optionLists, parseArgs, last, UsageError, type OptSpec } from '../args.js';
 import { cvtnum, outputFormat, reportError, warningPrinter, type CliIo } from '../context.js';
 import { helpText } from '../help.js';
@@ -57,8 +58,7 @@ export async function measureCommand(argv: readonly string[], io: CliIo): Promis
       io.stdout(`required size: ${info.required}\nfully allocated size: ${info.fullyAllocated}\n`);
       if (info.bitmaps !== undefined) io.stdout(`bitmaps size: ${info.bitmaps}\n`);
     } else {
-      // QAPI BlockMeasureInfo schema order: required, fully-allocated, bitmaps.
-      io.stdout(formatQemuJson({ required: info.required, 'fully-allocated': info.fullyAllocated, bitmaps: info.bitmaps }) + '\n');
+      io.stdout(formatQemuJson(toQemuJson(info)) + '\n');
     }
     return 0;
   } catch (err) {

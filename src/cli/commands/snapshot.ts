@@ -1,6 +1,6 @@
 import { open } from '../../block/open.js';
 import { VdiskError } from '../../core/errors.js';
-import { snapshotJson } from '../../jobs/info.js';
+import { snapshotInfo } from '../../jobs/info.js';
 import { snapshot, type SnapshotAction } from '../../jobs/snapshot.js';
 import { parseArgs, UsageError, type OptSpec } from '../args.js';
 import { reportError, warningPrinter, type CliIo } from '../context.js';
@@ -101,7 +101,7 @@ export async function snapshotCommand(argv: readonly string[], io: CliIo): Promi
       throw err;
     }
     if (action === 'list' && result.snapshots.length > 0) {
-      io.stdout(['Snapshot list:', snapshotHeader(), ...result.snapshots.map((s) => snapshotRow(snapshotJson(s)))].join('\n') + '\n');
+      io.stdout(['Snapshot list:', snapshotHeader(), ...result.snapshots.map((s) => snapshotRow(snapshotInfo(s)))].join('\n') + '\n');
     }
     return 0;
   } catch (err) {

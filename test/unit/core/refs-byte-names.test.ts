@@ -63,7 +63,7 @@ it('SDK callers name files that are not UTF-8 with decodeName', async () => {
     const names = readdirSync(dir, { encoding: 'buffer' }).map((n) => n.toString('hex')).sort();
     assert.deepEqual(names, [Buffer.from('b\xfe', 'latin1').toString('hex'), Buffer.from('t\xff', 'latin1').toString('hex')]);
     const [image] = await info(top);
-    assert.ok(encodeName(image?.['backing-filename'] ?? '').equals(encodeName(base)));
+    assert.ok(encodeName(image?.backingFilename ?? '').equals(encodeName(base)));
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
