@@ -7,13 +7,16 @@ export type {
   ByteStore,
   CheckCounts,
   CheckRepair,
+  ExternalFiles,
   ImageBitmaps,
   MeasureResult,
   MeasureSource,
   SnapshotInfo,
   SparseRuns,
   SparseScan,
+  UnknownFeatures,
 } from '../formats/driver.js';
+export type { ContentSignature } from '../formats/signatures.js';
 export { parseCacheMode, type CacheMode } from '../core/cache-mode.js';
 export type { LockingMode } from '../io/byte-store.js';
 export type { FileStore } from '../io/file-store.js';

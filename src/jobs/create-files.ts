@@ -6,8 +6,7 @@
 import { lstat, stat } from 'node:fs/promises';
 
 import { NotFoundError, VdiskError, LockedError } from '../core/errors.js';
-import type { ExternalFiles } from '../formats/driver.js';
-import { rm } from '../block/types.js';
+import { rm, type ExternalFiles } from '../block/types.js';
 
 type Warn = ((w: { code: string; message: string }) => void) | undefined;
 

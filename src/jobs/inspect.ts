@@ -10,11 +10,9 @@ import { isVdiskError, type ErrorCode } from '../core/errors.js';
 import { openForInspection, type FormatMatch, type FoundReference, type Inspection } from '../block/inspect-open.js';
 import { unwrapSettings, type IngestPolicy } from '../block/ingest-policy.js';
 import { defaultRegistry, type DriverRegistry } from '../block/registry.js';
-import type { ContentSignature } from '../formats/signatures.js';
-import type { UnknownFeatures } from '../formats/driver.js';
 import type { Layer } from '../block/layer.js';
 import type { WrapperInfo } from '../block/unwrap.js';
-import type { ByteStore } from '../block/types.js';
+import type { ByteStore, ContentSignature, UnknownFeatures } from '../block/types.js';
 
 /** Why an upload is unsafe. */
 export type InspectReasonCode =
