@@ -39,6 +39,24 @@ function layerRules(layer, forbidden) {
   });
 }
 
+// Comments say why, not which ticket: a tracker reference ("issue 14",
+// "#12") means nothing to a reader of the code.
+const TRACKER = /\bissue\s*#?\d+|(?:^|\s)#\d+\b/i;
+const local = {
+  rules: {
+    'no-tracker-comments': {
+      meta: { type: 'suggestion', schema: [], messages: { tracker: 'Tracker reference in a comment: say why instead.' } },
+      create(context) {
+        return {
+          Program() {
+            for (const c of context.sourceCode.getAllComments()) if (TRACKER.test(c.value)) context.report({ loc: c.loc, messageId: 'tracker' });
+          },
+        };
+      },
+    },
+  },
+};
+
 export default tseslint.config(
   { ignores: ['build/**', 'dist/**', 'api-docs/**', 'node_modules/**', 'native/**', 'bench/work/**', '**/*.js', '**/*.mjs', '**/*.cjs'] },
   {
@@ -47,12 +65,13 @@ export default tseslint.config(
       parser: tseslint.parser,
       parserOptions: { project: './tsconfig.test.json', tsconfigRootDir: import.meta.dirname },
     },
-    plugins: { '@typescript-eslint': tseslint.plugin },
+    plugins: { '@typescript-eslint': tseslint.plugin, local },
     linterOptions: { reportUnusedDisableDirectives: 'error' },
     rules: {
       '@typescript-eslint/no-floating-promises': 'error',
       '@typescript-eslint/no-misused-promises': 'error',
       '@typescript-eslint/await-thenable': 'error',
+      'local/no-tracker-comments': 'error',
     },
   },
   {

@@ -1,9 +1,10 @@
 /**
  * Growing and shrinking qcow2 images against qemu-img 7.2: a grown overlay
  * reads zeros where its backing file reaches past the old end (resize and
- * amend size=, extended L2 at subcluster granularity, shorter backing files); compat=0.10 images with snapshots
- * refuse every resize; persistent bitmaps are resized with the image, and
- * an inconsistent one refuses the resize without any bitmap being read.
+ * amend size=, extended L2 at subcluster granularity, shorter backing
+ * files); compat=0.10 images with snapshots refuse every resize; persistent
+ * bitmaps are resized with the image, and an inconsistent one refuses the
+ * resize without any bitmap being read.
  */
 import assert from 'node:assert/strict';
 import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
