@@ -73,6 +73,7 @@ export function checkFormatAllowed(policy: IngestPolicy | undefined, format: str
   if (!allowed || allowed.includes(format)) return;
   throw new PolicyError(`Image format '${format}' of '${filename}' is not allowed (allowed: ${allowed.join(', ') || 'none'})`, {
     file: filename,
+    reason: 'format-not-allowed',
     data: { format, allowedFormats: [...allowed] },
   });
 }
@@ -83,6 +84,7 @@ export function checkVirtualSize(policy: IngestPolicy | undefined, size: number,
   if (max === undefined || size <= max) return;
   throw new PolicyError(`Virtual size ${size} of '${filename}' is above ${max} bytes, the most allowed (maxVirtualSize, --max-virtual-size)`, {
     file: filename,
+    reason: 'virtual-size-limit',
     data: { virtualSize: size, maxVirtualSize: max },
   });
 }

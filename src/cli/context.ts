@@ -56,7 +56,7 @@ export function cvtnum(io: CliIo, what: string, value: string, parse: (v: string
   try {
     return parse(value);
   } catch (err) {
-    if (err instanceof VdiskError && err.data?.['kind'] === 'size-syntax') {
+    if (err instanceof VdiskError && err.reason === 'size-syntax') {
       io.stderr(`${PROG}: Invalid ${what} specified. You may use k, M, G, T, P or E suffixes for\n${PROG}: kilobytes, megabytes, gigabytes, terabytes, petabytes and exabytes.\n`);
       return undefined;
     }

@@ -95,7 +95,7 @@ async function openDirect(path: string, flags: number, cache: CacheMode): Promis
     await plain.close();
     const reason = 'filesystem does not support O_DIRECT';
     const createdByOpen = (flags & constants.O_EXCL) !== 0;
-    throw new UnsupportedError(`Could not open '${path}': ${reason}`, { file: path, cause: err, data: { cache, reason, directUnsupported: true, createdByOpen } });
+    throw new UnsupportedError(`Could not open '${path}': ${reason}`, { file: path, cause: err, reason: 'cache-mode-unavailable', data: { cache, reason, directUnsupported: true, createdByOpen } });
   }
 }
 
@@ -167,7 +167,7 @@ export class FileStore implements ByteStore {
     const { direct, dsync } = cacheSemantics(cache);
     if (direct && !native) {
       const reason = `cache mode '${cache}' needs direct I/O, which needs vdisk's native module (not built, or VDISK_NO_NATIVE is set)`;
-      throw new UnsupportedError(`Could not open '${path}': ${reason}`, { file: path, data: { cache, reason } });
+      throw new UnsupportedError(`Could not open '${path}': ${reason}`, { file: path, reason: 'cache-mode-unavailable', data: { cache, reason } });
     }
     let flags = (readOnly ? constants.O_RDONLY : constants.O_RDWR) | constants.O_NONBLOCK;
     if (dsync) flags |= constants.O_DSYNC;

@@ -69,6 +69,7 @@ class SparseSink {
     if (size <= this.maxSize) return;
     throw new PolicyError(`'${this.file}' inflates to more than ${this.maxSize} bytes, the most allowed (maxInflatedSize, --max-inflated-size)`, {
       file: this.file,
+      reason: 'inflated-size-limit',
       data: { maxInflatedSize: this.maxSize },
     });
   }

@@ -62,7 +62,7 @@ async function runCheck(filename: ImageTarget, options: CheckOptions, ctx: JobCo
     const top = dev.top;
     const checker = top.image.checker;
     if (!checker || (repair !== 'none' && !checker.canRepair)) {
-      throw new UnsupportedError('This image format does not support checks', { data: { checkExit: 63 } });
+      throw new UnsupportedError('This image format does not support checks', { exitCode: 63 });
     }
     const findings: string[] = [];
     const log = (line: string, kind?: 'report'): void => {
@@ -81,7 +81,7 @@ async function runCheck(filename: ImageTarget, options: CheckOptions, ctx: JobCo
       } catch (err) {
         if (err instanceof VdiskError && err.code === 'EABORTED') throw err;
         const why = err instanceof IoError ? err.message : err instanceof Error ? err.message : String(err);
-        throw new IoError(`Check failed: ${why}`, { cause: err, data: { checkExit: 1 } });
+        throw new IoError(`Check failed: ${why}`, { cause: err, exitCode: 1 });
       }
     };
     const first = await run(repair);

@@ -49,7 +49,7 @@ export interface CompareResult {
 /** Which exit status qemu-img gives a failed compare step. */
 function stageError(err: unknown, exit: 2 | 3 | 4, message?: string): unknown {
   if (!(err instanceof VdiskError)) return err;
-  return err.rephrase(message ?? err.message, { offset: undefined, data: { ...err.data, compareExit: exit } });
+  return err.rephrase(message ?? err.message, { offset: undefined, exitCode: exit });
 }
 
 const IO_BUF = 2 * 1024 * 1024;

@@ -5,7 +5,7 @@
  * an interrupted convert never leaves a plausible half image behind.
  */
 
-import { InvalidArgumentError, LockedError, VdiskError } from '../core/errors.js';
+import { InvalidArgumentError, LockedError, UnsupportedError, VdiskError } from '../core/errors.js';
 import { QDict } from '../core/qdict.js';
 import { Job, type JobContext, type JobOptions } from '../core/job.js';
 import { BlockDevice } from '../block/device.js';
@@ -140,8 +140,8 @@ async function couldNotOpen(target: string, refusal: () => Promise<void> | void)
 
 /** img_convert checks the backing format itself, in its own words. */
 function convertWording(err: VdiskError): VdiskError {
-  if (err.data?.['kind'] !== 'backing-format-missing') return err;
-  return new InvalidArgumentError('Use of backing file requires explicit backing format', { cause: err, data: err.data });
+  if (err.reason !== 'backing-format-missing') return err;
+  return new InvalidArgumentError('Use of backing file requires explicit backing format', { cause: err, reason: err.reason });
 }
 
 /** Validates the target's create options; errors read as qemu-img convert words them. */
@@ -149,7 +149,7 @@ async function planTarget(target: string, opts: CreateOptions & { format: string
   try {
     return await prepareCreate(target, opts);
   } catch (err) {
-    if (err instanceof VdiskError && err.cause instanceof VdiskError && err.data?.['createStage'] === 'validate') throw convertWording(err.cause);
+    if (err instanceof VdiskError && err.cause instanceof VdiskError && err.stage === 'validate') throw convertWording(err.cause);
     throw err;
   }
 }
@@ -262,7 +262,7 @@ async function runConvert(sourceNames: readonly Source[], targetSpec: ImageTarge
       const plan = await planTarget(target, { ...targetOpts, format, size: undefined, options, registry, refuse, onWarning, refuseBacking, backingUnsafe: true });
       const prealloc = plan.printedOptions.find(([k]) => k === 'preallocation')?.[1];
       const encrypted = plan.printedOptions.some(([k, v]) => k === 'encrypt.format' || (k === 'encryption' && v === 'on'));
-      if (opts.compress && encrypted) throw new InvalidArgumentError('Compression and encryption not supported at the same time');
+      if (opts.compress && encrypted) throw new UnsupportedError('Compression and encryption not supported at the same time');
       if (opts.compress && prealloc !== undefined && prealloc !== 'off') throw new InvalidArgumentError('Compression and preallocation not supported at the same time');
       // A single new regular file is written under a temporary name and renamed when complete;
       // multi-file images, symlinks and devices are written in place, as qemu-img does (block/target.ts).

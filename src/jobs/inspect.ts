@@ -102,9 +102,9 @@ function errorReason(err: unknown, wrapped: boolean): InspectReason {
   const message = err instanceof Error ? err.message : String(err);
   const code: ErrorCode | undefined = isVdiskError(err) ? err.code : undefined;
   if (code === 'EPOLICY') {
-    const data = isVdiskError(err) ? err.data : undefined;
-    if (data?.['allowedFormats'] !== undefined) return { code: 'format-not-allowed', message };
-    if (data?.['maxVirtualSize'] !== undefined) return { code: 'virtual-size', message };
+    const reason = isVdiskError(err) ? err.reason : undefined;
+    if (reason === 'format-not-allowed') return { code: 'format-not-allowed', message };
+    if (reason === 'virtual-size-limit') return { code: 'virtual-size', message };
     return { code: 'inflated-size', message };
   }
   return { code: wrapped ? 'unwrap-failed' : 'open-failed', message };

@@ -49,14 +49,14 @@ const BDRV_MAX_LENGTH = 2n ** 63n - 2n ** 30n;
 /** `[+|-]size` → sign and magnitude (any size below 2^64, as qemu-img parses it), with qemu-img's error text. */
 function parseResizeSize(size: number | string): { relative: -1 | 0 | 1; value: bigint } {
   if (typeof size === 'number') {
-    if (!Number.isSafeInteger(size)) throw new InvalidArgumentError(SIZE_SYNTAX, { data: { kind: 'size-syntax' } });
+    if (!Number.isSafeInteger(size)) throw new InvalidArgumentError(SIZE_SYNTAX, { reason: 'size-syntax' });
     return { relative: 0, value: BigInt(size) };
   }
   const relative = size.startsWith('+') ? 1 : size.startsWith('-') ? -1 : 0;
   const text = relative ? size.slice(1) : size;
   const r = parseSizeBig(text);
   if (!r.ok && r.reason === 'range') throw new InvalidArgumentError(`Value '${text}' is out of range for parameter 'size'`);
-  if (!r.ok) throw new InvalidArgumentError(SIZE_SYNTAX, { data: { kind: 'size-syntax' } });
+  if (!r.ok) throw new InvalidArgumentError(SIZE_SYNTAX, { reason: 'size-syntax' });
   return { relative, value: r.value };
 }
 

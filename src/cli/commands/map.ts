@@ -37,7 +37,7 @@ async function opened<T>(gen: AsyncGenerator<T>, onStatusError: () => void): Pro
   try {
     first = await gen.next();
   } catch (err) {
-    if (err instanceof VdiskError && err.data?.['mapStatus'] === true) onStatusError();
+    if (err instanceof VdiskError && err.stage === 'block-status') onStatusError();
     throw err;
   }
   return {
@@ -104,7 +104,7 @@ export async function mapCommand(argv: readonly string[], io: CliIo): Promise<nu
     return 0;
   } catch (err) {
     // qemu ends each JSON entry with ",\n" once it knows another follows; a failing status means one did
-    if (output === 'json' && printedEntry && err instanceof VdiskError && err.data?.['mapStatus'] === true) pending += ',\n';
+    if (output === 'json' && printedEntry && err instanceof VdiskError && err.stage === 'block-status') pending += ',\n';
     flush(); // what qemu printed before the error
     return reportError(io, err);
   }

@@ -35,13 +35,12 @@ const STRERROR: Readonly<Record<number, string>> = {
 const CODE_ERRNO: Readonly<Record<string, number>> = { EUNSUPPORTED: 95, EINVAL: 22, ENOENT: 2, EPERM: 1 };
 
 function errnoOf(err: VdiskError): number {
-  const n = err.data?.['errno'];
-  return typeof n === 'number' ? n : (CODE_ERRNO[err.code] ?? 5);
+  return err.errno ?? CODE_ERRNO[err.code] ?? 5;
 }
 
 /** qemu-img's wording for a failed action (open errors pass through unchanged). */
 function actionMessage(action: SnapshotAction, name: string, err: VdiskError): string {
-  const noSnapshots = err.data?.['noSnapshots'] === true;
+  const noSnapshots = err.reason === 'no-snapshots';
   switch (action) {
     case 'create': {
       const errno = errnoOf(err);
@@ -94,7 +93,7 @@ export async function snapshotCommand(argv: readonly string[], io: CliIo): Promi
     try {
       result = await snapshot(filename, { action, name, format, forceShare, onWarning: warningPrinter(io), ...trustFrom(args), ...secretsFrom(args) });
     } catch (err) {
-      if (err instanceof VdiskError && err.data?.['snapshotAction'] === action) {
+      if (err instanceof VdiskError && err.stage === 'action') {
         io.stderr(`vdisk: ${actionMessage(action, name, err)}\n`);
         return 1;
       }

@@ -44,6 +44,7 @@ export function checkPbkdf2Iterations(iterations: number, max: number, what: str
   if (iterations <= max) return;
   throw new PolicyError(`LUKS ${what} asks for ${iterations} PBKDF2 iterations, more than the ${max} allowed (maxPbkdf2Iterations, --max-pbkdf2-iterations)`, {
     file,
+    reason: 'pbkdf2-iterations-limit',
     data: { iterations, maxPbkdf2Iterations: max },
   });
 }
