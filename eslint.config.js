@@ -75,6 +75,16 @@ export default tseslint.config(
     },
   },
   {
+    // Every error vdisk throws has a class that says what it is.
+    files: ['src/**/*.ts'],
+    rules: {
+      'no-restricted-syntax': ['error', {
+        selector: "NewExpression[callee.name='VdiskError']",
+        message: 'Throw a VdiskError subclass (core/errors.ts), not the base class.',
+      }],
+    },
+  },
+  {
     // node:test's test()/describe() return promises the runner itself tracks.
     files: ['test/**/*.ts'],
     rules: {

@@ -1,4 +1,4 @@
-import { VdiskError } from '../core/errors.js';
+import { InvalidArgumentError, VdiskError } from '../core/errors.js';
 import { UsageError } from './args.js';
 import { ObjectHelpRequest } from './objects.js';
 
@@ -48,7 +48,7 @@ export function reportError(io: CliIo, err: unknown, prefix = ''): number {
 export function outputFormat(value: string | undefined): 'human' | 'json' {
   if (value === undefined || value === 'human') return 'human';
   if (value === 'json') return 'json';
-  throw new VdiskError('EINVAL', 'user', '--output must be used with human or json as argument.');
+  throw new InvalidArgumentError('--output must be used with human or json as argument.');
 }
 
 /** qemu-img's cvtnum: sizes given on the command line, with its two-line syntax error. */
@@ -69,7 +69,7 @@ export function cvtnum(io: CliIo, what: string, value: string, parse: (v: string
 export function checkCacheMode(mode: string | undefined, which: 'target' | 'source' = 'target'): void {
   if (mode === undefined) return;
   if (!['none', 'writeback', 'writethrough', 'directsync', 'unsafe', 'off'].includes(mode)) {
-    throw new VdiskError('EINVAL', 'user', `Invalid ${which === 'source' ? 'source cache' : 'cache'} option: ${mode}`);
+    throw new InvalidArgumentError(`Invalid ${which === 'source' ? 'source cache' : 'cache'} option: ${mode}`);
   }
 }
 

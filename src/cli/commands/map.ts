@@ -1,4 +1,4 @@
-import { VdiskError } from '../../core/errors.js';
+import { UnsupportedError, VdiskError } from '../../core/errors.js';
 import { parseSize } from '../../core/sizes.js';
 import { map, type MapEntry } from '../../jobs/map.js';
 import { parseArgs, UsageError, last, type OptSpec } from '../args.js';
@@ -84,7 +84,7 @@ export async function mapCommand(argv: readonly string[], io: CliIo): Promise<nu
     if (output === 'human') {
       await out(HUMAN_HEADER);
       for await (const e of entries) {
-        if (e.data && e.offset === undefined) throw new VdiskError('EUNSUPPORTED', 'user', 'File contains external, encrypted or compressed clusters.');
+        if (e.data && e.offset === undefined) throw new UnsupportedError('File contains external, encrypted or compressed clusters.');
         if (e.data && !e.zero) await out(`${hex16(e.start)}${hex16(e.length)}${hex16(e.offset ?? 0)}${e.filename ?? ''}\n`);
       }
       flush();

@@ -1,5 +1,5 @@
 import { open } from '../../block/open.js';
-import { VdiskError } from '../../core/errors.js';
+import { InvalidArgumentError, VdiskError } from '../../core/errors.js';
 import { snapshotJson } from '../../jobs/info.js';
 import { snapshot, type SnapshotAction } from '../../jobs/snapshot.js';
 import { parseArgs, UsageError, type OptSpec } from '../args.js';
@@ -87,7 +87,7 @@ export async function snapshotCommand(argv: readonly string[], io: CliIo): Promi
     }
     const forceShare = args.flags.has('forceShare');
     if (forceShare && action !== 'list') {
-      throw new VdiskError('EINVAL', 'user', `Could not open '${filename}': force-share=on can only be used with read-only images`);
+      throw new InvalidArgumentError(`Could not open '${filename}': force-share=on can only be used with read-only images`);
     }
     let result;
     try {
