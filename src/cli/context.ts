@@ -1,6 +1,7 @@
 import { InvalidArgumentError, VdiskError } from '../core/errors.js';
 import { UsageError } from './args.js';
 import { ObjectHelpRequest } from './objects.js';
+import { cliWording } from './qemu-wording.js';
 
 /** Where a command writes; the real CLI binds these to the process streams. */
 export interface CliIo {
@@ -33,8 +34,9 @@ export function reportError(io: CliIo, err: unknown, prefix = ''): number {
     return 1;
   }
   if (err instanceof VdiskError) {
-    io.stderr(`${PROG}: ${prefix}${err.message}\n`);
-    if (err.hint) io.stderr(`${err.hint}\n`);
+    const { message, hint } = cliWording(err);
+    io.stderr(`${PROG}: ${prefix}${message}\n`);
+    if (hint) io.stderr(`${hint}\n`);
     return 1;
   }
   // Not ours: still no stack trace for users, but say it is unexpected.

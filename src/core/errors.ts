@@ -44,6 +44,8 @@ export type ErrorReason =
   | 'target-is-zero-needs-no-create'
   /** `convert`'s `targetIsZero` into a target with a backing file. */
   | 'target-is-zero-with-backing'
+  /** `convert`'s create `options` with `noCreate`. */
+  | 'options-with-no-create'
   /** `convert`'s `compress` with `sparseSize: 0`. */
   | 'compress-needs-sparse'
   /** `bench`'s `flushInterval` on a read test. */

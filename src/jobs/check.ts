@@ -49,7 +49,7 @@ const MAX_FINDINGS = 1000;
 function validRepair(repair: unknown): CheckRepair {
   if (repair === undefined || repair === 'none') return 'none';
   if (repair === 'leaks' || repair === 'all') return repair;
-  throw new InvalidArgumentError(`Unknown option value for -r (expecting 'leaks' or 'all'): ${String(repair)}`);
+  throw new InvalidArgumentError(`Unknown repair mode (expecting 'leaks' or 'all'): ${String(repair)}`);
 }
 
 async function runCheck(filename: ImageTarget, options: CheckOptions, ctx: JobContext): Promise<CheckReport> {

@@ -108,13 +108,13 @@ function validate(sources: readonly Source[], opts: ConvertOptions): number {
   if (!Number.isSafeInteger(sparse) || sparse < 0 || sparse % 512 !== 0 || sparse > 16 * 1024 * 1024) {
     throw new InvalidArgumentError('Invalid buffer size for sparse output specified. Valid sizes are multiples of 512 up to 16MB.');
   }
-  if (opts.skipBrokenBitmaps && !opts.bitmaps) throw new InvalidArgumentError('Use of --skip-broken-bitmaps requires --bitmaps');
-  if (opts.targetIsZero && !opts.noCreate) throw new InvalidArgumentError('--target-is-zero requires use of -n flag');
-  if (opts.noCreate && opts.options !== undefined) throw new InvalidArgumentError('-o has no effect when skipping image creation');
+  if (opts.skipBrokenBitmaps && !opts.bitmaps) throw new InvalidArgumentError('skipBrokenBitmaps requires bitmaps');
+  if (opts.targetIsZero && !opts.noCreate) throw new InvalidArgumentError('targetIsZero requires noCreate', { reason: 'target-is-zero-needs-no-create' });
+  if (opts.noCreate && opts.options !== undefined) throw new InvalidArgumentError('Create options have no effect with noCreate', { reason: 'options-with-no-create' });
   // -l reads one snapshot: qemu-img cannot concatenate snapshots of several images.
   if (opts.snapshot !== undefined && sources.length > 1) throw new InvalidArgumentError('No support for concatenating multiple snapshot');
-  if (opts.compress && sparse === 0) throw new InvalidArgumentError('Cannot use -c together with -S 0');
-  if (opts.copyOffload && opts.compress) throw new InvalidArgumentError('Cannot enable copy offloading when -c is used');
+  if (opts.compress && sparse === 0) throw new InvalidArgumentError('compress cannot be used with sparseSize 0', { reason: 'compress-needs-sparse' });
+  if (opts.copyOffload && opts.compress) throw new InvalidArgumentError('copyOffload cannot be used with compress');
   if (opts.copyOffload && opts.salvage) throw new InvalidArgumentError('Cannot use copy offloading in salvaging mode');
   const m = opts.parallel ?? 8;
   if (!Number.isInteger(m) || m < 1 || m > 16) {
@@ -215,7 +215,7 @@ async function runConvert(sourceNames: readonly Source[], targetSpec: ImageTarge
   const sparseSize = validate(sourceNames, opts);
   const target = targetName(targetSpec);
   // Options name an existing image only: a new target is a path.
-  if (typeof targetSpec !== 'string' && !opts.noCreate) throw new InvalidArgumentError('--target-image-opts requires use of -n flag');
+  if (typeof targetSpec !== 'string' && !opts.noCreate) throw new InvalidArgumentError('A target given as image options requires noCreate');
   const registry = opts.registry ?? defaultRegistry;
   // Nothing may write the sources while they are copied (qemu-img convert's BDRV_O_NO_SHARE).
   // Wrapped sources are inflated privately by the open (block/unwrap.ts), never beside the target.
@@ -233,7 +233,7 @@ async function runConvert(sourceNames: readonly Source[], targetSpec: ImageTarge
     }
     const total = sources.reduce((n, s) => n + s.size, 0);
     // qemu-img 7.2 prints this and exits 0 without copying; vdisk fails (exit 1).
-    if (opts.targetIsZero && opts.backingFile !== undefined) throw new InvalidArgumentError('Cannot use --target-is-zero when the destination image has a backing file');
+    if (opts.targetIsZero && opts.backingFile !== undefined) throw new InvalidArgumentError('targetIsZero cannot be used when the destination image has a backing file', { reason: 'target-is-zero-with-backing' });
     if (opts.noCreate && opts.backingFile !== undefined && sources.length > 1) throw new InvalidArgumentError(CONCAT_BACKING);
     if (opts.bitmaps) checkSourceBitmaps(sources, opts.skipBrokenBitmaps === true); // --bitmaps: refused before anything is written
     const format = opts.targetFormat ?? 'raw';

@@ -100,7 +100,7 @@ export async function resize(target: ImageTarget, size: number | string, options
     const wanted = newSize(current, relative, value);
     if (wanted <= BigInt(current) && prealloc !== 'off') throw new InvalidArgumentError('Preallocation can only be used for growing images');
     if (BigInt(current) > wanted && !options.shrink) {
-      throw new InvalidArgumentError('Use the --shrink option to perform a shrink operation.', { data: { kind: 'shrink-refused' } });
+      throw new InvalidArgumentError('Use the shrink option to perform a shrink operation.', { reason: 'shrink-refused' });
     }
     // The block layer refuses a size above its maximum before it asks the driver.
     if (wanted > BDRV_MAX_LENGTH) throw new InvalidArgumentError(`offset(${wanted}) exceeds maximum(${BDRV_MAX_LENGTH})`);

@@ -47,7 +47,7 @@ export async function resizeCommand(argv: readonly string[], io: CliIo): Promise
       });
     } catch (err) {
       const code = reportError(io, err);
-      if (err instanceof VdiskError && err.data?.['kind'] === 'shrink-refused') io.stderr(`${PROG}: warning: ${SHRINK_WARNING}\n`);
+      if (err instanceof VdiskError && err.reason === 'shrink-refused') io.stderr(`${PROG}: warning: ${SHRINK_WARNING}\n`);
       return code;
     }
     if (!args.flags.has('quiet')) io.stdout('Image resized.\n');

@@ -42,7 +42,7 @@ export function pbkdf2Cap(...caps: readonly (number | undefined)[]): number {
  */
 export function checkPbkdf2Iterations(iterations: number, max: number, what: string, file?: string): void {
   if (iterations <= max) return;
-  throw new PolicyError(`LUKS ${what} asks for ${iterations} PBKDF2 iterations, more than the ${max} allowed (maxPbkdf2Iterations, --max-pbkdf2-iterations)`, {
+  throw new PolicyError(`LUKS ${what} asks for ${iterations} PBKDF2 iterations, more than the ${max} allowed (maxPbkdf2Iterations)`, {
     file,
     reason: 'pbkdf2-iterations-limit',
     data: { iterations, maxPbkdf2Iterations: max },
