@@ -1,7 +1,7 @@
 /**
  * The error model: one base class with a stable string `code`, the file and
  * byte offset where the problem sits, and who is at fault. Callers should
- * match on `code`; `instanceof` also works across duplicate installs because
+ * match on `code` (and `reason` where one code covers several conditions); `instanceof` also works across duplicate installs because
  * the classes are branded with a registry symbol.
  */
 
@@ -81,7 +81,7 @@ export interface ErrorDetails {
   offset?: number | undefined;
   /** The underlying error. */
   cause?: unknown;
-  /** Free-form structured data (for example what happened to a job's target). */
+  /** Facts for people and logs (limits, names); programs branch on `code`, `reason`, `stage`, `errno` and `exitCode`. */
   data?: Record<string, unknown> | undefined;
   /** Extra lines a CLI prints after the message, unprefixed (qemu's error hints). */
   hint?: string | undefined;

@@ -115,7 +115,7 @@ async function runCheck(filename: ImageTarget, options: CheckOptions, ctx: JobCo
  * const report = await check('disk.qcow2', { repair: 'leaks' });
  * if (report.corruptions) console.log('damaged:', report.findings);
  * ```
- * @throws {UnsupportedError} EUNSUPPORTED "This image format does not support checks" (`data.checkExit` 63),
+ * @throws {UnsupportedError} EUNSUPPORTED "This image format does not support checks" (`exitCode` 63),
  *   {@link IoError} EIO "Check failed: ..." when the check cannot complete, open errors
  */
 export function check(filename: ImageTarget, options: CheckOptions = {}): Job<CheckReport> {

@@ -271,7 +271,7 @@ async function runCompare(fileA: ImageTarget, fileB: ImageTarget, opts: CompareO
 
 /**
  * Compares two images' guest-visible content, as `qemu-img compare` does.
- * Errors carry `data.compareExit` (2 open, 3 block status, 4 read) for
+ * Errors carry `exitCode` (2 open, 3 block status, 4 read) for
  * qemu-img's exit statuses.
  *
  * @example

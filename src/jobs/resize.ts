@@ -81,7 +81,7 @@ function withinVdiskLimit(total: bigint): number {
  *
  * @param size - bytes, or a qemu-img size string; `+`/`-` make it relative to the current size
  * @throws {InvalidArgumentError} EINVAL: bad size, "New image size must be positive",
- *   shrinking without `shrink` (`data.kind === 'shrink-refused'`), preallocation while shrinking;
+ *   shrinking without `shrink` (`reason: 'shrink-refused'`), preallocation while shrinking;
  *   {@link UnsupportedError} EUNSUPPORTED: "Image format driver does not support resize"
  * @example
  * ```ts

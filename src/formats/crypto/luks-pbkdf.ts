@@ -38,7 +38,7 @@ export function pbkdf2Cap(...caps: readonly (number | undefined)[]): number {
 /**
  * Refuses a count above the cap, before any work.
  *
- * @throws {PolicyError} EPOLICY, with `data.iterations` and `data.maxPbkdf2Iterations`
+ * @throws {PolicyError} EPOLICY (`reason: 'pbkdf2-iterations-limit'`), with `data.iterations` and `data.maxPbkdf2Iterations`
  */
 export function checkPbkdf2Iterations(iterations: number, max: number, what: string, file?: string): void {
   if (iterations <= max) return;
