@@ -19,8 +19,9 @@ const HINTS: Partial<Record<ErrorReason, string>> = {
   'locking-unavailable': 'Write without image locks only if nothing else can use the image: --no-lock (API: locking: false, or file.locking=off).',
 };
 
-/** The ingest-policy limits: the SDK names the option, the CLI adds its flag. */
+/** The limits: the SDK names the option, the CLI adds its flag. */
 const LIMIT_FLAGS: Partial<Record<ErrorReason, readonly [option: string, flag: string]>> = {
+  'chain-depth-limit': ['maxChainDepth', '--max-chain-depth'],
   'virtual-size-limit': ['maxVirtualSize', '--max-virtual-size'],
   'inflated-size-limit': ['maxInflatedSize', '--max-inflated-size'],
   'pbkdf2-iterations-limit': ['maxPbkdf2Iterations', '--max-pbkdf2-iterations'],

@@ -62,6 +62,8 @@ export type ErrorReason =
   | 'virtual-size-limit'
   /** A wrapped (gzip/zip) input inflating past `maxInflatedSize`. */
   | 'inflated-size-limit'
+  /** A backing chain deeper than `maxChainDepth`. */
+  | 'chain-depth-limit'
   /** LUKS key slots asking for more PBKDF2 iterations than `maxPbkdf2Iterations`. */
   | 'pbkdf2-iterations-limit';
 
