@@ -1,5 +1,5 @@
 /**
- * Compressed-data benchmarks (issue 15's codec cases): qemu-img-made zlib
+ * Compressed-data benchmarks: qemu-img-made zlib
  * and zstd qcow2 and streamOptimized VMDK converted to raw, and raw
  * converted with `-c` (zlib and zstd). Like run.ts, each case alternates
  * the two tools, removes the output and syncs (untimed) before every run,

@@ -8,6 +8,7 @@ export {
   VdiskError,
   InvalidArgumentError,
   NotFoundError,
+  PermissionError,
   UnknownFormatError,
   CorruptImageError,
   UnsupportedError,
@@ -22,6 +23,8 @@ export {
   type ErrorCode,
   type ErrorFault,
   type ErrorDetails,
+  type ErrorReason,
+  type ErrorStage,
 } from './core/errors.js';
 export { Job, type JobState, type JobEvents, type JobOptions, type JobContext, type VdiskWarning } from './core/job.js';
 export { ProgressMeter, type JobProgress } from './core/progress.js';

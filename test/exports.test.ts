@@ -19,6 +19,7 @@ it('the package exports exactly the documented names', async () => {
     'LockedError',
     'MemoryStore',
     'NotFoundError',
+    'PermissionError',
     'PolicyError',
     'ProgressMeter',
     'UnknownFormatError',

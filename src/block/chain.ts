@@ -201,8 +201,8 @@ async function followBacking(layers: Layer[], seen: Map<string, string>, ctx: La
     const referrer = layers.length === 1 ? messageName : top.filename;
     if (layers.length > maxDepth) {
       throw new ChainDepthError(
-        `Backing chain of '${messageName}' is deeper than ${maxDepth} images (at '${top.filename}'); raise the limit with the maxChainDepth option (CLI: --max-chain-depth) if the chain is genuine`,
-        { file: top.filename, data: { maxChainDepth: maxDepth } },
+        `Backing chain of '${messageName}' is deeper than ${maxDepth} images (at '${top.filename}'); raise the limit (maxChainDepth) if the chain is genuine`,
+        { file: top.filename, reason: 'chain-depth-limit', data: { maxChainDepth: maxDepth } },
       );
     }
     const shown = top.backingPath;

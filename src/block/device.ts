@@ -4,7 +4,7 @@
  * layer's mapping into reads and block status, so drivers describe their
  * layout once.
  */
-import { CorruptImageError, InvalidArgumentError, IoError, VdiskError } from '../core/errors.js';
+import { CorruptImageError, InvalidArgumentError, IoError, PermissionError } from '../core/errors.js';
 import { AsyncMutex } from '../core/mutex.js';
 import { settleAll } from '../core/settle.js';
 import type { ByteStore, CompressedExtent, Extent, FormatImage, SparseRuns, SparseScan, UnallocatedExtent } from '../formats/driver.js';
@@ -309,7 +309,7 @@ export class BlockDevice {
   #writer() {
     if (this.#closed) throw new IoError(`Image '${this.filename}' is closed`);
     const w = this.top.image.writer;
-    if (!w) throw new VdiskError('EPERM', 'user', `Image '${this.filename}' is not open for writing`);
+    if (!w) throw new PermissionError(`Image '${this.filename}' is not open for writing`);
     return w;
   }
 
@@ -325,7 +325,7 @@ export class BlockDevice {
     head.set(data.subarray(0, n), offset);
     const found = probeHead(head, '', this.#registry);
     if (found && found.driver.name !== 'raw') {
-      throw new VdiskError('EPERM', 'user', `Refusing to write a '${found.driver.name}' header into the first sector of '${this.filename}', whose raw format was only guessed; give the format explicitly`, {
+      throw new PermissionError(`Refusing to write a '${found.driver.name}' header into the first sector of '${this.filename}', whose raw format was only guessed; give the format explicitly`, {
         file: this.filename,
         offset: 0,
       });

@@ -73,6 +73,7 @@ export function checkFormatAllowed(policy: IngestPolicy | undefined, format: str
   if (!allowed || allowed.includes(format)) return;
   throw new PolicyError(`Image format '${format}' of '${filename}' is not allowed (allowed: ${allowed.join(', ') || 'none'})`, {
     file: filename,
+    reason: 'format-not-allowed',
     data: { format, allowedFormats: [...allowed] },
   });
 }
@@ -81,8 +82,9 @@ export function checkFormatAllowed(policy: IngestPolicy | undefined, format: str
 export function checkVirtualSize(policy: IngestPolicy | undefined, size: number, filename: string): void {
   const max = policy?.maxVirtualSize;
   if (max === undefined || size <= max) return;
-  throw new PolicyError(`Virtual size ${size} of '${filename}' is above ${max} bytes, the most allowed (maxVirtualSize, --max-virtual-size)`, {
+  throw new PolicyError(`Virtual size ${size} of '${filename}' is above ${max} bytes, the most allowed (maxVirtualSize)`, {
     file: filename,
+    reason: 'virtual-size-limit',
     data: { virtualSize: size, maxVirtualSize: max },
   });
 }

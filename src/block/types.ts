@@ -7,11 +7,14 @@ export type {
   ByteStore,
   CheckCounts,
   CheckRepair,
+  ExternalFiles,
   ImageBitmaps,
   MeasureResult,
   MeasureSource,
   SnapshotInfo,
   SparseRuns,
   SparseScan,
+  UnknownFeatures,
 } from '../formats/driver.js';
+export type { ContentSignature } from '../formats/signatures.js';
 export { parseCacheMode, type CacheMode } from '../core/cache-mode.js';

@@ -1,6 +1,7 @@
-import { VdiskError } from '../core/errors.js';
+import { InvalidArgumentError, VdiskError } from '../core/errors.js';
 import { UsageError } from './args.js';
 import { ObjectHelpRequest } from './objects.js';
+import { cliWording } from './qemu-wording.js';
 
 /** Where a command writes; the real CLI binds these to the process streams. */
 export interface CliIo {
@@ -33,8 +34,9 @@ export function reportError(io: CliIo, err: unknown, prefix = ''): number {
     return 1;
   }
   if (err instanceof VdiskError) {
-    io.stderr(`${PROG}: ${prefix}${err.message}\n`);
-    if (err.hint) io.stderr(`${err.hint}\n`);
+    const { message, hint } = cliWording(err);
+    io.stderr(`${PROG}: ${prefix}${message}\n`);
+    if (hint) io.stderr(`${hint}\n`);
     return 1;
   }
   // Not ours: still no stack trace for users, but say it is unexpected.
@@ -48,7 +50,7 @@ export function reportError(io: CliIo, err: unknown, prefix = ''): number {
 export function outputFormat(value: string | undefined): 'human' | 'json' {
   if (value === undefined || value === 'human') return 'human';
   if (value === 'json') return 'json';
-  throw new VdiskError('EINVAL', 'user', '--output must be used with human or json as argument.');
+  throw new InvalidArgumentError('--output must be used with human or json as argument.');
 }
 
 /** qemu-img's cvtnum: sizes given on the command line, with its two-line syntax error. */
@@ -56,7 +58,7 @@ export function cvtnum(io: CliIo, what: string, value: string, parse: (v: string
   try {
     return parse(value);
   } catch (err) {
-    if (err instanceof VdiskError && err.data?.['kind'] === 'size-syntax') {
+    if (err instanceof VdiskError && err.reason === 'size-syntax') {
       io.stderr(`${PROG}: Invalid ${what} specified. You may use k, M, G, T, P or E suffixes for\n${PROG}: kilobytes, megabytes, gigabytes, terabytes, petabytes and exabytes.\n`);
       return undefined;
     }
@@ -69,7 +71,7 @@ export function cvtnum(io: CliIo, what: string, value: string, parse: (v: string
 export function checkCacheMode(mode: string | undefined, which: 'target' | 'source' = 'target'): void {
   if (mode === undefined) return;
   if (!['none', 'writeback', 'writethrough', 'directsync', 'unsafe', 'off'].includes(mode)) {
-    throw new VdiskError('EINVAL', 'user', `Invalid ${which === 'source' ? 'source cache' : 'cache'} option: ${mode}`);
+    throw new InvalidArgumentError(`Invalid ${which === 'source' ? 'source cache' : 'cache'} option: ${mode}`);
   }
 }
 

@@ -1,7 +1,7 @@
 import { parseSize } from '../core/sizes.js';
 import type { TrustMode } from '../block/resolver.js';
 import { last, type OptSpec, type ParsedArgs } from './args.js';
-import { VdiskError } from '../core/errors.js';
+import { InvalidArgumentError } from '../core/errors.js';
 
 /** vdisk-only options every command that opens images accepts. */
 export const TRUST_OPTIONS: readonly OptSpec[] = [
@@ -18,7 +18,7 @@ export function trustFrom(args: ParsedArgs): { trust: TrustMode; maxChainDepth?:
   let trust: TrustMode = args.flags.has('untrusted') ? 'untrusted' : 'qemu';
   const t = last(args, 'trust');
   if (t !== undefined) {
-    if (t !== 'qemu' && t !== 'untrusted' && t !== 'none') throw new VdiskError('EINVAL', 'user', `Invalid trust mode '${t}' (expecting qemu, untrusted or none)`);
+    if (t !== 'qemu' && t !== 'untrusted' && t !== 'none') throw new InvalidArgumentError(`Invalid trust mode '${t}' (expecting qemu, untrusted or none)`);
     trust = t;
   }
   const depth = last(args, 'maxChainDepth');

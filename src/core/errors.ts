@@ -1,7 +1,7 @@
 /**
  * The error model: one base class with a stable string `code`, the file and
  * byte offset where the problem sits, and who is at fault. Callers should
- * match on `code`; `instanceof` also works across duplicate installs because
+ * match on `code` (and `reason` where one code covers several conditions); `instanceof` also works across duplicate installs because
  * the classes are branded with a registry symbol.
  */
 
@@ -26,6 +26,55 @@ export type ErrorCode =
 /** Who has to act: the caller, the image's author, or the machine. */
 export type ErrorFault = 'user' | 'image' | 'environment';
 
+/**
+ * A condition callers branch on that `code` alone does not tell apart.
+ * The CLI words these as qemu-img does (with its flags), so an SDK message
+ * can speak in option names instead.
+ */
+export type ErrorReason =
+  /** A size string that does not parse (`parseSize`, `resize`). */
+  | 'size-syntax'
+  /** `resize` to a smaller size without `shrink: true`. */
+  | 'shrink-refused'
+  /** A backing file given without its format where one is required. */
+  | 'backing-format-missing'
+  /** The format has no internal snapshots. */
+  | 'no-snapshots'
+  /** `convert`'s `targetIsZero` without `noCreate`. */
+  | 'target-is-zero-needs-no-create'
+  /** `convert`'s `targetIsZero` into a target with a backing file. */
+  | 'target-is-zero-with-backing'
+  /** `convert`'s create `options` with `noCreate`. */
+  | 'options-with-no-create'
+  /** `convert`'s `compress` with `sparseSize: 0`. */
+  | 'compress-needs-sparse'
+  /** `bench`'s `flushInterval` on a read test. */
+  | 'flush-interval-needs-write'
+  /** A bitmap that cannot be copied because it is inconsistent. */
+  | 'broken-bitmap'
+  /** A cache mode the file system or the build cannot honour (O_DIRECT). */
+  | 'cache-mode-unavailable'
+  /** A writable open where image locks cannot be taken. */
+  | 'locking-unavailable'
+  /** A format outside the ingest policy's `allowedFormats`. */
+  | 'format-not-allowed'
+  /** A virtual size above the ingest policy's `maxVirtualSize`. */
+  | 'virtual-size-limit'
+  /** A wrapped (gzip/zip) input inflating past `maxInflatedSize`. */
+  | 'inflated-size-limit'
+  /** A backing chain deeper than `maxChainDepth`. */
+  | 'chain-depth-limit'
+  /** LUKS key slots asking for more PBKDF2 iterations than `maxPbkdf2Iterations`. */
+  | 'pbkdf2-iterations-limit';
+
+/**
+ * The step of a job an error came from, where it changes how the error is
+ * worded: `validate` and `create` of a new target's creation,
+ * `block-status` of map's allocation queries, `action` of a snapshot
+ * action (rather than opening the image).
+ */
+export type ErrorStage = 'validate' | 'create' | 'block-status' | 'action';
+
 /** Extra facts an error carries besides its message. */
 export interface ErrorDetails {
   /** The file the error is about. */
@@ -34,10 +83,18 @@ export interface ErrorDetails {
   offset?: number | undefined;
   /** The underlying error. */
   cause?: unknown;
-  /** Free-form structured data (for example what happened to a job's target). */
+  /** Facts for people and logs (limits, names); programs branch on `code`, `reason`, `stage`, `errno` and `exitCode`. */
   data?: Record<string, unknown> | undefined;
   /** Extra lines a CLI prints after the message, unprefixed (qemu's error hints). */
   hint?: string | undefined;
+  /** The specific condition, when callers need more than `code`. */
+  reason?: ErrorReason | undefined;
+  /** The job step the error came from. */
+  stage?: ErrorStage | undefined;
+  /** The POSIX errno qemu reports for this failure (qemu-img prints `-errno (strerror)` in places). */
+  errno?: number | undefined;
+  /** The exit status qemu-img gives this failure where it is not 1 (`check`, `compare`). */
+  exitCode?: number | undefined;
 }
 
 const BRAND = Symbol.for('vdisk.error');
@@ -64,6 +121,14 @@ export class VdiskError extends Error {
   readonly data: Record<string, unknown> | undefined;
   /** Lines a CLI prints after the message (qemu's error hints). */
   readonly hint: string | undefined;
+  /** The specific condition, when callers need more than `code`. */
+  readonly reason: ErrorReason | undefined;
+  /** The job step the error came from. */
+  readonly stage: ErrorStage | undefined;
+  /** The POSIX errno qemu reports for this failure. */
+  readonly errno: number | undefined;
+  /** The exit status qemu-img gives this failure, when not 1. */
+  readonly exitCode: number | undefined;
 
   constructor(code: ErrorCode, fault: ErrorFault, message: string, details: ErrorDetails = {}) {
     super(message, details.cause === undefined ? undefined : { cause: details.cause });
@@ -73,6 +138,10 @@ export class VdiskError extends Error {
     this.offset = details.offset;
     this.data = details.data;
     this.hint = details.hint;
+    this.reason = details.reason;
+    this.stage = details.stage;
+    this.errno = details.errno;
+    this.exitCode = details.exitCode;
     Object.defineProperty(this, BRAND, { value: true });
   }
 
@@ -91,11 +160,13 @@ export class VdiskError extends Error {
   /**
    * The same kind of error (class, code, fault) under another message: how
    * context is added to an error without losing what it is. `details`
-   * replaces the file, offset, data, hint and cause, which default to this
-   * error's own (and this error as the cause).
+   * replaces the file, offset, data, hint, reason, stage, errno, exit code
+   * and cause, which default to this error's own (and this error as the
+   * cause).
    */
   rephrase<T extends VdiskError>(this: T, message: string, details: ErrorDetails = {}): T {
-    const merged: ErrorDetails = { file: this.file, offset: this.offset, data: this.data, hint: this.hint, cause: this, ...details };
+    const own: ErrorDetails = { file: this.file, offset: this.offset, data: this.data, hint: this.hint, reason: this.reason, stage: this.stage, errno: this.errno, exitCode: this.exitCode };
+    const merged: ErrorDetails = { ...own, cause: this, ...details };
     // Built by the base constructor under the subclass's prototype, so no subclass constructor re-derives the code.
     return Reflect.construct(VdiskError, [this.code, this.fault, message, merged], this.constructor) as T;
   }
@@ -110,6 +181,8 @@ export class VdiskError extends Error {
       ...(this.file === undefined ? {} : { file: this.file }),
       ...(this.offset === undefined ? {} : { offset: this.offset }),
       ...(this.data === undefined ? {} : { data: this.data }),
+      ...(this.reason === undefined ? {} : { reason: this.reason }),
+      ...(this.errno === undefined ? {} : { errno: this.errno }),
     };
   }
 }
@@ -118,6 +191,13 @@ export class VdiskError extends Error {
 export class InvalidArgumentError extends VdiskError {
   constructor(message: string, details?: ErrorDetails) {
     super('EINVAL', 'user', message, details);
+  }
+}
+
+/** A write to an image not opened for writing, or one vdisk refuses to make (EPERM). */
+export class PermissionError extends VdiskError {
+  constructor(message: string, details?: ErrorDetails) {
+    super('EPERM', 'user', message, details);
   }
 }
 

@@ -126,7 +126,7 @@ export function parseSize(value: string | number, what = 'image size', max = Num
   if (!r.ok && r.reason === 'invalid') {
     throw new InvalidArgumentError(
       `Invalid ${what} specified. You may use k, M, G, T, P or E suffixes for kilobytes, megabytes, gigabytes, terabytes, petabytes and exabytes.`,
-      { data: { kind: 'size-syntax', what } },
+      { reason: 'size-syntax', data: { what } },
     );
   }
   if (!r.ok || r.value > BigInt(max)) throw sizeRangeError(what, max, r.ok ? r.value : undefined);

@@ -79,7 +79,7 @@ async function directIo(fh: FileHandle, name: string, isDevice: boolean): Promis
 /**
  * Opens with O_DIRECT; when the file system refuses it (EINVAL), fails with
  * qemu's wording. An exclusive open that fails so has already created the
- * file (the kernel checks O_DIRECT after creating it): `createdByOpen` says so.
+ * file (the kernel checks O_DIRECT after creating it), so it is removed again.
  */
 async function openDirect(path: string, flags: number, cache: CacheMode): Promise<FileHandle> {
   try {
@@ -94,8 +94,8 @@ async function openDirect(path: string, flags: number, cache: CacheMode): Promis
     }
     await plain.close();
     const reason = 'filesystem does not support O_DIRECT';
-    const createdByOpen = (flags & constants.O_EXCL) !== 0;
-    throw new UnsupportedError(`Could not open '${path}': ${reason}`, { file: path, cause: err, data: { cache, reason, directUnsupported: true, createdByOpen } });
+    if ((flags & constants.O_EXCL) !== 0) await rm(path, { force: true }).catch(() => undefined);
+    throw new UnsupportedError(`Could not open '${path}': ${reason}`, { file: path, cause: err, reason: 'cache-mode-unavailable', data: { cache, reason, directUnsupported: true } });
   }
 }
 
@@ -167,7 +167,7 @@ export class FileStore implements ByteStore {
     const { direct, dsync } = cacheSemantics(cache);
     if (direct && !native) {
       const reason = `cache mode '${cache}' needs direct I/O, which needs vdisk's native module (not built, or VDISK_NO_NATIVE is set)`;
-      throw new UnsupportedError(`Could not open '${path}': ${reason}`, { file: path, data: { cache, reason } });
+      throw new UnsupportedError(`Could not open '${path}': ${reason}`, { file: path, reason: 'cache-mode-unavailable', data: { cache, reason } });
     }
     let flags = (readOnly ? constants.O_RDONLY : constants.O_RDWR) | constants.O_NONBLOCK;
     if (dsync) flags |= constants.O_DSYNC;
@@ -177,7 +177,6 @@ export class FileStore implements ByteStore {
     try {
       ({ fh, created } = await openFile(path, flags, cache, direct, options));
     } catch (err) {
-      if (err instanceof UnsupportedError && err.data?.['createdByOpen']) await rm(path, { force: true }).catch(() => undefined);
       throw fsError(err, `Could not open '${path}'`, path);
     }
     try {

@@ -49,8 +49,9 @@ export function lockingUnavailable(name: string): UnsupportedError {
   const reason = "image locking is unavailable (vdisk's native module is not built, or VDISK_NO_NATIVE is set)";
   return new UnsupportedError(`Failed to lock '${name}': ${reason}`, {
     file: name,
-    hint: 'Write without image locks only if nothing else can use the image: --no-lock (API: locking: false, or file.locking=off).',
-    data: { reason, lockingUnavailable: true },
+    hint: 'Write without image locks only if nothing else can use the image: locking: false (or file.locking=off).',
+    reason: 'locking-unavailable',
+    data: { reason },
   });
 }
 

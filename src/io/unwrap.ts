@@ -66,8 +66,9 @@ class SparseSink {
   /** Refuses an output of `size` bytes when it is above the cap. */
   admit(size: number): void {
     if (size <= this.maxSize) return;
-    throw new PolicyError(`'${this.file}' inflates to more than ${this.maxSize} bytes, the most allowed (maxInflatedSize, --max-inflated-size)`, {
+    throw new PolicyError(`'${this.file}' inflates to more than ${this.maxSize} bytes, the most allowed (maxInflatedSize)`, {
       file: this.file,
+      reason: 'inflated-size-limit',
       data: { maxInflatedSize: this.maxSize },
     });
   }

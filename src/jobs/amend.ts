@@ -66,7 +66,7 @@ function typeAmendOptions(specs: readonly OptionSpec[], createSpecs: readonly Op
 async function runAmend(filename: ImageTarget, opts: AmendOptions, ctx: JobContext<AmendPhase>): Promise<AmendResult> {
   const list = Array.isArray(opts.options) ? (opts.options as readonly CreateOptionInput[]) : [opts.options as CreateOptionInput];
   const raw = list.flatMap(toRaw);
-  if (raw.length === 0) throw new InvalidArgumentError('Must specify options (-o)');
+  if (raw.length === 0) throw new InvalidArgumentError('Must specify options');
   const registry = opts.registry ?? defaultRegistry;
   const dev = await BlockDevice.open(filename, { ...opts, readOnly: false });
   try {

@@ -64,7 +64,7 @@ export interface BenchResult {
 /** The checks qemu-img bench makes before opening the image. */
 export function validateBench(opts: BenchOptions): void {
   const depth = opts.depth ?? 64;
-  if (!opts.write && opts.flushInterval) throw new InvalidArgumentError('--flush-interval is only available in write tests');
+  if (!opts.write && opts.flushInterval) throw new InvalidArgumentError('flushInterval is only available in write tests', { reason: 'flush-interval-needs-write' });
   if (opts.flushInterval && opts.flushInterval < depth) throw new InvalidArgumentError("Flush interval can't be smaller than depth");
 }
 

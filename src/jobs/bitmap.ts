@@ -35,10 +35,10 @@ export interface BitmapOptions extends JobOptions, Omit<OpenImageOptions, 'readO
 }
 
 function validate(actions: readonly BitmapAction[], opts: BitmapOptions): void {
-  if (actions.length === 0) throw new InvalidArgumentError('Need at least one of --add, --remove, --clear, --enable, --disable, or --merge');
-  if (opts.granularity !== undefined && !actions.some((a) => a.op === 'add')) throw new InvalidArgumentError('granularity only supported with --add');
-  if (opts.sourceFormat !== undefined && opts.sourceFile === undefined) throw new InvalidArgumentError('-F only supported with -b');
-  if (opts.sourceFile !== undefined && !actions.some((a) => a.op === 'merge')) throw new InvalidArgumentError('Merge bitmap source file only supported with --merge');
+  if (actions.length === 0) throw new InvalidArgumentError('Need at least one action: add, remove, clear, enable, disable or merge');
+  if (opts.granularity !== undefined && !actions.some((a) => a.op === 'add')) throw new InvalidArgumentError('granularity only supported with an add action');
+  if (opts.sourceFormat !== undefined && opts.sourceFile === undefined) throw new InvalidArgumentError('sourceFormat only supported with sourceFile');
+  if (opts.sourceFile !== undefined && !actions.some((a) => a.op === 'merge')) throw new InvalidArgumentError('sourceFile only supported with a merge action');
 }
 
 function usable(bitmaps: ImageBitmaps | undefined, name: string): number {

@@ -52,7 +52,7 @@ const MAX_FINDINGS = 1000;
 function validRepair(repair: unknown): CheckRepair {
   if (repair === undefined || repair === 'none') return 'none';
   if (repair === 'leaks' || repair === 'all') return repair;
-  throw new InvalidArgumentError(`Unknown option value for -r (expecting 'leaks' or 'all'): ${String(repair)}`);
+  throw new InvalidArgumentError(`Unknown repair mode (expecting 'leaks' or 'all'): ${String(repair)}`);
 }
 
 async function runCheck(filename: ImageTarget, options: CheckOptions, ctx: JobContext<CheckPhase>): Promise<CheckReport> {
@@ -65,7 +65,7 @@ async function runCheck(filename: ImageTarget, options: CheckOptions, ctx: JobCo
     const top = dev.top;
     const checker = top.image.checker;
     if (!checker || (repair !== 'none' && !checker.canRepair)) {
-      throw new UnsupportedError('This image format does not support checks', { data: { checkExit: 63 } });
+      throw new UnsupportedError('This image format does not support checks', { exitCode: 63 });
     }
     const findings: string[] = [];
     const log = (line: string, kind?: 'report'): void => {
@@ -85,7 +85,7 @@ async function runCheck(filename: ImageTarget, options: CheckOptions, ctx: JobCo
       } catch (err) {
         if (err instanceof VdiskError && err.code === 'EABORTED') throw err;
         const why = err instanceof IoError ? err.message : err instanceof Error ? err.message : String(err);
-        throw new IoError(`Check failed: ${why}`, { cause: err, data: { checkExit: 1 } });
+        throw new IoError(`Check failed: ${why}`, { cause: err, exitCode: 1 });
       }
     };
     const first = await run(repair);
@@ -120,7 +120,7 @@ async function runCheck(filename: ImageTarget, options: CheckOptions, ctx: JobCo
  * const report = await check('disk.qcow2', { repair: 'leaks' });
  * if (report.corruptions) console.log('damaged:', report.findings);
  * ```
- * @throws {UnsupportedError} EUNSUPPORTED "This image format does not support checks" (`data.checkExit` 63),
+ * @throws {UnsupportedError} EUNSUPPORTED "This image format does not support checks" (`exitCode` 63),
  *   {@link IoError} EIO "Check failed: ..." when the check cannot complete, open errors
  */
 export function check(filename: ImageTarget, options: CheckOptions = {}): Job<CheckReport, CheckPhase> {

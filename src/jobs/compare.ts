@@ -52,7 +52,7 @@ export interface CompareResult {
 /** Which exit status qemu-img gives a failed compare step. */
 function stageError(err: unknown, exit: 2 | 3 | 4, message?: string): unknown {
   if (!(err instanceof VdiskError)) return err;
-  return err.rephrase(message ?? err.message, { offset: undefined, data: { ...err.data, compareExit: exit } });
+  return err.rephrase(message ?? err.message, { offset: undefined, exitCode: exit });
 }
 
 const IO_BUF = 2 * 1024 * 1024;
@@ -274,7 +274,7 @@ async function runCompare(fileA: ImageTarget, fileB: ImageTarget, opts: CompareO
 
 /**
  * Compares two images' guest-visible content, as `qemu-img compare` does.
- * Errors carry `data.compareExit` (2 open, 3 block status, 4 read) for
+ * Errors carry `exitCode` (2 open, 3 block status, 4 read) for
  * qemu-img's exit statuses.
  *
  * @example

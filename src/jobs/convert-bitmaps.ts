@@ -23,7 +23,8 @@ export function checkSourceBitmaps(sources: readonly BlockDevice[], skipBroken: 
   const broken = [...bitmaps.list()].reverse().find((b) => b.inUse);
   if (broken) {
     throw new InvalidArgumentError(`Cannot copy inconsistent bitmap '${broken.name}'`, {
-      hint: "Try --skip-broken-bitmaps, or use 'vdisk bitmap --remove' to delete it",
+      reason: 'broken-bitmap',
+      hint: 'Try skipBrokenBitmaps, or remove the bitmap with bitmap()',
     });
   }
 }

@@ -5,7 +5,7 @@
  * an interrupted convert never leaves a plausible half image behind.
  */
 
-import { InvalidArgumentError, VdiskError } from '../core/errors.js';
+import { InvalidArgumentError, UnsupportedError, VdiskError } from '../core/errors.js';
 import { QDict } from '../core/qdict.js';
 import { Job, type JobContext, type JobOptions } from '../core/job.js';
 import { BlockDevice } from '../block/device.js';
@@ -110,13 +110,13 @@ function validate(sources: readonly Source[], opts: ConvertOptions): number {
   if (!Number.isSafeInteger(sparse) || sparse < 0 || sparse % 512 !== 0 || sparse > 16 * 1024 * 1024) {
     throw new InvalidArgumentError('Invalid buffer size for sparse output specified. Valid sizes are multiples of 512 up to 16MB.');
   }
-  if (opts.skipBrokenBitmaps && !opts.bitmaps) throw new InvalidArgumentError('Use of --skip-broken-bitmaps requires --bitmaps');
-  if (opts.targetIsZero && !opts.noCreate) throw new InvalidArgumentError('--target-is-zero requires use of -n flag');
-  if (opts.noCreate && opts.options !== undefined) throw new InvalidArgumentError('-o has no effect when skipping image creation');
+  if (opts.skipBrokenBitmaps && !opts.bitmaps) throw new InvalidArgumentError('skipBrokenBitmaps requires bitmaps');
+  if (opts.targetIsZero && !opts.noCreate) throw new InvalidArgumentError('targetIsZero requires noCreate', { reason: 'target-is-zero-needs-no-create' });
+  if (opts.noCreate && opts.options !== undefined) throw new InvalidArgumentError('Create options have no effect with noCreate', { reason: 'options-with-no-create' });
   // -l reads one snapshot: qemu-img cannot concatenate snapshots of several images.
   if (opts.snapshot !== undefined && sources.length > 1) throw new InvalidArgumentError('No support for concatenating multiple snapshot');
-  if (opts.compress && sparse === 0) throw new InvalidArgumentError('Cannot use -c together with -S 0');
-  if (opts.copyOffload && opts.compress) throw new InvalidArgumentError('Cannot enable copy offloading when -c is used');
+  if (opts.compress && sparse === 0) throw new InvalidArgumentError('compress cannot be used with sparseSize 0', { reason: 'compress-needs-sparse' });
+  if (opts.copyOffload && opts.compress) throw new InvalidArgumentError('copyOffload cannot be used with compress');
   if (opts.copyOffload && opts.salvage) throw new InvalidArgumentError('Cannot use copy offloading in salvaging mode');
   const m = opts.parallel ?? 8;
   if (!Number.isInteger(m) || m < 1 || m > 16) {
@@ -132,8 +132,8 @@ function optionList(input: CreateOptions['options']): CreateOptionInput[] {
 
 /** img_convert checks the backing format itself, in its own words. */
 function convertWording(err: VdiskError): VdiskError {
-  if (err.data?.['kind'] !== 'backing-format-missing') return err;
-  return new InvalidArgumentError('Use of backing file requires explicit backing format', { cause: err, data: err.data });
+  if (err.reason !== 'backing-format-missing') return err;
+  return new InvalidArgumentError('Use of backing file requires explicit backing format', { cause: err, reason: err.reason });
 }
 
 /** Validates the target's create options; errors read as qemu-img convert words them. */
@@ -141,7 +141,7 @@ async function planTarget(target: OutputSpec, opts: CreateOptions & { format: st
   try {
     return await prepareCreate(target, opts);
   } catch (err) {
-    if (err instanceof VdiskError && err.cause instanceof VdiskError && err.data?.['createStage'] === 'validate') throw convertWording(err.cause);
+    if (err instanceof VdiskError && err.cause instanceof VdiskError && err.stage === 'validate') throw convertWording(err.cause);
     throw err;
   }
 }
@@ -217,7 +217,7 @@ async function runConvert(sourceNames: readonly Source[], targetSpec: ImageTarge
   const target = targetName(targetSpec);
   // Options name an existing image only: a new target is a path or a store.
   const newTarget: OutputSpec | undefined = isImageOptions(targetSpec) ? undefined : targetSpec;
-  if (newTarget === undefined && !opts.noCreate) throw new InvalidArgumentError('--target-image-opts requires use of -n flag');
+  if (newTarget === undefined && !opts.noCreate) throw new InvalidArgumentError('A target given as image options requires noCreate');
   const registry = opts.registry ?? defaultRegistry;
   // Nothing may write the sources while they are copied (qemu-img convert's BDRV_O_NO_SHARE).
   // Wrapped sources are inflated privately by the open (block/unwrap.ts), never beside the target.
@@ -235,7 +235,7 @@ async function runConvert(sourceNames: readonly Source[], targetSpec: ImageTarge
     }
     const total = sources.reduce((n, s) => n + s.size, 0);
     // qemu-img 7.2 prints this and exits 0 without copying; vdisk fails (exit 1).
-    if (opts.targetIsZero && opts.backingFile !== undefined) throw new InvalidArgumentError('Cannot use --target-is-zero when the destination image has a backing file');
+    if (opts.targetIsZero && opts.backingFile !== undefined) throw new InvalidArgumentError('targetIsZero cannot be used when the destination image has a backing file', { reason: 'target-is-zero-with-backing' });
     if (opts.noCreate && opts.backingFile !== undefined && sources.length > 1) throw new InvalidArgumentError(CONCAT_BACKING);
     if (opts.bitmaps) checkSourceBitmaps(sources, opts.skipBrokenBitmaps === true); // --bitmaps: refused before anything is written
     const format = opts.targetFormat ?? 'raw';
@@ -257,7 +257,7 @@ async function runConvert(sourceNames: readonly Source[], targetSpec: ImageTarge
       const plan = await planTarget(newTarget, { ...targetOpts, onProgress: undefined, format, size: undefined, options, registry, refuse, onWarning, refuseBacking, backingUnsafe: true });
       const prealloc = plan.printedOptions.find(([k]) => k === 'preallocation')?.[1];
       const encrypted = plan.printedOptions.some(([k, v]) => k === 'encrypt.format' || (k === 'encryption' && v === 'on'));
-      if (opts.compress && encrypted) throw new InvalidArgumentError('Compression and encryption not supported at the same time');
+      if (opts.compress && encrypted) throw new UnsupportedError('Compression and encryption not supported at the same time');
       if (opts.compress && prealloc !== undefined && prealloc !== 'off') throw new InvalidArgumentError('Compression and preallocation not supported at the same time');
       // A single new regular file is written under a temporary name and renamed when complete;
       // multi-file images, symlinks and devices are written in place, as qemu-img does (block/target.ts).

@@ -239,8 +239,7 @@ async function status(source: BlockDevice, offset: number, length: number, s: Co
  */
 function readError(err: unknown, offset: number): unknown {
   if (!(err instanceof VdiskError) || err.code !== 'EIO') return err;
-  const Ctor = err.constructor as new (m: string, d: object) => VdiskError;
-  return new Ctor(`error while reading at byte ${offset}: ${err.message}`, { file: err.file, offset: err.offset, cause: err, data: err.data, hint: err.hint });
+  return err.rephrase(`error while reading at byte ${offset}: ${err.message}`);
 }
 
 /** Reads `buf` at `offset`; in salvage mode retries sector by sector and zero-fills what cannot be read. */

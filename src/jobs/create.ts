@@ -127,12 +127,12 @@ function printed(specs: readonly OptionSpec[], texts: ReadonlyMap<string, string
 
 /**
  * Tags an error with the file being created, as qemu-img prefixes `x.qcow2: `.
- * The original error stays the `cause`, and `data.createStage` says whether
- * it came from validation or from writing (convert words the two differently).
+ * The original error stays the `cause`, and `stage` says whether it came
+ * from validation or from writing (convert words the two differently).
  */
-function prefixed(filename: string, err: unknown, stage: 'validate' | 'execute'): unknown {
-  if (!(err instanceof VdiskError) || err.data?.['createStage']) return err;
-  return err.rephrase(`${filename}: ${err.message}`, { file: err.file ?? filename, offset: undefined, data: { ...err.data, createStage: stage } });
+function prefixed(filename: string, err: unknown, stage: 'validate' | 'create'): unknown {
+  if (!(err instanceof VdiskError) || err.stage === 'validate' || err.stage === 'create') return err;
+  return err.rephrase(`${filename}: ${err.message}`, { file: err.file ?? filename, offset: undefined, stage });
 }
 
 /**
@@ -144,10 +144,10 @@ async function openCreated(target: OutputTarget, filename: string, cache: CacheM
   try {
     return await target.openMain(cache);
   } catch (err) {
-    const reason = err instanceof VdiskError ? err.data?.['reason'] : undefined;
-    if (!(err instanceof VdiskError) || err.data?.['cache'] === undefined || typeof reason !== 'string') throw err;
-    const message = `Could not open '${filename}': Could not open '${filename}': ${reason}`;
-    throw new UnsupportedError(message, { file: filename, data: { ...err.data, createStage: 'execute' } });
+    if (!(err instanceof VdiskError) || err.reason !== 'cache-mode-unavailable') throw err;
+    // The store names the temporary file; qemu-img names the target.
+    const why = err.message.replace(`Could not open '${err.file ?? filename}'`, `Could not open '${filename}'`);
+    throw new UnsupportedError(`Could not open '${filename}': ${why}`, { file: filename, reason: err.reason, stage: 'create', data: err.data });
   }
 }
 
@@ -183,7 +183,7 @@ async function backingSize(filename: string, backing: string, format: string | u
   }
   try {
     // qemu opens the backing file before it insists on its format, and says what it found.
-    if (format === undefined) throw new InvalidArgumentError('Backing file specified without backing format', { hint: `Detected format of ${dev.format}.`, data: { kind: 'backing-format-missing' } });
+    if (format === undefined) throw new InvalidArgumentError('Backing file specified without backing format', { hint: `Detected format of ${dev.format}.`, reason: 'backing-format-missing' });
     return dev.size;
   } finally {
     await dev.close();
@@ -235,7 +235,7 @@ export async function prepareCreate(output: OutputSpec, opts: CreateOptions = {}
       if (pathCombine(filename, backingFile) === filename || backingFile === filename) {
         throw new InvalidArgumentError('Error: Trying to create an image with the same filename as the backing file');
       }
-      if (opts.backingUnsafe && backingFormat === undefined) throw new InvalidArgumentError('Backing file specified without backing format', { data: { kind: 'backing-format-missing' } });
+      if (opts.backingUnsafe && backingFormat === undefined) throw new InvalidArgumentError('Backing file specified without backing format', { reason: 'backing-format-missing' });
       if (!opts.backingUnsafe) {
         const size = await backingSize(filename, backingFile, backingFormat, opts);
         if (!values.has('size')) set('size', size);
@@ -279,7 +279,7 @@ export async function prepareCreate(output: OutputSpec, opts: CreateOptions = {}
         if (!given) await target.commit();
       } catch (err) {
         if (!given) await target.abort();
-        throw prefixed(filename, tooLarge(err, format, specs, values) ?? err, 'execute');
+        throw prefixed(filename, tooLarge(err, format, specs, values) ?? err, 'create');
       }
       return { filename, format, size };
     };

@@ -10,11 +10,9 @@ import { isVdiskError, type ErrorCode } from '../core/errors.js';
 import { openForInspection, type FormatMatch, type FoundReference, type Inspection } from '../block/inspect-open.js';
 import { unwrapSettings, type IngestPolicy } from '../block/ingest-policy.js';
 import { defaultRegistry, type DriverRegistry } from '../block/registry.js';
-import type { ContentSignature } from '../formats/signatures.js';
-import type { UnknownFeatures } from '../formats/driver.js';
 import type { Layer } from '../block/layer.js';
 import type { WrapperInfo } from '../block/unwrap.js';
-import type { ByteStore } from '../block/types.js';
+import type { ByteStore, ContentSignature, UnknownFeatures } from '../block/types.js';
 
 /** Why an upload is unsafe. */
 export type InspectReasonCode =
@@ -104,9 +102,9 @@ function errorReason(err: unknown, wrapped: boolean): InspectReason {
   const message = err instanceof Error ? err.message : String(err);
   const code: ErrorCode | undefined = isVdiskError(err) ? err.code : undefined;
   if (code === 'EPOLICY') {
-    const data = isVdiskError(err) ? err.data : undefined;
-    if (data?.['allowedFormats'] !== undefined) return { code: 'format-not-allowed', message };
-    if (data?.['maxVirtualSize'] !== undefined) return { code: 'virtual-size', message };
+    const reason = isVdiskError(err) ? err.reason : undefined;
+    if (reason === 'format-not-allowed') return { code: 'format-not-allowed', message };
+    if (reason === 'virtual-size-limit') return { code: 'virtual-size', message };
     return { code: 'inflated-size', message };
   }
   return { code: wrapped ? 'unwrap-failed' : 'open-failed', message };

@@ -73,7 +73,7 @@ async function statusOf(dev: BlockDevice, offset: number, length: number): Promi
     return await dev.blockStatus(offset, length);
   } catch (err) {
     if (!(err instanceof VdiskError) || err.code === 'EABORTED') throw err;
-    throw err.rephrase(`Could not read file metadata: ${err.message}`, { data: { ...err.data, mapStatus: true } });
+    throw err.rephrase(`Could not read file metadata: ${err.message}`, { stage: 'block-status' });
   }
 }
 

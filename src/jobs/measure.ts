@@ -71,8 +71,8 @@ function typedOptions(format: string, input: MeasureOptions['options']): Map<str
 }
 
 async function runMeasure(filename: ImageTarget | undefined, opts: MeasureOptions, ctx: JobContext<MeasurePhase>): Promise<MeasureResult> {
-  if (filename === undefined && opts.size === undefined) throw new InvalidArgumentError('Either --size N or one filename must be specified.');
-  if (filename !== undefined && opts.size !== undefined) throw new InvalidArgumentError('--size N cannot be used together with a filename.');
+  if (filename === undefined && opts.size === undefined) throw new InvalidArgumentError('Either size or one source must be given.');
+  if (filename !== undefined && opts.size !== undefined) throw new InvalidArgumentError('size cannot be used together with a source.');
   const registry = opts.registry ?? defaultRegistry;
   let dev: BlockDevice | undefined;
   try {

@@ -140,7 +140,7 @@ async function copyDifferences(dev: BlockDevice, next: BlockDevice | undefined, 
 async function runRebase(filename: ImageTarget, backing: string | undefined, opts: RebaseOptions, ctx: JobContext<RebasePhase>): Promise<RebaseResult> {
   const name = backing === '' ? undefined : backing;
   const unsafe = opts.unsafe === true;
-  if (!unsafe && backing === undefined) throw new InvalidArgumentError('Must specify backing file (-b) or use unsafe mode (-u)');
+  if (!unsafe && backing === undefined) throw new InvalidArgumentError('Must specify a backing file or use unsafe mode');
   const open: OpenImageOptions = { ...opts, format: opts.format };
   const dev = await BlockDevice.open(filename, { ...open, readOnly: false, backing: !unsafe });
   let next: BlockDevice | undefined;

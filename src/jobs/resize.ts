@@ -48,14 +48,14 @@ const BDRV_MAX_LENGTH = 2n ** 63n - 2n ** 30n;
 /** `[+|-]size` → sign and magnitude (any size below 2^64, as qemu-img parses it), with qemu-img's error text. */
 function parseResizeSize(size: number | string): { relative: -1 | 0 | 1; value: bigint } {
   if (typeof size === 'number') {
-    if (!Number.isSafeInteger(size)) throw new InvalidArgumentError(SIZE_SYNTAX, { data: { kind: 'size-syntax' } });
+    if (!Number.isSafeInteger(size)) throw new InvalidArgumentError(SIZE_SYNTAX, { reason: 'size-syntax' });
     return { relative: 0, value: BigInt(size) };
   }
   const relative = size.startsWith('+') ? 1 : size.startsWith('-') ? -1 : 0;
   const text = relative ? size.slice(1) : size;
   const r = parseSizeBig(text);
   if (!r.ok && r.reason === 'range') throw new InvalidArgumentError(`Value '${text}' is out of range for parameter 'size'`);
-  if (!r.ok) throw new InvalidArgumentError(SIZE_SYNTAX, { data: { kind: 'size-syntax' } });
+  if (!r.ok) throw new InvalidArgumentError(SIZE_SYNTAX, { reason: 'size-syntax' });
   return { relative, value: r.value };
 }
 
@@ -85,7 +85,7 @@ async function runResize(target: ImageTarget, size: number | string, options: Re
     const wanted = newSize(current, relative, value);
     if (wanted <= BigInt(current) && prealloc !== 'off') throw new InvalidArgumentError('Preallocation can only be used for growing images');
     if (BigInt(current) > wanted && !options.shrink) {
-      throw new InvalidArgumentError('Use the --shrink option to perform a shrink operation.', { data: { kind: 'shrink-refused' } });
+      throw new InvalidArgumentError('Use the shrink option to perform a shrink operation.', { reason: 'shrink-refused' });
     }
     // The block layer refuses a size above its maximum before it asks the driver.
     if (wanted > BDRV_MAX_LENGTH) throw new InvalidArgumentError(`offset(${wanted}) exceeds maximum(${BDRV_MAX_LENGTH})`);
@@ -110,7 +110,7 @@ async function runResize(target: ImageTarget, size: number | string, options: Re
  *
  * @param size - bytes, or a qemu-img size string; `+`/`-` make it relative to the current size
  * @throws {InvalidArgumentError} EINVAL: bad size, "New image size must be positive",
- *   shrinking without `shrink` (`data.kind === 'shrink-refused'`), preallocation while shrinking;
+ *   shrinking without `shrink` (`reason: 'shrink-refused'`), preallocation while shrinking;
  *   {@link UnsupportedError} EUNSUPPORTED: "Image format driver does not support resize"
  * @example
  * ```ts

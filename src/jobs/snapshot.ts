@@ -44,13 +44,13 @@ export interface SnapshotResult {
 }
 
 /** Marks an error as coming from the action (not the open), for qemu-img's "Could not … snapshot" wording. */
-function actionError(err: unknown, action: SnapshotAction): unknown {
+function actionError(err: unknown): unknown {
   if (!(err instanceof VdiskError)) return err;
-  return err.rephrase(err.message, { data: { ...err.data, snapshotAction: action } });
+  return err.rephrase(err.message, { stage: 'action' });
 }
 
 function unsupported(format: string, errno: number): UnsupportedError {
-  return new UnsupportedError(`Format '${format}' has no internal snapshots`, { data: { errno, noSnapshots: true } });
+  return new UnsupportedError(`Format '${format}' has no internal snapshots`, { reason: 'no-snapshots', errno });
 }
 
 async function act(dev: BlockDevice, options: SnapshotOptions): Promise<SnapshotResult> {
@@ -67,7 +67,7 @@ async function act(dev: BlockDevice, options: SnapshotOptions): Promise<Snapshot
     case 'apply': {
       // bdrv_snapshot_goto: bitmaps (enabled or not) would not record the
       // clusters a revert changes, so any loaded bitmap refuses it, first.
-      if ((dev.top.image.bitmaps?.list().length ?? 0) > 0) throw new LockedError('Device has active dirty bitmaps', { data: { errno: 16 } });
+      if ((dev.top.image.bitmaps?.list().length ?? 0) > 0) throw new LockedError('Device has active dirty bitmaps', { errno: 16 });
       if (!ops?.apply) {
         // qemu-img 7.2 reopens the image while falling back to its file: the probed-raw warning shows twice.
         if (dev.top.probedRaw) options.onWarning?.({ code: 'probed-raw', message: probedRawWarning(dev.top.path) });
@@ -78,7 +78,7 @@ async function act(dev: BlockDevice, options: SnapshotOptions): Promise<Snapshot
       return { snapshots: ops.list(), snapshot: target };
     }
     case 'delete': {
-      if (!ops?.delete) throw new NotFoundError(`Snapshot '${name}' not found`, { data: { snapshot: name, noSnapshots: true } });
+      if (!ops?.delete) throw new NotFoundError(`Snapshot '${name}' not found`, { reason: 'no-snapshots', data: { snapshot: name } });
       const deleted = await ops.delete({ name });
       return { snapshots: ops.list(), snapshot: deleted };
     }
@@ -97,7 +97,7 @@ async function runSnapshot(target: ImageTarget, options: SnapshotOptions, ctx: J
     result = await act(dev, options);
   } catch (err) {
     await dev.close().catch(() => undefined);
-    throw actionError(err, options.action);
+    throw actionError(err);
   }
   await dev.close();
   ctx.progress.finish();
@@ -112,10 +112,10 @@ async function runSnapshot(target: ImageTarget, options: SnapshotOptions, ctx: J
  * @param target - the image (a path, or a ByteStore)
  * @returns the snapshots after the action, and the one acted on
  * @throws {NotFoundError} ENOENT when `apply`/`delete` finds no such snapshot;
- *   {@link UnsupportedError} EUNSUPPORTED for formats without snapshots (`data.errno`),
+ *   {@link UnsupportedError} EUNSUPPORTED for formats without snapshots (`reason: 'no-snapshots'`),
  *   refcount saturation, external data files; {@link LockedError} EBUSY when `apply` meets
  *   persistent bitmaps; open errors as {@link open}.
- *   Errors from the action itself carry `data.snapshotAction`.
+ *   Errors from the action itself carry `stage: 'action'`; `errno` is qemu's errno where it words one.
  * @example
  * ```ts
  * await snapshot('disk.qcow2', { action: 'create', name: 'before-upgrade' });

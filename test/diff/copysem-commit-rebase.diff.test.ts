@@ -1,5 +1,5 @@
 /**
- * commit and safe rebase against qemu-img (issue 13 item 13): the images
+ * commit and safe rebase against qemu-img: the images
  * they change must read as qemu-img's and allocate what qemu-img's do, or
  * less where vdisk deliberately writes zero clusters for zeros that
  * qemu-img copies as data (listed in the README) — table-driven over

@@ -1,5 +1,5 @@
 /**
- * convert's copy semantics against qemu-img (issue 13 items 2 and 13): a
+ * convert's copy semantics against qemu-img: a
  * target with a backing file (`-B`, `-o backing_file`) must read as the
  * source where the source reads as zeros; zeros past the end of a shorter
  * backing file, `-S` zero detection, multiple sources, `-n` into existing
@@ -67,7 +67,7 @@ const prefilled = (fmt: string, opts: string[] = []): Prep => ({ create: ['-f', 
 const fresh = (fmt: string, opts: string[] = []): Prep => ({ create: ['-f', fmt, ...opts] });
 
 const cases: readonly Case[] = [
-  // Item 2: zeros of the source hide the backing file's data.
+  // Zeros of the source hide the backing file's data.
   { name: '-o backing_file, all-zero raw source', args: ['-O', 'qcow2', '-o', 'backing_file=b4.raw,backing_fmt=raw', 'z.raw', 'OUT'], format: 'qcow2', readsAs: ['raw', 'z.raw'], expect: 'same' },
   { name: '-o backing_file, -S 64k, mixed raw source', args: ['-S', '64k', '-O', 'qcow2', '-o', 'backing_file=b4.raw,backing_fmt=raw', 'mix.raw', 'OUT'], format: 'qcow2', readsAs: ['raw', 'mix.raw'], expect: 'same' },
   { name: '-B, qcow2 source without a backing file', args: ['-O', 'qcow2', ...B4, 'zq.qcow2', 'OUT'], format: 'qcow2', readsAs: ['qcow2', 'zq.qcow2'], expect: 'same' },
@@ -77,13 +77,13 @@ const cases: readonly Case[] = [
   { name: '-B -c (compressed clusters)', args: ['-c', '-O', 'qcow2', ...B4, 'mix.raw', 'OUT'], format: 'qcow2', readsAs: ['raw', 'mix.raw'], expect: 'same' },
   { name: '-B naming the source\'s own base: only the top layer', args: ['-O', 'qcow2', '-B', 'sb.raw', '-F', 'raw', 'ov.qcow2', 'OUT'], format: 'qcow2', readsAs: ['qcow2', 'ov.qcow2'], expect: 'same' },
   { name: '-o backing_file with a source chain: only the top layer', args: ['-O', 'qcow2', '-o', 'backing_file=b4.raw,backing_fmt=raw', 'ov.qcow2', 'OUT'], format: 'qcow2', expect: 'same' },
-  // Item 13: zeros past the end of a shorter backing file are left unallocated.
+  // Zeros past the end of a shorter backing file are left unallocated.
   { name: '-B past a shorter backing file', args: ['-O', 'qcow2', ...B1, 'z.raw', 'OUT'], format: 'qcow2', readsAs: ['raw', 'z.raw'], expect: 'same' },
   { name: '-B past a shorter backing file, -S 0', args: ['-S', '0', '-O', 'qcow2', ...B1, 'mix.raw', 'OUT'], format: 'qcow2', readsAs: ['raw', 'mix.raw'], expect: 'same' },
   { name: '-B past a shorter backing file, compat=0.10', args: ['-O', 'qcow2', '-o', 'compat=0.10', ...B1, 'mix.raw', 'OUT'], format: 'qcow2', readsAs: ['raw', 'mix.raw'], expect: 'same' },
   { name: '-B past a shorter backing file, source chain', args: ['-O', 'qcow2', ...B1, 'ov.qcow2', 'OUT'], format: 'qcow2', expect: 'same' },
   { name: '-B, -S 64k, extended L2: short zero requests', args: ['-S', '64k', '-O', 'qcow2', '-o', 'extended_l2=on', ...B4, 'z.raw', 'OUT'], format: 'qcow2', readsAs: ['raw', 'z.raw'], expect: 'same' },
-  // Item 13: multiple sources.
+  // Multiple sources.
   { name: 'three sources, raw, -S 64k', args: ['-S', '64k', '-O', 'raw', 'odd.raw', 'a.raw', 'odd.raw', 'OUT'], format: 'raw', expect: 'same' },
   { name: 'three sources, 4k clusters, -S 64k', args: ['-S', '64k', '-O', 'qcow2', '-o', 'cluster_size=4096', 'odd.raw', 'a.raw', 'odd.raw', 'OUT'], format: 'qcow2', expect: 'same' },
   { name: 'three sources, vdi, -S 1k', args: ['-S', '1k', '-O', 'vdi', 'a.raw', 'odd.raw', 'zq.qcow2', 'OUT'], format: 'vdi', expect: 'same' },
@@ -91,7 +91,7 @@ const cases: readonly Case[] = [
   { name: 'tiny and empty sources, -c, streamOptimized vmdk', args: ['-c', '-O', 'vmdk', '-o', 'subformat=streamOptimized', 'tiny.raw', 'empty.raw', 'tiny.raw', 'zq.qcow2', 'tiny.raw', 'OUT'], format: 'vmdk', expect: 'same' },
   // qcow2 leaves the unwritten part of a new cluster a hole in the file; qemu-img fills it.
   { name: 'three sources, qcow2', args: ['-O', 'qcow2', 'a.raw', 'mix.raw', 'zq.qcow2', 'OUT'], format: 'qcow2', expect: 'smaller' },
-  // Item 13: -n of an all-zero source, with and without --target-is-zero.
+  // -n of an all-zero source, with and without --target-is-zero.
   { name: '-n, all-zero source into a full qcow2, -S 64k', args: ['-n', '-S', '64k', '-O', 'qcow2', 'z.raw', 'OUT'], format: 'qcow2', prep: prefilled('qcow2'), expect: 'same' },
   { name: '-n, all-zero source into a full compat=0.10 qcow2', args: ['-n', '-O', 'qcow2', 'z.raw', 'OUT'], format: 'qcow2', prep: prefilled('qcow2', ['-o', 'compat=0.10']), expect: 'same' },
   { name: '-n, all-zero source into an empty qcow2', args: ['-n', '-O', 'qcow2', 'z.raw', 'OUT'], format: 'qcow2', prep: fresh('qcow2'), expect: 'same' },

@@ -1,5 +1,5 @@
 /**
- * Issue 14: the ingest policy on the command line. --allowed-formats,
+ * The ingest policy on the command line. --allowed-formats,
  * --max-virtual-size, --max-inflated-size and --no-unwrap on info, check
  * and convert; any limit makes the trust mode `none` unless --trust says
  * otherwise, so a shared upload directory is safe by default.

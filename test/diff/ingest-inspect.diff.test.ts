@@ -1,5 +1,5 @@
 /**
- * Issue 14, "What to build": `vdisk inspect` judges a labelled set of
+ * `vdisk inspect` judges a labelled set of
  * uploads as a careful import service would. Standard qcow2, vmdk, vdi,
  * vpc, vhdx, raw, GPT and ISO images are safe; backing files, data files,
  * external, escaping or URL extents, format confusion and policy breaches

@@ -1,5 +1,5 @@
 /**
- * Issue 14, hole 1: wrapped uploads. A gzip'd or zip'd image is inflated
+ * Wrapped uploads. A gzip'd or zip'd image is inflated
  * into a private temporary directory (never beside the target), its
  * references resolve as if it sat in the upload's own directory, inflation
  * is capped, `info` and `check` see the same image `convert` does, and

@@ -1,5 +1,5 @@
 /**
- * issue 13 item 14: image names given on the command line as `json:{...}`
+ * Image names given on the command line as `json:{...}`
  * or `--image-opts` strings, with the drivers vdisk has (file, raw, qcow2,
  * vmdk, vpc, vhdx, vdi, null-co) and their options: every command that
  * takes them, run by qemu-img and vdisk on identical copies, must print

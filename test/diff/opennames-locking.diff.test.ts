@@ -1,5 +1,5 @@
 /**
- * issue 13 item 5: every file of a source is locked (vmdk extents, qcow2
+ * Every file of a source is locked (vmdk extents, qcow2
  * data files), as qemu locks each file of an image, so a conversion never
  * writes into a file it reads — also through the target's own extents —
  * and refuses with qemu-img's message and exit status; and the locks
@@ -69,7 +69,7 @@ describe('convert never writes into a file a source consists of', { skip: hasQem
       if (!env) {
         sameRefusal(['convert', '-n', '-O', 'vmdk', 't-flat.vmdk', 't.vmdk'], ['t-flat.vmdk']);
       } else {
-        // issue 14 hole 4: without locks an existing image is not opened for writing at all (before its extents are).
+        // Without locks an existing image is not opened for writing at all (before its extents are).
         const before = readFileSync(at('t-flat.vmdk'));
         const r = vdisk(['convert', '-n', '-O', 'vmdk', 't-flat.vmdk', 't.vmdk'], { cwd, env });
         assert.equal(r.status, 1);

@@ -1,5 +1,5 @@
 /**
- * Reading QED images qemu-img and qemu-io write (issue 19): every create
+ * Reading QED images qemu-img and qemu-io write: every create
  * option, edge sizes, backing files (probed and raw), zero clusters and
  * partial writes read back byte-identical through vdisk, and `info` (JSON
  * and human), `map` (JSON and human) and `check` print what qemu-img

@@ -1,5 +1,5 @@
 /**
- * Writing QED as qemu does (issue 19): `create` lays down the same bytes
+ * Writing QED as qemu does: `create` lays down the same bytes
  * with every option and refuses what qemu refuses with its messages;
  * `convert -O qed` writes the same file qemu-img writes; guest writes
  * (copy-on-write from a backing file, zero writes aligned or not, writes

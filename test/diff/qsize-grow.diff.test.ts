@@ -1,10 +1,10 @@
 /**
- * Growing and shrinking qcow2 images against qemu-img 7.2 (issue 13 items
- * 3, 7, 9): a grown overlay reads zeros where its backing file reaches
- * past the old end (resize and amend size=, extended L2 at subcluster
- * granularity, shorter backing files); compat=0.10 images with snapshots
- * refuse every resize; persistent bitmaps are resized with the image, and
- * an inconsistent one refuses the resize without any bitmap being read.
+ * Growing and shrinking qcow2 images against qemu-img 7.2: a grown overlay
+ * reads zeros where its backing file reaches past the old end (resize and
+ * amend size=, extended L2 at subcluster granularity, shorter backing
+ * files); compat=0.10 images with snapshots refuse every resize; persistent
+ * bitmaps are resized with the image, and an inconsistent one refuses the
+ * resize without any bitmap being read.
  */
 import assert from 'node:assert/strict';
 import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
@@ -47,7 +47,7 @@ function overlay(name: string, options: string, backingSize: string): string {
   return image;
 }
 
-describe('growing an overlay hides the backing file past the old end (item 3)', () => {
+describe('growing an overlay hides the backing file past the old end', () => {
   const layouts = ['cluster_size=65536', 'extended_l2=on', 'cluster_size=16384,extended_l2=on', 'cluster_size=512', 'compat=0.10'];
   for (const l of layouts) {
     it(l, (t) => {
@@ -75,7 +75,7 @@ describe('growing an overlay hides the backing file past the old end (item 3)', 
   });
 });
 
-describe('compat=0.10 images with snapshots cannot be resized (item 7)', () => {
+describe('compat=0.10 images with snapshots cannot be resized', () => {
   it('resize and amend size= are refused as qemu-img refuses them', (t) => {
     if (!requireQemu(t)) return;
     const image = at('v2snap.qcow2');
@@ -156,7 +156,7 @@ class RecordingStore extends MemoryStore {
   }
 }
 
-describe('resizing images with persistent bitmaps (item 9)', () => {
+describe('resizing images with persistent bitmaps', () => {
   const steps: readonly (readonly string[])[][] = [
     [['resize', '--shrink', 'IMG', '9500k']],
     [['resize', 'IMG', '20M']],

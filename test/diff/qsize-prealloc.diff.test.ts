@@ -1,5 +1,5 @@
 /**
- * qcow2 preallocation against qemu-img 7.2 (issue 13 items 1, 8, 13):
+ * qcow2 preallocation against qemu-img 7.2:
  * `create`, `convert -O qcow2` and `resize --preallocation` with metadata,
  * falloc and full, at cluster sizes from 512 bytes to 2 MiB, with extended
  * L2, compat=0.10, backing files and external data files, give the image
@@ -30,7 +30,7 @@ function format(file: string): string {
   return (JSON.parse(qemuImgOk(['info', '--output=json', file])) as { format: string }).format;
 }
 
-describe('create -o preallocation like qemu-img (item 1)', () => {
+describe('create -o preallocation like qemu-img', () => {
   const cases: readonly { label: string; options: string; size: number }[] = [
     ...['512', '65536', '2M'].flatMap((cs) => MODES.map((m) => ({ label: `${m}, ${cs}-byte clusters`, options: `preallocation=${m},cluster_size=${cs}`, size: 3 * 1024 * 1024 + 512 }))),
     ...MODES.map((m) => ({ label: `${m}, extended L2`, options: `preallocation=${m},cluster_size=16384,extended_l2=on`, size: 1000 * 1024 })),
@@ -74,7 +74,7 @@ describe('create -o preallocation like qemu-img (item 1)', () => {
   });
 });
 
-describe('convert -O qcow2 -o preallocation like qemu-img (item 1)', () => {
+describe('convert -O qcow2 -o preallocation like qemu-img', () => {
   it('every mode, small to large clusters', async (t) => {
     if (!requireQemu(t)) return;
     const src = at('conv-src.raw');
@@ -101,7 +101,7 @@ function base(name: string, options: string, backing?: string): string {
   return file;
 }
 
-describe('resize --preallocation like qemu-img (items 1, 13)', () => {
+describe('resize --preallocation like qemu-img', () => {
   const layouts = ['cluster_size=65536', 'cluster_size=512', 'cluster_size=2M', 'cluster_size=16384,extended_l2=on', 'cluster_size=65536,extended_l2=on', 'compat=0.10'];
   for (const m of MODES) {
     it(`${m}: every layout, with and without a backing file`, async (t) => {
@@ -124,7 +124,7 @@ describe('resize --preallocation like qemu-img (items 1, 13)', () => {
   }
 });
 
-describe('external data files (item 8)', () => {
+describe('external data files', () => {
   /** Runs `args` with both tools on twin images whose data files are `<name>-{q,v}.data`. */
   function twins(name: string, options: string, steps: readonly (readonly string[])[]): void {
     for (const who of ['q', 'v'] as const) {

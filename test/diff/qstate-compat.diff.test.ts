@@ -1,5 +1,5 @@
 /**
- * `amend -o compat=` both ways, against qemu-img 7.2 (issue 13 item 12 d).
+ * `amend -o compat=` both ways, against qemu-img 7.2.
  * Upgrading to 1.1 rewrites a snapshot table whose entries lack the v3
  * extra data (disk size, 64-bit VM state size) before the header changes;
  * downgrading to 0.10 refuses what v2 cannot hold with qemu's messages,

@@ -1,6 +1,6 @@
 /**
- * Dirty qcow2 images (lazy refcounts after a crash), against qemu-img 7.2
- * (issue 13 items 12 and 15). A read/write open repairs a dirty image
+ * Dirty qcow2 images (lazy refcounts after a crash), against qemu-img 7.2.
+ * A read/write open repairs a dirty image
  * first and qemu prints the repair's lines on stderr ("ERROR cluster ...",
  * "Rebuilding refcount structure", "Repairing cluster ..."); every command
  * that opens an image for writing must print them alike and leave the

@@ -1,5 +1,5 @@
 /**
- * qcow2 header state, against qemu-img 7.2 (issue 13 item 12 b, c):
+ * qcow2 header state, against qemu-img 7.2:
  * autoclear bits qemu does not know are cleared by every read/write open
  * (checks with repair included) and kept by read-only ones; a bitmaps
  * extension whose autoclear bit is clear (a program without bitmap support

@@ -1,6 +1,6 @@
 /**
  * Internal snapshots of images with persistent bitmaps, against qemu-img
- * 7.2 (issue 13 item 6). Applying a snapshot rewrites guest data without
+ * 7.2. Applying a snapshot rewrites guest data without
  * the bitmaps seeing it, so qemu refuses `snapshot -a` whenever a bitmap
  * is loaded — enabled, disabled or inconsistent — before even looking for
  * the snapshot; bitmaps a program without bitmap support left stale are

@@ -1,5 +1,5 @@
 /**
- * issue 14, hole 8: file names that are not UTF-8 pass through as bytes, as
+ * File names that are not UTF-8 pass through as bytes, as
  * qemu-img passes them: on the command line of every command, in what is
  * printed (human output prints the bytes, JSON output \uFFFD as qemu's JSON
  * writer does), and in names recorded inside images (backing files, VMDK

@@ -1,5 +1,5 @@
 /**
- * issue 14, hole 2: references are checked where they are opened. Under
+ * References are checked where they are opened. Under
  * `untrusted`, a FLAT extent, a backing file or a data file whose name is
  * switched (a symlink flipped to a file outside the image's directory)
  * between its check and its open is refused, as is a hard link to a file

@@ -1,5 +1,5 @@
 /**
- * issue 14 hole 7: a job that fails for want of space removes every file it
+ * A job that fails for want of space removes every file it
  * created — the descriptor or header and the data files and extents of a
  * multi-file target (monolithicFlat, twoGbMaxExtentFlat, qcow2 data_file) —
  * so the file system is as full as before; files that existed before the

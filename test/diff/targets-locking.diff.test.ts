@@ -1,5 +1,5 @@
 /**
- * issue 14 hole 4: image locking is never silently off. Without the native
+ * Image locking is never silently off. Without the native
  * module (VDISK_NO_NATIVE, or installed without a compiler) a writable open
  * of an existing image is refused, since another process (here qemu-nbd
  * serving it) could be writing it; reads go on; `--no-lock`,

@@ -1,5 +1,5 @@
 /**
- * issue 14 hole 3: a job's target is never replaced under another writer,
+ * A job's target is never replaced under another writer,
  * and jobs never share a temporary file. convert, create and dd refuse a
  * target qemu-io writes, as qemu-img does; two converts to one target in
  * one process give one success whose content is its own and one VdiskError
@@ -123,7 +123,7 @@ describe('two converts to one target in one process', () => {
         const outcomes = JSON.parse(r.stdout) as string[];
         for (const o of outcomes) assert.match(o, /^(ok|VdiskError: )/, `every failure is a VdiskError: ${o}`);
         const winners = outcomes.flatMap((o, i) => (o === 'ok' ? [i] : []));
-        // Without locks an existing target may not be replaced at all (hole 4): then neither job succeeds.
+        // Without locks an existing target may not be replaced at all: then neither job succeeds.
         if (!(existing && mode === 'without the native module')) assert.equal(winners.length, 1, outcomes.join('; '));
         for (const w of winners) {
           assert.ok(readFileSync(at('t.raw')).equals(readFileSync(at(w === 0 ? 'a.raw' : 'b.raw'))), `the target holds job ${w}'s content`);

@@ -28,7 +28,7 @@ function create(format: string, options: string | undefined, size: string | unde
   };
 }
 
-/** The file protocol's options, checked for every format that takes them from the protocol (item 10). */
+/** The file protocol's options, checked for every format that takes them from the protocol. */
 const PROTOCOL_CASES: PairCase[] = [];
 for (const format of ['raw', 'vmdk', 'vpc', 'vhdx', 'vdi']) {
   for (const mode of ['metadata', 'full', 'bogus']) PROTOCOL_CASES.push(create(format, `preallocation=${mode}`, '3M'));
@@ -85,7 +85,7 @@ const VALUE_CASES: PairCase[] = [
   create('qcow2', 'encryption=off', '3M'),
 ];
 
-/** -b/-F: qemu-img sets backing_fmt before backing_file and lets the format judge (item 10: -F without -b). */
+/** -b/-F: qemu-img sets backing_fmt before backing_file and lets the format judge. */
 const BACKING_CASES: PairCase[] = [
   create('qcow2', undefined, '1M', ['-F', 'raw']),
   create('qcow2', undefined, '1M', ['-F', 'raw', '-u']),

@@ -1,5 +1,5 @@
 /**
- * Header-field limits at least qemu-img 7.2's (issue 13 item 10): images
+ * Header-field limits at least qemu-img 7.2's: images
  * qemu-img makes or opens that vdisk used to refuse — a 1 PiB vmdk (qemu's
  * L1 limit is 32 Mi grain tables), a vmdk of more than 1024 extents, VDI and
  * VHDX block tables above 64 MiB, a VHD BAT above 16 Mi entries. Each opens

@@ -1,6 +1,6 @@
 /**
  * map and measure of formats whose data sits 1:1 in a host file, against
- * qemu-img 7.2 (issue 13 item 11): qemu asks the host file for holes inside
+ * qemu-img 7.2: qemu asks the host file for holes inside
  * flat vmdk extents, static vdi and fixed vpc images (BDRV_BLOCK_RECURSE),
  * reports vhdx as all data (its driver has no block status), and reports
  * unallocated blocks of images that cannot have a backing file (dynamic vpc

@@ -40,7 +40,7 @@ interface Hooked {
 /** Runs `vdisk args` in `cwd` under the kill hook. */
 function hooked(args: readonly string[], cwd: string, env: Record<string, string>): Promise<Hooked> {
   return new Promise((resolve) => {
-    // Without the native module writes need the explicit opt-out of image locking (issue 14 hole 4).
+    // Without the native module writes need the explicit opt-out of image locking.
     const argv = [...args.slice(0, 1), '--no-lock', ...args.slice(1)];
     const child = spawn(process.execPath, ['--import', HOOK, VDISK_BIN, ...argv], { cwd, env: { ...process.env, VDISK_NO_NATIVE: '1', ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';

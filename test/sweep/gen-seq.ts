@@ -2,7 +2,7 @@
  * Multi-step sequences (2–5 steps): snapshot, resize, amend, bitmap,
  * commit, rebase, check and convert chains with guest writes in between,
  * drawn by a seeded walk over what applies to the image at each point; plus
- * the sequences behind known bugs (issue 13 items 3, 6, 7, 9, 12).
+ * the sequences behind known bugs.
  */
 import { img, makeCase, pick, qemuIo, seeded, tagged, type Rand } from './case-kit.js';
 import type { Fixture } from './fixtures.js';
@@ -110,7 +110,7 @@ function randomSequences(count: number): Case[] {
   return out;
 }
 
-/** The sequences of issue 13's items, kept explicit so the sweep always runs them. */
+/** The sequences behind known bugs, kept explicit so the sweep always runs them. */
 function knownSequences(): Case[] {
   const c = (inputs: string[], steps: Step[]): Case => makeCase(`seq:${steps.find((x) => x.tool === 'img')!.argv[0]}`, inputs, steps);
   return [

@@ -108,7 +108,7 @@ export async function checkCommand(argv: readonly string[], io: CliIo): Promise<
     return report.corruptions ? 2 : report.leaks ? 3 : 0;
   } catch (err) {
     findings.flush();
-    const exit = err instanceof VdiskError ? (err.data?.['checkExit'] as number | undefined) : undefined;
+    const exit = err instanceof VdiskError ? err.exitCode : undefined;
     const code = reportError(io, err);
     return exit ?? code;
   }

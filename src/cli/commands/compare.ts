@@ -44,7 +44,7 @@ export async function compareCommand(argv: readonly string[], io: CliIo): Promis
     let fileB: ImageTarget = nameB;
     if (args.flags.has('imageOpts')) {
       // qemu-img refuses it when opening the image, so the exit status is compare's open failure.
-      if (formatA !== undefined || formatB !== undefined) throw new InvalidArgumentError('--image-opts and --format are mutually exclusive', { data: { compareExit: 2 } });
+      if (formatA !== undefined || formatB !== undefined) throw new InvalidArgumentError('--image-opts and --format are mutually exclusive', { exitCode: 2 });
       fileA = parseImageOpts(nameA, io, args.flags.has('forceShare'));
       fileB = parseImageOpts(nameB, io, args.flags.has('forceShare'));
     }
@@ -62,7 +62,7 @@ export async function compareCommand(argv: readonly string[], io: CliIo): Promis
     if (progress === 'bar') io.stdout('\n');
     return result.identical ? 0 : 1;
   } catch (err) {
-    const exit = err instanceof VdiskError ? (err.data?.['compareExit'] as number | undefined) : undefined;
+    const exit = err instanceof VdiskError ? err.exitCode : undefined;
     const code = reportError(io, err);
     return exit ?? code;
   }

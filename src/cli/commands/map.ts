@@ -1,4 +1,4 @@
-import { VdiskError } from '../../core/errors.js';
+import { UnsupportedError, VdiskError } from '../../core/errors.js';
 import { parseSize } from '../../core/sizes.js';
 import { map, type MapEntry } from '../../jobs/map.js';
 import { mapEntryJson } from '../../jobs/qemu-output.js';
@@ -39,7 +39,7 @@ async function opened<T>(gen: AsyncGenerator<T>, onStatusError: () => void): Pro
   try {
     first = await gen.next();
   } catch (err) {
-    if (err instanceof VdiskError && err.data?.['mapStatus'] === true) onStatusError();
+    if (err instanceof VdiskError && err.stage === 'block-status') onStatusError();
     throw err;
   }
   return {
@@ -86,7 +86,7 @@ export async function mapCommand(argv: readonly string[], io: CliIo): Promise<nu
     if (output === 'human') {
       await out(HUMAN_HEADER);
       for await (const e of entries) {
-        if (e.data && e.offset === undefined) throw new VdiskError('EUNSUPPORTED', 'user', 'File contains external, encrypted or compressed clusters.');
+        if (e.data && e.offset === undefined) throw new UnsupportedError('File contains external, encrypted or compressed clusters.');
         if (e.data && !e.zero) await out(`${hex16(e.start)}${hex16(e.length)}${hex16(e.offset ?? 0)}${e.filename ?? ''}\n`);
       }
       flush();
@@ -106,7 +106,7 @@ export async function mapCommand(argv: readonly string[], io: CliIo): Promise<nu
     return 0;
   } catch (err) {
     // qemu ends each JSON entry with ",\n" once it knows another follows; a failing status means one did
-    if (output === 'json' && printedEntry && err instanceof VdiskError && err.data?.['mapStatus'] === true) pending += ',\n';
+    if (output === 'json' && printedEntry && err instanceof VdiskError && err.stage === 'block-status') pending += ',\n';
     flush(); // what qemu printed before the error
     return reportError(io, err);
   }

@@ -1,4 +1,4 @@
-import { VdiskError } from '../../core/errors.js';
+import { InvalidArgumentError, VdiskError } from '../../core/errors.js';
 import { resize, type ResizePreallocation } from '../../jobs/resize.js';
 import { parseArgs, UsageError, last, type OptSpec } from '../args.js';
 import { PROG, reportError, warningPrinter, type CliIo } from '../context.js';
@@ -34,7 +34,7 @@ export async function resizeCommand(argv: readonly string[], io: CliIo): Promise
     const size = argv[argv.length - 1] as string;
     const args = parseArgs(argv.slice(0, -1), SPECS);
     const prealloc = last(args, 'preallocation');
-    if (prealloc !== undefined && !PREALLOC.has(prealloc)) throw new VdiskError('EINVAL', 'user', `Invalid preallocation mode '${prealloc}'`);
+    if (prealloc !== undefined && !PREALLOC.has(prealloc)) throw new InvalidArgumentError(`Invalid preallocation mode '${prealloc}'`);
     if (args.operands.length !== 1) throw new UsageError('Expecting image file name and size');
     const { filename, format } = imageArg(args.operands[0] as string, last(args, 'format'), args.flags.has('imageOpts'), io);
     try {
@@ -47,7 +47,7 @@ export async function resizeCommand(argv: readonly string[], io: CliIo): Promise
       });
     } catch (err) {
       const code = reportError(io, err);
-      if (err instanceof VdiskError && err.data?.['kind'] === 'shrink-refused') io.stderr(`${PROG}: warning: ${SHRINK_WARNING}\n`);
+      if (err instanceof VdiskError && err.reason === 'shrink-refused') io.stderr(`${PROG}: warning: ${SHRINK_WARNING}\n`);
       return code;
     }
     if (!args.flags.has('quiet')) io.stdout('Image resized.\n');

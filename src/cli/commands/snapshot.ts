@@ -1,5 +1,5 @@
 import { open } from '../../block/open.js';
-import { VdiskError } from '../../core/errors.js';
+import { InvalidArgumentError, VdiskError } from '../../core/errors.js';
 import { snapshotInfo } from '../../jobs/info.js';
 import { snapshot, type SnapshotAction } from '../../jobs/snapshot.js';
 import { parseArgs, UsageError, type OptSpec } from '../args.js';
@@ -35,13 +35,12 @@ const STRERROR: Readonly<Record<number, string>> = {
 const CODE_ERRNO: Readonly<Record<string, number>> = { EUNSUPPORTED: 95, EINVAL: 22, ENOENT: 2, EPERM: 1 };
 
 function errnoOf(err: VdiskError): number {
-  const n = err.data?.['errno'];
-  return typeof n === 'number' ? n : (CODE_ERRNO[err.code] ?? 5);
+  return err.errno ?? CODE_ERRNO[err.code] ?? 5;
 }
 
 /** qemu-img's wording for a failed action (open errors pass through unchanged). */
 function actionMessage(action: SnapshotAction, name: string, err: VdiskError): string {
-  const noSnapshots = err.data?.['noSnapshots'] === true;
+  const noSnapshots = err.reason === 'no-snapshots';
   switch (action) {
     case 'create': {
       const errno = errnoOf(err);
@@ -88,13 +87,13 @@ export async function snapshotCommand(argv: readonly string[], io: CliIo): Promi
     }
     const forceShare = args.flags.has('forceShare');
     if (forceShare && action !== 'list') {
-      throw new VdiskError('EINVAL', 'user', `Could not open '${filename}': force-share=on can only be used with read-only images`);
+      throw new InvalidArgumentError(`Could not open '${filename}': force-share=on can only be used with read-only images`);
     }
     let result;
     try {
       result = await snapshot(filename, { action, name, format, forceShare, onWarning: warningPrinter(io), ...trustFrom(args), ...secretsFrom(args) });
     } catch (err) {
-      if (err instanceof VdiskError && err.data?.['snapshotAction'] === action) {
+      if (err instanceof VdiskError && err.stage === 'action') {
         io.stderr(`vdisk: ${actionMessage(action, name, err)}\n`);
         return 1;
       }

@@ -38,12 +38,13 @@ export function pbkdf2Cap(...caps: readonly (number | undefined)[]): number {
 /**
  * Refuses a count above the cap, before any work.
  *
- * @throws {PolicyError} EPOLICY, with `data.iterations` and `data.maxPbkdf2Iterations`
+ * @throws {PolicyError} EPOLICY (`reason: 'pbkdf2-iterations-limit'`), with `data.iterations` and `data.maxPbkdf2Iterations`
  */
 export function checkPbkdf2Iterations(iterations: number, max: number, what: string, file?: string): void {
   if (iterations <= max) return;
-  throw new PolicyError(`LUKS ${what} asks for ${iterations} PBKDF2 iterations, more than the ${max} allowed (maxPbkdf2Iterations, --max-pbkdf2-iterations)`, {
+  throw new PolicyError(`LUKS ${what} asks for ${iterations} PBKDF2 iterations, more than the ${max} allowed (maxPbkdf2Iterations)`, {
     file,
+    reason: 'pbkdf2-iterations-limit',
     data: { iterations, maxPbkdf2Iterations: max },
   });
 }

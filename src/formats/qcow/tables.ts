@@ -5,7 +5,7 @@
  * LRU cache. Updates are written through to the file at once, as qcow has
  * no other metadata to order them against.
  */
-import { IoError } from '../../core/errors.js';
+import { IoError, UnsupportedError } from '../../core/errors.js';
 import { LIMITS } from '../../core/limits.js';
 import type { ByteStore } from '../driver.js';
 
@@ -85,7 +85,7 @@ export class QcowTables {
 
   /** Writes L1 entry `index` to the file, then to the cached page. */
   async setL1(index: number, value: number): Promise<void> {
-    if (this.#l1Offset === undefined) throw new IoError('File too large', { offset: index * 8 });
+    if (this.#l1Offset === undefined) throw new UnsupportedError('File too large', { offset: index * 8, errno: 27 });
     const be = new Uint8Array(8);
     new DataView(be.buffer).setBigUint64(0, BigInt(value));
     await this.#store.write(this.#l1Offset + index * 8, be);

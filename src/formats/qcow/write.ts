@@ -10,7 +10,7 @@
  * compressed cluster or the backing file, so the guest view is kept.
  */
 import { alignDown, alignUp } from '../../core/bytes.js';
-import { CorruptImageError, IoError } from '../../core/errors.js';
+import { CorruptImageError, IoError, UnsupportedError } from '../../core/errors.js';
 import { QCOW_AES_SECTOR } from '../crypto/qcow-aes.js';
 import type { ImageWriter } from '../driver.js';
 import { deflateCluster, inflateCluster } from './compress.js';
@@ -93,7 +93,7 @@ export class QcowWriter implements ImageWriter {
   async makeEmpty(): Promise<void> {
     const s = this.#s;
     const at = hostRange(s.header.l1TableOffset, s.tables.l1Size * 8);
-    if (at === undefined) throw new IoError('File too large');
+    if (at === undefined) throw new UnsupportedError('File too large', { errno: 27 });
     const bytes = s.tables.l1Size * 8;
     for (let done = 0; done < bytes; done += ZEROS.length) await s.store.write(at + done, ZEROS.subarray(0, Math.min(ZEROS.length, bytes - done)));
     await s.store.truncate(at + bytes);

@@ -25,7 +25,7 @@ async function newCtx(s: Qcow2State, req: CheckRequest): Promise<CheckCtx> {
   const fileSize = await s.store.size();
   const cs = s.g.clusterSize;
   const nb = Math.ceil(fileSize / cs);
-  if (nb > 0x7fffffff) throw new IoError('File too large', { data: { checkErrors: 1 } });
+  if (nb > 0x7fffffff) throw new UnsupportedError('File too large', { errno: 27 });
   // Without repair nothing changes the L2 tables between the walk and the OFLAG_COPIED pass.
   const memo = req.repair === 'none' ? new L2Memo() : undefined;
   return { s, res: emptyResult(), req, fileSize, refs: new ComputedRefcounts(nb), refMax: refcountMax(s.g.refcountBits), done: 0, work: checkWork(s), memo };

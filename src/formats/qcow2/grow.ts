@@ -18,7 +18,7 @@ export type GrowPrealloc = 'off' | 'metadata' | 'falloc' | 'full';
 const ALL_ZEROES = 0xffffffff;
 
 function zeroFailed(): UnsupportedError {
-  return new UnsupportedError('Failed to zero out new clusters: Operation not supported', { data: { errno: 95 } });
+  return new UnsupportedError('Failed to zero out new clusters: Operation not supported', { errno: 95 });
 }
 
 /** True when growing from `oldSize` must zero the new part (bdrv_co_truncate's backing test). */

@@ -1,5 +1,5 @@
 /** The open qcow2 image: mapping, compressed reads, describe, flush/close. */
-import { CorruptImageError, UnsupportedError } from '../../core/errors.js';
+import { CorruptImageError, NotFoundError } from '../../core/errors.js';
 import { LIMITS } from '../../core/limits.js';
 import type {
   BackingReader,
@@ -178,12 +178,12 @@ export class Qcow2Image implements FormatImage {
    * name), for `convert -l`. It shares this image's store; do not close it
    * after this image.
    *
-   * @throws {InvalidArgumentError} when no snapshot matches
+   * @throws {NotFoundError} when no snapshot matches
    */
   async openSnapshot(idOrName: string): Promise<Qcow2Image> {
     const s = this.#s;
     const sn = findSnapshot(s.snapshots, idOrName);
-    if (!sn) throw new UnsupportedError(`Failed to load snapshot: Can't find snapshot`, { data: { snapshot: idOrName } });
+    if (!sn) throw new NotFoundError(`Failed to load snapshot: Can't find snapshot`, { data: { snapshot: idOrName } });
     if (sn.l1Size > LIMITS.qcow2MaxL1Bytes / 8) throw new CorruptImageError('Snapshot L1 table too large');
     validateTable(s.g, sn.l1TableOffset, sn.l1Size, 8, LIMITS.qcow2MaxL1Bytes, 'Snapshot L1 table');
     const size = sn.diskSize ?? s.header.size;

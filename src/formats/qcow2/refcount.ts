@@ -444,7 +444,7 @@ export class Refcounts {
     const perCluster = cs / 8;
     const { blocks } = refcountStructuresFor(start + additional, this.#g, options.generous);
     const tableSize = Math.ceil((options.generous ? blocks + Math.ceil(blocks / 2) : blocks) / perCluster) * perCluster;
-    if (tableSize * 8 > LIMITS.qcow2MaxRefcountTableBytes) throw new UnsupportedError('File too large', { data: { errno: 27 } });
+    if (tableSize * 8 > LIMITS.qcow2MaxRefcountTableBytes) throw new UnsupportedError('File too large', { errno: 27 });
     const next = new Float64Array(tableSize);
     next.set(this.#table.subarray(0, Math.min(this.#table.length, tableSize)));
     if (options.block) next[options.block.index] = options.block.offset;

@@ -33,7 +33,7 @@ function writerOf(image: Qcow2Image): Qcow2Writer {
 /** qcow2_co_truncate's refusals, in its order, before anything changes. */
 function checkResize(image: Qcow2Image, newSize: number, prealloc: string): void {
   const s = image.state;
-  if (!PREALLOC_MODES.has(prealloc)) throw new InvalidArgumentError(`Unsupported preallocation mode: ${prealloc}`);
+  if (!PREALLOC_MODES.has(prealloc)) throw new UnsupportedError(`Unsupported preallocation mode: ${prealloc}`);
   if (newSize % 512 !== 0) throw new InvalidArgumentError('The new size must be a multiple of 512');
   // v2 snapshots do not record their size: qemu would read them at the new one.
   if (s.snapshots.length && s.version < 3) throw new UnsupportedError("Can't resize a v2 image which has snapshots");

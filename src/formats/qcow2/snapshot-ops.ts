@@ -50,7 +50,7 @@ export function qcow2SnapshotOps(image: Qcow2Image): SnapshotOps {
     apply: (idOrName: string) =>
       mutate(image, async () => {
         // qcow2_snapshot_goto refuses a data file before it looks for the snapshot.
-        if (s().externalData) throw new UnsupportedError('Failed to load snapshot: Operation not supported', { data: { errno: 95 } });
+        if (s().externalData) throw new UnsupportedError('Failed to load snapshot: Operation not supported', { errno: 95 });
         const sn = findByRef(s().snapshots, { id: idOrName }) ?? findByRef(s().snapshots, { name: idOrName });
         if (!sn) throw snapshotNotFound(idOrName);
         await applySnapshot(s(), sn);

@@ -65,7 +65,7 @@ export async function checkSaturation(s: Qcow2State, rc: Refcounts, l1: L1Table)
     if ((await rc.get(c)) + n > max) {
       throw new UnsupportedError(
         `Cannot share cluster 0x${(c * s.g.clusterSize).toString(16)} once more: its refcount would exceed the largest value refcount_bits=${s.g.refcountBits} holds`,
-        { data: { errno: 22 } },
+        { errno: 22 },
       );
     }
   }

@@ -34,7 +34,7 @@ export function serializeSnapshotTable(
   for (const sn of entries) {
     const id = encoder.encode(sn.id);
     const name = encoder.encode(sn.name);
-    if (id.length > 0xffff || name.length > 0xffff) throw new UnsupportedError('Snapshot ID or name too long', { data: { errno: 22 } });
+    if (id.length > 0xffff || name.length > 0xffff) throw new UnsupportedError('Snapshot ID or name too long', { errno: 22 });
     const more = unknown.get(sn) ?? new Uint8Array(0);
     const extra = EXTRA + more.length;
     const len = Math.ceil((ENTRY_HEADER + extra + id.length + name.length) / 8) * 8;
@@ -92,10 +92,10 @@ async function unknownExtras(s: Qcow2State): Promise<Map<SnapshotEntry, Uint8Arr
  * @throws {UnsupportedError} when the table would exceed QEMU's limits
  */
 export async function writeSnapshotTable(s: Qcow2State, rc: Refcounts, entries: readonly SnapshotEntry[]): Promise<void> {
-  if (entries.length > LIMITS.qcow2MaxSnapshots) throw new UnsupportedError('Too many snapshots', { data: { errno: 27 } });
+  if (entries.length > LIMITS.qcow2MaxSnapshots) throw new UnsupportedError('Too many snapshots', { errno: 27 });
   const unknown = await unknownExtras(s);
   const bytes = serializeSnapshotTable(entries, s.header.size, unknown);
-  if (bytes.length > LIMITS.qcow2MaxSnapshotTableBytes) throw new UnsupportedError('Snapshot table too large', { data: { errno: 27 } });
+  if (bytes.length > LIMITS.qcow2MaxSnapshotTableBytes) throw new UnsupportedError('Snapshot table too large', { errno: 27 });
   const offset = bytes.length ? await rc.allocate(clustersFor(s, bytes.length)) : 0;
   await rc.writeBack();
   await s.store.flush();

@@ -27,7 +27,7 @@ export interface NewSnapshot {
 }
 
 function refcountsOf(s: Qcow2State): Refcounts {
-  if (!s.refcounts) throw new UnsupportedError('The image is open read-only', { data: { errno: 1 } });
+  if (!s.refcounts) throw new UnsupportedError('The image is open read-only', { errno: 1 });
   return s.refcounts;
 }
 
@@ -62,8 +62,8 @@ function nextId(entries: readonly SnapshotEntry[]): string {
  */
 export async function createSnapshot(s: Qcow2State, info: NewSnapshot): Promise<SnapshotEntry> {
   const rc = refcountsOf(s);
-  if (s.externalData) throw new UnsupportedError('Internal snapshots are not supported with an external data file', { data: { errno: 95 } });
-  if (s.snapshots.length >= LIMITS.qcow2MaxSnapshots) throw new UnsupportedError('Too many snapshots', { data: { errno: 27 } });
+  if (s.externalData) throw new UnsupportedError('Internal snapshots are not supported with an external data file', { errno: 95 });
+  if (s.snapshots.length >= LIMITS.qcow2MaxSnapshots) throw new UnsupportedError('Too many snapshots', { errno: 27 });
   await checkSaturation(s, rc, activeL1(s));
   const l1Offset = s.l1Size ? await rc.allocate(clustersFor(s, s.l1Size * 8)) : 0;
   await rc.writeBack();
@@ -101,7 +101,7 @@ export async function createSnapshot(s: Qcow2State, info: NewSnapshot): Promise<
  */
 export async function applySnapshot(s: Qcow2State, sn: SnapshotEntry): Promise<void> {
   const rc = refcountsOf(s);
-  if (s.externalData) throw new UnsupportedError('Internal snapshots are not supported with an external data file', { data: { errno: 95 } });
+  if (s.externalData) throw new UnsupportedError('Internal snapshots are not supported with an external data file', { errno: 95 });
   const size = sn.diskSize ?? s.header.size;
   if (l1EntriesFor(size, s.g) > sn.l1Size) throw new CorruptImageError('Snapshot L1 table is too small');
   await growL1(s, rc, sn.l1Size);

@@ -2,7 +2,7 @@
  * The internal snapshot table (qcow2-snapshot.c): read, bounds-checked, into
  * entries for `info` and for opening a snapshot's L1 table read-only.
  */
-import { CorruptImageError } from '../../core/errors.js';
+import { CorruptImageError, UnsupportedError } from '../../core/errors.js';
 import { LIMITS } from '../../core/limits.js';
 import type { ByteStore } from '../../io/byte-store.js';
 import type { SnapshotInfo } from '../driver.js';
@@ -41,14 +41,14 @@ function safe(v: bigint, what: string, offset: number): number {
 /**
  * Reads `count` entries at `offset`.
  *
- * @throws {CorruptImageError} "Snapshot table too large", bad entries
+ * @throws {UnsupportedError} "Snapshot table too large" (EFBIG); {@link CorruptImageError} bad entries
  */
 export async function readSnapshotTable(store: ByteStore, offset: number, count: number): Promise<SnapshotEntry[]> {
   const out: SnapshotEntry[] = [];
   let pos = offset;
   const fileSize = await store.size();
   for (let i = 0; i < count; i++) {
-    if (pos - offset > LIMITS.qcow2MaxSnapshotTableBytes) throw new CorruptImageError('Snapshot table too large', { offset });
+    if (pos - offset > LIMITS.qcow2MaxSnapshotTableBytes) throw new UnsupportedError('Snapshot table too large', { offset, errno: 27 });
     // Past the end of the file the entry reads as zeros (QEMU's block layer
     // zero-fills short reads), so a truncated table still opens and
     // `check` reports its entries as incomplete; skip the pointless reads.

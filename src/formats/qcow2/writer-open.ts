@@ -55,7 +55,7 @@ export async function updateHeaderOnOpen(s: Qcow2State): Promise<void> {
 export async function createWriter(s: Qcow2State): Promise<Qcow2Writer> {
   const h = s.header;
   if (h.incompatible & BigInt(INCOMPAT_DIRTY)) {
-    throw new UnsupportedError("qcow2 image has the dirty bit set (refcounts may be stale); repair it with 'qemu-img check -r all' before writing");
+    throw new UnsupportedError("qcow2 image has the dirty bit set (refcounts may be stale); repair it (check with repair: 'all') before writing");
   }
   const refcounts = await loadRefcounts(s);
   refcounts.lazy = (h.compatible & BigInt(COMPAT_LAZY_REFCOUNTS)) !== 0n;

@@ -1,4 +1,4 @@
-/** issue 14, hole 8: VHD parent locators keep names that are not UTF-8 as bytes. */
+/** VHD parent locators keep names that are not UTF-8 as bytes. */
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
 

@@ -1,5 +1,5 @@
 /**
- * Issue 14: the ingest policy through the SDK. Enforced by the block
+ * The ingest policy through the SDK. Enforced by the block
  * layer's open for every job; wrapped uploads given as stores are inflated
  * into the policy's private directory, unlinked at once, and the caller's
  * store stays theirs.

@@ -1,4 +1,4 @@
-/** issue 14, hole 2: the check untrusted mode makes on an opened reference (block/resolver.ts). */
+/** The check untrusted mode makes on an opened reference (block/resolver.ts). */
 import assert from 'node:assert/strict';
 import { linkSync, mkdirSync, mkdtempSync, openSync, closeSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';

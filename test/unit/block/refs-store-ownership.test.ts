@@ -1,4 +1,4 @@
-/** issue 14, hole 9: a ByteStore the caller passes in stays the caller's (no qemu-img needed). */
+/** A ByteStore the caller passes in stays the caller's (no qemu-img needed). */
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';

@@ -1,4 +1,4 @@
-/** issue 14, hole 8: names as bytes (core/byte-names.ts). */
+/** Names as bytes (core/byte-names.ts). */
 import assert from 'node:assert/strict';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
