@@ -8,6 +8,7 @@ export type {
   CheckCounts,
   CheckRepair,
   ExternalFiles,
+  FormatDescription,
   ImageBitmaps,
   MeasureResult,
   MeasureSource,

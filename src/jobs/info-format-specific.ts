@@ -4,7 +4,7 @@
  * qemu's kebab-case keys (the JSON qemu-img prints); the conversion both ways
  * is mechanical, so the JSON round-trips exactly.
  */
-import type { FormatDescription } from '../formats/driver.js';
+import type { FormatDescription } from '../block/types.js';
 
 /** qcow2's facts (qemu's `ImageInfoSpecificQCow2`). */
 export interface Qcow2InfoData {
