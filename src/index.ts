@@ -43,7 +43,7 @@ export type {
   FormatDriver,
   FormatImage,
   FormatDescription,
-  DriverCapabilities,
+  FormatCapabilities,
   Extent,
   DataExtent,
   ZeroExtent,

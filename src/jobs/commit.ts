@@ -81,7 +81,7 @@ async function runCommit(filename: ImageTarget, opts: CommitOptions, ctx: JobCon
   let drop = opts.drop === true;
   try {
     // qemu's one open is writable: a read-only format (dmg, bochs, cloop) fails there, before any backing check
-    if ((opts.registry ?? defaultRegistry).find(probe.top.format)?.capabilities.write === false) {
+    if ((opts.registry ?? defaultRegistry).find(probe.top.format)?.readOnly === true) {
       await probe.close();
       await (await BlockDevice.open(filename, { ...open, readOnly: false })).close();
     }
