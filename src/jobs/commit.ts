@@ -106,11 +106,10 @@ async function runCommit(filename: ImageTarget, opts: CommitOptions, ctx: JobCon
     const base = dev.below(depth);
     const before = base.size;
     if (dev.size > base.size) {
-      const resizer = base.top.image.resizer;
-      if (!resizer) {
+      if (!base.canResize) {
         throw new UnsupportedError(`Top image '${dev.filename}' is larger than base image '${base.filename}', and resize of base image failed: Image format driver does not support resize`);
       }
-      await resizer.resize(dev.size, { shrink: false });
+      await base.resize(dev.size, { shrink: false });
     }
     const counters: CopyCounters = { dataBytes: 0, zeroBytes: 0 };
     ctx.progress.phase('commit', dev.size);
@@ -120,7 +119,7 @@ async function runCommit(filename: ImageTarget, opts: CommitOptions, ctx: JobCon
       targetHasBacking: true,
       statusAbove: depth,
       compress: false,
-      unit: base.top.image.granularity,
+      unit: base.granularity,
       bufferSize: BUFFER_SIZE,
       parallel: 8,
       ordered: false,
@@ -130,12 +129,7 @@ async function runCommit(filename: ImageTarget, opts: CommitOptions, ctx: JobCon
     }, counters);
     // The base holds everything before the overlay lets go of it.
     await base.flush();
-    const writer = dev.top.image.writer;
-    let emptied = false;
-    if (!drop && writer?.makeEmpty) {
-      await writer.makeEmpty();
-      emptied = true;
-    }
+    const emptied = !drop && (await dev.makeEmpty());
     await dev.close();
     ctx.progress.finish();
     return { base: base.filename, baseDepth: depth, baseSize: { before, after: base.size }, ...counters, emptied };

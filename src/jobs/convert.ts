@@ -201,7 +201,7 @@ async function targetState(dev: BlockDevice, target: string, opts: ConvertOption
   const regularFile = await stat(target).then((st) => st.isFile(), () => true);
   return {
     targetHasBacking,
-    targetIsZero: opts.noCreate ? opts.targetIsZero === true : !targetHasBacking && regularFile && dev.top.image.writer?.noZeroInit !== true,
+    targetIsZero: opts.noCreate ? opts.targetIsZero === true : !targetHasBacking && regularFile && !dev.noZeroInit,
     statusAbove: targetHasBacking ? 1 : undefined,
     // qemu counts the backing file in whole sectors.
     backingEnd: targetHasBacking && !opts.noCreate && backing ? Math.ceil(backing.virtualSize / 512) * 512 : undefined,
@@ -272,13 +272,13 @@ async function runConvert(sourceNames: readonly Source[], targetSpec: ImageTarge
       dev = await openWritten(written, output.path, target, { ...targetOpts, format: written === output.path ? format : undefined, readOnly: false, registry, forceShare: false, snapshot: undefined, locking: output.locking, ...targetCache });
     }
     if (opts.bitmaps) checkTargetBitmaps(dev, format); // --bitmaps: the target must be able to store them
-    const unit = dev.top.image.granularity;
-    if (opts.compress && !dev.top.image.writer?.writeCompressed) {
+    const unit = dev.granularity;
+    if (opts.compress && !dev.canCompress) {
       throw new InvalidArgumentError(`Compression not supported for this file format`);
     }
     if (opts.compress) {
       // qemu-img compresses whole clusters of at most one buffer: no cluster (flat vmdk) or a larger one is refused.
-      const clusterSize = (await dev.top.image.describe()).clusterSize ?? 0;
+      const clusterSize = (await dev.describe()).clusterSize ?? 0;
       if (clusterSize <= 0 || clusterSize > BUFFER_SIZE) throw new InvalidArgumentError('invalid cluster size');
     }
     const settings = {

@@ -104,10 +104,9 @@ export async function resize(target: ImageTarget, size: number | string, options
     }
     // The block layer refuses a size above its maximum before it asks the driver.
     if (wanted > BDRV_MAX_LENGTH) throw new InvalidArgumentError(`offset(${wanted}) exceeds maximum(${BDRV_MAX_LENGTH})`);
-    const resizer = dev.top.image.resizer;
-    if (!resizer) throw new UnsupportedError('Image format driver does not support resize');
+    if (!dev.canResize) throw new UnsupportedError('Image format driver does not support resize');
     const total = withinVdiskLimit(wanted);
-    await resizer.resize(total, { shrink: total < current, preallocation: prealloc });
+    await dev.resize(total, { shrink: total < current, preallocation: prealloc });
     await dev.flush();
     return { oldSize: current, size: total };
   } finally {
