@@ -8,7 +8,8 @@ import { CorruptImageError, InvalidArgumentError, IoError, UnsupportedError, Vdi
 import { AsyncMutex } from '../core/mutex.js';
 import type { OptionSpec } from '../core/options.js';
 import { settleAll } from '../core/settle.js';
-import type { AmendRequest, BackingRef, ByteStore, CheckCounts, CheckRequest, CompressedExtent, Extent, FormatDescription, FormatImage, ImageBitmaps, SnapshotOps, SparseRuns, SparseScan } from '../formats/driver.js';
+import { splitAt } from '../core/split.js';
+import type { AmendRequest, BackingRef, ByteStore, CheckCounts, CheckRequest, CompressedExtent, Extent, FormatDescription, FormatImage, ImageBitmaps, ImageWriter, SnapshotOps, SparseRuns, SparseScan } from '../formats/driver.js';
 import type { StoreIdentity } from '../io/byte-store.js';
 import type { BlockStatus } from './block-status.js';
 import { openChain, type ImageTarget, type OpenImageOptions } from './chain.js';
@@ -19,6 +20,17 @@ import { probeHead } from './probe.js';
 import { defaultRegistry, type DriverRegistry } from './registry.js';
 
 const PROBE_SECTOR = 512;
+
+/**
+ * Calls `fn` once per piece of `[offset, offset+length)` the writer takes
+ * (split at its {@link ImageWriter.requestBoundary}), in order; one call
+ * when it declares none or the range fits in one unit.
+ */
+async function eachPiece(writer: ImageWriter, offset: number, length: number, fn: (at: number, pos: number, length: number) => Promise<void>): Promise<void> {
+  const unit = writer.requestBoundary;
+  if (unit === undefined || (offset % unit) + length <= unit) return fn(offset, 0, length);
+  for (const p of splitAt(offset, length, unit)) await fn(p.offset, p.pos, p.length);
+}
 
 /**
  * An open image with its backing chain.
@@ -105,16 +117,19 @@ export class BlockDevice {
     this.#checkRange(offset, data.length);
     const writer = this.#writer();
     if (data.length === 0) return;
-    if (writer.concurrentWrites && !(offset < PROBE_SECTOR && this.top.probedRaw)) return writer.write(offset, data);
+    const each = (fn: (at: number, piece: Uint8Array) => Promise<void>): Promise<void> => eachPiece(writer, offset, data.length, (at, pos, n) => fn(at, data.subarray(pos, pos + n)));
+    if (writer.concurrentWrites && !(offset < PROBE_SECTOR && this.top.probedRaw)) return each((at, piece) => writer.write(at, piece));
     if (writer.beginWrite && !this.top.probedRaw) {
       // Only the metadata step holds the lock: the next write allocates while this data is written.
       const begin = writer.beginWrite.bind(writer);
-      const finish = await this.#writeLock.run(() => begin(offset, data));
-      return finish();
+      const finishes: (() => Promise<void>)[] = [];
+      await each(async (at, piece) => void finishes.push(await this.#writeLock.run(() => begin(at, piece))));
+      await settleAll(finishes.map((finish) => finish()));
+      return;
     }
     await this.#writeLock.run(async () => {
       if (offset < PROBE_SECTOR && this.top.probedRaw) await this.#guardProbedHead(offset, data);
-      await writer.write(offset, data);
+      await each((at, piece) => writer.write(at, piece));
     });
   }
 
@@ -128,7 +143,7 @@ export class BlockDevice {
     this.#checkRange(offset, length);
     const writer = this.#writer();
     if (length === 0) return;
-    const zero = (): Promise<void> => writer.writeZeroes(offset, length, { mayUnmap: options.mayUnmap ?? false });
+    const zero = (): Promise<void> => eachPiece(writer, offset, length, (at, _pos, n) => writer.writeZeroes(at, n, { mayUnmap: options.mayUnmap ?? false }));
     await (writer.concurrentWrites ? zero() : this.#writeLock.run(zero));
   }
 
@@ -189,7 +204,7 @@ export class BlockDevice {
     const writer = this.#writer();
     if (!writer.discard || length === 0) return;
     const d = writer.discard.bind(writer);
-    await this.#writeLock.run(() => d(offset, length));
+    await this.#writeLock.run(() => eachPiece(writer, offset, length, (at, _pos, n) => d(at, n)));
   }
 
   /**

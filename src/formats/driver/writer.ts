@@ -17,6 +17,13 @@ export interface ImageWriter {
    */
   readonly concurrentWrites?: boolean;
   /**
+   * Requests never cross a multiple of this many bytes: the device splits
+   * `write`, `writeZeroes` and `discard` there (qemu's block layer splits at
+   * a driver's limits the same way), so the writer handles one allocation
+   * unit (a vpc or vdi block) per call. Absent: requests arrive whole.
+   */
+  readonly requestBoundary?: number | undefined;
+  /**
    * True when guest write order does not shape the file's layout (every
    * guest byte has a fixed place, e.g. raw): copy loops may then write in
    * any order. Allocating formats place clusters in write order.
