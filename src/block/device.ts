@@ -9,12 +9,13 @@ import { AsyncMutex } from '../core/mutex.js';
 import type { OptionSpec } from '../core/options.js';
 import { settleAll } from '../core/settle.js';
 import { splitAt } from '../core/split.js';
-import type { AmendRequest, BackingRef, ByteStore, CheckCounts, CheckRequest, CompressedExtent, Extent, FormatDescription, FormatImage, ImageBitmaps, ImageWriter, SnapshotOps, SparseRuns, SparseScan } from '../formats/driver.js';
+import type { AmendRequest, BackingRef, ByteStore, CheckCounts, CheckRequest, Extent, FormatDescription, FormatImage, ImageBitmaps, ImageWriter, SnapshotOps, SparseRuns, SparseScan } from '../formats/driver.js';
 import type { StoreIdentity } from '../io/byte-store.js';
 import type { BlockStatus } from './block-status.js';
 import { openChain, type ImageTarget, type OpenImageOptions } from './chain.js';
 import { lockedBitmaps, lockedSnapshots } from './device-ops.js';
-import { checkExtent, compressedRun, layerStatus, opaqueStatus, unallocatedStatus } from './extent-status.js';
+import { checkExtent, layerStatus, opaqueStatus, unallocatedStatus } from './extent-status.js';
+import { readLayers } from './layer-read.js';
 import type { Layer } from './layer.js';
 import { probeHead } from './probe.js';
 import { defaultRegistry, type DriverRegistry } from './registry.js';
@@ -54,7 +55,7 @@ export class BlockDevice {
     this.#registry = registry;
     const top = layers[0]?.image;
     const below = layers[1]?.image;
-    if (top?.attachBacking && below) top.attachBacking((off, into) => this.#readLayer(1, off, into), below.virtualSize);
+    if (top?.attachBacking && below) top.attachBacking((off, into) => readLayers(this.layers, 1, off, into), below.virtualSize);
   }
 
   /**
@@ -109,7 +110,7 @@ export class BlockDevice {
   /** Reads `into.length` bytes at `offset`. */
   async read(offset: number, into: Uint8Array): Promise<void> {
     this.#checkRange(offset, into.length);
-    await this.#readLayer(0, offset, into);
+    await readLayers(this.layers, 0, offset, into);
   }
 
   /** Writes `data` at `offset` into the top image. */
@@ -382,58 +383,6 @@ export class BlockDevice {
   /** Closes the device (`await using`). */
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
-  }
-
-  async #readLayer(depth: number, offset: number, into: Uint8Array): Promise<void> {
-    const image = this.layers[depth]?.image;
-    if (!image || offset >= image.virtualSize) {
-      into.fill(0);
-      return;
-    }
-    const end = Math.min(into.length, image.virtualSize - offset);
-    if (end < into.length) into.fill(0, end);
-    let pos = 0;
-    while (pos < end) {
-      const extents = await image.mapping(offset + pos, end - pos);
-      if (extents.length === 0) throw new CorruptImageError(`Driver returned no mapping at offset ${offset + pos}`);
-      for (let i = 0; i < extents.length; i++) {
-        const e = extents[i] as Extent;
-        checkExtent(e, offset + pos, end - pos);
-        if (e.kind === 'compressed' && image.readCompressedRun) {
-          // Consecutive compressed units are decoded together (in parallel) rather than one by one.
-          const run = compressedRun(extents, i, offset + pos, end - pos);
-          await image.readCompressedRun(run.extents, into.subarray(pos, pos + run.length));
-          pos += run.length;
-          i += run.extents.length - 1;
-          continue;
-        }
-        const sub = into.subarray(pos, pos + e.length);
-        switch (e.kind) {
-          case 'data':
-            await e.store.read(e.hostOffset, sub);
-            break;
-          case 'zero':
-            sub.fill(0);
-            break;
-          case 'unallocated':
-            await this.#readLayer(depth + 1, e.offset, sub);
-            break;
-          case 'compressed':
-            await this.#readCompressed(image, e, sub);
-            break;
-        }
-        pos += e.length;
-      }
-    }
-  }
-
-  async #readCompressed(image: FormatImage, e: CompressedExtent, into: Uint8Array): Promise<void> {
-    if (image.readCompressedPart) return image.readCompressedPart(e, into);
-    if (!image.readCompressed) throw new CorruptImageError(`Format '${image.format}' reported a compressed extent it cannot read`);
-    const unit = new Uint8Array(image.granularity);
-    await image.readCompressed(e, unit);
-    const start = e.offset - e.unitOffset;
-    into.set(unit.subarray(start, start + into.length));
   }
 
   async #firstExtent(image: FormatImage, offset: number, length: number): Promise<Extent> {
