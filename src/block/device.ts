@@ -276,6 +276,21 @@ export class BlockDevice {
     return this.layers[depth]?.image.store.identity?.();
   }
 
+  /** Guest-visible size of the layer at `depth` (0 = top); undefined below the bottom layer. */
+  sizeAt(depth: number): number | undefined {
+    return this.layers[depth]?.image.virtualSize;
+  }
+
+  /** False when the layer at `depth` cannot be reopened read/write (see {@link FormatImage.reopenable}). */
+  reopenable(depth: number): boolean {
+    return this.layers[depth]?.image.reopenable !== false;
+  }
+
+  /** The layer whose image file is `store` (block status names stores; map names their files). */
+  layerOf(store: ByteStore | undefined): Layer | undefined {
+    return store === undefined ? undefined : this.layers.find((l) => l.image.store === store);
+  }
+
   /** True when the top image is open for writing and its format can change its size. */
   get canResize(): boolean {
     return this.top.image.resizer !== undefined;

@@ -93,7 +93,7 @@ async function runCommit(filename: ImageTarget, opts: CommitOptions, ctx: JobCon
     }
     // qemu makes the base writable by reopening it, which some drivers cannot do
     const base = probe.layers[depth];
-    if (base?.image.reopenable === false) throw new UnsupportedError(`Block format '${base.format}' used by node '${base.filename}' does not support reopening files`);
+    if (base && !probe.reopenable(depth)) throw new UnsupportedError(`Block format '${base.format}' used by node '${base.filename}' does not support reopening files`);
   } catch (err) {
     // qemu's one open is writable: its probed-raw warning comes before these errors.
     if (probe.top.probedRaw) opts.onWarning?.({ code: 'probed-raw', message: probedRawWarning(probe.top.path) });

@@ -197,14 +197,14 @@ async function openWritten(spec: ImageTarget, path: string, target: string, opti
  */
 async function targetState(dev: BlockDevice, target: string, opts: ConvertOptions): Promise<Pick<CopySettings, 'targetIsZero' | 'targetHasBacking' | 'statusAbove' | 'backingEnd'>> {
   const targetHasBacking = opts.backingFile !== undefined || (!opts.noCreate && dev.top.backing !== undefined);
-  const backing = dev.layers[1]?.image;
+  const backingSize = dev.sizeAt(1);
   const regularFile = await stat(target).then((st) => st.isFile(), () => true);
   return {
     targetHasBacking,
     targetIsZero: opts.noCreate ? opts.targetIsZero === true : !targetHasBacking && regularFile && !dev.noZeroInit,
     statusAbove: targetHasBacking ? 1 : undefined,
     // qemu counts the backing file in whole sectors.
-    backingEnd: targetHasBacking && !opts.noCreate && backing ? Math.ceil(backing.virtualSize / 512) * 512 : undefined,
+    backingEnd: targetHasBacking && !opts.noCreate && backingSize !== undefined ? Math.ceil(backingSize / 512) * 512 : undefined,
   };
 }
 

@@ -81,6 +81,9 @@ describe('BlockDevice capability calls', () => {
     assert.equal(dev.canResize, true);
     await dev.resize(2 * MiB, { shrink: false });
     assert.equal(dev.size, 2 * MiB);
+    assert.deepEqual([dev.sizeAt(0), dev.sizeAt(1)], [2 * MiB, undefined]);
+    assert.equal(dev.reopenable(0), true);
+    assert.equal(dev.layerOf(dev.top.files[0])?.filename, dev.filename);
     await dev.close();
   });
 
