@@ -56,7 +56,7 @@ export type {
   FormatDriver,
   FormatImage,
   FormatDescription,
-  DriverCapabilities,
+  FormatCapabilities,
   Extent,
   DataExtent,
   ZeroExtent,

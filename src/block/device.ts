@@ -4,17 +4,34 @@
  * layer's mapping into reads and block status, so drivers describe their
  * layout once.
  */
-import { CorruptImageError, InvalidArgumentError, IoError, PermissionError } from '../core/errors.js';
+import { CorruptImageError, InvalidArgumentError, IoError, PermissionError, UnsupportedError } from '../core/errors.js';
 import { AsyncMutex } from '../core/mutex.js';
+import type { OptionSpec } from '../core/options.js';
 import { settleAll } from '../core/settle.js';
-import type { ByteStore, CompressedExtent, Extent, FormatImage, SparseRuns, SparseScan, UnallocatedExtent } from '../formats/driver.js';
+import { splitAt } from '../core/split.js';
+import type { AmendRequest, BackingRef, ByteStore, CheckCounts, CheckRequest, Extent, FormatDescription, FormatImage, ImageBitmaps, ImageWriter, SnapshotOps, SparseRuns, SparseScan } from '../formats/driver.js';
+import type { StoreIdentity } from '../io/byte-store.js';
 import type { BlockStatus } from './block-status.js';
 import { openChain, type ImageTarget, type OpenImageOptions } from './chain.js';
+import { lockedBitmaps, lockedSnapshots } from './device-ops.js';
+import { checkExtent, layerStatus, opaqueStatus, unallocatedStatus } from './extent-status.js';
+import { readLayers } from './layer-read.js';
 import type { Layer } from './layer.js';
 import { probeHead } from './probe.js';
 import { defaultRegistry, type DriverRegistry } from './registry.js';
 
 const PROBE_SECTOR = 512;
+
+/**
+ * Calls `fn` once per piece of `[offset, offset+length)` the writer takes
+ * (split at its {@link ImageWriter.requestBoundary}), in order; one call
+ * when it declares none or the range fits in one unit.
+ */
+async function eachPiece(writer: ImageWriter, offset: number, length: number, fn: (at: number, pos: number, length: number) => Promise<void>): Promise<void> {
+  const unit = writer.requestBoundary;
+  if (unit === undefined || (offset % unit) + length <= unit) return fn(offset, 0, length);
+  for (const p of splitAt(offset, length, unit)) await fn(p.offset, p.pos, p.length);
+}
 
 /**
  * An open image with its backing chain.
@@ -38,7 +55,7 @@ export class BlockDevice {
     this.#registry = registry;
     const top = layers[0]?.image;
     const below = layers[1]?.image;
-    if (top?.attachBacking && below) top.attachBacking((off, into) => this.#readLayer(1, off, into), below.virtualSize);
+    if (top?.attachBacking && below) top.attachBacking((off, into) => readLayers(this.layers, 1, off, into), below.virtualSize);
   }
 
   /**
@@ -93,7 +110,7 @@ export class BlockDevice {
   /** Reads `into.length` bytes at `offset`. */
   async read(offset: number, into: Uint8Array): Promise<void> {
     this.#checkRange(offset, into.length);
-    await this.#readLayer(0, offset, into);
+    await readLayers(this.layers, 0, offset, into);
   }
 
   /** Writes `data` at `offset` into the top image. */
@@ -101,16 +118,19 @@ export class BlockDevice {
     this.#checkRange(offset, data.length);
     const writer = this.#writer();
     if (data.length === 0) return;
-    if (writer.concurrentWrites && !(offset < PROBE_SECTOR && this.top.probedRaw)) return writer.write(offset, data);
+    const each = (fn: (at: number, piece: Uint8Array) => Promise<void>): Promise<void> => eachPiece(writer, offset, data.length, (at, pos, n) => fn(at, data.subarray(pos, pos + n)));
+    if (writer.concurrentWrites && !(offset < PROBE_SECTOR && this.top.probedRaw)) return each((at, piece) => writer.write(at, piece));
     if (writer.beginWrite && !this.top.probedRaw) {
       // Only the metadata step holds the lock: the next write allocates while this data is written.
       const begin = writer.beginWrite.bind(writer);
-      const finish = await this.#writeLock.run(() => begin(offset, data));
-      return finish();
+      const finishes: (() => Promise<void>)[] = [];
+      await each(async (at, piece) => void finishes.push(await this.#writeLock.run(() => begin(at, piece))));
+      await settleAll(finishes.map((finish) => finish()));
+      return;
     }
     await this.#writeLock.run(async () => {
       if (offset < PROBE_SECTOR && this.top.probedRaw) await this.#guardProbedHead(offset, data);
-      await writer.write(offset, data);
+      await each((at, piece) => writer.write(at, piece));
     });
   }
 
@@ -124,7 +144,7 @@ export class BlockDevice {
     this.#checkRange(offset, length);
     const writer = this.#writer();
     if (length === 0) return;
-    const zero = (): Promise<void> => writer.writeZeroes(offset, length, { mayUnmap: options.mayUnmap ?? false });
+    const zero = (): Promise<void> => eachPiece(writer, offset, length, (at, _pos, n) => writer.writeZeroes(at, n, { mayUnmap: options.mayUnmap ?? false }));
     await (writer.concurrentWrites ? zero() : this.#writeLock.run(zero));
   }
 
@@ -185,7 +205,7 @@ export class BlockDevice {
     const writer = this.#writer();
     if (!writer.discard || length === 0) return;
     const d = writer.discard.bind(writer);
-    await this.#writeLock.run(() => d(offset, length));
+    await this.#writeLock.run(() => eachPiece(writer, offset, length, (at, _pos, n) => d(at, n)));
   }
 
   /**
@@ -229,6 +249,140 @@ export class BlockDevice {
     return layerStatus(image, e, 0);
   }
 
+  // --- capabilities of the top image (what jobs ask a format for, under the write lock) ---
+
+  /** Allocation unit of the top image (cluster, grain, block). */
+  get granularity(): number {
+    return this.top.image.granularity;
+  }
+
+  /** True when the top image can take compressed units ({@link BlockDevice.writeCompressed}). */
+  get canCompress(): boolean {
+    return this.top.image.writer?.writeCompressed !== undefined;
+  }
+
+  /** True when a new top image does not read as zeros (see {@link ImageWriter.noZeroInit}). */
+  get noZeroInit(): boolean {
+    return this.top.image.writer?.noZeroInit === true;
+  }
+
+  /** The format-specific `info` facts of the top image. */
+  describe(): Promise<FormatDescription> {
+    return this.top.image.describe();
+  }
+
+  /** Device and inode of the file of the layer at `depth` (0 = top), when its store knows them. */
+  identity(depth = 0): StoreIdentity | undefined {
+    return this.layers[depth]?.image.store.identity?.();
+  }
+
+  /** Guest-visible size of the layer at `depth` (0 = top); undefined below the bottom layer. */
+  sizeAt(depth: number): number | undefined {
+    return this.layers[depth]?.image.virtualSize;
+  }
+
+  /** False when the layer at `depth` cannot be reopened read/write (see {@link FormatImage.reopenable}). */
+  reopenable(depth: number): boolean {
+    return this.layers[depth]?.image.reopenable !== false;
+  }
+
+  /** The layer whose image file is `store` (block status names stores; map names their files). */
+  layerOf(store: ByteStore | undefined): Layer | undefined {
+    return store === undefined ? undefined : this.layers.find((l) => l.image.store === store);
+  }
+
+  /** True when the top image is open for writing and its format can change its size. */
+  get canResize(): boolean {
+    return this.top.image.resizer !== undefined;
+  }
+
+  /**
+   * Sets the top image's virtual size (the caller has checked that a shrink
+   * was asked for).
+   *
+   * @throws {UnsupportedError} EUNSUPPORTED when the format cannot resize (or the image is read-only)
+   */
+  async resize(size: number, options: { shrink: boolean; preallocation?: string | undefined }): Promise<void> {
+    const resizer = this.#open().resizer;
+    if (!resizer) throw new UnsupportedError('Image format driver does not support resize');
+    await this.#writeLock.run(() => resizer.resize(size, options));
+  }
+
+  /** The `-o` options `amend` accepts for the top image; undefined when it cannot be amended (or is read-only). */
+  get amendOptions(): readonly OptionSpec[] | undefined {
+    return this.top.image.amender?.options;
+  }
+
+  /**
+   * Changes format options of the top image in place.
+   *
+   * @throws {UnsupportedError} EUNSUPPORTED when the format has no amend
+   */
+  async amend(request: AmendRequest): Promise<void> {
+    const amender = this.#open().amender;
+    if (!amender) throw new UnsupportedError(`Format driver '${this.format}' does not support option amendment`);
+    await this.#writeLock.run(() => amender.amend(request));
+  }
+
+  /** True when the top image's format can check its consistency. */
+  get canCheck(): boolean {
+    return this.top.image.checker !== undefined;
+  }
+
+  /** True when the top image's format can also repair what a check finds. */
+  get canRepair(): boolean {
+    return this.top.image.checker?.canRepair === true;
+  }
+
+  /**
+   * Runs one consistency check pass on the top image; damage comes back as
+   * counts.
+   *
+   * @throws {UnsupportedError} EUNSUPPORTED when the format cannot check (or repair, when asked to)
+   */
+  async check(request: CheckRequest): Promise<CheckCounts> {
+    const checker = this.#open().checker;
+    if (!checker || (request.repair !== 'none' && !checker.canRepair)) throw new UnsupportedError('This image format does not support checks');
+    return this.#writeLock.run(() => checker.check(request));
+  }
+
+  /**
+   * Records `ref` as the top image's backing file (undefined: standalone);
+   * nothing is copied.
+   *
+   * @throws {UnsupportedError} EUNSUPPORTED when the format records no backing file
+   */
+  async setBacking(ref: BackingRef | undefined): Promise<void> {
+    const writer = this.#writer();
+    if (!writer.setBacking) throw new UnsupportedError('Operation not supported');
+    const set = writer.setBacking.bind(writer);
+    await this.#writeLock.run(() => set(ref));
+  }
+
+  /**
+   * Drops every cluster the top image holds, so it reads through to its
+   * backing file (commit's last step). Resolves false, doing nothing, when
+   * the format cannot.
+   */
+  async makeEmpty(): Promise<boolean> {
+    const writer = this.#writer();
+    if (!writer.makeEmpty) return false;
+    await this.#writeLock.run(writer.makeEmpty.bind(writer));
+    return true;
+  }
+
+  /** The top image's internal snapshots (changes serialized with writes); undefined when its format has none. */
+  get snapshots(): SnapshotOps | undefined {
+    const ops = this.top.image.snapshots;
+    return ops && lockedSnapshots(ops, this.#writeLock);
+  }
+
+  /** The top image's persistent dirty bitmaps (calls serialized with writes); undefined when its format has none. */
+  get bitmaps(): ImageBitmaps | undefined {
+    const bitmaps = this.top.image.bitmaps;
+    return bitmaps && lockedBitmaps(bitmaps, this.#writeLock);
+  }
+
   /** Writes back caches and flushes every writable layer. */
   async flush(): Promise<void> {
     if (this.writable) await this.top.image.flush();
@@ -246,64 +400,17 @@ export class BlockDevice {
     await this.close();
   }
 
-  async #readLayer(depth: number, offset: number, into: Uint8Array): Promise<void> {
-    const image = this.layers[depth]?.image;
-    if (!image || offset >= image.virtualSize) {
-      into.fill(0);
-      return;
-    }
-    const end = Math.min(into.length, image.virtualSize - offset);
-    if (end < into.length) into.fill(0, end);
-    let pos = 0;
-    while (pos < end) {
-      const extents = await image.mapping(offset + pos, end - pos);
-      if (extents.length === 0) throw new CorruptImageError(`Driver returned no mapping at offset ${offset + pos}`);
-      for (let i = 0; i < extents.length; i++) {
-        const e = extents[i] as Extent;
-        checkExtent(e, offset + pos, end - pos);
-        if (e.kind === 'compressed' && image.readCompressedRun) {
-          // Consecutive compressed units are decoded together (in parallel) rather than one by one.
-          const run = compressedRun(extents, i, offset + pos, end - pos);
-          await image.readCompressedRun(run.extents, into.subarray(pos, pos + run.length));
-          pos += run.length;
-          i += run.extents.length - 1;
-          continue;
-        }
-        const sub = into.subarray(pos, pos + e.length);
-        switch (e.kind) {
-          case 'data':
-            await e.store.read(e.hostOffset, sub);
-            break;
-          case 'zero':
-            sub.fill(0);
-            break;
-          case 'unallocated':
-            await this.#readLayer(depth + 1, e.offset, sub);
-            break;
-          case 'compressed':
-            await this.#readCompressed(image, e, sub);
-            break;
-        }
-        pos += e.length;
-      }
-    }
-  }
-
-  async #readCompressed(image: FormatImage, e: CompressedExtent, into: Uint8Array): Promise<void> {
-    if (image.readCompressedPart) return image.readCompressedPart(e, into);
-    if (!image.readCompressed) throw new CorruptImageError(`Format '${image.format}' reported a compressed extent it cannot read`);
-    const unit = new Uint8Array(image.granularity);
-    await image.readCompressed(e, unit);
-    const start = e.offset - e.unitOffset;
-    into.set(unit.subarray(start, start + into.length));
-  }
-
   async #firstExtent(image: FormatImage, offset: number, length: number): Promise<Extent> {
     const extents = await image.mapping(offset, length, 1);
     const e = extents[0];
     if (!e) throw new CorruptImageError(`Driver returned no mapping at offset ${offset}`);
     checkExtent(e, offset, length);
     return e;
+  }
+
+  #open(): FormatImage {
+    if (this.#closed) throw new IoError(`Image '${this.filename}' is closed`);
+    return this.top.image;
   }
 
   #writer() {
@@ -340,67 +447,5 @@ export class BlockDevice {
     if (offset + length > this.size) {
       throw new InvalidArgumentError(`Request [${offset}, ${offset + length}) is beyond the end of '${this.filename}' (${this.size} bytes)`);
     }
-  }
-}
-
-/** The compressed extents from `extents[i]` on, up to the first of another kind, each checked like any extent. */
-function compressedRun(extents: readonly Extent[], i: number, offset: number, length: number): { extents: CompressedExtent[]; length: number } {
-  const run: CompressedExtent[] = [];
-  let n = 0;
-  for (let k = i; k < extents.length; k++) {
-    const e = extents[k] as Extent;
-    if (e.kind !== 'compressed') break;
-    checkExtent(e, offset + n, length - n);
-    run.push(e);
-    n += e.length;
-  }
-  return { extents: run, length: n };
-}
-
-/** What a layer's allocated extent says, refined by the host file's holes where qemu recurses. */
-async function layerStatus(image: FormatImage, e: Exclude<Extent, { kind: 'unallocated' }>, depth: number): Promise<BlockStatus> {
-  const st = statusOf(e, depth);
-  const recurse = (e.kind === 'data' && e.recurse === true) || (await image.recurseHostStatus?.());
-  return recurse ? refineByHost(st) : st;
-}
-
-/** qemu's answer for drivers without block status: all allocated data, no host offset. */
-function opaqueStatus(offset: number, length: number, depth: number): BlockStatus {
-  return { offset, length, zero: false, data: true, present: true, compressed: false, depth };
-}
-
-/**
- * Data whose host bytes sit in a hole of the host file reads as zeros: say
- * so (and stop the run where the hole ends), as qemu's block status asks the
- * protocol layer below a format.
- */
-async function refineByHost(st: BlockStatus): Promise<BlockStatus> {
-  if (!st.data || st.zero || st.compressed || !st.store?.extents || st.hostOffset === undefined) return st;
-  const host = (await st.store.extents(st.hostOffset, st.length))?.[0];
-  if (!host || host.offset !== st.hostOffset || host.length <= 0) return st;
-  return { ...st, length: Math.min(st.length, host.length), zero: !host.data };
-}
-
-/** A run no layer holds, as the layer at `depth` (the last one asked) reports it. */
-function unallocatedStatus(e: UnallocatedExtent, depth: number, pastBackingEnd: boolean): BlockStatus {
-  const host = e.hostOffset !== undefined && e.store ? { store: e.store, hostOffset: e.hostOffset } : {};
-  return { offset: e.offset, length: e.length, zero: true, data: false, present: false, compressed: false, depth, ...host, ...(pastBackingEnd ? { pastBackingEnd } : {}) };
-}
-
-function statusOf(e: Exclude<Extent, { kind: 'unallocated' }>, depth: number): BlockStatus {
-  switch (e.kind) {
-    case 'data':
-      return { offset: e.offset, length: e.length, zero: false, data: true, present: true, compressed: false, depth, ...(e.opaque ? {} : { store: e.store, hostOffset: e.hostOffset }) };
-    case 'zero':
-      return { offset: e.offset, length: e.length, zero: true, data: false, present: true, compressed: false, depth, store: e.allocated ? e.store : undefined, hostOffset: e.allocated ? e.hostOffset : undefined };
-    case 'compressed':
-      return { offset: e.offset, length: e.length, zero: false, data: true, present: true, compressed: true, depth };
-  }
-}
-
-/** Drivers are trusted code but their output decides reads: a bad extent is a bug, stop loudly. */
-function checkExtent(e: Extent, offset: number, maxLength: number): void {
-  if (e.offset !== offset || !(e.length > 0) || e.length > maxLength) {
-    throw new CorruptImageError(`Inconsistent mapping: expected an extent at ${offset} of at most ${maxLength} bytes, got [${e.offset}, +${e.length})`);
   }
 }

@@ -70,14 +70,13 @@ async function runAmend(filename: ImageTarget, opts: AmendOptions, ctx: JobConte
   const registry = opts.registry ?? defaultRegistry;
   const dev = await BlockDevice.open(filename, { ...opts, readOnly: false });
   try {
-    const image = dev.top.image;
     const driver = registry.find(dev.format);
-    const amender = image.amender;
-    if (!amender || !driver?.amendOptions) throw new UnsupportedError(`Format driver '${dev.format}' does not support option amendment`);
-    const values = typeAmendOptions(amender.options, driver.createOptions, raw);
+    const amendOptions = dev.amendOptions;
+    if (!amendOptions || !driver?.amendOptions) throw new UnsupportedError(`Format driver '${dev.format}' does not support option amendment`);
+    const values = typeAmendOptions(amendOptions, driver.createOptions, raw);
     ctx.progress.phase('amend', 100);
     let last = 0;
-    await amender.amend({
+    await dev.amend({
       values,
       force: opts.force === true,
       signal: ctx.signal,

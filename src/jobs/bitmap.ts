@@ -49,7 +49,7 @@ function usable(bitmaps: ImageBitmaps | undefined, name: string): number {
 }
 
 async function runAction(dev: BlockDevice, src: BlockDevice, name: string, action: BitmapAction, opts: BitmapOptions): Promise<void> {
-  const bitmaps = dev.top.image.bitmaps;
+  const bitmaps = dev.bitmaps;
   const need = <K extends keyof ImageBitmaps>(key: K): NonNullable<ImageBitmaps[K]> => {
     const fn = bitmaps?.[key];
     if (!bitmaps || fn === undefined) throw new InvalidArgumentError(`Dirty bitmap '${name}' not found`);
@@ -73,7 +73,7 @@ async function runAction(dev: BlockDevice, src: BlockDevice, name: string, actio
       return need('setEnabled')(name, action.op === 'enable');
     case 'merge': {
       usable(bitmaps, name);
-      const sb = src.top.image.bitmaps;
+      const sb = src.bitmaps;
       const gran = usable(sb, action.source);
       if (src.size !== dev.size) throw new InvalidArgumentError("Bitmaps are incompatible and can't be merged");
       const bits = await sb!.read(action.source);

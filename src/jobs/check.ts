@@ -63,8 +63,7 @@ async function runCheck(filename: ImageTarget, options: CheckOptions, ctx: JobCo
   const dev = await BlockDevice.open(filename, { ...options, readOnly: repair === 'none', check: true });
   try {
     const top = dev.top;
-    const checker = top.image.checker;
-    if (!checker || (repair !== 'none' && !checker.canRepair)) {
+    if (!dev.canCheck || (repair !== 'none' && !dev.canRepair)) {
       throw new UnsupportedError('This image format does not support checks', { exitCode: 63 });
     }
     const findings: string[] = [];
@@ -81,7 +80,7 @@ async function runCheck(filename: ImageTarget, options: CheckOptions, ctx: JobCo
     };
     const run = async (mode: CheckRepair): Promise<CheckCounts> => {
       try {
-        return await checker.check({ repair: mode, signal: ctx.signal, log, onProgress, logged: options.findingsTaken });
+        return await dev.check({ repair: mode, signal: ctx.signal, log, onProgress, logged: options.findingsTaken });
       } catch (err) {
         if (err instanceof VdiskError && err.code === 'EABORTED') throw err;
         const why = err instanceof IoError ? err.message : err instanceof Error ? err.message : String(err);

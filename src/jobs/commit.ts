@@ -65,7 +65,7 @@ async function runCommit(filename: ImageTarget, opts: CommitOptions, ctx: JobCon
   let drop = opts.drop === true;
   try {
     // qemu's one open is writable: a read-only format (dmg, bochs, cloop) fails there, before any backing check
-    if ((opts.registry ?? defaultRegistry).find(probe.top.format)?.capabilities.write === false) {
+    if ((opts.registry ?? defaultRegistry).find(probe.top.format)?.readOnly === true) {
       await probe.close();
       await (await BlockDevice.open(filename, { ...open, readOnly: false })).close();
     }
@@ -77,7 +77,7 @@ async function runCommit(filename: ImageTarget, opts: CommitOptions, ctx: JobCon
     }
     // qemu makes the base writable by reopening it, which some drivers cannot do
     const base = probe.layers[depth];
-    if (base?.image.reopenable === false) throw new UnsupportedError(`Block format '${base.format}' used by node '${base.filename}' does not support reopening files`);
+    if (base && !probe.reopenable(depth)) throw new UnsupportedError(`Block format '${base.format}' used by node '${base.filename}' does not support reopening files`);
   } catch (err) {
     // qemu's one open is writable: its probed-raw warning comes before these errors.
     if (probe.top.probedRaw) opts.onWarning?.({ code: 'probed-raw', message: probedRawWarning(probe.top.path) });
@@ -90,11 +90,10 @@ async function runCommit(filename: ImageTarget, opts: CommitOptions, ctx: JobCon
     const base = dev.below(depth);
     const before = base.size;
     if (dev.size > base.size) {
-      const resizer = base.top.image.resizer;
-      if (!resizer) {
+      if (!base.canResize) {
         throw new UnsupportedError(`Top image '${dev.filename}' is larger than base image '${base.filename}', and resize of base image failed: Image format driver does not support resize`);
       }
-      await resizer.resize(dev.size, { shrink: false });
+      await base.resize(dev.size, { shrink: false });
     }
     const counters: CopyCounters = { dataBytes: 0, zeroBytes: 0 };
     ctx.progress.phase('commit', dev.size);
@@ -104,7 +103,7 @@ async function runCommit(filename: ImageTarget, opts: CommitOptions, ctx: JobCon
       targetHasBacking: true,
       statusAbove: depth,
       compress: false,
-      unit: base.top.image.granularity,
+      unit: base.granularity,
       bufferSize: BUFFER_SIZE,
       parallel: 8,
       ordered: false,
@@ -114,12 +113,7 @@ async function runCommit(filename: ImageTarget, opts: CommitOptions, ctx: JobCon
     }, counters);
     // The base holds everything before the overlay lets go of it.
     await base.flush();
-    const writer = dev.top.image.writer;
-    let emptied = false;
-    if (!drop && writer?.makeEmpty) {
-      await writer.makeEmpty();
-      emptied = true;
-    }
+    const emptied = !drop && (await dev.makeEmpty());
     await dev.close();
     ctx.progress.finish();
     return { base: base.filename, baseDepth: depth, baseSize: { before, after: base.size }, ...counters, emptied };

@@ -16,7 +16,7 @@ import type { VdiskWarning } from '../core/job.js';
  */
 export function checkSourceBitmaps(sources: readonly BlockDevice[], skipBroken: boolean): void {
   if (sources.length > 1) throw new InvalidArgumentError('Copying bitmaps only possible with single source');
-  const bitmaps = sources[0]?.top.image.bitmaps;
+  const bitmaps = sources[0]?.bitmaps;
   if (!bitmaps?.supported) throw new UnsupportedError('Source lacks bitmap support');
   if (skipBroken) return;
   // qemu walks the bitmaps newest-loaded first: the directory in reverse.
@@ -31,14 +31,14 @@ export function checkSourceBitmaps(sources: readonly BlockDevice[], skipBroken: 
 
 /** Checks the opened target can store bitmaps. */
 export function checkTargetBitmaps(target: BlockDevice, format: string): void {
-  const bitmaps = target.top.image.bitmaps;
+  const bitmaps = target.bitmaps;
   if (!bitmaps?.supported || !bitmaps.import) throw new UnsupportedError(`Format driver '${format}' does not support bitmaps`);
 }
 
 /** Copies the source's bitmaps into the target (after the data); inconsistent ones are skipped with a warning. */
 export async function copyBitmaps(source: BlockDevice, target: BlockDevice, warn: (w: VdiskWarning) => void): Promise<void> {
-  const src = source.top.image.bitmaps;
-  const dst = target.top.image.bitmaps;
+  const src = source.bitmaps;
+  const dst = target.bitmaps;
   if (!src || !dst?.import) return;
   const list = src.list();
   for (const b of [...list].reverse()) if (b.inUse) warn({ code: 'bitmap-skipped', message: `Skipping inconsistent bitmap '${b.name}'` });

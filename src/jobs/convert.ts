@@ -198,14 +198,14 @@ async function openWritten(spec: ImageTarget, path: string, target: string, opti
  */
 async function targetState(dev: BlockDevice, output: OutputTarget | undefined, opts: ConvertOptions): Promise<Pick<CopySettings, 'targetIsZero' | 'targetHasBacking' | 'statusAbove' | 'backingEnd'>> {
   const targetHasBacking = opts.backingFile !== undefined || (!opts.noCreate && dev.top.backing !== undefined);
-  const backing = dev.layers[1]?.image;
+  const backingSize = dev.sizeAt(1);
   const zeroInit = output === undefined || (await output.readsAsZeros());
   return {
     targetHasBacking,
-    targetIsZero: opts.noCreate ? opts.targetIsZero === true : !targetHasBacking && zeroInit && dev.top.image.writer?.noZeroInit !== true,
+    targetIsZero: opts.noCreate ? opts.targetIsZero === true : !targetHasBacking && zeroInit && !dev.noZeroInit,
     statusAbove: targetHasBacking ? 1 : undefined,
     // qemu counts the backing file in whole sectors.
-    backingEnd: targetHasBacking && !opts.noCreate && backing ? Math.ceil(backing.virtualSize / 512) * 512 : undefined,
+    backingEnd: targetHasBacking && !opts.noCreate && backingSize !== undefined ? Math.ceil(backingSize / 512) * 512 : undefined,
   };
 }
 
@@ -268,13 +268,13 @@ async function runConvert(sourceNames: readonly Source[], targetSpec: ImageTarge
       dev = await openWritten(written, output.path, target, { ...targetOpts, ...how, readOnly: false, registry, forceShare: false, snapshot: undefined, locking: output.locking, ...targetCache });
     }
     if (opts.bitmaps) checkTargetBitmaps(dev, format); // --bitmaps: the target must be able to store them
-    const unit = dev.top.image.granularity;
-    if (opts.compress && !dev.top.image.writer?.writeCompressed) {
+    const unit = dev.granularity;
+    if (opts.compress && !dev.canCompress) {
       throw new InvalidArgumentError(`Compression not supported for this file format`);
     }
     if (opts.compress) {
       // qemu-img compresses whole clusters of at most one buffer: no cluster (flat vmdk) or a larger one is refused.
-      const clusterSize = (await dev.top.image.describe()).clusterSize ?? 0;
+      const clusterSize = (await dev.describe()).clusterSize ?? 0;
       if (clusterSize <= 0 || clusterSize > BUFFER_SIZE) throw new InvalidArgumentError('invalid cluster size');
     }
     const settings = {

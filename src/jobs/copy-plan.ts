@@ -151,7 +151,7 @@ export function planner(src: Concat, s: CopySettings): () => Promise<Item | unde
     if (s.backingEnd !== undefined && offset < s.backingEnd) length = Math.min(length, s.backingEnd - offset);
     const st = await status(part.device, offset - part.start, length, s);
     // Runs end on the source's allocation unit, so that the next one starts aligned (qemu's src_alignment).
-    const align = Math.max(512, part.device.top.image.granularity);
+    const align = Math.max(512, part.device.granularity);
     let n = st.length;
     const tail = (offset - part.start + n) % align;
     if (n > tail) n -= tail;

@@ -44,7 +44,7 @@ const MAX_STATUS_REQUEST = 1 << 30;
 
 function entryOf(dev: BlockDevice, st: BlockStatus): MapEntry {
   const hasOffset = st.hostOffset !== undefined && st.store !== undefined;
-  const layer = dev.layers.find((l) => l.image.store === st.store);
+  const layer = dev.layerOf(st.store);
   return {
     start: st.offset,
     length: st.length,

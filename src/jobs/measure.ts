@@ -89,7 +89,7 @@ async function runMeasure(filename: ImageTarget | undefined, opts: MeasureOption
     let source: MeasureSource | undefined;
     if (dev) {
       const d = dev;
-      const bitmaps = d.top.image.bitmaps;
+      const bitmaps = d.bitmaps;
       source = { virtualSize: d.size, allocatedBytes: (cs) => allocatedBytes(d, cs, ctx), bitmaps: bitmaps?.supported ? bitmaps.list() : undefined };
     }
     const result = await driver.measure(size, options, source);

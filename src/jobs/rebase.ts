@@ -8,7 +8,7 @@
  */
 import { throwIfAborted } from '../core/abort.js';
 import { isZero } from '../core/bytes.js';
-import { InvalidArgumentError, UnsupportedError, VdiskError } from '../core/errors.js';
+import { InvalidArgumentError, VdiskError } from '../core/errors.js';
 import { Job, type JobContext, type JobOptions } from '../core/job.js';
 import { BlockDevice } from '../block/device.js';
 import type { ImageTarget, OpenImageOptions } from '../block/chain.js';
@@ -97,7 +97,7 @@ async function copyUnit(dev: BlockDevice, at: number, old: Uint8Array, next: Uin
  * can differ.
  */
 async function copyDifferences(dev: BlockDevice, next: BlockDevice | undefined, sameDepth: number | undefined, compress: boolean, ctx: JobContext<RebasePhase>): Promise<number> {
-  const unit = dev.top.image.granularity;
+  const unit = dev.granularity;
   const chunkSize = Math.max(unit, Math.floor(CHUNK / unit) * unit);
   const oldBuf = new Uint8Array(chunkSize);
   const newBuf = new Uint8Array(chunkSize);
@@ -149,8 +149,7 @@ async function runRebase(filename: ImageTarget, backing: string | undefined, opt
     if (opts.backingFormat !== undefined && !(opts.registry ?? defaultRegistry).find(opts.backingFormat)) {
       throw new InvalidArgumentError(`Invalid format name: '${opts.backingFormat}'`);
     }
-    const writer = dev.top.image.writer;
-    if (opts.compress && !writer?.writeCompressed) throw new InvalidArgumentError('Compression not supported for this file format');
+    if (opts.compress && !dev.canCompress) throw new InvalidArgumentError('Compression not supported for this file format');
     let copied = 0;
     if (!unsafe) {
       const path = name === undefined ? undefined : pathCombine(dev.top.path, name);
@@ -165,10 +164,10 @@ async function runRebase(filename: ImageTarget, backing: string | undefined, opt
         }
       }
       // When the new backing file is in the old chain, only the layers above it can differ.
-      const nextId = next?.top.image.store.identity?.();
+      const nextId = next?.identity();
       let sameDepth: number | undefined;
-      dev.layers.forEach((l, d) => {
-        const id = l.image.store.identity?.();
+      dev.layers.forEach((_, d) => {
+        const id = dev.identity(d);
         if (d > 0 && sameDepth === undefined && id && nextId && id.dev === nextId.dev && id.ino === nextId.ino) sameDepth = d;
       });
       ctx.progress.phase('rebase', dev.size);
@@ -179,9 +178,8 @@ async function runRebase(filename: ImageTarget, backing: string | undefined, opt
     const shown = name ?? '';
     // qemu-img asks for the format before the driver is asked to change anything
     if (name !== undefined && opts.backingFormat === undefined) throw changeError(shown, new InvalidArgumentError('backing format must be specified'));
-    if (!writer?.setBacking) throw changeError(shown, new UnsupportedError('Operation not supported'));
     try {
-      await writer.setBacking(name === undefined ? undefined : { filename: name, format: opts.backingFormat });
+      await dev.setBacking(name === undefined ? undefined : { filename: name, format: opts.backingFormat });
     } catch (err) {
       throw changeError(shown, err);
     }

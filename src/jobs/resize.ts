@@ -89,13 +89,12 @@ async function runResize(target: ImageTarget, size: number | string, options: Re
     }
     // The block layer refuses a size above its maximum before it asks the driver.
     if (wanted > BDRV_MAX_LENGTH) throw new InvalidArgumentError(`offset(${wanted}) exceeds maximum(${BDRV_MAX_LENGTH})`);
-    const resizer = dev.top.image.resizer;
-    if (!resizer) throw new UnsupportedError('Image format driver does not support resize');
+    if (!dev.canResize) throw new UnsupportedError('Image format driver does not support resize');
     const total = withinVdiskLimit(wanted);
     // Cancelled before the image changes, or not at all: the format's resize runs to its end.
     ctx.signal.throwIfAborted();
     ctx.progress.phase('resize', 1);
-    await resizer.resize(total, { shrink: total < current, preallocation: prealloc });
+    await dev.resize(total, { shrink: total < current, preallocation: prealloc });
     await dev.flush();
     ctx.progress.finish();
     return { oldSize: current, size: total };

@@ -54,7 +54,7 @@ function unsupported(format: string, errno: number): UnsupportedError {
 }
 
 async function act(dev: BlockDevice, options: SnapshotOptions): Promise<SnapshotResult> {
-  const ops = dev.top.image.snapshots;
+  const ops = dev.snapshots;
   const name = options.name ?? '';
   switch (options.action) {
     case 'list':
@@ -67,7 +67,7 @@ async function act(dev: BlockDevice, options: SnapshotOptions): Promise<Snapshot
     case 'apply': {
       // bdrv_snapshot_goto: bitmaps (enabled or not) would not record the
       // clusters a revert changes, so any loaded bitmap refuses it, first.
-      if ((dev.top.image.bitmaps?.list().length ?? 0) > 0) throw new LockedError('Device has active dirty bitmaps', { errno: 16 });
+      if ((dev.bitmaps?.list().length ?? 0) > 0) throw new LockedError('Device has active dirty bitmaps', { errno: 16 });
       if (!ops?.apply) {
         // qemu-img 7.2 reopens the image while falling back to its file: the probed-raw warning shows twice.
         if (dev.top.probedRaw) options.onWarning?.({ code: 'probed-raw', message: probedRawWarning(dev.top.path) });

@@ -15,7 +15,7 @@ export const LINK_SIZE = 1024 * 1024;
 
 export const linkDriver: FormatDriver = {
   name: 'tlink',
-  capabilities: { create: false, write: false, backing: true, snapshots: false, compress: false, check: false, resize: false, amend: false, bitmaps: false },
+  readOnly: true,
   createOptions: [],
   probe: (head) => (Buffer.from(head.subarray(0, 4)).toString('latin1') === MAGIC ? 100 : 0),
   async open(store): Promise<FormatImage> {

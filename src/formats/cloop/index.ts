@@ -3,14 +3,13 @@
  * block/cloop.c (qemu-img 7.2). This file wires the parts together.
  */
 import type { ByteStore, FormatDriver, FormatImage, OpenOptions } from '../driver.js';
-import { READ_ONLY_CAPABILITIES } from '../read-only/common.js';
 import { openCloop } from './image.js';
 import { probeCloop } from './probe.js';
 
 /** The cloop format driver. */
 export const cloopDriver: FormatDriver = {
   name: 'cloop',
-  capabilities: READ_ONLY_CAPABILITIES,
+  readOnly: true,
   createOptions: [],
   probe: probeCloop,
   open: (store: ByteStore, options: OpenOptions): Promise<FormatImage> => openCloop(store, options),

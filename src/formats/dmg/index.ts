@@ -6,14 +6,13 @@
  * together.
  */
 import type { ByteStore, FormatDriver, FormatImage, OpenOptions } from '../driver.js';
-import { READ_ONLY_CAPABILITIES } from '../read-only/common.js';
 import { openDmg } from './image.js';
 import { probeDmg } from './probe.js';
 
 /** The dmg format driver. */
 export const dmgDriver: FormatDriver = {
   name: 'dmg',
-  capabilities: READ_ONLY_CAPABILITIES,
+  readOnly: true,
   createOptions: [],
   probe: probeDmg,
   open: (store: ByteStore, options: OpenOptions): Promise<FormatImage> => openDmg(store, options),

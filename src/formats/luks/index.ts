@@ -16,17 +16,6 @@ import { probeLuks } from './probe.js';
 /** The luks format driver. */
 export const luksDriver: FormatDriver = {
   name: 'luks',
-  capabilities: {
-    create: true,
-    write: true,
-    backing: false,
-    snapshots: false,
-    compress: false,
-    check: false,
-    resize: true,
-    amend: true,
-    bitmaps: false,
-  },
   createOptions: LUKS_CREATE_OPTIONS,
   runtimeOptions: LUKS_RUNTIME_OPTIONS,
   amendOptions: LUKS_AMEND_OPTIONS,

@@ -14,18 +14,6 @@ import { PRL_RUNTIME_OPTIONS } from './runtime.js';
 /** The parallels format driver. */
 export const parallelsDriver: FormatDriver = {
   name: 'parallels',
-  capabilities: {
-    create: true,
-    write: true,
-    // QEMU takes a backing file only as an open option: the image records none
-    backing: false,
-    snapshots: false,
-    compress: false,
-    check: true,
-    resize: false,
-    amend: false,
-    bitmaps: false,
-  },
   createOptions: PRL_CREATE_OPTIONS,
   runtimeOptions: PRL_RUNTIME_OPTIONS,
   probe: probeParallels,

@@ -13,17 +13,6 @@ import { probeQcow } from './probe.js';
 /** The qcow format driver. */
 export const qcowDriver: FormatDriver = {
   name: 'qcow',
-  capabilities: {
-    create: true,
-    write: true,
-    backing: true,
-    snapshots: false,
-    compress: true,
-    check: false,
-    resize: false,
-    amend: false,
-    bitmaps: false,
-  },
   createOptions: QCOW_CREATE_OPTIONS,
   probe: probeQcow,
   // qcow_open takes the `encrypt.` options (format, key-secret) off the open options

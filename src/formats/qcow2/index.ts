@@ -72,17 +72,6 @@ export async function openQcow2Snapshot(image: FormatImage, idOrName: string): P
 /** The qcow2 format driver. */
 export const qcow2Driver: FormatDriver = {
   name: 'qcow2',
-  capabilities: {
-    create: true,
-    write: true,
-    backing: true,
-    snapshots: false,
-    compress: true,
-    check: true,
-    resize: false,
-    amend: true,
-    bitmaps: false,
-  },
   createOptions: QCOW2_CREATE_OPTIONS,
   probe,
   runtimeOptions: QCOW2_RUNTIME_OPTIONS,

@@ -8,6 +8,7 @@
  * unmapped. Guest data is written before the L2 entry that points at it.
  */
 import { CorruptImageError, UnsupportedError } from '../../core/errors.js';
+import { splitAt } from '../../core/split.js';
 import { CryptStore } from '../crypto/crypt-store.js';
 import type { BackingRef, ImageWriter } from '../driver.js';
 import { setQcow2Backing } from './backing.js';
@@ -98,16 +99,11 @@ export class Qcow2Writer implements ImageWriter {
 
   async #writeNow(offset: number, data: Uint8Array): Promise<void> {
     await this.#begin();
-    let pos = 0;
-    while (pos < data.length) {
-      const gOff = offset + pos;
-      const slot = await this.#slotFor(gOff);
-      const tableEnd = (Math.floor(gOff / this.#cs / this.#s.g.l2Entries) + 1) * this.#s.g.l2Entries * this.#cs;
-      const n = Math.min(data.length - pos, tableEnd - gOff);
-      await this.#guard(() =>
-        this.#s.g.extendedL2 ? this.#writeExtended(slot, gOff, data.subarray(pos, pos + n)) : this.#writeStandard(slot, gOff, data.subarray(pos, pos + n)),
-      );
-      pos += n;
+    // One L2 table at a time: each piece's clusters share one slot table.
+    for (const p of splitAt(offset, data.length, this.#s.g.l2Entries * this.#cs)) {
+      const slot = await this.#slotFor(p.offset);
+      const piece = data.subarray(p.pos, p.pos + p.length);
+      await this.#guard(() => (this.#s.g.extendedL2 ? this.#writeExtended(slot, p.offset, piece) : this.#writeStandard(slot, p.offset, piece)));
     }
     await this.#maybeFlushFrees();
   }
@@ -298,13 +294,8 @@ export class Qcow2Writer implements ImageWriter {
   async #writeExtended(slot: Slot, gOff: number, chunk: Uint8Array): Promise<void> {
     const cs = this.#cs;
     const first = Math.floor(gOff / cs);
-    let p = 0;
-    while (p < chunk.length) {
-      const cur = gOff + p;
-      const c = Math.floor(cur / cs);
-      const len = Math.min(chunk.length - p, (c + 1) * cs - cur);
-      await this.#writeExtCluster(this.#slotAt(slot, slot.index + (c - first)), c * cs, cur - c * cs, chunk.subarray(p, p + len));
-      p += len;
+    for (const p of splitAt(gOff, chunk.length, cs)) {
+      await this.#writeExtCluster(this.#slotAt(slot, slot.index + (p.index - first)), p.index * cs, p.inUnit, chunk.subarray(p.pos, p.pos + p.length));
     }
   }
 

@@ -20,17 +20,6 @@ async function open(store: ByteStore, options: OpenOptions): Promise<FormatImage
 /** The qed format driver. */
 export const qedDriver: FormatDriver = {
   name: 'qed',
-  capabilities: {
-    create: true,
-    write: true,
-    backing: true,
-    snapshots: false,
-    compress: false,
-    check: true,
-    resize: true,
-    amend: false,
-    bitmaps: false,
-  },
   createOptions: QED_CREATE_OPTIONS,
   probe: probeQed,
   open,

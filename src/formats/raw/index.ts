@@ -224,17 +224,6 @@ async function createRaw(store: ByteStore, request: CreateRequest): Promise<void
 /** The raw format driver. */
 export const rawDriver: FormatDriver = {
   name: 'raw',
-  capabilities: {
-    create: true,
-    write: true,
-    backing: false,
-    snapshots: false,
-    compress: false,
-    check: false,
-    resize: true,
-    amend: false,
-    bitmaps: false,
-  },
   createOptions: CREATE_OPTIONS,
   // Raw matches anything, weakly: any driver that claims the file wins.
   probe: () => 1,

@@ -1,22 +1,9 @@
 /**
- * What the read-only formats (dmg, bochs, cloop) share: their capability
- * record, qemu's refusal of a read/write open, and bounded host reads.
+ * What the read-only formats (dmg, bochs, cloop) share: qemu's refusal of
+ * a read/write open, and bounded host reads.
  */
 import { IoError, UnsupportedError } from '../../core/errors.js';
-import type { ByteStore, DriverCapabilities, OpenOptions } from '../driver.js';
-
-/** Nothing but reading: no create, write, check, resize or amend, as in qemu. */
-export const READ_ONLY_CAPABILITIES: Readonly<DriverCapabilities> = {
-  create: false,
-  write: false,
-  backing: false,
-  snapshots: false,
-  compress: false,
-  check: false,
-  resize: false,
-  amend: false,
-  bitmaps: false,
-};
+import type { ByteStore, OpenOptions } from '../driver.js';
 
 /**
  * qemu's drivers start with bdrv_apply_auto_read_only: a read/write open

@@ -4,6 +4,7 @@
  * of the data area, as QEMU's vdi driver does.
  */
 import { CorruptImageError } from '../../core/errors.js';
+import { splitAt } from '../../core/split.js';
 import type { ByteStore, Extent, FormatDescription, FormatImage, ImageChecker, ImageWriter } from '../driver.js';
 import { BlockMapCheck, isAllocated } from './block-map.js';
 import { vdiChecker } from './check.js';
@@ -89,7 +90,8 @@ export class VdiImage implements FormatImage {
     this.store = state.store;
     this.virtualSize = state.header.diskSize;
     this.granularity = state.header.blockSize;
-    this.writer = writable ? { write: (o, d) => this.#write(o, d), writeZeroes: (o, n) => this.#writeZeroes(o, n) } : undefined;
+    // One block per request: BlockDevice splits at the boundary.
+    this.writer = writable ? { requestBoundary: this.granularity, write: (o, d) => this.#write(o, d), writeZeroes: (o, n) => this.#writeZeroes(o, n) } : undefined;
   }
 
   async mapping(offset: number, length: number, maxExtents = Infinity): Promise<readonly Extent[]> {
@@ -129,15 +131,12 @@ export class VdiImage implements FormatImage {
   async #write(offset: number, data: Uint8Array): Promise<void> {
     const { map, header, store } = this.#s;
     const bs = header.blockSize;
-    for (let pos = 0; pos < data.length; ) {
-      const idx = Math.floor((offset + pos) / bs);
-      const inBlock = offset + pos - idx * bs;
-      const chunk = data.subarray(pos, pos + Math.min(data.length - pos, bs - inBlock));
-      const entry = await map.get(idx);
-      if (isAllocated(entry)) await store.write(header.offsetData + entry * bs + inBlock, chunk);
-      else await this.#allocate(idx, inBlock, chunk);
-      pos += chunk.length;
-    }
+    const idx = Math.floor(offset / bs);
+    const inBlock = offset - idx * bs;
+    if (inBlock + data.length > bs) throw new RangeError(`VDI write [${offset}, +${data.length}) crosses a block boundary`);
+    const entry = await map.get(idx);
+    if (isAllocated(entry)) await store.write(header.offsetData + entry * bs + inBlock, data);
+    else await this.#allocate(idx, inBlock, data);
   }
 
   /**
@@ -167,12 +166,8 @@ export class VdiImage implements FormatImage {
   }
 
   async #writeZeroes(offset: number, length: number): Promise<void> {
-    const bs = this.#s.header.blockSize;
-    for (let pos = offset; pos < offset + length; ) {
-      const n = Math.min(offset + length - pos, bs - (pos % bs), ZEROS.length);
-      // Unallocated and discarded blocks already read as zeros.
-      if (isAllocated(await this.#s.map.get(Math.floor(pos / bs)))) await this.#write(pos, ZEROS.subarray(0, n));
-      pos += n;
-    }
+    // Unallocated and discarded blocks already read as zeros (the request lies in one block).
+    if (!isAllocated(await this.#s.map.get(Math.floor(offset / this.#s.header.blockSize)))) return;
+    for (const p of splitAt(offset, length, ZEROS.length)) await this.#write(p.offset, ZEROS.subarray(0, p.length));
   }
 }

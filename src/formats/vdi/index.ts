@@ -20,17 +20,6 @@ function probe(head: Uint8Array): number {
 /** The vdi format driver. */
 export const vdiDriver: FormatDriver = {
   name: 'vdi',
-  capabilities: {
-    create: true,
-    write: true,
-    backing: false,
-    snapshots: false,
-    compress: false,
-    check: true,
-    resize: false,
-    amend: false,
-    bitmaps: false,
-  },
   createOptions: VDI_CREATE_OPTIONS,
   probe,
   open: (store: ByteStore, options: OpenOptions): Promise<FormatImage> => openVdi(store, !options.readOnly, options.check === true),

@@ -26,17 +26,6 @@ async function open(store: ByteStore, options: OpenOptions): Promise<FormatImage
 /** The vhdx format driver. */
 export const vhdxDriver: FormatDriver = {
   name: 'vhdx',
-  capabilities: {
-    create: true,
-    write: true,
-    backing: false,
-    snapshots: false,
-    compress: false,
-    check: true,
-    resize: false,
-    amend: false,
-    bitmaps: false,
-  },
   createOptions: VHDX_CREATE_OPTIONS,
   // qemu's vhdx_probe: the `vhdxfile` signature at offset 0.
   probe: (head) => (hasFileSignature(head) ? 100 : 0),

@@ -31,17 +31,6 @@ async function open(store: ByteStore, options: OpenOptions): Promise<FormatImage
 /** The vmdk format driver. */
 export const vmdkDriver: FormatDriver = {
   name: 'vmdk',
-  capabilities: {
-    create: true,
-    write: true,
-    backing: true,
-    snapshots: false,
-    compress: true,
-    check: true,
-    resize: false,
-    amend: false,
-    bitmaps: false,
-  },
   createOptions: VMDK_CREATE_OPTIONS,
   probe: probeVmdk,
   open,

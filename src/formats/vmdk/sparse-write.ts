@@ -5,6 +5,7 @@
  * any new grain-directory entries, in that order, as QEMU does.
  */
 import { CorruptImageError, UnsupportedError } from '../../core/errors.js';
+import { splitAt } from '../../core/split.js';
 import { encodeGrain } from './grain-codec.js';
 import { GTE_ZEROED, SECTOR } from './layout.js';
 import { type SparseExtent, tableBytes } from './sparse.js';
@@ -110,12 +111,7 @@ export async function writeSparse(ext: SparseExtent, rel: number, data: Uint8Arr
   const g = ext.geom.grainBytes;
   const s = new Session(ext);
   const pieces: { host: number; buf: Uint8Array }[] = [];
-  let pos = 0;
-  while (pos < data.length) {
-    const off = rel + pos;
-    const gi = Math.floor(off / g);
-    const inGrain = off - gi * g;
-    const n = Math.min(g - inGrain, data.length - pos);
+  for (const { index: gi, inUnit: inGrain, length: n, pos } of splitAt(rel, data.length, g)) {
     const piece = data.subarray(pos, pos + n);
     const st = await ext.grain(gi);
     if (st.kind === 'data') {
@@ -132,7 +128,6 @@ export async function writeSparse(ext: SparseExtent, rel: number, data: Uint8Arr
       pieces.push({ host, buf: grain });
       await s.set(gi, host / SECTOR);
     }
-    pos += n;
   }
   await writePieces(ext, pieces);
   await s.commit();
@@ -146,12 +141,7 @@ export async function writeSparse(ext: SparseExtent, rel: number, data: Uint8Arr
 export async function writeZeroesSparse(ext: SparseExtent, rel: number, length: number, base: number, cow: CowReader | undefined): Promise<void> {
   const g = ext.geom.grainBytes;
   const s = new Session(ext);
-  let pos = rel;
-  const end = rel + length;
-  while (pos < end) {
-    const gi = Math.floor(pos / g);
-    const inGrain = pos - gi * g;
-    const n = Math.min(g - inGrain, end - pos);
+  for (const { offset: pos, index: gi, inUnit: inGrain, length: n } of splitAt(rel, length, g)) {
     const st = await ext.grain(gi);
     const whole = inGrain === 0 && (n === g || pos + n === ext.capacity);
     if (st.kind === 'zero' || (st.kind === 'unallocated' && !cow)) {
@@ -162,7 +152,6 @@ export async function writeZeroesSparse(ext: SparseExtent, rel: number, length: 
       await s.commit();
       await writeSparse(ext, pos, new Uint8Array(n), base, cow);
     }
-    pos += n;
   }
   await s.commit();
 }

@@ -34,17 +34,6 @@ async function open(store: ByteStore, options: OpenOptions): Promise<FormatImage
 /** The vpc (VHD) format driver. */
 export const vpcDriver: FormatDriver = {
   name: 'vpc',
-  capabilities: {
-    create: true,
-    write: true,
-    backing: true,
-    snapshots: false,
-    compress: false,
-    check: false,
-    resize: false,
-    amend: false,
-    bitmaps: false,
-  },
   createOptions: VPC_CREATE_OPTIONS,
   runtimeOptions: RUNTIME_OPTIONS,
   // Only the footer copy at offset 0 is probed, as QEMU does: fixed disks

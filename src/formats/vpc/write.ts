@@ -10,6 +10,7 @@
  * ID before handing it out (./parent-id.ts).
  */
 import { CorruptImageError, UnsupportedError } from '../../core/errors.js';
+import { splitAt } from '../../core/split.js';
 import type { BackingReader, ImageWriter } from '../driver.js';
 import { BAT_UNALLOCATED } from './bat.js';
 import { runLength, type BitmapCache } from './bitmap.js';
@@ -21,8 +22,13 @@ const ZEROS = new Uint8Array(WINDOW);
 
 type Fill = 'none' | 'zeros' | 'parent';
 
-/** The ImageWriter of a VHD. Callers serialize requests (BlockDevice does). */
+/**
+ * The ImageWriter of a VHD. Callers serialize requests and split them at
+ * block boundaries (BlockDevice does both, from `requestBoundary`).
+ */
 export class VpcWriter implements ImageWriter {
+  /** Dynamic and differencing disks take one block per request; fixed ones any range. */
+  readonly requestBoundary: number | undefined;
   readonly #s: VpcState;
   readonly #bitmaps: BitmapCache;
   readonly #backing: () => Promise<BackingReader | undefined>;
@@ -33,6 +39,7 @@ export class VpcWriter implements ImageWriter {
     this.#bitmaps = bitmaps;
     this.#backing = backing;
     this.#loadBitmap = loadBitmap;
+    this.requestBoundary = state.dynamic?.layout.blockSize;
   }
 
   async write(offset: number, data: Uint8Array): Promise<void> {
@@ -46,31 +53,23 @@ export class VpcWriter implements ImageWriter {
     }
     const dyn = s.dynamic!;
     const bs = dyn.layout.blockSize;
-    for (let pos = 0; pos < data.length; ) {
-      const idx = Math.floor((offset + pos) / bs);
-      const inBlock = offset + pos - idx * bs;
-      const chunk = data.subarray(pos, pos + Math.min(data.length - pos, bs - inBlock));
-      const entry = dyn.bat[idx] as number;
-      if (entry === BAT_UNALLOCATED) {
-        await this.#allocate(dyn, idx, inBlock, chunk);
-      } else {
-        if (s.kind === 'differencing') await this.#materialize(dyn, idx, entry);
-        await s.store.write(entry * 512 + dyn.layout.bitmapSize + inBlock, chunk);
-      }
-      pos += chunk.length;
+    const idx = Math.floor(offset / bs);
+    const inBlock = offset - idx * bs;
+    if (inBlock + data.length > bs) throw new RangeError(`VHD write [${offset}, +${data.length}) crosses a block boundary`);
+    const entry = dyn.bat[idx] as number;
+    if (entry === BAT_UNALLOCATED) {
+      await this.#allocate(dyn, idx, inBlock, data);
+    } else {
+      if (s.kind === 'differencing') await this.#materialize(dyn, idx, entry);
+      await s.store.write(entry * 512 + dyn.layout.bitmapSize + inBlock, data);
     }
   }
 
   async writeZeroes(offset: number, length: number): Promise<void> {
     const s = this.#s;
-    const bs = s.dynamic?.layout.blockSize ?? WINDOW;
-    for (let pos = offset; pos < offset + length; ) {
-      const n = Math.min(offset + length - pos, WINDOW, bs - (pos % bs));
-      // An unallocated block of a dynamic disk already reads as zeros.
-      const skip = s.kind === 'dynamic' && s.dynamic!.bat[Math.floor(pos / bs)] === BAT_UNALLOCATED;
-      if (!skip) await this.write(pos, ZEROS.subarray(0, n));
-      pos += n;
-    }
+    // An unallocated block of a dynamic disk already reads as zeros (the request lies in one block).
+    if (s.kind === 'dynamic' && s.dynamic!.bat[Math.floor(offset / s.dynamic!.layout.blockSize)] === BAT_UNALLOCATED) return;
+    for (const p of splitAt(offset, length, WINDOW)) await this.write(p.offset, ZEROS.subarray(0, p.length));
   }
 
   async #reader(): Promise<BackingReader> {
