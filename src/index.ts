@@ -53,7 +53,7 @@ export type { QDict, QDictValue } from './core/qdict.js';
 export type { QNumber } from './core/qemu-json.js';
 export type { TrustMode, ResolverOptions, ReferenceRole } from './block/resolver.js';
 export { open } from './block/open.js';
-export { create, type CreateOptions, type CreatePlan, type CreateResult, type CreateOptionInput } from './jobs/create.js';
+export { create, type CreateOptions, type CreateResult, type CreateOptionInput } from './jobs/create.js';
 export { inspect, type InspectOptions, type InspectResult, type InspectReason, type InspectReasonCode } from './jobs/inspect.js';
 export type { FoundReference, FormatMatch } from './block/inspect-open.js';
 export type { IngestPolicy } from './block/ingest-policy.js';

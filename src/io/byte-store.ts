@@ -30,8 +30,11 @@ export interface HostExtent {
  * and `guest` is where the bytes go in the target image.
  */
 export interface SparseScan {
+  /** Guest offset in the target image where the scanned bytes go. */
   readonly guest: number;
+  /** Shortest zero run reported as zeros; 0 reports everything as data. */
   readonly minBytes: number;
+  /** Sectors of the target that run ends are moved to. */
   readonly alignment: number;
 }
 
