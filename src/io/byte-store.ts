@@ -84,7 +84,8 @@ export interface LockRequest {
 export type LockingMode = boolean | 'auto';
 
 /**
- * The bytes of a store.
+ * The bytes of a store. To implement one, see the guide "Writing a custom ByteStore"
+ * (docs/custom-bytestore.md; examples/http-range-store.ts is one over HTTP).
  *
  * Ownership: whoever opens a store closes it. vdisk closes the stores it
  * opens itself (paths given to `open`, `convert` and the other jobs, and
