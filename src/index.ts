@@ -23,7 +23,6 @@ export {
   PolicyError,
   BackingLoopError,
   ChainDepthError,
-  isVdiskError,
   type ErrorCode,
   type ErrorFault,
   type ErrorDetails,
@@ -48,7 +47,7 @@ export { BlockDevice } from './block/device.js';
 export type { BlockStatus } from './block/block-status.js';
 export type { Layer } from './block/layer.js';
 export type { ImageTarget, OpenImageOptions } from './block/chain.js';
-export type { ImageOptions } from './core/image-options.js';
+export { parseImageOptsString, type ImageOptions } from './core/image-options.js';
 export type { QDict, QDictValue } from './core/qdict.js';
 export type { QNumber } from './core/qemu-json.js';
 export type { TrustMode, ResolverOptions, ReferenceRole } from './block/resolver.js';

@@ -48,7 +48,7 @@ export interface JobContext {
  *
  * @example
  * ```ts
- * const job = convert('a.raw', 'b.qcow2', { format: 'qcow2' });
+ * const job = convert('a.raw', 'b.qcow2', { targetFormat: 'qcow2' });
  * job.on('progress', (p) => console.log(p.done, '/', p.total));
  * const result = await job;
  * ```

@@ -25,7 +25,7 @@ function bucketOf(key: string): number {
  *
  * @example
  * ```ts
- * const d = new QDict().set('driver', 'raw').set('file.filename', 'disk.img');
+ * const d = parseImageOptsString('file.filename=disk.img,driver=raw').options;
  * d.keys(); // qemu's order, whatever the insertion order
  * ```
  */

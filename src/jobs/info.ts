@@ -112,7 +112,7 @@ export async function describeLayer(layer: Layer): Promise<ImageInfo> {
  * @example
  * ```ts
  * const [top] = await info('disk.qcow2');
- * console.log(top['virtual-size']);
+ * console.log(top?.['virtual-size']);
  * ```
  * @throws {NotFoundError} ENOENT, {@link UnknownFormatError} EFORMAT, {@link BackingLoopError} ELOOP, ...
  */
