@@ -24,8 +24,7 @@ export interface HostExtent {
 
 /**
  * How convert splits the bytes it copies into data and zero runs (qemu's
- * is_allocated_sectors_min; see jobs/sparse-scan.ts, which the native scan
- * mirrors): zero runs shorter than `minBytes` count as data (0: everything
+ * is_allocated_sectors_min): zero runs shorter than `minBytes` count as data (0: everything
  * is data, `-S 0`), run ends are moved to `alignment` sectors of the target,
  * and `guest` is where the bytes go in the target image.
  */
