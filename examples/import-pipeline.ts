@@ -9,7 +9,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-import { convert, create, info, isVdiskError, open } from '../src/index.js';
+import { convert, create, info, open, VdiskError } from '../src/index.js';
 
 /** Imports `upload` into `target` as qcow2; returns a one-line report. */
 export async function importImage(upload: string, target: string): Promise<string> {
@@ -23,7 +23,7 @@ export async function importImage(upload: string, target: string): Promise<strin
   try {
     await job;
   } catch (err) {
-    if (isVdiskError(err)) return `rejected ${upload}: ${err.code}: ${err.message}`;
+    if (err instanceof VdiskError) return `rejected ${upload}: ${err.code}: ${err.message}`;
     throw err;
   }
   const [described] = await info(target, { format: 'qcow2' });

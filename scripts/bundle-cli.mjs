@@ -11,12 +11,17 @@
 // - DIR/cli/vdisk.js: imports vdisk.cjs, for those who run that file.
 // Without esbuild (a devDependency) vdisk.cjs only imports bin.js, so the
 // CLI works either way, only slower to start.
+// Usage: node scripts/bundle-cli.mjs [DIR] [--no-sourcemap]
+// (the published build has no source maps: their sources are not shipped).
 import { createHash } from 'node:crypto';
-import { chmodSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { dirname, join, relative, resolve } from 'node:path';
+import { chmodSync, rmSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { META_URL_HELPER, metaUrlPlugin } from './bundle-common.mjs';
 import { buildCodeCache } from './cli-cache.mjs';
 
-const dir = resolve(process.argv[2] ?? 'dist');
+const args = process.argv.slice(2);
+const dir = resolve(args.find((a) => !a.startsWith('--')) ?? 'dist');
+const sourcemap = !args.includes('--no-sourcemap');
 const cliDir = join(dir, 'cli');
 const bundle = join(cliDir, 'vdisk-bundle.cjs');
 const out = join(cliDir, 'vdisk.cjs');
@@ -25,20 +30,7 @@ const esmEntry = join(cliDir, 'vdisk.js');
 // Packages that find files beside their own module (zstd-wasm reads its .wasm) stay outside the bundle.
 const EXTERNAL = ['@bokuweb/zstd-wasm'];
 
-/** `import.meta.url` of each module becomes its own file's URL again, computed from the bundle's place. */
-const metaUrl = {
-  name: 'meta-url',
-  setup(build) {
-    build.onLoad({ filter: /\.js$/ }, (args) => {
-      const text = readFileSync(args.path, 'utf8');
-      if (!text.includes('import.meta.url')) return undefined;
-      const rel = JSON.stringify(relative(cliDir, args.path).split('\\').join('/'));
-      // A bundle-level helper: a module's own local named `require` cannot shadow it.
-      const url = `__vdiskMetaUrl(${rel})`;
-      return { contents: text.replaceAll('import.meta.url', url), loader: 'js', resolveDir: dirname(args.path) };
-    });
-  },
-};
+const metaUrl = metaUrlPlugin(cliDir);
 
 /**
  * A package imported with `import()` is required on first use: a script compiled by `vm` has no
@@ -69,11 +61,12 @@ try {
     format: 'cjs',
     external: EXTERNAL,
     plugins: [lazyRequire, metaUrl],
-    banner: { js: '"use strict";function __vdiskMetaUrl(rel){return require("node:url").pathToFileURL(require("node:path").join(__dirname,rel)).href}' },
+    banner: { js: `"use strict";${META_URL_HELPER}` },
     // No comments or indentation: less to read, hash and scan at every start (the map has the source).
     minifyWhitespace: true,
-    sourcemap: 'linked',
+    sourcemap: sourcemap ? 'linked' : false,
   });
+  if (!sourcemap) rmSync(`${bundle}.map`, { force: true });
   for (const f of cjs.outputFiles) {
     // The first line names the build: a code cache made for another bundle is never used.
     // bin.js's #! line, kept by esbuild, is no script syntax: a comment keeps the lines where the map has them.

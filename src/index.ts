@@ -2,24 +2,28 @@
  * vdisk: create, inspect and convert virtual disk images from Node, with
  * qemu-img's behaviour as the contract.
  *
- * @packageDocumentation
+ * This entry holds what a user calls: the jobs, `open` and
+ * {@link BlockDevice}, the stores, the errors and {@link Job}. What a format
+ * driver's author needs (`FormatDriver`, `FormatImage`, the registry, option
+ * parsing) is in `vdisk/driver`.
+ *
+ * @module vdisk
  */
 export {
   VdiskError,
   InvalidArgumentError,
   NotFoundError,
-  PermissionError,
   UnknownFormatError,
   CorruptImageError,
   UnsupportedError,
   LockedError,
   AbortError,
   IoError,
+  PermissionError,
   UnsafeReferenceError,
   PolicyError,
   BackingLoopError,
   ChainDepthError,
-  isVdiskError,
   type ErrorCode,
   type ErrorFault,
   type ErrorDetails,
@@ -27,8 +31,7 @@ export {
   type ErrorStage,
 } from './core/errors.js';
 export { Job, type JobState, type JobEvents, type JobOptions, type JobContext, type VdiskWarning } from './core/job.js';
-export { ProgressMeter, type JobProgress } from './core/progress.js';
-export type { ProgressMeterOptions } from './core/progress.js';
+export type { ProgressMeter, JobProgress, ProgressMeterOptions } from './core/progress.js';
 export type { ConvertPhase } from './jobs/convert.js';
 export type { CommitPhase } from './jobs/commit.js';
 export type { RebasePhase } from './jobs/rebase.js';
@@ -38,12 +41,11 @@ export type { CheckPhase } from './jobs/check.js';
 export type { MeasurePhase } from './jobs/measure.js';
 export type { DdPhase } from './jobs/dd.js';
 export type { BenchPhase } from './jobs/bench.js';
-export { parseSize, parseSizeBig, formatSize, type SizeParseResult, type SizeParseFailure } from './core/sizes.js';
-export { parseOptionString, formatOptionHelp, type OptionSpec, type OptionType, type OptionValue, type RawOption } from './core/options.js';
-export { LIMITS } from './core/limits.js';
+export { parseSize, type SizeParseResult, type SizeParseFailure } from './core/sizes.js';
+export type { OptionSpec, OptionType, OptionValue } from './core/options.js';
 /** File names as bytes: pass `decodeName(buffer)` wherever a name is taken to name a file that is not UTF-8. */
-export { decodeName, encodeName } from './core/byte-names.js';
-export type { ByteStore, StoreIdentity, HostExtent, LockRequest, LockingMode } from './io/byte-store.js';
+export { decodeName } from './core/byte-names.js';
+export type { ByteStore, StoreIdentity, HostExtent, LockRequest, LockingMode, SparseRuns, SparseScan } from './io/byte-store.js';
 export { FileStore, type FileStoreOptions, type OpenedFileCheck } from './io/file-store.js';
 export type { Wrapper } from './io/unwrap.js';
 export type { OutputTarget } from './block/target.js';
@@ -52,38 +54,17 @@ export type { Secrets, SecretOptions } from './core/secrets.js';
 export { MemoryStore } from './io/memory-store.js';
 export { capabilities, type Capabilities } from './io/capabilities.js';
 export type { NativeStatus } from './io/native.js';
-export type {
-  FormatDriver,
-  FormatImage,
-  FormatDescription,
-  FormatCapabilities,
-  Extent,
-  DataExtent,
-  ZeroExtent,
-  CompressedExtent,
-  UnallocatedExtent,
-  BackingRef,
-  BackingReader,
-  ImageWriter,
-  ImageResizer,
-  OpenOptions,
-  CreateRequest,
-  ExternalFiles,
-  ExternalOpenOptions,
-  ExternalRole,
-  SnapshotInfo,
-} from './formats/driver.js';
+export type { SnapshotInfo } from './formats/driver.js';
 export { BlockDevice } from './block/device.js';
 export type { BlockStatus } from './block/block-status.js';
 export type { Layer } from './block/layer.js';
 export type { ImageTarget, OpenImageOptions } from './block/chain.js';
-export { parseImageOptsString, parseJsonName, type ImageOptions } from './core/image-options.js';
+export { parseImageOptsString, type ImageOptions } from './core/image-options.js';
 export type { QDict, QDictValue } from './core/qdict.js';
 export type { QNumber } from './core/qemu-json.js';
 export type { TrustMode, ResolverOptions, ReferenceRole } from './block/resolver.js';
-export { DriverRegistry, defaultRegistry } from './block/registry.js';
 export { open } from './block/open.js';
-export { create, prepareCreate, type CreateOptions, type CreatePlan, type CreateResult, type CreateOptionInput } from './jobs/create.js';
+export { create, type CreateOptions, type CreateResult, type CreateOptionInput } from './jobs/create.js';
 export type { OutputSpec } from './block/target.js';
 export { inspect, type InspectOptions, type InspectResult, type InspectReason, type InspectReasonCode } from './jobs/inspect.js';
 export type { FoundReference, FormatMatch } from './block/inspect-open.js';
@@ -92,6 +73,7 @@ export type { WrapperInfo } from './block/unwrap.js';
 export type { ContentSignature } from './formats/signatures.js';
 export type { OpenWarning, UnknownFeatures } from './formats/driver.js';
 export { info, type ImageInfo, type ImageSnapshotInfo, type InfoOptions } from './jobs/info.js';
+export { convert, type ConvertOptions, type ConvertResult, type Source } from './jobs/convert.js';
 export type {
   FormatSpecificInfo,
   Qcow2SpecificInfo,
@@ -108,20 +90,18 @@ export type {
   LuksSlotInfo,
 } from './jobs/info-format-specific.js';
 export { toQemuJson, type QemuJsonObject, type QemuJsonValue, type QemuJsonResult } from './jobs/qemu-output.js';
-export { convert, type ConvertOptions, type ConvertResult, type Source } from './jobs/convert.js';
-export { map, mapAll, mapDevice, type MapEntry, type MapOptions } from './jobs/map.js';
+export { map, type MapEntry, type MapOptions } from './jobs/map.js';
 export { commit, type CommitOptions, type CommitResult } from './jobs/commit.js';
 export { rebase, type RebaseOptions, type RebaseResult } from './jobs/rebase.js';
-export { amend, amendOptionSpecs, type AmendOptions, type AmendResult } from './jobs/amend.js';
+export { amend, type AmendOptions, type AmendResult } from './jobs/amend.js';
 export { compare, type CompareOptions, type CompareResult, type CompareDifference } from './jobs/compare.js';
 export { check, type CheckOptions, type CheckReport, type CheckRepair } from './jobs/check.js';
 export { snapshot, type SnapshotAction, type SnapshotOptions, type SnapshotResult } from './jobs/snapshot.js';
 export { resize, type ResizeOptions, type ResizePreallocation, type ResizeResult } from './jobs/resize.js';
-export type { NewSnapshotRequest, SnapshotOps, SnapshotRef } from './formats/driver.js';
 export type { SnapshotSelector } from './block/snapshot-layer.js';
-export type { CheckCounts, CheckRequest, ImageChecker } from './formats/driver.js';
+export type { CheckCounts } from './formats/driver.js';
 export { measure, type MeasureOptions } from './jobs/measure.js';
 export { dd, type DdOptions, type DdResult } from './jobs/dd.js';
 export { bench, type BenchOptions, type BenchResult } from './jobs/bench.js';
 export { bitmap, type BitmapAction, type BitmapOptions } from './jobs/bitmap.js';
-export type { MeasureSource, MeasureResult, PersistentBitmapInfo, ImageBitmaps, ImageAmender, AmendRequest } from './formats/driver.js';
+export type { MeasureSource, MeasureResult, PersistentBitmapInfo } from './formats/driver.js';

@@ -86,7 +86,7 @@ export interface OpenImageOptions extends ResolverOptions {
   readonly check?: boolean | undefined;
   /**
    * Cache mode of the top image's file (`-t`; default `writeback`, see
-   * core/cache-mode.ts). Its data files and extents use it too, as in qemu.
+   * {@link CacheMode}). Its data files and extents use it too, as in qemu.
    */
   readonly cache?: CacheMode | undefined;
   /** Cache mode of the backing files (`-T` where a command has one); default `cache`, as qemu's backing files inherit it. */

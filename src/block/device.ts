@@ -134,7 +134,7 @@ export class BlockDevice {
     });
   }
 
-  /** True when guest write order does not shape the image's layout (see {@link ImageWriter.fixedLayout}). */
+  /** True when guest write order does not shape the image's layout (see {@link vdisk/driver!ImageWriter.fixedLayout | ImageWriter.fixedLayout}). */
   get fixedLayout(): boolean {
     return this.top.image.writer?.fixedLayout === true;
   }

@@ -36,7 +36,7 @@ const GENERIC: readonly (readonly [string, OptionType])[] = [
  * order, so the first bad value is the one qemu names. Values QemuOpts
  * cannot read (null, lists, objects) stay behind as unsupported options.
  */
-export function absorb(dict: QDict, spec: readonly (readonly [string, OptionType])[]): Map<string, QemuOptValue> {
+function absorb(dict: QDict, spec: readonly (readonly [string, OptionType])[]): Map<string, QemuOptValue> {
   const out = new Map<string, QemuOptValue>();
   for (const [key, value] of dict.entries()) {
     const type = spec.find(([k]) => k === key)?.[1];

@@ -63,7 +63,7 @@ export class DriverRegistry {
    * early ones ({@link FormatDriver.validateCreate}), then the file
    * protocol's. The format checks the rest while creating.
    *
-   * @throws {InvalidArgumentError} and {@link UnsupportedError} with qemu-img's messages
+   * @throws {InvalidArgumentError} and {@link vdisk!UnsupportedError | UnsupportedError} with qemu-img's messages
    */
   validateCreate(driver: FormatDriver, size: number, values: ReadonlyMap<string, OptionValue>): void {
     driver.validateCreate?.(size, values);

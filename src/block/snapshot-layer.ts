@@ -73,7 +73,7 @@ class SnapshotLayer implements FormatImage {
  *
  * @throws {UnsupportedError} for formats without internal snapshots, {@link NotFoundError} when none matches
  */
-export async function openAtSnapshot(image: FormatImage, which: SnapshotSelector): Promise<FormatImage> {
+async function openAtSnapshot(image: FormatImage, which: SnapshotSelector): Promise<FormatImage> {
   const ops = image.snapshots;
   if (!ops) {
     throw new UnsupportedError(`Failed to load snapshot: Block format '${image.format}' used by device '' does not support temporarily loading internal snapshots`);

@@ -112,7 +112,7 @@ export function checkLeftover(dict: QDict, what: 'format' | 'protocol', driver: 
 }
 
 /** The cache mode a node's `cache.direct` / `cache.no-flush` make of the command's one. */
-export function nodeCache(base: CacheMode | undefined, flags: NodeFlags): CacheMode | undefined {
+function nodeCache(base: CacheMode | undefined, flags: NodeFlags): CacheMode | undefined {
   if (flags.cacheDirect === undefined && flags.cacheNoFlush === undefined) return base;
   const sem = cacheSemantics(base);
   const direct = flags.cacheDirect ?? sem.direct;
@@ -135,7 +135,7 @@ function inherit(child: QDict, parent: QDict): void {
  * with `driver=file|null-co|null-aio`). The file is opened but not locked:
  * its lock depends on the format above it.
  */
-export async function openProtocol(dict: QDict, ctx: SpecContext): Promise<{ node: ProtocolNode; flags: NodeFlags; driverName: string }> {
+async function openProtocol(dict: QDict, ctx: SpecContext): Promise<{ node: ProtocolNode; flags: NodeFlags; driverName: string }> {
   checkFlagOptions(dict);
   const original = dict.clone();
   let driverName = typeof dict.get('driver') === 'string' ? (dict.get('driver') as string) : undefined;

@@ -36,7 +36,7 @@ function scalar(v: unknown): string {
 }
 
 /** QEMU's dump_qobject over the format-specific data as `toQemuJson` gives it (keys in QDict order, dashes as spaces). */
-export function dumpObject(value: unknown, indent: number, lines: string[]): void {
+function dumpObject(value: unknown, indent: number, lines: string[]): void {
   const pad = ' '.repeat(indent * 4);
   if (Array.isArray(value)) {
     value.forEach((v, i) => {

@@ -26,7 +26,7 @@ import { setUpProcess } from './process-setup.js';
 const debug = debuglog('vdisk');
 
 /** Set (to anything) by scripts/cli-cache.mjs: write the code cache when the run ends. */
-export const WRITE_CACHE_ENV = 'VDISK_WRITE_CODE_CACHE';
+const WRITE_CACHE_ENV = 'VDISK_WRITE_CODE_CACHE';
 
 /** What must match for a cache to be used: the bundle's build line (its content hash) and this Node. */
 export function cacheKey(source: string): string {
@@ -66,7 +66,7 @@ export function compileBundle(file: string, source: string, cachedData: Buffer |
 }
 
 /** Runs a compiled bundle as the module `file`. */
-export function runBundle(script: vm.Script, file: string): void {
+function runBundle(script: vm.Script, file: string): void {
   const module = { exports: {} };
   const fn = script.runInThisContext() as (e: object, r: NodeJS.Require, m: object, f: string, d: string) => void;
   fn.call(module.exports, module.exports, createRequire(file), module, file, path.dirname(file));

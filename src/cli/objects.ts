@@ -67,7 +67,7 @@ function properties(text: string): Map<string, string> {
  * @throws {ObjectHelpRequest} for `help`
  * @throws {InvalidArgumentError} with qemu's message for a bad object
  */
-export function checkObject(text: string): void {
+function checkObject(text: string): void {
   if (text === 'help' || text === '?') throw new ObjectHelpRequest();
   const props = properties(text);
   const type = props.get('qom-type');

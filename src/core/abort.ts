@@ -11,8 +11,3 @@ export function toAbortError(reason: unknown): AbortError {
   return new AbortError('The operation was aborted', { cause: reason });
 }
 
-/** One signal that aborts when any of `signals` does. */
-export function linkSignals(...signals: (AbortSignal | undefined)[]): AbortSignal {
-  const present = signals.filter((s): s is AbortSignal => s !== undefined);
-  return AbortSignal.any(present);
-}

@@ -12,11 +12,6 @@ export function alignDown(n: number, align: number): number {
   return Math.floor(n / align) * align;
 }
 
-/** True when `n` is a multiple of `align`. */
-export function isAligned(n: number, align: number): boolean {
-  return n % align === 0;
-}
-
 /** True when every byte is zero; compares natively in 64 KiB slices. */
 export function isZero(buf: Uint8Array): boolean {
   return zeroAt(Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength), 0, buf.byteLength);
@@ -50,11 +45,6 @@ export function scanRun(buf: Uint8Array, granule: number): { zero: boolean; leng
     off = end;
   }
   return { zero, length: off };
-}
-
-/** Reads an unsigned 64-bit big- or little-endian field as a bigint. */
-export function readU64(view: DataView, offset: number, littleEndian = false): bigint {
-  return view.getBigUint64(offset, littleEndian);
 }
 
 /** Reads a 64-bit field and returns it as a number, or undefined when above 2^53-1. */

@@ -105,7 +105,7 @@ const BRAND = Symbol.for('vdisk.error');
  * @example
  * ```ts
  * try { await open('disk.qcow2'); }
- * catch (e) { if (isVdiskError(e) && e.code === 'ENOENT') console.log('no such image'); }
+ * catch (e) { if (e instanceof VdiskError && e.code === 'ENOENT') console.log('no such image'); }
  * ```
  */
 export class VdiskError extends Error {

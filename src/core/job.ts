@@ -50,7 +50,7 @@ export interface JobContext<P extends string = string> {
  *
  * @example
  * ```ts
- * const job = convert('a.raw', 'b.qcow2', { format: 'qcow2' });
+ * const job = convert('a.raw', 'b.qcow2', { targetFormat: 'qcow2' });
  * job.on('progress', (p) => console.log(p.phase, `${p.percent}%`, p.bytesPerSecond, 'B/s, eta', p.eta));
  * const result = await job;
  * ```

@@ -82,7 +82,7 @@ export function isHelpRequest(options: readonly RawOption[]): boolean {
 }
 
 /** Parses a boolean as QEMU does (`on/off`, `yes/no`, `true/false`, `y/n`). */
-export function parseBool(name: string, value: string): boolean {
+function parseBool(name: string, value: string): boolean {
   if (['on', 'yes', 'true', 'y'].includes(value)) return true;
   if (['off', 'no', 'false', 'n'].includes(value)) return false;
   throw new InvalidArgumentError(`Parameter '${name}' expects 'on' or 'off'`);
@@ -93,7 +93,7 @@ export function parseBool(name: string, value: string): boolean {
  * optional sign (a minus wraps around, as strtoull's does), then decimal,
  * `0x` hex or `0` octal digits, nothing after them.
  */
-export function parseU64(text: string): { ok: true; value: bigint; signed: bigint } | { ok: false; range: boolean } {
+function parseU64(text: string): { ok: true; value: bigint; signed: bigint } | { ok: false; range: boolean } {
   const m = /^[ \t\n\v\f\r]*([+-]?)(0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)$/.exec(text);
   if (!m) return { ok: false, range: false };
   const digits = m[2] as string;

@@ -36,7 +36,7 @@ export function qdictOrder(insertionOrder: readonly string[]): string[] {
  *
  * @example
  * ```ts
- * const d = new QDict().set('driver', 'raw').set('file.filename', 'disk.img');
+ * const d = parseImageOptsString('file.filename=disk.img,driver=raw').options;
  * d.keys(); // qemu's order, whatever the insertion order
  * ```
  */

@@ -148,7 +148,7 @@ function sizeRangeError(what: string, max: number, value?: bigint): InvalidArgum
 }
 
 /** `printf("%0.3g")` as C prints it. */
-export function formatG3(exact: number): string {
+function formatG3(exact: number): string {
   if (exact === 0) return '0';
   const value = cTiesToEven(exact, 3);
   const exp = Math.floor(Math.log10(Math.abs(value)));

@@ -24,14 +24,16 @@ export interface HostExtent {
 
 /**
  * How convert splits the bytes it copies into data and zero runs (qemu's
- * is_allocated_sectors_min; see jobs/sparse-scan.ts, which the native scan
- * mirrors): zero runs shorter than `minBytes` count as data (0: everything
+ * is_allocated_sectors_min): zero runs shorter than `minBytes` count as data (0: everything
  * is data, `-S 0`), run ends are moved to `alignment` sectors of the target,
  * and `guest` is where the bytes go in the target image.
  */
 export interface SparseScan {
+  /** Guest offset in the target image where the scanned bytes go. */
   readonly guest: number;
+  /** Shortest zero run reported as zeros; 0 reports everything as data. */
   readonly minBytes: number;
+  /** Sectors of the target that run ends are moved to. */
   readonly alignment: number;
 }
 
@@ -81,7 +83,8 @@ export interface LockRequest {
 export type LockingMode = boolean | 'auto';
 
 /**
- * The bytes of a store.
+ * The bytes of a store. To implement one, see the guide "Writing a custom ByteStore"
+ * (docs/custom-bytestore.md; examples/http-range-store.ts is one over HTTP).
  *
  * Ownership: whoever opens a store closes it. vdisk closes the stores it
  * opens itself (paths given to `open`, `convert` and the other jobs, and

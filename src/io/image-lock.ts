@@ -22,7 +22,7 @@ const SHARED_BASE = 200;
  * of a raw image passes qemu-img's share-everything through — except for
  * convert's sources (`noShare`), which share neither.
  */
-export function lockPlan(request: LockRequest): { perms: number[]; unshared: number[] } {
+function lockPlan(request: LockRequest): { perms: number[]; unshared: number[] } {
   if (request.create) return { perms: [WRITE, RESIZE], unshared: [RESIZE] };
   const perms = request.write ? [CONSISTENT_READ, WRITE, RESIZE] : [CONSISTENT_READ];
   if (request.shareAll) return { perms, unshared: [] };
@@ -45,7 +45,7 @@ export function writeLockConflict(name: string): LockedError {
  * process (qemu-nbd, a VM) could be writing the file and neither side would
  * know. Node has no portable fcntl/flock, so locks need the native module.
  */
-export function lockingUnavailable(name: string): UnsupportedError {
+function lockingUnavailable(name: string): UnsupportedError {
   const reason = "image locking is unavailable (vdisk's native module is not built, or VDISK_NO_NATIVE is set)";
   return new UnsupportedError(`Failed to lock '${name}': ${reason}`, {
     file: name,

@@ -78,7 +78,7 @@ async function statusOf(dev: BlockDevice, offset: number, length: number): Promi
 }
 
 /** Walks an open device's merged extents. */
-export async function* mapDevice(dev: BlockDevice, options: Pick<MapOptions, 'startOffset' | 'maxLength' | 'signal'> = {}): AsyncGenerator<MapEntry> {
+async function* mapDevice(dev: BlockDevice, options: Pick<MapOptions, 'startOffset' | 'maxLength' | 'signal'> = {}): AsyncGenerator<MapEntry> {
   const start = options.startOffset ?? 0;
   if (!Number.isSafeInteger(start) || start < 0) throw new InvalidArgumentError('Invalid start offset specified');
   const end = Math.min(dev.size, options.maxLength === undefined ? Infinity : start + options.maxLength);

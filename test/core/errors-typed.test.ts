@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 
 import {
-  bench, bitmap, check, compare, convert, create, InvalidArgumentError, isVdiskError, measure, MemoryStore, NotFoundError,
+  bench, bitmap, check, compare, convert, create, InvalidArgumentError, measure, MemoryStore, NotFoundError,
   open, parseSize, PermissionError, PolicyError, resize, snapshot, UnsupportedError, VdiskError,
 } from '../../src/index.js';
 import { cliWording } from '../../src/cli/qemu-wording.js';
@@ -24,7 +24,7 @@ async function failure(p: PromiseLike<unknown>): Promise<VdiskError> {
   try {
     await p;
   } catch (err) {
-    assert.ok(isVdiskError(err), `not a VdiskError: ${String(err)}`);
+    assert.ok(err instanceof VdiskError, `not a VdiskError: ${String(err)}`);
     // A failing job throws a subclass that says what went wrong, never the bare base class.
     assert.notEqual(Object.getPrototypeOf(err), VdiskError.prototype, `base VdiskError thrown: ${err.message}`);
     return err;

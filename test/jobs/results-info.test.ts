@@ -8,7 +8,8 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 
-import { check, create, info, InvalidArgumentError, Job, mapAll, measure, MemoryStore, toQemuJson, type ImageInfo } from '../../src/index.js';
+import { check, create, info, InvalidArgumentError, Job, measure, MemoryStore, toQemuJson, type ImageInfo } from '../../src/index.js';
+import { mapAll } from '../../src/jobs/map.js';
 import { qemuImgOk, qemuIo, requireQemu, tmpDir } from '../helpers/qemu.js';
 
 /** Every object key, deeply, with its path. */

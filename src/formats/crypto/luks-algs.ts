@@ -11,7 +11,7 @@ import { nodeCrypto } from '../../core/random.js';
 import { InvalidArgumentError, UnsupportedError } from '../../core/errors.js';
 
 /** QAPI QCryptoCipherAlgorithm values LUKS can name, with their key bytes. */
-export const CIPHER_KEY_BYTES: Readonly<Record<string, number>> = {
+const CIPHER_KEY_BYTES: Readonly<Record<string, number>> = {
   'aes-128': 16, 'aes-192': 24, 'aes-256': 32,
   'des': 8, '3des': 24,
   'cast5-128': 16,
@@ -34,7 +34,7 @@ export type HashAlg = (typeof HASH_ALGS)[number];
 export const HASH_BYTES: Readonly<Record<HashAlg, number>> = { md5: 16, sha1: 20, sha224: 28, sha256: 32, sha384: 48, sha512: 64, ripemd160: 20 };
 
 /** The cipher family as a LUKS header names it (`aes`), from a QAPI name (`aes-256`). */
-export function cipherFamily(alg: string): string {
+function cipherFamily(alg: string): string {
   return alg.replace(/-\d+$/, '');
 }
 

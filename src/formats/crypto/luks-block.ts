@@ -27,7 +27,7 @@ export interface LuksArea {
 }
 
 /** The minimum PBKDF2 counts qemu writes (QCRYPTO_BLOCK_LUKS_MIN_SLOT_KEY_ITERS / _MIN_MASTER_KEY_ITERS). */
-export const LUKS_MIN_ITERS = 1000;
+const LUKS_MIN_ITERS = 1000;
 /** qemu's default `iter-time`, in milliseconds. */
 export const LUKS_DEFAULT_ITER_TIME = 2000;
 

@@ -9,18 +9,18 @@ import { CorruptImageError, UnsupportedError } from '../../core/errors.js';
 import { cipherAlgFor, CIPHER_MODES, HASH_ALGS, IVGEN_ALGS, type CipherMode, type HashAlg, type IvgenAlg } from './luks-algs.js';
 import { LUKS_SECTOR } from './luks-sector.js';
 
-export const LUKS_MAGIC = Uint8Array.of(0x4c, 0x55, 0x4b, 0x53, 0xba, 0xbe);
+const LUKS_MAGIC = Uint8Array.of(0x4c, 0x55, 0x4b, 0x53, 0xba, 0xbe);
 export const LUKS_HEADER_BYTES = 592;
 export const LUKS_SLOTS = 8;
 export const LUKS_STRIPES = 4000;
-export const LUKS_SLOT_ACTIVE = 0x00ac71f3;
-export const LUKS_SLOT_INACTIVE = 0x0000dead;
+const LUKS_SLOT_ACTIVE = 0x00ac71f3;
+const LUKS_SLOT_INACTIVE = 0x0000dead;
 export const LUKS_DIGEST_BYTES = 20;
 export const LUKS_SALT_BYTES = 32;
 /** Where key material starts and how it is aligned (QCRYPTO_BLOCK_LUKS_KEY_SLOT_OFFSET / _ALIGN), in bytes. */
 export const LUKS_KEY_ALIGN = 4096;
 /** Largest master key a LUKS1 cipher takes (XTS with a 256-bit cipher: 64 bytes). */
-export const LUKS_MAX_KEY_BYTES = 64;
+const LUKS_MAX_KEY_BYTES = 64;
 
 const F = { version: 6, cipherName: 8, cipherMode: 40, hashSpec: 72, payloadOffset: 104, keyBytes: 108, mkDigest: 112, mkSalt: 132, mkIters: 164, uuid: 168, slots: 208 } as const;
 const SLOT_BYTES = 48;
@@ -170,7 +170,7 @@ function putText(b: Uint8Array, at: number, len: number, s: string): void {
 }
 
 /** The cipher mode string a header stores (`xts-plain64`, `cbc-essiv:sha256`). */
-export function modeSpec(h: Pick<LuksHeader, 'cipherMode' | 'ivgenAlg' | 'ivgenHashAlg'>): string {
+function modeSpec(h: Pick<LuksHeader, 'cipherMode' | 'ivgenAlg' | 'ivgenHashAlg'>): string {
   return h.ivgenAlg === 'essiv' ? `${h.cipherMode}-essiv:${h.ivgenHashAlg ?? 'sha256'}` : `${h.cipherMode}-${h.ivgenAlg}`;
 }
 

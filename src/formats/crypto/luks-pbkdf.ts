@@ -22,7 +22,7 @@ function derive(password: Uint8Array, salt: Uint8Array, iterations: number, byte
  * (`maxPbkdf2Iterations`): 2^24 (about 16.8 million) is several times what
  * `iter-time=2000` gives on a fast host today, and a few seconds of work.
  */
-export const DEFAULT_MAX_PBKDF2_ITERATIONS = 2 ** 24;
+const DEFAULT_MAX_PBKDF2_ITERATIONS = 2 ** 24;
 
 /** PBKDF2 of `password`, or the cap's error when `iterations` is above `max`. */
 export async function luksPbkdf2(hash: HashAlg, password: Uint8Array, salt: Uint8Array, iterations: number, bytes: number): Promise<Buffer> {

@@ -49,7 +49,7 @@ const RANK = (() => {
  * trailing partial quantum is dropped, and '=' in a quantum's last places
  * drops the bytes it stands for.
  */
-export function glibBase64(bytes: Uint8Array, from: number, to: number): Uint8Array {
+function glibBase64(bytes: Uint8Array, from: number, to: number): Uint8Array {
   const out = new Uint8Array(Math.floor(((to - from) * 3) / 4) + 3);
   let n = 0;
   let v = 0;

@@ -53,7 +53,7 @@ async function walkBat(s: PrlState, req: CheckRequest, fileSize: number, t: Tall
 }
 
 /** One check pass over the image's state. */
-export async function checkParallels(s: PrlState, req: CheckRequest): Promise<CheckCounts> {
+async function checkParallels(s: PrlState, req: CheckRequest): Promise<CheckCounts> {
   // QEMU's bdrv_getlength: whole sectors
   const fileSize = Math.ceil((await s.store.size()) / 512) * 512;
   const t: Tally = { corruptions: 0, corruptionsFixed: 0, allocated: 0, fragmented: 0, highOffset: 0 };

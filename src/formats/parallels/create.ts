@@ -27,7 +27,7 @@ function roundUp(n: number): number {
  *
  * @throws {InvalidArgumentError} "Cluster size is too large", "Image size is too large for this cluster size"
  */
-export function prlCreateSizes(size: number, options: CreateRequest['options']): { size: number; clusterSize: number } {
+function prlCreateSizes(size: number, options: CreateRequest['options']): { size: number; clusterSize: number } {
   const cs = options.get('cluster_size');
   const clusterSize = roundUp(typeof cs === 'number' ? cs : PRL_DEFAULT_CLUSTER_SIZE);
   const total = roundUp(size);

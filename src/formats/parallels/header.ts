@@ -18,24 +18,24 @@ import { CorruptImageError, UnsupportedError } from '../../core/errors.js';
 /** Bytes of the header; BAT entry i is at 64 + 4i. */
 export const PRL_HEADER_SIZE = 64;
 /** The v1 signature: BAT entries count sectors. */
-export const PRL_MAGIC_V1 = 'WithoutFreeSpace';
+const PRL_MAGIC_V1 = 'WithoutFreeSpace';
 /** The signature QEMU writes: BAT entries count clusters. */
-export const PRL_MAGIC_V2 = 'WithouFreSpacExt';
+const PRL_MAGIC_V2 = 'WithouFreSpacExt';
 /** The only version. */
-export const PRL_VERSION = 2;
+const PRL_VERSION = 2;
 /** `inuse` while a program has the image open read/write. */
 export const PRL_INUSE_MAGIC = 0x746f6e59;
 /** Cluster size of a new image. */
 export const PRL_DEFAULT_CLUSTER_SIZE = 1024 * 1024;
 /** Geometry QEMU writes (not used on the image level). */
-export const PRL_HEADS = 16;
-export const PRL_SECTORS_PER_CYLINDER = 32;
+const PRL_HEADS = 16;
+const PRL_SECTORS_PER_CYLINDER = 32;
 /** QEMU's MAX_PARALLELS_IMAGE_FACTOR: at most 2^32 clusters. */
 export const PRL_MAX_IMAGE_FACTOR = 2 ** 32;
 /** Largest `tracks` QEMU opens (INT32_MAX / 513: BAT offsets then fit 63 bits). */
-export const PRL_MAX_TRACKS = Math.floor(0x7fffffff / 513);
+const PRL_MAX_TRACKS = Math.floor(0x7fffffff / 513);
 /** Largest BAT QEMU opens (INT_MAX / 4 entries). */
-export const PRL_MAX_BAT_ENTRIES = Math.floor(0x7fffffff / 4);
+const PRL_MAX_BAT_ENTRIES = Math.floor(0x7fffffff / 4);
 
 const SECTOR = 512;
 

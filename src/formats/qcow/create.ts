@@ -41,7 +41,7 @@ interface QcowCreateParams {
  *
  * @throws {InvalidArgumentError} with qemu-img's messages
  */
-export function parseQcowCreate(size: number, o: ReadonlyMap<string, OptionValue>): QcowCreateParams {
+function parseQcowCreate(size: number, o: ReadonlyMap<string, OptionValue>): QcowCreateParams {
   let format = o.get('encrypt.format') as string | undefined;
   if (o.get('encryption') === true) {
     if (format !== undefined) throw new InvalidArgumentError("'encrypt.format' and its alias 'encryption' can't be used at the same time");

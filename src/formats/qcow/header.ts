@@ -25,7 +25,7 @@ export const QCOW_OFLAG_COMPRESSED = 1n << 63n;
 /** Largest L1 table QEMU accepts, in entries (INT_MAX / sizeof(uint64_t)). */
 export const QCOW_MAX_L1_ENTRIES = Math.floor(0x7fffffff / 8);
 /** Field offsets. */
-export const QCOW_FIELD = { backingFileOffset: 8, backingFileSize: 16, size: 24, l1TableOffset: 40 } as const;
+const QCOW_FIELD = { backingFileOffset: 8, backingFileSize: 16, size: 24, l1TableOffset: 40 } as const;
 
 /** A decoded, validated header. */
 export interface QcowHeader {

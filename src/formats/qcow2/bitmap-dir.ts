@@ -12,7 +12,7 @@ export const BME_FLAG_IN_USE = 1;
 /** Directory entry flag: the bitmap records writes (enabled). */
 export const BME_FLAG_AUTO = 2;
 /** Directory entry flag: extra data may be ignored. */
-export const BME_FLAG_EXTRA_DATA_COMPATIBLE = 4;
+const BME_FLAG_EXTRA_DATA_COMPATIBLE = 4;
 const BME_RESERVED_FLAGS = ~7 >>> 0;
 /** Bitmap type: dirty tracking (the only one defined). */
 export const BT_DIRTY_TRACKING_BITMAP = 1;

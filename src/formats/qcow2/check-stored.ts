@@ -9,7 +9,7 @@ import type { ByteStore } from '../../io/byte-store.js';
 import type { Geometry } from './layout.js';
 
 /** Refcount table entry bits 0..8 are reserved. */
-export const REFT_RESERVED_LO = 0x1ff;
+const REFT_RESERVED_LO = 0x1ff;
 /**
  * qemu's BDRV_MAX_LENGTH (INT64_MAX aligned down to 1 GiB): a read ending
  * past it fails with EIO instead of reading zeros past the end of the file.
@@ -66,7 +66,7 @@ export function writeRefcount(view: DataView, i: number, bits: number, v: number
 }
 
 /** Parses raw reftable bytes. */
-export function parseReftableRaw(bytes: Uint8Array): ReftableEntry[] {
+function parseReftableRaw(bytes: Uint8Array): ReftableEntry[] {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const out: ReftableEntry[] = [];
   for (let i = 0; i < bytes.length / 8; i++) {

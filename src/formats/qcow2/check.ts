@@ -105,7 +105,7 @@ async function clearBit(s: Qcow2State, bit: number): Promise<void> {
  * One check pass (qcow2_co_check_locked). Damage comes back as counts; a
  * thrown error means the check could not complete.
  */
-export async function checkQcow2(s: Qcow2State, req: CheckRequest): Promise<CheckCounts> {
+async function checkQcow2(s: Qcow2State, req: CheckRequest): Promise<CheckCounts> {
   const fix: Fix = { leaks: req.repair !== 'none', errors: req.repair === 'all' };
   if (req.repair !== 'none' && s.store.readOnly) throw new UnsupportedError('Repairing needs the image opened read/write');
   const ctx = await newCtx(s, req);

@@ -103,7 +103,7 @@ function enumValue<T extends string>(o: ReadonlyMap<string, OptionValue>, key: s
  * @throws {InvalidArgumentError} with qemu-img's messages
  * @throws {UnsupportedError} for encryption
  */
-export function parseCreateOptions(size: number, o: ReadonlyMap<string, OptionValue>): Qcow2CreateParams {
+function parseCreateOptions(size: number, o: ReadonlyMap<string, OptionValue>): Qcow2CreateParams {
   if (o.get('encryption') === true && o.has('encrypt.format')) {
     throw new InvalidArgumentError("'encrypt.format' and its alias 'encryption' can't be used at the same time");
   }

@@ -33,7 +33,7 @@ export interface Qcow2Crypt {
 }
 
 /** The full-disk-encryption header extension: offset and length, bounded. */
-export function cryptoArea(h: Qcow2Header, clusterSize: number, fileSize: number): { offset: number; length: number } {
+function cryptoArea(h: Qcow2Header, clusterSize: number, fileSize: number): { offset: number; length: number } {
   const data = h.crypto?.data;
   if (!data) throw new CorruptImageError('Could not read encryption header');
   if (data.length !== 16) throw new CorruptImageError(`Invalid encryption header extension length ${data.length}`);
@@ -47,7 +47,7 @@ export function cryptoArea(h: Qcow2Header, clusterSize: number, fileSize: number
   return { offset, length };
 }
 
-export function areaOf(store: ByteStore, a: { offset: number; length: number }): LuksArea {
+function areaOf(store: ByteStore, a: { offset: number; length: number }): LuksArea {
   return {
     size: a.length,
     read: async (offset, into) => {

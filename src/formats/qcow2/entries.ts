@@ -101,7 +101,7 @@ export function compressedSpan(s: Qcow2State, e: EntryInfo): { offset: number; c
 }
 
 /** Decodes a compressed entry's cluster into `into` (cluster size). */
-export async function readCompressedEntry(s: Qcow2State, e: EntryInfo, into: Uint8Array): Promise<void> {
+async function readCompressedEntry(s: Qcow2State, e: EntryInfo, into: Uint8Array): Promise<void> {
   const d = decodeCompressed(e.hi, e.lo, s.g);
   const input = new Uint8Array(Math.min(d.hostLength, 2 * s.g.clusterSize));
   await s.store.read(d.hostOffset, input);
@@ -109,7 +109,7 @@ export async function readCompressedEntry(s: Qcow2State, e: EntryInfo, into: Uin
 }
 
 /** Reads what the layers below hold at guest `[offset, offset+into.length)` (zeros past the end). */
-export async function readBacking(s: Qcow2State, offset: number, into: Uint8Array): Promise<void> {
+async function readBacking(s: Qcow2State, offset: number, into: Uint8Array): Promise<void> {
   into.fill(0);
   if (!s.backingReader || offset >= s.virtualSize) return;
   const n = Math.min(into.length, s.virtualSize - offset);

@@ -116,11 +116,6 @@ export function l1EntriesFor(size: number, g: Geometry): number {
   return Math.ceil(clusters / g.l2Entries);
 }
 
-/** Guest cluster index → (L1 index, L2 index). */
-export function splitGuestCluster(cluster: number, g: Geometry): { l1: number; l2: number } {
-  return { l1: Math.floor(cluster / g.l2Entries), l2: cluster % g.l2Entries };
-}
-
 /** Decoded compressed descriptor: host byte offset and byte length of the stored data. */
 export interface CompressedDescriptor {
   readonly hostOffset: number;

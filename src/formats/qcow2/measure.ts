@@ -40,7 +40,7 @@ function luksPayloadBytes(o: ReadonlyMap<string, OptionValue>): number {
  *
  * @throws {InvalidArgumentError} with qemu-img 7.2's messages
  */
-export function measureParams(o: ReadonlyMap<string, OptionValue>): Qcow2MeasureParams {
+function measureParams(o: ReadonlyMap<string, OptionValue>): Qcow2MeasureParams {
   const extendedL2 = o.get('extended_l2') === true;
   const clusterSize = Number(o.get('cluster_size') ?? 65536);
   const bits = Math.log2(clusterSize);
@@ -73,13 +73,13 @@ export function measureParams(o: ReadonlyMap<string, OptionValue>): Qcow2Measure
 }
 
 /** Refcount table and block bytes needed to count `clusters` clusters (fixed point, as QEMU computes it). */
-export function refcountMetadataSize(clusters: number, clusterSize: number, refcountOrder: number): number {
+function refcountMetadataSize(clusters: number, clusterSize: number, refcountOrder: number): number {
   const { blocks, table } = refcountStructuresFor(clusters, { clusterSize, refcountBlockEntries: (clusterSize * 8) / 2 ** refcountOrder });
   return (blocks + table) * clusterSize;
 }
 
 /** File size of a fully allocated image of `totalSize` bytes (qcow2_calc_prealloc_size). */
-export function preallocSize(totalSize: number, clusterSize: number, refcountOrder: number, extendedL2: boolean): number {
+function preallocSize(totalSize: number, clusterSize: number, refcountOrder: number, extendedL2: boolean): number {
   const l2eSize = extendedL2 ? 16 : 8;
   const aligned = alignUp(totalSize, clusterSize);
   let meta = clusterSize; // header
@@ -92,7 +92,7 @@ export function preallocSize(totalSize: number, clusterSize: number, refcountOrd
 }
 
 /** Bytes the persistent bitmaps take in a qcow2 image of `clusterSize` (data, tables, directory). */
-export function bitmapsSize(bitmaps: readonly PersistentBitmapInfo[], virtualSize: number, clusterSize: number): number {
+function bitmapsSize(bitmaps: readonly PersistentBitmapInfo[], virtualSize: number, clusterSize: number): number {
   let size = 0;
   let dir = 0;
   for (const b of bitmaps) {

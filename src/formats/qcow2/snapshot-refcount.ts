@@ -35,7 +35,7 @@ function entryClusters(s: Qcow2State, hi: number, lo: number, l2Off: number, ind
 }
 
 /** Calls `fn` for each host cluster the L1 table reaches (L2 tables included), once per reference. */
-export async function forEachReference(s: Qcow2State, l1: L1Table, fn: (cluster: number) => void): Promise<void> {
+async function forEachReference(s: Qcow2State, l1: L1Table, fn: (cluster: number) => void): Promise<void> {
   const cs = s.g.clusterSize;
   const ctx = { l1: l1.view, l1Size: l1.size, g: s.g };
   for (let i = 0; i < l1.size; i++) {

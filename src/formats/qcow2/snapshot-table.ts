@@ -24,7 +24,7 @@ export function entryBytesFor(id: string, name: string, unknownExtra = 0): numbe
 }
 
 /** Serializes `entries` (pure). `unknown` holds extra-data bytes past QEMU's 24 to keep, by entry. */
-export function serializeSnapshotTable(
+function serializeSnapshotTable(
   entries: readonly SnapshotEntry[],
   currentSize: number,
   unknown: ReadonlyMap<SnapshotEntry, Uint8Array> = new Map(),

@@ -19,7 +19,7 @@ export const QED_HEADER_SIZE = 64;
 export const QED_F_BACKING_FILE = 0x1n;
 export const QED_F_NEED_CHECK = 0x2n;
 export const QED_F_BACKING_FORMAT_NO_PROBE = 0x4n;
-export const QED_FEATURE_MASK = 0x7n;
+const QED_FEATURE_MASK = 0x7n;
 export const QED_MIN_CLUSTER_SIZE = 4096;
 export const QED_MAX_CLUSTER_SIZE = 64 * 1024 * 1024;
 export const QED_DEFAULT_CLUSTER_SIZE = 65536;
@@ -127,7 +127,7 @@ export function isImageSizeValid(size: bigint, clusterSize: number, tableSize: n
 }
 
 /** The index math of a header whose cluster and table sizes are valid. */
-export function qedGeometry(h: Pick<QedHeader, 'clusterSize' | 'tableSize' | 'headerSize'>): QedGeometry {
+function qedGeometry(h: Pick<QedHeader, 'clusterSize' | 'tableSize' | 'headerSize'>): QedGeometry {
   const tableBytes = h.clusterSize * h.tableSize;
   const entries = tableBytes / 8;
   return { clusterSize: h.clusterSize, tableSize: h.tableSize, tableBytes, entries, l2Span: entries * h.clusterSize, headerBytes: h.headerSize * h.clusterSize };

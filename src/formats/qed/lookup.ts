@@ -30,7 +30,7 @@ function invalid(s: QedState, what: string, value: number): CorruptImageError {
 }
 
 /** The L2 table's offset for guest offset `pos` (0: none allocated). */
-export async function l2For(s: QedState, pos: number): Promise<number> {
+async function l2For(s: QedState, pos: number): Promise<number> {
   const l2 = await s.tables.get(s.l1Offset, Math.floor(pos / s.g.l2Span));
   if (l2 !== QED_UNALLOCATED && !isTableOffsetValid(s.g, s.fileSize, l2)) throw invalid(s, 'L2 table offset', l2);
   return l2;

@@ -21,7 +21,7 @@ export interface TableRun {
 }
 
 /** Decodes little-endian u64 entries. */
-export function decodeEntries(bytes: Uint8Array): Float64Array {
+function decodeEntries(bytes: Uint8Array): Float64Array {
   const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const out = new Float64Array(bytes.byteLength / 8);
   for (let i = 0; i < out.length; i++) out[i] = v.getUint32(i * 8 + 4, true) * 0x100000000 + v.getUint32(i * 8, true);
@@ -29,7 +29,7 @@ export function decodeEntries(bytes: Uint8Array): Float64Array {
 }
 
 /** Encodes entries as little-endian u64. */
-export function encodeEntries(values: ArrayLike<number>): Uint8Array {
+function encodeEntries(values: ArrayLike<number>): Uint8Array {
   const out = new Uint8Array(values.length * 8);
   const v = new DataView(out.buffer);
   for (let i = 0; i < values.length; i++) {

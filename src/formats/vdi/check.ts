@@ -22,7 +22,7 @@ export interface VdiCheckInput {
  * finding, each logged as it is made (never all held: a 2^29-entry map of
  * zeros has as many).
  */
-export async function checkVdi(input: VdiCheckInput, req: CheckRequest): Promise<CheckCounts> {
+async function checkVdi(input: VdiCheckInput, req: CheckRequest): Promise<CheckCounts> {
   const check = new BlockMapCheck(input.blocksInImage, input.blocksAllocated, { onFinding: (f) => req.log(`ERROR: ${f.message}`) });
   for await (const { first, entries } of input.map.chunks()) {
     for (let i = 0; i < entries.length; i += LOG_BATCH) {

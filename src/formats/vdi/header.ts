@@ -24,13 +24,13 @@ export const VDI_HEADER_SIZE = 512;
 /** The signature at 0x40. */
 export const VDI_SIGNATURE = 0xbeda107f;
 /** The only version QEMU reads (1.1). */
-export const VDI_VERSION = 0x00010001;
+const VDI_VERSION = 0x00010001;
 /** The only block size QEMU reads. */
 export const VDI_BLOCK_SIZE = 1024 * 1024;
 /** Image types. */
 export const VDI_TYPE = { dynamic: 1, static: 2 } as const;
 /** Text QEMU writes at offset 0. */
-export const VDI_TEXT = '<<< QEMU VM Virtual Disk Image >>>\n';
+const VDI_TEXT = '<<< QEMU VM Virtual Disk Image >>>\n';
 
 /** Byte offsets of the fields vdisk reads or writes. */
 export const VDI_FIELD = {

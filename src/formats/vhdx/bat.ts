@@ -100,9 +100,3 @@ export class Bat {
   }
 }
 
-/** Encodes one BAT entry value into 8 bytes. */
-export function encodeEntry(state: number, fileOffset: number): Uint8Array {
-  const b = new Bat(new Uint8Array(8), 0);
-  b.set(0, state, fileOffset);
-  return b.bytes;
-}

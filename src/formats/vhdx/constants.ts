@@ -7,8 +7,7 @@
 export const KiB = 1024;
 export const MiB = 1024 * 1024;
 
-/** File identifier (`vhdxfile` + UTF-16 creator) at 0. */
-export const FILE_ID_OFFSET = 0;
+/** The file identifier (`vhdxfile` + UTF-16 creator) is at 0; the headers follow. */
 export const HEADER1_OFFSET = 64 * KiB;
 export const HEADER2_OFFSET = 128 * KiB;
 /** Headers are 4 KiB structures; the CRC covers all 4 KiB. */
@@ -57,8 +56,7 @@ export const SB_PRESENT = 6;
 /** File-parameter flags. */
 export const PARAM_LEAVE_BLOCKS_ALLOCATED = 1;
 export const PARAM_HAS_PARENT = 2;
-/** Metadata entry flags. */
-export const META_IS_USER = 1;
+/** Metadata entry flags (1, is-user, is never set by vdisk nor read). */
 export const META_IS_VIRTUAL_DISK = 2;
 export const META_IS_REQUIRED = 4;
 /** Region entry flag. */

@@ -65,7 +65,7 @@ export interface VhdxLayout {
 const roundUp = (n: number, a: number): number => Math.ceil(n / a) * a;
 
 /** qemu's automatic block size for a virtual size. */
-export function autoBlockSize(size: number): number {
+function autoBlockSize(size: number): number {
   if (size > 32 * TiB) return 64 * MiB;
   if (size > 100 * GiB) return 32 * MiB;
   if (size > GiB) return 16 * MiB;
@@ -73,7 +73,7 @@ export function autoBlockSize(size: number): number {
 }
 
 /** Validates `-o` values exactly as qemu-img does (same rounding, same messages, same order). */
-export function resolveCreateOptions(request: CreateRequest): VhdxLayoutParams {
+function resolveCreateOptions(request: CreateRequest): VhdxLayoutParams {
   const o = request.options;
   const subformat = (o.get('subformat') as string | undefined) ?? 'dynamic';
   if (subformat !== 'dynamic' && subformat !== 'fixed') throw new InvalidArgumentError(`Parameter 'subformat' does not accept value '${subformat}'`);

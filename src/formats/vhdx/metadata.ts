@@ -29,7 +29,7 @@ import {
 import type { FileRange } from './region.js';
 
 /** Most metadata table entries the spec allows. */
-export const MAX_METADATA_ENTRIES = 2047;
+const MAX_METADATA_ENTRIES = 2047;
 
 /** Where each known item lives (absolute file ranges). */
 export interface MetadataLocations {

@@ -19,7 +19,7 @@ import {
 import { crc32c, crc32cWithZeroField } from './crc32c.js';
 
 /** Most region table entries the spec allows. */
-export const MAX_REGION_ENTRIES = 2047;
+const MAX_REGION_ENTRIES = 2047;
 
 /** A byte range of the file. */
 export interface FileRange {

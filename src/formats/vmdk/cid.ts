@@ -20,7 +20,7 @@ export function randomCid(): number {
 }
 
 /** Reads the CID a VMDK file's descriptor records, or undefined when it has none. */
-export async function readCidOf(store: ByteStore): Promise<number | undefined> {
+async function readCidOf(store: ByteStore): Promise<number | undefined> {
   const size = await store.size();
   const head = new Uint8Array(Math.min(size, SECTOR));
   await store.read(0, head);

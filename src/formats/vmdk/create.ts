@@ -100,7 +100,7 @@ export function createSettings(size: number, o: ReadonlyMap<string, OptionValue>
 }
 
 /** The first sector of QEMU's sparse extents, plus its table layout. */
-export function sparseLayout(size: number, compress: boolean, zeroed: boolean): { header: Vmdk4Header; gtCount: number; gdSectors: number; gtSectors: number } {
+function sparseLayout(size: number, compress: boolean, zeroed: boolean): { header: Vmdk4Header; gtCount: number; gdSectors: number; gtSectors: number } {
   const capacity = size / SECTOR;
   const grains = Math.ceil(capacity / DEFAULT_GRAIN_SECTORS);
   const gtSectors = Math.ceil((DEFAULT_GTES_PER_GT * 4) / SECTOR);

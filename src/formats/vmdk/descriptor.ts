@@ -70,7 +70,7 @@ function invalidLine(line: string, file: string): CorruptImageError {
 }
 
 /** Parses one extent line, or returns undefined for lines that are not extents. */
-export function parseExtentLine(line: string, file: string): ExtentLine | undefined {
+function parseExtentLine(line: string, file: string): ExtentLine | undefined {
   const m = EXTENT_RE.exec(line.trim());
   if (!m) return undefined;
   const [, access = '', sectorsText = '', kind = '', name, offsetText] = m;

@@ -57,7 +57,7 @@ async function readAt(store: ByteStore, offset: number, length: number): Promise
 }
 
 /** A KDMV/COWD file as one sparse extent; `header` is the effective one (footer when GD_AT_END). */
-export async function openSparseFile(store: ByteStore, readOnly: boolean): Promise<{ sparse: SparseExtent; header: Vmdk4Header | undefined; atEnd: boolean }> {
+async function openSparseFile(store: ByteStore, readOnly: boolean): Promise<{ sparse: SparseExtent; header: Vmdk4Header | undefined; atEnd: boolean }> {
   const size = await store.size();
   const head = await readAt(store, 0, SECTOR);
   if (sparseMagic(head) === VMDK3_MAGIC) {

@@ -19,7 +19,7 @@ export type GrainState = { kind: 'unallocated' } | { kind: 'zero' } | { kind: 'd
 const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 
 /** Reads a little-endian u32 table (in place on little-endian hosts: directories reach 128 MiB). */
-export async function readTable(store: ByteStore, offset: number, entries: number): Promise<Uint32Array> {
+async function readTable(store: ByteStore, offset: number, entries: number): Promise<Uint32Array> {
   const bytes = new Uint8Array(entries * 4);
   await store.read(offset, bytes);
   if (LITTLE_ENDIAN) return new Uint32Array(bytes.buffer, 0, entries);

@@ -35,11 +35,6 @@ export function runLength(bitmap: Uint8Array, first: number, max: number): { set
   return { set, sectors: i - first };
 }
 
-/** True when every one of the first `sectors` bits is set. */
-export function allSet(bitmap: Uint8Array, sectors: number): boolean {
-  return runLength(bitmap, 0, sectors).set && runLength(bitmap, 0, sectors).sectors === sectors;
-}
-
 /** A least-recently-used cache of block bitmaps, bounded by entry count. */
 export class BitmapCache {
   readonly #max: number;

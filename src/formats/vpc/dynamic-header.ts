@@ -58,7 +58,7 @@ function fail(message: string, headerOffset: number, field: number): never {
 }
 
 /** Decodes UTF-16BE, stopping at the first NUL. */
-export function decodeUtf16Be(bytes: Uint8Array): string {
+function decodeUtf16Be(bytes: Uint8Array): string {
   const swapped = new Uint8Array(bytes.length & ~1);
   for (let i = 0; i + 1 < bytes.length; i += 2) {
     swapped[i] = bytes[i + 1] as number;

@@ -25,7 +25,7 @@ export const VHD_FOOTER_SIZE = 512;
 /** Seconds between the Unix epoch and the VHD epoch (2000-01-01 UTC). */
 export const VHD_TIMESTAMP_BASE = 946684800;
 /** `data offset` of a fixed disk: no further structure. */
-export const VHD_NO_OFFSET = 0xffffffffffffffffn;
+const VHD_NO_OFFSET = 0xffffffffffffffffn;
 
 /** Disk types (footer offset 60). */
 export const VHD_TYPE = { fixed: 2, dynamic: 3, differencing: 4 } as const;

@@ -21,7 +21,7 @@ export interface Chs {
  * fewer sectors than asked: the caller rounds). Field widths are kept as
  * QEMU's u16/u8 variables keep them.
  */
-export function calculateGeometry(totalSectors: number): Chs {
+function calculateGeometry(totalSectors: number): Chs {
   const total = Math.min(totalSectors, VHD_MAX_GEOMETRY);
   let spt: number;
   let heads: number;

@@ -23,7 +23,7 @@ import type { ExternalFiles } from '../driver.js';
 import { findFooter } from './open.js';
 
 /** Formats a 16-byte unique ID as the UUID text VHD tools show. */
-export function formatUniqueId(id: Uint8Array): string {
+function formatUniqueId(id: Uint8Array): string {
   const h = Buffer.from(id.buffer, id.byteOffset, id.length).toString('hex');
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20, 32)}`;
 }
@@ -33,7 +33,7 @@ function sameId(a: Uint8Array, b: Uint8Array): boolean {
 }
 
 /** Opens the parent named `name` through the resolver and reads its footer's unique ID. */
-export async function readParentUniqueId(external: ExternalFiles, name: string): Promise<Uint8Array> {
+async function readParentUniqueId(external: ExternalFiles, name: string): Promise<Uint8Array> {
   const store = await external.open(name, 'extent', { readOnly: true, unlocked: true });
   try {
     return (await findFooter(store, await store.size())).footer.uniqueId;

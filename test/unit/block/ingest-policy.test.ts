@@ -11,7 +11,9 @@ import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { after, describe, it } from 'node:test';
 
-import { create, info, isVdiskError, mapAll, MemoryStore, open, PolicyError } from '../../../src/index.js';
+import { create, info, MemoryStore, open, PolicyError } from '../../../src/index.js';
+import { isVdiskError } from '../../../src/core/errors.js';
+import { mapAll } from '../../../src/jobs/map.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'vdisk-ingest-policy-'));
 after(() => rmSync(scratch, { recursive: true, force: true }));
