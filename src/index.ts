@@ -41,6 +41,11 @@ export type { CheckPhase } from './jobs/check.js';
 export type { MeasurePhase } from './jobs/measure.js';
 export type { DdPhase } from './jobs/dd.js';
 export type { BenchPhase } from './jobs/bench.js';
+export type { CreatePhase } from './jobs/create.js';
+export type { ResizePhase } from './jobs/resize.js';
+export type { SnapshotPhase } from './jobs/snapshot.js';
+export type { BitmapPhase } from './jobs/bitmap.js';
+export type { InfoPhase } from './jobs/info.js';
 export { parseSize, type SizeParseResult, type SizeParseFailure } from './core/sizes.js';
 export type { OptionSpec, OptionType, OptionValue } from './core/options.js';
 /** File names as bytes: pass `decodeName(buffer)` wherever a name is taken to name a file that is not UTF-8. */

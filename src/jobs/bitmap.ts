@@ -24,8 +24,11 @@ export type BitmapAction =
       readonly source: string;
     };
 
+/** Phases of {@link bitmap}: `bitmap` (one step per action). */
+export type BitmapPhase = 'bitmap';
+
 /** Options of {@link bitmap}. */
-export interface BitmapOptions extends JobOptions, Omit<OpenImageOptions, 'readOnly' | 'backing' | 'forceShare'> {
+export interface BitmapOptions extends JobOptions<BitmapPhase>, Omit<OpenImageOptions, 'readOnly' | 'backing' | 'forceShare'> {
   /** Granularity of an added bitmap in bytes (`-g`); the format's default when omitted. */
   granularity?: number | undefined;
   /** Image holding the `merge` sources (`-b`: a path, or a store the job borrows); the image itself when omitted. */
@@ -82,7 +85,7 @@ async function runAction(dev: BlockDevice, src: BlockDevice, name: string, actio
   }
 }
 
-async function runBitmap(filename: ImageTarget, name: string, actions: readonly BitmapAction[], options: BitmapOptions, ctx: JobContext): Promise<void> {
+async function runBitmap(filename: ImageTarget, name: string, actions: readonly BitmapAction[], options: BitmapOptions, ctx: JobContext<BitmapPhase>): Promise<void> {
   validate(actions, options);
   const dev = await BlockDevice.open(filename, { ...options, readOnly: false, backing: false, signal: ctx.signal });
   let src = dev;
@@ -125,6 +128,6 @@ async function runBitmap(filename: ImageTarget, name: string, actions: readonly 
  * ```
  * @throws {InvalidArgumentError} EINVAL for bad combinations and failed actions
  */
-export function bitmap(filename: ImageTarget, name: string, actions: readonly BitmapAction[], options: BitmapOptions = {}): Job<void> {
+export function bitmap(filename: ImageTarget, name: string, actions: readonly BitmapAction[], options: BitmapOptions = {}): Job<void, BitmapPhase> {
   return new Job((ctx) => runBitmap(filename, name, actions, options, ctx), options);
 }

@@ -33,8 +33,11 @@ import { Job, type JobContext, type JobOptions } from '../core/job.js';
 /** `-o` options as a string (`"cluster_size=64k,lazy_refcounts=on"`) or an object. */
 export type CreateOptionInput = string | Readonly<Record<string, OptionValue>>;
 
+/** Phases of {@link create}: `create` (bytes of the new image's virtual size). */
+export type CreatePhase = 'create';
+
 /** Options of {@link create}. */
-export interface CreateOptions extends JobOptions, ResolverOptions, Pick<OpenImageOptions, 'onWarning' | 'locking'> {
+export interface CreateOptions extends JobOptions<CreatePhase>, ResolverOptions, Pick<OpenImageOptions, 'onWarning' | 'locking'> {
   /** Image format (default `raw`). */
   format?: string | undefined;
   /** Virtual size: bytes or a qemu-img size string. May be omitted with a backing file. */
@@ -289,7 +292,7 @@ export async function prepareCreate(output: OutputSpec, opts: CreateOptions = {}
   }
 }
 
-async function runCreate(output: OutputSpec, opts: CreateOptions, ctx: JobContext): Promise<CreateResult> {
+async function runCreate(output: OutputSpec, opts: CreateOptions, ctx: JobContext<CreatePhase>): Promise<CreateResult> {
   const plan = await prepareCreate(output, { ...opts, signal: ctx.signal });
   ctx.progress.phase('create', plan.size);
   const result = await plan.execute();
@@ -314,6 +317,6 @@ async function runCreate(output: OutputSpec, opts: CreateOptions, ctx: JobContex
  * @throws {InvalidArgumentError} EINVAL, {@link UnknownFormatError} EFORMAT, {@link NotFoundError} ENOENT (backing file),
  *   {@link UnsupportedError} EUNSUPPORTED for an image of several files (a data file, vmdk extents) into a store
  */
-export function create(target: OutputSpec, opts: CreateOptions = {}): Job<CreateResult> {
+export function create(target: OutputSpec, opts: CreateOptions = {}): Job<CreateResult, CreatePhase> {
   return new Job((ctx) => runCreate(target, opts, ctx), opts);
 }

@@ -61,8 +61,11 @@ export interface ImageInfo {
   formatSpecific?: FormatSpecificInfo | undefined;
 }
 
+/** Phases of {@link info}: `describe` (one step per image described). */
+export type InfoPhase = 'describe';
+
 /** Options of {@link info}. */
-export interface InfoOptions extends Omit<OpenImageOptions, 'readOnly' | 'backing' | 'describeOnly' | 'signal'>, JobOptions {
+export interface InfoOptions extends Omit<OpenImageOptions, 'readOnly' | 'backing' | 'describeOnly' | 'signal'>, JobOptions<InfoPhase> {
   /** Describe every image of the backing chain (`--backing-chain`). */
   backingChain?: boolean | undefined;
 }
@@ -105,7 +108,7 @@ export async function describeLayer(layer: Layer): Promise<ImageInfo> {
   return info;
 }
 
-async function runInfo(filename: ImageTarget, options: InfoOptions, ctx: JobContext): Promise<ImageInfo[]> {
+async function runInfo(filename: ImageTarget, options: InfoOptions, ctx: JobContext<InfoPhase>): Promise<ImageInfo[]> {
   const dev = await BlockDevice.open(filename, { ...options, signal: ctx.signal, readOnly: true, backing: options.backingChain ?? false, describeOnly: true });
   try {
     ctx.progress.phase('describe', dev.layers.length);
@@ -136,6 +139,6 @@ async function runInfo(filename: ImageTarget, options: InfoOptions, ctx: JobCont
  * ```
  * @throws {NotFoundError} ENOENT, {@link UnknownFormatError} EFORMAT, {@link BackingLoopError} ELOOP, ...
  */
-export function info(filename: ImageTarget, options: InfoOptions = {}): Job<ImageInfo[]> {
+export function info(filename: ImageTarget, options: InfoOptions = {}): Job<ImageInfo[], InfoPhase> {
   return new Job((ctx) => runInfo(filename, options, ctx), options);
 }

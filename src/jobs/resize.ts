@@ -15,8 +15,11 @@ import type { ResolverOptions } from '../block/resolver.js';
 /** Preallocation modes `resize --preallocation` takes. */
 export type ResizePreallocation = 'off' | 'metadata' | 'falloc' | 'full';
 
+/** Phases of {@link resize}: `resize` (one step: the size change). */
+export type ResizePhase = 'resize';
+
 /** Options of {@link resize}. */
-export interface ResizeOptions extends JobOptions, ResolverOptions, Pick<OpenImageOptions, 'locking'> {
+export interface ResizeOptions extends JobOptions<ResizePhase>, ResolverOptions, Pick<OpenImageOptions, 'locking'> {
   /** The image's format (`-f`); probed when omitted. */
   format?: string | undefined;
   /** Allow a smaller size (`--shrink`): data past the new end is lost. */
@@ -75,7 +78,7 @@ function withinVdiskLimit(total: bigint): number {
   return Number(total);
 }
 
-async function runResize(target: ImageTarget, size: number | string, options: ResizeOptions, ctx: JobContext): Promise<ResizeResult> {
+async function runResize(target: ImageTarget, size: number | string, options: ResizeOptions, ctx: JobContext<ResizePhase>): Promise<ResizeResult> {
   const { relative, value } = parseResizeSize(size);
   const prealloc = options.preallocation ?? 'off';
   if (!['off', 'metadata', 'falloc', 'full'].includes(prealloc)) throw new InvalidArgumentError(`Invalid preallocation mode '${prealloc}'`);
@@ -117,6 +120,6 @@ async function runResize(target: ImageTarget, size: number | string, options: Re
  * await resize('disk.raw', 1 << 30, { shrink: true });
  * ```
  */
-export function resize(target: ImageTarget, size: number | string, options: ResizeOptions = {}): Job<ResizeResult> {
+export function resize(target: ImageTarget, size: number | string, options: ResizeOptions = {}): Job<ResizeResult, ResizePhase> {
   return new Job((ctx) => runResize(target, size, options, ctx), options);
 }

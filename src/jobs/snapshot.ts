@@ -16,8 +16,11 @@ import type { SnapshotInfo } from '../block/types.js';
 /** What {@link snapshot} does. */
 export type SnapshotAction = 'list' | 'create' | 'apply' | 'delete';
 
+/** Phases of {@link snapshot}: the action (one step). */
+export type SnapshotPhase = SnapshotAction;
+
 /** Options of {@link snapshot}. */
-export interface SnapshotOptions extends JobOptions, ResolverOptions, Pick<OpenImageOptions, 'locking'> {
+export interface SnapshotOptions extends JobOptions<SnapshotPhase>, ResolverOptions, Pick<OpenImageOptions, 'locking'> {
   /** The action (`-l`, `-c`, `-a`, `-d`). */
   action: SnapshotAction;
   /**
@@ -85,7 +88,7 @@ async function act(dev: BlockDevice, options: SnapshotOptions): Promise<Snapshot
   }
 }
 
-async function runSnapshot(target: ImageTarget, options: SnapshotOptions, ctx: JobContext): Promise<SnapshotResult> {
+async function runSnapshot(target: ImageTarget, options: SnapshotOptions, ctx: JobContext<SnapshotPhase>): Promise<SnapshotResult> {
   const readOnly = options.action === 'list';
   // Backing chain included: qemu-img opens it too, so a missing backing file fails every action.
   const dev = await BlockDevice.open(target, { ...options, readOnly, signal: ctx.signal });
@@ -123,6 +126,6 @@ async function runSnapshot(target: ImageTarget, options: SnapshotOptions, ctx: J
  * await snapshot('disk.qcow2', { action: 'apply', name: 'before-upgrade' });
  * ```
  */
-export function snapshot(target: ImageTarget, options: SnapshotOptions): Job<SnapshotResult> {
+export function snapshot(target: ImageTarget, options: SnapshotOptions): Job<SnapshotResult, SnapshotPhase> {
   return new Job((ctx) => runSnapshot(target, options, ctx), options);
 }
