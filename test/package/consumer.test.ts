@@ -116,6 +116,78 @@ async function main(): Promise<void> {
 void main();
 `;
 
+const JOBS_CONSUMER = `
+import { join } from 'node:path';
+import {
+  amend, bench, bitmap, check, commit, compare, convert, create, dd, info, measure, rebase, resize, snapshot,
+  MemoryStore, type ByteStore, type Job, type JobProgress,
+} from 'vdisk';
+
+const [dir] = process.argv.slice(2);
+if (!dir) throw new Error('usage: jobs.js DIR');
+let serial = 0;
+type Image = string | ByteStore;
+// Installed without the native module (no image locks): jobs that write an existing image say so.
+const MiB = 1 << 20;
+const fresh = (name: string): string => join(dir, \`\${serial++}-\${name}\`);
+async function image(kind: string, name: string, backing?: string): Promise<Image> {
+  const target: Image = kind === 'path' ? fresh(name) : new MemoryStore(name);
+  await create(target, backing === undefined ? { format: 'qcow2', size: 4 * MiB } : { format: 'qcow2', backingFile: backing, backingFormat: 'qcow2' });
+  return target;
+}
+async function overlay(kind: string): Promise<Image> {
+  const base = fresh('base.qcow2');
+  await create(base, { format: 'qcow2', size: 4 * MiB });
+  return image(kind, 'top.qcow2', base);
+}
+const out = (kind: string, name: string): Image => (kind === 'path' ? fresh(name) : new MemoryStore(name));
+
+const JOBS: Record<string, (kind: string) => Promise<() => Job<unknown, string>>> = {
+  info: async (k) => { const i = await image(k, 'i.qcow2'); return () => info(i); },
+  create: async (k) => { const o = out(k, 'n.qcow2'); return () => create(o, { format: 'qcow2', size: MiB }); },
+  check: async (k) => { const i = await image(k, 'c.qcow2'); return () => check(i); },
+  compare: async (k) => { const a = await image(k, 'a.qcow2'); const b = await image(k, 'b.qcow2'); return () => compare(a, b); },
+  measure: async (k) => { const i = await image(k, 'm.qcow2'); return () => measure(i, { targetFormat: 'qcow2' }); },
+  commit: async (k) => { const i = await overlay(k); return () => commit(i, { locking: false }); },
+  rebase: async (k) => { const i = await overlay(k); return () => rebase(i, undefined, { unsafe: true, locking: false }); },
+  amend: async (k) => { const i = await image(k, 'am.qcow2'); return () => amend(i, { options: 'lazy_refcounts=on', locking: false }); },
+  resize: async (k) => { const i = await image(k, 'r.qcow2'); return () => resize(i, '+1M', { locking: false }); },
+  snapshot: async (k) => { const i = await image(k, 's.qcow2'); return () => snapshot(i, { action: 'create', name: 'before', locking: false }); },
+  bitmap: async (k) => { const i = await image(k, 'b.qcow2'); return () => bitmap(i, 'b0', [{ op: 'add' }], { locking: false }); },
+  dd: async (k) => { const i = await image(k, 'dd.qcow2'); const o = out(k, 'dd.raw'); return () => dd(i, o, { blockSize: 65536, count: 4 }); },
+  bench: async (k) => { const i = await image(k, 'bench.qcow2'); return () => bench(i, { count: 8, bufferSize: 4096 }); },
+  convert: async (k) => { const i = await image(k, 'cv.qcow2'); const o = out(k, 'cv.raw'); return () => convert(i, o); },
+};
+
+const done: string[] = [];
+for (const kind of ['path', 'MemoryStore']) {
+  for (const [name, make] of Object.entries(JOBS)) {
+    const job = (await make(kind))();
+    await job;
+    if (job.state === 'done') done.push(\`\${name}:\${kind}\`);
+  }
+}
+
+// convert into a MemoryStore, with a progress listener
+const source = fresh('src.raw');
+await create(source, { format: 'raw', size: 8 * MiB });
+const target = new MemoryStore('copy.qcow2');
+const events: JobProgress[] = [];
+const job = convert(source, target, { targetFormat: 'qcow2', onProgress: (p) => events.push(p) });
+await job;
+const [copy] = await info(target);
+const full = events.filter((p) => p.percent === 100);
+const last = events[events.length - 1];
+console.log(JSON.stringify({
+  done: done.length,
+  copySize: copy?.virtualSize,
+  copyFormat: copy?.format,
+  fields: events.every((p) => typeof p.percent === 'number' && typeof p.bytesPerSecond === 'number' && typeof p.phase === 'string' && (p.eta === undefined || typeof p.eta === 'number')),
+  hundred: full.length,
+  lastIsHundred: last?.percent === 100,
+}));
+`;
+
 describe('the packed package', { skip: !hasNpm && 'npm is missing' }, () => {
   const work = mkdtempSync(join(tmpdir(), 'vdisk-consumer-'));
   const app = join(work, 'app');
@@ -152,6 +224,16 @@ describe('the packed package', { skip: !hasNpm && 'npm is missing' }, () => {
     const cjs = JSON.parse(run(process.execPath, [join(app, 'out', 'consumer-cjs.cjs')])) as Record<string, unknown>;
     assert.deepEqual({ ...cjs, values: undefined }, { format: 'raw', drivers: true, values: undefined });
     assert.ok(Number(cjs['values']) > 0 && Number(cjs['values']) <= 40);
+  });
+
+  it('a strict consumer runs every job on a path and on a MemoryStore, converts into a MemoryStore, and sees one 100% progress event', () => {
+    writeFileSync(join(app, 'jobs.mts'), JOBS_CONSUMER);
+    writeFileSync(join(app, 'tsconfig.jobs.json'), TSCONFIG(['jobs.mts']));
+    run(process.execPath, [TSC, '-p', 'tsconfig.jobs.json'], { cwd: app });
+    const scratch = join(work, 'jobs');
+    mkdirSync(scratch);
+    const r = JSON.parse(run(process.execPath, [join(app, 'out', 'jobs.mjs'), scratch])) as Record<string, unknown>;
+    assert.deepEqual(r, { done: 28, copySize: 8 << 20, copyFormat: 'qcow2', fields: true, hundred: 1, lastIsHundred: true });
   });
 
   it('require("vdisk") works from plain CommonJS, and both entries share one registry and one error class', () => {

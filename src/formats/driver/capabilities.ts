@@ -45,9 +45,11 @@ export interface FormatCapabilities {
  *
  * @example
  * ```ts
- * capabilitiesOf(qcow2Driver).create;            // true
- * capabilitiesOf(dmgDriver).write;               // false
- * capabilitiesOf(qcow2Driver, image).snapshots;  // true
+ * const qcow2 = defaultRegistry.find('qcow2');
+ * const dmg = defaultRegistry.find('dmg');
+ * if (qcow2 && dmg) {
+ *   console.log(capabilitiesOf(qcow2).create, capabilitiesOf(dmg).write); // true false
+ * }
  * ```
  */
 export function capabilitiesOf(driver: FormatDriver, image?: FormatImage): FormatCapabilities {
