@@ -9,7 +9,6 @@ const MESSAGES: Partial<Record<ErrorReason, string>> = {
   'shrink-refused': 'Use the --shrink option to perform a shrink operation.',
   'target-is-zero-needs-no-create': '--target-is-zero requires use of -n flag',
   'target-is-zero-with-backing': 'Cannot use --target-is-zero when the destination image has a backing file',
-  'compress-needs-sparse': 'Cannot use -c together with -S 0',
   'options-with-no-create': '-o has no effect when skipping image creation',
   'flush-interval-needs-write': '--flush-interval is only available in write tests',
 };

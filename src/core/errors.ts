@@ -47,7 +47,6 @@ export type ErrorReason =
   /** `convert`'s create `options` with `noCreate`. */
   | 'options-with-no-create'
   /** `convert`'s `compress` with `sparseSize: 0`. */
-  | 'compress-needs-sparse'
   /** `bench`'s `flushInterval` on a read test. */
   | 'flush-interval-needs-write'
   /** A bitmap that cannot be copied because it is inconsistent. */

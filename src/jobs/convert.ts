@@ -115,7 +115,6 @@ function validate(sources: readonly Source[], opts: ConvertOptions): number {
   if (opts.noCreate && opts.options !== undefined) throw new InvalidArgumentError('Create options have no effect with noCreate', { reason: 'options-with-no-create' });
   // -l reads one snapshot: qemu-img cannot concatenate snapshots of several images.
   if (opts.snapshot !== undefined && sources.length > 1) throw new InvalidArgumentError('No support for concatenating multiple snapshot');
-  if (opts.compress && sparse === 0) throw new InvalidArgumentError('compress cannot be used with sparseSize 0', { reason: 'compress-needs-sparse' });
   if (opts.copyOffload && opts.compress) throw new InvalidArgumentError('copyOffload cannot be used with compress');
   if (opts.copyOffload && opts.salvage) throw new InvalidArgumentError('Cannot use copy offloading in salvaging mode');
   const m = opts.parallel ?? 8;

@@ -79,6 +79,8 @@ export async function copyImage(sources: readonly BlockDevice[], target: BlockDe
   const precompressed = new Map<Uint8Array, Uint8Array | null | undefined>();
   const next = planner(source, s);
   const mayZero = !s.targetIsZero;
+  // -S 0: no zero detection, so a compressed target gets every cluster compressed, zeros included (as qemu-img).
+  const compressZeros = s.compress && s.sparseSize === 0;
   // Salvaging reads sector by sector after a failure; -r paces the writes: both stay in JavaScript.
   const native = !s.salvage && !s.copyOffload && !s.compress;
   const alignment = sparseAlignment(s.sparseSize);
@@ -95,7 +97,7 @@ export async function copyImage(sources: readonly BlockDevice[], target: BlockDe
         }
         await readSalvaging(source, item.offset, buf, s);
         // Compress here, where requests run in parallel; the ordered write stage only stores the result.
-        if (item.kind === 'unit' && !scanRun(buf, buf.length).zero) precompressed.set(buf, await target.compressUnit(buf));
+        if (item.kind === 'unit' && (compressZeros || !scanRun(buf, buf.length).zero)) precompressed.set(buf, await target.compressUnit(buf));
         return { buf };
       },
       async write(item, got, issued) {
@@ -108,7 +110,7 @@ export async function copyImage(sources: readonly BlockDevice[], target: BlockDe
           pending.push(target.writeZeroes(at, item.length, { mayUnmap: true }));
           counters.zeroBytes += item.length;
         } else if (item.kind === 'unit' && buf) {
-          if (!scanRun(buf, buf.length).zero) {
+          if (compressZeros || !scanRun(buf, buf.length).zero) {
             await throttle(buf.length);
             pending.push(target.writeCompressed(at, buf, precompressed.get(buf)));
             precompressed.delete(buf);

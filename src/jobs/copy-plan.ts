@@ -184,7 +184,9 @@ export function planner(src: Concat, s: CopySettings): () => Promise<Item | unde
     const at = offset;
     let kind = run.kind;
     let length = run.end - offset;
-    if (kind === 'data') length = Math.min(length, s.compress ? s.unit : s.bufferSize);
+    // -S 0 with -c: zeros are compressed clusters too, as qemu-img writes them.
+    const zerosAsUnits = s.compress && s.sparseSize === 0;
+    if (kind === 'data' || (zerosAsUnits && kind === 'zero')) length = Math.min(length, s.compress ? s.unit : s.bufferSize);
     if (s.compress) {
       // Compressed clusters are written whole: a shorter run makes its whole cluster data.
       if (length < s.unit) {
@@ -196,7 +198,10 @@ export function planner(src: Concat, s: CopySettings): () => Promise<Item | unde
     }
     offset += length;
     if (kind === 'backing') return { kind: 'skip', offset: at, length };
-    if (s.compress) return kind === 'zero' && s.targetIsZero ? { kind: 'skip', offset: at, length } : { kind: kind === 'zero' ? 'zero' : 'unit', offset: at, length };
+    if (s.compress) {
+      if (kind !== 'zero' || zerosAsUnits) return { kind: 'unit', offset: at, length };
+      return { kind: s.targetIsZero ? 'skip' : 'zero', offset: at, length };
+    }
     if (kind === 'zero' && s.sparseSize > 0) return { kind: s.targetIsZero ? 'skip' : 'zero', offset: at, length };
     // -S 0 writes zero runs as data too, a buffer at a time.
     if (kind === 'zero') {

@@ -64,6 +64,25 @@ describe('vdisk-made compressed images pass qemu-img check and compare', () => {
     }
   });
 
+  it('convert -c -S 0 compresses every cluster, zeros and holes included, as qemu-img does', (t) => {
+    if (!requireQemu(t)) return;
+    qemuImg(['convert', '-f', 'raw', '-O', 'qcow2', 'src.raw', 'src.qcow2'], { cwd });
+    for (const [src, fmt] of [['src.raw', 'raw'], ['src.qcow2', 'qcow2']] as const) {
+      for (const [target, opts] of [['S0.qcow2', ['-O', 'qcow2']], ['S0.vmdk', ['-O', 'vmdk', '-o', 'subformat=streamOptimized']]] as const) {
+        const q = qemuImg(['convert', '-c', '-S', '0', '-f', fmt, ...opts, src, `q-${target}`], { cwd });
+        assert.equal(q.status, 0, q.stderr);
+        const v = vdisk(['convert', '-c', '-S', '0', '-f', fmt, ...opts, src, `v-${target}`], { cwd });
+        assert.equal(v.status, 0, v.stderr);
+        const map = (f: string): string => qemuImg(['map', '--output=json', f], { cwd }).stdout;
+        assert.equal(map(`v-${target}`), map(`q-${target}`), `${src} → ${target}`);
+        const m = qemuImg(['compare', '-f', 'raw', 'src.raw', `v-${target}`], { cwd });
+        assert.equal(m.status, 0, m.stdout + m.stderr);
+      }
+    }
+    const c = qemuImg(['check', 'v-S0.qcow2'], { cwd });
+    assert.equal(c.status, 0, c.stdout + c.stderr);
+  });
+
   it('streamOptimized vmdk', (t) => {
     if (!requireQemu(t)) return;
     const v = vdisk(['convert', '-f', 'raw', '-O', 'vmdk', '-o', 'subformat=streamOptimized', 'src.raw', 's.vmdk'], { cwd });

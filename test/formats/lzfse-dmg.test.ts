@@ -15,6 +15,7 @@ import { after, before, describe, it } from 'node:test';
 import { BlockDevice } from '../../src/block/device.js';
 import { VdiskError } from '../../src/core/errors.js';
 import { MemoryStore } from '../../src/io/memory-store.js';
+import { concat } from '../helpers/bytes.js';
 import { vdisk } from '../helpers/cli.js';
 import { encodeLzfse } from '../helpers/lzfse-fse-encode.js';
 import { qemuImg, requireQemu, tmpDir } from '../helpers/qemu.js';
@@ -46,15 +47,7 @@ const CHUNKS: readonly DmgChunkSpec[] = [
   { type: DMG.lzfse, sectors: 256, stored: encodeLzfse(LARGE, ['v2'], 40 * 1024) },
   { type: DMG.lzfse, sectors: 1, stored: encodeLzfse(ONE, ['lzvn']) },
 ];
-const CONTENT = (() => {
-  const out = new Uint8Array(PIECES.reduce((s, p) => s + p.length, 0));
-  let at = 0;
-  for (const p of PIECES) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-})();
+const CONTENT = concat(PIECES);
 
 function image(container: 'xml' | 'rsrc', chunks: readonly DmgChunkSpec[] = CHUNKS): Uint8Array {
   return makeDmg({ container, blocks: [{ firstSector: 0, chunks }] });

@@ -6,21 +6,12 @@
  * entropy-coded blocks with simply normalised FSE tables. Compression is
  * greedy and plain; what matters is that the streams are valid.
  */
+import { concat } from './bytes.js';
 
 const MAGIC = { end: 0x24787662, raw: 0x2d787662, v1: 0x31787662, v2: 0x32787662, lzvn: 0x6e787662 } as const;
 
 function u32(n: number): number[] {
   return [n & 0xff, (n >>> 8) & 0xff, (n >>> 16) & 0xff, (n >>> 24) & 0xff];
-}
-
-function concat(parts: readonly (Uint8Array | readonly number[])[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((s, p) => s + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
 }
 
 /** One LZ step: `lit` literal bytes from `start`, then `m` bytes copied from `d` back. */

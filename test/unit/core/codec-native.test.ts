@@ -10,6 +10,7 @@ import { describe, it } from 'node:test';
 
 import { encodeUnit, loadZstd, runCodecTask, type CodecName, type DecodePiece, type DecodeResult } from '../../../src/core/codec-kernels.js';
 import { nativeCodecCan, runNativeCodec } from '../../../src/core/codec-native.js';
+import { concat } from '../../helpers/bytes.js';
 
 const available = nativeCodecCan({ op: 'encode', codec: 'deflate-raw', data: new Uint8Array(1) });
 if (!available) console.warn('\n*** codec-native: the native module is not built: native codec tests SKIPPED ***\n');
@@ -30,16 +31,6 @@ async function both(codec: CodecName, input: Uint8Array, unit: number, pieces?: 
   return [native, portable];
 }
 
-function concat(...parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}
-
 describe('native codecs', { skip: !available && 'the native module is not built' }, () => {
   it('decode what the portable kernels decode, for each codec', async () => {
     await loadZstd();
@@ -47,7 +38,7 @@ describe('native codecs', { skip: !available && 'the native module is not built'
       if (!nativeCodecCan({ op: 'encode', codec, data: new Uint8Array(1) })) continue;
       const units = [text(65536, 1), text(65536, 2)];
       const packed = units.map((u) => encodeUnit(codec, u));
-      const input = concat(...packed);
+      const input = concat(packed);
       const pieces = [
         { at: 0, length: packed[0]!.length, outAt: 0, from: 0, count: 65536 },
         { at: packed[0]!.length, length: packed[1]!.length, outAt: 65536, from: 1000, count: 30000 },
@@ -71,8 +62,8 @@ describe('native codecs', { skip: !available && 'the native module is not built'
       ['a vmdk grain of exactly a grain', 'zlib', deflateSync(Buffer.from(text(unit, 6)))],
       ['a vmdk grain longer than a grain fails', 'zlib', deflateSync(Buffer.alloc(unit + 1, 1))],
       ['a vmdk grain with a bad checksum fails', 'zlib', (() => { const b = new Uint8Array(deflateSync(Buffer.alloc(100, 2))); b[b.length - 1]! ^= 1; return b; })()],
-      ['zstd with a skippable frame first', 'zstd', concat(new Uint8Array([0x50, 0x2a, 0x4d, 0x18, 4, 0, 0, 0, 1, 2, 3, 4]), encodeUnit('zstd', text(unit, 7)))],
-      ['zstd split over two frames', 'zstd', concat(encodeUnit('zstd', text(unit / 2, 8)), encodeUnit('zstd', text(unit / 2, 9)))],
+      ['zstd with a skippable frame first', 'zstd', concat([new Uint8Array([0x50, 0x2a, 0x4d, 0x18, 4, 0, 0, 0, 1, 2, 3, 4]), encodeUnit('zstd', text(unit, 7))])],
+      ['zstd split over two frames', 'zstd', concat([encodeUnit('zstd', text(unit / 2, 8)), encodeUnit('zstd', text(unit / 2, 9))])],
       ['zstd with a bad magic fails', 'zstd', new Uint8Array([1, 2, 3, 4, 5, 6, 7, 8])],
       ['zstd ending before a full cluster fails', 'zstd', encodeUnit('zstd', text(100, 10))],
       ['zstd larger than a cluster fails', 'zstd', encodeUnit('zstd', text(2 * unit, 11))],
