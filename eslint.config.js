@@ -85,6 +85,26 @@ export default tseslint.config(
     },
   },
   {
+    // Jobs and the CLI go through BlockDevice and block/layer.ts, never into a format image
+    // (the VdiskError rule is repeated: a later block's rule replaces an earlier one for its files).
+    files: ['src/jobs/**/*.ts', 'src/cli/**/*.ts'],
+    rules: {
+      'no-restricted-syntax': ['error', {
+        selector: "NewExpression[callee.name='VdiskError']",
+        message: 'Throw a VdiskError subclass (core/errors.ts), not the base class.',
+      }, {
+        selector: "MemberExpression[property.name='image'][object.property.name=/^(top|layer)$/]",
+        message: 'Jobs and the CLI do not reach into a format image: use BlockDevice or block/layer.ts.',
+      }, {
+        selector: "MemberExpression[property.name='image'][object.name='layer']",
+        message: 'Jobs and the CLI do not reach into a format image: use BlockDevice or block/layer.ts.',
+      }, {
+        selector: "MemberExpression[property.name='image'][object.type='MemberExpression'][object.computed=true][object.object.property.name='layers']",
+        message: 'Jobs and the CLI do not reach into a format image: use BlockDevice or block/layer.ts.',
+      }],
+    },
+  },
+  {
     // node:test's test()/describe() return promises the runner itself tracks.
     files: ['test/**/*.ts'],
     rules: {

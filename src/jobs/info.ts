@@ -4,7 +4,7 @@
  */
 import { BlockDevice } from '../block/device.js';
 import type { ImageTarget, OpenImageOptions } from '../block/chain.js';
-import type { Layer } from '../block/layer.js';
+import { layerFacts, type Layer } from '../block/layer.js';
 import type { SnapshotInfo } from '../block/types.js';
 import { Job, type JobContext, type JobOptions } from '../core/job.js';
 import { formatSpecificInfo, type FormatSpecificInfo } from './info-format-specific.js';
@@ -86,15 +86,13 @@ export function snapshotInfo(s: SnapshotInfo): ImageSnapshotInfo {
 
 /** Describes one open layer. */
 export async function describeLayer(layer: Layer): Promise<ImageInfo> {
-  const d = await layer.image.describe();
-  // A wrapped upload's disk size is the upload's, not its private inflated copy's.
-  const actual = layer.wrapper ? layer.wrapper.allocatedSize : layer.image.allocatedSize ? await layer.image.allocatedSize() : await layer.image.store.allocatedSize?.();
+  const { description: d, virtualSize, actualSize: actual } = await layerFacts(layer);
   const info: ImageInfo = {
     filename: layer.filename,
     format: layer.format,
     dirtyFlag: d.dirty,
     actualSize: actual,
-    virtualSize: layer.image.virtualSize,
+    virtualSize,
     clusterSize: d.clusterSize,
     encrypted: d.encrypted ? true : undefined,
   };

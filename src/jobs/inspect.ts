@@ -10,7 +10,7 @@ import { isVdiskError, type ErrorCode } from '../core/errors.js';
 import { openForInspection, type FormatMatch, type FoundReference, type Inspection } from '../block/inspect-open.js';
 import { unwrapSettings, type IngestPolicy } from '../block/ingest-policy.js';
 import { defaultRegistry, type DriverRegistry } from '../block/registry.js';
-import type { Layer } from '../block/layer.js';
+import { closeLayer, layerDescription, layerSize, type Layer } from '../block/layer.js';
 import type { WrapperInfo } from '../block/unwrap.js';
 import type { ByteStore, ContentSignature, UnknownFeatures } from '../block/types.js';
 
@@ -140,13 +140,13 @@ async function verdict(insp: Inspection, policy: IngestPolicy | undefined): Prom
   if (insp.error !== undefined && !(best?.recognisedOnly ?? false)) reasons.push(errorReason(insp.error, false));
   let unknownFeatures: UnknownFeatures | undefined;
   if (insp.layer) {
-    unknownFeatures = (await insp.layer.image.describe()).unknownFeatures;
+    unknownFeatures = (await layerDescription(insp.layer)).unknownFeatures;
     if (unknownFeatures) {
       const bits = Object.entries(unknownFeatures).filter(([, mask]) => mask !== undefined).map(([kind, mask]) => `${kind} 0x${String(mask)}`).join(', ');
       reasons.push({ code: 'unknown-features', message: `The image sets feature bits vdisk does not know (${bits})` });
     }
     const max = policy?.maxVirtualSize;
-    const size = insp.layer.image.virtualSize;
+    const size = layerSize(insp.layer);
     if (max !== undefined && size > max) reasons.push({ code: 'virtual-size', message: `Virtual size ${size} is above ${max} bytes, the most allowed` });
   }
   return { reasons, unknownFeatures };
@@ -218,7 +218,7 @@ export async function inspect(source: string | ByteStore, options: InspectOption
       references: insp.references,
       wrapper: insp.wrapper,
       unknownFeatures,
-      virtualSize: insp.layer?.image.virtualSize,
+      virtualSize: insp.layer ? layerSize(insp.layer) : undefined,
       fileSize: insp.fileSize,
       actualSize: insp.allocatedSize,
       imageSize,
@@ -226,7 +226,7 @@ export async function inspect(source: string | ByteStore, options: InspectOption
       metadataSize,
     };
   } finally {
-    await insp.layer?.image.close();
+    if (insp.layer) await closeLayer(insp.layer);
     await insp.close();
   }
 }
