@@ -14,6 +14,7 @@ import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
+import { prepare, timed } from './timing.js';
 
 function arg(name: string): string | undefined {
   const i = process.argv.indexOf(`--${name}`);
@@ -37,26 +38,10 @@ interface Case {
   readonly source: string;
 }
 
-/** Runs a command, returning wall seconds and the child's peak RSS (KiB). */
-function timed(cmd: string, args: string[]): { seconds: number; rssKiB: number } {
-  const wrapper =
-    'import resource,subprocess,sys,time; t=time.monotonic(); r=subprocess.run(sys.argv[1:]); ' +
-    'd=time.monotonic()-t; print(d, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); sys.exit(r.returncode)';
-  const r = spawnSync('python3', ['-c', wrapper, cmd, ...args], { cwd: WORK, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
-  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed`);
-  const [sec, rss] = r.stdout.trim().split(/\s+/).slice(-2).map(Number);
-  return { seconds: sec ?? NaN, rssKiB: rss ?? NaN };
-}
-
 function run(cmd: string, args: string[]): string {
   const r = spawnSync(cmd, args, { cwd: WORK, encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed: ${r.stderr}`);
   return r.stdout;
-}
-
-function prepare(output: string): void {
-  rmSync(join(WORK, output), { force: true });
-  spawnSync('sync');
 }
 
 /** mkworkload.py's mixed.raw and mixed-c.qcow2 (zlib), plus the zstd qcow2 and streamOptimized VMDK made from it by qemu-img. */
@@ -95,15 +80,15 @@ function main(): void {
     const theirs: number[] = [];
     let rss = 0;
     for (let i = 0; i < RUNS; i++) {
-      prepare(c.output);
-      const v = timed(process.execPath, [BIN, 'convert', ...c.args]);
+      prepare(WORK, c.output);
+      const v = timed(WORK, process.execPath, [BIN, 'convert', ...c.args]);
       ours.push(v.seconds);
       rss = Math.max(rss, v.rssKiB);
       if (i === 0) verify(c);
-      prepare(c.output);
-      theirs.push(timed('qemu-img', ['convert', ...c.args]).seconds);
+      prepare(WORK, c.output);
+      theirs.push(timed(WORK, 'qemu-img', ['convert', ...c.args]).seconds);
     }
-    prepare(c.output);
+    prepare(WORK, c.output);
     rmSync(join(WORK, c.output), { force: true });
     const row =
       `| ${c.name} | ${Math.min(...ours).toFixed(3)} / ${median(ours).toFixed(3)} | ${Math.min(...theirs).toFixed(3)} / ${median(theirs).toFixed(3)} | ` +

@@ -12,11 +12,12 @@
  * (then runs bench/codec.ts with the same --runs and --bin)
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import os from 'node:os';
 import { startupRows } from './cases-startup.js';
+import { prepare, timed } from './timing.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const workAt = process.argv.indexOf('--work');
@@ -47,21 +48,6 @@ interface Case {
   readonly vdisk: string[];
   readonly qemu: string[];
   readonly output?: string;
-}
-
-/** Runs a command, returning wall seconds and the child's peak RSS (KiB). */
-function timed(cmd: string, args: string[]): { seconds: number; rssKiB: number } {
-  const wrapper = 'import resource,subprocess,sys,time; t=time.monotonic(); r=subprocess.run(sys.argv[1:]); ' +
-    'd=time.monotonic()-t; print(d, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); sys.exit(r.returncode)';
-  const r = spawnSync('python3', ['-c', wrapper, cmd, ...args], { cwd: WORK, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
-  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed`);
-  const [sec, rss] = r.stdout.trim().split(/\s+/).slice(-2).map(Number);
-  return { seconds: sec ?? NaN, rssKiB: rss ?? NaN };
-}
-
-function prepare(output: string | undefined): void {
-  if (output) rmSync(join(WORK, output), { force: true });
-  spawnSync('sync');
 }
 
 /** The issues' metadata workload: a 4 TiB qcow2 with 4000 scattered 64 KiB clusters, and a copy of it. */
@@ -117,7 +103,7 @@ function main(): void {
   if (cases.some((c) => c.name.includes('huge'))) makeHuge();
   // vdisk's start-up, to show what a convert costs without it.
   run('qemu-img', ['create', '-q', '-f', 'qcow2', 'tiny.qcow2', '1M']);
-  const startup = median(Array.from({ length: RUNS }, () => timed(process.execPath, [BIN, 'info', 'tiny.qcow2']).seconds));
+  const startup = median(Array.from({ length: RUNS }, () => timed(WORK, process.execPath, [BIN, 'info', 'tiny.qcow2']).seconds));
   const rows: string[] = [
     '| case | vdisk min / median (s) | qemu-img min / median (s) | ratio (median) | vdisk without start-up (median) | vdisk peak RSS | load |',
     '|---|---|---|---|---|---|---|',
@@ -127,14 +113,14 @@ function main(): void {
     const theirs: number[] = [];
     let rss = 0;
     for (let i = 0; i < RUNS; i++) {
-      prepare(c.output);
-      const v = timed(process.execPath, [BIN, ...c.vdisk]);
+      prepare(WORK, c.output);
+      const v = timed(WORK, process.execPath, [BIN, ...c.vdisk]);
       ours.push(v.seconds);
       rss = Math.max(rss, v.rssKiB);
-      prepare(c.output);
-      theirs.push(timed('qemu-img', c.qemu).seconds);
+      prepare(WORK, c.output);
+      theirs.push(timed(WORK, 'qemu-img', c.qemu).seconds);
     }
-    prepare(c.output);
+    prepare(WORK, c.output);
     const engine = c.output ? `${(median(ours) - startup).toFixed(3)} s (${((median(ours) - startup) / median(theirs)).toFixed(2)})` : '';
     rows.push(`| ${c.name} | ${Math.min(...ours).toFixed(3)} / ${median(ours).toFixed(3)} | ${Math.min(...theirs).toFixed(3)} / ${median(theirs).toFixed(3)} | ${(median(ours) / median(theirs)).toFixed(2)} | ${engine} | ${(rss / 1024).toFixed(0)} MiB | ${(os.loadavg()[0] ?? 0).toFixed(1)} |`);
   }

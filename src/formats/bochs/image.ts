@@ -6,6 +6,7 @@
 import type { ByteStore, Extent, FormatDescription, FormatImage, OpenOptions } from '../driver.js';
 import { readHost, refuseWritable } from '../read-only/common.js';
 import { type BochsHeader, readBochsHeader } from './header.js';
+import { pushExtent } from '../extent-merge.js';
 
 const SECTOR = 512;
 const UNALLOCATED = 0xffffffff;
@@ -16,21 +17,6 @@ const MAX_EXTENTS = 1024;
 export async function openBochs(store: ByteStore, options: OpenOptions): Promise<BochsImage> {
   refuseWritable(options);
   return new BochsImage(store, await readBochsHeader(store));
-}
-
-function push(out: Extent[], e: Extent): void {
-  const last = out[out.length - 1];
-  if (last && last.offset + last.length === e.offset) {
-    if (last.kind === 'zero' && e.kind === 'zero') {
-      out[out.length - 1] = { ...last, length: last.length + e.length };
-      return;
-    }
-    if (last.kind === 'data' && e.kind === 'data' && last.hostOffset + last.length === e.hostOffset) {
-      out[out.length - 1] = { ...last, length: last.length + e.length };
-      return;
-    }
-  }
-  out.push(e);
 }
 
 /** One open Bochs image. */
@@ -69,7 +55,7 @@ export class BochsImage implements FormatImage {
     const h = this.#h;
     const slot = h.catalog[extent] as number;
     if (slot === UNALLOCATED) {
-      push(out, { kind: 'zero', offset: pos, length: n, allocated: false });
+      pushExtent(out, { kind: 'zero', offset: pos, length: n, allocated: false });
       return;
     }
     const bitmapAt = h.dataOffset + SECTOR * slot * (h.extentBlocks + h.bitmapBlocks);
@@ -81,8 +67,8 @@ export class BochsImage implements FormatImage {
       const len = Math.min(pos + n, (Math.floor(at / SECTOR) + 1) * SECTOR) - at;
       const set = ((bits[(s >> 3) - (first >> 3)] as number) >> (s & 7)) & 1;
       const host = bitmapAt + SECTOR * (h.bitmapBlocks + s) + (at % SECTOR);
-      if (set && Number.isSafeInteger(host)) push(out, { kind: 'data', offset: at, length: len, store: this.store, hostOffset: host });
-      else push(out, { kind: 'zero', offset: at, length: len, allocated: false });
+      if (set && Number.isSafeInteger(host)) pushExtent(out, { kind: 'data', offset: at, length: len, store: this.store, hostOffset: host });
+      else pushExtent(out, { kind: 'zero', offset: at, length: len, allocated: false });
       at += len;
     }
   }

@@ -14,6 +14,7 @@ import { bitmapInfo, readBitmapBits, readFormatExtension, type PrlBitmap } from 
 import { parsePrlHeader, PRL_FIELD, PRL_HEADER_SIZE, PRL_INUSE_MAGIC, sectorBytes } from './header.js';
 import { preallocOptions, type PrlPrealloc } from './runtime.js';
 import { clusterOffset, le32, type PrlState } from './state.js';
+import { pushExtent } from '../extent-merge.js';
 
 const SECTOR = 512;
 
@@ -142,7 +143,7 @@ export class PrlImage implements FormatImage {
       let idx = Math.floor(pos / clusterSize);
       // the virtual size may pass the BAT's end: the rest reads as unallocated, as in QEMU
       if (idx >= header.batEntries) {
-        push(out, { kind: 'unallocated', offset: pos, length: end - pos });
+        pushExtent(out, { kind: 'unallocated', offset: pos, length: end - pos });
         break;
       }
       const page = await bat.page(idx);
@@ -150,8 +151,8 @@ export class PrlImage implements FormatImage {
         const inCluster = pos - idx * clusterSize;
         const n = Math.min(end - pos, clusterSize - inCluster);
         const entry = page.entries[idx - page.first] as number;
-        if (entry !== 0) push(out, { kind: 'data', offset: pos, length: n, store: this.store, hostOffset: clusterOffset(header, entry) + inCluster });
-        else push(out, { kind: 'unallocated', offset: pos, length: n });
+        if (entry !== 0) pushExtent(out, { kind: 'data', offset: pos, length: n, store: this.store, hostOffset: clusterOffset(header, entry) + inCluster });
+        else pushExtent(out, { kind: 'unallocated', offset: pos, length: n });
         pos += n;
       }
     }
@@ -250,17 +251,3 @@ export class PrlImage implements FormatImage {
   }
 }
 
-function push(out: Extent[], e: Extent): void {
-  const last = out[out.length - 1];
-  if (last && last.kind === e.kind && last.offset + last.length === e.offset) {
-    if (e.kind === 'unallocated') {
-      out[out.length - 1] = { ...last, length: last.length + e.length };
-      return;
-    }
-    if (last.kind === 'data' && e.kind === 'data' && last.hostOffset + last.length === e.hostOffset) {
-      out[out.length - 1] = { ...last, length: last.length + e.length };
-      return;
-    }
-  }
-  out.push(e);
-}

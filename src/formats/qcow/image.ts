@@ -13,6 +13,7 @@ import type { BackingReader, BackingRef, ByteStore, CompressedExtent, Extent, Fo
 import { inflateCluster } from './compress.js';
 import { QCOW_OFLAG_COMPRESSED, type QcowHeader } from './header.js';
 import type { L2Table, QcowTables } from './tables.js';
+import { pushExtent } from '../extent-merge.js';
 
 /** Most extents one mapping call returns (the caller loops). */
 const MAX_EXTENTS = 1024;
@@ -70,21 +71,6 @@ export function entryExtent(s: QcowState, table: L2Table, index: number, pos: nu
   return { kind: 'data', offset: pos, length: n, store: s.store, hostOffset: host + (pos - unitOffset) };
 }
 
-function push(out: Extent[], e: Extent): void {
-  const last = out[out.length - 1];
-  if (last && last.offset + last.length === e.offset) {
-    if (last.kind === 'unallocated' && e.kind === 'unallocated') {
-      out[out.length - 1] = { ...last, length: last.length + e.length };
-      return;
-    }
-    if (last.kind === 'data' && e.kind === 'data' && last.hostOffset + last.length === e.hostOffset) {
-      out[out.length - 1] = { ...last, length: last.length + e.length };
-      return;
-    }
-  }
-  out.push(e);
-}
-
 /** One open qcow image. */
 export class QcowImage implements FormatImage {
   readonly format = 'qcow';
@@ -119,7 +105,7 @@ export class QcowImage implements FormatImage {
       const tableEnd = Math.min(end, (l1Index + 1) * span);
       const l2Offset = await s.tables.l1(l1Index);
       if (l2Offset === 0n) {
-        push(out, { kind: 'unallocated', offset: pos, length: tableEnd - pos });
+        pushExtent(out, { kind: 'unallocated', offset: pos, length: tableEnd - pos });
         pos = tableEnd;
         continue;
       }
@@ -127,7 +113,7 @@ export class QcowImage implements FormatImage {
       for (; pos < tableEnd && more(); ) {
         const cluster = Math.floor(pos / cs);
         const n = Math.min(tableEnd - pos, (cluster + 1) * cs - pos);
-        push(out, entryExtent(s, table, cluster - l1Index * s.tables.l2Size, pos, n));
+        pushExtent(out, entryExtent(s, table, cluster - l1Index * s.tables.l2Size, pos, n));
         pos += n;
       }
     }

@@ -10,6 +10,7 @@ import { BlockMapCheck, isAllocated } from './block-map.js';
 import { vdiChecker } from './check.js';
 import { parseVdiHeader, VDI_FIELD, VDI_HEADER_SIZE, VDI_TYPE, type VdiHeader } from './header.js';
 import { VdiBlockMap } from './paged-map.js';
+import { pushExtent } from '../extent-merge.js';
 
 /** Most extents one mapping call returns (the caller loops). */
 const MAX_EXTENTS = 256;
@@ -21,21 +22,6 @@ interface VdiState {
   readonly header: VdiHeader;
   readonly map: VdiBlockMap;
   blocksAllocated: number;
-}
-
-function push(out: Extent[], e: Extent): void {
-  const last = out[out.length - 1];
-  if (last && last.kind === e.kind && last.offset + last.length === e.offset) {
-    if (e.kind === 'unallocated' || e.kind === 'zero') {
-      out[out.length - 1] = { ...last, length: last.length + e.length };
-      return;
-    }
-    if (last.kind === 'data' && e.kind === 'data' && last.hostOffset + last.length === e.hostOffset) {
-      out[out.length - 1] = { ...last, length: last.length + e.length };
-      return;
-    }
-  }
-  out.push(e);
 }
 
 /**
@@ -108,8 +94,8 @@ export class VdiImage implements FormatImage {
       if (idx >= page.first + page.entries.length) page = await map.page(idx);
       const entry = page.entries[idx - page.first] as number;
       // qemu: static images ask the host file for holes; blocks without data are zeros this layer answers for.
-      if (isAllocated(entry)) push(out, { kind: 'data', offset: pos, length: n, store: this.store, hostOffset: header.offsetData + entry * bs + inBlock, recurse: isStatic });
-      else push(out, { kind: 'zero', offset: pos, length: n, allocated: false });
+      if (isAllocated(entry)) pushExtent(out, { kind: 'data', offset: pos, length: n, store: this.store, hostOffset: header.offsetData + entry * bs + inBlock, recurse: isStatic });
+      else pushExtent(out, { kind: 'zero', offset: pos, length: n, allocated: false });
       pos += n;
     }
     return out.length > maxExtents ? out.slice(0, maxExtents) : out;

@@ -9,6 +9,7 @@ import type { ByteStore, CompressedExtent, Extent } from '../driver.js';
 import { readCompressedGrain, readCompressedGrains } from './grain-codec.js';
 import type { SparseGeometry } from './header.js';
 import { GTE_ZEROED, MAX_EXTENT_SECTORS, SECTOR } from './layout.js';
+import { pushExtent } from '../extent-merge.js';
 
 /** Most grains one mapping call looks at, so a call stays cheap. */
 const MAP_GRAINS = 16384;
@@ -139,7 +140,7 @@ export class SparseExtent {
         if (!table) {
           // no grain table: the whole table's span is unallocated
           const n = Math.min((gdi + 1) * gtes * g, end) - pos;
-          push(out, { kind: 'unallocated', offset: base + pos, length: n });
+          pushExtent(out, { kind: 'unallocated', offset: base + pos, length: n });
           pos += n;
           continue;
         }
@@ -151,17 +152,17 @@ export class SparseExtent {
         let k = gi % gtes;
         while (k < gtes && table[k] === 0) k++;
         const n = Math.min((gdi * gtes + k) * g, end) - pos;
-        push(out, { kind: 'unallocated', offset: base + pos, length: n });
+        pushExtent(out, { kind: 'unallocated', offset: base + pos, length: n });
         pos += n;
         continue;
       }
       const n = Math.min(g - inGrain, end - pos);
       const st = this.classify(raw);
       const offset = base + pos;
-      if (st.kind === 'unallocated') push(out, { kind: 'unallocated', offset, length: n });
-      else if (st.kind === 'zero') push(out, { kind: 'zero', offset, length: n, allocated: false });
+      if (st.kind === 'unallocated') pushExtent(out, { kind: 'unallocated', offset, length: n });
+      else if (st.kind === 'zero') pushExtent(out, { kind: 'zero', offset, length: n, allocated: false });
       else if (this.geom.compressed) out.push({ kind: 'compressed', offset, length: n, hostOffset: st.host, hostLength: g, unitOffset: base + gi * g });
-      else push(out, { kind: 'data', offset, length: n, store: this.store, hostOffset: st.host + inGrain });
+      else pushExtent(out, { kind: 'data', offset, length: n, store: this.store, hostOffset: st.host + inGrain });
       pos += n;
     }
   }
@@ -207,18 +208,3 @@ export class SparseExtent {
   }
 }
 
-/** Appends `e` to `out`, merging it into the previous extent when they continue each other. */
-export function push(out: Extent[], e: Extent): void {
-  const last = out[out.length - 1];
-  if (last && last.kind === e.kind && last.offset + last.length === e.offset) {
-    if (e.kind === 'unallocated' || (e.kind === 'zero' && last.kind === 'zero' && !e.allocated && !last.allocated)) {
-      out[out.length - 1] = { ...last, length: last.length + e.length };
-      return;
-    }
-    if (e.kind === 'data' && last.kind === 'data' && last.store === e.store && last.hostOffset + last.length === e.hostOffset) {
-      out[out.length - 1] = { ...last, length: last.length + e.length };
-      return;
-    }
-  }
-  out.push(e);
-}

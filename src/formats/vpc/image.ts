@@ -21,25 +21,10 @@ import { PARENT_UNIQUE_ID_AT } from './dynamic-header.js';
 import type { VpcState } from './open.js';
 import { checkParentUniqueId } from './parent-id.js';
 import { VpcWriter } from './write.js';
+import { pushExtent } from '../extent-merge.js';
 
 /** Most extents one mapping call returns (the caller loops). */
 const MAX_EXTENTS = 256;
-
-/** Appends `e`, merging it into the previous extent when they continue each other. */
-export function pushExtent(out: Extent[], e: Extent): void {
-  const last = out[out.length - 1];
-  if (last && last.offset + last.length === e.offset) {
-    if ((last.kind === 'unallocated' && e.kind === 'unallocated') || (last.kind === 'zero' && e.kind === 'zero' && !last.allocated && !e.allocated)) {
-      out[out.length - 1] = { ...last, length: last.length + e.length };
-      return;
-    }
-    if (last.kind === 'data' && e.kind === 'data' && last.store === e.store && last.hostOffset + last.length === e.hostOffset) {
-      out[out.length - 1] = { ...last, length: last.length + e.length };
-      return;
-    }
-  }
-  out.push(e);
-}
 
 /** One open VHD. */
 export class VpcImage implements FormatImage {
