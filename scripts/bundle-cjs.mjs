@@ -1,8 +1,8 @@
 // Builds the library for CommonJS consumers (`require('vdisk')`, the
 // `require` condition of package.json's exports) from the compiled ES
 // modules in DIR (default dist), into DIR/cjs/:
-// - vdisk.js: one CommonJS bundle of both entries (index.js and driver.js),
-//   so `vdisk` and `vdisk/driver` share one copy of every class and of the
+// - vdisk.js: one CommonJS bundle of every entry (index.js, driver.js, stream.js),
+//   so `vdisk`, `vdisk/driver` and `vdisk/stream` share one copy of every class and of the
 //   default driver registry (two bundles would hold two of each).
 // - index.js, driver.js: each entry's names, taken from that bundle.
 // - package.json saying "commonjs", and a copy of every declaration file:
@@ -17,7 +17,7 @@ import { META_URL_HELPER, metaUrlPlugin } from './bundle-common.mjs';
 const dir = resolve(process.argv[2] ?? 'dist');
 const out = join(dir, 'cjs');
 /** The package's entry points (package.json "exports"), by their names in the bundle. */
-const ENTRIES = { main: 'index', driver: 'driver' };
+const ENTRIES = { main: 'index', driver: 'driver', stream: 'stream' };
 
 rmSync(out, { recursive: true, force: true });
 mkdirSync(out, { recursive: true });

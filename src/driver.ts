@@ -49,6 +49,14 @@ export type {
   AmendRequest,
   SparseRuns,
   SparseScan,
+  StreamPlan,
+  StreamWriter,
+  StreamWriterRequest,
+  ForwardSource,
+  ForwardImage,
+  ForwardRequest,
+  GuestWrite,
+  SpillSettings,
 } from './formats/driver.js';
 export { DriverRegistry, defaultRegistry } from './block/registry.js';
 export { LIMITS } from './core/limits.js';

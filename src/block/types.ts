@@ -9,6 +9,7 @@ export type {
   CheckRepair,
   ExternalFiles,
   FormatDescription,
+  FormatDriver,
   ImageBitmaps,
   MeasureResult,
   MeasureSource,
@@ -16,6 +17,13 @@ export type {
   SparseRuns,
   SparseScan,
   UnknownFeatures,
+  StreamPlan,
+  StreamWriter,
+  ForwardImage,
+  ForwardSource,
+  GuestWrite,
+  SpillSettings,
 } from '../formats/driver.js';
+export { AppendSpill, type AppendSpillOptions } from '../io/append-spill.js';
 export type { ContentSignature } from '../formats/signatures.js';
 export { parseCacheMode, type CacheMode } from '../core/cache-mode.js';

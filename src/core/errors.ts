@@ -46,7 +46,12 @@ export type ErrorReason =
   | 'target-is-zero-with-backing'
   /** `convert`'s create `options` with `noCreate`. */
   | 'options-with-no-create'
-  /** `convert`'s `compress` with `sparseSize: 0`. */
+  /** A spill (streams) that would grow past its limit. */
+  | 'spill-limit'
+  /** A forward-only source that ended before the image did. */
+  | 'stream-ended'
+  /** A layout a forward-only source cannot be read in within the spill's bound. */
+  | 'stream-layout'
   /** `bench`'s `flushInterval` on a read test. */
   | 'flush-interval-needs-write'
   /** A bitmap that cannot be copied because it is inconsistent. */

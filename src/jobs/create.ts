@@ -25,7 +25,7 @@ import { pathCombine } from '../block/path-combine.js';
 import { defaultRegistry, type DriverRegistry } from '../block/registry.js';
 import type { ResolverOptions } from '../block/resolver.js';
 import { prepareTarget, type OutputSpec, type OutputTarget } from '../block/target.js';
-import type { ByteStore } from '../block/types.js';
+import type { ByteStore, FormatDriver } from '../block/types.js';
 import type { CacheMode } from '../core/cache-mode.js';
 import { throwIfAborted } from '../core/abort.js';
 import { Job, type JobContext, type JobOptions } from '../core/job.js';
@@ -115,6 +115,14 @@ function collectOptions(input: CreateOptions['options']): RawOption[] {
   if (input === undefined) return [];
   const list = Array.isArray(input) ? (input as readonly CreateOptionInput[]) : [input as CreateOptionInput];
   return list.flatMap(toRaw);
+}
+
+/**
+ * The typed `-o` options for `driver`, as create parses them (for jobs that
+ * plan an image without creating it).
+ */
+export function typedCreateOptions(registry: DriverRegistry, driver: FormatDriver, input: CreateOptions['options']): Map<string, OptionValue> {
+  return typeOptions(registry.createOptions(driver), collectOptions(input));
 }
 
 /** The `Formatting` line's options: in the driver's list order, as given (qemu_opts_print), else defaults. */

@@ -13,11 +13,12 @@ import { BlockDevice } from '../block/device.js';
 import type { ImageTarget, OpenImageOptions } from '../block/chain.js';
 import { defaultRegistry } from '../block/registry.js';
 import type { MeasureResult, MeasureSource } from '../block/types.js';
+import { exactLength } from './convert-stream.js';
 
 export type { MeasureResult } from '../block/types.js';
 
-/** Phases of {@link measure}: `measure` (bytes of the source scanned for allocation). */
-export type MeasurePhase = 'measure';
+/** Phases of {@link measure}: `measure` (bytes of the source scanned for allocation), `plan` (with `exact`: bytes of the source read to lay out the stream). */
+export type MeasurePhase = 'measure' | 'plan';
 
 /** Options of {@link measure}. */
 export interface MeasureOptions extends JobOptions<MeasurePhase>, Omit<OpenImageOptions, 'readOnly' | 'format'> {
@@ -29,6 +30,16 @@ export interface MeasureOptions extends JobOptions<MeasurePhase>, Omit<OpenImage
   targetFormat?: string | undefined;
   /** Target create options (`-o`), one string or several (later ones win). */
   options?: string | readonly string[] | undefined;
+  /**
+   * Also find the exact length of the image {@link convertToStream} would
+   * produce from the source with these options (`exactSize`; `--exact`). It
+   * reads the source's data (and compresses it with `compress`).
+   */
+  exact?: boolean | undefined;
+  /** With `exact`: the stream's units compressed (`-c`). */
+  compress?: boolean | undefined;
+  /** With `exact`: `0` counts every unit as data (`-S 0`). */
+  sparseSize?: number | undefined;
 }
 
 const MAX_STATUS_REQUEST = 1 << 30;
@@ -92,7 +103,12 @@ async function runMeasure(filename: ImageTarget | undefined, opts: MeasureOption
       const bitmaps = d.bitmaps;
       source = { virtualSize: d.size, allocatedBytes: (cs) => allocatedBytes(d, cs, ctx), bitmaps: bitmaps?.supported ? bitmaps.list() : undefined };
     }
-    const result = await driver.measure(size, options, source);
+    let result = await driver.measure(size, options, source);
+    if (opts.exact) {
+      if (!dev) throw new InvalidArgumentError('exact needs a source image');
+      const exactSize = await exactLength(dev, { ...opts, options: opts.options }, ctx as JobContext<'plan'>);
+      result = { ...result, exactSize };
+    }
     ctx.progress.finish();
     return result;
   } finally {

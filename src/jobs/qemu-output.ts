@@ -82,7 +82,7 @@ function checkJson(r: CheckReport): Record<string, unknown> {
 
 /** QAPI `BlockMeasureInfo`, in schema order. */
 function measureJson(m: MeasureResult): Record<string, unknown> {
-  return { 'required': m.required, 'fully-allocated': m.fullyAllocated, 'bitmaps': m.bitmaps };
+  return { 'required': m.required, 'fully-allocated': m.fullyAllocated, 'bitmaps': m.bitmaps, 'exact-size': m.exactSize };
 }
 
 /** One `map --output=json` entry: qemu 7.2 prints these by hand, in this fixed order, without the file name. */

@@ -8,6 +8,7 @@ import type { ByteStore } from '../../io/byte-store.js';
 import type { FormatImage } from './image.js';
 import type { MeasureResult, MeasureSource } from './measure.js';
 import type { CreateRequest, OpenOptions } from './open.js';
+import type { ForwardImage, ForwardRequest, ForwardSource, StreamWriter, StreamWriterRequest } from './stream.js';
 
 /** A format driver: one per folder in formats/. */
 export interface FormatDriver {
@@ -68,4 +69,17 @@ export interface FormatDriver {
    * measurement".
    */
   measure?(size: number, options: ReadonlyMap<string, OptionValue>, source?: MeasureSource): Promise<MeasureResult>;
+  // --- streams ---
+  /**
+   * A writer that produces a new image strictly in order (append-only),
+   * for `convertToStream` and `measure --exact`. Validates the options as
+   * `create` would and refuses those a stream cannot carry. Absent: the
+   * format cannot be streamed out.
+   */
+  streamWriter?(request: StreamWriterRequest): StreamWriter;
+  /**
+   * Reads an image from a forward-only source (`convertFromStream`).
+   * Absent: the format cannot be read from a stream.
+   */
+  readForward?(source: ForwardSource, request: ForwardRequest): Promise<ForwardImage>;
 }

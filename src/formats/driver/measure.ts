@@ -25,4 +25,6 @@ export interface MeasureResult {
   readonly fullyAllocated: number;
   /** Bytes the persistent bitmaps need (`bitmaps`), when the target stores them. */
   readonly bitmaps?: number | undefined;
+  /** Exact bytes of the image streamed from the source (`exact-size`), when `exact` asked for it. */
+  readonly exactSize?: number | undefined;
 }

@@ -21,6 +21,7 @@ import type {
   SparseScan,
 } from '../driver.js';
 import { checkProtocolCreateOptions } from '../protocol-options.js';
+import { rawStreamWriter } from './stream.js';
 import { measureRaw } from './measure.js';
 import { typeQemuOpts } from '../../core/options.js';
 import { WindowStore } from '../../io/window-store.js';
@@ -235,4 +236,5 @@ export const rawDriver: FormatDriver = {
   },
   create: createRaw,
   measure: measureRaw,
+  streamWriter: (request) => rawStreamWriter(request, RAW_OWN_OPTIONS),
 };

@@ -1,0 +1,10 @@
+/**
+ * `vdisk/stream`: images as streams. {@link convertToStream} produces an
+ * image strictly in order with its exact length known before the first
+ * byte (pipes, tar entries, uploads with a Content-Length);
+ * `measure(source, { exact: true })` in the main entry gives the same length
+ * without producing the stream.
+ *
+ * @module vdisk/stream
+ */
+export { convertToStream, type ConvertToStreamOptions, type StreamOutput, type StreamPhase } from './jobs/convert-stream.js';
