@@ -15,7 +15,7 @@ import { qcowDriver } from '../../src/formats/qcow/index.js';
 import { MemoryStore } from '../../src/io/memory-store.js';
 
 const ITERATIONS = Number(process.env['VDISK_FUZZ_ITERATIONS'] ?? 300);
-const CASE_MS = 2000;
+const CASE_MS = 20_000; // a hang guard, generous for a loaded machine
 /** Most guest bytes a case reads (mutated sizes can reach petabytes). */
 const READ_BYTES = 4 * 1024 * 1024;
 const SECRETS = { s0: 'pw' };

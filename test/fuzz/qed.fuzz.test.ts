@@ -14,7 +14,7 @@ import { qedDriver } from '../../src/formats/qed/index.js';
 import { MemoryStore } from '../../src/io/memory-store.js';
 
 const ITERATIONS = Number(process.env['VDISK_FUZZ_ITERATIONS'] ?? 300);
-const CASE_MS = 2000;
+const CASE_MS = 20_000; // a hang guard, generous for a loaded machine
 /** Most guest bytes a case reads: a mutated size may claim terabytes. */
 const READ_CAP = 4 * 1024 * 1024;
 

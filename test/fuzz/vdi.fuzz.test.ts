@@ -13,7 +13,7 @@ import { vdiDriver } from '../../src/formats/vdi/index.js';
 import { MemoryStore } from '../../src/io/memory-store.js';
 
 const ITERATIONS = Number(process.env['VDISK_FUZZ_ITERATIONS'] ?? 300);
-const CASE_MS = 2000;
+const CASE_MS = 20_000; // a hang guard, generous for a loaded machine
 
 function rng(seed: number): () => number {
   let x = seed >>> 0 || 1;

@@ -20,7 +20,7 @@ import { MemoryStore } from '../../src/io/memory-store.js';
 import { make4kImage, pattern } from '../formats/vhdx/fixtures.js';
 
 const ITERATIONS = Number(process.env['VDISK_FUZZ_ITERATIONS'] ?? 300);
-const CASE_MS = 2000;
+const CASE_MS = 20_000; // a hang guard, generous for a loaded machine
 const external: ExternalFiles = { open: () => Promise.reject(new Error('no external files in fuzz')) };
 
 async function seedDynamic(fixed: boolean): Promise<Uint8Array> {
