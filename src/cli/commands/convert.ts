@@ -13,6 +13,7 @@ import { parseImageOpts } from '../image-opts.js';
 import type { ImageTarget } from '../../block/chain.js';
 import { parseSnapshotParam } from '../snapshot-param.js';
 import { OBJECT_OPTION, secretsFrom } from '../objects.js';
+import { checkStreamable, convertToStdout } from './convert-stdout.js';
 
 const SPECS: readonly OptSpec[] = [
   { key: 'format', short: 'f', long: ['source-format'], arg: true },
@@ -101,6 +102,16 @@ export async function convertCommand(argv: readonly string[], io: CliIo): Promis
     // convert -l: the source read at an internal snapshot.
     const snapshotArg = last(args, 'snapshot');
     const snapshot = snapshotArg === undefined ? undefined : parseSnapshotParam(snapshotArg);
+    if (target === '-') {
+      checkStreamable((k) => args.flags.has(k) || last(args, k) !== undefined, sources.length);
+      const toStdout = {
+        sourceFormat, targetFormat, options: optionStrings.length > 0 ? optionStrings : undefined, compress: args.flags.has('compress'),
+        sparseSize, snapshot, forceShare: args.flags.has('forceShare'), cache: sourceCache, onWarning: warningPrinter(io),
+        ...trustFrom(args), ...secretsFrom(args), ...ingestFrom(args),
+      };
+      await convertToStdout(sources[0]!, toStdout, io, progressMode(args, args.flags.has('quiet')));
+      return 0;
+    }
     const job = convert(sources, target, {
       sourceFormat,
       targetFormat,

@@ -21,6 +21,10 @@ const SPECS: readonly OptSpec[] = [
   { key: 'imageOpts', long: ['image-opts'] },
   { key: 'output', long: ['output'], arg: true },
   { key: 'size', long: ['size'], arg: true },
+  // vdisk's own: the exact length of the image streamed (convert … -), with -c and -S as convert takes them.
+  { key: 'exact', long: ['exact'] },
+  { key: 'compress', short: 'c', long: ['compress'] },
+  { key: 'sparse', short: 'S', long: ['sparse-size'], arg: true },
   ...TRUST_OPTIONS,
 ];
 
@@ -43,6 +47,12 @@ export async function measureCommand(argv: readonly string[], io: CliIo): Promis
     }
     if (operand !== undefined && size !== undefined) throw new InvalidArgumentError('--size N cannot be used together with a filename.');
     if (operand === undefined && size === undefined) throw new InvalidArgumentError('Either --size N or one filename must be specified.');
+    const exact = args.flags.has('exact');
+    if (!exact && (args.flags.has('compress') || last(args, 'sparse') !== undefined)) throw new InvalidArgumentError('-c and -S require --exact');
+    if (exact && operand === undefined) throw new InvalidArgumentError('--exact requires a filename argument.');
+    const sparse = last(args, 'sparse');
+    let sparseSize: number | undefined;
+    if (sparse !== undefined && (sparseSize = cvtnum(io, 'buffer size for sparse output', sparse, (v) => parseSize(v, 'buffer size for sparse output'))) === undefined) return 1;
     const { filename, format: sourceFormat } = operand === undefined ? { filename: undefined, format } : imageArg(operand, format, imageOpts, io, args.flags.has('forceShare'));
     const info = await measure(filename, {
       size,
@@ -51,12 +61,16 @@ export async function measureCommand(argv: readonly string[], io: CliIo): Promis
       options: optionStrings.length > 0 ? optionStrings : undefined,
       snapshot: snapshotArg === undefined ? undefined : parseSnapshotParam(snapshotArg),
       forceShare: args.flags.has('forceShare'),
+      exact,
+      compress: args.flags.has('compress'),
+      sparseSize,
       onWarning: warningPrinter(io),
       ...trustFrom(args), ...secretsFrom(args),
     });
     if (output === 'human') {
       io.stdout(`required size: ${info.required}\nfully allocated size: ${info.fullyAllocated}\n`);
       if (info.bitmaps !== undefined) io.stdout(`bitmaps size: ${info.bitmaps}\n`);
+      if (info.exactSize !== undefined) io.stdout(`exact size: ${info.exactSize}\n`);
     } else {
       io.stdout(formatQemuJson(toQemuJson(info)) + '\n');
     }
