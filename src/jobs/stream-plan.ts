@@ -79,9 +79,37 @@ function packAll(writer: StreamWriter, units: Uint8Array[]): Promise<Uint8Array[
   return Promise.all(units.map((u) => pack(u)));
 }
 
+/** What the plan pass found in one chunk: its data units and, for packing writers, their packed bytes. */
+interface ChunkFinding {
+  readonly units: number[];
+  readonly packed: Uint8Array[];
+}
+
+/** Scans `[start, end)`: block status first, then the bytes of what may hold data. */
+async function scanChunk(dev: BlockDevice, writer: StreamWriter, everyUnit: boolean, start: number, end: number, chunk: number): Promise<ChunkFinding> {
+  const unit = writer.unit;
+  const ranges = everyUnit ? [[start, end] as [number, number]] : await dataRanges(dev, start, end);
+  if (ranges.length === 0) return { units: [], packed: [] };
+  const buf = new Uint8Array(chunk);
+  await readPadded(dev, start, buf);
+  const units: number[] = [];
+  const found: Uint8Array[] = [];
+  for (let i = Math.floor(start / unit); i * unit < end; i++) {
+    const from = i * unit - start;
+    const data = buf.subarray(from, from + unit);
+    const touched = ranges.some(([a, b]) => a < (i + 1) * unit && b > i * unit);
+    if (!touched || (!everyUnit && isZero(data))) continue;
+    units.push(i);
+    // Each unit its own buffer: a codec may take over (transfer) what it packs.
+    if (writer.pack) found.push(data.slice());
+  }
+  return { units, packed: found.length > 0 ? await packAll(writer, found) : [] };
+}
+
 /**
  * The plan pass: which units hold data and, for packing writers, how long
- * each packed unit is.
+ * each packed unit is. Up to {@link AHEAD} chunks are read and packed at
+ * once; their findings are taken in order.
  */
 export async function planStream(dev: BlockDevice, writer: StreamWriter, settings: PlanSettings): Promise<StreamPlan> {
   const unit = writer.unit;
@@ -96,30 +124,30 @@ export async function planStream(dev: BlockDevice, writer: StreamWriter, setting
     settings.progress.advance(size);
     return { size, unit, units: units.done() };
   }
-  const buf = new Uint8Array(chunk);
-  for (let start = 0; start < size; start += chunk) {
-    settings.signal.throwIfAborted();
-    const end = Math.min(size, start + chunk);
-    const ranges = settings.everyUnit ? [[start, end] as [number, number]] : await dataRanges(dev, start, end);
-    if (ranges.length > 0) {
-      await readPadded(dev, start, buf);
-      const found: Uint8Array[] = [];
-      for (let i = Math.floor(start / unit); i * unit < end; i++) {
-        const from = i * unit - start;
-        const data = buf.subarray(from, from + unit);
-        const touched = ranges.some(([a, b]) => a < (i + 1) * unit && b > i * unit);
-        if (!touched || (!settings.everyUnit && isZero(data))) continue;
-        units.push(i);
-        if (packed) found.push(data.slice());
-      }
-      if (packed && found.length > 0) {
-        for (const p of await packAll(writer, found)) {
-          packed.push(p.length);
-          await settings.spill?.append(p);
-        }
-      }
+  const queue: { bytes: number; finding: Promise<ChunkFinding> }[] = [];
+  let next = 0;
+  const fill = (): void => {
+    while (queue.length < AHEAD && next < size) {
+      const end = Math.min(size, next + chunk);
+      const finding = scanChunk(dev, writer, settings.everyUnit, next, end, chunk);
+      // Failures surface when the chunk's turn comes.
+      finding.catch(() => undefined);
+      queue.push({ bytes: end - next, finding });
+      next = end;
     }
-    settings.progress.advance(end - start);
+  };
+  fill();
+  while (queue.length > 0) {
+    settings.signal.throwIfAborted();
+    const head = queue.shift()!;
+    const found = await head.finding;
+    fill();
+    for (const i of found.units) units.push(i);
+    for (const p of found.packed) {
+      packed!.push(p.length);
+      await settings.spill?.append(p);
+    }
+    settings.progress.advance(head.bytes);
   }
   return { size, unit, units: units.done(), packed: packed?.done() };
 }
@@ -170,7 +198,7 @@ export async function* unitData(dev: BlockDevice, writer: StreamWriter, plan: St
       if (next.done) return;
       const read = readRun(dev, plan, next.value);
       const first = next.value[0];
-      const p = writer.pack ? read.then(async (us) => samePacking(plan, first, await packAll(writer, us))) : read;
+      const p = writer.pack ? read.then(async (us) => samePacking(plan, first, await packAll(writer, us.map((u) => u.slice())))) : read;
       // Failures surface when the consumer reaches this run.
       p.catch(() => undefined);
       queue.push(p);
