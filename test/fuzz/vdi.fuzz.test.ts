@@ -4,28 +4,15 @@
  * typed VdiskError or a successful open, full read and a write, within a
  * time bound. `VDISK_FUZZ_ITERATIONS` raises the case count (default 300).
  */
-import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 
+import { fuzzCases, noExternal, xorshift } from '../helpers/fuzz.js';
+
 import { BlockDevice } from '../../src/block/device.js';
-import { VdiskError } from '../../src/core/errors.js';
 import { vdiDriver } from '../../src/formats/vdi/index.js';
 import { MemoryStore } from '../../src/io/memory-store.js';
 
 const ITERATIONS = Number(process.env['VDISK_FUZZ_ITERATIONS'] ?? 300);
-const CASE_MS = 20_000; // a hang guard, generous for a loaded machine
-
-function rng(seed: number): () => number {
-  let x = seed >>> 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    return (x >>> 0) / 0x100000000;
-  };
-}
-
-const noExternal = { open: () => Promise.reject(new VdiskError('EUNSAFE', 'user', 'no external files in fuzz')) };
 
 async function makeBase(isStatic: boolean): Promise<Uint8Array> {
   const store = new MemoryStore('base.vdi');
@@ -69,21 +56,8 @@ describe('vdi fuzz', () => {
   for (const isStatic of [false, true]) {
     it(`mutated ${isStatic ? 'static' : 'dynamic'} images end in a VdiskError or a clean read`, async () => {
       const base = await makeBase(isStatic);
-      const r = rng(isStatic ? 77 : 1234);
-      const counts = { ok: 0, errors: 0 };
-      for (let i = 0; i < ITERATIONS / 2; i++) {
-        const bytes = mutate(base, r);
-        const started = Date.now();
-        try {
-          await exercise(bytes, r() < 0.6);
-          counts.ok++;
-        } catch (err) {
-          if (!(err instanceof VdiskError)) throw new Error(`case ${i}: untyped error ${String(err)}`, { cause: err });
-          counts.errors++;
-        }
-        assert.ok(Date.now() - started < CASE_MS, `case ${i} took ${Date.now() - started} ms`);
-      }
-      assert.ok(counts.ok > 0 && counts.errors > 0, JSON.stringify(counts));
+      const r = xorshift(isStatic ? 77 : 1234);
+      await fuzzCases(ITERATIONS / 2, () => exercise(mutate(base, r), r() < 0.6));
     });
   }
 });

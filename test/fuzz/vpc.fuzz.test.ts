@@ -4,29 +4,16 @@
  * end in a typed VdiskError or a successful open and full walk, within a
  * time bound. `VDISK_FUZZ_ITERATIONS` raises the case count (default 300).
  */
-import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 
+import { fuzzCases, noExternal, xorshift } from '../helpers/fuzz.js';
+
 import { BlockDevice } from '../../src/block/device.js';
-import { VdiskError } from '../../src/core/errors.js';
 import { vpcDriver } from '../../src/formats/vpc/index.js';
 import { MemoryStore } from '../../src/io/memory-store.js';
 
 const ITERATIONS = Number(process.env['VDISK_FUZZ_ITERATIONS'] ?? 300);
-const CASE_MS = 20_000; // a hang guard, generous for a loaded machine
 const READ_CAP = 8 * 1024 * 1024;
-
-function rng(seed: number): () => number {
-  let x = seed >>> 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    return (x >>> 0) / 0x100000000;
-  };
-}
-
-const noExternal = { open: () => Promise.reject(new VdiskError('EUNSAFE', 'user', 'no external files in fuzz')) };
 
 async function makeBase(subformat: 'dynamic' | 'fixed'): Promise<Uint8Array> {
   const store = new MemoryStore('base.vpc');
@@ -107,21 +94,8 @@ describe('vpc fuzz', () => {
   for (const sub of ['dynamic', 'fixed'] as const) {
     it(`mutated ${sub} images end in a VdiskError or a clean read`, async () => {
       const base = await makeBase(sub);
-      const r = rng(sub === 'dynamic' ? 0xc0ffee : 0xbeef);
-      const counts = { ok: 0, errors: 0 };
-      for (let i = 0; i < ITERATIONS / 2; i++) {
-        const bytes = mutate(base, r);
-        const started = Date.now();
-        try {
-          await exercise(bytes, r() < 0.7);
-          counts.ok++;
-        } catch (err) {
-          if (!(err instanceof VdiskError)) throw new Error(`case ${i}: untyped error ${String(err)}`, { cause: err });
-          counts.errors++;
-        }
-        assert.ok(Date.now() - started < CASE_MS, `case ${i} took ${Date.now() - started} ms`);
-      }
-      assert.ok(counts.ok > 0 && counts.errors > 0, JSON.stringify(counts));
+      const r = xorshift(sub === 'dynamic' ? 0xc0ffee : 0xbeef);
+      await fuzzCases(ITERATIONS / 2, () => exercise(mutate(base, r), r() < 0.7));
     });
   }
 });

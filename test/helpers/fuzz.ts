@@ -1,5 +1,7 @@
 /** Small deterministic fuzzing helpers shared by the fuzz tests. */
-import { VdiskError } from '../../src/core/errors.js';
+import assert from 'node:assert/strict';
+
+import { UnsafeReferenceError, VdiskError } from '../../src/core/errors.js';
 
 /** Iterations for a fuzz test: small in `npm test`, raised with VDISK_FUZZ_ITERATIONS. */
 export function iterations(defaultCount: number): number {
@@ -48,4 +50,38 @@ export async function expectTypedOrOk(label: string, fn: () => Promise<unknown>)
     if (err instanceof VdiskError) return 'error';
     throw new Error(`${label}: untyped failure ${err instanceof Error ? `${err.name}: ${err.message}` : String(err)}`, { cause: err });
   }
+}
+
+/** A seeded xorshift32 PRNG: the generator of the older fuzz tests, whose seeds keep their cases with it. */
+export function xorshift(seed: number): () => number {
+  let x = seed >>> 0 || 1;
+  return () => {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    return (x >>> 0) / 0x100000000;
+  };
+}
+
+/** Most time one case may take: a hang guard, generous for a loaded machine, not a timing. */
+export const CASE_MS = 20_000;
+
+/** External files the fuzzed images name are never opened. */
+export const noExternal = { open: (): Promise<never> => Promise.reject(new UnsafeReferenceError('no external files in fuzz')) };
+
+/**
+ * Runs `count` cases: each must succeed or throw a VdiskError within
+ * {@link CASE_MS}. Returns how many did which; asserts both happened, so a
+ * mutation that never breaks anything (or always does) fails the test.
+ */
+export async function fuzzCases(count: number, run: (i: number) => Promise<unknown>): Promise<{ ok: number; errors: number }> {
+  const counts = { ok: 0, errors: 0 };
+  for (let i = 0; i < count; i++) {
+    const started = Date.now();
+    if ((await expectTypedOrOk(`case ${i}`, () => run(i))) === 'ok') counts.ok++;
+    else counts.errors++;
+    assert.ok(Date.now() - started < CASE_MS, `case ${i} took ${Date.now() - started} ms`);
+  }
+  assert.ok(counts.ok > 0 && counts.errors > 0, JSON.stringify(counts));
+  return counts;
 }
