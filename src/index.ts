@@ -69,6 +69,7 @@ export type { QDict, QDictValue } from './core/qdict.js';
 export type { QNumber } from './core/qemu-json.js';
 export type { TrustMode, ResolverOptions, ReferenceRole } from './block/resolver.js';
 export { open } from './block/open.js';
+export type { NetworkOptions, NetworkRequest } from './io/network-options.js';
 export { create, type CreateOptions, type CreateResult, type CreateOptionInput } from './jobs/create.js';
 export type { OutputSpec } from './block/target.js';
 export { inspect, type InspectOptions, type InspectResult, type InspectReason, type InspectReasonCode } from './jobs/inspect.js';

@@ -15,6 +15,8 @@ import type { CacheMode } from '../core/cache-mode.js';
 import { fsError } from '../io/errno.js';
 import { FileStore } from '../io/file-store.js';
 import { borrowStore } from '../io/borrowed-store.js';
+import type { NetworkOptions } from '../io/network-options.js';
+import { networkScheme, openNetworkStore } from './network-stores.js';
 import type { Layer } from './layer.js';
 import { backingError, openError, openLayer, type LayerContext } from './layer-open.js';
 import { layerAtSnapshot, type SnapshotSelector } from './snapshot-layer.js';
@@ -32,6 +34,8 @@ export interface OpenImageOptions extends ResolverOptions {
   readonly format?: string | undefined;
   /** Open read-only (the default) or for writing. */
   readonly readOnly?: boolean | undefined;
+  /** Headers, auth hook, retries and concurrency for images named by URL (`http(s)://`, `nbd://`, `s3://`). */
+  readonly network?: NetworkOptions | undefined;
   /** Open the backing chain (default true). With false, unallocated ranges read as zeros. */
   readonly backing?: boolean | undefined;
   /** Most backing files below the top image (default 256). */
@@ -167,7 +171,9 @@ async function openPlainTop(target: string | ByteStore, ctx: LayerContext, optio
   const name = targetName(target);
   let store: ByteStore;
   try {
-    store = typeof target === 'string' ? await FileStore.open(target, { readOnly, allowDevices: options.allowDevices, cache: options.cache }) : borrowStore(target);
+    if (typeof target !== 'string') store = borrowStore(target);
+    else if (networkScheme(target) !== undefined) store = await openNetworkStore(target, { ...options.network, signal: options.network?.signal ?? options.signal, readOnly });
+    else store = await FileStore.open(target, { readOnly, allowDevices: options.allowDevices, cache: options.cache });
   } catch (err) {
     throw openError(name, err);
   }
