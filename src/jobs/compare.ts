@@ -5,7 +5,7 @@
  */
 import { throwIfAborted } from '../core/abort.js';
 import { isZero } from '../core/bytes.js';
-import { VdiskError } from '../core/errors.js';
+import { InvalidArgumentError, VdiskError } from '../core/errors.js';
 import { Job, type JobContext, type JobOptions } from '../core/job.js';
 import { BlockDevice } from '../block/device.js';
 import type { ImageTarget } from '../block/chain.js';
@@ -13,6 +13,7 @@ import type { BlockStatus } from '../block/block-status.js';
 import type { OpenImageOptions } from '../block/chain.js';
 import type { ResolverOptions } from '../block/resolver.js';
 import type { CacheMode } from '../core/cache-mode.js';
+import { digestImage, parseDigest, type DigestAlgorithm } from './content-digest.js';
 
 /** Options of {@link compare}. */
 /** Phases of {@link compare}: `compare` (bytes of the larger image). */
@@ -47,6 +48,8 @@ export interface CompareResult {
   readonly sizeMismatch: boolean;
   /** The difference lies in the part only the larger image has. */
   readonly inTail?: boolean | undefined;
+  /** With a digest as one side: the image's own digest (`ALGORITHM:HEX`). */
+  readonly digest?: string | undefined;
 }
 
 /** Which exit status qemu-img gives a failed compare step. */
@@ -239,6 +242,15 @@ async function compareTail(over: BlockDevice, from: number, ctx: JobContext<Comp
   return undefined;
 }
 
+/** Compares an image's content with a digest (`sha256:HEX`) of the content it should have. */
+async function compareDigest(dev: BlockDevice, expected: { algorithm: DigestAlgorithm; hex: string }, ctx: JobContext<ComparePhase>): Promise<CompareResult> {
+  ctx.progress.phase('compare', dev.size);
+  const actual = await digestImage(dev, expected.algorithm, ctx);
+  ctx.progress.finish();
+  const same = actual === `${expected.algorithm}:${expected.hex}`;
+  return same ? { identical: true, sizeMismatch: false, digest: actual } : { identical: false, difference: 'content', sizeMismatch: false, digest: actual };
+}
+
 async function runCompare(fileA: ImageTarget, fileB: ImageTarget, opts: CompareOptions, ctx: JobContext<ComparePhase>): Promise<CompareResult> {
   const open = async (name: ImageTarget, format: string | undefined): Promise<BlockDevice> => {
     try {
@@ -247,6 +259,17 @@ async function runCompare(fileA: ImageTarget, fileB: ImageTarget, opts: CompareO
       throw stageError(err, 2);
     }
   };
+  const digestA = typeof fileA === 'string' ? parseDigest(fileA) : undefined;
+  const digestB = typeof fileB === 'string' ? parseDigest(fileB) : undefined;
+  if (digestA && digestB) throw new InvalidArgumentError('At most one side of a comparison can be a digest');
+  if (digestA || digestB) {
+    const dev = await open(digestA ? fileB : fileA, digestA ? opts.formatB : opts.formatA);
+    try {
+      return await compareDigest(dev, (digestA ?? digestB)!, ctx);
+    } finally {
+      await dev.close();
+    }
+  }
   const a = await open(fileA, opts.formatA);
   try {
     const b = await open(fileB, opts.formatB);

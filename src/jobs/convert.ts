@@ -17,6 +17,7 @@ import { defaultRegistry, type DriverRegistry } from '../block/registry.js';
 import { filesRead, openExistingTarget, prepareTarget, type OutputSpec, type OutputTarget } from '../block/target.js';
 import type { CacheMode } from '../core/cache-mode.js';
 import { copyImage, type CopyCounters, type CopySettings } from './copy-loop.js';
+import { digestAlgorithm, OrderedDigest, type DigestAlgorithm } from './content-digest.js';
 import { checkSourceBitmaps, checkTargetBitmaps, copyBitmaps } from './convert-bitmaps.js';
 import { prepareCreate, type CreateOptionInput, type CreateOptions, type CreatePlan } from './create.js';
 
@@ -84,6 +85,13 @@ export interface ConvertOptions extends JobOptions<ConvertPhase>, ResolverOption
   targetCache?: CacheMode | undefined;
   /** Cache mode of the sources and their backing files (`-T`; default `writeback`). */
   sourceCache?: CacheMode | undefined;
+  /**
+   * Also compute this digest of the guest-visible content while copying (no
+   * second pass): `result.digest` equals `sha256sum` of the image converted
+   * to raw. Not with a backing file or copy offload (the copy skips reading
+   * those bytes).
+   */
+  digest?: DigestAlgorithm | undefined;
 }
 
 /** What {@link convert} did. */
@@ -98,6 +106,8 @@ export interface ConvertResult {
   readonly dataBytes: number;
   /** Bytes written as explicit zeros. */
   readonly zeroBytes: number;
+  /** `ALGORITHM:HEX` of the guest-visible content, when `digest` asked for it. */
+  readonly digest?: string | undefined;
 }
 
 const DEFAULT_SPARSE = 4096;
@@ -117,6 +127,9 @@ function validate(sources: readonly Source[], opts: ConvertOptions): number {
   if (opts.snapshot !== undefined && sources.length > 1) throw new InvalidArgumentError('No support for concatenating multiple snapshot');
   if (opts.copyOffload && opts.compress) throw new InvalidArgumentError('copyOffload cannot be used with compress');
   if (opts.copyOffload && opts.salvage) throw new InvalidArgumentError('Cannot use copy offloading in salvaging mode');
+  if (opts.digest !== undefined) digestAlgorithm(opts.digest);
+  if (opts.digest !== undefined && opts.backingFile !== undefined) throw new InvalidArgumentError('digest cannot be used with a backing file: the copy leaves what the backing file holds unread');
+  if (opts.digest !== undefined && opts.copyOffload) throw new InvalidArgumentError('digest cannot be used with copyOffload: the kernel copies those bytes unseen');
   const m = opts.parallel ?? 8;
   if (!Number.isInteger(m) || m < 1 || m > 16) {
     throw new InvalidArgumentError('Invalid number of coroutines. Allowed number of coroutines is between 1 and 16');
@@ -291,14 +304,16 @@ async function runConvert(sourceNames: readonly Source[], targetSpec: ImageTarge
       progress: ctx.progress,
     };
     const counters: CopyCounters = { dataBytes: 0, zeroBytes: 0 };
+    if (opts.digest !== undefined && settings.targetHasBacking) throw new InvalidArgumentError('digest cannot be used with a backing file: the copy leaves what the backing file holds unread');
+    const digest = opts.digest === undefined ? undefined : new OrderedDigest(opts.digest);
     ctx.progress.phase('copy', total);
-    await copyImage(sources, dev, settings, counters);
+    await copyImage(sources, dev, { ...settings, digest }, counters);
     // --bitmaps copies the bitmaps after the data, so the copy marks nothing in them.
     if (opts.bitmaps && sources[0]) await copyBitmaps(sources[0], dev, (w) => ctx.warn(w));
     await dev.close();
     await output?.commit();
     ctx.progress.finish();
-    return { target, format, size: total, ...counters };
+    return { target, format, size: total, ...counters, digest: digest?.result(total) };
   } finally {
     await dev?.close().catch(() => undefined);
     await Promise.allSettled(sources.map((s) => s.close()));

@@ -148,6 +148,8 @@ export async function copyImage(sources: readonly BlockDevice[], target: BlockDe
           }
         }
         issued();
+        // The digest sees what the guest of the target sees: the data, or zeros for zero and skipped items.
+        s.digest?.feed(at, item.length, item.kind === 'zero' || item.kind === 'skip' ? undefined : buf);
         await settleAll(pending);
         if (buf) pool.give(buf);
         s.progress.advance(item.length);

@@ -61,6 +61,8 @@ export interface CopySettings {
   readonly salvage?: ((message: string) => void) | undefined;
   readonly signal: AbortSignal;
   readonly progress: Pick<ProgressMeter, 'advance'>;
+  /** Fed every item's guest bytes as it is written (`digest`). */
+  readonly digest?: { feed(offset: number, length: number, data?: Uint8Array): void } | undefined;
 }
 
 /** Where a data run's bytes sit as they are, uncompressed in a store: copied from there without the format's read path. */

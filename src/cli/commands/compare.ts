@@ -58,6 +58,7 @@ export async function compareCommand(argv: readonly string[], io: CliIo): Promis
     const result = await awaitWithProgress(job, io, progress, true);
     if (result.difference === 'size') say('Strict mode: Image size mismatch!');
     else if (result.difference === 'block-status') say(`Strict mode: Offset ${result.offset} block status mismatch!`);
+    else if (result.digest !== undefined && !result.identical) say(`Content mismatch: the image's content has ${result.digest}`);
     else say(result.identical ? 'Images are identical.' : `Content mismatch at offset ${result.offset}!`);
     if (progress === 'bar') io.stdout('\n');
     return result.identical ? 0 : 1;

@@ -2,6 +2,7 @@ import { InvalidArgumentError } from '../../core/errors.js';
 import { isHelpRequest, parseOptionString } from '../../core/options.js';
 import { parseSize } from '../../core/sizes.js';
 import { convert } from '../../jobs/convert.js';
+import { digestAlgorithm } from '../../jobs/content-digest.js';
 import { optionLists, parseArgs, last, type OptSpec } from '../args.js';
 import { cacheOption } from '../cache-option.js';
 import { PROG, cvtnum, reportError, warningPrinter, type CliIo } from '../context.js';
@@ -40,6 +41,8 @@ const SPECS: readonly OptSpec[] = [
   { key: 'salvage', long: ['salvage'] },
   { key: 'bitmaps', long: ['bitmaps'] },
   { key: 'skipBrokenBitmaps', long: ['skip-broken-bitmaps'] },
+  // vdisk's own: the digest of the guest content, computed while copying.
+  { key: 'digest', long: ['digest'], arg: true },
   OBJECT_OPTION,
   { key: 'imageOpts', long: ['image-opts'] },
   { key: 'targetImageOpts', long: ['target-image-opts'] },
@@ -102,7 +105,9 @@ export async function convertCommand(argv: readonly string[], io: CliIo): Promis
     // convert -l: the source read at an internal snapshot.
     const snapshotArg = last(args, 'snapshot');
     const snapshot = snapshotArg === undefined ? undefined : parseSnapshotParam(snapshotArg);
+    const digestArg = last(args, 'digest');
     if (target === '-') {
+      if (digestArg !== undefined) throw new InvalidArgumentError('--digest cannot be used when writing the image to stdout');
       checkStreamable((k) => args.flags.has(k) || last(args, k) !== undefined, sources.length);
       const toStdout = {
         sourceFormat, targetFormat, options: optionStrings.length > 0 ? optionStrings : undefined, compress: args.flags.has('compress'),
@@ -133,11 +138,13 @@ export async function convertCommand(argv: readonly string[], io: CliIo): Promis
       skipBrokenBitmaps: args.flags.has('skipBrokenBitmaps'),
       targetCache,
       sourceCache,
+      digest: digestArg === undefined ? undefined : digestAlgorithm(digestArg),
       onWarning: warningPrinter(io),
       ...trustFrom(args), ...secretsFrom(args), ...ingestFrom(args),
     });
     if (!args.flags.has('quiet')) job.on('warning', (w) => io.stderr(`${PROG}: warning: ${w.message}\n`));
-    await awaitWithProgress(job, io, progressMode(args, args.flags.has('quiet')));
+    const result = await awaitWithProgress(job, io, progressMode(args, args.flags.has('quiet')));
+    if (result.digest !== undefined) io.stdout(`${result.digest}\n`);
     return 0;
   } catch (err) {
     return reportError(io, err);
