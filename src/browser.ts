@@ -17,7 +17,7 @@
 import { inspect as inspectAny, type InspectOptions, type InspectResult } from './jobs/inspect.js';
 import type { ByteStore } from './io/byte-store.js';
 
-export { BlobStore, type BlobLike } from './io/blob-store.js';
+export { BlobStore, type BlobLike, type BlobSlice } from './io/blob-store.js';
 export { VdiskError, UnsupportedError, CorruptImageError, PolicyError, UnsafeReferenceError } from './core/errors.js';
 export type { InspectOptions, InspectResult } from './jobs/inspect.js';
 

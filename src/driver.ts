@@ -56,6 +56,8 @@ export type {
   ForwardImage,
   ForwardRequest,
   GuestWrite,
+  GuestDataWrite,
+  GuestZeroWrite,
   SpillSettings,
 } from './formats/driver.js';
 export { DriverRegistry, defaultRegistry } from './block/registry.js';

@@ -80,6 +80,7 @@ export type { ContentSignature } from './formats/signatures.js';
 export type { OpenWarning, UnknownFeatures } from './formats/driver.js';
 export { info, type ImageInfo, type ImageSnapshotInfo, type InfoOptions } from './jobs/info.js';
 export { convert, type ConvertOptions, type ConvertResult, type Source } from './jobs/convert.js';
+export type { DigestAlgorithm } from './jobs/content-digest.js';
 export type {
   FormatSpecificInfo,
   Qcow2SpecificInfo,

@@ -19,7 +19,7 @@ export type { ImageWriter } from './driver/writer.js';
 export type { CheckCounts, CheckRepair, CheckRequest, ImageChecker } from './driver/check.js';
 export type { MeasureResult, MeasureSource } from './driver/measure.js';
 export type { ImageBitmaps, PersistentBitmapInfo } from './driver/bitmaps.js';
-export type { ForwardImage, ForwardRequest, ForwardSource, GuestWrite, SpillSettings, StreamPlan, StreamWriter, StreamWriterRequest } from './driver/stream.js';
+export type { ForwardImage, ForwardRequest, ForwardSource, GuestWrite, GuestDataWrite, GuestZeroWrite, SpillSettings, StreamPlan, StreamWriter, StreamWriterRequest } from './driver/stream.js';
 export type { AmendRequest, ImageAmender } from './driver/amend.js';
 export type { NewSnapshotRequest, SnapshotInfo, SnapshotOps, SnapshotRef } from './driver/snapshots.js';
 export { capabilitiesOf, type FormatCapabilities } from './driver/capabilities.js';

@@ -9,8 +9,16 @@ import type { ByteStore } from './byte-store.js';
 
 /** The part of `Blob` a BlobStore uses (a browser `File`, Node's `Blob`). */
 export interface BlobLike {
+  /** Bytes in the blob. */
   readonly size: number;
-  slice(start?: number, end?: number): { arrayBuffer(): Promise<ArrayBuffer> };
+  /** The bytes `[start, end)` as a smaller blob. */
+  slice(start?: number, end?: number): BlobSlice;
+}
+
+/** What {@link BlobLike.slice} returns. */
+export interface BlobSlice {
+  /** Its bytes. */
+  arrayBuffer(): Promise<ArrayBuffer>;
 }
 
 /** A read-only store over a Blob or File. */

@@ -21,7 +21,7 @@ import { planStream, unitData } from './stream-plan.js';
 /** Phases of {@link convertToStream}: `plan` (bytes of the source scanned before the first byte). */
 export type StreamPhase = 'plan';
 
-/** Options of {@link convertToStream} and {@link measureExact}. */
+/** Options of {@link convertToStream} (and of `measure` with `exact`). */
 export interface ConvertToStreamOptions extends JobOptions<StreamPhase>, Omit<OpenImageOptions, 'readOnly' | 'format' | 'signal'> {
   /** Format of the source (`-f`); probed when omitted. */
   sourceFormat?: string | undefined;

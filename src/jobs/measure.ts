@@ -31,7 +31,7 @@ export interface MeasureOptions extends JobOptions<MeasurePhase>, Omit<OpenImage
   /** Target create options (`-o`), one string or several (later ones win). */
   options?: string | readonly string[] | undefined;
   /**
-   * Also find the exact length of the image {@link convertToStream} would
+   * Also find the exact length of the image `convertToStream` (`vdisk/stream`) would
    * produce from the source with these options (`exactSize`; `--exact`). It
    * reads the source's data (and compresses it with `compress`).
    */

@@ -84,9 +84,25 @@ export interface ForwardSource {
 }
 
 /** One guest write a forward reader produces. Writes come in any order but never overlap. */
-export type GuestWrite =
-  | { readonly offset: number; readonly data: Uint8Array }
-  | { readonly offset: number; readonly length: number; readonly zero: true };
+export type GuestWrite = GuestDataWrite | GuestZeroWrite;
+
+/** Guest bytes to write. */
+export interface GuestDataWrite {
+  /** Guest offset of the first byte. */
+  readonly offset: number;
+  /** The bytes. */
+  readonly data: Uint8Array;
+}
+
+/** A guest range that reads as zeros (written only where the target does not already read as zeros). */
+export interface GuestZeroWrite {
+  /** Guest offset of the range. */
+  readonly offset: number;
+  /** Its length in bytes. */
+  readonly length: number;
+  /** Always true. */
+  readonly zero: true;
+}
 
 /** Where a forward reader may keep bytes it cannot place yet. */
 export interface SpillSettings {
@@ -110,7 +126,9 @@ export interface ForwardImage {
 
 /** What a driver's forward reader gets. */
 export interface ForwardRequest {
+  /** Where bytes that cannot be placed yet may be kept. */
   readonly spill?: SpillSettings | undefined;
+  /** Aborts the read. */
   readonly signal?: AbortSignal | undefined;
   /** Name of the source for messages (`-` for stdin). */
   readonly name: string;
