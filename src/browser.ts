@@ -7,9 +7,10 @@
  *
  * @example
  * ```ts
- * import { inspect, BlobStore } from './vdisk.js';
- * const verdict = await inspect(new BlobStore(input.files[0]));
- * if (!verdict.safe) alert(verdict.reasons.map((r) => r.message).join('\n'));
+ * import { inspect, BlobStore } from 'vdisk/browser';
+ * declare const picked: Blob; // e.g. input.files[0] of an <input type="file">
+ * const verdict = await inspect(new BlobStore(picked, 'upload.qcow2'));
+ * if (!verdict.safe) console.log(verdict.reasons.map((r) => r.message).join('\n'));
  * ```
  *
  * @module vdisk/browser
