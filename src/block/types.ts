@@ -24,6 +24,5 @@ export type {
   GuestWrite,
   SpillSettings,
 } from '../formats/driver.js';
-export { AppendSpill, type AppendSpillOptions } from '../io/append-spill.js';
 export type { ContentSignature } from '../formats/signatures.js';
 export { parseCacheMode, type CacheMode } from '../core/cache-mode.js';

@@ -8,13 +8,8 @@
  * name and directory for the image, so references inside it resolve (and
  * `untrusted` confines them) as if it sat where the upload does.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-
 import type { ByteStore } from '../io/byte-store.js';
-import { fsError } from '../io/errno.js';
-import { FileStore } from '../io/file-store.js';
+import { privateFile } from '../io/private-file.js';
 import { detectWrapper, inflateInto, type Wrapper } from '../io/unwrap.js';
 import type { UnwrapSettings } from './ingest-policy.js';
 
@@ -45,23 +40,6 @@ export async function wrapperOf(store: ByteStore): Promise<Wrapper | undefined> 
   return got === head.length ? detectWrapper(head) : undefined;
 }
 
-/** A writable, already unlinked file in a fresh private directory, shown as `name`. */
-async function privateFile(settings: UnwrapSettings, name: string): Promise<FileStore> {
-  const base = settings.tmpDir ?? tmpdir();
-  let dir: string;
-  try {
-    dir = await mkdtemp(join(base, 'vdisk-unwrap-'));
-  } catch (err) {
-    throw fsError(err, `Could not create a temporary directory in '${base}'`, base);
-  }
-  try {
-    return await FileStore.open(join(dir, 'image'), { readOnly: false, create: true, name });
-  } finally {
-    // The open file lives on without a name.
-    await rm(dir, { recursive: true, force: true });
-  }
-}
-
 /**
  * Inflates `source` when it is gzip- or zip-wrapped; undefined when it is
  * not (the caller then opens it as it is). `source` stays the caller's.
@@ -72,7 +50,7 @@ async function privateFile(settings: UnwrapSettings, name: string): Promise<File
 export async function unwrapStore(source: ByteStore, name: string, settings: UnwrapSettings, signal?: AbortSignal): Promise<Unwrapped | undefined> {
   const type = await wrapperOf(source);
   if (!type) return undefined;
-  const out = await privateFile(settings, name);
+  const out = await privateFile(settings.tmpDir, 'vdisk-unwrap', name);
   try {
     const r = await inflateInto(source, type, out, { maxSize: settings.maxSize, signal });
     return { store: out, wrapper: { type, compressedSize: await source.size(), allocatedSize: await source.allocatedSize?.(), inflatedSize: r.size, entry: r.entry } };

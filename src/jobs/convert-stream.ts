@@ -14,7 +14,8 @@ import { toAbortError } from '../core/abort.js';
 import { BlockDevice } from '../block/device.js';
 import type { ImageTarget, OpenImageOptions } from '../block/chain.js';
 import { defaultRegistry, type DriverRegistry } from '../block/registry.js';
-import { AppendSpill, type StreamPlan, type StreamWriter } from '../block/types.js';
+import { AppendSpill } from '../block/append-spill.js';
+import type { StreamPlan, StreamWriter } from '../block/types.js';
 import { typedCreateOptions, type CreateOptionInput } from './create.js';
 import { planStream, unitData } from './stream-plan.js';
 

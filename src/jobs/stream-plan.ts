@@ -12,7 +12,7 @@ import { isZero } from '../core/bytes.js';
 import { IoError } from '../core/errors.js';
 import type { BlockDevice } from '../block/device.js';
 import type { StreamPlan, StreamWriter } from '../block/types.js';
-import { AppendSpill } from '../block/types.js';
+import type { AppendSpill } from '../block/append-spill.js';
 
 /** Bytes the plan pass reads at a time (whole units; more when a unit is larger). */
 const CHUNK = 2 * 1024 * 1024;

@@ -4,12 +4,9 @@
  * (unlinked at once, so nothing is left behind if the process dies).
  * Read back once, front to back.
  */
-import { mkdtemp, open, rm, type FileHandle } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-
 import { IoError, PolicyError } from '../core/errors.js';
-import { fsError } from './errno.js';
+import type { ByteStore } from '../io/byte-store.js';
+import { privateFile } from '../io/private-file.js';
 
 /** Where and how much an {@link AppendSpill} may keep. */
 export interface AppendSpillOptions {
@@ -26,7 +23,7 @@ export class AppendSpill {
   readonly #options: AppendSpillOptions;
   readonly #chunks: Uint8Array[] = [];
   #inMemory = 0;
-  #file: FileHandle | undefined;
+  #file: ByteStore | undefined;
   #fileBytes = 0;
 
   constructor(options: AppendSpillOptions) {
@@ -53,12 +50,8 @@ export class AppendSpill {
       this.#inMemory += data.length;
       return;
     }
-    const file = this.#file ?? (this.#file = await privateFile(this.#options.dir));
-    let done = 0;
-    while (done < data.length) {
-      const { bytesWritten } = await file.write(data, done, data.length - done, this.#fileBytes + done);
-      done += bytesWritten;
-    }
+    const file = this.#file ?? (this.#file = await privateFile(this.#options.dir, 'vdisk-spill', 'spill'));
+    await file.write(this.#fileBytes, data);
     this.#fileBytes += data.length;
   }
 
@@ -75,12 +68,7 @@ export class AppendSpill {
       }
       if (this.#file === undefined) throw new IoError('spill read past its end');
       const buf = new Uint8Array(n);
-      let got = 0;
-      while (got < n) {
-        const { bytesRead } = await this.#file.read(buf, got, n - got, filePos + got);
-        if (bytesRead === 0) throw new IoError('spill file ended early');
-        got += bytesRead;
-      }
+      if ((await this.#file.read(filePos, buf)) !== n) throw new IoError('spill file ended early');
       filePos += n;
       yield buf;
     }
@@ -93,22 +81,5 @@ export class AppendSpill {
     const f = this.#file;
     this.#file = undefined;
     await f?.close();
-  }
-}
-
-async function privateFile(dir: string | undefined): Promise<FileHandle> {
-  const base = dir ?? tmpdir();
-  let d: string;
-  try {
-    d = await mkdtemp(join(base, 'vdisk-spill-'));
-  } catch (err) {
-    throw fsError(err, `Could not create a temporary directory in '${base}'`, base);
-  }
-  try {
-    return await open(join(d, 'spill'), 'w+', 0o600);
-  } catch (err) {
-    throw fsError(err, `Could not create a spill file in '${base}'`, base);
-  } finally {
-    await rm(d, { recursive: true, force: true });
   }
 }
