@@ -71,6 +71,8 @@ export function vmdkStreamWriter(request: StreamWriterRequest): StreamWriter {
   const s = createSettings(request.size, options);
   if (s.subformat !== 'streamOptimized') throw new UnsupportedError(`VMDK subformat '${s.subformat}' cannot be written to a stream (only streamOptimized can)`);
   if (s.backingFile !== undefined) throw new UnsupportedError('A streamed VMDK image cannot have a backing file');
+  // A header of capacity 0 means "a descriptor file" to every reader: such an image could not be opened.
+  if (s.size === 0) throw new UnsupportedError('A streamOptimized VMDK image cannot be empty (size 0): a VMDK header of capacity 0 is read as a descriptor file');
   const { header, gtCount } = streamHeader(s.size);
   const descriptor = embeddedDescriptor(s, STREAM_NAME);
   const gtes = header.numGtesPerGt;
