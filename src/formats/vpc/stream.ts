@@ -29,18 +29,14 @@ async function* emitFixed(layout: VpcLayout, data: AsyncIterable<Uint8Array>): A
   yield layout.footer;
 }
 
-/** The BAT of a dynamic disk whose data blocks are stored one after another from `first` (a byte offset). */
-function streamBat(layout: VpcLayout, plan: StreamPlan, first: number): Uint8Array {
-  const bat = dynamicHead(layout).bat;
+/** Dynamic: head, BAT (data blocks stored one after another behind it), blocks with their bitmaps, footer. */
+async function* emitDynamic(layout: VpcLayout, plan: StreamPlan, data: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array> {
+  const { head, bat } = dynamicHead(layout);
+  const first = VPC_BAT_AT + layout.batBytes;
   const v = new DataView(bat.buffer);
   plan.units.forEach((block, k) => v.setUint32(block * 4, (first + k * (BITMAP_BYTES + VPC_BLOCK_SIZE)) / 512));
-  return bat;
-}
-
-/** Dynamic: head, BAT, blocks with their bitmaps, footer. */
-async function* emitDynamic(layout: VpcLayout, plan: StreamPlan, data: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array> {
-  yield dynamicHead(layout).head;
-  yield streamBat(layout, plan, VPC_BAT_AT + layout.batBytes);
+  yield head;
+  yield bat;
   for await (const unit of data) {
     yield new Uint8Array(BITMAP_BYTES).fill(0xff);
     yield unit;
