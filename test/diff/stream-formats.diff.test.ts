@@ -39,8 +39,8 @@ function oddRaw(path: string, size: number, pieces: readonly [number, number, nu
 }
 
 /** Streams `source` as `format` into a file; returns the promised length and the file's size. */
-async function streamTo(source: string, format: string, options: string | undefined, out: string): Promise<{ length: number; written: number }> {
-  const o = await convertToStream(at(source), { targetFormat: format, options });
+async function streamTo(source: string, format: string, options: string | undefined, out: string, sparseSize?: number): Promise<{ length: number; written: number }> {
+  const o = await convertToStream(at(source), { targetFormat: format, options, sparseSize });
   await pipeline(o.stream, createWriteStream(out));
   return { length: o.length, written: statSync(out).size };
 }
@@ -126,6 +126,33 @@ describe('stream-formats: vpc, vhdx and vmdk streamed out', () => {
       }
     });
   }
+
+  it('-S 0 stores every unit, zeros included, and measure --exact follows', async (tc) => {
+    if (!requireQemu(tc)) return;
+    for (const t of [{ format: 'vpc' }, { format: 'vhdx', options: 'block_size=1M' }, { format: 'vmdk' }]) {
+      const out = at(`every.${t.format}`);
+      const { length, written } = await streamTo('mixed.raw', t.format, t.options, out, 0);
+      assert.equal(written, length, t.format);
+      const exact = await measure(at('mixed.raw'), { targetFormat: t.format, options: t.options, exact: true, sparseSize: 0 });
+      assert.equal(exact.exactSize, length, t.format);
+      const sparse = await measure(at('mixed.raw'), { targetFormat: t.format, options: t.options, exact: true });
+      assert.ok(length > (sparse.exactSize ?? 0), `${t.format}: every unit stored`);
+      assert.equal(qemuImg(['compare', '-f', 'raw', '-F', t.format, at('mixed.raw'), out]).status, 0, t.format);
+    }
+  });
+
+  it('vhdx: payload blocks past a chunk of the BAT (its sector-bitmap entry between them) land where qemu reads them', async (tc) => {
+    if (!requireQemu(tc)) return;
+    // 1 MiB blocks: 4096 payload entries, then a sector-bitmap entry; the data straddles it.
+    qemuImgOk(['create', '-q', '-f', 'raw', at('big.raw'), '4100M']);
+    qemuIo(at('big.raw'), ['write -P 1 0 1M', 'write -P 2 4095M 3M', 'write -P 3 4099M 1M'], 'raw');
+    const out = at('big.vhdx');
+    const { length, written } = await streamTo('big.raw', 'vhdx', 'block_size=1M', out);
+    assert.equal(written, length);
+    assert.equal(qemuImg(['compare', '-f', 'raw', '-F', 'vhdx', at('big.raw'), out]).status, 0);
+    const check = JSON.parse(qemuImgOk(['check', '--output=json', '-f', 'vhdx', out])) as Record<string, unknown>;
+    assert.ok(!check['corruptions'] && !check['leaks'], JSON.stringify(check));
+  });
 
   it('a dynamic VHD stream is qemu-img convert -O vpc byte for byte, but for its unique ID and checksum', async (tc) => {
     if (!requireQemu(tc)) return;
