@@ -96,19 +96,22 @@ async function runMeasure(filename: ImageTarget | undefined, opts: MeasureOption
     if (!driver.create) throw new InvalidArgumentError(`Format driver '${format}' does not support image creation`);
     const options = typedOptions(format, opts.options);
     const size = opts.size ?? Number(options.get('size') ?? 0);
-    if (!driver.measure) throw new UnsupportedError(`Block driver '${format}' does not support size measurement`);
+    // A format qemu-img cannot measure is measured by its stream when `exact` asks for one.
+    if (!driver.measure && !(opts.exact && driver.streamWriter)) throw new UnsupportedError(`Block driver '${format}' does not support size measurement`);
     let source: MeasureSource | undefined;
     if (dev) {
       const d = dev;
       const bitmaps = d.bitmaps;
       source = { virtualSize: d.size, allocatedBytes: (cs) => allocatedBytes(d, cs, ctx), bitmaps: bitmaps?.supported ? bitmaps.list() : undefined };
     }
-    let result = await driver.measure(size, options, source);
+    let result = driver.measure ? await driver.measure(size, options, source) : undefined;
     if (opts.exact) {
       if (!dev) throw new InvalidArgumentError('exact needs a source image');
       const exactSize = await exactLength(dev, { ...opts, options: opts.options }, ctx as JobContext<'plan'>);
-      result = { ...result, exactSize };
+      // Without a measure of its own, the streamed image is the one measured: it needs exactly its length.
+      result = { ...(result ?? { required: exactSize, fullyAllocated: exactSize }), exactSize };
     }
+    if (!result) throw new UnsupportedError(`Block driver '${format}' does not support size measurement`);
     ctx.progress.finish();
     return result;
   } finally {

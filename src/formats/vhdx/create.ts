@@ -6,7 +6,7 @@
  */
 import { InvalidArgumentError } from '../../core/errors.js';
 import type { ByteStore, CreateRequest, OptionSpec } from '../driver.js';
-import { Bat, batGeometry, payloadIndex } from './bat.js';
+import { Bat, batGeometry, payloadIndex, type BatGeometry } from './bat.js';
 import {
   BLOCK_SIZE_MAX,
   HEADER1_OFFSET,
@@ -73,7 +73,7 @@ function autoBlockSize(size: number): number {
 }
 
 /** Validates `-o` values exactly as qemu-img does (same rounding, same messages, same order). */
-function resolveCreateOptions(request: CreateRequest): VhdxLayoutParams {
+export function resolveCreateOptions(request: Pick<CreateRequest, 'size' | 'options'>): VhdxLayoutParams {
   const o = request.options;
   const subformat = (o.get('subformat') as string | undefined) ?? 'dynamic';
   if (subformat !== 'dynamic' && subformat !== 'fixed') throw new InvalidArgumentError(`Parameter 'subformat' does not accept value '${subformat}'`);
@@ -91,28 +91,52 @@ function resolveCreateOptions(request: CreateRequest): VhdxLayoutParams {
   return { size, logSize, blockSize, fixed: subformat === 'fixed', useZeroBlocks: zero ?? true };
 }
 
-/** Writes the BAT in 1 MiB pieces (it can be far larger than vdisk keeps in memory). */
-async function writeBat(store: ByteStore, p: VhdxLayoutParams, lss: number, layout: VhdxLayout): Promise<void> {
-  const g = batGeometry(p.size, p.blockSize, lss, p.parentLocator !== undefined);
+/** The state and file offset of payload block `block` of a new image. */
+export type BlockEntry = (block: number) => readonly [state: number, fileOffset: number];
+
+/** The state of every payload block of a new image, as create sets them. */
+function createdEntry(p: VhdxLayoutParams, layout: VhdxLayout): BlockEntry | undefined {
   const state = p.useZeroBlocks ? PayloadState.Zero : p.fixed ? PayloadState.FullyPresent : PayloadState.NotPresent;
-  if (state === PayloadState.NotPresent) return; // a new file reads as zeros
+  if (state === PayloadState.NotPresent) return undefined; // a new file reads as zeros
+  return (block) => [state, state === PayloadState.FullyPresent ? roundUp(layout.dataOffset + block * p.blockSize, MiB) : 0];
+}
+
+/**
+ * The BAT's bytes in 1 MiB pieces (it can be far larger than vdisk keeps in
+ * memory), `at` relative to the table; sector-bitmap entries stay zero.
+ */
+export function* batChunks(g: BatGeometry, entry: BlockEntry): Generator<{ at: number; bytes: Uint8Array }> {
   const perChunk = MiB / 8;
-  const chunk = new Bat(new Uint8Array(MiB), 0);
   for (let base = 0; base < g.totalEntries; base += perChunk) {
-    chunk.bytes.fill(0);
     const count = Math.min(perChunk, g.totalEntries - base);
+    const chunk = new Bat(new Uint8Array(count * 8), 0);
     for (let block = Math.floor(base / (g.chunkRatio + 1)) * g.chunkRatio; block < g.dataBlocks; block++) {
       const i = payloadIndex(g, block);
       if (i < base) continue;
       if (i >= base + count) break;
-      chunk.set(i - base, state, state === PayloadState.FullyPresent ? roundUp(layout.dataOffset + block * p.blockSize, MiB) : 0);
+      const [state, offset] = entry(block);
+      chunk.set(i - base, state, offset);
     }
-    await store.write(layout.batOffset + base * 8, chunk.bytes.subarray(0, count * 8));
+    yield { at: base * 8, bytes: chunk.bytes };
   }
 }
 
-/** Lays out a new image on an empty store. */
-export async function buildVhdx(store: ByteStore, p: VhdxLayoutParams): Promise<VhdxLayout> {
+/** Everything a new image holds before its payload, encoded (create and the stream share it). */
+export interface VhdxPieces {
+  readonly geometry: BatGeometry;
+  readonly layout: VhdxLayout;
+  /** The file identifier, at 0. */
+  readonly identifier: Uint8Array;
+  /** The two headers, at 64 KiB and 128 KiB. */
+  readonly headers: readonly [Uint8Array, Uint8Array];
+  /** The region table, at 192 KiB and again at 256 KiB. */
+  readonly regions: Uint8Array;
+  /** The metadata table and its items, at the metadata region and 64 KiB into it. */
+  readonly metadata: { readonly table: Uint8Array; readonly items: Uint8Array };
+}
+
+/** Lays out a new image: where its structures go and their bytes (fresh GUIDs each call). */
+export function vhdxPieces(p: VhdxLayoutParams): VhdxPieces {
   const lss = p.logicalSectorSize ?? 512;
   const g = batGeometry(p.size, p.blockSize, lss, p.parentLocator !== undefined);
   const batOffset = roundUp(HEADER_SECTION_END + p.logSize, MiB);
@@ -122,7 +146,6 @@ export async function buildVhdx(store: ByteStore, p: VhdxLayoutParams): Promise<
   const batLength = roundUp(regionEntries * 8, MiB);
   const metadataOffset = batOffset + batLength;
   const layout: VhdxLayout = { batOffset, batLength, metadataOffset, dataOffset: metadataOffset + MiB + 4 * MiB };
-  await store.write(0, serializeFileIdentifier(p.creator ?? 'vdisk'));
   const seq = BigInt(Math.floor(Math.random() * 0x100000000));
   const header = {
     sequenceNumber: seq,
@@ -134,16 +157,30 @@ export async function buildVhdx(store: ByteStore, p: VhdxLayoutParams): Promise<
     logLength: p.logSize,
     logOffset: HEADER_SECTION_END,
   };
-  await store.write(HEADER1_OFFSET, serializeHeader(header));
-  await store.write(HEADER2_OFFSET, serializeHeader({ ...header, sequenceNumber: seq + 1n }));
-  const regions = serializeRegionTable({ bat: { offset: batOffset, length: batLength }, metadata: { offset: metadataOffset, length: MiB } });
+  return {
+    geometry: g,
+    layout,
+    identifier: serializeFileIdentifier(p.creator ?? 'vdisk'),
+    headers: [serializeHeader(header), serializeHeader({ ...header, sequenceNumber: seq + 1n })],
+    regions: serializeRegionTable({ bat: { offset: batOffset, length: batLength }, metadata: { offset: metadataOffset, length: MiB } }),
+    metadata: serializeMetadata({ blockSize: p.blockSize, fixed: p.fixed, virtualDiskSize: p.size, sectorSize: lss, page83: randomGuid(), parentLocator: p.parentLocator }),
+  };
+}
+
+/** Lays out a new image on an empty store. */
+export async function buildVhdx(store: ByteStore, p: VhdxLayoutParams): Promise<VhdxLayout> {
+  const pieces = vhdxPieces(p);
+  const { layout } = pieces;
+  await store.write(0, pieces.identifier);
+  await store.write(HEADER1_OFFSET, pieces.headers[0]);
+  await store.write(HEADER2_OFFSET, pieces.headers[1]);
   await store.truncate(p.fixed ? layout.dataOffset + p.size : layout.dataOffset);
-  await writeBat(store, p, lss, layout);
-  await store.write(REGION_TABLE1_OFFSET, regions);
-  await store.write(REGION_TABLE2_OFFSET, regions);
-  const md = serializeMetadata({ blockSize: p.blockSize, fixed: p.fixed, virtualDiskSize: p.size, sectorSize: lss, page83: randomGuid(), parentLocator: p.parentLocator });
-  await store.write(metadataOffset, md.table);
-  await store.write(metadataOffset + METADATA_TABLE_SIZE, md.items);
+  const entry = createdEntry(p, layout);
+  if (entry) for (const { at, bytes } of batChunks(pieces.geometry, entry)) await store.write(layout.batOffset + at, bytes);
+  await store.write(REGION_TABLE1_OFFSET, pieces.regions);
+  await store.write(REGION_TABLE2_OFFSET, pieces.regions);
+  await store.write(layout.metadataOffset, pieces.metadata.table);
+  await store.write(layout.metadataOffset + METADATA_TABLE_SIZE, pieces.metadata.items);
   return layout;
 }
 

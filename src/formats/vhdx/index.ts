@@ -13,6 +13,7 @@ import { hasFileSignature } from './header.js';
 import { vhdxChecker } from './check.js';
 import { VhdxImage } from './image.js';
 import { openState } from './open.js';
+import { vhdxStreamWriter } from './stream.js';
 import { VhdxWriter } from './write.js';
 
 async function open(store: ByteStore, options: OpenOptions): Promise<FormatImage> {
@@ -31,4 +32,5 @@ export const vhdxDriver: FormatDriver = {
   probe: (head) => (hasFileSignature(head) ? 100 : 0),
   open,
   create: createVhdx,
+  streamWriter: vhdxStreamWriter,
 };

@@ -58,7 +58,7 @@ export function vmdkCreatesExtraFiles(options: ReadonlyMap<string, OptionValue>)
   return s === 'monolithicFlat' || s === 'twoGbMaxExtentSparse' || s === 'twoGbMaxExtentFlat';
 }
 
-interface Settings {
+export interface Settings {
   readonly size: number;
   readonly subformat: Subformat;
   readonly adapterType: string;
@@ -137,10 +137,15 @@ async function initSparse(store: ByteStore, size: number, zeroed: boolean): Prom
   }
 }
 
+/** The header of an append-only stream extent of `size` bytes (GD at end) and its grain-table count. */
+export function streamHeader(size: number): { header: Vmdk4Header; gtCount: number } {
+  const { header, gtCount } = sparseLayout(size, true, false);
+  return { header: { ...header, flags: FLAG_NL_DETECT | FLAG_COMPRESS | FLAG_MARKER, rgdOffset: 0, gdOffset: -1, grainOffset: STREAM_GRAIN_OFFSET }, gtCount };
+}
+
 /** An empty append-only stream: header (GD at end), then the tail at the first grain offset. */
 async function initStream(store: ByteStore, size: number): Promise<void> {
-  const { header, gtCount } = sparseLayout(size, true, false);
-  const h: Vmdk4Header = { ...header, flags: FLAG_NL_DETECT | FLAG_COMPRESS | FLAG_MARKER, rgdOffset: 0, gdOffset: -1, grainOffset: STREAM_GRAIN_OFFSET };
+  const { header: h, gtCount } = streamHeader(size);
   await store.write(0, serializeVmdk4Header(h));
   const at = STREAM_GRAIN_OFFSET * SECTOR;
   await store.write(at, streamTail(new Uint32Array(gtCount), h, at));
@@ -178,6 +183,36 @@ async function createExtentFiles(request: CreateRequest, s: Settings): Promise<s
   return lines;
 }
 
+/** The descriptor text of a new image with these settings, as QEMU writes it. */
+function descriptorText(s: Settings, extentLines: string[], parentCid: number): Uint8Array {
+  return encodeName(
+    buildDescriptor({
+      cid: randomCid(),
+      parentCid,
+      createType: s.subformat,
+      parentFileNameHint: s.backingFile,
+      extentLines,
+      hwVersion: s.hwVersion,
+      size: s.size,
+      adapterType: s.adapterType,
+      toolsVersion: s.toolsVersion,
+    }),
+  );
+}
+
+/**
+ * The descriptor embedded in a monolithic image (sparse or stream) named
+ * `filename`, checked to fit its area.
+ *
+ * @throws {InvalidArgumentError} when it does not fit the 10240 bytes QEMU reserves
+ */
+export function embeddedDescriptor(s: Settings, filename: string, parentCid = 0xffffffff): Uint8Array {
+  const { prefix, postfix } = decompose(filename);
+  const text = descriptorText(s, [extentLine(false, s.size, prefix + postfix)], parentCid);
+  if (text.length > DEFAULT_DESC_SECTORS * SECTOR) throw new InvalidArgumentError('VMDK descriptor does not fit its 10240-byte area');
+  return text;
+}
+
 /** Writes a new VMDK image (and, for split/flat subformats, its extent files). */
 export async function createVmdk(store: ByteStore, request: CreateRequest): Promise<void> {
   const s = createSettings(request.size, request.options);
@@ -188,25 +223,13 @@ export async function createVmdk(store: ByteStore, request: CreateRequest): Prom
     parentCid = cid;
   }
   const monolithic = s.subformat === 'monolithicSparse' || s.subformat === 'streamOptimized';
-  const lines = monolithic ? [extentLine(false, s.size, decompose(request.filename).prefix + decompose(request.filename).postfix)] : await createExtentFiles(request, s);
-  const desc = buildDescriptor({
-    cid: randomCid(),
-    parentCid,
-    createType: s.subformat,
-    parentFileNameHint: s.backingFile,
-    extentLines: lines,
-    hwVersion: s.hwVersion,
-    size: s.size,
-    adapterType: s.adapterType,
-    toolsVersion: s.toolsVersion,
-  });
-  const text = encodeName(desc);
   if (!monolithic) {
+    const text = descriptorText(s, await createExtentFiles(request, s), parentCid);
     await store.write(0, text);
     await store.truncate(text.length);
     return;
   }
-  if (text.length > DEFAULT_DESC_SECTORS * SECTOR) throw new InvalidArgumentError('VMDK descriptor does not fit its 10240-byte area');
+  const text = embeddedDescriptor(s, request.filename, parentCid);
   if (s.subformat === 'streamOptimized') await initStream(store, s.size);
   else await initSparse(store, s.size, s.zeroedGrain);
   await store.write(DEFAULT_DESC_OFFSET * SECTOR, text);

@@ -11,6 +11,7 @@ import { vmdkChecker } from './check.js';
 import { VmdkImage } from './image.js';
 import { openVmdk } from './open.js';
 import { probeVmdk } from './probe.js';
+import { vmdkStreamWriter } from './stream-out.js';
 import { enableWrites } from './writer.js';
 
 async function open(store: ByteStore, options: OpenOptions): Promise<FormatImage> {
@@ -37,4 +38,5 @@ export const vmdkDriver: FormatDriver = {
   validateCreate: (size, options) => void createSettings(size, options),
   create: createVmdk,
   createsExtraFiles: vmdkCreatesExtraFiles,
+  streamWriter: vmdkStreamWriter,
 };

@@ -23,9 +23,10 @@ export const VPC_CREATE_OPTIONS: readonly OptionSpec[] = [
 ];
 
 /** Block size of the dynamic disks QEMU creates. */
-const BLOCK_SIZE = 0x200000;
+export const VPC_BLOCK_SIZE = 0x200000;
 const HEADER_AT = 512;
-const BAT_AT = 1536;
+/** Where the BAT of a new dynamic disk starts (after the footer copy and the dynamic header). */
+export const VPC_BAT_AT = 1536;
 
 function subformatOf(options: CreateRequest['options']): 'dynamic' | 'fixed' {
   const v = options.get('subformat') ?? 'dynamic';
@@ -33,32 +34,57 @@ function subformatOf(options: CreateRequest['options']): 'dynamic' | 'fixed' {
   return v;
 }
 
-/** Writes a new VHD as `qemu-img create -f vpc` does. */
-export async function createVpc(store: ByteStore, request: CreateRequest): Promise<void> {
-  const subformat = subformatOf(request.options);
-  const forceSize = request.options.get('force_size') === true;
-  const { totalSectors, chs } = roundedImageSize(request.size, forceSize);
-  const size = totalSectors * 512;
+/** What a new VHD is made of, before any byte is written (create and the stream share it). */
+export interface VpcLayout {
+  readonly subformat: 'dynamic' | 'fixed';
+  /** Guest bytes: the requested size in sectors, rounded up to a CHS size unless `force_size`. */
+  readonly size: number;
+  /** The footer (also the copy at offset 0 of a dynamic disk). */
+  readonly footer: Uint8Array;
+  /** Dynamic disks: BAT entries, and the BAT's bytes on disk (whole sectors). */
+  readonly entries: number;
+  readonly batBytes: number;
+}
+
+/** Sizes and footer of a new VHD of `size` bytes with these options, as `qemu-img create -f vpc` makes them. */
+export function vpcLayout(size: number, options: CreateRequest['options']): VpcLayout {
+  const subformat = subformatOf(options);
+  const forceSize = options.get('force_size') === true;
+  const { totalSectors, chs } = roundedImageSize(size, forceSize);
   const footer = serializeFooter({
     dataOffset: subformat === 'dynamic' ? HEADER_AT : undefined,
     timestamp: Math.floor(Date.now() / 1000) - VHD_TIMESTAMP_BASE,
     creatorApp: forceSize ? 'qem2' : 'qemu',
-    size,
+    size: totalSectors * 512,
     ...chs,
     diskType: subformat === 'dynamic' ? VHD_TYPE.dynamic : VHD_TYPE.fixed,
     uniqueId: randomBytes(16),
   });
-  if (subformat === 'fixed') {
+  const entries = Math.ceil(totalSectors / (VPC_BLOCK_SIZE / 512));
+  return { subformat, size: totalSectors * 512, footer, entries, batBytes: Math.ceil((entries * 4) / 512) * 512 };
+}
+
+/** The bytes before the first block of a dynamic disk: footer copy, dynamic header, BAT (every block unallocated). */
+export function dynamicHead(layout: VpcLayout): { head: Uint8Array; bat: Uint8Array } {
+  const head = new Uint8Array(VPC_BAT_AT);
+  head.set(layout.footer, 0);
+  head.set(serializeDynamicHeader(VPC_BAT_AT, layout.entries, VPC_BLOCK_SIZE), HEADER_AT);
+  return { head, bat: new Uint8Array(layout.batBytes).fill(0xff) };
+}
+
+/** Writes a new VHD as `qemu-img create -f vpc` does. */
+export async function createVpc(store: ByteStore, request: CreateRequest): Promise<void> {
+  const layout = vpcLayout(request.size, request.options);
+  const { size, footer } = layout;
+  if (layout.subformat === 'fixed') {
     await store.truncate(size + footer.length);
     // The file protocol allocates the first 4 KiB on create, as qemu-img's does (same disk usage).
     if (size > 0) await store.write(0, new Uint8Array(Math.min(size, 4096)));
     await store.write(size, footer);
     return;
   }
-  const entries = Math.ceil(totalSectors / (BLOCK_SIZE / 512));
-  const batBytes = Math.ceil((entries * 4) / 512) * 512;
-  await store.write(0, footer);
-  await store.write(HEADER_AT, serializeDynamicHeader(BAT_AT, entries, BLOCK_SIZE));
-  if (batBytes > 0) await store.write(BAT_AT, new Uint8Array(batBytes).fill(0xff));
-  await store.write(BAT_AT + batBytes, footer);
+  const { head, bat } = dynamicHead(layout);
+  await store.write(0, head);
+  if (bat.length > 0) await store.write(VPC_BAT_AT, bat);
+  await store.write(VPC_BAT_AT + bat.length, footer);
 }
