@@ -1,0 +1,227 @@
+/**
+ * qcow2, streamed: an image written strictly in order with its length
+ * known first (layout in stream-layout.ts). Metadata comes first, then the
+ * data clusters in guest order; with compression each cluster is
+ * compressed as vdisk's writer does it, kept plain when it does not shrink.
+ */
+import { alignUp } from '../../core/bytes.js';
+import { IoError, UnsupportedError } from '../../core/errors.js';
+import type { OptionValue, StreamPlan, StreamWriter, StreamWriterRequest } from '../driver.js';
+import { compressCluster } from './compressed.js';
+import { makeHeader, parseCreateOptions, type Qcow2CreateParams } from './create.js';
+import { serializeHeader } from './header.js';
+import { encodeCompressed, HI_COPIED, makeGeometry, type Geometry } from './layout.js';
+import { setRefcountEntry } from './refcount.js';
+import { dataRefcounts, l2TableIndexes, placements, streamLayout, type StreamLayout } from './stream-layout.js';
+
+/** Pieces smaller than this are gathered into one chunk before they are handed on. */
+const SMALL = 64 * 1024;
+const BATCH = 1024 * 1024;
+
+/**
+ * What a stream cannot carry: references to other files, encryption, and
+ * preallocation (a stream has no file to allocate ahead).
+ *
+ * @throws {UnsupportedError} naming the option
+ */
+function refuseUnstreamable(o: ReadonlyMap<string, OptionValue>): void {
+  const refuse = (what: string, option: string): never => {
+    throw new UnsupportedError(`A qcow2 image written to a stream cannot have ${what} (${option})`);
+  };
+  if (o.has('backing_file')) refuse('a backing file', 'backing_file');
+  if (o.has('backing_fmt')) refuse('a backing file', 'backing_fmt');
+  if (o.has('data_file')) refuse('an external data file', 'data_file');
+  if (o.get('data_file_raw') === true) refuse('an external data file', 'data_file_raw');
+  if (o.get('encryption') === true) refuse('encryption', 'encryption');
+  const crypt = [...o.keys()].find((k) => k.startsWith('encrypt.'));
+  if (crypt !== undefined) refuse('encryption', crypt);
+  const prealloc = o.get('preallocation');
+  if (prealloc === 'metadata' || prealloc === 'falloc' || prealloc === 'full') refuse('preallocation', `preallocation=${prealloc}`);
+}
+
+/** Gathers small pieces into chunks of about {@link BATCH} bytes; large ones pass as they are. */
+class Batch {
+  #buf = new Uint8Array(BATCH);
+  #n = 0;
+
+  *put(bytes: Uint8Array): Generator<Uint8Array> {
+    if (bytes.length >= SMALL) {
+      yield* this.flush();
+      yield bytes;
+      return;
+    }
+    if (this.#n + bytes.length > BATCH) yield* this.flush();
+    this.#buf.set(bytes, this.#n);
+    this.#n += bytes.length;
+  }
+
+  /** `n` zero bytes (the buffer is fresh, so skipping ahead leaves zeros). */
+  *zeros(n: number): Generator<Uint8Array> {
+    while (n > 0) {
+      const take = Math.min(n, BATCH - this.#n);
+      this.#n += take;
+      n -= take;
+      if (this.#n === BATCH) yield* this.flush();
+    }
+  }
+
+  *flush(): Generator<Uint8Array> {
+    if (this.#n === 0) return;
+    yield this.#buf.subarray(0, this.#n);
+    this.#buf = new Uint8Array(BATCH);
+    this.#n = 0;
+  }
+}
+
+/** One table entry: its index and its 32-bit big-endian words. */
+type Entry = readonly [index: number, words: readonly number[]];
+
+/** A table of `clusters` clusters from its non-zero entries (in index order), a cluster at a time. */
+function* tableClusters(clusters: number, g: Geometry, entrySize: number, entries: Iterable<Entry>): Generator<Uint8Array> {
+  const perCluster = g.clusterSize / entrySize;
+  let buf = new Uint8Array(g.clusterSize);
+  let view = new DataView(buf.buffer);
+  let at = 0;
+  for (const [index, words] of entries) {
+    for (; Math.floor(index / perCluster) > at; at++) {
+      yield buf;
+      buf = new Uint8Array(g.clusterSize);
+      view = new DataView(buf.buffer);
+    }
+    const pos = (index % perCluster) * entrySize;
+    words.forEach((w, i) => view.setUint32(pos + i * 4, w >>> 0));
+  }
+  for (; at < clusters; at++) {
+    yield buf;
+    buf = new Uint8Array(g.clusterSize);
+  }
+}
+
+/** The two words of a 64-bit offset. */
+function offsetEntry(offset: number): number[] {
+  return [Math.floor(offset / 0x100000000), offset % 0x100000000];
+}
+
+/** The words of an L1 or L2 entry pointing at `offset` with the COPIED flag (refcount 1). */
+function copiedEntry(offset: number): number[] {
+  const [hi, lo] = offsetEntry(offset);
+  return [(hi! | HI_COPIED) >>> 0, lo!];
+}
+
+function* l1Entries(plan: StreamPlan, layout: StreamLayout): Generator<Entry> {
+  let j = 0;
+  for (const t of l2TableIndexes(plan, layout.g)) yield [t, copiedEntry(layout.l2Offset + j++ * layout.g.clusterSize)];
+}
+
+function* reftableEntries(layout: StreamLayout): Generator<Entry> {
+  for (let b = 0; b < layout.refblocks; b++) yield [b, offsetEntry(layout.refblocksOffset + b * layout.g.clusterSize)];
+}
+
+/** The refcount blocks: metadata clusters once, data clusters as placed, the rest free. */
+function* refblocks(plan: StreamPlan, layout: StreamLayout): Generator<Uint8Array> {
+  const { g } = layout;
+  const data = dataRefcounts(plan, layout);
+  let c = 0;
+  for (let b = 0; b < layout.refblocks; b++) {
+    const block = new Uint8Array(g.clusterSize);
+    for (let i = 0; i < g.refcountBlockEntries; i++, c++) {
+      const n = c < layout.metadataClusters ? 1 : (data.next().value ?? 0);
+      if (n !== 0) setRefcountEntry(block, i, g.refcountBits, n);
+    }
+    yield block;
+  }
+}
+
+/** The L2 tables, in L1 order: plain clusters COPIED, compressed ones as packed. */
+function* l2Tables(plan: StreamPlan, layout: StreamLayout): Generator<Uint8Array> {
+  const { g } = layout;
+  const ext = g.extendedL2 ? [0, 0xffffffff] : [];
+  const none = g.extendedL2 ? [0, 0] : [];
+  let table = -1;
+  const entries: Entry[] = [];
+  for (const p of placements(plan, g)) {
+    const t = Math.floor(p.cluster / g.l2Entries);
+    if (t !== table && entries.length > 0) {
+      yield* tableClusters(1, g, g.l2EntrySize, entries.splice(0));
+    }
+    table = t;
+    const host = layout.dataOffset + p.at;
+    const words = p.compressed ? (({ hi, lo }) => [hi, lo, ...none])(encodeCompressed(host, p.length, g)) : [...copiedEntry(host), ...ext];
+    entries.push([p.cluster % g.l2Entries, words]);
+  }
+  if (entries.length > 0) yield* tableClusters(1, g, g.l2EntrySize, entries);
+}
+
+function headerCluster(p: Qcow2CreateParams, layout: StreamLayout): Uint8Array {
+  const h = makeHeader(p, layout.g);
+  h.size = p.size;
+  h.l1Size = layout.l1Size;
+  h.l1TableOffset = layout.l1Offset;
+  h.refcountTableOffset = layout.reftableOffset;
+  h.refcountTableClusters = layout.reftableClusters;
+  const out = new Uint8Array(layout.g.clusterSize);
+  out.set(serializeHeader(h));
+  return out;
+}
+
+async function* emitImage(p: Qcow2CreateParams, layout: StreamLayout, plan: StreamPlan, data: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array> {
+  const { g } = layout;
+  const batch = new Batch();
+  const metadata = [
+    [headerCluster(p, layout)],
+    tableClusters(layout.l1Clusters, g, 8, l1Entries(plan, layout)),
+    tableClusters(layout.reftableClusters, g, 8, reftableEntries(layout)),
+    refblocks(plan, layout),
+    l2Tables(plan, layout),
+  ];
+  for (const part of metadata) for (const cluster of part) yield* batch.put(cluster);
+  const units = data[Symbol.asyncIterator]();
+  let pos = 0;
+  for (const at of placements(plan, g)) {
+    const next = await units.next();
+    const offset = at.cluster * g.clusterSize;
+    if (next.done) throw new IoError(`The data of the qcow2 stream ended at unit ${at.k} of ${plan.units.length}`, { offset });
+    if (next.value.length !== at.length) throw new IoError(`A data unit of ${next.value.length} bytes where the layout placed ${at.length}`, { offset });
+    yield* batch.zeros(at.at - pos);
+    yield* batch.put(next.value);
+    pos = at.at + at.length;
+  }
+  yield* batch.zeros(layout.dataClusters * g.clusterSize - pos);
+  yield* batch.flush();
+}
+
+/**
+ * Compresses one cluster as the qcow2 writer does; a cluster that does not
+ * shrink comes back whole (a full cluster's length means plain).
+ */
+async function packCluster(type: number, data: Uint8Array): Promise<Uint8Array> {
+  return (await compressCluster(type, data)) ?? data;
+}
+
+/**
+ * A qcow2 stream writer for `request` (v2 or v3, any cluster size and
+ * refcount width, extended L2, zlib or zstd compression).
+ *
+ * @throws {InvalidArgumentError} for bad options (qemu-img's messages)
+ * @throws {UnsupportedError} for what a stream cannot carry
+ */
+export function qcow2StreamWriter(request: StreamWriterRequest): StreamWriter {
+  refuseUnstreamable(request.options);
+  const p = parseCreateOptions(request.size, request.options);
+  const g = makeGeometry(p.clusterBits, p.extendedL2, p.refcountOrder);
+  const layouts = new WeakMap<StreamPlan, StreamLayout>();
+  const layoutOf = (plan: StreamPlan): StreamLayout => {
+    let l = layouts.get(plan);
+    if (!l) {
+      l = streamLayout({ ...plan, size: alignUp(plan.size, 512) }, g);
+      layouts.set(plan, l);
+    }
+    return l;
+  };
+  return {
+    unit: g.clusterSize,
+    ...(request.compress ? { pack: (data: Uint8Array) => packCluster(p.compressionType, data) } : {}),
+    length: (plan) => layoutOf(plan).length,
+    emit: (plan, data) => emitImage(p, layoutOf(plan), plan, data),
+  };
+}
