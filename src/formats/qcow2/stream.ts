@@ -39,20 +39,29 @@ function refuseUnstreamable(o: ReadonlyMap<string, OptionValue>): void {
   if (prealloc === 'metadata' || prealloc === 'falloc' || prealloc === 'full') refuse('preallocation', `preallocation=${prealloc}`);
 }
 
-/** Gathers small pieces into chunks of about {@link BATCH} bytes; large ones pass as they are. */
+/**
+ * Gathers small pieces into chunks of about {@link BATCH} bytes; large data
+ * pieces pass as they are. Metadata is always copied, so its generators
+ * can fill one scratch buffer over and over.
+ */
 class Batch {
   #buf = new Uint8Array(BATCH);
   #n = 0;
 
   *put(bytes: Uint8Array): Generator<Uint8Array> {
-    if (bytes.length >= SMALL) {
-      yield* this.flush();
-      yield bytes;
-      return;
+    if (bytes.length < SMALL) return yield* this.copy(bytes);
+    yield* this.flush();
+    yield bytes;
+  }
+
+  *copy(bytes: Uint8Array): Generator<Uint8Array> {
+    for (let at = 0; at < bytes.length; ) {
+      const take = Math.min(bytes.length - at, BATCH - this.#n);
+      this.#buf.set(bytes.subarray(at, at + take), this.#n);
+      this.#n += take;
+      at += take;
+      if (this.#n === BATCH) yield* this.flush();
     }
-    if (this.#n + bytes.length > BATCH) yield* this.flush();
-    this.#buf.set(bytes, this.#n);
-    this.#n += bytes.length;
   }
 
   /** `n` zero bytes (the buffer is fresh, so skipping ahead leaves zeros). */
@@ -73,27 +82,39 @@ class Batch {
   }
 }
 
+/** One cluster-sized scratch buffer, handed out zeroed each time (its user copies it away before the next). */
+class Scratch {
+  readonly buf: Uint8Array;
+  readonly view: DataView;
+  constructor(size: number) {
+    this.buf = new Uint8Array(size);
+    this.view = new DataView(this.buf.buffer);
+  }
+  next(): this {
+    this.buf.fill(0);
+    return this;
+  }
+}
+
 /** One table entry: its index and its 32-bit big-endian words. */
 type Entry = readonly [index: number, words: readonly number[]];
 
-/** A table of `clusters` clusters from its non-zero entries (in index order), a cluster at a time. */
+/** A table of `clusters` clusters from its non-zero entries (in index order), a cluster at a time (one reused buffer). */
 function* tableClusters(clusters: number, g: Geometry, entrySize: number, entries: Iterable<Entry>): Generator<Uint8Array> {
   const perCluster = g.clusterSize / entrySize;
-  let buf = new Uint8Array(g.clusterSize);
-  let view = new DataView(buf.buffer);
+  const scratch = new Scratch(g.clusterSize);
   let at = 0;
   for (const [index, words] of entries) {
     for (; Math.floor(index / perCluster) > at; at++) {
-      yield buf;
-      buf = new Uint8Array(g.clusterSize);
-      view = new DataView(buf.buffer);
+      yield scratch.buf;
+      scratch.next();
     }
     const pos = (index % perCluster) * entrySize;
-    words.forEach((w, i) => view.setUint32(pos + i * 4, w >>> 0));
+    words.forEach((w, i) => scratch.view.setUint32(pos + i * 4, w >>> 0));
   }
   for (; at < clusters; at++) {
-    yield buf;
-    buf = new Uint8Array(g.clusterSize);
+    yield scratch.buf;
+    scratch.next();
   }
 }
 
@@ -117,13 +138,14 @@ function* reftableEntries(layout: StreamLayout): Generator<Entry> {
   for (let b = 0; b < layout.refblocks; b++) yield [b, offsetEntry(layout.refblocksOffset + b * layout.g.clusterSize)];
 }
 
-/** The refcount blocks: metadata clusters once, data clusters as placed, the rest free. */
+/** The refcount blocks: metadata clusters once, data clusters as placed, the rest free (one reused buffer). */
 function* refblocks(plan: StreamPlan, layout: StreamLayout): Generator<Uint8Array> {
   const { g } = layout;
   const data = dataRefcounts(plan, layout);
+  const scratch = new Scratch(g.clusterSize);
   let c = 0;
   for (let b = 0; b < layout.refblocks; b++) {
-    const block = new Uint8Array(g.clusterSize);
+    const block = scratch.next().buf;
     for (let i = 0; i < g.refcountBlockEntries; i++, c++) {
       const n = c < layout.metadataClusters ? 1 : (data.next().value ?? 0);
       if (n !== 0) setRefcountEntry(block, i, g.refcountBits, n);
@@ -132,24 +154,28 @@ function* refblocks(plan: StreamPlan, layout: StreamLayout): Generator<Uint8Arra
   }
 }
 
-/** The L2 tables, in L1 order: plain clusters COPIED, compressed ones as packed. */
+/** The L2 tables, in L1 order: plain clusters COPIED, compressed ones as packed (one reused buffer). */
 function* l2Tables(plan: StreamPlan, layout: StreamLayout): Generator<Uint8Array> {
   const { g } = layout;
-  const ext = g.extendedL2 ? [0, 0xffffffff] : [];
-  const none = g.extendedL2 ? [0, 0] : [];
+  const scratch = new Scratch(g.clusterSize);
+  const { view } = scratch;
   let table = -1;
-  const entries: Entry[] = [];
   for (const p of placements(plan, g)) {
     const t = Math.floor(p.cluster / g.l2Entries);
-    if (t !== table && entries.length > 0) {
-      yield* tableClusters(1, g, g.l2EntrySize, entries.splice(0));
+    if (t !== table && table >= 0) {
+      yield scratch.buf;
+      scratch.next();
     }
     table = t;
+    const pos = (p.cluster % g.l2Entries) * g.l2EntrySize;
     const host = layout.dataOffset + p.at;
-    const words = p.compressed ? (({ hi, lo }) => [hi, lo, ...none])(encodeCompressed(host, p.length, g)) : [...copiedEntry(host), ...ext];
-    entries.push([p.cluster % g.l2Entries, words]);
+    const { hi, lo } = p.compressed ? encodeCompressed(host, p.length, g) : { hi: (Math.floor(host / 0x100000000) | HI_COPIED) >>> 0, lo: host % 0x100000000 };
+    view.setUint32(pos, hi);
+    view.setUint32(pos + 4, lo);
+    // Extended L2: a plain cluster's 32 subclusters are all allocated; a compressed one has no bitmap.
+    if (g.extendedL2 && !p.compressed) view.setUint32(pos + 12, 0xffffffff);
   }
-  if (entries.length > 0) yield* tableClusters(1, g, g.l2EntrySize, entries);
+  if (table >= 0) yield scratch.buf;
 }
 
 function headerCluster(p: Qcow2CreateParams, layout: StreamLayout): Uint8Array {
@@ -174,7 +200,7 @@ async function* emitImage(p: Qcow2CreateParams, layout: StreamLayout, plan: Stre
     refblocks(plan, layout),
     l2Tables(plan, layout),
   ];
-  for (const part of metadata) for (const cluster of part) yield* batch.put(cluster);
+  for (const part of metadata) for (const cluster of part) yield* batch.copy(cluster);
   const units = data[Symbol.asyncIterator]();
   let pos = 0;
   for (const at of placements(plan, g)) {
