@@ -5,7 +5,8 @@
  * order. Placements are recomputed on each walk instead of kept, so the
  * memory a layout holds does not grow with the image.
  */
-import { IoError } from '../../core/errors.js';
+import { IoError, UnsupportedError } from '../../core/errors.js';
+import { LIMITS } from '../../core/limits.js';
 import type { StreamPlan } from '../driver.js';
 import { l1EntriesFor, type Geometry } from './layout.js';
 import { refcountMax, refcountStructuresFor } from './refcount.js';
@@ -89,7 +90,11 @@ export function* l2TableIndexes(plan: StreamPlan, g: Geometry): Generator<number
   }
 }
 
-/** Lays the image out for `plan` (whose size is the image's virtual size). */
+/**
+ * Lays the image out for `plan` (whose size is the image's virtual size).
+ *
+ * @throws {UnsupportedError} when the refcount table would be larger than qemu reads
+ */
 export function streamLayout(plan: StreamPlan, g: Geometry): StreamLayout {
   const cs = g.clusterSize;
   const l1Size = l1EntriesFor(plan.size, g);
@@ -98,6 +103,10 @@ export function streamLayout(plan: StreamPlan, g: Geometry): StreamLayout {
   for (const _ of l2TableIndexes(plan, g)) l2Tables++;
   const dataClusters = dataBytes(plan, g) / cs;
   const { blocks, table } = refcountStructuresFor(1 + l1Clusters + l2Tables + dataClusters, g);
+  if (table * cs > LIMITS.qcow2MaxRefcountTableBytes) {
+    // qemu refuses to open an image whose refcount table is larger.
+    throw new UnsupportedError(`The streamed qcow2 image would need a refcount table of ${table * cs} bytes, more than the ${LIMITS.qcow2MaxRefcountTableBytes} qemu reads (try using a larger cluster size)`);
+  }
   const reftableOffset = (1 + l1Clusters) * cs;
   const refblocksOffset = reftableOffset + table * cs;
   const l2Offset = refblocksOffset + blocks * cs;
