@@ -178,9 +178,9 @@ function* l2Tables(plan: StreamPlan, layout: StreamLayout): Generator<Uint8Array
   if (table >= 0) yield scratch.buf;
 }
 
-function headerCluster(p: Qcow2CreateParams, layout: StreamLayout): Uint8Array {
+function headerCluster(p: Qcow2CreateParams, layout: StreamLayout, size: number): Uint8Array {
   const h = makeHeader(p, layout.g);
-  h.size = p.size;
+  h.size = alignUp(size, 512);
   h.l1Size = layout.l1Size;
   h.l1TableOffset = layout.l1Offset;
   h.refcountTableOffset = layout.reftableOffset;
@@ -194,7 +194,7 @@ async function* emitImage(p: Qcow2CreateParams, layout: StreamLayout, plan: Stre
   const { g } = layout;
   const batch = new Batch();
   const metadata = [
-    [headerCluster(p, layout)],
+    [headerCluster(p, layout, plan.size)],
     tableClusters(layout.l1Clusters, g, 8, l1Entries(plan, layout)),
     tableClusters(layout.reftableClusters, g, 8, reftableEntries(layout)),
     refblocks(plan, layout),
@@ -212,6 +212,7 @@ async function* emitImage(p: Qcow2CreateParams, layout: StreamLayout, plan: Stre
     yield* batch.put(next.value);
     pos = at.at + at.length;
   }
+  if (!(await units.next()).done) throw new IoError(`The data of the qcow2 stream has more than the ${plan.units.length} units planned`);
   yield* batch.zeros(layout.dataClusters * g.clusterSize - pos);
   yield* batch.flush();
 }
