@@ -114,6 +114,22 @@ describe('qcow2 streamed out', () => {
     });
   }
 
+  it('a qcow2 chain source (compressed, zero and discarded clusters, backing data) streams to what it reads as', async (t) => {
+    if (!requireQemu(t)) return;
+    qemuImgOk(['create', '-q', '-f', 'qcow2', '-o', 'cluster_size=4k', at('base.qcow2'), '3M']);
+    qemuIo(at('base.qcow2'), ['write -P 1 0 1M', 'write -c -P 2 2M 64k'], 'qcow2');
+    qemuImgOk(['create', '-q', '-f', 'qcow2', '-b', at('base.qcow2'), '-F', 'qcow2', at('top.qcow2')]);
+    qemuIo(at('top.qcow2'), ['write -z 64k 128k', 'discard 512k 64k', 'write -c -P 3 1536k 128k', 'write -P 4 2900k 4k'], 'qcow2');
+    for (const opts of [{}, { compress: true, options: 'cluster_size=4k' }]) {
+      const got = await streamTo('top.qcow2', 'out.qcow2', opts);
+      assert.equal(got.bytes, got.length);
+      const check = JSON.parse(qemuImgOk(['check', '--output=json', at('out.qcow2')])) as CheckJson;
+      assert.equal(check['check-errors'] + (check.corruptions ?? 0) + (check.leaks ?? 0), 0);
+      const cmp = qemuImg(['compare', at('top.qcow2'), at('out.qcow2')]);
+      assert.equal(cmp.status, 0, cmp.stdout + cmp.stderr);
+    }
+  });
+
   it('the header says what was asked: compat, compression type, refcount width, extended L2', async (t) => {
     if (!requireQemu(t)) return;
     await streamAndVerify('mixed.raw', { options: 'compression_type=zstd,refcount_bits=4,lazy_refcounts=on', compress: true }, 'zstd');
