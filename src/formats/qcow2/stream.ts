@@ -10,7 +10,7 @@ import type { OptionValue, StreamPlan, StreamWriter, StreamWriterRequest } from 
 import { compressCluster } from './compressed.js';
 import { makeHeader, parseCreateOptions, type Qcow2CreateParams } from './create.js';
 import { serializeHeader } from './header.js';
-import { encodeCompressed, HI_COPIED, makeGeometry, type Geometry } from './layout.js';
+import { encodeCompressed, HI_COPIED, makeGeometry, splitOffset, writeEntry, type Geometry } from './layout.js';
 import { setRefcountEntry } from './refcount.js';
 import { dataRefcounts, l2TableIndexes, placements, streamLayout, type StreamLayout } from './stream-layout.js';
 
@@ -96,21 +96,20 @@ class Scratch {
   }
 }
 
-/** One table entry: its index and its 32-bit big-endian words. */
-type Entry = readonly [index: number, words: readonly number[]];
+/** One 64-bit table entry: its index and its two 32-bit halves. */
+type Entry = readonly [index: number, word: { hi: number; lo: number }];
 
-/** A table of `clusters` clusters from its non-zero entries (in index order), a cluster at a time (one reused buffer). */
-function* tableClusters(clusters: number, g: Geometry, entrySize: number, entries: Iterable<Entry>): Generator<Uint8Array> {
-  const perCluster = g.clusterSize / entrySize;
+/** A table of 64-bit entries, `clusters` clusters long, from its non-zero entries in index order, a cluster at a time (one reused buffer). */
+function* tableClusters(clusters: number, g: Geometry, entries: Iterable<Entry>): Generator<Uint8Array> {
+  const perCluster = g.clusterSize / 8;
   const scratch = new Scratch(g.clusterSize);
   let at = 0;
-  for (const [index, words] of entries) {
+  for (const [index, { hi, lo }] of entries) {
     for (; Math.floor(index / perCluster) > at; at++) {
       yield scratch.buf;
       scratch.next();
     }
-    const pos = (index % perCluster) * entrySize;
-    words.forEach((w, i) => scratch.view.setUint32(pos + i * 4, w >>> 0));
+    writeEntry(scratch.view, (index % perCluster) * 8, hi, lo);
   }
   for (; at < clusters; at++) {
     yield scratch.buf;
@@ -118,24 +117,19 @@ function* tableClusters(clusters: number, g: Geometry, entrySize: number, entrie
   }
 }
 
-/** The two words of a 64-bit offset. */
-function offsetEntry(offset: number): number[] {
-  return [Math.floor(offset / 0x100000000), offset % 0x100000000];
-}
-
-/** The words of an L1 or L2 entry pointing at `offset` with the COPIED flag (refcount 1). */
-function copiedEntry(offset: number): number[] {
-  const [hi, lo] = offsetEntry(offset);
-  return [(hi! | HI_COPIED) >>> 0, lo!];
+/** An L1 or L2 entry pointing at `offset` with the COPIED flag (refcount 1). */
+function copied(offset: number): { hi: number; lo: number } {
+  const { hi, lo } = splitOffset(offset);
+  return { hi: (hi | HI_COPIED) >>> 0, lo };
 }
 
 function* l1Entries(plan: StreamPlan, layout: StreamLayout): Generator<Entry> {
   let j = 0;
-  for (const t of l2TableIndexes(plan, layout.g)) yield [t, copiedEntry(layout.l2Offset + j++ * layout.g.clusterSize)];
+  for (const t of l2TableIndexes(plan, layout.g)) yield [t, copied(layout.l2Offset + j++ * layout.g.clusterSize)];
 }
 
 function* reftableEntries(layout: StreamLayout): Generator<Entry> {
-  for (let b = 0; b < layout.refblocks; b++) yield [b, offsetEntry(layout.refblocksOffset + b * layout.g.clusterSize)];
+  for (let b = 0; b < layout.refblocks; b++) yield [b, splitOffset(layout.refblocksOffset + b * layout.g.clusterSize)];
 }
 
 /** The refcount blocks: metadata clusters once, data clusters as placed, the rest free (one reused buffer). */
@@ -169,9 +163,8 @@ function* l2Tables(plan: StreamPlan, layout: StreamLayout): Generator<Uint8Array
     table = t;
     const pos = (p.cluster % g.l2Entries) * g.l2EntrySize;
     const host = layout.dataOffset + p.at;
-    const { hi, lo } = p.compressed ? encodeCompressed(host, p.length, g) : { hi: (Math.floor(host / 0x100000000) | HI_COPIED) >>> 0, lo: host % 0x100000000 };
-    view.setUint32(pos, hi);
-    view.setUint32(pos + 4, lo);
+    const { hi, lo } = p.compressed ? encodeCompressed(host, p.length, g) : copied(host);
+    writeEntry(view, pos, hi, lo);
     // Extended L2: a plain cluster's 32 subclusters are all allocated; a compressed one has no bitmap.
     if (g.extendedL2 && !p.compressed) view.setUint32(pos + 12, 0xffffffff);
   }
@@ -195,8 +188,8 @@ async function* emitImage(p: Qcow2CreateParams, layout: StreamLayout, plan: Stre
   const batch = new Batch();
   const metadata = [
     [headerCluster(p, layout, plan.size)],
-    tableClusters(layout.l1Clusters, g, 8, l1Entries(plan, layout)),
-    tableClusters(layout.reftableClusters, g, 8, reftableEntries(layout)),
+    tableClusters(layout.l1Clusters, g, l1Entries(plan, layout)),
+    tableClusters(layout.reftableClusters, g, reftableEntries(layout)),
     refblocks(plan, layout),
     l2Tables(plan, layout),
   ];
