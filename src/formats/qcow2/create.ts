@@ -103,7 +103,7 @@ function enumValue<T extends string>(o: ReadonlyMap<string, OptionValue>, key: s
  * @throws {InvalidArgumentError} with qemu-img's messages
  * @throws {UnsupportedError} for encryption
  */
-function parseCreateOptions(size: number, o: ReadonlyMap<string, OptionValue>): Qcow2CreateParams {
+export function parseCreateOptions(size: number, o: ReadonlyMap<string, OptionValue>): Qcow2CreateParams {
   if (o.get('encryption') === true && o.has('encrypt.format')) {
     throw new InvalidArgumentError("'encrypt.format' and its alias 'encryption' can't be used at the same time");
   }
@@ -182,7 +182,8 @@ function checkCombinations(p: Qcow2CreateParams): void {
   }
 }
 
-function makeHeader(p: Qcow2CreateParams, g: Geometry): Qcow2Header {
+/** The header of a new image (no tables yet: the caller sets their offsets and sizes). */
+export function makeHeader(p: Qcow2CreateParams, g: Geometry): Qcow2Header {
   let incompatible = 0n;
   if (p.extendedL2) incompatible |= BigInt(INCOMPAT_EXTL2);
   if (p.dataFile !== undefined) incompatible |= BigInt(INCOMPAT_DATA_FILE);

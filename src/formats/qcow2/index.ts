@@ -14,6 +14,7 @@ import { openState } from './open.js';
 import { checkQcow2RuntimeOptions, QCOW2_RUNTIME_OPTIONS } from './runtime-options.js';
 import { createWriter, updateHeaderOnOpen } from './writer-open.js';
 import { Qcow2Bitmaps, withBitmaps } from './bitmap-ops.js';
+import { qcow2StreamWriter } from './stream.js';
 
 export { Qcow2Image } from './image.js';
 
@@ -80,4 +81,5 @@ export const qcow2Driver: FormatDriver = {
   createsExtraFiles: (options) => options.has('data_file'),
   amendOptions: QCOW2_AMEND_OPTIONS, // amend.ts
   measure: measureQcow2,
+  streamWriter: qcow2StreamWriter,
 };
