@@ -96,7 +96,8 @@ export class AppendSpill {
   }
 }
 
-async function privateFile(dir: string | undefined): Promise<FileHandle> {
+/** A private file (0600, in a fresh 0700 directory removed at once) nobody else can open and nothing leaves behind. */
+export async function privateFile(dir: string | undefined): Promise<FileHandle> {
   const base = dir ?? tmpdir();
   let d: string;
   try {
