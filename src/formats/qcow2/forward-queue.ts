@@ -8,7 +8,7 @@
  */
 
 /** Kinds of item, in the order items at the same offset are served. */
-export const ITEM = { l1: 0, l2: 1, data: 2, compressed: 3, reftable: 4, refblock: 5 } as const;
+export const ITEM = { l1: 0, l2: 1, data: 2, compressed: 3, reftable: 4, skip: 5 } as const;
 export type ItemKind = (typeof ITEM)[keyof typeof ITEM];
 
 /** One range of the file the reader wants. */
@@ -24,9 +24,9 @@ export interface Item {
   readonly guestLength: number;
 }
 
-/** True for items that only help (the refcount structures are passed over, never needed). */
+/** True for items that only help: the refcount table (naming what to skip) and the ranges to pass over (refcount blocks, the L1 table's unused end). */
 export function isHelper(kind: ItemKind): boolean {
-  return kind === ITEM.reftable || kind === ITEM.refblock;
+  return kind === ITEM.reftable || kind === ITEM.skip;
 }
 
 class Batch {

@@ -48,11 +48,20 @@ export function forwardLayout(cluster: Uint8Array, name: string): ForwardLayout 
   return { header, g, l1Entries: l1EntriesFor(header.size, g), table };
 }
 
-/** The items the header names: the L1 table (the part that maps guest bytes) and the refcount table. */
+/**
+ * The items the header names: the L1 table (the part that maps guest
+ * bytes; the rest of its clusters is passed over) and the refcount table.
+ */
 export function headerItems(l: ForwardLayout): Item[] {
   const h = l.header;
+  const cs = l.g.clusterSize;
   const items: Item[] = [];
-  if (l.l1Entries > 0) items.push({ kind: ITEM.l1, host: h.l1TableOffset, length: l.l1Entries * 8, guest: 0, guestLength: 0 });
+  if (l.l1Entries > 0) {
+    const used = l.l1Entries * 8;
+    items.push({ kind: ITEM.l1, host: h.l1TableOffset, length: used, guest: 0, guestLength: 0 });
+    const rest = Math.ceil((h.l1Size * 8) / cs) * cs - used;
+    if (rest > 0) items.push({ kind: ITEM.skip, host: h.l1TableOffset + used, length: rest, guest: 0, guestLength: 0 });
+  }
   items.push({ kind: ITEM.reftable, host: h.refcountTableOffset, length: h.refcountTableClusters * l.g.clusterSize, guest: 0, guestLength: 0 });
   return items;
 }
@@ -73,7 +82,7 @@ export function l1Items(l: ForwardLayout, bytes: Uint8Array): Item[] {
 }
 
 /**
- * The refcount blocks the refcount table names, to pass over. Entries that
+ * The refcount blocks the refcount table names, to pass over (as `skip` items). Entries that
  * no reader could follow are left out: the blocks are never needed, only
  * skipped, so a bad entry must not cost a data cluster.
  */
@@ -84,7 +93,7 @@ export function refcountItems(l: ForwardLayout, bytes: Uint8Array): Item[] {
   for (let p = 0; p + 8 <= bytes.length; p += 8) {
     const v = view.getBigUint64(p) & 0xfffffffffffffe00n;
     if (v === 0n || v > BigInt(Number.MAX_SAFE_INTEGER - cs) || Number(v) % cs !== 0) continue;
-    items.push({ kind: ITEM.refblock, host: Number(v), length: cs, guest: 0, guestLength: 0 });
+    items.push({ kind: ITEM.skip, host: Number(v), length: cs, guest: 0, guestLength: 0 });
   }
   return items;
 }

@@ -65,7 +65,7 @@ function describe(item: Item): string {
     case ITEM.compressed:
       return `compressed cluster at offset ${item.host}${guest}`;
     default:
-      return `refcount structure at offset ${item.host}`;
+      return `metadata at offset ${item.host}`;
   }
 }
 
@@ -88,6 +88,8 @@ class ForwardQcow2 implements ForwardImage {
   readonly #spill: OffsetSpill;
   #tail: Tail | undefined;
   #started = false;
+  /** The item being read (a table counts as pending until it is read). */
+  #current: Item | undefined;
 
   constructor(source: ForwardSource, request: ForwardRequest, layout: ForwardLayout, tail: Tail) {
     this.#source = source;
@@ -112,7 +114,7 @@ class ForwardQcow2 implements ForwardImage {
       while (this.#queue.needed > 0) {
         throwIfAborted(this.#signal);
         if (this.#queue.tables === 0) this.#forgetUnneeded();
-        const item = this.#queue.pop()!;
+        const item = (this.#current = this.#queue.pop()!);
         if (isHelper(item.kind)) {
           await this.#passOver(item);
           continue;
@@ -128,6 +130,12 @@ class ForwardQcow2 implements ForwardImage {
       this.#tail = undefined;
       await this.#spill.close();
     }
+  }
+
+  /** True while a table that may name more items is still to be read. */
+  get #tablesPending(): boolean {
+    const k = this.#current?.kind;
+    return this.#queue.tables > 0 || k === ITEM.l1 || k === ITEM.l2;
   }
 
   get #pos(): number {
@@ -159,7 +167,7 @@ class ForwardQcow2 implements ForwardImage {
       const at = this.#pos;
       const chunk = await this.#read(Math.min(GAP_CHUNK, to - at));
       if (chunk.length === 0) return helper;
-      if (this.#queue.tables > 0) await this.#spill.put(at, chunk);
+      if (this.#tablesPending) await this.#spill.put(at, chunk);
     }
     return true;
   }
@@ -220,10 +228,10 @@ class ForwardQcow2 implements ForwardImage {
     if (keepSector && freshFrom < have) await this.#spill.put(freshFrom, bytes.slice(freshFrom - item.host));
   }
 
-  /** Refcount structures: read the table (for the blocks it names), pass over the blocks. */
+  /** Helper items: read the refcount table (for the blocks it names), pass over the rest. */
   async #passOver(item: Item): Promise<void> {
     const end = item.host + item.length;
-    if (item.kind === ITEM.refblock) {
+    if (item.kind === ITEM.skip) {
       if (!(await this.#gap(item.host, true))) return;
       this.#spill.release(item.host, Math.min(end, this.#pos) - item.host);
       while (this.#pos < end && (await this.#read(Math.min(GAP_CHUNK, end - this.#pos))).length > 0) throwIfAborted(this.#signal);
