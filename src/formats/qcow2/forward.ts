@@ -203,7 +203,12 @@ class ForwardQcow2 implements ForwardImage {
       default: {
         const cs = l.g.clusterSize;
         const out = new Uint8Array(cs);
-        await decompressCluster(l.header.compressionType, bytes, out, item.host);
+        try {
+          await decompressCluster(l.header.compressionType, bytes, out, item.host);
+        } catch (err) {
+          // Cut short by the end of the stream: that is what went wrong, not the data.
+          throw bytes.length < item.length && err instanceof CorruptImageError ? this.#ended(item) : err;
+        }
         const at = item.guest % cs;
         return { offset: item.guest, data: out.subarray(at, at + item.guestLength) };
       }
