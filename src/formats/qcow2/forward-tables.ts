@@ -12,6 +12,9 @@ import { parseHeader, type Qcow2Header } from './header.js';
 import { INCOMPAT_DATA_FILE, INCOMPAT_EXTL2, l1EntriesFor, makeGeometry, type Geometry } from './layout.js';
 import { checkTables } from './open.js';
 
+/** Most guest bytes of contiguous data one item covers (small clusters are read in runs). */
+const DATA_RUN = 1024 * 1024;
+
 /** What the items of an image are read against. */
 export interface ForwardLayout {
   readonly header: Qcow2Header;
@@ -100,14 +103,16 @@ export function refcountItems(l: ForwardLayout, bytes: Uint8Array): Item[] {
 
 /**
  * The data and compressed clusters one L2 table maps (`item` is the
- * table's own item). Data runs are cut at guest cluster boundaries, so the
- * stream is read one cluster at a time; zero and unallocated ranges need
- * no bytes (nothing lies below a stream image).
+ * table's own item). Contiguous data runs are cut into pieces of
+ * {@link DATA_RUN} bytes (or one cluster, when larger), so the stream is
+ * read in large pieces but never more than that at once; zero and
+ * unallocated ranges need no bytes (nothing lies below a stream image).
  *
  * @throws {CorruptImageError} for entries the open path refuses (unaligned, zero flags in v2, bad subcluster bits)
  */
 export function l2Items(l: ForwardLayout, item: Item, table: Uint8Array): Item[] {
   const cs = l.g.clusterSize;
+  const run = Math.max(cs, DATA_RUN);
   const extents = mapLoadedTable(l.table, table, item.host, item.guest / cs, item.guest, item.guest + item.guestLength);
   const items: Item[] = [];
   for (const e of extents) {
@@ -117,7 +122,7 @@ export function l2Items(l: ForwardLayout, item: Item, table: Uint8Array): Item[]
       items.push({ kind: ITEM.compressed, host: e.hostOffset, length: Math.min(e.hostLength, 2 * cs), guest: e.offset, guestLength: e.length });
     } else if (e.kind === 'data') {
       for (let at = e.offset; at < e.offset + e.length; ) {
-        const next = Math.min((Math.floor(at / cs) + 1) * cs, e.offset + e.length);
+        const next = Math.min((Math.floor(at / run) + 1) * run, e.offset + e.length);
         items.push({ kind: ITEM.data, host: e.hostOffset + (at - e.offset), length: next - at, guest: at, guestLength: next - at });
         at = next;
       }
