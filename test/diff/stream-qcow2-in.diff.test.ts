@@ -161,6 +161,19 @@ describe('qcow2 read forward', () => {
     await assertSameAsQemu(file, { limit: 0 });
   });
 
+  it('internal snapshots are passed over: only the active L1 table is read; an empty image reads as nothing', async (t) => {
+    if (!requireQemu(t)) return;
+    const file = at('snap.qcow2');
+    qemuImgOk(['create', '-f', 'qcow2', file, '4M']);
+    qemuIo(file, ['write -P 0x61 0 1M', 'write -P 0x62 2M 64k'], 'qcow2');
+    qemuImgOk(['snapshot', '-c', 'one', file]);
+    qemuIo(file, ['write -P 0x63 512k 1M', 'write -z 2M 64k', 'write -P 0x64 3M 4k'], 'qcow2');
+    await assertSameAsQemu(file);
+    const empty = at('empty.qcow2');
+    qemuImgOk(['create', '-f', 'qcow2', empty, '0']);
+    assert.equal((await readForward(empty, { limit: 0 })).length, 0);
+  });
+
   it('an image qemu reshaped (freed clusters reused, the L1 table moved by a resize) needs the spill', async (t) => {
     if (!requireQemu(t)) return;
     const file = at('reshaped.qcow2');
