@@ -34,6 +34,9 @@ export interface MapContext {
   readonly externalData: boolean;
 }
 
+/** What reading one L2 table's entries needs. */
+export type TableContext = Pick<MapContext, 'g' | 'version' | 'dataStore' | 'externalData'>;
+
 /** L2 table offset from L1 entry `i` (0 = none). */
 export function l1Entry(ctx: Pick<MapContext, 'l1' | 'l1Size' | 'g'>, i: number): number {
   if (i >= ctx.l1Size) return 0;
@@ -140,8 +143,20 @@ function rawL1Offset(ctx: MapContext, i: number): number {
   return hi > 0x1fffff ? 0 : hi * 0x100000000 + (lo >>> 0);
 }
 
+/**
+ * The extents of one L2 table already in memory (`table`, read at host
+ * `l2Off`, its first entry mapping guest cluster `firstCluster`) over guest
+ * `[from, to)`: for readers that get tables some other way than the cache
+ * (a forward-only stream).
+ */
+export function mapLoadedTable(ctx: TableContext, table: Uint8Array, l2Off: number, firstCluster: number, from: number, to: number): Extent[] {
+  const list = new ExtentList();
+  walkTable(ctx, table, l2Off, firstCluster, from, to, list, Infinity);
+  return list.out;
+}
+
 /** The entries of one table over guest `[from, to)`, standard or extended. */
-function walkTable(ctx: MapContext, table: Uint8Array, l2Off: number, firstCluster: number, from: number, to: number, list: ExtentList, maxExtents: number): void {
+function walkTable(ctx: TableContext, table: Uint8Array, l2Off: number, firstCluster: number, from: number, to: number, list: ExtentList, maxExtents: number): void {
   const cs = ctx.g.clusterSize;
   const extended = ctx.g.extendedL2;
   const view = new DataView(table.buffer, table.byteOffset, table.byteLength);
@@ -200,13 +215,13 @@ function badEntry(where: EntryPos, what: string): CorruptImageError {
   );
 }
 
-function dataOffset(ctx: MapContext, hi: number, lo: number, where: EntryPos): number {
+function dataOffset(ctx: TableContext, hi: number, lo: number, where: EntryPos): number {
   const off = entryOffset(hi, lo, 'L2 entry');
   if (off % ctx.g.clusterSize !== 0) throw badEntry(where, `Cluster allocation offset 0x${off.toString(16)} unaligned`);
   return off;
 }
 
-function mapStandard(ctx: MapContext, view: DataView, where: EntryPos, cStart: number, from: number, to: number, list: ExtentList): void {
+function mapStandard(ctx: TableContext, view: DataView, where: EntryPos, cStart: number, from: number, to: number, list: ExtentList): void {
   const hi = view.getUint32(where.index * 8);
   const lo = view.getUint32(where.index * 8 + 4);
   const length = to - from;
@@ -233,7 +248,7 @@ function mapStandard(ctx: MapContext, view: DataView, where: EntryPos, cStart: n
 /** Subcluster kinds of one extended entry. */
 type ScKind = 'data' | 'zero' | 'zero-alloc' | 'unallocated';
 
-function mapExtended(ctx: MapContext, view: DataView, where: EntryPos, cStart: number, from: number, to: number, list: ExtentList): void {
+function mapExtended(ctx: TableContext, view: DataView, where: EntryPos, cStart: number, from: number, to: number, list: ExtentList): void {
   const p = where.index * 16;
   const hi = view.getUint32(p);
   const lo = view.getUint32(p + 4);

@@ -9,6 +9,7 @@ import { QCOW2_AMEND_OPTIONS } from './amend.js';
 import { Qcow2Image } from './image.js';
 import { Qcow2Checker, repairDirtyImage } from './check.js';
 import { INCOMPAT_DIRTY, QCOW2_MAGIC } from './layout.js';
+import { readForwardQcow2 } from './forward.js';
 import { measureQcow2 } from './measure.js';
 import { openState } from './open.js';
 import { checkQcow2RuntimeOptions, QCOW2_RUNTIME_OPTIONS } from './runtime-options.js';
@@ -82,4 +83,5 @@ export const qcow2Driver: FormatDriver = {
   amendOptions: QCOW2_AMEND_OPTIONS, // amend.ts
   measure: measureQcow2,
   streamWriter: qcow2StreamWriter,
+  readForward: readForwardQcow2, // forward.ts
 };

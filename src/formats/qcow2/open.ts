@@ -44,7 +44,8 @@ async function readHeaderCluster(store: ByteStore): Promise<Qcow2Header> {
   return parseHeader(cluster);
 }
 
-function checkTables(h: Qcow2Header, g: Geometry, readOnly: boolean, forCheck = false): void {
+/** The header's table fields against their limits, as qcow2_do_open checks them (QEMU's messages). */
+export function checkTables(h: Qcow2Header, g: Geometry, readOnly: boolean, forCheck = false): void {
   if (h.cryptMethod > 2) throw new UnsupportedError(`Unsupported encryption method ${h.cryptMethod}`);
   if (!readOnly && !forCheck && has(h, INCOMPAT_CORRUPT)) throw new CorruptImageError('qcow2: Image is corrupt; cannot be opened read/write');
   if (h.refcountTableClusters === 0) throw new CorruptImageError('Image does not contain a reference count table');
