@@ -54,7 +54,8 @@ export async function startNginx(root: string, work: string, serverExtra = ''): 
   const temp = ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'].map((k) => `${k}_temp_path ${work};`).join(' ');
   writeFileSync(
     join(work, 'nginx.conf'),
-    `daemon off; pid ${join(work, 'nginx.pid')}; error_log ${join(work, 'error.log')}; worker_processes 1;
+    // As root, nginx's workers would drop to nobody, who cannot read a private temporary directory.
+    `${process.getuid?.() === 0 ? 'user root;' : ''} daemon off; pid ${join(work, 'nginx.pid')}; error_log ${join(work, 'error.log')}; worker_processes 1;
 events {}
 http { ${temp} log_format b '$request_method $status "$http_range" $bytes_sent';
   server { listen 127.0.0.1:${port}; root ${root}; access_log ${log} b; ${serverExtra} } }
