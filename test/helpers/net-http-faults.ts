@@ -15,6 +15,8 @@ export interface Faults {
   resets?: number;
   /** Ranged GETs to end cleanly halfway through the announced body. */
   shortBodies?: number;
+  /** Ranged GETs that send half their body and then nothing (the client must time out). */
+  stalls?: number;
   /** Ranged GETs to answer 503 with `Retry-After: 1`. */
   busy?: number;
   /** Replace the object after this many ranged GETs. */
@@ -90,20 +92,22 @@ export async function startFaultServer(data: Uint8Array, faults: Faults = {}): P
     if (start >= body.length) return finish(416, { 'content-range': `bytes */${body.length}`, 'content-length': 0 });
     const part = body.subarray(start, end + 1);
     const headers = { 'content-range': `bytes ${start}-${end}/${body.length}`, 'content-length': part.length };
-    if ((faults.resets ?? 0) > 0 || (faults.shortBodies ?? 0) > 0) return cutOff(req, res, headers, part, seen);
+    if ((faults.resets ?? 0) > 0 || (faults.shortBodies ?? 0) > 0 || (faults.stalls ?? 0) > 0) return cutOff(req, res, headers, part, seen);
     finish(206, headers, part);
   });
   const cutOff = (_req: IncomingMessage, res: ServerResponse, headers: Record<string, string | number>, part: Buffer, seen: (s: number) => void): void => {
     seen(206);
     const reset = (faults.resets ?? 0) > 0;
+    const stall = !reset && (faults.stalls ?? 0) > 0;
     if (reset) faults.resets = (faults.resets ?? 0) - 1;
+    else if (stall) faults.stalls = (faults.stalls ?? 0) - 1;
     else faults.shortBodies = (faults.shortBodies ?? 0) - 1;
     res.writeHead(206, { etag, ...headers });
     const half = part.subarray(0, part.length >> 1);
     state.bodyBytes += half.length;
     res.write(half, () => {
       if (reset) res.socket?.resetAndDestroy();
-      else res.socket?.end();
+      else if (!stall) res.socket?.end();
     });
   };
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));

@@ -54,6 +54,12 @@ describe('net-http: faults end in success after retries', () => {
     assert.equal(s.faults.shortBodies, 0);
   });
 
+  it('a body that stalls is abandoned after timeoutMs and retried', async () => {
+    const s = await serve({ stalls: 1 });
+    assert.deepEqual(await convertOnce(s.url, 'stall.raw', { timeoutMs: 300 }), Buffer.from(DATA));
+    assert.equal(s.faults.stalls, 0);
+  });
+
   it('503 with Retry-After is retried', async () => {
     const s = await serve({ busy: 1 });
     assert.deepEqual(await convertOnce(s.url, 'busy.raw'), Buffer.from(DATA));
