@@ -7,6 +7,7 @@
  * a 1 GiB qcow2.
  */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it, type TestContext } from 'node:test';
@@ -19,6 +20,8 @@ const dir = tmpDir('vdisk-net-http-diff-');
 const www = join(dir.path, 'www');
 const work = join(dir.path, 'nginx');
 let nginx: Nginx | undefined;
+let nginxTls: Nginx | undefined;
+const cert = join(dir.path, 'cert.pem');
 const MiB = 1024 * 1024;
 
 before(async () => {
@@ -34,9 +37,16 @@ before(async () => {
   qemuImgOk(['create', '-q', '-f', 'qcow2', join(www, 'big.qcow2'), '1G']);
   qemuIo(join(www, 'big.qcow2'), Array.from({ length: 32 }, (_, i) => `write -P ${i + 1} ${i * 32 + (i % 7)}M 1M`), 'qcow2');
   nginx = await startNginx(www, work, 'location /private/ { if ($http_x_token != "s3cret") { return 403; } }');
+  const key = join(dir.path, 'key.pem');
+  const made = spawnSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '2', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'], { stdio: 'ignore' });
+  if (made.status === 0) {
+    mkdirSync(join(dir.path, 'nginx-tls'));
+    nginxTls = await startNginx(www, join(dir.path, 'nginx-tls'), '', { cert, key });
+  }
 });
 after(async () => {
   await nginx?.stop();
+  await nginxTls?.stop();
   dir.cleanup();
 });
 
@@ -144,5 +154,20 @@ describe('net-http: --header', () => {
     const r = vdisk(['info', '--header', 'X-Token', n.url('small.qcow2')]);
     assert.equal(r.status, 1);
     assert.match(r.stderr, /Invalid header 'X-Token'/);
+  });
+});
+
+describe('net-http: https://', () => {
+  it('convert and info over TLS (the server certificate trusted through NODE_EXTRA_CA_CERTS); an untrusted one is refused', (t) => {
+    if (!ready(t)) return;
+    if (!nginxTls) return void t.skip('openssl could not make a certificate: https test SKIPPED');
+    const url = nginxTls.url('small.qcow2');
+    const out = join(dir.path, 'tls.raw');
+    const r = vdisk(['convert', '-O', 'raw', url, out], { env: { NODE_EXTRA_CA_CERTS: cert } });
+    assert.equal(r.status, 0, r.stderr);
+    assert.ok(readFileSync(out).equals(readFileSync(join(www, 'small.raw'))));
+    const refused = vdisk(['info', url]);
+    assert.equal(refused.status, 1);
+    assert.match(refused.stderr, new RegExp(`^vdisk: Could not open '${url}': Error opening file: .*certificate`));
   });
 });

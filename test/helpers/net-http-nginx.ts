@@ -5,7 +5,8 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { connect, createServer } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 
@@ -48,8 +49,10 @@ export interface Nginx {
  * Starts nginx serving `root`, its config, pid and logs in `work`.
  * `serverExtra` goes into the server block (e.g. a header check).
  */
-export async function startNginx(root: string, work: string, serverExtra = ''): Promise<Nginx> {
+export async function startNginx(root: string, work: string, serverExtra = '', tls?: { cert: string; key: string }): Promise<Nginx> {
   const port = await freePort();
+  const ssl = tls ? ` ssl; ssl_certificate ${tls.cert}; ssl_certificate_key ${tls.key}` : '';
+  const scheme = tls ? 'https' : 'http';
   const log = join(work, 'access.log');
   const temp = ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'].map((k) => `${k}_temp_path ${work};`).join(' ');
   writeFileSync(
@@ -58,16 +61,16 @@ export async function startNginx(root: string, work: string, serverExtra = ''): 
     `${process.getuid?.() === 0 ? 'user root;' : ''} daemon off; pid ${join(work, 'nginx.pid')}; error_log ${join(work, 'error.log')}; worker_processes 1;
 events {}
 http { ${temp} log_format b '$request_method $status "$http_range" $bytes_sent';
-  server { listen 127.0.0.1:${port}; root ${root}; access_log ${log} b; ${serverExtra} } }
+  server { listen 127.0.0.1:${port}${ssl}; root ${root}; access_log ${log} b; ${serverExtra} } }
 `,
   );
   writeFileSync(log, '');
   const child = spawn(NGINX_BIN, ['-c', join(work, 'nginx.conf'), '-e', join(work, 'error.log')], { stdio: 'ignore' });
-  await waitForPort(port, child);
+  await waitForPort(port, child, tls !== undefined);
   let skip = 0;
   const lines = (): string[] => readFileSync(log, 'utf8').split('\n').filter((l) => l !== '');
   return {
-    url: (name) => `http://127.0.0.1:${port}/${name}`,
+    url: (name) => `${scheme}://127.0.0.1:${port}/${name}`,
     requests: () => lines().slice(skip),
     bytesSent: () => lines().slice(skip).reduce((sum, l) => sum + Number(l.split(' ').at(-1)), 0),
     reset: () => {
@@ -82,12 +85,11 @@ http { ${temp} log_format b '$request_method $status "$http_range" $bytes_sent';
   };
 }
 
-async function waitForPort(port: number, child: ChildProcess): Promise<void> {
+async function waitForPort(port: number, child: ChildProcess, tls: boolean): Promise<void> {
   for (let i = 0; i < 100; i++) {
     if (child.exitCode !== null) throw new Error(`nginx exited with status ${child.exitCode}`);
     try {
-      const res = await fetch(`http://127.0.0.1:${port}/`, { method: 'HEAD' });
-      await res.body?.cancel();
+      await connects(port, tls);
       return;
     } catch {
       await new Promise((r) => setTimeout(r, 50));
@@ -95,4 +97,16 @@ async function waitForPort(port: number, child: ChildProcess): Promise<void> {
   }
   child.kill('SIGKILL');
   throw new Error('nginx did not start listening');
+}
+
+/** Resolves once a TCP (or TLS, any certificate) connection to the port succeeds. */
+function connects(port: number, tls: boolean): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const socket = tls ? tlsConnect({ port, host: '127.0.0.1', rejectUnauthorized: false }, done) : connect({ port, host: '127.0.0.1' }, done);
+    function done(): void {
+      socket.destroy();
+      resolve();
+    }
+    socket.on('error', reject);
+  });
 }
