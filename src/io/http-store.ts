@@ -76,6 +76,7 @@ export class HttpStore implements ByteStore {
     }
   }
 
+  /** The object's size, as the server gave it at open. */
   async size(): Promise<number> {
     this.#check();
     return this.#size;
@@ -93,14 +94,17 @@ export class HttpStore implements ByteStore {
     return n;
   }
 
+  /** Refused: HTTP objects are read-only. */
   async write(): Promise<void> {
     throw this.#readOnlyError();
   }
 
+  /** Refused: HTTP objects are read-only. */
   async truncate(): Promise<void> {
     throw this.#readOnlyError();
   }
 
+  /** Nothing to flush (read-only). */
   async flush(): Promise<void> {
     this.#check();
   }
