@@ -149,6 +149,16 @@ describe('net-http: reads', () => {
     }
   });
 
+  it('a server that ignores Range after a good HEAD: EUNSUPPORTED, not "changed"', async () => {
+    const s = await serve({ noRanges: true });
+    const store = await HttpStore.open(s.url);
+    try {
+      await assert.rejects(store.read(0, new Uint8Array(10)), (err: unknown) => err instanceof VdiskError && err.code === 'EUNSUPPORTED' && /range requests/.test(err.message));
+    } finally {
+      await store.close();
+    }
+  });
+
   it('is read-only', async () => {
     const s = await serve();
     await assert.rejects(HttpStore.open(s.url, { readOnly: false }), (err: unknown) => err instanceof VdiskError && err.code === 'EUNSUPPORTED');

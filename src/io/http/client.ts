@@ -184,9 +184,20 @@ export class HttpClient {
     }
     discard(res);
     // The whole object where a range was asked for: If-Range found another version (or the server ignores ranges).
-    if (status === 200) throw sentIfRange || this.#pinMismatch(res) !== undefined ? changedError(this.shown, start, end, 'the server sent a different version') : this.#noRanges();
+    if (status === 200) throw this.#wholeObject(res, sentIfRange, start, end);
     if (status === 412 || status === 416) throw changedError(this.shown, start, end, `HTTP ${status}`);
     throw this.#statusError(res, start, end);
+  }
+
+  /**
+   * A 200 where a range was asked for: the object changed (If-Range found
+   * another version), or the server ignores Range (the same version again).
+   */
+  #wholeObject(res: http.IncomingMessage, sentIfRange: boolean, start: number, end: number): VdiskError {
+    const why = this.#pinMismatch(res);
+    if (why !== undefined) return changedError(this.shown, start, end, why);
+    const same = this.#pin.etag !== undefined ? header(res, 'etag') === this.#pin.etag : this.#pin.lastModified !== undefined && header(res, 'last-modified') === this.#pin.lastModified;
+    return sentIfRange && !same ? changedError(this.shown, start, end, 'the server sent a different version') : this.#noRanges();
   }
 
   /** Why `res` is not the pinned version, or undefined when it is (or cannot tell). */
