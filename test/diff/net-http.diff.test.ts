@@ -95,7 +95,7 @@ describe('net-http: info, map, check and compare of a URL equal qemu-img of the 
         const n = ready(t);
         if (!n) return;
         const theirs = qemuImg([...args, n.url(name)]);
-        if (/Unknown protocol|curl/i.test(theirs.stderr) && theirs.status === 1) return void t.skip('qemu-img has no curl driver (Debian qemu-block-extra): URL comparison SKIPPED');
+        if (/Unknown protocol/.test(theirs.stderr)) return void t.skip('qemu-img has no curl driver (Debian qemu-block-extra): URL comparison SKIPPED');
         const ours = counted(n, [...args, n.url(name)]);
         // raw has nothing to check: both exit 63 with the same words.
         assert.equal(theirs.status, args[0] === 'check' && name.endsWith('.raw') ? 63 : 0, theirs.stderr);
