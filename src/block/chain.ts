@@ -17,6 +17,7 @@ import { FileStore } from '../io/file-store.js';
 import { borrowStore } from '../io/borrowed-store.js';
 import type { NetworkOptions } from '../io/network-options.js';
 import { networkScheme, openNetworkStore } from './network-stores.js';
+import { redactUrl } from '../io/http/url.js';
 import type { Layer } from './layer.js';
 import { backingError, openError, openLayer, type LayerContext } from './layer-open.js';
 import { layerAtSnapshot, type SnapshotSelector } from './snapshot-layer.js';
@@ -175,7 +176,7 @@ async function openPlainTop(target: string | ByteStore, ctx: LayerContext, optio
     else if (networkScheme(target) !== undefined) store = await openNetworkStore(target, { ...options.network, signal: options.network?.signal ?? options.signal, readOnly });
     else store = await FileStore.open(target, { readOnly, allowDevices: options.allowDevices, cache: options.cache });
   } catch (err) {
-    throw openError(name, err);
+    throw openError(shownName(name), err);
   }
   let unwrapped: Unwrapped | undefined;
   try {
@@ -186,8 +187,13 @@ async function openPlainTop(target: string | ByteStore, ctx: LayerContext, optio
     return unwrapped ? { ...layer, wrapper: unwrapped.wrapper } : layer;
   } catch (err) {
     await store.close();
-    throw openError(name, err);
+    throw openError(shownName(name), err);
   }
+}
+
+/** A name as errors show it: an HTTP(S) URL without its query string (presigned URLs carry secrets there) or password. */
+function shownName(name: string): string {
+  return /^https?:\/\//i.test(name) ? redactUrl(name) : name;
 }
 
 /** A file-system error on a backing file, named as the image names it (qemu: `Could not open 'b.qcow2': No such file or directory`). */

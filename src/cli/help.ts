@@ -64,6 +64,8 @@ vdisk-only options (every command that opens images):
        line on stderr: phase, done, total, percent (0-100; 100 only on the last line, after
        success), bytesPerSecond (over the last seconds), eta (seconds, null while unknown);
        -q does not silence it
+  '--header "Name: value"' (info, map, check, compare, convert, measure; repeatable) an extra
+       HTTP header on every request to an image named by an http:// or https:// URL
 
 vdisk-only ingest options (inspect, info, check, convert):
   '--allowed-formats=LIST' formats an upload may have (e.g. qcow2,raw); giving any ingest

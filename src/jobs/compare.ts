@@ -20,7 +20,7 @@ import { digestImage, parseDigest, type DigestAlgorithm } from './content-digest
 export type ComparePhase = 'compare';
 
 /** `onWarning` also receives `size-mismatch` when the comparison reaches the larger image's tail. */
-export interface CompareOptions extends JobOptions<ComparePhase>, ResolverOptions, Pick<OpenImageOptions, 'onWarning' | 'policy' | 'unwrap'> {
+export interface CompareOptions extends JobOptions<ComparePhase>, ResolverOptions, Pick<OpenImageOptions, 'onWarning' | 'policy' | 'unwrap' | 'network'> {
   /** Format of the first image (`-f`). */
   formatA?: string | undefined;
   /** Format of the second image (`-F`). */

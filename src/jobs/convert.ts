@@ -25,7 +25,7 @@ import { prepareCreate, type CreateOptionInput, type CreateOptions, type CreateP
 export type ConvertPhase = 'copy';
 
 /** Options of {@link convert}. */
-export interface ConvertOptions extends JobOptions<ConvertPhase>, ResolverOptions, Pick<OpenImageOptions, 'onWarning' | 'locking'> {
+export interface ConvertOptions extends JobOptions<ConvertPhase>, ResolverOptions, Pick<OpenImageOptions, 'onWarning' | 'locking' | 'network'> {
   /** Format of every source (`-f`); probed when omitted. */
   sourceFormat?: string | undefined;
   /** Target format (`-O`, default `raw`). */

@@ -8,6 +8,7 @@ import { imageArg } from '../image-opts.js';
 import { formatQemuJson } from '../qemu-json.js';
 import { INGEST_OPTIONS, ingestFrom } from '../ingest-options.js';
 import { TRUST_OPTIONS, trustFrom } from '../trust-options.js';
+import { NETWORK_OPTIONS, networkFrom } from '../network-flags.js';
 import { OBJECT_OPTION, secretsFrom } from '../objects.js';
 
 const SPECS: readonly OptSpec[] = [
@@ -20,6 +21,7 @@ const SPECS: readonly OptSpec[] = [
   OBJECT_OPTION,
   { key: 'imageOpts', long: ['image-opts'] },
   ...TRUST_OPTIONS,
+  ...NETWORK_OPTIONS,
   ...INGEST_OPTIONS,
 ];
 
@@ -93,7 +95,7 @@ export async function checkCommand(argv: readonly string[], io: CliIo): Promise<
     if (args.operands.length !== 1) throw new UsageError('Expecting one image file name');
     const { filename, format } = imageArg(args.operands[0] as string, last(args, 'format'), args.flags.has('imageOpts'), io, args.flags.has('forceShare'));
     const onFinding = (line: string, kind?: 'report'): void => findings.add(`${kind === 'report' ? `${PROG}: ` : ''}${line}\n`);
-    const report = await check(filename, { format, repair, forceShare: args.flags.has('forceShare'), onFinding, findingsTaken: () => findings.taken(), onWarning: warningPrinter(io), ...trustFrom(args), ...secretsFrom(args), ...ingestFrom(args) });
+    const report = await check(filename, { format, repair, forceShare: args.flags.has('forceShare'), onFinding, findingsTaken: () => findings.taken(), onWarning: warningPrinter(io), ...trustFrom(args), ...networkFrom(args), ...secretsFrom(args), ...ingestFrom(args) });
     findings.flush();
     if (!quiet && report.doubleChecked && output === 'human') {
       io.stdout(

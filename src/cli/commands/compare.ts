@@ -7,6 +7,7 @@ import { parseImageOpts } from '../image-opts.js';
 import type { ImageTarget } from '../../block/chain.js';
 import { PROGRESS_OPTION, awaitWithProgress, progressMode } from '../progress-bar.js';
 import { TRUST_OPTIONS, trustFrom } from '../trust-options.js';
+import { NETWORK_OPTIONS, networkFrom } from '../network-flags.js';
 import { OBJECT_OPTION, secretsFrom } from '../objects.js';
 
 const SPECS: readonly OptSpec[] = [
@@ -20,6 +21,7 @@ const SPECS: readonly OptSpec[] = [
   OBJECT_OPTION,
   { key: 'imageOpts', long: ['image-opts'] },
   ...TRUST_OPTIONS,
+  ...NETWORK_OPTIONS,
 ];
 
 /** `vdisk compare [-f fmt] [-F fmt] [-T cache] [-p] [-q] [-s] [-U] filename1 filename2` — exit 0 same, 1 differ, 2 open error, 3 block status error, 4 read error. */
@@ -52,7 +54,7 @@ export async function compareCommand(argv: readonly string[], io: CliIo): Promis
       if (!quiet) io.stdout(line + '\n');
     };
     const printWarning = warningPrinter(io);
-    const job = compare(fileA, fileB, { formatA, formatB, strict: args.flags.has('strict'), cache, forceShare: args.flags.has('forceShare'), onWarning: (w) => (w.code === 'size-mismatch' ? say(`Warning: ${w.message}`) : printWarning(w)), ...trustFrom(args), ...secretsFrom(args) });
+    const job = compare(fileA, fileB, { formatA, formatB, strict: args.flags.has('strict'), cache, forceShare: args.flags.has('forceShare'), onWarning: (w) => (w.code === 'size-mismatch' ? say(`Warning: ${w.message}`) : printWarning(w)), ...trustFrom(args), ...networkFrom(args), ...secretsFrom(args) });
     // qemu-img prints the result while the progress line is still open and ends the line last.
     const progress = progressMode(args, quiet);
     const result = await awaitWithProgress(job, io, progress, true);

@@ -9,6 +9,7 @@ import { PROG, cvtnum, reportError, warningPrinter, type CliIo } from '../contex
 import { PROGRESS_OPTION, awaitWithProgress, progressMode } from '../progress-bar.js';
 import { INGEST_OPTIONS, ingestFrom } from '../ingest-options.js';
 import { TRUST_OPTIONS, trustFrom } from '../trust-options.js';
+import { NETWORK_OPTIONS, networkFrom } from '../network-flags.js';
 import { printOptionHelp } from './create.js';
 import { parseImageOpts } from '../image-opts.js';
 import type { ImageTarget } from '../../block/chain.js';
@@ -47,6 +48,7 @@ const SPECS: readonly OptSpec[] = [
   { key: 'imageOpts', long: ['image-opts'] },
   { key: 'targetImageOpts', long: ['target-image-opts'] },
   ...TRUST_OPTIONS,
+  ...NETWORK_OPTIONS,
   ...INGEST_OPTIONS,
 ];
 
@@ -112,7 +114,7 @@ export async function convertCommand(argv: readonly string[], io: CliIo): Promis
       const toStdout = {
         sourceFormat, targetFormat, options: optionStrings.length > 0 ? optionStrings : undefined, compress: args.flags.has('compress'),
         sparseSize, snapshot, forceShare: args.flags.has('forceShare'), cache: sourceCache, onWarning: warningPrinter(io),
-        ...trustFrom(args), ...secretsFrom(args), ...ingestFrom(args),
+        ...trustFrom(args), ...networkFrom(args), ...secretsFrom(args), ...ingestFrom(args),
       };
       await convertToStdout(sources[0]!, toStdout, io, progressMode(args, args.flags.has('quiet')));
       return 0;
@@ -140,7 +142,7 @@ export async function convertCommand(argv: readonly string[], io: CliIo): Promis
       sourceCache,
       digest: digestArg === undefined ? undefined : digestAlgorithm(digestArg),
       onWarning: warningPrinter(io),
-      ...trustFrom(args), ...secretsFrom(args), ...ingestFrom(args),
+      ...trustFrom(args), ...networkFrom(args), ...secretsFrom(args), ...ingestFrom(args),
     });
     if (!args.flags.has('quiet')) job.on('warning', (w) => io.stderr(`${PROG}: warning: ${w.message}\n`));
     const result = await awaitWithProgress(job, io, progressMode(args, args.flags.has('quiet')));

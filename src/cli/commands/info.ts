@@ -7,6 +7,7 @@ import { formatInfoHuman } from '../info-human.js';
 import { formatQemuJson } from '../qemu-json.js';
 import { INGEST_OPTIONS, ingestFrom } from '../ingest-options.js';
 import { TRUST_OPTIONS, trustFrom } from '../trust-options.js';
+import { NETWORK_OPTIONS, networkFrom } from '../network-flags.js';
 import { OBJECT_OPTION, secretsFrom } from '../objects.js';
 
 const SPECS: readonly OptSpec[] = [
@@ -18,6 +19,7 @@ const SPECS: readonly OptSpec[] = [
   OBJECT_OPTION,
   { key: 'imageOpts', long: ['image-opts'] },
   ...TRUST_OPTIONS,
+  ...NETWORK_OPTIONS,
   ...INGEST_OPTIONS,
 ];
 
@@ -29,7 +31,7 @@ export async function infoCommand(argv: readonly string[], io: CliIo): Promise<n
     if (args.operands.length !== 1) throw new UsageError('Expecting one image file name');
     const { filename, format } = imageArg(args.operands[0] as string, last(args, 'format'), args.flags.has('imageOpts'), io, args.flags.has('forceShare'));
     const chain = args.flags.has('backingChain');
-    const infos = await info(filename, { format, backingChain: chain, forceShare: args.flags.has('forceShare'), onWarning: warningPrinter(io), ...trustFrom(args), ...secretsFrom(args), ...ingestFrom(args) });
+    const infos = await info(filename, { format, backingChain: chain, forceShare: args.flags.has('forceShare'), onWarning: warningPrinter(io), ...trustFrom(args), ...networkFrom(args), ...secretsFrom(args), ...ingestFrom(args) });
     if (output === 'json') {
       io.stdout(formatQemuJson(chain ? toQemuJson(infos) : toQemuJson(infos[0] as ImageInfo)) + '\n');
     } else {

@@ -6,6 +6,7 @@ import { parseArgs, UsageError, last, type OptSpec } from '../args.js';
 import { cvtnum, outputFormat, reportError, warningPrinter, type CliIo } from '../context.js';
 import { imageArg } from '../image-opts.js';
 import { TRUST_OPTIONS, trustFrom } from '../trust-options.js';
+import { NETWORK_OPTIONS, networkFrom } from '../network-flags.js';
 import { OBJECT_OPTION, secretsFrom } from '../objects.js';
 
 const SPECS: readonly OptSpec[] = [
@@ -17,6 +18,7 @@ const SPECS: readonly OptSpec[] = [
   OBJECT_OPTION,
   { key: 'imageOpts', long: ['image-opts'] },
   ...TRUST_OPTIONS,
+  ...NETWORK_OPTIONS,
 ];
 
 /** `%#-16x` as C prints it: 0 stays `0`, others get `0x`. */
@@ -79,7 +81,7 @@ export async function mapCommand(argv: readonly string[], io: CliIo): Promise<nu
     if (args.operands.length !== 1) throw new UsageError('Expecting one image file name');
     const { filename, format } = imageArg(args.operands[0] as string, last(args, 'format'), args.flags.has('imageOpts'), io, args.flags.has('forceShare'));
     // The image opens on the first entry: take it before printing anything, so an open error prints alone.
-    const entries = await opened(map(filename, { format, startOffset, maxLength, forceShare: args.flags.has('forceShare'), onWarning: warningPrinter(io), ...trustFrom(args), ...secretsFrom(args) }), () => {
+    const entries = await opened(map(filename, { format, startOffset, maxLength, forceShare: args.flags.has('forceShare'), onWarning: warningPrinter(io), ...trustFrom(args), ...networkFrom(args), ...secretsFrom(args) }), () => {
       // a block status failure comes after qemu printed its header (or the JSON list's opening bracket)
       pending += output === 'human' ? HUMAN_HEADER : '[';
     });

@@ -9,6 +9,7 @@ import { imageArg } from '../image-opts.js';
 import { parseSnapshotParam } from '../snapshot-param.js';
 import { formatQemuJson } from '../qemu-json.js';
 import { TRUST_OPTIONS, trustFrom } from '../trust-options.js';
+import { NETWORK_OPTIONS, networkFrom } from '../network-flags.js';
 import { OBJECT_OPTION, secretsFrom } from '../objects.js';
 
 const SPECS: readonly OptSpec[] = [
@@ -26,6 +27,7 @@ const SPECS: readonly OptSpec[] = [
   { key: 'compress', short: 'c', long: ['compress'] },
   { key: 'sparse', short: 'S', long: ['sparse-size'], arg: true },
   ...TRUST_OPTIONS,
+  ...NETWORK_OPTIONS,
 ];
 
 /** `vdisk measure [--output=ofmt] [-O output_fmt] [-o options] [--size N | [-f fmt] [--image-opts] [-l snapshot] filename]` */
@@ -65,7 +67,7 @@ export async function measureCommand(argv: readonly string[], io: CliIo): Promis
       compress: args.flags.has('compress'),
       sparseSize,
       onWarning: warningPrinter(io),
-      ...trustFrom(args), ...secretsFrom(args),
+      ...trustFrom(args), ...networkFrom(args), ...secretsFrom(args),
     });
     if (output === 'human') {
       io.stdout(`required size: ${info.required}\nfully allocated size: ${info.fullyAllocated}\n`);

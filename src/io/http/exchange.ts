@@ -1,0 +1,115 @@
+/**
+ * One HTTP exchange over node:http(s) with a keep-alive agent: a request,
+ * its response headers, and its body delivered chunk by chunk. No retries
+ * here; failures the caller may retry come back as {@link TransientError}.
+ */
+import * as http from 'node:http';
+import * as https from 'node:https';
+import { toAbortError } from '../../core/abort.js';
+
+/** A failure worth another attempt: a reset, a timeout, a short body, 408/429/5xx. */
+export class TransientError extends Error {
+  /** Milliseconds the server asked to wait (Retry-After), when it did. */
+  readonly retryAfterMs: number | undefined;
+  constructor(message: string, retryAfterMs?: number, options?: ErrorOptions) {
+    super(message, options);
+    this.retryAfterMs = retryAfterMs;
+  }
+}
+
+/** What a request needs besides its URL. */
+export interface ExchangeRequest {
+  readonly method: 'GET' | 'HEAD';
+  readonly headers: Record<string, string>;
+  readonly agent: http.Agent;
+  /** Socket idle time before the attempt is abandoned as a timeout. */
+  readonly timeoutMs: number;
+  readonly signal: AbortSignal | undefined;
+}
+
+/** Keep-alive connections for one store, at most `sockets` open at once. */
+export function newAgent(url: URL, sockets: number): http.Agent {
+  const options = { keepAlive: true, maxSockets: sockets, maxFreeSockets: sockets };
+  return url.protocol === 'https:' ? new https.Agent(options) : new http.Agent(options);
+}
+
+// Network errors that say nothing about the object: another attempt may well succeed.
+const RETRYABLE = new Set(['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'EAI_AGAIN', 'ENETUNREACH', 'EHOSTUNREACH', 'ECONNABORTED', 'UND_ERR_SOCKET']);
+
+/** Sends the request and resolves with the response once its headers are in. */
+export function exchange(url: URL, req: ExchangeRequest): Promise<http.IncomingMessage> {
+  const mod = url.protocol === 'https:' ? https : http;
+  return new Promise((resolve, reject) => {
+    if (req.signal?.aborted) {
+      reject(toAbortError(req.signal.reason));
+      return;
+    }
+    const r = mod.request(url, { method: req.method, headers: req.headers, agent: req.agent, signal: req.signal });
+    r.setTimeout(req.timeoutMs, () => r.destroy(new TransientError(`no response for ${req.timeoutMs} ms`)));
+    r.on('response', (res) => {
+      // The idle timer stays on the socket while the body streams in.
+      resolve(res);
+    });
+    r.on('error', (err) => reject(classify(err, req.signal)));
+    r.end();
+  });
+}
+
+/** A socket error as the caller acts on it: abort, transient, or final. */
+export function classify(err: unknown, signal: AbortSignal | undefined): Error {
+  if (signal?.aborted) return toAbortError(signal.reason);
+  if (err instanceof TransientError) return err;
+  const code = (err as NodeJS.ErrnoException).code;
+  if (code !== undefined && (RETRYABLE.has(code) || code.startsWith('ERR_STREAM') || code === 'HPE_INVALID_CONSTANT')) {
+    return new TransientError(`${(err as Error).message}`, undefined, { cause: err });
+  }
+  if ((err as Error).message === 'socket hang up' || (err as Error).message === 'aborted') return new TransientError((err as Error).message, undefined, { cause: err });
+  return err instanceof Error ? err : new Error(String(err));
+}
+
+/**
+ * Streams the body to `deliver` (chunk, position in the body) and resolves
+ * with the byte count; a body longer than `limit` is cut off and refused, a
+ * connection that drops mid-body is a TransientError.
+ */
+export function readBody(res: http.IncomingMessage, limit: number, deliver: (chunk: Buffer, at: number) => void, signal: AbortSignal | undefined): Promise<number> {
+  return new Promise((resolve, reject) => {
+    let got = 0;
+    let done = false;
+    const fail = (err: Error): void => {
+      if (done) return;
+      done = true;
+      res.destroy();
+      reject(err);
+    };
+    res.on('data', (chunk: Buffer) => {
+      if (done) return;
+      if (got + chunk.length > limit) {
+        fail(new TransientError(`the body is longer than the ${limit} bytes announced`));
+        return;
+      }
+      deliver(chunk, got);
+      got += chunk.length;
+    });
+    res.on('end', () => {
+      if (done) return;
+      done = true;
+      resolve(got);
+    });
+    res.on('aborted', () => fail(new TransientError('the connection closed mid-body')));
+    res.on('error', (err) => fail(classify(err, signal)));
+    res.on('close', () => {
+      if (!res.complete) fail(new TransientError(`the connection closed after ${got} bytes of the body`));
+    });
+  });
+}
+
+/**
+ * Throws away a body that will not be used: a short one (an error page) is
+ * drained so its connection is kept, anything else closes the connection.
+ */
+export function discard(res: http.IncomingMessage): void {
+  const length = Number(res.headers['content-length'] ?? NaN);
+  if (res.statusCode !== 200 && length <= 65536) res.resume();
+  else res.destroy();
+}
