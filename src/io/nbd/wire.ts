@@ -1,0 +1,120 @@
+/**
+ * The byte pipe under an NBD connection: exact reads over a socket (TCP,
+ * unix or TLS), with the idle timeout armed only while an answer is owed,
+ * and a bounded receive buffer. The fuzz tests swap in a buffer-backed one.
+ */
+import type { Socket } from 'node:net';
+
+import { IoError, VdiskError } from '../../core/errors.js';
+import { socketError } from './errors.js';
+
+/** What the NBD client needs from its transport. */
+export interface Wire {
+  /** Fills all of `into`; rejects when the peer closes first. */
+  readInto(into: Uint8Array): Promise<void>;
+  /** Sends `data` (resolves once the socket takes more). */
+  write(data: Uint8Array): Promise<void>;
+  /** Arms the timeout while an answer is owed, disarms it when none is. */
+  setBusy(busy: boolean): void;
+  /** Tears the connection down; pending reads reject with `reason`. */
+  destroy(reason?: VdiskError): void;
+}
+
+/** Reads exactly `n` bytes. */
+export async function readBytes(wire: Wire, n: number): Promise<Uint8Array> {
+  const out = new Uint8Array(n);
+  await wire.readInto(out);
+  return out;
+}
+
+/** Bytes buffered ahead of the reader before the socket is paused. */
+const HIGH_WATER = 8 * 1024 * 1024;
+
+/** A {@link Wire} over a connected socket. */
+export class SocketWire implements Wire {
+  readonly #socket: Socket;
+  readonly #name: string;
+  readonly #timeoutMs: number;
+  #chunks: Buffer[] = [];
+  #buffered = 0;
+  #pending: { into: Uint8Array; filled: number; resolve: () => void; reject: (e: unknown) => void } | undefined;
+  #failure: VdiskError | undefined;
+  #busy = false;
+
+  constructor(socket: Socket, name: string, timeoutMs: number) {
+    this.#socket = socket;
+    this.#name = name;
+    this.#timeoutMs = timeoutMs;
+    socket.on('data', (b: Buffer) => this.#onData(b));
+    socket.on('error', (e) => this.#fail(socketError(e, name)));
+    socket.on('close', () => this.#fail(new IoError(`Connection to '${name}' closed by the server`, { file: name, errno: 5 })));
+    socket.on('timeout', () => {
+      if (this.#busy) this.destroy(new IoError(`Connection to '${name}' timed out: no answer from the server in ${timeoutMs} ms`, { file: name, errno: 110 }));
+    });
+    socket.setTimeout(timeoutMs);
+  }
+
+  readInto(into: Uint8Array): Promise<void> {
+    if (this.#pending) return Promise.reject(new Error('SocketWire: one reader at a time'));
+    if (this.#failure && this.#buffered < into.length) return Promise.reject(this.#failure);
+    return new Promise((resolve, reject) => {
+      this.#pending = { into, filled: 0, resolve, reject };
+      this.#drain();
+    });
+  }
+
+  write(data: Uint8Array): Promise<void> {
+    if (this.#failure) return Promise.reject(this.#failure);
+    return new Promise((resolve) => {
+      if (this.#socket.write(data)) resolve();
+      else this.#socket.once('drain', () => resolve());
+      // A socket that fails before draining rejects the reader; the writer goes on and is answered by it.
+      this.#socket.once('close', () => resolve());
+    });
+  }
+
+  setBusy(busy: boolean): void {
+    this.#busy = busy;
+    // Restart the idle clock when an answer becomes owed.
+    if (busy) this.#socket.setTimeout(this.#timeoutMs);
+  }
+
+  destroy(reason?: VdiskError): void {
+    this.#fail(reason ?? new IoError(`Connection to '${this.#name}' closed`, { file: this.#name, errno: 5 }));
+    this.#socket.destroy();
+  }
+
+  #onData(b: Buffer): void {
+    this.#chunks.push(b);
+    this.#buffered += b.length;
+    this.#drain();
+    if (this.#buffered > HIGH_WATER) this.#socket.pause();
+  }
+
+  #drain(): void {
+    const p = this.#pending;
+    if (!p) return;
+    while (p.filled < p.into.length && this.#chunks.length > 0) {
+      const head = this.#chunks[0] as Buffer;
+      const n = Math.min(head.length, p.into.length - p.filled);
+      p.into.set(head.subarray(0, n), p.filled);
+      p.filled += n;
+      this.#buffered -= n;
+      if (n === head.length) this.#chunks.shift();
+      else this.#chunks[0] = head.subarray(n);
+    }
+    if (this.#buffered <= HIGH_WATER && this.#socket.isPaused()) this.#socket.resume();
+    if (p.filled === p.into.length) {
+      this.#pending = undefined;
+      p.resolve();
+    } else if (this.#failure) {
+      this.#pending = undefined;
+      p.reject(this.#failure);
+    }
+  }
+
+  #fail(err: VdiskError): void {
+    this.#failure ??= err;
+    this.#drain();
+  }
+}
