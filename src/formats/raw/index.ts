@@ -138,7 +138,8 @@ class RawImage implements FormatImage {
   }
 
   async describe(): Promise<FormatDescription> {
-    return { dirty: false };
+    // qemu's network protocol drivers (nbd, curl) have no get_info, so raw over them shows no dirty flag.
+    return { dirty: /^[a-z][a-z0-9+]*:\/\//i.test(this.store.name) ? undefined : false };
   }
 
   async flush(): Promise<void> {

@@ -40,12 +40,14 @@ export class SocketWire implements Wire {
   #pending: { into: Uint8Array; filled: number; resolve: () => void; reject: (e: unknown) => void } | undefined;
   #failure: VdiskError | undefined;
   #busy = false;
+  #drainWaiters: (() => void)[] = [];
 
   constructor(socket: Socket, name: string, timeoutMs: number) {
     this.#socket = socket;
     this.#name = name;
     this.#timeoutMs = timeoutMs;
     socket.on('data', (b: Buffer) => this.#onData(b));
+    socket.on('drain', () => this.#wakeWriters());
     socket.on('error', (e) => this.#fail(socketError(e, name)));
     socket.on('close', () => this.#fail(new IoError(`Connection to '${name}' closed by the server`, { file: name, errno: 5 })));
     socket.on('timeout', () => {
@@ -65,12 +67,9 @@ export class SocketWire implements Wire {
 
   write(data: Uint8Array): Promise<void> {
     if (this.#failure) return Promise.reject(this.#failure);
-    return new Promise((resolve) => {
-      if (this.#socket.write(data)) resolve();
-      else this.#socket.once('drain', () => resolve());
-      // A socket that fails before draining rejects the reader; the writer goes on and is answered by it.
-      this.#socket.once('close', () => resolve());
-    });
+    if (this.#socket.write(data)) return Promise.resolve();
+    // A socket that fails before draining rejects the reader; the writer goes on and is answered by it.
+    return new Promise((resolve) => this.#drainWaiters.push(resolve));
   }
 
   setBusy(busy: boolean): void {
@@ -116,5 +115,12 @@ export class SocketWire implements Wire {
   #fail(err: VdiskError): void {
     this.#failure ??= err;
     this.#drain();
+    this.#wakeWriters();
+  }
+
+  #wakeWriters(): void {
+    const waiters = this.#drainWaiters;
+    this.#drainWaiters = [];
+    for (const w of waiters) w();
   }
 }
