@@ -241,7 +241,9 @@ export interface StatusDescriptor {
 
 /**
  * A block status chunk: its context id and descriptors, checked to be
- * non-empty and to cover no more than `limit` bytes.
+ * non-empty. A last descriptor running past `limit` bytes is cut there (the
+ * protocol lets servers overshoot in the final one, as nbdkit does); any
+ * descriptor after it is a protocol error.
  */
 export function parseBlockStatus(b: Uint8Array, limit: number): { id: number; descriptors: StatusDescriptor[] } {
   const v = need(b, 12, 'block status chunk');
@@ -251,9 +253,10 @@ export function parseBlockStatus(b: Uint8Array, limit: number): { id: number; de
   for (let pos = 4; pos < b.length; pos += 8) {
     const length = v.getUint32(pos);
     if (length === 0) throw protocolError('block status descriptor of length 0');
-    total += length;
-    if (total > limit) throw protocolError(`block status describes ${total} bytes, more than the ${limit} asked for`);
-    descriptors.push({ length, flags: v.getUint32(pos + 4) });
+    if (total >= limit) throw protocolError(`block status describes more than the ${limit} bytes asked for`);
+    const kept = Math.min(length, limit - total);
+    total += kept;
+    descriptors.push({ length: kept, flags: v.getUint32(pos + 4) });
   }
   return { id: v.getUint32(0), descriptors };
 }

@@ -3,7 +3,7 @@
  * meta context, then NBD_OPT_GO for the export (NBD_OPT_EXPORT_NAME for
  * servers without it). Sequential by nature; every reply is bounded.
  */
-import { IoError, NotFoundError, UnsupportedError, type VdiskError } from '../../core/errors.js';
+import { IoError, NotFoundError, PermissionError, UnsupportedError, type VdiskError } from '../../core/errors.js';
 import * as codec from './codec.js';
 import * as C from './constants.js';
 import { readBytes, type Wire } from './wire.js';
@@ -132,5 +132,6 @@ export async function abortHandshake(wire: Wire): Promise<void> {
 
 /** The error for an export opened for writing that the server serves read-only. */
 export function readOnlyExport(name: string): VdiskError {
-  return new IoError('Operation not permitted', { file: name, errno: 1, hint: 'the NBD export is read-only' });
+  // qemu-img's words when a writable open meets a read-only export.
+  return new PermissionError('Could not open image: Permission denied', { file: name, errno: 13, data: { readOnlyExport: true } });
 }

@@ -1,0 +1,163 @@
+/**
+ * The NBD client against real servers: qemu-nbd (raw and qcow2 exports,
+ * read-only and writable, unix socket and TCP) and nbdkit (memory, the
+ * error and delay filters). map, info and convert equal qemu-img's over the
+ * same export; what vdisk writes through NBD reads back in qemu-img.
+ */
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+
+import { VdiskError } from '../../src/core/errors.js';
+import { NbdStore } from '../../src/net.js';
+import { open } from '../../src/index.js';
+import { asVdisk, vdisk } from '../helpers/cli.js';
+import { freePort, nbdkit, qemuNbd, requireServer, stopAll } from '../helpers/net-nbd.js';
+import { qemuImg, qemuImgOk, qemuIo, requireQemu, tmpDir } from '../helpers/qemu.js';
+
+const dir = tmpDir('vdisk-net-nbd-');
+after(() => {
+  stopAll();
+  dir.cleanup();
+});
+const at = (n: string): string => join(dir.path, n);
+
+/** A 4 MiB raw file with data, written zeros and holes; a qcow2 with data, zero clusters and a preallocated one. */
+function images(prefix: string): { raw: string; qcow2: string; prealloc: string } {
+  const raw = at(`${prefix}src.raw`);
+  qemuImgOk(['create', '-f', 'raw', raw, '4M']);
+  qemuIo(raw, ['write -P 1 0 64k', 'write -P 0 1M 64k', 'write -P 2 3M 512'], 'raw');
+  const qcow2 = at(`${prefix}src.qcow2`);
+  qemuImgOk(['create', '-f', 'qcow2', qcow2, '4M']);
+  qemuIo(qcow2, ['write -P 1 0 64k', 'write -z 1M 64k', 'write -P 2 3M 512', 'write -z -u 2M 128k'], 'qcow2');
+  const prealloc = at(`${prefix}prealloc.qcow2`);
+  qemuImgOk(['create', '-f', 'qcow2', '-o', 'preallocation=metadata', prealloc, '2M']);
+  qemuIo(prealloc, ['write -z 0 64k', 'write -P 3 1M 4k'], 'qcow2');
+  return { raw, qcow2, prealloc };
+}
+
+function same(args: readonly string[]): void {
+  const ours = vdisk(args);
+  const theirs = qemuImg(args);
+  assert.equal(ours.stderr, asVdisk(theirs.stderr), `stderr of ${args.join(' ')}`);
+  assert.equal(ours.status, theirs.status, `exit status of ${args.join(' ')}`);
+  assert.equal(ours.stdout, theirs.stdout, `stdout of ${args.join(' ')}`);
+}
+
+describe('net-nbd: reading exports of qemu-nbd', () => {
+  it('map (json and human), info and convert equal qemu-img over raw and qcow2 exports, unix and TCP', async (t) => {
+    if (!requireQemu(t) || !requireServer(t, 'qemu-nbd')) return;
+    const img = images('r-');
+    const uris = [
+      qemuNbd(dir.path, 'raw', img.raw, { format: 'raw', exportName: 'disk', readOnly: true }),
+      qemuNbd(dir.path, 'qcow2', img.qcow2, { format: 'qcow2', exportName: 'q', readOnly: true }),
+      qemuNbd(dir.path, 'pre', img.prealloc, { format: 'qcow2', exportName: '', readOnly: true }),
+      qemuNbd(dir.path, 'tcp', img.raw, { format: 'raw', exportName: 'disk', readOnly: true, port: await freePort() }),
+    ];
+    const tcp = uris[3] as string;
+    uris.push(tcp.replace('nbd://', 'nbd+tcp://'), tcp.replace('/disk', '/d%69sk'));
+    for (const uri of uris) {
+      for (const args of [['map', '--output=json'], ['map'], ['info'], ['info', '--output=json']]) same([...args, uri]);
+      assert.equal(vdisk(['convert', '-O', 'raw', uri, at('v.raw')]).status, 0);
+      qemuImgOk(['convert', '-O', 'raw', uri, at('q.raw')]);
+      assert.deepEqual(readFileSync(at('v.raw')), readFileSync(at('q.raw')), `convert of ${uri}`);
+    }
+  });
+
+  it('refuses what qemu-img refuses, in its words', (t) => {
+    if (!requireQemu(t) || !requireServer(t, 'qemu-nbd')) return;
+    const raw = at('small.raw');
+    qemuImgOk(['create', '-f', 'raw', raw, '1M']);
+    const uri = qemuNbd(dir.path, 'ro', raw, { format: 'raw', exportName: 'x', readOnly: true });
+    const socket = at('ro.sock');
+    for (const bad of [`nbd+unix:///nope?socket=${socket}`, `nbd+unix:///x?socket=${at('missing.sock')}`, 'nbd+unix:///x', 'nbd://127.0.0.1:1/x?socket=a', `nbd+unix://host/x?socket=${socket}`]) {
+      same(['info', bad]);
+    }
+    // A writable open of a read-only export.
+    same(['convert', '-n', '-O', 'raw', raw, uri]);
+  });
+});
+
+describe('net-nbd: writing exports', () => {
+  it('convert -n into a writable qemu-nbd export and into nbdkit memory reads back in qemu-img', (t) => {
+    if (!requireQemu(t) || !requireServer(t, 'qemu-nbd') || !requireServer(t, 'nbdkit')) return;
+    const img = images('w-');
+    const target = at('target.raw');
+    qemuImgOk(['create', '-f', 'raw', target, '4M']);
+    qemuIo(target, ['write -P 9 0 4M'], 'raw');
+    const rw = qemuNbd(dir.path, 'rw', target, { format: 'raw', exportName: 't' });
+    const r1 = vdisk(['convert', '-n', '-O', 'raw', img.qcow2, rw]);
+    assert.equal(r1.status, 0, r1.stderr);
+    assert.equal(qemuImg(['compare', '-f', 'qcow2', '-F', 'raw', img.qcow2, rw]).status, 0);
+    const mem = nbdkit(dir.path, 'mem', ['memory', '4M']);
+    const r2 = vdisk(['convert', '-n', '-O', 'raw', img.raw, mem]);
+    assert.equal(r2.status, 0, r2.stderr);
+    assert.equal(qemuImg(['compare', '-f', 'raw', '-F', 'raw', img.raw, mem]).status, 0);
+    same(['map', '--output=json', mem]);
+  });
+
+  it('the SDK store writes, zeroes, trims, flushes and reads back', async (t) => {
+    if (!requireServer(t, 'nbdkit')) return;
+    const uri = nbdkit(dir.path, 'sdk', ['memory', '1M']);
+    const store = await NbdStore.open(uri);
+    try {
+      assert.equal(await store.size(), 1024 * 1024);
+      const data = new Uint8Array(200_000).map((_, i) => (i * 7) & 0xff);
+      await store.write(4096, data);
+      const back = new Uint8Array(data.length);
+      assert.equal(await store.read(4096, back), data.length);
+      assert.deepEqual(back, data);
+      assert.equal(await store.zeroRange(65536, 65536, true), true);
+      assert.equal(await store.trim(512 * 1024, 4096), true);
+      await store.flush();
+      const z = new Uint8Array(65536);
+      await store.read(65536, z);
+      assert.ok(z.every((b) => b === 0));
+      const ext = await store.extents(0, 1024 * 1024);
+      assert.ok(ext && ext.length > 0 && ext[0]?.offset === 0);
+      // Past the end: zeros, and only the bytes inside are counted.
+      const tail = new Uint8Array(100).fill(1);
+      assert.equal(await store.read(1024 * 1024 - 10, tail), 10);
+      assert.ok(tail.subarray(10).every((b) => b === 0));
+      await assert.rejects(store.write(1024 * 1024 - 10, new Uint8Array(20)), (e: unknown) => e instanceof VdiskError && e.code === 'EIO');
+      await assert.rejects(store.truncate(2 * 1024 * 1024), /Cannot grow NBD nodes/);
+    } finally {
+      await store.close();
+    }
+  });
+});
+
+describe('net-nbd: faults', () => {
+  it('nbdkit error filter: read and write errors end in qemu-img\'s messages, no target left', (t) => {
+    if (!requireQemu(t) || !requireServer(t, 'nbdkit')) return;
+    const reads = nbdkit(dir.path, 'eread', ['--filter=error', 'memory', '8M', 'error=EIO', 'error-pread-rate=100%']);
+    same(['convert', '-O', 'raw', reads, at('never.raw')]);
+    assert.equal(vdisk(['info', at('never.raw')]).status, 1);
+    const raw = at('w.raw');
+    qemuImgOk(['create', '-f', 'raw', raw, '1M']);
+    qemuIo(raw, ['write -P 5 0 64k'], 'raw');
+    const writes = nbdkit(dir.path, 'ewrite', ['--filter=error', 'memory', '8M', 'error=ENOSPC', 'error-pwrite-rate=100%']);
+    const r = vdisk(['convert', '-n', '-O', 'raw', raw, writes]);
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, /No space left on device/);
+  });
+
+  it('a server that stops answering times out with a typed error naming the export', async (t) => {
+    if (!requireServer(t, 'nbdkit')) return;
+    // The pattern plugin is all data, so the read reaches the (delayed) server.
+    const uri = nbdkit(dir.path, 'slow', ['--filter=delay', 'pattern', '1M', 'delay-read=20']);
+    const img = await open(uri, { format: 'raw', readOnly: true, network: { timeoutMs: 300 } });
+    try {
+      await assert.rejects(img.read(0, new Uint8Array(4096)), (e: unknown) => {
+        assert.ok(e instanceof VdiskError, String(e));
+        assert.equal(e.code, 'EIO');
+        assert.match(e.message, /timed out/);
+        assert.equal(e.file, uri.replace(':///?', '://?'), 'the export as qemu names it');
+        return true;
+      });
+    } finally {
+      await img.close().catch(() => undefined);
+    }
+  });
+});
