@@ -65,6 +65,21 @@ describe('net-nbd: reading exports of qemu-nbd', () => {
     }
   });
 
+  it('convert skips the holes block status reports (nbdkit log filter: only data ranges and the probe are read)', (t) => {
+    if (!requireServer(t, 'nbdkit')) return;
+    const img = images('h-');
+    const log = at('reads.log');
+    const uri = nbdkit(dir.path, 'log', ['--filter=log', 'file', img.raw, `logfile=${log}`]);
+    const r = vdisk(['convert', '-O', 'raw', uri, at('h.raw')]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.deepEqual(readFileSync(at('h.raw')), readFileSync(img.raw));
+    const reads = [...readFileSync(log, 'utf8').matchAll(/Read id=\d+ offset=0x([0-9a-f]+) count=0x([0-9a-f]+)/g)].map((m) => [parseInt(m[1] as string, 16), parseInt(m[2] as string, 16)]);
+    const read = reads.reduce((n, [, c]) => n + (c as number), 0);
+    // 64 KiB + 64 KiB + 4 KiB of data, and the format probe's first sector.
+    assert.ok(read <= 3 * 65536, `read ${read} bytes of a 4 MiB export: ${JSON.stringify(reads)}`);
+    assert.ok(reads.every(([o]) => [0, 0x100000, 0x300000].includes(o as number)), JSON.stringify(reads));
+  });
+
   it('refuses what qemu-img refuses, in its words', (t) => {
     if (!requireQemu(t) || !requireServer(t, 'qemu-nbd')) return;
     const raw = at('small.raw');

@@ -18,7 +18,13 @@ import { negotiate, readOnlyExport } from './handshake.js';
 import { parseNbdUri, serverText, type NbdAddress } from './uri.js';
 import { SocketWire } from './wire.js';
 
-/** How an NBD export is opened. */
+/**
+ * How an NBD export is opened. Of the {@link NetworkOptions}, NBD uses
+ * `concurrency` (requests in flight, default 8), `timeoutMs` (how long an
+ * owed answer may take before the connection fails, default 30 000) and
+ * `signal`; requests are not retried (a reconnect could not tell which
+ * writes landed), and `headers`/`authorize` are HTTP's.
+ */
 export interface NbdStoreOptions extends NetworkOptions {
   /** Refuse writes (the default: false, as long as the export allows them). */
   readonly readOnly?: boolean | undefined;
