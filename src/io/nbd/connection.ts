@@ -82,8 +82,12 @@ export class NbdConnection {
   async disconnect(): Promise<void> {
     if (this.#dead) return;
     this.#closing = true;
-    await this.#wire.write(codec.encodeRequest({ type: C.CMD_DISC, flags: 0, handle: 0, offset: 0, length: 0 })).catch(() => undefined);
-    this.kill(undefined);
+    const disc = this.#wire.write(codec.encodeRequest({ type: C.CMD_DISC, flags: 0, handle: 0, offset: 0, length: 0 }));
+    // Ended, not destroyed: the request must reach the server before the socket closes.
+    if (this.#wire.end) this.#wire.end();
+    else this.#wire.destroy();
+    await disc.catch(() => undefined);
+    this.#fail(codec.protocolError('connection closed'));
   }
 
   /** Tears the connection down: requests in flight fail with `err`. */

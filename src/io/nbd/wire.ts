@@ -18,6 +18,8 @@ export interface Wire {
   setBusy(busy: boolean): void;
   /** Tears the connection down; pending reads reject with `reason`. */
   destroy(reason?: VdiskError): void;
+  /** Closes gracefully: what was written is sent first. */
+  end?(): void;
 }
 
 /** Reads exactly `n` bytes. */
@@ -81,6 +83,11 @@ export class SocketWire implements Wire {
   destroy(reason?: VdiskError): void {
     this.#fail(reason ?? new IoError(`Connection to '${this.#name}' closed`, { file: this.#name, errno: 5 }));
     this.#socket.destroy();
+  }
+
+  end(): void {
+    this.#fail(new IoError(`Connection to '${this.#name}' closed`, { file: this.#name, errno: 5 }));
+    this.#socket.end();
   }
 
   #onData(b: Buffer): void {
