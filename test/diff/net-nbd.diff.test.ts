@@ -5,7 +5,7 @@
  * same export; what vdisk writes through NBD reads back in qemu-img.
  */
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 
@@ -156,6 +156,19 @@ describe('net-nbd: faults', () => {
     const r = vdisk(['convert', '-n', '-O', 'raw', raw, writes]);
     assert.equal(r.status, 1);
     assert.match(r.stderr, /No space left on device/);
+  });
+
+  it('a server that requires TLS is refused at NBD_OPT_GO, in qemu-img\'s words', (t) => {
+    if (!requireQemu(t) || !requireServer(t, 'nbdkit')) return;
+    const psk = at('psk.txt');
+    writeFileSync(psk, `alice:${'0123456789abcdef'.repeat(2)}\n`, { mode: 0o600 });
+    const uri = nbdkit(dir.path, 'tls', ['--tls=require', `--tls-psk=${psk}`, 'memory', '1M']);
+    const ours = vdisk(['info', uri]);
+    const theirs = qemuImg(['info', uri]);
+    assert.equal(ours.status, 1);
+    // The first line is qemu's; its hint names qemu's tls-creds option, vdisk's says TLS is not negotiated.
+    assert.equal(ours.stderr.split('\n')[0], asVdisk(theirs.stderr).split('\n')[0]);
+    assert.match(ours.stderr, /TLS negotiation required before option 7 \(go\)/);
   });
 
   it('a server that stops answering times out with a typed error naming the export', async (t) => {

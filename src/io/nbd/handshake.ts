@@ -29,11 +29,13 @@ const MAX_REPLIES = 1024;
 /** Default request payload ceiling when the server names none (the protocol's 32 MiB). */
 const DEFAULT_MAX_BLOCK = 32 * 1024 * 1024;
 
+/** Options as qemu names them in messages (`option 7 (go)`). */
 const OPTION_NAMES: Record<number, string> = {
-  [C.OPT_STARTTLS]: 'NBD_OPT_STARTTLS',
-  [C.OPT_GO]: 'NBD_OPT_GO',
-  [C.OPT_STRUCTURED_REPLY]: 'NBD_OPT_STRUCTURED_REPLY',
-  [C.OPT_SET_META_CONTEXT]: 'NBD_OPT_SET_META_CONTEXT',
+  [C.OPT_EXPORT_NAME]: 'export name',
+  [C.OPT_STARTTLS]: 'starttls',
+  [C.OPT_GO]: 'go',
+  [C.OPT_STRUCTURED_REPLY]: 'structured reply',
+  [C.OPT_SET_META_CONTEXT]: 'set meta context',
 };
 
 /** An option error reply in qemu's words, the server's message as the hint. */
@@ -50,7 +52,7 @@ function optionError(type: number, option: number, text: string, name: string): 
     case C.REP_ERR_PLATFORM:
       return new UnsupportedError(`Server lacks support for ${opt}`, details);
     case C.REP_ERR_TLS_REQD:
-      return new UnsupportedError(`TLS negotiation required before ${opt}`, { ...details, hint: 'the server requires TLS, which vdisk does not negotiate yet' });
+      return new UnsupportedError(`TLS negotiation required before ${opt}`, { ...details, hint: 'The server requires TLS, which vdisk does not negotiate yet.' });
     case C.REP_ERR_SHUTDOWN:
       return new IoError(`Server shutting down before ${opt}`, details);
     case C.REP_ERR_BLOCK_SIZE_REQD:
@@ -68,14 +70,19 @@ async function reply(wire: Wire, option: number): Promise<{ type: number; data: 
   return { type: header.type, data: await readBytes(wire, header.length) };
 }
 
-/** Sends an option and collects its replies up to the final one; `each` sees the non-final ones. */
-async function haggle(wire: Wire, option: number, data: Uint8Array, name: string, each: (type: number, data: Uint8Array) => void): Promise<number> {
+/**
+ * Sends an option and collects its replies up to the final one; `each` sees
+ * the non-final ones. Unsupported comes back as a reply type; so does any
+ * error when not `strict` (qemu asks for structured replies that way, so a
+ * server insisting on TLS is reported at NBD_OPT_GO).
+ */
+async function haggle(wire: Wire, option: number, data: Uint8Array, name: string, each: (type: number, data: Uint8Array) => void, strict = true): Promise<number> {
   await wire.write(codec.encodeOption(option, data));
   for (let i = 0; i < MAX_REPLIES; i++) {
     const r = await reply(wire, option);
     if (r.type === C.REP_ACK) return r.type;
     if (r.type & C.REP_FLAG_ERROR) {
-      if (r.type === C.REP_ERR_UNSUP) return r.type;
+      if (r.type === C.REP_ERR_UNSUP || !strict) return r.type;
       throw optionError(r.type, option, codec.replyText(r.data), name);
     }
     each(r.type, r.data);
@@ -100,7 +107,7 @@ export async function negotiate(wire: Wire, exportNameText: string, name: string
   wire.setBusy(true);
   const serverFlags = codec.parseGreeting(await readBytes(wire, 18));
   await wire.write(codec.encodeClientFlags(serverFlags));
-  const structured = (await haggle(wire, C.OPT_STRUCTURED_REPLY, new Uint8Array(0), name, unexpected)) === C.REP_ACK;
+  const structured = (await haggle(wire, C.OPT_STRUCTURED_REPLY, new Uint8Array(0), name, unexpected, false)) === C.REP_ACK;
   let allocationContext: number | undefined;
   if (structured) {
     await haggle(wire, C.OPT_SET_META_CONTEXT, codec.encodeSetMetaContext(exportNameText, [C.BASE_ALLOCATION]), name, (type, data) => {
