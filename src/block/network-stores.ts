@@ -20,6 +20,8 @@ const OPENERS: Readonly<Record<string, () => Promise<Opener>>> = {
   nbd: async () => (await import('../io/nbd/store.js')).openNbdStore,
   'nbd+unix': async () => (await import('../io/nbd/store.js')).openNbdStore,
   'nbd+tcp': async () => (await import('../io/nbd/store.js')).openNbdStore,
+  nbds: async () => (await import('../io/nbd/store.js')).openNbdStore,
+  'nbds+unix': async () => (await import('../io/nbd/store.js')).openNbdStore,
 };
 
 /** The network scheme of `name` (`https` in `https://x/y`), when vdisk has a store for it. */

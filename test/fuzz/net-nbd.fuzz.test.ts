@@ -144,7 +144,7 @@ function script(): { bytes: Uint8Array; gates: { end: number; writes: number }[]
 /** Runs the client against `bytes`: every command must settle, typed. Returns how many succeeded. */
 async function client(bytes: Uint8Array, gates: { end: number; writes: number }[]): Promise<number> {
   const wire = new ScriptWire(bytes, gates);
-  const info = await negotiate(wire, 'disk', 'nbd://fuzz/disk');
+  const { info } = await negotiate(wire, 'disk', 'nbd://fuzz/disk');
   const conn = new NbdConnection(wire, info, 'nbd://fuzz/disk', 8);
   const results = await Promise.allSettled([
     conn.send({ type: C.CMD_READ, offset: 0, length: 8192, into: new Uint8Array(8192) }),
@@ -166,7 +166,7 @@ describe('net-nbd fuzz: hostile server streams', () => {
   it('the unmutated script: read and block status succeed, the error chunk fails its read', async () => {
     const s = script();
     const wire = new ScriptWire(s.bytes, s.gates);
-    const info = await negotiate(wire, 'disk', 'nbd://fuzz/disk');
+    const { info } = await negotiate(wire, 'disk', 'nbd://fuzz/disk');
     assert.equal(info.size, SIZE);
     assert.equal(info.allocationContext, 1);
     const conn = new NbdConnection(wire, info, 'nbd://fuzz/disk', 8);

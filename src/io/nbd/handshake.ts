@@ -52,7 +52,11 @@ function optionError(type: number, option: number, text: string, name: string): 
     case C.REP_ERR_PLATFORM:
       return new UnsupportedError(`Server lacks support for ${opt}`, details);
     case C.REP_ERR_TLS_REQD:
-      return new UnsupportedError(`TLS negotiation required before ${opt}`, { ...details, hint: 'The server requires TLS, which vdisk does not negotiate yet.' });
+      // qemu's hint names its tls-creds option; vdisk's TLS is asked for by the URI, as libnbd's is.
+      return new UnsupportedError(`TLS negotiation required before ${opt}`, {
+        ...details,
+        hint: ['Did you forget an nbds:// URI (with tls-psk-file or tls-certificates)?', ...(details.hint ? [details.hint] : [])].join('\n'),
+      });
     case C.REP_ERR_SHUTDOWN:
       return new IoError(`Server shutting down before ${opt}`, details);
     case C.REP_ERR_BLOCK_SIZE_REQD:
@@ -98,15 +102,23 @@ async function exportName(wire: Wire, exportNameText: string, noZeroes: boolean)
 }
 
 /**
- * Negotiates `exportName` on a fresh connection.
+ * Negotiates `exportName` on a fresh connection; with `upgrade`, TLS
+ * first (NBD_OPT_STARTTLS, then `upgrade` gives the wire over TLS).
  *
  * @throws {NotFoundError} ENOENT when the server has no such export
  * @throws {IoError} EIO when the server breaks the protocol
  */
-export async function negotiate(wire: Wire, exportNameText: string, name: string): Promise<ExportInfo> {
+export async function negotiate(first: Wire, exportNameText: string, name: string, upgrade?: () => Promise<Wire>): Promise<{ info: ExportInfo; wire: Wire }> {
+  let wire = first;
   wire.setBusy(true);
   const serverFlags = codec.parseGreeting(await readBytes(wire, 18));
   await wire.write(codec.encodeClientFlags(serverFlags));
+  if (upgrade) {
+    // qemu's words when the server will not do TLS.
+    if ((await haggle(wire, C.OPT_STARTTLS, new Uint8Array(0), name, unexpected)) !== C.REP_ACK) throw new UnsupportedError("Server don't support STARTTLS option", { file: name });
+    wire = await upgrade();
+    wire.setBusy(true);
+  }
   const structured = (await haggle(wire, C.OPT_STRUCTURED_REPLY, new Uint8Array(0), name, unexpected, false)) === C.REP_ACK;
   let allocationContext: number | undefined;
   if (structured) {
@@ -125,7 +137,7 @@ export async function negotiate(wire: Wire, exportNameText: string, name: string
   wire.setBusy(false);
   if (facts.size === undefined || facts.flags === undefined) throw codec.protocolError('server did not send the export size');
   const maxBlock = Math.min(facts.maxBlock ?? DEFAULT_MAX_BLOCK, DEFAULT_MAX_BLOCK);
-  return { size: facts.size, flags: facts.flags, minBlock: facts.minBlock ?? 1, maxBlock, structured, allocationContext };
+  return { info: { size: facts.size, flags: facts.flags, minBlock: facts.minBlock ?? 1, maxBlock, structured, allocationContext }, wire };
 }
 
 function unexpected(type: number): never {

@@ -16,6 +16,7 @@ import { NbdConnection } from './connection.js';
 import { named, socketError } from './errors.js';
 import { negotiate, readOnlyExport } from './handshake.js';
 import { parseNbdUri, serverText, type NbdAddress } from './uri.js';
+import { startTls } from './tls.js';
 import { SocketWire } from './wire.js';
 
 /**
@@ -90,9 +91,12 @@ export class NbdStore implements ByteStore {
     const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     options.signal?.throwIfAborted();
     const socket = await connectSocket(address, name, timeoutMs);
-    const wire = new SocketWire(socket, name, timeoutMs);
+    let wire = new SocketWire(socket, name, timeoutMs);
+    const tls = address.tls;
+    const host = address.server.kind === 'tcp' ? address.server.host : undefined;
+    const upgrade = tls ? async () => (wire = new SocketWire(await startTls(wire.detach(), tls, host, name), name, timeoutMs)) : undefined;
     try {
-      const info = await negotiate(wire, address.exportName, name);
+      const { info } = await negotiate(wire, address.exportName, name, upgrade);
       const exportReadOnly = (info.flags & C.FLAG_READ_ONLY) !== 0;
       if (options.readOnly === false && exportReadOnly) throw readOnlyExport(name);
       const conn = new NbdConnection(wire, info, name, options.concurrency ?? DEFAULT_IN_FLIGHT);

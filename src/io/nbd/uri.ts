@@ -5,6 +5,7 @@
  */
 import { InvalidArgumentError } from '../../core/errors.js';
 import { DEFAULT_PORT } from './constants.js';
+import type { NbdTlsSettings } from './tls.js';
 
 /** Where an export is and what it is called. */
 export interface NbdAddress {
@@ -14,9 +15,11 @@ export interface NbdAddress {
   readonly exportName: string;
   /** The name qemu shows for it (`nbd://host:10809/x`, `nbd+unix:///x?socket=p`). */
   readonly canonical: string;
+  /** TLS settings (`nbds://`, `nbds+unix://`, as libnbd spells them). */
+  readonly tls?: NbdTlsSettings | undefined;
 }
 
-const SYNTAX = /^(nbd|nbd\+tcp|nbd\+unix):\/\/([^/?#]*)(\/[^?#]*)?(?:\?([^#]*))?$/i;
+const SYNTAX = /^(nbds?|nbd\+tcp|nbds?\+unix):\/\/([^/?#]*)(\/[^?#]*)?(?:\?([^#]*))?$/i;
 
 function decode(s: string, uri: string): string {
   try {
@@ -41,14 +44,21 @@ export function parseNbdUri(uri: string): NbdAddress {
   const scheme = (m[1] as string).toLowerCase();
   const authority = m[2] ?? '';
   const exportName = decode((m[3] ?? '').replace(/^\//, ''), uri);
-  const params = m[4] === undefined || m[4] === '' ? [] : m[4].split('&');
-  if (scheme === 'nbd+unix') {
+  let params = m[4] === undefined || m[4] === '' ? [] : m[4].split('&');
+  const secure = scheme.startsWith('nbds');
+  let tls: NbdTlsSettings | undefined;
+  if (secure) {
+    tls = tlsSettings(params.filter((p) => p.startsWith('tls-')), uri);
+    params = params.filter((p) => !p.startsWith('tls-'));
+  }
+  const prefix = secure ? 'nbds' : 'nbd';
+  if (scheme.endsWith('+unix')) {
     const [param] = params;
     if (params.length !== 1 || authority !== '' || !param?.startsWith('socket=')) throw invalid(uri);
     const path = decode(param.slice('socket='.length), uri);
     if (path === '') throw invalid(uri);
-    const canonical = exportName === '' ? `nbd+unix://?socket=${path}` : `nbd+unix:///${exportName}?socket=${path}`;
-    return { server: { kind: 'unix', path }, exportName, canonical };
+    const canonical = exportName === '' ? `${prefix}+unix://?socket=${path}` : `${prefix}+unix:///${exportName}?socket=${path}`;
+    return { server: { kind: 'unix', path }, exportName, canonical, tls };
   }
   if (params.length > 0 || authority === '') throw invalid(uri);
   const hp = /^(\[[^\]]+\]|[^:]*)(?::(\d*))?$/.exec(authority);
@@ -57,8 +67,24 @@ export function parseNbdUri(uri: string): NbdAddress {
   const host = hostText.startsWith('[') ? hostText.slice(1, -1) : decode(hostText, uri);
   const port = hp[2] === undefined || hp[2] === '' ? DEFAULT_PORT : Number(hp[2]);
   if (!Number.isInteger(port) || port < 1 || port > 65535) throw invalid(uri);
-  const canonical = `nbd://${hostText}:${port}${exportName === '' ? '' : `/${exportName}`}`;
-  return { server: { kind: 'tcp', host, port }, exportName, canonical };
+  const canonical = `${prefix}://${hostText}:${port}${exportName === '' ? '' : `/${exportName}`}`;
+  return { server: { kind: 'tcp', host, port }, exportName, canonical, tls };
+}
+
+/** libnbd's TLS query parameters; anything else starting with `tls-` is refused. */
+function tlsSettings(params: readonly string[], uri: string): NbdTlsSettings {
+  const out: { pskFile?: string; username?: string; certificates?: string; verifyPeer: boolean } = { verifyPeer: true };
+  for (const p of params) {
+    const eq = p.indexOf('=');
+    const key = eq < 0 ? p : p.slice(0, eq);
+    const value = decode(eq < 0 ? '' : p.slice(eq + 1), uri);
+    if (key === 'tls-psk-file') out.pskFile = value;
+    else if (key === 'tls-username') out.username = value;
+    else if (key === 'tls-certificates') out.certificates = value;
+    else if (key === 'tls-verify-peer') out.verifyPeer = !/^(false|no|off|0)$/i.test(value);
+    else throw invalid(uri);
+  }
+  return out;
 }
 
 /** How the server is named in connect errors (`'/run/x.sock'`, `'127.0.0.1:10809'`). */

@@ -43,19 +43,33 @@ export class SocketWire implements Wire {
   #failure: VdiskError | undefined;
   #busy = false;
   #drainWaiters: (() => void)[] = [];
+  readonly #handlers: { readonly data: (b: Buffer) => void; readonly drain: () => void; readonly error: (e: Error) => void; readonly close: () => void; readonly timeout: () => void };
 
   constructor(socket: Socket, name: string, timeoutMs: number) {
     this.#socket = socket;
     this.#name = name;
     this.#timeoutMs = timeoutMs;
-    socket.on('data', (b: Buffer) => this.#onData(b));
-    socket.on('drain', () => this.#wakeWriters());
-    socket.on('error', (e) => this.#fail(socketError(e, name)));
-    socket.on('close', () => this.#fail(new IoError(`Connection to '${name}' closed by the server`, { file: name, errno: 5 })));
-    socket.on('timeout', () => {
-      if (this.#busy) this.destroy(new IoError(`Connection to '${name}' timed out: no answer from the server in ${timeoutMs} ms`, { file: name, errno: 110 }));
-    });
+    this.#handlers = {
+      data: (b: Buffer) => this.#onData(b),
+      drain: () => this.#wakeWriters(),
+      error: (e: Error) => this.#fail(socketError(e, name)),
+      close: () => this.#fail(new IoError(`Connection to '${name}' closed by the server`, { file: name, errno: 5 })),
+      timeout: () => {
+        if (this.#busy) this.destroy(new IoError(`Connection to '${name}' timed out: no answer from the server in ${timeoutMs} ms`, { file: name, errno: 110 }));
+      },
+    };
+    const h = this.#handlers;
+    socket.on('data', h.data).on('drain', h.drain).on('error', h.error).on('close', h.close).on('timeout', h.timeout);
     socket.setTimeout(timeoutMs);
+  }
+
+  /** Lets go of the socket (for TLS to take it over); nothing may be buffered. */
+  detach(): Socket {
+    const h = this.#handlers;
+    this.#socket.off('data', h.data).off('drain', h.drain).off('error', h.error).off('close', h.close).off('timeout', h.timeout);
+    this.#socket.setTimeout(0);
+    if (this.#buffered > 0) throw new IoError(`NBD protocol error from '${this.#name}': data before the TLS handshake`, { file: this.#name });
+    return this.#socket;
   }
 
   readInto(into: Uint8Array): Promise<void> {
