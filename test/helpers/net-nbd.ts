@@ -59,6 +59,13 @@ export function qemuNbd(dir: string, id: string, image: string, o: { format: str
   return o.port === undefined ? `nbd+unix://${exp}?socket=${socket}` : `nbd://127.0.0.1:${o.port}${exp}`;
 }
 
+/** Serves a raw `image` as export `disk` with qemu-nbd over TLS (X.509 files in `pki`, client certificates required) on 127.0.0.1:`port`. */
+export function qemuNbdTls(dir: string, image: string, pki: string, port: number): void {
+  const pidFile = join(dir, `tls-${port}.pid`);
+  const creds = `tls-creds-x509,id=tls0,dir=${pki},endpoint=server`;
+  started(pidFile, 'qemu-nbd', ['-f', 'raw', '-r', '--object', creds, '--tls-creds=tls0', '--bind=127.0.0.1', `--port=${port}`, '-x', 'disk', '--persistent', '--fork', `--pid-file=${pidFile}`, image]);
+}
+
 /** Serves an nbdkit plugin (with filters and parameters) on a unix socket in `dir`; returns the URI of its export. */
 export function nbdkit(dir: string, id: string, args: readonly string[]): string {
   const pidFile = join(dir, `${id}.pid`);
