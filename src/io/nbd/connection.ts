@@ -67,6 +67,8 @@ export class NbdConnection {
       const done = new Promise<codec.StatusDescriptor[] | undefined>((resolve, reject) => {
         this.#pending.set(handle, { ...cmd, coverage: new Coverage(), error: undefined, status: undefined, resolve, reject });
       });
+      // Failed while the request is still being written: handled below, never an unhandled rejection.
+      done.catch(() => undefined);
       this.#wire.setBusy(true);
       // Header and payload go out back to back, so concurrent commands never interleave.
       const header = this.#wire.write(codec.encodeRequest({ type: cmd.type, flags: cmd.flags ?? 0, handle, offset: cmd.offset, length: cmd.length }));

@@ -68,6 +68,8 @@ export class SocketWire implements Wire {
     const h = this.#handlers;
     this.#socket.off('data', h.data).off('drain', h.drain).off('error', h.error).off('close', h.close).off('timeout', h.timeout);
     this.#socket.setTimeout(0);
+    // TLS reports the socket's failures from here on; a late error must not go unheard as an uncaught one.
+    this.#socket.on('error', () => undefined);
     if (this.#buffered > 0) throw new IoError(`NBD protocol error from '${this.#name}': data before the TLS handshake`, { file: this.#name });
     return this.#socket;
   }
