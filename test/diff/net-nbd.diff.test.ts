@@ -138,6 +138,15 @@ describe('net-nbd: writing exports', () => {
       assert.ok(tail.subarray(10).every((b) => b === 0));
       await assert.rejects(store.write(1024 * 1024 - 10, new Uint8Array(20)), (e: unknown) => e instanceof VdiskError && e.code === 'EIO');
       await assert.rejects(store.truncate(2 * 1024 * 1024), /Cannot grow NBD nodes/);
+      // nbdkit's memory plugin advertises multi-conn: a second connection joins, and requests go round both.
+      for (let i = 0; i < 100 && store.connections < 2; i++) await new Promise((r) => setTimeout(r, 50));
+      assert.equal(store.connections, 2);
+      const expected = Uint8Array.from(data).fill(0, 65536 - 4096, 131072 - 4096);
+      for (let i = 0; i < 4; i++) {
+        const again = new Uint8Array(data.length);
+        await store.read(4096, again);
+        assert.deepEqual(again, expected);
+      }
     } finally {
       await store.close();
     }

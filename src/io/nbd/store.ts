@@ -29,10 +29,14 @@ import { SocketWire } from './wire.js';
 export interface NbdStoreOptions extends NetworkOptions {
   /** Refuse writes (the default: false, as long as the export allows them). */
   readonly readOnly?: boolean | undefined;
+  /** Connections to open when the server advertises multi-conn (default 2; 1 turns it off). */
+  readonly connections?: number | undefined;
 }
 
 /** Requests in flight by default. */
 const DEFAULT_IN_FLIGHT = 8;
+/** Connections to a multi-conn server by default. */
+const DEFAULT_CONNECTIONS = 2;
 /** Default timeout for an owed answer. */
 const DEFAULT_TIMEOUT_MS = 30_000;
 /** Largest block status or write-zeroes request (a 32-bit length, kept aligned). */
@@ -57,23 +61,46 @@ function connectSocket(a: NbdAddress, name: string, timeoutMs: number): Promise<
   });
 }
 
+/** Opens one connection to the export and negotiates it. */
+async function connectExport(address: NbdAddress, options: NbdStoreOptions): Promise<NbdConnection> {
+  const name = address.canonical;
+  const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  const socket = await connectSocket(address, name, timeoutMs);
+  let wire = new SocketWire(socket, name, timeoutMs);
+  const tls = address.tls;
+  const host = address.server.kind === 'tcp' ? address.server.host : undefined;
+  const upgrade = tls ? async () => (wire = new SocketWire(await startTls(wire.detach(), tls, host, name), name, timeoutMs)) : undefined;
+  try {
+    const { info } = await negotiate(wire, address.exportName, name, upgrade);
+    return new NbdConnection(wire, info, name, options.concurrency ?? DEFAULT_IN_FLIGHT);
+  } catch (err) {
+    const e = named(err, name);
+    wire.destroy(e);
+    throw e;
+  }
+}
+
 /** A ByteStore over one NBD export. */
 export class NbdStore implements ByteStore {
   /** The export as qemu names it (`nbd://host:10809/x`, `nbd+unix:///x?socket=p`). */
   readonly name: string;
   readonly readOnly: boolean;
-  readonly #conn: NbdConnection;
+  /** One connection, or several when the server allows multi-conn (requests go round them). */
+  readonly #conns: NbdConnection[];
+  /** Extra connections still negotiating. */
+  readonly #joining: Promise<void>[] = [];
+  #turn = 0;
   readonly #onAbort: (() => void) | undefined;
   readonly #signal: AbortSignal | undefined;
   #closed = false;
 
-  private constructor(name: string, conn: NbdConnection, readOnly: boolean, signal: AbortSignal | undefined) {
+  private constructor(name: string, conns: NbdConnection[], readOnly: boolean, signal: AbortSignal | undefined) {
     this.name = name;
-    this.#conn = conn;
+    this.#conns = conns;
     this.readOnly = readOnly;
     this.#signal = signal;
     if (signal) {
-      this.#onAbort = () => conn.kill(toAbortError(signal.reason));
+      this.#onAbort = () => conns.forEach((c) => c.kill(toAbortError(signal.reason)));
       signal.addEventListener('abort', this.#onAbort, { once: true });
     }
   }
@@ -87,25 +114,51 @@ export class NbdStore implements ByteStore {
    */
   static async open(uri: string, options: NbdStoreOptions = {}): Promise<NbdStore> {
     const address = parseNbdUri(uri);
-    const name = address.canonical;
-    const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     options.signal?.throwIfAborted();
-    const socket = await connectSocket(address, name, timeoutMs);
-    let wire = new SocketWire(socket, name, timeoutMs);
-    const tls = address.tls;
-    const host = address.server.kind === 'tcp' ? address.server.host : undefined;
-    const upgrade = tls ? async () => (wire = new SocketWire(await startTls(wire.detach(), tls, host, name), name, timeoutMs)) : undefined;
-    try {
-      const { info } = await negotiate(wire, address.exportName, name, upgrade);
-      const exportReadOnly = (info.flags & C.FLAG_READ_ONLY) !== 0;
-      if (options.readOnly === false && exportReadOnly) throw readOnlyExport(name);
-      const conn = new NbdConnection(wire, info, name, options.concurrency ?? DEFAULT_IN_FLIGHT);
-      return new NbdStore(name, conn, options.readOnly ?? exportReadOnly, options.signal);
-    } catch (err) {
-      const e = named(err, name);
-      wire.destroy(e);
-      throw e;
+    const first = await connectExport(address, options);
+    const name = address.canonical;
+    const exportReadOnly = (first.info.flags & C.FLAG_READ_ONLY) !== 0;
+    if (options.readOnly === false && exportReadOnly) {
+      first.kill(readOnlyExport(name));
+      throw readOnlyExport(name);
     }
+    const store = new NbdStore(name, [first], options.readOnly ?? exportReadOnly, options.signal);
+    const wanted = (first.info.flags & C.FLAG_CAN_MULTI_CONN) !== 0 ? Math.max(1, options.connections ?? DEFAULT_CONNECTIONS) : 1;
+    for (let i = 1; i < wanted; i++) store.#join(connectExport(address, options));
+    return store;
+  }
+
+  /**
+   * Adds a connection once it is up. Extra connections only add speed, so
+   * the open does not wait for them and one that fails is left out.
+   */
+  #join(pending: Promise<NbdConnection>): void {
+    this.#joining.push(
+      pending.then(
+        (c) => {
+          if (this.#closed) return c.disconnect();
+          this.#conns.push(c);
+          if (this.#signal?.aborted) c.kill(toAbortError(this.#signal.reason));
+        },
+        () => undefined,
+      ),
+    );
+  }
+
+  /** Connections in use (more than one when the server advertises multi-conn). */
+  get connections(): number {
+    return this.#conns.length;
+  }
+
+  /** The first connection: the export's facts. */
+  get #conn(): NbdConnection {
+    return this.#conns[0] as NbdConnection;
+  }
+
+  /** The connection the next request goes to. */
+  #next(): NbdConnection {
+    this.#turn = (this.#turn + 1) % this.#conns.length;
+    return this.#conns[this.#turn] as NbdConnection;
   }
 
   /** The export's transmission flags (NBD_FLAG_*), as the server sent them. */
@@ -132,7 +185,7 @@ export class NbdStore implements ByteStore {
     if (offset + data.length > this.#conn.info.size) throw this.#noSpace(offset);
     await this.#chunked(offset, data.length, async (off, len, at) => {
       const piece = data.subarray(at, at + len);
-      if (this.#aligned(off, len)) await this.#conn.send({ type: C.CMD_WRITE, offset: off, length: len, data: piece });
+      if (this.#aligned(off, len)) await this.#next().send({ type: C.CMD_WRITE, offset: off, length: len, data: piece });
       else await this.#readModifyWrite(off, piece);
     });
   }
@@ -146,7 +199,7 @@ export class NbdStore implements ByteStore {
 
   async flush(): Promise<void> {
     this.#check();
-    if (!this.readOnly && this.flags & C.FLAG_SEND_FLUSH) await this.#conn.send({ type: C.CMD_FLUSH, offset: 0, length: 0 });
+    if (!this.readOnly && this.flags & C.FLAG_SEND_FLUSH) await Promise.all(this.#conns.map((c) => c.send({ type: C.CMD_FLUSH, offset: 0, length: 0 })));
   }
 
   /** Sends NBD_CMD_DISC and closes the socket; further calls fail. */
@@ -154,7 +207,8 @@ export class NbdStore implements ByteStore {
     if (this.#closed) return;
     this.#closed = true;
     if (this.#onAbort) this.#signal?.removeEventListener('abort', this.#onAbort);
-    await this.#conn.disconnect();
+    await Promise.all(this.#joining);
+    await Promise.all(this.#conns.map((c) => c.disconnect()));
   }
 
   /**
@@ -167,7 +221,7 @@ export class NbdStore implements ByteStore {
     if (this.#conn.info.allocationContext === undefined) return undefined;
     const len = Math.min(length, this.#conn.info.size - offset, MAX_RANGE);
     if (len <= 0) return [];
-    const descriptors = (await this.#conn.send({ type: C.CMD_BLOCK_STATUS, offset, length: len })) ?? [];
+    const descriptors = (await this.#next().send({ type: C.CMD_BLOCK_STATUS, offset, length: len })) ?? [];
     const out: HostExtent[] = [];
     let pos = offset;
     for (const d of descriptors) {
@@ -190,7 +244,7 @@ export class NbdStore implements ByteStore {
     if ((this.flags & C.FLAG_SEND_WRITE_ZEROES) === 0 || !this.#aligned(offset, length)) return false;
     const end = Math.min(offset + length, this.#conn.info.size);
     for (let off = offset; off < end; off += MAX_RANGE) {
-      await this.#conn.send({ type: C.CMD_WRITE_ZEROES, offset: off, length: Math.min(MAX_RANGE, end - off), flags: unmap ? 0 : C.CMD_FLAG_NO_HOLE });
+      await this.#next().send({ type: C.CMD_WRITE_ZEROES, offset: off, length: Math.min(MAX_RANGE, end - off), flags: unmap ? 0 : C.CMD_FLAG_NO_HOLE });
     }
     return true;
   }
@@ -200,7 +254,7 @@ export class NbdStore implements ByteStore {
     this.#checkWritable();
     if ((this.flags & C.FLAG_SEND_TRIM) === 0 || !this.#aligned(offset, length)) return false;
     const end = Math.min(offset + length, this.#conn.info.size);
-    for (let off = offset; off < end; off += MAX_RANGE) await this.#conn.send({ type: C.CMD_TRIM, offset: off, length: Math.min(MAX_RANGE, end - off) });
+    for (let off = offset; off < end; off += MAX_RANGE) await this.#next().send({ type: C.CMD_TRIM, offset: off, length: Math.min(MAX_RANGE, end - off) });
     return true;
   }
 
@@ -222,14 +276,14 @@ export class NbdStore implements ByteStore {
   /** Reads, widened to the server's minimum block size when the range is not aligned to it. */
   async #readAligned(offset: number, into: Uint8Array): Promise<void> {
     if (this.#aligned(offset, into.length)) {
-      await this.#conn.send({ type: C.CMD_READ, offset, length: into.length, into });
+      await this.#next().send({ type: C.CMD_READ, offset, length: into.length, into });
       return;
     }
     const min = this.#conn.info.minBlock;
     const start = offset - (offset % min);
     const end = Math.min(this.#conn.info.size, Math.ceil((offset + into.length) / min) * min);
     const wide = new Uint8Array(end - start);
-    await this.#conn.send({ type: C.CMD_READ, offset: start, length: wide.length, into: wide });
+    await this.#next().send({ type: C.CMD_READ, offset: start, length: wide.length, into: wide });
     into.set(wide.subarray(offset - start, offset - start + into.length));
   }
 
@@ -238,9 +292,9 @@ export class NbdStore implements ByteStore {
     const start = offset - (offset % min);
     const end = Math.ceil((offset + data.length) / min) * min;
     const wide = new Uint8Array(end - start);
-    await this.#conn.send({ type: C.CMD_READ, offset: start, length: wide.length, into: wide });
+    await this.#next().send({ type: C.CMD_READ, offset: start, length: wide.length, into: wide });
     wide.set(data, offset - start);
-    await this.#conn.send({ type: C.CMD_WRITE, offset: start, length: wide.length, data: wide });
+    await this.#next().send({ type: C.CMD_WRITE, offset: start, length: wide.length, data: wide });
   }
 
   #noSpace(offset: number): VdiskError {
@@ -249,7 +303,7 @@ export class NbdStore implements ByteStore {
 
   #check(): void {
     if (this.#closed) throw new InvalidArgumentError(`NBD store '${this.name}' is closed`, { file: this.name });
-    const dead = this.#conn.failure;
+    const dead = this.#conns.find((c) => c.failure)?.failure;
     if (dead) throw dead;
   }
 
