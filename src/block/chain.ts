@@ -183,7 +183,9 @@ async function openPlainTop(target: string | ByteStore, ctx: LayerContext, optio
     unwrapped = await unwrapTop(target, store, options, readOnly);
     if (unwrapped) store = unwrapped.store;
     // An inflated upload keeps the upload's name: its references resolve beside the upload.
-    const layer = await openLayer({ store, filename: name, path: name, format: options.format, readOnly, runtime: options.runtime }, ctx);
+    // A network store names its export as qemu does (nbd://host:10809/x): the image goes by that name.
+    const shown = typeof target === 'string' && networkScheme(target) !== undefined ? store.name : name;
+    const layer = await openLayer({ store, filename: shown, path: shown, format: options.format, readOnly, runtime: options.runtime }, ctx);
     return unwrapped ? { ...layer, wrapper: unwrapped.wrapper } : layer;
   } catch (err) {
     await store.close();

@@ -41,7 +41,7 @@ async function refineByHost(st: BlockStatus): Promise<BlockStatus> {
   if (!st.data || st.zero || st.compressed || !st.store?.extents || st.hostOffset === undefined) return st;
   const host = (await st.store.extents(st.hostOffset, st.length))?.[0];
   if (!host || host.offset !== st.hostOffset || host.length <= 0) return st;
-  return { ...st, length: Math.min(st.length, host.length), zero: !host.data };
+  return { ...st, length: Math.min(st.length, host.length), zero: !host.data || host.zero === true };
 }
 
 /** A run no layer holds, as the layer at `depth` (the last one asked) reports it. */

@@ -19,6 +19,11 @@ type Opener = (name: string, options: NetworkOpenOptions) => Promise<ByteStore>;
 const OPENERS: Readonly<Record<string, () => Promise<Opener>>> = {
   http: async () => (await import('../io/http-store.js')).openHttpStore,
   https: async () => (await import('../io/http-store.js')).openHttpStore,
+  nbd: async () => (await import('../io/nbd/store.js')).openNbdStore,
+  'nbd+unix': async () => (await import('../io/nbd/store.js')).openNbdStore,
+  'nbd+tcp': async () => (await import('../io/nbd/store.js')).openNbdStore,
+  nbds: async () => (await import('../io/nbd/store.js')).openNbdStore,
+  'nbds+unix': async () => (await import('../io/nbd/store.js')).openNbdStore,
 };
 
 /** The network scheme of `name` (`https` in `https://x/y`), when vdisk has a store for it. */

@@ -1,3 +1,4 @@
+import { VdiskError } from '../core/errors.js';
 import type { FormatDriver } from '../formats/driver.js';
 import type { ByteStore } from '../io/byte-store.js';
 import { LIMITS } from '../core/limits.js';
@@ -24,8 +25,18 @@ export async function probeStore(store: ByteStore, filename: string, registry: D
     return raw ? { driver: raw, score: 1 } : undefined;
   }
   const head = new Uint8Array(LIMITS.probeBytes);
-  await store.read(0, head.subarray(0, Math.min(head.length, size)));
+  await readForProbe(store, head.subarray(0, Math.min(head.length, size)));
   return probeHead(head, filename, registry);
+}
+
+/** Reads a store's first bytes to tell its format; a failure in qemu's words (`Could not read image for determining its format: …`). */
+export async function readForProbe(store: ByteStore, into: Uint8Array): Promise<number> {
+  try {
+    return await store.read(0, into);
+  } catch (err) {
+    if (!(err instanceof VdiskError)) throw err;
+    throw err.rephrase(`Could not read image for determining its format: ${err.message}`);
+  }
 }
 
 /** Probe over bytes already read (also used to vet writes to a probed raw image's first sector). */

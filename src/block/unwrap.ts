@@ -8,6 +8,7 @@
  * name and directory for the image, so references inside it resolve (and
  * `untrusted` confines them) as if it sat where the upload does.
  */
+import { readForProbe } from './probe.js';
 import type { ByteStore } from '../io/byte-store.js';
 import { privateFile } from '../io/private-file.js';
 import { detectWrapper, inflateInto, type Wrapper } from '../io/unwrap.js';
@@ -36,7 +37,7 @@ export interface Unwrapped {
 /** The wrapper `store` has, judged by its first bytes. */
 export async function wrapperOf(store: ByteStore): Promise<Wrapper | undefined> {
   const head = new Uint8Array(4);
-  const got = await store.read(0, head);
+  const got = await readForProbe(store, head);
   return got === head.length ? detectWrapper(head) : undefined;
 }
 

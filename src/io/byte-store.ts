@@ -20,6 +20,8 @@ export interface HostExtent {
   readonly length: number;
   /** True for data, false for a hole. */
   readonly data: boolean;
+  /** Data that the store knows reads as zeros (NBD's ZERO status without HOLE: allocated zeros). */
+  readonly zero?: boolean | undefined;
 }
 
 /**

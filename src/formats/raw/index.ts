@@ -94,7 +94,7 @@ class RawImage implements FormatImage {
     for (const h of this.#hostCache.slice(i)) {
       if (h.offset >= end) break;
       const start = Math.max(h.offset, offset);
-      out.push({ offset: start, length: Math.min(h.offset + h.length, end) - start, data: h.data });
+      out.push({ ...h, offset: start, length: Math.min(h.offset + h.length, end) - start });
     }
     return out;
   }
@@ -113,7 +113,8 @@ class RawImage implements FormatImage {
     if (host && host.length > 0) {
       return host.map((h): Extent =>
         h.data
-          ? { kind: 'data', offset: h.offset, length: h.length, store: this.store, hostOffset: h.offset }
+          ? // Data known to read as zeros (NBD's ZERO status): block status asks the store again and says so.
+            { kind: 'data', offset: h.offset, length: h.length, store: this.store, hostOffset: h.offset, ...(h.zero ? { recurse: true } : {}) }
           : { kind: 'zero', offset: h.offset, length: h.length, allocated: true, store: this.store, hostOffset: h.offset },
       );
     }
@@ -137,7 +138,8 @@ class RawImage implements FormatImage {
   }
 
   async describe(): Promise<FormatDescription> {
-    return { dirty: false };
+    // qemu's network protocol drivers (nbd, curl) have no get_info, so raw over them shows no dirty flag.
+    return { dirty: /^[a-z][a-z0-9+]*:\/\//i.test(this.store.name) ? undefined : false };
   }
 
   async flush(): Promise<void> {

@@ -1,0 +1,149 @@
+/**
+ * The byte pipe under an NBD connection: exact reads over a socket (TCP,
+ * unix or TLS), with the idle timeout armed only while an answer is owed,
+ * and a bounded receive buffer. The fuzz tests swap in a buffer-backed one.
+ */
+import type { Socket } from 'node:net';
+
+import { IoError, VdiskError } from '../../core/errors.js';
+import { socketError } from './errors.js';
+
+/** What the NBD client needs from its transport. */
+export interface Wire {
+  /** Fills all of `into`; rejects when the peer closes first. */
+  readInto(into: Uint8Array): Promise<void>;
+  /** Sends `data` (resolves once the socket takes more). */
+  write(data: Uint8Array): Promise<void>;
+  /** Arms the timeout while an answer is owed, disarms it when none is. */
+  setBusy(busy: boolean): void;
+  /** Tears the connection down; pending reads reject with `reason`. */
+  destroy(reason?: VdiskError): void;
+  /** Closes gracefully: what was written is sent first. */
+  end?(): void;
+}
+
+/** Reads exactly `n` bytes. */
+export async function readBytes(wire: Wire, n: number): Promise<Uint8Array> {
+  const out = new Uint8Array(n);
+  await wire.readInto(out);
+  return out;
+}
+
+/** Bytes buffered ahead of the reader before the socket is paused. */
+const HIGH_WATER = 8 * 1024 * 1024;
+
+/** A {@link Wire} over a connected socket. */
+export class SocketWire implements Wire {
+  readonly #socket: Socket;
+  readonly #name: string;
+  readonly #timeoutMs: number;
+  #chunks: Buffer[] = [];
+  #buffered = 0;
+  #pending: { into: Uint8Array; filled: number; resolve: () => void; reject: (e: unknown) => void } | undefined;
+  #failure: VdiskError | undefined;
+  #busy = false;
+  #drainWaiters: (() => void)[] = [];
+  readonly #handlers: { readonly data: (b: Buffer) => void; readonly drain: () => void; readonly error: (e: Error) => void; readonly close: () => void; readonly timeout: () => void };
+
+  constructor(socket: Socket, name: string, timeoutMs: number) {
+    this.#socket = socket;
+    this.#name = name;
+    this.#timeoutMs = timeoutMs;
+    this.#handlers = {
+      data: (b: Buffer) => this.#onData(b),
+      drain: () => this.#wakeWriters(),
+      error: (e: Error) => this.#fail(socketError(e, name)),
+      close: () => this.#fail(new IoError(`Connection to '${name}' closed by the server`, { file: name, errno: 5 })),
+      timeout: () => {
+        if (this.#busy) this.destroy(new IoError(`Connection to '${name}' timed out: no answer from the server in ${timeoutMs} ms`, { file: name, errno: 110 }));
+      },
+    };
+    const h = this.#handlers;
+    socket.on('data', h.data).on('drain', h.drain).on('error', h.error).on('close', h.close).on('timeout', h.timeout);
+    socket.setTimeout(timeoutMs);
+  }
+
+  /** Lets go of the socket (for TLS to take it over); nothing may be buffered. */
+  detach(): Socket {
+    const h = this.#handlers;
+    this.#socket.off('data', h.data).off('drain', h.drain).off('error', h.error).off('close', h.close).off('timeout', h.timeout);
+    this.#socket.setTimeout(0);
+    // TLS reports the socket's failures from here on; a late error must not go unheard as an uncaught one.
+    this.#socket.on('error', () => undefined);
+    if (this.#buffered > 0) throw new IoError(`NBD protocol error from '${this.#name}': data before the TLS handshake`, { file: this.#name });
+    return this.#socket;
+  }
+
+  readInto(into: Uint8Array): Promise<void> {
+    if (this.#pending) return Promise.reject(new Error('SocketWire: one reader at a time'));
+    if (this.#failure && this.#buffered < into.length) return Promise.reject(this.#failure);
+    return new Promise((resolve, reject) => {
+      this.#pending = { into, filled: 0, resolve, reject };
+      this.#drain();
+    });
+  }
+
+  write(data: Uint8Array): Promise<void> {
+    if (this.#failure) return Promise.reject(this.#failure);
+    if (this.#socket.write(data)) return Promise.resolve();
+    // A socket that fails before draining rejects the reader; the writer goes on and is answered by it.
+    return new Promise((resolve) => this.#drainWaiters.push(resolve));
+  }
+
+  setBusy(busy: boolean): void {
+    this.#busy = busy;
+    // Restart the idle clock when an answer becomes owed.
+    if (busy) this.#socket.setTimeout(this.#timeoutMs);
+  }
+
+  destroy(reason?: VdiskError): void {
+    this.#fail(reason ?? new IoError(`Connection to '${this.#name}' closed`, { file: this.#name, errno: 5 }));
+    this.#socket.destroy();
+  }
+
+  end(): void {
+    this.#fail(new IoError(`Connection to '${this.#name}' closed`, { file: this.#name, errno: 5 }));
+    this.#socket.end();
+  }
+
+  #onData(b: Buffer): void {
+    this.#chunks.push(b);
+    this.#buffered += b.length;
+    this.#drain();
+    if (this.#buffered > HIGH_WATER) this.#socket.pause();
+  }
+
+  #drain(): void {
+    const p = this.#pending;
+    if (!p) return;
+    while (p.filled < p.into.length && this.#chunks.length > 0) {
+      const head = this.#chunks[0] as Buffer;
+      const n = Math.min(head.length, p.into.length - p.filled);
+      p.into.set(head.subarray(0, n), p.filled);
+      p.filled += n;
+      this.#buffered -= n;
+      if (n === head.length) this.#chunks.shift();
+      else this.#chunks[0] = head.subarray(n);
+    }
+    if (this.#buffered <= HIGH_WATER && this.#socket.isPaused()) this.#socket.resume();
+    if (p.filled === p.into.length) {
+      this.#pending = undefined;
+      p.resolve();
+    } else if (this.#failure) {
+      this.#pending = undefined;
+      p.reject(this.#failure);
+    }
+  }
+
+  #fail(err: VdiskError): void {
+    this.#failure ??= err;
+    this.#drain();
+    this.#wakeWriters();
+  }
+
+  #wakeWriters(): void {
+    const waiters = this.#drainWaiters;
+    this.#drainWaiters = [];
+    for (const w of waiters) w();
+  }
+}
