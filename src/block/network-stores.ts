@@ -16,7 +16,9 @@ export interface NetworkOpenOptions extends NetworkOptions {
 type Opener = (name: string, options: NetworkOpenOptions) => Promise<ByteStore>;
 
 /** Schemes vdisk opens, and where their store lives (filled in as each store lands). */
-const OPENERS: Readonly<Record<string, () => Promise<Opener>>> = {};
+const OPENERS: Readonly<Record<string, () => Promise<Opener>>> = {
+  s3: async () => (await import('../io/s3/s3-store.js')).openS3Store,
+};
 
 /** The network scheme of `name` (`https` in `https://x/y`), when vdisk has a store for it. */
 export function networkScheme(name: string): string | undefined {
