@@ -24,7 +24,7 @@ import { prepareCreate, type CreateOptionInput, type CreateOptions, type CreateP
 export type ConvertPhase = 'copy';
 
 /** Options of {@link convert}. */
-export interface ConvertOptions extends JobOptions<ConvertPhase>, ResolverOptions, Pick<OpenImageOptions, 'onWarning' | 'locking'> {
+export interface ConvertOptions extends JobOptions<ConvertPhase>, ResolverOptions, Pick<OpenImageOptions, 'onWarning' | 'locking' | 'network'> {
   /** Format of every source (`-f`); probed when omitted. */
   sourceFormat?: string | undefined;
   /** Target format (`-O`, default `raw`). */
@@ -84,6 +84,8 @@ export interface ConvertOptions extends JobOptions<ConvertPhase>, ResolverOption
   targetCache?: CacheMode | undefined;
   /** Cache mode of the sources and their backing files (`-T`; default `writeback`). */
   sourceCache?: CacheMode | undefined;
+  /** Smallest part of a multipart upload to an `s3://` target (default 8 MiB, at least 5 MiB; raised to stay within 10 000 parts). */
+  uploadPartSize?: number | undefined;
 }
 
 /** What {@link convert} did. */
@@ -213,6 +215,8 @@ export type Source = ImageTarget;
 
 async function runConvert(sourceNames: readonly Source[], targetSpec: ImageTarget, opts: ConvertOptions, ctx: JobContext<ConvertPhase>): Promise<ConvertResult> {
   const sparseSize = validate(sourceNames, opts);
+  // An s3:// target is streamed and uploaded (jobs/convert-s3.ts, loaded only for such names).
+  if (typeof targetSpec === 'string' && /^s3:\/\//i.test(targetSpec) && !opts.noCreate) return (await import('./convert-s3.js')).convertToS3(sourceNames, targetSpec, opts, ctx);
   const target = targetName(targetSpec);
   // Options name an existing image only: a new target is a path or a store.
   const newTarget: OutputSpec | undefined = isImageOptions(targetSpec) ? undefined : targetSpec;
