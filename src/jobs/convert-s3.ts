@@ -5,8 +5,7 @@
  */
 import { UnsupportedError } from '../core/errors.js';
 import type { JobContext } from '../core/job.js';
-import { uploadToS3 } from '../io/s3/upload.js';
-import { parseS3Name } from '../io/s3/url.js';
+import { objectName, uploadObject } from '../block/network-upload.js';
 import type { ConvertOptions, ConvertPhase, ConvertResult, Source } from './convert.js';
 import { convertToStream } from './convert-stream.js';
 
@@ -15,7 +14,7 @@ const NOT_FOR_S3: readonly (keyof ConvertOptions)[] = ['backingFile', 'backingFo
 
 /** Converts the single source to an image uploaded to `target` (`s3://bucket/key`). */
 export async function convertToS3(sources: readonly Source[], target: string, opts: ConvertOptions, ctx: JobContext<ConvertPhase>): Promise<ConvertResult> {
-  const name = parseS3Name(target).name;
+  const name = objectName(target);
   for (const key of NOT_FOR_S3) {
     if (opts[key] !== undefined && opts[key] !== false) throw new UnsupportedError(`${key} cannot be used with an s3:// target`, { file: name });
   }
@@ -25,7 +24,7 @@ export async function convertToS3(sources: readonly Source[], target: string, op
   void _ignored;
   const output = await convertToStream(source, { ...rest, sparseSize: sparseSize === 0 ? 0 : undefined, signal: ctx.signal });
   ctx.progress.phase('copy', output.length);
-  await uploadToS3(target, output, { ...opts.network, signal: ctx.signal, partSize: uploadPartSize, onProgress: (n) => ctx.progress.advance(n) });
+  await uploadObject(target, output, { ...opts.network, signal: ctx.signal, partSize: uploadPartSize, onProgress: (n) => ctx.progress.advance(n) });
   ctx.progress.finish();
   // The upload's bytes are the image's: data and metadata alike.
   return { target: name, format: output.format, size: output.size, dataBytes: output.length, zeroBytes: 0 };

@@ -87,23 +87,23 @@ async function putParts(client: S3Client, uploadId: string, stream: Readable, si
   let failed: unknown;
   let number = 0;
   try {
-  for await (const part of partsOf(stream, size)) {
-    const n = ++number;
-    const p = client
-      .request({ method: 'PUT', query: [['partNumber', String(n)], ['uploadId', uploadId]], body: part, maxBody: 0, what: `Could not upload part ${n} of` })
-      .then((res) => {
-        const etag = res.headers['etag'];
-        if (typeof etag !== 'string') throw new IoError(`Could not upload part ${n} of '${client.location.name}': no ETag in the answer`, { file: client.location.name });
-        etags[n - 1] = etag;
-        opts.onProgress?.(part.length);
-      })
-      .catch((err: unknown) => void (failed ??= err))
-      .finally(() => inFlight.delete(p));
-    inFlight.add(p);
-    // Back-pressure: the stream is not read on while every slot is busy.
-    while (inFlight.size >= client.concurrency && failed === undefined) await Promise.race(inFlight);
-    if (failed !== undefined) break;
-  }
+    for await (const part of partsOf(stream, size)) {
+      const n = ++number;
+      const p = client
+        .request({ method: 'PUT', query: [['partNumber', String(n)], ['uploadId', uploadId]], body: part, maxBody: 0, what: `Could not upload part ${n} of` })
+        .then((res) => {
+          const etag = res.headers['etag'];
+          if (typeof etag !== 'string') throw new IoError(`Could not upload part ${n} of '${client.location.name}': no ETag in the answer`, { file: client.location.name });
+          etags[n - 1] = etag;
+          opts.onProgress?.(part.length);
+        })
+        .catch((err: unknown) => void (failed ??= err))
+        .finally(() => inFlight.delete(p));
+      inFlight.add(p);
+      // Back-pressure: the stream is not read on while every slot is busy.
+      while (inFlight.size >= client.concurrency && failed === undefined) await Promise.race(inFlight);
+      if (failed !== undefined) break;
+    }
   } finally {
     // Parts still in flight settle before the upload is completed or aborted.
     await Promise.allSettled(inFlight);
