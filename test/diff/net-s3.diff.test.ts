@@ -12,7 +12,8 @@ import { promisify } from 'node:util';
 import { convert } from '../../src/index.js';
 import { signRequest } from '../../src/io/s3/sigv4.js';
 import { choosePartSize } from '../../src/io/s3/upload.js';
-import { PermissionError } from '../../src/core/errors.js';
+import { IoError, PermissionError } from '../../src/core/errors.js';
+import { S3Store } from '../../src/net.js';
 import { VDISK_BIN } from '../helpers/cli.js';
 import { hasQemu, qemuImg, qemuImgOk, tmpDir } from '../helpers/qemu.js';
 import { hasS3rver, startS3, type S3Server } from '../helpers/net-s3-server.js';
@@ -111,6 +112,32 @@ describe('s3:// with s3rver', { skip }, () => {
     await assert.rejects(job, { code: 'EABORTED' });
     assert.equal((await get('aborted.raw')).status, 404);
     assert.doesNotMatch(await pending(), /<Upload>/);
+  });
+
+  it('retries a 503 SlowDown (Retry-After) and reads the object', async () => {
+    await put('retry.raw', Buffer.alloc(1 << 20, 9));
+    server.faults.unavailable = 3;
+    const store = await S3Store.open('s3://bkt/retry.raw', { retries: 5 });
+    const into = new Uint8Array(4096);
+    assert.equal(await store.read(4096, into), 4096);
+    assert.ok(into.every((b) => b === 9));
+    assert.equal(server.faults.unavailable, 0);
+    const impatient = await S3Store.open('s3://bkt/retry.raw', { retries: 2 });
+    server.faults.unavailable = 2;
+    await assert.rejects(impatient.read(0, into), (e: unknown) => e instanceof IoError && /bytes 0-4095 of 's3:\/\/bkt\/retry\.raw'.*503.*SlowDown.*after 2 attempts/.test(e.message));
+    server.faults.unavailable = 0;
+    await impatient.close();
+    await store.close();
+  });
+
+  it('an object replaced between reads fails naming it, never mixing data', async () => {
+    await put('pinned.raw', Buffer.alloc(1 << 20, 1));
+    const store = await S3Store.open('s3://bkt/pinned.raw');
+    const into = new Uint8Array(512);
+    await store.read(0, into);
+    await put('pinned.raw', Buffer.alloc(1 << 20, 2));
+    await assert.rejects(store.read(512, into), (e: unknown) => e instanceof IoError && /s3:\/\/bkt\/pinned\.raw.*changed/.test(e.message));
+    await store.close();
   });
 
   it('bad credentials are a PermissionError naming the object', async () => {

@@ -28,6 +28,8 @@ interface S3rverLike {
 export interface S3Server {
   readonly env: Record<string, string>;
   readonly url: string;
+  /** Faults to inject: the next `unavailable` ranged GETs answer 503 with Retry-After: 0. */
+  readonly faults: { unavailable: number };
   close(): Promise<void>;
 }
 
@@ -45,8 +47,29 @@ export function hasS3rver(): boolean {
 export async function startS3(dir: string, buckets: readonly string[]): Promise<S3Server> {
   const S3rver = createRequire(import.meta.url)('s3rver') as new (o: object) => S3rverLike;
   const server = new S3rver({ port: 0, address: '127.0.0.1', silent: true, directory: dir, configureBuckets: buckets.map((name) => ({ name })) });
+  const faults = { unavailable: 0 };
   server.middleware.unshift(async (ctx, next) => {
     const [, bucket, ...key] = ctx.path.split('/');
+    const header = (name: string): string | undefined => (ctx as unknown as { get(n: string): string }).get(name) || undefined;
+    if (ctx.method === 'GET' && header('range') !== undefined && faults.unavailable > 0) {
+      faults.unavailable--;
+      ctx.status = 503;
+      ctx.set('Retry-After', '0');
+      ctx.type = 'application/xml';
+      ctx.body = '<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>';
+      return;
+    }
+    // S3 answers 412 to an If-Match that no longer names the object; s3rver ignores the header.
+    const ifMatch = header('if-match');
+    if (ctx.method === 'GET' && ifMatch !== undefined && key.length > 0) {
+      const md5 = await readFile(join(dir, bucket ?? '', `${key.join('/')}._S3rver_object.md5`), 'utf8').catch(() => undefined);
+      if (md5 !== undefined && ifMatch !== `"${md5}"`) {
+        ctx.status = 412;
+        ctx.type = 'application/xml';
+        ctx.body = '<Error><Code>PreconditionFailed</Code><Message>At least one of the pre-conditions you specified did not hold</Message></Error>';
+        return;
+      }
+    }
     const uploads = join(dir, bucket ?? '', '._S3rver_uploads');
     if (ctx.method === 'DELETE' && ctx.query['uploadId'] !== undefined) {
       await rm(join(uploads, ctx.query['uploadId']), { recursive: true, force: true });
@@ -65,5 +88,5 @@ export async function startS3(dir: string, buckets: readonly string[]): Promise<
   const { port } = await server.run();
   const url = `http://127.0.0.1:${port}`;
   const env = { AWS_ENDPOINT_URL: url, AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER', AWS_REGION: 'us-east-1', AWS_CONFIG_FILE: '/nonexistent', AWS_SHARED_CREDENTIALS_FILE: '/nonexistent' };
-  return { env, url, close: () => server.close() };
+  return { env, url, faults, close: () => server.close() };
 }
