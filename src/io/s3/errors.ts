@@ -12,23 +12,29 @@ export function s3ErrorBody(body: Uint8Array): { code: string | undefined; messa
   return { code: field('Code'), message: field('Message') };
 }
 
+/** `what 'name': reason`, or the bare reason when `what` is empty (the image open names the object itself). */
+function phrase(what: string, name: string, reason: string): string {
+  return what === '' ? reason : `${what} '${name}': ${reason}`;
+}
+
 /**
  * The error for an S3 status: `what` is the failed step as a phrase
- * (`Could not open`, `Could not read bytes 0-511 of`), `name` the object.
+ * (`Could not read bytes 0-511 of`; empty for an open, which the image
+ * open words), `name` the object.
  */
 export function statusError(what: string, name: string, status: number, body: Uint8Array, attempts: number): VdiskError {
   const { code, message } = s3ErrorBody(body);
   const detail = [code, message].filter((s) => s !== undefined).join(': ');
   const tail = `HTTP ${status}${detail === '' ? '' : `, ${detail}`}${attempts > 1 ? `, after ${attempts} attempts` : ''}`;
   const details = { file: name, data: { status, s3Code: code, attempts } };
-  if (status === 401 || status === 403) return new PermissionError(`${what} '${name}': Permission denied (${tail})`, details);
-  if (status === 404) return new NotFoundError(`${what} '${name}': No such file or directory (${tail})`, details);
-  if (status === 412) return new IoError(`${what} '${name}': the object changed while it was read (${tail})`, details);
-  return new IoError(`${what} '${name}': ${tail}`, details);
+  if (status === 401 || status === 403) return new PermissionError(phrase(what, name, `Permission denied (${tail})`), details);
+  if (status === 404) return new NotFoundError(phrase(what, name, `No such file or directory (${tail})`), details);
+  if (status === 412) return new IoError(phrase(what, name, `the object changed while it was read (${tail})`), details);
+  return new IoError(phrase(what, name, tail), details);
 }
 
 /** A transport failure (reset, timeout) that outlasted the retries. */
 export function transportError(what: string, name: string, err: Error & { code?: string }, attempts: number): IoError {
   const after = attempts > 1 ? `, after ${attempts} attempts` : '';
-  return new IoError(`${what} '${name}': ${err.message}${err.code === undefined ? '' : ` (${err.code})`}${after}`, { file: name, cause: err, data: { attempts } });
+  return new IoError(phrase(what, name, `${err.message}${err.code === undefined ? '' : ` (${err.code})`}${after}`), { file: name, cause: err, data: { attempts } });
 }

@@ -42,9 +42,10 @@ export class S3Store implements ByteStore {
   static async open(url: string, network: NetworkOptions = {}): Promise<S3Store> {
     const location = parseS3Name(url);
     const client = new S3Client(await loadS3Config(), location, network);
-    const res = await client.request({ method: 'HEAD', maxBody: 0, what: 'Could not open' });
+    // The image open prefixes `Could not open 'name': `.
+    const res = await client.request({ method: 'HEAD', maxBody: 0, what: '' });
     const length = Number(res.headers['content-length']);
-    if (!Number.isSafeInteger(length) || length < 0) throw new IoError(`Could not open '${location.name}': no valid Content-Length`, { file: location.name });
+    if (!Number.isSafeInteger(length) || length < 0) throw new IoError(`no valid Content-Length for '${location.name}'`, { file: location.name });
     const etag = res.headers['etag'];
     return new S3Store(client, length, typeof etag === 'string' && etag !== '' ? etag : undefined);
   }
