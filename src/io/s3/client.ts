@@ -11,7 +11,7 @@ import { VdiskError } from '../../core/errors.js';
 import type { NetworkOptions } from '../network-options.js';
 import type { S3Config } from './config.js';
 import { statusError, transportError } from './errors.js';
-import { canonicalQuery, encodeKeyPath, sha256Hex, signRequest, UNSIGNED_PAYLOAD } from './sigv4.js';
+import { canonicalQuery, encodeKeyPath, sha256Hex, signRequest } from './sigv4.js';
 import { send, TransportError, type HttpResponse } from './transport.js';
 import type { S3Location } from './url.js';
 
@@ -97,7 +97,7 @@ export class S3Client {
     await this.#net.authorize?.({ url: `${origin.origin}${path}${query === '' ? '' : `?${query}`}`, method: call.method, headers });
     const creds = this.config.credentials;
     if (!creds) return headers;
-    const payloadHash = call.body === undefined ? sha256Hex('') : call.body.length > 0 ? sha256Hex(call.body) : UNSIGNED_PAYLOAD;
+    const payloadHash = sha256Hex(call.body ?? '');
     return signRequest({ method: call.method, host: origin.host, path, query: call.query ?? [], headers, payloadHash }, creds, this.config.region);
   }
 
@@ -118,7 +118,6 @@ export class S3Client {
     return this.#slots.run(async () => {
       for (let attempt = 1; ; attempt++) {
         let res: HttpResponse | undefined;
-        let failure: Error | undefined;
         try {
           res = await this.#once({ ...call, maxBody: Math.max(call.maxBody, ERROR_BODY) }, signal);
           if (res.status >= 200 && res.status < 300) return res;
@@ -127,9 +126,7 @@ export class S3Client {
           if (err instanceof VdiskError) throw err;
           if (!(err instanceof TransportError)) throw err;
           if (attempt >= attempts) throw transportError(call.what, this.location.name, err, attempt);
-          failure = err;
         }
-        void failure;
         const delay = retryAfter(res) ?? Math.min(5000, 100 * 2 ** (attempt - 1));
         try {
           await sleep(delay, undefined, { signal });
