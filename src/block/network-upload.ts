@@ -8,7 +8,6 @@ import type { Readable } from 'node:stream';
 import type { S3UploadOptions } from '../io/s3/upload.js';
 import { parseS3Name } from '../io/s3/url.js';
 
-export type { S3UploadOptions as UploadOptions } from '../io/s3/upload.js';
 
 /** `s3://bucket/key` as printed in messages; throws EINVAL for a name without bucket or key. */
 export function objectName(name: string): string {
