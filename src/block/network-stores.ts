@@ -24,6 +24,7 @@ const OPENERS: Readonly<Record<string, () => Promise<Opener>>> = {
   'nbd+tcp': async () => (await import('../io/nbd/store.js')).openNbdStore,
   nbds: async () => (await import('../io/nbd/store.js')).openNbdStore,
   'nbds+unix': async () => (await import('../io/nbd/store.js')).openNbdStore,
+  s3: async () => (await import('../io/s3/s3-store.js')).openS3Store,
 };
 
 /** The network scheme of `name` (`https` in `https://x/y`), when vdisk has a store for it. */

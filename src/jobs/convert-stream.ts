@@ -58,6 +58,8 @@ export interface StreamOutput {
   readonly length: number;
   /** The format streamed. */
   readonly format: string;
+  /** Virtual size of the image streamed. */
+  readonly size: number;
   /**
    * The image, in order, with back-pressure. It owns the open source: read
    * it to the end or destroy it. Aborting the job's signal destroys it with
@@ -133,7 +135,7 @@ async function runToStream(source: ImageTarget, opts: ConvertToStreamOptions, ct
       stream.once('close', () => signal.removeEventListener('abort', onAbort));
     }
     ctx.progress.finish();
-    return { length, format, stream };
+    return { length, format, stream, size: dev.size };
   } catch (err) {
     await spill?.close();
     await dev.close();

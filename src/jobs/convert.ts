@@ -92,6 +92,8 @@ export interface ConvertOptions extends JobOptions<ConvertPhase>, ResolverOption
    * those bytes).
    */
   digest?: DigestAlgorithm | undefined;
+  /** Smallest part of a multipart upload to an `s3://` target (default 8 MiB, at least 5 MiB; raised to stay within 10 000 parts). */
+  uploadPartSize?: number | undefined;
 }
 
 /** What {@link convert} did. */
@@ -226,6 +228,8 @@ export type Source = ImageTarget;
 
 async function runConvert(sourceNames: readonly Source[], targetSpec: ImageTarget, opts: ConvertOptions, ctx: JobContext<ConvertPhase>): Promise<ConvertResult> {
   const sparseSize = validate(sourceNames, opts);
+  // An s3:// target is streamed and uploaded (jobs/convert-s3.ts, loaded only for such names).
+  if (typeof targetSpec === 'string' && /^s3:\/\//i.test(targetSpec) && !opts.noCreate) return (await import('./convert-s3.js')).convertToS3(sourceNames, targetSpec, opts, ctx);
   const target = targetName(targetSpec);
   // Options name an existing image only: a new target is a path or a store.
   const newTarget: OutputSpec | undefined = isImageOptions(targetSpec) ? undefined : targetSpec;
