@@ -10,6 +10,7 @@ import { createSettings, createVmdk, VMDK_CREATE_OPTIONS, vmdkCreatesExtraFiles 
 import { vmdkChecker } from './check.js';
 import { VmdkImage } from './image.js';
 import { openVmdk } from './open.js';
+import { readVmdkForward } from './forward.js';
 import { probeVmdk } from './probe.js';
 import { enableWrites } from './writer.js';
 
@@ -37,4 +38,5 @@ export const vmdkDriver: FormatDriver = {
   validateCreate: (size, options) => void createSettings(size, options),
   create: createVmdk,
   createsExtraFiles: vmdkCreatesExtraFiles,
+  readForward: readVmdkForward,
 };

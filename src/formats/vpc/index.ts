@@ -15,6 +15,7 @@ import { createVpc, VPC_CREATE_OPTIONS } from './create.js';
 import { hasFooterCookie } from './footer.js';
 import { VpcImage } from './image.js';
 import { openVpc } from './open.js';
+import { readVpcForward } from './forward.js';
 
 /** Open options: `force_size_calc` overrides how the virtual size is read from the footer. */
 const RUNTIME_OPTIONS: readonly OptionSpec[] = [{ name: 'force_size_calc', type: 'string', help: 'Force disk size calculation to use either CHS geometry, or use the disk current_size specified in the VHD footer. {chs, current_size}' }];
@@ -41,4 +42,5 @@ export const vpcDriver: FormatDriver = {
   probe: (head) => (hasFooterCookie(head) ? 100 : 0),
   open,
   create: createVpc,
+  readForward: readVpcForward,
 };
