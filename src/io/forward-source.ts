@@ -7,7 +7,6 @@
  */
 import { AbortError, CorruptImageError, IoError, VdiskError } from '../core/errors.js';
 import { toAbortError } from '../core/abort.js';
-import type { ForwardSource } from '../formats/driver.js';
 
 /** Bytes of a source: a Node `Readable` is one. */
 export type ByteChunks = AsyncIterable<Uint8Array | string>;
@@ -30,8 +29,8 @@ export function streamEnded(name: string, offset: number, want: number): Corrupt
   });
 }
 
-/** A {@link ForwardSource} over chunks pulled on demand. */
-export class StreamSource implements ForwardSource {
+/** A forward-only source (the drivers' ForwardSource) over chunks pulled on demand. */
+export class StreamSource {
   readonly name: string;
   readonly #it: AsyncIterator<Uint8Array | string>;
   readonly #signal: AbortSignal | undefined;
@@ -65,7 +64,7 @@ export class StreamSource implements ForwardSource {
     if (this.#signal?.aborted) throw toAbortError(this.#signal.reason);
     let r: IteratorResult<Uint8Array | string>;
     try {
-      r = await this.#it.next();
+      r = await untilAborted(this.#it.next(), this.#signal);
     } catch (err) {
       if (this.#signal?.aborted) throw toAbortError(this.#signal.reason);
       if (err instanceof VdiskError) throw err;
@@ -182,4 +181,14 @@ export class StreamSource implements ForwardSource {
       await this.#it.return?.().catch(() => undefined);
     }
   }
+}
+
+/** `p`, or an AbortError as soon as `signal` aborts (a stalled pipe must not hold an aborted job). */
+function untilAborted<T>(p: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (!signal) return p;
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(toAbortError(signal.reason));
+    signal.addEventListener('abort', onAbort, { once: true });
+    p.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
 }
