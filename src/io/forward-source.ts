@@ -33,6 +33,7 @@ export function streamEnded(name: string, offset: number, want: number): Corrupt
 export class StreamSource {
   readonly name: string;
   readonly #it: AsyncIterator<Uint8Array | string>;
+  readonly #chunks: ByteChunks;
   readonly #signal: AbortSignal | undefined;
   readonly #onBytes: ((n: number) => void) | undefined;
   /** Chunks pulled and not yet consumed, the first one from `#first` on. */
@@ -44,6 +45,7 @@ export class StreamSource {
 
   constructor(chunks: ByteChunks, options: StreamSourceOptions) {
     this.name = options.name;
+    this.#chunks = chunks;
     this.#it = chunks[Symbol.asyncIterator]();
     this.#signal = options.signal;
     this.#onBytes = options.onBytes;
@@ -176,10 +178,12 @@ export class StreamSource {
   async close(): Promise<void> {
     this.#queue.length = 0;
     this.#held = 0;
-    if (!this.#ended) {
-      this.#ended = true;
-      await this.#it.return?.().catch(() => undefined);
-    }
+    if (this.#ended) return;
+    this.#ended = true;
+    // A Readable is destroyed outright: its iterator's return() would wait for a read still pending on a stalled pipe.
+    const destroy = (this.#chunks as { destroy?: unknown }).destroy;
+    if (typeof destroy === 'function') (destroy as () => void).call(this.#chunks);
+    else void this.#it.return?.().catch(() => undefined);
   }
 }
 
