@@ -167,9 +167,9 @@ describe('stream-in: wrapped streams are unwrapped as they flow', () => {
   });
   it('the inflated size cap of the ingest policy applies', async (t) => {
     if (!requireQemu(t)) return;
-    writeFileSync(at('cap.raw.gz'), gzipSync(readFileSync(at('src.raw'))));
+    writeFileSync(at('gz-cap.raw.gz'), gzipSync(readFileSync(at('src.raw'))));
     const out = at('cap.raw');
-    await assert.rejects(convertFromStream(createReadStream(at('cap.raw.gz')), out, { policy: { maxInflatedSize: 1024 * 1024 } }), (e: unknown) => e instanceof VdiskError && e.code === 'EPOLICY' && e.reason === 'inflated-size-limit');
+    await assert.rejects(convertFromStream(createReadStream(at('gz-cap.raw.gz')), out, { policy: { maxInflatedSize: 1024 * 1024 } }), (e: unknown) => e instanceof VdiskError && e.code === 'EPOLICY' && e.reason === 'inflated-size-limit');
     assert.deepEqual(leftovers('cap.raw'), []);
   });
   it('xz is refused with a clear message', async () => {
