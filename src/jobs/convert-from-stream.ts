@@ -12,7 +12,7 @@ import { CorruptImageError, InvalidArgumentError, UnsupportedError } from '../co
 import { Job, type JobContext, type JobOptions } from '../core/job.js';
 import { BlockDevice } from '../block/device.js';
 import { targetName, type OpenImageOptions } from '../block/chain.js';
-import { openForward, type ByteChunks, type ForwardOpened, type StreamWrapper } from '../block/forward-open.js';
+import { openForward, type ForwardOpened, type StreamWrapper } from '../block/forward-open.js';
 import type { IngestPolicy } from '../block/ingest-policy.js';
 import { defaultRegistry, type DriverRegistry } from '../block/registry.js';
 import { prepareTarget, type OutputSpec, type OutputTarget } from '../block/target.js';
@@ -74,8 +74,8 @@ export interface ConvertFromStreamResult {
   readonly dataBytes: number;
 }
 
-/** A stream: a Node `Readable` or any async iterable of byte chunks. */
-export type StreamInput = ByteChunks;
+/** A stream: a Node `Readable`, a web `ReadableStream`, or any async iterable of byte chunks. */
+export type StreamInput = AsyncIterable<Uint8Array | string>;
 
 /** Growth step of a target whose size is not known yet: at least this, at most its size again. */
 const GROW_MIN = 64 * 1024 * 1024;
