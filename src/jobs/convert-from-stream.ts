@@ -18,7 +18,7 @@ import { defaultRegistry, type DriverRegistry } from '../block/registry.js';
 import { prepareTarget, type OutputSpec, type OutputTarget } from '../block/target.js';
 import type { GuestWrite, SpillSettings } from '../block/types.js';
 import type { CacheMode } from '../core/cache-mode.js';
-import { prepareCreate, type CreateOptionInput } from './create.js';
+import { prepareCreate, typedCreateOptions, type CreateOptionInput } from './create.js';
 
 /** Phases of {@link convertFromStream}: `copy` (bytes taken from the stream; the total grows as they come). */
 export type FromStreamPhase = 'copy';
@@ -29,7 +29,10 @@ export interface ConvertFromStreamOptions extends JobOptions<FromStreamPhase>, P
   sourceFormat?: string | undefined;
   /** Target format (`-O`, default `raw`). */
   targetFormat?: string | undefined;
-  /** Target create options (`-o`); a `size` among them is replaced by the stream's. */
+  /**
+   * Target create options (`-o`). A `size` among them is replaced by the
+   * stream's, or taken as `size` when the stream's is known only at its end.
+   */
   options?: CreateOptionInput | readonly CreateOptionInput[] | undefined;
   /**
    * Virtual size of the target when the stream's is known only at its end
@@ -86,6 +89,14 @@ function validate(opts: ConvertFromStreamOptions): number {
   if (!Number.isInteger(m) || m < 1 || m > 16) throw new InvalidArgumentError('Invalid number of coroutines. Allowed number of coroutines is between 1 and 16');
   if (opts.size !== undefined && (!Number.isSafeInteger(opts.size) || opts.size < 0)) throw new InvalidArgumentError(`Invalid size ${opts.size}`);
   return m;
+}
+
+/** The `size` the caller gives: the option, else one among the create options. */
+function givenSize(opts: ConvertFromStreamOptions): number | undefined {
+  if (opts.size !== undefined) return opts.size;
+  const registry = opts.registry ?? defaultRegistry;
+  const size = typedCreateOptions(registry, registry.get(opts.targetFormat ?? 'raw'), opts.options).get('size');
+  return size === undefined ? undefined : Number(size);
 }
 
 function optionList(input: ConvertFromStreamOptions['options']): CreateOptionInput[] {
@@ -154,12 +165,17 @@ class Growth {
     private readonly name: string,
   ) {}
 
+  /** Refuses a target that would have to grow and cannot, before anything is written. */
+  check(): void {
+    if (!this.fixed && !this.dev.canResize) {
+      throw new UnsupportedError(`The size of '${this.name}' is known only at its end and ${this.dev.format} images cannot grow: give the target's size (option size)`, { file: this.name });
+    }
+  }
+
   /** Makes room for `[offset, end)` (waiting for the writes in flight first). */
   async fit(end: number, inFlight: InFlight): Promise<void> {
     const size = this.dev.size;
-    if (end <= size) return;
-    if (this.fixed) throw new CorruptImageError(`'${this.name}': the stream holds data at offset ${end - 1}, past the virtual size of ${size} bytes`, { file: this.name, data: { size } });
-    if (!this.dev.canResize) throw new UnsupportedError(`The size of '${this.name}' is known only at its end and ${this.dev.format} images cannot grow: give the target's size`, { file: this.name });
+    if (end <= size || this.fixed) return;
     await inFlight.drain();
     const step = Math.min(Math.max(size, GROW_MIN), GROW_MAX);
     await this.dev.resize(Math.ceil(Math.max(end, size + step) / 512) * 512, { shrink: false });
@@ -172,15 +188,25 @@ class Growth {
   }
 }
 
-async function apply(opened: ForwardOpened, dev: BlockDevice, growth: Growth, parallel: number, zeroInit: boolean): Promise<number> {
+function isZero(b: Uint8Array): boolean {
+  return Buffer.from(b.buffer, b.byteOffset, b.byteLength).equals(Buffer.alloc(b.length));
+}
+
+async function apply(opened: ForwardOpened, dev: BlockDevice, growth: Growth, parallel: number, zeroInit: boolean, name: string): Promise<number> {
   const inFlight = new InFlight(parallel);
   let dataBytes = 0;
   for await (const w of opened.image.writes() as AsyncIterable<GuestWrite>) {
-    const length = 'data' in w ? w.data.length : w.length;
-    await growth.fit(w.offset + length, inFlight);
+    await growth.fit(w.offset + ('data' in w ? w.data.length : w.length), inFlight);
+    // Past a size fixed in advance only zeros may come (a fixed VHD's data area can be longer than its disk).
+    const length = Math.max(0, Math.min('data' in w ? w.data.length : w.length, dev.size - w.offset));
+    if ('data' in w && length < w.data.length && !isZero(w.data.subarray(length))) {
+      throw new CorruptImageError(`'${name}': the stream holds data at offset ${w.offset + length}, past the virtual size of ${dev.size} bytes`, { file: name, data: { size: dev.size } });
+    }
+    if (length === 0) continue;
     if ('data' in w) {
       dataBytes += length;
-      await inFlight.add(() => dev.write(w.offset, w.data));
+      const data = w.data.subarray(0, length);
+      await inFlight.add(() => dev.write(w.offset, data));
     } else if (!zeroInit) {
       await inFlight.add(() => dev.writeZeroes(w.offset, length));
     }
@@ -210,13 +236,18 @@ async function runFromStream(input: StreamInput, targetSpec: OutputSpec, opts: C
   let dev: BlockDevice | undefined;
   try {
     const known = opened.image.size;
-    const created = await createTarget(targetSpec, opts, known ?? opts.size ?? 0);
+    const given = known === undefined ? givenSize(opts) : undefined;
+    // Formats other than raw are made non-empty first: some cannot describe an empty disk.
+    const created = await createTarget(targetSpec, opts, known ?? given ?? ((opts.targetFormat ?? 'raw') === 'raw' ? 0 : GROW_MIN));
     ({ output, dev } = created);
-    const growth = new Growth(dev, known !== undefined || opts.size !== undefined, opts.sourceName ?? '-');
-    const dataBytes = await apply(opened, dev, growth, parallel, await output.readsAsZeros());
-    const size = opened.image.finalSize();
-    opened.checkFinalSize(size);
-    if (known === undefined) await growth.finish(size);
+    const growth = new Growth(dev, known !== undefined || given !== undefined, opts.sourceName ?? '-');
+    growth.check();
+    const dataBytes = await apply(opened, dev, growth, parallel, await output.readsAsZeros(), opts.sourceName ?? '-');
+    const final = opened.image.finalSize();
+    opened.checkFinalSize(final);
+    // A size the caller gave stays (what the stream did not fill reads as zeros); a grown target is set to the stream's.
+    if (known === undefined && given === undefined) await growth.finish(final);
+    const size = dev.size;
     await opened.drain();
     await dev.close();
     await output.commit();

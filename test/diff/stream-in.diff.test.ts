@@ -119,6 +119,33 @@ function statSize(file: string): number {
   return readFileSync(file).length;
 }
 
+describe('stream-in: sizes known only at the end (raw, fixed VHD)', () => {
+  it('a raw stream of an odd length gives the virtual size qemu-img gives the same file (whole sectors)', (t) => {
+    if (!requireQemu(t)) return;
+    writeFileSync(at('odd.raw'), readFileSync(at('src.raw')).subarray(0, 5_000_000));
+    for (const fmt of ['raw', 'qcow2']) {
+      const ours = at(`odd-ours.${fmt}`);
+      const theirs = at(`odd-theirs.${fmt}`);
+      const r = vdiskStdin(['convert', '-O', fmt, '-', ours], at('odd.raw'));
+      assert.equal(r.status, 0, r.stderr);
+      qemuImgOk(['convert', '-f', 'raw', '-O', fmt, at('odd.raw'), theirs]);
+      assert.equal(qemuImgInfoSize(ours), qemuImgInfoSize(theirs), fmt);
+      assert.equal(qemuImg(['compare', '-F', fmt, '-f', fmt, theirs, ours]).status, 0, fmt);
+    }
+    assert.equal(qemuImg(['check', at('odd-ours.qcow2')]).status, 0);
+  });
+  it('a target format that cannot grow needs -o size; without it the job refuses before writing', (t) => {
+    if (!requireQemu(t)) return;
+    const refused = vdiskStdin(['convert', '-O', 'vpc', '-', at('nogrow.vhd')], at('src.raw'));
+    assert.equal(refused.status, 1);
+    assert.match(refused.stderr, /^vdisk: The size of '-' is known only at its end and vpc images cannot grow: give the target's size \(option size\)\n$/);
+    assert.deepEqual(leftovers('nogrow.vhd'), []);
+    const ok = vdiskStdin(['convert', '-f', 'vpc', '-O', 'vmdk', '-o', `size=${SIZE}`, '-', at('sized.vmdk')], at('fixed.vhd'));
+    assert.equal(ok.status, 0, ok.stderr);
+    assert.equal(qemuImg(['compare', '-f', 'raw', '-F', 'vmdk', at('src.raw'), at('sized.vmdk')]).status, 0);
+  });
+});
+
 describe('stream-in: the API from a Readable', () => {
   for (const [label, file, fmt] of SOURCES) {
     it(`${label}: convertFromStream(createReadStream(...)) gives the source bytes`, async (t) => {

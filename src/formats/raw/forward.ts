@@ -17,7 +17,8 @@ export function readRawForward(source: ForwardSource): Promise<ForwardImage> {
     },
     finalSize(): number {
       if (!done) throw new Error('raw forward image: finalSize before the writes ended');
-      return size;
+      // As qemu sees a raw file: in whole sectors, the last one zero-padded.
+      return Math.ceil(size / 512) * 512;
     },
   };
   return Promise.resolve(image);
