@@ -8,3 +8,12 @@
  * @module vdisk/stream
  */
 export { convertToStream, type ConvertToStreamOptions, type StreamOutput, type StreamPhase } from './jobs/convert-stream.js';
+export {
+  convertFromStream,
+  type ConvertFromStreamOptions,
+  type ConvertFromStreamResult,
+  type FromStreamPhase,
+  type StreamInput,
+} from './jobs/convert-from-stream.js';
+export type { StreamWrapper } from './block/forward-open.js';
+export type { SpillSettings } from './block/types.js';

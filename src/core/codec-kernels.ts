@@ -313,3 +313,14 @@ function decodeFrame(z: Zstd, frame: Uint8Array, out: Uint8Array, outPos: number
   out.set(z.m.HEAPU8.subarray(dst, dst + n), outPos);
   return n;
 }
+
+/**
+ * Decodes one whole zstd frame of at most `cap` bytes of content (a
+ * zstd-wrapped stream, frame by frame); returns its content.
+ */
+export async function decodeZstdFrame(frame: Uint8Array, cap: number): Promise<Uint8Array> {
+  await loadZstd();
+  const out = new Uint8Array(cap);
+  const n = decodeFrame(zstdLoaded(), frame, out, 0, undefined);
+  return out.subarray(0, n);
+}

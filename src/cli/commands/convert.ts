@@ -16,6 +16,7 @@ import type { ImageTarget } from '../../block/chain.js';
 import { parseSnapshotParam } from '../snapshot-param.js';
 import { OBJECT_OPTION, secretsFrom } from '../objects.js';
 import { checkStreamable, convertToStdout } from './convert-stdout.js';
+import { convertStdin, readsStdin } from './convert-stdin.js';
 
 const SPECS: readonly OptSpec[] = [
   { key: 'format', short: 'f', long: ['source-format'], arg: true },
@@ -91,6 +92,9 @@ export async function convertCommand(argv: readonly string[], io: CliIo): Promis
     // -T, then -t, as qemu-img checks them (qemu checks -t only after creating the target; vdisk before)
     const sourceCache = cacheOption(last(args, 'srcCache'), 'source');
     const targetCache = cacheOption(last(args, 'cache'));
+    if (readsStdin(args.operands.slice(0, -1))) {
+      return await convertStdin(args, io, args.operands.at(-1) as string, { targetFormat, options: optionStrings.length > 0 ? optionStrings : undefined, targetCache, parallel: m === undefined ? undefined : Number(m) });
+    }
     let sourceFormat = last(args, 'format');
     let sources: ImageTarget[] = args.operands.slice(0, -1);
     let target: ImageTarget = args.operands.at(-1) as string;

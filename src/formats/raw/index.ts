@@ -22,6 +22,7 @@ import type {
 } from '../driver.js';
 import { checkProtocolCreateOptions } from '../protocol-options.js';
 import { rawStreamWriter } from './stream.js';
+import { readRawForward } from './forward.js';
 import { measureRaw } from './measure.js';
 import { typeQemuOpts } from '../../core/options.js';
 import { WindowStore } from '../../io/window-store.js';
@@ -239,4 +240,5 @@ export const rawDriver: FormatDriver = {
   create: createRaw,
   measure: measureRaw,
   streamWriter: (request) => rawStreamWriter(request, RAW_OWN_OPTIONS),
+  readForward: (source) => readRawForward(source),
 };

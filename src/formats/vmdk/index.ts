@@ -10,6 +10,7 @@ import { createSettings, createVmdk, VMDK_CREATE_OPTIONS, vmdkCreatesExtraFiles 
 import { vmdkChecker } from './check.js';
 import { VmdkImage } from './image.js';
 import { openVmdk } from './open.js';
+import { readVmdkForward } from './forward.js';
 import { probeVmdk } from './probe.js';
 import { vmdkStreamWriter } from './stream-out.js';
 import { enableWrites } from './writer.js';
@@ -39,4 +40,5 @@ export const vmdkDriver: FormatDriver = {
   create: createVmdk,
   createsExtraFiles: vmdkCreatesExtraFiles,
   streamWriter: vmdkStreamWriter,
+  readForward: readVmdkForward,
 };

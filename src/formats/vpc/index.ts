@@ -16,6 +16,7 @@ import { hasFooterCookie } from './footer.js';
 import { VpcImage } from './image.js';
 import { openVpc } from './open.js';
 import { vpcStreamWriter } from './stream.js';
+import { readVpcForward } from './forward.js';
 
 /** Open options: `force_size_calc` overrides how the virtual size is read from the footer. */
 const RUNTIME_OPTIONS: readonly OptionSpec[] = [{ name: 'force_size_calc', type: 'string', help: 'Force disk size calculation to use either CHS geometry, or use the disk current_size specified in the VHD footer. {chs, current_size}' }];
@@ -43,4 +44,5 @@ export const vpcDriver: FormatDriver = {
   open,
   create: createVpc,
   streamWriter: vpcStreamWriter,
+  readForward: readVpcForward,
 };
