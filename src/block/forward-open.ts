@@ -8,14 +8,16 @@
 import { UnsupportedError } from '../core/errors.js';
 import { LIMITS } from '../core/limits.js';
 import type { ForwardImage, SpillSettings } from '../formats/driver.js';
-import { StreamSource, type ByteChunks } from '../io/forward-source.js';
-import { unwrapStream, type StreamWrapper } from '../io/unwrap-stream.js';
+import { StreamSource, type ByteChunks as IoByteChunks } from '../io/forward-source.js';
+import { unwrapStream, type StreamWrapper as IoStreamWrapper } from '../io/unwrap-stream.js';
 import { checkFormatAllowed, checkVirtualSize, unwrapSettings, type IngestPolicy } from './ingest-policy.js';
 import { probeHead } from './probe.js';
 import { defaultRegistry, type DriverRegistry } from './registry.js';
 
-export type { ByteChunks } from '../io/forward-source.js';
-export type { StreamWrapper } from '../io/unwrap-stream.js';
+/** A forward-only source of chunks (a Node Readable, a web stream's reader, any async iterable of bytes). */
+export type ByteChunks = IoByteChunks;
+/** A wrapper peeled off a stream (gzip, zstd, tar, zip). */
+export type StreamWrapper = IoStreamWrapper;
 
 /** Bytes kept in memory by default before a reader spills (SpillSettings.memory). */
 const DEFAULT_SPILL_MEMORY = 64 * 1024 * 1024;
