@@ -16,8 +16,10 @@ import { defaultRegistry, type DriverRegistry } from './registry.js';
 
 /** A forward-only source of chunks (a Node Readable, a web stream's reader, any async iterable of bytes). */
 export type ByteChunks = IoByteChunks;
-/** A wrapper peeled off a stream (gzip, zstd, tar, zip). */
-export type StreamWrapper = IoStreamWrapper;
+/** A wrapper peeled off a stream (gzip, zstd, tar, zip; bzip2 and xz are recognised and refused). */
+export type StreamWrapper = 'gzip' | 'zstd' | 'bzip2' | 'xz' | 'zip' | 'tar';
+/** Both names must list the same wrappers. */
+export type SameWrappers = IoStreamWrapper extends StreamWrapper ? (StreamWrapper extends IoStreamWrapper ? true : never) : never;
 
 /** Bytes kept in memory by default before a reader spills (SpillSettings.memory). */
 const DEFAULT_SPILL_MEMORY = 64 * 1024 * 1024;

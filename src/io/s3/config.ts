@@ -35,7 +35,8 @@ export interface S3Config {
   readonly credentials: S3Credentials | undefined;
 }
 
-type Env = Readonly<Record<string, string | undefined>>;
+/** Environment variables, as `process.env` holds them. */
+export type Env = Readonly<Record<string, string | undefined>>;
 type Ini = Map<string, Map<string, string>>;
 
 /** Parses an AWS shared config/credentials file into sections of keys. */
