@@ -24,6 +24,7 @@ Command syntax:
   dd [--image-opts] [-U] [-f fmt] [-O output_fmt] [bs=block_size] [count=blocks] [skip=blocks] [--untrusted] if=input of=output
   info [--object objectdef] [--image-opts] [-f fmt] [--output=ofmt] [--backing-chain] [-U] [--untrusted] filename
   inspect [--output=ofmt] [--allowed-formats=LIST] [--max-virtual-size=SIZE] [--max-inflated-size=SIZE] [--no-unwrap] filename
+  validate --preset NAME [--output=ofmt] filename
   map [--object objectdef] [--image-opts] [-f fmt] [--start-offset=offset] [--max-length=len] [--output=ofmt] [-U] [--untrusted] filename
   measure [--output=ofmt] [-O output_fmt] [-o options] [--size N | [--object objectdef] [--image-opts] [-f fmt] [-l snapshot_param] [--untrusted] filename]
   rebase [--object objectdef] [--image-opts] [-U] [-q] [-f fmt] [-t cache] [-T src_cache] [-p] [-u] [-c] [--untrusted] -b backing_file [-F backing_fmt] filename

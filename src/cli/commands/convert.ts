@@ -13,7 +13,7 @@ import { parseImageOpts } from '../image-opts.js';
 import type { ImageTarget } from '../../block/chain.js';
 import { parseSnapshotParam } from '../snapshot-param.js';
 import { OBJECT_OPTION, secretsFrom } from '../objects.js';
-import { checkStreamable, convertToStdout } from './convert-stdout.js';
+import { checkStreamable, convertToStdout, presetToStdout } from './convert-stdout.js';
 
 const SPECS: readonly OptSpec[] = [
   { key: 'format', short: 'f', long: ['source-format'], arg: true },
@@ -37,6 +37,7 @@ const SPECS: readonly OptSpec[] = [
   { key: 'rate', short: 'r', long: ['rate-limit'], arg: true },
   { key: 'forceShare', short: 'U', long: ['force-share'] },
   { key: 'targetIsZero', long: ['target-is-zero'] },
+  { key: 'preset', long: ['preset'], arg: true },
   { key: 'salvage', long: ['salvage'] },
   { key: 'bitmaps', long: ['bitmaps'] },
   { key: 'skipBrokenBitmaps', long: ['skip-broken-bitmaps'] },
@@ -102,6 +103,12 @@ export async function convertCommand(argv: readonly string[], io: CliIo): Promis
     // convert -l: the source read at an internal snapshot.
     const snapshotArg = last(args, 'snapshot');
     const snapshot = snapshotArg === undefined ? undefined : parseSnapshotParam(snapshotArg);
+    const preset = last(args, 'preset');
+    if (target === '-' && preset !== undefined) {
+      checkStreamable((k) => args.flags.has(k) || last(args, k) !== undefined, sources.length);
+      await presetToStdout(sources[0]!, preset, { sourceFormat, forceShare: args.flags.has('forceShare'), onWarning: warningPrinter(io), ...trustFrom(args), ...secretsFrom(args), ...ingestFrom(args) });
+      return 0;
+    }
     if (target === '-') {
       checkStreamable((k) => args.flags.has(k) || last(args, k) !== undefined, sources.length);
       const toStdout = {
@@ -114,7 +121,9 @@ export async function convertCommand(argv: readonly string[], io: CliIo): Promis
     }
     const job = convert(sources, target, {
       sourceFormat,
-      targetFormat,
+      // A preset sets the format: only an explicit -O is passed on (and must agree).
+      targetFormat: preset === undefined ? targetFormat : last(args, 'targetFormat'),
+      preset,
       options: optionStrings.length > 0 ? optionStrings : undefined,
       backingFile: last(args, 'backing'),
       backingFormat: last(args, 'backingFormat'),
