@@ -4,7 +4,7 @@
  * inspect and info only (nothing it names is opened).
  */
 import { Job, type JobOptions } from '../core/job.js';
-import type { ByteStore } from '../io/byte-store.js';
+import type { ByteStore } from '../block/types.js';
 import type { IngestPolicy } from '../block/ingest-policy.js';
 import { gatherFacts } from './presets/facts.js';
 import { presetByName } from './presets/index.js';

@@ -14,7 +14,7 @@ import { pipeline, Readable } from 'node:stream';
 import { createGzip } from 'node:zlib';
 
 import { UnsupportedError } from '../../core/errors.js';
-import { tarLength, tarStream, type TarEntry } from '../../io/tar-writer.js';
+import { tarLength, tarStream, type TarEntry } from '../../core/tar-writer.js';
 import type { ImageTarget } from '../../block/chain.js';
 import { convert, type ConvertOptions } from '../convert.js';
 import { convertToStream } from '../convert-stream.js';

@@ -5,7 +5,7 @@
  */
 import type { FoundReference } from '../../block/inspect-open.js';
 import type { InspectReason } from '../inspect.js';
-import type { TarFormat, TarHeader } from '../../core/tar.js';
+import type { ArchiveFacts } from '../../block/archive-open.js';
 
 /** The names of the presets. */
 export type PresetName = 'azure' | 'aws' | 'esxi' | 'gce' | 'openstack' | 'kubevirt' | 'ova';
@@ -28,21 +28,7 @@ export interface DiskFacts {
   readonly formatSpecific: Readonly<Record<string, unknown>> | undefined;
 }
 
-/** One entry of a tar archive, where its data starts. */
-export interface ArchiveEntry extends TarHeader {
-  readonly offset: number;
-}
-
-/** What is known of a tar archive around the disk (an OVA, a GCE tarball). */
-export interface ArchiveFacts {
-  readonly entries: readonly ArchiveEntry[];
-  /** The first entry's header format. */
-  readonly format: TarFormat | 'v7';
-  /** The OVF descriptor's text, when the archive has a `.ovf` entry. */
-  readonly ovf: string | undefined;
-  /** The manifest's text, when the archive has a `.mf` entry. */
-  readonly manifest: string | undefined;
-}
+export type { ArchiveEntry, ArchiveFacts } from '../../block/archive-open.js';
 
 /** Everything the rules judge. */
 export interface ImageFacts {

@@ -5,8 +5,8 @@
  * with zeros up to it (GCE's `disk.raw` rounded up to a GiB); a longer one
  * is an error, never a corrupt archive.
  */
-import { IoError } from '../core/errors.js';
-import { TAR_BLOCK, TAR_END, tarEntrySpan, tarHeader, type TarFormat } from '../core/tar.js';
+import { IoError } from './errors.js';
+import { TAR_BLOCK, TAR_END, tarEntrySpan, tarHeader, type TarFormat } from './tar.js';
 
 /** One file of the archive. */
 export interface TarEntry {
