@@ -4,7 +4,6 @@
  * inspect and info only (nothing it names is opened).
  */
 import { Job, type JobOptions } from '../core/job.js';
-import type { ByteStore } from '../block/types.js';
 import type { IngestPolicy } from '../block/ingest-policy.js';
 import { gatherFacts } from './presets/facts.js';
 import { presetByName } from './presets/index.js';
@@ -38,7 +37,7 @@ export function judge(preset: Preset, facts: ImageFacts): ValidateResult {
  * @throws {InvalidArgumentError} EINVAL for an unknown preset
  * @throws {NotFoundError} ENOENT (and the other errors of opening the file)
  */
-export function validate(image: string | ByteStore, preset: PresetName | string, options: ValidateOptions = {}): Job<ValidateResult, ValidatePhase> {
+export function validate(image: Parameters<typeof gatherFacts>[0], preset: PresetName | string, options: ValidateOptions = {}): Job<ValidateResult, ValidatePhase> {
   return new Job(async (ctx) => {
     const p = presetByName(preset);
     return judge(p, await gatherFacts(image, { policy: options.policy, signal: ctx.signal }));

@@ -4,9 +4,8 @@
  * gzip'd, read as a tar archive when it is one, and the disk image — the
  * file itself or the archive's disk entry, seen through a window.
  */
-import type { ByteStore } from '../../block/types.js';
 import { unwrapSettings, type IngestPolicy } from '../../block/ingest-policy.js';
-import { openUpload } from '../../block/archive-open.js';
+import { openUpload, type OpenedUpload } from '../../block/archive-open.js';
 import { info, type ImageInfo } from '../info.js';
 import { inspect } from '../inspect.js';
 import type { DiskFacts, ImageFacts } from './types.js';
@@ -18,10 +17,13 @@ export interface FactOptions {
   readonly signal?: AbortSignal | undefined;
 }
 
+/** The disk's bytes (a store: jobs name no io/ type). */
+type DiskStore = NonNullable<OpenedUpload['disk']>;
+
 const REFERENCE_CODES = new Set(['backing-file', 'data-file', 'external-extent', 'protocol-reference']);
 
 /** `info` of the disk as `format`, or undefined when it does not open so. */
-async function infoAs(store: ByteStore, format: string | undefined): Promise<ImageInfo | undefined> {
+async function infoAs(store: DiskStore, format: string | undefined): Promise<ImageInfo | undefined> {
   try {
     return (await info(store, { format, trust: 'none', unwrap: false }))[0];
   } catch {
@@ -36,7 +38,7 @@ function subformatOf(i: ImageInfo | undefined): string | undefined {
 }
 
 /** What the disk is, as inspect and info see it. */
-async function diskFacts(store: ByteStore, name: string): Promise<DiskFacts> {
+async function diskFacts(store: DiskStore, name: string): Promise<DiskFacts> {
   const ins = await inspect(store, { unwrap: false });
   let i = ins.format === undefined ? undefined : await infoAs(store, ins.format);
   // A fixed VHD probes as raw: its only footer is at the end of the file.
@@ -54,7 +56,7 @@ async function diskFacts(store: ByteStore, name: string): Promise<DiskFacts> {
 }
 
 /** Gathers the facts of `image` (a path or a store the caller keeps). */
-export async function gatherFacts(image: string | ByteStore, options: FactOptions = {}): Promise<ImageFacts> {
+export async function gatherFacts(image: Parameters<typeof openUpload>[0], options: FactOptions = {}): Promise<ImageFacts> {
   const upload = await openUpload(image, unwrapSettings({ policy: options.policy }), options.signal);
   try {
     const disk = upload.disk ? await diskFacts(upload.disk, upload.diskName) : undefined;
