@@ -29,6 +29,7 @@ Command syntax:
   rebase [--object objectdef] [--image-opts] [-U] [-q] [-f fmt] [-t cache] [-T src_cache] [-p] [-u] [-c] [--untrusted] -b backing_file [-F backing_fmt] filename
   resize [--object objectdef] [--image-opts] [-f fmt] [--preallocation=prealloc] [-q] [--shrink] [--untrusted] filename [+ | -]size
   snapshot [--object objectdef] [--image-opts] [-U] [-q] [-l | -a snapshot | -c snapshot | -d snapshot] [--untrusted] filename
+  validate --preset NAME [--output=ofmt] filename
 
 Command parameters:
   'filename' is a disk image filename
@@ -76,6 +77,12 @@ vdisk-only ingest options (inspect, info, check, convert):
   '--no-unwrap' read gzip- and zip-wrapped uploads as they are (raw), as qemu-img does
   '--max-pbkdf2-iterations=N' most PBKDF2 iterations an encrypted (LUKS) image may ask for (default 16777216)
   inspect exits 0 when the upload is safe, 2 when it is not, 1 when it cannot be read
+
+vdisk-only cloud presets (convert, validate): azure, aws, esxi, gce, openstack, kubevirt, ova
+  'convert --preset NAME SRC OUT' writes an image the cloud accepts (format, options and size
+       rounding set by the preset; OUT '-' streams it); gce writes a .tar.gz, ova a tar
+  'validate --preset NAME IMAGE' checks an image rule by rule: exit 0 accepted, 2 rejected,
+       1 when it cannot be read
 
 Supported formats: ${formats}
 `;

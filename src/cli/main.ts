@@ -24,6 +24,7 @@ export const COMMANDS: Readonly<Record<string, () => Promise<Command>>> = {
   dd: async () => (await import('./commands/dd.js')).ddCommand,
   info: async () => (await import('./commands/info.js')).infoCommand,
   inspect: async () => (await import('./commands/inspect.js')).inspectCommand,
+  validate: async () => (await import('./commands/validate.js')).validateCommand,
   map: async () => (await import('./commands/map.js')).mapCommand,
   measure: async () => (await import('./commands/measure.js')).measureCommand,
   rebase: async () => (await import('./commands/rebase.js')).rebaseCommand,

@@ -94,6 +94,18 @@ export interface ConvertOptions extends JobOptions<ConvertPhase>, ResolverOption
   digest?: DigestAlgorithm | undefined;
   /** Smallest part of a multipart upload to an `s3://` target (default 8 MiB, at least 5 MiB; raised to stay within 10 000 parts). */
   uploadPartSize?: number | undefined;
+  /**
+   * Write an image a cloud accepts (`--preset`): `azure`, `aws`, `esxi`,
+   * `gce`, `openstack`, `kubevirt` or `ova`. The preset sets the format,
+   * the create options and the size rounding (giving those too is an
+   * error), checks the source against the cloud's limits before writing,
+   * and checks the result by the rules `validate` applies. `gce` writes a
+   * `.tar.gz` holding `disk.raw`, `ova` a tar holding an OVF descriptor, a
+   * stream-optimized VMDK and a manifest.
+   */
+  preset?: string | undefined;
+  /** Virtual size of a new target, at least the sources' total (the rest reads as zeros); default the total. */
+  targetSize?: number | undefined;
 }
 
 /** What {@link convert} did. */
@@ -264,7 +276,8 @@ async function runConvert(sourceNames: readonly Source[], targetSpec: ImageTarge
     } else {
       // Quiet otherwise: qemu-img convert creates without opening -B's file; the target's open below reports it.
       // The sources' size replaces any `-o size=`, as in qemu-img (it sets the option last).
-      const options = [...optionList(opts.options), { size: total }];
+      if (opts.targetSize !== undefined && !(Number.isSafeInteger(opts.targetSize) && opts.targetSize >= total)) throw new InvalidArgumentError('targetSize must be at least the sources\' virtual size');
+      const options = [...optionList(opts.options), { size: opts.targetSize ?? total }];
       // Only the create's own error reports (a data file it could not delete again) reach the user.
       const onWarning: ConvertOptions['onWarning'] = (w) => (w.code === 'error-report' ? opts.onWarning?.(w) : undefined);
       // qemu-img refuses a backing file (-B or -o) for several sources once the options are parsed.
@@ -347,5 +360,7 @@ async function runConvert(sourceNames: readonly Source[], targetSpec: ImageTarge
  */
 export function convert(source: Source | readonly Source[], target: ImageTarget, options: ConvertOptions = {}): Job<ConvertResult, ConvertPhase> {
   const sources: readonly Source[] = Array.isArray(source) ? source : [source as Source];
+  // Loaded on use: the presets build on convert itself.
+  if (options.preset !== undefined) return new Job(async (ctx) => (await import('./presets/convert.js')).runPresetConvert(sources, target, options, ctx), options);
   return new Job((ctx) => runConvert(sources, target, options, ctx), options);
 }

@@ -21,13 +21,13 @@ describe('--untrusted in the help', () => {
 
   it('lists every command', () => {
     assert.deepEqual([...usage.keys()].sort(), [
-      'amend', 'bench', 'bitmap', 'check', 'commit', 'compare', 'convert', 'create', 'dd', 'info', 'inspect', 'map', 'measure', 'rebase', 'resize', 'snapshot',
+      'amend', 'bench', 'bitmap', 'check', 'commit', 'compare', 'convert', 'create', 'dd', 'info', 'inspect', 'map', 'measure', 'rebase', 'resize', 'snapshot', 'validate',
     ]);
   });
 
   for (const [command, line] of usageLines()) {
-    // inspect opens no file but the one it judges: it has no trust mode.
-    const listed = command !== 'inspect';
+    // inspect and validate open no file but the one they judge: they have no trust mode.
+    const listed = command !== 'inspect' && command !== 'validate';
     it(`${command}: ${listed ? 'lists and accepts' : 'neither lists nor accepts'} --untrusted`, () => {
       assert.equal(line.includes('[--untrusted]'), listed, line);
       const r = vdisk([command, '--untrusted']);

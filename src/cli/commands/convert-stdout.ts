@@ -10,6 +10,11 @@ import { isatty } from 'node:tty';
 import { InvalidArgumentError, IoError } from '../../core/errors.js';
 import { Job } from '../../core/job.js';
 import { convertToStream, type ConvertToStreamOptions } from '../../jobs/convert-stream.js';
+import type { ConvertOptions } from '../../jobs/convert.js';
+import { presetByName } from '../../jobs/presets/index.js';
+import { archiveOutput } from '../../jobs/presets/archive.js';
+import { presetSize } from '../../jobs/presets/convert.js';
+import { BlockDevice } from '../../block/device.js';
 import type { ImageTarget } from '../../block/chain.js';
 import type { CliIo } from '../context.js';
 import { awaitWithProgress, type ProgressMode } from '../progress-bar.js';
@@ -91,4 +96,35 @@ export async function convertToStdout(source: ImageTarget, options: ConvertToStr
     }
   });
   await awaitWithProgress(send, progressIo, mode);
+}
+
+/**
+ * `vdisk convert --preset NAME SRC -`: the preset's output on stdout — an
+ * OVA (its length known first) or GCE's .tar.gz (gzip: not known first),
+ * or the preset's disk streamed when its format can be.
+ */
+export async function presetToStdout(source: ImageTarget, name: string, options: ConvertOptions): Promise<void> {
+  const preset = presetByName(name);
+  const dev = await BlockDevice.open(source, { ...options, format: options.sourceFormat, readOnly: true });
+  const size = presetSize(preset, dev.size);
+  await dev.close();
+  if (!preset.archive) {
+    for await (const chunk of (await convertToStream(source, { sourceFormat: options.sourceFormat, trust: options.trust, forceShare: options.forceShare, onWarning: options.onWarning, targetFormat: preset.format, options: [...preset.options] })).stream) await writeStdout(chunk as Uint8Array);
+    return;
+  }
+  const archive = await archiveOutput(source, preset, 'disk', size, options);
+  try {
+    for await (const chunk of archive.stream) await writeStdout(chunk as Uint8Array);
+  } finally {
+    archive.stream.destroy();
+    await archive.cleanup();
+  }
+}
+
+async function writeStdout(bytes: Uint8Array): Promise<void> {
+  try {
+    await writeAll(1, bytes);
+  } catch (err) {
+    throw stdoutError(err);
+  }
 }

@@ -15,7 +15,7 @@ import { parseImageOpts } from '../image-opts.js';
 import type { ImageTarget } from '../../block/chain.js';
 import { parseSnapshotParam } from '../snapshot-param.js';
 import { OBJECT_OPTION, secretsFrom } from '../objects.js';
-import { checkStreamable, convertToStdout } from './convert-stdout.js';
+import { checkStreamable, convertToStdout, presetToStdout } from './convert-stdout.js';
 import { convertStdin, readsStdin } from './convert-stdin.js';
 
 const SPECS: readonly OptSpec[] = [
@@ -40,6 +40,7 @@ const SPECS: readonly OptSpec[] = [
   { key: 'rate', short: 'r', long: ['rate-limit'], arg: true },
   { key: 'forceShare', short: 'U', long: ['force-share'] },
   { key: 'targetIsZero', long: ['target-is-zero'] },
+  { key: 'preset', long: ['preset'], arg: true },
   { key: 'salvage', long: ['salvage'] },
   { key: 'bitmaps', long: ['bitmaps'] },
   { key: 'skipBrokenBitmaps', long: ['skip-broken-bitmaps'] },
@@ -112,6 +113,12 @@ export async function convertCommand(argv: readonly string[], io: CliIo): Promis
     const snapshotArg = last(args, 'snapshot');
     const snapshot = snapshotArg === undefined ? undefined : parseSnapshotParam(snapshotArg);
     const digestArg = last(args, 'digest');
+    const preset = last(args, 'preset');
+    if (target === '-' && preset !== undefined) {
+      checkStreamable((k) => args.flags.has(k) || last(args, k) !== undefined, sources.length);
+      await presetToStdout(sources[0]!, preset, { sourceFormat, forceShare: args.flags.has('forceShare'), onWarning: warningPrinter(io), ...trustFrom(args), ...secretsFrom(args), ...ingestFrom(args) });
+      return 0;
+    }
     if (target === '-') {
       if (digestArg !== undefined) throw new InvalidArgumentError('--digest cannot be used when writing the image to stdout');
       checkStreamable((k) => args.flags.has(k) || last(args, k) !== undefined, sources.length);
@@ -125,7 +132,9 @@ export async function convertCommand(argv: readonly string[], io: CliIo): Promis
     }
     const job = convert(sources, target, {
       sourceFormat,
-      targetFormat,
+      // A preset sets the format: only an explicit -O is passed on (and must agree).
+      targetFormat: preset === undefined ? targetFormat : last(args, 'targetFormat'),
+      preset,
       options: optionStrings.length > 0 ? optionStrings : undefined,
       backingFile: last(args, 'backing'),
       backingFormat: last(args, 'backingFormat'),
