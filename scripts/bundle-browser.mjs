@@ -5,7 +5,8 @@
 // built-in is a stand-in whose functions throw when called, so loading the
 // module costs nothing and a path that needed Node fails with a clear
 // error instead of a missing import. `node:path` is a real POSIX
-// implementation (names in images are resolved for reporting), `process`
+// implementation (names in images are resolved for reporting), `events`
+// a small EventEmitter (a Job is one), `process`
 // a minimal object and `Buffer` the `buffer` package (a dev dependency:
 // bundled here, never loaded by the Node library). The bundle must not import anything: a test checks.
 // Usage: node scripts/bundle-browser.mjs [DIR]
@@ -47,7 +48,26 @@ export default posix;
 `;
 
 // Buffer: the library uses Node's Buffer for byte strings; the `buffer` package is its browser twin.
-const PROCESS = `export { Buffer } from 'buffer';\nexport const process = { env: {}, argv: [], platform: 'browser', versions: {}, cwd: () => '/', on() {}, off() {}, once() {}, emitWarning() {}, nextTick: (f, ...a) => queueMicrotask(() => f(...a)) };`;
+/** The part of `node:events` jobs use (`Job` is an EventEmitter). */
+const EVENTS = `
+export class EventEmitter {
+  #l = new Map();
+  on(e, f) { (this.#l.get(e) ?? this.#l.set(e, []).get(e)).push(f); return this; }
+  addListener(e, f) { return this.on(e, f); }
+  prependListener(e, f) { (this.#l.get(e) ?? this.#l.set(e, []).get(e)).unshift(f); return this; }
+  once(e, f) { const w = (...a) => { this.off(e, w); f.apply(this, a); }; w.listener = f; return this.on(e, w); }
+  off(e, f) { const l = this.#l.get(e); if (l) { const i = l.findIndex((x) => x === f || x.listener === f); if (i >= 0) l.splice(i, 1); } return this; }
+  removeListener(e, f) { return this.off(e, f); }
+  removeAllListeners(e) { if (e === undefined) this.#l.clear(); else this.#l.delete(e); return this; }
+  emit(e, ...a) { const l = this.#l.get(e); if (!l || l.length === 0) { if (e === 'error') throw a[0]; return false; } for (const f of [...l]) f.apply(this, a); return true; }
+  listenerCount(e) { return this.#l.get(e)?.length ?? 0; }
+  listeners(e) { return [...(this.#l.get(e) ?? [])].map((f) => f.listener ?? f); }
+  setMaxListeners() { return this; }
+}
+export default EventEmitter;
+`;
+
+const PROCESS = `export { Buffer } from 'buffer';\nexport const setImmediate = (f, ...a) => setTimeout(f, 0, ...a);\nexport const clearImmediate = (t) => clearTimeout(t);\nexport const process = { env: {}, argv: [], platform: 'browser', versions: {}, cwd: () => '/', on() {}, off() {}, once() {}, emitWarning() {}, nextTick: (f, ...a) => queueMicrotask(() => f(...a)) };`;
 
 const nodeBuiltins = {
   name: 'node-builtins',
@@ -59,7 +79,7 @@ const nodeBuiltins = {
       if (args.path === 'buffer' || args.path === 'node:buffer') return { path: bufferPackage };
       return names.has(args.path) ? { path: args.path.replace(/^node:/, ''), namespace: 'node-builtin' } : undefined;
     });
-    build.onLoad({ filter: /.*/, namespace: 'node-builtin' }, (args) => ({ contents: args.path === 'path' || args.path === 'path/posix' ? PATH : standIn(args.path), loader: 'js' }));
+    build.onLoad({ filter: /.*/, namespace: 'node-builtin' }, (args) => ({ contents: args.path === 'path' || args.path === 'path/posix' ? PATH : args.path === 'events' ? EVENTS : standIn(args.path), loader: 'js' }));
   },
 };
 

@@ -17,7 +17,7 @@ import { META_URL_HELPER, metaUrlPlugin } from './bundle-common.mjs';
 const dir = resolve(process.argv[2] ?? 'dist');
 const out = join(dir, 'cjs');
 /** The package's entry points (package.json "exports"), by their names in the bundle. */
-const ENTRIES = { main: 'index', driver: 'driver', stream: 'stream', net: 'net' };
+const ENTRIES = { main: 'index', driver: 'driver', stream: 'stream', net: 'net', cloud: 'cloud' };
 
 rmSync(out, { recursive: true, force: true });
 mkdirSync(out, { recursive: true });

@@ -20,13 +20,16 @@ if (!CHROMIUM) console.error('\n*** test/browser: chromium is not installed; the
 
 const PAGE = `<!doctype html><meta charset="utf-8"><title>vdisk</title><pre id="out"></pre>
 <script type="module">
-import { inspect, BlobStore } from '/vdisk.js';
+import { inspect, validate, BlobStore } from '/vdisk.js';
 const out = {};
 for (const name of ['good.qcow2', 'backing-outside.qcow2', 'confused.raw']) {
   const blob = await (await fetch('/images/' + name)).blob();
   const r = await inspect(new BlobStore(blob, name));
   out[name] = { safe: r.safe, format: r.format, reasons: r.reasons.map((x) => x.code) };
 }
+const v = await validate(new BlobStore(await (await fetch('/images/good.qcow2')).blob(), 'good.qcow2'), 'openstack');
+const w = await validate(new BlobStore(await (await fetch('/images/backing-outside.qcow2')).blob(), 'b.qcow2'), 'openstack');
+out.validate = { good: v.accepted, backing: w.accepted, failed: w.rules.filter((r) => !r.ok).map((r) => r.id) };
 document.getElementById('out').textContent = JSON.stringify(out);
 </script>`;
 
@@ -78,7 +81,7 @@ describe('the browser build in chromium', { skip: !CHROMIUM && 'chromium is miss
     assert.doesNotMatch(text, /from\s*["']node:/);
   });
 
-  it('inspects a good and hostile images from Blobs and shows the verdicts', async () => {
+  it('inspects and validates a good and hostile images from Blobs and shows the verdicts', async () => {
     const { chromium } = await import('playwright-core');
     const browser = await chromium.launch({ executablePath: CHROMIUM!, args: ['--no-sandbox', '--headless=new'] });
     try {
@@ -93,6 +96,10 @@ describe('the browser build in chromium', { skip: !CHROMIUM && 'chromium is miss
       assert.equal(out['good.qcow2']?.format, 'qcow2');
       assert.equal(out['backing-outside.qcow2']?.safe, false, JSON.stringify(out));
       assert.equal(out['confused.raw']?.safe, false, JSON.stringify(out));
+      const v = out['validate'] as unknown as { good: boolean; backing: boolean; failed: string[] };
+      assert.equal(v.good, true, JSON.stringify(v));
+      assert.equal(v.backing, false, JSON.stringify(v));
+      assert.ok(v.failed.length > 0);
     } finally {
       await browser.close();
     }
