@@ -40,7 +40,7 @@ export interface ConvertToStreamOptions extends JobOptions<StreamPhase>, Omit<Op
    * no scratch space, twice the CPU.
    */
   compressTwice?: boolean | undefined;
-  /** Compressed bytes kept in memory before the spill file is used (default 64 MiB). */
+  /** Compressed bytes kept in memory before the spill file is used (default 32 MiB). */
   spillMemory?: number | undefined;
   /** Most compressed bytes kept in the spill (default: no limit beyond the file system). */
   spillLimit?: number | undefined;
@@ -68,7 +68,7 @@ export interface StreamOutput {
   readonly stream: Readable;
 }
 
-const DEFAULT_SPILL_MEMORY = 64 * 1024 * 1024;
+const DEFAULT_SPILL_MEMORY = 32 * 1024 * 1024;
 
 /** A stream writer for the target format, with the options checked. */
 function writerFor(opts: ConvertToStreamOptions, size: number): { writer: StreamWriter; format: string } {
