@@ -17,6 +17,7 @@ import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import os from 'node:os';
 import { startupRows } from './cases-startup.js';
+import { netRows } from './cases-net.js';
 import { prepare, timed } from './timing.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -87,7 +88,7 @@ function makeHuge(): void {
 
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
 
-function main(): void {
+async function main(): Promise<void> {
   mkdirSync(WORK, { recursive: true });
   if (!existsSync(join(WORK, 'mixed.raw'))) {
     const r = spawnSync('python3', [MKWORKLOAD, WORK, '--size-mib', String(SIZE_MIB)], { stdio: 'inherit' });
@@ -141,6 +142,7 @@ function main(): void {
     rows.push(`| ${c.name} | ${Math.min(...ours).toFixed(3)} / ${median(ours).toFixed(3)} | ${Math.min(...theirs).toFixed(3)} / ${median(theirs).toFixed(3)} | ${(median(ours) / median(theirs)).toFixed(2)} | ${engine} | ${(rss / 1024).toFixed(0)} MiB | ${(os.loadavg()[0] ?? 0).toFixed(1)} |`);
   }
   rows.push(...startupRows(WORK, BIN, RUNS, ONLY));
+  rows.push(...(await netRows(WORK, BIN, RUNS, ONLY)));
   console.log(`vdisk start-up (median \`vdisk info\` of a 1 MiB qcow2): ${startup.toFixed(3)} s`);
   console.log(`Workload: ${SIZE_MIB} MiB mixed.raw (../shared/bench/mkworkload.py), ${RUNS} alternating runs per tool, \`sync\` and old output removed before each run`);
   console.log(`Machine: ${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}, ${spawnSync('qemu-img', ['--version'], { encoding: 'utf8' }).stdout.split('\n')[0]}\n`);
@@ -152,4 +154,4 @@ function main(): void {
   }
 }
 
-main();
+await main();

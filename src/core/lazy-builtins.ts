@@ -8,6 +8,7 @@
  */
 import { createRequire } from 'node:module';
 
+import type * as Crypto from 'node:crypto';
 import type * as Stream from 'node:stream';
 import type * as StreamPromises from 'node:stream/promises';
 import type * as V8 from 'node:v8';
@@ -23,6 +24,8 @@ function builtin<T>(name: string): T {
   return m as T;
 }
 
+/** `node:crypto`. */
+export const crypto = (): typeof Crypto => builtin('node:crypto');
 /** `node:zlib`. */
 export const zlib = (): typeof Zlib => builtin('node:zlib');
 /** `node:worker_threads`. */

@@ -5,9 +5,10 @@
  * digest takes them in guest order, keeping the early ones); compare
  * hashes an image it reads front to back.
  */
-import { createHash, type Hash } from 'node:crypto';
+import type { Hash } from 'node:crypto';
 
 import { InvalidArgumentError } from '../core/errors.js';
+import { crypto } from '../core/lazy-builtins.js';
 import type { BlockDevice } from '../block/device.js';
 import type { ProgressMeter } from '../core/progress.js';
 
@@ -48,7 +49,7 @@ export class OrderedDigest {
   #next = 0;
 
   constructor(readonly algorithm: DigestAlgorithm) {
-    this.#hash = createHash(algorithm);
+    this.#hash = crypto().createHash(algorithm);
   }
 
   /** Guest bytes `[offset, offset + length)`: `data`, or zeros when absent. */
