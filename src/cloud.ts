@@ -7,4 +7,5 @@
  */
 export { validate, type ValidateOptions, type ValidatePhase, type ValidateResult, type RuleResult, type PresetName } from './jobs/validate.js';
 export { PRESETS } from './jobs/presets/index.js';
-export type { Preset, Rule, RuleOutcome, ImageFacts, DiskFacts, ArchiveFacts } from './jobs/presets/types.js';
+export type { Preset, Rule, RuleOutcome, ImageFacts, DiskFacts, ArchiveFacts, ArchiveEntry, ArchiveKind } from './jobs/presets/types.js';
+export type { TarFormat, TarHeader } from './core/tar.js';

@@ -13,11 +13,13 @@ import { unwrapStore } from './unwrap.js';
 
 /** One entry of a tar archive, where its data starts. */
 export interface ArchiveEntry extends TarHeader {
+  /** Where its data starts in the archive. */
   readonly offset: number;
 }
 
 /** What is known of a tar archive around the disk. */
 export interface ArchiveFacts {
+  /** The archive's entries, in order. */
   readonly entries: readonly ArchiveEntry[];
   /** The first entry's header format. */
   readonly format: TarFormat | 'v7';

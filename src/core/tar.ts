@@ -14,7 +14,9 @@ export type TarFormat = 'ustar' | 'oldgnu';
 
 /** One entry as its header gives it. */
 export interface TarHeader {
+  /** The entry's path in the archive. */
   readonly name: string;
+  /** Bytes of its data. */
   readonly size: number;
   /** `'0'` (or NUL) for a regular file. */
   readonly type: string;

@@ -9,6 +9,7 @@ import { openstack } from './openstack.js';
 import { ova } from './ova.js';
 import type { Preset, PresetName } from './types.js';
 
+/** Every preset, by name. */
 export const PRESETS: Readonly<Record<PresetName, Preset>> = { azure, aws, esxi, gce, openstack, kubevirt, ova };
 
 /** The preset called `name`. @throws {InvalidArgumentError} for an unknown name */

@@ -32,6 +32,7 @@ export type { ArchiveEntry, ArchiveFacts } from '../../block/archive-open.js';
 
 /** Everything the rules judge. */
 export interface ImageFacts {
+  /** The image's name. */
   readonly filename: string;
   /** The wrapper the file was inflated from (`gzip`, `zip`), if any. */
   readonly compression: string | undefined;
@@ -43,7 +44,9 @@ export interface ImageFacts {
 
 /** A rule's verdict and the reason, for people. */
 export interface RuleOutcome {
+  /** The rule holds. */
   readonly ok: boolean;
+  /** What was found, in words. */
   readonly message: string;
 }
 
@@ -53,6 +56,7 @@ export interface Rule {
   readonly id: string;
   /** Where the cloud documents it. */
   readonly source: string;
+  /** Judges the facts. */
   readonly check: (facts: ImageFacts) => RuleOutcome;
 }
 
@@ -61,6 +65,7 @@ export type ArchiveKind = 'ova' | 'gce';
 
 /** A cloud's preset: the knobs it sets on convert and the rules its output must pass. */
 export interface Preset {
+  /** Its name (`--preset`). */
   readonly name: PresetName;
   /** The cloud's name in messages (`Azure`). */
   readonly title: string;
@@ -76,21 +81,30 @@ export interface Preset {
   readonly maxSizeSource?: string | undefined;
   /** The archive the disk is written into, for the tar-wrapped presets. */
   readonly archive?: ArchiveKind | undefined;
+  /** The acceptance rules, in the order they are reported. */
   readonly rules: readonly Rule[];
 }
 
 /** One rule's verdict in a {@link ValidateResult}. */
 export interface RuleResult {
+  /** The rule's id (`azure.fixed`, …). */
   readonly id: string;
+  /** The rule holds. */
   readonly ok: boolean;
+  /** What was found, in words. */
   readonly message: string;
+  /** Where the cloud documents the rule. */
   readonly source: string;
 }
 
 /** What `validate` finds: whether the cloud would accept the image, rule by rule. */
 export interface ValidateResult {
+  /** The preset judged by. */
   readonly preset: PresetName;
+  /** The image judged. */
   readonly filename: string;
+  /** Every rule holds. */
   readonly accepted: boolean;
+  /** Each rule's outcome. */
   readonly rules: readonly RuleResult[];
 }
