@@ -15,5 +15,5 @@ export {
   type FromStreamPhase,
   type StreamInput,
 } from './jobs/convert-from-stream.js';
-export type { StreamWrapper } from './block/forward-open.js';
+export type { StreamWrapper } from './io/unwrap-stream.js';
 export type { SpillSettings } from './block/types.js';

@@ -16,10 +16,8 @@ import { defaultRegistry, type DriverRegistry } from './registry.js';
 
 /** A forward-only source of chunks (a Node Readable, a web stream's reader, any async iterable of bytes). */
 export type ByteChunks = IoByteChunks;
-/** A wrapper peeled off a stream (gzip, zstd, tar, zip; bzip2 and xz are recognised and refused). */
-export type StreamWrapper = 'gzip' | 'zstd' | 'bzip2' | 'xz' | 'zip' | 'tar';
-/** Both names must list the same wrappers. */
-export type SameWrappers = IoStreamWrapper extends StreamWrapper ? (StreamWrapper extends IoStreamWrapper ? true : never) : never;
+/** A wrapper peeled off a stream (named here so jobs reach io/ only through block/). */
+export type StreamWrapper = IoStreamWrapper;
 
 /** Bytes kept in memory by default before a reader spills (SpillSettings.memory). */
 const DEFAULT_SPILL_MEMORY = 64 * 1024 * 1024;
