@@ -20,13 +20,9 @@ const SECRET = ['--object', 'secret,id=s0,data=pw'];
 const opts = (file: string, secret = 's0'): string[] => ['--image-opts', `driver=luks,file.filename=${file},key-secret=${secret}`];
 const hasCryptsetup = spawnSync('cryptsetup', ['--version']).status === 0;
 
-/** qemu-img create of an encrypted image; its PBKDF2 benchmark fails now and then on a loaded host ("Unable to get accurate CPU usage"), so it is retried. */
+/** qemu-img create of an encrypted image (qemuImg retries qemu's PBKDF2 calibration flake). */
 function qemuCreate(args: readonly string[]): void {
-  for (let attempt = 0; ; attempt++) {
-    const r = qemuImg(['create', ...args]);
-    if (r.status === 0) return;
-    if (attempt >= 3 || !r.stderr.includes('Unable to get accurate CPU usage')) throw new Error(`qemu-img create failed: ${r.stderr}`);
-  }
+  qemuImgOk(['create', ...args]);
 }
 
 function qemuIoWrite(file: string, commands: readonly string[]): void {

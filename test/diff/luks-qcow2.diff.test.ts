@@ -19,13 +19,9 @@ const SECRETS = ['--object', 'secret,id=s0,data=pw', '--object', 'secret,id=s1,d
 const opts = (file: string, secret = 's0'): string[] => ['--image-opts', `driver=qcow2,file.filename=${file},encrypt.key-secret=${secret}`];
 const json = (file: string, secret = 's0'): string => `json:{"driver":"qcow2","encrypt.key-secret":"${secret}","file":{"driver":"file","filename":"${file}"}}`;
 
-/** qemu-img create of an encrypted image; its PBKDF2 benchmark fails now and then on a loaded host ("Unable to get accurate CPU usage"), so it is retried. */
+/** qemu-img create of an encrypted image (qemuImg retries qemu's PBKDF2 calibration flake). */
 function qemuCreate(args: readonly string[]): void {
-  for (let attempt = 0; ; attempt++) {
-    const r = qemuImg(['create', ...args]);
-    if (r.status === 0) return;
-    if (attempt >= 3 || !r.stderr.includes('Unable to get accurate CPU usage')) throw new Error(`qemu-img create failed: ${r.stderr}`);
-  }
+  qemuImgOk(['create', ...args]);
 }
 
 function qemuIoWrite(file: string, commands: readonly string[]): void {

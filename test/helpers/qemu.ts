@@ -37,9 +37,19 @@ export function requireQemu(t: TestContext): boolean {
   return false;
 }
 
+/**
+ * qemu's PBKDF2 calibration (luks and qcow2 `encrypt.format=luks` create) fails
+ * with this message when the thread's CPU clock did not advance over its first
+ * round, which happens on a loaded machine; a second run measures again.
+ */
+const PBKDF2_CALIBRATION_FLAKE = 'Unable to get accurate CPU usage';
+
 /** Runs qemu-img; returns its result (never throws on a non-zero exit). */
 export function qemuImg(args: readonly string[], options: { cwd?: string } = {}): SpawnSyncReturns<string> {
-  return spawnSync('qemu-img', args, { encoding: 'utf8', cwd: options.cwd, maxBuffer: 64 * 1024 * 1024 });
+  for (let attempt = 1; ; attempt++) {
+    const r = spawnSync('qemu-img', args, { encoding: 'utf8', cwd: options.cwd, maxBuffer: 64 * 1024 * 1024 });
+    if (r.status === 0 || attempt === 5 || !r.stderr.includes(PBKDF2_CALIBRATION_FLAKE)) return r;
+  }
 }
 
 /** Runs qemu-img and throws with its stderr when it fails. */
