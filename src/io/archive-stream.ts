@@ -6,6 +6,7 @@
  * as they come and the rest of the archive is not read.
  */
 import { CorruptImageError, UnsupportedError } from '../core/errors.js';
+import { crc32 } from '../core/crc32.js';
 import { stream as nodeStream, zlib } from '../core/lazy-builtins.js';
 import type { StreamSource } from './forward-source.js';
 
@@ -154,9 +155,25 @@ export async function zipEntry(source: StreamSource): Promise<ArchiveEntry> {
       continue;
     }
     if (!isDisk) throw new UnsupportedError(`'${name}': zip entry '${entry}' comes before the disk with its size after its data`, { file: name, offset: at });
-    const chunks = method === 0 ? exactly(source, csize as number) : inflated(source, csize);
+    const data = method === 0 ? exactly(source, csize as number) : inflated(source, csize);
+    // With a trailing descriptor (flag 3) the CRC and sizes come after the data, past what the inflater consumed.
+    const chunks = usize === undefined ? data : checked(data, { name, entry, size: usize, crc: v.getUint32(14, true) });
     return { name: entry, size: usize, chunks };
   }
+}
+
+/** Passes an entry's data through, then checks its length and CRC-32 against the local header's. */
+async function* checked(data: AsyncIterable<Uint8Array>, want: { name: string; entry: string; size: number; crc: number }): AsyncGenerator<Uint8Array> {
+  let size = 0;
+  let crc = 0;
+  for await (const chunk of data) {
+    size += chunk.length;
+    crc = crc32(chunk, crc);
+    yield chunk;
+  }
+  const { name, entry } = want;
+  if (size !== want.size) throw new CorruptImageError(`'${name}': zip entry '${entry}' inflates to ${size} bytes, not the ${want.size} its header records`, { file: name });
+  if (crc !== want.crc) throw new CorruptImageError(`'${name}': CRC mismatch in zip entry '${entry}' (the archive is damaged)`, { file: name });
 }
 
 /** [uncompressed, compressed] from a zip64 extra field. */

@@ -11,6 +11,7 @@ import type { Readable, Writable } from 'node:stream';
 import { CorruptImageError, PolicyError, VdiskError } from '../core/errors.js';
 import { stream as nodeStream, streamPromises, zlib } from '../core/lazy-builtins.js';
 import { scanRun } from '../core/bytes.js';
+import { crc32 } from '../core/crc32.js';
 import type { ByteStore } from './byte-store.js';
 import { readZipEntry } from './zip.js';
 
@@ -95,21 +96,6 @@ class SparseSink {
       write: (chunk: Buffer, _enc, done) => void this.push(chunk).then(() => done(), done),
     });
   }
-}
-
-/** zlib's CRC-32 (Node 20.15 and later), else a table-driven one for older runtimes. */
-let table: Uint32Array | undefined;
-function crc32(data: Uint8Array, value: number): number {
-  const nativeCrc = (zlib() as { crc32?: (data: Uint8Array, value?: number) => number }).crc32;
-  if (nativeCrc) return nativeCrc(data, value);
-  table ??= Uint32Array.from({ length: 256 }, (_, n) => {
-    let c = n;
-    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-    return c >>> 0;
-  });
-  let c = ~value >>> 0;
-  for (const byte of data) c = (table[(c ^ byte) & 0xff] as number) ^ (c >>> 8);
-  return ~c >>> 0;
 }
 
 /** Runs the stages; a signal only when there is one (pipeline refuses `signal: undefined`). */

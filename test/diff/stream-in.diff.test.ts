@@ -199,6 +199,15 @@ describe('stream-in: wrapped streams are unwrapped as they flow', () => {
     await assert.rejects(convertFromStream(createReadStream(at('gz-cap.raw.gz')), out, { policy: { maxInflatedSize: 1024 * 1024 } }), (e: unknown) => e instanceof VdiskError && e.code === 'EPOLICY' && e.reason === 'inflated-size-limit');
     assert.deepEqual(leftovers('cap.raw'), []);
   });
+  it('a zip entry whose CRC-32 does not match its data fails, and no target is left', async (t) => {
+    if (!requireQemu(t)) return;
+    const zip = zipSync({ 'disk1.vmdk': readFileSync(at('stream.vmdk')) });
+    const view = new DataView(zip.buffer, zip.byteOffset, zip.byteLength);
+    view.setUint32(14, view.getUint32(14, true) ^ 1, true);
+    const out = at('bad-crc.raw');
+    await assert.rejects(convertFromStream(Readable.from([zip]), out, {}), (e: unknown) => e instanceof VdiskError && e.code === 'ECORRUPT' && /CRC mismatch in zip entry 'disk1.vmdk'/.test(e.message));
+    assert.deepEqual(leftovers('bad-crc.raw'), []);
+  });
   it('xz is refused with a clear message', async () => {
     const xz = new Uint8Array([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00, 0, 0]);
     await assert.rejects(convertFromStream(Readable.from([xz]), at('xz.raw'), {}), (e: unknown) => e instanceof VdiskError && e.code === 'EUNSUPPORTED' && /xz-compressed/.test(e.message));
