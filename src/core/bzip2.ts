@@ -22,22 +22,69 @@ const MAX_RUN = 2 * 1024 * 1024;
 const BLOCK_MAGIC = 0x314159265359;
 const END_MAGIC = 0x177245385090;
 
-const CRC_TABLE = (() => {
-  const t = new Uint32Array(256);
+/** CRC-32/BZIP2 (MSB first, polynomial 0x04C11DB7) tables for slicing by 4: T[k][b] is b followed by k zero bytes. */
+const CRC_TABLES = (() => {
+  const t0 = new Uint32Array(256);
   for (let i = 0; i < 256; i++) {
     let c = i << 24;
     for (let k = 0; k < 8; k++) c = c & 0x80000000 ? (c << 1) ^ 0x04c11db7 : c << 1;
-    t[i] = c >>> 0;
+    t0[i] = c >>> 0;
   }
-  return t;
+  const tables = [t0];
+  for (let k = 1; k < 4; k++) {
+    const prev = tables[k - 1] as Uint32Array;
+    tables.push(Uint32Array.from(prev, (c) => ((c << 8) ^ (t0[c >>> 24] as number)) >>> 0));
+  }
+  return tables as [Uint32Array, Uint32Array, Uint32Array, Uint32Array];
 })();
+
+/** Continues a (non-inverted) CRC-32/BZIP2 over `buf[start, end)`, four bytes a step. */
+function crcRange(buf: Uint8Array, start: number, end: number, crc: number): number {
+  const [t0, t1, t2, t3] = CRC_TABLES;
+  let i = start;
+  for (; i + 4 <= end; i += 4) {
+    const x = (crc ^ (((buf[i] as number) << 24) | ((buf[i + 1] as number) << 16) | ((buf[i + 2] as number) << 8) | (buf[i + 3] as number))) >>> 0;
+    crc = ((t3[x >>> 24] as number) ^ (t2[(x >>> 16) & 0xff] as number) ^ (t1[(x >>> 8) & 0xff] as number) ^ (t0[x & 0xff] as number)) >>> 0;
+  }
+  for (; i < end; i++) crc = ((crc << 8) ^ (t0[((crc >>> 24) ^ (buf[i] as number)) & 0xff] as number)) >>> 0;
+  return crc;
+}
 
 /** MSB-first bit reader; reading past the end fails (a truncated stream). */
 class Bits {
   #pos = 0;
   #buf = 0;
   #n = 0;
-  constructor(private readonly data: Uint8Array) {}
+  constructor(private data: Uint8Array) {}
+
+  /** Unread whole bytes. */
+  get remaining(): number {
+    return this.data.length - this.#pos;
+  }
+
+  /** Appends input (the unread bytes are kept; the bit buffer is untouched). */
+  feed(more: readonly Uint8Array[]): void {
+    const rest = this.data.subarray(this.#pos);
+    const joined = new Uint8Array(more.reduce((n, m) => n + m.length, rest.length));
+    joined.set(rest);
+    let at = rest.length;
+    for (const m of more) {
+      joined.set(m, at);
+      at += m.length;
+    }
+    this.data = joined;
+    this.#pos = 0;
+  }
+
+  /** Drops the bits left of the current byte (streams end byte-aligned). */
+  align(): void {
+    this.#n -= this.#n % 8;
+  }
+
+  /** Whole bytes still held in the bit buffer plus those unread. */
+  get pending(): number {
+    return this.remaining + (this.#n >> 3);
+  }
 
   /** Up to 24 bits (the buffer then stays within 32). */
   bits(count: number): number {
@@ -217,8 +264,12 @@ function readBlockSymbols(br: Bits, tt: Uint32Array, maxBlock: number): number {
   }
 }
 
-/** Undoes the BWT and the initial run-length coding, appending to `out`; returns the block CRC. */
-function emitBlock(tt: Uint32Array, n: number, origPtr: number, out: { buf: Uint8Array; len: number }): number {
+/**
+ * Undoes the BWT and the initial run-length coding, appending to `out`;
+ * returns the block CRC. When `out.buf` is full it is yielded whole (`drain`:
+ * the caller takes it, and filling starts over at 0) or the block fails.
+ */
+function* emitBlock(tt: Uint32Array, n: number, origPtr: number, out: { buf: Uint8Array; len: number }, drain: boolean): Generator<Uint8Array, number, void> {
   const cftab = new Uint32Array(257);
   for (let i = 0; i < n; i++) {
     const k = ((tt[i] as number) & 0xff) + 1;
@@ -235,6 +286,7 @@ function emitBlock(tt: Uint32Array, n: number, origPtr: number, out: { buf: Uint
   const buf = out.buf;
   const cap = buf.length;
   let len = out.len;
+  let from = len;
   let crc = 0xffffffff;
   let pos = (tt[origPtr] as number) >>> 8;
   let prev = -1;
@@ -255,14 +307,25 @@ function emitBlock(tt: Uint32Array, n: number, origPtr: number, out: { buf: Uint
       same = b === prev ? same + 1 : 1;
       prev = b;
     }
-    if (len + copies > cap) throw new Bzip2Error('bzip2: output longer than expected');
-    for (let k = 0; k < copies; k++) {
-      buf[len++] = value;
-      crc = ((crc << 8) ^ (CRC_TABLE[((crc >>> 24) ^ value) & 0xff] as number)) >>> 0;
+    while (copies > 0) {
+      if (len === cap) {
+        if (!drain) throw new Bzip2Error('bzip2: output longer than expected');
+        crc = crcRange(buf, from, len, crc);
+        yield buf;
+        len = from = 0;
+      }
+      if (copies === 1) {
+        buf[len++] = value;
+        break;
+      }
+      const take = Math.min(copies, cap - len);
+      buf.fill(value, len, len + take);
+      len += take;
+      copies -= take;
     }
   }
   out.len = len;
-  return ~crc >>> 0;
+  return ~crcRange(buf, from, len, crc) >>> 0;
 }
 
 /**
@@ -290,10 +353,86 @@ export function decodeBzip2(input: Uint8Array, outputLength: number): Uint8Array
     tt ??= new Uint32Array(maxBlock);
     const n = readBlockSymbols(br, tt, maxBlock);
     if (origPtr >= n) throw new Bzip2Error('bzip2: bad BWT origin');
-    if (emitBlock(tt, n, origPtr, out) !== blockCrc) throw new Bzip2Error('bzip2: block CRC mismatch');
+    if (finish(emitBlock(tt, n, origPtr, out, false)) !== blockCrc) throw new Bzip2Error('bzip2: block CRC mismatch');
     combined = (((combined << 1) | (combined >>> 31)) ^ blockCrc) >>> 0;
   }
   if (br.bits32() !== combined) throw new Bzip2Error('bzip2: stream CRC mismatch');
   if (out.len !== outputLength) throw new Bzip2Error(`bzip2: stream decodes to ${out.len} bytes, not ${outputLength}`);
   return out.buf;
+}
+
+/** Runs a generator that never yields (no drain) to its result. */
+function finish(g: Generator<Uint8Array, number, void>): number {
+  const r = g.next();
+  if (!r.done) throw new Bzip2Error('bzip2: output longer than expected');
+  return r.value;
+}
+
+/**
+ * Most bytes one block can take in the stream: 900,000 symbols of at most
+ * 20 bits, selectors and tables. Input is held this far ahead, so a block is
+ * always decoded from bytes at hand (or the input has ended).
+ */
+const BLOCK_INPUT_MAX = 2_400_000;
+
+/**
+ * Decodes bzip2 as it flows: every stream of `input` in turn (pbzip2 and
+ * `cat a.bz2 b.bz2` concatenate streams), yielding the output in pieces of
+ * `pieceSize` bytes (the last one shorter). Memory stays near one block of
+ * input and one piece of output, whatever the runs inflate to. Bytes after
+ * the last stream that do not start another are ignored, as bzip2 does.
+ *
+ * @throws {Bzip2Error} for a malformed or truncated stream, or a CRC mismatch
+ */
+export async function* decodeBzip2Stream(input: AsyncIterable<Uint8Array>, pieceSize = 1024 * 1024): AsyncGenerator<Uint8Array> {
+  const it = input[Symbol.asyncIterator]();
+  const br = new Bits(new Uint8Array(0));
+  let ended = false;
+  // Chunks are gathered and joined to the unread bytes once per refill, not once per chunk.
+  const fill = async (want: number): Promise<void> => {
+    if (ended || br.remaining >= want) return;
+    const got: Uint8Array[] = [];
+    let have = br.remaining;
+    while (have < want) {
+      const r = await it.next();
+      if (r.done) {
+        ended = true;
+        break;
+      }
+      got.push(r.value);
+      have += r.value.length;
+    }
+    br.feed(got);
+  };
+  const out = { buf: new Uint8Array(pieceSize), len: 0 };
+  let tt: Uint32Array | undefined;
+  for (let streams = 0; ; streams++) {
+    await fill(4);
+    if (streams > 0 && (br.pending < 4 || br.bits(8) !== 0x42 || br.bits(8) !== 0x5a || br.bits(8) !== 0x68)) break;
+    if (streams === 0 && (br.bits(8) !== 0x42 || br.bits(8) !== 0x5a || br.bits(8) !== 0x68)) throw new Bzip2Error('bzip2: bad stream header');
+    const level = br.bits(8) - 0x30;
+    if (level < 1 || level > 9) throw new Bzip2Error('bzip2: bad block size');
+    const maxBlock = level * 100000;
+    if (tt === undefined || tt.length < maxBlock) tt = new Uint32Array(maxBlock);
+    let combined = 0;
+    for (;;) {
+      await fill(BLOCK_INPUT_MAX);
+      const magic = br.bits48();
+      if (magic === END_MAGIC) break;
+      if (magic !== BLOCK_MAGIC) throw new Bzip2Error('bzip2: bad block magic');
+      const blockCrc = br.bits32();
+      if (br.bit()) throw new Bzip2Error('bzip2: randomised blocks are not supported');
+      const origPtr = br.bits(24);
+      const n = readBlockSymbols(br, tt, maxBlock);
+      if (origPtr >= n) throw new Bzip2Error('bzip2: bad BWT origin');
+      const emit = emitBlock(tt, n, origPtr, out, true);
+      let r = emit.next();
+      for (; !r.done; r = emit.next()) yield r.value.slice();
+      if (r.value !== blockCrc) throw new Bzip2Error('bzip2: block CRC mismatch');
+      combined = (((combined << 1) | (combined >>> 31)) ^ blockCrc) >>> 0;
+    }
+    if (br.bits32() !== combined) throw new Bzip2Error('bzip2: stream CRC mismatch');
+    br.align();
+  }
+  if (out.len > 0) yield out.buf.slice(0, out.len);
 }

@@ -1,11 +1,12 @@
 /**
  * Wrapped streams (`disk.img.gz`, `disk.raw.tar.gz`, an OVA, a `.zip`,
- * `.zst`) unwrapped as they flow: each layer is recognised by its first
+ * `.zst`, `.bz2`) unwrapped as they flow: each layer is recognised by its first
  * bytes and decoded on the fly into the next, until the bytes are the
  * image itself. Nothing is kept but the decoders' windows (zstd: one frame
  * at a time); what the layers inflate to is capped as the ingest policy
  * caps an inflated upload.
  */
+import { Bzip2Error, decodeBzip2Stream } from '../core/bzip2.js';
 import { CorruptImageError, PolicyError, UnsupportedError, VdiskError } from '../core/errors.js';
 import { decodeZstdFrame } from '../core/codec-kernels.js';
 import { stream as nodeStream, zlib } from '../core/lazy-builtins.js';
@@ -128,6 +129,15 @@ async function* unzstd(source: StreamSource, limit: number): AsyncGenerator<Uint
   }
 }
 
+async function* bunzip2(source: StreamSource): AsyncGenerator<Uint8Array> {
+  try {
+    yield* decodeBzip2Stream(source.rest());
+  } catch (err) {
+    if (err instanceof Bzip2Error) throw new CorruptImageError(`Could not decompress '${source.name}' (bzip2): ${err.message}`, { file: source.name, cause: err });
+    throw err;
+  }
+}
+
 /** Counts the bytes out of the last layer and stops past the cap. */
 async function* capped(chunks: AsyncIterable<Uint8Array>, max: number, name: string): AsyncGenerator<Uint8Array> {
   let n = 0;
@@ -143,7 +153,7 @@ async function* capped(chunks: AsyncIterable<Uint8Array>, max: number, name: str
 /**
  * Peels the wrappers off `source` as it flows (none: `source` itself).
  *
- * @throws {UnsupportedError} for bzip2 and xz, which vdisk does not decode as a stream
+ * @throws {UnsupportedError} for xz, which vdisk does not decode
  */
 export async function unwrapStream(source: StreamSource, options: UnwrapStreamOptions): Promise<UnwrappedStream> {
   let current = source;
@@ -153,9 +163,10 @@ export async function unwrapStream(source: StreamSource, options: UnwrapStreamOp
     const head = await current.peek(WRAPPER_HEAD_BYTES);
     const type = detectStreamWrapper(head);
     if (!type) break;
-    if (type === 'bzip2' || type === 'xz') throw new UnsupportedError(`'${source.name}' is ${type}-compressed, which vdisk cannot read as a stream; decompress it first (e.g. ${type} -dc)`, { file: source.name });
+    if (type === 'xz') throw new UnsupportedError(`'${source.name}' is ${type}-compressed, which vdisk cannot read as a stream; decompress it first (e.g. ${type} -dc)`, { file: source.name });
     let chunks: AsyncIterable<Uint8Array>;
     if (type === 'gzip') chunks = gunzip(current);
+    else if (type === 'bzip2') chunks = bunzip2(current);
     else if (type === 'zstd') chunks = unzstd(current, options.frameLimit);
     else {
       const found = type === 'tar' ? await tarEntry(current) : await zipEntry(current);

@@ -208,6 +208,28 @@ describe('stream-in: wrapped streams are unwrapped as they flow', () => {
     await assert.rejects(convertFromStream(Readable.from([zip]), out, {}), (e: unknown) => e instanceof VdiskError && e.code === 'ECORRUPT' && /CRC mismatch in zip entry 'disk1.vmdk'/.test(e.message));
     assert.deepEqual(leftovers('bad-crc.raw'), []);
   });
+  it('bzip2 (one stream or several, as pbzip2 writes) gives the disk inside; a damaged one fails and leaves nothing', async (t) => {
+    if (!requireQemu(t)) return;
+    const vmdk = readFileSync(at('stream.vmdk'));
+    const half = Math.floor(vmdk.length / 2);
+    const bz = (data: Uint8Array): Buffer => execFileSync('bzip2', ['-c', '-9'], { input: data, maxBuffer: 1 << 28 });
+    writeFileSync(at('w.vmdk.bz2'), bz(vmdk));
+    writeFileSync(at('w2.vmdk.bz2'), Buffer.concat([bz(vmdk.subarray(0, half)), bz(vmdk.subarray(half))]));
+    for (const file of ['w.vmdk.bz2', 'w2.vmdk.bz2']) {
+      const out = at(`unwrapped-${file}.raw`);
+      const r = await convertFromStream(createReadStream(at(file)), out, {});
+      assert.deepEqual(r.wrappers, ['bzip2'], file);
+      sameBytes(out, at('stream.vmdk.ref'));
+    }
+    const cli = vdiskStdin(['convert', '-O', 'qcow2', '-', at('bz2-cli.qcow2')], at('w.vmdk.bz2'));
+    assert.equal(cli.status, 0, cli.stderr);
+    assert.equal(qemuImg(['compare', '-f', 'raw', '-F', 'qcow2', at('stream.vmdk.ref'), at('bz2-cli.qcow2')]).status, 0);
+    const damaged = new Uint8Array(readFileSync(at('w.vmdk.bz2')));
+    damaged[12] = (damaged[12] as number) ^ 0x40;
+    const out = at('bad.raw');
+    await assert.rejects(convertFromStream(Readable.from([damaged]), out, {}), (e: unknown) => e instanceof VdiskError && e.code === 'ECORRUPT' && /\(bzip2\): bzip2: block CRC mismatch/.test(e.message));
+    assert.deepEqual(leftovers('bad.raw'), []);
+  });
   it('xz is refused with a clear message', async () => {
     const xz = new Uint8Array([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00, 0, 0]);
     await assert.rejects(convertFromStream(Readable.from([xz]), at('xz.raw'), {}), (e: unknown) => e instanceof VdiskError && e.code === 'EUNSUPPORTED' && /xz-compressed/.test(e.message));
