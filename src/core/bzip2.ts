@@ -329,6 +329,50 @@ function* emitBlock(tt: Uint32Array, n: number, origPtr: number, out: { buf: Uin
 }
 
 /**
+ * Reads a stream header ("BZh" and the level); returns the stream's largest
+ * block, or undefined when `lenient` and the bytes are not a header (what
+ * follows the last of concatenated streams).
+ */
+function streamHeader(br: Bits, lenient: boolean): number | undefined {
+  if (br.bits(8) !== 0x42 || br.bits(8) !== 0x5a || br.bits(8) !== 0x68) {
+    if (lenient) return undefined;
+    throw new Bzip2Error('bzip2: bad stream header');
+  }
+  const level = br.bits(8) - 0x30;
+  if (level < 1 || level > 9) throw new Bzip2Error('bzip2: bad block size');
+  return level * 100000;
+}
+
+/** A stream being decoded: its largest block, the combined CRC so far, and the block table (made on the first block). */
+interface StreamState {
+  readonly maxBlock: number;
+  combined: number;
+  tt?: Uint32Array | undefined;
+}
+
+/**
+ * Decodes the next block of a stream into `out` (see emitBlock for `drain`);
+ * returns false at the end-of-stream marker, once the stream CRC is checked.
+ */
+function* nextBlock(br: Bits, stream: StreamState, out: { buf: Uint8Array; len: number }, drain: boolean): Generator<Uint8Array, boolean, void> {
+  const magic = br.bits48();
+  if (magic === END_MAGIC) {
+    if (br.bits32() !== stream.combined) throw new Bzip2Error('bzip2: stream CRC mismatch');
+    return false;
+  }
+  if (magic !== BLOCK_MAGIC) throw new Bzip2Error('bzip2: bad block magic');
+  const blockCrc = br.bits32();
+  if (br.bit()) throw new Bzip2Error('bzip2: randomised blocks are not supported');
+  const origPtr = br.bits(24);
+  const tt = (stream.tt ??= new Uint32Array(stream.maxBlock));
+  const n = readBlockSymbols(br, tt, stream.maxBlock);
+  if (origPtr >= n) throw new Bzip2Error('bzip2: bad BWT origin');
+  if ((yield* emitBlock(tt, n, origPtr, out, drain)) !== blockCrc) throw new Bzip2Error('bzip2: block CRC mismatch');
+  stream.combined = (((stream.combined << 1) | (stream.combined >>> 31)) ^ blockCrc) >>> 0;
+  return true;
+}
+
+/**
  * Decodes the first bzip2 stream of `input`, which must yield exactly
  * `outputLength` bytes (trailing input is ignored).
  *
@@ -336,33 +380,15 @@ function* emitBlock(tt: Uint32Array, n: number, origPtr: number, out: { buf: Uin
  */
 export function decodeBzip2(input: Uint8Array, outputLength: number): Uint8Array {
   const br = new Bits(input);
-  if (br.bits(8) !== 0x42 || br.bits(8) !== 0x5a || br.bits(8) !== 0x68) throw new Bzip2Error('bzip2: bad stream header');
-  const level = br.bits(8) - 0x30;
-  if (level < 1 || level > 9) throw new Bzip2Error('bzip2: bad block size');
-  const maxBlock = level * 100000;
+  const stream: StreamState = { maxBlock: streamHeader(br, false) as number, combined: 0 };
   const out = { buf: new Uint8Array(outputLength), len: 0 };
-  let tt: Uint32Array | undefined;
-  let combined = 0;
-  for (;;) {
-    const magic = br.bits48();
-    if (magic === END_MAGIC) break;
-    if (magic !== BLOCK_MAGIC) throw new Bzip2Error('bzip2: bad block magic');
-    const blockCrc = br.bits32();
-    if (br.bit()) throw new Bzip2Error('bzip2: randomised blocks are not supported');
-    const origPtr = br.bits(24);
-    tt ??= new Uint32Array(maxBlock);
-    const n = readBlockSymbols(br, tt, maxBlock);
-    if (origPtr >= n) throw new Bzip2Error('bzip2: bad BWT origin');
-    if (finish(emitBlock(tt, n, origPtr, out, false)) !== blockCrc) throw new Bzip2Error('bzip2: block CRC mismatch');
-    combined = (((combined << 1) | (combined >>> 31)) ^ blockCrc) >>> 0;
-  }
-  if (br.bits32() !== combined) throw new Bzip2Error('bzip2: stream CRC mismatch');
+  while (finish(nextBlock(br, stream, out, false)));
   if (out.len !== outputLength) throw new Bzip2Error(`bzip2: stream decodes to ${out.len} bytes, not ${outputLength}`);
   return out.buf;
 }
 
 /** Runs a generator that never yields (no drain) to its result. */
-function finish(g: Generator<Uint8Array, number, void>): number {
+function finish<T>(g: Generator<Uint8Array, T, void>): T {
   const r = g.next();
   if (!r.done) throw new Bzip2Error('bzip2: output longer than expected');
   return r.value;
@@ -408,30 +434,19 @@ export async function* decodeBzip2Stream(input: AsyncIterable<Uint8Array>, piece
   let tt: Uint32Array | undefined;
   for (let streams = 0; ; streams++) {
     await fill(4);
-    if (streams > 0 && (br.pending < 4 || br.bits(8) !== 0x42 || br.bits(8) !== 0x5a || br.bits(8) !== 0x68)) break;
-    if (streams === 0 && (br.bits(8) !== 0x42 || br.bits(8) !== 0x5a || br.bits(8) !== 0x68)) throw new Bzip2Error('bzip2: bad stream header');
-    const level = br.bits(8) - 0x30;
-    if (level < 1 || level > 9) throw new Bzip2Error('bzip2: bad block size');
-    const maxBlock = level * 100000;
-    if (tt === undefined || tt.length < maxBlock) tt = new Uint32Array(maxBlock);
-    let combined = 0;
-    for (;;) {
+    if (streams > 0 && br.pending < 4) break;
+    const maxBlock = streamHeader(br, streams > 0);
+    if (maxBlock === undefined) break;
+    // One table serves every stream that fits it (pbzip2 writes many streams of one level).
+    const stream: StreamState = { maxBlock, combined: 0, tt: tt !== undefined && tt.length >= maxBlock ? tt : undefined };
+    for (let more = true; more; ) {
       await fill(BLOCK_INPUT_MAX);
-      const magic = br.bits48();
-      if (magic === END_MAGIC) break;
-      if (magic !== BLOCK_MAGIC) throw new Bzip2Error('bzip2: bad block magic');
-      const blockCrc = br.bits32();
-      if (br.bit()) throw new Bzip2Error('bzip2: randomised blocks are not supported');
-      const origPtr = br.bits(24);
-      const n = readBlockSymbols(br, tt, maxBlock);
-      if (origPtr >= n) throw new Bzip2Error('bzip2: bad BWT origin');
-      const emit = emitBlock(tt, n, origPtr, out, true);
-      let r = emit.next();
-      for (; !r.done; r = emit.next()) yield r.value.slice();
-      if (r.value !== blockCrc) throw new Bzip2Error('bzip2: block CRC mismatch');
-      combined = (((combined << 1) | (combined >>> 31)) ^ blockCrc) >>> 0;
+      const blocks = nextBlock(br, stream, out, true);
+      let r = blocks.next();
+      for (; !r.done; r = blocks.next()) yield r.value.slice();
+      more = r.value;
     }
-    if (br.bits32() !== combined) throw new Bzip2Error('bzip2: stream CRC mismatch');
+    tt = stream.tt;
     br.align();
   }
   if (out.len > 0) yield out.buf.slice(0, out.len);
