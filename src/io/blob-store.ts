@@ -31,11 +31,8 @@ export class BlobStore extends ReadOnlyStore {
     readonly blob: BlobLike,
     readonly name: string = (blob as { name?: string }).name ?? 'blob',
   ) {
-    super();
-  }
-
-  protected objectSize(): number {
-    return this.blob.size;
+    // A Blob's bytes never change.
+    super(blob.size);
   }
 
   protected async fetch(offset: number, into: Uint8Array): Promise<void> {

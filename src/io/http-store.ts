@@ -12,7 +12,7 @@ import { HttpClient } from './http/client.js';
 import { Limiter } from './http/limiter.js';
 import { RangeQueue } from './http/range-queue.js';
 import { parseHttpTarget } from './http/url.js';
-import { ReadOnlyStore } from './read-only-store.js';
+import { closeOnFailure, ReadOnlyStore } from './read-only-store.js';
 
 /** Cache block: reads smaller than this go through the cache, larger ones straight to the server. */
 const BLOCK_SIZE = 256 * 1024;
@@ -40,15 +40,13 @@ export class HttpStore extends ReadOnlyStore {
   /** The URL, with credentials and query string redacted (messages name it). */
   readonly name: string;
   readonly #client: HttpClient;
-  readonly #size: number;
   readonly #queue: RangeQueue;
   readonly #cache: BlockCache;
 
   private constructor(client: HttpClient, size: number, concurrency: number) {
-    super();
+    super(size);
     this.name = client.shown;
     this.#client = client;
-    this.#size = size;
     this.#queue = new RangeQueue((start, end, deliver) => client.getRange(start, end, deliver), new Limiter(concurrency));
     this.#cache = new BlockCache((start, into) => this.#queue.read(start, into), size, BLOCK_SIZE, CACHE_BLOCKS);
   }
@@ -66,19 +64,12 @@ export class HttpStore extends ReadOnlyStore {
     if (options.readOnly === false) throw new UnsupportedError(`Could not open '${target.shown}' for writing: HTTP images are read-only`, { file: target.shown });
     const concurrency = Math.max(1, Math.floor(options.concurrency ?? DEFAULT_CONCURRENCY));
     const client = new HttpClient(target, options, concurrency);
-    try {
+    return closeOnFailure(client, async () => {
       const probe = await client.probe(BLOCK_SIZE);
       const store = new HttpStore(client, probe.size, concurrency);
       if (probe.head) store.#cache.seed(probe.head);
       return store;
-    } catch (err) {
-      client.close();
-      throw err;
-    }
-  }
-
-  protected objectSize(): number {
-    return this.#size;
+    });
   }
 
   protected async fetch(offset: number, into: Uint8Array): Promise<void> {
@@ -98,7 +89,7 @@ export class HttpStore extends ReadOnlyStore {
    */
   async extents(offset: number, length: number): Promise<readonly HostExtent[] | undefined> {
     this.checkOpen();
-    const n = Math.min(length, this.#size - offset);
+    const n = Math.min(length, this.objectSize - offset);
     return n > 0 ? [{ offset, length: n, data: true }] : undefined;
   }
 

@@ -13,10 +13,13 @@ export abstract class ReadOnlyStore implements ByteStore {
   abstract readonly name: string;
   /** Always true. */
   readonly readOnly = true;
+  /** The object's size in bytes, fixed at open. */
+  protected readonly objectSize: number;
   #closed = false;
 
-  /** The object's size in bytes. */
-  protected abstract objectSize(): number;
+  constructor(objectSize: number) {
+    this.objectSize = objectSize;
+  }
 
   /** Fills `into` (not empty) with the object's bytes from `offset`; the range lies inside the object. */
   protected abstract fetch(offset: number, into: Uint8Array): Promise<void>;
@@ -32,25 +35,25 @@ export abstract class ReadOnlyStore implements ByteStore {
   /** The object's size. */
   async size(): Promise<number> {
     this.checkOpen();
-    return this.objectSize();
+    return this.objectSize;
   }
 
   /** Reads what lies inside the object; bytes past its end read as zeros. */
   async read(offset: number, into: Uint8Array): Promise<number> {
     this.checkOpen();
-    const n = Math.max(0, Math.min(into.length, this.objectSize() - offset));
+    const n = Math.max(0, Math.min(into.length, this.objectSize - offset));
     into.fill(0, n);
     if (n > 0) await this.fetch(offset, into.subarray(0, n));
     return n;
   }
 
   /** Refused: the object is read-only. */
-  async write(): Promise<void> {
+  async write(_offset: number, _data: Uint8Array): Promise<void> {
     throw this.readOnlyError();
   }
 
   /** Refused: the object is read-only. */
-  async truncate(): Promise<void> {
+  async truncate(_size: number): Promise<void> {
     throw this.readOnlyError();
   }
 
@@ -69,5 +72,15 @@ export abstract class ReadOnlyStore implements ByteStore {
   /** Throws once the store is closed. */
   protected checkOpen(): void {
     if (this.#closed) throw new IoError(`'${this.name}' is closed`, { file: this.name });
+  }
+}
+
+/** Runs `open`; when it fails, closes `client` (its pooled connections) and passes the error on. */
+export async function closeOnFailure<T>(client: { close(): void }, open: () => Promise<T>): Promise<T> {
+  try {
+    return await open();
+  } catch (err) {
+    client.close();
+    throw err;
   }
 }

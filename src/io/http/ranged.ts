@@ -97,18 +97,20 @@ function checkPart(obj: RangedObject, res: http.IncomingMessage, start: number, 
 }
 
 /**
- * A 200 where a range was asked for: fine when the range was the whole
- * object; else the object changed (If-Range found another version), or
- * the server ignores Range (the same version again).
+ * A 200 where a range was asked for: the object changed (If-Range found
+ * another version); else the same version whole, which is the range when
+ * the range was the whole object, and otherwise says the server ignores
+ * Range.
  */
 function checkWhole(obj: RangedObject, res: http.IncomingMessage, start: number, end: number, sentPin: boolean): Error | undefined {
   const why = pinMismatch(obj.pin, res);
   if (why !== undefined) return changedError(obj.shown, start, end, why);
-  const length = header(res, 'content-length');
-  if (start === 0 && end === obj.size && (length === undefined || Number(length) === end)) return undefined;
   const { etag, lastModified } = obj.pin;
   const same = etag !== undefined ? header(res, 'etag') === etag : lastModified !== undefined && header(res, 'last-modified') === lastModified;
-  return sentPin && !same ? changedError(obj.shown, start, end, 'the server sent a different version') : noRangesError(obj.shown);
+  if (sentPin && !same) return changedError(obj.shown, start, end, 'the server sent a different version');
+  const length = header(res, 'content-length');
+  if (start === 0 && end === obj.size && (length === undefined || Number(length) === end)) return undefined;
+  return noRangesError(obj.shown);
 }
 
 /** Why `res` is not the pinned version, or undefined when it is (or cannot tell). */

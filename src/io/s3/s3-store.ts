@@ -6,7 +6,7 @@
 import { IoError, PermissionError, type VdiskError } from '../../core/errors.js';
 import type { ByteStore } from '../byte-store.js';
 import type { NetworkOptions } from '../network-options.js';
-import { ReadOnlyStore } from '../read-only-store.js';
+import { closeOnFailure, ReadOnlyStore } from '../read-only-store.js';
 import { S3Client } from './client.js';
 import { loadS3Config } from './config.js';
 import { parseS3Name } from './url.js';
@@ -19,14 +19,12 @@ export class S3Store extends ReadOnlyStore {
   /** `s3://bucket/key`. */
   readonly name: string;
   readonly #client: S3Client;
-  readonly #size: number;
   readonly #etag: string | undefined;
 
   private constructor(client: S3Client, size: number, etag: string | undefined) {
-    super();
+    super(size);
     this.#client = client;
     this.name = client.location.name;
-    this.#size = size;
     this.#etag = etag;
   }
 
@@ -41,21 +39,14 @@ export class S3Store extends ReadOnlyStore {
   static async open(url: string, network: NetworkOptions = {}): Promise<S3Store> {
     const location = parseS3Name(url);
     const client = new S3Client(await loadS3Config(), location, network);
-    try {
+    return closeOnFailure(client, async () => {
       // The image open prefixes `Could not open 'name': `.
       const res = await client.request({ method: 'HEAD', maxBody: 0, what: '' });
       const length = Number(res.headers['content-length']);
       if (!Number.isSafeInteger(length) || length < 0) throw new IoError(`no valid Content-Length for '${location.name}'`, { file: location.name });
       const etag = res.headers['etag'];
       return new S3Store(client, length, typeof etag === 'string' && etag !== '' ? etag : undefined);
-    } catch (err) {
-      client.close();
-      throw err;
-    }
-  }
-
-  protected objectSize(): number {
-    return this.#size;
+    });
   }
 
   /** Ranged GETs of at most 16 MiB, sent concurrently (the client bounds how many are in flight). */
@@ -63,7 +54,7 @@ export class S3Store extends ReadOnlyStore {
     const parts: Promise<void>[] = [];
     for (let at = 0; at < into.length; at += MAX_GET) {
       const part = into.subarray(at, Math.min(into.length, at + MAX_GET));
-      parts.push(this.#client.getRange(offset + at, offset + at + part.length, this.#size, this.#etag, (chunk, pos) => part.set(chunk, pos)));
+      parts.push(this.#client.getRange(offset + at, offset + at + part.length, this.objectSize, this.#etag, (chunk, pos) => part.set(chunk, pos)));
     }
     await Promise.all(parts);
   }
