@@ -40,6 +40,9 @@ export interface S3Response {
   readonly body: Buffer;
 }
 
+/** What is signed and sent of a call. */
+type S3Request = Pick<S3Call, 'method' | 'query' | 'headers' | 'body'>;
+
 const ERROR_BODY = 64 * 1024;
 const DEFAULT_CONCURRENCY = 4;
 const DEFAULT_TIMEOUT_MS = 30_000;
@@ -107,7 +110,7 @@ export class S3Client {
           pin,
           pinMode: 'if-match',
           signal,
-          send: (headers) => this.#send({ method: 'GET', headers, maxBody: end - start, what }, signal),
+          send: (headers) => this.#send({ method: 'GET', headers }, signal),
           statusError: (res) => this.#statusError(res, what, n),
         },
         start,
@@ -144,7 +147,7 @@ export class S3Client {
     return { origin: new URL(`${endpoint.protocol}//${bucket}.${endpoint.host}`), path: `${base}/${encodeKeyPath(key)}` };
   }
 
-  async #headers(call: S3Call, origin: URL, path: string, query: string): Promise<Record<string, string>> {
+  async #headers(call: S3Request, origin: URL, path: string, query: string): Promise<Record<string, string>> {
     const headers: Record<string, string> = { ...this.#net.headers, ...call.headers };
     if (call.body !== undefined) headers['content-length'] = String(call.body.length);
     await this.#net.authorize?.({ url: `${origin.origin}${path}${query === '' ? '' : `?${query}`}`, method: call.method, headers });
@@ -155,7 +158,7 @@ export class S3Client {
   }
 
   /** Signs and sends `call` once; resolves at the response headers. */
-  async #send(call: S3Call, signal: AbortSignal | undefined): Promise<http.IncomingMessage> {
+  async #send(call: S3Request, signal: AbortSignal | undefined): Promise<http.IncomingMessage> {
     const { origin, path } = this.#address();
     const query = canonicalQuery(call.query ?? []);
     const headers = await this.#headers(call, origin, path, query);
