@@ -4,8 +4,8 @@
  * a byte of it is uploaded. Reads slice the blob, so nothing is loaded
  * whole. Works wherever `Blob` does (browsers, Node ≥ 18).
  */
-import { UnsupportedError } from '../core/errors.js';
-import type { ByteStore } from './byte-store.js';
+import { UnsupportedError, type VdiskError } from '../core/errors.js';
+import { ReadOnlyStore } from './read-only-store.js';
 
 /** The part of `Blob` a BlobStore uses (a browser `File`, Node's `Blob`). */
 export interface BlobLike {
@@ -22,10 +22,7 @@ export interface BlobSlice {
 }
 
 /** A read-only store over a Blob or File. */
-export class BlobStore implements ByteStore {
-  readonly readOnly = true;
-  #closed = false;
-
+export class BlobStore extends ReadOnlyStore {
   /**
    * @param blob - the bytes (a `File` from an `<input type=file>`, a `Blob`)
    * @param name - a name for messages (default: the File's name, else `blob`)
@@ -33,39 +30,16 @@ export class BlobStore implements ByteStore {
   constructor(
     readonly blob: BlobLike,
     readonly name: string = (blob as { name?: string }).name ?? 'blob',
-  ) {}
-
-  async size(): Promise<number> {
-    this.#open();
-    return this.blob.size;
+  ) {
+    // A Blob's bytes never change.
+    super(blob.size);
   }
 
-  async read(offset: number, into: Uint8Array): Promise<number> {
-    this.#open();
-    const end = Math.min(this.blob.size, offset + into.length);
-    const n = Math.max(0, end - offset);
-    if (n > 0) into.set(new Uint8Array(await this.blob.slice(offset, end).arrayBuffer()));
-    if (n < into.length) into.fill(0, n);
-    return n;
+  protected async fetch(offset: number, into: Uint8Array): Promise<void> {
+    into.set(new Uint8Array(await this.blob.slice(offset, offset + into.length).arrayBuffer()));
   }
 
-  async write(): Promise<void> {
-    throw new UnsupportedError(`'${this.name}' is read-only (a Blob)`, { file: this.name });
-  }
-
-  async truncate(): Promise<void> {
-    throw new UnsupportedError(`'${this.name}' is read-only (a Blob)`, { file: this.name });
-  }
-
-  async flush(): Promise<void> {
-    this.#open();
-  }
-
-  async close(): Promise<void> {
-    this.#closed = true;
-  }
-
-  #open(): void {
-    if (this.#closed) throw new UnsupportedError(`'${this.name}' is closed`, { file: this.name });
+  protected override readOnlyError(): VdiskError {
+    return new UnsupportedError(`'${this.name}' is read-only (a Blob)`, { file: this.name });
   }
 }

@@ -4,13 +4,15 @@
  * ETag/Last-Modified, retried with backoff, coalesced and, when small,
  * served from a block cache so metadata walks cost few round trips.
  */
-import { IoError, UnsupportedError } from '../core/errors.js';
-import type { ByteStore, HostExtent } from './byte-store.js';
+import { UnsupportedError } from '../core/errors.js';
+import type { HostExtent } from './byte-store.js';
 import type { NetworkOptions } from './network-options.js';
 import { BlockCache } from './http/block-cache.js';
 import { HttpClient } from './http/client.js';
+import { Limiter } from './http/limiter.js';
 import { RangeQueue } from './http/range-queue.js';
 import { parseHttpTarget } from './http/url.js';
+import { closeOnFailure, ReadOnlyStore } from './read-only-store.js';
 
 /** Cache block: reads smaller than this go through the cache, larger ones straight to the server. */
 const BLOCK_SIZE = 256 * 1024;
@@ -34,21 +36,18 @@ export interface HttpStoreOptions extends NetworkOptions {
  * try { console.log(await info(store, { trust: 'none' })); } finally { await store.close(); }
  * ```
  */
-export class HttpStore implements ByteStore {
+export class HttpStore extends ReadOnlyStore {
   /** The URL, with credentials and query string redacted (messages name it). */
   readonly name: string;
-  readonly readOnly = true;
   readonly #client: HttpClient;
-  readonly #size: number;
   readonly #queue: RangeQueue;
   readonly #cache: BlockCache;
-  #closed = false;
 
   private constructor(client: HttpClient, size: number, concurrency: number) {
+    super(size);
     this.name = client.shown;
     this.#client = client;
-    this.#size = size;
-    this.#queue = new RangeQueue((start, end, deliver) => client.getRange(start, end, deliver), concurrency);
+    this.#queue = new RangeQueue((start, end, deliver) => client.getRange(start, end, deliver), new Limiter(concurrency));
     this.#cache = new BlockCache((start, into) => this.#queue.read(start, into), size, BLOCK_SIZE, CACHE_BLOCKS);
   }
 
@@ -65,54 +64,21 @@ export class HttpStore implements ByteStore {
     if (options.readOnly === false) throw new UnsupportedError(`Could not open '${target.shown}' for writing: HTTP images are read-only`, { file: target.shown });
     const concurrency = Math.max(1, Math.floor(options.concurrency ?? DEFAULT_CONCURRENCY));
     const client = new HttpClient(target, options, concurrency);
-    try {
+    return closeOnFailure(client, async () => {
       const probe = await client.probe(BLOCK_SIZE);
       const store = new HttpStore(client, probe.size, concurrency);
       if (probe.head) store.#cache.seed(probe.head);
       return store;
-    } catch (err) {
-      client.close();
-      throw err;
-    }
+    });
   }
 
-  /** The object's size, as the server gave it at open. */
-  async size(): Promise<number> {
-    this.#check();
-    return this.#size;
-  }
-
-  /** Reads what lies inside the object; bytes past its end read as zeros. */
-  async read(offset: number, into: Uint8Array): Promise<number> {
-    this.#check();
-    const n = Math.max(0, Math.min(into.length, this.#size - offset));
-    into.fill(0, n);
-    if (n === 0) return 0;
-    const part = into.subarray(0, n);
-    if (n >= BLOCK_SIZE) await this.#queue.read(offset, part);
-    else await this.#cache.read(offset, part);
-    return n;
-  }
-
-  /** Refused: HTTP objects are read-only. */
-  async write(): Promise<void> {
-    throw this.#readOnlyError();
-  }
-
-  /** Refused: HTTP objects are read-only. */
-  async truncate(): Promise<void> {
-    throw this.#readOnlyError();
-  }
-
-  /** Nothing to flush (read-only). */
-  async flush(): Promise<void> {
-    this.#check();
+  protected async fetch(offset: number, into: Uint8Array): Promise<void> {
+    if (into.length >= BLOCK_SIZE) await this.#queue.read(offset, into);
+    else await this.#cache.read(offset, into);
   }
 
   /** Closes the pooled connections. */
-  async close(): Promise<void> {
-    if (this.#closed) return;
-    this.#closed = true;
+  protected override release(): void {
     this.#client.close();
   }
 
@@ -122,22 +88,14 @@ export class HttpStore implements ByteStore {
    * copy still finds zeros in the bytes it reads.
    */
   async extents(offset: number, length: number): Promise<readonly HostExtent[] | undefined> {
-    this.#check();
-    const n = Math.min(length, this.#size - offset);
+    this.checkOpen();
+    const n = Math.min(length, this.objectSize - offset);
     return n > 0 ? [{ offset, length: n, data: true }] : undefined;
   }
 
   /** Unknown: a server does not say how much space an object takes (qemu-img prints `disk size: unavailable`). */
   async allocatedSize(): Promise<number | undefined> {
     return undefined;
-  }
-
-  #check(): void {
-    if (this.#closed) throw new IoError(`'${this.name}' is closed`, { file: this.name });
-  }
-
-  #readOnlyError(): UnsupportedError {
-    return new UnsupportedError(`'${this.name}' is read-only`, { file: this.name });
   }
 }
 

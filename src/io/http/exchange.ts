@@ -1,7 +1,9 @@
 /**
- * One HTTP exchange over node:http(s) with a keep-alive agent: a request,
- * its response headers, and its body delivered chunk by chunk. No retries
- * here; failures the caller may retry come back as {@link TransientError}.
+ * The one HTTP transport of the network stores (HTTP(S) sources and S3):
+ * a request over node:http(s) keep-alive connections with an idle timeout
+ * and an abort signal, its response headers, and its body delivered chunk
+ * by chunk or read whole. No retries here; failures the caller may retry
+ * come back as {@link TransientError}.
  */
 import * as http from 'node:http';
 import * as https from 'node:https';
@@ -17,10 +19,12 @@ export class TransientError extends Error {
   }
 }
 
-/** What a request needs besides its URL. */
+/** What a request needs besides where it goes. */
 export interface ExchangeRequest {
-  readonly method: 'GET' | 'HEAD';
-  readonly headers: Record<string, string>;
+  readonly method: string;
+  readonly headers: Readonly<Record<string, string>>;
+  /** The request body (its `content-length` header is the caller's). */
+  readonly body?: Uint8Array | undefined;
   readonly agent: http.Agent;
   /** Socket idle time before the attempt is abandoned as a timeout. */
   readonly timeoutMs: number;
@@ -36,22 +40,32 @@ export function newAgent(url: URL, sockets: number): http.Agent {
 // Network errors that say nothing about the object: another attempt may well succeed.
 const RETRYABLE = new Set(['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'EAI_AGAIN', 'ENETUNREACH', 'EHOSTUNREACH', 'ECONNABORTED', 'UND_ERR_SOCKET']);
 
-/** Sends the request and resolves with the response once its headers are in. */
-export function exchange(url: URL, req: ExchangeRequest): Promise<http.IncomingMessage> {
-  const mod = url.protocol === 'https:' ? https : http;
+/**
+ * Sends the request to `path` (encoded as sent, query included) on
+ * `origin`'s host and resolves with the response once its headers are in.
+ */
+export function exchange(origin: URL, path: string, req: ExchangeRequest): Promise<http.IncomingMessage> {
+  const mod = origin.protocol === 'https:' ? https : http;
   return new Promise((resolve, reject) => {
     if (req.signal?.aborted) {
       reject(toAbortError(req.signal.reason));
       return;
     }
-    const r = mod.request(url, { method: req.method, headers: req.headers, agent: req.agent, signal: req.signal });
-    r.setTimeout(req.timeoutMs, () => r.destroy(new TransientError(`no response for ${req.timeoutMs} ms`)));
-    r.on('response', (res) => {
-      // The idle timer stays on the socket while the body streams in.
-      resolve(res);
+    const r = mod.request({
+      protocol: origin.protocol,
+      hostname: origin.hostname.replace(/^\[|\]$/g, ''),
+      port: origin.port === '' ? undefined : Number(origin.port),
+      path,
+      method: req.method,
+      headers: req.headers,
+      agent: req.agent,
+      signal: req.signal,
     });
+    r.setTimeout(req.timeoutMs, () => r.destroy(new TransientError(`no response for ${req.timeoutMs} ms`)));
+    // The idle timer stays on the socket while the body streams in.
+    r.on('response', resolve);
     r.on('error', (err) => reject(classify(err, req.signal)));
-    r.end();
+    r.end(req.body);
   });
 }
 
@@ -104,6 +118,13 @@ export function readBody(res: http.IncomingMessage, limit: number, deliver: (chu
   });
 }
 
+/** The whole body, at most `limit` bytes (a longer one is a TransientError). */
+export async function readAll(res: http.IncomingMessage, limit: number, signal: AbortSignal | undefined): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  const total = await readBody(res, limit, (chunk) => chunks.push(chunk), signal);
+  return Buffer.concat(chunks, total);
+}
+
 /**
  * Throws away a body that will not be used: a short one (an error page) is
  * drained so its connection is kept, anything else closes the connection.
@@ -112,4 +133,10 @@ export function discard(res: http.IncomingMessage): void {
   const length = Number(res.headers['content-length'] ?? NaN);
   if (res.statusCode !== 200 && length <= 65536) res.resume();
   else res.destroy();
+}
+
+/** A response header's first value. */
+export function header(res: http.IncomingMessage, name: string): string | undefined {
+  const v = res.headers[name];
+  return Array.isArray(v) ? v[0] : v;
 }

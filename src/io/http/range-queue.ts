@@ -3,6 +3,7 @@
  * busy, waiting reads that touch end to end are sent as one request when a
  * slot frees, so many small adjacent reads become one large one.
  */
+import type { Limiter } from './limiter.js';
 
 /** One waiting read: `[start, end)` of the object into `into`. */
 interface Waiting {
@@ -22,32 +23,23 @@ const MAX_COALESCED = 32 * 1024 * 1024;
 /** The requests in flight against one object. */
 export class RangeQueue {
   readonly #fetch: Fetch;
-  readonly #slots: number;
-  #active = 0;
+  readonly #limiter: Limiter;
   #waiting: Waiting[] = [];
 
-  constructor(fetch: Fetch, slots: number) {
+  constructor(fetch: Fetch, limiter: Limiter) {
     this.#fetch = fetch;
-    this.#slots = Math.max(1, slots);
+    this.#limiter = limiter;
   }
 
   /** Fills `into` with the object's bytes from `start` (its whole length must lie inside the object). */
   read(start: number, into: Uint8Array): Promise<void> {
     return new Promise((resolve, reject) => {
       this.#waiting.push({ start, end: start + into.length, into, resolve, reject });
-      this.#pump();
-    });
-  }
-
-  #pump(): void {
-    while (this.#active < this.#slots && this.#waiting.length > 0) {
-      const batch = this.#takeBatch();
-      this.#active++;
-      void this.#run(batch).finally(() => {
-        this.#active--;
-        this.#pump();
+      // The batch is chosen when a slot frees, so reads queued meanwhile join it; a read an earlier batch took leaves nothing to do.
+      void this.#limiter.run(async () => {
+        if (this.#waiting.length > 0) await this.#run(this.#takeBatch());
       });
-    }
+    });
   }
 
   /** The oldest waiting read and every other one that continues it end to end. */

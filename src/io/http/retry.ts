@@ -1,13 +1,57 @@
 /**
- * How long to wait before another attempt: exponential backoff with jitter,
- * or what the server asked for (Retry-After), within a cap.
+ * The one retry policy of the network stores (HTTP(S) and S3): resets,
+ * timeouts and 408/429/5xx are tried again after exponential backoff with
+ * jitter, or after what the server asked for (Retry-After) within a cap;
+ * other 4xx never are.
  */
 import { toAbortError } from '../../core/abort.js';
+import { VdiskError } from '../../core/errors.js';
+import { classify, TransientError } from './exchange.js';
 
 /** First backoff step. */
 const BASE_MS = 100;
 /** Longest wait between two attempts, whatever the server asks. */
 export const MAX_WAIT_MS = 30_000;
+/** Attempts per request when the caller does not say. */
+const DEFAULT_RETRIES = 5;
+
+/** How many attempts, and what aborts the waits between them. */
+export interface RetryOptions {
+  /** Attempts per request (default 5). */
+  readonly retries?: number | undefined;
+  readonly signal?: AbortSignal | undefined;
+}
+
+/**
+ * Words a failure the caller did not type itself: `err` ended attempt
+ * `attempts`, and `exhausted` says it was transient but the last allowed.
+ */
+export type Failure = (err: Error, attempts: number, exhausted: boolean) => Error;
+
+/** True for the statuses another attempt may cure: 408, 429 and 5xx. */
+export function transientStatus(status: number): boolean {
+  return status === 408 || status === 429 || status >= 500;
+}
+
+/**
+ * Runs `attempt` (given its number, from 1) until it succeeds, fails for
+ * good, or the attempts run out. Typed errors (and aborts) pass as they
+ * are; `fail` words the others.
+ */
+export async function retrying<T>(options: RetryOptions, attempt: (n: number) => Promise<T>, fail: Failure): Promise<T> {
+  const limit = Math.max(1, options.retries ?? DEFAULT_RETRIES);
+  for (let n = 1; ; n++) {
+    try {
+      return await attempt(n);
+    } catch (raw) {
+      const err = classify(raw, options.signal);
+      if (err instanceof VdiskError) throw err;
+      if (!(err instanceof TransientError)) throw fail(err, n, false);
+      if (n >= limit) throw fail(err, n, true);
+      await sleep(backoffMs(n, err.retryAfterMs), options.signal);
+    }
+  }
+}
 
 /**
  * Milliseconds to wait before attempt `attempt + 1` (attempt counts from 1):

@@ -15,13 +15,21 @@ export interface HttpTarget {
   readonly basicAuth: string | undefined;
 }
 
-/** `url` with any `user:password@` and query string replaced, for messages and logs. */
+/**
+ * `url` with any `user:password@` and query string replaced, for messages
+ * and logs. HTTP(S) URLs are shown as they are sent; other names (`s3://`)
+ * keep their spelling, their query string and fragment cut off.
+ */
 export function redactUrl(url: string): string {
-  let u: URL;
+  let u: URL | undefined;
   try {
     u = new URL(url);
   } catch {
-    return url.replace(/\?.*$/s, '?…');
+    u = undefined;
+  }
+  if (u === undefined || (u.protocol !== 'http:' && u.protocol !== 'https:')) {
+    const q = url.search(/[?#]/);
+    return q < 0 ? url : `${url.slice(0, q)}?…`;
   }
   const auth = u.username !== '' || u.password !== '' ? '…@' : '';
   const query = u.search !== '' ? '?…' : '';

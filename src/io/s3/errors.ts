@@ -33,8 +33,14 @@ export function statusError(what: string, name: string, status: number, body: Ui
   return new IoError(phrase(what, name, tail), details);
 }
 
-/** A transport failure (reset, timeout) that outlasted the retries. */
-export function transportError(what: string, name: string, err: Error & { code?: string }, attempts: number): IoError {
+/** A transport failure (reset, timeout) that outlasted the retries, or one no retry cures. */
+export function transportError(what: string, name: string, err: Error, attempts: number): IoError {
   const after = attempts > 1 ? `, after ${attempts} attempts` : '';
-  return new IoError(phrase(what, name, `${err.message}${err.code === undefined ? '' : ` (${err.code})`}${after}`), { file: name, cause: err, data: { attempts } });
+  const code = errnoOf(err) ?? errnoOf(err.cause);
+  return new IoError(phrase(what, name, `${err.message}${code === undefined ? '' : ` (${code})`}${after}`), { file: name, cause: err, data: { attempts } });
+}
+
+function errnoOf(err: unknown): string | undefined {
+  const code = (err as { code?: unknown } | undefined)?.code;
+  return typeof code === 'string' ? code : undefined;
 }

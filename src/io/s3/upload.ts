@@ -147,5 +147,6 @@ export async function uploadToS3(url: string, source: { readonly length: number;
     else await multipart(client, source.stream, size, opts);
   } finally {
     source.stream.destroy();
+    client.close();
   }
 }

@@ -4,6 +4,7 @@
  * a message).
  */
 import { InvalidArgumentError } from '../../core/errors.js';
+import { redactUrl } from '../http/url.js';
 
 /** A bucket and an object key. */
 export interface S3Location {
@@ -18,12 +19,6 @@ export interface S3Location {
 /** True for an `s3://` name. */
 export function isS3Name(name: string): boolean {
   return /^s3:\/\//i.test(name);
-}
-
-/** `name` with its query string (and fragment) replaced by `?…`, for messages. */
-export function redactUrl(name: string): string {
-  const q = name.search(/[?#]/);
-  return q < 0 ? name : `${name.slice(0, q)}?…`;
 }
 
 /**
