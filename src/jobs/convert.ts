@@ -19,7 +19,7 @@ import type { CacheMode } from '../core/cache-mode.js';
 import { copyImage, type CopyCounters, type CopySettings } from './copy-loop.js';
 import { digestAlgorithm, OrderedDigest, type DigestAlgorithm } from './content-digest.js';
 import { checkSourceBitmaps, checkTargetBitmaps, copyBitmaps } from './convert-bitmaps.js';
-import { prepareCreate, type CreateOptionInput, type CreateOptions, type CreatePlan } from './create.js';
+import { networkOf, prepareCreate, type CreateOptionInput, type CreateOptions, type CreatePlan } from './create.js';
 
 /** Phases of {@link convert}: `copy` (the data, in bytes of the virtual size). */
 export type ConvertPhase = 'copy';
@@ -291,7 +291,7 @@ async function runConvert(sourceNames: readonly Source[], targetSpec: ImageTarge
       // A single new regular file is written under a temporary name and renamed when complete;
       // multi-file images, symlinks and devices are written in place, as qemu-img does (block/target.ts).
       // A store is the caller's: written in place, never renamed, removed or closed.
-      output = prepareTarget(newTarget, { multiFile: plan.extraFiles, locking: opts.locking, refuse });
+      output = prepareTarget(newTarget, { multiFile: plan.extraFiles, locking: opts.locking, refuse, network: networkOf({ ...opts, signal: ctx.signal }) });
       await executeTarget(plan, output, target, opts.targetCache);
       const { spec: written, ...how } = writtenTarget(output, format, plan);
       dev = await openWritten(written, output.path, target, { ...targetOpts, ...how, readOnly: false, registry, forceShare: false, snapshot: undefined, locking: output.locking, ...targetCache });
