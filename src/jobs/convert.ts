@@ -216,6 +216,15 @@ async function openWritten(spec: ImageTarget, path: string, target: string, opti
 }
 
 /**
+ * Whether a new image reads as zeros whatever its file held: a format that
+ * allocated nothing (qcow2_has_zero_init looks at the first L2 table only;
+ * raw and preallocated images are allocated and take the file's answer).
+ */
+async function ownZeroInit(dev: BlockDevice): Promise<boolean> {
+  return dev.size > 0 && !(await dev.topStatus(0, dev.size)).present;
+}
+
+/**
  * How the copy treats the target, as qemu-img convert decides it: with a
  * backing file (`-B`, or `backing_file` in the create options) only what
  * each source's top layer holds is copied, the rest is left to the backing
@@ -225,7 +234,7 @@ async function openWritten(spec: ImageTarget, path: string, target: string, opti
 async function targetState(dev: BlockDevice, output: OutputTarget | undefined, opts: ConvertOptions): Promise<Pick<CopySettings, 'targetIsZero' | 'targetHasBacking' | 'statusAbove' | 'backingEnd'>> {
   const targetHasBacking = opts.backingFile !== undefined || (!opts.noCreate && dev.top.backing !== undefined);
   const backingSize = dev.sizeAt(1);
-  const zeroInit = output === undefined || (await output.readsAsZeros());
+  const zeroInit = output === undefined || (await output.readsAsZeros()) || (output.network && (await ownZeroInit(dev)));
   return {
     targetHasBacking,
     targetIsZero: opts.noCreate ? opts.targetIsZero === true : !targetHasBacking && zeroInit && !dev.noZeroInit,
