@@ -14,6 +14,9 @@ import { fsError } from '../io/errno.js';
 import { readlink, realpath, stat } from '../io/fs-names.js';
 import type { OpenedFileCheck } from '../io/file-store.js';
 import type { SecretOptions } from '../core/secrets.js';
+import { redactUrl } from '../io/http/url.js';
+import { networkScheme } from './network-stores.js';
+import { pathCombine } from './path-combine.js';
 
 /**
  * How far external references are followed:
@@ -87,6 +90,8 @@ export async function resolveReference(
   if (name === '') throw new InvalidArgumentError(`Empty ${role} name in '${referrer}'`, { file: referrer });
   if (name.includes('\0')) throw new UnsafeReferenceError(`The ${what} contains a NUL byte`, { file: referrer });
   if (trust === 'none') throw new UnsafeReferenceError(`Refusing to open the ${what}: external references are disabled (trust mode 'none')`, { file: referrer });
+  const url = role === 'backing file' ? networkReference(name, referrer) : undefined;
+  if (url !== undefined) return followedUrl(url, name, trust, what, referrer);
   let path = name;
   const proto = protocolOf(name);
   if (proto === 'file' && trust === 'qemu') {
@@ -103,6 +108,40 @@ export async function resolveReference(
   const resolved = isAbsolute(path) ? path : resolve(relativeBase(role, referrer, trust), path);
   if (trust === 'untrusted') await assertInside(resolved, rootDir, what, referrer);
   return resolved;
+}
+
+/**
+ * The URL a backing name stands for: a URL itself, or a relative name in
+ * an image read from a URL (qemu combines the two as paths).
+ */
+function networkReference(name: string, referrer: string): string | undefined {
+  if (networkScheme(name) !== undefined) return name;
+  if (networkScheme(referrer) === undefined || isAbsolute(name) || protocolOf(name) !== undefined) return undefined;
+  return pathCombine(referrer, name);
+}
+
+/**
+ * A backing URL under the trust mode: `qemu` follows it, as qemu-img does;
+ * `untrusted` follows only a relative name that stays in the directory of
+ * the URL it was read from (no `..`), never a URL named by the image.
+ */
+function followedUrl(url: string, name: string, trust: TrustMode, what: string, referrer: string): string {
+  if (trust === 'qemu') return url;
+  const segments = [name, safeDecode(name)].flatMap((n) => n.split(/[/?#]/));
+  if (networkScheme(name) === undefined && !segments.includes('..')) return url;
+  throw new UnsafeReferenceError(`Refusing to open the ${what}: network names are not followed outside the image's own location (untrusted mode)`, {
+    file: referrer,
+    reason: 'network-reference',
+    data: { url: /^https?:/i.test(url) ? redactUrl(url) : url },
+  });
+}
+
+function safeDecode(name: string): string {
+  try {
+    return decodeURIComponent(name);
+  } catch {
+    return name;
+  }
 }
 
 async function assertInside(path: string, rootDir: string, what: string, referrer: string): Promise<void> {
