@@ -36,7 +36,12 @@ export type TrustMode = 'qemu' | 'untrusted' | 'none';
 export interface ResolverOptions extends SecretOptions {
   /** The trust mode (default `qemu`). */
   readonly trust?: TrustMode | undefined;
-  /** Allow `json:` and protocol names (vdisk cannot open them yet, so they still fail, clearly). */
+  /**
+   * Allow protocol names under trust `qemu`: backing files named by URL
+   * (`nbd://`, `nbd+unix://`, `http(s)://`) are then opened, as qemu-img
+   * opens them (the CLI allows them); `json:` and protocols vdisk has no
+   * store for still fail, clearly.
+   */
   readonly allowProtocols?: boolean | undefined;
 }
 
@@ -91,7 +96,7 @@ export async function resolveReference(
   if (name.includes('\0')) throw new UnsafeReferenceError(`The ${what} contains a NUL byte`, { file: referrer });
   if (trust === 'none') throw new UnsafeReferenceError(`Refusing to open the ${what}: external references are disabled (trust mode 'none')`, { file: referrer });
   const url = role === 'backing file' ? networkReference(name, referrer) : undefined;
-  if (url !== undefined) return followedUrl(url, name, trust, what, referrer);
+  if (url !== undefined) return followedUrl(url, name, { trust, allowProtocols: options.allowProtocols === true }, what, referrer);
   let path = name;
   const proto = protocolOf(name);
   if (proto === 'file' && trust === 'qemu') {
@@ -121,15 +126,18 @@ function networkReference(name: string, referrer: string): string | undefined {
 }
 
 /**
- * A backing URL under the trust mode: `qemu` follows it, as qemu-img does;
- * `untrusted` follows only a relative name that stays in the directory of
- * the URL it was read from (no `..`), never a URL named by the image.
+ * A backing URL under the trust mode. A relative name in an image read from
+ * a URL is like a relative file name: `qemu` follows it, `untrusted` only
+ * while it stays in that URL's directory (no `..`). A URL the image names
+ * itself is followed only under `qemu` with protocols allowed.
  */
-function followedUrl(url: string, name: string, trust: TrustMode, what: string, referrer: string): string {
-  if (trust === 'qemu') return url;
+function followedUrl(url: string, name: string, how: { trust: TrustMode; allowProtocols: boolean }, what: string, referrer: string): string {
+  const named = networkScheme(name);
   const segments = [name, safeDecode(name)].flatMap((n) => n.split(/[/?#]/));
-  if (networkScheme(name) === undefined && !segments.includes('..')) return url;
-  throw new UnsafeReferenceError(`Refusing to open the ${what}: network names are not followed outside the image's own location (untrusted mode)`, {
+  if (how.trust === 'qemu' && (named === undefined || how.allowProtocols)) return url;
+  if (how.trust === 'untrusted' && named === undefined && !segments.includes('..')) return url;
+  const why = how.trust === 'qemu' ? `'${named}:' names are not followed unless protocols are allowed` : "network names are not followed outside the image's own location (untrusted mode)";
+  throw new UnsafeReferenceError(`Refusing to open the ${what}: ${why}`, {
     file: referrer,
     reason: 'network-reference',
     data: { url: /^https?:/i.test(url) ? redactUrl(url) : url },

@@ -160,7 +160,7 @@ describe('net-nbdt: NBD exports as new targets (no -n)', () => {
 });
 
 describe('net-nbdt: backing files named by URL', () => {
-  it('a local qcow2 over an NBD backing file: info --backing-chain, map and convert equal qemu-img', (t) => {
+  it('a local qcow2 over an NBD backing file: info --backing-chain, map and convert equal qemu-img; the SDK follows it when allowed', async (t) => {
     if (!ready(t)) return;
     const base = exportOf(4 << 20);
     mkdirSync(at('chain'), { recursive: true });
@@ -175,6 +175,13 @@ describe('net-nbdt: backing files named by URL', () => {
     }
     assert.equal(vdisk(['convert', '-O', 'raw', top, at('chain.raw')]).status, 0);
     assert.equal(qemuImg(['compare', top, at('chain.raw')]).status, 0);
+    // The SDK opens protocol names only when asked to (the CLI asks, as qemu-img follows them).
+    await assert.rejects(open(top), (e: unknown) => e instanceof UnsafeReferenceError && /'nbd\+unix:' names are not followed unless protocols are allowed/.test(e.message));
+    const img = await open(top, { allowProtocols: true });
+    const buf = new Uint8Array(4);
+    await img.read(65536, buf);
+    await img.close();
+    assert.deepEqual([...buf], [0x11, 0x11, 0x11, 0x11]);
   });
 
   it('under --untrusted and an ingest policy the URL is refused with a typed error, never connected to', async (t) => {
