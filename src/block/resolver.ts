@@ -36,13 +36,15 @@ export type TrustMode = 'qemu' | 'untrusted' | 'none';
 export interface ResolverOptions extends SecretOptions {
   /** The trust mode (default `qemu`). */
   readonly trust?: TrustMode | undefined;
-  /**
-   * Allow protocol names under trust `qemu`: backing files named by URL
-   * (`nbd://`, `nbd+unix://`, `http(s)://`) are then opened, as qemu-img
-   * opens them (the CLI allows them); `json:` and protocols vdisk has no
-   * store for still fail, clearly.
-   */
+  /** Allow `json:` and protocol names (URLs vdisk has a store for are opened, see `allowUrls`; the rest still fail, clearly). */
   readonly allowProtocols?: boolean | undefined;
+  /**
+   * Under trust `qemu`, open backing files an image names by URL
+   * (`nbd://`, `nbd+unix:///…?socket=…`, `http(s)://`), as qemu-img does
+   * (the CLI sets this). Off by default: an uploaded image could otherwise
+   * make the process connect wherever it says.
+   */
+  readonly allowUrls?: boolean | undefined;
 }
 
 /** Protocol prefixes qemu would hand to a network or special driver. */
@@ -96,7 +98,7 @@ export async function resolveReference(
   if (name.includes('\0')) throw new UnsafeReferenceError(`The ${what} contains a NUL byte`, { file: referrer });
   if (trust === 'none') throw new UnsafeReferenceError(`Refusing to open the ${what}: external references are disabled (trust mode 'none')`, { file: referrer });
   const url = role === 'backing file' ? networkReference(name, referrer) : undefined;
-  if (url !== undefined) return followedUrl(url, name, { trust, allowProtocols: options.allowProtocols === true }, what, referrer);
+  if (url !== undefined) return followedUrl(url, name, { trust, allowUrls: options.allowUrls === true || options.allowProtocols === true }, what, referrer);
   let path = name;
   const proto = protocolOf(name);
   if (proto === 'file' && trust === 'qemu') {
@@ -129,12 +131,12 @@ function networkReference(name: string, referrer: string): string | undefined {
  * A backing URL under the trust mode. A relative name in an image read from
  * a URL is like a relative file name: `qemu` follows it, `untrusted` only
  * while it stays in that URL's directory (no `..`). A URL the image names
- * itself is followed only under `qemu` with protocols allowed.
+ * itself is followed only under `qemu` with URLs allowed.
  */
-function followedUrl(url: string, name: string, how: { trust: TrustMode; allowProtocols: boolean }, what: string, referrer: string): string {
+function followedUrl(url: string, name: string, how: { trust: TrustMode; allowUrls: boolean }, what: string, referrer: string): string {
   const named = networkScheme(name);
   const segments = [name, safeDecode(name)].flatMap((n) => n.split(/[/?#]/));
-  if (how.trust === 'qemu' && (named === undefined || how.allowProtocols)) return url;
+  if (how.trust === 'qemu' && (named === undefined || how.allowUrls)) return url;
   if (how.trust === 'untrusted' && named === undefined && !segments.includes('..')) return url;
   const why = how.trust === 'qemu' ? `'${named}:' names are not followed unless protocols are allowed` : "network names are not followed outside the image's own location (untrusted mode)";
   throw new UnsafeReferenceError(`Refusing to open the ${what}: ${why}`, {

@@ -177,7 +177,7 @@ describe('net-nbdt: backing files named by URL', () => {
     assert.equal(qemuImg(['compare', top, at('chain.raw')]).status, 0);
     // The SDK opens protocol names only when asked to (the CLI asks, as qemu-img follows them).
     await assert.rejects(open(top), (e: unknown) => e instanceof UnsafeReferenceError && /'nbd\+unix:' names are not followed unless protocols are allowed/.test(e.message));
-    const img = await open(top, { allowProtocols: true });
+    const img = await open(top, { allowUrls: true });
     const buf = new Uint8Array(4);
     await img.read(65536, buf);
     await img.close();
