@@ -14,7 +14,9 @@ import { networkScheme, openNetworkStore } from './network-stores.js';
 
 /** What the protocol's create is given: the raw image's size and preallocation; 0 and `off` under another format. */
 export interface ProtocolCreate {
+  /** Bytes the export must hold at least. */
   readonly size: number;
+  /** qemu's preallocation mode; anything but `off` is refused on an export. */
   readonly preallocation: string;
 }
 
