@@ -358,7 +358,10 @@ async function runConvert(sourceNames: readonly Source[], targetSpec: ImageTarge
  * closes them, whether it succeeds or fails. A store target is emptied and
  * written in place (no temporary name, nothing renamed or removed; a
  * failed convert leaves it as far as it got); with `noCreate` it is written
- * as it is.
+ * as it is. A target named by URL is an NBD export, written in place as
+ * qemu-img writes it (an export smaller than the image is refused; what
+ * the image does not cover is left as it was), or `s3://bucket/key`,
+ * uploaded; `http(s)://` targets are refused.
  *
  * @example
  * ```ts

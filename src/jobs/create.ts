@@ -326,7 +326,10 @@ async function runCreate(output: OutputSpec, opts: CreateOptions, ctx: JobContex
  * @param target - a path (a new single file is written under a temporary
  *   name and renamed into place when complete), or a ByteStore the caller
  *   opened: it is emptied and written in place, and stays the caller's to
- *   close; a failed create leaves it as far as it got
+ *   close; a failed create leaves it as far as it got; or the URL of an
+ *   NBD export (`nbd://host/x`, `nbd+unix:///x?socket=path`), written in
+ *   place as qemu-img writes it (refused when the image is larger than the
+ *   export; the first sector is zeroed; nothing is removed on failure)
  * @example
  * ```ts
  * await create('disk.qcow2', { format: 'qcow2', size: '10G', options: { cluster_size: 65536 } });
