@@ -54,6 +54,7 @@ export type { ByteStore, StoreIdentity, HostExtent, LockRequest, LockingMode, Sp
 export { FileStore, type FileStoreOptions, type OpenedFileCheck } from './io/file-store.js';
 export type { Wrapper } from './io/unwrap.js';
 export type { OutputTarget } from './block/target.js';
+export type { ProtocolCreate } from './block/network-target.js';
 export type { CacheMode } from './core/cache-mode.js';
 export type { Secrets, SecretOptions } from './core/secrets.js';
 export { MemoryStore } from './io/memory-store.js';

@@ -173,7 +173,7 @@ async function openPlainTop(target: string | ByteStore, ctx: LayerContext, optio
   let store: ByteStore;
   try {
     if (typeof target !== 'string') store = borrowStore(target);
-    else if (networkScheme(target) !== undefined) store = await openNetworkStore(target, { ...options.network, signal: options.network?.signal ?? options.signal, readOnly });
+    else if (networkScheme(target) !== undefined) store = await openUrl(target, options, readOnly);
     else store = await FileStore.open(target, { readOnly, allowDevices: options.allowDevices, cache: options.cache });
   } catch (err) {
     throw openError(shownName(name), err);
@@ -193,6 +193,11 @@ async function openPlainTop(target: string | ByteStore, ctx: LayerContext, optio
   }
 }
 
+/** Opens the store a URL names, with the open's network settings. */
+function openUrl(url: string, options: OpenImageOptions, readOnly: boolean): Promise<ByteStore> {
+  return openNetworkStore(url, { ...options.network, signal: options.network?.signal ?? options.signal, readOnly });
+}
+
 /** A name as errors show it: an HTTP(S) URL without its query string (presigned URLs carry secrets there) or password. */
 function shownName(name: string): string {
   return /^https?:\/\//i.test(name) ? redactUrl(name) : name;
@@ -210,7 +215,9 @@ async function followBacking(layers: Layer[], seen: Map<string, string>, ctx: La
   const maxDepth = options.maxChainDepth ?? LIMITS.maxChainDepth;
   for (;;) {
     const top = layers[layers.length - 1];
-    if (!top?.backing || !top.backingPath) break;
+    if (!top?.backing) break;
+    // qemu's nbd_dirname: a relative name in an image read over NBD has nothing to be relative to.
+    if (top.backingPath === undefined) throw openError(layers.length === 1 ? messageName : top.filename, new InvalidArgumentError('Cannot generate a base directory for NBD nodes'));
     const name = top.backing.filename;
     const referrer = layers.length === 1 ? messageName : top.filename;
     if (layers.length > maxDepth) {
@@ -221,14 +228,15 @@ async function followBacking(layers: Layer[], seen: Map<string, string>, ctx: La
     }
     const shown = top.backingPath;
     let path: string;
-    let ident: { dev: number; ino: number };
+    let key: string;
     try {
       path = await resolveReference(name, top.path, 'backing file', ctx.rootDir ?? dirname(top.path), options);
-      ident = await assertRegularFile(path, 'backing file');
+      // A URL is opened over the network (the resolver allowed it); its name is what a loop repeats.
+      const ident = networkScheme(path) === undefined ? await assertRegularFile(path, 'backing file') : undefined;
+      key = ident ? `${ident.dev}:${ident.ino}` : path;
     } catch (err) {
       throw backingError(referrer, asShownName(err, shown));
     }
-    const key = `${ident.dev}:${ident.ino}`;
     if (seen.has(key)) {
       throw new BackingLoopError(`Backing file '${name}' creates an infinite loop.`, { file: top.filename, data: { backing: name } });
     }
@@ -237,7 +245,7 @@ async function followBacking(layers: Layer[], seen: Map<string, string>, ctx: La
     let bstore: ByteStore;
     try {
       const verify = openedReferenceCheck(name, top.path, 'backing file', ctx.rootDir ?? dirname(top.path), options);
-      bstore = await FileStore.open(path, { readOnly: !rw, cache: options.backingCache ?? options.cache, verify });
+      bstore = networkScheme(path) !== undefined ? await openUrl(path, options, !rw) : await FileStore.open(path, { readOnly: !rw, cache: options.backingCache ?? options.cache, verify });
     } catch (err) {
       throw backingError(referrer, openError(shown, err));
     }
@@ -288,6 +296,7 @@ export async function openChain(target: ImageTarget, given: OpenImageOptions = {
     for (const l of layers) {
       const id = l.image.store.identity?.();
       if (id) seen.set(`${id.dev}:${id.ino}`, l.filename);
+      else if (networkScheme(l.path) !== undefined) seen.set(l.path, l.filename);
     }
     if (!readOnly && layers[0]?.probedRaw) options.onWarning?.({ code: 'probed-raw', message: probedRawWarning(layers[0].path) });
     // convert -l: read the top image at an internal snapshot instead of its current state.

@@ -1,14 +1,17 @@
 /**
  * Finding an image in a backing chain by the name a user gives it, as
  * qemu's bdrv_find_backing_image does: relative to each overlay's
- * directory, compared by real path.
+ * directory, compared by real path (URLs by name).
  */
 import { InvalidArgumentError } from '../core/errors.js';
 import { realpath } from '../io/fs-names.js';
 import type { Layer } from './layer.js';
+import { networkScheme } from './network-stores.js';
 import { pathCombine } from './path-combine.js';
 
 async function canonical(path: string): Promise<string | undefined> {
+  // A URL is its own canonical name (qemu compares the names of protocol nodes).
+  if (networkScheme(path) !== undefined) return path;
   try {
     return await realpath(path);
   } catch {

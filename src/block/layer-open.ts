@@ -13,7 +13,7 @@ import { FileStore } from '../io/file-store.js';
 import { externalFiles } from './external.js';
 import { checkFormatAllowed, checkVirtualSize, type IngestPolicy } from './ingest-policy.js';
 import type { Layer } from './layer.js';
-import { pathCombine } from './path-combine.js';
+import { fullBackingName } from './path-combine.js';
 import { probeStore } from './probe.js';
 import type { DriverRegistry } from './registry.js';
 import type { ResolverOptions } from './resolver.js';
@@ -123,7 +123,7 @@ export async function openLayer(req: LayerRequest, ctx: LayerContext): Promise<L
     format: driver.name,
     probedRaw,
     backing,
-    backingPath: backing ? pathCombine(req.path, backing.filename) : undefined,
+    backingPath: backing ? fullBackingName(req.path, backing.filename) : undefined,
   };
 }
 

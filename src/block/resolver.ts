@@ -14,6 +14,9 @@ import { fsError } from '../io/errno.js';
 import { readlink, realpath, stat } from '../io/fs-names.js';
 import type { OpenedFileCheck } from '../io/file-store.js';
 import type { SecretOptions } from '../core/secrets.js';
+import { redactUrl } from '../io/http/url.js';
+import { networkScheme } from './network-stores.js';
+import { pathCombine } from './path-combine.js';
 
 /**
  * How far external references are followed:
@@ -33,8 +36,15 @@ export type TrustMode = 'qemu' | 'untrusted' | 'none';
 export interface ResolverOptions extends SecretOptions {
   /** The trust mode (default `qemu`). */
   readonly trust?: TrustMode | undefined;
-  /** Allow `json:` and protocol names (vdisk cannot open them yet, so they still fail, clearly). */
+  /** Allow `json:` and protocol names (URLs vdisk has a store for are opened, see `allowUrls`; the rest still fail, clearly). */
   readonly allowProtocols?: boolean | undefined;
+  /**
+   * Under trust `qemu`, open backing files an image names by URL
+   * (`nbd://`, `nbd+unix:///…?socket=…`, `http(s)://`), as qemu-img does
+   * (the CLI sets this). Off by default: an uploaded image could otherwise
+   * make the process connect wherever it says.
+   */
+  readonly allowUrls?: boolean | undefined;
 }
 
 /** Protocol prefixes qemu would hand to a network or special driver. */
@@ -87,6 +97,8 @@ export async function resolveReference(
   if (name === '') throw new InvalidArgumentError(`Empty ${role} name in '${referrer}'`, { file: referrer });
   if (name.includes('\0')) throw new UnsafeReferenceError(`The ${what} contains a NUL byte`, { file: referrer });
   if (trust === 'none') throw new UnsafeReferenceError(`Refusing to open the ${what}: external references are disabled (trust mode 'none')`, { file: referrer });
+  const url = role === 'backing file' ? networkReference(name, referrer) : undefined;
+  if (url !== undefined) return followedUrl(url, name, { trust, allowUrls: options.allowUrls === true || options.allowProtocols === true }, what, referrer);
   let path = name;
   const proto = protocolOf(name);
   if (proto === 'file' && trust === 'qemu') {
@@ -103,6 +115,43 @@ export async function resolveReference(
   const resolved = isAbsolute(path) ? path : resolve(relativeBase(role, referrer, trust), path);
   if (trust === 'untrusted') await assertInside(resolved, rootDir, what, referrer);
   return resolved;
+}
+
+/**
+ * The URL a backing name stands for: a URL itself, or a relative name in
+ * an image read from a URL (qemu combines the two as paths).
+ */
+function networkReference(name: string, referrer: string): string | undefined {
+  if (networkScheme(name) !== undefined) return name;
+  if (networkScheme(referrer) === undefined || isAbsolute(name) || protocolOf(name) !== undefined) return undefined;
+  return pathCombine(referrer, name);
+}
+
+/**
+ * A backing URL under the trust mode. A relative name in an image read from
+ * a URL is like a relative file name: `qemu` follows it, `untrusted` only
+ * while it stays in that URL's directory (no `..`). A URL the image names
+ * itself is followed only under `qemu` with URLs allowed.
+ */
+function followedUrl(url: string, name: string, how: { trust: TrustMode; allowUrls: boolean }, what: string, referrer: string): string {
+  const named = networkScheme(name);
+  const segments = [name, safeDecode(name)].flatMap((n) => n.split(/[/?#]/));
+  if (how.trust === 'qemu' && (named === undefined || how.allowUrls)) return url;
+  if (how.trust === 'untrusted' && named === undefined && !segments.includes('..')) return url;
+  const why = how.trust === 'qemu' ? `'${named}:' names are not followed unless protocols are allowed` : "network names are not followed outside the image's own location (untrusted mode)";
+  throw new UnsafeReferenceError(`Refusing to open the ${what}: ${why}`, {
+    file: referrer,
+    reason: 'network-reference',
+    data: { url: /^https?:/i.test(url) ? redactUrl(url) : url },
+  });
+}
+
+function safeDecode(name: string): string {
+  try {
+    return decodeURIComponent(name);
+  } catch {
+    return name;
+  }
 }
 
 async function assertInside(path: string, rootDir: string, what: string, referrer: string): Promise<void> {

@@ -7,6 +7,8 @@
  * symlinks and devices are written in place, as qemu-img does. A failed job
  * removes every file it created and none that was there before. A ByteStore
  * target is the caller's: written in place, never closed, renamed or removed.
+ * A URL names an existing NBD export: written in place as qemu's protocol
+ * create leaves it (block/network-target.ts), never renamed or removed.
  */
 import { constants } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
@@ -14,6 +16,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 
 import type { ByteStore, LockingMode, LockRequest } from '../io/byte-store.js';
 import type { CacheMode } from '../core/cache-mode.js';
+import type { NetworkOptions } from '../io/network-options.js';
 import { LockedError, UnsupportedError } from '../core/errors.js';
 import { randomBytes } from '../core/random.js';
 import { borrowStore } from '../io/borrowed-store.js';
@@ -23,6 +26,7 @@ import { lstat, open, rename, rm, stat } from '../io/fs-names.js';
 import { acquireImageLocks, releaseImageLocks, writeLockConflict } from '../io/image-lock.js';
 import { targetName, type ImageTarget, type OpenImageOptions } from './chain.js';
 import { BlockDevice } from './device.js';
+import { createOnNetwork, isNetworkTarget, type ProtocolCreate } from './network-target.js';
 
 /**
  * What a job writes its output into: a path, or a ByteStore the caller
@@ -39,6 +43,8 @@ export interface TargetOptions {
   readonly locking?: LockingMode | undefined;
   /** Files (`dev:ino`) the job reads: a target that is one of them is refused as qemu's lock conflict. */
   readonly refuse?: ReadonlySet<string> | undefined;
+  /** Headers, auth hook and signal for a target named by URL (an NBD export). */
+  readonly network?: NetworkOptions | undefined;
 }
 
 /**
@@ -210,6 +216,8 @@ export class OutputTarget {
   readonly #key: string;
   /** The caller's store, when the target is one. */
   readonly #store: ByteStore | undefined;
+  /** The target is a URL: an NBD export written in place. */
+  readonly #network: boolean;
   #path: string | undefined;
   #main: FileStore | undefined;
   #inPlace = false;
@@ -225,7 +233,8 @@ export class OutputTarget {
     this.name = typeof spec === 'string' ? spec : spec.name;
     this.#store = typeof spec === 'string' ? undefined : spec;
     this.#options = options;
-    this.#key = resolve(this.name);
+    this.#network = typeof spec === 'string' && isNetworkTarget(spec);
+    this.#key = this.#network ? this.name : resolve(this.name);
   }
 
   /** Where the main file is written: a temporary name beside the target, or the target itself (a store: its name). */
@@ -239,7 +248,7 @@ export class OutputTarget {
     return this.#store ?? this.path;
   }
 
-  /** True when the target is written in place (multi-file images, symlinks, devices, stores). */
+  /** True when the target is written in place (multi-file images, symlinks, devices, stores, URLs). */
   get inPlace(): boolean {
     return this.#inPlace;
   }
@@ -253,22 +262,29 @@ export class OutputTarget {
     return mode !== false && !this.#touchesExisting ? 'auto' : mode;
   }
 
+  /** True when the target is named by URL (an existing NBD export, written in place). */
+  get network(): boolean {
+    return this.#network;
+  }
+
   /**
    * Claims the name, refuses a target the job reads, locks an existing
    * target that will be replaced, and creates the main file: exclusively
    * under a fresh temporary name, or in place with qemu's create locks. A
    * store is emptied and lent to the job (closing what this returns leaves
-   * the caller's store open).
+   * the caller's store open). A URL's export is opened as qemu's protocol
+   * create opens it, `protocol` saying what that create is asked for.
    *
    * @throws {LockedError} when this process or another one uses the target
-   * @throws {UnsupportedError} for a multi-file image into a store
+   * @throws {UnsupportedError} for a multi-file image into a store or an export
    */
-  async openMain(cache: CacheMode | undefined): Promise<ByteStore> {
+  async openMain(cache: CacheMode | undefined, protocol: ProtocolCreate = { size: 0, preallocation: 'off' }): Promise<ByteStore> {
     if (this.#claimed || this.#done) throw new Error(`OutputTarget '${this.name}' opened twice`);
     if (this.#store) return this.#openStore(this.#store);
     if (claimed.has(this.#key)) throw writeLockConflict(this.name);
     claimed.add(this.#key);
     this.#claimed = true;
+    if (this.#network) return this.#openNetwork(protocol);
     await refuseSameFile(this.name, this.#options.refuse);
     const kind = await kindOf(this.name);
     this.#inPlace = this.#options.multiFile === true || kind === 'special';
@@ -287,6 +303,14 @@ export class OutputTarget {
     this.#path = temp;
     this.#main = store;
     return store;
+  }
+
+  async #openNetwork(protocol: ProtocolCreate): Promise<ByteStore> {
+    this.#inPlace = true;
+    this.#path = this.name;
+    this.#touchesExisting = true;
+    if (this.#options.multiFile) throw new UnsupportedError(`Cannot create an image of several files on '${this.name}'`, { file: this.name });
+    return createOnNetwork(this.name, protocol, this.#options.network);
   }
 
   async #openStore(store: ByteStore): Promise<ByteStore> {
@@ -332,6 +356,8 @@ export class OutputTarget {
    */
   async readsAsZeros(): Promise<boolean> {
     if (this.#store) return true;
+    // An NBD export keeps what it held (qemu's nbd driver has no has_zero_init).
+    if (this.#network) return false;
     return stat(this.name).then(
       (st) => st.isFile(),
       () => true,

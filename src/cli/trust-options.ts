@@ -12,8 +12,11 @@ export const TRUST_OPTIONS: readonly OptSpec[] = [
   { key: 'noLock', long: ['no-lock'] },
 ];
 
-/** The resolver and locking settings these options ask for. */
-export function trustFrom(args: ParsedArgs): { trust: TrustMode; maxChainDepth?: number; locking?: false } {
+/**
+ * The resolver and locking settings these options ask for. Like qemu-img,
+ * the CLI opens backing files named by URL (under trust `qemu` only).
+ */
+export function trustFrom(args: ParsedArgs): { trust: TrustMode; allowUrls: true; maxChainDepth?: number; locking?: false } {
   const locking = args.flags.has('noLock') ? { locking: false as const } : {};
   let trust: TrustMode = args.flags.has('untrusted') ? 'untrusted' : 'qemu';
   const t = last(args, 'trust');
@@ -22,6 +25,6 @@ export function trustFrom(args: ParsedArgs): { trust: TrustMode; maxChainDepth?:
     trust = t;
   }
   const depth = last(args, 'maxChainDepth');
-  if (depth === undefined) return { trust, ...locking };
-  return { trust, maxChainDepth: parseSize(depth, 'chain depth'), ...locking };
+  if (depth === undefined) return { trust, allowUrls: true, ...locking };
+  return { trust, allowUrls: true, maxChainDepth: parseSize(depth, 'chain depth'), ...locking };
 }

@@ -68,6 +68,8 @@ export type ErrorReason =
   | 'inflated-size-limit'
   /** A backing chain deeper than `maxChainDepth`. */
   | 'chain-depth-limit'
+  /** A backing file named by URL (or leaving the URL's directory) where the trust mode confines references. */
+  | 'network-reference'
   /** LUKS key slots asking for more PBKDF2 iterations than `maxPbkdf2Iterations`. */
   | 'pbkdf2-iterations-limit';
 

@@ -19,7 +19,7 @@ import type { CacheMode } from '../core/cache-mode.js';
 import { copyImage, type CopyCounters, type CopySettings } from './copy-loop.js';
 import { digestAlgorithm, OrderedDigest, type DigestAlgorithm } from './content-digest.js';
 import { checkSourceBitmaps, checkTargetBitmaps, copyBitmaps } from './convert-bitmaps.js';
-import { prepareCreate, type CreateOptionInput, type CreateOptions, type CreatePlan } from './create.js';
+import { networkOf, prepareCreate, type CreateOptionInput, type CreateOptions, type CreatePlan } from './create.js';
 
 /** Phases of {@link convert}: `copy` (the data, in bytes of the virtual size). */
 export type ConvertPhase = 'copy';
@@ -216,6 +216,15 @@ async function openWritten(spec: ImageTarget, path: string, target: string, opti
 }
 
 /**
+ * Whether a new image reads as zeros whatever its file held: a format that
+ * allocated nothing (qcow2_has_zero_init looks at the first L2 table only;
+ * raw and preallocated images are allocated and take the file's answer).
+ */
+async function ownZeroInit(dev: BlockDevice): Promise<boolean> {
+  return dev.size > 0 && !(await dev.topStatus(0, dev.size)).present;
+}
+
+/**
  * How the copy treats the target, as qemu-img convert decides it: with a
  * backing file (`-B`, or `backing_file` in the create options) only what
  * each source's top layer holds is copied, the rest is left to the backing
@@ -225,7 +234,7 @@ async function openWritten(spec: ImageTarget, path: string, target: string, opti
 async function targetState(dev: BlockDevice, output: OutputTarget | undefined, opts: ConvertOptions): Promise<Pick<CopySettings, 'targetIsZero' | 'targetHasBacking' | 'statusAbove' | 'backingEnd'>> {
   const targetHasBacking = opts.backingFile !== undefined || (!opts.noCreate && dev.top.backing !== undefined);
   const backingSize = dev.sizeAt(1);
-  const zeroInit = output === undefined || (await output.readsAsZeros());
+  const zeroInit = output === undefined || (await output.readsAsZeros()) || (output.network && (await ownZeroInit(dev)));
   return {
     targetHasBacking,
     targetIsZero: opts.noCreate ? opts.targetIsZero === true : !targetHasBacking && zeroInit && !dev.noZeroInit,
@@ -291,7 +300,7 @@ async function runConvert(sourceNames: readonly Source[], targetSpec: ImageTarge
       // A single new regular file is written under a temporary name and renamed when complete;
       // multi-file images, symlinks and devices are written in place, as qemu-img does (block/target.ts).
       // A store is the caller's: written in place, never renamed, removed or closed.
-      output = prepareTarget(newTarget, { multiFile: plan.extraFiles, locking: opts.locking, refuse });
+      output = prepareTarget(newTarget, { multiFile: plan.extraFiles, locking: opts.locking, refuse, network: networkOf({ ...opts, signal: ctx.signal }) });
       await executeTarget(plan, output, target, opts.targetCache);
       const { spec: written, ...how } = writtenTarget(output, format, plan);
       dev = await openWritten(written, output.path, target, { ...targetOpts, ...how, readOnly: false, registry, forceShare: false, snapshot: undefined, locking: output.locking, ...targetCache });
@@ -349,7 +358,10 @@ async function runConvert(sourceNames: readonly Source[], targetSpec: ImageTarge
  * closes them, whether it succeeds or fails. A store target is emptied and
  * written in place (no temporary name, nothing renamed or removed; a
  * failed convert leaves it as far as it got); with `noCreate` it is written
- * as it is.
+ * as it is. A target named by URL is an NBD export, written in place as
+ * qemu-img writes it (an export smaller than the image is refused; what
+ * the image does not cover is left as it was), or `s3://bucket/key`,
+ * uploaded; `http(s)://` targets are refused.
  *
  * @example
  * ```ts

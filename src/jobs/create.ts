@@ -15,6 +15,7 @@ import {
   type RawOption,
 } from '../core/options.js';
 import { parseSize } from '../core/sizes.js';
+import { alignUp } from '../core/bytes.js';
 import type { OpenImageOptions } from '../block/chain.js';
 import { isJsonName } from '../core/image-options.js';
 import { BlockDevice } from '../block/device.js';
@@ -24,6 +25,7 @@ import { unwrapOpenError } from '../block/layer-open.js';
 import { pathCombine } from '../block/path-combine.js';
 import { defaultRegistry, type DriverRegistry } from '../block/registry.js';
 import type { ResolverOptions } from '../block/resolver.js';
+import { refuseUncreatable, type ProtocolCreate } from '../block/network-target.js';
 import { prepareTarget, type OutputSpec, type OutputTarget } from '../block/target.js';
 import type { ByteStore, FormatDriver } from '../block/types.js';
 import type { CacheMode } from '../core/cache-mode.js';
@@ -37,7 +39,7 @@ export type CreateOptionInput = string | Readonly<Record<string, OptionValue>>;
 export type CreatePhase = 'create';
 
 /** Options of {@link create}. */
-export interface CreateOptions extends JobOptions<CreatePhase>, ResolverOptions, Pick<OpenImageOptions, 'onWarning' | 'locking'> {
+export interface CreateOptions extends JobOptions<CreatePhase>, ResolverOptions, Pick<OpenImageOptions, 'onWarning' | 'locking' | 'network'> {
   /** Image format (default `raw`). */
   format?: string | undefined;
   /** Virtual size: bytes or a qemu-img size string. May be omitted with a backing file. */
@@ -151,9 +153,9 @@ function prefixed(filename: string, err: unknown, stage: 'validate' | 'create'):
  * the file cannot have (no O_DIRECT there) fails as qemu-img convert reports
  * it for the target, under its final name rather than the temporary one.
  */
-async function openCreated(target: OutputTarget, filename: string, cache: CacheMode | undefined): Promise<ByteStore> {
+async function openCreated(target: OutputTarget, filename: string, cache: CacheMode | undefined, protocol: ProtocolCreate): Promise<ByteStore> {
   try {
-    return await target.openMain(cache);
+    return await target.openMain(cache, protocol);
   } catch (err) {
     if (!(err instanceof VdiskError) || err.reason !== 'cache-mode-unavailable') throw err;
     // The store names the temporary file; qemu-img names the target.
@@ -218,6 +220,7 @@ export async function prepareCreate(output: OutputSpec, opts: CreateOptions = {}
     if (!driver.create) throw new UnsupportedError(`Format driver '${format}' does not support image creation`);
     // A `json:` name opens an existing image; nothing can be created through it (qemu: no such protocol).
     if (typeof output === 'string' && isJsonName(filename)) throw new UnsupportedError("Unknown protocol 'json'");
+    if (typeof output === 'string') refuseUncreatable(filename);
     const specs = registry.createOptions(driver);
     const raw = collectOptions(opts.options);
     const values = typeOptions(specs, raw);
@@ -258,10 +261,12 @@ export async function prepareCreate(output: OutputSpec, opts: CreateOptions = {}
     const formatting = `Formatting '${filename}', fmt=${format} ${printedOptions.map(([k, v]) => `${k}=${v}`).join(' ')}`.trimEnd();
     const extraFiles = driver.createsExtraFiles?.(values) ?? values.has('data_file');
     const execute = async (given?: OutputTarget, cache?: CacheMode): Promise<CreateResult> => {
-      const target = given ?? prepareTarget(output, { multiFile: extraFiles, locking: opts.locking, refuse: opts.refuse });
+      const target = given ?? prepareTarget(output, { multiFile: extraFiles, locking: opts.locking, refuse: opts.refuse, network: networkOf(opts) });
+      // raw passes its size and preallocation on to the protocol (qemu's raw_co_create_opts); other formats pass neither.
+      const protocol: ProtocolCreate = format === 'raw' ? { size: alignUp(size, 512), preallocation: String(values.get('preallocation') ?? 'off') } : { size: 0, preallocation: 'off' };
       try {
         // As in qemu: the file is created (and its lock taken) first, then the driver checks its options.
-        const store = await openCreated(target, filename, cache);
+        const store = await openCreated(target, filename, cache, protocol);
         let cleanupFiles: (() => Promise<void>) | undefined;
         try {
           if (extraFiles) await target.holdForFormat();
@@ -271,7 +276,8 @@ export async function prepareCreate(output: OutputSpec, opts: CreateOptions = {}
           // Data files that cannot be made are worded as qemu's create words them ("Could not create").
           const files = createdFiles(externalFiles(target.path, dirname(target.path), { ...opts, cache, onCreate }), target.path, opts.onWarning);
           try {
-            await driver.create!(store, { size, options: values, filename, external: files.external, secrets: opts.secrets });
+            // On an export, raw's create is the protocol's, done by the open.
+            if (!(target.network && format === 'raw')) await driver.create!(store, { size, options: values, filename, external: files.external, secrets: opts.secrets });
             await store.flush();
           } catch (err) {
             cleanupFiles = files.cleanup;
@@ -300,6 +306,11 @@ export async function prepareCreate(output: OutputSpec, opts: CreateOptions = {}
   }
 }
 
+/** The network settings of a job, its signal included. */
+export function networkOf(opts: Pick<CreateOptions, 'network' | 'signal'>): CreateOptions['network'] {
+  return { ...opts.network, signal: opts.network?.signal ?? opts.signal };
+}
+
 async function runCreate(output: OutputSpec, opts: CreateOptions, ctx: JobContext<CreatePhase>): Promise<CreateResult> {
   const plan = await prepareCreate(output, { ...opts, signal: ctx.signal });
   ctx.progress.phase('create', plan.size);
@@ -315,7 +326,10 @@ async function runCreate(output: OutputSpec, opts: CreateOptions, ctx: JobContex
  * @param target - a path (a new single file is written under a temporary
  *   name and renamed into place when complete), or a ByteStore the caller
  *   opened: it is emptied and written in place, and stays the caller's to
- *   close; a failed create leaves it as far as it got
+ *   close; a failed create leaves it as far as it got; or the URL of an
+ *   NBD export (`nbd://host/x`, `nbd+unix:///x?socket=path`), written in
+ *   place as qemu-img writes it (refused when the image is larger than the
+ *   export; the first sector is zeroed; nothing is removed on failure)
  * @example
  * ```ts
  * await create('disk.qcow2', { format: 'qcow2', size: '10G', options: { cluster_size: 65536 } });

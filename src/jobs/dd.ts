@@ -10,7 +10,8 @@ import { BlockDevice } from '../block/device.js';
 import type { ImageTarget, OpenImageOptions } from '../block/chain.js';
 import { defaultRegistry } from '../block/registry.js';
 import { prepareTarget, type OutputSpec, type OutputTarget } from '../block/target.js';
-import { prepareCreate } from './create.js';
+import { refuseUncreatable } from '../block/network-target.js';
+import { networkOf, prepareCreate } from './create.js';
 
 /** Phases of {@link dd}: `copy` (bytes from the input). */
 export type DdPhase = 'copy';
@@ -56,10 +57,12 @@ async function runDd(input: ImageTarget, spec: OutputSpec, opts: DdOptions, ctx:
     if (opts.count !== undefined && opts.count * bs < size) size = opts.count * bs;
     const skip = opts.skip ?? 0;
     const skippedPastEnd = opts.skip !== undefined && size < skip * bs;
+    // img_dd refuses a read-only protocol itself, in words without the output's name.
+    if (typeof spec === 'string') refuseUncreatable(spec);
     const plan = await prepareCreate(spec, { ...opts, onProgress: undefined, format, size: skippedPastEnd ? 0 : size - skip * bs, options: undefined });
     // Written under a temporary name and renamed when complete, like convert's target (block/target.ts).
     // Unlike convert, dd shares its input with writers, as qemu-img does: the image locks alone decide.
-    target = prepareTarget(spec, { multiFile: plan.extraFiles, locking: opts.locking });
+    target = prepareTarget(spec, { multiFile: plan.extraFiles, locking: opts.locking, network: networkOf({ ...opts, signal: ctx.signal }) });
     try {
       await plan.execute(target);
     } catch (err) {

@@ -77,7 +77,8 @@ describe('backing chain resolver', () => {
     await openFails(p('json.tl'), (e) => e instanceof UnsafeReferenceError && /'json:'/.test(e.message));
     writeLink(p('nbd.tl'), 'nbd://127.0.0.1:1/x', 'raw');
     await openFails(p('nbd.tl'), (e) => e instanceof UnsafeReferenceError && /'nbd:'/.test(e.message));
-    await openFails(p('nbd.tl'), (e) => e instanceof VdiskError && e.code === 'EUNSUPPORTED', { allowProtocols: true });
+    writeLink(p('ssh.tl'), 'ssh://127.0.0.1:1/x', 'raw');
+    await openFails(p('ssh.tl'), (e) => e instanceof VdiskError && e.code === 'EUNSUPPORTED', { allowProtocols: true });
     assert.equal(protocolOf('http://x'), 'http');
     assert.equal(protocolOf('C:disk.img'), undefined);
     assert.equal(protocolOf('base.qcow2'), undefined);
