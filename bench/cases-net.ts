@@ -8,15 +8,16 @@
  * qemu's curl driver is missing.
  *
  * qemu-img reads HTTP with `-m 1`: with more requests in flight, qemu 7.2's
- * curl driver hangs for good against a fast server. It takes only the first
- * finished transfer off curl's queue per event (curl_multi_check_completion
- * breaks out of its loop), so when two finish together the second's state
+ * curl driver hangs for good against a fast server (strace: ppoll on no
+ * socket, no timeout). Most likely it takes only the first finished
+ * transfer off curl's queue per event (curl_multi_check_completion breaks
+ * out of its loop), so when two finish together the second's state
  * stays in use, no socket or timer is left to call it again, and the
- * coroutines waiting for a free state are never woken (strace: ppoll on no
- * socket, no timeout). At `-m 1` it is fast: the server is not the cause
- * (nginx answers each range in well under a millisecond; keep-alive,
- * tcp_nodelay and sendfile change nothing). A run still going after
- * RUN_TIMEOUT_S fails its row instead of stalling the bench.
+ * coroutines waiting for a free state are never woken. At `-m 1` it is
+ * fast, so the server is not the cause (nginx answers each range in well
+ * under a millisecond; keep-alive, tcp_nodelay and sendfile change nothing).
+ * A run still going after RUN_TIMEOUT_S fails its row instead of stalling
+ * the bench.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
