@@ -14,8 +14,8 @@
  * out of its loop), so when two finish together the second's state
  * stays in use, no socket or timer is left to call it again, and the
  * coroutines waiting for a free state are never woken. At `-m 1` it is
- * fast, so the server is not the cause (nginx answers each range in well
- * under a millisecond; keep-alive, tcp_nodelay and sendfile change nothing).
+ * fast, so the server is not the cause (nginx logs each range as served in
+ * under a millisecond; with keep-alive off qemu-img hangs all the same).
  * A run still going after RUN_TIMEOUT_S fails its row instead of stalling
  * the bench.
  */
