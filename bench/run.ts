@@ -8,7 +8,7 @@
  * same run), and each case the machine's load average when it ended: the
  * machine is shared.
  *
- * Usage: npm run bench [-- --size-mib N --runs N --only TEXT[,TEXT...] --work DIR --bin VDISK_JS --skip-codec]
+ * Usage: npm run bench [-- --size-mib N --runs N --only TEXT[,TEXT...] --work DIR --bin VDISK_JS --skip-codec --net-mib N]
  * (then runs bench/codec.ts with the same --runs and --bin)
  */
 import { spawnSync } from 'node:child_process';
@@ -142,7 +142,7 @@ async function main(): Promise<void> {
     rows.push(`| ${c.name} | ${Math.min(...ours).toFixed(3)} / ${median(ours).toFixed(3)} | ${Math.min(...theirs).toFixed(3)} / ${median(theirs).toFixed(3)} | ${(median(ours) / median(theirs)).toFixed(2)} | ${engine} | ${(rss / 1024).toFixed(0)} MiB | ${(os.loadavg()[0] ?? 0).toFixed(1)} |`);
   }
   rows.push(...startupRows(WORK, BIN, RUNS, ONLY));
-  rows.push(...(await netRows(WORK, BIN, RUNS, ONLY)));
+  rows.push(...(await netRows(WORK, BIN, RUNS, ONLY, startup, arg('net-mib', 1024))));
   console.log(`vdisk start-up (median \`vdisk info\` of a 1 MiB qcow2): ${startup.toFixed(3)} s`);
   console.log(`Workload: ${SIZE_MIB} MiB mixed.raw (../shared/bench/mkworkload.py), ${RUNS} alternating runs per tool, \`sync\` and old output removed before each run`);
   console.log(`Machine: ${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}, ${spawnSync('qemu-img', ['--version'], { encoding: 'utf8' }).stdout.split('\n')[0]}\n`);

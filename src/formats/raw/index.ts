@@ -57,6 +57,20 @@ async function rawWindow(store: ByteStore, options: OpenOptions): Promise<ByteSt
   return new WindowStore(store, Number(offset), fixed === undefined ? undefined : Number(fixed));
 }
 
+/** The index of the extent of `sorted` (in offset order, not overlapping) holding `offset`, or -1 (a copy walks thousands of them). */
+function containing(sorted: readonly HostExtent[], offset: number): number {
+  let lo = 0;
+  let hi = sorted.length - 1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >>> 1;
+    const h = sorted[mid] as HostExtent;
+    if (offset < h.offset) hi = mid - 1;
+    else if (offset >= h.offset + h.length) lo = mid + 1;
+    else return mid;
+  }
+  return -1;
+}
+
 class RawImage implements FormatImage {
   readonly format = 'raw';
   readonly granularity = 512;
@@ -80,37 +94,38 @@ class RawImage implements FormatImage {
   /** Host extents from the last SEEK_DATA walk (read-only opens: the file cannot change under us). */
   #hostCache: readonly HostExtent[] = [];
 
-  async #hostExtents(offset: number, length: number): Promise<readonly HostExtent[] | undefined> {
+  async #hostExtents(offset: number, length: number, maxExtents: number): Promise<readonly HostExtent[] | undefined> {
     if (this.writer) return this.store.extents?.(offset, length);
     // Block status asks run by run; one lseek walk serves many calls instead of two lseeks each.
-    const i = this.#hostCache.findIndex((h) => h.offset <= offset && offset < h.offset + h.length);
+    const i = containing(this.#hostCache, offset);
     if (i < 0) {
       const fresh = await this.store.extents?.(offset, length);
       if (!fresh) return undefined;
       this.#hostCache = fresh;
-      return fresh;
+      return fresh.length > maxExtents ? fresh.slice(0, maxExtents) : fresh;
     }
     const end = offset + length;
     const out: HostExtent[] = [];
-    for (const h of this.#hostCache.slice(i)) {
-      if (h.offset >= end) break;
+    for (let k = i; k < this.#hostCache.length; k++) {
+      const h = this.#hostCache[k] as HostExtent;
+      if (h.offset >= end || out.length >= maxExtents) break;
       const start = Math.max(h.offset, offset);
       out.push({ ...h, offset: start, length: Math.min(h.offset + h.length, end) - start });
     }
     return out;
   }
 
-  async mapping(offset: number, length: number): Promise<readonly Extent[]> {
-    const extents = await this.#mapStore(offset, length);
+  async mapping(offset: number, length: number, maxExtents = Infinity): Promise<readonly Extent[]> {
+    const extents = await this.#mapStore(offset, length, maxExtents);
     // Inside a window (`offset` option) the bytes live further into the file: report where.
     const w = this.store;
     if (!(w instanceof WindowStore)) return extents;
     return extents.map((e) => ('hostOffset' in e && e.hostOffset !== undefined ? { ...e, store: w.base, hostOffset: e.hostOffset + w.offset } : e));
   }
 
-  async #mapStore(offset: number, length: number): Promise<readonly Extent[]> {
+  async #mapStore(offset: number, length: number, maxExtents: number): Promise<readonly Extent[]> {
     // Holes, as the kernel knows them (SEEK_DATA/SEEK_HOLE), when the store can say.
-    const host = await this.#hostExtents(offset, length);
+    const host = await this.#hostExtents(offset, length, maxExtents);
     if (host && host.length > 0) {
       return host.map((h): Extent =>
         h.data

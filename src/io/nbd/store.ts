@@ -17,7 +17,7 @@ import { named, socketError } from './errors.js';
 import { negotiate, readOnlyExport } from './handshake.js';
 import { parseNbdUri, serverText, type NbdAddress } from './uri.js';
 import { startTls } from './tls.js';
-import { SocketWire } from './wire.js';
+import { ReadRouter, SocketWire } from './wire.js';
 
 /**
  * How an NBD export is opened. Of the {@link NetworkOptions}, NBD uses
@@ -42,9 +42,11 @@ const DEFAULT_TIMEOUT_MS = 30_000;
 /** Largest block status or write-zeroes request (a 32-bit length, kept aligned). */
 const MAX_RANGE = 1024 * 1024 * 1024;
 
-function connectSocket(a: NbdAddress, name: string, timeoutMs: number): Promise<Socket> {
+/** Connects; reads go straight into their buffers (a {@link ReadRouter}) unless TLS will take the socket over. */
+function connectSocket(a: NbdAddress, name: string, timeoutMs: number, router: ReadRouter | undefined): Promise<Socket> {
   return new Promise((resolve, reject) => {
-    const s = a.server.kind === 'unix' ? connect({ path: a.server.path }) : connect({ host: a.server.host, port: a.server.port });
+    const onread = router ? { onread: router.onread } : {};
+    const s = a.server.kind === 'unix' ? connect({ path: a.server.path, ...onread }) : connect({ host: a.server.host, port: a.server.port, ...onread });
     const timer = setTimeout(() => {
       s.destroy();
       reject(socketError(Object.assign(new Error('timeout'), { code: 'ETIMEDOUT' }), name, `Failed to connect to '${serverText(a)}'`));
@@ -65,9 +67,10 @@ function connectSocket(a: NbdAddress, name: string, timeoutMs: number): Promise<
 async function connectExport(address: NbdAddress, options: NbdStoreOptions): Promise<NbdConnection> {
   const name = address.canonical;
   const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-  const socket = await connectSocket(address, name, timeoutMs);
-  let wire = new SocketWire(socket, name, timeoutMs);
   const tls = address.tls;
+  const router = tls ? undefined : new ReadRouter();
+  const socket = await connectSocket(address, name, timeoutMs, router);
+  let wire = new SocketWire(socket, name, timeoutMs, router);
   const host = address.server.kind === 'tcp' ? address.server.host : undefined;
   const upgrade = tls ? async () => (wire = new SocketWire(await startTls(wire.detach(), tls, host, name), name, timeoutMs)) : undefined;
   try {

@@ -31,6 +31,40 @@ export async function readBytes(wire: Wire, n: number): Promise<Uint8Array> {
 
 /** Bytes buffered ahead of the reader before the socket is paused. */
 const HIGH_WATER = 8 * 1024 * 1024;
+/** Reads owed at least this much take the socket's bytes straight into their own buffer. */
+const DIRECT_MIN = 64 * 1024;
+/** The receive buffer of everything else (headers, short replies), copied out of after each read. */
+const SCRATCH_SIZE = 64 * 1024;
+
+/**
+ * net.connect's `onread` for a {@link SocketWire}: without it every read
+ * allocates a buffer that is then copied into the reader's, which for bulk
+ * reads was the client's largest cost. With it the socket reads into the
+ * pending reader's own buffer when it is owed a long read, else into one
+ * reused scratch buffer. Bytes that come before the wire is made wait for it.
+ */
+export class ReadRouter {
+  #wire: SocketWire | undefined;
+  #early: Buffer[] = [];
+  readonly #scratch = new Uint8Array(SCRATCH_SIZE);
+  /** Pass as net.connect's `onread`. */
+  readonly onread = {
+    buffer: (): Uint8Array => this.#wire?.nextBuffer(this.#scratch) ?? this.#scratch,
+    callback: (n: number, buf: Uint8Array): boolean => {
+      if (this.#wire) this.#wire.received(n, buf, this.#scratch);
+      else this.#early.push(Buffer.from(buf.subarray(0, n)));
+      return true;
+    },
+  };
+
+  /** Routes reads to `wire` from now on; the bytes read so far. */
+  bind(wire: SocketWire): Buffer[] {
+    this.#wire = wire;
+    const early = this.#early;
+    this.#early = [];
+    return early;
+  }
+}
 
 /** A {@link Wire} over a connected socket. */
 export class SocketWire implements Wire {
@@ -42,10 +76,13 @@ export class SocketWire implements Wire {
   #pending: { into: Uint8Array; filled: number; resolve: () => void; reject: (e: unknown) => void } | undefined;
   #failure: VdiskError | undefined;
   #busy = false;
+  /** The pending reader's buffer the socket reads into next, if it does. */
+  #direct: Uint8Array | undefined;
   #drainWaiters: (() => void)[] = [];
   readonly #handlers: { readonly data: (b: Buffer) => void; readonly drain: () => void; readonly error: (e: Error) => void; readonly close: () => void; readonly timeout: () => void };
 
-  constructor(socket: Socket, name: string, timeoutMs: number) {
+  /** `router` when the socket was connected with its `onread` (then no 'data' events come). */
+  constructor(socket: Socket, name: string, timeoutMs: number, router?: ReadRouter) {
     this.#socket = socket;
     this.#name = name;
     this.#timeoutMs = timeoutMs;
@@ -61,6 +98,27 @@ export class SocketWire implements Wire {
     const h = this.#handlers;
     socket.on('data', h.data).on('drain', h.drain).on('error', h.error).on('close', h.close).on('timeout', h.timeout);
     socket.setTimeout(timeoutMs);
+    for (const b of router?.bind(this) ?? []) this.#onData(b);
+  }
+
+  /** The buffer the socket reads into next: the rest of a long pending read, or `scratch`. */
+  nextBuffer(scratch: Uint8Array): Uint8Array {
+    const p = this.#pending;
+    this.#direct = p && this.#chunks.length === 0 && p.into.length - p.filled >= DIRECT_MIN ? p.into.subarray(p.filled) : undefined;
+    return this.#direct ?? scratch;
+  }
+
+  /** `n` bytes the socket read into `buf` (from {@link nextBuffer}). */
+  received(n: number, buf: Uint8Array, scratch: Uint8Array): void {
+    if (buf === scratch) return this.#onData(Buffer.from(scratch.subarray(0, n)));
+    const p = this.#pending;
+    // A direct read lands in the pending reader's buffer; if that reader already failed, so did the connection.
+    if (!p || buf !== this.#direct) return;
+    p.filled += n;
+    if (p.filled === p.into.length) {
+      this.#pending = undefined;
+      p.resolve();
+    }
   }
 
   /** Lets go of the socket (for TLS to take it over); nothing may be buffered. */
