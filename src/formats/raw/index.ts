@@ -80,7 +80,7 @@ class RawImage implements FormatImage {
   /** Host extents from the last SEEK_DATA walk (read-only opens: the file cannot change under us). */
   #hostCache: readonly HostExtent[] = [];
 
-  async #hostExtents(offset: number, length: number): Promise<readonly HostExtent[] | undefined> {
+  async #hostExtents(offset: number, length: number, max: number): Promise<readonly HostExtent[] | undefined> {
     if (this.writer) return this.store.extents?.(offset, length);
     // Block status asks run by run; one lseek walk serves many calls instead of two lseeks each.
     const i = this.#hostCache.findIndex((h) => h.offset <= offset && offset < h.offset + h.length);
@@ -92,7 +92,9 @@ class RawImage implements FormatImage {
     }
     const end = offset + length;
     const out: HostExtent[] = [];
-    for (const h of this.#hostCache.slice(i)) {
+    // Block status wants the first extent only (`max` 1): the rest of the walk is not copied each time.
+    for (let j = i; j < this.#hostCache.length && out.length < max; j++) {
+      const h = this.#hostCache[j] as HostExtent;
       if (h.offset >= end) break;
       const start = Math.max(h.offset, offset);
       out.push({ ...h, offset: start, length: Math.min(h.offset + h.length, end) - start });
@@ -100,17 +102,17 @@ class RawImage implements FormatImage {
     return out;
   }
 
-  async mapping(offset: number, length: number): Promise<readonly Extent[]> {
-    const extents = await this.#mapStore(offset, length);
+  async mapping(offset: number, length: number, maxExtents = Infinity): Promise<readonly Extent[]> {
+    const extents = await this.#mapStore(offset, length, maxExtents);
     // Inside a window (`offset` option) the bytes live further into the file: report where.
     const w = this.store;
     if (!(w instanceof WindowStore)) return extents;
     return extents.map((e) => ('hostOffset' in e && e.hostOffset !== undefined ? { ...e, store: w.base, hostOffset: e.hostOffset + w.offset } : e));
   }
 
-  async #mapStore(offset: number, length: number): Promise<readonly Extent[]> {
+  async #mapStore(offset: number, length: number, max: number): Promise<readonly Extent[]> {
     // Holes, as the kernel knows them (SEEK_DATA/SEEK_HOLE), when the store can say.
-    const host = await this.#hostExtents(offset, length);
+    const host = await this.#hostExtents(offset, length, max);
     if (host && host.length > 0) {
       return host.map((h): Extent =>
         h.data
