@@ -83,12 +83,12 @@ class RawImage implements FormatImage {
   async #hostExtents(offset: number, length: number, max: number): Promise<readonly HostExtent[] | undefined> {
     if (this.writer) return this.store.extents?.(offset, length);
     // Block status asks run by run; one lseek walk serves many calls instead of two lseeks each.
-    const i = this.#hostCache.findIndex((h) => h.offset <= offset && offset < h.offset + h.length);
+    let i = this.#hostCache.findIndex((h) => h.offset <= offset && offset < h.offset + h.length);
     if (i < 0) {
       const fresh = await this.store.extents?.(offset, length);
       if (!fresh) return undefined;
       this.#hostCache = fresh;
-      return fresh;
+      i = 0;
     }
     const end = offset + length;
     const out: HostExtent[] = [];
