@@ -131,6 +131,8 @@ typedef struct {
   int64_t guest, min_bytes, alignment, nruns, err_off;
   int64_t *runs;
   int err_write;
+  /* writeAt: its place in the order the writes were made in (see take_turn) */
+  uint64_t ticket;
 } Work;
 
 #define SECTOR 512
@@ -186,6 +188,28 @@ static int64_t sparse_run(const uint8_t *buf, int64_t len, int64_t sector, int64
 /* Buffered writes into one file serialize on its inode lock, where waiting threads spin and burn
  * the cores the copy needs: the copy's writes take turns here instead, sleeping while they wait. */
 static pthread_mutex_t write_turn = PTHREAD_MUTEX_INITIALIZER;
+
+/* writeAt's writes land in the order JavaScript made them (a later write to the same bytes wins)
+ * without JavaScript waiting for each before making the next: each takes a ticket when made (on
+ * the main thread) and its thread-pool turn waits for the tickets before it. The pool takes work
+ * first in, first out, so the oldest waiting ticket's write is always running: no turn waits on a
+ * write still queued behind it. */
+static pthread_mutex_t ticket_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t ticket_done = PTHREAD_COND_INITIALIZER;
+static uint64_t next_ticket, serving;
+
+static void take_turn(uint64_t ticket) {
+  pthread_mutex_lock(&ticket_lock);
+  while (serving != ticket) pthread_cond_wait(&ticket_done, &ticket_lock);
+  pthread_mutex_unlock(&ticket_lock);
+}
+
+static void end_turn(void) {
+  pthread_mutex_lock(&ticket_lock);
+  serving++;
+  pthread_cond_broadcast(&ticket_done);
+  pthread_mutex_unlock(&ticket_lock);
+}
 
 static int write_all(int fd, const uint8_t *p, int64_t len, int64_t off, int64_t *failed_at) {
   int64_t done = 0;
@@ -271,7 +295,11 @@ static void execute(napi_env env, void *data) {
     return;
   }
   if (w->kind == 4) {
+    take_turn(w->ticket);
+    pthread_mutex_lock(&write_turn);
     w->err = write_all(w->fd_out, w->buf, w->len, w->off_out, &w->err_off);
+    pthread_mutex_unlock(&write_turn);
+    end_turn();
     w->err_write = 1;
     return;
   }
@@ -363,7 +391,8 @@ static napi_value StartWriteback(napi_env env, napi_callback_info info) {
 
 /* writeAt(fd, buf, offset): one pwrite request for all of buf (looping over short writes). A file
  * store's writes take one thread-pool request each without the FileHandle machinery around them,
- * which costs more main-thread time than the request itself. */
+ * which costs more main-thread time than the request itself. Writes land one at a time, in the
+ * order they were made (see take_turn). */
 static napi_value WriteAt(napi_env env, napi_callback_info info) {
   napi_value argv[3];
   int64_t fd, off;
@@ -380,6 +409,8 @@ static napi_value WriteAt(napi_env env, napi_callback_info info) {
   if (!w) { napi_throw_error(env, "ENOMEM", "out of memory"); return NULL; }
   w->kind = 4; w->fd_out = (int)fd; w->off_out = off; w->len = (int64_t)length; w->buf = data; w->what = "pwrite";
   if (napi_create_reference(env, argv[1], 1, &w->buf_ref) != napi_ok) { free(w); napi_throw_error(env, "EINVAL", "writeAt: buffer"); return NULL; }
+  /* Last, after every way to fail: a ticket never queued would stall every later write. */
+  w->ticket = next_ticket++;
   return start(env, w);
 }
 

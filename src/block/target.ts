@@ -18,7 +18,6 @@ import type { ByteStore, LockingMode, LockRequest } from '../io/byte-store.js';
 import type { CacheMode } from '../core/cache-mode.js';
 import type { NetworkOptions } from '../io/network-options.js';
 import { LockedError, UnsupportedError } from '../core/errors.js';
-import { randomBytes } from '../core/random.js';
 import { borrowStore } from '../io/borrowed-store.js';
 import { fsError } from '../io/errno.js';
 import { FileStore } from '../io/file-store.js';
@@ -298,7 +297,9 @@ export class OutputTarget {
     }
     if (kind === 'file') this.#held = await holdExisting(this.name, locking);
     // Unique per job and created exclusively: two jobs never share (or truncate) one temporary file.
-    const temp = join(dirname(this.name), `.${basename(this.name)}.vdisk-${process.pid}-${randomBytes(6).toString('hex')}`);
+    // Math.random, not node:crypto: the name needs no secrecy (the exclusive create guards it), and
+    // loading node:crypto costs every convert a visible share of its start-up.
+    const temp = join(dirname(this.name), `.${basename(this.name)}.vdisk-${process.pid}-${Math.random().toString(36).slice(2, 12)}`);
     const store = await FileStore.open(temp, { readOnly: false, exclusive: true, cache, lock: createLock('auto') });
     this.#path = temp;
     this.#main = store;

@@ -15,6 +15,9 @@ export function setUpProcess(): void {
  * not loaded by short commands.
  */
 export function tuneForLongRun(): void {
+  // A run that makes the code cache (scripts/cli-cache.mjs) keeps V8's default flags: a cache made
+  // under other flags is refused by every later run.
+  if (process.env['VDISK_WRITE_CODE_CACHE'] !== undefined) return;
   // A CLI run is short: with V8's default tier-up budget, TurboFan compiles dozens of functions
   // that run for a fraction of a second, on the cores the copy needs (~15% of a 2 GiB convert's
   // CPU on two cores). A larger budget leaves those in the baseline tiers and still optimizes

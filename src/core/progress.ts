@@ -93,8 +93,10 @@ export class ProgressMeter<P extends string = string> {
   /** Records `bytes` more done. */
   advance(bytes: number): void {
     this.#done = Math.min(this.#total, this.#done + bytes);
-    this.#rate.record(this.#clock(), this.#done);
-    this.#send(false);
+    // One clock read per call: a copy advances once per request, thousands of times a second.
+    const now = this.#clock();
+    this.#rate.record(now, this.#done);
+    this.#send(false, now);
   }
 
   /** Marks the phase complete and emits, unless the last event already said so (below 100%: see {@link JobProgress}). */
@@ -136,14 +138,13 @@ export class ProgressMeter<P extends string = string> {
     return { phase, done: this.#done, total: this.#total, percent: this.#percent, bytesPerSecond, eta };
   }
 
-  #send(force: boolean): void {
+  #send(force: boolean, now = this.#clock()): void {
     // Before a phase there is nothing to name: a job that reports no phases emits nothing.
     if (this.#stopped || this.#phase === undefined) return;
     const exact = this.#total > 0 ? Math.floor((this.#done * 10000) / this.#total) / 100 : 0;
     this.#percent = Math.max(this.#percent, Math.min(RUNNING_CAP, exact));
     // Throttled on the uncapped whole percent, so a phase's last step is not held back (the CLI's bar draws it).
     const whole = this.#total > 0 ? Math.floor((this.#done * 100) / this.#total) : 100;
-    const now = this.#clock();
     if (!force && now - this.#lastEmit < this.#intervalMs && whole === this.#lastWhole) return;
     this.#lastEmit = now;
     this.#lastWhole = whole;

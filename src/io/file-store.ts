@@ -248,13 +248,9 @@ export class FileStore implements ByteStore {
   async write(offset: number, data: Uint8Array): Promise<void> {
     this.#checkWritable();
     if (this.#direct) return this.#direct.write(offset, data);
-    // One buffered write at a time: the kernel serializes them on the inode lock anyway (ext4, xfs),
-    // and several threads queued on it spin there, burning the cores the copy needs.
-    await this.#writeLock.run(() => this.#writeAll(offset, data));
-  }
-
-  async #writeAll(offset: number, data: Uint8Array): Promise<void> {
     // One native request per write where the module has it: cheaper on the main thread than FileHandle.write.
+    // The module lands its writes one at a time in the order they were made, as the lock below does,
+    // but without a round trip through the main thread between one write and the next.
     const put = native?.writeAt;
     if (put && data.length > 0) {
       try {
@@ -265,6 +261,12 @@ export class FileStore implements ByteStore {
       this.#startEarlyWriteback(data.length);
       return;
     }
+    // One buffered write at a time: the kernel serializes them on the inode lock anyway (ext4, xfs),
+    // and several threads queued on it spin there, burning the cores the copy needs.
+    await this.#writeLock.run(() => this.#writeAll(offset, data));
+  }
+
+  async #writeAll(offset: number, data: Uint8Array): Promise<void> {
     let done = 0;
     while (done < data.length) {
       try {

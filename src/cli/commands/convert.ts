@@ -15,7 +15,6 @@ import { parseImageOpts } from '../image-opts.js';
 import type { ImageTarget } from '../../block/chain.js';
 import { parseSnapshotParam } from '../snapshot-param.js';
 import { OBJECT_OPTION, secretsFrom } from '../objects.js';
-import { checkStreamable, convertToStdout, presetToStdout } from './convert-stdout.js';
 import { convertStdin, readsStdin } from './convert-stdin.js';
 
 const SPECS: readonly OptSpec[] = [
@@ -114,13 +113,16 @@ export async function convertCommand(argv: readonly string[], io: CliIo): Promis
     const snapshot = snapshotArg === undefined ? undefined : parseSnapshotParam(snapshotArg);
     const digestArg = last(args, 'digest');
     const preset = last(args, 'preset');
+    // Writing to stdout needs the stream machinery (node:stream, node:tty, the archive presets): loaded only then.
     if (target === '-' && preset !== undefined) {
+      const { checkStreamable, presetToStdout } = await import('./convert-stdout.js');
       checkStreamable((k) => args.flags.has(k) || last(args, k) !== undefined, sources.length);
       await presetToStdout(sources[0]!, preset, { sourceFormat, forceShare: args.flags.has('forceShare'), onWarning: warningPrinter(io), ...trustFrom(args), ...secretsFrom(args), ...ingestFrom(args) });
       return 0;
     }
     if (target === '-') {
       if (digestArg !== undefined) throw new InvalidArgumentError('--digest cannot be used when writing the image to stdout');
+      const { checkStreamable, convertToStdout } = await import('./convert-stdout.js');
       checkStreamable((k) => args.flags.has(k) || last(args, k) !== undefined, sources.length);
       const toStdout = {
         sourceFormat, targetFormat, options: optionStrings.length > 0 ? optionStrings : undefined, compress: args.flags.has('compress'),

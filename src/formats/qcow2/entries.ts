@@ -55,10 +55,13 @@ export interface ClusterAccess {
   write(offset: number, data: Uint8Array): Promise<void>;
 }
 
-/** Reads and classifies slot `slot`. */
-export function readSlot(s: Qcow2State, slot: Slot): EntryInfo {
+/**
+ * Reads and classifies slot `slot` (or entry `index` of its table: the
+ * writer's per-cluster loops name neighbours without a slot object each).
+ */
+export function readSlot(s: Qcow2State, slot: Slot, index = slot.index): EntryInfo {
   const size = s.g.l2EntrySize;
-  const p = slot.index * size;
+  const p = index * size;
   const hi = slot.view.getUint32(p);
   const lo = slot.view.getUint32(p + 4);
   const zeroMask = size === 16 ? slot.view.getUint32(p + 8) : 0;
@@ -71,14 +74,15 @@ export function readSlot(s: Qcow2State, slot: Slot): EntryInfo {
   return { hi, lo, zeroMask, allocMask, compressed, host, hasHost, copied, zero };
 }
 
-/** Writes slot `slot` (host offset, flags, bitmaps) and marks its table dirty. */
+/** Writes slot `slot` (or entry `index` of its table) (host offset, flags, bitmaps) and marks its table dirty. */
 export function writeSlot(
   s: Qcow2State,
   cache: TableCache,
   slot: Slot,
   e: { host: number; copied: boolean; zero?: boolean; zeroMask?: number; allocMask?: number; raw?: { hi: number; lo: number } },
+  index = slot.index,
 ): void {
-  const p = slot.index * s.g.l2EntrySize;
+  const p = index * s.g.l2EntrySize;
   if (e.raw) writeEntry(slot.view, p, e.raw.hi, e.raw.lo);
   else {
     const { hi, lo } = splitOffset(e.host);

@@ -196,13 +196,13 @@ export class Qcow2Writer implements ImageWriter {
     while (p < chunk.length) {
       const cur = gOff + p;
       const c = Math.floor(cur / cs);
-      const e = readSlot(this.#s, this.#slotAt(slot, slot.index + (c - first)));
+      const e = readSlot(this.#s, slot, slot.index + (c - first));
       const inPlace = e.hasHost && e.copied && !e.zero;
       let n = 1;
       const maxN = Math.max(1, Math.floor(MAX_RUN_BYTES / cs));
       const lastC = Math.floor((gOff + chunk.length - 1) / cs);
       while (c + n <= lastC && n < maxN) {
-        const f = readSlot(this.#s, this.#slotAt(slot, slot.index + (c + n - first)));
+        const f = readSlot(this.#s, slot, slot.index + (c + n - first));
         const fIn = f.hasHost && f.copied && !f.zero;
         if (inPlace ? !fIn || f.host !== e.host + n * cs : fIn || (e.hasHost && e.copied)) break;
         n++;
@@ -224,7 +224,7 @@ export class Qcow2Writer implements ImageWriter {
     const s = this.#s;
     const cs = this.#cs;
     const olds: EntryInfo[] = [];
-    for (let i = 0; i < n; i++) olds.push(readSlot(s, this.#slotAt(slot, index + i)));
+    for (let i = 0; i < n; i++) olds.push(readSlot(s, slot, index + i));
     const reuse = n === 1 && olds[0]!.hasHost && olds[0]!.copied;
     const neverUsed = this.#rc.usedEnd;
     const host = reuse ? olds[0]!.host : s.externalData ? c * cs : await this.#rc.allocate(n);
@@ -254,7 +254,7 @@ export class Qcow2Writer implements ImageWriter {
       const started = pieces.map(([at, bytes]) => this.#data.start(() => this.#put(at, bytes, c * cs + (at - host))));
       if (!this.#data.collecting) await Promise.all(started);
       for (let i = 0; i < n; i++) {
-        writeSlot(s, s.l2Cache, this.#slotAt(slot, index + i), { host: host + i * cs, copied: true });
+        writeSlot(s, s.l2Cache, slot, { host: host + i * cs, copied: true }, index + i);
         this.#unref(olds[i]!);
       }
       return;
@@ -269,7 +269,7 @@ export class Qcow2Writer implements ImageWriter {
     }
     await this.#writeData(host, buf, c * cs);
     for (let i = 0; i < n; i++) {
-      writeSlot(s, s.l2Cache, this.#slotAt(slot, index + i), { host: host + i * cs, copied: true });
+      writeSlot(s, s.l2Cache, slot, { host: host + i * cs, copied: true }, index + i);
       if (!reuse) this.#unref(olds[i]!);
     }
   }
