@@ -442,6 +442,8 @@ export class Qcow2Writer implements ImageWriter {
 
   /** Compresses one cluster (padded with zeros) without touching metadata: safe to run concurrently. */
   async compressUnit(data: Uint8Array): Promise<Uint8Array | null> {
+    // A whole cluster is compressed where it lies (callers await this before reusing it); a short one is padded first.
+    if (data.length === this.#cs) return (await compressCluster(this.#s.header.compressionType, data)) ?? null;
     const unit = new Uint8Array(this.#cs);
     unit.set(data.subarray(0, this.#cs));
     return (await compressCluster(this.#s.header.compressionType, unit, true)) ?? null;
