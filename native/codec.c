@@ -11,7 +11,10 @@
  *   encodeUnit(codec, data) -> Promise<Uint8Array>
  *   zstdAvailable() -> boolean: libzstd.so.1 could be loaded
  * zlib is the one Node carries (its headers ship with Node and its symbols are exported to
- * addons); zstd is the system's libzstd, loaded on first use, as Node 20 has none.
+ * addons); zstd is the system's libzstd, loaded on first use, as Node 20 has none. Deflate
+ * units decode through the system's libdeflate when it is there (about twice zlib's speed on
+ * whole units): a unit it decodes whole is what zlib would give, and anything else (damaged,
+ * truncated, longer than the unit) goes through zlib, whose answers define the semantics.
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -61,8 +64,27 @@ static int zstd_ready(void) {
   return zs.ok;
 }
 
+/* The stable part of libdeflate's ABI this module calls (a result of 0 is LIBDEFLATE_SUCCESS). */
+static struct {
+  int ok;
+  void *(*alloc)(void);
+  int (*deflate_ex)(void *, const void *, size_t, void *, size_t, size_t *, size_t *);
+  int (*zlib_ex)(void *, const void *, size_t, void *, size_t, size_t *, size_t *);
+} ld;
+static pthread_once_t ld_once = PTHREAD_ONCE_INIT;
+
+static void ld_load(void) {
+  if (getenv("VDISK_NO_LIBDEFLATE")) return;
+  void *h = dlopen("libdeflate.so.0", RTLD_NOW | RTLD_LOCAL);
+  if (!h) return;
+  *(void **)&ld.alloc = dlsym(h, "libdeflate_alloc_decompressor");
+  *(void **)&ld.deflate_ex = dlsym(h, "libdeflate_deflate_decompress_ex");
+  *(void **)&ld.zlib_ex = dlsym(h, "libdeflate_zlib_decompress_ex");
+  ld.ok = ld.alloc && ld.deflate_ex && ld.zlib_ex;
+}
+
 /* Per pool thread, reused across requests (the pool's threads live as long as the process). */
-static __thread void *tl_dctx, *tl_cctx;
+static __thread void *tl_dctx, *tl_cctx, *tl_ld;
 static __thread z_stream *tl_inflate;
 static __thread uint8_t *tl_unit;
 static __thread size_t tl_unit_size;
@@ -76,8 +98,19 @@ static uint8_t *scratch(size_t n) {
   return p;
 }
 
+/* A whole stream that ends inside dst[0, cap), decoded by libdeflate; 0 when it is not that. */
+static int fast_inflate(int codec, const uint8_t *in, size_t n, uint8_t *dst, size_t cap, size_t *produced) {
+  pthread_once(&ld_once, ld_load);
+  if (!ld.ok || (!tl_ld && !(tl_ld = ld.alloc()))) return 0;
+  size_t used;
+  /* With the lengths asked for, data after the stream and a stream shorter than dst are allowed, as with zlib. */
+  int r = (codec == CODEC_ZLIB ? ld.zlib_ex : ld.deflate_ex)(tl_ld, in, n, dst, cap, &used, produced);
+  return r == 0;
+}
+
 /* Inflates `in` into dst[0, cap): windowBits 15 with a zlib header (VMDK), -15 raw (qcow2). */
 static const char *inflate_unit(int codec, const uint8_t *in, size_t n, uint8_t *dst, size_t cap, size_t *produced) {
+  if (fast_inflate(codec, in, n, dst, cap, produced)) return NULL;
   int bits = codec == CODEC_ZLIB ? 15 : -15;
   if (!tl_inflate) {
     z_stream *z = calloc(1, sizeof *z);

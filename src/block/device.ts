@@ -156,6 +156,13 @@ export class BlockDevice {
     this.#checkRange(offset, data.length);
     const writer = this.#writer();
     if (!writer.writeCompressed) throw new InvalidArgumentError(`Format '${this.format}' does not support compressed writes`);
+    if (writer.beginWriteCompressed) {
+      // Only placing the unit holds the lock: the next unit is placed while these bytes are written.
+      const begin = writer.beginWriteCompressed.bind(writer);
+      const finish = await this.#writeLock.run(() => begin(offset, data, compressed));
+      await finish();
+      return;
+    }
     const wc = writer.writeCompressed.bind(writer);
     await this.#writeLock.run(() => wc(offset, data, compressed));
   }

@@ -17,7 +17,7 @@ import { fileURLToPath } from 'node:url';
 import type { Worker } from 'node:worker_threads';
 
 import { toAbortError } from './abort.js';
-import { runCodecTask, type CodecResult, type CodecTask } from './codec-kernels.js';
+import { runCodecTask, type CodecName, type CodecResult, type CodecTask, type EncodeResult } from './codec-kernels.js';
 import { nativeCodecCan, runNativeCodec } from './codec-native.js';
 import { workerThreads } from './lazy-builtins.js';
 import type { BatchAnswer } from './codec-worker.js';
@@ -195,6 +195,20 @@ let pool: CodecPool | undefined;
 export function runCodec(task: CodecTask, transfer: readonly ArrayBuffer[] = [], signal?: AbortSignal): Promise<CodecResult> {
   pool ??= new CodecPool(wantedWorkers());
   return pool.run(task, transfer, signal);
+}
+
+/**
+ * Encodes one unit. The native module reads `data` where it lies (the
+ * caller keeps it unchanged until this resolves); a worker gets a copy of
+ * its own, or `data` itself with `handOver` when it owns its whole buffer
+ * (the caller must not touch it again).
+ */
+export async function encodeUnitOnPool(codec: CodecName, data: Uint8Array, handOver = false): Promise<Uint8Array> {
+  const task = { op: 'encode', codec, data } as const;
+  if (nativeCodecCan(task)) return ((await runNativeCodec(task)) as EncodeResult).out;
+  const whole = data.byteOffset === 0 && data.byteLength === data.buffer.byteLength && data.buffer instanceof ArrayBuffer;
+  const owned = handOver && whole ? data : new Uint8Array(data); // a copy of its own (Buffer#slice would share)
+  return ((await runCodec({ op: 'encode', codec, data: owned }, [owned.buffer as ArrayBuffer])) as EncodeResult).out;
 }
 
 /** Stops the pool's workers (they never keep the process alive; this is for embedders that want them gone now). */

@@ -57,6 +57,13 @@ export interface ImageWriter {
    */
   writeCompressed?(offset: number, data: Uint8Array, compressed?: Uint8Array | null): Promise<void>;
   /**
+   * {@link ImageWriter.writeCompressed} in two steps, as
+   * {@link ImageWriter.beginWrite}: the promise settles once the unit is
+   * placed and mapped, leaving a function that waits for its bytes still
+   * being written. `data` must stay unchanged until the wait ends.
+   */
+  beginWriteCompressed?(offset: number, data: Uint8Array, compressed?: Uint8Array | null): Promise<() => Promise<void>>;
+  /**
    * Compresses one unit's data without touching the image, so callers can
    * compress many units in parallel and write them in order. Returns null
    * when the result would not be smaller.

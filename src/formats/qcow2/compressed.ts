@@ -3,8 +3,8 @@
  * or zstd, decoded and encoded by the codec pool (core/codec-pool.ts) on
  * every core. Output is always bounded by the cluster size.
  */
-import type { CodecName, DecodePiece, EncodeResult } from '../../core/codec-kernels.js';
-import { runCodec } from '../../core/codec-pool.js';
+import type { CodecName, DecodePiece } from '../../core/codec-kernels.js';
+import { encodeUnitOnPool } from '../../core/codec-pool.js';
 import { decodeInto, groupSpans, withSpan } from '../../core/compressed-run.js';
 import { CorruptImageError, UnsupportedError } from '../../core/errors.js';
 import { settleAll } from '../../core/settle.js';
@@ -65,14 +65,11 @@ export async function readCompressedRun(store: ByteStore, type: number, clusterS
 /**
  * Compresses one cluster the way QEMU does; returns undefined when the
  * result would not be smaller than a cluster (the caller writes it
- * uncompressed). With `handOver`, `data` (a buffer of its own) moves to the
- * codec pool without a copy and must not be used afterwards.
+ * uncompressed). `data` must stay unchanged until this resolves; with
+ * `handOver`, a buffer of its own, it may move to a codec worker without a
+ * copy and must not be used afterwards.
  */
 export async function compressCluster(type: number, data: Uint8Array, handOver = false): Promise<Uint8Array | undefined> {
-  const codec = codecOf(type);
-  const size = data.length;
-  const whole = data.byteOffset === 0 && data.byteLength === data.buffer.byteLength && data.buffer instanceof ArrayBuffer;
-  const owned = handOver && whole ? data : new Uint8Array(data); // a copy of its own (Buffer#slice would share)
-  const { out } = (await runCodec({ op: 'encode', codec, data: owned }, [owned.buffer as ArrayBuffer])) as EncodeResult;
-  return out.length >= size ? undefined : out;
+  const out = await encodeUnitOnPool(codecOf(type), data, handOver);
+  return out.length >= data.length ? undefined : out;
 }

@@ -442,27 +442,44 @@ export class Qcow2Writer implements ImageWriter {
 
   /** Compresses one cluster (padded with zeros) without touching metadata: safe to run concurrently. */
   async compressUnit(data: Uint8Array): Promise<Uint8Array | null> {
+    // A whole cluster is compressed where it lies (callers await this before reusing it); a short one is padded first.
+    if (data.length === this.#cs) return (await compressCluster(this.#s.header.compressionType, data)) ?? null;
     const unit = new Uint8Array(this.#cs);
     unit.set(data.subarray(0, this.#cs));
     return (await compressCluster(this.#s.header.compressionType, unit, true)) ?? null;
   }
 
   async writeCompressed(offset: number, data: Uint8Array, compressed?: Uint8Array | null): Promise<void> {
+    const finish = await this.beginWriteCompressed(offset, data, compressed);
+    await finish();
+  }
+
+  /**
+   * Places and maps a compressed cluster like writeCompressed(), its bytes
+   * only started (as beginWrite does for plain clusters): the next cluster is
+   * placed while they land. Crash order holds as for beginWrite: no L2 table
+   * is written before the data it points at has landed.
+   */
+  async beginWriteCompressed(offset: number, data: Uint8Array, compressed?: Uint8Array | null): Promise<() => Promise<void>> {
     await this.#begin();
     const s = this.#s;
     if (s.externalData) throw new UnsupportedError('Compressed writes are not supported with an external data file');
     if (s.crypt) throw new UnsupportedError('Compression and encryption not supported at the same time');
     const packed = compressed === undefined ? await this.compressUnit(data) : compressed;
-    if (!packed) return this.write(offset, data);
-    const slot = await this.#slotFor(offset);
-    await this.#guard(async () => {
-      const old = readSlot(s, slot);
-      const host = await this.#packed.allocate(packed.length);
-      await this.#writeData(host, packed);
-      writeSlot(s, s.l2Cache, slot, { host: 0, copied: false, raw: encodeCompressed(host, packed.length, s.g) });
-      this.#unref(old);
+    const finish = await this.#data.collect(async () => {
+      if (!packed) return this.#writeNow(offset, data);
+      const slot = await this.#slotFor(offset);
+      await this.#guard(async () => {
+        const old = readSlot(s, slot);
+        const host = await this.#packed.allocate(packed.length);
+        await this.#checkDataOverlap(host, packed.length);
+        void this.#data.start(() => this.#put(host, packed, undefined));
+        writeSlot(s, s.l2Cache, slot, { host: 0, copied: false, raw: encodeCompressed(host, packed.length, s.g) });
+        this.#unref(old);
+      });
     });
     await this.#maybeFlushFrees();
+    return finish;
   }
 
   async #maybeFlushFrees(): Promise<void> {

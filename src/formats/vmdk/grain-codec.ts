@@ -4,8 +4,8 @@
  * grain marker {lba u64, size u32}, inflated and deflated on the codec pool
  * (core/codec-pool.ts). Inflation is bounded by the grain size.
  */
-import type { DecodePiece, EncodeResult } from '../../core/codec-kernels.js';
-import { runCodec } from '../../core/codec-pool.js';
+import type { DecodePiece } from '../../core/codec-kernels.js';
+import { encodeUnitOnPool } from '../../core/codec-pool.js';
 import { decodeInto, groupSpans, withSpan, type HostRange, type Span } from '../../core/compressed-run.js';
 import { CorruptImageError } from '../../core/errors.js';
 import { LIMITS } from '../../core/limits.js';
@@ -15,8 +15,7 @@ import { GRAIN_MARKER_BYTES, SECTOR } from './layout.js';
 
 /** Builds marker + compressed data, padded to whole sectors. */
 export async function encodeGrain(lbaSector: number, data: Uint8Array): Promise<Uint8Array> {
-  const own = new Uint8Array(data); // a copy of its own, handed to the codec pool
-  const { out: z } = (await runCodec({ op: 'encode', codec: 'zlib', data: own }, [own.buffer])) as EncodeResult;
+  const z = await encodeUnitOnPool('zlib', data);
   const out = new Uint8Array(Math.ceil((GRAIN_MARKER_BYTES + z.length) / SECTOR) * SECTOR);
   const v = new DataView(out.buffer);
   v.setBigUint64(0, BigInt(lbaSector), true);

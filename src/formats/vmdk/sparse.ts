@@ -185,10 +185,12 @@ export class SparseExtent {
       const gi = (e.unitOffset - base) / g;
       const from = e.offset - e.unitOffset;
       const piece = { host: e.hostOffset, need: Math.min(g, this.capacity - gi * g), outAt, from, count: Math.min(e.length, Math.max(0, g - from)) };
+      // Bytes past a grain's end (none in a consistent image) read as zeros; the rest is decoded over
+      // (filling all of `into` first costs a byte-wise pass when it is shared memory).
+      if (piece.count < e.length) into.fill(0, outAt + piece.count, outAt + e.length);
       outAt += e.length;
       return piece;
     });
-    into.fill(0); // bytes past a grain's end (none in a consistent image) read as zeros
     await readCompressedGrains(this.store, this.geom.markers, g, grains, into);
   }
 
