@@ -122,6 +122,7 @@ export class RawConnection {
       this.#detach = () => signal.removeEventListener('abort', onAbort);
       if (signal.aborted) onAbort();
     }
+    this.#socket.ref();
     return new Promise((resolve, reject) => {
       if (this.#failure) return reject(this.#failure);
       this.#onHead = { resolve, reject };
@@ -302,17 +303,23 @@ export class RawConnection {
     this.#framing = undefined;
     this.#detach?.();
     this.#detach = undefined;
-    if (this.#keepAlive && this.#early.length === 0) this.#release(this);
+    if (this.#keepAlive && this.#early.length === 0) {
+      // An idle connection does not keep the process alive (as node:http's agent does it).
+      this.#socket.unref();
+      this.#release(this);
+    }
     else this.destroy(new TransientError('connection closed'));
     b.resolve(b.got);
   }
 }
 
-/** Idle keep-alive connections to one origin. */
+/** Keep-alive connections to one origin; closing it ends them all, busy ones too. */
 export class RawPool {
   readonly #url: URL;
   readonly #timeoutMs: number;
   #idle: RawConnection[] = [];
+  readonly #all = new Set<RawConnection>();
+  #closed = false;
 
   constructor(url: URL, timeoutMs: number) {
     this.#url = url;
@@ -321,14 +328,21 @@ export class RawPool {
 
   /** Sends a GET (or another bodiless request) on an idle connection or a new one. */
   request(method: string, path: string, headers: Readonly<Record<string, string>>, signal: AbortSignal | undefined): Promise<RawResponse> {
+    if (this.#closed) return Promise.reject(new Error('the HTTP store is closed'));
     let conn = this.#idle.pop();
     while (conn && !conn.usable) conn = this.#idle.pop();
-    conn ??= new RawConnection(this.#url, this.#timeoutMs, (c) => this.#idle.push(c));
+    if (!conn) {
+      conn = new RawConnection(this.#url, this.#timeoutMs, (c) => this.#idle.push(c));
+      this.#all.add(conn);
+    }
+    for (const c of this.#all) if (!c.usable) this.#all.delete(c);
     return conn.request(method, path, { host: this.#url.host, ...headers }, signal);
   }
 
   close(): void {
-    for (const c of this.#idle) c.destroy(new Error('closed'));
+    this.#closed = true;
+    for (const c of this.#all) c.destroy(new Error('the HTTP store is closed'));
+    this.#all.clear();
     this.#idle = [];
   }
 }
