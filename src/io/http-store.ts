@@ -47,7 +47,7 @@ export class HttpStore extends ReadOnlyStore {
     super(size);
     this.name = client.shown;
     this.#client = client;
-    this.#queue = new RangeQueue((start, end, deliver) => client.getRange(start, end, deliver), new Limiter(concurrency));
+    this.#queue = new RangeQueue((start, end, deliver, target) => client.getRange(start, end, deliver, target), new Limiter(concurrency));
     this.#cache = new BlockCache((start, into) => this.#queue.read(start, into), size, BLOCK_SIZE, CACHE_BLOCKS);
   }
 

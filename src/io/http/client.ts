@@ -7,7 +7,8 @@
 import type * as http from 'node:http';
 import { IoError, NotFoundError, PermissionError } from '../../core/errors.js';
 import type { NetworkOptions } from '../network-options.js';
-import { discard, exchange, header, newAgent, readBody, TransientError } from './exchange.js';
+import { discard, exchange, header, newAgent, readBody, TransientError, type HttpResponse } from './exchange.js';
+import { RawPool, type Target } from './raw-http.js';
 import { fetchRange, noRangesError, parseContentRange, pinOf, type Deliver, type Pin, type RangedObject } from './ranged.js';
 import { parseRetryAfter, retrying, transientStatus } from './retry.js';
 import type { HttpTarget } from './url.js';
@@ -27,6 +28,8 @@ export class HttpClient {
   readonly #target: HttpTarget;
   readonly #agent: http.Agent;
   readonly #options: NetworkOptions;
+  /** Plain-HTTP ranged GETs go through the raw client (bodies straight into the reader's buffers). */
+  readonly #raw: RawPool | undefined;
   #pin: Pin = { etag: undefined, lastModified: undefined };
   #size = 0;
 
@@ -34,6 +37,7 @@ export class HttpClient {
     this.#target = target;
     this.#options = options;
     this.#agent = newAgent(target.url, sockets);
+    this.#raw = target.url.protocol === 'http:' ? new RawPool(target.url, options.timeoutMs ?? DEFAULT_TIMEOUT_MS) : undefined;
   }
 
   /** The URL as messages show it. */
@@ -44,6 +48,7 @@ export class HttpClient {
   /** Closes the pooled connections. */
   close(): void {
     this.#agent.destroy();
+    this.#raw?.close();
   }
 
   /**
@@ -62,18 +67,21 @@ export class HttpClient {
     return { size, head: body };
   }
 
-  /** Reads `[start, end)` into `deliver`, retrying transient failures; bytes of a failed attempt are delivered again. */
-  async getRange(start: number, end: number, deliver: Deliver): Promise<void> {
+  /**
+   * Reads `[start, end)` into `target`'s buffers (or `deliver`), retrying
+   * transient failures; bytes of a failed attempt are delivered again.
+   */
+  async getRange(start: number, end: number, deliver: Deliver, target?: Target): Promise<void> {
     const obj: RangedObject = {
       shown: this.shown,
       size: this.#size,
       pin: this.#pin,
       pinMode: 'if-range',
       signal: this.#options.signal,
-      send: (headers) => this.#send('GET', headers),
+      send: (headers) => this.#send('GET', headers, this.#raw),
       statusError: (res, from, to) => this.#statusError(res, from, to),
     };
-    await this.#attempts('GET', [start, end], () => fetchRange(obj, start, end, deliver));
+    await this.#attempts('GET', [start, end], () => fetchRange(obj, start, end, deliver, target));
   }
 
   /** Runs `attempt` under the retry policy, wording what fails as qemu's curl driver would. */
@@ -87,13 +95,17 @@ export class HttpClient {
     });
   }
 
-  /** The request's headers (the caller's, then the auth hook's say), sent; resolves at the response headers. */
-  async #send(method: 'GET' | 'HEAD', extra: Record<string, string>): Promise<http.IncomingMessage> {
+  /** The request's headers (the caller's, then the auth hook's say), sent (on `raw` when given); resolves at the response headers. */
+  async #send(method: 'GET' | 'HEAD', extra: Record<string, string>): Promise<http.IncomingMessage>;
+  async #send(method: 'GET' | 'HEAD', extra: Record<string, string>, raw: RawPool | undefined): Promise<HttpResponse>;
+  async #send(method: 'GET' | 'HEAD', extra: Record<string, string>, raw?: RawPool): Promise<HttpResponse> {
     const headers: Record<string, string> = { ...lowerKeys(this.#options.headers ?? {}), 'accept-encoding': 'identity', ...extra };
     if (this.#target.basicAuth !== undefined && headers['authorization'] === undefined) headers['authorization'] = this.#target.basicAuth;
     await this.#options.authorize?.({ url: this.#target.url.href, method, headers });
     const { url } = this.#target;
-    return exchange(url, url.pathname + url.search, { method, headers, agent: this.#agent, timeoutMs: this.#options.timeoutMs ?? DEFAULT_TIMEOUT_MS, signal: this.#options.signal });
+    const timeoutMs = this.#options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    if (raw) return raw.request(method, url.pathname + url.search, headers, this.#options.signal);
+    return exchange(url, url.pathname + url.search, { method, headers, agent: this.#agent, timeoutMs, signal: this.#options.signal });
   }
 
   /** HEAD: the size, or undefined when the server refuses HEAD or leaves the size out. */
@@ -143,7 +155,7 @@ export class HttpClient {
   }
 
   /** A status that is not success: transient (408/429/5xx) or final, typed as a file error would be. */
-  #statusError(res: http.IncomingMessage, start: number, end: number): Error {
+  #statusError(res: HttpResponse, start: number, end: number): Error {
     discard(res);
     const status = res.statusCode ?? 0;
     const text = `The requested URL returned error: ${status}`;

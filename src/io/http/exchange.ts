@@ -8,6 +8,10 @@
 import * as http from 'node:http';
 import * as https from 'node:https';
 import { toAbortError } from '../../core/abort.js';
+import type { RawResponse, Target } from './raw-http.js';
+
+/** A response from node:http or from the raw client of bulk reads. */
+export type HttpResponse = http.IncomingMessage | RawResponse;
 
 /** A failure worth another attempt: a reset, a timeout, a short body, 408/429/5xx. */
 export class TransientError extends Error {
@@ -86,7 +90,8 @@ export function classify(err: unknown, signal: AbortSignal | undefined): Error {
  * with the byte count; a body longer than `limit` is cut off and refused, a
  * connection that drops mid-body is a TransientError.
  */
-export function readBody(res: http.IncomingMessage, limit: number, deliver: (chunk: Buffer, at: number) => void, signal: AbortSignal | undefined): Promise<number> {
+export function readBody(res: HttpResponse, limit: number, deliver: (chunk: Buffer, at: number) => void, signal: AbortSignal | undefined, target?: Target): Promise<number> {
+  if (!('on' in res)) return res.readBody(limit, deliver, target);
   return new Promise((resolve, reject) => {
     let got = 0;
     let done = false;
@@ -129,14 +134,14 @@ export async function readAll(res: http.IncomingMessage, limit: number, signal: 
  * Throws away a body that will not be used: a short one (an error page) is
  * drained so its connection is kept, anything else closes the connection.
  */
-export function discard(res: http.IncomingMessage): void {
+export function discard(res: HttpResponse): void {
   const length = Number(res.headers['content-length'] ?? NaN);
   if (res.statusCode !== 200 && length <= 65536) res.resume();
   else res.destroy();
 }
 
 /** A response header's first value. */
-export function header(res: http.IncomingMessage, name: string): string | undefined {
+export function header(res: HttpResponse, name: string): string | undefined {
   const v = res.headers[name];
   return Array.isArray(v) ? v[0] : v;
 }

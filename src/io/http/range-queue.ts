@@ -15,7 +15,7 @@ interface Waiting {
 }
 
 /** Sends `[start, end)` and hands each chunk to `deliver` with its position in the range. */
-export type Fetch = (start: number, end: number, deliver: (chunk: Uint8Array, at: number) => void) => Promise<void>;
+export type Fetch = (start: number, end: number, deliver: (chunk: Uint8Array, at: number) => void, target: (at: number) => Uint8Array | undefined) => Promise<void>;
 
 /** Largest request coalescing builds. */
 const MAX_COALESCED = 32 * 1024 * 1024;
@@ -64,7 +64,7 @@ export class RangeQueue {
     const start = (batch[0] as Waiting).start;
     const end = (batch[batch.length - 1] as Waiting).end;
     try {
-      await this.#fetch(start, end, (chunk, at) => scatter(batch, start + at, chunk));
+      await this.#fetch(start, end, (chunk, at) => scatter(batch, start + at, chunk), (at) => destination(batch, start + at));
       for (const w of batch) w.resolve();
     } catch (err) {
       for (const w of batch) w.reject(err);
@@ -80,4 +80,10 @@ function scatter(batch: readonly Waiting[], pos: number, chunk: Uint8Array): voi
     const to = Math.min(chunkEnd, w.end);
     if (from < to) w.into.set(chunk.subarray(from - pos, to - pos), from - w.start);
   }
+}
+
+/** The rest of the read of `batch` that object offset `pos` falls in, for the body to land in directly. */
+function destination(batch: readonly Waiting[], pos: number): Uint8Array | undefined {
+  for (const w of batch) if (pos >= w.start && pos < w.end) return w.into.subarray(pos - w.start);
+  return undefined;
 }

@@ -5,9 +5,9 @@
  * body length) so a changed object is a clear error, never mixed data.
  * Retries are the caller's (retry.ts): a short body is a TransientError.
  */
-import type * as http from 'node:http';
 import { IoError, UnsupportedError } from '../../core/errors.js';
-import { discard, header, readBody, TransientError } from './exchange.js';
+import { discard, header, readBody, TransientError, type HttpResponse } from './exchange.js';
+import type { Target } from './raw-http.js';
 
 /** Receives the bytes of a range: `chunk` starts `at` bytes into the range. */
 export type Deliver = (chunk: Buffer, at: number) => void;
@@ -25,7 +25,7 @@ export interface Pin {
 export type PinMode = 'if-range' | 'if-match';
 
 /** One object read by ranges. */
-export interface RangedObject {
+export interface RangedObject<R extends HttpResponse = HttpResponse> {
   /** The name messages show (query string redacted). */
   readonly shown: string;
   /** The object's size, as its first answer gave it. */
@@ -34,13 +34,13 @@ export interface RangedObject {
   readonly pinMode: PinMode;
   readonly signal: AbortSignal | undefined;
   /** Sends a GET with these headers (the store adds its own); resolves at the response headers. */
-  send(headers: Record<string, string>): Promise<http.IncomingMessage>;
+  send(headers: Record<string, string>): Promise<R>;
   /** The error for a status that is neither a range nor a changed object: a TransientError when worth retrying. */
-  statusError(res: http.IncomingMessage, start: number, end: number): Error | Promise<Error>;
+  statusError(res: R, start: number, end: number): Error | Promise<Error>;
 }
 
 /** The validators of `res`, to pin reads to. */
-export function pinOf(res: http.IncomingMessage): Pin {
+export function pinOf(res: HttpResponse): Pin {
   return { etag: header(res, 'etag'), lastModified: header(res, 'last-modified') };
 }
 
@@ -61,8 +61,12 @@ export function noRangesError(shown: string): UnsupportedError {
   return new UnsupportedError(`Server does not support HTTP range requests: '${shown}'`, { file: shown });
 }
 
-/** One attempt at `[start, end)` of `obj`, its bytes to `deliver`; bytes of a failed attempt are delivered again by the next. */
-export async function fetchRange(obj: RangedObject, start: number, end: number, deliver: Deliver): Promise<void> {
+/**
+ * One attempt at `[start, end)` of `obj`, its bytes into `target`'s buffers
+ * when given (the raw client reads into them) else to `deliver`; bytes of a
+ * failed attempt are delivered again by the next.
+ */
+export async function fetchRange<R extends HttpResponse>(obj: RangedObject<R>, start: number, end: number, deliver: Deliver, target?: Target): Promise<void> {
   const headers: Record<string, string> = { range: `bytes=${start}-${end - 1}` };
   const pinned = pinValue(obj.pin, obj.pinMode);
   if (pinned !== undefined) headers[obj.pinMode] = pinned;
@@ -78,12 +82,12 @@ export async function fetchRange(obj: RangedObject, start: number, end: number, 
     discard(res);
     throw refused;
   }
-  const got = await readBody(res, end - start, deliver, obj.signal);
+  const got = await readBody(res, end - start, deliver, obj.signal, target);
   if (got !== end - start) throw new TransientError(`short body: ${got} of ${end - start} bytes`);
 }
 
 /** A 206 that is not exactly the pinned object's `[start, end)`: the error, else undefined. */
-function checkPart(obj: RangedObject, res: http.IncomingMessage, start: number, end: number): IoError | undefined {
+function checkPart(obj: RangedObject<HttpResponse>, res: HttpResponse, start: number, end: number): IoError | undefined {
   const why = pinMismatch(obj.pin, res);
   if (why !== undefined) return changedError(obj.shown, start, end, why);
   const value = header(res, 'content-range') ?? '';
@@ -102,7 +106,7 @@ function checkPart(obj: RangedObject, res: http.IncomingMessage, start: number, 
  * the range was the whole object, and otherwise says the server ignores
  * Range.
  */
-function checkWhole(obj: RangedObject, res: http.IncomingMessage, start: number, end: number, sentPin: boolean): Error | undefined {
+function checkWhole(obj: RangedObject<HttpResponse>, res: HttpResponse, start: number, end: number, sentPin: boolean): Error | undefined {
   const why = pinMismatch(obj.pin, res);
   if (why !== undefined) return changedError(obj.shown, start, end, why);
   const { etag, lastModified } = obj.pin;
@@ -114,7 +118,7 @@ function checkWhole(obj: RangedObject, res: http.IncomingMessage, start: number,
 }
 
 /** Why `res` is not the pinned version, or undefined when it is (or cannot tell). */
-function pinMismatch(pin: Pin, res: http.IncomingMessage): string | undefined {
+function pinMismatch(pin: Pin, res: HttpResponse): string | undefined {
   const etag = header(res, 'etag');
   if (pin.etag !== undefined && etag !== undefined && weak(etag) !== weak(pin.etag)) return `ETag ${pin.etag} became ${etag}`;
   const modified = header(res, 'last-modified');
