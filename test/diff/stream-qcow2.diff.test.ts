@@ -14,6 +14,7 @@ import { after, before, describe, it } from 'node:test';
 import { convertToStream, type ConvertToStreamOptions } from '../../src/jobs/convert-stream.js';
 import { measure } from '../../src/jobs/measure.js';
 import { hasQemu, qemuImg, qemuImgOk, qemuIo, requireQemu, tmpDir } from '../helpers/qemu.js';
+import { pattern } from '../helpers/ro-images.js';
 
 const dir = tmpDir('vdisk-stream-qcow2-');
 after(() => dir.cleanup());
@@ -181,14 +182,4 @@ function writeAt(file: string, offset: number, data: Uint8Array): void {
 }
 
 /** Incompressible bytes, the same every run (xorshift32). */
-function noise(n: number): Uint8Array {
-  const out = new Uint8Array(n);
-  let x = 0x9e3779b9;
-  for (let i = 0; i < n; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    out[i] = x & 0xff;
-  }
-  return out;
-}
+const noise = (n: number): Uint8Array => pattern(n, 0x9e3779b9);

@@ -13,22 +13,10 @@ import { after, describe, it } from 'node:test';
 
 import { ReadRouter, SocketWire } from '../../../src/io/nbd/wire.js';
 import { tmpDir } from '../../helpers/qemu.js';
+import { pattern } from '../../helpers/ro-images.js';
 
 const dir = tmpDir('vdisk-nbd-wire-');
 after(() => dir.cleanup());
-
-/** Deterministic bytes (xorshift), so any misplaced byte shows. */
-function pattern(n: number, seed: number): Uint8Array {
-  const out = new Uint8Array(n);
-  let x = seed >>> 0 || 1;
-  for (let i = 0; i < n; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    out[i] = x & 0xff;
-  }
-  return out;
-}
 
 /**
  * A unix-socket server that sends `data` (in pieces, so reads split anywhere)
