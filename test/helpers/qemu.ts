@@ -39,16 +39,21 @@ export function requireQemu(t: TestContext): boolean {
 
 /**
  * qemu's PBKDF2 calibration (luks and qcow2 `encrypt.format=luks` create) fails
- * with this message when the thread's CPU clock did not advance over its first
- * round, which happens on a loaded machine; a second run measures again.
+ * with this message when the thread's CPU clock, read in whole milliseconds of
+ * tick-sampled time, did not advance over its first round of 2^15 iterations
+ * (a few ms): about one run in six here when idle, one in two or more under
+ * load. Each run measures again; failing runs take milliseconds.
  */
-const PBKDF2_CALIBRATION_FLAKE = 'Unable to get accurate CPU usage';
+export const PBKDF2_CALIBRATION_RUNS = 40;
+
+/** True when a failed qemu-img run failed only because of that calibration (run it again). */
+export const isPbkdf2CalibrationFlake = (stderr: string): boolean => stderr.includes('Unable to get accurate CPU usage');
 
 /** Runs qemu-img; returns its result (never throws on a non-zero exit). */
 export function qemuImg(args: readonly string[], options: { cwd?: string } = {}): SpawnSyncReturns<string> {
   for (let attempt = 1; ; attempt++) {
     const r = spawnSync('qemu-img', args, { encoding: 'utf8', cwd: options.cwd, maxBuffer: 64 * 1024 * 1024 });
-    if (r.status === 0 || attempt === 5 || !r.stderr.includes(PBKDF2_CALIBRATION_FLAKE)) return r;
+    if (r.status === 0 || attempt === PBKDF2_CALIBRATION_RUNS || !isPbkdf2CalibrationFlake(r.stderr)) return r;
   }
 }
 

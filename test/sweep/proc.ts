@@ -5,6 +5,7 @@
 import { spawn } from 'node:child_process';
 
 import { VDISK_BIN } from '../helpers/cli.js';
+import { isPbkdf2CalibrationFlake, PBKDF2_CALIBRATION_RUNS } from '../helpers/qemu.js';
 
 /** What a child printed and how it ended. */
 export interface ProcResult {
@@ -58,7 +59,11 @@ export function run(cmd: string, args: readonly string[], options: ProcOptions =
 export type Tool = 'qemu-img' | 'vdisk' | 'qemu-io';
 
 /** Runs one of the tools (vdisk: the compiled CLI under this Node). */
-export function runTool(tool: Tool, args: readonly string[], options: ProcOptions = {}): Promise<ProcResult> {
+export async function runTool(tool: Tool, args: readonly string[], options: ProcOptions = {}): Promise<ProcResult> {
   if (tool === 'vdisk') return run(process.execPath, [VDISK_BIN, ...args], options);
-  return run(tool, args, options);
+  // qemu's PBKDF2 calibration fails now and then by itself (see helpers/qemu.ts): not a difference.
+  for (let attempt = 1; ; attempt++) {
+    const r = await run(tool, args, options);
+    if (r.status === 0 || attempt === PBKDF2_CALIBRATION_RUNS || !isPbkdf2CalibrationFlake(r.stderr)) return r;
+  }
 }
