@@ -20,12 +20,15 @@ export interface ProtocolCreate {
   readonly preallocation: string;
 }
 
+/** What formats other than raw pass to the protocol's create: nothing to grow to, no preallocation. */
+export const NO_PROTOCOL_REQUEST: ProtocolCreate = { size: 0, preallocation: 'off' };
+
 /** The qemu block driver a scheme belongs to (every nbd URI form is the `nbd` driver). */
 function protocolDriver(scheme: string): string {
   return scheme.startsWith('nbd') ? 'nbd' : scheme;
 }
 
-/** True when `name` is a URL vdisk creates images on (an NBD export). */
+/** True when `name` is a URL: created on through {@link createOnNetwork}, which refuses all but NBD exports. */
 export function isNetworkTarget(name: string): boolean {
   return networkScheme(name) !== undefined;
 }

@@ -25,7 +25,7 @@ import { lstat, open, rename, rm, stat } from '../io/fs-names.js';
 import { acquireImageLocks, releaseImageLocks, writeLockConflict } from '../io/image-lock.js';
 import { targetName, type ImageTarget, type OpenImageOptions } from './chain.js';
 import { BlockDevice } from './device.js';
-import { createOnNetwork, isNetworkTarget, type ProtocolCreate } from './network-target.js';
+import { createOnNetwork, isNetworkTarget, NO_PROTOCOL_REQUEST, type ProtocolCreate } from './network-target.js';
 
 /**
  * What a job writes its output into: a path, or a ByteStore the caller
@@ -277,7 +277,7 @@ export class OutputTarget {
    * @throws {LockedError} when this process or another one uses the target
    * @throws {UnsupportedError} for a multi-file image into a store or an export
    */
-  async openMain(cache: CacheMode | undefined, protocol: ProtocolCreate = { size: 0, preallocation: 'off' }): Promise<ByteStore> {
+  async openMain(cache: CacheMode | undefined, protocol: ProtocolCreate = NO_PROTOCOL_REQUEST): Promise<ByteStore> {
     if (this.#claimed || this.#done) throw new Error(`OutputTarget '${this.name}' opened twice`);
     if (this.#store) return this.#openStore(this.#store);
     if (claimed.has(this.#key)) throw writeLockConflict(this.name);

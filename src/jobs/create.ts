@@ -25,7 +25,7 @@ import { unwrapOpenError } from '../block/layer-open.js';
 import { pathCombine } from '../block/path-combine.js';
 import { defaultRegistry, type DriverRegistry } from '../block/registry.js';
 import type { ResolverOptions } from '../block/resolver.js';
-import { refuseUncreatable, type ProtocolCreate } from '../block/network-target.js';
+import { NO_PROTOCOL_REQUEST, refuseUncreatable, type ProtocolCreate } from '../block/network-target.js';
 import { prepareTarget, type OutputSpec, type OutputTarget } from '../block/target.js';
 import type { ByteStore, FormatDriver } from '../block/types.js';
 import type { CacheMode } from '../core/cache-mode.js';
@@ -263,7 +263,7 @@ export async function prepareCreate(output: OutputSpec, opts: CreateOptions = {}
     const execute = async (given?: OutputTarget, cache?: CacheMode): Promise<CreateResult> => {
       const target = given ?? prepareTarget(output, { multiFile: extraFiles, locking: opts.locking, refuse: opts.refuse, network: networkOf(opts) });
       // raw passes its size and preallocation on to the protocol (qemu's raw_co_create_opts); other formats pass neither.
-      const protocol: ProtocolCreate = format === 'raw' ? { size: alignUp(size, 512), preallocation: String(values.get('preallocation') ?? 'off') } : { size: 0, preallocation: 'off' };
+      const protocol: ProtocolCreate = format === 'raw' ? { size: alignUp(size, 512), preallocation: String(values.get('preallocation') ?? 'off') } : NO_PROTOCOL_REQUEST;
       try {
         // As in qemu: the file is created (and its lock taken) first, then the driver checks its options.
         const store = await openCreated(target, filename, cache, protocol);
