@@ -17,6 +17,8 @@ import { FileStore } from '../io/file-store.js';
 import { borrowStore } from '../io/borrowed-store.js';
 import type { NetworkOptions } from '../io/network-options.js';
 import { networkScheme, openNetworkStore } from './network-stores.js';
+import { localName, shownLocalName, type LocalName } from './protocol-name.js';
+import { stat } from '../io/fs-names.js';
 import { redactUrl } from '../io/http/url.js';
 import type { Layer } from './layer.js';
 import { backingError, openError, openLayer, type LayerContext } from './layer-open.js';
@@ -141,6 +143,8 @@ export function isImageOptions(target: ImageTarget): target is ImageOptions {
 /** The image options a target names, if it names any (`json:` paths are parsed here). */
 function specOf(target: ImageTarget): ImageOptions | undefined {
   if (isImageOptions(target)) return target;
+  // qemu's null drivers take exactly this file name (null_file_open); the image on them is probed.
+  if (target === 'null-co://' || target === 'null-aio://') return { text: target, options: new QDict().set('file.driver', target.slice(0, -3)), warnings: [] };
   if (typeof target !== 'string' || !isJsonName(target)) return undefined;
   try {
     return parseJsonName(target);
@@ -174,7 +178,7 @@ async function openPlainTop(target: string | ByteStore, ctx: LayerContext, optio
   try {
     if (typeof target !== 'string') store = borrowStore(target);
     else if (networkScheme(target) !== undefined) store = await openUrl(target, options, readOnly);
-    else store = await FileStore.open(target, { readOnly, allowDevices: options.allowDevices, cache: options.cache });
+    else store = await openLocal(localName(target), readOnly, options);
   } catch (err) {
     throw openError(shownName(name), err);
   }
@@ -184,13 +188,29 @@ async function openPlainTop(target: string | ByteStore, ctx: LayerContext, optio
     if (unwrapped) store = unwrapped.store;
     // An inflated upload keeps the upload's name: its references resolve beside the upload.
     // A network store names its export as qemu does (nbd://host:10809/x): the image goes by that name.
-    const shown = typeof target === 'string' && networkScheme(target) !== undefined ? store.name : name;
+    const shown = typeof target !== 'string' ? name : networkScheme(target) !== undefined ? store.name : shownLocalName(target);
     const layer = await openLayer({ store, filename: shown, path: shown, format: options.format, readOnly, runtime: options.runtime }, ctx);
     return unwrapped ? { ...layer, wrapper: unwrapped.wrapper } : layer;
   } catch (err) {
     await store.close();
     throw openError(shownName(name), err);
   }
+}
+
+/**
+ * Opens the file a local name names; `host_device:` and `host_cdrom:` ask
+ * for a device, and refuse anything else as qemu's host_device driver does.
+ */
+async function openLocal(local: LocalName, readOnly: boolean, options: OpenImageOptions): Promise<ByteStore> {
+  if (local.device !== undefined) {
+    const st = await stat(local.path).catch((err: unknown) => {
+      throw fsError(err, `Could not open '${local.path}'`, local.path);
+    });
+    if (!st.isBlockDevice() && !st.isCharacterDevice()) {
+      throw new InvalidArgumentError(`'${local.device}' driver requires '${local.path}' to be either a character or block device`, { file: local.path });
+    }
+  }
+  return FileStore.open(local.path, { readOnly, allowDevices: options.allowDevices === true || local.device !== undefined, cache: options.cache });
 }
 
 /** Opens the store a URL names, with the open's network settings. */
@@ -226,7 +246,7 @@ async function followBacking(layers: Layer[], seen: Map<string, string>, ctx: La
         { file: top.filename, reason: 'chain-depth-limit', data: { maxChainDepth: maxDepth } },
       );
     }
-    const shown = top.backingPath;
+    const named = top.backingPath;
     let path: string;
     let key: string;
     try {
@@ -235,8 +255,10 @@ async function followBacking(layers: Layer[], seen: Map<string, string>, ctx: La
       const ident = networkScheme(path) === undefined ? await assertRegularFile(path, 'backing file') : undefined;
       key = ident ? `${ident.dev}:${ident.ino}` : path;
     } catch (err) {
-      throw backingError(referrer, asShownName(err, shown));
+      throw backingError(referrer, asShownName(err, named));
     }
+    // Opened, a `file:` name goes by its path, as qemu names the node.
+    const shown = shownLocalName(named);
     if (seen.has(key)) {
       throw new BackingLoopError(`Backing file '${name}' creates an infinite loop.`, { file: top.filename, data: { backing: name } });
     }

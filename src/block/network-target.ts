@@ -11,6 +11,7 @@ import { UnsupportedError, VdiskError } from '../core/errors.js';
 import type { ByteStore } from '../io/byte-store.js';
 import type { NetworkOptions } from '../io/network-options.js';
 import { networkScheme, openNetworkStore } from './network-stores.js';
+import { localName, protocolPrefix } from './protocol-name.js';
 
 /** What the protocol's create is given: the raw image's size and preallocation; 0 and `off` under another format. */
 export interface ProtocolCreate {
@@ -42,6 +43,10 @@ export function isNetworkTarget(name: string): boolean {
  */
 export function refuseUncreatable(name: string): void {
   const scheme = networkScheme(name);
+  // A local name with a protocol vdisk cannot write (`foo:bar`) is refused before anything is printed or made.
+  const local = scheme === undefined ? protocolPrefix(name) : undefined;
+  if (local === 'null-co' || local === 'null-aio') throw new UnsupportedError(`Protocol driver '${local}' does not support image creation`, { file: name });
+  if (scheme === undefined) localName(name);
   if (scheme === undefined || protocolDriver(scheme) === 'nbd') return;
   throw new UnsupportedError(`Protocol driver '${scheme}' does not support image creation`, { file: name });
 }

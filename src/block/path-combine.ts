@@ -1,16 +1,18 @@
 import { isAbsolute } from 'node:path';
 
 import { networkScheme } from './network-stores.js';
+import { protocolPrefix } from './protocol-name.js';
 
 /**
  * QEMU's path_combine: a relative reference is taken relative to the
  * directory part of the referring image's name *as given*, so messages show
  * the same paths qemu-img shows (`dir/base.qcow2`, not an absolute path).
- * A URL stays as it is, and relative to a URL is a URL
- * (`http://host/dir/top.qcow2` + `base.qcow2` = `http://host/dir/base.qcow2`).
+ * A name with a protocol (`file:base.qcow2`, a URL) stays as it is, and
+ * relative to a URL is a URL (`http://host/dir/top.qcow2` + `base.qcow2` =
+ * `http://host/dir/base.qcow2`).
  */
 export function pathCombine(baseFilename: string, name: string): string {
-  if (isAbsolute(name) || networkScheme(name) !== undefined) return name;
+  if (isAbsolute(name) || networkScheme(name) !== undefined || protocolPrefix(name) !== undefined) return name;
   const slash = baseFilename.lastIndexOf('/');
   if (slash < 0) return name;
   return baseFilename.slice(0, slash + 1) + name;
@@ -22,7 +24,7 @@ export function pathCombine(baseFilename: string, name: string): string {
  * image read over NBD cannot be resolved.
  */
 export function hasNoDirectory(referrer: string, name: string): boolean {
-  return networkScheme(referrer)?.startsWith('nbd') === true && !isAbsolute(name) && networkScheme(name) === undefined;
+  return networkScheme(referrer)?.startsWith('nbd') === true && !isAbsolute(name) && networkScheme(name) === undefined && protocolPrefix(name) === undefined;
 }
 
 /** qemu's bdrv_get_full_backing_filename: undefined where it "cannot determine actual path". */

@@ -17,6 +17,7 @@ import type { SecretOptions } from '../core/secrets.js';
 import { redactUrl } from '../io/http/url.js';
 import { networkScheme } from './network-stores.js';
 import { pathCombine } from './path-combine.js';
+import { localName, protocolPrefix, QEMU_PROTOCOLS } from './protocol-name.js';
 
 /**
  * How far external references are followed:
@@ -47,23 +48,13 @@ export interface ResolverOptions extends SecretOptions {
   readonly allowUrls?: boolean | undefined;
 }
 
-/** Protocol prefixes qemu would hand to a network or special driver. */
-const PROTOCOLS = new Set([
-  'nbd', 'nbd+unix', 'nbd+tcp', 'http', 'https', 'ftp', 'ftps', 'ssh', 'iscsi', 'iser', 'gluster', 'gluster+tcp',
-  'gluster+unix', 'gluster+rdma', 'rbd', 'nfs', 'sheepdog', 'vxhs', 'null-co', 'null-aio', 'blkdebug', 'blkverify',
-  'blklogwrites', 'quorum', 'throttle', 'vvfat', 'fat', 'host_device', 'host_cdrom', 'nvme', 'compress', 'raw',
-  'copy-on-read', 'copy-before-write', 'preallocate', 'replication', 'snapshot-access', 'file',
-]);
-
 /** What a reference is, for messages. */
 export type ReferenceRole = 'backing file' | 'data file' | 'extent';
 
 /** The protocol prefix of `name` (`nbd` in `nbd://x`), if it has a known one. */
 export function protocolOf(name: string): string | undefined {
-  const m = /^([A-Za-z][A-Za-z0-9+._-]*):/.exec(name);
-  if (!m?.[1]) return undefined;
-  const p = m[1].toLowerCase();
-  return p === 'json' || PROTOCOLS.has(p) ? p : undefined;
+  const p = protocolPrefix(name);
+  return p !== undefined && (p === 'json' || QEMU_PROTOCOLS.has(p)) ? p : undefined;
 }
 
 /**
@@ -100,9 +91,14 @@ export async function resolveReference(
   const url = role === 'backing file' ? networkReference(name, referrer) : undefined;
   if (url !== undefined) return followedUrl(url, name, { trust, allowUrls: options.allowUrls === true || options.allowProtocols === true }, what, referrer);
   let path = name;
-  const proto = protocolOf(name);
+  let base = relativeBase(role, referrer, trust);
+  const proto = protocolPrefix(name);
   if (proto === 'file' && trust === 'qemu') {
-    path = name.slice('file:'.length);
+    // qemu's path_combine leaves a name with a protocol as it is: a relative `file:` name is relative to the working directory.
+    path = localName(name).path;
+    base = process.cwd();
+  } else if (proto !== undefined && proto !== 'json' && !QEMU_PROTOCOLS.has(proto) && trust === 'qemu') {
+    throw new UnsupportedError(`Cannot open the ${what}: Unknown protocol '${proto}'`, { file: referrer, data: { protocol: proto } });
   } else if (proto !== undefined) {
     if (!options.allowProtocols || trust !== 'qemu') {
       throw new UnsafeReferenceError(
@@ -112,7 +108,7 @@ export async function resolveReference(
     }
     throw new UnsupportedError(`Cannot open the ${what}: the '${proto}:' protocol is not supported`, { file: referrer });
   }
-  const resolved = isAbsolute(path) ? path : resolve(relativeBase(role, referrer, trust), path);
+  const resolved = isAbsolute(path) ? path : resolve(base, path);
   if (trust === 'untrusted') await assertInside(resolved, rootDir, what, referrer);
   return resolved;
 }

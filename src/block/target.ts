@@ -26,6 +26,7 @@ import { acquireImageLocks, releaseImageLocks, writeLockConflict } from '../io/i
 import { targetName, type ImageTarget, type OpenImageOptions } from './chain.js';
 import { BlockDevice } from './device.js';
 import { createOnNetwork, isNetworkTarget, NO_PROTOCOL_REQUEST, type ProtocolCreate } from './network-target.js';
+import { localName, shownLocalName } from './protocol-name.js';
 
 /**
  * What a job writes its output into: a path, or a ByteStore the caller
@@ -80,7 +81,7 @@ export async function filesRead(devices: readonly BlockDevice[], names: readonly
     }
   }
   for (const name of names) {
-    const id = typeof name === 'string' ? await identityOf(name) : undefined;
+    const id = typeof name === 'string' ? await identityOf(shownLocalName(name)) : undefined;
     if (id) ids.add(id);
   }
   return ids;
@@ -217,6 +218,10 @@ export class OutputTarget {
   readonly #store: ByteStore | undefined;
   /** The target is a URL: an NBD export written in place. */
   readonly #network: boolean;
+  /** The file a local name names (`x` for `file:x`). */
+  readonly #file: string;
+  /** Why the name names nothing vdisk can write (an unknown protocol), reported when the job opens it. */
+  readonly #nameError: unknown;
   #path: string | undefined;
   #main: FileStore | undefined;
   #inPlace = false;
@@ -233,7 +238,16 @@ export class OutputTarget {
     this.#store = typeof spec === 'string' ? undefined : spec;
     this.#options = options;
     this.#network = typeof spec === 'string' && isNetworkTarget(spec);
-    this.#key = this.#network ? this.name : resolve(this.name);
+    let file = this.name;
+    if (!this.#network && !this.#store) {
+      try {
+        file = localName(this.name).path;
+      } catch (err) {
+        this.#nameError = err;
+      }
+    }
+    this.#file = file;
+    this.#key = this.#network ? this.name : resolve(file);
   }
 
   /** Where the main file is written: a temporary name beside the target, or the target itself (a store: its name). */
@@ -284,22 +298,24 @@ export class OutputTarget {
     claimed.add(this.#key);
     this.#claimed = true;
     if (this.#network) return this.#openNetwork(protocol);
-    await refuseSameFile(this.name, this.#options.refuse);
-    const kind = await kindOf(this.name);
+    if (this.#nameError !== undefined) throw this.#nameError;
+    const file = this.#file;
+    await refuseSameFile(file, this.#options.refuse);
+    const kind = await kindOf(file);
     this.#inPlace = this.#options.multiFile === true || kind === 'special';
     const locking = this.#options.locking ?? true;
     if (this.#inPlace) {
-      this.#path = this.name;
-      const store = await FileStore.open(this.name, { readOnly: false, create: true, cache, lock: createLock(locking), refuse: this.#options.refuse });
-      this.noteFile(this.name, store.created);
+      this.#path = file;
+      const store = await FileStore.open(file, { readOnly: false, create: true, cache, lock: createLock(locking), refuse: this.#options.refuse });
+      this.noteFile(file, store.created);
       this.#main = store;
       return store;
     }
-    if (kind === 'file') this.#held = await holdExisting(this.name, locking);
+    if (kind === 'file') this.#held = await holdExisting(file, locking);
     // Unique per job and created exclusively: two jobs never share (or truncate) one temporary file.
     // Math.random, not node:crypto: the name needs no secrecy (the exclusive create guards it), and
     // loading node:crypto costs every convert a visible share of its start-up.
-    const temp = join(dirname(this.name), `.${basename(this.name)}.vdisk-${process.pid}-${Math.random().toString(36).slice(2, 12)}`);
+    const temp = join(dirname(file), `.${basename(file)}.vdisk-${process.pid}-${Math.random().toString(36).slice(2, 12)}`);
     const store = await FileStore.open(temp, { readOnly: false, exclusive: true, cache, lock: createLock('auto') });
     this.#path = temp;
     this.#main = store;
@@ -359,7 +375,7 @@ export class OutputTarget {
     if (this.#store) return true;
     // An NBD export keeps what it held (qemu's nbd driver has no has_zero_init).
     if (this.#network) return false;
-    return stat(this.name).then(
+    return stat(this.#file).then(
       (st) => st.isFile(),
       () => true,
     );
@@ -376,16 +392,17 @@ export class OutputTarget {
   async commit(): Promise<void> {
     if (!this.#claimed || this.#done) throw new Error(`OutputTarget '${this.name}' is not open`);
     if (!this.#inPlace) {
-      const now = await identityOf(this.name);
-      if (now !== undefined && now !== this.#held?.id && (await kindOf(this.name)) === 'file') {
+      const file = this.#file;
+      const now = await identityOf(file);
+      if (now !== undefined && now !== this.#held?.id && (await kindOf(file)) === 'file') {
         const previous = this.#held;
-        this.#held = await holdExisting(this.name, this.#options.locking ?? true);
+        this.#held = await holdExisting(file, this.#options.locking ?? true);
         await release(previous);
       }
       try {
-        await rename(this.path, this.name);
+        await rename(this.path, file);
       } catch (err) {
-        throw fsError(err, `Could not rename '${this.path}' to '${this.name}'`, this.name);
+        throw fsError(err, `Could not rename '${this.path}' to '${file}'`, file);
       }
     }
     this.#done = true;

@@ -154,8 +154,8 @@ class RawImage implements FormatImage {
   }
 
   async describe(): Promise<FormatDescription> {
-    // qemu's network protocol drivers (nbd, curl) have no get_info, so raw over them shows no dirty flag.
-    return { dirty: /^[a-z][a-z0-9+]*:\/\//i.test(this.store.name) ? undefined : false };
+    // qemu's network and null protocol drivers (nbd, curl, null-co) have no get_info, so raw over them shows no dirty flag.
+    return { dirty: /^[a-z][a-z0-9+.-]*:\/\//i.test(this.store.name) ? undefined : false };
   }
 
   async flush(): Promise<void> {
