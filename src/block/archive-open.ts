@@ -1,6 +1,6 @@
 /**
  * An upload opened for judging as a cloud would: the file, inflated when
- * gzip- or zip-wrapped, read as a tar archive when it is one (an OVA, a
+ * compressed or zipped (gzip, zstd, bzip2, zip), read as a tar archive when it is one (an OVA, a
  * GCE tarball), and its disk — the file itself, or the archive's disk
  * entry seen through a window. Nothing the disk names is opened here.
  */

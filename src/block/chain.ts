@@ -110,7 +110,7 @@ export interface OpenImageOptions extends ResolverOptions {
    */
   readonly policy?: IngestPolicy | undefined;
   /**
-   * Inflate a gzip- or zip-wrapped top image into a private temporary file
+   * Inflate a compressed or zipped (gzip, zstd, bzip2, zip) top image into a private temporary file
    * before probing it (default true; read-only opens of a path or store
    * whose format is not given). False reads it as it is, as qemu-img does.
    */

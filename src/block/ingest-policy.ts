@@ -25,7 +25,7 @@ export interface IngestPolicy {
   readonly allowedFormats?: readonly string[] | undefined;
   /** Largest virtual size of any image of the chain, in bytes. */
   readonly maxVirtualSize?: number | undefined;
-  /** Largest size a gzip- or zip-wrapped upload may inflate to (default LIMITS.maxInflatedBytes, 64 GiB). */
+  /** Largest size a compressed or zipped (gzip, zstd, bzip2, zip) upload may inflate to (default LIMITS.maxInflatedBytes, 64 GiB). */
   readonly maxInflatedSize?: number | undefined;
   /** Largest PBKDF2 iteration count an encrypted upload's header may ask for (default 2^24; see SecretOptions.maxPbkdf2Iterations). */
   readonly maxPbkdf2Iterations?: number | undefined;

@@ -19,7 +19,7 @@ export interface Layer {
   readonly backing: BackingRef | undefined;
   /** The backing name combined with this image's directory (qemu's `full-backing-filename`). */
   readonly backingPath: string | undefined;
-  /** The gzip or zip wrapper the file was inflated from (the image is then a private temporary copy). */
+  /** The wrapper (gzip, zstd, bzip2, zip) the file was inflated from (the image is then a private temporary copy). */
   readonly wrapper?: WrapperInfo | undefined;
 }
 

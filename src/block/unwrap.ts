@@ -16,7 +16,7 @@ import type { UnwrapSettings } from './ingest-policy.js';
 
 /** A wrapper found around an image. */
 export interface WrapperInfo {
-  /** `gzip` or `zip`. */
+  /** `gzip`, `zip`, `zstd` or `bzip2`. */
   readonly type: Wrapper;
   /** Bytes of the wrapped file. */
   readonly compressedSize: number;
@@ -42,7 +42,7 @@ export async function wrapperOf(store: ByteStore): Promise<Wrapper | undefined> 
 }
 
 /**
- * Inflates `source` when it is gzip- or zip-wrapped; undefined when it is
+ * Inflates `source` when it is compressed or zipped (gzip, zstd, bzip2, zip); undefined when it is
  * not (the caller then opens it as it is). `source` stays the caller's.
  *
  * @throws {PolicyError} EPOLICY past `settings.maxSize`, {@link CorruptImageError} ECORRUPT (bad data, CRC),

@@ -73,8 +73,8 @@ vdisk-only ingest options (inspect, info, check, convert):
        limit makes the trust mode 'none' unless --trust says otherwise ('untrusted' still
        follows files beside the upload, so a shared upload directory needs 'none')
   '--max-virtual-size=SIZE' largest virtual size an upload may have
-  '--max-inflated-size=SIZE' largest size a gzip- or zip-wrapped upload may inflate to (default 64G)
-  '--no-unwrap' read gzip- and zip-wrapped uploads as they are (raw), as qemu-img does
+  '--max-inflated-size=SIZE' largest size a wrapped (gzip, zstd, bzip2, zip) upload may inflate to (default 64G)
+  '--no-unwrap' read wrapped (gzip, zstd, bzip2, zip) uploads as they are (raw), as qemu-img does
   '--max-pbkdf2-iterations=N' most PBKDF2 iterations an encrypted (LUKS) image may ask for (default 16777216)
   inspect exits 0 when the upload is safe, 2 when it is not, 1 when it cannot be read
 

@@ -64,7 +64,7 @@ export type ErrorReason =
   | 'format-not-allowed'
   /** A virtual size above the ingest policy's `maxVirtualSize`. */
   | 'virtual-size-limit'
-  /** A wrapped (gzip/zip) input inflating past `maxInflatedSize`. */
+  /** A wrapped (gzip, zstd, bzip2, zip) input inflating past `maxInflatedSize`. */
   | 'inflated-size-limit'
   /** A backing chain deeper than `maxChainDepth`. */
   | 'chain-depth-limit'

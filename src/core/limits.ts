@@ -12,7 +12,7 @@ export const LIMITS = {
   /** Largest single I/O request the block layer passes to a driver. */
   maxRequestBytes: 32 * 1024 * 1024,
   /**
-   * Default cap on the size a gzip- or zip-wrapped image inflates to
+   * Default cap on the size a compressed or zipped (gzip, zstd, bzip2, zip) image inflates to
    * (IngestPolicy.maxInflatedSize): above the cloud images that are shipped
    * wrapped (a few GiB to a few tens of GiB), far below what a small
    * deflate bomb (about 1:1000) would otherwise write to the temporary

@@ -1,6 +1,8 @@
 /**
- * Gzip- and zip-wrapped images (`disk.img.gz`, an appliance `.zip` holding
- * one image), as cloud images are often shipped: the decoders. They read
+ * Compressed and zipped images (`disk.img.gz`, `disk.qcow2.zst`,
+ * `disk.raw.bz2`, an appliance `.zip` holding one image), as cloud images
+ * are often shipped: the decoders. zstd and bzip2 are decoded by the
+ * stream decoders (io/unwrap-stream.ts), whose frames and blocks are bounded. They read
  * the wrapped bytes from a ByteStore and write the image sparsely into
  * another, stopping as soon as the output passes its cap, so a small bomb
  * costs at most the cap. Where the output lives is the block layer's
@@ -14,22 +16,26 @@ import { scanRun } from '../core/bytes.js';
 import { crc32 } from '../core/crc32.js';
 import type { ByteStore } from './byte-store.js';
 import { readZipEntry } from './zip.js';
+import { StreamSource } from './forward-source.js';
+import { DEFAULT_SPILL_MEMORY } from './offset-spill.js';
+import { detectStreamWrapper, unwrapStream } from './unwrap-stream.js';
 
 /** The wrapper a file has, judged by its first bytes. */
-export type Wrapper = 'gzip' | 'zip';
+export type Wrapper = 'gzip' | 'zip' | 'zstd' | 'bzip2';
 
-/** Detects a gzip or zip wrapper from the first bytes of a file. */
+/** Detects a gzip, zip, zstd or bzip2 wrapper from the first 4 bytes of a file. */
 export function detectWrapper(head: Uint8Array): Wrapper | undefined {
   if (head[0] === 0x1f && head[1] === 0x8b && head[2] === 0x08) return 'gzip';
   if (head[0] === 0x50 && head[1] === 0x4b && head[2] === 0x03 && head[3] === 0x04) return 'zip';
-  return undefined;
+  const type = detectStreamWrapper(head);
+  return type === 'zstd' || type === 'bzip2' ? type : undefined;
 }
 
 /** What inflating found. */
 export interface InflateResult {
   /** Bytes of the inflated image. */
   readonly size: number;
-  /** The zip entry's name (zip only). */
+  /** The archive entry taken (zip, or a tar inside a zstd or bzip2 stream). */
   readonly entry?: string | undefined;
 }
 
@@ -142,10 +148,18 @@ async function unzip(source: ByteStore, file: string, sink: SparseSink, signal: 
   return { size: sink.size, entry: entry.name };
 }
 
+/** zstd and bzip2, through the stream decoders (a wrapper inside, such as a tar, is peeled too). */
+async function decodeStream(source: ByteStore, file: string, sink: SparseSink, signal: AbortSignal | undefined): Promise<InflateResult> {
+  const outer = new StreamSource(chunksOf(source, 0, await source.size(), signal), { name: file, signal });
+  const { source: inner, entry } = await unwrapStream(outer, { maxSize: sink.maxSize, frameLimit: DEFAULT_SPILL_MEMORY, signal });
+  for await (const chunk of inner.rest()) await sink.push(chunk);
+  return { size: sink.size, entry };
+}
+
 /**
  * Inflates the image wrapped in `source` into `out` (empty, writable),
- * sparsely. Gzip trailers and zip CRCs are checked; the output stops at
- * `options.maxSize`.
+ * sparsely. Gzip trailers, zip CRCs and zstd/bzip2 checksums are checked;
+ * the output stops at `options.maxSize`.
  *
  * @throws {CorruptImageError} ECORRUPT for damaged data, {@link UnsupportedError} EUNSUPPORTED for zip entries
  *   vdisk cannot decode, {@link PolicyError} EPOLICY past the cap
@@ -153,7 +167,10 @@ async function unzip(source: ByteStore, file: string, sink: SparseSink, signal: 
 export async function inflateInto(source: ByteStore, wrapper: Wrapper, out: ByteStore, options: InflateOptions): Promise<InflateResult> {
   const file = source.name;
   const sink = new SparseSink(out, options.maxSize, file, wrapper === 'zip');
-  const result = wrapper === 'gzip' ? await gunzip(source, file, sink, options.signal) : await unzip(source, file, sink, options.signal);
+  const result =
+    wrapper === 'gzip' ? await gunzip(source, file, sink, options.signal)
+    : wrapper === 'zip' ? await unzip(source, file, sink, options.signal)
+    : await decodeStream(source, file, sink, options.signal);
   await sink.end();
   return result;
 }

@@ -66,7 +66,7 @@ export interface ConvertOptions extends JobOptions<ConvertPhase>, ResolverOption
   /** Copy data inside the kernel with copy_file_range where possible (`-C`). */
   copyOffload?: boolean | undefined;
   /**
-   * Inflate gzip- or zip-wrapped sources (`disk.img.gz`) into a private
+   * Inflate compressed or zipped (gzip, zstd, bzip2, zip) sources (`disk.img.gz`) into a private
    * temporary file before reading them (default true; only when
    * `sourceFormat` is not given). See OpenImageOptions.unwrap.
    */

@@ -54,7 +54,7 @@ export interface InspectResult {
   readonly signatures: readonly ContentSignature[];
   /** The files the image names, with where they would resolve. */
   readonly references: readonly FoundReference[];
-  /** The gzip or zip wrapper it was inflated from. */
+  /** The wrapper (gzip, zstd, bzip2, zip) it was inflated from. */
   readonly wrapper: WrapperInfo | undefined;
   /** Feature bits set that vdisk does not know (compatible and autoclear; unknown incompatible ones fail the open). */
   readonly unknownFeatures: UnknownFeatures | undefined;
