@@ -193,21 +193,30 @@ static pthread_mutex_t write_turn = PTHREAD_MUTEX_INITIALIZER;
  * without JavaScript waiting for each before making the next: each takes a ticket when made (on
  * the main thread) and its thread-pool turn waits for the tickets before it. The pool takes work
  * first in, first out, so the oldest waiting ticket's write is always running: no turn waits on a
- * write still queued behind it. */
+ * write still queued behind it. A turn that ends wakes only the waiters on the next ticket's
+ * condition (one of TURN_SLOTS, by ticket): waking every waiting pool thread to find the one whose
+ * turn it is cost a futex round trip per waiter per write. */
+#define TURN_SLOTS 64
 static pthread_mutex_t ticket_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t ticket_done = PTHREAD_COND_INITIALIZER;
+static pthread_cond_t ticket_done[TURN_SLOTS];
+static pthread_once_t ticket_once = PTHREAD_ONCE_INIT;
 static uint64_t next_ticket, serving;
+
+static void init_turns(void) {
+  for (int i = 0; i < TURN_SLOTS; i++) pthread_cond_init(&ticket_done[i], NULL);
+}
 
 static void take_turn(uint64_t ticket) {
   pthread_mutex_lock(&ticket_lock);
-  while (serving != ticket) pthread_cond_wait(&ticket_done, &ticket_lock);
+  /* Tickets TURN_SLOTS apart share a condition: a waiter woken for another's turn sleeps again. */
+  while (serving != ticket) pthread_cond_wait(&ticket_done[ticket % TURN_SLOTS], &ticket_lock);
   pthread_mutex_unlock(&ticket_lock);
 }
 
 static void end_turn(void) {
   pthread_mutex_lock(&ticket_lock);
   serving++;
-  pthread_cond_broadcast(&ticket_done);
+  pthread_cond_broadcast(&ticket_done[serving % TURN_SLOTS]);
   pthread_mutex_unlock(&ticket_lock);
 }
 
@@ -488,6 +497,7 @@ static napi_value DirectAlignment(napi_env env, napi_callback_info info) {
 }
 
 static napi_value Init(napi_env env, napi_value exports) {
+  pthread_once(&ticket_once, init_turns);
   napi_property_descriptor props[] = {
     { "seek", NULL, Seek, NULL, NULL, NULL, napi_default, NULL },
     { "fallocate", NULL, Fallocate, NULL, NULL, NULL, napi_default, NULL },

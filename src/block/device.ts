@@ -123,6 +123,10 @@ export class BlockDevice {
     if (writer.beginWrite && !this.top.probedRaw) {
       // Only the metadata step holds the lock: the next write allocates while this data is written.
       const begin = writer.beginWrite.bind(writer);
+      if (writer.requestBoundary === undefined) {
+        const finish = await this.#writeLock.run(() => begin(offset, data));
+        return finish();
+      }
       const finishes: (() => Promise<void>)[] = [];
       await each(async (at, piece) => void finishes.push(await this.#writeLock.run(() => begin(at, piece))));
       await settleAll(finishes.map((finish) => finish()));

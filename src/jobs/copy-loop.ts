@@ -150,7 +150,9 @@ export async function copyImage(sources: readonly BlockDevice[], target: BlockDe
         issued();
         // The digest sees what the guest of the target sees: the data, or zeros for zero and skipped items.
         s.digest?.feed(at, item.length, item.kind === 'zero' || item.kind === 'skip' ? undefined : buf);
-        await settleAll(pending);
+        // Most items make one request: awaited as it is, without settleAll's extra promise.
+        if (pending.length === 1) await pending[0];
+        else if (pending.length > 1) await settleAll(pending);
         if (buf) pool.give(buf);
         s.progress.advance(item.length);
       },

@@ -119,14 +119,19 @@ export class TableCache {
     return this.#entries.get(offset)?.data;
   }
 
+  /** The table at `offset` when it is cached, made the most recently used as get() does, without a promise. */
+  cached(offset: number): Uint8Array | undefined {
+    const hit = this.#entries.get(offset);
+    if (!hit) return undefined;
+    this.#entries.delete(offset);
+    this.#entries.set(offset, hit);
+    return hit.data;
+  }
+
   /** The table at `offset`, read from the store when not cached. */
   async get(offset: number): Promise<Uint8Array> {
-    const hit = this.#entries.get(offset);
-    if (hit) {
-      this.#entries.delete(offset);
-      this.#entries.set(offset, hit);
-      return hit.data;
-    }
+    const hit = this.cached(offset);
+    if (hit) return hit;
     const pending = this.#loading.get(offset);
     if (pending) return pending;
     const p = this.#load(offset);

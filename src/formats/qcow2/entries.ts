@@ -10,6 +10,7 @@ import {
   entryOffset,
   HI_COMPRESSED,
   HI_COPIED,
+  HI_OFFSET_MASK,
   LO_ZERO,
   splitOffset,
   writeEntry,
@@ -91,6 +92,33 @@ export function writeSlot(
   if (s.g.extendedL2) {
     slot.view.setUint32(p + 8, (e.zeroMask ?? 0) >>> 0);
     slot.view.setUint32(p + 12, (e.allocMask ?? 0) >>> 0);
+  }
+  cache.markDirty(slot.l2Off, slot.table);
+}
+
+/** True when entries `index`..`index+n-1` of `slot` are all zero (unallocated, no flags): no EntryInfo is made for them. */
+export function vacantEntries(s: Qcow2State, slot: Slot, index: number, n: number): boolean {
+  const words = s.g.l2EntrySize / 4;
+  for (let p = index * words, end = (index + n) * words; p < end; p++) if (slot.view.getUint32(p * 4) !== 0) return false;
+  return true;
+}
+
+/**
+ * Maps entries `index`..`index+n-1` of `slot` to the COPIED host clusters
+ * from `host` on, as writeSlot does entry by entry, marking the table dirty
+ * once for the run.
+ */
+export function mapRun(s: Qcow2State, cache: TableCache, slot: Slot, index: number, n: number, host: number): void {
+  const size = s.g.l2EntrySize;
+  const cs = s.g.clusterSize;
+  for (let i = 0; i < n; i++) {
+    const p = (index + i) * size;
+    const h = host + i * cs;
+    writeEntry(slot.view, p, (Math.floor(h / 0x100000000) & HI_OFFSET_MASK) | HI_COPIED, h % 0x100000000 >>> 0);
+    if (size === 16) {
+      slot.view.setUint32(p + 8, 0);
+      slot.view.setUint32(p + 12, 0);
+    }
   }
   cache.markDirty(slot.l2Off, slot.table);
 }

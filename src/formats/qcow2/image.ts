@@ -19,7 +19,7 @@ import type {
 import { qcow2Amender } from './amend.js';
 import type { Qcow2Bitmaps } from './bitmap-ops.js';
 import { TableCache } from './cache.js';
-import { mapRange } from './cluster.js';
+import { clipExtent, mapRange } from './cluster.js';
 import { decompressCluster, readCompressedRun } from './compressed.js';
 import { cryptExtents, describeEncrypt } from './crypt.js';
 import { AUTOCLEAR_KNOWN, COMPAT_LAZY_REFCOUNTS, COMPRESSION_ZSTD, INCOMPAT_CORRUPT, INCOMPAT_DIRTY } from './layout.js';
@@ -111,9 +111,22 @@ export class Qcow2Image implements FormatImage {
 
   async mapping(offset: number, length: number, maxExtents?: number): Promise<readonly Extent[]> {
     const s = this.#s;
+    // Block status asks one extent at a time, run after run: a read-only image's tables do not
+    // change, so a later ask inside the last complete run is answered from it instead of walking
+    // the same (often long, empty) stretch of its tables again, once per layer of a chain.
+    const memo = maxExtents === 1 && !this.#writer && !s.crypt;
+    const hit = memo && this.#lastRun ? clipExtent(this.#lastRun, offset, length) : undefined;
+    if (hit) return [hit];
     const extents = await mapRange(s, offset, length, maxExtents);
+    const first = extents[0];
+    // Only a run that ended before the asked range did is known to end there.
+    const end = Math.min(offset + length, s.virtualSize);
+    if (memo && first && (first.offset + first.length < end || end === s.virtualSize)) this.#lastRun = first;
     return s.crypt ? cryptExtents(extents, s.crypt, s.rawDataStore ?? s.dataStore) : extents;
   }
+
+  /** The last complete run mapping() found (read-only images; see there). */
+  #lastRun: Extent | undefined;
 
   async readCompressed(extent: CompressedExtent, unit: Uint8Array): Promise<void> {
     const max = 2 * this.#s.g.clusterSize;

@@ -15,7 +15,7 @@ import { setQcow2Backing } from './backing.js';
 import { l1Entry } from './cluster.js';
 import { compressCluster } from './compressed.js';
 import { CompressedSpace } from './compressed-space.js';
-import { compressedSpan, fillCluster, fillSubcluster, readSlot, writeSlot, type ClusterAccess, type EntryInfo, type Slot } from './entries.js';
+import { compressedSpan, fillCluster, fillSubcluster, mapRun, readSlot, vacantEntries, writeSlot, type ClusterAccess, type EntryInfo, type Slot } from './entries.js';
 import { HEADER_FIELD, writeHeaderU64 } from './header.js';
 import {
   encodeCompressed,
@@ -98,14 +98,20 @@ export class Qcow2Writer implements ImageWriter {
   }
 
   async #writeNow(offset: number, data: Uint8Array): Promise<void> {
-    await this.#begin();
+    if (!this.#begun) await this.#begin();
+    else if (this.#broken) throw this.#broken;
     // One L2 table at a time: each piece's clusters share one slot table.
     for (const p of splitAt(offset, data.length, this.#s.g.l2Entries * this.#cs)) {
-      const slot = await this.#slotFor(p.offset);
+      const slot = this.#cachedSlot(p.offset) ?? (await this.#slotFor(p.offset));
       const piece = data.subarray(p.pos, p.pos + p.length);
       await this.#guard(() => (this.#s.g.extendedL2 ? this.#writeExtended(slot, p.offset, piece) : this.#writeStandard(slot, p.offset, piece)));
     }
-    await this.#maybeFlushFrees();
+    if (this.#frees.length > MAX_PENDING_FREES) await this.flush();
+  }
+
+  /** Nothing is left for #begin to set up (convert's writes skip its await). */
+  get #begun(): boolean {
+    return this.#meta !== undefined && (this.#dirtyBitSet || !this.#rc.lazy);
   }
 
   async #begin(): Promise<void> {
@@ -128,6 +134,20 @@ export class Qcow2Writer implements ImageWriter {
       if (err instanceof CorruptImageError) this.#broken = err;
       throw err;
     }
+  }
+
+  /**
+   * The L2 slot of guest offset `gOff` when its table is this image's own
+   * (COPIED) and cached: what #slotFor would return, without a promise.
+   */
+  #cachedSlot(gOff: number): Slot | undefined {
+    const s = this.#s;
+    const cluster = Math.floor(gOff / this.#cs);
+    const l1i = Math.floor(cluster / s.g.l2Entries);
+    if (l1i >= s.l1Size || (s.l1.getUint32(l1i * 8) & HI_COPIED) === 0) return undefined;
+    const l2Off = l1Entry(s, l1i);
+    const table = l2Off === 0 ? undefined : s.l2Cache.cached(l2Off);
+    return table && { l2Off, table, view: new DataView(table.buffer, table.byteOffset, table.byteLength), index: cluster % s.g.l2Entries };
   }
 
   /** The L2 slot of guest offset `gOff`, allocating or copying the L2 table as needed. */
@@ -167,8 +187,13 @@ export class Qcow2Writer implements ImageWriter {
   }
 
   async #writeData(host: number, data: Uint8Array, guest?: number): Promise<void> {
-    await this.#checkDataOverlap(host, data.length);
+    if (this.#overlaps(host, data.length)) await this.#checkDataOverlap(host, data.length);
     await this.#put(host, data, guest);
+  }
+
+  /** A data write at `host` would land on metadata (checked without a promise; #checkDataOverlap then refuses it). */
+  #overlaps(host: number, length: number): boolean {
+    return !this.#s.externalData && this.#meta?.overlap(host, length) !== undefined;
   }
 
   /**
@@ -201,7 +226,13 @@ export class Qcow2Writer implements ImageWriter {
       let n = 1;
       const maxN = Math.max(1, Math.floor(MAX_RUN_BYTES / cs));
       const lastC = Math.floor((gOff + chunk.length - 1) / cs);
+      // An allocating run goes on over vacant entries without decoding them (a new image's are all vacant).
+      const vacantRun = !inPlace && !(e.hasHost && e.copied);
       while (c + n <= lastC && n < maxN) {
+        if (vacantRun && vacantEntries(this.#s, slot, slot.index + (c + n - first), 1)) {
+          n++;
+          continue;
+        }
         const f = readSlot(this.#s, slot, slot.index + (c + n - first));
         const fIn = f.hasHost && f.copied && !f.zero;
         if (inPlace ? !fIn || f.host !== e.host + n * cs : fIn || (e.hasHost && e.copied)) break;
@@ -223,9 +254,11 @@ export class Qcow2Writer implements ImageWriter {
   async #allocRun(slot: Slot, index: number, c: number, n: number, cur: number, data: Uint8Array): Promise<void> {
     const s = this.#s;
     const cs = this.#cs;
+    // Vacant entries (a new image's) point at nothing: they need no decoding and nothing to free.
+    const vacant = !s.backingReader && !s.externalData && vacantEntries(s, slot, index, n);
     const olds: EntryInfo[] = [];
-    for (let i = 0; i < n; i++) olds.push(readSlot(s, slot, index + i));
-    const reuse = n === 1 && olds[0]!.hasHost && olds[0]!.copied;
+    if (!vacant) for (let i = 0; i < n; i++) olds.push(readSlot(s, slot, index + i));
+    const reuse = n === 1 && olds[0] !== undefined && olds[0].hasHost && olds[0].copied;
     const neverUsed = this.#rc.usedEnd;
     const host = reuse ? olds[0]!.host : s.externalData ? c * cs : await this.#rc.allocate(n);
     const start = cur - c * cs;
@@ -235,7 +268,7 @@ export class Qcow2Writer implements ImageWriter {
     // through to a backing file meanwhile, so under beginWrite the data may land after this returns.
     const whole = start === 0 && end === n * cs;
     if (!reuse && !s.backingReader && !s.externalData && olds.every((o) => !o.hasHost && (whole || !o.compressed))) {
-      await this.#checkDataOverlap(host, n * cs);
+      if (this.#overlaps(host, n * cs)) await this.#checkDataOverlap(host, n * cs);
       // Clusters never written before (past everything the file held or referenced) already read
       // as zeros: only the data goes out, as qemu zeroes them with fallocate instead of writing.
       const neverWritten = host / cs >= neverUsed;
@@ -253,10 +286,8 @@ export class Qcow2Writer implements ImageWriter {
       // (every piece lies in the run that starts at guest cluster c, so its guest offset follows from its host one)
       const started = pieces.map(([at, bytes]) => this.#data.start(() => this.#put(at, bytes, c * cs + (at - host))));
       if (!this.#data.collecting) await Promise.all(started);
-      for (let i = 0; i < n; i++) {
-        writeSlot(s, s.l2Cache, slot, { host: host + i * cs, copied: true }, index + i);
-        this.#unref(olds[i]!);
-      }
+      mapRun(s, s.l2Cache, slot, index, n, host);
+      for (const old of olds) this.#unref(old);
       return;
     }
     // Whole clusters go out as they are: no zeroed staging buffer, no copy.
