@@ -15,6 +15,12 @@ export type Target = (at: number) => Uint8Array | undefined;
 export type Sink = (chunk: Buffer, at: number) => void;
 
 const SCRATCH_SIZE = 64 * 1024;
+/**
+ * What a read takes while no body is being read (a head is awaited, or its
+ * body not asked for yet): a head's worth, not the start of the body, which
+ * would be copied into the early buffers and again into its destination.
+ */
+const HEAD_READ = 1024;
 /** Longest response head accepted. */
 const MAX_HEAD = 64 * 1024;
 
@@ -162,7 +168,9 @@ export class RawConnection {
       const into = b.target(b.got);
       if (into !== undefined && into.length > 0) this.#direct = into.length > f.left ? into.subarray(0, f.left) : into;
     }
-    return this.#direct ?? this.#scratch;
+    // net picks the next buffer as a read ends: a body's last read picks the one the next response's
+    // head comes into, the head's the one its body starts in (before the caller asks for the body).
+    return this.#direct ?? (b === undefined ? this.#scratch.subarray(0, HEAD_READ) : this.#scratch);
   }
 
   #received(n: number, buf: Uint8Array): boolean {

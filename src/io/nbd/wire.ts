@@ -32,9 +32,15 @@ export async function readBytes(wire: Wire, n: number): Promise<Uint8Array> {
 /** Bytes buffered ahead of the reader before the socket is paused. */
 const HIGH_WATER = 8 * 1024 * 1024;
 /** Reads owed at least this much take the socket's bytes straight into their own buffer. */
-const DIRECT_MIN = 64 * 1024;
+const DIRECT_MIN = 16 * 1024;
 /** The receive buffer of everything else (headers, short replies), copied out of after each read. */
 const SCRATCH_SIZE = 64 * 1024;
+/**
+ * Past a short pending read, the scratch read takes only this much more: the
+ * next reply's header (a data chunk's is 28 bytes), not the start of its
+ * payload, which would be copied twice instead of landing in place.
+ */
+const HEADER_ROOM = 32;
 
 /**
  * net.connect's `onread` for a {@link SocketWire}: without it every read
@@ -51,8 +57,8 @@ export class ReadRouter {
   readonly onread = {
     buffer: (): Uint8Array => this.#wire?.nextBuffer(this.#scratch) ?? this.#scratch,
     callback: (n: number, buf: Uint8Array): boolean => {
-      if (this.#wire) this.#wire.received(n, buf, this.#scratch);
-      else this.#early.push(Buffer.from(buf.subarray(0, n)));
+      if (this.#wire) return this.#wire.received(n, buf);
+      this.#early.push(Buffer.from(buf.subarray(0, n)));
       return true;
     },
   };
@@ -78,6 +84,8 @@ export class SocketWire implements Wire {
   #busy = false;
   /** The pending reader's buffer the socket reads into next, if it does. */
   #direct: Uint8Array | undefined;
+  /** Reading stopped when a direct read ended, until the next reader comes. */
+  #stopped = false;
   #drainWaiters: (() => void)[] = [];
   readonly #handlers: { readonly data: (b: Buffer) => void; readonly drain: () => void; readonly error: (e: Error) => void; readonly close: () => void; readonly timeout: () => void };
 
@@ -101,24 +109,57 @@ export class SocketWire implements Wire {
     for (const b of router?.bind(this) ?? []) this.#onData(b);
   }
 
-  /** The buffer the socket reads into next: the rest of a long pending read, or `scratch`. */
+  /**
+   * The buffer the socket reads into next: the rest of a long pending read,
+   * else `scratch`, cut to the rest of a short pending read and the next
+   * header.
+   */
   nextBuffer(scratch: Uint8Array): Uint8Array {
+    // Stopped: the read after the resume takes the next reply's header only.
+    if (this.#stopped) return scratch.subarray(0, HEADER_ROOM);
     const p = this.#pending;
-    this.#direct = p && this.#chunks.length === 0 && p.into.length - p.filled >= DIRECT_MIN ? p.into.subarray(p.filled) : undefined;
-    return this.#direct ?? scratch;
+    const left = p && this.#chunks.length === 0 ? p.into.length - p.filled : 0;
+    this.#direct = p && left >= DIRECT_MIN ? p.into.subarray(p.filled) : undefined;
+    return this.#direct ?? (left > 0 ? scratch.subarray(0, left + HEADER_ROOM) : scratch);
   }
 
-  /** `n` bytes the socket read into `buf` (from {@link nextBuffer}). */
-  received(n: number, buf: Uint8Array, scratch: Uint8Array): void {
-    if (buf === scratch) return this.#onData(Buffer.from(scratch.subarray(0, n)));
+  /**
+   * `n` bytes the socket read into `buf` (from {@link nextBuffer}); false
+   * stops reading (net's `onread` contract) when they complete the pending
+   * read. The socket asks for its next buffer before the reader's
+   * continuation runs, so it would read the next reply's header and the
+   * start of its payload into the scratch buffer and copy them twice;
+   * stopped, it resumes when the continuation asks for more.
+   */
+  received(n: number, buf: Uint8Array): boolean {
     const p = this.#pending;
+    if (buf !== this.#direct) this.#fromScratch(buf.subarray(0, n));
     // A direct read lands in the pending reader's buffer; if that reader already failed, so did the connection.
-    if (!p || buf !== this.#direct) return;
-    p.filled += n;
-    if (p.filled === p.into.length) {
-      this.#pending = undefined;
-      p.resolve();
+    else if (p) {
+      p.filled += n;
+      if (p.filled === p.into.length) {
+        this.#pending = undefined;
+        p.resolve();
+      }
     }
+    this.#stopped = p !== undefined && this.#pending === undefined;
+    return !this.#stopped;
+  }
+
+  /** Bytes read into the scratch buffer: what the pending reader wants goes to it, the rest is kept (copied). */
+  #fromScratch(bytes: Uint8Array): void {
+    const p = this.#pending;
+    let used = 0;
+    if (p && this.#chunks.length === 0) {
+      used = Math.min(bytes.length, p.into.length - p.filled);
+      p.into.set(bytes.subarray(0, used), p.filled);
+      p.filled += used;
+      if (p.filled === p.into.length) {
+        this.#pending = undefined;
+        p.resolve();
+      }
+    }
+    if (used < bytes.length) this.#onData(Buffer.from(bytes.subarray(used)));
   }
 
   /** Lets go of the socket (for TLS to take it over); nothing may be buffered. */
@@ -138,6 +179,11 @@ export class SocketWire implements Wire {
     return new Promise((resolve, reject) => {
       this.#pending = { into, filled: 0, resolve, reject };
       this.#drain();
+      if (this.#stopped && this.#pending !== undefined) {
+        this.#stopped = false;
+        // Paused for the high-water mark instead: #drain resumes it.
+        if (!this.#socket.isPaused()) this.#socket.resume();
+      }
     });
   }
 
