@@ -11,6 +11,7 @@ import { nativeAddon } from './native-addon.js';
 interface NativeCodecOps {
   decodeBatch?(codec: number, input: Uint8Array, pieces: Float64Array, unit: number, out: Uint8Array): Promise<{ produced: number[]; failedIndex?: number; message?: string }>;
   encodeUnit?(codec: number, data: Uint8Array): Promise<Uint8Array>;
+  encodeUnits?(codec: number, data: Uint8Array, unit: number, skipZeros: boolean, out: Uint8Array, sizes: Int32Array): Promise<number>;
   zstdAvailable?(): boolean;
 }
 
@@ -38,6 +39,15 @@ export async function runNativeCodec(task: CodecTask): Promise<CodecResult> {
   if (!ops?.decodeBatch || !ops.encodeUnit) throw new Error('the native codecs are not available');
   if (task.op === 'encode') return { out: await ops.encodeUnit(CODEC_IDS[task.codec], task.data) };
   return decode(ops.decodeBatch.bind(ops), task);
+}
+
+/**
+ * Compresses every unit of `data` in one native request (see
+ * {@link encodeUnitsOnPool}); undefined when the native module cannot.
+ */
+export async function runNativeEncodeUnits(codec: CodecName, data: Uint8Array, unit: number, skipZeros: boolean, out: Uint8Array, sizes: Int32Array): Promise<number | undefined> {
+  if (!ops?.encodeUnits || unit > MAX_UNIT || !nativeCodecCan({ op: 'encode', codec, data })) return undefined;
+  return ops.encodeUnits(CODEC_IDS[codec], data, unit, skipZeros, out, sizes);
 }
 
 async function decode(run: NonNullable<NativeCodecOps['decodeBatch']>, t: DecodeTask): Promise<CodecResult> {

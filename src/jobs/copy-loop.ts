@@ -36,6 +36,9 @@ interface Fetched {
   readonly written?: boolean | undefined;
   /** A data item the kernel copies (`-C`): nothing was read. */
   readonly offload?: boolean | undefined;
+  /** A run of units compressed at once: their outputs back to back (a pool buffer) and sizes (see BlockDevice.compressUnits). */
+  readonly packed?: Uint8Array | undefined;
+  readonly sizes?: Int32Array | undefined;
 }
 
 const NOTHING: Fetched = {};
@@ -77,7 +80,9 @@ export async function copyImage(sources: readonly BlockDevice[], target: BlockDe
   const throttle = rateLimiter(s.rateLimit);
   const pool = new BufferPool(Math.max(s.bufferSize, s.unit));
   const precompressed = new Map<Uint8Array, Uint8Array | null | undefined>();
-  const next = planner(source, s);
+  // Runs of units compress in one request and are written at once (the -c branch).
+  const runs = s.compress && target.canCompressRuns;
+  const next = planner(source, { ...s, compressRuns: runs });
   const mayZero = !s.targetIsZero;
   // -S 0: no zero detection, so a compressed target gets every cluster compressed, zeros included (as qemu-img).
   const compressZeros = s.compress && s.sparseSize === 0;
@@ -96,6 +101,12 @@ export async function copyImage(sources: readonly BlockDevice[], target: BlockDe
           if (fetched) return fetched;
         }
         await readSalvaging(source, item.offset, buf, s);
+        if (item.kind === 'unit' && runs && item.length % s.unit === 0) {
+          const packed = pool.take(item.length);
+          const sizes = new Int32Array(item.length / s.unit);
+          await target.compressUnits(buf, !compressZeros, packed, sizes);
+          return { buf, packed, sizes };
+        }
         // Compress here, where requests run in parallel; the ordered write stage only stores the result.
         if (item.kind === 'unit' && (compressZeros || !scanRun(buf, buf.length).zero)) precompressed.set(buf, await target.compressUnit(buf));
         return { buf };
@@ -109,6 +120,8 @@ export async function copyImage(sources: readonly BlockDevice[], target: BlockDe
         if (item.kind === 'zero') {
           pending.push(target.writeZeroes(at, item.length, { mayUnmap: true }));
           counters.zeroBytes += item.length;
+        } else if (item.kind === 'unit' && buf && got.packed && got.sizes) {
+          await issueUnits(target, at, buf, got.packed, got.sizes, s.unit, mayZero, throttle, counters, pending);
         } else if (item.kind === 'unit' && buf) {
           if (compressZeros || !scanRun(buf, buf.length).zero) {
             await throttle(buf.length);
@@ -152,6 +165,7 @@ export async function copyImage(sources: readonly BlockDevice[], target: BlockDe
         s.digest?.feed(at, item.length, item.kind === 'zero' || item.kind === 'skip' ? undefined : buf);
         await settleAll(pending);
         if (buf) pool.give(buf);
+        if (got.packed) pool.give(got.packed);
         s.progress.advance(item.length);
       },
     },
@@ -192,5 +206,44 @@ function issueRuns(target: BlockDevice, at: number, chunk: Uint8Array, runs: Spa
       counters.zeroBytes += length;
     }
     pos += length;
+  }
+}
+
+/**
+ * Issues the writes of a run of compressed units into `pending`, unit by
+ * unit in order as qemu-img writes them: the units that are not all zeros
+ * as one compressed run each stretch, the zero ones as zeros (or not at all
+ * when the target reads as zeros).
+ */
+async function issueUnits(
+  target: BlockDevice,
+  at: number,
+  buf: Uint8Array,
+  packed: Uint8Array,
+  sizes: Int32Array,
+  unit: number,
+  mayZero: boolean,
+  throttle: (bytes: number) => Promise<void>,
+  counters: CopyCounters,
+  pending: Promise<void>[],
+): Promise<void> {
+  let pos = 0;
+  for (let i = 0; i < sizes.length; ) {
+    if ((sizes[i] as number) < 0) {
+      if (mayZero) {
+        pending.push(target.writeZeroes(at + i * unit, unit, { mayUnmap: true }));
+        counters.zeroBytes += unit;
+      }
+      i++;
+      continue;
+    }
+    let end = i;
+    let bytes = 0;
+    while (end < sizes.length && (sizes[end] as number) >= 0) bytes += sizes[end++] as number;
+    await throttle((end - i) * unit);
+    pending.push(target.writeCompressedRun(at + i * unit, buf.subarray(i * unit, end * unit), packed.subarray(pos, pos + bytes), sizes.subarray(i, end)));
+    counters.dataBytes += (end - i) * unit;
+    pos += bytes;
+    i = end;
   }
 }
