@@ -225,7 +225,7 @@ export async function encodeUnitsOnPool(codec: CodecName, data: Uint8Array, unit
   const packed = await runNativeEncodeUnits(codec, data, unit, skipZeros, out, sizes);
   if (packed !== undefined) return packed;
   const units = Array.from({ length: data.length / unit }, (_, i) => data.subarray(i * unit, (i + 1) * unit));
-  const outs = await Promise.all(units.map((u) => (skipZeros && scanRun(u, u.length).zero ? undefined : encodeUnitOnPool(codec, u))));
+  const outs = await Promise.all(units.map((u) => (skipZeros && scanRun(u, u.length).zero ? Promise.resolve(undefined) : encodeUnitOnPool(codec, u))));
   let pos = 0;
   for (const [i, o] of outs.entries()) {
     sizes[i] = o === undefined ? -1 : o.length < unit ? o.length : 0;
