@@ -42,12 +42,35 @@ export async function runNativeCodec(task: CodecTask): Promise<CodecResult> {
 }
 
 /**
- * Compresses every unit of `data` in one native request (see
- * {@link encodeUnitsOnPool}); undefined when the native module cannot.
+ * Input bytes per native request of {@link runNativeEncodeUnits}: small
+ * enough that one run spreads over every pool thread (a run the ordered
+ * writer waits for must not compress on one core while the others idle),
+ * large enough that a request costs little next to its work.
+ */
+const ENCODE_REQUEST_BYTES = 256 * 1024;
+
+/**
+ * Compresses every unit of `data` (see {@link encodeUnitsOnPool}) in a few
+ * native requests that run in parallel, each packing into its own part of
+ * `out`; the parts are then moved together. Undefined when the native
+ * module cannot.
  */
 export async function runNativeEncodeUnits(codec: CodecName, data: Uint8Array, unit: number, skipZeros: boolean, out: Uint8Array, sizes: Int32Array): Promise<number | undefined> {
-  if (!ops?.encodeUnits || unit > MAX_UNIT || !nativeCodecCan({ op: 'encode', codec, data })) return undefined;
-  return ops.encodeUnits(CODEC_IDS[codec], data, unit, skipZeros, out, sizes);
+  const encode = ops?.encodeUnits;
+  if (!encode || unit > MAX_UNIT || !nativeCodecCan({ op: 'encode', codec, data })) return undefined;
+  const per = Math.max(1, Math.floor(ENCODE_REQUEST_BYTES / unit)) * unit;
+  const parts: Promise<number>[] = [];
+  for (let at = 0; at < data.length; at += per) {
+    const end = Math.min(data.length, at + per);
+    parts.push(encode.call(ops, CODEC_IDS[codec], data.subarray(at, end), unit, skipZeros, out.subarray(at, end), sizes.subarray(at / unit, end / unit)));
+  }
+  const packed = await Promise.all(parts);
+  let pos = 0;
+  for (const [i, n] of packed.entries()) {
+    if (pos !== i * per) out.copyWithin(pos, i * per, i * per + n);
+    pos += n;
+  }
+  return pos;
 }
 
 async function decode(run: NonNullable<NativeCodecOps['decodeBatch']>, t: DecodeTask): Promise<CodecResult> {
