@@ -69,6 +69,18 @@ describe('compressing a run of units at once', () => {
     });
   }
 
+  it('a run larger than one native request packs as one', async () => {
+    await loadZstd();
+    // 104 units of 4 KiB: several requests, whose parts are moved together.
+    const data = new Uint8Array(Buffer.concat(Array.from({ length: 13 }, (_, i) => Buffer.from(units()).fill(i, 6 * UNIT + i, 6 * UNIT + 2 * i + 1))));
+    for (const codec of ['deflate-raw', 'zstd'] as const) {
+      const got = await run(codec, data, true, false);
+      const portable = await run(codec, data, true, true);
+      assert.deepEqual(got.sizes, portable.sizes);
+      assert.ok(Buffer.from(got.packed).equals(Buffer.from(portable.packed)), codec);
+    }
+  });
+
   const ops = nativeAddon as { encodeUnits?: (...args: unknown[]) => Promise<number> } | undefined;
   it('the native module refuses buffers that do not fit', { skip: !ops?.encodeUnits || !nativeCodecCan({ op: 'encode', codec: 'deflate-raw', data: new Uint8Array(1) }) }, () => {
     const enc = ops?.encodeUnits as (...args: unknown[]) => Promise<number>;
