@@ -8,7 +8,9 @@
  * thread; into a target whose bytes have a fixed place (raw) the same
  * request writes it too. Everything else, and every item when the native
  * module is absent, is read, scanned and written from JavaScript, with the
- * same runs and so the same target.
+ * same runs and so the same target. With `-c`, an item is a run of
+ * clusters, compressed off the main thread in a few requests and written
+ * as one run (BlockDevice.compressUnits, writeCompressedRun).
  */
 import { scanRun } from '../core/bytes.js';
 import { settleAll } from '../core/settle.js';
@@ -80,9 +82,9 @@ export async function copyImage(sources: readonly BlockDevice[], target: BlockDe
   const throttle = rateLimiter(s.rateLimit);
   const pool = new BufferPool(Math.max(s.bufferSize, s.unit));
   const precompressed = new Map<Uint8Array, Uint8Array | null | undefined>();
-  // Runs of units compress in one request and are written at once (the -c branch).
-  const runs = s.compress && target.canCompressRuns;
-  const next = planner(source, { ...s, compressRuns: runs });
+  // -c: an item holds a run of units, compressed in a few requests and written at once.
+  const compressRuns = s.compress && target.canCompressRuns;
+  const next = planner(source, { ...s, compressRuns });
   const mayZero = !s.targetIsZero;
   // -S 0: no zero detection, so a compressed target gets every cluster compressed, zeros included (as qemu-img).
   const compressZeros = s.compress && s.sparseSize === 0;
@@ -101,7 +103,7 @@ export async function copyImage(sources: readonly BlockDevice[], target: BlockDe
           if (fetched) return fetched;
         }
         await readSalvaging(source, item.offset, buf, s);
-        if (item.kind === 'unit' && runs && item.length % s.unit === 0) {
+        if (item.kind === 'unit' && compressRuns && item.length % s.unit === 0) {
           const packed = pool.take(item.length);
           const sizes = new Int32Array(item.length / s.unit);
           await target.compressUnits(buf, !compressZeros, packed, sizes);
