@@ -3,7 +3,8 @@
  * and zstd qcow2 and streamOptimized VMDK converted to raw, and raw
  * converted with `-c` (zlib and zstd). Like run.ts, each case alternates
  * the two tools, removes the output and syncs (untimed) before every run,
- * and reports fastest and median of each, their ratios and vdisk's peak RSS;
+ * and reports fastest and median of each, their ratios, the median CPU time
+ * (user + system) of each and vdisk's peak RSS;
  * every vdisk output is then checked against the source with
  * `qemu-img compare` (and `qemu-img check` for qcow2).
  *
@@ -72,31 +73,36 @@ function main(): void {
     { name: 'convert -c raw → qcow2 (zlib)', args: ['-c', '-O', 'qcow2', '-f', 'raw', 'mixed.raw', 'out.qcow2'], output: 'out.qcow2', source: 'mixed.raw' },
   ].filter((c) => ONLY === undefined || c.name.includes(ONLY));
   const rows = [
-    '| case | vdisk min / median (s) | qemu-img min / median (s) | ratio min / median | vdisk peak RSS |',
-    '|---|---|---|---|---|',
+    '| case | vdisk min / median (s) | qemu-img min / median (s) | ratio min / median | CPU median, vdisk / qemu-img (s) | vdisk peak RSS |',
+    '|---|---|---|---|---|---|',
   ];
   for (const c of cases) {
     const ours: number[] = [];
     const theirs: number[] = [];
+    const cpu: [number[], number[]] = [[], []];
     let rss = 0;
     for (let i = 0; i < RUNS; i++) {
       prepare(WORK, c.output);
       const v = timed(WORK, process.execPath, [BIN, 'convert', ...c.args]);
       ours.push(v.seconds);
+      cpu[0].push(v.cpuSeconds);
       rss = Math.max(rss, v.rssKiB);
       if (i === 0) verify(c);
       prepare(WORK, c.output);
-      theirs.push(timed(WORK, 'qemu-img', ['convert', ...c.args]).seconds);
+      const q = timed(WORK, 'qemu-img', ['convert', ...c.args]);
+      theirs.push(q.seconds);
+      cpu[1].push(q.cpuSeconds);
     }
     prepare(WORK, c.output);
     rmSync(join(WORK, c.output), { force: true });
     const row =
       `| ${c.name} | ${Math.min(...ours).toFixed(3)} / ${median(ours).toFixed(3)} | ${Math.min(...theirs).toFixed(3)} / ${median(theirs).toFixed(3)} | ` +
-      `${(Math.min(...ours) / Math.min(...theirs)).toFixed(2)} / ${(median(ours) / median(theirs)).toFixed(2)} | ${(rss / 1024).toFixed(0)} MiB |`;
+      `${(Math.min(...ours) / Math.min(...theirs)).toFixed(2)} / ${(median(ours) / median(theirs)).toFixed(2)} | ${median(cpu[0]).toFixed(2)} / ${median(cpu[1]).toFixed(2)} | ${(rss / 1024).toFixed(0)} MiB |`;
     rows.push(row);
     console.error(row);
   }
   console.log(`Workload: ${SIZE_MIB} MiB mixed.raw (../shared/bench/mkworkload.py) and qemu-img-made compressed images of it, ${RUNS} alternating runs per tool, \`sync\` and old output removed before each run`);
+  console.log(`Load average at the end: ${os.loadavg().map((l) => l.toFixed(1)).join(', ')}; NODE_EXTRA_CA_CERTS ${process.env['NODE_EXTRA_CA_CERTS'] ? 'set' : 'unset'}`);
   console.log(`Machine: ${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}, ${spawnSync('qemu-img', ['--version'], { encoding: 'utf8' }).stdout.split('\n')[0]}\n`);
   console.log(rows.join('\n'));
 }

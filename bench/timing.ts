@@ -4,24 +4,25 @@ import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 
 /**
- * Runs a command in `cwd`, returning wall seconds and the child's peak RSS (KiB).
+ * Runs a command in `cwd`, returning wall seconds, the child's CPU seconds (user + system) and peak RSS (KiB).
  * With `timeoutS`, a command still running then is killed and the run fails (a hung client must not stall the bench).
  */
-export function timed(cwd: string, cmd: string, args: string[], timeoutS?: number): { seconds: number; rssKiB: number } {
+export function timed(cwd: string, cmd: string, args: string[], timeoutS?: number): { seconds: number; cpuSeconds: number; rssKiB: number } {
   const wrapper = [
     'import resource,subprocess,sys,time',
     't=time.monotonic()',
     'try: r=subprocess.run(sys.argv[2:], timeout=float(sys.argv[1]) or None)',
     'except subprocess.TimeoutExpired: sys.exit(124)',
     'd=time.monotonic()-t',
-    'print(d, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)',
+    'u=resource.getrusage(resource.RUSAGE_CHILDREN)',
+    'print(d, u.ru_utime+u.ru_stime, u.ru_maxrss)',
     'sys.exit(r.returncode)',
   ].join('\n');
   const r = spawnSync('python3', ['-c', wrapper, String(timeoutS ?? 0), cmd, ...args], { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
   if (r.status === 124 && timeoutS) throw new Error(`${cmd} did not finish in ${timeoutS} s`);
   if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed`);
-  const [sec, rss] = r.stdout.trim().split(/\s+/).slice(-2).map(Number);
-  return { seconds: sec ?? NaN, rssKiB: rss ?? NaN };
+  const [sec, cpu, rss] = r.stdout.trim().split(/\s+/).slice(-3).map(Number);
+  return { seconds: sec ?? NaN, cpuSeconds: cpu ?? NaN, rssKiB: rss ?? NaN };
 }
 
 /** Removes the previous run's output (untimed) and syncs, so that every run starts alike. */

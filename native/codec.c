@@ -9,6 +9,11 @@
  *     of [at, length, outAt, from, count] per unit: unit bytes decoded from input[at, at+length),
  *     bytes [from, from+count) of the unit copied to out at outAt
  *   encodeUnit(codec, data) -> Promise<Uint8Array>
+ *   encodeUnits(codec, data, unit, skipZeros, out, sizes) -> Promise<number>: every unit of data
+ *     (a whole number of units) compressed in one request, the outputs packed back to back in out
+ *     (at least data's length) in unit order, sizes[i] (an Int32Array) the bytes unit i took there,
+ *     0 for a unit that does not compress below a unit (stored plain, as QEMU does) or -1 for an
+ *     all-zero unit when skipZeros; resolves with the packed length
  *   zstdAvailable() -> boolean: libzstd.so.1 could be loaded
  * zlib is the one Node carries (its headers ship with Node and its symbols are exported to
  * addons); zstd is the system's libzstd, loaded on first use, as Node 20 has none. Deflate
@@ -85,7 +90,7 @@ static void ld_load(void) {
 
 /* Per pool thread, reused across requests (the pool's threads live as long as the process). */
 static __thread void *tl_dctx, *tl_cctx, *tl_ld;
-static __thread z_stream *tl_inflate;
+static __thread z_stream *tl_inflate, *tl_deflate[2];
 static __thread uint8_t *tl_unit;
 static __thread size_t tl_unit_size;
 
@@ -229,10 +234,12 @@ static const char *decode_unit(int codec, const uint8_t *in, size_t n, uint8_t *
 typedef struct {
   napi_async_work work;
   napi_deferred deferred;
-  int codec, encode;
+  int codec, encode; /* encode: 1 one unit (encodeUnit), 2 a run of units (encodeUnits) */
+  int skip_zeros;
+  int32_t *sizes;
   const uint8_t *input;
   size_t input_len;
-  napi_ref input_ref, out_ref;
+  napi_ref input_ref, out_ref, sizes_ref;
   double *pieces;
   size_t npieces, unit;
   uint8_t *out;
@@ -266,38 +273,80 @@ static void decode_batch(CodecWork *w) {
   }
 }
 
-static void encode_unit(CodecWork *w) {
-  size_t n = w->input_len;
-  if (w->codec == CODEC_ZSTD) {
-    size_t cap = zs.compress_bound(n);
-    if (!tl_cctx && !(tl_cctx = zs.create_cctx())) { w->message = "out of memory"; return; }
-    if (!(w->encoded = malloc(cap ? cap : 1))) { w->message = "out of memory"; return; }
-    size_t r = zs.compress_cctx(tl_cctx, w->encoded, cap, w->input, n, ZSTD_LEVEL);
-    if (zs.is_error(r)) { w->message = "zstd compression failed"; return; }
-    w->encoded_len = r;
-    return;
+/*
+ * Compresses in[0, n) into dst[0, cap) (cap at least the codec's bound): zstd at its default level
+ * as QEMU's qcow2 does, deflate as node:zlib's deflateRawSync({ windowBits: 12, memLevel: 9 }) (QEMU's
+ * qcow2 clusters) and deflateSync() (VMDK grains) make it. The contexts live per pool thread.
+ */
+static const char *compress_into(int codec, const uint8_t *in, size_t n, uint8_t *dst, size_t cap, size_t *len) {
+  if (codec == CODEC_ZSTD) {
+    if (!tl_cctx && !(tl_cctx = zs.create_cctx())) return "out of memory";
+    size_t r = zs.compress_cctx(tl_cctx, dst, cap, in, n, ZSTD_LEVEL);
+    if (zs.is_error(r)) return "zstd compression failed";
+    *len = r;
+    return NULL;
   }
-  /* As node:zlib's deflateRawSync({ windowBits: 12, memLevel: 9 }) and deflateSync() make them. */
-  z_stream z;
-  memset(&z, 0, sizeof z);
-  int raw = w->codec == CODEC_DEFLATE_RAW;
-  if (deflateInit2(&z, Z_DEFAULT_COMPRESSION, Z_DEFLATED, raw ? -12 : 15, raw ? 9 : 8, Z_DEFAULT_STRATEGY) != Z_OK) { w->message = "out of memory"; return; }
-  size_t cap = deflateBound(&z, (uLong)n);
-  if (!(w->encoded = malloc(cap))) { deflateEnd(&z); w->message = "out of memory"; return; }
-  z.next_in = (Bytef *)w->input;
-  z.avail_in = (uInt)n;
-  z.next_out = w->encoded;
-  z.avail_out = (uInt)cap;
-  int ret = deflate(&z, Z_FINISH);
-  w->encoded_len = cap - z.avail_out;
-  deflateEnd(&z);
-  if (ret != Z_STREAM_END) w->message = "compression failed";
+  int raw = codec == CODEC_DEFLATE_RAW;
+  z_stream *z = tl_deflate[raw];
+  if (!z) {
+    if (!(z = calloc(1, sizeof *z))) return "out of memory";
+    if (deflateInit2(z, Z_DEFAULT_COMPRESSION, Z_DEFLATED, raw ? -12 : 15, raw ? 9 : 8, Z_DEFAULT_STRATEGY) != Z_OK) { free(z); return "out of memory"; }
+    tl_deflate[raw] = z;
+  } else if (deflateReset(z) != Z_OK) {
+    return "zlib reset failed";
+  }
+  z->next_in = (Bytef *)in;
+  z->avail_in = (uInt)n;
+  z->next_out = dst;
+  z->avail_out = (uInt)cap;
+  int ret = deflate(z, Z_FINISH);
+  *len = cap - z->avail_out;
+  return ret == Z_STREAM_END ? NULL : "compression failed";
+}
+
+/* The most bytes compress_into() may need for n bytes of input. */
+static size_t compress_bound(int codec, size_t n) {
+  if (codec == CODEC_ZSTD) return zs.compress_bound(n);
+  /* zlib's deflateBound() for parameters other than its defaults, with a zlib header and trailer */
+  return n + ((n + 7) >> 3) + ((n + 63) >> 6) + 5 + 6 + 4;
+}
+
+static void encode_unit(CodecWork *w) {
+  size_t cap = compress_bound(w->codec, w->input_len);
+  if (!(w->encoded = malloc(cap))) { w->message = "out of memory"; return; }
+  w->message = compress_into(w->codec, w->input, w->input_len, w->encoded, cap, &w->encoded_len);
+}
+
+static int all_zero(const uint8_t *p, size_t n) {
+  return n == 0 || (p[0] == 0 && memcmp(p, p + 1, n - 1) == 0);
+}
+
+/* encodeUnits: each unit through a per-thread scratch buffer, kept when it came out smaller than a unit. */
+static void encode_units(CodecWork *w) {
+  size_t unit = w->unit, count = w->input_len / unit, pos = 0;
+  uint8_t *dst = scratch(compress_bound(w->codec, unit));
+  if (!dst) { w->message = "out of memory"; return; }
+  for (size_t i = 0; i < count; i++) {
+    const uint8_t *in = w->input + i * unit;
+    int32_t size = -1;
+    if (!w->skip_zeros || !all_zero(in, unit)) {
+      size_t len;
+      w->message = compress_into(w->codec, in, unit, dst, compress_bound(w->codec, unit), &len);
+      if (w->message) return;
+      size = len < unit ? (int32_t)len : 0;
+      if (size > 0) memcpy(w->out + pos, dst, len);
+      pos += (size_t)(size > 0 ? size : 0);
+    }
+    w->sizes[i] = size;
+  }
+  w->encoded_len = pos;
 }
 
 static void codec_execute(napi_env env, void *data) {
   (void)env;
   CodecWork *w = data;
-  if (w->encode) encode_unit(w);
+  if (w->encode == 2) encode_units(w);
+  else if (w->encode) encode_unit(w);
   else decode_batch(w);
 }
 
@@ -305,7 +354,10 @@ static void codec_complete(napi_env env, napi_status status, void *data) {
   CodecWork *w = data;
   napi_value result, v;
   if (status != napi_ok && !w->message) w->message = "the request was cancelled";
-  if (w->encode) {
+  if (w->encode == 2 && !w->message) {
+    napi_create_double(env, (double)w->encoded_len, &result);
+    napi_resolve_deferred(env, w->deferred, result);
+  } else if (w->encode) {
     if (w->message) {
       napi_value msg;
       napi_create_string_utf8(env, w->message, NAPI_AUTO_LENGTH, &msg);
@@ -338,6 +390,7 @@ static void codec_complete(napi_env env, napi_status status, void *data) {
   }
   if (w->input_ref) napi_delete_reference(env, w->input_ref);
   if (w->out_ref) napi_delete_reference(env, w->out_ref);
+  if (w->sizes_ref) napi_delete_reference(env, w->sizes_ref);
   napi_delete_async_work(env, w->work);
   free(w->pieces);
   free(w->produced);
@@ -430,4 +483,37 @@ napi_value ZstdAvailable(napi_env env, napi_callback_info info) {
   napi_value v;
   napi_get_boolean(env, zstd_ready(), &v);
   return v;
+}
+
+napi_value EncodeUnits(napi_env env, napi_callback_info info) {
+  static const char *usage = "encodeUnits(codec, data, unit, skipZeros, out, sizes)";
+  size_t argc = 6;
+  napi_value argv[6];
+  int32_t codec, unit;
+  bool skip;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 6 || napi_get_value_int32(env, argv[0], &codec) != napi_ok ||
+      napi_get_value_int32(env, argv[2], &unit) != napi_ok || napi_get_value_bool(env, argv[3], &skip) != napi_ok || codec < 0 || codec > 2 || unit <= 0 ||
+      (uint32_t)unit > MAX_UNIT) {
+    return fail(env, NULL, usage);
+  }
+  if (codec == CODEC_ZSTD && !zstd_ready()) return fail(env, NULL, "zstd is not available");
+  CodecWork *w = calloc(1, sizeof *w);
+  if (!w) return fail(env, NULL, "out of memory");
+  w->codec = codec;
+  w->encode = 2;
+  w->unit = (size_t)unit;
+  w->skip_zeros = skip;
+  napi_typedarray_type type;
+  napi_value ab;
+  size_t offset, count;
+  /* Checked here, once: the units, the room for their outputs and one size each. */
+  if (bytes_of(env, argv[1], (uint8_t **)&w->input, &w->input_len) || bytes_of(env, argv[4], &w->out, &w->out_len) ||
+      napi_get_typedarray_info(env, argv[5], &type, &count, (void **)&w->sizes, &ab, &offset) != napi_ok || type != napi_int32_array ||
+      w->input_len % w->unit || w->out_len < w->input_len || count < w->input_len / w->unit) {
+    return fail(env, w, usage);
+  }
+  if (napi_create_reference(env, argv[1], 1, &w->input_ref) != napi_ok) return fail(env, w, usage);
+  napi_create_reference(env, argv[4], 1, &w->out_ref);
+  napi_create_reference(env, argv[5], 1, &w->sizes_ref);
+  return queue(env, w, "encodeUnits");
 }

@@ -4,5 +4,6 @@
 #include <node_api.h>
 napi_value DecodeBatch(napi_env env, napi_callback_info info);
 napi_value EncodeUnit(napi_env env, napi_callback_info info);
+napi_value EncodeUnits(napi_env env, napi_callback_info info);
 napi_value ZstdAvailable(napi_env env, napi_callback_info info);
 #endif

@@ -511,6 +511,7 @@ static napi_value Init(napi_env env, napi_value exports) {
     { "directAlignment", NULL, DirectAlignment, NULL, NULL, NULL, napi_default, NULL },
     { "decodeBatch", NULL, DecodeBatch, NULL, NULL, NULL, napi_default, NULL },
     { "encodeUnit", NULL, EncodeUnit, NULL, NULL, NULL, napi_default, NULL },
+    { "encodeUnits", NULL, EncodeUnits, NULL, NULL, NULL, napi_default, NULL },
     { "zstdAvailable", NULL, ZstdAvailable, NULL, NULL, NULL, napi_default, NULL },
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);

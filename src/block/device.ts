@@ -172,6 +172,31 @@ export class BlockDevice {
   }
 
   /**
+   * Writes a run of units {@link BlockDevice.compressUnits} compressed (none
+   * of them zero-skipped), for formats that can ({@link BlockDevice.canCompressRuns}).
+   */
+  async writeCompressedRun(offset: number, data: Uint8Array, packed: Uint8Array, sizes: Int32Array): Promise<void> {
+    this.#checkRange(offset, data.length);
+    const writer = this.#writer();
+    if (!writer.beginWriteCompressedRun) throw new InvalidArgumentError(`Format '${this.format}' does not support compressed writes`);
+    const begin = writer.beginWriteCompressedRun.bind(writer);
+    // Only placing the units holds the lock: the next run is placed while these bytes are written.
+    const finish = await this.#writeLock.run(() => begin(offset, data, packed, sizes));
+    await finish();
+  }
+
+  /**
+   * Compresses a run of whole units at once without taking the write lock
+   * (see {@link vdisk/driver!ImageWriter.compressUnits | ImageWriter.compressUnits}),
+   * for a later {@link BlockDevice.writeCompressedRun}.
+   */
+  async compressUnits(data: Uint8Array, skipZeros: boolean, out: Uint8Array, sizes: Int32Array): Promise<void> {
+    const writer = this.#writer();
+    if (!writer.compressUnits) throw new InvalidArgumentError(`Format '${this.format}' does not support compressed writes`);
+    await writer.compressUnits(data, skipZeros, out, sizes);
+  }
+
+  /**
    * Compresses a unit for a later {@link BlockDevice.writeCompressed}
    * without taking the write lock, so many units compress at once (every
    * core, through the thread pool). Undefined when the format compresses
@@ -270,6 +295,12 @@ export class BlockDevice {
   /** True when the top image can take compressed units ({@link BlockDevice.writeCompressed}). */
   get canCompress(): boolean {
     return this.top.image.writer?.writeCompressed !== undefined;
+  }
+
+  /** True when the top image compresses and writes runs of units at once ({@link BlockDevice.writeCompressedRun}). */
+  get canCompressRuns(): boolean {
+    const w = this.top.image.writer;
+    return w?.compressUnits !== undefined && w.beginWriteCompressedRun !== undefined;
   }
 
   /** True when a new top image does not read as zeros (see {@link ImageWriter.noZeroInit}). */

@@ -11,6 +11,7 @@ import { nativeAddon } from './native-addon.js';
 interface NativeCodecOps {
   decodeBatch?(codec: number, input: Uint8Array, pieces: Float64Array, unit: number, out: Uint8Array): Promise<{ produced: number[]; failedIndex?: number; message?: string }>;
   encodeUnit?(codec: number, data: Uint8Array): Promise<Uint8Array>;
+  encodeUnits?(codec: number, data: Uint8Array, unit: number, skipZeros: boolean, out: Uint8Array, sizes: Int32Array): Promise<number>;
   zstdAvailable?(): boolean;
 }
 
@@ -38,6 +39,38 @@ export async function runNativeCodec(task: CodecTask): Promise<CodecResult> {
   if (!ops?.decodeBatch || !ops.encodeUnit) throw new Error('the native codecs are not available');
   if (task.op === 'encode') return { out: await ops.encodeUnit(CODEC_IDS[task.codec], task.data) };
   return decode(ops.decodeBatch.bind(ops), task);
+}
+
+/**
+ * Input bytes per native request of {@link runNativeEncodeUnits}: small
+ * enough that one run spreads over every pool thread (a run the ordered
+ * writer waits for must not compress on one core while the others idle),
+ * large enough that a request costs little next to its work.
+ */
+const ENCODE_REQUEST_BYTES = 256 * 1024;
+
+/**
+ * Compresses every unit of `data` (see {@link encodeUnitsOnPool}) in a few
+ * native requests that run in parallel, each packing into its own part of
+ * `out`; the parts are then moved together. Undefined when the native
+ * module cannot.
+ */
+export async function runNativeEncodeUnits(codec: CodecName, data: Uint8Array, unit: number, skipZeros: boolean, out: Uint8Array, sizes: Int32Array): Promise<number | undefined> {
+  const encode = ops?.encodeUnits;
+  if (!encode || unit > MAX_UNIT || !nativeCodecCan({ op: 'encode', codec, data })) return undefined;
+  const per = Math.max(1, Math.floor(ENCODE_REQUEST_BYTES / unit)) * unit;
+  const parts: Promise<number>[] = [];
+  for (let at = 0; at < data.length; at += per) {
+    const end = Math.min(data.length, at + per);
+    parts.push(encode.call(ops, CODEC_IDS[codec], data.subarray(at, end), unit, skipZeros, out.subarray(at, end), sizes.subarray(at / unit, end / unit)));
+  }
+  const packed = await Promise.all(parts);
+  let pos = 0;
+  for (const [i, n] of packed.entries()) {
+    if (pos !== i * per) out.copyWithin(pos, i * per, i * per + n);
+    pos += n;
+  }
+  return pos;
 }
 
 async function decode(run: NonNullable<NativeCodecOps['decodeBatch']>, t: DecodeTask): Promise<CodecResult> {

@@ -18,7 +18,8 @@ import type { Worker } from 'node:worker_threads';
 
 import { toAbortError } from './abort.js';
 import { runCodecTask, type CodecName, type CodecResult, type CodecTask, type EncodeResult } from './codec-kernels.js';
-import { nativeCodecCan, runNativeCodec } from './codec-native.js';
+import { nativeCodecCan, runNativeCodec, runNativeEncodeUnits } from './codec-native.js';
+import { scanRun } from './bytes.js';
 import { workerThreads } from './lazy-builtins.js';
 import type { BatchAnswer } from './codec-worker.js';
 
@@ -209,6 +210,29 @@ export async function encodeUnitOnPool(codec: CodecName, data: Uint8Array, handO
   const whole = data.byteOffset === 0 && data.byteLength === data.buffer.byteLength && data.buffer instanceof ArrayBuffer;
   const owned = handOver && whole ? data : new Uint8Array(data); // a copy of its own (Buffer#slice would share)
   return ((await runCodec({ op: 'encode', codec, data: owned }, [owned.buffer as ArrayBuffer])) as EncodeResult).out;
+}
+
+/**
+ * Compresses every unit of `data` (a whole number of `unit`-byte units) for
+ * a run written at once: the outputs packed back to back in `out` (at least
+ * `data.length` bytes) in unit order, `sizes[i]` the bytes unit i took
+ * there, 0 for a unit that does not compress below a unit (stored plain)
+ * and -1 for an all-zero unit when `skipZeros`. The native module does it
+ * in one request off the main thread, zero scan included; otherwise the
+ * units go through the pool one by one. Returns the packed length.
+ */
+export async function encodeUnitsOnPool(codec: CodecName, data: Uint8Array, unit: number, skipZeros: boolean, out: Uint8Array, sizes: Int32Array): Promise<number> {
+  const packed = await runNativeEncodeUnits(codec, data, unit, skipZeros, out, sizes);
+  if (packed !== undefined) return packed;
+  const units = Array.from({ length: data.length / unit }, (_, i) => data.subarray(i * unit, (i + 1) * unit));
+  const outs = await Promise.all(units.map((u) => (skipZeros && scanRun(u, u.length).zero ? Promise.resolve(undefined) : encodeUnitOnPool(codec, u))));
+  let pos = 0;
+  for (const [i, o] of outs.entries()) {
+    sizes[i] = o === undefined ? -1 : o.length < unit ? o.length : 0;
+    if (o && o.length < unit) out.set(o, pos);
+    pos += Math.max(0, sizes[i] as number);
+  }
+  return pos;
 }
 
 /** Stops the pool's workers (they never keep the process alive; this is for embedders that want them gone now). */

@@ -8,7 +8,9 @@
  * thread; into a target whose bytes have a fixed place (raw) the same
  * request writes it too. Everything else, and every item when the native
  * module is absent, is read, scanned and written from JavaScript, with the
- * same runs and so the same target.
+ * same runs and so the same target. With `-c`, an item is a run of
+ * clusters, compressed off the main thread in a few requests and written
+ * as one run (BlockDevice.compressUnits, writeCompressedRun).
  */
 import { scanRun } from '../core/bytes.js';
 import { settleAll } from '../core/settle.js';
@@ -36,6 +38,9 @@ interface Fetched {
   readonly written?: boolean | undefined;
   /** A data item the kernel copies (`-C`): nothing was read. */
   readonly offload?: boolean | undefined;
+  /** A run of units compressed at once: their outputs back to back (a pool buffer) and sizes (see BlockDevice.compressUnits). */
+  readonly packed?: Uint8Array | undefined;
+  readonly sizes?: Int32Array | undefined;
 }
 
 const NOTHING: Fetched = {};
@@ -77,7 +82,9 @@ export async function copyImage(sources: readonly BlockDevice[], target: BlockDe
   const throttle = rateLimiter(s.rateLimit);
   const pool = new BufferPool(Math.max(s.bufferSize, s.unit));
   const precompressed = new Map<Uint8Array, Uint8Array | null | undefined>();
-  const next = planner(source, s);
+  // -c: an item holds a run of units, compressed in a few requests and written at once.
+  const compressRuns = s.compress && target.canCompressRuns;
+  const next = planner(source, { ...s, compressRuns });
   const mayZero = !s.targetIsZero;
   // -S 0: no zero detection, so a compressed target gets every cluster compressed, zeros included (as qemu-img).
   const compressZeros = s.compress && s.sparseSize === 0;
@@ -96,6 +103,12 @@ export async function copyImage(sources: readonly BlockDevice[], target: BlockDe
           if (fetched) return fetched;
         }
         await readSalvaging(source, item.offset, buf, s);
+        if (item.kind === 'unit' && compressRuns && item.length % s.unit === 0) {
+          const packed = pool.take(item.length);
+          const sizes = new Int32Array(item.length / s.unit);
+          await target.compressUnits(buf, !compressZeros, packed, sizes);
+          return { buf, packed, sizes };
+        }
         // Compress here, where requests run in parallel; the ordered write stage only stores the result.
         if (item.kind === 'unit' && (compressZeros || !scanRun(buf, buf.length).zero)) precompressed.set(buf, await target.compressUnit(buf));
         return { buf };
@@ -109,6 +122,8 @@ export async function copyImage(sources: readonly BlockDevice[], target: BlockDe
         if (item.kind === 'zero') {
           pending.push(target.writeZeroes(at, item.length, { mayUnmap: true }));
           counters.zeroBytes += item.length;
+        } else if (item.kind === 'unit' && buf && got.packed && got.sizes) {
+          await issueUnits(target, at, buf, got.packed, got.sizes, s.unit, mayZero, throttle, counters, pending);
         } else if (item.kind === 'unit' && buf) {
           if (compressZeros || !scanRun(buf, buf.length).zero) {
             await throttle(buf.length);
@@ -154,6 +169,7 @@ export async function copyImage(sources: readonly BlockDevice[], target: BlockDe
         if (pending.length === 1) await pending[0];
         else if (pending.length > 1) await settleAll(pending);
         if (buf) pool.give(buf);
+        if (got.packed) pool.give(got.packed);
         s.progress.advance(item.length);
       },
     },
@@ -194,5 +210,44 @@ function issueRuns(target: BlockDevice, at: number, chunk: Uint8Array, runs: Spa
       counters.zeroBytes += length;
     }
     pos += length;
+  }
+}
+
+/**
+ * Issues the writes of a run of compressed units into `pending`, unit by
+ * unit in order as qemu-img writes them: the units that are not all zeros
+ * as one compressed run each stretch, the zero ones as zeros (or not at all
+ * when the target reads as zeros).
+ */
+async function issueUnits(
+  target: BlockDevice,
+  at: number,
+  buf: Uint8Array,
+  packed: Uint8Array,
+  sizes: Int32Array,
+  unit: number,
+  mayZero: boolean,
+  throttle: (bytes: number) => Promise<void>,
+  counters: CopyCounters,
+  pending: Promise<void>[],
+): Promise<void> {
+  let pos = 0;
+  for (let i = 0; i < sizes.length; ) {
+    if ((sizes[i] as number) < 0) {
+      if (mayZero) {
+        pending.push(target.writeZeroes(at + i * unit, unit, { mayUnmap: true }));
+        counters.zeroBytes += unit;
+      }
+      i++;
+      continue;
+    }
+    let end = i;
+    let bytes = 0;
+    while (end < sizes.length && (sizes[end] as number) >= 0) bytes += sizes[end++] as number;
+    await throttle((end - i) * unit);
+    pending.push(target.writeCompressedRun(at + i * unit, buf.subarray(i * unit, end * unit), packed.subarray(pos, pos + bytes), sizes.subarray(i, end)));
+    counters.dataBytes += (end - i) * unit;
+    pos += bytes;
+    i = end;
   }
 }

@@ -47,6 +47,11 @@ export interface CopySettings {
   readonly compress: boolean;
   /** Size of one compressed unit (the target's cluster size). */
   readonly unit: number;
+  /**
+   * The target compresses and writes runs of units at once: a compressed
+   * item holds up to a buffer of whole units instead of one.
+   */
+  readonly compressRuns?: boolean | undefined;
   /** Largest data request. */
   readonly bufferSize: number;
   /** Requests in flight (`-m`). */
@@ -75,6 +80,7 @@ export type Item =
   | { kind: 'skip'; offset: number; length: number }
   | { kind: 'zero'; offset: number; length: number }
   | { kind: 'data'; offset: number; length: number; host?: HostRun | undefined; parts?: readonly number[] | undefined }
+  /** Compressed units (`-c`): one, or with `compressRuns` a run of whole ones. */
   | { kind: 'unit'; offset: number; length: number };
 
 /** qemu-img convert's three kinds of run: copy it, make it zero, or leave it to the target's backing file. */
@@ -188,7 +194,7 @@ export function planner(src: Concat, s: CopySettings): () => Promise<Item | unde
     let length = run.end - offset;
     // -S 0 with -c: zeros are compressed clusters too, as qemu-img writes them.
     const zerosAsUnits = s.compress && s.sparseSize === 0;
-    if (kind === 'data' || (zerosAsUnits && kind === 'zero')) length = Math.min(length, s.compress ? s.unit : s.bufferSize);
+    if (kind === 'data' || (zerosAsUnits && kind === 'zero')) length = Math.min(length, s.compress && !s.compressRuns ? s.unit : s.bufferSize);
     if (s.compress) {
       // Compressed clusters are written whole: a shorter run makes its whole cluster data.
       if (length < s.unit) {

@@ -70,6 +70,22 @@ export interface ImageWriter {
    */
   compressUnit?(data: Uint8Array): Promise<Uint8Array | null>;
   /**
+   * Compresses a run of whole units (`data`, unit-aligned) at once, without
+   * touching the image, as {@link ImageWriter.compressUnit} does each: the
+   * results packed back to back in `out` (at least `data.length` bytes),
+   * `sizes[i]` the bytes of unit i there, 0 for a unit written plain and -1
+   * for an all-zero unit when `skipZeros` (left for the caller).
+   */
+  compressUnits?(data: Uint8Array, skipZeros: boolean, out: Uint8Array, sizes: Int32Array): Promise<void>;
+  /**
+   * Writes a run of units {@link ImageWriter.compressUnits} compressed (none
+   * of them zero-skipped), in two steps as
+   * {@link ImageWriter.beginWriteCompressed}: units placed one after another
+   * go to the file as one write. `data` and `packed` must stay unchanged
+   * until the wait ends.
+   */
+  beginWriteCompressedRun?(offset: number, data: Uint8Array, packed: Uint8Array, sizes: Int32Array): Promise<() => Promise<void>>;
+  /**
    * Copies guest bytes straight from another store (copy offload). Returns
    * false when the format cannot; the caller then reads and writes.
    */

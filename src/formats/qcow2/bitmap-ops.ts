@@ -281,7 +281,7 @@ export class Qcow2Bitmaps implements ImageBitmaps {
 }
 
 /** The writer calls that change guest data, each recorded in the bitmaps first. */
-const MARKING = new Set(['write', 'beginWrite', 'writeZeroes', 'discard', 'writeCompressed', 'beginWriteCompressed', 'copyFrom']);
+const MARKING = new Set(['write', 'beginWrite', 'writeZeroes', 'discard', 'writeCompressed', 'beginWriteCompressed', 'beginWriteCompressedRun', 'copyFrom']);
 
 /**
  * Wraps a writable image's writer: writes mark the enabled bitmaps; close

@@ -4,7 +4,7 @@
  * every core. Output is always bounded by the cluster size.
  */
 import type { CodecName, DecodePiece } from '../../core/codec-kernels.js';
-import { encodeUnitOnPool } from '../../core/codec-pool.js';
+import { encodeUnitOnPool, encodeUnitsOnPool } from '../../core/codec-pool.js';
 import { decodeInto, groupSpans, withSpan } from '../../core/compressed-run.js';
 import { CorruptImageError, UnsupportedError } from '../../core/errors.js';
 import { settleAll } from '../../core/settle.js';
@@ -72,4 +72,14 @@ export async function readCompressedRun(store: ByteStore, type: number, clusterS
 export async function compressCluster(type: number, data: Uint8Array, handOver = false): Promise<Uint8Array | undefined> {
   const out = await encodeUnitOnPool(codecOf(type), data, handOver);
   return out.length >= data.length ? undefined : out;
+}
+
+/**
+ * Compresses a run of whole clusters at once, as {@link compressCluster}
+ * does each: the results packed back to back in `out`, `sizes[i]` the bytes
+ * of cluster i there (0: written uncompressed; -1: all zeros, when
+ * `skipZeros`). `data` must stay unchanged until this resolves.
+ */
+export async function compressClusters(type: number, clusterSize: number, data: Uint8Array, skipZeros: boolean, out: Uint8Array, sizes: Int32Array): Promise<void> {
+  await encodeUnitsOnPool(codecOf(type), data, clusterSize, skipZeros, out, sizes);
 }

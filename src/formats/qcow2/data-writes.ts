@@ -27,6 +27,10 @@ export class DataWrites {
     this.#batch = batch;
     try {
       await step();
+    } catch (err) {
+      // Writes the step started before failing still land or fail on their own; the step's error is the one reported.
+      settleAll(batch).catch(() => undefined);
+      throw err;
     } finally {
       this.#batch = undefined;
     }

@@ -13,7 +13,7 @@ import { CryptStore } from '../crypto/crypt-store.js';
 import type { BackingRef, ImageWriter } from '../driver.js';
 import { setQcow2Backing } from './backing.js';
 import { l1Entry } from './cluster.js';
-import { compressCluster } from './compressed.js';
+import { compressCluster, compressClusters } from './compressed.js';
 import { CompressedSpace } from './compressed-space.js';
 import { compressedSpan, fillCluster, fillSubcluster, mapRun, readSlot, vacantEntries, writeSlot, type ClusterAccess, type EntryInfo, type Slot } from './entries.js';
 import { HEADER_FIELD, writeHeaderU64 } from './header.js';
@@ -480,6 +480,11 @@ export class Qcow2Writer implements ImageWriter {
     return (await compressCluster(this.#s.header.compressionType, unit, true)) ?? null;
   }
 
+  /** Compresses a run of whole clusters in one request, without touching metadata (see ImageWriter.compressUnits). */
+  async compressUnits(data: Uint8Array, skipZeros: boolean, out: Uint8Array, sizes: Int32Array): Promise<void> {
+    await compressClusters(this.#s.header.compressionType, this.#cs, data, skipZeros, out, sizes);
+  }
+
   async writeCompressed(offset: number, data: Uint8Array, compressed?: Uint8Array | null): Promise<void> {
     const finish = await this.beginWriteCompressed(offset, data, compressed);
     await finish();
@@ -492,25 +497,89 @@ export class Qcow2Writer implements ImageWriter {
    * is written before the data it points at has landed.
    */
   async beginWriteCompressed(offset: number, data: Uint8Array, compressed?: Uint8Array | null): Promise<() => Promise<void>> {
-    await this.#begin();
-    const s = this.#s;
-    if (s.externalData) throw new UnsupportedError('Compressed writes are not supported with an external data file');
-    if (s.crypt) throw new UnsupportedError('Compression and encryption not supported at the same time');
+    await this.#beginCompressed();
     const packed = compressed === undefined ? await this.compressUnit(data) : compressed;
+    return this.beginWriteCompressedRun(offset, data, packed ?? new Uint8Array(0), Int32Array.of(packed ? packed.length : 0));
+  }
+
+  /**
+   * Writes a run of clusters compressUnits() packed (ImageWriter.beginWriteCompressedRun).
+   * Per L2 table, the table comes first, then the clusters' bytes in order
+   * (QEMU's layout: each compressed cluster right after the one before);
+   * bytes placed back to back go to the file as one write, and the entries
+   * are set only once their bytes are on the way, so no L2 table written
+   * meanwhile points at data not yet written.
+   */
+  async beginWriteCompressedRun(offset: number, data: Uint8Array, packed: Uint8Array, sizes: Int32Array): Promise<() => Promise<void>> {
+    await this.#beginCompressed();
+    const cs = this.#cs;
+    const perTable = this.#s.g.l2Entries;
     const finish = await this.#data.collect(async () => {
-      if (!packed) return this.#writeNow(offset, data);
-      const slot = await this.#slotFor(offset);
-      await this.#guard(async () => {
-        const old = readSlot(s, slot);
-        const host = await this.#packed.allocate(packed.length);
-        await this.#checkDataOverlap(host, packed.length);
-        void this.#data.start(() => this.#put(host, packed, undefined));
-        writeSlot(s, s.l2Cache, slot, { host: 0, copied: false, raw: encodeCompressed(host, packed.length, s.g) });
-        this.#unref(old);
-      });
+      let pos = 0;
+      for (let i = 0; i < sizes.length; ) {
+        const at = offset + i * cs;
+        if ((sizes[i] as number) <= 0) {
+          if ((sizes[i] as number) < 0) throw new RangeError('An all-zero unit is not part of a compressed run');
+          await this.#writeNow(at, data.subarray(i * cs, (i + 1) * cs));
+          i++;
+          continue;
+        }
+        // The compressed clusters from here to the end of this L2 table or the next plain one.
+        let end = i;
+        const tableEnd = (Math.floor(at / cs / perTable) + 1) * perTable - Math.floor(offset / cs);
+        while (end < sizes.length && end < tableEnd && (sizes[end] as number) > 0) end++;
+        const slot = await this.#slotFor(at);
+        const hosts: number[] = [];
+        for (let k = i; k < end; k++) hosts.push(await this.#guard(() => this.#allocCompressed(sizes[k] as number)));
+        this.#startPacked(hosts, sizes.subarray(i, end), packed.subarray(pos));
+        for (let k = i; k < end; k++) {
+          const n = sizes[k] as number;
+          const cslot = this.#slotAt(slot, slot.index + (k - i));
+          const old = readSlot(this.#s, cslot);
+          writeSlot(this.#s, this.#s.l2Cache, cslot, { host: 0, copied: false, raw: encodeCompressed(hosts[k - i] as number, n, this.#s.g) });
+          this.#unref(old);
+          pos += n;
+        }
+        i = end;
+      }
     });
     await this.#maybeFlushFrees();
     return finish;
+  }
+
+  async #beginCompressed(): Promise<void> {
+    await this.#begin();
+    if (this.#s.externalData) throw new UnsupportedError('Compressed writes are not supported with an external data file');
+    if (this.#s.crypt) throw new UnsupportedError('Compression and encryption not supported at the same time');
+  }
+
+  /** Host bytes for one compressed cluster (QEMU's qcow2_alloc_bytes), checked against the metadata. */
+  async #allocCompressed(length: number): Promise<number> {
+    const host = await this.#packed.allocate(length);
+    await this.#checkDataOverlap(host, length);
+    return host;
+  }
+
+  /** Starts the writes of compressed clusters at `hosts` (their bytes back to back in `packed`), one per contiguous span. */
+  #startPacked(hosts: readonly number[], sizes: Int32Array, packed: Uint8Array): void {
+    let spanHost = 0;
+    let from = 0;
+    let to = 0;
+    const start = (): void => {
+      if (to === from) return;
+      const host = spanHost;
+      const bytes = packed.subarray(from, to);
+      void this.#data.start(() => this.#put(host, bytes, undefined));
+    };
+    for (const [k, host] of hosts.entries()) {
+      if (k === 0 || host !== spanHost + (to - from)) {
+        start();
+        spanHost = host;
+        from = to;
+      }
+      to += sizes[k] as number;
+    }
+    start();
   }
 
   async #maybeFlushFrees(): Promise<void> {
