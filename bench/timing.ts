@@ -8,15 +8,23 @@ import { join } from 'node:path';
  * With `timeoutS`, a command still running then is killed and the run fails (a hung client must not stall the bench).
  */
 export function timed(cwd: string, cmd: string, args: string[], timeoutS?: number): { seconds: number; cpuSeconds: number; rssKiB: number } {
+  // The timeout is a timer thread that kills the child, and the wait a blocking waitpid: Python's
+  // subprocess.run(timeout=…) polls with sleeps of up to 50 ms, which rounded every timed run up
+  // to a 50 ms tick (0.266, 0.316, 0.366 s …).
   const wrapper = [
-    'import resource,subprocess,sys,time',
+    'import resource,subprocess,sys,threading,time',
+    'late=[]',
     't=time.monotonic()',
-    'try: r=subprocess.run(sys.argv[2:], timeout=float(sys.argv[1]) or None)',
-    'except subprocess.TimeoutExpired: sys.exit(124)',
+    'p=subprocess.Popen(sys.argv[2:])',
+    'k=threading.Timer(float(sys.argv[1]), lambda: (late.append(1), p.kill())) if float(sys.argv[1]) else None',
+    'k and k.start()',
+    'rc=p.wait()',
     'd=time.monotonic()-t',
+    'k and k.cancel()',
+    'late and sys.exit(124)',
     'u=resource.getrusage(resource.RUSAGE_CHILDREN)',
     'print(d, u.ru_utime+u.ru_stime, u.ru_maxrss)',
-    'sys.exit(r.returncode)',
+    'sys.exit(rc)',
   ].join('\n');
   const r = spawnSync('python3', ['-c', wrapper, String(timeoutS ?? 0), cmd, ...args], { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
   if (r.status === 124 && timeoutS) throw new Error(`${cmd} did not finish in ${timeoutS} s`);
