@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 
 import { scanRun } from '../../../src/core/bytes.js';
+import { rng } from '../../helpers/fuzz.js';
 
 /** The definition: granules from the start while each has the first granule's zero-ness. */
 function reference(buf: Uint8Array, granule: number): { zero: boolean; length: number } {
@@ -17,19 +18,6 @@ function reference(buf: Uint8Array, granule: number): { zero: boolean; length: n
   const zero = zeroAt(0, off);
   while (off < buf.length && zeroAt(off, Math.min(off + granule, buf.length)) === zero) off = Math.min(off + granule, buf.length);
   return { zero, length: off };
-}
-
-/** A deterministic generator (xorshift), so a failure can be replayed. */
-function rng(seed: number): () => number {
-  let x = seed >>> 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    return x / 2 ** 32;
-  };
 }
 
 /** Zero and data pieces of random lengths; some data is one non-zero byte, placed where quick checks do not look. */

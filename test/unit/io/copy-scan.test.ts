@@ -13,22 +13,10 @@ import { strerror } from '../../../src/core/strerror.js';
 import { canCopyScan, copyScan } from '../../../src/io/copy-scan.js';
 import { sparseAlignment, sparseRuns } from '../../../src/jobs/sparse-scan.js';
 import { tmpDir } from '../../helpers/qemu.js';
+import { rng } from '../../helpers/fuzz.js';
 
 const dir = tmpDir('vdisk-copy-scan-');
 after(() => dir.cleanup());
-
-/** A deterministic generator (xorshift), so a failure can be replayed. */
-function rng(seed: number): () => number {
-  let x = seed >>> 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    return x / 2 ** 32;
-  };
-}
 
 /** Zero and data pieces of random lengths (many shorter than a sector), some data a single non-zero byte. */
 function pattern(length: number, rand: () => number): Uint8Array {
