@@ -106,7 +106,7 @@ export class Qcow2Writer implements ImageWriter {
       const piece = data.subarray(p.pos, p.pos + p.length);
       await this.#guard(() => (this.#s.g.extendedL2 ? this.#writeExtended(slot, p.offset, piece) : this.#writeStandard(slot, p.offset, piece)));
     }
-    if (this.#frees.length > MAX_PENDING_FREES) await this.flush();
+    if (this.#freesOverdue) await this.flush();
   }
 
   /** Nothing is left for #begin to set up (convert's writes skip its await). */
@@ -180,20 +180,20 @@ export class Qcow2Writer implements ImageWriter {
   }
 
   /** Refuses (marking the image corrupt) a guest data write over metadata. */
-  async #checkDataOverlap(host: number, length: number): Promise<void> {
-    if (this.#s.externalData) return;
-    const what = this.#meta?.overlap(host, length);
-    if (what) throw await markCorrupt(this.#s, `Preventing invalid write on metadata (overlaps with ${what})`);
+  /**
+   * Refuses a data write onto metadata, marking the image corrupt (qemu's
+   * overlap check). Synchronous when there is no overlap, so a write's hot
+   * path awaits nothing: callers await only what this returns.
+   */
+  #checkDataOverlap(host: number, length: number): Promise<never> | undefined {
+    const what = this.#s.externalData ? undefined : this.#meta?.overlap(host, length);
+    return what === undefined ? undefined : markCorrupt(this.#s, `Preventing invalid write on metadata (overlaps with ${what})`).then((err) => Promise.reject(err));
   }
 
   async #writeData(host: number, data: Uint8Array, guest?: number): Promise<void> {
-    if (this.#overlaps(host, data.length)) await this.#checkDataOverlap(host, data.length);
+    const refused = this.#checkDataOverlap(host, data.length);
+    if (refused) await refused;
     await this.#put(host, data, guest);
-  }
-
-  /** A data write at `host` would land on metadata (checked without a promise; #checkDataOverlap then refuses it). */
-  #overlaps(host: number, length: number): boolean {
-    return !this.#s.externalData && this.#meta?.overlap(host, length) !== undefined;
   }
 
   /**
@@ -268,7 +268,8 @@ export class Qcow2Writer implements ImageWriter {
     // through to a backing file meanwhile, so under beginWrite the data may land after this returns.
     const whole = start === 0 && end === n * cs;
     if (!reuse && !s.backingReader && !s.externalData && olds.every((o) => !o.hasHost && (whole || !o.compressed))) {
-      if (this.#overlaps(host, n * cs)) await this.#checkDataOverlap(host, n * cs);
+      const refused = this.#checkDataOverlap(host, n * cs);
+      if (refused) await refused;
       // Clusters never written before (past everything the file held or referenced) already read
       // as zeros: only the data goes out, as qemu zeroes them with fallocate instead of writing.
       const neverWritten = host / cs >= neverUsed;
@@ -376,7 +377,7 @@ export class Qcow2Writer implements ImageWriter {
     if (aStart > offset) await this.#zeroPartial(offset, aStart - offset, options.mayUnmap);
     await this.#zeroAligned(aStart, tailEnd, options.mayUnmap);
     if (end > tailEnd) await this.#zeroPartial(tailEnd, end - tailEnd, options.mayUnmap);
-    await this.#maybeFlushFrees();
+    if (this.#freesOverdue) await this.flush();
   }
 
   /** Zeroes whole subclusters `[from, to)` (to may be the image end). */
@@ -468,7 +469,7 @@ export class Qcow2Writer implements ImageWriter {
     for (let pos = first; pos < last; pos += cs) {
       this.#discardSlot(await this.#slotFor(pos));
     }
-    await this.#maybeFlushFrees();
+    if (this.#freesOverdue) await this.flush();
   }
 
   /** Compresses one cluster (padded with zeros) without touching metadata: safe to run concurrently. */
@@ -543,7 +544,7 @@ export class Qcow2Writer implements ImageWriter {
         i = end;
       }
     });
-    await this.#maybeFlushFrees();
+    if (this.#freesOverdue) await this.flush();
     return finish;
   }
 
@@ -582,8 +583,9 @@ export class Qcow2Writer implements ImageWriter {
     start();
   }
 
-  async #maybeFlushFrees(): Promise<void> {
-    if (this.#frees.length > MAX_PENDING_FREES) await this.flush();
+  /** Enough clusters wait to be freed that a flush should release them (checked without a promise). */
+  get #freesOverdue(): boolean {
+    return this.#frees.length > MAX_PENDING_FREES;
   }
 
   /** Writes metadata back in the crash-safe order, then applies queued frees. */
