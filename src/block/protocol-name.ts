@@ -22,13 +22,15 @@ const LOCAL_PROTOCOLS = new Set(['file', 'host_device', 'host_cdrom']);
 /** The protocol prefix of `name` as qemu reads it (`file` in `file:x`, `nbd` in `nbd://h`), if it has one. */
 export function protocolPrefix(name: string): string | undefined {
   const end = name.search(/[:/]/);
-  return end > 0 && name[end] === ':' ? name.slice(0, end) : undefined;
+  return end >= 0 && name[end] === ':' ? name.slice(0, end) : undefined;
 }
 
 /** A name that stands for a local file. */
 export interface LocalName {
   /** The file's path: the name without its `file:`, `host_device:` or `host_cdrom:` prefix. */
   readonly path: string;
+  /** The local protocol given (`file`, `host_device`, `host_cdrom`), if any. */
+  readonly protocol?: string | undefined;
   /** The protocol given (`host_device`, `host_cdrom`), when it asks for a device. */
   readonly device?: 'host_device' | 'host_cdrom' | undefined;
 }
@@ -44,7 +46,7 @@ export function localName(name: string): LocalName {
   if (protocol === undefined) return { path: name };
   if (LOCAL_PROTOCOLS.has(protocol)) {
     const path = strippedPath(name, protocol);
-    return protocol === 'file' ? { path } : { path, device: protocol as 'host_device' | 'host_cdrom' };
+    return protocol === 'file' ? { path, protocol } : { path, protocol, device: protocol as 'host_device' | 'host_cdrom' };
   }
   if (protocol === 'null-co' || protocol === 'null-aio') {
     throw new InvalidArgumentError(`The only allowed filename for this driver is '${protocol}://'`, { file: name });

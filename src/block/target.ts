@@ -300,6 +300,8 @@ export class OutputTarget {
     if (this.#network) return this.#openNetwork(protocol);
     if (this.#nameError !== undefined) throw this.#nameError;
     const file = this.#file;
+    // An empty name (``, `file:`) names no file: refused before a temporary file is made beside nothing.
+    if (file === '') throw fsError(Object.assign(new Error('ENOENT'), { code: 'ENOENT' }), "Could not create ''", file);
     await refuseSameFile(file, this.#options.refuse);
     const kind = await kindOf(file);
     this.#inPlace = this.#options.multiFile === true || kind === 'special';

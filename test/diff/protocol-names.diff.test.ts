@@ -7,7 +7,7 @@
  * directory and compared: stdout, stderr and exit status.
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 
@@ -71,8 +71,21 @@ describe('protocol prefixes in file names', { skip: hasQemu ? false : 'qemu-img 
       same(['dd', 'if=f.qcow2', `of=${name}`]);
       assert.equal(existsSync(at(name)), false, name);
     }
-    // A `/` before the colon makes it a path.
+    // A `/` before the colon makes it a path; an empty prefix is a protocol too.
     same(['info', './foo:bar']);
+    same(['info', ':x']);
+    same(['create', '-f', 'raw', ':x', '1M']);
+  });
+
+  it('refuse empty names as qemu-img does, leaving nothing behind', (t) => {
+    if (!requireQemu(t)) return;
+    for (const name of ['file:', 'host_device:']) same(['info', name]);
+    for (const name of ['file:', '']) {
+      same(['create', '-f', 'raw', name, '1M']);
+      same(['create', '-f', 'qcow2', name, '1M']);
+      same(['convert', '-O', 'raw', 'f.qcow2', name]);
+    }
+    assert.deepEqual(readdirSync(cwd).filter((n) => n.includes('.vdisk-')), []);
   });
 
   it('want a device behind `host_device:` and `host_cdrom:`', (t) => {
