@@ -8,9 +8,10 @@
  *   copyRange(in, inOff, out, outOff, len) -> Promise<number> bytes copied (copy_file_range)
  *   writeAt(fd, buf, offset)          -> Promise<void>: pwrite of all of buf (see WriteAt)
  *   copyScan(in, inOff, out, outOff, buf, len, guest, minBytes, alignment)
- *                                     -> Promise<number[]>: reads len bytes into buf, splits them into
- *                                     convert's sparse runs (see scan_run) and, when out >= 0, writes
- *                                     the data runs; one thread-pool hop per request (see CopyScan)
+ *                                     -> Promise<number[]>: reads len bytes into buf (in < 0: buf holds
+ *                                     them), splits them into convert's sparse runs (see scan_run)
+ *                                     and, when out >= 0, writes the data runs; one thread-pool hop
+ *                                     per request (see CopyScan)
  *   alignedBuffer(size)               Uint8Array over page-aligned (4096) zeroed memory, for O_DIRECT
  *   directAlignment(fd)               the file's O_DIRECT offset/memory alignment (statx DIOALIGN,
  *                                     else BLKSSZGET for block devices); 0 when unknown
@@ -262,8 +263,9 @@ static int copy_kernel(Work *w) {
 static void copy_scan(Work *w) {
   w->runs = malloc(sizeof(int64_t) * (size_t)((w->len + SECTOR - 1) / SECTOR + 1));
   if (!w->runs) { w->err = ENOMEM; return; }
-  if (w->min_bytes == 0 && w->fd_out >= 0 && w->len > 0 && copy_kernel(w)) return;
-  int64_t got = 0;
+  /* No input file (in < 0): the buffer holds the bytes already (a network source's) and is only scanned and written. */
+  if (w->fd_in >= 0 && w->min_bytes == 0 && w->fd_out >= 0 && w->len > 0 && copy_kernel(w)) return;
+  int64_t got = w->fd_in >= 0 ? 0 : w->len;
   while (got < w->len) {
     ssize_t n = pread(w->fd_in, w->buf + got, (size_t)(w->len - got), (off_t)(w->off_in + got));
     if (n < 0) { if (errno == EINTR) continue; w->err = errno; w->err_off = w->off_in + got; return; }
@@ -424,8 +426,9 @@ static napi_value WriteAt(napi_env env, napi_callback_info info) {
 }
 
 /* copyScan(in, inOff, out, outOff, buf, len, guest, minBytes, alignment): out < 0 only reads and
- * scans; minBytes 0 makes the whole request one data run (-S 0); guest is the request's offset in
- * the target image, which decides where sector alignment falls. */
+ * scans; in < 0 only scans and writes what buf holds; minBytes 0 makes the whole request one data
+ * run (-S 0); guest is the request's offset in the target image, which decides where sector
+ * alignment falls. */
 static napi_value CopyScan(napi_env env, napi_callback_info info) {
   napi_value argv[9];
   int64_t fin, oin, fout, oout, len, guest, min_bytes, alignment;
@@ -436,7 +439,7 @@ static napi_value CopyScan(napi_env env, napi_callback_info info) {
   if (get_args(env, info, 9, argv) || get_i64(env, argv[0], &fin) || get_i64(env, argv[1], &oin) || get_i64(env, argv[2], &fout) || get_i64(env, argv[3], &oout) ||
       napi_get_typedarray_info(env, argv[4], &type, &length, &data, &ab, &byte_offset) != napi_ok || type != napi_uint8_array ||
       get_i64(env, argv[5], &len) || get_i64(env, argv[6], &guest) || get_i64(env, argv[7], &min_bytes) || get_i64(env, argv[8], &alignment) ||
-      len < 0 || (size_t)len > length || oin < 0 || oout < 0 || guest < 0 || min_bytes < 0 || alignment < 1) {
+      len < 0 || (size_t)len > length || oin < 0 || (fin < 0 && fout < 0) || oout < 0 || guest < 0 || min_bytes < 0 || alignment < 1) {
     napi_throw_error(env, "EINVAL", "copyScan(in, inOffset, out, outOffset, buffer, length, guestOffset, minBytes, alignment)");
     return NULL;
   }

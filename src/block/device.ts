@@ -235,6 +235,19 @@ export class BlockDevice {
     return writer.copyRuns(offset, source, sourceOffset, buffer, length, scan);
   }
 
+  /**
+   * Writes the data runs of the bytes `buffer` holds at `offset` with
+   * convert's sparse scan, in one request (formats with a fixed layout; see
+   * {@link ByteStore.writeRuns}). Undefined when it cannot: nothing was
+   * written then.
+   */
+  async writeRuns(offset: number, buffer: Uint8Array, scan: SparseScan): Promise<SparseRuns | undefined> {
+    this.#checkRange(offset, buffer.length);
+    const writer = this.#writer();
+    if (!writer.writeRuns || !writer.concurrentWrites || buffer.length === 0 || (offset < PROBE_SECTOR && this.top.probedRaw)) return undefined;
+    return writer.writeRuns(offset, buffer, scan);
+  }
+
   /** Drops data in the range; it then reads from the backing file (or zeros). */
   async discard(offset: number, length: number): Promise<void> {
     this.#checkRange(offset, length);

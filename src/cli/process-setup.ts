@@ -5,8 +5,16 @@ import { v8 } from '../core/lazy-builtins.js';
 
 /** Applies the settings (idempotent: bin.ts and the launcher both call it). */
 export function setUpProcess(): void {
-  // I/O and zlib run on the libuv pool: one thread per core (at least 4), set before the first I/O.
-  process.env['UV_THREADPOOL_SIZE'] ??= String(Math.max(4, availableParallelism()));
+  // I/O and zlib run on the libuv pool, set before the first I/O: one thread per core (at least 2,
+  // so a read overlaps a write). More threads than cores lost time on two cores: 4 threads made
+  // every local convert 5–15% slower (bench/RESULTS.md, seventh session), the extra threads'
+  // reads and writes contending for the cores and the file's locks with the ordered writer's.
+  process.env['UV_THREADPOOL_SIZE'] ??= String(threadPoolSize(availableParallelism()));
+}
+
+/** The CLI's libuv pool size on a machine with `cores` cores (an explicit UV_THREADPOOL_SIZE wins). */
+export function threadPoolSize(cores: number): number {
+  return Math.max(2, cores);
 }
 
 /**

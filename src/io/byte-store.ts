@@ -150,6 +150,13 @@ export interface ByteStore {
    * Undefined when the stores cannot (nothing was written then).
    */
   copyRuns?(source: ByteStore, sourceOffset: number, offset: number, buffer: Uint8Array, length: number, scan: SparseScan): Promise<SparseRuns | undefined>;
+  /**
+   * Splits the bytes `buffer` holds into `scan`'s runs and writes the data
+   * runs at `offset`, in one request off the main thread; the zero runs are
+   * left to the caller. Undefined when the store cannot (nothing was
+   * written then).
+   */
+  writeRuns?(offset: number, buffer: Uint8Array, scan: SparseScan): Promise<SparseRuns | undefined>;
   /** Takes qemu-compatible image locks; throws LockedError when another process holds a conflicting one. */
   lock?(request: LockRequest): Promise<void>;
   /** Releases the image locks {@link ByteStore.lock} took; the store stays open. */

@@ -36,3 +36,19 @@ export async function copyScan(from: CopyEnd, fromOffset: number, to: CopyEnd | 
     throw fsError(err, `Could not read '${from.name}' at offset ${e.offset ?? fromOffset}`, from.name);
   }
 }
+
+/**
+ * Splits the `length` bytes `buffer` holds into `scan`'s runs and writes the
+ * data runs to `to` at `toOffset`, in one request off the main thread (a
+ * network source's bytes, already read). Errors read as the file store's
+ * own write errors.
+ */
+export async function scanWrite(to: CopyEnd, toOffset: number, buffer: Uint8Array, length: number, scan: SparseScan): Promise<SparseRuns> {
+  const run = native?.copyScan;
+  if (!run) throw new Error('scanWrite needs the native module');
+  try {
+    return await run(-1, 0, to.fd, toOffset, buffer, length, scan.guest, scan.minBytes, scan.alignment);
+  } catch (err) {
+    throw fsError(err, `Could not write '${to.name}' at offset ${(err as { offset?: number }).offset ?? toOffset}`, to.name);
+  }
+}

@@ -5,7 +5,7 @@ import { IoError, UnsafeReferenceError, UnsupportedError } from '../core/errors.
 import { AsyncMutex } from '../core/mutex.js';
 import type { ByteStore, HostExtent, LockRequest, SparseRuns, SparseScan, StoreIdentity } from './byte-store.js';
 import { DEFAULT_CACHE_MODE, cacheSemantics, type CacheMode } from '../core/cache-mode.js';
-import { canCopyScan, copyScan } from './copy-scan.js';
+import { canCopyScan, copyScan, scanWrite } from './copy-scan.js';
 import { BouncePool, DEFAULT_DIRECT_ALIGNMENT, DirectIo, MAX_BOUNCE } from './direct-io.js';
 import { fsError } from './errno.js';
 import { open as fsOpen, rm } from './fs-names.js';
@@ -444,6 +444,15 @@ export class FileStore implements ByteStore {
     if (!canCopyScan() || !(source instanceof FileStore) || this.#direct || source.#direct) return undefined;
     source.#check();
     const runs = await copyScan({ fd: source.#fh.fd, name: source.name }, sourceOffset, { fd: this.#fh.fd, name: this.name }, offset, buffer, length, scan);
+    this.#startEarlyWriteback(runs.reduce((n, r) => (r > 0 ? n + r : n), 0));
+    return runs;
+  }
+
+  /** Scans `buffer` and writes its data runs in one native request (see ByteStore.writeRuns). */
+  async writeRuns(offset: number, buffer: Uint8Array, scan: SparseScan): Promise<SparseRuns | undefined> {
+    this.#checkWritable();
+    if (!canCopyScan() || this.#direct) return undefined;
+    const runs = await scanWrite({ fd: this.#fh.fd, name: this.name }, offset, buffer, buffer.length, scan);
     this.#startEarlyWriteback(runs.reduce((n, r) => (r > 0 ? n + r : n), 0));
     return runs;
   }

@@ -103,6 +103,11 @@ export async function copyImage(sources: readonly BlockDevice[], target: BlockDe
           if (fetched) return fetched;
         }
         await readSalvaging(source, item.offset, buf, s);
+        // Bytes read from JavaScript (a network source): scanned and written off the main thread when the target allows it.
+        if (item.kind === 'data' && !item.parts && native && s.rateLimit === 0 && target.fixedLayout) {
+          const runs = await target.writeRuns(item.offset, buf, { guest: item.offset, minBytes: s.sparseSize, alignment });
+          if (runs) return { buf, runs, written: true };
+        }
         if (item.kind === 'unit' && compressRuns && item.length % s.unit === 0) {
           const packed = pool.take(item.length);
           const sizes = new Int32Array(item.length / s.unit);

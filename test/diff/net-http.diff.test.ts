@@ -88,6 +88,27 @@ describe('net-http: convert from an http:// URL gives the source bytes', () => {
   });
 });
 
+describe('net-http: the sparse target (data scanned and written off the main thread)', () => {
+  it('convert -O raw of a URL leaves the holes qemu-img convert of the file leaves', (t) => {
+    const n = ready(t);
+    if (!n) return;
+    const name = 'holey.qcow2';
+    qemuImgOk(['create', '-q', '-f', 'qcow2', join(www, name), '8M']);
+    // Zero runs inside data clusters: long ones (≥ 4 KiB) become holes, a short one stays data.
+    qemuIo(join(www, name), ['write -P 0x22 0 1M', 'write -z 128k 8k', 'write -z 300k 2k', 'write -z 600k 4k', 'write -P 0x33 2M 5k', 'write -P 0x44 7M 1M'], 'qcow2');
+    for (const sparse of [[], ['-S', '0'], ['-S', '64k']]) {
+      const ours = join(dir.path, 'holey.v.raw');
+      const theirs = join(dir.path, 'holey.q.raw');
+      const r = vdisk(['convert', ...sparse, '-O', 'raw', n.url(name), ours]);
+      assert.equal(r.status, 0, r.stderr);
+      qemuImgOk(['convert', ...sparse, '-O', 'raw', join(www, name), theirs]);
+      assert.ok(readFileSync(ours).equals(readFileSync(theirs)), `bytes differ (${sparse.join(' ')})`);
+      const map = (f: string) => qemuImgOk(['map', '--output=json', '-f', 'raw', f]);
+      assert.equal(map(ours), map(theirs), `holes differ (${sparse.join(' ')})`);
+    }
+  });
+});
+
 describe('net-http: info, map, check and compare of a URL equal qemu-img of the same URL', () => {
   for (const args of [['info'], ['info', '--output=json'], ['map'], ['map', '--output=json'], ['check'], ['check', '--output=json']]) {
     for (const name of ['small.qcow2', 'small.raw', 'big.qcow2']) {

@@ -96,6 +96,12 @@ export interface ImageWriter {
    * have a fixed place. Undefined when it cannot (nothing was written).
    */
   copyRuns?(offset: number, source: ByteStore, sourceOffset: number, buffer: Uint8Array, length: number, scan: SparseScan): Promise<SparseRuns | undefined>;
+  /**
+   * Writes the data runs of the bytes `buffer` holds with convert's sparse
+   * scan, in one request (see {@link ByteStore.writeRuns}); for formats whose
+   * guest bytes have a fixed place. Undefined when it cannot (nothing was written).
+   */
+  writeRuns?(offset: number, buffer: Uint8Array, scan: SparseScan): Promise<SparseRuns | undefined>;
   // --- backing chains (commit, rebase) ---
   /**
    * Drops every cluster the image holds so that it reads through to its

@@ -202,6 +202,9 @@ class RawWriter implements ImageWriter {
   async copyRuns(offset: number, source: ByteStore, sourceOffset: number, buffer: Uint8Array, length: number, scan: SparseScan): Promise<SparseRuns | undefined> {
     return this.#store.copyRuns?.(source, sourceOffset, offset, buffer, length, scan);
   }
+  async writeRuns(offset: number, buffer: Uint8Array, scan: SparseScan): Promise<SparseRuns | undefined> {
+    return this.#store.writeRuns?.(offset, buffer, scan);
+  }
   /** Discarded ranges read as zeros afterwards, as on qemu's file driver. */
   async discard(offset: number, length: number): Promise<void> {
     const end = Math.min(offset + length, await this.#store.size());

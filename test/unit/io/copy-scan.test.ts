@@ -2,7 +2,9 @@
  * The native copy request (io/copy-scan.ts) finds exactly the sparse runs
  * the JavaScript scan finds (jobs/sparse-scan.ts, qemu's
  * is_allocated_sectors_min), for every sparse size, target alignment and
- * length, and writes exactly the data runs.
+ * length, and writes exactly the data runs; with no input file
+ * (scanWrite: a network source's bytes) it scans and writes what the
+ * buffer holds.
  */
 import assert from 'node:assert/strict';
 import { closeSync, openSync, readFileSync, writeFileSync } from 'node:fs';
@@ -10,7 +12,7 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 
 import { strerror } from '../../../src/core/strerror.js';
-import { canCopyScan, copyScan } from '../../../src/io/copy-scan.js';
+import { canCopyScan, copyScan, scanWrite } from '../../../src/io/copy-scan.js';
 import { sparseAlignment, sparseRuns } from '../../../src/jobs/sparse-scan.js';
 import { tmpDir } from '../../helpers/qemu.js';
 import { rng } from '../../helpers/fuzz.js';
@@ -113,6 +115,49 @@ describe('native copy requests', { skip: canCopyScan() ? false : 'native module 
       await assert.rejects(copyScan({ fd, name: 'wo.bin' }, 0, undefined, 0, new Uint8Array(4096), 4096, { guest: 0, minBytes: 4096, alignment: 8 }), {
         code: 'EIO',
         message: `Could not read 'wo.bin' at offset 0: ${strerror('EBADF')}`,
+      });
+    } finally {
+      closeSync(fd);
+    }
+  });
+  it('scanWrite: no input file, the runs of the buffer found and only its data runs written', async () => {
+    const rand = rng(99);
+    const to = join(dir.path, 'sw-target.bin');
+    for (let round = 0; round < 40; round++) {
+      const length = [1, 512, 4097, 65536, 300_001, 2 * 1024 * 1024][round % 6] as number;
+      const data = pattern(length, rand);
+      const sparseSize = [0, 512, 4096, 65536][round % 4] as number;
+      const at = [0, 512, 4096 * 3][round % 3] as number;
+      writeFileSync(to, new Uint8Array(at + length + 4096).fill(0xee));
+      const fd = openSync(to, 'r+');
+      try {
+        const buf = data.slice();
+        const runs = await scanWrite({ fd, name: to }, at, buf, length, { guest: at, minBytes: sparseSize, alignment: sparseAlignment(sparseSize) });
+        assert.deepEqual(runs, sparseRuns(data, at, sparseSize), `round ${round}, length ${length}, -S ${sparseSize}, at ${at}`);
+        assert.deepEqual(buf, data, 'the buffer is not changed');
+        const out = readFileSync(to);
+        assert.deepEqual(out.subarray(0, at), Buffer.alloc(at, 0xee));
+        let pos = at;
+        for (const r of runs) {
+          const n = Math.abs(r);
+          assert.deepEqual(out.subarray(pos, pos + n), r > 0 ? Buffer.from(data.subarray(pos - at, pos - at + n)) : Buffer.alloc(n, 0xee), `round ${round}: run at ${pos}`);
+          pos += n;
+        }
+        assert.deepEqual(out.subarray(pos), Buffer.alloc(4096, 0xee));
+      } finally {
+        closeSync(fd);
+      }
+    }
+  });
+
+  it('scanWrite: a failed write is worded as a write of the file store', async () => {
+    const file = join(dir.path, 'ro.bin');
+    writeFileSync(file, new Uint8Array(4096));
+    const fd = openSync(file, 'r');
+    try {
+      await assert.rejects(scanWrite({ fd, name: 'ro.bin' }, 8192, new Uint8Array(4096).fill(1), 4096, { guest: 8192, minBytes: 4096, alignment: 8 }), {
+        code: 'EIO',
+        message: `Could not write 'ro.bin' at offset 8192: ${strerror('EBADF')}`,
       });
     } finally {
       closeSync(fd);
