@@ -41,7 +41,9 @@ export async function runPipeline<T, R>(stages: PipelineStages<T, R>, options: P
   // next() runs one call at a time: each take waits for the one before (a bare promise chain,
   // which costs less per item than a general limiter).
   let producer: Promise<unknown> = Promise.resolve();
-  const errors: unknown[] = [];
+  // Every failure with its item's place: the first item's failure is the one reported (as qemu-img,
+  // whose writes fail in order), whichever failed first in time.
+  const errors: { err: unknown; seq: number }[] = [];
   let issued = 0;
   let written = 0;
   let done = false;
@@ -92,7 +94,7 @@ export async function runPipeline<T, R>(stages: PipelineStages<T, R>, options: P
       try {
         job = await take();
       } catch (err) {
-        errors.push(err);
+        errors.push({ err, seq: issued });
         release();
         return;
       }
@@ -110,7 +112,7 @@ export async function runPipeline<T, R>(stages: PipelineStages<T, R>, options: P
         await stages.write(job.item, data, issued);
         issued();
       } catch (err) {
-        errors.push(err);
+        errors.push({ err, seq: job.seq });
         release();
         return;
       }
@@ -118,5 +120,5 @@ export async function runPipeline<T, R>(stages: PipelineStages<T, R>, options: P
   };
 
   await Promise.all(Array.from({ length: parallel }, worker));
-  if (errors.length > 0) throw errors[0];
+  if (errors.length > 0) throw errors.reduce((a, b) => (b.seq < a.seq ? b : a)).err;
 }

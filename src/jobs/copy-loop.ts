@@ -16,8 +16,8 @@ import { scanRun } from '../core/bytes.js';
 import { settleAll } from '../core/settle.js';
 import type { BlockDevice } from '../block/device.js';
 import type { SparseRuns, SparseScan } from '../block/types.js';
-import { runPipeline } from '../block/scheduler.js';
-import { Concat, planner, readSalvaging, type CopySettings, type HostRun, type Item } from './copy-plan.js';
+import { runPipeline, type PipelineStages } from '../block/scheduler.js';
+import { Concat, planner, readSalvaging, writeError, type CopySettings, type HostRun, type Item } from './copy-plan.js';
 import { sparseAlignment, sparseRuns } from './sparse-scan.js';
 
 export type { CopySettings } from './copy-plan.js';
@@ -92,7 +92,7 @@ export async function copyImage(sources: readonly BlockDevice[], target: BlockDe
   const native = !s.salvage && !s.copyOffload && !s.compress;
   const alignment = sparseAlignment(s.sparseSize);
   await runPipeline<Item, Fetched>(
-    {
+    qemuWriteWords({
       next,
       async read(item) {
         if (item.kind === 'skip' || item.kind === 'zero') return NOTHING;
@@ -177,10 +177,31 @@ export async function copyImage(sources: readonly BlockDevice[], target: BlockDe
         if (got.packed) pool.give(got.packed);
         s.progress.advance(item.length);
       },
-    },
+    }),
     // Write order only shapes an allocating format's layout; raw targets take writes as reads finish.
     { parallel: s.parallel, ordered: s.ordered && !target.fixedLayout, signal: s.signal },
   );
+}
+
+/** The stages with the target's failed writes worded as qemu-img words them (see writeError); reads keep theirs. */
+function qemuWriteWords(stages: PipelineStages<Item, Fetched>): PipelineStages<Item, Fetched> {
+  return {
+    next: stages.next,
+    async read(item) {
+      try {
+        return await stages.read(item);
+      } catch (err) {
+        throw writeError(err, item.offset);
+      }
+    },
+    async write(item, got, issued) {
+      try {
+        await stages.write(item, got, issued);
+      } catch (err) {
+        throw writeError(err, item.offset);
+      }
+    },
+  };
 }
 
 /**

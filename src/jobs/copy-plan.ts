@@ -7,6 +7,7 @@
  * target's allocation comes out as qemu-img's.
  */
 import { VdiskError } from '../core/errors.js';
+import { strerror } from '../core/strerror.js';
 import type { ProgressMeter } from '../core/progress.js';
 import type { BlockDevice } from '../block/device.js';
 import type { BlockStatus } from '../block/block-status.js';
@@ -253,6 +254,30 @@ async function status(source: BlockDevice, offset: number, length: number, s: Co
 function readError(err: unknown, offset: number): unknown {
   if (!(err instanceof VdiskError) || err.code !== 'EIO') return err;
   return err.rephrase(`error while reading at byte ${offset}: ${err.message}`);
+}
+
+/** The operating system's failure under `err` when it was a write: its errno name (`ENOSPC`). */
+function failedWrite(err: unknown): string | undefined {
+  for (let e: unknown = err, depth = 0; e !== null && typeof e === 'object' && depth < 8; e = (e as { cause?: unknown }).cause, depth++) {
+    if (e instanceof VdiskError) continue;
+    const { code, syscall, write } = e as { code?: unknown; syscall?: unknown; write?: unknown };
+    // Native requests flag their write side; Node's file handles name the system call.
+    const isWrite = write === true || syscall === 'write' || syscall === 'pwrite' || syscall === 'writev';
+    return typeof code === 'string' && /^E[A-Z0-9]+$/.test(code) && isWrite ? code : undefined;
+  }
+  return undefined;
+}
+
+/**
+ * qemu-img convert's words for a failed write of the target: `error while
+ * writing at byte N: <why>`, N the first byte of the request, the reason
+ * the system's (a full disk, a file size limit) and no file name (the file
+ * being written is vdisk's temporary one). Other errors are returned as
+ * they are; the error keeps its class and code.
+ */
+export function writeError(err: unknown, offset: number): unknown {
+  const code = err instanceof VdiskError && err.code === 'EIO' ? failedWrite(err) : undefined;
+  return code && err instanceof VdiskError ? err.rephrase(`error while writing at byte ${offset}: ${strerror(code)}`) : err;
 }
 
 /** Reads `buf` at `offset`; in salvage mode retries sector by sector and zero-fills what cannot be read. */

@@ -195,9 +195,11 @@ export class SocketWire implements Wire {
   }
 
   setBusy(busy: boolean): void {
+    // Restart the idle clock when an answer becomes owed; while one already is, the socket's own
+    // activity (each request written, each reply read) restarts it, and re-arming per request cost
+    // a timer list insertion each.
+    if (busy && !this.#busy) this.#socket.setTimeout(this.#timeoutMs);
     this.#busy = busy;
-    // Restart the idle clock when an answer becomes owed.
-    if (busy) this.#socket.setTimeout(this.#timeoutMs);
   }
 
   destroy(reason?: VdiskError): void {

@@ -1,0 +1,66 @@
+/**
+ * A convert whose target writes fail (here: a file size limit, EFBIG, as a
+ * full disk gives ENOSPC) says what qemu-img says — `error while writing at
+ * byte N: <the system's reason>`, N the first byte of the failing request
+ * in the guest, the first such request when several fail — exits 1 and,
+ * unlike qemu-img, leaves neither the target nor a temporary file behind.
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+
+import { asVdisk, VDISK_BIN } from '../helpers/cli.js';
+import { hasQemu, qemuImgOk, qemuIo, requireQemu, tmpDir } from '../helpers/qemu.js';
+
+const dir = tmpDir('vdisk-write-errors-');
+after(() => dir.cleanup());
+const src = join(dir.path, 'src.raw');
+
+before(() => {
+  if (!hasQemu) return;
+  qemuImgOk(['create', '-q', '-f', 'raw', src, '4M']);
+  qemuIo(src, ['write -P 0x21 0 4M'], 'raw');
+});
+
+/** Runs `cmd args` with files limited to 1 MiB (SIGXFSZ ignored, so writes past it fail with EFBIG). */
+function limited(cmd: string, args: readonly string[]): { status: number; stderr: string } {
+  const r = spawnSync('bash', ['-c', 'ulimit -f 1024; trap "" XFSZ; exec "$@"', 'limited', cmd, ...args], { cwd: dir.path, encoding: 'utf8', timeout: 60_000 });
+  return { status: r.status ?? -1, stderr: r.stderr };
+}
+
+describe('convert: failed target writes worded as qemu-img words them', () => {
+  for (const fmt of ['qcow2', 'vmdk', 'vpc', 'vdi']) {
+    it(`-O ${fmt} past a file size limit`, (t) => {
+      if (!requireQemu(t)) return;
+      const ours = join(dir.path, `v.${fmt}`);
+      const theirs = join(dir.path, `q.${fmt}`);
+      const q = limited('qemu-img', ['convert', '-O', fmt, src, theirs]);
+      const v = limited(process.execPath, [VDISK_BIN, 'convert', '-O', fmt, src, ours]);
+      assert.equal(q.status, 1, q.stderr);
+      assert.equal(v.status, 1, v.stderr);
+      assert.equal(v.stderr, asVdisk(q.stderr));
+      assert.match(v.stderr, /^vdisk: error while writing at byte 0: File too large\n$/);
+      assert.ok(!existsSync(ours), 'no target is left behind');
+      assert.deepEqual(readdirSync(dir.path).filter((f) => f.includes('.vdisk-')), [], 'no temporary file is left behind');
+    });
+  }
+
+  for (const sparse of [[], ['-S', '0']]) {
+    it(`-n into a raw file ${sparse.join(' ')}: the first failing request is named, whichever failed first`, (t) => {
+      if (!requireQemu(t)) return;
+      const ours = join(dir.path, 'v.raw');
+      const theirs = join(dir.path, 'q.raw');
+      qemuImgOk(['create', '-q', '-f', 'raw', ours, '4M']);
+      qemuImgOk(['create', '-q', '-f', 'raw', theirs, '4M']);
+      const q = limited('qemu-img', ['convert', '-n', ...sparse, '-O', 'raw', src, theirs]);
+      for (let i = 0; i < 3; i++) {
+        const v = limited(process.execPath, [VDISK_BIN, 'convert', '-n', ...sparse, '-O', 'raw', src, ours]);
+        assert.equal(v.status, 1, v.stderr);
+        assert.equal(v.stderr, asVdisk(q.stderr));
+      }
+      assert.match(q.stderr, /^qemu-img: error while writing at byte 0: File too large\n$/);
+    });
+  }
+});
