@@ -31,7 +31,9 @@ const OPENERS: Readonly<Record<string, () => Promise<Opener>>> = {
 export function networkScheme(name: string): string | undefined {
   const m = /^([a-z][a-z0-9+]*):\/\//i.exec(name);
   const scheme = m?.[1]?.toLowerCase();
-  return scheme !== undefined && scheme in OPENERS ? scheme : undefined;
+  if (scheme !== undefined) return scheme in OPENERS ? scheme : undefined;
+  // qemu's older NBD names (`nbd:host:port`, `nbd:unix:/path`; see io/nbd/uri.ts)
+  return name.startsWith('nbd:') ? 'nbd' : undefined;
 }
 
 /**

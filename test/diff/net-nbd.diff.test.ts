@@ -66,6 +66,25 @@ describe('net-nbd: reading exports of qemu-nbd', () => {
     }
   });
 
+  it("qemu's older names (nbd:unix:PATH, nbd:HOST:PORT, :exportname=) open, show and fail as in qemu-img", async (t) => {
+    if (!requireQemu(t) || !requireServer(t, 'qemu-nbd')) return;
+    const img = images('l-');
+    const port = await freePort();
+    const unix = qemuNbd(dir.path, 'legacy', img.qcow2, { format: 'qcow2', exportName: '', readOnly: true });
+    qemuNbd(dir.path, 'legacy-tcp', img.raw, { format: 'raw', exportName: 'disk', readOnly: true, port });
+    const socket = (/socket=(.*)$/.exec(unix) as RegExpExecArray)[1] as string;
+    const names = [`nbd:unix:${socket}`, `nbd:127.0.0.1:${port}:exportname=disk`, `nbd:[127.0.0.1]:${port}:exportname=disk`, `nbd:127.0.0.1:${port},ipv4:exportname=disk`];
+    for (const name of names) {
+      for (const args of [['map', '--output=json'], ['info'], ['info', '--output=json']]) same([...args, name]);
+      assert.equal(vdisk(['convert', '-O', 'raw', name, at('l.raw')]).status, 0);
+      qemuImgOk(['convert', '-O', 'raw', name, at('lq.raw')]);
+      assert.deepEqual(readFileSync(at('l.raw')), readFileSync(at('lq.raw')), `convert of ${name}`);
+    }
+    // qemu's parse errors, an empty export name (no server then), a missing socket, an export the server lacks.
+    const bad = ['nbd:', 'nbd:localhost', 'nbd:localhost:', 'nbd:[::1]', `nbd::${port}`, `nbd:127.0.0.1:${port}:exportname=`, `nbd:unix:${socket}:exportname=`, 'nbd:127.0.0.1:abc', 'nbd:unix:/nonexistent.sock', `nbd:127.0.0.1:${port}`, 'nbd:x://y'];
+    for (const name of bad) same(['info', name]);
+  });
+
   it('convert skips the holes block status reports (nbdkit log filter: only data ranges and the probe are read)', (t) => {
     if (!requireServer(t, 'nbdkit')) return;
     const img = images('h-');

@@ -1,9 +1,11 @@
 /**
  * NBD URIs as qemu and libnbd spell them: `nbd://host[:port]/export`
- * (also `nbd+tcp://`) and `nbd+unix:///export?socket=PATH`, with qemu's
- * rules for what is refused and its spelling of the name it shows.
+ * (also `nbd+tcp://`) and `nbd+unix:///export?socket=PATH`, and qemu's
+ * older names `nbd:host:port[:exportname=NAME]` and
+ * `nbd:unix:PATH[:exportname=NAME]`, with qemu's rules for what is refused
+ * and its spelling of the name it shows.
  */
-import { InvalidArgumentError } from '../../core/errors.js';
+import { InvalidArgumentError, IoError } from '../../core/errors.js';
 import { DEFAULT_PORT } from './constants.js';
 import type { NbdTlsSettings } from './tls.js';
 
@@ -39,6 +41,7 @@ function invalid(uri: string): InvalidArgumentError {
  * @throws {InvalidArgumentError} EINVAL `No valid URL specified` (qemu's words) for a malformed one
  */
 export function parseNbdUri(uri: string): NbdAddress {
+  if (uri.startsWith('nbd:') && !uri.includes('://')) return parseLegacyName(uri);
   const m = SYNTAX.exec(uri);
   if (!m) throw invalid(uri);
   const scheme = (m[1] as string).toLowerCase();
@@ -69,6 +72,43 @@ export function parseNbdUri(uri: string): NbdAddress {
   if (!Number.isInteger(port) || port < 1 || port > 65535) throw invalid(uri);
   const canonical = `${prefix}://${hostText}:${port}${exportName === '' ? '' : `/${exportName}`}`;
   return { server: { kind: 'tcp', host, port }, exportName, canonical, tls };
+}
+
+const EXPORT_OPTION = ':exportname=';
+
+/**
+ * qemu's older NBD names (block/nbd.c nbd_parse_filename, util/qemu-sockets.c
+ * inet_parse): `nbd:unix:PATH` or `nbd:HOST:PORT` (`[IPV6]:PORT`; `,ipv4`-style
+ * options after the port are ignored), then `:exportname=NAME`. Shown as qemu
+ * shows them, in URI form.
+ *
+ * @throws {InvalidArgumentError} EINVAL in qemu's words: `NBD server address missing`,
+ *   `error parsing address '…'`, `error parsing IPv6 address '…'`
+ */
+function parseLegacyName(name: string): NbdAddress {
+  let spec = name.slice('nbd:'.length);
+  let exportName = '';
+  const at = spec.indexOf(EXPORT_OPTION);
+  if (at >= 0) {
+    exportName = spec.slice(at + EXPORT_OPTION.length);
+    spec = spec.slice(0, at);
+    // qemu stops parsing at an empty export name, so no server is set either.
+    if (exportName === '') spec = '';
+  }
+  if (spec === '') throw new InvalidArgumentError('NBD server address missing', { file: name });
+  if (spec.startsWith('unix:')) {
+    const path = spec.slice('unix:'.length);
+    return { server: { kind: 'unix', path }, exportName, canonical: exportName === '' ? `nbd+unix://?socket=${path}` : `nbd+unix:///${exportName}?socket=${path}` };
+  }
+  // sscanf's %64[^:]:%32[^,] and [%64[^]]]:%32[^,], as inet_parse reads them.
+  const m = spec.startsWith('[') ? /^\[([^\]]{1,64})\]:([^,]{1,32})/.exec(spec) : /^([^:]{0,64}):([^,]{1,32})/.exec(spec);
+  if (!m) throw new InvalidArgumentError(spec.startsWith('[') ? `error parsing IPv6 address '${spec}'` : `error parsing address '${spec}'`, { file: name });
+  const host = m[1] as string;
+  const portText = m[2] as string;
+  const port = /^\d+$/.test(portText) ? Number(portText) : NaN;
+  if (host === '') throw new IoError(`address resolution failed for ${host}:${portText}: Name or service not known`, { file: name });
+  if (!(port >= 1 && port <= 65535)) throw new IoError(`address resolution failed for ${host}:${portText}: Servname not supported for ai_socktype`, { file: name });
+  return { server: { kind: 'tcp', host, port }, exportName, canonical: `nbd://${host}:${port}${exportName === '' ? '' : `/${exportName}`}` };
 }
 
 /** libnbd's TLS query parameters; anything else starting with `tls-` is refused. */
