@@ -292,7 +292,7 @@ export class BlockDevice {
     const e = await this.#firstExtent(image, offset, length);
     if (e.kind === 'unallocated') {
       const below = this.layers[1]?.image;
-      const zero = below === undefined || offset >= below.virtualSize;
+      const zero = e.unknownContent !== true && (below === undefined || offset >= below.virtualSize);
       return { offset, length: e.length, zero, data: false, present: false, compressed: false, depth: 0 };
     }
     return layerStatus(image, e, 0);

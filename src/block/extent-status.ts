@@ -47,7 +47,7 @@ async function refineByHost(st: BlockStatus): Promise<BlockStatus> {
 /** A run no layer holds, as the layer at `depth` (the last one asked) reports it. */
 export function unallocatedStatus(e: UnallocatedExtent, depth: number, pastBackingEnd: boolean): BlockStatus {
   const host = e.hostOffset !== undefined && e.store ? { store: e.store, hostOffset: e.hostOffset } : {};
-  return { offset: e.offset, length: e.length, zero: true, data: false, present: false, compressed: false, depth, ...host, ...(pastBackingEnd ? { pastBackingEnd } : {}) };
+  return { offset: e.offset, length: e.length, zero: e.unknownContent !== true, data: false, present: false, compressed: false, depth, ...host, ...(pastBackingEnd ? { pastBackingEnd } : {}) };
 }
 
 function statusOf(e: Exclude<Extent, { kind: 'unallocated' }>, depth: number): BlockStatus {

@@ -22,6 +22,8 @@ export interface HostExtent {
   readonly data: boolean;
   /** Data that the store knows reads as zeros (NBD's ZERO status without HOLE: allocated zeros). */
   readonly zero?: boolean | undefined;
+  /** A hole the store cannot say reads as zeros (qemu's null-co without `read-zeroes`): neither data nor zeros. */
+  readonly unknown?: boolean | undefined;
 }
 
 /**

@@ -170,6 +170,11 @@ describe('json: and --image-opts names', { skip: hasQemu && hasQemuIo ? false : 
     await same(['map', '--image-opts', 'driver=qcow2,file.filename=ov.qcow2,backing=r.raw']);
     await same(['map', '--image-opts', 'driver=raw,file.filename=r.raw,backing.file.filename=x']);
     await same(['map', '--output=json', '--image-opts', 'driver=null-co,size=1M,read-zeroes=on']);
+    // Without read-zeroes qemu's null driver says neither data nor zeros, directly and under raw.
+    await same(['map', '--output=json', '--image-opts', 'driver=null-co,size=1M']);
+    await same(['map', '--output=json', 'null-co://']);
+    await same(['map', '--output=json', 'json:{"driver":"raw","file":{"driver":"null-aio","size":1048576}}']);
+    await same(['map', 'json:{"driver":"raw","file":{"driver":"null-co","size":1048576,"read-zeroes":true}}']);
     await same(['compare', 'json:{"driver":"qcow2","file.filename":"ov.qcow2","backing":null}', 'r.raw']);
     await same(['compare', '--image-opts', 'driver=null-co,size=1M,read-zeroes=on', 'driver=raw,file.filename=o.raw']);
     await same(['check', '--output=json', 'json:{"driver":"qcow2","file.filename":"ov.qcow2","backing":null}']);

@@ -88,6 +88,12 @@ export interface UnallocatedExtent {
   readonly store?: ByteStore | undefined;
   /** Host offset of the reserved space, with `store`. */
   readonly hostOffset?: number | undefined;
+  /**
+   * The run is not known to read as zeros even with nothing below it (qemu's
+   * null-co without `read-zeroes`: a driver that cannot have a backing file
+   * leaves its block status neither data nor zero). vdisk still reads zeros there.
+   */
+  readonly unknownContent?: boolean | undefined;
 }
 
 /** One run of guest address space as a single layer describes it. */

@@ -2,10 +2,12 @@
  * qemu's null-co / null-aio block drivers (block/null.c): a device of a
  * given size that discards writes. qemu leaves reads unfilled unless
  * `read-zeroes=on`; vdisk always reads zeros, and reports the range as
- * zeros only with `read-zeroes=on`, as qemu's block status does.
+ * zeros only with `read-zeroes=on`, as qemu's block status does (without
+ * it: neither data nor zeros, so `map` says `"zero": false`).
  */
 import { InvalidArgumentError } from '../../core/errors.js';
 import { typeQemuOpts, type OptionSpec } from '../../core/options.js';
+import type { HostExtent } from '../../io/byte-store.js';
 import type { ByteStore, Extent, FormatDescription, FormatImage, ImageWriter } from '../driver.js';
 
 /** The options null-co and null-aio take (qemu's null runtime_opts). */
@@ -24,8 +26,14 @@ class NullStore implements ByteStore {
     readonly name: string,
     readonly length: number,
     readOnly: boolean,
+    readonly readZeroes: boolean,
   ) {
     this.readOnly = readOnly;
+  }
+  /** One run as qemu's null block status gives it: zeros with `read-zeroes`, else unknown (a format over it says so too). */
+  async extents(offset: number, length: number): Promise<HostExtent[]> {
+    const n = Math.min(length, this.length - offset);
+    return n > 0 ? [{ offset, length: n, data: false, ...(this.readZeroes ? {} : { unknown: true }) }] : [];
   }
   async size(): Promise<number> {
     return this.length;
@@ -64,7 +72,7 @@ class NullImage implements FormatImage {
     this.writer = store.readOnly ? undefined : new NullWriter();
   }
   async mapping(offset: number, length: number): Promise<readonly Extent[]> {
-    if (!this.readZeroes) return [{ kind: 'unallocated', offset, length }];
+    if (!this.readZeroes) return [{ kind: 'unallocated', offset, length, unknownContent: true }];
     return [{ kind: 'zero', offset, length, allocated: true, store: this.store, hostOffset: offset }];
   }
   async describe(): Promise<FormatDescription> {
@@ -86,5 +94,6 @@ export function openNull(driver: 'null-co' | 'null-aio', pairs: readonly (readon
   const sectors = (size + 511n) / 512n;
   if (sectors * 512n > BigInt(Number.MAX_SAFE_INTEGER)) throw new InvalidArgumentError(`Parameter 'size' is larger than vdisk supports (2^53 - 1)`);
   const bytes = Number(sectors * 512n);
-  return new NullImage(driver, new NullStore(`${driver}://`, bytes, readOnly), bytes, opts.get('read-zeroes') === true);
+  const readZeroes = opts.get('read-zeroes') === true;
+  return new NullImage(driver, new NullStore(`${driver}://`, bytes, readOnly, readZeroes), bytes, readZeroes);
 }

@@ -128,7 +128,9 @@ class RawImage implements FormatImage {
     const host = await this.#hostExtents(offset, length, maxExtents);
     if (host && host.length > 0) {
       return host.map((h): Extent =>
-        h.data
+        h.unknown && !h.data
+          ? { kind: 'unallocated', offset: h.offset, length: h.length, unknownContent: true }
+          : h.data
           ? // Data known to read as zeros (NBD's ZERO status): block status asks the store again and says so.
             { kind: 'data', offset: h.offset, length: h.length, store: this.store, hostOffset: h.offset, ...(h.zero ? { recurse: true } : {}) }
           : { kind: 'zero', offset: h.offset, length: h.length, allocated: true, store: this.store, hostOffset: h.offset },
