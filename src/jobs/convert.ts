@@ -178,8 +178,21 @@ async function executeTarget(plan: CreatePlan, output: OutputTarget, target: str
     await plan.execute(output, cache);
   } catch (err) {
     if (!(err instanceof VdiskError) || !(err.cause instanceof VdiskError)) throw err;
-    throw err.rephrase(`${target}: error while converting ${plan.format}: ${err.cause.message}`, { file: target, cause: err.cause, offset: undefined, data: undefined });
+    throw err.rephrase(`${target}: error while converting ${plan.format}: ${convertCreateWords(err.cause)}`, { file: target, cause: err.cause, offset: undefined, data: undefined });
   }
+}
+
+/**
+ * qemu-img create words a file too large for the file system (EFBIG) as the
+ * image size being too large for the format (bdrv_img_create); convert
+ * creates through bdrv_create, which passes on the file driver's words,
+ * `Could not resize file: File too large`.
+ */
+function convertCreateWords(err: VdiskError): string {
+  const original = err.cause;
+  if (!(original instanceof VdiskError) || !err.message.startsWith('The image size is too large for file format')) return err.message;
+  const resize = /^Could not resize '.*?': (.*)$/s.exec(original.message);
+  return resize ? `Could not resize file: ${resize[1] as string}` : err.message;
 }
 
 /** The key secrets the create options name, as `[key, id]` open options. */

@@ -4,6 +4,8 @@
  * byte N: <the system's reason>`, N the first byte of the failing request
  * in the guest, the first such request when several fail — exits 1 and,
  * unlike qemu-img, leaves neither the target nor a temporary file behind.
+ * A target refused at create is worded as qemu-img convert words it
+ * (`Could not resize file: …`), not as qemu-img create does.
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -44,6 +46,18 @@ describe('convert: failed target writes worded as qemu-img words them', () => {
       assert.match(v.stderr, /^vdisk: error while writing at byte 0: File too large\n$/);
       assert.ok(!existsSync(ours), 'no target is left behind');
       assert.deepEqual(readdirSync(dir.path).filter((f) => f.includes('.vdisk-')), [], 'no temporary file is left behind');
+    });
+  }
+
+  for (const [fmt, ...opts] of [['raw'], ['vpc', '-o', 'subformat=fixed'], ['vhdx']] as const) {
+    it(`-O ${fmt} ${opts.join(' ')}: a target the size limit refuses at create, in convert's words (not create's)`, (t) => {
+      if (!requireQemu(t)) return;
+      const q = limited('qemu-img', ['convert', '-O', fmt, ...opts, src, join(dir.path, `qc.${fmt}`)]);
+      const v = limited(process.execPath, [VDISK_BIN, 'convert', '-O', fmt, ...opts, src, join(dir.path, `vc.${fmt}`)]);
+      assert.equal(v.status, 1, v.stderr);
+      assert.equal(v.stderr.replace(`vc.${fmt}`, `qc.${fmt}`), asVdisk(q.stderr));
+      assert.match(v.stderr, /error while converting \w+: Could not resize file: File too large\n$/);
+      assert.ok(!existsSync(join(dir.path, `vc.${fmt}`)));
     });
   }
 
