@@ -21,34 +21,29 @@ export function canCopyScan(): boolean {
 }
 
 /**
- * Reads `length` bytes of `from` at `fromOffset` into `buffer`, splits them
- * into `scan`'s runs and, with `to`, writes the data runs at `toOffset`.
- * Errors read as the file store's own read and write errors.
+ * Reads `length` bytes of `from` at `fromOffset` into `buffer` (without
+ * `from`: the buffer holds them already), splits them into `scan`'s runs
+ * and, with `to`, writes the data runs at `toOffset`. Errors read as the
+ * file store's own read and write errors.
  */
-export async function copyScan(from: CopyEnd, fromOffset: number, to: CopyEnd | undefined, toOffset: number, buffer: Uint8Array, length: number, scan: SparseScan): Promise<SparseRuns> {
+export async function copyScan(from: CopyEnd | undefined, fromOffset: number, to: CopyEnd | undefined, toOffset: number, buffer: Uint8Array, length: number, scan: SparseScan): Promise<SparseRuns> {
   const run = native?.copyScan;
   if (!run) throw new Error('copyScan needs the native module');
   try {
-    return await run(from.fd, fromOffset, to ? to.fd : -1, toOffset, buffer, length, scan.guest, scan.minBytes, scan.alignment);
+    return await run(from ? from.fd : -1, fromOffset, to ? to.fd : -1, toOffset, buffer, length, scan.guest, scan.minBytes, scan.alignment);
   } catch (err) {
     const e = err as { write?: boolean; offset?: number };
-    if (e.write && to) throw fsError(err, `Could not write '${to.name}' at offset ${e.offset ?? toOffset}`, to.name);
-    throw fsError(err, `Could not read '${from.name}' at offset ${e.offset ?? fromOffset}`, from.name);
+    if (to && (e.write || !from)) throw fsError(err, `Could not write '${to.name}' at offset ${e.offset ?? toOffset}`, to.name);
+    if (from) throw fsError(err, `Could not read '${from.name}' at offset ${e.offset ?? fromOffset}`, from.name);
+    throw err;
   }
 }
 
 /**
  * Splits the `length` bytes `buffer` holds into `scan`'s runs and writes the
  * data runs to `to` at `toOffset`, in one request off the main thread (a
- * network source's bytes, already read). Errors read as the file store's
- * own write errors.
+ * network source's bytes, already read).
  */
-export async function scanWrite(to: CopyEnd, toOffset: number, buffer: Uint8Array, length: number, scan: SparseScan): Promise<SparseRuns> {
-  const run = native?.copyScan;
-  if (!run) throw new Error('scanWrite needs the native module');
-  try {
-    return await run(-1, 0, to.fd, toOffset, buffer, length, scan.guest, scan.minBytes, scan.alignment);
-  } catch (err) {
-    throw fsError(err, `Could not write '${to.name}' at offset ${(err as { offset?: number }).offset ?? toOffset}`, to.name);
-  }
+export function scanWrite(to: CopyEnd, toOffset: number, buffer: Uint8Array, length: number, scan: SparseScan): Promise<SparseRuns> {
+  return copyScan(undefined, 0, to, toOffset, buffer, length, scan);
 }

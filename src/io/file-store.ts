@@ -443,16 +443,18 @@ export class FileStore implements ByteStore {
     this.#checkWritable();
     if (!canCopyScan() || !(source instanceof FileStore) || this.#direct || source.#direct) return undefined;
     source.#check();
-    const runs = await copyScan({ fd: source.#fh.fd, name: source.name }, sourceOffset, { fd: this.#fh.fd, name: this.name }, offset, buffer, length, scan);
-    this.#startEarlyWriteback(runs.reduce((n, r) => (r > 0 ? n + r : n), 0));
-    return runs;
+    return this.#wrote(await copyScan({ fd: source.#fh.fd, name: source.name }, sourceOffset, { fd: this.#fh.fd, name: this.name }, offset, buffer, length, scan));
   }
 
   /** Scans `buffer` and writes its data runs in one native request (see ByteStore.writeRuns). */
   async writeRuns(offset: number, buffer: Uint8Array, scan: SparseScan): Promise<SparseRuns | undefined> {
     this.#checkWritable();
     if (!canCopyScan() || this.#direct) return undefined;
-    const runs = await scanWrite({ fd: this.#fh.fd, name: this.name }, offset, buffer, buffer.length, scan);
+    return this.#wrote(await scanWrite({ fd: this.#fh.fd, name: this.name }, offset, buffer, buffer.length, scan));
+  }
+
+  /** Counts the data runs a native request wrote towards early writeback; returns the runs. */
+  #wrote(runs: SparseRuns): SparseRuns {
     this.#startEarlyWriteback(runs.reduce((n, r) => (r > 0 ? n + r : n), 0));
     return runs;
   }

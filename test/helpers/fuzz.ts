@@ -21,6 +21,26 @@ export function rng(seed: number): () => number {
   };
 }
 
+/**
+ * Zero and data pieces of random lengths (up to `largest` bytes, many shorter
+ * than a sector) for the zero-scan tests; a share `oneByte` of the data pieces
+ * is one non-zero byte, placed where quick checks do not look. Data bytes are
+ * random with `randomData`, else a fixed non-zero sequence.
+ */
+export function sparsePattern(length: number, rand: () => number, o: { largest: number; oneByte: number; randomData: boolean }): Uint8Array {
+  const buf = new Uint8Array(length);
+  for (let pos = 0; pos < length; ) {
+    const scale = [8, 512, 4096, o.largest][Math.floor(rand() * 4)] as number;
+    const n = Math.min(length - pos, 1 + Math.floor(rand() * scale));
+    if (rand() < 0.5) {
+      if (rand() < o.oneByte) buf[pos + Math.floor(rand() * n)] = 1 + Math.floor(rand() * 255);
+      else for (let i = pos; i < pos + n; i++) buf[i] = o.randomData ? 1 + Math.floor(rand() * 255) : 1 + ((i * 7) % 251);
+    }
+    pos += n;
+  }
+  return buf;
+}
+
 /** Values that break parsers: boundaries of the integer widths and of JavaScript numbers. */
 export const INTERESTING_U32 = [0, 1, 0x7f, 0x80, 0xff, 0x100, 0x1ff, 0x200, 0xfff, 0x1000, 0xffff, 0x10000, 0x7fffffff, 0x80000000, 0xfffffffe, 0xffffffff];
 

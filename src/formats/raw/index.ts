@@ -127,14 +127,12 @@ class RawImage implements FormatImage {
     // Holes, as the kernel knows them (SEEK_DATA/SEEK_HOLE), when the store can say.
     const host = await this.#hostExtents(offset, length, maxExtents);
     if (host && host.length > 0) {
-      return host.map((h): Extent =>
-        h.unknown && !h.data
-          ? { kind: 'unallocated', offset: h.offset, length: h.length, unknownContent: true }
-          : h.data
-          ? // Data known to read as zeros (NBD's ZERO status): block status asks the store again and says so.
-            { kind: 'data', offset: h.offset, length: h.length, store: this.store, hostOffset: h.offset, ...(h.zero ? { recurse: true } : {}) }
-          : { kind: 'zero', offset: h.offset, length: h.length, allocated: true, store: this.store, hostOffset: h.offset },
-      );
+      return host.map((h): Extent => {
+        // Data known to read as zeros (NBD's ZERO status): block status asks the store again and says so.
+        if (h.data) return { kind: 'data', offset: h.offset, length: h.length, store: this.store, hostOffset: h.offset, ...(h.zero ? { recurse: true } : {}) };
+        if (h.unknown) return { kind: 'unallocated', offset: h.offset, length: h.length, unknownContent: true };
+        return { kind: 'zero', offset: h.offset, length: h.length, allocated: true, store: this.store, hostOffset: h.offset };
+      });
     }
     const n = Math.min(length, SCAN_WINDOW);
     const buf = new Uint8Array(n);

@@ -60,8 +60,7 @@ export function parseNbdUri(uri: string): NbdAddress {
     if (params.length !== 1 || authority !== '' || !param?.startsWith('socket=')) throw invalid(uri);
     const path = decode(param.slice('socket='.length), uri);
     if (path === '') throw invalid(uri);
-    const canonical = exportName === '' ? `${prefix}+unix://?socket=${path}` : `${prefix}+unix:///${exportName}?socket=${path}`;
-    return { server: { kind: 'unix', path }, exportName, canonical, tls };
+    return { server: { kind: 'unix', path }, exportName, canonical: unixName(prefix, exportName, path), tls };
   }
   if (params.length > 0 || authority === '') throw invalid(uri);
   const hp = /^(\[[^\]]+\]|[^:]*)(?::(\d*))?$/.exec(authority);
@@ -70,8 +69,17 @@ export function parseNbdUri(uri: string): NbdAddress {
   const host = hostText.startsWith('[') ? hostText.slice(1, -1) : decode(hostText, uri);
   const port = hp[2] === undefined || hp[2] === '' ? DEFAULT_PORT : Number(hp[2]);
   if (!Number.isInteger(port) || port < 1 || port > 65535) throw invalid(uri);
-  const canonical = `${prefix}://${hostText}:${port}${exportName === '' ? '' : `/${exportName}`}`;
-  return { server: { kind: 'tcp', host, port }, exportName, canonical, tls };
+  return { server: { kind: 'tcp', host, port }, exportName, canonical: tcpName(prefix, hostText, port, exportName), tls };
+}
+
+/** The name qemu shows for an export on a unix socket. */
+function unixName(prefix: string, exportName: string, path: string): string {
+  return exportName === '' ? `${prefix}+unix://?socket=${path}` : `${prefix}+unix:///${exportName}?socket=${path}`;
+}
+
+/** The name qemu shows for an export over TCP (`host` as given: bracketed for IPv6 in a URI). */
+function tcpName(prefix: string, host: string, port: number, exportName: string): string {
+  return `${prefix}://${host}:${port}${exportName === '' ? '' : `/${exportName}`}`;
 }
 
 const EXPORT_OPTION = ':exportname=';
@@ -98,7 +106,7 @@ function parseLegacyName(name: string): NbdAddress {
   if (spec === '') throw new InvalidArgumentError('NBD server address missing', { file: name });
   if (spec.startsWith('unix:')) {
     const path = spec.slice('unix:'.length);
-    return { server: { kind: 'unix', path }, exportName, canonical: exportName === '' ? `nbd+unix://?socket=${path}` : `nbd+unix:///${exportName}?socket=${path}` };
+    return { server: { kind: 'unix', path }, exportName, canonical: unixName('nbd', exportName, path) };
   }
   // sscanf's %64[^:]:%32[^,] and [%64[^]]]:%32[^,], as inet_parse reads them.
   const m = spec.startsWith('[') ? /^\[([^\]]{1,64})\]:([^,]{1,32})/.exec(spec) : /^([^:]{0,64}):([^,]{1,32})/.exec(spec);
@@ -108,7 +116,7 @@ function parseLegacyName(name: string): NbdAddress {
   const port = /^\d+$/.test(portText) ? Number(portText) : NaN;
   if (host === '') throw new IoError(`address resolution failed for ${host}:${portText}: Name or service not known`, { file: name });
   if (!(port >= 1 && port <= 65535)) throw new IoError(`address resolution failed for ${host}:${portText}: Servname not supported for ai_socktype`, { file: name });
-  return { server: { kind: 'tcp', host, port }, exportName, canonical: `nbd://${host}:${port}${exportName === '' ? '' : `/${exportName}`}` };
+  return { server: { kind: 'tcp', host, port }, exportName, canonical: tcpName('nbd', host, port, exportName) };
 }
 
 /** libnbd's TLS query parameters; anything else starting with `tls-` is refused. */

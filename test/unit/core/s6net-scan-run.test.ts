@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 
 import { scanRun } from '../../../src/core/bytes.js';
-import { rng } from '../../helpers/fuzz.js';
+import { rng, sparsePattern } from '../../helpers/fuzz.js';
 
 /** The definition: granules from the start while each has the first granule's zero-ness. */
 function reference(buf: Uint8Array, granule: number): { zero: boolean; length: number } {
@@ -20,20 +20,8 @@ function reference(buf: Uint8Array, granule: number): { zero: boolean; length: n
   return { zero, length: off };
 }
 
-/** Zero and data pieces of random lengths; some data is one non-zero byte, placed where quick checks do not look. */
-function pattern(length: number, rand: () => number): Uint8Array {
-  const buf = new Uint8Array(length);
-  for (let pos = 0; pos < length; ) {
-    const scale = [8, 512, 4096, 200_000][Math.floor(rand() * 4)] as number;
-    const n = Math.min(length - pos, 1 + Math.floor(rand() * scale));
-    if (rand() < 0.5) {
-      if (rand() < 0.4) buf[pos + Math.floor(rand() * n)] = 1 + Math.floor(rand() * 255);
-      else for (let i = pos; i < pos + n; i++) buf[i] = 1 + Math.floor(rand() * 255);
-    }
-    pos += n;
-  }
-  return buf;
-}
+/** Zero and data pieces of random lengths (helpers/fuzz.ts). */
+const pattern = (length: number, rand: () => number): Uint8Array => sparsePattern(length, rand, { largest: 200_000, oneByte: 0.4, randomData: true });
 
 describe('scanRun', () => {
   it('matches a byte-by-byte scan on random zero/data patterns, granules and offsets', () => {

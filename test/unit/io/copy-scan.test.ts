@@ -15,25 +15,13 @@ import { strerror } from '../../../src/core/strerror.js';
 import { canCopyScan, copyScan, scanWrite } from '../../../src/io/copy-scan.js';
 import { sparseAlignment, sparseRuns } from '../../../src/jobs/sparse-scan.js';
 import { tmpDir } from '../../helpers/qemu.js';
-import { rng } from '../../helpers/fuzz.js';
+import { rng, sparsePattern } from '../../helpers/fuzz.js';
 
 const dir = tmpDir('vdisk-copy-scan-');
 after(() => dir.cleanup());
 
-/** Zero and data pieces of random lengths (many shorter than a sector), some data a single non-zero byte. */
-function pattern(length: number, rand: () => number): Uint8Array {
-  const buf = new Uint8Array(length);
-  for (let pos = 0; pos < length; ) {
-    const scale = [8, 512, 4096, 65536][Math.floor(rand() * 4)] as number;
-    const n = Math.min(length - pos, 1 + Math.floor(rand() * scale));
-    if (rand() < 0.5) {
-      if (rand() < 0.3) buf[pos + Math.floor(rand() * n)] = 1 + Math.floor(rand() * 255);
-      else for (let i = pos; i < pos + n; i++) buf[i] = 1 + ((i * 7) % 251);
-    }
-    pos += n;
-  }
-  return buf;
-}
+/** Zero and data pieces of random lengths (helpers/fuzz.ts). */
+const pattern = (length: number, rand: () => number): Uint8Array => sparsePattern(length, rand, { largest: 65536, oneByte: 0.3, randomData: false });
 
 describe('native copy requests', { skip: canCopyScan() ? false : 'native module not built' }, () => {
   it('find the runs the JavaScript scan finds', async () => {
