@@ -16,6 +16,8 @@
  *   directAlignment(fd)               the file's O_DIRECT offset/memory alignment (statx DIOALIGN,
  *                                     else BLKSSZGET for block devices); 0 when unknown
  *   decodeBatch, encodeUnit, zstdAvailable: compressed units on the thread pool (see codec.c)
+ *   nbdReaderStart, nbdReaderRead, nbdReaderStop: an NBD connection's reads received on a
+ *                                     thread of their own (see nbd_reader.c)
  * Errors are thrown (or rejected) as Error objects with `code` set to the errno name.
  */
 #define _GNU_SOURCE
@@ -34,6 +36,7 @@
 #include <pthread.h>
 
 #include "codec.h"
+#include "nbd_reader.h"
 
 #define CHECK(call) do { if ((call) != napi_ok) { napi_throw_error(env, "EINVAL", "vdisk_native: bad arguments"); return NULL; } } while (0)
 
@@ -516,6 +519,9 @@ static napi_value Init(napi_env env, napi_value exports) {
     { "encodeUnit", NULL, EncodeUnit, NULL, NULL, NULL, napi_default, NULL },
     { "encodeUnits", NULL, EncodeUnits, NULL, NULL, NULL, napi_default, NULL },
     { "zstdAvailable", NULL, ZstdAvailable, NULL, NULL, NULL, napi_default, NULL },
+    { "nbdReaderStart", NULL, NbdReaderStart, NULL, NULL, NULL, napi_default, NULL },
+    { "nbdReaderRead", NULL, NbdReaderRead, NULL, NULL, NULL, napi_default, NULL },
+    { "nbdReaderStop", NULL, NbdReaderStop, NULL, NULL, NULL, napi_default, NULL },
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;

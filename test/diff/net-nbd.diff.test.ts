@@ -66,6 +66,42 @@ describe('net-nbd: reading exports of qemu-nbd', () => {
     }
   });
 
+  it('a read-only store reads through native reader connections: convert equals qemu-img over qcow2 and raw exports, unix and TCP, as without them', async (t) => {
+    if (!requireQemu(t) || !requireServer(t, 'qemu-nbd')) return;
+    const src = at('native-src.qcow2');
+    qemuImgOk(['create', '-f', 'qcow2', src, '48M']);
+    // Data of every size around the 16-byte header and the socket's buffer, holes and zeros between.
+    qemuIo(src, ['write -P 1 0 1', 'write -P 2 4095 2', 'write -P 3 1M 3M', 'write -z 5M 1M', 'write -P 4 7M 17M', 'write -P 5 40M 512', 'write -P 6 47M 1M'], 'qcow2');
+    const raw = at('native-src.raw');
+    qemuImgOk(['convert', '-O', 'raw', src, raw]);
+    const uris = [
+      qemuNbd(dir.path, 'nat-q', src, { format: 'qcow2', exportName: 'q', readOnly: true, shared: 4 }),
+      qemuNbd(dir.path, 'nat-r', raw, { format: 'raw', exportName: 'r', readOnly: true, shared: 4, port: await freePort() }),
+    ];
+    for (const uri of uris) {
+      const store = await NbdStore.open(uri, { readOnly: true, connections: 3 });
+      try {
+        for (let i = 0; i < 100 && store.nativeConnections < 2; i++) await new Promise((r) => setTimeout(r, 20));
+        assert.equal(store.nativeConnections, 2, `${uri}: the extra connections are native readers`);
+        assert.equal(store.connections, 3);
+        const back = new Uint8Array(48 * 1024 * 1024);
+        assert.equal(await store.read(0, back), back.length);
+        assert.ok(Buffer.from(back).equals(readFileSync(raw)), `${uri}: SDK read`);
+      } finally {
+        await store.close();
+      }
+      const theirs = at('native-theirs.raw');
+      qemuImgOk(['convert', '-O', 'raw', uri, theirs]);
+      for (const env of [{}, { VDISK_NO_NATIVE_NBD: '1' }]) {
+        const ours = at('native-ours.raw');
+        const r = vdisk(['convert', '-O', 'raw', uri, ours], { env });
+        assert.equal(r.status, 0, r.stderr);
+        assert.ok(readFileSync(ours).equals(readFileSync(theirs)), `${uri} ${JSON.stringify(env)}: convert`);
+        assert.equal(vdisk(['map', '--output=json', '-f', 'raw', ours]).stdout, qemuImg(['map', '--output=json', '-f', 'raw', theirs]).stdout, `${uri}: sparseness`);
+      }
+    }
+  });
+
   it("qemu's older names (nbd:unix:PATH, nbd:HOST:PORT, :exportname=) open, show and fail as in qemu-img", async (t) => {
     if (!requireQemu(t) || !requireServer(t, 'qemu-nbd')) return;
     const img = images('l-');

@@ -48,13 +48,14 @@ function started(pidFile: string, cmd: string, args: readonly string[]): void {
 
 /**
  * Serves `image` with qemu-nbd (daemonised, `--persistent`) on a unix
- * socket in `dir`, or on a TCP port with `port`. Returns the URI.
+ * socket in `dir`, or on a TCP port with `port`; `shared` clients at once
+ * (qemu-nbd's default is one). Returns the URI.
  */
-export function qemuNbd(dir: string, id: string, image: string, o: { format: string; exportName: string; readOnly?: boolean; port?: number }): string {
+export function qemuNbd(dir: string, id: string, image: string, o: { format: string; exportName: string; readOnly?: boolean; port?: number; shared?: number }): string {
   const pidFile = join(dir, `${id}.pid`);
   const socket = join(dir, `${id}.sock`);
   const where = o.port === undefined ? [`--socket=${socket}`] : ['--bind=127.0.0.1', `--port=${o.port}`];
-  started(pidFile, 'qemu-nbd', ['-f', o.format, ...(o.readOnly ? ['-r'] : []), ...where, '-x', o.exportName, '--persistent', '--fork', `--pid-file=${pidFile}`, image]);
+  started(pidFile, 'qemu-nbd', ['-f', o.format, ...(o.readOnly ? ['-r'] : []), ...(o.shared ? [`--shared=${o.shared}`] : []), ...where, '-x', o.exportName, '--persistent', '--fork', `--pid-file=${pidFile}`, image]);
   const exp = o.exportName === '' ? '' : `/${o.exportName}`;
   return o.port === undefined ? `nbd+unix://${exp}?socket=${socket}` : `nbd://127.0.0.1:${o.port}${exp}`;
 }

@@ -213,6 +213,15 @@ describe('the packed package', { skip: !hasNpm && 'npm is missing' }, () => {
     assert.equal(pkg.scripts['prepare'], undefined);
   });
 
+  it('ships every source the native module is built from (binding.gyp\'s and the headers they include)', () => {
+    const files = new Set(run('tar', ['tzf', tarball]).trim().split('\n'));
+    const gyp = readFileSync(join(ROOT, 'native', 'binding.gyp'), 'utf8');
+    const sources = [...gyp.matchAll(/"([\w-]+\.c)"/g)].map((m) => m[1] as string);
+    assert.ok(sources.length >= 3, gyp);
+    const headers = sources.flatMap((c) => [...readFileSync(join(ROOT, 'native', c), 'utf8').matchAll(/#include "([\w-]+\.h)"/g)].map((m) => m[1] as string));
+    for (const f of ['binding.gyp', ...sources, ...headers]) assert.ok(files.has(`package/native/${f}`), `package/native/${f} is in the package`);
+  });
+
   it('a strict TypeScript consumer compiles against both entries, CommonJS included, and runs', () => {
     writeFileSync(join(app, 'consumer.mts'), ESM_CONSUMER);
     writeFileSync(join(app, 'consumer-cjs.cts'), CJS_CONSUMER);

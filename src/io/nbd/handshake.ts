@@ -103,12 +103,14 @@ async function exportName(wire: Wire, exportNameText: string, noZeroes: boolean)
 
 /**
  * Negotiates `exportName` on a fresh connection; with `upgrade`, TLS
- * first (NBD_OPT_STARTTLS, then `upgrade` gives the wire over TLS).
+ * first (NBD_OPT_STARTTLS, then `upgrade` gives the wire over TLS). With
+ * `simple`, neither structured replies nor block status are asked for (a
+ * connection for reads only: every reply is a simple reply).
  *
  * @throws {NotFoundError} ENOENT when the server has no such export
  * @throws {IoError} EIO when the server breaks the protocol
  */
-export async function negotiate(first: Wire, exportNameText: string, name: string, upgrade?: () => Promise<Wire>): Promise<{ info: ExportInfo; wire: Wire }> {
+export async function negotiate(first: Wire, exportNameText: string, name: string, upgrade?: () => Promise<Wire>, simple = false): Promise<{ info: ExportInfo; wire: Wire }> {
   let wire = first;
   wire.setBusy(true);
   const serverFlags = codec.parseGreeting(await readBytes(wire, 18));
@@ -119,7 +121,7 @@ export async function negotiate(first: Wire, exportNameText: string, name: strin
     wire = await upgrade();
     wire.setBusy(true);
   }
-  const structured = (await haggle(wire, C.OPT_STRUCTURED_REPLY, new Uint8Array(0), name, unexpected, false)) === C.REP_ACK;
+  const structured = !simple && (await haggle(wire, C.OPT_STRUCTURED_REPLY, new Uint8Array(0), name, unexpected, false)) === C.REP_ACK;
   let allocationContext: number | undefined;
   if (structured) {
     await haggle(wire, C.OPT_SET_META_CONTEXT, codec.encodeSetMetaContext(exportNameText, [C.BASE_ALLOCATION]), name, (type, data) => {

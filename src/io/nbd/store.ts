@@ -18,6 +18,7 @@ import { negotiate, readOnlyExport } from './handshake.js';
 import { parseNbdUri, serverText, type NbdAddress } from './uri.js';
 import { startTls } from './tls.js';
 import { ReadRouter, SocketWire } from './wire.js';
+import { NativeReadConnection, nativeReadable } from './native-reads.js';
 
 /**
  * How an NBD export is opened. Of the {@link NetworkOptions}, NBD uses
@@ -63,8 +64,15 @@ function connectSocket(a: NbdAddress, name: string, timeoutMs: number, router: R
   });
 }
 
-/** Opens one connection to the export and negotiates it. */
-async function connectExport(address: NbdAddress, options: NbdStoreOptions): Promise<NbdConnection> {
+/**
+ * Opens one connection to the export and negotiates it. With `forReads`
+ * (an extra connection of a read-only store) and the native module, the
+ * connection is negotiated for simple replies and handed to a native
+ * reader; else it is a JavaScript connection.
+ */
+function connectExport(address: NbdAddress, options: NbdStoreOptions): Promise<NbdConnection>;
+function connectExport(address: NbdAddress, options: NbdStoreOptions, forReads: boolean): Promise<NbdConnection | NativeReadConnection>;
+async function connectExport(address: NbdAddress, options: NbdStoreOptions, forReads = false): Promise<NbdConnection | NativeReadConnection> {
   const name = address.canonical;
   const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   const tls = address.tls;
@@ -73,9 +81,16 @@ async function connectExport(address: NbdAddress, options: NbdStoreOptions): Pro
   let wire = new SocketWire(socket, name, timeoutMs, router);
   const host = address.server.kind === 'tcp' ? address.server.host : undefined;
   const upgrade = tls ? async () => (wire = new SocketWire(await startTls(wire.detach(), tls, host, name), name, timeoutMs)) : undefined;
+  const fd = forReads && !tls ? nativeReadable(socket) : undefined;
   try {
-    const { info } = await negotiate(wire, address.exportName, name, upgrade);
-    return new NbdConnection(wire, info, name, options.concurrency ?? DEFAULT_IN_FLIGHT);
+    const { info } = await negotiate(wire, address.exportName, name, upgrade, fd !== undefined);
+    const concurrency = options.concurrency ?? DEFAULT_IN_FLIGHT;
+    if (fd === undefined) return new NbdConnection(wire, info, name, concurrency);
+    wire.detach();
+    const reads = new NativeReadConnection(fd, info, name, concurrency, timeoutMs);
+    // The reader has its own descriptor; this one only goes (no shutdown: the connection stays up).
+    socket.destroy();
+    return reads;
   } catch (err) {
     const e = named(err, name);
     wire.destroy(e);
@@ -90,6 +105,9 @@ export class NbdStore implements ByteStore {
   readonly readOnly: boolean;
   /** One connection, or several when the server allows multi-conn (requests go round them). */
   readonly #conns: NbdConnection[];
+  /** Extra connections of a read-only store received by the native module: reads go round these when there are any. */
+  readonly #readers: NativeReadConnection[] = [];
+  #readTurn = 0;
   /** Extra connections still negotiating. */
   readonly #joining: Promise<void>[] = [];
   #turn = 0;
@@ -103,7 +121,7 @@ export class NbdStore implements ByteStore {
     this.readOnly = readOnly;
     this.#signal = signal;
     if (signal) {
-      this.#onAbort = () => conns.forEach((c) => c.kill(toAbortError(signal.reason)));
+      this.#onAbort = () => this.#all().forEach((c) => c.kill(toAbortError(signal.reason)));
       signal.addEventListener('abort', this.#onAbort, { once: true });
     }
   }
@@ -127,7 +145,7 @@ export class NbdStore implements ByteStore {
     }
     const store = new NbdStore(name, [first], options.readOnly ?? exportReadOnly, options.signal);
     const wanted = (first.info.flags & C.FLAG_CAN_MULTI_CONN) !== 0 ? Math.max(1, options.connections ?? DEFAULT_CONNECTIONS) : 1;
-    for (let i = 1; i < wanted; i++) store.#join(connectExport(address, options));
+    for (let i = 1; i < wanted; i++) store.#join(connectExport(address, options, store.readOnly));
     return store;
   }
 
@@ -135,12 +153,13 @@ export class NbdStore implements ByteStore {
    * Adds a connection once it is up. Extra connections only add speed, so
    * the open does not wait for them and one that fails is left out.
    */
-  #join(pending: Promise<NbdConnection>): void {
+  #join(pending: Promise<NbdConnection | NativeReadConnection>): void {
     this.#joining.push(
       pending.then(
         (c) => {
           if (this.#closed) return c.disconnect();
-          this.#conns.push(c);
+          if (c instanceof NativeReadConnection) this.#readers.push(c);
+          else this.#conns.push(c);
           if (this.#signal?.aborted) c.kill(toAbortError(this.#signal.reason));
         },
         () => undefined,
@@ -150,7 +169,27 @@ export class NbdStore implements ByteStore {
 
   /** Connections in use (more than one when the server advertises multi-conn). */
   get connections(): number {
-    return this.#conns.length;
+    return this.#conns.length + this.#readers.length;
+  }
+
+  /**
+   * Of {@link connections}, those whose replies a native thread receives:
+   * the extra connections of a read-only store, when the native module is
+   * built (reads go to them; block status stays on the first).
+   */
+  get nativeConnections(): number {
+    return this.#readers.length;
+  }
+
+  #all(): (NbdConnection | NativeReadConnection)[] {
+    return [...this.#conns, ...this.#readers];
+  }
+
+  /** The connection the next read goes to. */
+  #nextRead(): NbdConnection | NativeReadConnection {
+    if (this.#readers.length === 0) return this.#next();
+    this.#readTurn = (this.#readTurn + 1) % this.#readers.length;
+    return this.#readers[this.#readTurn] as NativeReadConnection;
   }
 
   /** The first connection: the export's facts. */
@@ -211,7 +250,7 @@ export class NbdStore implements ByteStore {
     this.#closed = true;
     if (this.#onAbort) this.#signal?.removeEventListener('abort', this.#onAbort);
     await Promise.all(this.#joining);
-    await Promise.all(this.#conns.map((c) => c.disconnect()));
+    await Promise.all(this.#all().map((c) => c.disconnect()));
   }
 
   /**
@@ -279,14 +318,14 @@ export class NbdStore implements ByteStore {
   /** Reads, widened to the server's minimum block size when the range is not aligned to it. */
   async #readAligned(offset: number, into: Uint8Array): Promise<void> {
     if (this.#aligned(offset, into.length)) {
-      await this.#next().send({ type: C.CMD_READ, offset, length: into.length, into });
+      await this.#nextRead().send({ type: C.CMD_READ, offset, length: into.length, into });
       return;
     }
     const min = this.#conn.info.minBlock;
     const start = offset - (offset % min);
     const end = Math.min(this.#conn.info.size, Math.ceil((offset + into.length) / min) * min);
     const wide = new Uint8Array(end - start);
-    await this.#next().send({ type: C.CMD_READ, offset: start, length: wide.length, into: wide });
+    await this.#nextRead().send({ type: C.CMD_READ, offset: start, length: wide.length, into: wide });
     into.set(wide.subarray(offset - start, offset - start + into.length));
   }
 
@@ -306,7 +345,7 @@ export class NbdStore implements ByteStore {
 
   #check(): void {
     if (this.#closed) throw new InvalidArgumentError(`NBD store '${this.name}' is closed`, { file: this.name });
-    const dead = this.#conns.find((c) => c.failure)?.failure;
+    const dead = this.#all().find((c) => c.failure)?.failure;
     if (dead) throw dead;
   }
 
