@@ -40,6 +40,16 @@ const DEFAULT_IN_FLIGHT = 8;
 const DEFAULT_CONNECTIONS = 2;
 /** Default timeout for an owed answer. */
 const DEFAULT_TIMEOUT_MS = 30_000;
+/**
+ * Reads sent to a native reader are split into pieces of this size: a server
+ * like qemu-nbd reads a request's data whole before it sends any of it, so
+ * with requests of several MiB its reads and the socket took turns; with
+ * 8 pieces in flight they overlap. Measured on a 1 GiB qcow2 from qemu-nbd
+ * over a unix socket: whole requests 1.24× qemu-img's time, 128 KiB 1.23×,
+ * 256 KiB 1.02×, 384 KiB–1 MiB 0.97–1.02×. JavaScript connections gain
+ * nothing (their main thread is what limits them) and keep whole requests.
+ */
+const NATIVE_READ_PIECE = 512 * 1024;
 /** Largest block status or write-zeroes request (a 32-bit length, kept aligned). */
 const MAX_RANGE = 1024 * 1024 * 1024;
 
@@ -218,7 +228,9 @@ export class NbdStore implements ByteStore {
     const size = this.#conn.info.size;
     const n = Math.max(0, Math.min(into.length, size - offset));
     into.fill(0, n);
-    await this.#chunked(offset, n, (off, len, at) => this.#readAligned(off, into.subarray(at, at + len)));
+    // Native readers get pieces the server reads and sends in turn (see NATIVE_READ_PIECE).
+    const piece = this.#readers.length > 0 ? Math.min(NATIVE_READ_PIECE, this.#conn.info.maxBlock) : undefined;
+    await this.#chunked(offset, n, (off, len, at) => this.#readAligned(off, into.subarray(at, at + len)), piece);
     return n;
   }
 
@@ -300,9 +312,9 @@ export class NbdStore implements ByteStore {
     return true;
   }
 
-  /** Runs `fn` over `[offset, offset+length)` in pieces the server accepts, all in flight together (the connection bounds them). */
-  async #chunked(offset: number, length: number, fn: (offset: number, length: number, at: number) => Promise<void>): Promise<void> {
-    const max = this.#conn.info.maxBlock;
+  /** Runs `fn` over `[offset, offset+length)` in pieces the server accepts (at most `piece`), all in flight together (the connection bounds them). */
+  async #chunked(offset: number, length: number, fn: (offset: number, length: number, at: number) => Promise<void>, piece?: number): Promise<void> {
+    const max = piece ?? this.#conn.info.maxBlock;
     const jobs: Promise<void>[] = [];
     for (let at = 0; at < length; at += max) jobs.push(fn(offset + at, Math.min(max, length - at), at));
     const results = await Promise.allSettled(jobs);
