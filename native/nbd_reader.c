@@ -63,7 +63,9 @@ typedef struct {
   int fd, wake[2];
   int64_t timeout_ms;
   pthread_t thread;
-  int started, stopped;
+  /* started: the thread runs; halted: it was joined and the descriptors closed; stopped: stop() ran;
+   * tsfn_gone: the thread-safe function was finalized (at environment teardown, before a stop). */
+  int started, halted, stopped, tsfn_gone;
   pthread_mutex_t lock;
   Slot slots[SLOTS];
   int outstanding;
@@ -195,16 +197,10 @@ static void call_js(napi_env env, napi_value callback, void *context, void *data
   free(c);
 }
 
-static void stop(napi_env env, Reader *r, int disconnect) {
-  if (r->stopped) return;
-  r->stopped = 1;
-  if (disconnect) {
-    uint8_t req[28] = { 0 };
-    put32(req, REQUEST_MAGIC);
-    req[7] = CMD_DISC;
-    (void)!send(r->fd, req, sizeof req, MSG_NOSIGNAL | MSG_DONTWAIT);
-    shutdown(r->fd, SHUT_WR);
-  }
+/* Joins the thread and closes the descriptors; no N-API call, so that finalizers may use it. */
+static void halt(Reader *r) {
+  if (r->halted) return;
+  r->halted = 1;
   if (r->started) {
     (void)!write(r->wake[1], "x", 1);
     pthread_join(r->thread, NULL);
@@ -212,11 +208,23 @@ static void stop(napi_env env, Reader *r, int disconnect) {
   close(r->fd);
   close(r->wake[0]);
   close(r->wake[1]);
-  if (env) {
-    for (int i = 0; i < SLOTS; i++) release_slot(env, r, i);
-    if (r->tsfn_refs > 0) napi_unref_threadsafe_function(env, r->tsfn);
-    r->tsfn_refs = 0;
+}
+
+static void stop(napi_env env, Reader *r, int disconnect) {
+  if (r->stopped) return;
+  r->stopped = 1;
+  if (disconnect && !r->halted) {
+    uint8_t req[28] = { 0 };
+    put32(req, REQUEST_MAGIC);
+    req[7] = CMD_DISC;
+    (void)!send(r->fd, req, sizeof req, MSG_NOSIGNAL | MSG_DONTWAIT);
+    shutdown(r->fd, SHUT_WR);
   }
+  halt(r);
+  for (int i = 0; i < SLOTS; i++) release_slot(env, r, i);
+  if (r->tsfn_gone) return;
+  if (r->tsfn_refs > 0) napi_unref_threadsafe_function(env, r->tsfn);
+  r->tsfn_refs = 0;
   /* Completions still queued are dropped (call_js sees `stopped`); the last one out frees the reader. */
   napi_release_threadsafe_function(r->tsfn, napi_tsfn_abort);
 }
@@ -229,7 +237,12 @@ static void disown(Reader *r) {
 
 static void finalize_tsfn(napi_env env, void *data, void *hint) {
   (void)env; (void)hint;
-  disown(data);
+  Reader *r = data;
+  /* Finalized without a stop only when the environment goes (a store never closed): no read is
+   * owed then (an owed read holds the loop open), so the thread is waiting for a header. */
+  r->tsfn_gone = 1;
+  halt(r);
+  disown(r);
 }
 
 static void finalize_external(napi_env env, void *data, void *hint) {
