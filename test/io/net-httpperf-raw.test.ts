@@ -134,6 +134,28 @@ describe('net-httpperf: the raw HTTP client', () => {
     p.close();
   });
 
+  it('refuses malformed heads and chunk sizes as Node\'s own parser does (a body whose end is unknown is never read to the close)', async () => {
+    const heads: [string, string, RegExp][] = [
+      ['a Content-Length with junk', 'HTTP/1.1 200 OK\r\nContent-Length: 12abc\r\n\r\nhello', /bad Content-Length '12abc'/],
+      ['two Content-Lengths', 'HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 7\r\n\r\nhello', /bad Content-Length '5, 7'/],
+      ['a Content-Length list', 'HTTP/1.1 200 OK\r\nContent-Length: 5, 5\r\n\r\nhello', /bad Content-Length/],
+      ['a line without a colon', 'HTTP/1.1 200 OK\r\nGarbage line\r\nContent-Length: 5\r\n\r\nhello', /bad header line 'Garbage line'/],
+      ['a folded line', 'HTTP/1.1 200 OK\r\nX-A: 1\r\n  continued: x\r\nContent-Length: 5\r\n\r\nhello', /bad header line '  continued: x'/],
+      ['a space in a name', 'HTTP/1.1 200 OK\r\nX A: 1\r\nContent-Length: 5\r\n\r\nhello', /bad header line 'X A: 1'/],
+    ];
+    for (const [label, head, message] of heads) {
+      const s = await serve(() => [head]);
+      const p = pool(s);
+      await assert.rejects(p.request('GET', '/disk.raw', {}, undefined), (err) => err instanceof TransientError && message.test(err.message), label);
+      p.close();
+    }
+    const s = await serve(() => ['HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5zz\r\nhello\r\n0\r\n\r\n']);
+    const p = pool(s);
+    const res = await p.request('GET', '/disk.raw', {}, undefined);
+    await assert.rejects(res.readBody(100, () => {}), (err) => err instanceof TransientError && /bad chunk size '5zz'/.test(err.message));
+    p.close();
+  });
+
   it('a server closing mid-body is a TransientError naming how far it got; a body longer than allowed is refused', async () => {
     const s = await serve((_req, n) => {
       if (n === 0) return ['HTTP/1.1 206 Partial Content\r\nContent-Length: 1000\r\n\r\n', Buffer.alloc(400), 'CLOSE'];

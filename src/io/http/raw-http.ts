@@ -23,6 +23,8 @@ const SCRATCH_SIZE = 64 * 1024;
 const HEAD_READ = 1024;
 /** Longest response head accepted. */
 const MAX_HEAD = 64 * 1024;
+/** A header name (RFC 9110's token). */
+const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 
 /** One response on a {@link RawConnection}: status and headers, then its body read once. */
 export class RawResponse {
@@ -220,20 +222,26 @@ export class RawConnection {
       return undefined;
     }
     const headers: Record<string, string> = {};
+    // As strict as Node's own parser (llhttp): a line that is no `name: value` (obs-fold included) or a
+    // Content-Length that is not one number leaves the body's end unknown, so the response is refused
+    // rather than read to the connection's close.
+    const bad = (what: string, line: string): undefined => void this.destroy(new TransientError(`${what} '${line.slice(0, 80)}'`));
     for (const line of lines.slice(1)) {
       const colon = line.indexOf(':');
-      if (colon <= 0) continue;
-      const name = line.slice(0, colon).trim().toLowerCase();
+      if (colon <= 0 || !TOKEN.test(line.slice(0, colon))) return bad('bad header line', line);
+      const name = line.slice(0, colon).toLowerCase();
       const value = line.slice(colon + 1).trim();
       headers[name] = headers[name] === undefined ? value : `${headers[name]}, ${value}`;
     }
     const status = Number(m[2]);
     const connection = (headers['connection'] ?? '').toLowerCase();
     this.#keepAlive = m[1] === '1' ? !connection.includes('close') : connection.includes('keep-alive');
+    // One number: repeated headers (joined above) and lists are refused, as llhttp refuses them.
     const length = headers['content-length'];
+    if (length !== undefined && !/^\d{1,15}$/.test(length)) return bad('bad Content-Length', length);
     if (status === 204 || status === 304 || (status >= 100 && status < 200)) this.#framing = { kind: 'length', left: 0 };
     else if (/chunked/i.test(headers['transfer-encoding'] ?? '')) this.#framing = { kind: 'chunked', state: { left: -1, line: '', crlf: 0, trailer: false } };
-    else if (length !== undefined && /^\d+$/.test(length)) this.#framing = { kind: 'length', left: Number(length) };
+    else if (length !== undefined) this.#framing = { kind: 'length', left: Number(length) };
     else {
       this.#framing = { kind: 'close' };
       this.#keepAlive = false;
@@ -277,8 +285,9 @@ export class RawConnection {
           if (line === '') return this.#finish();
           continue;
         }
-        const size = parseInt(line, 16);
-        if (!/^[0-9a-f]+/i.test(line) || Number.isNaN(size)) return this.destroy(new TransientError(`bad chunk size '${line.slice(0, 20)}'`));
+        // A size in hex, optionally followed by chunk extensions (`;name=value`), and nothing else.
+        const size = /^[0-9a-f]{1,12}[ \t]*(;.*)?$/i.test(line) ? parseInt(line, 16) : NaN;
+        if (Number.isNaN(size)) return this.destroy(new TransientError(`bad chunk size '${line.slice(0, 20)}'`));
         if (size === 0) s.trailer = true;
         else s.left = size;
       }
