@@ -13,6 +13,7 @@
  *                                     and, when out >= 0, writes the data runs; one thread-pool hop
  *                                     per request (see CopyScan)
  *   alignedBuffer(size)               Uint8Array over page-aligned (4096) zeroed memory, for O_DIRECT
+ *   deviceSize(fd)                    a device's size (lseek to its end); -1 when it cannot seek
  *   directAlignment(fd)               the file's O_DIRECT offset/memory alignment (statx DIOALIGN,
  *                                     else BLKSSZGET for block devices); 0 when unknown
  *   decodeBatch, encodeUnit, zstdAvailable: compressed units on the thread pool (see codec.c)
@@ -483,6 +484,17 @@ static napi_value AlignedBuffer(napi_env env, napi_callback_info info) {
   return view;
 }
 
+/* deviceSize(fd): the size of a block or character device (fstat says 0), by seeking to its end
+ * as qemu's host_device driver does; -1 when it cannot seek. */
+static napi_value DeviceSize(napi_env env, napi_callback_info info) {
+  napi_value argv[1], result;
+  int64_t fd;
+  if (get_args(env, info, 1, argv) || get_i64(env, argv[0], &fd)) { napi_throw_error(env, "EINVAL", "deviceSize(fd)"); return NULL; }
+  off_t end = lseek((int)fd, 0, SEEK_END);
+  napi_create_int64(env, end < 0 ? -1 : (int64_t)end, &result);
+  return result;
+}
+
 static napi_value DirectAlignment(napi_env env, napi_callback_info info) {
   napi_value argv[1], result;
   int64_t fd, align = 0;
@@ -515,6 +527,7 @@ static napi_value Init(napi_env env, napi_value exports) {
     { "startWriteback", NULL, StartWriteback, NULL, NULL, NULL, napi_default, NULL },
     { "alignedBuffer", NULL, AlignedBuffer, NULL, NULL, NULL, napi_default, NULL },
     { "directAlignment", NULL, DirectAlignment, NULL, NULL, NULL, napi_default, NULL },
+    { "deviceSize", NULL, DeviceSize, NULL, NULL, NULL, napi_default, NULL },
     { "decodeBatch", NULL, DecodeBatch, NULL, NULL, NULL, napi_default, NULL },
     { "encodeUnit", NULL, EncodeUnit, NULL, NULL, NULL, napi_default, NULL },
     { "encodeUnits", NULL, EncodeUnits, NULL, NULL, NULL, napi_default, NULL },

@@ -308,7 +308,8 @@ export class OutputTarget {
     const locking = this.#options.locking ?? true;
     if (this.#inPlace) {
       this.#path = file;
-      const store = await FileStore.open(file, { readOnly: false, create: true, cache, lock: createLock(locking), refuse: this.#options.refuse });
+      // A device target is written in place as qemu-img writes it (FileStore still refuses FIFOs and sockets).
+      const store = await FileStore.open(file, { readOnly: false, create: true, cache, lock: createLock(locking), refuse: this.#options.refuse, allowDevices: kind === 'special' });
       this.noteFile(file, store.created);
       this.#main = store;
       return store;

@@ -14,10 +14,12 @@ export const TRUST_OPTIONS: readonly OptSpec[] = [
 
 /**
  * The resolver and locking settings these options ask for. Like qemu-img,
- * the CLI opens backing files named by URL (under trust `qemu` only).
+ * the CLI opens backing files named by URL (under trust `qemu` only) and
+ * devices named on its command line.
  */
-export function trustFrom(args: ParsedArgs): { trust: TrustMode; allowUrls: true; maxChainDepth?: number; locking?: false } {
-  const locking = args.flags.has('noLock') ? { locking: false as const } : {};
+export function trustFrom(args: ParsedArgs): { trust: TrustMode; allowUrls: true; allowDevices: true; maxChainDepth?: number; locking?: false } {
+  // Devices named on the command line open as qemu-img opens them (host_device); the resolver still refuses them as references.
+  const locking = { allowDevices: true as const, ...(args.flags.has('noLock') ? { locking: false as const } : {}) };
   let trust: TrustMode = args.flags.has('untrusted') ? 'untrusted' : 'qemu';
   const t = last(args, 'trust');
   if (t !== undefined) {

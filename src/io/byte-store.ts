@@ -111,8 +111,12 @@ export interface ByteStore {
   read(offset: number, into: Uint8Array): Promise<number>;
   /** Writes all of `data` at `offset`, growing the store if needed. */
   write(offset: number, data: Uint8Array): Promise<void>;
-  /** Sets the length; new bytes read as zero. */
-  truncate(size: number): Promise<void>;
+  /**
+   * Sets the length; new bytes read as zero. `exact` (a resize, as opposed
+   * to a create that may leave a store larger than asked) matters only for
+   * stores of fixed size (devices), which then refuse any other size.
+   */
+  truncate(size: number, exact?: boolean): Promise<void>;
   /** Makes written data durable (fdatasync for files). */
   flush(): Promise<void>;
   /** Releases the store; further calls fail. */

@@ -1,7 +1,7 @@
-import { constants } from 'node:fs';
-import type { FileHandle } from 'node:fs/promises';
+import { constants, type Stats } from 'node:fs';
+import { readFile, type FileHandle } from 'node:fs/promises';
 
-import { IoError, UnsafeReferenceError, UnsupportedError } from '../core/errors.js';
+import { InvalidArgumentError, IoError, UnsafeReferenceError, UnsupportedError } from '../core/errors.js';
 import { AsyncMutex } from '../core/mutex.js';
 import type { ByteStore, HostExtent, LockRequest, SparseRuns, SparseScan, StoreIdentity } from './byte-store.js';
 import { DEFAULT_CACHE_MODE, cacheSemantics, type CacheMode } from '../core/cache-mode.js';
@@ -60,6 +60,23 @@ export interface FileStoreOptions {
 let bouncePool: BouncePool | undefined;
 
 /** The O_DIRECT state of a freshly opened direct file. */
+/**
+ * A device's size: fstat says 0, so the native module seeks to its end (as
+ * qemu's host_device driver does); without it a block device's size comes
+ * from sysfs. Character devices (/dev/null, /dev/zero) are 0 bytes, as in qemu.
+ */
+async function deviceSize(fd: number, st: Stats): Promise<number> {
+  const end = native?.deviceSize?.(fd) ?? -1;
+  if (end >= 0) return end;
+  if (!st.isBlockDevice()) return 0;
+  // Linux's dev_t: major in bits 8-19 and 32-43, minor in bits 0-7 and 20-31.
+  const r = BigInt(st.rdev);
+  const major = ((r >> 8n) & 0xfffn) | ((r >> 32n) & 0xfffff000n);
+  const minor = (r & 0xffn) | ((r >> 12n) & 0xffffff00n);
+  const sectors = await readFile(`/sys/dev/block/${major}:${minor}/size`, 'utf8').catch(() => '0');
+  return Number(sectors.trim()) * 512;
+}
+
 async function directIo(fh: FileHandle, name: string, isDevice: boolean): Promise<DirectIo> {
   if (!native) throw new IoError('direct I/O needs the native module');
   const ops = native;
@@ -219,11 +236,7 @@ export class FileStore implements ByteStore {
   async size(): Promise<number> {
     this.#check();
     if (this.#direct && !this.#isDevice) return this.#direct.size;
-    if (this.#isDevice) {
-      // Devices report size 0 from fstat; ask by seeking through a read at the end instead.
-      const st = await this.#fh.stat();
-      return st.size;
-    }
+    if (this.#isDevice) return deviceSize(this.#fh.fd, await this.#fh.stat());
     return (await this.#fh.stat()).size;
   }
 
@@ -300,8 +313,15 @@ export class FileStore implements ByteStore {
     );
   }
 
-  async truncate(size: number): Promise<void> {
+  async truncate(size: number, exact = false): Promise<void> {
     this.#checkWritable();
+    if (this.#isDevice) {
+      // As qemu's host_device driver: a device keeps its size; a new image may be smaller, never larger.
+      const current = await this.size();
+      if (exact && size !== current) throw new UnsupportedError('Cannot resize device files', { file: this.name, errno: 95 });
+      if (size > current) throw new InvalidArgumentError('Cannot grow device files', { file: this.name, errno: 22 });
+      return;
+    }
     if (this.#direct) return this.#direct.truncate(size);
     try {
       const fromEmpty = size > 0 && (await this.#fh.stat()).size === 0;
@@ -349,7 +369,7 @@ export class FileStore implements ByteStore {
    */
   async preallocate(offset: number, length: number, mode: 'falloc' | 'full'): Promise<void> {
     this.#checkWritable();
-    if (mode === 'falloc' && native && length > 0) {
+    if (mode === 'falloc' && native && length > 0 && !this.#isDevice) {
       try {
         const ops = native;
         const fromEmpty = offset === 0 && (await this.#fh.stat()).size === 0;
@@ -368,10 +388,11 @@ export class FileStore implements ByteStore {
     }
   }
 
-  /** Data and hole runs from SEEK_DATA/SEEK_HOLE; undefined without the native module. */
+  /** Data and hole runs from SEEK_DATA/SEEK_HOLE; undefined without the native module. A device is all data, as in qemu. */
   async extents(offset: number, length: number): Promise<readonly HostExtent[] | undefined> {
     this.#check();
-    if (!native || this.#isDevice) return undefined;
+    if (this.#isDevice) return length > 0 ? [{ offset, length, data: true }] : [];
+    if (!native) return undefined;
     const end = offset + length;
     const out: HostExtent[] = [];
     let pos = offset;

@@ -43,6 +43,8 @@ export interface NativeFileOps {
   alignedBuffer(size: number): Uint8Array;
   /** The file's O_DIRECT alignment (statx DIOALIGN, or a block device's logical block size); 0 when unknown. */
   directAlignment(fd: number): number;
+  /** A device's size, found by seeking to its end (fstat reports 0); -1 when it cannot seek. Absent from older builds. */
+  deviceSize?(fd: number): number;
 }
 
 /** The native module, or undefined when it was not built (or VDISK_NO_NATIVE is set). */

@@ -171,7 +171,7 @@ class RawImage implements FormatImage {
   async #resize(newSize: number, prealloc = 'off'): Promise<void> {
     if (prealloc !== 'off' && prealloc !== 'falloc' && prealloc !== 'full') throw new UnsupportedError(`Unsupported preallocation mode: ${prealloc}`);
     const old = await this.store.size();
-    await this.store.truncate(newSize);
+    await this.store.truncate(newSize, true);
     if (prealloc !== 'off' && newSize > old) {
       if (!this.store.preallocate) throw new UnsupportedError(`Preallocation mode '${prealloc}' is not supported on '${this.store.name}'`);
       await this.store.preallocate(old, newSize - old, prealloc);
