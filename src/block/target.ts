@@ -319,7 +319,12 @@ export class OutputTarget {
     // Math.random, not node:crypto: the name needs no secrecy (the exclusive create guards it), and
     // loading node:crypto costs every convert a visible share of its start-up.
     const temp = join(dirname(file), `.${basename(file)}.vdisk-${process.pid}-${Math.random().toString(36).slice(2, 12)}`);
-    const store = await FileStore.open(temp, { readOnly: false, exclusive: true, cache, lock: createLock('auto') });
+    const store = await FileStore.open(temp, { readOnly: false, exclusive: true, cache, lock: createLock('auto') }).catch((err: unknown) => {
+      // The temporary name is vdisk's own: a file system's refusal to make it (a missing or read-only
+      // directory) is worded as qemu-img words its create of the target.
+      const cause = (err as { cause?: unknown }).cause;
+      throw (cause as NodeJS.ErrnoException | undefined)?.code ? fsError(cause, `Could not create '${file}'`, file) : err;
+    });
     this.#path = temp;
     this.#main = store;
     return store;

@@ -194,15 +194,15 @@ export class FileStore implements ByteStore {
     try {
       ({ fh, created } = await openFile(path, flags, cache, direct, options));
     } catch (err) {
-      throw fsError(err, `Could not open '${path}'`, path);
+      // qemu's file driver words a failed create as such (a directory in the target's place, a missing parent).
+      throw fsError(err, `Could not ${options.create ? 'create' : 'open'} '${path}'`, path);
     }
     try {
       const st = await fh.stat();
       const device = st.isBlockDevice() || st.isCharacterDevice();
-      if (!st.isFile() && !(device && options.allowDevices)) {
-        const what = st.isDirectory() ? 'a directory' : st.isFIFO() ? 'a FIFO' : st.isSocket() ? 'a socket' : 'a device';
-        throw new UnsafeReferenceError(`Could not open '${path}': it is ${what}, not a regular file`, { file: path });
-      }
+      if (device && !options.allowDevices) throw new UnsafeReferenceError(`Could not open '${path}': it is a device, not a regular file`, { file: path });
+      // qemu's file driver's words; a FIFO or socket is refused the same way (opened without blocking: qemu-img hangs on a FIFO).
+      if (!st.isFile() && !device) throw new UnsafeReferenceError(`'file' driver requires '${path}' to be a regular file`, { file: path });
       await options.verify?.(fh.fd, st, path);
       const store = new FileStore(options.name ?? path, fh, readOnly, { dev: st.dev, ino: st.ino }, device, cache, created, direct ? await directIo(fh, path, device) : undefined);
       return await store.#prepare(options);

@@ -10,7 +10,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it, type TestContext } from 'node:test';
 
@@ -144,5 +144,32 @@ describe('devices named on the command line', () => {
     const r = vdisk(['map', top]);
     assert.equal(r.status, 1);
     assert.match(r.stderr, /Refusing to open backing file '\/dev\/zero': it is a device, not a regular file/);
+  });
+});
+
+describe('names that are no regular file, and targets that cannot be made', () => {
+  it("a directory as source or target, and a target in a missing directory, fail in qemu-img's words", (t) => {
+    if (!requireQemu(t)) return;
+    const img = source();
+    const d = at('a-dir');
+    mkdirSync(d, { recursive: true });
+    same(['info', d]);
+    same(['info', `file:${d}`]);
+    same(['convert', '-O', 'raw', d, at('never.raw')]);
+    same(['convert', '-O', 'raw', img, d]);
+    same(['create', '-f', 'raw', d, '1M']);
+    same(['create', '-f', 'qcow2', d, '1M']);
+    for (const fmt of ['raw', 'qcow2']) {
+      same(['create', '-f', fmt, at(`missing/x.${fmt}`), '1M']);
+      same(['convert', '-O', fmt, img, at(`missing/x.${fmt}`)]);
+    }
+  });
+
+  it('a FIFO named on the command line is refused at once in the same words (qemu-img would block opening it)', () => {
+    const fifo = at('a-fifo');
+    spawnSync('mkfifo', [fifo]);
+    const r = vdisk(['info', fifo], { timeoutMs: 10_000 });
+    assert.equal(r.status, 1);
+    assert.equal(r.stderr, `vdisk: Could not open '${fifo}': 'file' driver requires '${fifo}' to be a regular file\n`);
   });
 });
