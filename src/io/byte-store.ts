@@ -102,6 +102,8 @@ export interface ByteStore {
   readonly name: string;
   /** True when writes are refused. */
   readonly readOnly: boolean;
+  /** True for a device (a file store opened with `allowDevices`): its size cannot change, nor be preallocated. */
+  readonly device?: boolean | undefined;
   /** Current length in bytes. */
   size(): Promise<number>;
   /**

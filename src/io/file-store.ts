@@ -148,6 +148,8 @@ export class FileStore implements ByteStore {
   readonly cache: CacheMode;
   /** This open created the file (it did not exist before; see {@link FileStoreOptions.create}). */
   readonly created: boolean;
+  /** A device (opened with `allowDevices`): its size is fixed. */
+  readonly device: boolean;
   readonly #fh: FileHandle;
   readonly #direct: DirectIo | undefined;
   readonly #identity: StoreIdentity;
@@ -169,6 +171,7 @@ export class FileStore implements ByteStore {
     this.readOnly = readOnly;
     this.#identity = identity;
     this.#isDevice = isDevice;
+    this.device = isDevice;
   }
 
   /**
@@ -369,7 +372,9 @@ export class FileStore implements ByteStore {
    */
   async preallocate(offset: number, length: number, mode: 'falloc' | 'full'): Promise<void> {
     this.#checkWritable();
-    if (mode === 'falloc' && native && length > 0 && !this.#isDevice) {
+    // qemu's host_device driver preallocates nothing.
+    if (this.#isDevice) throw new UnsupportedError(`Unsupported preallocation mode '${mode}'`, { file: this.name });
+    if (mode === 'falloc' && native && length > 0) {
       try {
         const ops = native;
         const fromEmpty = offset === 0 && (await this.#fh.stat()).size === 0;

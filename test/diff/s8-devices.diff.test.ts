@@ -127,6 +127,25 @@ describe('devices named on the command line', () => {
     same(['resize', '-f', 'raw', dev, '4M']);
   });
 
+  it("preallocation on a device is refused in qemu-img's words (raw and qcow2; create, convert, resize)", (t) => {
+    if (!requireQemu(t)) return;
+    const dev = loop(t, 16);
+    if (!dev) return;
+    const img = source();
+    for (const mode of ['falloc', 'full']) {
+      same(['create', '-f', 'raw', '-o', `preallocation=${mode}`, dev, '8M']);
+      same(['convert', '-O', 'raw', '-o', `preallocation=${mode}`, img, dev]);
+      same(['create', '-f', 'qcow2', '-o', `preallocation=${mode}`, dev, '8M']);
+      same(['convert', '-O', 'qcow2', '-o', `preallocation=${mode}`, img, dev]);
+    }
+    same(['create', '-f', 'qcow2', '-o', 'preallocation=metadata', dev, '8M']);
+    same(['create', '-f', 'qcow2', dev, '8M']);
+    same(['resize', '--preallocation=falloc', dev, '12M']);
+    same(['resize', '--preallocation=full', dev, '12M']);
+    same(['resize', dev, '12M']);
+    assert.equal(qemuImg(['check', dev]).status, 0);
+  });
+
   it('the SDK refuses a device unless allowDevices (an untrusted name must not reach /dev)', async () => {
     await assert.rejects(open('/dev/null'), (e: unknown) => e instanceof UnsafeReferenceError);
     const img = await open('/dev/zero', { allowDevices: true });

@@ -5,7 +5,7 @@
  */
 import { encodeName } from '../../core/byte-names.js';
 import { alignUp } from '../../core/bytes.js';
-import { InvalidArgumentError } from '../../core/errors.js';
+import { InvalidArgumentError, VdiskError } from '../../core/errors.js';
 import { LIMITS } from '../../core/limits.js';
 import { truncateLikeQemu } from '../../io/truncate.js';
 import type { ByteStore, CreateRequest, OptionSpec, OptionValue } from '../driver.js';
@@ -288,7 +288,10 @@ export async function createQcow2(store: ByteStore, request: CreateRequest): Pro
   try {
     const writer = await createWriter(state);
     const access = await writer.clusterAccess();
-    await access.guard(() => growClusters(state, access, { oldSize: 0, newSize: p.size }, p.preallocation, false));
+    await access.guard(() => growClusters(state, access, { oldSize: 0, newSize: p.size }, p.preallocation, false)).catch((err: unknown) => {
+      // qcow2_co_create's words for a failed growth of the new image (resize says it without them).
+      throw err instanceof VdiskError && err.message.startsWith('Failed to resize underlying file') ? err.rephrase(`Could not resize image: ${err.message}`) : err;
+    });
     await writer.close();
   } finally {
     await Promise.allSettled(state.ownedStores.map((s) => s.close()));

@@ -46,7 +46,10 @@ export async function growClusters(
   const { oldSize, newSize } = range;
   const mode = s.dataFileRaw && prealloc === 'off' ? 'metadata' : prealloc;
   let zero = zeroNew && newSize > oldSize;
-  // Refused before anything is allocated (qemu's file driver always can).
+  // Refused before anything is allocated (qemu's file driver always can; its host_device driver never).
+  if ((mode === 'falloc' || mode === 'full') && s.dataStore.device) {
+    throw new UnsupportedError(`Failed to resize underlying file: Preallocation mode '${mode}' unsupported for this non-regular file`, { file: s.dataStore.name });
+  }
   if ((mode === 'falloc' || mode === 'full') && !s.dataStore.preallocate) {
     throw new UnsupportedError(`Preallocation mode '${mode}' is not supported on '${s.dataStore.name}'`);
   }

@@ -229,6 +229,8 @@ class RawWriter implements ImageWriter {
 async function createRaw(store: ByteStore, request: CreateRequest): Promise<void> {
   checkProtocolCreateOptions(request.options, RAW_OWN_OPTIONS);
   const prealloc = String(request.options.get('preallocation') ?? 'off');
+  // qemu's host_device create refuses preallocation before it looks at the size.
+  if (store.device && prealloc !== 'off') throw new UnsupportedError(`Unsupported preallocation mode '${prealloc}'`, { file: store.name });
   // qemu-img creates raw files in whole sectors.
   const size = alignUp(request.size, 512);
   await store.truncate(size);
