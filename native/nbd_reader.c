@@ -258,10 +258,7 @@ static Reader *unwrap(napi_env env, napi_value v) {
 }
 
 static napi_value throw_errno(napi_env env, int e, const char *what) {
-  char text[160];
-  snprintf(text, sizeof text, "%s: %s", what, strerror(e));
-  const char *code = e == EINVAL ? "EINVAL" : e == EPIPE ? "EPIPE" : e == ECONNRESET ? "ECONNRESET" : e == ETIMEDOUT ? "ETIMEDOUT" : e == EAGAIN ? "EAGAIN" : e == ENOMEM ? "ENOMEM" : "EIO";
-  napi_throw_error(env, code, text);
+  napi_throw(env, make_error(env, e, what));
   return NULL;
 }
 

@@ -50,11 +50,12 @@ static const char *errno_name(int e) {
     case EISDIR: return "EISDIR"; case EOVERFLOW: return "EOVERFLOW";
     case EDQUOT: return "EDQUOT"; case EROFS: return "EROFS"; case ENOMEM: return "ENOMEM";
     case ESPIPE: return "ESPIPE"; case ENODEV: return "ENODEV";
+    case EPIPE: return "EPIPE"; case ECONNRESET: return "ECONNRESET"; case ETIMEDOUT: return "ETIMEDOUT";
     default: return "EIO";
   }
 }
 
-static napi_value make_error(napi_env env, int e, const char *what) {
+napi_value make_error(napi_env env, int e, const char *what) {
   napi_value code, msg, err;
   char text[256];
   snprintf(text, sizeof text, "%s: %s", what, strerror(e));

@@ -18,15 +18,15 @@ export const TRUST_OPTIONS: readonly OptSpec[] = [
  * devices named on its command line.
  */
 export function trustFrom(args: ParsedArgs): { trust: TrustMode; allowUrls: true; allowDevices: true; maxChainDepth?: number; locking?: false } {
-  // Devices named on the command line open as qemu-img opens them (host_device); the resolver still refuses them as references.
-  const locking = { allowDevices: true as const, ...(args.flags.has('noLock') ? { locking: false as const } : {}) };
+  const locking = args.flags.has('noLock') ? { locking: false as const } : {};
   let trust: TrustMode = args.flags.has('untrusted') ? 'untrusted' : 'qemu';
   const t = last(args, 'trust');
   if (t !== undefined) {
     if (t !== 'qemu' && t !== 'untrusted' && t !== 'none') throw new InvalidArgumentError(`Invalid trust mode '${t}' (expecting qemu, untrusted or none)`);
     trust = t;
   }
+  // Devices named on the command line open as qemu-img opens them (host_device); the resolver still refuses them as references.
+  const base = { trust, allowUrls: true as const, allowDevices: true as const, ...locking };
   const depth = last(args, 'maxChainDepth');
-  if (depth === undefined) return { trust, allowUrls: true, ...locking };
-  return { trust, allowUrls: true, maxChainDepth: parseSize(depth, 'chain depth'), ...locking };
+  return depth === undefined ? base : { ...base, maxChainDepth: parseSize(depth, 'chain depth') };
 }

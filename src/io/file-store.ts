@@ -59,7 +59,6 @@ export interface FileStoreOptions {
 
 let bouncePool: BouncePool | undefined;
 
-/** The O_DIRECT state of a freshly opened direct file. */
 /**
  * A device's size: fstat says 0, so the native module seeks to its end (as
  * qemu's host_device driver does); without it a block device's size comes
@@ -77,6 +76,7 @@ async function deviceSize(fd: number, st: Stats): Promise<number> {
   return Number(sectors.trim()) * 512;
 }
 
+/** The O_DIRECT state of a freshly opened direct file. */
 async function directIo(fh: FileHandle, name: string, isDevice: boolean): Promise<DirectIo> {
   if (!native) throw new IoError('direct I/O needs the native module');
   const ops = native;
@@ -148,12 +148,11 @@ export class FileStore implements ByteStore {
   readonly cache: CacheMode;
   /** This open created the file (it did not exist before; see {@link FileStoreOptions.create}). */
   readonly created: boolean;
-  /** A device (opened with `allowDevices`): its size is fixed. */
+  /** A block or character device (opened with `allowDevices`): its size is fixed. */
   readonly device: boolean;
   readonly #fh: FileHandle;
   readonly #direct: DirectIo | undefined;
   readonly #identity: StoreIdentity;
-  readonly #isDevice: boolean;
   #closed = false;
   #locked = false;
   /** Bytes written since the last early writeback (see {@link FileStore.write}). */
@@ -170,7 +169,6 @@ export class FileStore implements ByteStore {
     this.#fh = fh;
     this.readOnly = readOnly;
     this.#identity = identity;
-    this.#isDevice = isDevice;
     this.device = isDevice;
   }
 
@@ -238,8 +236,8 @@ export class FileStore implements ByteStore {
 
   async size(): Promise<number> {
     this.#check();
-    if (this.#direct && !this.#isDevice) return this.#direct.size;
-    if (this.#isDevice) return deviceSize(this.#fh.fd, await this.#fh.stat());
+    if (this.device) return deviceSize(this.#fh.fd, await this.#fh.stat());
+    if (this.#direct) return this.#direct.size;
     return (await this.#fh.stat()).size;
   }
 
@@ -318,7 +316,7 @@ export class FileStore implements ByteStore {
 
   async truncate(size: number, exact = false): Promise<void> {
     this.#checkWritable();
-    if (this.#isDevice) {
+    if (this.device) {
       // As qemu's host_device driver: a device keeps its size; a new image may be smaller, never larger.
       const current = await this.size();
       if (exact && size !== current) throw new UnsupportedError('Cannot resize device files', { file: this.name, errno: 95 });
@@ -373,7 +371,7 @@ export class FileStore implements ByteStore {
   async preallocate(offset: number, length: number, mode: 'falloc' | 'full'): Promise<void> {
     this.#checkWritable();
     // qemu's host_device driver preallocates nothing.
-    if (this.#isDevice) throw new UnsupportedError(`Unsupported preallocation mode '${mode}'`, { file: this.name });
+    if (this.device) throw new UnsupportedError(`Unsupported preallocation mode '${mode}'`, { file: this.name });
     if (mode === 'falloc' && native && length > 0) {
       try {
         const ops = native;
@@ -396,7 +394,7 @@ export class FileStore implements ByteStore {
   /** Data and hole runs from SEEK_DATA/SEEK_HOLE; undefined without the native module. A device is all data, as in qemu. */
   async extents(offset: number, length: number): Promise<readonly HostExtent[] | undefined> {
     this.#check();
-    if (this.#isDevice) return length > 0 ? [{ offset, length, data: true }] : [];
+    if (this.device) return length > 0 ? [{ offset, length, data: true }] : [];
     if (!native) return undefined;
     const end = offset + length;
     const out: HostExtent[] = [];
@@ -425,7 +423,7 @@ export class FileStore implements ByteStore {
   /** Punches a hole (`unmap`) or zeroes the range in place with fallocate(2). */
   async zeroRange(offset: number, length: number, unmap: boolean): Promise<boolean> {
     this.#checkWritable();
-    if (!native || this.#isDevice || length === 0) return length === 0;
+    if (!native || this.device || length === 0) return length === 0;
     const ops = native;
     try {
       await this.#resizing(() => ops.fallocate(this.#fh.fd, unmap ? 1 : 2, offset, length));

@@ -11,6 +11,7 @@ import { Coverage } from './coverage.js';
 import { named, serverError } from './errors.js';
 import type { ExportInfo } from './handshake.js';
 import { readBytes, type Wire } from './wire.js';
+import { Limiter } from '../http/limiter.js';
 
 /** A command to send. */
 export interface Command {
@@ -37,10 +38,9 @@ export class NbdConnection {
   readonly info: ExportInfo;
   readonly #wire: Wire;
   readonly #name: string;
-  readonly #maxInFlight: number;
+  /** Requests in flight, at most `maxInFlight`. */
+  readonly #limit: Limiter;
   readonly #pending = new Map<number, Pending>();
-  readonly #waiters: (() => void)[] = [];
-  #inFlight = 0;
   #nextHandle = 1;
   #dead: VdiskError | undefined;
   #closing = false;
@@ -49,7 +49,7 @@ export class NbdConnection {
     this.#wire = wire;
     this.info = info;
     this.#name = name;
-    this.#maxInFlight = Math.max(1, maxInFlight);
+    this.#limit = new Limiter(maxInFlight);
     void this.#readLoop();
   }
 
@@ -59,9 +59,8 @@ export class NbdConnection {
   }
 
   /** Sends a command and waits for its whole reply; block status commands resolve to their descriptors. */
-  async send(cmd: Command): Promise<codec.StatusDescriptor[] | undefined> {
-    await this.#slot();
-    try {
+  send(cmd: Command): Promise<codec.StatusDescriptor[] | undefined> {
+    return this.#limit.run(async () => {
       if (this.#dead) throw this.#dead;
       const handle = this.#handle();
       const done = new Promise<codec.StatusDescriptor[] | undefined>((resolve, reject) => {
@@ -75,9 +74,7 @@ export class NbdConnection {
       const payload = cmd.data ? this.#wire.write(cmd.data) : undefined;
       await Promise.all([header, payload]).catch(() => undefined); // a dead socket fails the reply instead
       return await done;
-    } finally {
-      this.#release();
-    }
+    });
   }
 
   /** NBD_CMD_DISC, then the socket goes; requests in flight fail. */
@@ -96,16 +93,6 @@ export class NbdConnection {
   kill(err: VdiskError | undefined): void {
     this.#wire.destroy(err);
     this.#fail(err ?? codec.protocolError('connection closed'));
-  }
-
-  async #slot(): Promise<void> {
-    while (this.#inFlight >= this.#maxInFlight) await new Promise<void>((r) => this.#waiters.push(r));
-    this.#inFlight++;
-  }
-
-  #release(): void {
-    this.#inFlight--;
-    this.#waiters.shift()?.();
   }
 
   #handle(): number {

@@ -49,6 +49,16 @@ function nodeErrno(code: string): number {
   return table[code] ?? 5;
 }
 
+/** The server closed the connection while an answer was owed. */
+export function closedByServer(name: string): IoError {
+  return new IoError(`Connection to '${name}' closed by the server`, { file: name, errno: 5 });
+}
+
+/** No answer came within the connection's timeout. */
+export function noAnswer(name: string, timeoutMs: number): IoError {
+  return new IoError(`Connection to '${name}' timed out: no answer from the server in ${timeoutMs} ms`, { file: name, errno: 110 });
+}
+
 /** A socket failure (connect, reset) as qemu words it. */
 export function socketError(err: unknown, name: string, prefix?: string): VdiskError {
   if (err instanceof VdiskError) return err;

@@ -10,11 +10,12 @@
 import type { Socket } from 'node:net';
 import { getSystemErrorName } from 'node:util';
 
-import { IoError, type VdiskError } from '../../core/errors.js';
+import type { VdiskError } from '../../core/errors.js';
+import { Limiter } from '../http/limiter.js';
 import { native } from '../native.js';
 import * as codec from './codec.js';
 import * as C from './constants.js';
-import { named, serverError, socketError } from './errors.js';
+import { closedByServer, named, noAnswer, serverError, socketError } from './errors.js';
 import type { ExportInfo } from './handshake.js';
 import type { Command } from './connection.js';
 
@@ -41,7 +42,6 @@ export function nativeReadable(socket: Socket): number | undefined {
 
 interface Pending {
   readonly offset: number;
-  readonly length: number;
   resolve(): void;
   reject(err: unknown): void;
 }
@@ -51,9 +51,9 @@ export class NativeReadConnection {
   readonly info: ExportInfo;
   readonly #name: string;
   readonly #reader: object;
-  readonly #maxInFlight: number;
+  /** Reads in flight, at most the reader's slots. */
+  readonly #limit: Limiter;
   readonly #pending = new Map<number, Pending>();
-  readonly #waiters: (() => void)[] = [];
   readonly #timeoutMs: number;
   #dead: VdiskError | undefined;
 
@@ -62,7 +62,7 @@ export class NativeReadConnection {
     this.info = info;
     this.#name = name;
     this.#timeoutMs = timeoutMs;
-    this.#maxInFlight = Math.max(1, Math.min(maxInFlight, MAX_SLOTS));
+    this.#limit = new Limiter(Math.min(maxInFlight, MAX_SLOTS));
     this.#reader = (ops as ReaderOps).nbdReaderStart(fd, timeoutMs, (slot, kind, code, message) => this.#done(slot, kind, code, message));
   }
 
@@ -73,21 +73,23 @@ export class NativeReadConnection {
 
   /** Only NBD_CMD_READ of at most 32 MiB. */
   async send(cmd: Command): Promise<undefined> {
-    if (cmd.type !== C.CMD_READ || !cmd.into || cmd.length > MAX_READ || cmd.length !== cmd.into.length) throw new Error('NativeReadConnection: reads only');
-    while (this.#pending.size >= this.#maxInFlight && !this.#dead) await new Promise<void>((r) => this.#waiters.push(r));
-    if (this.#dead) throw this.#dead;
-    if (cmd.length === 0) return undefined;
-    let slot: number;
-    try {
-      slot = (ops as ReaderOps).nbdReaderRead(this.#reader, cmd.offset, cmd.into);
-    } catch (err) {
-      // A request may be half sent: the stream cannot be trusted any more.
-      const e = socketError(err, this.#name);
-      this.kill(e);
-      throw e;
-    }
-    await new Promise<void>((resolve, reject) => this.#pending.set(slot, { offset: cmd.offset, length: cmd.length, resolve, reject }));
-    return undefined;
+    const into = cmd.into;
+    if (cmd.type !== C.CMD_READ || !into || cmd.length > MAX_READ || cmd.length !== into.length) throw new Error('NativeReadConnection: reads only');
+    return this.#limit.run(async () => {
+      if (this.#dead) throw this.#dead;
+      if (cmd.length === 0) return undefined;
+      let slot: number;
+      try {
+        slot = (ops as ReaderOps).nbdReaderRead(this.#reader, cmd.offset, into);
+      } catch (err) {
+        // A request may be half sent: the stream cannot be trusted any more.
+        const e = socketError(err, this.#name);
+        this.kill(e);
+        throw e;
+      }
+      await new Promise<void>((resolve, reject) => this.#pending.set(slot, { offset: cmd.offset, resolve, reject }));
+      return undefined;
+    });
   }
 
   /** NBD_CMD_DISC, then the socket goes; reads in flight fail. */
@@ -108,7 +110,6 @@ export class NativeReadConnection {
       const p = this.#pending.get(slot);
       if (!p) return;
       this.#pending.delete(slot);
-      this.#waiters.shift()?.();
       if (code === 0) p.resolve();
       else p.reject(serverError(code, this.#name, p.offset));
       return;
@@ -117,9 +118,9 @@ export class NativeReadConnection {
       kind === 1
         ? named(codec.protocolError(message), this.#name)
         : kind === 2
-          ? new IoError(`Connection to '${this.#name}' closed by the server`, { file: this.#name, errno: 5 })
+          ? closedByServer(this.#name)
           : kind === 3
-            ? new IoError(`Connection to '${this.#name}' timed out: no answer from the server in ${this.#timeoutMs} ms`, { file: this.#name, errno: 110 })
+            ? noAnswer(this.#name, this.#timeoutMs)
             : socketError(Object.assign(new Error(`recv: errno ${code}`), { code: getSystemErrorName(-code) }), this.#name);
     this.kill(err);
   }
@@ -128,6 +129,5 @@ export class NativeReadConnection {
     this.#dead ??= err;
     for (const p of this.#pending.values()) p.reject(this.#dead);
     this.#pending.clear();
-    for (const w of this.#waiters.splice(0)) w();
   }
 }

@@ -6,7 +6,7 @@
 import type { Socket } from 'node:net';
 
 import { IoError, VdiskError } from '../../core/errors.js';
-import { socketError } from './errors.js';
+import { closedByServer, noAnswer, socketError } from './errors.js';
 
 /** What the NBD client needs from its transport. */
 export interface Wire {
@@ -98,9 +98,9 @@ export class SocketWire implements Wire {
       data: (b: Buffer) => this.#onData(b),
       drain: () => this.#wakeWriters(),
       error: (e: Error) => this.#fail(socketError(e, name)),
-      close: () => this.#fail(new IoError(`Connection to '${name}' closed by the server`, { file: name, errno: 5 })),
+      close: () => this.#fail(closedByServer(name)),
       timeout: () => {
-        if (this.#busy) this.destroy(new IoError(`Connection to '${name}' timed out: no answer from the server in ${timeoutMs} ms`, { file: name, errno: 110 }));
+        if (this.#busy) this.destroy(noAnswer(name, timeoutMs));
       },
     };
     const h = this.#handlers;
