@@ -8,6 +8,7 @@
 import type { CodecName, DecodePiece, DecodeResult } from './codec-kernels.js';
 import { nativeCodecCan, runNativeCodec } from './codec-native.js';
 import { runCodec } from './codec-pool.js';
+import { sharedPageBuffer, wholePageBuffer } from './page-buffer.js';
 
 /** Where spans are read from (a ByteStore; core sits below io/). */
 export interface SpanSource {
@@ -65,12 +66,12 @@ const STEP = 512 * 1024;
 
 function takeBuffer(n: number): Uint8Array {
   const at = free.findIndex((b) => b.length >= n);
-  const buf = at >= 0 ? (free.splice(at, 1)[0] as Uint8Array) : new Uint8Array(new SharedArrayBuffer(Math.ceil(n / STEP) * STEP));
+  const buf = at >= 0 ? (free.splice(at, 1)[0] as Uint8Array) : sharedPageBuffer(Math.ceil(n / STEP) * STEP);
   return buf.subarray(0, n);
 }
 
 function giveBuffer(b: Uint8Array): void {
-  if (free.length < KEEP) free.push(new Uint8Array(b.buffer, 0, b.buffer.byteLength));
+  if (free.length < KEEP) free.push(wholePageBuffer(b));
 }
 
 /** Reads `span` from `store` into a recycled buffer for the duration of `use`. */

@@ -13,6 +13,7 @@
  * as one run (BlockDevice.compressUnits, writeCompressedRun).
  */
 import { scanRun } from '../core/bytes.js';
+import { sharedPageBuffer } from '../core/page-buffer.js';
 import { settleAll } from '../core/settle.js';
 import type { BlockDevice } from '../block/device.js';
 import type { SparseRuns, SparseScan } from '../block/types.js';
@@ -68,11 +69,11 @@ class BufferPool {
   constructor(private readonly size: number) {}
   take(length: number): Uint8Array {
     // Shared memory, so that a codec worker decodes compressed clusters straight into it.
-    const buf = length <= this.size ? (this.#free.pop() ?? new Uint8Array(new SharedArrayBuffer(this.size))) : new Uint8Array(length);
+    const buf = length <= this.size ? (this.#free.pop() ?? sharedPageBuffer(this.size)) : new Uint8Array(length);
     return buf.subarray(0, length);
   }
   give(buf: Uint8Array): void {
-    if (buf.buffer.byteLength === this.size && this.#free.length < 32) this.#free.push(new Uint8Array(buf.buffer, 0, this.size));
+    if (buf.buffer instanceof SharedArrayBuffer && this.#free.length < 32) this.#free.push(new Uint8Array(buf.buffer, buf.byteOffset, this.size));
   }
 }
 
