@@ -11,6 +11,7 @@ import { UnsupportedError, VdiskError } from '../core/errors.js';
 import type { ByteStore } from '../io/byte-store.js';
 import type { NetworkOptions } from '../io/network-options.js';
 import { networkScheme, openNetworkStore } from './network-stores.js';
+import { checkSimplePreallocation } from '../formats/index.js';
 import { localName, protocolPrefix } from './protocol-name.js';
 
 /** What the protocol's create is given: the raw image's size and preallocation; 0 and `off` under another format. */
@@ -71,13 +72,13 @@ function fixedSize(store: ByteStore, size: number): ByteStore {
  * Creates on the export `name` what qemu's protocol create does, and
  * returns it open for writing the image (the caller closes it).
  *
- * @throws {UnsupportedError} for preallocation (`Unsupported preallocation mode 'full'`)
+ * @throws {UnsupportedError} for preallocation (`Unsupported preallocation mode 'full'`; a mode that does not parse: InvalidArgumentError)
  * @throws {VdiskError} the open's error after `Protocol driver 'nbd' does not support image creation, and opening the image failed: `
  * @throws {InvalidArgumentError} `Cannot grow NBD nodes` for a size larger than the export
  */
 export async function createOnNetwork(name: string, request: ProtocolCreate, network: NetworkOptions | undefined): Promise<ByteStore> {
   refuseUncreatable(name);
-  if (request.preallocation !== 'off') throw new UnsupportedError(`Unsupported preallocation mode '${request.preallocation}'`, { file: name });
+  checkSimplePreallocation(request.preallocation, name);
   let store: ByteStore;
   try {
     store = await openNetworkStore(name, { ...network, readOnly: false });

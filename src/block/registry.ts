@@ -1,7 +1,7 @@
 import { UnknownFormatError } from '../core/errors.js';
 import type { OptionSpec, OptionValue } from '../core/options.js';
 import type { FormatDriver } from '../formats/driver.js';
-import { builtinDrivers, checkProtocolCreateOptions, FILE_PROTOCOL_OPTIONS } from '../formats/index.js';
+import { builtinDrivers, checkProtocolCreateOptions, FILE_PROTOCOL_OPTIONS, SIMPLE_PROTOCOL_OPTIONS, type CreateProtocol } from '../formats/index.js';
 
 /**
  * The set of format drivers a call may use. The default registry holds the
@@ -44,30 +44,33 @@ export class DriverRegistry {
   }
 
   /**
-   * The create options of `driver`, followed by the file protocol's options
-   * it does not define itself (the list qemu-img validates `-o` against).
+   * The create options of `driver`, followed by those of the target's
+   * protocol it does not define itself (the list qemu-img validates `-o`
+   * against): the file's, or with `simple` a device's or an NBD export's.
    * A hidden driver option the protocol also has is the protocol's option
    * taken over by the driver (luks' preallocation): it is listed where the
    * protocol lists it, and the driver checks it.
    */
-  createOptions(driver: FormatDriver, withProtocol = true): readonly OptionSpec[] {
+  createOptions(driver: FormatDriver, withProtocol = true, protocol: CreateProtocol = 'file'): readonly OptionSpec[] {
     if (!withProtocol) return driver.createOptions;
-    const protocol = new Set(FILE_PROTOCOL_OPTIONS.map((o) => o.name));
-    const listed = driver.createOptions.filter((o) => !(o.hidden === true && protocol.has(o.name)));
+    const protocolOptions = protocol === 'simple' ? SIMPLE_PROTOCOL_OPTIONS : FILE_PROTOCOL_OPTIONS;
+    const names = new Set(FILE_PROTOCOL_OPTIONS.map((o) => o.name));
+    const listed = driver.createOptions.filter((o) => !(o.hidden === true && names.has(o.name)));
     const own = new Set(listed.map((o) => o.name));
-    return [...listed, ...FILE_PROTOCOL_OPTIONS.filter((o) => !own.has(o.name))];
+    return [...listed, ...protocolOptions.filter((o) => !own.has(o.name))];
   }
 
   /**
    * The checks qemu-img makes before the new file exists: the format's
    * early ones ({@link FormatDriver.validateCreate}), then the file
-   * protocol's. The format checks the rest while creating.
+   * protocol's (`simple` for a device or an export). The format checks the
+   * rest while creating.
    *
    * @throws {InvalidArgumentError} and {@link vdisk!UnsupportedError | UnsupportedError} with qemu-img's messages
    */
-  validateCreate(driver: FormatDriver, size: number, values: ReadonlyMap<string, OptionValue>): void {
+  validateCreate(driver: FormatDriver, size: number, values: ReadonlyMap<string, OptionValue>, protocol: CreateProtocol = 'file'): void {
     driver.validateCreate?.(size, values);
-    checkProtocolCreateOptions(values, new Set(driver.createOptions.map((o) => o.name)));
+    checkProtocolCreateOptions(values, new Set(driver.createOptions.map((o) => o.name)), protocol);
   }
 }
 

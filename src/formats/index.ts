@@ -18,7 +18,7 @@ import { vhdxDriver } from './vhdx/index.js';
 import { vmdkDriver } from './vmdk/index.js';
 import { vpcDriver } from './vpc/index.js';
 
-export { checkProtocolCreateOptions, FILE_PROTOCOL_OPTIONS } from './protocol-options.js';
+export { checkProtocolCreateOptions, checkSimplePreallocation, FILE_PROTOCOL_OPTIONS, SIMPLE_PROTOCOL_OPTIONS, type CreateProtocol } from './protocol-options.js';
 
 /** Every format driver vdisk ships, in qemu's order for equal probe scores, then raw. */
 export const builtinDrivers: readonly FormatDriver[] = [qcow2Driver, vpcDriver, vdiDriver, vhdxDriver, vmdkDriver, qcowDriver, qedDriver, parallelsDriver, luksDriver, bochsDriver, dmgDriver, cloopDriver, rawDriver];

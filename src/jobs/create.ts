@@ -21,6 +21,7 @@ import { isJsonName } from '../core/image-options.js';
 import { BlockDevice } from '../block/device.js';
 import { externalFiles } from '../block/external.js';
 import { createdFiles } from '../block/create-files.js';
+import { createProtocolOf } from '../block/create-protocol.js';
 import { unwrapOpenError } from '../block/layer-open.js';
 import { pathCombine } from '../block/path-combine.js';
 import { defaultRegistry, type DriverRegistry } from '../block/registry.js';
@@ -221,7 +222,8 @@ export async function prepareCreate(output: OutputSpec, opts: CreateOptions = {}
     // A `json:` name opens an existing image; nothing can be created through it (qemu: no such protocol).
     if (typeof output === 'string' && isJsonName(filename)) throw new UnsupportedError("Unknown protocol 'json'");
     if (typeof output === 'string') refuseUncreatable(filename);
-    const specs = registry.createOptions(driver);
+    const optionProtocol = await createProtocolOf(output);
+    const specs = registry.createOptions(driver, true, optionProtocol);
     const raw = collectOptions(opts.options);
     const values = typeOptions(specs, raw);
     const texts = optionTexts(raw);
@@ -270,7 +272,7 @@ export async function prepareCreate(output: OutputSpec, opts: CreateOptions = {}
         let cleanupFiles: (() => Promise<void>) | undefined;
         try {
           if (extraFiles) await target.holdForFormat();
-          registry.validateCreate(driver, size, values);
+          registry.validateCreate(driver, size, values, optionProtocol);
           // The image records its final name (vmdk descriptors name their own file), wherever it is written first.
           const onCreate = (path: string, created: boolean): void => target.noteFile(path, created);
           // Data files that cannot be made are worded as qemu's create words them ("Could not create").

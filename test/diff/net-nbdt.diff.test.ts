@@ -104,7 +104,7 @@ describe('net-nbdt: NBD exports as new targets (no -n)', () => {
     same(['dd', '-f', 'raw', '-O', 'qcow2', `if=${src}`, 'of=URI'], 8 << 20);
   });
 
-  it('refuses as qemu-img: export smaller than the image, read-only export, preallocation, no size, nothing listening', async (t) => {
+  it('refuses as qemu-img: export smaller than the image, read-only export, preallocation, file-only options, no size, nothing listening', async (t) => {
     if (!ready(t)) return;
     const src = source();
     const small = same(['convert', '-f', 'raw', src, 'URI'], 2 << 20);
@@ -117,6 +117,15 @@ describe('net-nbdt: NBD exports as new targets (no -n)', () => {
     same(['convert', '-f', 'raw', '-o', 'preallocation=full', src, 'URI'], 8 << 20);
     same(['create', '-f', 'raw', '-o', 'preallocation=falloc', 'URI', '1M'], 8 << 20);
     same(['create', '-f', 'raw', 'URI'], 8 << 20);
+    // An export's create options are qemu's simple list (size, preallocation=off): the file's are unknown there.
+    same(['create', '-f', 'raw', '-o', 'preallocation=metadata', 'URI', '1M'], 8 << 20);
+    same(['create', '-f', 'raw', '-o', 'preallocation=bogus', 'URI', '1M'], 8 << 20);
+    same(['create', '-f', 'raw', '-o', 'nocow=on', 'URI', '1M'], 8 << 20);
+    same(['create', '-f', 'qcow2', '-o', 'extent_size_hint=1M', 'URI', '1M'], 8 << 20);
+    same(['convert', '-f', 'raw', '-o', 'nocow=off', src, 'URI'], 8 << 20);
+    same(['convert', '-f', 'raw', '-o', 'preallocation=bogus', src, 'URI'], 8 << 20);
+    same(['create', '-f', 'raw', '-o', 'help', 'URI'], 8 << 20);
+    same(['convert', '-O', 'qcow2', '-o', 'help', src, 'URI'], 8 << 20);
     const closed = `nbd://127.0.0.1:${await freePort()}/x`;
     for (const args of [['convert', '-f', 'raw', src, closed], ['create', '-f', 'qcow2', closed, '1M']]) {
       const ours = vdisk(args);

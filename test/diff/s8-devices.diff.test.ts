@@ -146,6 +146,33 @@ describe('devices named on the command line', () => {
     assert.equal(qemuImg(['check', dev]).status, 0);
   });
 
+  it("a device's create options are host_device's: nocow and extent_size_hint unknown, preallocation off only, -o help says so", (t) => {
+    if (!requireQemu(t)) return;
+    const img = source();
+    // /dev/null is a character device everywhere: these all fail before anything is written.
+    for (const target of ['/dev/null', 'host_device:/dev/null']) {
+      for (const format of ['raw', 'qcow2', 'vpc']) {
+        same(['create', '-f', format, '-o', 'nocow=on', target, '1M']);
+        same(['create', '-f', format, '-o', 'extent_size_hint=1M', target, '1M']);
+        same(['create', '-f', format, '-o', 'help', target]);
+      }
+      same(['create', '-f', 'raw', '-o', 'preallocation=metadata', target, '1M']);
+      same(['create', '-f', 'raw', '-o', 'preallocation=bogus', target, '1M']);
+      same(['convert', '-O', 'raw', '-o', 'nocow=on', img, target]);
+      same(['convert', '-O', 'raw', '-o', 'preallocation=metadata', img, target]);
+      same(['convert', '-O', 'qcow2', '-o', 'help', img, target]);
+    }
+    // A regular file keeps the file protocol's list.
+    same(['create', '-f', 'raw', '-o', 'help', at('plain.raw')]);
+    same(['create', '-f', 'raw', '-o', 'preallocation=metadata', at('plain.raw'), '1M']);
+    const dev = loop(t, 4);
+    if (!dev) return;
+    same(['create', '-f', 'raw', '-o', 'nocow=off', dev, '1M']);
+    same(['create', '-f', 'qcow2', '-o', 'preallocation=metadata,extent_size_hint=0', dev, '1M']);
+    same(['create', '-f', 'raw', '-o', 'preallocation=off', dev, '1M']);
+    same(['create', '-f', 'raw', '-o', 'help', dev]);
+  });
+
   it('the SDK refuses a device unless allowDevices (an untrusted name must not reach /dev)', async () => {
     await assert.rejects(open('/dev/null'), (e: unknown) => e instanceof UnsafeReferenceError);
     const img = await open('/dev/zero', { allowDevices: true });

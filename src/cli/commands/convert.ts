@@ -66,7 +66,7 @@ export async function convertCommand(argv: readonly string[], io: CliIo): Promis
     const args = parseArgs(argv, SPECS);
     const targetFormat = last(args, 'targetFormat') ?? 'raw';
     const optionStrings = optionLists(args);
-    if (optionStrings.some((o) => isHelpRequest(parseOptionString(o)))) return printOptionHelp(io, targetFormat, args.operands.at(-1));
+    if (optionStrings.some((o) => isHelpRequest(parseOptionString(o)))) return await printOptionHelp(io, targetFormat, args.operands.at(-1));
     const sparseArg = last(args, 'sparse');
     checkCombinations(args.flags, sparseArg !== undefined);
     let sparseSize = 4096;

@@ -2,6 +2,7 @@ import { UnsupportedError } from '../../core/errors.js';
 import { parseSize } from '../../core/sizes.js';
 import { isHelpRequest, parseOptionString, formatOptionHelp } from '../../core/options.js';
 import { defaultRegistry } from '../../block/registry.js';
+import { createProtocolOf } from '../../block/create-protocol.js';
 import { prepareCreate } from '../../jobs/create.js';
 import { optionLists, parseArgs, UsageError, last, type OptSpec } from '../args.js';
 import { cvtnum, reportError, warningPrinter, type CliIo } from '../context.js';
@@ -21,14 +22,14 @@ const SPECS: readonly OptSpec[] = [
 ];
 
 /** `-o help`: the driver's options (all levels when a file name is given). */
-export function printOptionHelp(io: CliIo, format: string, filename: string | undefined): number {
+export async function printOptionHelp(io: CliIo, format: string, filename: string | undefined): Promise<number> {
   const driver = defaultRegistry.get(format);
   if (!driver.create) throw new UnsupportedError(`Format driver '${format}' does not support image creation`);
   if (filename === undefined) {
     io.stdout(formatOptionHelp(`Supported ${format} options:`, defaultRegistry.createOptions(driver, false)));
     io.stdout('\nThe protocol level may support further options.\nSpecify the target filename to include those options.\n');
   } else {
-    io.stdout(formatOptionHelp('Supported options:', defaultRegistry.createOptions(driver, true)));
+    io.stdout(formatOptionHelp('Supported options:', defaultRegistry.createOptions(driver, true, await createProtocolOf(filename))));
   }
   return 0;
 }
@@ -39,7 +40,7 @@ export async function createCommand(argv: readonly string[], io: CliIo): Promise
     const args = parseArgs(argv, SPECS);
     const format = last(args, 'format') ?? 'raw';
     const optionStrings = optionLists(args);
-    if (optionStrings.some((o) => isHelpRequest(parseOptionString(o)))) return printOptionHelp(io, format, args.operands[0]);
+    if (optionStrings.some((o) => isHelpRequest(parseOptionString(o)))) return await printOptionHelp(io, format, args.operands[0]);
     const [filename, sizeArg, extra] = args.operands;
     if (filename === undefined) throw new UsageError('Expecting image file name');
     let size: number | undefined;

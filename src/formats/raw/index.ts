@@ -227,10 +227,9 @@ class RawWriter implements ImageWriter {
 
 /** The file protocol's create; nocow and extent_size_hint only tune btrfs/xfs. */
 async function createRaw(store: ByteStore, request: CreateRequest): Promise<void> {
-  checkProtocolCreateOptions(request.options, RAW_OWN_OPTIONS);
-  const prealloc = String(request.options.get('preallocation') ?? 'off');
   // qemu's host_device create refuses preallocation before it looks at the size.
-  if (store.device && prealloc !== 'off') throw new UnsupportedError(`Unsupported preallocation mode '${prealloc}'`, { file: store.name });
+  checkProtocolCreateOptions(request.options, RAW_OWN_OPTIONS, store.device === true ? 'simple' : 'file');
+  const prealloc = String(request.options.get('preallocation') ?? 'off');
   // qemu-img creates raw files in whole sectors.
   const size = alignUp(request.size, 512);
   await store.truncate(size);
