@@ -8,7 +8,12 @@
  * every vdisk output is then checked against the source with
  * `qemu-img compare` (and `qemu-img check` for qcow2).
  *
- * Usage: npm run pretest && node build/bench/codec.js [--size-mib N] [--runs N] [--work DIR] [--only TEXT] [--bin path/to/vdisk.js]
+ * vdisk runs with `-t unsafe`, qemu-img convert's default target cache, so
+ * neither tool flushes: the comparison is of the engines, not of the disk's
+ * flush (which on some machines costs more than the decoding). `--durable`
+ * runs vdisk with its own default (flush before the rename) instead.
+ *
+ * Usage: npm run pretest && node build/bench/codec.js [--size-mib N] [--runs N] [--work DIR] [--only TEXT] [--bin path/to/vdisk.js] [--durable]
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, rmSync } from 'node:fs';
@@ -30,6 +35,8 @@ const SIZE_MIB = Number(arg('size-mib') ?? 768);
 const RUNS = Number(arg('runs') ?? 5);
 const WORK = resolve(arg('work') ?? join(ROOT, 'bench', 'work', `codec-${SIZE_MIB}`));
 const ONLY = arg('only');
+const DURABLE = process.argv.includes('--durable');
+const CACHE = DURABLE ? [] : ['-t', 'unsafe'];
 
 interface Case {
   readonly name: string;
@@ -83,7 +90,7 @@ function main(): void {
     let rss = 0;
     for (let i = 0; i < RUNS; i++) {
       prepare(WORK, c.output);
-      const v = timed(WORK, process.execPath, [BIN, 'convert', ...c.args]);
+      const v = timed(WORK, process.execPath, [BIN, 'convert', ...CACHE, ...c.args]);
       ours.push(v.seconds);
       cpu[0].push(v.cpuSeconds);
       rss = Math.max(rss, v.rssKiB);
@@ -101,7 +108,7 @@ function main(): void {
     rows.push(row);
     console.error(row);
   }
-  console.log(`Workload: ${SIZE_MIB} MiB mixed.raw (../shared/bench/mkworkload.py) and qemu-img-made compressed images of it, ${RUNS} alternating runs per tool, \`sync\` and old output removed before each run`);
+  console.log(`Workload: ${SIZE_MIB} MiB mixed.raw (../shared/bench/mkworkload.py) and qemu-img-made compressed images of it, ${RUNS} alternating runs per tool, \`sync\` and old output removed before each run; vdisk ${DURABLE ? 'flushing (its default)' : 'with -t unsafe (qemu-img convert\'s default: neither flushes)'}`);
   console.log(`Load average at the end: ${os.loadavg().map((l) => l.toFixed(1)).join(', ')}; NODE_EXTRA_CA_CERTS ${process.env['NODE_EXTRA_CA_CERTS'] ? 'set' : 'unset'}`);
   console.log(`Machine: ${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}, ${spawnSync('qemu-img', ['--version'], { encoding: 'utf8' }).stdout.split('\n')[0]}\n`);
   console.log(rows.join('\n'));

@@ -12,6 +12,10 @@
  *                                     them), splits them into convert's sparse runs (see scan_run)
  *                                     and, when out >= 0, writes the data runs; one thread-pool hop
  *                                     per request (see CopyScan)
+ *   compareAt(fdA, offA, fdB, offB, len, scratchA, scratchB)
+ *                                     whether two files' ranges hold the same bytes: the first
+ *                                     differing 512-byte block's offset or -1, one request
+ *   pageOffset(view)                  where a Uint8Array's first byte sits within its page
  *   alignedBuffer(size)               Uint8Array over page-aligned (4096) zeroed memory, for O_DIRECT
  *   deviceSize(fd)                    a device's size (lseek to its end); -1 when it cannot seek
  *   directAlignment(fd)               the file's O_DIRECT offset/memory alignment (statx DIOALIGN,
@@ -125,7 +129,7 @@ static napi_value GetLock(napi_env env, napi_callback_info info) {
 typedef struct {
   napi_async_work work;
   napi_deferred deferred;
-  int kind; /* 0 fallocate, 1 copy_file_range, 2 sync_file_range, 3 copy-scan, 4 write */
+  int kind; /* 0 fallocate, 1 copy_file_range, 2 sync_file_range, 3 copy-scan, 4 write, 5 compare */
   int fd_in, fd_out, mode;
   int64_t off_in, off_out, len, done;
   int err;
@@ -139,6 +143,10 @@ typedef struct {
   int err_write;
   /* writeAt: its place in the order the writes were made in (see take_turn) */
   uint64_t ticket;
+  /* compareAt: the second file's scratch buffer (buf is the first's) and the piece both take */
+  uint8_t *buf2;
+  napi_ref buf2_ref;
+  int64_t piece;
 } Work;
 
 #define SECTOR 512
@@ -298,6 +306,36 @@ static void copy_scan(Work *w) {
   pthread_mutex_unlock(&write_turn);
 }
 
+/* Reads `len` bytes at off into buf (zeros past the end of the file); returns 0 or the errno, with
+ * where it failed in *failed_at. */
+static int read_full(int fd, uint8_t *buf, int64_t len, int64_t off, int64_t *failed_at) {
+  int64_t got = 0;
+  while (got < len) {
+    ssize_t n = pread(fd, buf + got, (size_t)(len - got), (off_t)(off + got));
+    if (n < 0) { if (errno == EINTR) continue; *failed_at = off + got; return errno; }
+    if (n == 0) break;
+    got += n;
+  }
+  if (got < len) memset(buf + got, 0, (size_t)(len - got));
+  return 0;
+}
+
+/* Compares the two files' ranges piece by piece, each piece read into the same scratch memory (so
+ * both stay in this core's cache for the comparison) and stops at the first difference: `done` is
+ * the offset of the first 512-byte block that differs (qemu's compare_buffers), or -1. */
+static void compare_ranges(Work *w) {
+  w->done = -1;
+  for (int64_t pos = 0; pos < w->len; pos += w->piece) {
+    int64_t n = min64(w->piece, w->len - pos);
+    if ((w->err = read_full(w->fd_in, w->buf, n, w->off_in + pos, &w->err_off))) return;
+    if ((w->err = read_full(w->fd_out, w->buf2, n, w->off_out + pos, &w->err_off))) { w->err_write = 1; return; }
+    if (memcmp(w->buf, w->buf2, (size_t)n) == 0) continue;
+    for (int64_t at = 0; at < n; at += SECTOR) {
+      if (memcmp(w->buf + at, w->buf2 + at, (size_t)min64(SECTOR, n - at)) != 0) { w->done = pos + at; return; }
+    }
+  }
+}
+
 static void execute(napi_env env, void *data) {
   (void)env;
   Work *w = data;
@@ -308,6 +346,10 @@ static void execute(napi_env env, void *data) {
   }
   if (w->kind == 3) {
     copy_scan(w);
+    return;
+  }
+  if (w->kind == 5) {
+    compare_ranges(w);
     return;
   }
   if (w->kind == 4) {
@@ -337,19 +379,20 @@ static void complete(napi_env env, napi_status status, void *data) {
   Work *w = data;
   if (status != napi_ok && !w->err) w->err = EIO;
   if (w->err) {
-    napi_value err = make_error(env, w->err, w->kind >= 3 ? (w->err_write ? "pwrite" : "pread") : w->what);
+    napi_value err = make_error(env, w->err, w->kind >= 3 ? (w->err_write && w->kind != 5 ? "pwrite" : "pread") : w->what);
     if (w->kind >= 3) {
-      /* Which side failed, and where: the caller words the error as its store's read or write. */
+      /* Which side failed, and where: the caller words the error as its store's read or write
+       * (compareAt: `second` when the second file's read failed). */
       napi_value side, at;
       napi_get_boolean(env, w->err_write, &side);
       napi_create_int64(env, w->err_off, &at);
-      napi_set_named_property(env, err, "write", side);
+      napi_set_named_property(env, err, w->kind == 5 ? "second" : "write", side);
       napi_set_named_property(env, err, "offset", at);
     }
     napi_reject_deferred(env, w->deferred, err);
   } else {
     napi_value v;
-    if (w->kind == 1) napi_create_int64(env, w->done, &v);
+    if (w->kind == 1 || w->kind == 5) napi_create_int64(env, w->done, &v);
     else if (w->kind == 3) {
       napi_create_array_with_length(env, (size_t)w->nruns, &v);
       for (int64_t i = 0; i < w->nruns; i++) {
@@ -361,6 +404,7 @@ static void complete(napi_env env, napi_status status, void *data) {
     napi_resolve_deferred(env, w->deferred, v);
   }
   if (w->buf_ref) napi_delete_reference(env, w->buf_ref);
+  if (w->buf2_ref) napi_delete_reference(env, w->buf2_ref);
   free(w->runs);
   napi_delete_async_work(env, w->work);
   free(w);
@@ -456,6 +500,37 @@ static napi_value CopyScan(napi_env env, napi_callback_info info) {
   return start(env, w);
 }
 
+/* compareAt(fdA, offA, fdB, offB, length, scratchA, scratchB): whether two files' ranges hold the
+ * same bytes, read and compared off the main thread in pieces the size of the smaller scratch
+ * buffer (a multiple of 512, at least 512); resolves to the offset of the first 512-byte block
+ * that differs, or -1. */
+static napi_value CompareAt(napi_env env, napi_callback_info info) {
+  napi_value argv[7];
+  int64_t fa, oa, fb, ob, len;
+  napi_typedarray_type ta, tb;
+  size_t la, lb, byte_offset;
+  void *da = NULL, *db = NULL;
+  napi_value ab;
+  if (get_args(env, info, 7, argv) || get_i64(env, argv[0], &fa) || get_i64(env, argv[1], &oa) || get_i64(env, argv[2], &fb) || get_i64(env, argv[3], &ob) ||
+      get_i64(env, argv[4], &len) || napi_get_typedarray_info(env, argv[5], &ta, &la, &da, &ab, &byte_offset) != napi_ok ||
+      napi_get_typedarray_info(env, argv[6], &tb, &lb, &db, &ab, &byte_offset) != napi_ok || ta != napi_uint8_array || tb != napi_uint8_array ||
+      fa < 0 || fb < 0 || oa < 0 || ob < 0 || len < 0 || la < SECTOR || lb < SECTOR) {
+    napi_throw_error(env, "EINVAL", "compareAt(fdA, offsetA, fdB, offsetB, length, scratchA, scratchB)");
+    return NULL;
+  }
+  Work *w = calloc(1, sizeof *w);
+  if (!w) { napi_throw_error(env, "ENOMEM", "out of memory"); return NULL; }
+  w->kind = 5; w->fd_in = (int)fa; w->off_in = oa; w->fd_out = (int)fb; w->off_out = ob; w->len = len;
+  w->buf = da; w->buf2 = db; w->piece = (int64_t)((la < lb ? la : lb) / SECTOR * SECTOR); w->what = "compareAt";
+  if (napi_create_reference(env, argv[5], 1, &w->buf_ref) != napi_ok || napi_create_reference(env, argv[6], 1, &w->buf2_ref) != napi_ok) {
+    if (w->buf_ref) napi_delete_reference(env, w->buf_ref);
+    free(w);
+    napi_throw_error(env, "EINVAL", "compareAt: buffers");
+    return NULL;
+  }
+  return start(env, w);
+}
+
 #define BUFFER_ALIGN 4096
 #define BUFFER_MAX ((int64_t)1 << 30)
 
@@ -546,6 +621,7 @@ static napi_value Init(napi_env env, napi_value exports) {
     { "directAlignment", NULL, DirectAlignment, NULL, NULL, NULL, napi_default, NULL },
     { "deviceSize", NULL, DeviceSize, NULL, NULL, NULL, napi_default, NULL },
     { "pageOffset", NULL, PageOffset, NULL, NULL, NULL, napi_default, NULL },
+    { "compareAt", NULL, CompareAt, NULL, NULL, NULL, napi_default, NULL },
     { "decodeBatch", NULL, DecodeBatch, NULL, NULL, NULL, napi_default, NULL },
     { "encodeUnit", NULL, EncodeUnit, NULL, NULL, NULL, napi_default, NULL },
     { "encodeUnits", NULL, EncodeUnits, NULL, NULL, NULL, napi_default, NULL },

@@ -8,6 +8,18 @@ import type { ByteStore, LockRequest } from './byte-store.js';
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
+/** Each loan's view and the store it stands for. */
+const loans = new WeakMap<ByteStore, ByteStore>();
+
+/**
+ * The store a loan's view stands for (the store itself when it is no view):
+ * native paths between two stores (copyRuns, compareWith, copyFrom) need
+ * the stores themselves to see both are files.
+ */
+export function lentStore(store: ByteStore): ByteStore {
+  return loans.get(store) ?? store;
+}
+
 /**
  * A view of `store` that passes every call through, except `close()`: that
  * flushes nothing more than the image's own close did, releases the image
@@ -41,12 +53,19 @@ export function borrowStore(store: ByteStore): ByteStore {
   if (store.preallocate) view.preallocate = async (offset, length, mode) => live().preallocate?.(offset, length, mode);
   if (store.extents) view.extents = async (offset, length) => live().extents?.(offset, length);
   if (store.zeroRange) view.zeroRange = async (offset, length, unmap) => (await live().zeroRange?.(offset, length, unmap)) ?? false;
-  if (store.copyFrom) view.copyFrom = async (source, so, offset, length) => (await live().copyFrom?.(source, so, offset, length)) ?? false;
+  if (store.device !== undefined) view.device = store.device;
+  if (store.copyFrom) view.copyFrom = async (source, so, offset, length) => (await live().copyFrom?.(lentStore(source), so, offset, length)) ?? false;
+  // The native fast paths too: an image opened on a caller's file store copies and compares as one opened by name.
+  if (store.readRuns) view.readRuns = async (offset, into, scan) => live().readRuns?.(offset, into, scan);
+  if (store.copyRuns) view.copyRuns = async (source, so, offset, buffer, length, scan) => live().copyRuns?.(lentStore(source), so, offset, buffer, length, scan);
+  if (store.writeRuns) view.writeRuns = async (offset, buffer, scan) => live().writeRuns?.(offset, buffer, scan);
+  if (store.compareWith) view.compareWith = (offset, other, oo, length, scratch, os) => live().compareWith?.(offset, lentStore(other), oo, length, scratch, os);
   if (store.lock) {
     view.lock = async (request: LockRequest) => {
       await live().lock?.(request);
       locked = true;
     };
   }
+  loans.set(view, store);
   return view;
 }

@@ -159,6 +159,15 @@ export interface ByteStore {
    */
   copyRuns?(source: ByteStore, sourceOffset: number, offset: number, buffer: Uint8Array, length: number, scan: SparseScan): Promise<SparseRuns | undefined>;
   /**
+   * Whether `length` bytes at `offset` equal those of `other` at
+   * `otherOffset`, read and compared off the main thread in pieces the size
+   * of the scratch buffers: the offset (from `offset`) of the first 512-byte
+   * block that differs, or -1. Undefined (at once) when the stores cannot;
+   * a failed read rejects, and the caller may read the ranges itself to
+   * word it.
+   */
+  compareWith?(offset: number, other: ByteStore, otherOffset: number, length: number, scratch: Uint8Array, otherScratch: Uint8Array): Promise<number> | undefined;
+  /**
    * Splits the bytes `buffer` holds into `scan`'s runs and writes the data
    * runs at `offset`, in one request off the main thread; the zero runs are
    * left to the caller. Undefined when the store cannot (nothing was

@@ -470,6 +470,15 @@ export class FileStore implements ByteStore {
     return this.#wrote(await copyScan({ fd: source.#fh.fd, name: source.name }, sourceOffset, { fd: this.#fh.fd, name: this.name }, offset, buffer, length, scan));
   }
 
+  /** Reads and compares both files' ranges in one native request (see ByteStore.compareWith); not for O_DIRECT files. */
+  compareWith(offset: number, other: ByteStore, otherOffset: number, length: number, scratch: Uint8Array, otherScratch: Uint8Array): Promise<number> | undefined {
+    this.#check();
+    const compareAt = native?.compareAt;
+    if (!compareAt || !(other instanceof FileStore) || this.#direct || other.#direct) return undefined;
+    other.#check();
+    return compareAt(this.#fh.fd, offset, other.#fh.fd, otherOffset, length, scratch, otherScratch);
+  }
+
   /** Scans `buffer` and writes its data runs in one native request (see ByteStore.writeRuns). */
   async writeRuns(offset: number, buffer: Uint8Array, scan: SparseScan): Promise<SparseRuns | undefined> {
     this.#checkWritable();

@@ -1,7 +1,7 @@
 /**
  * The optional native module (native/vdisk_native.c, built at install):
  * SEEK_DATA/SEEK_HOLE, fallocate, OFD byte-range locks, copy_file_range,
- * page-aligned buffers for O_DIRECT.
+ * page-aligned buffers for O_DIRECT, reads compared off the main thread.
  * When it is missing every caller falls back to portable code.
  */
 import { nativeAddon, nativeStatus, type NativeStatus } from '../core/native-addon.js';
@@ -45,6 +45,13 @@ export interface NativeFileOps {
   directAlignment(fd: number): number;
   /** A device's size, found by seeking to its end (fstat reports 0); -1 when it cannot seek. Absent from older builds. */
   deviceSize?(fd: number): number;
+  /**
+   * Reads `length` bytes of each file (zeros past EOF) in pieces the size of the smaller scratch
+   * buffer and compares them: the offset of the first 512-byte block that differs, or -1; one
+   * thread-pool request. A failed read rejects with `second` (which file) and `offset` set.
+   * Absent from older builds.
+   */
+  compareAt?(fdA: number, offsetA: number, fdB: number, offsetB: number, length: number, scratchA: Uint8Array, scratchB: Uint8Array): Promise<number>;
 }
 
 /** The native module, or undefined when it was not built (or VDISK_NO_NATIVE is set). */

@@ -138,6 +138,10 @@ class Arena {
     this.#used += n;
     return b;
   }
+  /** Returns the last `n` bytes taken. */
+  giveBack(n: number): void {
+    this.#used -= n;
+  }
   reset(): void {
     this.#used = 0;
   }
@@ -149,20 +153,51 @@ interface ChunkRead {
   readonly read: Promise<void>;
 }
 
-/** One chunk of the common part, with its reads in flight: both images present (compare them) or one (must read as zeros). */
+/**
+ * One chunk of the common part, with its reads in flight: both images present (compare them) or one
+ * (must read as zeros); or, where both chunks sit as plain data in local files, their comparison
+ * running off the main thread (`diff`: the first differing block's offset, -1, or a failure that
+ * the chunk's ordinary reads then word).
+ */
 interface Step {
   readonly offset: number;
   readonly length: number;
   readonly a?: ChunkRead | undefined;
   readonly b?: ChunkRead | undefined;
+  readonly diff?: Promise<number | undefined> | undefined;
+}
+
+/**
+ * Bytes of each file a native comparison reads at a time: both pieces stay in one core's cache while
+ * compared (2 GiB mixed qcow2 against its raw, median of 7: 32 KiB 0.217 s, 64 KiB 0.215 s, 128 KiB
+ * 0.222 s, 256 KiB 0.232 s, 512 KiB 0.248 s).
+ */
+const PIECE = 64 * 1024;
+
+/** Where a run's bytes sit uncompressed in a file (as convert's plan takes them), if they do. */
+function hostOf(st: BlockStatus): { store: NonNullable<BlockStatus['store']>; offset: number } | undefined {
+  return st.data && !st.compressed && st.store && st.hostOffset !== undefined ? { store: st.store, offset: st.hostOffset } : undefined;
+}
+
+/** Compares a chunk whose native comparison failed by reading it as any other: its failure is worded as qemu-img words it. */
+async function compareByReading(a: BlockDevice, b: BlockDevice, offset: number, length: number): Promise<number> {
+  const bufA = Buffer.allocUnsafe(length);
+  const bufB = Buffer.allocUnsafe(length);
+  const readA = readAt(a, offset, bufA);
+  const readB = readAt(b, offset, bufB);
+  await readA;
+  await readB;
+  return firstDifferentSector(bufA, bufB);
 }
 
 /** Compares a window's chunks in guest order: the first difference is the one qemu reports. */
-async function settle(steps: readonly Step[], sizeMismatch: boolean, ctx: JobContext<ComparePhase>): Promise<CompareResult | undefined> {
+async function settle(a: BlockDevice, b: BlockDevice, steps: readonly Step[], sizeMismatch: boolean, ctx: JobContext<ComparePhase>): Promise<CompareResult | undefined> {
   for (const st of steps) {
     if (st.a) await st.a.read;
     if (st.b) await st.b.read;
-    const at = st.a && st.b ? firstDifferentSector(st.a.buf, st.b.buf) : st.a ? firstNonZeroSector(st.a.buf) : st.b ? firstNonZeroSector(st.b.buf) : -1;
+    let at: number;
+    if (st.diff) at = (await st.diff) ?? (await compareByReading(a, b, st.offset, st.length));
+    else at = st.a && st.b ? firstDifferentSector(st.a.buf, st.b.buf) : st.a ? firstNonZeroSector(st.a.buf) : st.b ? firstNonZeroSector(st.b.buf) : -1;
     if (at >= 0) return { identical: false, difference: 'content', offset: st.offset + at, sizeMismatch };
     ctx.progress.advance(st.length);
   }
@@ -205,6 +240,26 @@ async function compareCommon(a: BlockDevice, b: BlockDevice, strict: boolean, ct
       const readA = !(s1.zero && s2.zero) && s1.present;
       const readB = !(s1.zero && s2.zero) && s2.present;
       if (!(s1.zero && s2.zero)) chunk = Math.min(chunk, IO_BUF);
+      const hostA = readA && readB ? hostOf(s1) : undefined;
+      const hostB = hostA ? hostOf(s2) : undefined;
+      // Both chunks plain data in local files: read and compared in one request off the main thread, in small pieces.
+      const piece = Math.min(PIECE, Math.ceil(chunk / SECTOR) * SECTOR);
+      if (hostA && hostB && hostA.store.compareWith) {
+        arenaA ??= new Arena(arenaSize);
+        arenaB ??= new Arena(arenaSize);
+        if (!arenaA.fits(piece) || !arenaB.fits(piece)) {
+          carried = [s1, s2];
+          break;
+        }
+        const diff = hostA.store.compareWith(hostA.offset, hostB.store, hostB.offset, chunk, arenaA.take(piece), arenaB.take(piece));
+        if (diff) {
+          steps.push({ offset, length: chunk, diff: diff.then((d) => d, () => undefined) });
+          offset += chunk;
+          continue;
+        }
+        arenaA.giveBack(piece);
+        arenaB.giveBack(piece);
+      }
       if (readA || readB) {
         arenaA ??= new Arena(arenaSize);
         arenaB ??= new Arena(arenaSize);
@@ -221,7 +276,7 @@ async function compareCommon(a: BlockDevice, b: BlockDevice, strict: boolean, ct
       steps.push({ offset, length: chunk, a: readA ? start(a, arenaA) : undefined, b: readB ? start(b, arenaB) : undefined });
       offset += chunk;
     }
-    const found = await settle(steps, sizeMismatch, ctx);
+    const found = await settle(a, b, steps, sizeMismatch, ctx);
     if (found) return found;
     if (stop) return stop();
   }
