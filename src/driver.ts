@@ -61,6 +61,7 @@ export type {
   SpillSettings,
 } from './formats/driver.js';
 export { DriverRegistry, defaultRegistry } from './block/registry.js';
+export type { CreateProtocol } from './formats/protocol-options.js';
 export { LIMITS } from './core/limits.js';
 export { ProgressMeter } from './core/progress.js';
 export { parseOptionString, formatOptionHelp, type OptionSpec, type OptionType, type OptionValue, type RawOption } from './core/options.js';
