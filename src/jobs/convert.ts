@@ -185,14 +185,17 @@ async function executeTarget(plan: CreatePlan, output: OutputTarget, target: str
 /**
  * qemu-img create words a file too large for the file system (EFBIG) as the
  * image size being too large for the format (bdrv_img_create); convert
- * creates through bdrv_create, which passes on the file driver's words,
- * `Could not resize file: File too large`.
+ * creates through bdrv_create, which passes on the drivers' own words:
+ * `Could not resize file: File too large`, `Could not write refcount table:
+ * File too large`, `Could not resize image: …`. A store's error that names
+ * vdisk's temporary file keeps create's words.
  */
 function convertCreateWords(err: VdiskError): string {
   const original = err.cause;
   if (!(original instanceof VdiskError) || !err.message.startsWith('The image size is too large for file format')) return err.message;
   const resize = /^Could not resize '.*?': (.*)$/s.exec(original.message);
-  return resize ? `Could not resize file: ${resize[1] as string}` : err.message;
+  if (resize) return `Could not resize file: ${resize[1] as string}`;
+  return /^Could not (write|read) '/.test(original.message) ? err.message : original.message;
 }
 
 /** The key secrets the create options name, as `[key, id]` open options. */

@@ -9,7 +9,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 
@@ -26,10 +26,10 @@ before(() => {
   qemuIo(src, ['write -P 0x21 0 4M'], 'raw');
 });
 
-/** Runs `cmd args` with files limited to 1 MiB (SIGXFSZ ignored, so writes past it fail with EFBIG). */
-function limited(cmd: string, args: readonly string[]): { status: number; stderr: string } {
-  const r = spawnSync('bash', ['-c', 'ulimit -f 1024; trap "" XFSZ; exec "$@"', 'limited', cmd, ...args], { cwd: dir.path, encoding: 'utf8', timeout: 60_000 });
-  return { status: r.status ?? -1, stderr: r.stderr };
+/** Runs `cmd args` with files limited to `kib` KiB, 1 MiB unless told (SIGXFSZ ignored, so writes past it fail with EFBIG). */
+function limited(cmd: string, args: readonly string[], kib = 1024): { status: number; stdout: string; stderr: string } {
+  const r = spawnSync('bash', ['-c', `ulimit -f ${kib}; trap "" XFSZ; exec "$@"`, 'limited', cmd, ...args], { cwd: dir.path, encoding: 'utf8', timeout: 60_000 });
+  return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
 }
 
 describe('convert: failed target writes worded as qemu-img words them', () => {
@@ -60,6 +60,30 @@ describe('convert: failed target writes worded as qemu-img words them', () => {
       assert.ok(!existsSync(join(dir.path, `vc.${fmt}`)));
     });
   }
+
+  it("a target the size limit refuses while it is made: qemu-img's step words for each format and preallocation (convert), create's own (create)", (t) => {
+    if (!requireQemu(t)) return;
+    // 64 KiB: the first metadata write past the header fails; 1000 KiB: the growth to the image's size fails.
+    for (const kib of [64, 1000]) {
+      for (const fmt of ['qcow2', 'raw', 'vhdx', 'vpc']) {
+        for (const prealloc of ['off', 'metadata', 'falloc', 'full']) {
+          if ((prealloc === 'metadata' && fmt !== 'qcow2') || (fmt === 'vpc' && prealloc !== 'off')) continue;
+          const o = fmt === 'vpc' ? ['-o', 'subformat=fixed'] : ['-o', `preallocation=${prealloc}`];
+          for (const cmd of [['convert', '-O', fmt, ...o, src], ['create', '-f', fmt, ...o]]) {
+            const tail = cmd[0] === 'create' ? ['4M'] : [];
+            const q = limited('qemu-img', [...cmd, join(dir.path, `qe.${fmt}`), ...tail], kib);
+            const v = limited(process.execPath, [VDISK_BIN, ...cmd, join(dir.path, `ve.${fmt}`), ...tail], kib);
+            const what = `${cmd.join(' ')} (limit ${kib} KiB)`;
+            assert.equal(v.status, q.status, `${what}: ${v.stderr}`);
+            assert.equal(v.stderr.replaceAll(`ve.${fmt}`, `qe.${fmt}`), asVdisk(q.stderr), what);
+            assert.equal(v.stdout.replaceAll(`ve.${fmt}`, `qe.${fmt}`), q.stdout, what);
+            rmSync(join(dir.path, `qe.${fmt}`), { force: true });
+            rmSync(join(dir.path, `ve.${fmt}`), { force: true });
+          }
+        }
+      }
+    }
+  });
 
   for (const sparse of [[], ['-S', '0']]) {
     it(`-n into a raw file ${sparse.join(' ')}: the first failing request is named, whichever failed first`, (t) => {

@@ -7,6 +7,7 @@ import { encodeName } from '../../core/byte-names.js';
 import { alignUp } from '../../core/bytes.js';
 import { InvalidArgumentError, VdiskError } from '../../core/errors.js';
 import { LIMITS } from '../../core/limits.js';
+import { inStepWords, strerror, systemErrno } from '../../core/strerror.js';
 import { truncateLikeQemu } from '../../io/truncate.js';
 import type { ByteStore, CreateRequest, OptionSpec, OptionValue } from '../driver.js';
 import { QEMU_FEATURE_NAMES, serializeHeader, type Qcow2Header } from './header.js';
@@ -227,15 +228,14 @@ async function layout(store: ByteStore, p: Qcow2CreateParams, crypt: NewEncrypti
   // The header's whole cluster is written, as qemu does (the file's allocation then matches its).
   const head = new Uint8Array(cs);
   head.set(serializeHeader(h));
-  await store.write(0, head);
+  await createStep('Could not write qcow2 header', store.write(0, head));
   const table = new Float64Array(cs / 8);
   table[0] = 2 * cs;
   const reftable = new Uint8Array(cs);
   new DataView(reftable.buffer).setBigUint64(0, BigInt(2 * cs));
   const block = new Uint8Array(cs);
   for (let i = 0; i < 3; i++) setRefcountEntry(block, i, g.refcountBits, 1);
-  await store.write(cs, reftable);
-  await store.write(2 * cs, block);
+  await createStep('Could not write refcount table', store.write(cs, reftable).then(() => store.write(2 * cs, block)));
   const hdr = {
     offset: cs,
     clusters: 1,
@@ -289,13 +289,47 @@ export async function createQcow2(store: ByteStore, request: CreateRequest): Pro
     const writer = await createWriter(state);
     const access = await writer.clusterAccess();
     await access.guard(() => growClusters(state, access, { oldSize: 0, newSize: p.size }, p.preallocation, false)).catch((err: unknown) => {
-      // qcow2_co_create's words for a failed growth of the new image (resize says it without them).
-      throw err instanceof VdiskError && err.message.startsWith('Failed to resize underlying file') ? err.rephrase(`Could not resize image: ${err.message}`) : err;
+      throw growthError(err, p.preallocation);
     });
     await writer.close();
   } finally {
     await Promise.allSettled(state.ownedStores.map((s) => s.close()));
   }
+}
+
+/**
+ * A step of qcow2_co_create that failed for a system reason (a full disk, a
+ * file size limit), in its words: `Could not write refcount table: File too
+ * large`. The system error stays the cause (create words EFBIG its own way).
+ */
+async function createStep(what: string, step: Promise<void>): Promise<void> {
+  try {
+    await step;
+  } catch (err) {
+    throw inStepWords(err, what);
+  }
+}
+
+/**
+ * qcow2_co_create's words for a failed growth of the new image to its size
+ * (blk_co_truncate with the preallocation mode, "Could not resize image: "
+ * before the truncate's own words). With a file too large or a disk full,
+ * the step that fails first in qemu is the one that needs the space: the
+ * file's growth (falloc: fallocate; full: ftruncate, then the zeros), after
+ * metadata preallocation the final truncate.
+ */
+function growthError(err: unknown, mode: string): unknown {
+  if (!(err instanceof VdiskError)) return err;
+  if (err.message.startsWith('Failed to resize underlying file')) return err.rephrase(`Could not resize image: ${err.message}`);
+  const code = systemErrno(err);
+  if (code !== 'EFBIG' && code !== 'ENOSPC') return err;
+  const why = strerror(code);
+  if (mode === 'falloc') return err.rephrase(`Could not resize image: Failed to resize underlying file: Could not preallocate new data: ${why}`);
+  if (mode === 'full') {
+    const step = code === 'EFBIG' ? 'Could not resize file' : 'Could not write zeros for preallocation';
+    return err.rephrase(`Could not resize image: Failed to resize underlying file: ${step}: ${why}`);
+  }
+  return code === 'EFBIG' ? err.rephrase(`Could not resize image: Could not resize file: ${why}`) : err;
 }
 
 /** What an encrypted image's create writes: the cipher and, for LUKS, the header to place. */

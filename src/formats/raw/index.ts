@@ -5,6 +5,7 @@
  */
 import { alignUp, scanRun } from '../../core/bytes.js';
 import { InvalidArgumentError, UnsupportedError } from '../../core/errors.js';
+import { inStepWords } from '../../core/strerror.js';
 import type { HostExtent } from '../../io/byte-store.js';
 import type {
   ByteStore,
@@ -232,10 +233,15 @@ async function createRaw(store: ByteStore, request: CreateRequest): Promise<void
   const prealloc = String(request.options.get('preallocation') ?? 'off');
   // qemu-img creates raw files in whole sectors.
   const size = alignUp(request.size, 512);
-  await store.truncate(size);
+  // qemu's falloc grows the file by fallocate alone, so a file it cannot grow fails in fallocate's words.
+  await store.truncate(size).catch((err: unknown) => {
+    throw prealloc === 'falloc' ? inStepWords(err, 'Could not preallocate new data') : err;
+  });
   if (prealloc !== 'off') {
     if (!store.preallocate) throw new UnsupportedError(`Preallocation mode '${prealloc}' is not supported on '${store.name}'`);
-    await store.preallocate(0, size, prealloc as 'falloc' | 'full');
+    await store.preallocate(0, size, prealloc as 'falloc' | 'full').catch((err: unknown) => {
+      throw inStepWords(err, prealloc === 'falloc' ? 'Could not preallocate new data' : 'Could not write zeros for preallocation');
+    });
   }
   if (prealloc !== 'full') {
     // qemu allocates the first block (after falloc too) so later alignment probing is cheap; match its disk usage.
