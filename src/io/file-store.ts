@@ -380,8 +380,10 @@ export class FileStore implements ByteStore {
         // qemu's file driver writes the first block of a file it allocates from nothing (see truncate).
         if (fromEmpty) await this.#fh.write(new Uint8Array(Math.min(length, FIRST_BLOCK)), 0, Math.min(length, FIRST_BLOCK), 0);
         return;
-      } catch {
-        // file system without fallocate: write zeros below
+      } catch (err) {
+        // A file system without fallocate gets zeros written below; a file that cannot grow (a size limit, a full disk) fails here.
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code !== 'EOPNOTSUPP' && code !== 'ENOTSUP' && code !== 'ENOSYS') throw fsError(err, `Could not preallocate '${this.name}'`, this.name);
       }
     }
     const zeros = new Uint8Array(Math.min(FILL_CHUNK, length));

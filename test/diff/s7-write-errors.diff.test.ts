@@ -85,6 +85,29 @@ describe('convert: failed target writes worded as qemu-img words them', () => {
     }
   });
 
+  it("resize with preallocation past a file size limit fails in qemu-img's step words (qcow2, raw)", (t) => {
+    if (!requireQemu(t)) return;
+    // 200 KiB: the new refcount structures (falloc, full) cannot be written; 400 and 1000 KiB: the growth itself fails.
+    for (const [kib, modes] of [[200, ['falloc', 'full']], [400, ['metadata', 'falloc', 'full']], [1000, ['metadata', 'falloc', 'full']]] as const) {
+      for (const mode of modes) {
+        for (const name of ['qr.qcow2', 'vr.qcow2']) qemuImgOk(['create', '-q', '-f', 'qcow2', join(dir.path, name), '1M']);
+        const q = limited('qemu-img', ['resize', `--preallocation=${mode}`, join(dir.path, 'qr.qcow2'), '8M'], kib);
+        const v = limited(process.execPath, [VDISK_BIN, 'resize', `--preallocation=${mode}`, join(dir.path, 'vr.qcow2'), '8M'], kib);
+        const what = `resize --preallocation=${mode} (limit ${kib} KiB)`;
+        assert.equal(v.status, q.status, `${what}: ${v.stderr}`);
+        assert.equal(v.stderr.replaceAll('vr.qcow2', 'qr.qcow2'), asVdisk(q.stderr), what);
+      }
+    }
+    // A raw file: file-posix's own words (off and full truncate first, falloc only fallocates).
+    for (const mode of ['off', 'falloc', 'full']) {
+      for (const name of ['qr.raw', 'vr.raw']) qemuImgOk(['create', '-q', '-f', 'raw', join(dir.path, name), '512K']);
+      const q = limited('qemu-img', ['resize', '-f', 'raw', `--preallocation=${mode}`, join(dir.path, 'qr.raw'), '8M']);
+      const v = limited(process.execPath, [VDISK_BIN, 'resize', '-f', 'raw', `--preallocation=${mode}`, join(dir.path, 'vr.raw'), '8M']);
+      assert.equal(v.status, q.status, v.stderr);
+      assert.equal(v.stderr.replaceAll('vr.raw', 'qr.raw'), asVdisk(q.stderr), `raw resize --preallocation=${mode}`);
+    }
+  });
+
   for (const sparse of [[], ['-S', '0']]) {
     it(`-n into a raw file ${sparse.join(' ')}: the first failing request is named, whichever failed first`, (t) => {
       if (!requireQemu(t)) return;

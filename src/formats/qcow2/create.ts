@@ -7,7 +7,7 @@ import { encodeName } from '../../core/byte-names.js';
 import { alignUp } from '../../core/bytes.js';
 import { InvalidArgumentError, VdiskError } from '../../core/errors.js';
 import { LIMITS } from '../../core/limits.js';
-import { inStepWords, strerror, systemErrno } from '../../core/strerror.js';
+import { inStepWords, systemErrno } from '../../core/strerror.js';
 import { truncateLikeQemu } from '../../io/truncate.js';
 import type { ByteStore, CreateRequest, OptionSpec, OptionValue } from '../driver.js';
 import { QEMU_FEATURE_NAMES, serializeHeader, type Qcow2Header } from './header.js';
@@ -289,7 +289,7 @@ export async function createQcow2(store: ByteStore, request: CreateRequest): Pro
     const writer = await createWriter(state);
     const access = await writer.clusterAccess();
     await access.guard(() => growClusters(state, access, { oldSize: 0, newSize: p.size }, p.preallocation, false)).catch((err: unknown) => {
-      throw growthError(err, p.preallocation);
+      throw growthError(err);
     });
     await writer.close();
   } finally {
@@ -311,25 +311,13 @@ async function createStep(what: string, step: Promise<void>): Promise<void> {
 }
 
 /**
- * qcow2_co_create's words for a failed growth of the new image to its size
- * (blk_co_truncate with the preallocation mode, "Could not resize image: "
- * before the truncate's own words). With a file too large or a disk full,
- * the step that fails first in qemu is the one that needs the space: the
- * file's growth (falloc: fallocate; full: ftruncate, then the zeros), after
- * metadata preallocation the final truncate.
+ * qcow2_co_create's words for a failed growth of the new image to its size:
+ * blk_co_truncate's own (worded where they fail: prealloc.ts), after
+ * "Could not resize image: ". Resize says them without it.
  */
-function growthError(err: unknown, mode: string): unknown {
-  if (!(err instanceof VdiskError)) return err;
-  if (err.message.startsWith('Failed to resize underlying file')) return err.rephrase(`Could not resize image: ${err.message}`);
-  const code = systemErrno(err);
-  if (code !== 'EFBIG' && code !== 'ENOSPC') return err;
-  const why = strerror(code);
-  if (mode === 'falloc') return err.rephrase(`Could not resize image: Failed to resize underlying file: Could not preallocate new data: ${why}`);
-  if (mode === 'full') {
-    const step = code === 'EFBIG' ? 'Could not resize file' : 'Could not write zeros for preallocation';
-    return err.rephrase(`Could not resize image: Failed to resize underlying file: ${step}: ${why}`);
-  }
-  return code === 'EFBIG' ? err.rephrase(`Could not resize image: Could not resize file: ${why}`) : err;
+function growthError(err: unknown): unknown {
+  const worded = err instanceof VdiskError && (systemErrno(err) !== undefined || err.message.startsWith('Failed to resize underlying file'));
+  return worded ? err.rephrase(`Could not resize image: ${err.message}`) : err;
 }
 
 /** What an encrypted image's create writes: the cipher and, for LUKS, the header to place. */

@@ -9,8 +9,9 @@
  * written as data.
  */
 import type { ByteStore } from '../driver.js';
-import { UnsupportedError } from '../../core/errors.js';
-import { truncateLikeQemu } from '../../io/truncate.js';
+import { UnsupportedError, VdiskError } from '../../core/errors.js';
+import { inStepWords, systemErrno } from '../../core/strerror.js';
+import { fileGrowthError, truncateLikeQemu } from '../../io/truncate.js';
 import { fillCluster, fillSubcluster, readSlot, writeSlot, type ClusterAccess, type EntryInfo, type Slot } from './entries.js';
 import type { Qcow2State } from './state.js';
 
@@ -67,9 +68,9 @@ async function copyOnWrite(s: Qcow2State, a: ClusterAccess, e: EntryInfo, cStart
 async function extendStore(store: ByteStore, end: number, mode: HostPrealloc): Promise<void> {
   const size = await store.size();
   if (end <= size) return;
-  if (mode === 'off') return truncateLikeQemu(store, end);
+  if (mode === 'off') return truncateLikeQemu(store, end).catch((err: unknown) => Promise.reject(fileGrowthError(err, mode, 'resize')));
   if (!store.preallocate) throw new UnsupportedError(`Preallocation mode '${mode}' is not supported on '${store.name}'`);
-  await store.preallocate(size, end - size, mode);
+  await store.preallocate(size, end - size, mode).catch((err: unknown) => Promise.reject(fileGrowthError(err, mode, 'fill')));
 }
 
 /** One L2 table's share of a range: its slots, the guest cluster of slot 0, where the share ends. */
@@ -140,14 +141,18 @@ async function allocateRun(s: Qcow2State, a: ClusterAccess, k: Chunk, pos: numbe
 export async function preallocateMetadata(s: Qcow2State, a: ClusterAccess, from: number, to: number, dataMode: HostPrealloc): Promise<void> {
   const cs = s.g.clusterSize;
   let step: Step = { pos: from, hostEnd: 0 };
-  while (step.pos < to) {
-    const slot = await a.slotFor(step.pos);
-    const c0 = Math.floor(step.pos / cs);
-    const k: Chunk = { slot, base: c0 - slot.index, end: Math.min(to, (c0 + tableRoom(s, step.pos)) * cs) };
-    while (step.pos < k.end) {
-      const e = entryAt(s, k, Math.floor(step.pos / cs));
-      step = e.hasHost && e.copied ? await keepCluster(s, a, k, step.pos) : await allocateRun(s, a, k, step.pos);
+  try {
+    while (step.pos < to) {
+      const slot = await a.slotFor(step.pos);
+      const c0 = Math.floor(step.pos / cs);
+      const k: Chunk = { slot, base: c0 - slot.index, end: Math.min(to, (c0 + tableRoom(s, step.pos)) * cs) };
+      while (step.pos < k.end) {
+        const e = entryAt(s, k, Math.floor(step.pos / cs));
+        step = e.hasHost && e.copied ? await keepCluster(s, a, k, step.pos) : await allocateRun(s, a, k, step.pos);
+      }
     }
+  } catch (err) {
+    throw inStepWords(err, 'Allocating clusters failed');
   }
   await extendStore(s.dataStore, step.hostEnd, dataMode);
 }
@@ -168,9 +173,13 @@ export async function preallocateData(s: Qcow2State, a: ClusterAccess, from: num
   const usedEnd = last >= 0 ? last + 1 : Math.ceil(fileSize / cs);
   const first = Math.floor(from / cs);
   let count = Math.ceil(to / cs) - first;
-  const start = await a.rc.area(usedEnd, count + Math.ceil(count / s.g.l2Entries) + 1);
+  const start = await a.rc.area(usedEnd, count + Math.ceil(count / s.g.l2Entries) + 1).catch((err: unknown) => {
+    throw inStepWords(err, 'Failed to resize refcount structures');
+  });
   for (let c = start; c < start + count; c++) await a.rc.add(c, 1);
-  await extendStore(s.store, (start + count) * cs, mode);
+  await extendStore(s.store, (start + count) * cs, mode).catch((err: unknown) => {
+    throw err instanceof VdiskError && systemErrno(err) ? err.rephrase(`Failed to resize underlying file: ${err.message}`) : err;
+  });
   let host = start * cs;
   for (let c = first; count > 0; ) {
     const slot = await a.slotFor(c * cs);

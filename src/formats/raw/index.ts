@@ -5,7 +5,6 @@
  */
 import { alignUp, scanRun } from '../../core/bytes.js';
 import { InvalidArgumentError, UnsupportedError } from '../../core/errors.js';
-import { inStepWords } from '../../core/strerror.js';
 import type { HostExtent } from '../../io/byte-store.js';
 import type {
   ByteStore,
@@ -27,6 +26,7 @@ import { readRawForward } from './forward.js';
 import { measureRaw } from './measure.js';
 import { typeQemuOpts } from '../../core/options.js';
 import { WindowStore } from '../../io/window-store.js';
+import { fileGrowthError } from '../../io/truncate.js';
 
 /** Zero runs shorter than this are reported as data, like a file system's block. */
 const ZERO_GRANULE = 4096;
@@ -172,10 +172,10 @@ class RawImage implements FormatImage {
   async #resize(newSize: number, prealloc = 'off'): Promise<void> {
     if (prealloc !== 'off' && prealloc !== 'falloc' && prealloc !== 'full') throw new UnsupportedError(`Unsupported preallocation mode: ${prealloc}`);
     const old = await this.store.size();
-    await this.store.truncate(newSize, true);
+    await this.store.truncate(newSize, true).catch((err: unknown) => Promise.reject(newSize > old ? fileGrowthError(err, prealloc, 'resize') : err));
     if (prealloc !== 'off' && newSize > old) {
       if (!this.store.preallocate) throw new UnsupportedError(`Preallocation mode '${prealloc}' is not supported on '${this.store.name}'`);
-      await this.store.preallocate(old, newSize - old, prealloc);
+      await this.store.preallocate(old, newSize - old, prealloc).catch((err: unknown) => Promise.reject(fileGrowthError(err, prealloc, 'fill')));
     }
     this.#size = newSize;
   }
@@ -233,15 +233,11 @@ async function createRaw(store: ByteStore, request: CreateRequest): Promise<void
   const prealloc = String(request.options.get('preallocation') ?? 'off');
   // qemu-img creates raw files in whole sectors.
   const size = alignUp(request.size, 512);
-  // qemu's falloc grows the file by fallocate alone, so a file it cannot grow fails in fallocate's words.
-  await store.truncate(size).catch((err: unknown) => {
-    throw prealloc === 'falloc' ? inStepWords(err, 'Could not preallocate new data') : err;
-  });
+  // Without preallocation create keeps the store's words (convert turns them into file-posix's, create into its own).
+  await store.truncate(size).catch((err: unknown) => Promise.reject(prealloc === 'off' ? err : fileGrowthError(err, prealloc, 'resize')));
   if (prealloc !== 'off') {
     if (!store.preallocate) throw new UnsupportedError(`Preallocation mode '${prealloc}' is not supported on '${store.name}'`);
-    await store.preallocate(0, size, prealloc as 'falloc' | 'full').catch((err: unknown) => {
-      throw inStepWords(err, prealloc === 'falloc' ? 'Could not preallocate new data' : 'Could not write zeros for preallocation');
-    });
+    await store.preallocate(0, size, prealloc as 'falloc' | 'full').catch((err: unknown) => Promise.reject(fileGrowthError(err, prealloc, 'fill')));
   }
   if (prealloc !== 'full') {
     // qemu allocates the first block (after falloc too) so later alignment probing is cheap; match its disk usage.
