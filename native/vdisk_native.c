@@ -271,6 +271,20 @@ static int copy_kernel(Work *w) {
   return 1;
 }
 
+/* Reads `len` bytes at off into buf (zeros past the end of the file); returns 0 or the errno, with
+ * where it failed in *failed_at. */
+static int read_full(int fd, uint8_t *buf, int64_t len, int64_t off, int64_t *failed_at) {
+  int64_t got = 0;
+  while (got < len) {
+    ssize_t n = pread(fd, buf + got, (size_t)(len - got), (off_t)(off + got));
+    if (n < 0) { if (errno == EINTR) continue; *failed_at = off + got; return errno; }
+    if (n == 0) break;
+    got += n;
+  }
+  if (got < len) memset(buf + got, 0, (size_t)(len - got));
+  return 0;
+}
+
 /* Reads the request (zeros past the end of the file, as a read past EOF gives), finds its runs
  * and writes its data runs; a failure records its errno, side and offset. */
 static void copy_scan(Work *w) {
@@ -278,14 +292,7 @@ static void copy_scan(Work *w) {
   if (!w->runs) { w->err = ENOMEM; return; }
   /* No input file (in < 0): the buffer holds the bytes already (a network source's) and is only scanned and written. */
   if (w->fd_in >= 0 && w->min_bytes == 0 && w->fd_out >= 0 && w->len > 0 && copy_kernel(w)) return;
-  int64_t got = w->fd_in >= 0 ? 0 : w->len;
-  while (got < w->len) {
-    ssize_t n = pread(w->fd_in, w->buf + got, (size_t)(w->len - got), (off_t)(w->off_in + got));
-    if (n < 0) { if (errno == EINTR) continue; w->err = errno; w->err_off = w->off_in + got; return; }
-    if (n == 0) break;
-    got += n;
-  }
-  if (got < w->len) memset(w->buf + got, 0, (size_t)(w->len - got));
+  if (w->fd_in >= 0 && (w->err = read_full(w->fd_in, w->buf, w->len, w->off_in, &w->err_off))) return;
   for (int64_t pos = 0; pos < w->len;) {
     int data = 1;
     int64_t n = w->min_bytes > 0 ? sparse_run(w->buf + pos, w->len - pos, (w->guest + pos) / SECTOR, w->min_bytes, w->alignment, &data) : w->len - pos;
@@ -304,20 +311,6 @@ static void copy_scan(Work *w) {
     pos += n;
   }
   pthread_mutex_unlock(&write_turn);
-}
-
-/* Reads `len` bytes at off into buf (zeros past the end of the file); returns 0 or the errno, with
- * where it failed in *failed_at. */
-static int read_full(int fd, uint8_t *buf, int64_t len, int64_t off, int64_t *failed_at) {
-  int64_t got = 0;
-  while (got < len) {
-    ssize_t n = pread(fd, buf + got, (size_t)(len - got), (off_t)(off + got));
-    if (n < 0) { if (errno == EINTR) continue; *failed_at = off + got; return errno; }
-    if (n == 0) break;
-    got += n;
-  }
-  if (got < len) memset(buf + got, 0, (size_t)(len - got));
-  return 0;
 }
 
 /* Compares the two files' ranges piece by piece, each piece read into the same scratch memory (so

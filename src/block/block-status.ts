@@ -32,3 +32,11 @@ export interface BlockStatus {
    */
   readonly pastBackingEnd?: boolean | undefined;
 }
+
+/**
+ * Where a run's bytes sit uncompressed in a file, when they do (data with a
+ * host offset, not compressed): what native paths read directly.
+ */
+export function plainHost(st: BlockStatus): { store: ByteStore; offset: number } | undefined {
+  return st.data && !st.compressed && st.store && st.hostOffset !== undefined ? { store: st.store, offset: st.hostOffset } : undefined;
+}

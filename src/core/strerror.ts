@@ -49,3 +49,8 @@ export function inStepWords(err: unknown, what: string): unknown {
   const code = systemErrno(err);
   return code && err instanceof VdiskError ? err.rephrase(`${what}: ${strerror(code)}`) : err;
 }
+
+/** `step`, failing as {@link inStepWords} words it. */
+export function asStep<T>(what: string, step: Promise<T>): Promise<T> {
+  return step.catch((err: unknown) => Promise.reject(inStepWords(err, what)));
+}

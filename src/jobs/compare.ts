@@ -10,7 +10,7 @@ import { InvalidArgumentError, VdiskError } from '../core/errors.js';
 import { Job, type JobContext, type JobOptions } from '../core/job.js';
 import { BlockDevice } from '../block/device.js';
 import type { ImageTarget } from '../block/chain.js';
-import type { BlockStatus } from '../block/block-status.js';
+import { plainHost, type BlockStatus } from '../block/block-status.js';
 import type { OpenImageOptions } from '../block/chain.js';
 import type { ResolverOptions } from '../block/resolver.js';
 import type { CacheMode } from '../core/cache-mode.js';
@@ -174,11 +174,6 @@ interface Step {
  */
 const PIECE = 64 * 1024;
 
-/** Where a run's bytes sit uncompressed in a file (as convert's plan takes them), if they do. */
-function hostOf(st: BlockStatus): { store: NonNullable<BlockStatus['store']>; offset: number } | undefined {
-  return st.data && !st.compressed && st.store && st.hostOffset !== undefined ? { store: st.store, offset: st.hostOffset } : undefined;
-}
-
 /** Compares a chunk whose native comparison failed by reading it as any other: its failure is worded as qemu-img words it. */
 async function compareByReading(a: BlockDevice, b: BlockDevice, offset: number, length: number): Promise<number> {
   const bufA = Buffer.allocUnsafe(length);
@@ -240,8 +235,8 @@ async function compareCommon(a: BlockDevice, b: BlockDevice, strict: boolean, ct
       const readA = !(s1.zero && s2.zero) && s1.present;
       const readB = !(s1.zero && s2.zero) && s2.present;
       if (!(s1.zero && s2.zero)) chunk = Math.min(chunk, IO_BUF);
-      const hostA = readA && readB ? hostOf(s1) : undefined;
-      const hostB = hostA ? hostOf(s2) : undefined;
+      const hostA = readA && readB ? plainHost(s1) : undefined;
+      const hostB = hostA ? plainHost(s2) : undefined;
       // Both chunks plain data in local files: read and compared in one request off the main thread, in small pieces.
       const piece = Math.min(PIECE, Math.ceil(chunk / SECTOR) * SECTOR);
       if (hostA && hostB && hostA.store.compareWith) {

@@ -10,7 +10,7 @@ import { VdiskError } from '../core/errors.js';
 import { strerror } from '../core/strerror.js';
 import type { ProgressMeter } from '../core/progress.js';
 import type { BlockDevice } from '../block/device.js';
-import type { BlockStatus } from '../block/block-status.js';
+import { plainHost, type BlockStatus } from '../block/block-status.js';
 import type { ByteStore } from '../block/types.js';
 
 /** How the sources are copied into the target. */
@@ -165,7 +165,7 @@ export function planner(src: Concat, s: CopySettings): () => Promise<Item | unde
     const tail = (offset - part.start + n) % align;
     if (n > tail) n -= tail;
     const kind = kindOf(st, offset, s);
-    const host = kind === 'data' && st.data && st.store && st.hostOffset !== undefined && !st.compressed ? { store: st.store, offset: st.hostOffset } : undefined;
+    const host = kind === 'data' ? plainHost(st) : undefined;
     return { kind, start: offset, end: offset + n, host, compressed: kind === 'data' && st.compressed };
   };
   /**

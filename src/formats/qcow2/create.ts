@@ -7,7 +7,7 @@ import { encodeName } from '../../core/byte-names.js';
 import { alignUp } from '../../core/bytes.js';
 import { InvalidArgumentError, VdiskError } from '../../core/errors.js';
 import { LIMITS } from '../../core/limits.js';
-import { inStepWords, systemErrno } from '../../core/strerror.js';
+import { asStep, systemErrno } from '../../core/strerror.js';
 import { truncateLikeQemu } from '../../io/truncate.js';
 import type { ByteStore, CreateRequest, OptionSpec, OptionValue } from '../driver.js';
 import { QEMU_FEATURE_NAMES, serializeHeader, type Qcow2Header } from './header.js';
@@ -228,14 +228,15 @@ async function layout(store: ByteStore, p: Qcow2CreateParams, crypt: NewEncrypti
   // The header's whole cluster is written, as qemu does (the file's allocation then matches its).
   const head = new Uint8Array(cs);
   head.set(serializeHeader(h));
-  await createStep('Could not write qcow2 header', store.write(0, head));
+  // qcow2_co_create's words for its first writes failing for a system reason (the cause stays: create words EFBIG its own way).
+  await asStep('Could not write qcow2 header', store.write(0, head));
   const table = new Float64Array(cs / 8);
   table[0] = 2 * cs;
   const reftable = new Uint8Array(cs);
   new DataView(reftable.buffer).setBigUint64(0, BigInt(2 * cs));
   const block = new Uint8Array(cs);
   for (let i = 0; i < 3; i++) setRefcountEntry(block, i, g.refcountBits, 1);
-  await createStep('Could not write refcount table', store.write(cs, reftable).then(() => store.write(2 * cs, block)));
+  await asStep('Could not write refcount table', store.write(cs, reftable).then(() => store.write(2 * cs, block)));
   const hdr = {
     offset: cs,
     clusters: 1,
@@ -294,19 +295,6 @@ export async function createQcow2(store: ByteStore, request: CreateRequest): Pro
     await writer.close();
   } finally {
     await Promise.allSettled(state.ownedStores.map((s) => s.close()));
-  }
-}
-
-/**
- * A step of qcow2_co_create that failed for a system reason (a full disk, a
- * file size limit), in its words: `Could not write refcount table: File too
- * large`. The system error stays the cause (create words EFBIG its own way).
- */
-async function createStep(what: string, step: Promise<void>): Promise<void> {
-  try {
-    await step;
-  } catch (err) {
-    throw inStepWords(err, what);
   }
 }
 

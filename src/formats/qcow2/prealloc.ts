@@ -10,7 +10,7 @@
  */
 import type { ByteStore } from '../driver.js';
 import { UnsupportedError, VdiskError } from '../../core/errors.js';
-import { inStepWords, systemErrno } from '../../core/strerror.js';
+import { asStep, inStepWords, systemErrno } from '../../core/strerror.js';
 import { fileGrowthError, truncateLikeQemu } from '../../io/truncate.js';
 import { fillCluster, fillSubcluster, readSlot, writeSlot, type ClusterAccess, type EntryInfo, type Slot } from './entries.js';
 import type { Qcow2State } from './state.js';
@@ -173,9 +173,7 @@ export async function preallocateData(s: Qcow2State, a: ClusterAccess, from: num
   const usedEnd = last >= 0 ? last + 1 : Math.ceil(fileSize / cs);
   const first = Math.floor(from / cs);
   let count = Math.ceil(to / cs) - first;
-  const start = await a.rc.area(usedEnd, count + Math.ceil(count / s.g.l2Entries) + 1).catch((err: unknown) => {
-    throw inStepWords(err, 'Failed to resize refcount structures');
-  });
+  const start = await asStep('Failed to resize refcount structures', a.rc.area(usedEnd, count + Math.ceil(count / s.g.l2Entries) + 1));
   for (let c = start; c < start + count; c++) await a.rc.add(c, 1);
   await extendStore(s.store, (start + count) * cs, mode).catch((err: unknown) => {
     throw err instanceof VdiskError && systemErrno(err) ? err.rephrase(`Failed to resize underlying file: ${err.message}`) : err;

@@ -5,7 +5,7 @@
  * from 5 MiB past the metadata (fixed images preallocate it).
  */
 import { InvalidArgumentError } from '../../core/errors.js';
-import { inStepWords } from '../../core/strerror.js';
+import { asStep } from '../../core/strerror.js';
 import type { ByteStore, CreateRequest, OptionSpec } from '../driver.js';
 import { Bat, batGeometry, payloadIndex, type BatGeometry } from './bat.js';
 import {
@@ -173,12 +173,8 @@ export async function buildVhdx(store: ByteStore, p: VhdxLayoutParams): Promise<
   const pieces = vhdxPieces(p);
   const { layout } = pieces;
   // A system error (a full disk, a file size limit) in vhdx_co_create's words for its first steps.
-  await store.write(0, pieces.identifier).catch((err: unknown) => {
-    throw inStepWords(err, 'Failed to write file signature');
-  });
-  await store.write(HEADER1_OFFSET, pieces.headers[0]).then(() => store.write(HEADER2_OFFSET, pieces.headers[1])).catch((err: unknown) => {
-    throw inStepWords(err, 'Failed to write image headers');
-  });
+  await asStep('Failed to write file signature', store.write(0, pieces.identifier));
+  await asStep('Failed to write image headers', store.write(HEADER1_OFFSET, pieces.headers[0]).then(() => store.write(HEADER2_OFFSET, pieces.headers[1])));
   await store.truncate(p.fixed ? layout.dataOffset + p.size : layout.dataOffset);
   const entry = createdEntry(p, layout);
   if (entry) for (const { at, bytes } of batChunks(pieces.geometry, entry)) await store.write(layout.batOffset + at, bytes);
