@@ -10,7 +10,7 @@ import { LIMITS } from '../../core/limits.js';
 import { asStep, systemErrno } from '../../core/strerror.js';
 import { truncateLikeQemu } from '../../io/truncate.js';
 import type { ByteStore, CreateRequest, OptionSpec, OptionValue } from '../driver.js';
-import { QEMU_FEATURE_NAMES, serializeHeader, type Qcow2Header } from './header.js';
+import { QEMU_FEATURE_NAMES, peekClusterBits, serializeHeader, type Qcow2Header } from './header.js';
 import {
   AUTOCLEAR_DATA_FILE_RAW,
   COMPAT_LAZY_REFCOUNTS,
@@ -281,6 +281,10 @@ export async function createQcow2(store: ByteStore, request: CreateRequest): Pro
     }
   }
   await layout(store, p, await newEncryption(p, request));
+  // qemu reopens the new image before anything else (qcow2_co_create): a target that keeps nothing (/dev/null) fails as there.
+  const written = new Uint8Array(V2_HEADER_LENGTH);
+  await store.read(0, written);
+  peekClusterBits(written);
   if (p.preallocation === 'off') return;
   // qemu grows the empty image with the preallocation mode (qcow2_co_truncate).
   const secret = request.options.get('encrypt.key-secret');
