@@ -269,7 +269,7 @@ export class BlockDevice {
       const image = this.layers[depth]?.image as FormatImage;
       len = Math.min(len, image.virtualSize - offset);
       if (image.opaqueStatus) return opaqueStatus(offset, len, depth);
-      const e = await this.#firstExtent(image, offset, len);
+      const e = this.#knownExtent(image, offset, len) ?? (await this.#firstExtent(image, offset, len));
       len = e.length;
       if (e.kind !== 'unallocated') return layerStatus(image, e, depth);
       const below = this.layers[depth + 1]?.image;
@@ -289,7 +289,7 @@ export class BlockDevice {
     this.#checkRange(offset, length);
     const image = this.top.image;
     if (image.opaqueStatus) return opaqueStatus(offset, length, 0);
-    const e = await this.#firstExtent(image, offset, length);
+    const e = this.#knownExtent(image, offset, length) ?? (await this.#firstExtent(image, offset, length));
     if (e.kind === 'unallocated') {
       const below = this.layers[1]?.image;
       const zero = e.unknownContent !== true && (below === undefined || offset >= below.virtualSize);
@@ -453,6 +453,13 @@ export class BlockDevice {
   /** Closes the device (`await using`). */
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
+  }
+
+  /** The image's answer without a walk, when it has one (most asks of a read-only layer: see FormatImage.knownExtent). */
+  #knownExtent(image: FormatImage, offset: number, length: number): Extent | undefined {
+    const e = image.knownExtent?.(offset, length);
+    if (e) checkExtent(e, offset, length);
+    return e;
   }
 
   async #firstExtent(image: FormatImage, offset: number, length: number): Promise<Extent> {

@@ -32,6 +32,13 @@ export interface FormatImage {
    * status wants one), so the driver may stop once they are complete.
    */
   mapping(offset: number, length: number, maxExtents?: number): Promise<readonly Extent[]>;
+  /**
+   * The first extent of `[offset, offset+length)`, as `mapping(offset,
+   * length, 1)` would give it, when the image knows it without reading or
+   * waiting (a read-only image keeping the runs of its last walk); undefined
+   * otherwise. Optional: block status asks it before {@link FormatImage.mapping}.
+   */
+  knownExtent?(offset: number, length: number): Extent | undefined;
   /** Decodes the whole compressed unit holding `extent` into `unit` (granularity bytes). */
   readCompressed?(extent: CompressedExtent, unit: Uint8Array): Promise<void>;
   /**

@@ -19,7 +19,7 @@ import type {
 import { qcow2Amender } from './amend.js';
 import type { Qcow2Bitmaps } from './bitmap-ops.js';
 import { TableCache } from './cache.js';
-import { clipExtent, mapRange } from './cluster.js';
+import { mapRange } from './cluster.js';
 import { decompressCluster, readCompressedRun } from './compressed.js';
 import { cryptExtents, describeEncrypt } from './crypt.js';
 import { AUTOCLEAR_KNOWN, COMPAT_LAZY_REFCOUNTS, COMPRESSION_ZSTD, INCOMPAT_CORRUPT, INCOMPAT_DIRTY } from './layout.js';
@@ -27,6 +27,7 @@ import { validateTable } from './open.js';
 import { detectMetadataPreallocation } from './prealloc-detect.js';
 import { findSnapshot, snapshotInfos } from './snapshot.js';
 import { qcow2SnapshotOps } from './snapshot-ops.js';
+import { MEMO_RUNS, RunMemo } from './run-memo.js';
 import { qcow2Resizer } from './resize.js';
 import type { Qcow2State } from './state.js';
 
@@ -112,21 +113,31 @@ export class Qcow2Image implements FormatImage {
   async mapping(offset: number, length: number, maxExtents?: number): Promise<readonly Extent[]> {
     const s = this.#s;
     // Block status asks one extent at a time, run after run: a read-only image's tables do not
-    // change, so a later ask inside the last complete run is answered from it instead of walking
-    // the same (often long, empty) stretch of its tables again, once per layer of a chain.
-    const memo = maxExtents === 1 && !this.#writer && !s.crypt;
-    const hit = memo && this.#lastRun ? clipExtent(this.#lastRun, offset, length) : undefined;
-    if (hit) return [hit];
-    const extents = await mapRange(s, offset, length, maxExtents);
-    const first = extents[0];
-    // Only a run that ended before the asked range did is known to end there.
-    const end = Math.min(offset + length, s.virtualSize);
-    if (memo && first && (first.offset + first.length < end || end === s.virtualSize)) this.#lastRun = first;
+    // change, so one walk keeps the runs that follow for the asks to come (see run-memo.ts).
+    const memo = maxExtents === 1 && this.#memoOn();
+    if (memo) {
+      const hit = this.#memo.find(offset, length);
+      if (hit) return [hit];
+    }
+    const extents = await mapRange(s, offset, length, memo ? MEMO_RUNS : maxExtents);
+    if (memo) {
+      this.#memo.keep(extents, Math.min(offset + length, s.virtualSize), s.virtualSize);
+      return [this.#memo.find(offset, length) ?? (extents[0] as Extent)];
+    }
     return s.crypt ? cryptExtents(extents, s.crypt, s.rawDataStore ?? s.dataStore) : extents;
   }
 
-  /** The last complete run mapping() found (read-only images; see there). */
-  #lastRun: Extent | undefined;
+  /** The first extent of a range when the last walk already found it (read-only images): no I/O, no await. */
+  knownExtent(offset: number, length: number): Extent | undefined {
+    return this.#memoOn() ? this.#memo.find(offset, length) : undefined;
+  }
+
+  /** Tables that cannot change under the memo: no writer; encrypted extents are rewritten per call. */
+  #memoOn(): boolean {
+    return !this.#writer && !this.#s.crypt;
+  }
+
+  readonly #memo = new RunMemo();
 
   async readCompressed(extent: CompressedExtent, unit: Uint8Array): Promise<void> {
     const max = 2 * this.#s.g.clusterSize;

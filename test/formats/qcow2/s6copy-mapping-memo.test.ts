@@ -1,9 +1,10 @@
 /**
- * A read-only qcow2 answers one-extent mapping asks inside its last
- * complete run from that run (block status walks a chain run by run): the
- * answers must be exactly those of a fresh walk, for every start offset and
- * length, including runs cut short by the asked length (never reused) and
- * host offsets of data and allocated zero runs.
+ * A read-only qcow2 answers one-extent mapping asks from the complete runs
+ * of its last walk (block status walks a chain run by run; run-memo.ts):
+ * the answers, and knownExtent's, must be exactly those of a fresh walk,
+ * for every start offset and length, forward and backward, including runs
+ * cut short by the asked length (never reused), compressed clusters asked
+ * from inside, and host offsets of data and allocated zero runs.
  */
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
@@ -35,13 +36,38 @@ describe('qcow2 one-extent mapping memo', () => {
         for (const span of [4096, 100_000, 1 << 20, size]) {
           for (let off = 0; off < size; off += stride) {
             const len = Math.min(span, size - off);
+            const known = img.knownExtent?.(off, len);
             const got = await img.mapping(off, len, 1);
             // Asking two extents never uses the memo: a fresh walk's first extent.
             const fresh = (await img.mapping(off, len, 2)).slice(0, 1);
             assert.deepEqual(got, fresh, `at ${off} +${len}`);
+            if (known) assert.deepEqual([known], fresh, `known at ${off} +${len}`);
           }
         }
       }
+    } finally {
+      await memo.close();
+    }
+  });
+
+  it('answers backward and repeated asks from the runs it keeps', async (t) => {
+    if (!requireQemu(t)) return;
+    const memo = await BlockDevice.open(image);
+    try {
+      const img = memo.top.image;
+      const size = img.virtualSize;
+      await img.mapping(0, size, 1);
+      let hits = 0;
+      for (const off of [3 * 4096, 0, 2 * 1024 * 1024 + 4096, 64 * 1024 + 100, 3 * 1024 * 1024 + 512, 3 * 1024 * 1024 + 512, 5 * 1024 * 1024]) {
+        const known = img.knownExtent?.(off, size - off);
+        const fresh = (await img.mapping(off, size - off, 2)).slice(0, 1);
+        if (known) {
+          hits++;
+          assert.deepEqual([known], fresh, `at ${off}`);
+        }
+        assert.deepEqual(await img.mapping(off, size - off, 1), fresh, `at ${off}`);
+      }
+      assert.ok(hits >= 5, `the first walk's runs answer most asks (${hits})`);
     } finally {
       await memo.close();
     }
