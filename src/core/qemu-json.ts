@@ -110,7 +110,12 @@ function lexOne(text: string, i: number): { token: Lexed; end: number } {
     while (isLower(text[j])) j++;
     return { token: { kind: 'keyword', text: text.slice(i, j) }, end: j };
   }
-  return { token: { kind: 'error', text: c }, end: i + 1 };
+  // qemu's lexer reads bytes: a character it does not take is reported as its first byte alone.
+  const cp = text.codePointAt(i) as number;
+  const width = cp > 0xffff ? 2 : 1;
+  if (cp < 0x80 || isEscapedByte(text, i)) return { token: { kind: 'error', text: c }, end: i + 1 };
+  const lead = new TextEncoder().encode(String.fromCodePoint(cp))[0] as number;
+  return { token: { kind: 'error', text: String.fromCharCode(0xdc00 + lead) }, end: i + width };
 }
 
 /** Splits `text` into top-level messages as qemu's streamer does: each complete value, or an error. */

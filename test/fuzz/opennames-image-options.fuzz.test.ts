@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { describe, it } from 'node:test';
 
+import { replaceEscapes } from '../../src/core/byte-names.js';
 import { InvalidArgumentError } from '../../src/core/errors.js';
 import { parseImageOptsString, parseJsonName } from '../../src/core/image-options.js';
 import { qdictToJson } from '../../src/core/qdict.js';
@@ -105,7 +106,8 @@ describe('image name parsers', () => {
       const ours = verdict(() => parseJsonName(`json:${text}`));
       const q = spawnSync('qemu-img', ['info', `json:${text}`], { encoding: 'utf8' });
       const theirs = /Could not open '.*?': ((?:Could not parse the JSON options|Invalid JSON object given).*)/s.exec(q.stderr)?.[1]?.trim();
-      if (ours.startsWith('error: ')) assert.equal(ours.slice('error: '.length), theirs, `json:${text}`);
+      // qemu-img prints a stray byte that is not UTF-8 as itself; decoded here, it reads as U+FFFD, as vdisk's escape does.
+      if (ours.startsWith('error: ')) assert.equal(replaceEscapes(ours.slice('error: '.length)), theirs, `json:${text}`);
       else assert.equal(theirs, undefined, `json:${text}: qemu-img refuses to parse it`);
     }
   });

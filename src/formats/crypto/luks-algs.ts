@@ -88,17 +88,23 @@ export function masterKeyBytes(alg: string, mode: CipherMode): number {
 }
 
 /**
- * The ESSIV cipher: the same family keyed by the hash's digest
- * (qcrypto_block_luks_essiv_cipher; only AES has a size for every
- * digest length qemu allows).
+ * The ESSIV cipher (qcrypto_block_luks_essiv_cipher): the cipher itself
+ * when the hash's digest is its key's size, else the AES, Serpent or
+ * Twofish of the digest's size; the reason qemu gives when there is none.
  */
-export function essivCipher(alg: string, hash: HashAlg): string {
-  const family = cipherFamily(alg);
+export function essivCipherFor(alg: string, hash: HashAlg): { name: string } | { reason: string } {
   const digest = HASH_BYTES[hash];
+  if (CIPHER_KEY_BYTES[alg] === digest) return { name: alg };
+  const family = cipherFamily(alg);
+  const label = family === 'aes' ? 'AES' : family === 'serpent' ? 'Serpent' : family === 'twofish' ? 'Twofish' : undefined;
+  if (label === undefined) return { reason: `Cipher ${alg} not supported with essiv` };
   const name = cipherAlgFor(family, digest);
-  if (name === undefined) {
-    const label = family === 'aes' ? 'AES' : family === 'cast5' ? 'Cast5' : family === 'serpent' ? 'Serpent' : 'Twofish';
-    throw new InvalidArgumentError(`No ${label} cipher with key size ${digest} available`);
-  }
-  return name;
+  return name === undefined ? { reason: `No ${label} cipher with key size ${digest} available` } : { name };
+}
+
+/** {@link essivCipherFor}, refusing what has no ESSIV cipher. */
+export function essivCipher(alg: string, hash: HashAlg): string {
+  const r = essivCipherFor(alg, hash);
+  if ('reason' in r) throw new InvalidArgumentError(r.reason);
+  return r.name;
 }

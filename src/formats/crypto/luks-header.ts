@@ -6,7 +6,7 @@
  * start of a luks file or the start of a qcow2 image's crypto area.
  */
 import { CorruptImageError, UnsupportedError } from '../../core/errors.js';
-import { cipherAlgFor, CIPHER_MODES, HASH_ALGS, IVGEN_ALGS, type CipherMode, type HashAlg, type IvgenAlg } from './luks-algs.js';
+import { cipherAlgFor, CIPHER_MODES, essivCipherFor, HASH_ALGS, IVGEN_ALGS, type CipherMode, type HashAlg, type IvgenAlg } from './luks-algs.js';
 import { LUKS_SECTOR } from './luks-sector.js';
 
 const LUKS_MAGIC = Uint8Array.of(0x4c, 0x55, 0x4b, 0x53, 0xba, 0xbe);
@@ -63,21 +63,34 @@ function corrupt(message: string, offset?: number): CorruptImageError {
   return new CorruptImageError(message, { offset });
 }
 
-/** Splits `xts-plain64` / `cbc-essiv:sha256` as qemu does. */
-function parseMode(spec: string): { mode: CipherMode; ivgen: IvgenAlg; ivhash: HashAlg | undefined } {
-  const dash = spec.indexOf('-');
-  const mode = dash < 0 ? spec : spec.slice(0, dash);
-  if (!(CIPHER_MODES as readonly string[]).includes(mode)) throw new UnsupportedError(`Cipher mode '${mode}' is not supported`);
-  if (dash < 0) throw new UnsupportedError(`Unexpected cipher mode string format ${spec}`);
-  const rest = spec.slice(dash + 1);
+function known<T extends string>(values: readonly T[], name: string, what: string): T {
+  if ((values as readonly string[]).includes(name)) return name as T;
+  throw new UnsupportedError(`${what} '${name}' not supported`);
+}
+
+/**
+ * The header's names, understood in qcrypto_block_luks_parse_header's
+ * order: the mode string's shape, its IV hash (parsed whatever the IV
+ * generator), the mode, the cipher for the key size (XTS keys are two
+ * halves), the hash, the IV generator, then ESSIV's hash and cipher.
+ */
+function parseNames(family: string, modeSpec: string, hashSpec: string, keyBytes: number): Pick<LuksHeader, 'cipherAlg' | 'cipherMode' | 'ivgenAlg' | 'ivgenHashAlg' | 'hashAlg'> {
+  const dash = modeSpec.indexOf('-');
+  if (dash < 0) throw new UnsupportedError(`Unexpected cipher mode string format '${modeSpec}'`);
+  const rest = modeSpec.slice(dash + 1);
   const colon = rest.indexOf(':');
-  const ivgen = colon < 0 ? rest : rest.slice(0, colon);
-  if (!(IVGEN_ALGS as readonly string[]).includes(ivgen)) throw new UnsupportedError(`IV generator '${ivgen}' is not supported`);
-  if (ivgen !== 'essiv') return { mode: mode as CipherMode, ivgen: ivgen as IvgenAlg, ivhash: undefined };
-  if (colon < 0) throw new UnsupportedError('Missing IV generator hash specification');
-  const ivhash = rest.slice(colon + 1);
-  if (!(HASH_ALGS as readonly string[]).includes(ivhash)) throw new UnsupportedError(`Hash '${ivhash}' is not supported`);
-  return { mode: mode as CipherMode, ivgen: 'essiv', ivhash: ivhash as HashAlg };
+  const ivhash = colon < 0 ? undefined : known(HASH_ALGS, rest.slice(colon + 1), 'Hash algorithm');
+  const cipherMode = known(CIPHER_MODES, modeSpec.slice(0, dash), 'Cipher mode');
+  const cipherKey = cipherMode === 'xts' ? Math.floor(keyBytes / 2) : keyBytes;
+  const cipherAlg = cipherAlgFor(family, cipherKey);
+  if (cipherAlg === undefined) throw new UnsupportedError(`Algorithm '${family}' with key size ${cipherKey} bytes not supported`);
+  const hashAlg = known(HASH_ALGS, hashSpec, 'Hash algorithm');
+  const ivgenAlg = known(IVGEN_ALGS, colon < 0 ? rest : rest.slice(0, colon), 'IV generator');
+  if (ivgenAlg !== 'essiv') return { cipherAlg, cipherMode, ivgenAlg, ivgenHashAlg: undefined, hashAlg };
+  if (ivhash === undefined) throw new UnsupportedError('Missing IV generator hash specification');
+  const essiv = essivCipherFor(cipherAlg, ivhash);
+  if ('reason' in essiv) throw new UnsupportedError(essiv.reason);
+  return { cipherAlg, cipherMode, ivgenAlg, ivgenHashAlg: ivhash, hashAlg };
 }
 
 /** Bytes of one slot's key material, as stored: whole sectors. */
@@ -98,46 +111,59 @@ export function parseLuksHeader(b: Uint8Array, areaBytes: number): LuksHeader {
   const v = new DataView(b.buffer, b.byteOffset, b.byteLength);
   const version = v.getUint16(F.version);
   if (version !== 1) throw new UnsupportedError(`LUKS version ${version} is not supported`);
-  // qemu's order (qcrypto_block_luks_check_header, then the names): layout first, key size and names last.
+  // qemu's order: qcrypto_block_luks_check_header (layout, counts, slot by slot), then the names.
+  for (const [at, what] of [[F.cipherName, 'cipher name'], [F.cipherMode, 'cipher mode'], [F.hashSpec, 'hash spec']] as const) {
+    if (b.subarray(at, at + NAME_BYTES).indexOf(0) < 0) throw corrupt(`LUKS header ${what} is not NUL terminated`, at);
+  }
   const payloadOffset = v.getUint32(F.payloadOffset);
   if (payloadOffset < LUKS_KEY_ALIGN / LUKS_SECTOR) throw corrupt('LUKS payload is overlapping with the header', F.payloadOffset);
+  const mkIterations = v.getUint32(F.mkIters);
+  if (mkIterations === 0) throw corrupt('LUKS key iteration count is zero', F.mkIters);
   const keyBytes = v.getUint32(F.keyBytes);
-  const slots: LuksSlot[] = [];
-  for (let i = 0; i < LUKS_SLOTS; i++) slots.push(parseSlot(b, v, i));
-  checkSlotLayout(slots, keyBytes, payloadOffset);
+  const slots = Array.from({ length: LUKS_SLOTS }, (_, i) => readSlot(b, v, i));
+  const states = Array.from({ length: LUKS_SLOTS }, (_, i) => v.getUint32(F.slots + i * SLOT_BYTES));
+  for (let i = 0; i < LUKS_SLOTS; i++) checkSlot(slots, states[i]!, i, keyBytes, payloadOffset);
+  const names = parseNames(text(b, F.cipherName, NAME_BYTES), text(b, F.cipherMode, NAME_BYTES), text(b, F.hashSpec, NAME_BYTES), keyBytes);
+  // vdisk's own bounds, past what qemu checks: a key size a cipher takes, material inside the area.
   if (keyBytes === 0 || keyBytes > LUKS_MAX_KEY_BYTES) throw corrupt(`LUKS key length ${keyBytes} is out of range (1..${LUKS_MAX_KEY_BYTES})`, F.keyBytes);
   slots.forEach((slot, i) => checkMaterialInside(slot, i, keyBytes, areaBytes));
-  const family = text(b, F.cipherName, NAME_BYTES);
-  const { mode, ivgen, ivhash } = parseMode(text(b, F.cipherMode, NAME_BYTES));
-  const cipherAlg = cipherAlgFor(family, mode === 'xts' ? keyBytes / 2 : keyBytes);
-  if (cipherAlg === undefined) throw new UnsupportedError(`Cipher '${family}' with key size ${keyBytes} bytes is not supported`);
-  const hash = text(b, F.hashSpec, NAME_BYTES);
-  if (!(HASH_ALGS as readonly string[]).includes(hash)) throw new UnsupportedError(`Hash '${hash}' is not supported`);
   return {
-    cipherAlg, cipherMode: mode, ivgenAlg: ivgen, ivgenHashAlg: ivhash, hashAlg: hash as HashAlg,
+    ...names,
     payloadOffset, keyBytes,
     mkDigest: b.slice(F.mkDigest, F.mkDigest + LUKS_DIGEST_BYTES),
     mkSalt: b.slice(F.mkSalt, F.mkSalt + LUKS_SALT_BYTES),
-    mkIterations: v.getUint32(F.mkIters),
+    mkIterations,
     uuid: text(b, F.uuid, 40),
     slots,
   };
 }
 
-function parseSlot(b: Uint8Array, v: DataView, i: number): LuksSlot {
+/** A slot as stored; its state word is checked in {@link checkSlot}, in qemu's order. */
+function readSlot(b: Uint8Array, v: DataView, i: number): LuksSlot {
   const at = F.slots + i * SLOT_BYTES;
-  const state = v.getUint32(at);
+  return { active: v.getUint32(at) === LUKS_SLOT_ACTIVE, iterations: v.getUint32(at + 4), salt: b.slice(at + 8, at + 8 + LUKS_SALT_BYTES), keyOffset: v.getUint32(at + 40), stripes: v.getUint32(at + 44) };
+}
+
+/** Sectors of a slot's material as qemu counts them (key bytes × the slot's stripes, unrounded per stripe). */
+function materialSectors(keyBytes: number, stripes: number): number {
+  return Math.ceil((keyBytes * stripes) / LUKS_SECTOR);
+}
+
+/** qcrypto_block_luks_check_header's checks of slot `i`: stripes, state, count, then where its material lies. */
+function checkSlot(slots: readonly LuksSlot[], state: number, i: number, keyBytes: number, payloadOffset: number): void {
+  const s = slots[i]!;
+  const at = F.slots + i * SLOT_BYTES;
+  if (s.stripes !== LUKS_STRIPES) throw corrupt(`Keyslot ${i} is corrupted (stripes ${s.stripes} != ${LUKS_STRIPES})`, at + 44);
   if (state !== LUKS_SLOT_ACTIVE && state !== LUKS_SLOT_INACTIVE) throw corrupt(`Keyslot ${i} state (active/disable) is corrupted`, at);
-  const slot: LuksSlot = {
-    active: state === LUKS_SLOT_ACTIVE,
-    iterations: v.getUint32(at + 4),
-    salt: b.slice(at + 8, at + 8 + LUKS_SALT_BYTES),
-    keyOffset: v.getUint32(at + 40),
-    stripes: v.getUint32(at + 44),
-  };
-  if (slot.stripes !== LUKS_STRIPES) throw corrupt(`Keyslot ${i} is corrupted (stripes ${slot.stripes} != ${LUKS_STRIPES})`, at + 44);
-  if (slot.keyOffset < LUKS_KEY_ALIGN / LUKS_SECTOR) throw corrupt(`Keyslot ${i} is overlapping with the LUKS header`, at + 40);
-  return slot;
+  if (s.active && s.iterations === 0) throw corrupt(`Keyslot ${i} iteration count is zero`, at + 4);
+  const len = materialSectors(keyBytes, s.stripes);
+  if (s.keyOffset < LUKS_KEY_ALIGN / LUKS_SECTOR) throw corrupt(`Keyslot ${i} is overlapping with the LUKS header`, at + 40);
+  if (s.keyOffset + len > payloadOffset) throw corrupt(`Keyslot ${i} is overlapping with the encrypted payload`, at + 40);
+  for (let j = i + 1; j < slots.length; j++) {
+    const o = slots[j]!;
+    const olen = materialSectors(keyBytes, o.stripes);
+    if (s.keyOffset + len > o.keyOffset && o.keyOffset + olen > s.keyOffset) throw corrupt(`Keyslots ${i} and ${j} are overlapping in the header`);
+  }
 }
 
 /** vdisk's own bound: an active slot's material lies inside the LUKS area (the file, or qcow2's crypto clusters). */
@@ -147,19 +173,6 @@ function checkMaterialInside(slot: LuksSlot, i: number, keyBytes: number, areaBy
   if (slot.active && start + bytes > areaBytes) {
     throw corrupt(`Keyslot ${i} key material (${start}+${bytes} bytes) lies beyond the end of the LUKS area (${areaBytes} bytes)`, F.slots + i * SLOT_BYTES + 40);
   }
-}
-
-/** qemu's checks of the slot layout: material inside the header area, no two slots sharing bytes. */
-function checkSlotLayout(slots: readonly LuksSlot[], keyBytes: number, payloadOffset: number): void {
-  // qemu counts the material unrounded (key bytes × stripes, in whole sectors)
-  const sectors = Math.ceil((keyBytes * LUKS_STRIPES) / LUKS_SECTOR);
-  slots.forEach((s, i) => {
-    if (s.keyOffset + sectors > payloadOffset) throw corrupt(`Keyslot ${i} is overlapping with the encrypted payload`);
-    for (let j = i + 1; j < slots.length; j++) {
-      const o = slots[j]!;
-      if (s.keyOffset < o.keyOffset + sectors && o.keyOffset < s.keyOffset + sectors) throw corrupt(`Keyslots ${i} and ${j} are overlapping in the header`);
-    }
-  });
 }
 
 function putText(b: Uint8Array, at: number, len: number, s: string): void {
