@@ -7,6 +7,7 @@
 import { InvalidArgumentError, UnsupportedError } from '../core/errors.js';
 import { Job, type JobContext, type JobOptions } from '../core/job.js';
 import { parseSizeBig } from '../core/sizes.js';
+import { closingAfter } from '../core/settle.js';
 import { BlockDevice } from '../block/device.js';
 import type { ImageTarget, OpenImageOptions } from '../block/chain.js';
 import type { DriverRegistry } from '../block/registry.js';
@@ -83,7 +84,8 @@ async function runResize(target: ImageTarget, size: number | string, options: Re
   const prealloc = options.preallocation ?? 'off';
   if (!['off', 'metadata', 'falloc', 'full'].includes(prealloc)) throw new InvalidArgumentError(`Invalid preallocation mode '${prealloc}'`);
   const dev = await BlockDevice.open(target, { ...options, readOnly: false, signal: ctx.signal });
-  try {
+  // A failed step is what qemu-img reports; closing after it (flushing the same full file) fails too.
+  return closingAfter(async () => {
     const current = dev.size;
     const wanted = newSize(current, relative, value);
     if (wanted <= BigInt(current) && prealloc !== 'off') throw new InvalidArgumentError('Preallocation can only be used for growing images');
@@ -101,9 +103,7 @@ async function runResize(target: ImageTarget, size: number | string, options: Re
     await dev.flush();
     ctx.progress.finish();
     return { oldSize: current, size: total };
-  } finally {
-    await dev.close();
-  }
+  }, () => dev.close());
 }
 
 /**

@@ -9,7 +9,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 
@@ -83,6 +83,43 @@ describe('convert: failed target writes worded as qemu-img words them', () => {
         }
       }
     }
+  });
+
+  it("qcow2 metadata preallocation and L1 growth past a file size limit fail in qemu-img's step words", (t) => {
+    if (!requireQemu(t)) return;
+    const same = (what: string, args: (name: string) => string[], kib: number, make?: (name: string) => void): void => {
+      for (const name of ['qm.qcow2', 'vm.qcow2']) {
+        rmSync(join(dir.path, name), { force: true });
+        make?.(join(dir.path, name));
+      }
+      const q = limited('qemu-img', args(join(dir.path, 'qm.qcow2')), kib);
+      const v = limited(process.execPath, [VDISK_BIN, ...args(join(dir.path, 'vm.qcow2'))], kib);
+      assert.equal(v.status, q.status, `${what}: ${v.stderr}`);
+      assert.equal(v.stderr.replaceAll('vm.qcow2', 'qm.qcow2'), asVdisk(q.stderr), what);
+      assert.equal(v.stdout.replaceAll('vm.qcow2', 'qm.qcow2'), q.stdout, what);
+    };
+    // qemu writes each new L2 table as it allocates it, before growing the file to the data's end:
+    // between the two, "Allocating clusters failed"; past both, "Could not resize file".
+    const big = join(dir.path, 'big.raw');
+    writeFileSync(big, new Uint8Array(0));
+    truncateSync(big, 64 * 1024 * 1024);
+    for (const cs of [4096, 65536]) {
+      for (const kib of [150, 200, 260, 330, 400, 1000]) {
+        const o = ['-o', `preallocation=metadata,cluster_size=${cs}`];
+        same(`convert ${o.join(' ')} (limit ${kib} KiB)`, (f) => ['convert', '-O', 'qcow2', ...o, big, f], kib);
+        same(`create ${o.join(' ')} (limit ${kib} KiB)`, (f) => ['create', '-f', 'qcow2', ...o, f, '64M'], kib);
+      }
+    }
+    // Growing 64 MiB to 1 GiB: a bigger L1 table ("Failed to grow the L1 table"), new L2 tables ("Allocating clusters failed").
+    for (const [cs, kib, modes] of [[65536, 200, ['off', 'metadata', 'falloc', 'full']], [4096, 300, ['metadata']], [4096, 3000, ['metadata']]] as const) {
+      for (const mode of modes) {
+        const make = (f: string): void => void qemuImgOk(['create', '-q', '-f', 'qcow2', '-o', `cluster_size=${cs}`, f, '64M']);
+        same(`resize --preallocation=${mode} cluster_size=${cs} (limit ${kib} KiB)`, (f) => ['resize', `--preallocation=${mode}`, f, '1G'], kib, make);
+      }
+    }
+    // The L1 table qemu refuses to grow past 32 MiB, in the same words.
+    const small = (f: string): void => void qemuImgOk(['create', '-q', '-f', 'qcow2', '-o', 'cluster_size=512', f, '1G']);
+    same('resize cluster_size=512 to 100T', (f) => ['resize', f, '100T'], 1024 * 1024, small);
   });
 
   it("resize with preallocation past a file size limit fails in qemu-img's step words (qcow2, raw)", (t) => {

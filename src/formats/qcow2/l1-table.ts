@@ -40,7 +40,10 @@ export async function writeBackMetadata(s: Qcow2State, rc: Refcounts, l1Dirty: S
  */
 export async function growL1(s: Qcow2State, rc: Refcounts, entries: number): Promise<void> {
   if (entries <= s.l1Size) return;
-  if (entries > LIMITS.qcow2MaxL1Bytes / 8) throw new UnsupportedError('File too large', { errno: 27 });
+  if (entries > LIMITS.qcow2MaxL1Bytes / 8) {
+    // qemu's -EFBIG: a system error's code, so that callers word it as their step ("Failed to grow the L1 table: File too large").
+    throw new UnsupportedError('File too large', { errno: 27, cause: Object.assign(new Error('File too large'), { code: 'EFBIG' }) });
+  }
   const bytes = new Uint8Array(entries * 8);
   bytes.set(s.l1Bytes.subarray(0, s.l1Size * 8));
   const offset = await rc.allocate(clustersFor(s, bytes.length));

@@ -151,6 +151,10 @@ export async function preallocateMetadata(s: Qcow2State, a: ClusterAccess, from:
         step = e.hasHost && e.copied ? await keepCluster(s, a, k, step.pos) : await allocateRun(s, a, k, step.pos);
       }
     }
+    // qemu writes each new L2 table (and the refcounts before it) as it allocates it (l2_allocate),
+    // before the file is grown to the last data cluster: a file that cannot hold the tables fails here.
+    await a.rc.writeBack();
+    await s.l2Cache.writeBack();
   } catch (err) {
     throw inStepWords(err, 'Allocating clusters failed');
   }

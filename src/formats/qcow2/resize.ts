@@ -8,6 +8,7 @@
  * size. Snapshots keep their own tables and sizes, as in qemu 7.2.
  */
 import { InvalidArgumentError, UnsupportedError } from '../../core/errors.js';
+import { asStep } from '../../core/strerror.js';
 import type { ImageResizer } from '../driver.js';
 import type { Qcow2Image } from './image.js';
 import { growClusters, mustZeroGrown, type GrowPrealloc } from './grow.js';
@@ -54,7 +55,7 @@ async function resizeQcow2(image: Qcow2Image, newSize: number, prealloc: string)
       await shrink(s, writer, newSize);
       if (s.externalData && (await s.dataStore.size()) !== newSize) await s.dataStore.truncate(newSize);
     } else {
-      await growL1(s, rc, l1EntriesFor(newSize, s.g));
+      await asStep('Failed to grow the L1 table', growL1(s, rc, l1EntriesFor(newSize, s.g)));
       const access = await writer.clusterAccess();
       const range = { oldSize: old, newSize };
       await access.guard(() => growClusters(s, access, range, prealloc as GrowPrealloc, mustZeroGrown(s, old)));
