@@ -9,9 +9,14 @@ export function iterations(defaultCount: number): number {
   return Number.isFinite(env) && env > 0 ? env : defaultCount;
 }
 
-/** A seeded PRNG (mulberry32) so failures reproduce. */
+/**
+ * A seeded PRNG (mulberry32) so failures reproduce. VDISK_FUZZ_SEED (an
+ * integer) is mixed into every seed: long runs explore other inputs, and a
+ * failure reproduces with the same value; unset, `npm test` stays the same.
+ */
 export function rng(seed: number): () => number {
-  let a = seed >>> 0;
+  const extra = Number(process.env['VDISK_FUZZ_SEED']);
+  let a = (Number.isInteger(extra) ? seed ^ Math.imul(extra, 0x9e3779b1) : seed) >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;
     let t = a;
