@@ -5,7 +5,7 @@
  * qemu's text (an integer stays an integer, a double prints as `%.17g`),
  * and every malformed input fails with qemu's message.
  */
-import { replaceEscapes } from './byte-names.js';
+import { decodeName, encodeName, replaceEscapes } from './byte-names.js';
 import { InvalidArgumentError } from './errors.js';
 
 /** A number as qemu holds it: its canonical text (`512`, `0.10000000000000001`). */
@@ -173,7 +173,8 @@ function decodeString(tok: { text: string; quote: string }): string {
       continue;
     }
     if (e !== 'u') throw new ParseError('invalid escape sequence in string');
-    const bad = (at: number): ParseError => new ParseError(`${(body + tok.quote).slice(at, at + 6)} is not a valid Unicode character`);
+    // qemu quotes the escape as `\u` and the four bytes after it (not characters: `\ud8é` for "\ud8é3").
+    const bad = (at: number): ParseError => new ParseError(`\\u${decodeName(encodeName((body + tok.quote).slice(at + 2)).subarray(0, 4))} is not a valid Unicode character`);
     const hex = (at: number): number => (/^[0-9a-fA-F]{4}$/.test(body.slice(at + 2, at + 6)) ? parseInt(body.slice(at + 2, at + 6), 16) : -1);
     const start = i - 1;
     const cp = hex(start);

@@ -8,6 +8,7 @@
  */
 import { InvalidArgumentError, UnsupportedError } from '../core/errors.js';
 import { Job, type JobContext, type JobOptions } from '../core/job.js';
+import { asStep } from '../core/strerror.js';
 import { BlockDevice } from '../block/device.js';
 import { defaultRegistry } from '../block/registry.js';
 import { probedRawWarning, type ImageTarget, type OpenImageOptions } from '../block/chain.js';
@@ -97,7 +98,8 @@ async function runCommit(filename: ImageTarget, opts: CommitOptions, ctx: JobCon
     }
     const counters: CopyCounters = { dataBytes: 0, zeroBytes: 0 };
     ctx.progress.phase('commit', dev.size);
-    await copyImage([dev], base, {
+    // qemu-img commit runs a block job: a failed read or write ends it as "Block job failed: <errno's words>".
+    await asStep('Block job failed', copyImage([dev], base, {
       sparseSize: 4096,
       targetIsZero: false,
       targetHasBacking: true,
@@ -110,9 +112,9 @@ async function runCommit(filename: ImageTarget, opts: CommitOptions, ctx: JobCon
       rateLimit: opts.rateLimit ?? 0,
       signal: ctx.signal,
       progress: ctx.progress,
-    }, counters);
+    }, counters));
     // The base holds everything before the overlay lets go of it.
-    await base.flush();
+    await asStep('Block job failed', base.flush());
     const emptied = !drop && (await dev.makeEmpty());
     await dev.close();
     ctx.progress.finish();

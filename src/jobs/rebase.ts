@@ -9,6 +9,7 @@
 import { throwIfAborted } from '../core/abort.js';
 import { isZero } from '../core/bytes.js';
 import { InvalidArgumentError, VdiskError } from '../core/errors.js';
+import { asStep } from '../core/strerror.js';
 import { Job, type JobContext, type JobOptions } from '../core/job.js';
 import { BlockDevice } from '../block/device.js';
 import type { ImageTarget, OpenImageOptions } from '../block/chain.js';
@@ -128,7 +129,8 @@ async function copyDifferences(dev: BlockDevice, next: BlockDevice | undefined, 
     for (let pos = 0; pos < length; ) {
       const at = offset + pos;
       const end = Math.min(length, Math.floor(at / unit) * unit + unit - offset);
-      copied += await copyUnit(dev, at, a.subarray(pos, end), b.subarray(pos, end), compress && end - pos === unit && at % unit === 0);
+      const unitWrite = copyUnit(dev, at, a.subarray(pos, end), b.subarray(pos, end), compress && end - pos === unit && at % unit === 0);
+      copied += await asStep('Error while writing to COW image', unitWrite);
       pos = end;
     }
     offset += length;

@@ -122,6 +122,46 @@ describe('convert: failed target writes worded as qemu-img words them', () => {
     same('resize cluster_size=512 to 100T', (f) => ['resize', f, '100T'], 1024 * 1024, small);
   });
 
+  it("commit, rebase and snapshot -c past a file size limit fail in qemu-img's words", (t) => {
+    if (!requireQemu(t)) return;
+    const f = (name: string): string => join(dir.path, name);
+    const chain = (who: string, cs: number): void => {
+      for (const n of ['b', 't', 'n']) rmSync(f(`${who}${n}.qcow2`), { force: true });
+      qemuImgOk(['create', '-q', '-f', 'qcow2', '-o', `cluster_size=${cs}`, f(`${who}b.qcow2`), '64M']);
+      qemuImgOk(['create', '-q', '-f', 'qcow2', '-b', f(`${who}b.qcow2`), '-F', 'qcow2', f(`${who}t.qcow2`)]);
+      qemuIo(f(`${who}t.qcow2`), ['write -P 5 0 3M'], 'qcow2');
+    };
+    const same = (what: string, args: (who: string) => string[], kib: number): void => {
+      const q = limited('qemu-img', args('q'), kib);
+      const v = limited(process.execPath, [VDISK_BIN, ...args('v')], kib);
+      assert.equal(v.status, q.status, `${what}: ${v.stderr}`);
+      assert.equal(v.stderr.replaceAll(dir.path + '/v', dir.path + '/q'), asVdisk(q.stderr), what);
+    };
+    // qemu-img commit runs a block job: "Block job failed: File too large".
+    for (const [cs, kib] of [[65536, 300], [65536, 2000], [4096, 1000]] as const) {
+      chain('q', cs);
+      chain('v', cs);
+      same(`commit cluster_size=${cs} (limit ${kib} KiB)`, (who) => ['commit', f(`${who}t.qcow2`)], kib);
+    }
+    // rebase onto an empty image copies the old backing file's data: "Error while writing to COW image".
+    for (const kib of [400, 2000]) {
+      for (const who of ['q', 'v']) {
+        chain(who, 65536);
+        qemuIo(f(`${who}b.qcow2`), ['write -P 7 4M 3M'], 'qcow2');
+        qemuImgOk(['create', '-q', '-f', 'qcow2', f(`${who}n.qcow2`), '64M']);
+      }
+      same(`rebase (limit ${kib} KiB)`, (who) => ['rebase', '-b', f(`${who}n.qcow2`), '-F', 'qcow2', f(`${who}t.qcow2`)], kib);
+    }
+    // snapshot -c: the system's errno, as qemu prints it (-27, not EIO's -5).
+    for (const kib of [200, 1000]) {
+      for (const who of ['q', 'v']) {
+        chain(who, 65536);
+        qemuIo(f(`${who}t.qcow2`), ['write -P 9 8M 1M'], 'qcow2');
+      }
+      same(`snapshot -c (limit ${kib} KiB)`, (who) => ['snapshot', '-c', 's1', f(`${who}t.qcow2`)], kib);
+    }
+  });
+
   it("resize with preallocation past a file size limit fails in qemu-img's step words (qcow2, raw)", (t) => {
     if (!requireQemu(t)) return;
     // 200 KiB: the new refcount structures (falloc, full) cannot be written; 400 and 1000 KiB: the growth itself fails.

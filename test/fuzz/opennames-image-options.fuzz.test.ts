@@ -66,7 +66,9 @@ describe('image name parsers', () => {
       const n = Math.floor(next() * 30);
       for (let k = 0; k < n; k++) s += alphabet[Math.floor(next() * alphabet.length)];
       const r = verdict(() => parseImageOptsString(s));
-      if (!r.startsWith('error')) assert.ok(!r.includes('"id"') || /(^|,)id=/.test(s) || /(^|,)(no)?id(,|$)/.test(s));
+      // A key `id` comes only from an `id=…` or bare `id`/`noid` option (a value "id" is no key).
+      const keys = r.startsWith('error') ? [] : (JSON.parse(r) as [string, unknown][]).map(([k]) => k);
+      if (keys.includes('id')) assert.ok(/(^|,)id=/.test(s) || /(^|,)(no)?id(,|$)/.test(s), s);
     }
   });
 
@@ -83,6 +85,8 @@ describe('image name parsers', () => {
       const printed = qdictToJson(first.options);
       // doubles out of range print as inf/nan, which qemu cannot read back either
       if (/: -?(inf|nan)\b/.test(printed)) continue;
+      // a double -0 prints as -0, which reads back as the integer 0, in qemu too
+      if (/(?<![\d.])-0(?![\d.eE])/.test(printed)) continue;
       const again = parseJsonName(`json:${printed}`);
       // same keys and values; keys sharing a hash bucket may come back in another order, as in qemu
       const sorted = (o: typeof first.options): string => JSON.stringify(o.entries().sort((a, b) => (a[0] < b[0] ? -1 : 1)));

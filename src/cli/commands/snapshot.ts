@@ -1,5 +1,8 @@
+import { constants } from 'node:os';
+
 import { open } from '../../block/open.js';
 import { InvalidArgumentError, VdiskError } from '../../core/errors.js';
+import { strerror, systemErrno } from '../../core/strerror.js';
 import { snapshotInfo } from '../../jobs/info.js';
 import { snapshot, type SnapshotAction } from '../../jobs/snapshot.js';
 import { parseArgs, UsageError, type OptSpec } from '../args.js';
@@ -34,8 +37,13 @@ const STRERROR: Readonly<Record<number, string>> = {
 
 const CODE_ERRNO: Readonly<Record<string, number>> = { EUNSUPPORTED: 95, EINVAL: 22, ENOENT: 2, EPERM: 1 };
 
-function errnoOf(err: VdiskError): number {
-  return err.errno ?? CODE_ERRNO[err.code] ?? 5;
+/** qemu's -errno for a failure: the error's own, the system's under it (EFBIG, ENOSPC), else by vdisk's code. */
+function errnoOf(err: VdiskError): { errno: number; text: string } {
+  const code = err.errno === undefined ? systemErrno(err) : undefined;
+  const system = code === undefined ? undefined : (constants.errno as Record<string, number | undefined>)[code];
+  if (code !== undefined && system !== undefined) return { errno: system, text: strerror(code) };
+  const errno = err.errno ?? CODE_ERRNO[err.code] ?? 5;
+  return { errno, text: STRERROR[errno] ?? 'Unknown error' };
 }
 
 /** qemu-img's wording for a failed action (open errors pass through unchanged). */
@@ -43,8 +51,8 @@ function actionMessage(action: SnapshotAction, name: string, err: VdiskError): s
   const noSnapshots = err.reason === 'no-snapshots';
   switch (action) {
     case 'create': {
-      const errno = errnoOf(err);
-      return `Could not create snapshot '${name}': -${errno} (${STRERROR[errno] ?? 'Unknown error'})`;
+      const { errno, text } = errnoOf(err);
+      return `Could not create snapshot '${name}': -${errno} (${text})`;
     }
     case 'apply':
       if (noSnapshots) return `Could not apply snapshot '${name}': Block driver does not support snapshots`;
