@@ -110,6 +110,11 @@ describe('convert: failed target writes worded as qemu-img words them', () => {
         same(`create ${o.join(' ')} (limit ${kib} KiB)`, (f) => ['create', '-f', 'qcow2', ...o, f, '64M'], kib);
       }
     }
+    // A new image's L1 table is made as qemu grows the image to its size: with 512-byte clusters it may not fit.
+    for (const prealloc of ['off', 'metadata']) {
+      const o = ['-o', `preallocation=${prealloc},cluster_size=512`];
+      same(`convert ${o.join(' ')} (limit 8 KiB)`, (f) => ['convert', '-O', 'qcow2', ...o, big, f], 8);
+    }
     // Growing 64 MiB to 1 GiB: a bigger L1 table ("Failed to grow the L1 table"), new L2 tables ("Allocating clusters failed").
     for (const [cs, kib, modes] of [[65536, 200, ['off', 'metadata', 'falloc', 'full']], [4096, 300, ['metadata']], [4096, 3000, ['metadata']]] as const) {
       for (const mode of modes) {

@@ -250,8 +250,12 @@ async function layout(store: ByteStore, p: Qcow2CreateParams, crypt: NewEncrypti
   const l1Size = l1EntriesFor(p.size, g);
   if (l1Size > 0) {
     const l1Bytes = l1Size * 8;
-    h.l1TableOffset = await rc.allocate(Math.ceil(l1Bytes / cs));
-    await store.write(h.l1TableOffset, new Uint8Array(l1Bytes));
+    // qemu makes the L1 table (its refcounts, then the table) when it grows the new image to its size (qcow2_co_truncate).
+    const makeL1 = async (): Promise<void> => {
+      h.l1TableOffset = await rc.allocate(Math.ceil(l1Bytes / cs));
+      await store.write(h.l1TableOffset, new Uint8Array(l1Bytes));
+    };
+    await asStep('Could not resize image: Failed to grow the L1 table', makeL1());
   }
   if (crypt) await setUpEncryption(store, h, rc, crypt);
   await rc.writeBack();
