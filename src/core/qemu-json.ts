@@ -118,10 +118,16 @@ function lexOne(text: string, i: number): { token: Lexed; end: number } {
   return { token: { kind: 'error', text: String.fromCharCode(0xdc00 + lead) }, end: i + width };
 }
 
-/** Splits `text` into top-level messages as qemu's streamer does: each complete value, or an error. */
+/**
+ * Splits `text` into top-level messages as qemu's streamer does: each
+ * complete value, or an error. Braces and brackets are counted apart, and
+ * the tokens so far are parsed as soon as both are closed or either goes
+ * below zero (a stray `]` inside an object ends the message there).
+ */
 function* messages(text: string): Generator<Token[] | { error: string }> {
   let queue: Token[] = [];
-  let depth = 0;
+  let braces = 0;
+  let brackets = 0;
   let i = 0;
   while (i < text.length) {
     if (' \t\r\n'.includes(text[i] as string)) {
@@ -132,23 +138,27 @@ function* messages(text: string): Generator<Token[] | { error: string }> {
     i = end;
     if (token.kind === 'error') {
       queue = [];
-      depth = 0;
+      braces = brackets = 0;
       yield { error: `JSON parse error, stray '${token.text}'` };
       continue;
     }
-    if (token.kind === 'punct' && (token.text === '{' || token.text === '[')) depth++;
-    if (token.kind === 'punct' && (token.text === '}' || token.text === ']')) depth--;
-    if (depth > MAX_NESTING) {
+    if (token.kind === 'punct') {
+      if (token.text === '{') braces++;
+      else if (token.text === '}') braces--;
+      else if (token.text === '[') brackets++;
+      else if (token.text === ']') brackets--;
+    }
+    if (braces + brackets > MAX_NESTING) {
       queue = [];
-      depth = 0;
+      braces = brackets = 0;
       yield { error: 'JSON nesting depth limit exceeded' };
       continue;
     }
     queue.push(token);
-    if (depth > 0) continue;
+    if ((braces > 0 || brackets > 0) && braces >= 0 && brackets >= 0) continue;
     yield queue;
     queue = [];
-    depth = 0;
+    braces = brackets = 0;
   }
   if (queue.length > 0) yield queue;
 }
