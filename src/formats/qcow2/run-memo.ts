@@ -7,6 +7,7 @@
  * answered from them without I/O or awaits.
  */
 import type { Extent } from '../driver.js';
+import { rangeHolding } from '../../core/sorted-ranges.js';
 import { clipExtent } from './cluster.js';
 
 /** Runs one walk keeps: enough to answer the asks that follow for a while, few enough to keep a walk short. */
@@ -27,7 +28,7 @@ export class RunMemo {
     const runs = this.#runs;
     let i = this.#at;
     if (!holds(runs[i], offset)) {
-      i = holds(runs[i + 1], offset) ? i + 1 : search(runs, offset);
+      i = holds(runs[i + 1], offset) ? i + 1 : rangeHolding(runs, offset);
       if (i < 0) return undefined;
       this.#at = i;
     }
@@ -52,18 +53,4 @@ export class RunMemo {
 
 function holds(run: Extent | undefined, offset: number): boolean {
   return run !== undefined && run.offset <= offset && offset < run.offset + run.length;
-}
-
-/** Index of the run holding `offset`, or -1. */
-function search(runs: readonly Extent[], offset: number): number {
-  let lo = 0;
-  let hi = runs.length - 1;
-  while (lo <= hi) {
-    const mid = (lo + hi) >>> 1;
-    const run = runs[mid] as Extent;
-    if (offset < run.offset) hi = mid - 1;
-    else if (offset >= run.offset + run.length) lo = mid + 1;
-    else return mid;
-  }
-  return -1;
 }

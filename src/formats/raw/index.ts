@@ -27,6 +27,7 @@ import { measureRaw } from './measure.js';
 import { typeQemuOpts } from '../../core/options.js';
 import { WindowStore } from '../../io/window-store.js';
 import { fileGrowthError } from '../../io/truncate.js';
+import { rangeHolding } from '../../core/sorted-ranges.js';
 
 /** Zero runs shorter than this are reported as data, like a file system's block. */
 const ZERO_GRANULE = 4096;
@@ -58,20 +59,6 @@ async function rawWindow(store: ByteStore, options: OpenOptions): Promise<ByteSt
   return new WindowStore(store, Number(offset), fixed === undefined ? undefined : Number(fixed));
 }
 
-/** The index of the extent of `sorted` (in offset order, not overlapping) holding `offset`, or -1 (a copy walks thousands of them). */
-function containing(sorted: readonly HostExtent[], offset: number): number {
-  let lo = 0;
-  let hi = sorted.length - 1;
-  while (lo <= hi) {
-    const mid = (lo + hi) >>> 1;
-    const h = sorted[mid] as HostExtent;
-    if (offset < h.offset) hi = mid - 1;
-    else if (offset >= h.offset + h.length) lo = mid + 1;
-    else return mid;
-  }
-  return -1;
-}
-
 class RawImage implements FormatImage {
   readonly format = 'raw';
   readonly granularity = 512;
@@ -98,7 +85,7 @@ class RawImage implements FormatImage {
   async #hostExtents(offset: number, length: number, maxExtents: number): Promise<readonly HostExtent[] | undefined> {
     if (this.writer) return this.store.extents?.(offset, length);
     // Block status asks run by run; one lseek walk serves many calls instead of two lseeks each.
-    const i = containing(this.#hostCache, offset);
+    const i = rangeHolding(this.#hostCache, offset);
     if (i < 0) {
       const fresh = await this.store.extents?.(offset, length);
       if (!fresh) return undefined;
