@@ -221,6 +221,6 @@ export class OffsetSpill {
 function remnant(p: Piece, from: number, to: number): Piece {
   if (!p.mem) return { offset: from, length: to - from, mem: undefined, fileAt: p.fileAt + (from - p.offset) };
   const part = p.mem.subarray(from - p.offset, to - p.offset);
-  // A small remnant of a large buffer is copied, so memory stays near what is pending.
-  return { offset: from, length: to - from, mem: part.buffer.byteLength > 2 * part.length ? part.slice() : part, fileAt: 0 };
+  // A small remnant of a large buffer is copied (new Uint8Array: a Buffer's slice() would keep all of it), so memory stays near what is pending.
+  return { offset: from, length: to - from, mem: part.buffer.byteLength > 2 * part.length ? new Uint8Array(part) : part, fileAt: 0 };
 }

@@ -79,7 +79,8 @@ async function zstdFrame(source: StreamSource, limit: number): Promise<{ bytes: 
   const take = async (n: number): Promise<Uint8Array> => {
     held += n;
     if (held > limit) throw new PolicyError(`'${source.name}': the zstd frame at offset ${at} is larger than ${limit} bytes, the most held at once (compress with smaller frames, e.g. pzstd)`, { file: source.name, offset: at, reason: 'spill-limit' });
-    const b = (await source.read(n)).slice();
+    // A copy of its own (a stream's chunks are Buffers, whose slice() is a view).
+    const b = new Uint8Array(await source.read(n));
     parts.push(b);
     return b;
   };

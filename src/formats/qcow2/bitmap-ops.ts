@@ -129,7 +129,7 @@ export class Qcow2Bitmaps implements ImageBitmaps {
   }
 
   async read(name: string): Promise<Uint8Array> {
-    return (await this.#bits(await this.#find(name))).slice();
+    return new Uint8Array(await this.#bits(await this.#find(name)));
   }
 
   /** qcow2_co_can_store_new_dirty_bitmap + check_constraints_on_bitmap, with QEMU's messages. */

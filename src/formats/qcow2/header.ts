@@ -234,7 +234,7 @@ function applyExtension(h: Qcow2Header, type: number, data: Uint8Array, off: num
       h.featureNames = parseFeatureTable(data);
       return;
     case EXT_CRYPTO:
-      h.crypto = { type, data: data.slice() };
+      h.crypto = { type, data: new Uint8Array(data) };
       return;
     case EXT_BITMAPS:
       parseBitmapsExt(h, data, off);
@@ -243,7 +243,7 @@ function applyExtension(h: Qcow2Header, type: number, data: Uint8Array, off: num
       h.dataFile = decodeName(data);
       return;
     default:
-      h.unknownExtensions.push({ type, data: data.slice() });
+      h.unknownExtensions.push({ type, data: new Uint8Array(data) });
   }
 }
 

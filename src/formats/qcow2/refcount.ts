@@ -236,6 +236,40 @@ export class Refcounts {
     return -1;
   }
 
+  /**
+   * qcow2_shrink_reftable: refcount blocks that count nothing (a block in
+   * its own range may count itself) leave the table. The whole table is
+   * rewritten and flushed first, then each such block's cluster is freed,
+   * so that the file can end before it.
+   */
+  async dropUnusedBlocks(): Promise<void> {
+    const cs = this.#g.clusterSize;
+    const per = this.#g.refcountBlockEntries;
+    const unused: number[] = [];
+    for (let i = 0; i < this.#table.length; i++) {
+      const off = this.#table[i]!;
+      if (off === 0) continue;
+      // A copy (the cache may hand out a Buffer, whose slice() is a view).
+      const block = new Uint8Array(await this.cache.get(off));
+      const own = off / cs;
+      if (Math.floor(own / per) === i) setRefcountEntry(block, own % per, this.#g.refcountBits, 0);
+      if (block.every((b) => b === 0)) unused.push(i);
+    }
+    if (unused.length === 0) return;
+    const bytes = new Uint8Array(this.#table.length * 8);
+    const view = new DataView(bytes.buffer);
+    for (let i = 0; i < this.#table.length; i++) view.setBigUint64(i * 8, unused.includes(i) ? 0n : BigInt(this.#table[i]!));
+    await this.#store.write(this.#header.offset, bytes);
+    await this.#store.flush();
+    for (const i of unused) {
+      const off = this.#table[i]!;
+      await this.free(off, 1);
+      this.#table[i] = 0;
+      this.cache.drop(off);
+      this.onMetadataFreed?.(off, cs);
+    }
+  }
+
   /** Drops one reference from each of `n` clusters at host `offset`. */
   async free(offset: number, n: number): Promise<void> {
     const first = Math.floor(offset / this.#g.clusterSize);

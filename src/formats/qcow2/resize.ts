@@ -74,11 +74,10 @@ async function shrink(s: Qcow2State, writer: Qcow2Writer, newSize: number): Prom
   const start = Math.ceil(newSize / cs) * cs;
   const keep = l1EntriesFor(newSize, s.g);
   const span = s.g.l2Entries * cs;
-  // The L2 table holding the new end: drop its clusters past the end (the writer copies a shared table first).
+  // The L2 table holding the new end: drop its clusters past the end. As qemu's discard (get_cluster_table), the
+  // writer copies a shared table first and makes an empty one where there was none: the file keeps that cluster.
   const partialEnd = Math.min(s.header.size, keep * span);
-  if (keep > 0 && start < partialEnd && s.l1.getUint32((keep - 1) * 8) + s.l1.getUint32((keep - 1) * 8 + 4) !== 0) {
-    await writer.dropPastEnd(start, partialEnd - start);
-  }
+  if (keep > 0 && start < partialEnd) await writer.dropPastEnd(start, partialEnd - start);
   await writer.flush();
   // Whole L2 tables past the end: zero their L1 entries on disk first, then drop the references.
   if (keep < s.l1Size) {
@@ -89,6 +88,8 @@ async function shrink(s: Qcow2State, writer: Qcow2Writer, newSize: number): Prom
     await updateSnapshotRefcount(s, rc, { view: new DataView(dropped.buffer), size: s.l1Size - keep }, -1);
     await writeBackMetadata(s, rc, new Set());
   }
+  await rc.dropUnusedBlocks();
+  await rc.writeBack();
   await trimFile(s);
 }
 

@@ -164,7 +164,8 @@ export class Qcow2Writer implements ImageWriter {
     else {
       l2Off = await this.#rc.allocate(1);
       await this.#checkOverlapMeta(l2Off);
-      table = cur ? (await s.l2Cache.get(cur)).slice() : new Uint8Array(this.#cs);
+      // A copy: the cache's tables are Buffers, whose slice() would alias the shared table.
+      table = cur ? new Uint8Array(await s.l2Cache.get(cur)) : new Uint8Array(this.#cs);
       if (cur) this.#frees.push({ offset: cur, clusters: 1, l2: true });
       await s.l2Cache.put(l2Off, table);
       this.#meta?.add(l2Off, this.#cs, 'active L2 table');

@@ -76,7 +76,7 @@ async function dynamicImage(source: ForwardSource, footer: VhdFooter, request: F
   if (entries * 4 > limit) {
     throw new PolicyError(`'${name}': the BAT at offset ${header.tableOffset} (${entries * 4} bytes) is above the spill limit of ${limit} bytes`, { file: name, offset: header.tableOffset, reason: 'spill-limit' });
   }
-  const bat = parseBat((await source.read(entries * 4)).slice(), entries);
+  const bat = parseBat(new Uint8Array(await source.read(entries * 4)), entries);
   await source.skip((header.maxTableEntries - entries) * 4);
   const span = header.bitmapSize + header.blockSize;
   return {
