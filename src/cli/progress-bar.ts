@@ -43,18 +43,23 @@ function jsonLine(p: JobProgress): string {
  * shows 100% and ends, unless `open` (the caller prints its result first
  * and then ends the line itself).
  */
-export function attachProgress(job: Job<unknown>, io: CliIo, mode: ProgressMode): (ok?: boolean, open?: boolean) => void {
+export function attachProgress(job: Job<unknown>, io: CliIo, mode: ProgressMode, minSkip = 1): (ok?: boolean, open?: boolean) => void {
   let last: JobProgress | undefined;
   let printed = '';
+  let printedPct = 0;
   const onProgress = (p: JobProgress): void => {
     last = p;
     if (mode === 'json') io.stderr(jsonLine(p));
     // qemu-img draws its 100% only as it ends the line (see the detach below), not for the job's final event.
     if (mode !== 'bar' || p.percent === 100) return;
+    // qemu-progress prints a value only once it has moved more than the command's step from the last one printed.
+    const pct = p.total > 0 ? (p.done * 100) / p.total : 0;
+    if (pct !== 0 && pct !== 100 && pct <= printedPct + minSkip && pct >= printedPct - minSkip) return;
     // A line is printed when it reads differently, as qemu prints a changed value only.
     const text = line(p);
     if (text === printed) return;
     printed = text;
+    printedPct = pct;
     io.stdout(text);
   };
   const onSignal = (): void => {
@@ -87,8 +92,8 @@ export function attachProgress(job: Job<unknown>, io: CliIo, mode: ProgressMode)
  * detaching either way; `open` leaves the `-p` line as the job left it
  * (see {@link attachProgress}).
  */
-export async function awaitWithProgress<T, P extends string>(job: Job<T, P>, io: CliIo, mode: ProgressMode, open = false): Promise<T> {
-  const detach = attachProgress(job as unknown as Job<unknown>, io, mode);
+export async function awaitWithProgress<T, P extends string>(job: Job<T, P>, io: CliIo, mode: ProgressMode, open = false, minSkip = 1): Promise<T> {
+  const detach = attachProgress(job as unknown as Job<unknown>, io, mode, minSkip);
   let result: T;
   try {
     result = await job;

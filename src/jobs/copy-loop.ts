@@ -142,12 +142,13 @@ export async function copyImage(sources: readonly BlockDevice[], target: BlockDe
           }
         } else if (item.kind === 'data' && got.offload && item.host) {
           await throttle(item.length);
-          if (!(await target.copyFrom(at, item.length, item.host.store, item.host.offset))) {
+          if (await target.copyFrom(at, item.length, item.host.store, item.host.offset)) counters.dataBytes += item.length;
+          else {
+            // As qemu-img convert when copy_range fails: the request is read and written, zero detection included.
             const data = new Uint8Array(item.length);
             await readSalvaging(source, item.offset, data, s);
-            await target.write(at, data);
+            issueRuns(target, at, data, sparseRuns(data, at, s.sparseSize), false, mayZero, counters, pending);
           }
-          counters.dataBytes += item.length;
         } else if (buf) {
           if (!got.written) await throttle(buf.length);
           if (got.runs || got.written) {

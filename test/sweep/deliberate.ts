@@ -59,6 +59,11 @@ export const DELIBERATE: readonly Accepted[] = [
     match: (d) => d.kind === 'allocation' && (runs(d, 'rebase') || runs(d, 'commit')),
   },
   {
+    id: 'frees-reused-after-flush',
+    why: 'A cluster a write frees (zeroed with unmap, discarded, replaced by copy-on-write) is reused only once the tables that stopped pointing at it are on disk; qemu-img reuses it at once, so a crash in between can show one offset\'s data at another. Same content; later allocations sit at other host offsets (`map` offsets)',
+    match: (d) => d.kind === 'stdout' && runs(d, 'map') && d.argv.includes('--output=json') && d.qemu !== d.vdisk && d.qemu.replace(/"offset": \d+/g, '"offset": N') === d.vdisk.replace(/"offset": \d+/g, '"offset": N'),
+  },
+  {
     id: 'convert-n-keeps-zero-blocks',
     why: '`convert -n` into vmdk, vdi or vpc images leaves blocks that already read as zeros unallocated; qemu-img writes the zeros as data: same content, a smaller file',
     match: (d) => d.kind === 'allocation' && /convert -n .*-O (vmdk|vdi|vpc) /.test(d.caseId),

@@ -57,7 +57,8 @@ export async function compareCommand(argv: readonly string[], io: CliIo): Promis
     const job = compare(fileA, fileB, { formatA, formatB, strict: args.flags.has('strict'), cache, forceShare: args.flags.has('forceShare'), onWarning: (w) => (w.code === 'size-mismatch' ? say(`Warning: ${w.message}`) : printWarning(w)), ...trustFrom(args), ...networkFrom(args), ...secretsFrom(args) });
     // qemu-img prints the result while the progress line is still open and ends the line last.
     const progress = progressMode(args, quiet);
-    const result = await awaitWithProgress(job, io, progress, true);
+    // qemu-img compare draws its progress in steps of more than 2% (qemu_progress_init(progress, 2.0)).
+    const result = await awaitWithProgress(job, io, progress, true, 2);
     if (result.difference === 'size') say('Strict mode: Image size mismatch!');
     else if (result.difference === 'block-status') say(`Strict mode: Offset ${result.offset} block status mismatch!`);
     else if (result.digest !== undefined && !result.identical) say(`Content mismatch: the image's content has ${result.digest}`);

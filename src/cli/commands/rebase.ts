@@ -44,7 +44,8 @@ export async function rebaseCommand(argv: readonly string[], io: CliIo): Promise
       onWarning: warningPrinter(io),
       ...trustFrom(args), ...secretsFrom(args),
     });
-    await awaitWithProgress(job, io, progressMode(args, quiet));
+    // qemu-img rebase draws its progress in steps of more than 2% (qemu_progress_init(progress, 2.0)).
+    await awaitWithProgress(job, io, progressMode(args, quiet), false, 2);
     return 0;
   } catch (err) {
     return reportError(io, err);
