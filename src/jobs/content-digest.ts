@@ -55,7 +55,8 @@ export class OrderedDigest {
   /** Guest bytes `[offset, offset + length)`: `data`, or zeros when absent. */
   feed(offset: number, length: number, data?: Uint8Array): void {
     if (offset !== this.#next) {
-      this.#ahead.set(offset, { length, data: data?.slice(0, length) });
+      // Kept past this call: a copy (new Uint8Array; a Buffer's slice() would be a view of a buffer about to be reused).
+      this.#ahead.set(offset, { length, data: data === undefined ? undefined : new Uint8Array(data.subarray(0, length)) });
       return;
     }
     this.#take(length, data);

@@ -230,7 +230,7 @@ class ForwardQcow2 implements ForwardImage {
     this.#spill.release(item.host, keepFrom - item.host);
     const freshFrom = Math.max(from, item.host, end - SECTOR);
     const have = item.host + bytes.length;
-    if (keepSector && freshFrom < have) await this.#spill.put(freshFrom, bytes.slice(freshFrom - item.host));
+    if (keepSector && freshFrom < have) await this.#spill.put(freshFrom, new Uint8Array(bytes.subarray(freshFrom - item.host)));
   }
 
   /** Helper items: read the refcount table (for the blocks it names), pass over the rest. */
