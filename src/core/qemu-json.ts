@@ -70,8 +70,9 @@ function lexString(text: string, start: number): { token: Lexed; end: number } {
 function lexNumber(text: string, start: number): { token: Lexed; end: number } {
   let i = start;
   const fail = (): { token: Lexed; end: number } => {
-    const end = Math.min(i + 1, text.length);
-    return { token: { kind: 'error', text: text.slice(start, end) }, end };
+    if (i >= text.length) return { token: { kind: 'error', text: text.slice(start) }, end: text.length };
+    const next = firstByte(text, i);
+    return { token: { kind: 'error', text: text.slice(start, i) + next.text }, end: i + next.width };
   };
   if (text[i] === '-') i++;
   let zero = false;
@@ -110,12 +111,20 @@ function lexOne(text: string, i: number): { token: Lexed; end: number } {
     while (isLower(text[j])) j++;
     return { token: { kind: 'keyword', text: text.slice(i, j) }, end: j };
   }
-  // qemu's lexer reads bytes: a character it does not take is reported as its first byte alone.
+  const bad = firstByte(text, i);
+  return { token: { kind: 'error', text: bad.text }, end: i + bad.width };
+}
+
+/**
+ * The character at `i` as qemu's byte lexer reports it when it breaks a
+ * token: ASCII and escaped bytes as they are, any other character as its
+ * first UTF-8 byte alone (escaped); `width` is the code units it spans.
+ */
+function firstByte(text: string, i: number): { text: string; width: number } {
   const cp = text.codePointAt(i) as number;
-  const width = cp > 0xffff ? 2 : 1;
-  if (cp < 0x80 || isEscapedByte(text, i)) return { token: { kind: 'error', text: c }, end: i + 1 };
+  if (cp < 0x80 || isEscapedByte(text, i)) return { text: text[i] as string, width: 1 };
   const lead = new TextEncoder().encode(String.fromCodePoint(cp))[0] as number;
-  return { token: { kind: 'error', text: String.fromCharCode(0xdc00 + lead) }, end: i + width };
+  return { text: String.fromCharCode(0xdc00 + lead), width: cp > 0xffff ? 2 : 1 };
 }
 
 /**

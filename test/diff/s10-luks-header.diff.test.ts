@@ -124,9 +124,10 @@ describe('luks header checks and names, in qemu-img 7.2 order and words', () => 
 describe('JSON names: bytes, not characters', () => {
   it('a stray character is reported as its first byte, a bad escape with its four bytes, as qemu-img prints them', (t) => {
     if (!requireQemu(t)) return;
-    // a stray closing bracket inside an object ends the message there (qemu's streamer counts braces and brackets apart);
+    // a number broken by a non-ASCII character quotes that character's first byte; a stray closing bracket inside an
+    // object ends the message there (qemu's streamer counts braces and brackets apart);
     // and a bad \u escape is quoted with the four bytes after it, not four characters
-    for (const text of ['json:{"driver":"qcow2",é"x":1}', 'json:{é}', 'json:😀', 'json:{"a":1}ß', 'json:{"a":"\\ud8é3"}', 'json:{"a":"\\u1😀"}', 'json:{"a":"\\u€12"}', 'json:{"a":"\\u12"}', 'json:{"driver":"qcow2","file":{"driver"file","]ilename":"x.qcow2"}}', 'json:{"a":[1,2}]', 'json:[{]}', 'json:]{"a":1}', 'json:[[]]]']) {
+    for (const text of ['json:{"driver":"qcow2",é"x":1}', 'json:{é}', 'json:😀', 'json:{"a":1}ß', 'json:{"a":"\\ud8é3"}', 'json:{"a":"\\u1😀"}', 'json:{"a":"\\u€12"}', 'json:{"a":"\\u12"}', 'json:{"c":-0.5eé3}', 'json:{"c":1.é}', 'json:{"c":0.5e+😀}', 'json:{"driver":"qcow2","file":{"driver"file","]ilename":"x.qcow2"}}', 'json:{"a":[1,2}]', 'json:[{]}', 'json:]{"a":1}', 'json:[[]]]']) {
       const q = spawnSync('qemu-img', ['info', text]);
       const v = spawnSync(process.execPath, [VDISK_BIN, 'info', text]);
       assert.equal(v.status, q.status, text);
