@@ -93,9 +93,14 @@ function parseNames(family: string, modeSpec: string, hashSpec: string, keyBytes
   return { cipherAlg, cipherMode, ivgenAlg, ivgenHashAlg: ivhash, hashAlg };
 }
 
+/** Sectors of a slot's material as qemu counts them (key bytes × the slot's stripes, unrounded per stripe). */
+function materialSectors(keyBytes: number, stripes: number): number {
+  return Math.ceil((keyBytes * stripes) / LUKS_SECTOR);
+}
+
 /** Bytes of one slot's key material, as stored: whole sectors. */
 export function materialBytes(keyBytes: number, stripes: number): number {
-  return Math.ceil((keyBytes * stripes) / LUKS_SECTOR) * LUKS_SECTOR;
+  return materialSectors(keyBytes, stripes) * LUKS_SECTOR;
 }
 
 /**
@@ -142,11 +147,6 @@ export function parseLuksHeader(b: Uint8Array, areaBytes: number): LuksHeader {
 function readSlot(b: Uint8Array, v: DataView, i: number): LuksSlot {
   const at = F.slots + i * SLOT_BYTES;
   return { active: v.getUint32(at) === LUKS_SLOT_ACTIVE, iterations: v.getUint32(at + 4), salt: b.slice(at + 8, at + 8 + LUKS_SALT_BYTES), keyOffset: v.getUint32(at + 40), stripes: v.getUint32(at + 44) };
-}
-
-/** Sectors of a slot's material as qemu counts them (key bytes × the slot's stripes, unrounded per stripe). */
-function materialSectors(keyBytes: number, stripes: number): number {
-  return Math.ceil((keyBytes * stripes) / LUKS_SECTOR);
 }
 
 /** qcrypto_block_luks_check_header's checks of slot `i`: stripes, state, count, then where its material lies. */
