@@ -3,10 +3,10 @@
  * with qemu's wording for a file that cannot be made, and removed again
  * when the create fails, as qcow2's create does (bdrv_co_delete_file_noerr).
  */
-import { lstat, stat } from 'node:fs/promises';
 
 import { NotFoundError, VdiskError, LockedError } from '../core/errors.js';
 import type { ExternalFiles } from '../formats/driver.js';
+import { lstat, stat } from '../io/fs-calls.js';
 import { rm } from '../io/fs-names.js';
 
 type Warn = ((w: { code: string; message: string }) => void) | undefined;

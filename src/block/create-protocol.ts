@@ -5,8 +5,8 @@
  * and NBD exports are theirs; those protocols take only `size` and
  * `preallocation=off` (bdrv_create_opts_simple). Everything else is a file.
  */
-import { stat } from 'node:fs/promises';
 import type { CreateProtocol } from '../formats/index.js';
+import { stat } from '../io/fs-calls.js';
 import type { OutputSpec } from './target.js';
 import { networkScheme } from './network-stores.js';
 import { protocolPrefix } from './protocol-name.js';

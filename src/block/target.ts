@@ -11,7 +11,6 @@
  * create leaves it (block/network-target.ts), never renamed or removed.
  */
 import { constants } from 'node:fs';
-import type { FileHandle } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 
 import type { ByteStore, LockingMode, LockRequest } from '../io/byte-store.js';
@@ -21,6 +20,7 @@ import { LockedError, UnsupportedError } from '../core/errors.js';
 import { borrowStore } from '../io/borrowed-store.js';
 import { fsError } from '../io/errno.js';
 import { FileStore } from '../io/file-store.js';
+import type { FdHandle } from '../io/fs-calls.js';
 import { lstat, open, rename, rm, stat } from '../io/fs-names.js';
 import { acquireImageLocks, releaseImageLocks, writeLockConflict } from '../io/image-lock.js';
 import { targetName, type ImageTarget, type OpenImageOptions } from './chain.js';
@@ -149,7 +149,7 @@ function createLock(locking: LockingMode): LockRequest | undefined {
 
 /** A file held open with qemu's create-time locks, so nobody starts using it until it is replaced. */
 interface HeldFile {
-  readonly fh: FileHandle;
+  readonly fh: FdHandle;
   readonly id: string;
 }
 
@@ -163,7 +163,7 @@ interface HeldFile {
 async function holdExisting(name: string, locking: LockingMode): Promise<HeldFile | undefined> {
   const request = createLock(locking);
   if (!request) return undefined;
-  let fh: FileHandle;
+  let fh: FdHandle;
   try {
     fh = await open(name, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
   } catch {

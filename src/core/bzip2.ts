@@ -23,7 +23,12 @@ const BLOCK_MAGIC = 0x314159265359;
 const END_MAGIC = 0x177245385090;
 
 /** CRC-32/BZIP2 (MSB first, polynomial 0x04C11DB7) tables for slicing by 4: T[k][b] is b followed by k zero bytes. */
-const CRC_TABLES = (() => {
+type CrcTables = [Uint32Array, Uint32Array, Uint32Array, Uint32Array];
+
+// Built on first use: every command loads this module, few read a dmg.
+let crcTables: CrcTables | undefined;
+
+function buildCrcTables(): CrcTables {
   const t0 = new Uint32Array(256);
   for (let i = 0; i < 256; i++) {
     let c = i << 24;
@@ -35,12 +40,12 @@ const CRC_TABLES = (() => {
     const prev = tables[k - 1] as Uint32Array;
     tables.push(Uint32Array.from(prev, (c) => ((c << 8) ^ (t0[c >>> 24] as number)) >>> 0));
   }
-  return tables as [Uint32Array, Uint32Array, Uint32Array, Uint32Array];
-})();
+  return tables as CrcTables;
+}
 
 /** Continues a (non-inverted) CRC-32/BZIP2 over `buf[start, end)`, four bytes a step. */
 function crcRange(buf: Uint8Array, start: number, end: number, crc: number): number {
-  const [t0, t1, t2, t3] = CRC_TABLES;
+  const [t0, t1, t2, t3] = (crcTables ??= buildCrcTables());
   let i = start;
   for (; i + 4 <= end; i += 4) {
     const x = (crc ^ (((buf[i] as number) << 24) | ((buf[i + 1] as number) << 16) | ((buf[i + 2] as number) << 8) | (buf[i + 3] as number))) >>> 0;

@@ -10,7 +10,7 @@
 import { AsyncMutex } from '../core/mutex.js';
 import { fsError } from './errno.js';
 
-/** Positional file operations DirectIo runs on (a FileHandle's, in FileStore). */
+/** Positional file operations DirectIo runs on (an FdHandle's, in FileStore). */
 export interface DirectFile {
   /** pread: resolves to the bytes read (short at end of file). */
   read(buffer: Uint8Array, length: number, position: number): Promise<number>;

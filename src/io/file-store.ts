@@ -1,5 +1,4 @@
 import { constants, type Stats } from 'node:fs';
-import { readFile, type FileHandle } from 'node:fs/promises';
 
 import { InvalidArgumentError, IoError, UnsafeReferenceError, UnsupportedError } from '../core/errors.js';
 import { AsyncMutex } from '../core/mutex.js';
@@ -8,6 +7,7 @@ import { DEFAULT_CACHE_MODE, cacheSemantics, type CacheMode } from '../core/cach
 import { canCopyScan, copyScan, scanWrite } from './copy-scan.js';
 import { BouncePool, DEFAULT_DIRECT_ALIGNMENT, DirectIo, MAX_BOUNCE } from './direct-io.js';
 import { fsError } from './errno.js';
+import { readFile, type FdHandle } from './fs-calls.js';
 import { open as fsOpen, rm } from './fs-names.js';
 import { acquireImageLocks, releaseImageLocks, writeLockConflict } from './image-lock.js';
 import { native } from './native.js';
@@ -77,7 +77,7 @@ async function deviceSize(fd: number, st: Stats): Promise<number> {
 }
 
 /** The O_DIRECT state of a freshly opened direct file. */
-async function directIo(fh: FileHandle, name: string, isDevice: boolean): Promise<DirectIo> {
+async function directIo(fh: FdHandle, name: string, isDevice: boolean): Promise<DirectIo> {
   if (!native) throw new IoError('direct I/O needs the native module');
   const ops = native;
   bouncePool ??= new BouncePool((size) => ops.alignedBuffer(size));
@@ -98,12 +98,12 @@ async function directIo(fh: FileHandle, name: string, isDevice: boolean): Promis
  * qemu's wording. An exclusive open that fails so has already created the
  * file (the kernel checks O_DIRECT after creating it), so it is removed again.
  */
-async function openDirect(path: string, flags: number, cache: CacheMode): Promise<FileHandle> {
+async function openDirect(path: string, flags: number, cache: CacheMode): Promise<FdHandle> {
   try {
     return await fsOpen(path, flags, 0o644);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'EINVAL') throw err;
-    let plain: FileHandle;
+    let plain: FdHandle;
     try {
       plain = await fsOpen(path, flags & ~constants.O_DIRECT & ~constants.O_EXCL, 0o644);
     } catch {
@@ -120,8 +120,8 @@ async function openDirect(path: string, flags: number, cache: CacheMode): Promis
  * Opens `path`; with `create`, exclusively first, so the caller learns
  * whether this open made the file (a failed job removes only what it made).
  */
-async function openFile(path: string, flags: number, cache: CacheMode, direct: boolean, options: FileStoreOptions): Promise<{ fh: FileHandle; created: boolean }> {
-  const open = (f: number): Promise<FileHandle> => (direct ? openDirect(path, f, cache) : fsOpen(path, f, 0o644));
+async function openFile(path: string, flags: number, cache: CacheMode, direct: boolean, options: FileStoreOptions): Promise<{ fh: FdHandle; created: boolean }> {
+  const open = (f: number): Promise<FdHandle> => (direct ? openDirect(path, f, cache) : fsOpen(path, f, 0o644));
   if (!options.create && !options.exclusive) return { fh: await open(flags), created: false };
   try {
     return { fh: await open(flags | constants.O_CREAT | constants.O_EXCL), created: true };
@@ -150,7 +150,7 @@ export class FileStore implements ByteStore {
   readonly created: boolean;
   /** A block or character device (opened with `allowDevices`): its size is fixed. */
   readonly device: boolean;
-  readonly #fh: FileHandle;
+  readonly #fh: FdHandle;
   readonly #direct: DirectIo | undefined;
   readonly #identity: StoreIdentity;
   #closed = false;
@@ -161,7 +161,7 @@ export class FileStore implements ByteStore {
   readonly #writeLock = new AsyncMutex();
   #earlySync: Promise<void> | undefined;
 
-  private constructor(name: string, fh: FileHandle, readOnly: boolean, identity: StoreIdentity, isDevice: boolean, cache: CacheMode, created: boolean, direct?: DirectIo) {
+  private constructor(name: string, fh: FdHandle, readOnly: boolean, identity: StoreIdentity, isDevice: boolean, cache: CacheMode, created: boolean, direct?: DirectIo) {
     this.name = name;
     this.cache = cache;
     this.created = created;
@@ -190,7 +190,7 @@ export class FileStore implements ByteStore {
     let flags = (readOnly ? constants.O_RDONLY : constants.O_RDWR) | constants.O_NONBLOCK;
     if (dsync) flags |= constants.O_DSYNC;
     if (direct) flags |= constants.O_DIRECT;
-    let fh: FileHandle;
+    let fh: FdHandle;
     let created: boolean;
     try {
       ({ fh, created } = await openFile(path, flags, cache, direct, options));
@@ -262,7 +262,7 @@ export class FileStore implements ByteStore {
   async write(offset: number, data: Uint8Array): Promise<void> {
     this.#checkWritable();
     if (this.#direct) return this.#direct.write(offset, data);
-    // One native request per write where the module has it: cheaper on the main thread than FileHandle.write.
+    // One native request per write where the module has it: cheaper on the main thread than FdHandle.write.
     // The module lands its writes one at a time in the order they were made, as the lock below does,
     // but without a round trip through the main thread between one write and the next.
     const put = native?.writeAt;

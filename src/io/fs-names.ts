@@ -4,14 +4,14 @@
  * kernel as its own bytes, and paths read back (realpath, readlink) keep
  * theirs. Every fs call on a user's or an image's name goes through here.
  */
-import * as fsp from 'node:fs/promises';
-import type { FileHandle } from 'node:fs/promises';
 import type { Mode, OpenMode, RmOptions, Stats } from 'node:fs';
 
 import { decodeName, fsName } from '../core/byte-names.js';
+import * as fsp from './fs-calls.js';
+import { FdHandle } from './fs-calls.js';
 
-export function open(path: string, flags?: OpenMode, mode?: Mode): Promise<FileHandle> {
-  return fsp.open(fsName(path), flags, mode);
+export function open(path: string, flags?: OpenMode, mode?: Mode): Promise<FdHandle> {
+  return FdHandle.open(fsName(path), flags, mode);
 }
 
 export function stat(path: string): Promise<Stats> {
@@ -31,9 +31,9 @@ export function rm(path: string, options?: RmOptions): Promise<void> {
 }
 
 export async function realpath(path: string): Promise<string> {
-  return decodeName(await fsp.realpath(fsName(path), { encoding: 'buffer' }));
+  return decodeName(await fsp.realpathBytes(fsName(path)));
 }
 
 export async function readlink(path: string): Promise<string> {
-  return decodeName(await fsp.readlink(fsName(path), { encoding: 'buffer' }));
+  return decodeName(await fsp.readlinkBytes(fsName(path)));
 }

@@ -4,11 +4,11 @@
  * unlinked as soon as they are open, so nothing is left behind when the
  * process dies. Inflated uploads and the spills of streams use them.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import { fsError } from './errno.js';
+import { mkdtemp, rm } from './fs-calls.js';
 import { FileStore } from './file-store.js';
 
 /**

@@ -44,20 +44,23 @@ function pointLink(link: string, to: string): void {
  * deterministic. Returns the undo.
  */
 function flipAfterCheck(link: string, to: string): () => void {
-  const fsp = createRequire(import.meta.url)('node:fs/promises') as { realpath: (...a: unknown[]) => Promise<unknown> };
-  const original = fsp.realpath;
+  // The resolver's realpath is node:fs's callback call (io/fs-calls.ts).
+  const fs = createRequire(import.meta.url)('node:fs') as { realpath: (...a: unknown[]) => void };
+  const original = fs.realpath;
   let flipped = false;
-  fsp.realpath = async (...args: unknown[]) => {
-    const r = await original(...args);
-    if (!flipped && String(args[0]) === link) {
-      flipped = true;
-      pointLink(link, to);
-    }
-    return r;
+  fs.realpath = (...args: unknown[]) => {
+    const done = args[args.length - 1] as (...r: unknown[]) => void;
+    original(...args.slice(0, -1), (...r: unknown[]) => {
+      if (!flipped && String(args[0]) === link) {
+        flipped = true;
+        pointLink(link, to);
+      }
+      done(...r);
+    });
   };
   syncBuiltinESMExports();
   return () => {
-    fsp.realpath = original;
+    fs.realpath = original;
     syncBuiltinESMExports();
   };
 }

@@ -1,6 +1,6 @@
 /**
  * Loaded into a vdisk CLI child with `node --import` to stop it at a seeded
- * write or sync. Every FileHandle write, truncate and (data)sync is an
+ * write or sync. Every file write, truncate and (data)sync is an
  * event; at event VDISK_KILL_AT (1-based) the process SIGKILLs itself before
  * doing it. With VDISK_KILL_MODE=powerloss it first puts back everything
  * written since each file's last sync (what a disk that lost power would
@@ -9,8 +9,8 @@
  * The child should run with VDISK_NO_NATIVE=1, so zeroing and copy offload
  * go through writes this hook sees.
  */
-import { appendFileSync, fstatSync, ftruncateSync, readSync, writeFileSync, writeSync } from 'node:fs';
-import { open } from 'node:fs/promises';
+import fs, { appendFileSync, fstatSync, ftruncateSync, readSync, writeFileSync, writeSync } from 'node:fs';
+import { syncBuiltinESMExports } from 'node:module';
 
 type Undo = { fd: number; position: number; old: Buffer; oldSize: number };
 
@@ -72,41 +72,65 @@ function track<T>(p: Promise<T>): Promise<T> {
   return p;
 }
 
-const probe = await open(process.execPath, 'r');
-const proto = Object.getPrototypeOf(probe) as Record<string, (...args: unknown[]) => Promise<unknown>> & { fd: number };
-await probe.close();
+// File stores write through node:fs's callback calls (io/fs-calls.ts FdHandle): those are wrapped,
+// on the module object the bundle reads them from at each call and, synced, on its ESM exports.
+type Done = (err: NodeJS.ErrnoException | null, ...rest: unknown[]) => void;
+const calls = fs as unknown as Record<string, (...args: unknown[]) => void>;
 
-const write = proto['write']!;
-proto['write'] = async function (this: { fd: number }, ...args: unknown[]) {
-  const [data, offset, length, position] = args as [Uint8Array, number | undefined, number | undefined, number | undefined];
-  await gate(`write fd=${this.fd} at=${String(position)} len=${length ?? data.length}`);
-  if (powerLoss && typeof position === 'number') remember(this.fd, position, length ?? data.length - (offset ?? 0));
-  return track(write.apply(this, args));
-};
-
-const truncate = proto['truncate']!;
-proto['truncate'] = async function (this: { fd: number }, ...args: unknown[]) {
-  await gate(`truncate fd=${this.fd} size=${String(args[0])}`);
-  if (powerLoss) {
-    const size = Number(args[0] ?? 0);
-    const oldSize = fstatSync(this.fd).size;
-    remember(this.fd, Math.min(size, oldSize), Math.max(0, oldSize - size));
-  }
-  return track(truncate.apply(this, args));
-};
-
-for (const name of ['sync', 'datasync']) {
-  const sync = proto[name]!;
-  proto[name] = async function (this: { fd: number }, ...args: unknown[]) {
-    await gate(`${name} fd=${this.fd}`);
-    const key = fileKey(this.fd);
-    await Promise.allSettled([...inFlight]);
-    const synced = (volatile.get(key) ?? []).length;
-    const r = await sync.apply(this, args);
-    // writes issued while the sync ran stay volatile
-    volatile.set(key, (volatile.get(key) ?? []).slice(synced));
-    return r;
+/** Wraps callback call `name`: `before` runs (and may never return) before the real call starts. */
+function wrap(name: string, before: (args: unknown[]) => Promise<void>): void {
+  const real = calls[name]!;
+  calls[name] = function (...args: unknown[]) {
+    const done = args[args.length - 1] as Done;
+    void before(args).then(
+      () =>
+        track(
+          new Promise<void>((settle) =>
+            real(...args.slice(0, -1), (err: NodeJS.ErrnoException | null, ...rest: unknown[]) => {
+              settle();
+              done(err, ...rest);
+            }),
+          ),
+        ),
+      (err: unknown) => done(err as NodeJS.ErrnoException),
+    );
   };
 }
+
+wrap('write', async ([fd, data, offset, length, position]) => {
+  const f = fd as number;
+  const len = typeof length === 'number' ? length : (data as Uint8Array).length - ((offset as number | undefined) ?? 0);
+  await gate(`write fd=${f} at=${String(position)} len=${len}`);
+  if (powerLoss && typeof position === 'number') remember(f, position, len);
+});
+
+wrap('ftruncate', async ([fd, size]) => {
+  const f = fd as number;
+  await gate(`truncate fd=${f} size=${String(size)}`);
+  if (powerLoss) {
+    const to = typeof size === 'number' ? size : 0;
+    const oldSize = fstatSync(f).size;
+    remember(f, Math.min(to, oldSize), Math.max(0, oldSize - to));
+  }
+});
+
+for (const [name, label] of [['fsync', 'sync'], ['fdatasync', 'datasync']] as const) {
+  const real = calls[name]!;
+  calls[name] = function (fd: unknown, done: unknown) {
+    const f = fd as number;
+    void (async () => {
+      await gate(`${label} fd=${f}`);
+      const key = fileKey(f);
+      await Promise.allSettled([...inFlight]);
+      const synced = (volatile.get(key) ?? []).length;
+      real(f, (err: NodeJS.ErrnoException | null) => {
+        // writes issued while the sync ran stay volatile
+        if (!err) volatile.set(key, (volatile.get(key) ?? []).slice(synced));
+        (done as Done)(err);
+      });
+    })();
+  };
+}
+syncBuiltinESMExports();
 
 if (countFile) process.on('exit', () => writeFileSync(countFile, String(events)));

@@ -64,9 +64,18 @@ export const REGION_REQUIRED = 1;
 
 /** GUID text (`xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx`) to its 16 on-disk bytes (first three fields little-endian). */
 export function guidBytes(text: string): Uint8Array {
-  const hex = text.replace(/[{}-]/g, '');
-  if (!/^[0-9a-fA-F]{32}$/.test(hex)) throw new TypeError(`Bad GUID '${text}'`);
-  const b = Uint8Array.from(hex.match(/../g) ?? [], (h) => parseInt(h, 16));
+  // Read without regular expressions: the module's ten GUIDs are made at start-up of every command.
+  const b = new Uint8Array(16);
+  let n = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x7b || c === 0x7d || c === 0x2d) continue; // { } -
+    const v = c >= 0x30 && c <= 0x39 ? c - 0x30 : c >= 0x41 && c <= 0x46 ? c - 0x37 : c >= 0x61 && c <= 0x66 ? c - 0x57 : -1;
+    if (v < 0 || n >= 32) throw new TypeError(`Bad GUID '${text}'`);
+    b[n >> 1] = (b[n >> 1] as number) | (n & 1 ? v : v << 4);
+    n++;
+  }
+  if (n !== 32) throw new TypeError(`Bad GUID '${text}'`);
   const out = new Uint8Array(16);
   out.set([b[3], b[2], b[1], b[0], b[5], b[4], b[7], b[6]] as number[], 0);
   out.set(b.subarray(8), 8);

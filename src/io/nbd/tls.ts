@@ -6,7 +6,6 @@
  * client-cert.pem/client-key.pem when the server asks for them), peers
  * verified unless `tls-verify-peer=false`.
  */
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { userInfo } from 'node:os';
 import { connect, type ConnectionOptions, type TLSSocket } from 'node:tls';
@@ -14,6 +13,7 @@ import { isIP, type Socket } from 'node:net';
 
 import { InvalidArgumentError, IoError } from '../../core/errors.js';
 import { fsError } from '../errno.js';
+import { readFile, readFileBytes } from '../fs-calls.js';
 
 /** TLS settings from an `nbds` URI's query. */
 export interface NbdTlsSettings {
@@ -40,7 +40,7 @@ async function pskOptions(file: string, username: string | undefined, name: stri
 }
 
 async function x509Options(dir: string, verifyPeer: boolean, name: string): Promise<ConnectionOptions> {
-  const opt = async (f: string): Promise<Buffer | undefined> => readFile(join(dir, f)).catch(() => undefined);
+  const opt = async (f: string): Promise<Buffer | undefined> => readFileBytes(join(dir, f)).catch(() => undefined);
   const ca = await opt('ca-cert.pem');
   if (!ca && verifyPeer) throw new InvalidArgumentError(`No CA certificate 'ca-cert.pem' in '${dir}'`, { file: name });
   const cert = await opt('client-cert.pem');

@@ -7,11 +7,11 @@
  * for the profile `AWS_PROFILE` (default `default`). The environment wins
  * over the files, as in the AWS CLI.
  */
-import { readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 
 import { InvalidArgumentError } from '../../core/errors.js';
+import { readFile } from '../fs-calls.js';
 
 /** Keys that sign requests. */
 export interface S3Credentials {

@@ -6,8 +6,7 @@
  * byte, a .tar.gz's is not (gzip's output length is only known at its end).
  */
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { createReadStream, promises as fsp } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { pipeline, Readable } from 'node:stream';
@@ -52,12 +51,12 @@ async function diskBytes(source: ImageTarget, preset: Preset, opts: ConvertOptio
   } catch (err) {
     if (!(err instanceof UnsupportedError)) throw err;
   }
-  const dir = await mkdtemp(join(tmpdir(), 'vdisk-preset-'));
-  const cleanup = (): Promise<void> => rm(dir, { recursive: true, force: true });
+  const dir = await fsp.mkdtemp(join(tmpdir(), 'vdisk-preset-'));
+  const cleanup = (): Promise<void> => fsp.rm(dir, { recursive: true, force: true });
   try {
     const file = join(dir, `disk.${preset.format}`);
     await convert(source, file, { ...streamOptions(opts), targetFormat: preset.format, options: [...preset.options] });
-    return { length: (await stat(file)).size, data: () => createReadStream(file), cleanup };
+    return { length: (await fsp.stat(file)).size, data: () => createReadStream(file), cleanup };
   } catch (err) {
     await cleanup();
     throw err;

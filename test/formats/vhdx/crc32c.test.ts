@@ -42,6 +42,16 @@ describe('vhdx structures', () => {
     assert.equal(guidText(guidBytes('2DC27766-F623-4200-9D64-115E9BFD4A08')), '{2DC27766-F623-4200-9D64-115E9BFD4A08}');
   });
 
+  it('reads GUID text in either case, braces and dashes anywhere, and refuses anything else', () => {
+    const want = '{0A1B2C3D-4E5F-6A7B-8C9D-AEBFC0D1E2F3}';
+    for (const text of ['0a1b2c3d-4e5f-6a7b-8c9d-aebfc0d1e2f3', want, '0A1B2C3D4E5F6A7B8C9DAEBFC0D1E2F3', '{0a1b-2c3d4e5f6a7b8c9daebfc0d1e2f3}', '--0A1B2C3D4E5F6A7B8C9DAEBFC0D1E2F3{']) {
+      assert.equal(guidText(guidBytes(text)), want, text);
+    }
+    for (const bad of ['', '0A1B2C3D4E5F6A7B8C9DAEBFC0D1E2F', '0A1B2C3D4E5F6A7B8C9DAEBFC0D1E2F34', '0A1B2C3D4E5F6A7B8C9DAEBFC0D1E2Fg', '0A1B2C3D 4E5F6A7B8C9DAEBFC0D1E2F3', '0A1B2C3D4E5F6A7B8C9DAEBFC0D1E2F:', '0A1B2C3D4E5F6A7B8C9DAEBFC0D1E2F@']) {
+      assert.throws(() => guidBytes(bad), { name: 'TypeError', message: `Bad GUID '${bad}'` }, bad);
+    }
+  });
+
   const header = (seq: bigint, extra = 0) => ({
     sequenceNumber: seq,
     fileWriteGuid: new Uint8Array(16).fill(1 + extra),
