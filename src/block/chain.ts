@@ -26,6 +26,7 @@ import { layerAtSnapshot, type SnapshotSelector } from './snapshot-layer.js';
 import { defaultRegistry, type DriverRegistry } from './registry.js';
 import { assertRegularFile, openedReferenceCheck, resolveReference, type ResolverOptions } from './resolver.js';
 import { openSpecChain } from './spec-chain.js';
+import { checkImageTarget } from './target-check.js';
 import { policyTrust, unwrapSettings, type IngestPolicy } from './ingest-policy.js';
 import { unwrapStore, type Unwrapped } from './unwrap.js';
 
@@ -287,6 +288,7 @@ async function followBacking(layers: Layer[], seen: Map<string, string>, ctx: La
  * everything opened is closed.
  */
 export async function openChain(target: ImageTarget, given: OpenImageOptions = {}): Promise<Layer[]> {
+  checkImageTarget(target);
   const options = given.policy ? { ...given, trust: policyTrust(given.trust, given.policy) } : given;
   const registry = options.registry ?? defaultRegistry;
   const readOnly = options.readOnly ?? true;

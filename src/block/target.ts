@@ -27,6 +27,7 @@ import { targetName, type ImageTarget, type OpenImageOptions } from './chain.js'
 import { BlockDevice } from './device.js';
 import { createOnNetwork, isNetworkTarget, NO_PROTOCOL_REQUEST, type ProtocolCreate } from './network-target.js';
 import { localName, shownLocalName } from './protocol-name.js';
+import { checkOutputSpec } from './target-check.js';
 
 /**
  * What a job writes its output into: a path, or a ByteStore the caller
@@ -442,5 +443,6 @@ export class OutputTarget {
 
 /** A target named `spec` (or the caller's store); nothing happens until {@link OutputTarget.openMain}. */
 export function prepareTarget(spec: OutputSpec, options: TargetOptions = {}): OutputTarget {
+  checkOutputSpec(spec);
   return new OutputTarget(spec, options);
 }

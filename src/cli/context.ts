@@ -33,6 +33,7 @@ export function reportError(io: CliIo, err: unknown, prefix = ''): number {
     io.stderr(`${PROG}: ${err.message}\nTry '${PROG} --help' for more information\n`);
     return 1;
   }
+  if (prefix === '' && reportSizeSyntax(io, err)) return 1;
   if (err instanceof VdiskError) {
     const { message, hint } = cliWording(err);
     io.stderr(`${PROG}: ${prefix}${message}\n`);
@@ -58,13 +59,19 @@ export function cvtnum(io: CliIo, what: string, value: string, parse: (v: string
   try {
     return parse(value);
   } catch (err) {
-    if (err instanceof VdiskError && err.reason === 'size-syntax') {
-      io.stderr(`${PROG}: Invalid ${what} specified. You may use k, M, G, T, P or E suffixes for\n${PROG}: kilobytes, megabytes, gigabytes, terabytes, petabytes and exabytes.\n`);
-      return undefined;
-    }
-    reportError(io, err);
+    if (!reportSizeSyntax(io, err, what)) reportError(io, err);
     return undefined;
   }
+}
+
+/** Prints cvtnum's two lines for a size that does not parse (reason `size-syntax`); false for any other error. */
+export function reportSizeSyntax(io: CliIo, err: unknown, what?: string): boolean {
+  if (!(err instanceof VdiskError && err.reason === 'size-syntax')) return false;
+  // parseSize names the value in `data.what`; other size-syntax errors (resize's) carry their own text.
+  const named = what ?? err.data?.['what'];
+  if (typeof named !== 'string') return false;
+  io.stderr(`${PROG}: Invalid ${named} specified. You may use k, M, G, T, P or E suffixes for\n${PROG}: kilobytes, megabytes, gigabytes, terabytes, petabytes and exabytes.\n`);
+  return true;
 }
 
 /** The cache modes qemu-img accepts for -t (`target`) and -T (`source`), refused in its words. */

@@ -13,6 +13,7 @@ import { isImageOptions, targetName, type ImageTarget, type OpenImageOptions } f
 import type { SnapshotSelector } from '../block/snapshot-layer.js';
 import type { ResolverOptions } from '../block/resolver.js';
 import type { IngestPolicy } from '../block/ingest-policy.js';
+import { checkImageTarget } from '../block/target-check.js';
 import { defaultRegistry, type DriverRegistry } from '../block/registry.js';
 import { filesRead, openExistingTarget, prepareTarget, type OutputSpec, type OutputTarget } from '../block/target.js';
 import type { CacheMode } from '../core/cache-mode.js';
@@ -264,6 +265,8 @@ async function targetState(dev: BlockDevice, output: OutputTarget | undefined, o
 export type Source = ImageTarget;
 
 async function runConvert(sourceNames: readonly Source[], targetSpec: ImageTarget, opts: ConvertOptions, ctx: JobContext<ConvertPhase>): Promise<ConvertResult> {
+  for (const source of sourceNames) checkImageTarget(source, 'source');
+  checkImageTarget(targetSpec, 'target');
   const sparseSize = validate(sourceNames, opts);
   // An s3:// target is streamed and uploaded (jobs/convert-s3.ts, loaded only for such names).
   if (typeof targetSpec === 'string' && /^s3:\/\//i.test(targetSpec) && !opts.noCreate) return (await import('./convert-s3.js')).convertToS3(sourceNames, targetSpec, opts, ctx);

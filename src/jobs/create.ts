@@ -24,6 +24,7 @@ import { createdFiles } from '../block/create-files.js';
 import { createProtocolOf } from '../block/create-protocol.js';
 import { unwrapOpenError } from '../block/layer-open.js';
 import { pathCombine } from '../block/path-combine.js';
+import { checkOutputSpec } from '../block/target-check.js';
 import { defaultRegistry, type DriverRegistry } from '../block/registry.js';
 import type { ResolverOptions } from '../block/resolver.js';
 import { NO_PROTOCOL_REQUEST, refuseUncreatable, type ProtocolCreate } from '../block/network-target.js';
@@ -213,6 +214,7 @@ async function backingSize(filename: string, backing: string, format: string | u
  * @throws {InvalidArgumentError} EINVAL for bad options and sizes (qemu-img's messages, prefixed with the file name)
  */
 export async function prepareCreate(output: OutputSpec, opts: CreateOptions = {}): Promise<CreatePlan> {
+  checkOutputSpec(output);
   const filename = typeof output === 'string' ? output : output.name;
   const registry = opts.registry ?? defaultRegistry;
   const format = opts.format ?? 'raw';

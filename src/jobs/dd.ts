@@ -9,6 +9,7 @@ import { Job, type JobContext, type JobOptions } from '../core/job.js';
 import { BlockDevice } from '../block/device.js';
 import type { ImageTarget, OpenImageOptions } from '../block/chain.js';
 import { defaultRegistry } from '../block/registry.js';
+import { checkOutputSpec } from '../block/target-check.js';
 import { prepareTarget, type OutputSpec, type OutputTarget } from '../block/target.js';
 import { refuseUncreatable } from '../block/network-target.js';
 import { networkOf, prepareCreate } from './create.js';
@@ -44,6 +45,7 @@ export interface DdResult {
 const CHUNK = 1024 * 1024;
 
 async function runDd(input: ImageTarget, spec: OutputSpec, opts: DdOptions, ctx: JobContext<DdPhase>): Promise<DdResult> {
+  checkOutputSpec(spec);
   const output = typeof spec === 'string' ? spec : spec.name;
   const bs = opts.blockSize ?? 512;
   if (!Number.isSafeInteger(bs) || bs < 1 || bs > 2147483647) throw new InvalidArgumentError('Invalid bs specified. Must be between 1 and 2147483647.');

@@ -81,6 +81,8 @@ async function statusOf(dev: BlockDevice, offset: number, length: number): Promi
 async function* mapDevice(dev: BlockDevice, options: Pick<MapOptions, 'startOffset' | 'maxLength' | 'signal'> = {}): AsyncGenerator<MapEntry> {
   const start = options.startOffset ?? 0;
   if (!Number.isSafeInteger(start) || start < 0) throw new InvalidArgumentError('Invalid start offset specified');
+  const max = options.maxLength;
+  if (max !== undefined && (!Number.isSafeInteger(max) || max < 0)) throw new InvalidArgumentError('Invalid max length specified');
   const end = Math.min(dev.size, options.maxLength === undefined ? Infinity : start + options.maxLength);
   let curr: MapEntry | undefined;
   for (let offset = start; offset < end; ) {

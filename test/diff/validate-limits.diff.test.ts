@@ -51,6 +51,16 @@ describe('limits at least qemu-img 7.2', { concurrency: 1 }, () => {
     assert.match(big.stderr, /^vdisk: b\.vmdk: VMDK extent of 2251799813685248 bytes needs more than 33554432 grain tables/);
   });
 
+  it('map --max-length: any length up to 2^63 - 1 bounds the walk (not refused at 2^53 as sizes are)', (t) => {
+    if (!requireQemu(t)) return;
+    qemuImgOk(['create', '-q', '-f', 'qcow2', 'len.qcow2', '20M'], { cwd });
+    qemuIo(`${cwd}/len.qcow2`, ['write -P 1 1M 64k', 'write -z 5M 1M'], 'qcow2');
+    for (const length of ['8P', '9007199254740992', '9007199254740993', '2E', '8E-1', '9223372036854775807', '9223372036854775808', '8E', '16E', '-1', '1x']) {
+      same(['map', '--output=json', `--max-length=${length}`, 'len.qcow2']);
+      same(['map', '--start-offset=1M', `--max-length=${length}`, 'len.qcow2']);
+    }
+  });
+
   it('vmdk: more than 1024 extents (a 3 TiB twoGbMaxExtentFlat image)', (t) => {
     if (!requireQemu(t)) return;
     qemuImgOk(['create', '-q', '-f', 'vmdk', '-o', 'subformat=twoGbMaxExtentFlat', 'e.vmdk', '3T'], { cwd });

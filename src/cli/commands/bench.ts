@@ -3,76 +3,89 @@ import { parseSize } from '../../core/sizes.js';
 import { parseCacheMode } from '../../core/cache-mode.js';
 import { bench } from '../../jobs/bench.js';
 import { parseArgs, UsageError, last, type OptSpec } from '../args.js';
-import { PROG, cvtnum, reportError, warningPrinter, type CliIo } from '../context.js';
+import { qemuStrtoul } from '../c-number.js';
+import { reportError, warningPrinter, type CliIo } from '../context.js';
 import { imageArg } from '../image-opts.js';
 import { TRUST_OPTIONS, trustFrom } from '../trust-options.js';
 
-const SPECS: readonly OptSpec[] = [
-  { key: 'count', short: 'c', arg: true },
-  { key: 'depth', short: 'd', arg: true },
-  { key: 'format', short: 'f', arg: true },
-  { key: 'native', short: 'n' },
-  { key: 'aio', short: 'i', arg: true },
-  { key: 'offset', short: 'o', arg: true },
-  { key: 'quiet', short: 'q' },
-  { key: 'size', short: 's', arg: true },
-  { key: 'step', short: 'S', arg: true },
-  { key: 'cache', short: 't', arg: true },
-  { key: 'write', short: 'w' },
-  { key: 'forceShare', short: 'U', long: ['force-share'] },
-  { key: 'flushInterval', long: ['flush-interval'], arg: true },
-  { key: 'imageOpts', long: ['image-opts'] },
-  { key: 'pattern', long: ['pattern'], arg: true },
-  { key: 'noDrain', long: ['no-drain'] },
-  ...TRUST_OPTIONS,
-];
-
-/** qemu_strtoul with base 0 (decimal, 0x hex, 0 octal); negative values wrap, so they fail the range checks. */
+/** qemu_strtoul(text, NULL, 0) at most `max` (negative values wrap, so they fail the bound; `-0` is 0). */
 function strtoul(text: string, max: number, message: string): number {
-  const t = text.trim();
-  const m = /^\+?(0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)$/.exec(t);
-  const v = m ? (m[1]!.length > 1 && m[1]![0] === '0' && !/^0[xX]/.test(m[1]!) ? parseInt(m[1]!, 8) : Number(m[1])) : NaN;
-  if (!Number.isSafeInteger(v) || v > max) throw new InvalidArgumentError(message);
-  return v;
+  const v = qemuStrtoul(text);
+  if (v === undefined || v > BigInt(max)) throw new InvalidArgumentError(message);
+  return Number(v);
 }
 
 const INT_MAX = 2147483647;
 
-function ranged(io: CliIo, what: string, text: string): number | undefined {
-  const v = cvtnum(io, what, text, (s) => parseSize(s, what));
-  if (v === undefined) return undefined;
-  if (v > INT_MAX) {
-    io.stderr(`${PROG}: Invalid ${what} specified. Must be between 0 and ${INT_MAX}.\n`);
-    return undefined;
-  }
+/** cvtnum_full(what, text, 0, INT_MAX). */
+function ranged(what: string, text: string): number {
+  const v = parseSize(text, what);
+  if (v > INT_MAX) throw new InvalidArgumentError(`Invalid ${what} specified. Must be between 0 and ${INT_MAX}.`);
   return v;
+}
+
+const CACHE_MODES = ['none', 'off', 'writeback', 'writethrough', 'directsync', 'unsafe'];
+
+/** Each option's value as img_bench reads it inside its getopt loop: a bad one fails where it stands, a later good one or not. */
+const VALUES = {
+  count: (v: string) => strtoul(v, INT_MAX, 'Invalid request count specified'),
+  depth: (v: string) => strtoul(v, INT_MAX, 'Invalid queue depth specified'),
+  aio: (v: string) => {
+    if (!['threads', 'native', 'io_uring'].includes(v)) throw new InvalidArgumentError(`Invalid aio option: ${v}`);
+    return v as 'threads' | 'native' | 'io_uring';
+  },
+  offset: (v: string) => parseSize(v, 'offset'),
+  size: (v: string) => ranged('buffer size', v),
+  step: (v: string) => ranged('step_size', v),
+  cache: (v: string) => {
+    if (!CACHE_MODES.includes(v)) throw new InvalidArgumentError('Invalid cache mode');
+    return parseCacheMode(v);
+  },
+  pattern: (v: string) => strtoul(v, 0xff, 'Invalid pattern byte specified'),
+  flushInterval: (v: string) => strtoul(v, INT_MAX, 'Invalid flush interval specified'),
+};
+
+const checked = (key: keyof typeof VALUES) => (v: string): void => void VALUES[key](v);
+
+const SPECS: readonly OptSpec[] = [
+  { key: 'count', short: 'c', arg: true, check: checked('count') },
+  { key: 'depth', short: 'd', arg: true, check: checked('depth') },
+  { key: 'format', short: 'f', arg: true },
+  { key: 'native', short: 'n' },
+  { key: 'aio', short: 'i', arg: true, check: checked('aio') },
+  { key: 'offset', short: 'o', arg: true, check: checked('offset') },
+  { key: 'quiet', short: 'q' },
+  { key: 'size', short: 's', arg: true, check: checked('size') },
+  { key: 'step', short: 'S', arg: true, check: checked('step') },
+  { key: 'cache', short: 't', arg: true, check: checked('cache') },
+  { key: 'write', short: 'w' },
+  { key: 'forceShare', short: 'U', long: ['force-share'] },
+  { key: 'flushInterval', long: ['flush-interval'], arg: true, check: checked('flushInterval') },
+  { key: 'imageOpts', long: ['image-opts'] },
+  { key: 'pattern', long: ['pattern'], arg: true, check: checked('pattern') },
+  { key: 'noDrain', long: ['no-drain'] },
+  ...TRUST_OPTIONS,
+];
+
+/** The last value given for `key`, read (already checked by the parse). */
+function valueOf<K extends keyof typeof VALUES>(args: ReturnType<typeof parseArgs>, key: K): ReturnType<(typeof VALUES)[K]> | undefined {
+  const v = last(args, key);
+  return v === undefined ? undefined : (VALUES[key](v) as ReturnType<(typeof VALUES)[K]>);
 }
 
 /** `vdisk bench [-c count] [-d depth] [-f fmt] [--flush-interval=flush_interval] [-i aio] [-n] [--no-drain] [-o offset] [--pattern=pattern] [-q] [-s buffer_size] [-S step_size] [-t cache] [-w] [-U] filename` */
 export async function benchCommand(argv: readonly string[], io: CliIo): Promise<number> {
   try {
     const args = parseArgs(argv, SPECS);
-    const c = last(args, 'count');
-    const d = last(args, 'depth');
-    const count = c === undefined ? undefined : strtoul(c, INT_MAX, 'Invalid request count specified');
-    const depth = d === undefined ? undefined : strtoul(d, INT_MAX, 'Invalid queue depth specified');
-    const aio = last(args, 'aio');
-    if (aio !== undefined && !['threads', 'native', 'io_uring'].includes(aio)) throw new InvalidArgumentError(`Invalid aio option: ${aio}`);
-    let offset: number | undefined;
-    const o = last(args, 'offset');
-    if (o !== undefined && (offset = cvtnum(io, 'offset', o, (s) => parseSize(s, 'offset'))) === undefined) return 1;
-    let bufferSize: number | undefined;
-    const s = last(args, 'size');
-    if (s !== undefined && (bufferSize = ranged(io, 'buffer size', s)) === undefined) return 1;
-    let step: number | undefined;
-    const st = last(args, 'step');
-    if (st !== undefined && (step = ranged(io, 'step_size', st)) === undefined) return 1;
-    const cache = last(args, 'cache');
-    if (cache !== undefined && !['none', 'off', 'writeback', 'writethrough', 'directsync', 'unsafe'].includes(cache)) throw new InvalidArgumentError('Invalid cache mode');
-    const p = last(args, 'pattern');
-    const pattern = p === undefined ? undefined : strtoul(p, 0xff, 'Invalid pattern byte specified');
-    const f = last(args, 'flushInterval');
-    const flushInterval = f === undefined ? undefined : strtoul(f, INT_MAX, 'Invalid flush interval specified');
+    const count = valueOf(args, 'count');
+    const depth = valueOf(args, 'depth');
+    const aio = valueOf(args, 'aio');
+    const offset = valueOf(args, 'offset');
+    const bufferSize = valueOf(args, 'size');
+    const step = valueOf(args, 'step');
+    const cache = valueOf(args, 'cache');
+    const pattern = valueOf(args, 'pattern');
+    const flushInterval = valueOf(args, 'flushInterval');
     if (args.operands.length !== 1) throw new UsageError('Expecting one image file name');
     const { filename, format } = imageArg(args.operands[0] as string, last(args, 'format'), args.flags.has('imageOpts'), io, args.flags.has('forceShare'));
     const result = await bench(filename, {
@@ -87,8 +100,8 @@ export async function benchCommand(argv: readonly string[], io: CliIo): Promise<
       flushInterval,
       noDrain: args.flags.has('noDrain'),
       // -i threads does not undo -n (bdrv_parse_aio only adds flags).
-      aio: args.flags.has('native') ? 'native' : (aio as 'threads' | 'native' | 'io_uring' | undefined),
-      cache: cache === undefined ? undefined : parseCacheMode(cache),
+      aio: args.flags.has('native') ? 'native' : aio,
+      cache,
       forceShare: args.flags.has('forceShare'),
       onWarning: warningPrinter(io),
       ...trustFrom(args),

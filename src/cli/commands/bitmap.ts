@@ -2,7 +2,7 @@ import { parseSize } from '../../core/sizes.js';
 import { InvalidArgumentError } from '../../core/errors.js';
 import { bitmap, type BitmapAction } from '../../jobs/bitmap.js';
 import { parseArgs, last, type OptSpec } from '../args.js';
-import { cvtnum, reportError, warningPrinter, type CliIo } from '../context.js';
+import { reportError, warningPrinter, type CliIo } from '../context.js';
 import { imageArg } from '../image-opts.js';
 import { TRUST_OPTIONS, trustFrom } from '../trust-options.js';
 import { OBJECT_OPTION, secretsFrom } from '../objects.js';
@@ -13,7 +13,8 @@ const SPECS: readonly OptSpec[] = [
   { key: 'sourceFile', short: 'b', long: ['source-file'], arg: true },
   { key: 'format', short: 'f', arg: true },
   { key: 'sourceFormat', short: 'F', long: ['source-format'], arg: true },
-  { key: 'granularity', short: 'g', long: ['granularity'], arg: true },
+  // Checked as it comes, as img_bitmap's getopt loop does.
+  { key: 'granularity', short: 'g', long: ['granularity'], arg: true, check: (v) => void parseSize(v, 'granularity') },
   OBJECT_OPTION,
   { key: 'imageOpts', long: ['image-opts'] },
   ...ACTIONS.map((a): OptSpec => ({ key: a, long: [a] })),
@@ -60,8 +61,7 @@ export async function bitmapCommand(argv: readonly string[], io: CliIo): Promise
     let granularity: number | undefined;
     const g = last(args, 'granularity');
     if (g !== undefined) {
-      const v = cvtnum(io, 'granularity', g, (s) => parseSize(s, 'granularity'));
-      if (v === undefined) return 1;
+      const v = parseSize(g, 'granularity');
       // qemu-img passes the 64-bit value as uint32; 0 means "default".
       granularity = v === 0 ? undefined : v % 2 ** 32;
     }

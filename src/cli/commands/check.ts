@@ -14,7 +14,8 @@ import { OBJECT_OPTION, secretsFrom } from '../objects.js';
 const SPECS: readonly OptSpec[] = [
   { key: 'format', short: 'f', long: ['format'], arg: true },
   { key: 'output', long: ['output'], arg: true },
-  { key: 'repair', short: 'r', long: ['repair'], arg: true },
+  // Checked as it comes, as img_check's getopt loop does.
+  { key: 'repair', short: 'r', long: ['repair'], arg: true, check: (v) => void repairMode(v) },
   { key: 'cache', short: 'T', long: ['cache'], arg: true },
   { key: 'quiet', short: 'q', long: ['quiet'] },
   { key: 'forceShare', short: 'U', long: ['force-share'] },

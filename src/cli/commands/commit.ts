@@ -1,7 +1,7 @@
 import { parseSize } from '../../core/sizes.js';
 import { commit } from '../../jobs/commit.js';
 import { parseArgs, UsageError, last, type OptSpec } from '../args.js';
-import { checkCacheMode, cvtnum, reportError, warningPrinter, type CliIo } from '../context.js';
+import { checkCacheMode, reportError, warningPrinter, type CliIo } from '../context.js';
 import { imageArg } from '../image-opts.js';
 import { PROGRESS_OPTION, awaitWithProgress, progressMode } from '../progress-bar.js';
 import { TRUST_OPTIONS, trustFrom } from '../trust-options.js';
@@ -12,7 +12,8 @@ const SPECS: readonly OptSpec[] = [
   { key: 'cache', short: 't', long: ['cache'], arg: true },
   { key: 'base', short: 'b', long: ['base'], arg: true },
   { key: 'drop', short: 'd', long: ['drop'] },
-  { key: 'rate', short: 'r', long: ['rate-limit'], arg: true },
+  // Checked as it comes, as img_commit's getopt loop does.
+  { key: 'rate', short: 'r', long: ['rate-limit'], arg: true, check: (v) => void parseSize(v, 'rate limit') },
   PROGRESS_OPTION,
   { key: 'quiet', short: 'q', long: ['quiet'] },
   OBJECT_OPTION,
@@ -28,10 +29,7 @@ export async function commitCommand(argv: readonly string[], io: CliIo): Promise
     checkCacheMode(last(args, 'cache'));
     let rateLimit: number | undefined;
     const rate = last(args, 'rate');
-    if (rate !== undefined) {
-      rateLimit = cvtnum(io, 'rate limit', rate, (s) => parseSize(s, 'rate limit'));
-      if (rateLimit === undefined) return 1;
-    }
+    if (rate !== undefined) rateLimit = parseSize(rate, 'rate limit');
     if (args.operands.length !== 1) throw new UsageError('Expecting one image file name');
     const { filename, format } = imageArg(args.operands[0] as string, last(args, 'format'), args.flags.has('imageOpts'), io);
     const job = commit(filename, {

@@ -5,7 +5,8 @@ import { convert } from '../../jobs/convert.js';
 import { digestAlgorithm } from '../../jobs/content-digest.js';
 import { optionLists, parseArgs, last, type OptSpec } from '../args.js';
 import { cacheOption } from '../cache-option.js';
-import { PROG, cvtnum, reportError, warningPrinter, type CliIo } from '../context.js';
+import { PROG, reportError, warningPrinter, type CliIo } from '../context.js';
+import { qemuStrtoi } from '../c-number.js';
 import { PROGRESS_OPTION, awaitWithProgress, progressMode } from '../progress-bar.js';
 import { INGEST_OPTIONS, ingestFrom } from '../ingest-options.js';
 import { TRUST_OPTIONS, trustFrom } from '../trust-options.js';
@@ -16,6 +17,22 @@ import type { ImageTarget } from '../../block/chain.js';
 import { parseSnapshotParam } from '../snapshot-param.js';
 import { OBJECT_OPTION, secretsFrom } from '../objects.js';
 import { convertStdin, readsStdin } from './convert-stdin.js';
+
+/** `-S`: a size, a multiple of 512 up to 16 MiB. */
+function sparseBuffer(text: string): number {
+  const v = parseSize(text, 'buffer size for sparse output');
+  if (v % 512 !== 0 || v > 16 * 1024 * 1024) {
+    throw new InvalidArgumentError('Invalid buffer size for sparse output specified. Valid sizes are multiples of 512 up to 16777216. Select 0 to disable sparse detection (fully allocates output).');
+  }
+  return v;
+}
+
+/** `-m`: qemu_strtol(text, NULL, 0) from 1 to 16. */
+function coroutines(text: string): number {
+  const v = qemuStrtoi(text);
+  if (v === undefined || v < 1 || v > 16) throw new InvalidArgumentError('Invalid number of coroutines. Allowed number of coroutines is between 1 and 16');
+  return v;
+}
 
 const SPECS: readonly OptSpec[] = [
   { key: 'format', short: 'f', long: ['source-format'], arg: true },
@@ -29,14 +46,15 @@ const SPECS: readonly OptSpec[] = [
   PROGRESS_OPTION,
   { key: 'quiet', short: 'q', long: ['quiet'] },
   { key: 'noCreate', short: 'n', long: ['no-create'] },
-  { key: 'sparse', short: 'S', long: ['sparse-size'], arg: true },
+  // -S, -l, -m and -r are checked as they come, as img_convert's getopt loop does.
+  { key: 'sparse', short: 'S', long: ['sparse-size'], arg: true, check: (v) => void sparseBuffer(v) },
   { key: 'cache', short: 't', long: ['target-cache'], arg: true },
   { key: 'srcCache', short: 'T', long: ['source-cache'], arg: true },
-  { key: 'snapshot', short: 'l', long: ['snapshot'], arg: true },
+  { key: 'snapshot', short: 'l', long: ['snapshot'], arg: true, check: (v) => void parseSnapshotParam(v) },
   // qemu-img 7.2 no longer has the old `-s NAME` ("unrecognized option '-s'").
-  { key: 'parallel', short: 'm', long: ['parallel'], arg: true },
+  { key: 'parallel', short: 'm', long: ['parallel'], arg: true, check: (v) => void coroutines(v) },
   { key: 'oob', short: 'W', long: ['oob-writes'] },
-  { key: 'rate', short: 'r', long: ['rate-limit'], arg: true },
+  { key: 'rate', short: 'r', long: ['rate-limit'], arg: true, check: (v) => void parseSize(v, 'rate limit') },
   { key: 'forceShare', short: 'U', long: ['force-share'] },
   { key: 'targetIsZero', long: ['target-is-zero'] },
   { key: 'preset', long: ['preset'], arg: true },
@@ -69,31 +87,17 @@ export async function convertCommand(argv: readonly string[], io: CliIo): Promis
     if (optionStrings.some((o) => isHelpRequest(parseOptionString(o)))) return await printOptionHelp(io, targetFormat, args.operands.at(-1));
     const sparseArg = last(args, 'sparse');
     checkCombinations(args.flags, sparseArg !== undefined);
-    let sparseSize = 4096;
-    if (sparseArg !== undefined) {
-      const v = cvtnum(io, 'buffer size for sparse output', sparseArg, (s) => parseSize(s, 'buffer size for sparse output'));
-      if (v === undefined) return 1;
-      if (v % 512 !== 0 || v > 16 * 1024 * 1024) {
-        throw new InvalidArgumentError('Invalid buffer size for sparse output specified. Valid sizes are multiples of 512 up to 16777216. Select 0 to disable sparse detection (fully allocates output).');
-      }
-      sparseSize = v;
-    }
+    const sparseSize = sparseArg === undefined ? 4096 : sparseBuffer(sparseArg);
     const m = last(args, 'parallel');
-    if (m !== undefined && !(/^\d+$/.test(m) && Number(m) >= 1 && Number(m) <= 16)) {
-      throw new InvalidArgumentError('Invalid number of coroutines. Allowed number of coroutines is between 1 and 16');
-    }
-    let rateLimit: number | undefined;
+    const parallel = m === undefined ? undefined : coroutines(m);
     const rate = last(args, 'rate');
-    if (rate !== undefined) {
-      rateLimit = cvtnum(io, 'rate limit', rate, (s) => parseSize(s, 'rate limit'));
-      if (rateLimit === undefined) return 1;
-    }
+    const rateLimit = rate === undefined ? undefined : parseSize(rate, 'rate limit');
     if (args.operands.length < 2) throw new InvalidArgumentError('Must specify image file name');
     // -T, then -t, as qemu-img checks them (qemu checks -t only after creating the target; vdisk before)
     const sourceCache = cacheOption(last(args, 'srcCache'), 'source');
     const targetCache = cacheOption(last(args, 'cache'));
     if (readsStdin(args.operands.slice(0, -1))) {
-      return await convertStdin(args, io, args.operands.at(-1) as string, { targetFormat, options: optionStrings.length > 0 ? optionStrings : undefined, targetCache, parallel: m === undefined ? undefined : Number(m) });
+      return await convertStdin(args, io, args.operands.at(-1) as string, { targetFormat, options: optionStrings.length > 0 ? optionStrings : undefined, targetCache, parallel });
     }
     let sourceFormat = last(args, 'format');
     let sources: ImageTarget[] = args.operands.slice(0, -1);
@@ -145,7 +149,7 @@ export async function convertCommand(argv: readonly string[], io: CliIo): Promis
       noCreate: args.flags.has('noCreate'),
       targetIsZero: args.flags.has('targetIsZero'),
       forceShare: args.flags.has('forceShare'),
-      parallel: m === undefined ? undefined : Number(m),
+      parallel,
       outOfOrder: args.flags.has('oob'),
       rateLimit,
       salvage: args.flags.has('salvage'),

@@ -1,9 +1,9 @@
 import { UnsupportedError, VdiskError } from '../../core/errors.js';
-import { parseSize } from '../../core/sizes.js';
+import { parseSize, parseSizeBig } from '../../core/sizes.js';
 import { map, type MapEntry } from '../../jobs/map.js';
 import { mapEntryJson } from '../../jobs/qemu-output.js';
 import { parseArgs, UsageError, last, type OptSpec } from '../args.js';
-import { cvtnum, outputFormat, reportError, warningPrinter, type CliIo } from '../context.js';
+import { outputFormat, reportError, reportSizeSyntax, warningPrinter, type CliIo } from '../context.js';
 import { imageArg } from '../image-opts.js';
 import { TRUST_OPTIONS, trustFrom } from '../trust-options.js';
 import { NETWORK_OPTIONS, networkFrom } from '../network-flags.js';
@@ -12,8 +12,9 @@ import { OBJECT_OPTION, secretsFrom } from '../objects.js';
 const SPECS: readonly OptSpec[] = [
   { key: 'format', short: 'f', long: ['format'], arg: true },
   { key: 'output', long: ['output'], arg: true },
-  { key: 'start', short: 's', long: ['start-offset'], arg: true },
-  { key: 'max', short: 'l', long: ['max-length'], arg: true },
+  // Each occurrence checked as it comes, as qemu-img's getopt loop does (a bad one fails even if a later one is good).
+  { key: 'start', short: 's', long: ['start-offset'], arg: true, check: (v) => void parseSize(v, 'start offset') },
+  { key: 'max', short: 'l', long: ['max-length'], arg: true, check: (v) => void parseMaxLength(v, 0) },
   { key: 'forceShare', short: 'U', long: ['force-share'] },
   OBJECT_OPTION,
   { key: 'imageOpts', long: ['image-opts'] },
@@ -54,6 +55,22 @@ async function opened<T>(gen: AsyncGenerator<T>, onStatusError: () => void): Pro
 }
 
 /** `vdisk map [-f fmt] [--output=human|json] [--start-offset=N] [--max-length=N] [-U] filename` */
+const INT64_LIMIT = 2n ** 63n;
+
+/**
+ * `--max-length`: qemu-img takes any length up to 2^63 - 1, and a length only
+ * bounds the walk (an image ends before 2^53), so a longer one is taken as
+ * the longest vdisk can hold rather than refused as sizes are. Where start
+ * plus length passes 2^63 - 1, qemu's end offset wraps negative and it maps
+ * nothing: so does vdisk (a length of 0).
+ */
+function parseMaxLength(text: string, start: number): number {
+  const r = parseSizeBig(text);
+  if (!r.ok || r.value >= INT64_LIMIT) return parseSize(text, 'max length');
+  if (BigInt(start) + r.value >= INT64_LIMIT) return 0;
+  return Number(r.value > BigInt(Number.MAX_SAFE_INTEGER) ? BigInt(Number.MAX_SAFE_INTEGER) : r.value);
+}
+
 export async function mapCommand(argv: readonly string[], io: CliIo): Promise<number> {
   let pending = '';
   const flush = (): void => {
@@ -72,12 +89,10 @@ export async function mapCommand(argv: readonly string[], io: CliIo): Promise<nu
   try {
     const args = parseArgs(argv, SPECS);
     output = outputFormat(last(args, 'output'));
-    let startOffset: number | undefined;
-    let maxLength: number | undefined;
     const s = last(args, 'start');
-    if (s !== undefined && (startOffset = cvtnum(io, 'start offset', s, (v) => parseSize(v, 'start offset'))) === undefined) return 1;
+    const startOffset = s === undefined ? undefined : parseSize(s, 'start offset');
     const l = last(args, 'max');
-    if (l !== undefined && (maxLength = cvtnum(io, 'max length', l, (v) => parseSize(v, 'max length'))) === undefined) return 1;
+    const maxLength = l === undefined ? undefined : parseMaxLength(l, startOffset ?? 0);
     if (args.operands.length !== 1) throw new UsageError('Expecting one image file name');
     const { filename, format } = imageArg(args.operands[0] as string, last(args, 'format'), args.flags.has('imageOpts'), io, args.flags.has('forceShare'));
     // The image opens on the first entry: take it before printing anything, so an open error prints alone.
@@ -110,6 +125,6 @@ export async function mapCommand(argv: readonly string[], io: CliIo): Promise<nu
     // qemu ends each JSON entry with ",\n" once it knows another follows; a failing status means one did
     if (output === 'json' && printedEntry && err instanceof VdiskError && err.stage === 'block-status') pending += ',\n';
     flush(); // what qemu printed before the error
-    return reportError(io, err);
+    return reportSizeSyntax(io, err) ? 1 : reportError(io, err);
   }
 }

@@ -16,12 +16,13 @@ const SPECS: readonly OptSpec[] = [
   { key: 'format', short: 'f', arg: true },
   { key: 'options', short: 'o', arg: true, multi: true },
   { key: 'targetFormat', short: 'O', arg: true },
-  { key: 'snapshot', short: 'l', arg: true },
+  // -l, --output and --size are checked as they come, as img_measure's getopt loop does.
+  { key: 'snapshot', short: 'l', arg: true, check: (v) => void parseSnapshotParam(v) },
   { key: 'forceShare', short: 'U', long: ['force-share'] },
   OBJECT_OPTION,
   { key: 'imageOpts', long: ['image-opts'] },
-  { key: 'output', long: ['output'], arg: true },
-  { key: 'size', long: ['size'], arg: true },
+  { key: 'output', long: ['output'], arg: true, check: (v) => void outputFormat(v) },
+  { key: 'size', long: ['size'], arg: true, check: (v) => void parseSize(v, 'image size') },
   // vdisk's own: the exact length of the image streamed (convert … -), with -c and -S as convert takes them.
   { key: 'exact', long: ['exact'] },
   { key: 'compress', short: 'c', long: ['compress'] },
@@ -36,9 +37,8 @@ export async function measureCommand(argv: readonly string[], io: CliIo): Promis
     const args = parseArgs(argv, SPECS);
     const optionStrings = optionLists(args);
     const output = outputFormat(last(args, 'output'));
-    let size: number | undefined;
     const s = last(args, 'size');
-    if (s !== undefined && (size = cvtnum(io, 'image size', s, (v) => parseSize(v, 'image size'))) === undefined) return 1;
+    const size = s === undefined ? undefined : parseSize(s, 'image size');
     if (args.operands.length > 1) throw new InvalidArgumentError('At most one filename argument is allowed.');
     const operand = args.operands[0];
     const format = last(args, 'format');

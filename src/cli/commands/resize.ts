@@ -6,18 +6,23 @@ import { imageArg } from '../image-opts.js';
 import { TRUST_OPTIONS, trustFrom } from '../trust-options.js';
 import { OBJECT_OPTION, secretsFrom } from '../objects.js';
 
+const PREALLOC = new Set(['off', 'metadata', 'falloc', 'full']);
+
+function checkPrealloc(mode: string): void {
+  if (!PREALLOC.has(mode)) throw new InvalidArgumentError(`Invalid preallocation mode '${mode}'`);
+}
+
 /** qemu-img 7.2's options (no `-U`). */
 const SPECS: readonly OptSpec[] = [
   { key: 'format', short: 'f', arg: true },
   { key: 'quiet', short: 'q' },
   { key: 'shrink', long: ['shrink'] },
-  { key: 'preallocation', long: ['preallocation'], arg: true },
+  // Checked as it comes, as img_resize's getopt loop does.
+  { key: 'preallocation', long: ['preallocation'], arg: true, check: checkPrealloc },
   OBJECT_OPTION,
   { key: 'imageOpts', long: ['image-opts'] },
   ...TRUST_OPTIONS,
 ];
-
-const PREALLOC = new Set(['off', 'metadata', 'falloc', 'full']);
 
 const SHRINK_WARNING =
   "Shrinking an image will delete all data beyond the shrunken image's end. Before performing such an operation, make sure there is no important data there.";
@@ -34,7 +39,6 @@ export async function resizeCommand(argv: readonly string[], io: CliIo): Promise
     const size = argv[argv.length - 1] as string;
     const args = parseArgs(argv.slice(0, -1), SPECS);
     const prealloc = last(args, 'preallocation');
-    if (prealloc !== undefined && !PREALLOC.has(prealloc)) throw new InvalidArgumentError(`Invalid preallocation mode '${prealloc}'`);
     if (args.operands.length !== 1) throw new UsageError('Expecting image file name and size');
     const { filename, format } = imageArg(args.operands[0] as string, last(args, 'format'), args.flags.has('imageOpts'), io);
     try {
