@@ -19,6 +19,8 @@ import { join, resolve } from 'node:path';
 import { META_URL_HELPER, metaUrlPlugin } from './bundle-common.mjs';
 import { buildCodeCache } from './cli-cache.mjs';
 
+/** The bundle's end line (src/cli/launch.ts checks for it). */
+const BUNDLE_END = '// vdisk-bundle-end';
 const args = process.argv.slice(2);
 const dir = resolve(args.find((a) => !a.startsWith('--')) ?? 'dist');
 const sourcemap = !args.includes('--no-sourcemap');
@@ -71,7 +73,9 @@ try {
     // The first line names the build: a code cache made for another bundle is never used.
     // bin.js's #! line, kept by esbuild, is no script syntax: a comment keeps the lines where the map has them.
     if (f.path === bundle) {
-      const text = f.text.replace(/^#!/, '//#!');
+      // The last line of code is followed by an end line (before the source map's comment, which
+      // stays last): the launcher runs only a bundle that has both, never one an interrupted write cut.
+      const text = f.text.replace(/^#!/, '//#!').replace(/\n?(\/\/# sourceMappingURL=[^\n]*\n?)?$/, (_m, map) => `\n${BUNDLE_END}\n${map ?? ''}`);
       writeFileSync(f.path, `// vdisk-bundle ${createHash('sha256').update(text).digest('hex').slice(0, 32)}\n${text}`);
     }
     // ... so the source map's lines start one line later.

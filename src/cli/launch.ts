@@ -25,6 +25,10 @@ import { setUpProcess } from './process-setup.js';
 
 const debug = debuglog('vdisk');
 
+/** How scripts/bundle-cli.mjs starts a bundle (then its content hash) and ends its code. */
+const BUILD_LINE = '// vdisk-bundle ';
+const END_LINE = '\n// vdisk-bundle-end\n';
+
 /** Set (to anything) by scripts/cli-cache.mjs: write the code cache when the run ends. */
 const WRITE_CACHE_ENV = 'VDISK_WRITE_CODE_CACHE';
 
@@ -78,6 +82,15 @@ export function launch(file: string): boolean {
   try {
     source = fs.readFileSync(file, 'utf8');
   } catch {
+    return false;
+  }
+  // A bundle that is not whole (emptied or cut by an interrupted install or build) would run
+  // nothing, or part of the CLI, and exit 0: bin.js runs instead. Only its source map's comment
+  // may follow the end line.
+  const end = source.lastIndexOf(END_LINE);
+  const tail = end < 0 ? undefined : source.slice(end + END_LINE.length);
+  if (!source.startsWith(BUILD_LINE) || tail === undefined || !/^(\/\/# sourceMappingURL=[^\n]*\n?)?$/.test(tail)) {
+    debug('bundle %s is not whole; running bin.js', file);
     return false;
   }
   setUpProcess();

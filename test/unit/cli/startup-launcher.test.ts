@@ -45,16 +45,17 @@ before(() => {
 after(() => rmSync(work, { recursive: true, force: true }));
 
 /** A launcher in its own directory `name` under the scratch dir, with the given files beside it. */
-function launcherCopy(name: string, files: { bundle?: boolean; cache?: Buffer | 'copy' } = {}): string {
+function launcherCopy(name: string, files: { bundle?: boolean | ((whole: Buffer) => Buffer); cache?: Buffer | 'copy' } = {}): string {
   const dir = join(work, name);
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
   copyFileSync(LAUNCHER, join(dir, 'vdisk.cjs'));
-  if (files.bundle !== false) copyFileSync(BUNDLE, join(dir, 'vdisk-bundle.cjs'));
+  if (typeof files.bundle === 'function') writeFileSync(join(dir, 'vdisk-bundle.cjs'), files.bundle(readFileSync(BUNDLE)));
+  else if (files.bundle !== false) copyFileSync(BUNDLE, join(dir, 'vdisk-bundle.cjs'));
   if (files.cache === 'copy') copyFileSync(`${BUNDLE}.cache`, join(dir, 'vdisk-bundle.cjs.cache'));
   else if (files.cache) writeFileSync(join(dir, 'vdisk-bundle.cjs.cache'), files.cache);
-  // Without the bundle the launcher imports bin.js beside it: here, the real one.
-  if (files.bundle === false) writeFileSync(join(dir, 'bin.js'), `import ${JSON.stringify(BIN_JS)};\n`);
+  // Without a whole bundle the launcher imports bin.js beside it: here, the real one.
+  if (files.bundle !== undefined && files.bundle !== true) writeFileSync(join(dir, 'bin.js'), `import ${JSON.stringify(BIN_JS)};\n`);
   return join(dir, 'vdisk.cjs');
 }
 
@@ -119,6 +120,11 @@ describe('the launcher falls back', () => {
     ['with a cache V8 refuses (right key, damaged code)', { cache: 'copy' }, 'refused by V8'],
     ['with an empty cache file', { cache: Buffer.alloc(0) }, 'missing or for another build'],
     ['without the bundle (bin.js unbundled)', { bundle: false }, undefined],
+    // An interrupted install or build: such a bundle ran nothing (or part of the CLI) and exited 0.
+    ['with an empty bundle', { bundle: () => Buffer.alloc(0) }, 'not whole'],
+    ['with a bundle cut short', { bundle: (b) => b.subarray(0, b.length >> 1) }, 'not whole'],
+    ['with a bundle cut inside its last line of code', { bundle: (b) => b.subarray(0, b.indexOf('\n// vdisk-bundle-end') - 3) }, 'not whole'],
+    ['with a bundle whose build line is gone', { bundle: (b) => b.subarray(b.indexOf(0x0a) + 1) }, 'not whole'],
   ];
   for (const [name, files, status] of cases) {
     it(name, () => {
@@ -135,7 +141,8 @@ describe('the launcher falls back', () => {
       }
       // NODE_DEBUG=vdisk tells which path ran.
       const traced = node([bin, '--version'], work, { NODE_DEBUG: 'vdisk' }).stderr;
-      if (status) assert.match(traced, new RegExp(`^VDISK \\d+: code cache ${status}\n$`));
+      if (status === 'not whole') assert.match(traced, /^VDISK \d+: bundle .*vdisk-bundle\.cjs is not whole; running bin\.js\n$/);
+      else if (status) assert.match(traced, new RegExp(`^VDISK \\d+: code cache ${status}\n$`));
       else assert.equal(traced, '');
     });
   }
