@@ -21,7 +21,7 @@ import { localName, shownLocalName, type LocalName } from './protocol-name.js';
 import { stat } from '../io/fs-names.js';
 import { redactUrl } from '../io/http/url.js';
 import type { Layer } from './layer.js';
-import { backingError, openError, openLayer, type LayerContext } from './layer-open.js';
+import { backingError, namedDriver, openError, openLayer, type LayerContext } from './layer-open.js';
 import { layerAtSnapshot, type SnapshotSelector } from './snapshot-layer.js';
 import { defaultRegistry, type DriverRegistry } from './registry.js';
 import { assertRegularFile, openedReferenceCheck, resolveReference, type ResolverOptions } from './resolver.js';
@@ -177,6 +177,8 @@ async function openPlainTop(target: string | ByteStore, ctx: LayerContext, optio
   const name = targetName(target);
   let store: ByteStore;
   try {
+    // An unknown format is refused before the file is looked at, as qemu's bdrv_find_format is.
+    if (options.format !== undefined) namedDriver(ctx.registry, options.format);
     if (typeof target !== 'string') store = borrowStore(target);
     else if (networkScheme(target) !== undefined) store = await openUrl(target, options, readOnly);
     else store = await openLocal(localName(target), readOnly, options);

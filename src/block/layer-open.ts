@@ -74,6 +74,13 @@ function combineLocking(a: LockingMode | undefined, b: LockingMode | undefined):
   return a === 'auto' || b === 'auto' ? 'auto' : true;
 }
 
+/** The driver `format` names; qemu's words when there is none. */
+export function namedDriver(registry: DriverRegistry, format: string): FormatDriver {
+  const d = registry.find(format);
+  if (!d) throw new UnknownFormatError(`Unknown driver '${format}'`, { data: { format } });
+  return d;
+}
+
 /**
  * Opens a layer. The store is locked here, once the format is known; on
  * failure the files the image named are closed (the store is the caller's).
@@ -82,9 +89,7 @@ export async function openLayer(req: LayerRequest, ctx: LayerContext): Promise<L
   let driver: FormatDriver;
   let probedRaw = false;
   if (req.format !== undefined) {
-    const d = ctx.registry.find(req.format);
-    if (!d) throw new UnknownFormatError(`Unknown driver '${req.format}'`, { data: { format: req.format } });
-    driver = d;
+    driver = namedDriver(ctx.registry, req.format);
   } else {
     driver = await probeDriver(req.store, req.path, ctx.registry);
     probedRaw = driver.name === 'raw';

@@ -89,11 +89,12 @@ export async function checkCommand(argv: readonly string[], io: CliIo): Promise<
   const findings = new LineBatch(io);
   try {
     const args = parseArgs(argv, SPECS);
+    // The operand count, --output, then -T, as img_check checks them after its getopt loop.
+    if (args.operands.length !== 1) throw new UsageError('Expecting one image file name');
     const output = outputFormat(last(args, 'output'));
     const repair = repairMode(last(args, 'repair'));
     const quiet = args.flags.has('quiet');
     checkCacheMode(last(args, 'cache'), 'source');
-    if (args.operands.length !== 1) throw new UsageError('Expecting one image file name');
     const { filename, format } = imageArg(args.operands[0] as string, last(args, 'format'), args.flags.has('imageOpts'), io, args.flags.has('forceShare'));
     const onFinding = (line: string, kind?: 'report'): void => findings.add(`${kind === 'report' ? `${PROG}: ` : ''}${line}\n`);
     const report = await check(filename, { format, repair, forceShare: args.flags.has('forceShare'), onFinding, findingsTaken: () => findings.taken(), onWarning: warningPrinter(io), ...trustFrom(args), ...networkFrom(args), ...secretsFrom(args), ...ingestFrom(args) });

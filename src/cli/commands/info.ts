@@ -27,8 +27,9 @@ const SPECS: readonly OptSpec[] = [
 export async function infoCommand(argv: readonly string[], io: CliIo): Promise<number> {
   try {
     const args = parseArgs(argv, SPECS);
-    const output = outputFormat(last(args, 'output'));
+    // The operand count first, then --output, as img_info checks them after its getopt loop.
     if (args.operands.length !== 1) throw new UsageError('Expecting one image file name');
+    const output = outputFormat(last(args, 'output'));
     const { filename, format } = imageArg(args.operands[0] as string, last(args, 'format'), args.flags.has('imageOpts'), io, args.flags.has('forceShare'));
     const chain = args.flags.has('backingChain');
     const infos = await info(filename, { format, backingChain: chain, forceShare: args.flags.has('forceShare'), onWarning: warningPrinter(io), ...trustFrom(args), ...networkFrom(args), ...secretsFrom(args), ...ingestFrom(args) });

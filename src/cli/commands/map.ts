@@ -88,12 +88,13 @@ export async function mapCommand(argv: readonly string[], io: CliIo): Promise<nu
   let printedEntry = false;
   try {
     const args = parseArgs(argv, SPECS);
+    // The operand count first, then --output, as img_map checks them after its getopt loop.
+    if (args.operands.length !== 1) throw new UsageError('Expecting one image file name');
     output = outputFormat(last(args, 'output'));
     const s = last(args, 'start');
     const startOffset = s === undefined ? undefined : parseSize(s, 'start offset');
     const l = last(args, 'max');
     const maxLength = l === undefined ? undefined : parseMaxLength(l, startOffset ?? 0);
-    if (args.operands.length !== 1) throw new UsageError('Expecting one image file name');
     const { filename, format } = imageArg(args.operands[0] as string, last(args, 'format'), args.flags.has('imageOpts'), io, args.flags.has('forceShare'));
     // The image opens on the first entry: take it before printing anything, so an open error prints alone.
     const entries = await opened(map(filename, { format, startOffset, maxLength, forceShare: args.flags.has('forceShare'), onWarning: warningPrinter(io), ...trustFrom(args), ...networkFrom(args), ...secretsFrom(args) }), () => {
