@@ -47,6 +47,11 @@ export function cacheSemantics(mode: CacheMode = DEFAULT_CACHE_MODE): CacheSeman
   return SEMANTICS[mode];
 }
 
+/** True for the name of a cache mode (not `off`, which {@link parseCacheMode} maps to `none`). */
+export function isCacheMode(name: string): name is CacheMode {
+  return Object.hasOwn(SEMANTICS, name);
+}
+
 /**
  * Parses a cache mode name as qemu's bdrv_parse_cache_mode does (`off` is
  * another name for `none`). `what` words the error: `cache` gives
@@ -60,6 +65,6 @@ export function cacheSemantics(mode: CacheMode = DEFAULT_CACHE_MODE): CacheSeman
  */
 export function parseCacheMode(name: string, what = 'cache'): CacheMode {
   if (name === 'off') return 'none';
-  if (Object.hasOwn(SEMANTICS, name)) return name as CacheMode;
+  if (isCacheMode(name)) return name;
   throw new InvalidArgumentError(`Invalid ${what} option: ${name}`, { data: { cache: name } });
 }

@@ -16,7 +16,7 @@ import type { IngestPolicy } from '../block/ingest-policy.js';
 import { checkImageTarget } from '../block/target-check.js';
 import { defaultRegistry, type DriverRegistry } from '../block/registry.js';
 import { filesRead, openExistingTarget, prepareTarget, type OutputSpec, type OutputTarget } from '../block/target.js';
-import type { CacheMode } from '../core/cache-mode.js';
+import { isCacheMode, parseCacheMode, type CacheMode } from '../core/cache-mode.js';
 import { copyImage, type CopyCounters, type CopySettings } from './copy-loop.js';
 import { digestAlgorithm, OrderedDigest, type DigestAlgorithm } from './content-digest.js';
 import { checkSourceBitmaps, checkTargetBitmaps, copyBitmaps } from './convert-bitmaps.js';
@@ -81,9 +81,11 @@ export interface ConvertOptions extends JobOptions<ConvertPhase>, ResolverOption
   /**
    * Cache mode of the target (`-t`; default `writeback`: vdisk flushes the
    * target where qemu-img convert defaults to `unsafe`). `none`/`directsync`
-   * write with O_DIRECT.
+   * write with O_DIRECT. Another name (`off` is `none`) fails with EINVAL
+   * ("Invalid cache option: x") where qemu-img checks `-t`: after the sources
+   * are opened and the target created (and removed again).
    */
-  targetCache?: CacheMode | undefined;
+  targetCache?: CacheMode | 'off' | undefined;
   /** Cache mode of the sources and their backing files (`-T`; default `writeback`). */
   sourceCache?: CacheMode | undefined;
   /**
@@ -128,6 +130,8 @@ export interface ConvertResult {
 const DEFAULT_SPARSE = 4096;
 const CONCAT_BACKING = 'Having a backing file for the target makes no sense when concatenating multiple input images';
 const BUFFER_SIZE = 2 * 1024 * 1024;
+/** The formats whose qemu driver writes compressed clusters (the target image is asked again once open). */
+const COMPRESSING_DRIVERS: ReadonlySet<string> = new Set(['qcow2', 'qcow', 'vmdk']);
 
 function validate(sources: readonly Source[], opts: ConvertOptions): number {
   if (sources.length === 0) throw new InvalidArgumentError('Must specify image file name');
@@ -280,8 +284,11 @@ async function runConvert(sourceNames: readonly Source[], targetSpec: ImageTarge
   const openOpts: OpenImageOptions = { ...opts, format: opts.sourceFormat, readOnly: true, registry, cache: opts.sourceCache, noShare: true, signal: ctx.signal };
   // The target is the caller's own file: the ingest policy judges the sources only.
   const targetOpts: ConvertOptions = { ...opts, policy: undefined };
-  // -t for the target file; its backing files (-B) are read like the sources, with -T.
-  const targetCache = { cache: opts.targetCache, backingCache: opts.sourceCache };
+  // -t is checked where img_convert checks it: after the target is created, before it is opened (a
+  // bad one leaves no file: the created one is removed). The create itself then uses the default.
+  const cacheName: string | undefined = opts.targetCache;
+  const createCache = cacheName !== undefined && (cacheName === 'off' || isCacheMode(cacheName)) ? parseCacheMode(cacheName) : undefined;
+  const targetCacheMode = (): CacheMode | undefined => (cacheName === undefined ? undefined : parseCacheMode(cacheName, 'cache'));
   const sources: BlockDevice[] = [];
   let dev: BlockDevice | undefined;
   let output: OutputTarget | undefined;
@@ -293,13 +300,17 @@ async function runConvert(sourceNames: readonly Source[], targetSpec: ImageTarge
     // qemu-img 7.2 prints this and exits 0 without copying; vdisk fails (exit 1).
     if (opts.targetIsZero && opts.backingFile !== undefined) throw new InvalidArgumentError('targetIsZero cannot be used when the destination image has a backing file', { reason: 'target-is-zero-with-backing' });
     if (opts.noCreate && opts.backingFile !== undefined && sources.length > 1) throw new InvalidArgumentError(CONCAT_BACKING);
-    if (opts.bitmaps) checkSourceBitmaps(sources, opts.skipBrokenBitmaps === true); // --bitmaps: refused before anything is written
     const format = opts.targetFormat ?? 'raw';
     // The target's own files (extents, data file) may not be files the sources read either.
     const refuse = await filesRead(sources, sourceNames);
+    // --bitmaps: refused before anything is written, where img_convert checks it (after the create options).
+    const checkBitmaps = (): void => {
+      if (opts.bitmaps) checkSourceBitmaps(sources, opts.skipBrokenBitmaps === true);
+    };
     if (opts.noCreate || newTarget === undefined) {
+      checkBitmaps();
       const given = isImageOptions(targetSpec) ? undefined : format;
-      dev = await openExistingTarget(targetSpec, { ...targetOpts, format: given, registry, forceShare: false, noShare: false, snapshot: undefined, refuse, ...targetCache });
+      dev = await openExistingTarget(targetSpec, { ...targetOpts, format: given, registry, forceShare: false, noShare: false, snapshot: undefined, refuse, cache: targetCacheMode(), backingCache: opts.sourceCache });
       if (dev.size < total) throw new InvalidArgumentError('output file is smaller than input file', { file: target, data: { targetSize: dev.size, sourceSize: total } });
     } else {
       // Quiet otherwise: qemu-img convert creates without opening -B's file; the target's open below reports it.
@@ -314,15 +325,19 @@ async function runConvert(sourceNames: readonly Source[], targetSpec: ImageTarge
       const plan = await planTarget(newTarget, { ...targetOpts, onProgress: undefined, format, size: undefined, options, registry, refuse, onWarning, refuseBacking, backingUnsafe: true });
       const prealloc = plan.printedOptions.find(([k]) => k === 'preallocation')?.[1];
       const encrypted = plan.printedOptions.some(([k, v]) => k === 'encrypt.format' || (k === 'encryption' && v === 'on'));
+      // img_convert asks the format driver first (block_driver_can_compress), then the options.
+      if (opts.compress && !COMPRESSING_DRIVERS.has(plan.format)) throw new InvalidArgumentError('Compression not supported for this file format');
       if (opts.compress && encrypted) throw new UnsupportedError('Compression and encryption not supported at the same time');
       if (opts.compress && prealloc !== undefined && prealloc !== 'off') throw new InvalidArgumentError('Compression and preallocation not supported at the same time');
+      checkBitmaps();
       // A single new regular file is written under a temporary name and renamed when complete;
       // multi-file images, symlinks and devices are written in place, as qemu-img does (block/target.ts).
       // A store is the caller's: written in place, never renamed, removed or closed.
       output = prepareTarget(newTarget, { multiFile: plan.extraFiles, locking: opts.locking, refuse, network: networkOf({ ...opts, signal: ctx.signal }) });
-      await executeTarget(plan, output, target, opts.targetCache);
+      await executeTarget(plan, output, target, createCache);
+      const cache = targetCacheMode();
       const { spec: written, ...how } = writtenTarget(output, format, plan);
-      dev = await openWritten(written, output.path, target, { ...targetOpts, ...how, readOnly: false, registry, forceShare: false, snapshot: undefined, locking: output.locking, ...targetCache });
+      dev = await openWritten(written, output.path, target, { ...targetOpts, ...how, readOnly: false, registry, forceShare: false, snapshot: undefined, locking: output.locking, cache, backingCache: opts.sourceCache });
     }
     if (opts.bitmaps) checkTargetBitmaps(dev, format); // --bitmaps: the target must be able to store them
     const unit = dev.granularity;

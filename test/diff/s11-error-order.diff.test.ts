@@ -46,7 +46,65 @@ const CASES: readonly (readonly string[])[] = [
   ['snapshot', '-f', 'bogus', '-l', 'nonexist'],
 ];
 
+/** img_convert's order: its post-getopt checks, -o help, the operand count, -T, the sources, -O and -o, compression, --bitmaps, the create, then -t. */
+const CONVERT: readonly (readonly string[])[] = [
+  ['-O', 'bogus', '-t', 'bogus'],
+  ['-t', 'bogus', '-f', 'bogus'],
+  ['-t', 'bogus', '-o', 'bogus=1'],
+  ['-t', 'bogus', '-B', 'b.qcow2', '-O', 'raw'],
+  ['-t', 'bogus', '--target-is-zero'],
+  ['-T', 'bogus', '--target-is-zero'],
+  ['-t', 'bogus', '-n', '-o', 'cluster_size=4k'],
+  ['-T', 'bogus', '-n', '-o', 'cluster_size=4k'],
+  ['-t', 'bogus', '-O', 'qcow2', '-o', 'cluster_size=3'],
+  ['-t', 'bogus', '--bitmaps', '-O', 'raw'],
+  ['-t', 'bogus', '-n'],
+  ['-t', 'bogus', '-c', '-O', 'raw'],
+  ['-o', 'bogus=1', '--bitmaps', '-O', 'raw'],
+  ['--bitmaps', '-O', 'raw', '-B', 'b.qcow2'],
+  ['--bitmaps', '-O', 'bogus'],
+  ['--bitmaps', '-c', '-O', 'raw'],
+  ['-c', '-O', 'qcow2', '-o', 'preallocation=full', '-O', 'raw'],
+  ['-c', '-C', '-o', 'help'],
+  ['-o', 'help', '--target-is-zero'],
+  ['--skip-broken-bitmaps', '-c', '-C'],
+  ['--target-image-opts', '-o', 'x=y', '-n'],
+  ['-t', 'off', '-O', 'qcow2'],
+];
+
+/** The backing format each creating driver checks first (qcow2 after its version): qemu's BlockdevDriver names. */
+const CREATE: readonly (readonly string[])[] = [
+  ...['qcow2', 'qed', 'qcow'].flatMap((f) => [
+    ['-f', f, '-F', 'bogus', 'out', '1M'],
+    ['-f', f, '-F', 'bogus', '-o', 'cluster_size=3', 'out', '1M'],
+    ['-f', f, '-F', 'file', 'out', '1M'],
+    ['-f', f, '-F', 'nbd', 'out', '1M'],
+    ['-f', f, '-F', 'iser', 'out', '1M'],
+    ['-f', f, '-F', 'bogus', '-u', '-b', 'b.qcow2', 'out', '1M'],
+    ['-f', f, '-F', 'bogus', 'out', '0'],
+  ]),
+  ['-f', 'qcow2', '-F', 'bogus', '-o', 'compat=bogus', 'out', '1M'],
+  ['-f', 'qcow2', '-F', 'bogus', '-o', 'preallocation=bogus', 'out', '1M'],
+];
+
 describe('which of two errors is reported, as qemu-img reports it', () => {
+  it('convert and create: every case prints and exits as qemu-img 7.2', (t) => {
+    if (!requireQemu(t)) return;
+    const cases = [...CONVERT.map((a) => ['convert', ...a, 'b.qcow2', 'out']), ...CREATE.map((a) => ['create', '-q', ...a])];
+    for (const args of cases) {
+      const runs = [qemuImg, vdisk].map((tool) => {
+        rmSync(join(cwd, 'out'), { force: true });
+        qemuImgOk(['create', '-q', '-f', 'qcow2', 'b.qcow2', '1M'], { cwd });
+        return tool(args, { cwd });
+      });
+      const [theirs, ours] = runs as [{ stdout: string; stderr: string; status: number | null }, { stdout: string; stderr: string; status: number | null }];
+      const what = args.join(' ');
+      assert.equal(ours.stdout, theirs.stdout, what);
+      assert.equal(ours.stderr, asVdisk(theirs.stderr), what);
+      assert.equal(ours.status, theirs.status, what);
+    }
+  });
+
   it('every case prints and exits as qemu-img 7.2', (t) => {
     if (!requireQemu(t)) return;
     qemuImgOk(['create', '-q', '-f', 'raw', 'r.raw', '1M'], { cwd });

@@ -4,6 +4,7 @@ import { parseSize } from '../../core/sizes.js';
 import { convert } from '../../jobs/convert.js';
 import { digestAlgorithm } from '../../jobs/content-digest.js';
 import { optionLists, parseArgs, last, type OptSpec } from '../args.js';
+import type { CacheMode } from '../../core/cache-mode.js';
 import { cacheOption } from '../cache-option.js';
 import { PROG, reportError, warningPrinter, type CliIo } from '../context.js';
 import { qemuStrtoi } from '../c-number.js';
@@ -71,11 +72,15 @@ const SPECS: readonly OptSpec[] = [
   ...INGEST_OPTIONS,
 ];
 
-function checkCombinations(flags: Set<string>, sparseGiven: boolean): void {
+/** img_convert's checks after its getopt loop, in its order (before `-o help`, the operand count and -T). */
+function checkCombinations(flags: Set<string>, sparseGiven: boolean, optionsGiven: boolean): void {
+  if (flags.has('skipBrokenBitmaps') && !flags.has('bitmaps')) throw new InvalidArgumentError('Use of --skip-broken-bitmaps requires --bitmaps');
   if (flags.has('copyRange') && flags.has('compress')) throw new InvalidArgumentError('Cannot enable copy offloading when -c is used');
   if (flags.has('copyRange') && sparseGiven) throw new InvalidArgumentError('Cannot enable copy offloading when -S is used');
   if (flags.has('copyRange') && flags.has('salvage')) throw new InvalidArgumentError('Cannot use copy offloading in salvaging mode');
-  if (flags.has('skipBrokenBitmaps') && !flags.has('bitmaps')) throw new InvalidArgumentError('Use of --skip-broken-bitmaps requires --bitmaps');
+  if (flags.has('targetImageOpts') && !flags.has('noCreate')) throw new InvalidArgumentError('--target-image-opts requires use of -n flag');
+  if (flags.has('noCreate') && optionsGiven) throw new InvalidArgumentError('-o has no effect when skipping image creation');
+  if (flags.has('targetIsZero') && !flags.has('noCreate')) throw new InvalidArgumentError('--target-is-zero requires use of -n flag');
 }
 
 /** `vdisk convert [options] filename [filename2 [...]] output_filename` */
@@ -84,20 +89,18 @@ export async function convertCommand(argv: readonly string[], io: CliIo): Promis
     const args = parseArgs(argv, SPECS);
     const targetFormat = last(args, 'targetFormat') ?? 'raw';
     const optionStrings = optionLists(args);
-    if (optionStrings.some((o) => isHelpRequest(parseOptionString(o)))) return await printOptionHelp(io, targetFormat, args.operands.at(-1));
     const sparseArg = last(args, 'sparse');
-    checkCombinations(args.flags, sparseArg !== undefined);
+    checkCombinations(args.flags, sparseArg !== undefined, optionStrings.length > 0);
+    if (optionStrings.some((o) => isHelpRequest(parseOptionString(o)))) return await printOptionHelp(io, targetFormat, args.operands.at(-1));
     const sparseSize = sparseArg === undefined ? 4096 : sparseBuffer(sparseArg);
     const m = last(args, 'parallel');
     const parallel = m === undefined ? undefined : coroutines(m);
     const rate = last(args, 'rate');
     const rateLimit = rate === undefined ? undefined : parseSize(rate, 'rate limit');
     if (args.operands.length < 2) throw new InvalidArgumentError('Must specify image file name');
-    // -T, then -t, as qemu-img checks them (qemu checks -t only after creating the target; vdisk before)
     const sourceCache = cacheOption(last(args, 'srcCache'), 'source');
-    const targetCache = cacheOption(last(args, 'cache'));
     if (readsStdin(args.operands.slice(0, -1))) {
-      return await convertStdin(args, io, args.operands.at(-1) as string, { targetFormat, options: optionStrings.length > 0 ? optionStrings : undefined, targetCache, parallel });
+      return await convertStdin(args, io, args.operands.at(-1) as string, { targetFormat, options: optionStrings.length > 0 ? optionStrings : undefined, targetCache: cacheOption(last(args, 'cache')), parallel });
     }
     let sourceFormat = last(args, 'format');
     let sources: ImageTarget[] = args.operands.slice(0, -1);
@@ -108,7 +111,6 @@ export async function convertCommand(argv: readonly string[], io: CliIo): Promis
       sourceFormat = undefined;
     }
     if (args.flags.has('targetImageOpts')) {
-      if (!args.flags.has('noCreate')) throw new InvalidArgumentError('--target-image-opts requires use of -n flag');
       if (last(args, 'targetFormat') !== undefined) throw new InvalidArgumentError('--image-opts and --format are mutually exclusive');
       target = parseImageOpts(target as string, io);
     }
@@ -118,6 +120,8 @@ export async function convertCommand(argv: readonly string[], io: CliIo): Promis
     const digestArg = last(args, 'digest');
     const preset = last(args, 'preset');
     // Writing to stdout needs the stream machinery (node:stream, node:tty, the archive presets): loaded only then.
+    // A stream has no target file to create first: -t is checked before anything is read.
+    if (target === '-') cacheOption(last(args, 'cache'));
     if (target === '-' && preset !== undefined) {
       const { checkStreamable, presetToStdout } = await import('./convert-stdout.js');
       checkStreamable((k) => args.flags.has(k) || last(args, k) !== undefined, sources.length);
@@ -157,7 +161,8 @@ export async function convertCommand(argv: readonly string[], io: CliIo): Promis
       snapshot,
       bitmaps: args.flags.has('bitmaps'),
       skipBrokenBitmaps: args.flags.has('skipBrokenBitmaps'),
-      targetCache,
+      // Checked by the job where img_convert checks it: once the target is created.
+      targetCache: last(args, 'cache') as CacheMode | undefined,
       sourceCache,
       digest: digestArg === undefined ? undefined : digestAlgorithm(digestArg),
       onWarning: warningPrinter(io),

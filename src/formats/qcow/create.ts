@@ -6,6 +6,7 @@
  * unmodified sectors), the header, the backing file name right after it
  * and a zeroed L1 table at the next 8-byte boundary.
  */
+import { DRIVER_NAMES } from '../blockdev-drivers.js';
 import { encodeName } from '../../core/byte-names.js';
 import { alignUp } from '../../core/bytes.js';
 import { InvalidArgumentError } from '../../core/errors.js';
@@ -42,6 +43,8 @@ interface QcowCreateParams {
  * @throws {InvalidArgumentError} with qemu-img's messages
  */
 function parseQcowCreate(size: number, o: ReadonlyMap<string, OptionValue>): QcowCreateParams {
+  const backingFmt = o.get('backing_fmt');
+  if (typeof backingFmt === 'string' && !DRIVER_NAMES.has(backingFmt)) throw new InvalidArgumentError(`unrecognized backing format '${backingFmt}'`);
   let format = o.get('encrypt.format') as string | undefined;
   if (o.get('encryption') === true) {
     if (format !== undefined) throw new InvalidArgumentError("'encrypt.format' and its alias 'encryption' can't be used at the same time");

@@ -3,6 +3,7 @@
  * qemu's messages, then a fresh image laid out as QEMU does (header,
  * refcount table, refcount block, L1) and optional preallocation.
  */
+import { BLOCKDEV_DRIVERS } from '../blockdev-drivers.js';
 import { encodeName } from '../../core/byte-names.js';
 import { alignUp } from '../../core/bytes.js';
 import { InvalidArgumentError, VdiskError } from '../../core/errors.js';
@@ -111,6 +112,8 @@ export function parseCreateOptions(size: number, o: ReadonlyMap<string, OptionVa
   // The rest in the order qemu's QAPI visitor reads BlockdevCreateOptionsQcow2.
   const compat = enumValue(o, 'compat', 'version', ['0.10', 'v2', '1.1', 'v3'] as const, '1.1');
   const version = compat === '0.10' || compat === 'v2' ? 2 : 3;
+  const backingFmt = str(o, 'backing_fmt');
+  if (backingFmt !== undefined && !BLOCKDEV_DRIVERS.has(backingFmt)) throw new InvalidArgumentError(`Parameter 'backing-fmt' does not accept value '${backingFmt}'`);
   const encrypted = encryptionFormat(o);
   const preallocation = enumValue(o, 'preallocation', 'preallocation', ['off', 'metadata', 'falloc', 'full'] as const, 'off');
   if (Number.isNaN(o.get('refcount_bits'))) throw new InvalidArgumentError("Parameter 'refcount-bits' expects integer");
@@ -139,7 +142,7 @@ export function parseCreateOptions(size: number, o: ReadonlyMap<string, OptionVa
     preallocation,
     compressionType: ctype === 'zstd' ? COMPRESSION_ZSTD : COMPRESSION_ZLIB,
     backingFile: str(o, 'backing_file'),
-    backingFmt: str(o, 'backing_fmt'),
+    backingFmt,
     dataFile: str(o, 'data_file'),
     dataFileRaw: bool(o, 'data_file_raw'),
     lazyRefcounts: bool(o, 'lazy_refcounts'),
