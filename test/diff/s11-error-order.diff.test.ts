@@ -19,6 +19,12 @@ after(() => dir.cleanup());
 const cwd = dir.path;
 
 const CASES: readonly (readonly string[])[] = [
+  // img_rebase: the operand count, -b or -u, then -t and -T
+  ['rebase', '-t', 'bogus', 'r.raw'],
+  ['rebase', '-T', 'bogus', '-t', 'bogus', 'r.raw'],
+  ['rebase', '-t', 'bogus', '-u', 'a', 'b'],
+  ['rebase', '-T', 'bogus', '-t', 'bogus', '-u', 'r.raw'],
+  ['rebase', '-T', 'bogus', '-u', 'r.raw'],
   ['info', '--output=bogus'],
   ['info', '--output=bogus', 'a', 'b'],
   ['info', '-f', 'bogus', 'nonexist'],

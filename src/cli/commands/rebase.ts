@@ -29,12 +29,13 @@ export async function rebaseCommand(argv: readonly string[], io: CliIo): Promise
   try {
     const args = parseArgs(argv, SPECS);
     const quiet = args.flags.has('quiet');
-    checkCacheMode(last(args, 'cache'));
-    checkCacheMode(last(args, 'backingCache'), 'source');
+    // img_rebase's order after its getopt loop: the operand count, -b or -u, then -t and -T.
     if (args.operands.length !== 1) throw new UsageError('Expecting one image file name');
     const unsafe = args.flags.has('unsafe');
     const backing = last(args, 'backing');
     if (!unsafe && backing === undefined) throw new UsageError('Must specify backing file (-b) or use unsafe mode (-u)');
+    checkCacheMode(last(args, 'cache'));
+    checkCacheMode(last(args, 'backingCache'), 'source');
     const { filename, format } = imageArg(args.operands[0] as string, last(args, 'format'), args.flags.has('imageOpts'), io, args.flags.has('forceShare'));
     const job = rebase(filename, backing, {
       format,
