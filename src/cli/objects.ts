@@ -5,6 +5,7 @@
  * by id; other objects are checked and left alone: a command line
  * qemu-img refuses is refused here too.
  */
+import { isQNumber, parseQemuJson, toQemuJson } from '../core/qemu-json.js';
 import { nodeCrypto } from '../core/random.js';
 import { readFileSync } from 'node:fs';
 
@@ -39,15 +40,12 @@ export class ObjectHelpRequest extends Error {
 }
 
 function properties(text: string): Map<string, string> {
-  if (text.trimStart().startsWith('{')) {
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(text);
-    } catch {
-      throw new InvalidArgumentError(`JSON parse error, ${text}`);
-    }
-    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new InvalidArgumentError('Invalid JSON object given');
-    return new Map(Object.entries(parsed).map(([k, v]) => [k, typeof v === 'string' ? v : JSON.stringify(v)]));
+  // Only a first character '{' makes JSON (qemu looks at optarg[0]): ' {…}' is a key=value list.
+  if (text.startsWith('{')) {
+    // qemu's own JSON parser and its messages ("JSON parse error, invalid keyword 'bad'").
+    const parsed = parseQemuJson(text);
+    if (!(parsed instanceof Map)) throw new InvalidArgumentError('Invalid JSON object given');
+    return new Map([...parsed].map(([k, v]) => [k, typeof v === 'string' ? v : isQNumber(v) ? v.num : toQemuJson(v)]));
   }
   const props = new Map<string, string>();
   splitEscaped(text).forEach((part, i) => {
@@ -90,8 +88,24 @@ function checkObject(text: string): void {
   }
 }
 
-/** The `--object` option every command accepts, checked as it is parsed. */
-export const OBJECT_OPTION: OptSpec = { key: 'object', long: ['object'], arg: true, multi: true, check: checkObject };
+/**
+ * The `--object` option, checked as it is parsed; a bad one exits with
+ * `exitCode` (compare's 2: img_compare exits 2) or the usual 1.
+ */
+export function objectOption(exitCode?: number): OptSpec {
+  const check = (text: string): void => {
+    try {
+      checkObject(text);
+    } catch (err) {
+      if (exitCode === undefined || !(err instanceof InvalidArgumentError)) throw err;
+      throw new InvalidArgumentError(err.message, { hint: err.hint, exitCode });
+    }
+  };
+  return { key: 'object', long: ['object'], arg: true, multi: true, check };
+}
+
+/** The `--object` option every command but compare accepts. */
+export const OBJECT_OPTION: OptSpec = objectOption();
 
 const QEMU_BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
 

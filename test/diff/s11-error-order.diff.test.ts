@@ -19,6 +19,12 @@ after(() => dir.cleanup());
 const cwd = dir.path;
 
 const CASES: readonly (readonly string[])[] = [
+  // --object: qemu's JSON parser and messages, JSON only from a first '{', and compare's exit 2
+  ...['compare', 'info'].flatMap((c) =>
+    ['{bad', '{}', '[1]', '{"qom-type":"secret","id":"x","data":"a"', '{"qom-type":"secret","id":"x","file":"/nonexistent/s"}', ' {"qom-type":"secret"}', 'secret,id=x', 'secret,id=x,data=a,keyid=y', 'bogus,id=x'].map((o) =>
+      c === 'compare' ? ['compare', '--object', o, 'r.raw', 'r.raw'] : ['info', '--object', o, 'r.raw'],
+    ),
+  ),
   // img_rebase: the operand count, -b or -u, then -t and -T
   ['rebase', '-t', 'bogus', 'r.raw'],
   ['rebase', '-T', 'bogus', '-t', 'bogus', 'r.raw'],

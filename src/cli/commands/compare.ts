@@ -8,7 +8,7 @@ import type { ImageTarget } from '../../block/chain.js';
 import { PROGRESS_OPTION, awaitWithProgress, progressMode } from '../progress-bar.js';
 import { TRUST_OPTIONS, trustFrom } from '../trust-options.js';
 import { NETWORK_OPTIONS, networkFrom } from '../network-flags.js';
-import { OBJECT_OPTION, secretsFrom } from '../objects.js';
+import { objectOption, secretsFrom } from '../objects.js';
 
 const SPECS: readonly OptSpec[] = [
   { key: 'formatA', short: 'f', long: ['a-format'], arg: true },
@@ -18,7 +18,7 @@ const SPECS: readonly OptSpec[] = [
   PROGRESS_OPTION,
   { key: 'quiet', short: 'q', long: ['quiet'] },
   { key: 'forceShare', short: 'U', long: ['force-share'] },
-  OBJECT_OPTION,
+  objectOption(2),
   { key: 'imageOpts', long: ['image-opts'] },
   ...TRUST_OPTIONS,
   ...NETWORK_OPTIONS,
@@ -29,6 +29,14 @@ export async function compareCommand(argv: readonly string[], io: CliIo): Promis
   let quiet = false;
   try {
     const args = parseArgs(argv, SPECS);
+    // qemu creates --object secrets inside its getopt loop, and img_compare exits 2 when one fails.
+    let secrets: ReturnType<typeof secretsFrom>;
+    try {
+      secrets = secretsFrom(args);
+    } catch (err) {
+      reportError(io, err);
+      return 2;
+    }
     quiet = args.flags.has('quiet');
     if (args.operands.length !== 2) throw new UsageError('Expecting two image file names');
     // qemu-img compare exits 2 for a bad -T, like an open failure
@@ -54,7 +62,7 @@ export async function compareCommand(argv: readonly string[], io: CliIo): Promis
       if (!quiet) io.stdout(line + '\n');
     };
     const printWarning = warningPrinter(io);
-    const job = compare(fileA, fileB, { formatA, formatB, strict: args.flags.has('strict'), cache, forceShare: args.flags.has('forceShare'), onWarning: (w) => (w.code === 'size-mismatch' ? say(`Warning: ${w.message}`) : printWarning(w)), ...trustFrom(args), ...networkFrom(args), ...secretsFrom(args) });
+    const job = compare(fileA, fileB, { formatA, formatB, strict: args.flags.has('strict'), cache, forceShare: args.flags.has('forceShare'), onWarning: (w) => (w.code === 'size-mismatch' ? say(`Warning: ${w.message}`) : printWarning(w)), ...trustFrom(args), ...networkFrom(args), ...secrets });
     // qemu-img prints the result while the progress line is still open and ends the line last.
     const progress = progressMode(args, quiet);
     // qemu-img compare draws its progress in steps of more than 2% (qemu_progress_init(progress, 2.0)).
