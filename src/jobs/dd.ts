@@ -73,7 +73,8 @@ async function runDd(input: ImageTarget, spec: OutputSpec, opts: DdOptions, ctx:
       }
       throw err;
     }
-    dst = await BlockDevice.open(target.image, { ...opts, format, readOnly: false, backing: false, locking: target.locking });
+    // -U shares the input only (img_dd opens the output without force-share).
+    dst = await BlockDevice.open(target.image, { ...opts, format, readOnly: false, backing: false, locking: target.locking, forceShare: false });
     if (skippedPastEnd) ctx.warn({ code: 'dd-skip', message: `${src.filename}: cannot skip to specified offset` });
     let inPos = skippedPastEnd ? size : skip * bs;
     const chunk = Math.max(bs, Math.floor(CHUNK / bs) * bs);

@@ -54,8 +54,14 @@ const CASES: readonly (readonly string[])[] = [
   ['amend', '-f', 'bogus', '-o', 'x=y', 'nonexist'],
   ['bitmap', '-f', 'bogus', '--add', 'nonexist', 'b0'],
   ['dd', '-f', 'bogus', 'if=nonexist', 'of=out'],
+  // -U shares the input only: the output was opened with force-share and refused
+  ['dd', '-U', 'if=r.raw', 'of=out'],
+  ['dd', '-U', '-O', 'qcow2', 'if=r.raw', 'of=out'],
   ['bench', '-f', 'bogus', 'nonexist'],
   ['snapshot', '-f', 'bogus', '-l', 'nonexist'],
+  // no action: qemu-img opens the image for writing, so -U is refused
+  ['snapshot', '-U', 'r.raw'],
+  ['snapshot', '-q', 'r.raw'],
 ];
 
 /** img_convert's order: its post-getopt checks, -o help, the operand count, -T, the sources, -O and -o, compression, --bitmaps, the create, then -t. */

@@ -89,7 +89,8 @@ export async function snapshotCommand(argv: readonly string[], io: CliIo): Promi
     // qemu-img 7.2 opens the image for writing and does nothing else when no action is given:
     // the open still fails as any writable open fails, and still repairs a dirty image.
     if (action === undefined) {
-      const dev = await open(filename, { format, readOnly: false, onWarning: warningPrinter(io), ...trustFrom(args), ...secretsFrom(args) });
+      // -U too: a writable open refuses it (force-share=on can only be used with read-only images).
+      const dev = await open(filename, { format, readOnly: false, forceShare: args.flags.has('forceShare'), onWarning: warningPrinter(io), ...trustFrom(args), ...secretsFrom(args) });
       await dev.close();
       return 0;
     }
