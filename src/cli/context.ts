@@ -1,4 +1,5 @@
 import { InvalidArgumentError, VdiskError } from '../core/errors.js';
+import { parseSize } from '../core/sizes.js';
 import { UsageError } from './args.js';
 import { ObjectHelpRequest } from './objects.js';
 import { cliWording } from './qemu-wording.js';
@@ -54,21 +55,21 @@ export function outputFormat(value: string | undefined): 'human' | 'json' {
   throw new InvalidArgumentError('--output must be used with human or json as argument.');
 }
 
-/** qemu-img's cvtnum: sizes given on the command line, with its two-line syntax error. */
-export function cvtnum(io: CliIo, what: string, value: string, parse: (v: string) => number): number | undefined {
+/** qemu-img's cvtnum: a size given on the command line, or undefined once its error (two lines for bad syntax) is printed. */
+export function cvtnum(io: CliIo, what: string, value: string): number | undefined {
   try {
-    return parse(value);
+    return parseSize(value, what);
   } catch (err) {
-    if (!reportSizeSyntax(io, err, what)) reportError(io, err);
+    reportError(io, err);
     return undefined;
   }
 }
 
 /** Prints cvtnum's two lines for a size that does not parse (reason `size-syntax`); false for any other error. */
-export function reportSizeSyntax(io: CliIo, err: unknown, what?: string): boolean {
+function reportSizeSyntax(io: CliIo, err: unknown): boolean {
   if (!(err instanceof VdiskError && err.reason === 'size-syntax')) return false;
   // parseSize names the value in `data.what`; other size-syntax errors (resize's) carry their own text.
-  const named = what ?? err.data?.['what'];
+  const named = err.data?.['what'];
   if (typeof named !== 'string') return false;
   io.stderr(`${PROG}: Invalid ${named} specified. You may use k, M, G, T, P or E suffixes for\n${PROG}: kilobytes, megabytes, gigabytes, terabytes, petabytes and exabytes.\n`);
   return true;

@@ -47,9 +47,10 @@ export function cacheSemantics(mode: CacheMode = DEFAULT_CACHE_MODE): CacheSeman
   return SEMANTICS[mode];
 }
 
-/** True for the name of a cache mode (not `off`, which {@link parseCacheMode} maps to `none`). */
-export function isCacheMode(name: string): name is CacheMode {
-  return Object.hasOwn(SEMANTICS, name);
+/** The cache mode `name` names (`off` is `none`), or undefined for a name qemu does not know. */
+export function cacheModeNamed(name: string): CacheMode | undefined {
+  if (name === 'off') return 'none';
+  return Object.hasOwn(SEMANTICS, name) ? (name as CacheMode) : undefined;
 }
 
 /**
@@ -64,7 +65,7 @@ export function isCacheMode(name: string): name is CacheMode {
  * @throws {InvalidArgumentError} EINVAL for an unknown name
  */
 export function parseCacheMode(name: string, what = 'cache'): CacheMode {
-  if (name === 'off') return 'none';
-  if (isCacheMode(name)) return name;
+  const mode = cacheModeNamed(name);
+  if (mode !== undefined) return mode;
   throw new InvalidArgumentError(`Invalid ${what} option: ${name}`, { data: { cache: name } });
 }

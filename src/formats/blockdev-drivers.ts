@@ -1,3 +1,5 @@
+import { InvalidArgumentError } from '../core/errors.js';
+
 /**
  * The driver names qemu-img 7.2 (Debian's build) knows: its BlockdevDriver
  * enum, which qcow2's and qed's create options check `backing_fmt` against
@@ -14,3 +16,8 @@ export const BLOCKDEV_DRIVERS: ReadonlySet<string> = new Set([
 
 /** The names bdrv_find_format knows: those, and `iser` (the iSCSI driver's second name, not in the enum). */
 export const DRIVER_NAMES: ReadonlySet<string> = new Set([...BLOCKDEV_DRIVERS, 'iser']);
+
+/** The QAPI check of a `backing-fmt` create option (qcow2's and qed's), in qemu's words. */
+export function checkBackingFormatOption(value: unknown): void {
+  if (typeof value === 'string' && !BLOCKDEV_DRIVERS.has(value)) throw new InvalidArgumentError(`Parameter 'backing-fmt' does not accept value '${value}'`);
+}

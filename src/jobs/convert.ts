@@ -16,7 +16,7 @@ import type { IngestPolicy } from '../block/ingest-policy.js';
 import { checkImageTarget } from '../block/target-check.js';
 import { defaultRegistry, type DriverRegistry } from '../block/registry.js';
 import { filesRead, openExistingTarget, prepareTarget, type OutputSpec, type OutputTarget } from '../block/target.js';
-import { isCacheMode, parseCacheMode, type CacheMode } from '../core/cache-mode.js';
+import { cacheModeNamed, parseCacheMode, type CacheMode } from '../core/cache-mode.js';
 import { copyImage, type CopyCounters, type CopySettings } from './copy-loop.js';
 import { digestAlgorithm, OrderedDigest, type DigestAlgorithm } from './content-digest.js';
 import { checkSourceBitmaps, checkTargetBitmaps, copyBitmaps } from './convert-bitmaps.js';
@@ -287,7 +287,7 @@ async function runConvert(sourceNames: readonly Source[], targetSpec: ImageTarge
   // -t is checked where img_convert checks it: after the target is created, before it is opened (a
   // bad one leaves no file: the created one is removed). The create itself then uses the default.
   const cacheName: string | undefined = opts.targetCache;
-  const createCache = cacheName !== undefined && (cacheName === 'off' || isCacheMode(cacheName)) ? parseCacheMode(cacheName) : undefined;
+  const createCache = cacheName === undefined ? undefined : cacheModeNamed(cacheName);
   const targetCacheMode = (): CacheMode | undefined => (cacheName === undefined ? undefined : parseCacheMode(cacheName, 'cache'));
   const sources: BlockDevice[] = [];
   let dev: BlockDevice | undefined;

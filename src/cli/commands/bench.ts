@@ -1,6 +1,6 @@
 import { InvalidArgumentError } from '../../core/errors.js';
 import { parseSize } from '../../core/sizes.js';
-import { parseCacheMode } from '../../core/cache-mode.js';
+import { cacheModeNamed } from '../../core/cache-mode.js';
 import { bench } from '../../jobs/bench.js';
 import { parseArgs, UsageError, last, type OptSpec } from '../args.js';
 import { qemuStrtoul } from '../c-number.js';
@@ -24,8 +24,6 @@ function ranged(what: string, text: string): number {
   return v;
 }
 
-const CACHE_MODES = ['none', 'off', 'writeback', 'writethrough', 'directsync', 'unsafe'];
-
 /** Each option's value as img_bench reads it inside its getopt loop: a bad one fails where it stands, a later good one or not. */
 const VALUES = {
   count: (v: string) => strtoul(v, INT_MAX, 'Invalid request count specified'),
@@ -38,8 +36,9 @@ const VALUES = {
   size: (v: string) => ranged('buffer size', v),
   step: (v: string) => ranged('step_size', v),
   cache: (v: string) => {
-    if (!CACHE_MODES.includes(v)) throw new InvalidArgumentError('Invalid cache mode');
-    return parseCacheMode(v);
+    const mode = cacheModeNamed(v);
+    if (mode === undefined) throw new InvalidArgumentError('Invalid cache mode');
+    return mode;
   },
   pattern: (v: string) => strtoul(v, 0xff, 'Invalid pattern byte specified'),
   flushInterval: (v: string) => strtoul(v, INT_MAX, 'Invalid flush interval specified'),

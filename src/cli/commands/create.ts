@@ -1,5 +1,4 @@
 import { UnsupportedError } from '../../core/errors.js';
-import { parseSize } from '../../core/sizes.js';
 import { isHelpRequest, parseOptionString, formatOptionHelp } from '../../core/options.js';
 import { defaultRegistry } from '../../block/registry.js';
 import { createProtocolOf } from '../../block/create-protocol.js';
@@ -45,7 +44,7 @@ export async function createCommand(argv: readonly string[], io: CliIo): Promise
     if (filename === undefined) throw new UsageError('Expecting image file name');
     let size: number | undefined;
     if (sizeArg !== undefined) {
-      size = cvtnum(io, 'image size', sizeArg, (v) => parseSize(v));
+      size = cvtnum(io, 'image size', sizeArg);
       if (size === undefined) return 1;
     }
     if (extra !== undefined) throw new UsageError(`Unexpected argument: ${extra}`);

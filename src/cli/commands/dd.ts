@@ -1,5 +1,4 @@
 import { InvalidArgumentError } from '../../core/errors.js';
-import { parseSize } from '../../core/sizes.js';
 import { dd } from '../../jobs/dd.js';
 import { parseArgs, last, type OptSpec } from '../args.js';
 import { PROG, cvtnum, reportError, warningPrinter, type CliIo } from '../context.js';
@@ -35,7 +34,7 @@ function parseOperands(io: CliIo, words: readonly string[]): Operands | undefine
     if (key === 'if') out.input = value;
     else if (key === 'of') out.output = value;
     else {
-      const n = cvtnum(io, key, value, (v) => parseSize(v, key));
+      const n = cvtnum(io, key, value);
       if (n === undefined) return undefined;
       if (key === 'bs' && (n < 1 || n > 2147483647)) throw new InvalidArgumentError('Invalid bs specified. Must be between 1 and 2147483647.');
       out[key as 'bs' | 'count' | 'skip'] = n;

@@ -3,7 +3,7 @@ import { parseSize, parseSizeBig } from '../../core/sizes.js';
 import { map, type MapEntry } from '../../jobs/map.js';
 import { mapEntryJson } from '../../jobs/qemu-output.js';
 import { parseArgs, UsageError, last, type OptSpec } from '../args.js';
-import { outputFormat, reportError, reportSizeSyntax, warningPrinter, type CliIo } from '../context.js';
+import { outputFormat, reportError, warningPrinter, type CliIo } from '../context.js';
 import { imageArg } from '../image-opts.js';
 import { TRUST_OPTIONS, trustFrom } from '../trust-options.js';
 import { NETWORK_OPTIONS, networkFrom } from '../network-flags.js';
@@ -126,6 +126,6 @@ export async function mapCommand(argv: readonly string[], io: CliIo): Promise<nu
     // qemu ends each JSON entry with ",\n" once it knows another follows; a failing status means one did
     if (output === 'json' && printedEntry && err instanceof VdiskError && err.stage === 'block-status') pending += ',\n';
     flush(); // what qemu printed before the error
-    return reportSizeSyntax(io, err) ? 1 : reportError(io, err);
+    return reportError(io, err);
   }
 }

@@ -54,7 +54,7 @@ export async function measureCommand(argv: readonly string[], io: CliIo): Promis
     if (exact && operand === undefined) throw new InvalidArgumentError('--exact requires a filename argument.');
     const sparse = last(args, 'sparse');
     let sparseSize: number | undefined;
-    if (sparse !== undefined && (sparseSize = cvtnum(io, 'buffer size for sparse output', sparse, (v) => parseSize(v, 'buffer size for sparse output'))) === undefined) return 1;
+    if (sparse !== undefined && (sparseSize = cvtnum(io, 'buffer size for sparse output', sparse)) === undefined) return 1;
     const { filename, format: sourceFormat } = operand === undefined ? { filename: undefined, format } : imageArg(operand, format, imageOpts, io, args.flags.has('forceShare'));
     const info = await measure(filename, {
       size,

@@ -3,7 +3,7 @@
  * qemu's messages, then a fresh image laid out as QEMU does (header,
  * refcount table, refcount block, L1) and optional preallocation.
  */
-import { BLOCKDEV_DRIVERS } from '../blockdev-drivers.js';
+import { checkBackingFormatOption } from '../blockdev-drivers.js';
 import { encodeName } from '../../core/byte-names.js';
 import { alignUp } from '../../core/bytes.js';
 import { InvalidArgumentError, VdiskError } from '../../core/errors.js';
@@ -113,7 +113,7 @@ export function parseCreateOptions(size: number, o: ReadonlyMap<string, OptionVa
   const compat = enumValue(o, 'compat', 'version', ['0.10', 'v2', '1.1', 'v3'] as const, '1.1');
   const version = compat === '0.10' || compat === 'v2' ? 2 : 3;
   const backingFmt = str(o, 'backing_fmt');
-  if (backingFmt !== undefined && !BLOCKDEV_DRIVERS.has(backingFmt)) throw new InvalidArgumentError(`Parameter 'backing-fmt' does not accept value '${backingFmt}'`);
+  checkBackingFormatOption(backingFmt);
   const encrypted = encryptionFormat(o);
   const preallocation = enumValue(o, 'preallocation', 'preallocation', ['off', 'metadata', 'falloc', 'full'] as const, 'off');
   if (Number.isNaN(o.get('refcount_bits'))) throw new InvalidArgumentError("Parameter 'refcount-bits' expects integer");

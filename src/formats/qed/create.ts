@@ -5,7 +5,7 @@
  * next clusters. Only a raw backing format is recorded (the no-probe bit);
  * any other is probed again when the image is opened, as in qemu.
  */
-import { BLOCKDEV_DRIVERS } from '../blockdev-drivers.js';
+import { checkBackingFormatOption } from '../blockdev-drivers.js';
 import { encodeName } from '../../core/byte-names.js';
 import { InvalidArgumentError } from '../../core/errors.js';
 import type { ByteStore, CreateRequest, OptionSpec } from '../driver.js';
@@ -51,8 +51,7 @@ function sizeOption(options: CreateRequest['options'], name: string, fallback: n
  */
 export async function createQed(store: ByteStore, request: CreateRequest): Promise<void> {
   // The QAPI visit of qemu's create options checks the backing format before anything else.
-  const backingFmt = request.options.get('backing_fmt');
-  if (typeof backingFmt === 'string' && !BLOCKDEV_DRIVERS.has(backingFmt)) throw new InvalidArgumentError(`Parameter 'backing-fmt' does not accept value '${backingFmt}'`);
+  checkBackingFormatOption(request.options.get('backing_fmt'));
   const clusterSize = sizeOption(request.options, 'cluster_size', QED_DEFAULT_CLUSTER_SIZE);
   const tableSize = sizeOption(request.options, 'table_size', QED_DEFAULT_TABLE_SIZE);
   const size = Math.ceil(request.size / 512) * 512;
