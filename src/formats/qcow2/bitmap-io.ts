@@ -31,18 +31,18 @@ export async function loadBits(s: Qcow2State, e: BitmapDirEntry, virtualSize: nu
   return out;
 }
 
-/** Every host cluster `e` uses (its table and data clusters), for freeing. */
-export async function bitmapClusters(s: Qcow2State, e: BitmapDirEntry): Promise<{ offset: number; clusters: number }[]> {
+/** The host clusters `e` uses, for freeing: its data clusters and its table. */
+export async function bitmapClusters(s: Qcow2State, e: BitmapDirEntry): Promise<{ data: number[]; table: { offset: number; clusters: number } }> {
   const cs = s.g.clusterSize;
   const raw = new Uint8Array(e.tableSize * 8);
   await s.store.read(e.tableOffset, raw);
   const view = new DataView(raw.buffer);
-  const out = [{ offset: e.tableOffset, clusters: Math.ceil(raw.length / cs) }];
+  const data: number[] = [];
   for (let i = 0; i < e.tableSize; i++) {
     const t = tableEntry(view, i, cs);
-    if (t.kind === 'data') out.push({ offset: t.offset, clusters: 1 });
+    if (t.kind === 'data') data.push(t.offset);
   }
-  return out;
+  return { data, table: { offset: e.tableOffset, clusters: Math.ceil(raw.length / cs) } };
 }
 
 /**
@@ -66,11 +66,10 @@ export async function storeBits(s: Qcow2State, rc: Refcounts, bits: Uint8Array):
     });
     await s.store.write(host, buf);
   }
-  const tableClusters = Math.ceil(table.length / cs);
-  const tableOffset = await rc.allocate(tableClusters);
-  const padded = new Uint8Array(tableClusters * cs);
-  padded.set(table.subarray(0, tableSize * 8));
-  await s.store.write(tableOffset, padded);
+  const tableOffset = await rc.allocate(Math.ceil(table.length / cs));
+  // The table's own bytes only, as QEMU writes them: the rest of its clusters is never read, and
+  // left unwritten it stays a hole in the file (host allocation decides qemu's metadata-preallocation test).
+  await s.store.write(tableOffset, table);
   return { tableOffset, tableSize };
 }
 
@@ -112,9 +111,8 @@ export async function switchDirectory(s: Qcow2State, rc: Refcounts, entries: rea
     const bytes = serializeDirEntries(entries);
     const clusters = Math.ceil(bytes.length / cs);
     const offset = await rc.allocate(clusters);
-    const padded = new Uint8Array(clusters * cs);
-    padded.set(bytes);
-    await s.store.write(offset, padded);
+    // The directory's own bytes, as QEMU writes it (see storeBits).
+    await s.store.write(offset, bytes);
     await rc.writeBack();
     await s.store.flush();
     h.bitmaps = { nbBitmaps: entries.length, directorySize: bytes.length, directoryOffset: offset };

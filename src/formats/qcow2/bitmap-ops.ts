@@ -22,6 +22,7 @@ import {
   type BitmapDirEntry,
 } from './bitmap-dir.js';
 import { bitmapClusters, loadBits, rewriteDirInPlace, storeBits, switchDirectory } from './bitmap-io.js';
+import { punchFreed } from './discard.js';
 import { markRange, mergeBits } from './bitmap-bits.js';
 import type { BitmapInfo } from './bitmap.js';
 import type { Qcow2State } from './state.js';
@@ -269,10 +270,20 @@ export class Qcow2Bitmaps implements ImageBitmaps {
     await rc.writeBack();
     await s.store.flush();
     const oldDir = await switchDirectory(s, rc, entries);
-    for (const e of dropped) for (const c of await bitmapClusters(s, e)) await rc.free(c.offset, c.clusters);
+    // A dropped bitmap's data clusters go back to the file system: qemu always discards those
+    // (free_bitmap_clusters), not its table or the old directory.
+    const freed: number[] = [];
+    for (const e of dropped) {
+      const { data, table } = await bitmapClusters(s, e);
+      rc.collectFreed();
+      for (const off of data) await rc.free(off, 1);
+      freed.push(...rc.takeFreed());
+      await rc.free(table.offset, table.clusters);
+    }
     if (oldDir) await rc.free(oldDir.offset, oldDir.clusters);
     await rc.writeBack();
     await s.store.flush();
+    await punchFreed(s, rc, freed);
     this.#removed = [];
     this.#entriesSize = s.virtualSize;
     this.#live = live.map((b, i) => ({ ...b, entry: entries[i], bits: b.bits }));

@@ -12,7 +12,7 @@ import { INCOMPAT_DIRTY, QCOW2_MAGIC } from './layout.js';
 import { readForwardQcow2 } from './forward.js';
 import { measureQcow2 } from './measure.js';
 import { openState } from './open.js';
-import { checkQcow2RuntimeOptions, QCOW2_RUNTIME_OPTIONS } from './runtime-options.js';
+import { checkQcow2RuntimeOptions, passDiscardSnapshot, QCOW2_RUNTIME_OPTIONS } from './runtime-options.js';
 import { createWriter, updateHeaderOnOpen } from './writer-open.js';
 import { Qcow2Bitmaps, withBitmaps } from './bitmap-ops.js';
 import { qcow2StreamWriter } from './stream.js';
@@ -24,6 +24,7 @@ async function open(store: ByteStore, options: OpenOptions): Promise<FormatImage
   const { header, g } = state;
   const facts = { version: header.version, clusterSize: g.clusterSize, l2EntrySize: g.l2EntrySize, virtualSize: state.virtualSize, cryptMethod: header.cryptMethod };
   checkQcow2RuntimeOptions(options.runtime ?? [], { ...facts, hasDataFile: header.dataFile !== undefined });
+  state.discardSnapshot = passDiscardSnapshot(options.runtime ?? []);
   const image = new Qcow2Image(state);
   image.checker = new Qcow2Checker(state);
   // Persistent bitmaps: writable opens mark them in_use and record writes.

@@ -124,6 +124,8 @@ export class Refcounts {
   /** Entries of the table as it is on disk. */
   #diskEntries: number;
   #freeHint = 0;
+  /** Clusters freed while recording (collectFreed), else undefined. */
+  #freed: number[] | undefined;
   /** Where multi-cluster searches start (after the last such allocation), so holes do not make them quadratic. */
   #runHint = 0;
   /**
@@ -212,7 +214,24 @@ export class Refcounts {
     setRefcountEntry(block, i, this.#g.refcountBits, v);
     this.cache.markDirty(off, block);
     if (v === 0 && cluster < this.#freeHint) this.#freeHint = cluster;
+    if (v === 0 && delta < 0) this.#freed?.push(cluster);
     return v;
+  }
+
+  /**
+   * Starts recording the clusters whose refcount drops to zero, for the
+   * caller to give back to the file system once nothing points at them
+   * (qemu's discard queue; see discard.ts).
+   */
+  collectFreed(): void {
+    this.#freed = [];
+  }
+
+  /** Stops recording; returns what {@link collectFreed} recorded since it was called. */
+  takeFreed(): number[] {
+    const freed = this.#freed ?? [];
+    this.#freed = undefined;
+    return freed;
   }
 
   /** Allocates `n` contiguous clusters (refcount 1 each); returns the host offset. */

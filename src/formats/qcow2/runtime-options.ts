@@ -2,10 +2,12 @@
  * qcow2's open options (qemu's qcow2_runtime_opts), checked as
  * qcow2_update_options_prepare and read_cache_sizes check them, with their
  * messages. vdisk sizes its metadata caches itself, so the cache options
- * are validated but only tune nothing; the rest (discard passing, overlap
- * checks, lazy refcounts at run time) have no effect on what qemu-img's
- * commands write either, except `lazy-refcounts`, which vdisk does not
- * switch on at run time (README: deliberate differences).
+ * are validated but only tune nothing; `pass-discard-snapshot` decides
+ * whether snapshot operations punch holes where they free clusters
+ * (discard.ts); the rest (request and other discards, overlap checks,
+ * lazy refcounts at run time) have no effect on what qemu-img's commands
+ * write either, except `lazy-refcounts`, which vdisk does not switch on at
+ * run time (README: deliberate differences).
  */
 import { InvalidArgumentError, UnsupportedError } from '../../core/errors.js';
 import { typeQemuOpts, type OptionSpec, type QemuOptValue } from '../../core/options.js';
@@ -121,4 +123,9 @@ export function checkQcow2RuntimeOptions(pairs: readonly (readonly [string, stri
   if (f.hasDataFile && pairs.some(([k]) => k === 'data-file' || k.startsWith('data-file.'))) {
     throw new UnsupportedError('Overriding the data file of a qcow2 image with open options is not supported by vdisk yet');
   }
+}
+
+/** qemu's `pass-discard-snapshot`: on unless the open options turn it off (checked by {@link checkQcow2RuntimeOptions} first). */
+export function passDiscardSnapshot(pairs: readonly (readonly [string, string])[]): boolean {
+  return pairs.length === 0 || typeQemuOpts(QCOW2_RUNTIME_OPTIONS, pairs).get('pass-discard-snapshot') !== false;
 }

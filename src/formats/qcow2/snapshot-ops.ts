@@ -6,6 +6,7 @@
  */
 import { NotFoundError, UnsupportedError } from '../../core/errors.js';
 import type { FormatImage, NewSnapshotRequest, SnapshotInfo, SnapshotOps, SnapshotRef } from '../driver.js';
+import { discardingFreed } from './discard.js';
 import type { Qcow2Image } from './image.js';
 import { snapshotInfos, type SnapshotEntry } from './snapshot.js';
 import { applySnapshot, createSnapshot, deleteSnapshot, findByRef, snapshotNotFound } from './snapshot-write.js';
@@ -15,11 +16,16 @@ function infoOf(sn: SnapshotEntry): SnapshotInfo {
   return snapshotInfos([sn])[0] as SnapshotInfo;
 }
 
-/** Runs `fn` with the writer flushed before and its metadata map rebuilt after. */
+/**
+ * Runs `fn` with the writer flushed before and its metadata map rebuilt
+ * after; the space it frees goes back to the file system, as qemu's
+ * snapshot discards do.
+ */
 async function mutate<T>(image: Qcow2Image, fn: () => Promise<T>): Promise<T> {
   await image.flush();
+  const s = image.state;
   try {
-    return await fn();
+    return s.refcounts ? await discardingFreed(s, s.refcounts, 'snapshot', fn) : await fn();
   } finally {
     const w = image.writer;
     if (w instanceof Qcow2Writer) w.resetMetadata();

@@ -23,7 +23,7 @@ export function entryBytesFor(id: string, name: string, unknownExtra = 0): numbe
   return Math.ceil((ENTRY_HEADER + EXTRA + unknownExtra + encoder.encode(id).length + encoder.encode(name).length) / 8) * 8;
 }
 
-/** Serializes `entries` (pure). `unknown` holds extra-data bytes past QEMU's 24 to keep, by entry. */
+/** Serializes `entries` (pure), without the last entry's padding. `unknown` holds extra-data bytes past QEMU's 24 to keep, by entry. */
 function serializeSnapshotTable(
   entries: readonly SnapshotEntry[],
   currentSize: number,
@@ -31,6 +31,7 @@ function serializeSnapshotTable(
 ): Uint8Array {
   const parts: Uint8Array[] = [];
   let total = 0;
+  let end = 0;
   for (const sn of entries) {
     const id = encoder.encode(sn.id);
     const name = encoder.encode(sn.name);
@@ -56,6 +57,7 @@ function serializeSnapshotTable(
     b.set(id, ENTRY_HEADER + extra);
     b.set(name, ENTRY_HEADER + extra + id.length);
     parts.push(b);
+    end = total + ENTRY_HEADER + extra + id.length + name.length;
     total += len;
   }
   const out = new Uint8Array(total);
@@ -64,7 +66,8 @@ function serializeSnapshotTable(
     out.set(p, pos);
     pos += p.length;
   }
-  return out;
+  // Each entry starts 8-aligned, but the table ends with its last entry's name, as QEMU writes it.
+  return out.subarray(0, end);
 }
 
 /** Extra-data bytes past QEMU's 24 in the current on-disk table, by entry (kept on rewrite, as QEMU does). */

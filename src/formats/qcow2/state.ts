@@ -36,4 +36,9 @@ export interface Qcow2State extends MapContext {
   readonly crypt?: Qcow2Crypt | undefined;
   /** The file data clusters live in, without the encryption view. */
   readonly rawDataStore?: ByteStore | undefined;
+  /**
+   * Whether space freed by snapshot operations is given back to the file
+   * system (qemu's `pass-discard-snapshot`, on unless the open options turn it off).
+   */
+  discardSnapshot?: boolean | undefined;
 }
