@@ -15,17 +15,15 @@
 import type { Refcounts } from './refcount.js';
 import type { Qcow2State } from './state.js';
 
-/** Why clusters were freed: qemu's QCOW2_DISCARD_SNAPSHOT or QCOW2_DISCARD_ALWAYS. */
-export type DiscardKind = 'snapshot' | 'always';
-
 /**
- * Runs `body` recording the clusters whose refcount drops to zero and,
- * once it has succeeded, punches holes for those still free (unless the
- * open options turned `kind` off). The body must leave the refcounts
- * written back and flushed.
+ * Runs a snapshot operation `body` recording the clusters whose refcount
+ * drops to zero and, once it has succeeded, punches holes for those still
+ * free (qemu's QCOW2_DISCARD_SNAPSHOT, unless the open options turned
+ * `pass-discard-snapshot` off). The body must leave the refcounts written
+ * back and flushed.
  */
-export async function discardingFreed<T>(s: Qcow2State, rc: Refcounts, kind: DiscardKind, body: () => Promise<T>): Promise<T> {
-  if (kind === 'snapshot' && s.discardSnapshot === false) return body();
+export async function discardingSnapshotFrees<T>(s: Qcow2State, rc: Refcounts, body: () => Promise<T>): Promise<T> {
+  if (s.discardSnapshot === false) return body();
   rc.collectFreed();
   let result: T;
   try {

@@ -6,7 +6,7 @@
  */
 import { NotFoundError, UnsupportedError } from '../../core/errors.js';
 import type { FormatImage, NewSnapshotRequest, SnapshotInfo, SnapshotOps, SnapshotRef } from '../driver.js';
-import { discardingFreed } from './discard.js';
+import { discardingSnapshotFrees } from './discard.js';
 import type { Qcow2Image } from './image.js';
 import { snapshotInfos, type SnapshotEntry } from './snapshot.js';
 import { applySnapshot, createSnapshot, deleteSnapshot, findByRef, snapshotNotFound } from './snapshot-write.js';
@@ -25,7 +25,7 @@ async function mutate<T>(image: Qcow2Image, fn: () => Promise<T>): Promise<T> {
   await image.flush();
   const s = image.state;
   try {
-    return s.refcounts ? await discardingFreed(s, s.refcounts, 'snapshot', fn) : await fn();
+    return s.refcounts ? await discardingSnapshotFrees(s, s.refcounts, fn) : await fn();
   } finally {
     const w = image.writer;
     if (w instanceof Qcow2Writer) w.resetMetadata();
