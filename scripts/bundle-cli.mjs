@@ -64,8 +64,12 @@ try {
     external: EXTERNAL,
     plugins: [lazyRequire, metaUrl],
     banner: { js: `"use strict";${META_URL_HELPER}` },
-    // No comments or indentation: less to read, hash and scan at every start (the map has the source).
+    // No comments, indentation or long local names: less to read, hash, scan and deserialise at
+    // every start (the map has the source). Measured: `info` 40.7 → 38.3 ms, a small convert
+    // 47.0 → 44.2 ms. Names that show (error classes) are set explicitly (core/errors.ts).
     minifyWhitespace: true,
+    minifyIdentifiers: true,
+    minifySyntax: true,
     sourcemap: sourcemap ? 'linked' : false,
   });
   if (!sourcemap) rmSync(`${bundle}.map`, { force: true });

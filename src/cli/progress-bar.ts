@@ -37,19 +37,55 @@ function jsonLine(p: JobProgress): string {
 }
 
 /**
+ * Where a command's `-p` line starts and how it ends, where qemu-img's
+ * command differs from the plain case (its line drawn at once, a newline
+ * after a failure, 100% and a newline after a success).
+ */
+export interface BarOptions {
+  /** After a success, leave the line as the job left it (the caller prints its result, then ends the line). */
+  readonly open?: boolean | undefined;
+  /** Least step between two lines, in percent (qemu_progress_init's second argument; default 1). */
+  readonly minSkip?: number | undefined;
+  /**
+   * When the first line (0%) is drawn: at once (the default), at the job's
+   * first progress event (qemu-img draws it once the images are open), or
+   * never (the command drew it already, see {@link drawFirstLine}).
+   */
+  readonly first?: 'now' | 'first-event' | 'drawn' | undefined;
+  /** A failure before the first line is drawn ends with a newline (qemu-img had set its progress up) instead of nothing. */
+  readonly newlineBeforeFirst?: boolean | undefined;
+  /** Whether a failure after the first line shows 100% before its newline (qemu-img draws it whatever the outcome). */
+  readonly hundredOnFailure?: ((err: unknown) => boolean) | undefined;
+}
+
+/** The first `-p` line, for a command that draws it before its own checks, as qemu-img does (then `first: 'drawn'`). */
+export function drawFirstLine(io: CliIo, mode: ProgressMode): void {
+  if (mode === 'bar') io.stdout(line({ done: 0, total: 0 }));
+}
+
+/**
  * qemu-img's `-p` line (`    (NN.NN/100%)\r`, a newline at the end), JSON
  * lines on stderr for `--progress=json`, or, with neither, one line on
- * SIGUSR1. Returns a function that detaches: after a success the `-p` line
- * shows 100% and ends, unless `open` (the caller prints its result first
- * and then ends the line itself).
+ * SIGUSR1. Returns a function that detaches, told whether the job
+ * succeeded and, if not, its error (see {@link BarOptions}).
  */
-export function attachProgress(job: Job<unknown>, io: CliIo, mode: ProgressMode, minSkip = 1): (ok?: boolean, open?: boolean) => void {
+export function attachProgress(job: Job<unknown>, io: CliIo, mode: ProgressMode, bar: BarOptions = {}): (ok: boolean, err?: unknown) => void {
+  const minSkip = bar.minSkip ?? 1;
   let last: JobProgress | undefined;
   let printed = '';
   let printedPct = 0;
+  let started = bar.first === 'drawn';
+  const start = (): void => {
+    if (started || mode !== 'bar') return;
+    started = true;
+    printed = line({ done: 0, total: 0 });
+    io.stdout(printed);
+  };
+  if (started) printed = line({ done: 0, total: 0 });
   const onProgress = (p: JobProgress): void => {
     last = p;
     if (mode === 'json') io.stderr(jsonLine(p));
+    start();
     // qemu-img draws its 100% only as it ends the line (see the detach below), not for the job's final event.
     if (mode !== 'bar' || p.percent === 100) return;
     // qemu-progress prints a value only once it has moved more than the command's step from the last one printed.
@@ -72,35 +108,41 @@ export function attachProgress(job: Job<unknown>, io: CliIo, mode: ProgressMode,
   process.on('SIGTERM', onStop);
   job.on('progress', onProgress);
   if (mode !== 'bar') process.on('SIGUSR1', onSignal);
-  if (mode === 'bar') {
-    printed = line({ done: 0, total: 0 });
-    io.stdout(printed);
-  }
-  return (ok = true, open = false) => {
+  if (bar.first === undefined || bar.first === 'now') start();
+  return (ok, err) => {
     job.off('progress', onProgress);
     process.off('SIGINT', onStop);
     process.off('SIGTERM', onStop);
-    if (mode !== 'bar') process.off('SIGUSR1', onSignal);
-    else if (ok && open) return;
-    else if (ok) io.stdout(line({ done: 1, total: 1 }) + '\n'); // 100%, an empty job's too
+    if (mode !== 'bar') {
+      process.off('SIGUSR1', onSignal);
+      return;
+    }
+    if (!ok && !started) {
+      if (bar.newlineBeforeFirst) io.stdout('\n');
+      return;
+    }
+    start();
+    if (ok && bar.open) return;
+    const hundred = line({ done: 1, total: 1 });
+    // After a failure qemu-img's 100% follows work it skipped without drawing (vdisk's events count it): not twice.
+    if (ok || (bar.hundredOnFailure?.(err) && printed !== hundred)) io.stdout(hundred + '\n'); // 100%, an empty job's too
     else io.stdout('\n');
   };
 }
 
 /**
  * Awaits `job` with the progress `mode` asked for and signal handling,
- * detaching either way; `open` leaves the `-p` line as the job left it
- * (see {@link attachProgress}).
+ * detaching either way (see {@link attachProgress} and {@link BarOptions}).
  */
-export async function awaitWithProgress<T, P extends string>(job: Job<T, P>, io: CliIo, mode: ProgressMode, open = false, minSkip = 1): Promise<T> {
-  const detach = attachProgress(job as unknown as Job<unknown>, io, mode, minSkip);
+export async function awaitWithProgress<T, P extends string>(job: Job<T, P>, io: CliIo, mode: ProgressMode, bar: BarOptions = {}): Promise<T> {
+  const detach = attachProgress(job as unknown as Job<unknown>, io, mode, bar);
   let result: T;
   try {
     result = await job;
   } catch (err) {
-    detach(false);
+    detach(false, err);
     throw err;
   }
-  detach(true, open);
+  detach(true);
   return result;
 }

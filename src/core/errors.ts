@@ -77,7 +77,8 @@ export type ErrorReason =
  * The step of a job an error came from, where it changes how the error is
  * worded: `validate` and `create` of a new target's creation,
  * `block-status` of map's allocation queries, `action` of a snapshot
- * action (rather than opening the image).
+ * action or of rebase's switch to the new backing file (rather than
+ * opening the image or copying).
  */
 export type ErrorStage = 'validate' | 'create' | 'block-status' | 'action';
 
@@ -291,6 +292,27 @@ export class ChainDepthError extends VdiskError {
   constructor(message: string, details?: ErrorDetails) {
     super('EDEPTH', 'image', message, details);
   }
+}
+
+// The class names are the error names (`name`): set here as well, so that they survive a bundler
+// that shortens identifiers (the CLI's bundle does, to start faster).
+for (const [cls, name] of [
+  [VdiskError, 'VdiskError'],
+  [InvalidArgumentError, 'InvalidArgumentError'],
+  [PermissionError, 'PermissionError'],
+  [NotFoundError, 'NotFoundError'],
+  [UnknownFormatError, 'UnknownFormatError'],
+  [CorruptImageError, 'CorruptImageError'],
+  [UnsupportedError, 'UnsupportedError'],
+  [LockedError, 'LockedError'],
+  [AbortError, 'AbortError'],
+  [IoError, 'IoError'],
+  [UnsafeReferenceError, 'UnsafeReferenceError'],
+  [PolicyError, 'PolicyError'],
+  [BackingLoopError, 'BackingLoopError'],
+  [ChainDepthError, 'ChainDepthError'],
+] as const) {
+  Object.defineProperty(cls, 'name', { value: name, configurable: true });
 }
 
 /** True when `value` is a vdisk error (from any copy of the package). */

@@ -70,6 +70,8 @@ async function runCommit(filename: ImageTarget, opts: CommitOptions, ctx: JobCon
       await probe.close();
       await (await BlockDevice.open(filename, { ...open, readOnly: false })).close();
     }
+    // The image is open: qemu-img draws its first progress line here, before it looks for the base.
+    ctx.progress.phase('commit', probe.size);
     if (opts.base !== undefined) {
       depth = await findBackingImage(probe.layers, opts.base);
       drop = true; // -b implies -d: the images between are invalid afterwards anyway
@@ -97,7 +99,6 @@ async function runCommit(filename: ImageTarget, opts: CommitOptions, ctx: JobCon
       await base.resize(dev.size, { shrink: false });
     }
     const counters: CopyCounters = { dataBytes: 0, zeroBytes: 0 };
-    ctx.progress.phase('commit', dev.size);
     // qemu-img commit runs a block job: a failed read or write ends it as "Block job failed: <errno's words>".
     await asStep('Block job failed', copyImage([dev], base, {
       sparseSize: 4096,

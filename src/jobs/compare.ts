@@ -331,8 +331,9 @@ async function runCompare(fileA: ImageTarget, fileB: ImageTarget, opts: CompareO
     const b = await open(fileB, opts.formatB);
     try {
       const sizeMismatch = a.size !== b.size;
-      if (opts.strict && sizeMismatch) return { identical: false, difference: 'size', sizeMismatch };
+      // Both images are open: qemu-img draws its first progress line here, before the strict size check.
       ctx.progress.phase('compare', Math.max(a.size, b.size));
+      if (opts.strict && sizeMismatch) return { identical: false, difference: 'size', sizeMismatch };
       const found = await compareCommon(a, b, opts.strict === true, ctx);
       if (found) return found;
       if (sizeMismatch) {

@@ -51,7 +51,7 @@ const SECTOR = 512;
 /** Wraps a failure of the header change as qemu-img words it. */
 function changeError(name: string, err: unknown): unknown {
   if (!(err instanceof VdiskError)) return err;
-  return err.rephrase(`Could not change the backing file to '${name}': ${err.message}`, { offset: undefined, hint: undefined });
+  return err.rephrase(`Could not change the backing file to '${name}': ${err.message}`, { offset: undefined, hint: undefined, stage: 'action' });
 }
 
 /** Reads `into.length` bytes at `offset` of `dev`, zeros past its end (a shorter backing file). */

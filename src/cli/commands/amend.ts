@@ -32,30 +32,42 @@ function printHelp(io: CliIo, format: string): number {
 
 /** `vdisk amend [--object objectdef] [--image-opts] [-p] [-q] [-f fmt] [-t cache] [--force] -o options filename` — silent on success. */
 export async function amendCommand(argv: readonly string[], io: CliIo): Promise<number> {
+  /** Whether qemu-img's progress is set up (from here on it ends with a newline, drawn or not). */
+  let progressSetUp = false;
+  const end = (status: number): number => {
+    if (progressSetUp) io.stdout('\n');
+    return status;
+  };
   try {
     const args = parseArgs(argv, SPECS);
     const quiet = args.flags.has('quiet');
     const optionStrings = optionLists(args);
     if (optionStrings.length === 0) throw new UsageError('Must specify options (-o)');
+    // img_amend sets its progress up here; it draws the first line once the options are accepted.
+    const mode = progressMode(args, quiet);
+    progressSetUp = mode === 'bar';
     const help = optionStrings.some((o) => isHelpRequest(parseOptionString(o)));
     const fmtArg = last(args, 'format');
-    if (help && fmtArg !== undefined) return printHelp(io, fmtArg);
-    checkCacheMode(last(args, 'cache'));
+    if (help && fmtArg !== undefined) return end(printHelp(io, fmtArg));
     if (args.operands.length !== 1) {
       // qemu-img amend reports this without the usage hint
       io.stderr(`${PROG}: Expecting one image file name\n`);
-      return 1;
+      return end(1);
     }
+    checkCacheMode(last(args, 'cache'));
     const { filename, format } = imageArg(args.operands[0] as string, fmtArg, args.flags.has('imageOpts'), io);
     if (help) {
       // Without -f the format comes from the image.
       const [found] = await info(filename, { format, ...trustFrom(args), ...secretsFrom(args) });
-      return printHelp(io, found?.format ?? 'raw');
+      return end(printHelp(io, found?.format ?? 'raw'));
     }
     const job = amend(filename, { options: optionStrings, format, force: args.flags.has('force'), onWarning: warningPrinter(io), ...trustFrom(args), ...secretsFrom(args) });
-    await awaitWithProgress(job, io, progressMode(args, quiet));
+    // From the first line on, img_amend draws 100% whatever bdrv_amend_options returns.
+    progressSetUp = false;
+    await awaitWithProgress(job, io, mode, { first: 'first-event', newlineBeforeFirst: true, hundredOnFailure: () => true });
     return 0;
   } catch (err) {
-    return reportError(io, err);
+    const status = reportError(io, err);
+    return end(status);
   }
 }

@@ -40,7 +40,8 @@ export async function commitCommand(argv: readonly string[], io: CliIo): Promise
       onWarning: warningPrinter(io),
       ...trustFrom(args), ...secretsFrom(args),
     });
-    await awaitWithProgress(job, io, progressMode(args, quiet));
+    // qemu-img sets its progress up once the image is open: an open failure draws nothing.
+    await awaitWithProgress(job, io, progressMode(args, quiet), { first: 'first-event' });
     if (!quiet) io.stdout('Image committed.\n');
     return 0;
   } catch (err) {

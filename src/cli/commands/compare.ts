@@ -27,6 +27,8 @@ const SPECS: readonly OptSpec[] = [
 /** `vdisk compare [-f fmt] [-F fmt] [-T cache] [-p] [-q] [-s] [-U] filename1 filename2` — exit 0 same, 1 differ, 2 open error, 3 block status error, 4 read error. */
 export async function compareCommand(argv: readonly string[], io: CliIo): Promise<number> {
   let quiet = false;
+  /** Set while a failure must end qemu-img's set-up, undrawn progress line. */
+  let progressSetUp = false;
   try {
     const args = parseArgs(argv, SPECS);
     // qemu creates --object secrets inside its getopt loop, and img_compare exits 2 when one fails.
@@ -39,11 +41,16 @@ export async function compareCommand(argv: readonly string[], io: CliIo): Promis
     }
     quiet = args.flags.has('quiet');
     if (args.operands.length !== 2) throw new UsageError('Expecting two image file names');
+    const progress = progressMode(args, quiet);
+    // img_compare sets its progress up here and draws the first line once both images are open:
+    // a failure before then ends with a newline only.
+    progressSetUp = progress === 'bar';
     // qemu-img compare exits 2 for a bad -T, like an open failure
     let cache;
     try {
       cache = cacheOption(last(args, 'cache'), 'source');
     } catch (err) {
+      if (progressSetUp) io.stdout('\n');
       reportError(io, err);
       return 2;
     }
@@ -63,10 +70,10 @@ export async function compareCommand(argv: readonly string[], io: CliIo): Promis
     };
     const printWarning = warningPrinter(io);
     const job = compare(fileA, fileB, { formatA, formatB, strict: args.flags.has('strict'), cache, forceShare: args.flags.has('forceShare'), onWarning: (w) => (w.code === 'size-mismatch' ? say(`Warning: ${w.message}`) : printWarning(w)), ...trustFrom(args), ...networkFrom(args), ...secrets });
-    // qemu-img prints the result while the progress line is still open and ends the line last.
-    const progress = progressMode(args, quiet);
-    // qemu-img compare draws its progress in steps of more than 2% (qemu_progress_init(progress, 2.0)).
-    const result = await awaitWithProgress(job, io, progress, true, 2);
+    // qemu-img prints the result while the progress line is still open and ends the line last;
+    // it draws its progress in steps of more than 2% (qemu_progress_init(progress, 2.0)).
+    progressSetUp = false;
+    const result = await awaitWithProgress(job, io, progress, { open: true, minSkip: 2, first: 'first-event', newlineBeforeFirst: true });
     if (result.difference === 'size') say('Strict mode: Image size mismatch!');
     else if (result.difference === 'block-status') say(`Strict mode: Offset ${result.offset} block status mismatch!`);
     else if (result.digest !== undefined && !result.identical) say(`Content mismatch: the image's content has ${result.digest}`);
@@ -74,6 +81,7 @@ export async function compareCommand(argv: readonly string[], io: CliIo): Promis
     if (progress === 'bar') io.stdout('\n');
     return result.identical ? 0 : 1;
   } catch (err) {
+    if (progressSetUp) io.stdout('\n');
     const exit = err instanceof VdiskError ? err.exitCode : undefined;
     const code = reportError(io, err);
     return exit ?? code;

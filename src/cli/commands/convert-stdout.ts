@@ -74,7 +74,7 @@ export async function convertToStdout(source: ImageTarget, options: ConvertToStr
   const progressIo: CliIo = { ...io, stdout: (t) => io.stderr(t) };
   const controller = new AbortController();
   const planned = convertToStream(source, { ...options, signal: controller.signal });
-  const { length, stream } = await awaitWithProgress(planned, progressIo, mode, true);
+  const { length, stream } = await awaitWithProgress(planned, progressIo, mode, { open: true });
   const send = new Job<void, 'stream'>(async (ctx) => {
     ctx.progress.phase('stream', length);
     const stop = (): void => controller.abort(ctx.signal.reason);

@@ -1,8 +1,9 @@
+import { VdiskError } from '../../core/errors.js';
 import { rebase } from '../../jobs/rebase.js';
 import { parseArgs, UsageError, last, type OptSpec } from '../args.js';
 import { checkCacheMode, reportError, warningPrinter, type CliIo } from '../context.js';
 import { imageArg } from '../image-opts.js';
-import { PROGRESS_OPTION, awaitWithProgress, progressMode } from '../progress-bar.js';
+import { PROGRESS_OPTION, awaitWithProgress, drawFirstLine, progressMode } from '../progress-bar.js';
 import { TRUST_OPTIONS, trustFrom } from '../trust-options.js';
 import { OBJECT_OPTION, secretsFrom } from '../objects.js';
 
@@ -34,19 +35,29 @@ export async function rebaseCommand(argv: readonly string[], io: CliIo): Promise
     const unsafe = args.flags.has('unsafe');
     const backing = last(args, 'backing');
     if (!unsafe && backing === undefined) throw new UsageError('Must specify backing file (-b) or use unsafe mode (-u)');
-    checkCacheMode(last(args, 'cache'));
-    checkCacheMode(last(args, 'backingCache'), 'source');
-    const { filename, format } = imageArg(args.operands[0] as string, last(args, 'format'), args.flags.has('imageOpts'), io, args.flags.has('forceShare'));
-    const job = rebase(filename, backing, {
-      format,
-      backingFormat: last(args, 'backingFormat'),
-      unsafe,
-      compress: args.flags.has('compress'),
-      onWarning: warningPrinter(io),
-      ...trustFrom(args), ...secretsFrom(args),
-    });
-    // qemu-img rebase draws its progress in steps of more than 2% (qemu_progress_init(progress, 2.0)).
-    await awaitWithProgress(job, io, progressMode(args, quiet), false, 2);
+    // img_rebase draws its first progress line before it checks -t and -T or opens anything.
+    const mode = progressMode(args, quiet);
+    drawFirstLine(io, mode);
+    let job: ReturnType<typeof rebase>;
+    try {
+      checkCacheMode(last(args, 'cache'));
+      checkCacheMode(last(args, 'backingCache'), 'source');
+      const { filename, format } = imageArg(args.operands[0] as string, last(args, 'format'), args.flags.has('imageOpts'), io, args.flags.has('forceShare'));
+      job = rebase(filename, backing, {
+        format,
+        backingFormat: last(args, 'backingFormat'),
+        unsafe,
+        compress: args.flags.has('compress'),
+        onWarning: warningPrinter(io),
+        ...trustFrom(args), ...secretsFrom(args),
+      });
+    } catch (err) {
+      if (mode === 'bar') io.stdout('\n');
+      throw err;
+    }
+    // Steps of more than 2% (qemu_progress_init(progress, 2.0)); 100% is drawn even when the
+    // backing file could not be changed (the job's last action), as img_rebase draws it.
+    await awaitWithProgress(job, io, mode, { minSkip: 2, first: 'drawn', hundredOnFailure: (err) => err instanceof VdiskError && err.stage === 'action' });
     return 0;
   } catch (err) {
     return reportError(io, err);
