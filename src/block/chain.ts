@@ -296,8 +296,12 @@ export async function openChain(target: ImageTarget, given: OpenImageOptions = {
   const readOnly = options.readOnly ?? true;
   const spec = specOf(target);
   const messageName = targetName(target);
-  // Refused before the file is opened, in the open's words (a missing file does not matter).
-  if (options.forceShare && !readOnly) throw new InvalidArgumentError(`Could not open '${messageName}': force-share=on can only be used with read-only images`);
+  // Refused before the file is opened, in the open's words (a missing file does not matter);
+  // image options are resolved first, as qemu resolves them (their errors come before this one).
+  const refuseForceShare = (): void => {
+    if (options.forceShare && !readOnly) throw new InvalidArgumentError(`Could not open '${messageName}': force-share=on can only be used with read-only images`);
+  };
+  if (!spec) refuseForceShare();
   // Untrusted mode confines references to the top image's directory (for options: its file's, once known).
   const ctx: LayerContext = { registry, options, rootDir: spec ? undefined : dirname(typeof target === 'string' ? target : '.') };
   const layers: Layer[] = [];
@@ -317,6 +321,7 @@ export async function openChain(target: ImageTarget, given: OpenImageOptions = {
       const chain = await openSpecChain(spec, options.format, sctx, ctx);
       layers.push(...chain.layers);
       followHeader = chain.followHeader;
+      refuseForceShare();
     } else {
       layers.push(await openPlainTop(target as string | ByteStore, ctx, options, readOnly));
     }

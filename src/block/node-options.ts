@@ -61,6 +61,11 @@ export function checkFlagOptions(dict: QDict): void {
   absorb(dict.clone(), FLAGS);
 }
 
+/** A boolean flag of a node's options (`force-share`, `read-only`, …), typed as {@link checkFlagOptions} types it. */
+export function flagOn(dict: QDict, key: string): boolean {
+  return absorb(dict.clone(), FLAGS).get(key) === true;
+}
+
 const MAX_NODE_NAME = 31;
 
 function checkNodeName(name: string, names: Set<string>): void {

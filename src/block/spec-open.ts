@@ -14,7 +14,7 @@ import { NULL_RUNTIME_OPTIONS, openNull } from '../formats/null/index.js';
 import type { LockingMode } from '../io/byte-store.js';
 import { cacheSemantics, type CacheMode } from '../core/cache-mode.js';
 import { FileStore } from '../io/file-store.js';
-import { checkFlagOptions, takeFileOptions, takeGenericOptions, type NodeFlags } from './node-options.js';
+import { checkFlagOptions, flagOn, takeFileOptions, takeGenericOptions, type NodeFlags } from './node-options.js';
 import type { DriverRegistry } from './registry.js';
 
 /** Drivers qemu-img 7.2 has that vdisk does not (network, filters, host devices). */
@@ -242,12 +242,21 @@ export async function planFormatNode(
   checkFlagOptions(dict);
   const original = dict.clone();
   const driverName = typeof dict.get('driver') === 'string' ? (dict.get('driver') as string) : undefined;
+  // bdrv_open_inherit refuses force-share on a writable node (read-only=on makes it read-only, for
+  // its file child too) before anything below it opens.
+  const writable = !ctx.readOnly && !flagOn(dict, 'read-only');
+  const refuseForceShare = (node: QDict): void => {
+    if (writable && flagOn(node, 'force-share') && !flagOn(node, 'read-only')) throw new InvalidArgumentError('force-share=on can only be used with read-only images');
+  };
   if (driverName !== undefined && driverKind(driverName, ctx.registry) !== 'format') {
+    refuseForceShare(dict);
     const { node, flags } = await openProtocol(dict, ctx);
     return { protocol: node, driverName, flags };
   }
   const sub = fileChild(dict, driverName !== undefined);
   inherit(sub, dict);
+  refuseForceShare(dict);
+  refuseForceShare(sub);
   const { node: file } = await openProtocol(sub, ctx);
   try {
     const driver = driverName !== undefined ? (ctx.registry.find(driverName) as FormatDriver) : await probe(file.store, file.exact ?? '');

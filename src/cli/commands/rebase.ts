@@ -42,7 +42,8 @@ export async function rebaseCommand(argv: readonly string[], io: CliIo): Promise
     try {
       checkCacheMode(last(args, 'cache'));
       checkCacheMode(last(args, 'backingCache'), 'source');
-      const { filename, format } = imageArg(args.operands[0] as string, last(args, 'format'), args.flags.has('imageOpts'), io, args.flags.has('forceShare'));
+      // img_rebase opens the image itself without force-share (-U is for the backing files it reads).
+      const { filename, format } = imageArg(args.operands[0] as string, last(args, 'format'), args.flags.has('imageOpts'), io);
       job = rebase(filename, backing, {
         format,
         backingFormat: last(args, 'backingFormat'),
