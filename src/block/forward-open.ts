@@ -13,6 +13,7 @@ import { unwrapStream, type StreamWrapper as IoStreamWrapper } from '../io/unwra
 import { checkFormatAllowed, checkVirtualSize, unwrapSettings, type IngestPolicy } from './ingest-policy.js';
 import { probeHead } from './probe.js';
 import { defaultRegistry, type DriverRegistry } from './registry.js';
+import { isPassThroughFormat } from '../formats/index.js';
 
 /** A forward-only source of chunks (a Node Readable, a web stream's reader, any async iterable of bytes). */
 export type ByteChunks = IoByteChunks;
@@ -75,7 +76,7 @@ export async function openForward(input: ByteChunks, options: ForwardOpenOptions
   let source = outer;
   try {
     const settings = unwrapSettings(options);
-    const unwrapped = settings.enabled && options.format !== 'raw' ? await unwrapStream(outer, { maxSize: settings.maxSize, frameLimit: options.spill?.memory ?? DEFAULT_SPILL_MEMORY, signal: options.signal }) : undefined;
+    const unwrapped = settings.enabled && !isPassThroughFormat(options.format) ? await unwrapStream(outer, { maxSize: settings.maxSize, frameLimit: options.spill?.memory ?? DEFAULT_SPILL_MEMORY, signal: options.signal }) : undefined;
     source = unwrapped?.source ?? outer;
     const driver = options.format !== undefined ? registry.get(options.format) : await probeForward(source, name, registry);
     checkFormatAllowed(options.policy, driver.name, name);

@@ -17,6 +17,7 @@ import { fullBackingName } from './path-combine.js';
 import { probeStore } from './probe.js';
 import type { DriverRegistry } from './registry.js';
 import type { ResolverOptions } from './resolver.js';
+import { isPassThroughFormat } from '../formats/index.js';
 
 /** What every layer of one open shares. */
 export interface LayerContext {
@@ -64,7 +65,7 @@ export async function probeDriver(store: ByteStore, filename: string, registry: 
 
 /** qemu's role of a format's file: raw passes the whole disk through (a window of it, with offset/size). */
 function fileRole(driver: FormatDriver, runtime: LayerRequest['runtime']): 'metadata' | 'data' | 'filtered' {
-  if (driver.name !== 'raw') return 'metadata';
+  if (!isPassThroughFormat(driver.name)) return 'metadata';
   return runtime?.some(([k]) => k === 'offset' || k === 'size') ? 'data' : 'filtered';
 }
 

@@ -3,6 +3,8 @@ import type { OptionSpec, OptionValue } from '../core/options.js';
 import type { FormatDriver } from '../formats/driver.js';
 import { builtinDrivers, checkProtocolCreateOptions, FILE_PROTOCOL_OPTIONS, SIMPLE_PROTOCOL_OPTIONS, type CreateProtocol } from '../formats/index.js';
 
+export { isPassThroughFormat } from '../formats/index.js';
+
 /**
  * The set of format drivers a call may use. The default registry holds the
  * built-in drivers; embedders may build one with fewer (to forbid formats)

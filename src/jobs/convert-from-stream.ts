@@ -19,6 +19,7 @@ import { prepareTarget, type OutputSpec, type OutputTarget } from '../block/targ
 import type { GuestWrite, SpillSettings } from '../block/types.js';
 import type { CacheMode } from '../core/cache-mode.js';
 import { prepareCreate, typedCreateOptions, type CreateOptionInput } from './create.js';
+import { isPassThroughFormat } from '../block/registry.js';
 
 /** Phases of {@link convertFromStream}: `copy` (bytes taken from the stream; the total grows as they come). */
 export type FromStreamPhase = 'copy';
@@ -238,7 +239,7 @@ async function runFromStream(input: StreamInput, targetSpec: OutputSpec, opts: C
     const known = opened.image.size;
     const given = known === undefined ? givenSize(opts) : undefined;
     // Formats other than raw are made non-empty first: some cannot describe an empty disk.
-    const created = await createTarget(targetSpec, opts, known ?? given ?? ((opts.targetFormat ?? 'raw') === 'raw' ? 0 : GROW_MIN));
+    const created = await createTarget(targetSpec, opts, known ?? given ?? (isPassThroughFormat(opts.targetFormat ?? 'raw') ? 0 : GROW_MIN));
     ({ output, dev } = created);
     const growth = new Growth(dev, known !== undefined || given !== undefined, opts.sourceName ?? '-');
     growth.check();

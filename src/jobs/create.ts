@@ -33,6 +33,7 @@ import type { ByteStore, FormatDriver } from '../block/types.js';
 import type { CacheMode } from '../core/cache-mode.js';
 import { throwIfAborted } from '../core/abort.js';
 import { Job, type JobContext, type JobOptions } from '../core/job.js';
+import { isPassThroughFormat } from '../block/registry.js';
 
 /** `-o` options as a string (`"cluster_size=64k,lazy_refcounts=on"`) or an object. */
 export type CreateOptionInput = string | Readonly<Record<string, OptionValue>>;
@@ -267,7 +268,7 @@ export async function prepareCreate(output: OutputSpec, opts: CreateOptions = {}
     const execute = async (given?: OutputTarget, cache?: CacheMode): Promise<CreateResult> => {
       const target = given ?? prepareTarget(output, { multiFile: extraFiles, locking: opts.locking, refuse: opts.refuse, network: networkOf(opts) });
       // raw passes its size and preallocation on to the protocol (qemu's raw_co_create_opts); other formats pass neither.
-      const protocol: ProtocolCreate = format === 'raw' ? { size: alignUp(size, 512), preallocation: String(values.get('preallocation') ?? 'off') } : NO_PROTOCOL_REQUEST;
+      const protocol: ProtocolCreate = isPassThroughFormat(format) ? { size: alignUp(size, 512), preallocation: String(values.get('preallocation') ?? 'off') } : NO_PROTOCOL_REQUEST;
       try {
         // As in qemu: the file is created (and its lock taken) first, then the driver checks its options.
         const store = await openCreated(target, filename, cache, protocol);
@@ -281,7 +282,7 @@ export async function prepareCreate(output: OutputSpec, opts: CreateOptions = {}
           const files = createdFiles(externalFiles(target.path, dirname(target.path), { ...opts, cache, onCreate }), target.path, opts.onWarning);
           try {
             // On an export, raw's create is the protocol's, done by the open.
-            if (!(target.network && format === 'raw')) await driver.create!(store, { size, options: values, filename, external: files.external, secrets: opts.secrets });
+            if (!(target.network && isPassThroughFormat(format))) await driver.create!(store, { size, options: values, filename, external: files.external, secrets: opts.secrets });
             await store.flush();
           } catch (err) {
             cleanupFiles = files.cleanup;

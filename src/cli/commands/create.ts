@@ -25,7 +25,8 @@ export async function printOptionHelp(io: CliIo, format: string, filename: strin
   const driver = defaultRegistry.get(format);
   if (!driver.create) throw new UnsupportedError(`Format driver '${format}' does not support image creation`);
   if (filename === undefined) {
-    io.stdout(formatOptionHelp(`Supported ${format} options:`, defaultRegistry.createOptions(driver, false)));
+    // `file` is the protocol itself: its own options are the protocol's.
+    io.stdout(formatOptionHelp(`Supported ${format} options:`, defaultRegistry.createOptions(driver, format === 'file')));
     io.stdout('\nThe protocol level may support further options.\nSpecify the target filename to include those options.\n');
   } else {
     io.stdout(formatOptionHelp('Supported options:', defaultRegistry.createOptions(driver, true, await createProtocolOf(filename))));

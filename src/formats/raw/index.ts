@@ -60,7 +60,7 @@ async function rawWindow(store: ByteStore, options: OpenOptions): Promise<ByteSt
 }
 
 class RawImage implements FormatImage {
-  readonly format = 'raw';
+  readonly format: 'raw' | 'file';
   readonly granularity = 512;
   readonly backing = undefined;
   readonly store: ByteStore;
@@ -68,9 +68,10 @@ class RawImage implements FormatImage {
   readonly resizer: ImageResizer | undefined;
   #size: number;
 
-  constructor(store: ByteStore, size: number, readOnly: boolean) {
+  constructor(store: ByteStore, size: number, readOnly: boolean, format: 'raw' | 'file' = 'raw') {
     this.store = store;
     this.#size = size;
+    this.format = format;
     this.writer = readOnly ? undefined : new RawWriter(store);
     this.resizer = readOnly ? undefined : { resize: (n, o) => this.#resize(n, o.preallocation) };
   }
@@ -250,3 +251,26 @@ export const rawDriver: FormatDriver = {
   streamWriter: (request) => rawStreamWriter(request, RAW_OWN_OPTIONS),
   readForward: (source) => readRawForward(source),
 };
+
+/**
+ * `file` named as the format (`-f file`, `-O file`, `-F file`): qemu then
+ * uses its file protocol node as the image, which reads and writes like
+ * raw without raw's `offset`/`size` window, is never probed, has no size
+ * measurement, and shows as `file format: file`.
+ */
+export const fileFormatDriver: FormatDriver = {
+  name: 'file',
+  createOptions: CREATE_OPTIONS,
+  probe: () => 0,
+  async open(store: ByteStore, options: OpenOptions): Promise<FormatImage> {
+    return new RawImage(store, alignUp(await store.size(), 512), options.readOnly, 'file');
+  },
+  create: createRaw,
+  streamWriter: (request) => rawStreamWriter(request, RAW_OWN_OPTIONS),
+  readForward: (source) => readRawForward(source),
+};
+
+/** Whether `format` passes the file through as the disk (raw, or the file protocol named as the format). */
+export function isPassThroughFormat(format: string | undefined): boolean {
+  return format === 'raw' || format === 'file';
+}
