@@ -23,6 +23,7 @@ function driver(name: string): FormatDriver {
 const DRIVER_ROWS: readonly [string, boolean, boolean, boolean, boolean, boolean][] = [
   ['qcow2', true, true, true, true, true],
   ['raw', true, true, false, true, false],
+  ['file', true, true, false, false, false],
   ['luks', true, true, false, true, true],
   ['qcow', true, true, true, false, false],
   ['qed', true, true, true, false, false],
