@@ -8,13 +8,12 @@
  * syntax of qemu_strtol/qemu_strtoul (`-m ' 8'`, `+8`, `0x8` are 8; `08` and
  * `8 ` are refused; `bench -c -0` is 0) and `map --max-length` past 2^53.
  */
-import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 
-import { asVdisk, vdisk } from '../helpers/cli.js';
-import { qemuImg, qemuImgOk, requireQemu, tmpDir } from '../helpers/qemu.js';
+import { assertCasesMatchQemu } from '../helpers/case-table.js';
+import { qemuImgOk, requireQemu, tmpDir } from '../helpers/qemu.js';
 
 const dir = tmpDir('vdisk-s11-options-');
 after(() => dir.cleanup());
@@ -103,15 +102,6 @@ const timing = (text: string): string => text.replace(/Run completed in [0-9.]+ 
 describe('options checked where they stand, as qemu-img checks them', () => {
   it('every case prints and exits as qemu-img 7.2', (t) => {
     if (!requireQemu(t)) return;
-    for (const args of CASES) {
-      fresh();
-      const theirs = qemuImg(args, { cwd });
-      fresh();
-      const ours = vdisk(args, { cwd });
-      const what = args.map((a) => JSON.stringify(a)).join(' ');
-      assert.equal(timing(ours.stdout), timing(theirs.stdout), what);
-      assert.equal(ours.stderr, asVdisk(theirs.stderr), what);
-      assert.equal(ours.status, theirs.status, what);
-    }
+    assertCasesMatchQemu(CASES, { cwd, fresh, stdout: timing });
   });
 });

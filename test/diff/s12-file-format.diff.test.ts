@@ -5,13 +5,12 @@
  * options (`-o help` lists them), never probed, without size measurement
  * or option amendment. vdisk refused it (`Unknown driver 'file'`).
  */
-import assert from 'node:assert/strict';
 import { existsSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 
-import { asVdisk, vdisk } from '../helpers/cli.js';
-import { qemuImg, qemuImgOk, requireQemu, tmpDir } from '../helpers/qemu.js';
+import { assertCasesMatchQemu } from '../helpers/case-table.js';
+import { qemuImgOk, requireQemu, tmpDir } from '../helpers/qemu.js';
 
 const dir = tmpDir('vdisk-s12-file-format-');
 after(() => dir.cleanup());
@@ -65,17 +64,6 @@ function outcome(): string {
 describe('file as the format, as qemu-img takes it', () => {
   it('every case prints, exits and leaves files as qemu-img 7.2', (t) => {
     if (!requireQemu(t)) return;
-    for (const args of CASES) {
-      fresh();
-      const theirs = qemuImg(args, { cwd });
-      const left = outcome();
-      fresh();
-      const ours = vdisk(args, { cwd });
-      const what = args.map((a) => JSON.stringify(a)).join(' ');
-      assert.equal(ours.stdout, theirs.stdout, what);
-      assert.equal(ours.stderr, asVdisk(theirs.stderr), what);
-      assert.equal(ours.status, theirs.status, what);
-      assert.equal(outcome(), left, what);
-    }
+    assertCasesMatchQemu(CASES, { cwd, fresh, outcome });
   });
 });

@@ -7,11 +7,10 @@
  * the file. `rebase -U` no longer puts force-share on the image it changes
  * (img_rebase opens it without; `-U` is for the backing files).
  */
-import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 
-import { asVdisk, vdisk } from '../helpers/cli.js';
-import { qemuImg, qemuImgOk, requireQemu, tmpDir } from '../helpers/qemu.js';
+import { assertCasesMatchQemu } from '../helpers/case-table.js';
+import { qemuImgOk, requireQemu, tmpDir } from '../helpers/qemu.js';
 
 const dir = tmpDir('vdisk-s12-force-share-');
 after(() => dir.cleanup());
@@ -51,15 +50,6 @@ function fresh(): void {
 describe('force-share on a writable image, refused where qemu-img refuses it', () => {
   it('every case prints and exits as qemu-img 7.2', (t) => {
     if (!requireQemu(t)) return;
-    for (const args of CASES) {
-      fresh();
-      const theirs = qemuImg(args, { cwd });
-      fresh();
-      const ours = vdisk(args, { cwd });
-      const what = args.map((a) => JSON.stringify(a)).join(' ');
-      assert.equal(ours.stdout, theirs.stdout, what);
-      assert.equal(ours.stderr, asVdisk(theirs.stderr), what);
-      assert.equal(ours.status, theirs.status, what);
-    }
+    assertCasesMatchQemu(CASES, { cwd, fresh });
   });
 });
