@@ -9,7 +9,7 @@
  */
 import { InvalidArgumentError, UnsupportedError } from '../../core/errors.js';
 import { LIMITS } from '../../core/limits.js';
-import type { ImageBitmaps, ImageWriter, PersistentBitmapInfo } from '../driver.js';
+import type { ImageBitmaps, ImageWriter, OpenOptions, PersistentBitmapInfo } from '../driver.js';
 import {
   bitmapBytes,
   BME_FLAG_AUTO,
@@ -34,6 +34,8 @@ interface Live {
   /** Inconsistent on disk (in_use when opened): kept as it is, unusable. */
   inconsistent: boolean;
   bits: Uint8Array | undefined;
+  /** The virtual size `bits` describes (granules past it are stale and must read clean). */
+  bitsSize: number;
   /** The on-disk entry this bitmap came from. */
   entry: BitmapDirEntry | undefined;
 }
@@ -58,9 +60,13 @@ export class Qcow2Bitmaps implements ImageBitmaps {
   /** The virtual size the on-disk entries describe (a resize changes the image's, not theirs). */
   #entriesSize = 0;
 
-  constructor(s: Qcow2State, writable: boolean) {
+  /** Where qemu's error reports at close go (a bitmap that no longer fits the image). */
+  readonly #onWarning: OpenOptions['onWarning'];
+
+  constructor(s: Qcow2State, writable: boolean, onWarning?: OpenOptions['onWarning']) {
     this.#s = s;
     this.#writable = writable;
+    this.#onWarning = onWarning;
   }
 
   /** qcow2 v3 stores bitmaps; v2 cannot. */
@@ -85,6 +91,7 @@ export class Qcow2Bitmaps implements ImageBitmaps {
       enabled: (e.flags & BME_FLAG_AUTO) !== 0,
       inconsistent: (e.flags & BME_FLAG_IN_USE) !== 0,
       bits: undefined,
+      bitsSize: s.virtualSize,
       entry: e,
     }));
     return this.#live;
@@ -109,14 +116,20 @@ export class Qcow2Bitmaps implements ImageBitmaps {
 
   /** The bits, loaded on first use and kept sized to the current virtual size (a resize grows them clean). */
   async #bits(b: Live): Promise<Uint8Array> {
-    if (!b.bits) b.bits = b.entry ? await loadBits(this.#s, b.entry, this.#entriesSize) : new Uint8Array(bitmapBytes(this.#s.virtualSize, b.granularity));
-    const want = bitmapBytes(this.#s.virtualSize, b.granularity);
-    if (b.bits.length !== want) {
-      const next = new Uint8Array(want);
-      next.set(b.bits.subarray(0, want));
-      const granules = Math.ceil(this.#s.virtualSize / b.granularity);
-      if (granules % 8 && want > 0) next[want - 1]! &= (1 << granules % 8) - 1;
+    if (!b.bits) {
+      b.bits = b.entry ? await loadBits(this.#s, b.entry, this.#entriesSize) : new Uint8Array(bitmapBytes(this.#s.virtualSize, b.granularity));
+      b.bitsSize = b.entry ? this.#entriesSize : this.#s.virtualSize;
+    }
+    const size = this.#s.virtualSize;
+    if (b.bitsSize !== size) {
+      // As hbitmap_truncate: a shrink drops the granules past the new end, a grow adds clean ones;
+      // so only granules inside both sizes keep their bits (the bytes may not change length: the
+      // last byte's spare bits are cleared too, or a later grow would show them dirty).
+      const next = new Uint8Array(bitmapBytes(size, b.granularity));
+      next.set(b.bits.subarray(0, next.length));
+      clearFrom(next, Math.ceil(Math.min(b.bitsSize, size) / b.granularity));
       b.bits = next;
+      b.bitsSize = size;
     }
     return b.bits;
   }
@@ -143,8 +156,7 @@ export class Qcow2Bitmaps implements ImageBitmaps {
     const bits = Math.log2(granularity);
     if (bits > 31) fail('Granularity exceeds maximum (2147483648 bytes)');
     if (bits < 9) fail('Granularity is under minimum (512 bytes)');
-    const bytes = bitmapBytes(s.virtualSize, granularity);
-    if (bytes > BME_MAX_PHYS_SIZE || bytes > BME_MAX_TABLE_SIZE * s.g.clusterSize) fail('Too much space will be occupied by the bitmap. Use larger granularity');
+    if (tooLarge(s, granularity)) fail(TOO_LARGE);
     if (Buffer.byteLength(name) > LIMITS.qcow2MaxBitmapNameBytes) fail(`Name length exceeds maximum (${LIMITS.qcow2MaxBitmapNameBytes} characters)`);
     const live = this.#live ?? [];
     if (live.length >= LIMITS.qcow2MaxBitmaps) fail('Maximum number of persistent bitmaps is already reached');
@@ -160,7 +172,7 @@ export class Qcow2Bitmaps implements ImageBitmaps {
     const live = await this.#load();
     this.#canStore(name, g);
     if (live.some((b) => b.name === name)) throw new InvalidArgumentError(`Bitmap already exists: ${name}`);
-    live.push({ name, granularity: g, enabled: options.enabled ?? true, inconsistent: false, bits: new Uint8Array(bitmapBytes(this.#s.virtualSize, g)), entry: undefined });
+    live.push({ name, granularity: g, enabled: options.enabled ?? true, inconsistent: false, bits: new Uint8Array(bitmapBytes(this.#s.virtualSize, g)), bitsSize: this.#s.virtualSize, entry: undefined });
   }
 
   async import(info: PersistentBitmapInfo, bits: Uint8Array): Promise<void> {
@@ -248,6 +260,14 @@ export class Qcow2Bitmaps implements ImageBitmaps {
     const rc = s.refcounts;
     if (!rc) return;
     const live = this.#live;
+    // qcow2_store_persistent_dirty_bitmaps checks every bitmap it would write (newest first) before it
+    // writes any, and writes none when one no longer fits the image's size (a resize): the directory
+    // keeps the in_use flags the open set, and qemu-img reports it as it closes the image.
+    const misfit = [...live].reverse().find((b) => !b.inconsistent && tooLarge(s, b.granularity));
+    if (misfit) {
+      this.#onWarning?.({ code: 'error-report', message: `Lost persistent bitmaps during inactivation of node '${s.filename}': Bitmap '${misfit.name}' doesn't satisfy the constraints: ${TOO_LARGE}` });
+      return;
+    }
     const dropped: BitmapDirEntry[] = [...this.#removed];
     const entries: BitmapDirEntry[] = [];
     for (const b of live) {
@@ -289,6 +309,22 @@ export class Qcow2Bitmaps implements ImageBitmaps {
     this.#live = live.map((b, i) => ({ ...b, entry: entries[i], bits: b.bits }));
     (s as { bitmaps: readonly BitmapInfo[] }).bitmaps = this.#sync();
   }
+}
+
+/** Clears every bit from bit `first` on (bit i is byte i >> 3, bit i & 7, as qcow2 stores bitmaps). */
+function clearFrom(bits: Uint8Array, first: number): void {
+  const byte = Math.floor(first / 8);
+  if (byte >= bits.length) return;
+  bits[byte]! &= (1 << first % 8) - 1;
+  bits.fill(0, byte + 1);
+}
+
+const TOO_LARGE = 'Too much space will be occupied by the bitmap. Use larger granularity';
+
+/** check_constraints_on_bitmap's size test: the bits of the image's whole size must fit qcow2's limits. */
+function tooLarge(s: Qcow2State, granularity: number): boolean {
+  const bytes = bitmapBytes(s.virtualSize, granularity);
+  return bytes > BME_MAX_PHYS_SIZE || bytes > BME_MAX_TABLE_SIZE * s.g.clusterSize;
 }
 
 /** The writer calls that change guest data, each recorded in the bitmaps first. */

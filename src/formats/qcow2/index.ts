@@ -28,7 +28,7 @@ async function open(store: ByteStore, options: OpenOptions): Promise<FormatImage
   const image = new Qcow2Image(state);
   image.checker = new Qcow2Checker(state);
   // Persistent bitmaps: writable opens mark them in_use and record writes.
-  const bitmaps = new Qcow2Bitmaps(state, !options.readOnly && !options.check);
+  const bitmaps = new Qcow2Bitmaps(state, !options.readOnly && !options.check, options.onWarning);
   image.bitmaps = bitmaps;
   if (!options.readOnly) {
     try {

@@ -4,7 +4,7 @@
  * empty 1 MiB-multiple log at 1 MiB, the BAT, 1 MiB of metadata, and data
  * from 5 MiB past the metadata (fixed images preallocate it).
  */
-import { InvalidArgumentError } from '../../core/errors.js';
+import { InvalidArgumentError, IoError } from '../../core/errors.js';
 import { asStep } from '../../core/strerror.js';
 import type { ByteStore, CreateRequest, OptionSpec } from '../driver.js';
 import { Bat, batGeometry, payloadIndex, type BatGeometry } from './bat.js';
@@ -168,6 +168,22 @@ export function vhdxPieces(p: VhdxLayoutParams): VhdxPieces {
   };
 }
 
+/** qemu's largest request (BDRV_REQUEST_MAX_BYTES): a BAT region longer than this is one qemu can neither write nor read. */
+const MAX_REQUEST = 2147483136;
+
+/**
+ * Refuses a layout whose BAT region qemu cannot handle, as qemu-img fails
+ * on it: an empty image with 256 MiB blocks gets a 2 GiB BAT region from
+ * qemu's underflow (see vhdxPieces), which vhdx_create_bat cannot write in
+ * one request and vhdx_open cannot read, so vdisk would otherwise make an
+ * image qemu-img cannot open.
+ *
+ * @throws {IoError} EIO in qemu's words
+ */
+export function checkBatRequest(layout: VhdxLayout): void {
+  if (layout.batLength > MAX_REQUEST) throw new IoError('Failed to write the BAT: Input/output error', { errno: 5 });
+}
+
 /** Lays out a new image on an empty store. */
 export async function buildVhdx(store: ByteStore, p: VhdxLayoutParams): Promise<VhdxLayout> {
   const pieces = vhdxPieces(p);
@@ -176,6 +192,7 @@ export async function buildVhdx(store: ByteStore, p: VhdxLayoutParams): Promise<
   await asStep('Failed to write file signature', store.write(0, pieces.identifier));
   await asStep('Failed to write image headers', store.write(HEADER1_OFFSET, pieces.headers[0]).then(() => store.write(HEADER2_OFFSET, pieces.headers[1])));
   await store.truncate(p.fixed ? layout.dataOffset + p.size : layout.dataOffset);
+  checkBatRequest(layout);
   const entry = createdEntry(p, layout);
   if (entry) for (const { at, bytes } of batChunks(pieces.geometry, entry)) await store.write(layout.batOffset + at, bytes);
   await store.write(REGION_TABLE1_OFFSET, pieces.regions);

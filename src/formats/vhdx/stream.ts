@@ -9,7 +9,7 @@
 import type { StreamPlan, StreamWriter, StreamWriterRequest } from '../driver.js';
 import { checkProtocolCreateOptions } from '../protocol-options.js';
 import { HEADER1_OFFSET, HEADER2_OFFSET, METADATA_TABLE_SIZE, MiB, PayloadState, REGION_TABLE1_OFFSET, REGION_TABLE2_OFFSET } from './constants.js';
-import { batChunks, resolveCreateOptions, vhdxPieces, type BlockEntry, type VhdxLayoutParams, type VhdxPieces } from './create.js';
+import { batChunks, checkBatRequest, resolveCreateOptions, vhdxPieces, type BlockEntry, type VhdxLayoutParams, type VhdxPieces } from './create.js';
 
 /** Places pieces at fixed offsets, filling the gaps with zeros, strictly in order. */
 class Placer {
@@ -76,6 +76,7 @@ export function vhdxStreamWriter(request: StreamWriterRequest): StreamWriter {
   checkProtocolCreateOptions(request.options, new Set());
   const p = resolveCreateOptions(request);
   const pieces = vhdxPieces(p);
+  checkBatRequest(pieces.layout);
   const start = pieces.layout.dataOffset;
   return {
     unit: p.blockSize,
