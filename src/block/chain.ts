@@ -154,6 +154,16 @@ function specOf(target: ImageTarget): ImageOptions | undefined {
   }
 }
 
+/**
+ * `-f null-co` / `-f null-aio`: the null driver itself is the image, as qemu
+ * uses its protocol node; its one allowed file name is `null-co://` (`null-aio://`).
+ */
+function nullFormatSpec(target: ImageTarget, format: string | undefined): ImageOptions | undefined {
+  if ((format !== 'null-co' && format !== 'null-aio') || typeof target !== 'string') return undefined;
+  if (target !== `${format}://`) throw openError(target, new InvalidArgumentError(`The only allowed filename for this driver is '${format}://'`));
+  return { text: target, options: new QDict().set('driver', format), warnings: [] };
+}
+
 /** The name a target goes by in messages. */
 export function targetName(target: ImageTarget): string {
   return typeof target === 'string' ? target : isImageOptions(target) ? target.text : target.name;
@@ -172,13 +182,16 @@ async function unwrapTop(target: string | ByteStore, store: ByteStore, options: 
   return inflated;
 }
 
+/** qemu's device protocols, which may be named as the format (see openLayer). */
+const DEVICE_FORMATS: ReadonlySet<string> = new Set(['host_device', 'host_cdrom']);
+
 /** Opens the top image of a plain path or store (inflated first when it is a wrapped upload); a caller's store is only borrowed. */
 async function openPlainTop(target: string | ByteStore, ctx: LayerContext, options: OpenImageOptions, readOnly: boolean): Promise<Layer> {
   const name = targetName(target);
   let store: ByteStore;
   try {
     // An unknown format is refused before the file is looked at, as qemu's bdrv_find_format is.
-    if (options.format !== undefined) namedDriver(ctx.registry, options.format);
+    if (options.format !== undefined && !DEVICE_FORMATS.has(options.format)) namedDriver(ctx.registry, options.format);
     if (typeof target !== 'string') store = borrowStore(target);
     else if (networkScheme(target) !== undefined) store = await openUrl(target, options, readOnly);
     else store = await openLocal(localName(target), readOnly, options);
@@ -294,7 +307,7 @@ export async function openChain(target: ImageTarget, given: OpenImageOptions = {
   const options = given.policy ? { ...given, trust: policyTrust(given.trust, given.policy) } : given;
   const registry = options.registry ?? defaultRegistry;
   const readOnly = options.readOnly ?? true;
-  const spec = specOf(target);
+  const spec = nullFormatSpec(target, options.format) ?? specOf(target);
   const messageName = targetName(target);
   // Refused before the file is opened, in the open's words (a missing file does not matter);
   // image options are resolved first, as qemu resolves them (their errors come before this one).

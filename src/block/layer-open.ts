@@ -5,7 +5,7 @@
  */
 import { dirname } from 'node:path';
 
-import { UnknownFormatError, VdiskError } from '../core/errors.js';
+import { InvalidArgumentError, UnknownFormatError, VdiskError } from '../core/errors.js';
 import type { ByteStore, ExternalFiles, FormatDriver, FormatImage, OpenWarning } from '../formats/driver.js';
 import type { LockingMode } from '../io/byte-store.js';
 import type { CacheMode } from '../core/cache-mode.js';
@@ -89,8 +89,13 @@ export function namedDriver(registry: DriverRegistry, format: string): FormatDri
 export async function openLayer(req: LayerRequest, ctx: LayerContext): Promise<Layer> {
   let driver: FormatDriver;
   let probedRaw = false;
-  if (req.format !== undefined) {
+  if (req.format === 'host_device' || req.format === 'host_cdrom') {
+    // qemu's device protocols named as the format: the device itself is the image.
+    if (req.store.device !== true) throw new InvalidArgumentError(`'${req.format}' driver requires '${req.path}' to be either a character or block device`);
+    driver = { ...namedDriver(ctx.registry, 'file'), name: req.format };
+  } else if (req.format !== undefined) {
     driver = namedDriver(ctx.registry, req.format);
+    if (driver.name === 'file' && req.store.device === true) throw new InvalidArgumentError(`'file' driver requires '${req.path}' to be a regular file`);
   } else {
     driver = await probeDriver(req.store, req.path, ctx.registry);
     probedRaw = driver.name === 'raw';

@@ -3,7 +3,9 @@
  * takes it: its file protocol node used as the image — read and written
  * like raw, shown as `file format: file`, created with the file protocol's
  * options (`-o help` lists them), never probed, without size measurement
- * or option amendment. vdisk refused it (`Unknown driver 'file'`).
+ * or option amendment (and not a device: that is `host_device`'s). The null
+ * drivers (`-f null-co null-co://`) and the host device ones (`-f host_device
+ * /dev/X`) too. vdisk refused them all (`Unknown driver 'file'`).
  */
 import { existsSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -45,6 +47,18 @@ const CASES: readonly (readonly string[])[] = [
   ['amend', '-f', 'file', '-o', 'size=2M', 'r.raw'],
   ['resize', '-f', 'file', 'r.raw', '3M'],
   ['rebase', '-u', '-b', 'r.raw', '-F', 'file', 't.qcow2'],
+  ['info', '-f', 'file', '/dev/null'],
+  // The other protocols qemu-img takes as a format: the null devices and host devices.
+  ['info', '-f', 'null-co', 'null-co://'],
+  ['info', '--output=json', '-f', 'null-co', 'null-co://'],
+  ['info', '-f', 'null-aio', 'null-aio://'],
+  ['map', '--output=json', '-f', 'null-co', 'null-co://'],
+  ['info', '-f', 'null-co', 't.qcow2'],
+  ['info', '-f', 'null-aio', 'nope'],
+  ['info', '-f', 'host_device', 't.qcow2'],
+  ['info', '-f', 'host_cdrom', 't.qcow2'],
+  ['info', '-f', 'host_device', 'nope'],
+  ['info', '-f', 'host_device', '/dev/null'],
 ];
 
 function fresh(): void {
