@@ -21,7 +21,7 @@ import { localName, shownLocalName, type LocalName } from './protocol-name.js';
 import { stat } from '../io/fs-names.js';
 import { redactUrl } from '../io/http/url.js';
 import type { Layer } from './layer.js';
-import { backingError, namedDriver, openError, openLayer, type LayerContext } from './layer-open.js';
+import { backingError, DEVICE_FORMATS, namedDriver, openError, openLayer, type LayerContext } from './layer-open.js';
 import { layerAtSnapshot, type SnapshotSelector } from './snapshot-layer.js';
 import { defaultRegistry, type DriverRegistry } from './registry.js';
 import { assertRegularFile, openedReferenceCheck, resolveReference, type ResolverOptions } from './resolver.js';
@@ -181,9 +181,6 @@ async function unwrapTop(target: string | ByteStore, store: ByteStore, options: 
   if (inflated && typeof target === 'string') await store.close();
   return inflated;
 }
-
-/** qemu's device protocols, which may be named as the format (see openLayer). */
-const DEVICE_FORMATS: ReadonlySet<string> = new Set(['host_device', 'host_cdrom']);
 
 /** Opens the top image of a plain path or store (inflated first when it is a wrapped upload); a caller's store is only borrowed. */
 async function openPlainTop(target: string | ByteStore, ctx: LayerContext, options: OpenImageOptions, readOnly: boolean): Promise<Layer> {

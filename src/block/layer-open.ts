@@ -75,6 +75,9 @@ function combineLocking(a: LockingMode | undefined, b: LockingMode | undefined):
   return a === 'auto' || b === 'auto' ? 'auto' : true;
 }
 
+/** qemu's device protocols, which may be named as the format: the device itself is then the image. */
+export const DEVICE_FORMATS: ReadonlySet<string> = new Set(['host_device', 'host_cdrom']);
+
 /** The driver `format` names; qemu's words when there is none. */
 export function namedDriver(registry: DriverRegistry, format: string): FormatDriver {
   const d = registry.find(format);
@@ -89,8 +92,7 @@ export function namedDriver(registry: DriverRegistry, format: string): FormatDri
 export async function openLayer(req: LayerRequest, ctx: LayerContext): Promise<Layer> {
   let driver: FormatDriver;
   let probedRaw = false;
-  if (req.format === 'host_device' || req.format === 'host_cdrom') {
-    // qemu's device protocols named as the format: the device itself is the image.
+  if (req.format !== undefined && DEVICE_FORMATS.has(req.format)) {
     if (req.store.device !== true) throw new InvalidArgumentError(`'${req.format}' driver requires '${req.path}' to be either a character or block device`);
     driver = { ...namedDriver(ctx.registry, 'file'), name: req.format };
   } else if (req.format !== undefined) {
