@@ -215,7 +215,8 @@ async function openPlainTop(target: string | ByteStore, ctx: LayerContext, optio
  * for a device, and refuse anything else as qemu's host_device driver does.
  */
 async function openLocal(local: LocalName, readOnly: boolean, options: OpenImageOptions): Promise<ByteStore> {
-  if (local.protocol !== undefined && local.path === '') throw new InvalidArgumentError(`The '${local.protocol}' block driver requires a file name`);
+  // An empty name goes to qemu's file driver too, which refuses it before looking for a file.
+  if (local.path === '') throw new InvalidArgumentError(`The '${local.protocol ?? 'file'}' block driver requires a file name`);
   if (local.device !== undefined) {
     const st = await stat(local.path).catch((err: unknown) => {
       throw fsError(err, `Could not open '${local.path}'`, local.path);

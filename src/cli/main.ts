@@ -3,7 +3,8 @@
  */
 import { parseArgs, UsageError, type OptSpec } from './args.js';
 import { tuneForLongRun } from './process-setup.js';
-import { reportError, type CliIo, type Command } from './context.js';
+import { PROG, reportError, type CliIo, type Command } from './context.js';
+import { sizeDeprecations } from '../core/sizes.js';
 import { applyTraceOption, TraceOptionError } from './trace-option.js';
 import { versionText } from './version-text.js';
 
@@ -63,6 +64,8 @@ export async function run(argv: readonly string[], io: CliIo): Promise<number> {
       return 0;
     }
     if (name !== 'info') tuneForLongRun();
+    // warn_report's line for each size the command reads as hex with a suffix.
+    sizeDeprecations.onHexSuffix = (text) => io.stderr(`${PROG}: warning: Using a multiplier suffix on hex numbers is deprecated: ${text}\n`);
     return await (await load())(rest, io);
   } catch (err) {
     if (err instanceof TraceOptionError) {
@@ -70,5 +73,7 @@ export async function run(argv: readonly string[], io: CliIo): Promise<number> {
       return 1;
     }
     return reportError(io, err);
+  } finally {
+    sizeDeprecations.onHexSuffix = undefined;
   }
 }

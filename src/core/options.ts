@@ -182,7 +182,7 @@ export function printOptionValue(spec: OptionSpec, text: string): string {
     case 'bool':
       return text;
     case 'size': {
-      const r = parseSizeBig(text);
+      const r = parseSizeBig(text, 'B', true);
       return r.ok ? String(BigInt.asIntN(64, r.value)) : text;
     }
     case 'number': {

@@ -1,7 +1,7 @@
 /**
  * Sizes as qemu-img reads and prints them: `k M G T P E` suffixes are powers
  * of 1024, `b` means bytes, decimals need a suffix (`1.5G`), `0x` is hex
- * without suffix. The grammar follows QEMU's `qemu_strtosz`.
+ * (with a suffix only as a deprecated form). The grammar follows QEMU's `qemu_strtosz`.
  */
 import { cTiesToEven } from './c-format.js';
 import { InvalidArgumentError, UnsupportedError } from './errors.js';
@@ -58,10 +58,29 @@ function scanUnsigned(text: string, at: number, base: 10 | 16): { value: bigint;
 }
 
 /**
- * Parses a size exactly as qemu-img does (`qemu_strtosz`), returning a bigint so
- * that values up to 2^64-1 survive. Never throws.
+ * Told of each size written in hex with a multiplier suffix (`0x1M`), which
+ * qemu-img 7.2 takes with a deprecation warning. The CLI prints that
+ * warning; the SDK takes such sizes quietly.
  */
-export function parseSizeBig(text: string, defaultSuffix = 'B'): SizeParseResult {
+export const sizeDeprecations: { onHexSuffix: ((text: string) => void) | undefined } = { onHexSuffix: undefined };
+
+/** Runs `fn` without reporting hex suffixes: a value read again after its option was checked (and reported). */
+export function withoutSizeWarnings<T>(fn: () => T): T {
+  const sink = sizeDeprecations.onHexSuffix;
+  sizeDeprecations.onHexSuffix = undefined;
+  try {
+    return fn();
+  } finally {
+    sizeDeprecations.onHexSuffix = sink;
+  }
+}
+
+/**
+ * Parses a size exactly as qemu-img does (`qemu_strtosz`), returning a bigint so
+ * that values up to 2^64-1 survive. Never throws. `quiet`: a value parsed again
+ * (to print it) does not report its hex suffix a second time.
+ */
+export function parseSizeBig(text: string, defaultSuffix = 'B', quiet = false): SizeParseResult {
   const invalid: SizeParseResult = { ok: false, reason: 'invalid' };
   const dec = scanUnsigned(text, 0, 10);
   if (!dec) return invalid;
@@ -70,13 +89,16 @@ export function parseSizeBig(text: string, defaultSuffix = 'B'): SizeParseResult
   let val = dec.value;
   let end = dec.end;
   let fraction = 0n; // 0.64 fixed point
+  let hexSuffix = false;
   if (val === 0n && (text[end] === 'x' || text[end] === 'X')) {
     const hex = scanUnsigned(text, 0, 16);
     if (!hex) return invalid;
     if (hex.value > U64_MAX) return { ok: false, reason: 'range' };
     val = hex.value;
     end = hex.end;
-    if (text[end] === '.' || suffixMul(text[end]) !== undefined) return invalid;
+    if (text[end] === '.') return invalid;
+    // Hex digits take b and E themselves; k, M, G, T, P still scale (deprecated, with a warning, in qemu 7.2).
+    hexSuffix = suffixMul(text[end]) !== undefined;
   } else if (text[end] === '.') {
     const m = /^\.[0-9]*(?:[eE][+-]?[0-9]+)?/.exec(text.slice(end));
     const lexeme = m?.[0] ?? '.';
@@ -93,6 +115,8 @@ export function parseSizeBig(text: string, defaultSuffix = 'B'): SizeParseResult
   let mul = suffixMul(text[end]);
   if (mul !== undefined) end += 1;
   else mul = suffixMul(defaultSuffix) ?? 1n;
+  // qemu warns once the suffix is read, before it looks at what follows.
+  if (hexSuffix && !quiet) sizeDeprecations.onHexSuffix?.(text);
   if (end !== text.length) return invalid;
   if (mul === 1n) {
     if (fraction !== 0n) return invalid;

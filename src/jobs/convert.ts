@@ -161,9 +161,9 @@ function optionList(input: CreateOptions['options']): CreateOptionInput[] {
   return Array.isArray(input) ? [...(input as readonly CreateOptionInput[])] : [input as CreateOptionInput];
 }
 
-/** img_convert checks the backing format itself, in its own words. */
+/** img_convert checks the backing format itself, before anything else about the backing file, in its own words. */
 function convertWording(err: VdiskError): VdiskError {
-  if (err.reason !== 'backing-format-missing') return err;
+  if (err.reason !== 'backing-format-missing' && err.data?.['formatMissing'] !== true) return err;
   return new InvalidArgumentError('Use of backing file requires explicit backing format', { cause: err, reason: err.reason });
 }
 

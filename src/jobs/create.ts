@@ -38,6 +38,9 @@ import { isPassThroughFormat } from '../block/registry.js';
 /** `-o` options as a string (`"cluster_size=64k,lazy_refcounts=on"`) or an object. */
 export type CreateOptionInput = string | Readonly<Record<string, OptionValue>>;
 
+/** Formats whose qemu create reads the options through a QAPI visitor (raw's passes them on to the file driver's; not file's, vmdk's or luks's). */
+const REREADS_OPTIONS: ReadonlySet<string> = new Set(['qcow2', 'qcow', 'qed', 'vhdx', 'vpc', 'vdi', 'parallels', 'raw']);
+
 /** Phases of {@link create}: `create` (bytes of the new image's virtual size). */
 export type CreatePhase = 'create';
 
@@ -251,10 +254,14 @@ export async function prepareCreate(output: OutputSpec, opts: CreateOptions = {}
     const backingFormat = values.get('backing_fmt') as string | undefined;
     if (backingFile !== undefined) {
       if (opts.refuseBacking !== undefined) throw new InvalidArgumentError(opts.refuseBacking);
+      // bdrv_img_create's order; img_convert, which does not go through it, asks for the format
+      // first (convert rewords errors that carry `formatMissing`).
+      const formatMissing = opts.backingUnsafe === true && backingFormat === undefined;
       if (pathCombine(filename, backingFile) === filename || backingFile === filename) {
-        throw new InvalidArgumentError('Error: Trying to create an image with the same filename as the backing file');
+        throw new InvalidArgumentError('Error: Trying to create an image with the same filename as the backing file', { data: { formatMissing } });
       }
-      if (opts.backingUnsafe && backingFormat === undefined) throw new InvalidArgumentError('Backing file specified without backing format', { reason: 'backing-format-missing' });
+      if (backingFile === '') throw new InvalidArgumentError('Expected backing file name, got empty string', { data: { formatMissing } });
+      if (formatMissing) throw new InvalidArgumentError('Backing file specified without backing format', { reason: 'backing-format-missing' });
       if (!opts.backingUnsafe) {
         const size = await backingSize(filename, backingFile, backingFormat, opts);
         if (!values.has('size')) set('size', size);
@@ -263,7 +270,7 @@ export async function prepareCreate(output: OutputSpec, opts: CreateOptions = {}
     const size = values.get('size');
     if (typeof size !== 'number') throw new InvalidArgumentError('Image creation needs a size parameter');
     const printedOptions = printed(specs, texts);
-    const formatting = `Formatting '${filename}', fmt=${format} ${printedOptions.map(([k, v]) => `${k}=${v}`).join(' ')}`.trimEnd();
+    const formatting = `Formatting '${filename}', fmt=${format} ${printedOptions.map(([k, v]) => `${k}=${v}`).join(' ')}`;
     const extraFiles = driver.createsExtraFiles?.(values) ?? values.has('data_file');
     const execute = async (given?: OutputTarget, cache?: CacheMode): Promise<CreateResult> => {
       const target = given ?? prepareTarget(output, { multiFile: extraFiles, locking: opts.locking, refuse: opts.refuse, network: networkOf(opts) });
@@ -275,6 +282,9 @@ export async function prepareCreate(output: OutputSpec, opts: CreateOptions = {}
         let cleanupFiles: (() => Promise<void>) | undefined;
         try {
           if (extraFiles) await target.holdForFormat();
+          // qemu's drivers that take their options through QAPI read the -o text a second time, once the file
+          // exists: a deprecated size spelling is reported again.
+          if (REREADS_OPTIONS.has(format)) typeOptions(specs, raw);
           registry.validateCreate(driver, size, values, optionProtocol);
           // The image records its final name (vmdk descriptors name their own file), wherever it is written first.
           const onCreate = (path: string, created: boolean): void => target.noteFile(path, created);

@@ -1,5 +1,5 @@
 import { InvalidArgumentError } from '../../core/errors.js';
-import { parseSize } from '../../core/sizes.js';
+import { parseSize, withoutSizeWarnings } from '../../core/sizes.js';
 import { cacheModeNamed } from '../../core/cache-mode.js';
 import { bench } from '../../jobs/bench.js';
 import { parseArgs, UsageError, last, type OptSpec } from '../args.js';
@@ -69,7 +69,7 @@ const SPECS: readonly OptSpec[] = [
 /** The last value given for `key`, read (already checked by the parse). */
 function valueOf<K extends keyof typeof VALUES>(args: ReturnType<typeof parseArgs>, key: K): ReturnType<(typeof VALUES)[K]> | undefined {
   const v = last(args, key);
-  return v === undefined ? undefined : (VALUES[key](v) as ReturnType<(typeof VALUES)[K]>);
+  return v === undefined ? undefined : (withoutSizeWarnings(() => VALUES[key](v)) as ReturnType<(typeof VALUES)[K]>);
 }
 
 /** `vdisk bench [-c count] [-d depth] [-f fmt] [--flush-interval=flush_interval] [-i aio] [-n] [--no-drain] [-o offset] [--pattern=pattern] [-q] [-s buffer_size] [-S step_size] [-t cache] [-w] [-U] filename` */

@@ -1,4 +1,4 @@
-import { parseSize } from '../../core/sizes.js';
+import { parseSize, withoutSizeWarnings } from '../../core/sizes.js';
 import { InvalidArgumentError } from '../../core/errors.js';
 import { bitmap, type BitmapAction } from '../../jobs/bitmap.js';
 import { parseArgs, last, type OptSpec } from '../args.js';
@@ -61,7 +61,7 @@ export async function bitmapCommand(argv: readonly string[], io: CliIo): Promise
     let granularity: number | undefined;
     const g = last(args, 'granularity');
     if (g !== undefined) {
-      const v = parseSize(g, 'granularity');
+      const v = withoutSizeWarnings(() => parseSize(g, 'granularity'));
       // qemu-img passes the 64-bit value as uint32; 0 means "default".
       granularity = v === 0 ? undefined : v % 2 ** 32;
     }

@@ -1,4 +1,4 @@
-import { parseSize } from '../../core/sizes.js';
+import { parseSize, withoutSizeWarnings } from '../../core/sizes.js';
 import { commit } from '../../jobs/commit.js';
 import { parseArgs, UsageError, last, type OptSpec } from '../args.js';
 import { checkCacheMode, reportError, warningPrinter, type CliIo } from '../context.js';
@@ -29,7 +29,7 @@ export async function commitCommand(argv: readonly string[], io: CliIo): Promise
     checkCacheMode(last(args, 'cache'));
     let rateLimit: number | undefined;
     const rate = last(args, 'rate');
-    if (rate !== undefined) rateLimit = parseSize(rate, 'rate limit');
+    if (rate !== undefined) rateLimit = withoutSizeWarnings(() => parseSize(rate, 'rate limit'));
     if (args.operands.length !== 1) throw new UsageError('Expecting one image file name');
     const { filename, format } = imageArg(args.operands[0] as string, last(args, 'format'), args.flags.has('imageOpts'), io);
     const job = commit(filename, {

@@ -1,6 +1,6 @@
 import { InvalidArgumentError } from '../../core/errors.js';
 import { isHelpRequest, parseOptionString } from '../../core/options.js';
-import { parseSize } from '../../core/sizes.js';
+import { parseSize, withoutSizeWarnings } from '../../core/sizes.js';
 import { convert } from '../../jobs/convert.js';
 import { digestAlgorithm } from '../../jobs/content-digest.js';
 import { optionLists, parseArgs, last, type OptSpec } from '../args.js';
@@ -92,11 +92,11 @@ export async function convertCommand(argv: readonly string[], io: CliIo): Promis
     const sparseArg = last(args, 'sparse');
     checkCombinations(args.flags, sparseArg !== undefined, optionStrings.length > 0);
     if (optionStrings.some((o) => isHelpRequest(parseOptionString(o)))) return await printOptionHelp(io, targetFormat, args.operands.at(-1));
-    const sparseSize = sparseArg === undefined ? 4096 : sparseBuffer(sparseArg);
+    const sparseSize = sparseArg === undefined ? 4096 : withoutSizeWarnings(() => sparseBuffer(sparseArg));
     const m = last(args, 'parallel');
     const parallel = m === undefined ? undefined : coroutines(m);
     const rate = last(args, 'rate');
-    const rateLimit = rate === undefined ? undefined : parseSize(rate, 'rate limit');
+    const rateLimit = rate === undefined ? undefined : withoutSizeWarnings(() => parseSize(rate, 'rate limit'));
     if (args.operands.length < 2) throw new InvalidArgumentError('Must specify image file name');
     const sourceCache = cacheOption(last(args, 'srcCache'), 'source');
     if (readsStdin(args.operands.slice(0, -1))) {

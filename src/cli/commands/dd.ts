@@ -1,4 +1,5 @@
-import { InvalidArgumentError } from '../../core/errors.js';
+import { InvalidArgumentError, VdiskError } from '../../core/errors.js';
+import { parseSize } from '../../core/sizes.js';
 import { dd } from '../../jobs/dd.js';
 import { parseArgs, last, type OptSpec } from '../args.js';
 import { PROG, cvtnum, reportError, warningPrinter, type CliIo } from '../context.js';
@@ -23,6 +24,21 @@ interface Operands {
   output?: string;
 }
 
+/**
+ * `count=` or `skip=` as cvtnum parses it. qemu-img takes up to INT64_MAX blocks; any count or skip
+ * of 2^53 blocks or more reaches past every image vdisk opens whatever the block size, so it means
+ * what 2^53 - 1 means (all of the input; nothing left after the skip).
+ */
+function blockCount(io: CliIo, key: string, value: string): number | undefined {
+  try {
+    return parseSize(value, key);
+  } catch (err) {
+    if (err instanceof VdiskError && err.data?.['kind'] === 'size-limit') return Number.MAX_SAFE_INTEGER;
+    reportError(io, err);
+    return undefined;
+  }
+}
+
 /** Parses `key=value` operands in order, with qemu-img's messages; undefined when one was bad (already reported). */
 function parseOperands(io: CliIo, words: readonly string[]): Operands | undefined {
   const out: Operands = {};
@@ -34,7 +50,7 @@ function parseOperands(io: CliIo, words: readonly string[]): Operands | undefine
     if (key === 'if') out.input = value;
     else if (key === 'of') out.output = value;
     else {
-      const n = cvtnum(io, key, value);
+      const n = key === 'bs' ? cvtnum(io, key, value) : blockCount(io, key, value);
       if (n === undefined) return undefined;
       if (key === 'bs' && (n < 1 || n > 2147483647)) throw new InvalidArgumentError('Invalid bs specified. Must be between 1 and 2147483647.');
       out[key as 'bs' | 'count' | 'skip'] = n;

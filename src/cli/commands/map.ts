@@ -1,5 +1,5 @@
 import { UnsupportedError, VdiskError } from '../../core/errors.js';
-import { parseSize, parseSizeBig } from '../../core/sizes.js';
+import { parseSize, parseSizeBig, withoutSizeWarnings } from '../../core/sizes.js';
 import { map, type MapEntry } from '../../jobs/map.js';
 import { mapEntryJson } from '../../jobs/qemu-output.js';
 import { parseArgs, UsageError, last, type OptSpec } from '../args.js';
@@ -92,9 +92,9 @@ export async function mapCommand(argv: readonly string[], io: CliIo): Promise<nu
     if (args.operands.length !== 1) throw new UsageError('Expecting one image file name');
     output = outputFormat(last(args, 'output'));
     const s = last(args, 'start');
-    const startOffset = s === undefined ? undefined : parseSize(s, 'start offset');
+    const startOffset = s === undefined ? undefined : withoutSizeWarnings(() => parseSize(s, 'start offset'));
     const l = last(args, 'max');
-    const maxLength = l === undefined ? undefined : parseMaxLength(l, startOffset ?? 0);
+    const maxLength = l === undefined ? undefined : withoutSizeWarnings(() => parseMaxLength(l, startOffset ?? 0));
     const { filename, format } = imageArg(args.operands[0] as string, last(args, 'format'), args.flags.has('imageOpts'), io, args.flags.has('forceShare'));
     // The image opens on the first entry: take it before printing anything, so an open error prints alone.
     const entries = await opened(map(filename, { format, startOffset, maxLength, forceShare: args.flags.has('forceShare'), onWarning: warningPrinter(io), ...trustFrom(args), ...networkFrom(args), ...secretsFrom(args) }), () => {

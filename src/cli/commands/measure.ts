@@ -1,5 +1,5 @@
 import { InvalidArgumentError } from '../../core/errors.js';
-import { parseSize } from '../../core/sizes.js';
+import { parseSize, withoutSizeWarnings } from '../../core/sizes.js';
 import { measure } from '../../jobs/measure.js';
 import { toQemuJson } from '../../jobs/qemu-output.js';
 import { optionLists, parseArgs, last, UsageError, type OptSpec } from '../args.js';
@@ -38,7 +38,7 @@ export async function measureCommand(argv: readonly string[], io: CliIo): Promis
     const optionStrings = optionLists(args);
     const output = outputFormat(last(args, 'output'));
     const s = last(args, 'size');
-    const size = s === undefined ? undefined : parseSize(s, 'image size');
+    const size = s === undefined ? undefined : withoutSizeWarnings(() => parseSize(s, 'image size'));
     if (args.operands.length > 1) throw new InvalidArgumentError('At most one filename argument is allowed.');
     const operand = args.operands[0];
     const format = last(args, 'format');

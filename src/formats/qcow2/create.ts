@@ -169,9 +169,6 @@ function checkCombinations(p: Qcow2CreateParams): void {
     throw new InvalidArgumentError('Backing file and preallocation can only be used at the same time if extended_l2 is on');
   }
   if (p.backingFmt !== undefined && p.backingFile === undefined) throw new InvalidArgumentError('Backing format cannot be used without backing file');
-  if (p.backingFile !== undefined && encodeName(p.backingFile).length > LIMITS.maxBackingNameBytes) {
-    throw new InvalidArgumentError('Backing file name too long');
-  }
   if (p.lazyRefcounts && p.version < 3) throw new InvalidArgumentError(`Lazy refcounts only supported with compatibility level 1.1 and above ${V3_HINT}`);
   if (p.dataFile !== undefined && p.version < 3) throw new InvalidArgumentError(`External data files are only supported with compatibility level 1.1 and above ${V3_HINT}`);
   if (p.dataFileRaw && p.dataFile === undefined) throw new InvalidArgumentError('data-file-raw requires data-file');
@@ -183,6 +180,10 @@ function checkCombinations(p: Qcow2CreateParams): void {
   const g = makeGeometry(p.clusterBits, p.extendedL2, p.refcountOrder);
   if (l1EntriesFor(p.size, g) * 8 > LIMITS.qcow2MaxL1Bytes) {
     throw new InvalidArgumentError("The image size is too large for file format 'qcow2' (try using a larger cluster size)");
+  }
+  // qemu finds this out once the image exists, when it records the backing file (qcow2_change_backing_file's EINVAL).
+  if (p.backingFile !== undefined && encodeName(p.backingFile).length > LIMITS.maxBackingNameBytes) {
+    throw new InvalidArgumentError(`Could not assign backing file '${p.backingFile}' with format '${p.backingFmt ?? '(null)'}': Invalid argument`);
   }
 }
 

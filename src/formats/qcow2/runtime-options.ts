@@ -11,6 +11,7 @@
  */
 import { InvalidArgumentError, UnsupportedError } from '../../core/errors.js';
 import { typeQemuOpts, type OptionSpec, type QemuOptValue } from '../../core/options.js';
+import { withoutSizeWarnings } from '../../core/sizes.js';
 
 const OVERLAP_BITS = ['main-header', 'active-l1', 'active-l2', 'refcount-table', 'refcount-block', 'snapshot-table', 'inactive-l1', 'inactive-l2', 'bitmap-directory'];
 
@@ -127,5 +128,5 @@ export function checkQcow2RuntimeOptions(pairs: readonly (readonly [string, stri
 
 /** qemu's `pass-discard-snapshot`: on unless the open options turn it off (checked by {@link checkQcow2RuntimeOptions} first). */
 export function passDiscardSnapshot(pairs: readonly (readonly [string, string])[]): boolean {
-  return pairs.length === 0 || typeQemuOpts(QCOW2_RUNTIME_OPTIONS, pairs).get('pass-discard-snapshot') !== false;
+  return pairs.length === 0 || withoutSizeWarnings(() => typeQemuOpts(QCOW2_RUNTIME_OPTIONS, pairs)).get('pass-discard-snapshot') !== false;
 }

@@ -17,16 +17,8 @@ const NBD_ERRORS: Readonly<Record<number, readonly [string, string]>> = {
   108: ['ESHUTDOWN', 'Cannot send after transport endpoint shutdown'],
 };
 
-/** Socket error texts the C library uses that core/strerror does not list. */
+/** Resolver error texts (getaddrinfo's, not errno values: core/strerror has the socket errors). */
 const SOCKET_TEXT: Readonly<Record<string, string>> = {
-  ECONNREFUSED: 'Connection refused',
-  ECONNRESET: 'Connection reset by peer',
-  ETIMEDOUT: 'Connection timed out',
-  EHOSTUNREACH: 'No route to host',
-  ENETUNREACH: 'Network is unreachable',
-  EPIPE: 'Broken pipe',
-  ENOTSOCK: 'Socket operation on non-socket',
-  ECONNABORTED: 'Software caused connection abort',
   ENOTFOUND: 'Name or service not known',
   EAI_AGAIN: 'Temporary failure in name resolution',
 };

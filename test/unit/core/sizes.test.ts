@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 
-import { formatSize, parseSize, parseSizeBig } from '../../../src/core/sizes.js';
+import { formatSize, parseSize, parseSizeBig, sizeDeprecations, withoutSizeWarnings } from '../../../src/core/sizes.js';
 import { InvalidArgumentError, VdiskError } from '../../../src/core/errors.js';
 import { cFixed } from '../../../src/core/c-format.js';
 
@@ -10,14 +10,32 @@ describe('parseSizeBig', () => {
     ['0', 0n], ['1', 1n], ['1b', 1n], ['1B', 1n], ['1k', 1024n], ['1K', 1024n], ['1M', 1048576n], ['1m', 1048576n],
     ['1G', 1073741824n], ['1.5G', 1610612736n], ['1T', 1n << 40n], ['1P', 1n << 50n], ['1E', 1n << 60n],
     ['0x10', 16n], ['0X1f', 31n], [' 5', 5n], ['+5', 5n], ['1.k', 1024n], ['1.0', 1n], ['0.5k', 512n], ['15E', 15n << 60n],
+    // qemu-img 7.2 still scales hex by k, M, G, T, P (deprecated); b and E are hex digits there.
+    ['0x10k', 16384n], ['0x1M', 1048576n], ['0X2g', 2n << 30n], ['0x1P', 1n << 50n], ['0x1e', 30n], ['0x1b', 27n], ['0x1E', 30n],
   ];
   for (const [text, value] of ok) {
     it(`accepts ${JSON.stringify(text)}`, () => assert.deepEqual(parseSizeBig(text), { ok: true, value }));
   }
-  const bad = ['', 'abc', '1Q', '-5', '-0', '1e3', '1.5', '1.5b', '0x1.8G', '0x10k', '5 ', '1.5e3G', 'k', '.5'];
+  const bad = ['', 'abc', '1Q', '-5', '-0', '1e3', '1.5', '1.5b', '0x1.8G', '0x1k5', '0xk', '5 ', '1.5e3G', 'k', '.5'];
   for (const text of bad) {
     it(`rejects ${JSON.stringify(text)} as invalid`, () => assert.deepEqual(parseSizeBig(text), { ok: false, reason: 'invalid' }));
   }
+  it('reports each hex size with a suffix to the deprecation hook, unless quiet or muted', () => {
+    const seen: string[] = [];
+    sizeDeprecations.onHexSuffix = (text) => seen.push(text);
+    try {
+      parseSizeBig('0x1M');
+      parseSizeBig('0x1k5');
+      parseSizeBig('0x10');
+      parseSizeBig('1M');
+      parseSizeBig('0x2M', 'B', true);
+      withoutSizeWarnings(() => parseSize('0x3M'));
+      parseSize('0x4M');
+    } finally {
+      sizeDeprecations.onHexSuffix = undefined;
+    }
+    assert.deepEqual(seen, ['0x1M', '0x1k5', '0x4M']);
+  });
   it('reports values beyond 2^64 as out of range', () => {
     assert.deepEqual(parseSizeBig('99999E'), { ok: false, reason: 'range' });
     assert.deepEqual(parseSizeBig('18446744073709551616'), { ok: false, reason: 'range' });
