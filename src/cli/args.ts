@@ -45,11 +45,79 @@ export class UsageError extends Error {
   }
 }
 
-function findLong(specs: readonly OptSpec[], name: string): OptSpec | undefined {
+/**
+ * The long options qemu-img 7.2 itself has, per command (`''`: the global
+ * ones). vdisk adds long spellings of its own (`--format` to convert,
+ * `--max-chain-depth`, ...); an abbreviation qemu-img takes must still mean
+ * what it means there, so prefixes are matched against these first.
+ */
+const QEMU_LONGS: Readonly<Record<string, readonly string[]>> = {
+  '': ['help', 'version', 'trace'],
+  amend: ['help', 'object', 'image-opts', 'force'],
+  bench: ['help', 'flush-interval', 'image-opts', 'pattern', 'no-drain', 'force-share'],
+  bitmap: ['help', 'object', 'image-opts', 'add', 'remove', 'clear', 'enable', 'disable', 'merge', 'granularity', 'source-file', 'source-format'],
+  check: ['help', 'format', 'object', 'image-opts', 'repair', 'output', 'force-share'],
+  commit: ['help', 'object', 'image-opts'],
+  compare: ['help', 'object', 'image-opts', 'force-share'],
+  convert: ['help', 'object', 'image-opts', 'target-image-opts', 'salvage', 'target-is-zero', 'bitmaps', 'skip-broken-bitmaps', 'force-share'],
+  create: ['help', 'object'],
+  dd: ['help', 'object', 'image-opts', 'force-share'],
+  info: ['help', 'format', 'output', 'backing-chain', 'object', 'image-opts', 'force-share'],
+  map: ['help', 'format', 'output', 'object', 'image-opts', 'force-share', 'start-offset', 'max-length'],
+  measure: ['help', 'object', 'image-opts', 'output', 'size', 'force-share'],
+  rebase: ['help', 'object', 'image-opts', 'force-share'],
+  resize: ['help', 'object', 'image-opts', 'preallocation', 'shrink'],
+  snapshot: ['help', 'object', 'image-opts', 'force-share'],
+};
+
+/** qemu-img's own long options for the command being parsed (set by the CLI's dispatch). */
+let qemuLongs: ReadonlySet<string> | undefined;
+
+/** Tells {@link parseArgs} which command's options it parses next (`''`: the global ones). */
+export function parsingCommand(command: string | undefined): void {
+  const names = command === undefined || !Object.hasOwn(QEMU_LONGS, command) ? undefined : QEMU_LONGS[command];
+  qemuLongs = names === undefined ? undefined : new Set(names);
+}
+
+/**
+ * `-h` or `--help` among a command's options: qemu-img prints its help and
+ * exits 0 there, whatever else the line holds (an earlier bad option still
+ * fails first).
+ */
+export class HelpRequest extends Error {
+  constructor() {
+    super('help');
+    this.name = 'HelpRequest';
+  }
+}
+
+/** What a `--name` stands for: an option (by its full name), several (ambiguous), or qemu-img's help. */
+type LongMatch = { readonly spec: OptSpec; readonly full: string } | { readonly ambiguous: readonly string[] } | { readonly help: true } | undefined;
+
+/** The option `--name` names exactly, or as the one unique prefix (of qemu-img's own names first). */
+function findLong(specs: readonly OptSpec[], name: string): LongMatch {
   const exact = specs.find((s) => s.long?.includes(name));
-  if (exact) return exact;
+  if (exact) return { spec: exact, full: name };
+  const known = qemuLongs;
+  if (known) {
+    const theirs = [...known].filter((l) => l.startsWith(name));
+    if (theirs.length > 1) return { ambiguous: theirs };
+    const full = theirs[0];
+    if (full !== undefined) {
+      const spec = specs.find((s) => s.long?.includes(full));
+      if (spec) return { spec, full };
+      return full === 'help' ? { help: true } : undefined;
+    }
+  }
   const prefixed = specs.filter((s) => s.long?.some((l) => l.startsWith(name)));
-  return prefixed.length === 1 ? prefixed[0] : undefined;
+  const only = prefixed[0];
+  return prefixed.length === 1 && only ? { spec: only, full: only.long?.find((l) => l.startsWith(name)) ?? name } : undefined;
+}
+
+/** The option `--name` stands for among `specs`, as {@link parseArgs} resolves it; undefined when none or several. */
+export function longOption(specs: readonly OptSpec[], name: string): OptSpec | undefined {
+  const match = findLong(specs, name);
+  return match !== undefined && 'spec' in match ? match.spec : undefined;
 }
 
 function store(out: ParsedArgs, spec: OptSpec, value: string | undefined): void {
@@ -84,15 +152,23 @@ export function parseArgs(argv: readonly string[], specs: readonly OptSpec[], st
     if (word.startsWith('--')) {
       const eq = word.indexOf('=');
       const name = word.slice(2, eq >= 0 ? eq : undefined);
-      const spec = findLong(specs, name);
-      if (!spec) throw new UsageError(`unrecognized option '${word}'`, `unrecognized option '${word}'`);
+      const match = findLong(specs, name);
+      if (match !== undefined && 'ambiguous' in match) {
+        throw new UsageError(`unrecognized option '${word}'`, `option '${word}' is ambiguous; possibilities:${match.ambiguous.map((l) => ` '--${l}'`).join('')}`);
+      }
+      if (match !== undefined && 'help' in match) {
+        if (eq >= 0) throw new UsageError(`unrecognized option '${word}'`, "option '--help' doesn't allow an argument");
+        throw new HelpRequest();
+      }
+      if (!match) throw new UsageError(`unrecognized option '${word}'`, `unrecognized option '${word}'`);
+      const { spec, full } = match;
       let value: string | undefined;
       if (spec.arg) {
         if (eq >= 0) value = word.slice(eq + 1);
         else if (i + 1 < argv.length) value = argv[++i];
-        else throw new UsageError(`missing argument for option '${word}'`, `option '${word}' requires an argument`);
+        else throw new UsageError(`missing argument for option '${word}'`, `option '--${full}' requires an argument`);
       } else if (eq >= 0) {
-        if (!spec.optionalArg) throw new UsageError(`unrecognized option '${word}'`, `option '--${name}' doesn't allow an argument`);
+        if (!spec.optionalArg) throw new UsageError(`unrecognized option '${word}'`, `option '--${full}' doesn't allow an argument`);
         value = word.slice(eq + 1);
       }
       store(out, spec, value);
@@ -102,6 +178,8 @@ export function parseArgs(argv: readonly string[], specs: readonly OptSpec[], st
       for (let j = 1; j < word.length; j++) {
         const letter = word[j] as string;
         const spec = specs.find((s) => s.short === letter);
+        // Every qemu-img command's getopt string has h (help).
+        if (!spec && letter === 'h' && qemuLongs) throw new HelpRequest();
         if (!spec) throw new UsageError(`unrecognized option '${word}'`, `invalid option -- '${letter}'`);
         if (!spec.arg) {
           store(out, spec, undefined);

@@ -1,6 +1,6 @@
 import { InvalidArgumentError, VdiskError } from '../core/errors.js';
 import { parseSize } from '../core/sizes.js';
-import { UsageError } from './args.js';
+import { HelpRequest, UsageError } from './args.js';
 import { ObjectHelpRequest } from './objects.js';
 import { cliWording } from './qemu-wording.js';
 
@@ -26,6 +26,8 @@ export const PROG = 'vdisk';
 
 /** Prints an error the way qemu-img does (`prog: message`, hints unprefixed) and returns the exit status. */
 export function reportError(io: CliIo, err: unknown, prefix = ''): number {
+  // The dispatcher prints the help (it loads the format list): through the command's own catch.
+  if (err instanceof HelpRequest) throw err;
   if (err instanceof ObjectHelpRequest) {
     io.stdout(err.text);
     return 0;

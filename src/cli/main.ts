@@ -1,7 +1,7 @@
 /**
  * The `vdisk` command: qemu-img's command line over the vdisk API.
  */
-import { parseArgs, UsageError, type OptSpec } from './args.js';
+import { HelpRequest, parseArgs, parsingCommand, UsageError, type OptSpec } from './args.js';
 import { tuneForLongRun } from './process-setup.js';
 import { PROG, reportError, type CliIo, type Command } from './context.js';
 import { sizeDeprecations } from '../core/sizes.js';
@@ -45,6 +45,7 @@ const GLOBAL: readonly OptSpec[] = [
 /** Runs the CLI on `argv` (the words after the program name); returns the exit status. */
 export async function run(argv: readonly string[], io: CliIo): Promise<number> {
   try {
+    parsingCommand('');
     const args = parseArgs(argv, GLOBAL, true);
     if (args.flags.has('help')) {
       io.stdout(await help());
@@ -65,15 +66,21 @@ export async function run(argv: readonly string[], io: CliIo): Promise<number> {
     }
     if (name !== 'info') tuneForLongRun();
     // warn_report's line for each size the command reads as hex with a suffix.
+    parsingCommand(name);
     sizeDeprecations.onHexSuffix = (text) => io.stderr(`${PROG}: warning: Using a multiplier suffix on hex numbers is deprecated: ${text}\n`);
     return await (await load())(rest, io);
   } catch (err) {
+    if (err instanceof HelpRequest) {
+      io.stdout(await help());
+      return 0;
+    }
     if (err instanceof TraceOptionError) {
       io.stderr(`${err.message}\n`);
       return 1;
     }
     return reportError(io, err);
   } finally {
+    parsingCommand(undefined);
     sizeDeprecations.onHexSuffix = undefined;
   }
 }

@@ -91,13 +91,19 @@ export async function copyImage(sources: readonly BlockDevice[], target: BlockDe
   const compressZeros = s.compress && s.sparseSize === 0;
   // Salvaging reads sector by sector after a failure; -r paces the writes: both stay in JavaScript.
   const native = !s.salvage && !s.copyOffload && !s.compress;
+  let offloading = true;
   const alignment = sparseAlignment(s.sparseSize);
   await runPipeline<Item, Fetched>(
     qemuWriteWords({
       next,
       async read(item) {
         if (item.kind === 'skip' || item.kind === 'zero') return NOTHING;
-        if (item.kind === 'data' && item.host && s.copyOffload) return OFFLOAD;
+        if (item.kind === 'data' && s.copyOffload && offloading) {
+          if (item.host?.copyRange) return OFFLOAD;
+          // qemu-img stops offloading, for the rest of the copy, at the first run its drivers cannot offload
+          // (a format without copy_range, a compressed cluster): later runs are read and scanned for zeros.
+          offloading = false;
+        }
         const buf = pool.take(item.length);
         if (item.kind === 'data' && item.host && native) {
           const fetched = await fetchNative(target, item.offset, item.host, buf, { guest: item.offset, minBytes: s.sparseSize, alignment }, s.rateLimit === 0);

@@ -75,6 +75,17 @@ export interface CopySettings {
 export interface HostRun {
   readonly store: ByteStore;
   readonly offset: number;
+  /** Every layer down to the one holding the bytes has qemu's copy_range (raw, file, qcow2): `-C` may offload them. */
+  readonly copyRange: boolean;
+}
+
+/** The formats whose qemu drivers implement copy_range_from (the others answer ENOTSUP, and qemu-img stops offloading). */
+const COPY_RANGE_FORMATS: ReadonlySet<string> = new Set(['raw', 'file', 'qcow2']);
+
+/** Whether qemu could offload a read from `device`'s layer `depth`: that layer and every one above it pass copy_range on. */
+function copyRangeTo(device: BlockDevice, depth: number): boolean {
+  for (let i = 0; i <= depth; i++) if (!COPY_RANGE_FORMATS.has(device.layers[i]?.format ?? '')) return false;
+  return true;
 }
 
 export type Item =
@@ -165,7 +176,8 @@ export function planner(src: Concat, s: CopySettings): () => Promise<Item | unde
     const tail = (offset - part.start + n) % align;
     if (n > tail) n -= tail;
     const kind = kindOf(st, offset, s);
-    const host = kind === 'data' ? plainHost(st) : undefined;
+    const plain = kind === 'data' ? plainHost(st) : undefined;
+    const host = plain && { ...plain, copyRange: copyRangeTo(part.device, st.depth) };
     return { kind, start: offset, end: offset + n, host, compressed: kind === 'data' && st.compressed };
   };
   /**
@@ -218,7 +230,7 @@ export function planner(src: Concat, s: CopySettings): () => Promise<Item | unde
       offset = at + length;
     }
     if (kind === 'data' && run.compressed) return joinCompressed(at, length);
-    const host = kind === 'data' && run.host ? { store: run.host.store, offset: run.host.offset + (at - run.start) } : undefined;
+    const host = kind === 'data' && run.host ? { ...run.host, offset: run.host.offset + (at - run.start) } : undefined;
     return { kind: 'data', offset: at, length, host };
   };
 }

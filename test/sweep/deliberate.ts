@@ -130,7 +130,8 @@ export const DELIBERATE: readonly Accepted[] = [
     id: 'dirty-after-leak-repair',
     why: '`check -r leaks` on a dirty (lazy refcounts) image whose refcounts still have errors keeps the dirty flag; qemu-img clears it, and its next write can overwrite guest data',
     match: (d) =>
-      runs(d, 'check -r leaks') &&
+      // Other options may come first (seed 6161: `check -q -r leaks -f qcow2`).
+      runs(d, 'check (?:-[qU] |-[fT] [^ ;]+ |--output=[^ ;]+ )*-r leaks') &&
       /q-dirty/.test(d.caseId) &&
       (((d.kind === 'info' || d.kind === 'stdout') && /dirty-flag/.test(d.summary)) ||
         // What follows: a qemu-io write opens vdisk's still-dirty image and repairs it (qemu-io's

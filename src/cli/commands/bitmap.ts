@@ -1,7 +1,7 @@
 import { parseSize, withoutSizeWarnings } from '../../core/sizes.js';
 import { InvalidArgumentError } from '../../core/errors.js';
 import { bitmap, type BitmapAction } from '../../jobs/bitmap.js';
-import { parseArgs, last, type OptSpec } from '../args.js';
+import { parseArgs, last, longOption, type OptSpec } from '../args.js';
 import { reportError, warningPrinter, type CliIo } from '../context.js';
 import { imageArg } from '../image-opts.js';
 import { TRUST_OPTIONS, trustFrom } from '../trust-options.js';
@@ -22,13 +22,6 @@ const SPECS: readonly OptSpec[] = [
   ...TRUST_OPTIONS,
 ];
 
-function specOfLong(name: string): OptSpec | undefined {
-  const exact = SPECS.find((s) => s.long?.includes(name));
-  if (exact) return exact;
-  const pre = SPECS.filter((s) => s.long?.some((l) => l.startsWith(name)));
-  return pre.length === 1 ? pre[0] : undefined;
-}
-
 /** The actions in command-line order (parseArgs keeps each option's values, not their interleaving). */
 function orderedActions(argv: readonly string[]): BitmapAction[] {
   const out: BitmapAction[] = [];
@@ -37,7 +30,7 @@ function orderedActions(argv: readonly string[]): BitmapAction[] {
     if (w === '--') break;
     if (w.startsWith('--')) {
       const eq = w.indexOf('=');
-      const spec = specOfLong(w.slice(2, eq >= 0 ? eq : undefined));
+      const spec = longOption(SPECS, w.slice(2, eq >= 0 ? eq : undefined));
       const value = spec?.arg && eq < 0 ? argv[++i] : w.slice(eq + 1);
       if (spec?.key === 'merge') out.push({ op: 'merge', source: value ?? '' });
       else if (spec && (ACTIONS as readonly string[]).includes(spec.key)) out.push({ op: spec.key as (typeof ACTIONS)[number] });
