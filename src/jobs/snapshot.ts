@@ -4,6 +4,7 @@
  * read-only for `list` and for writing otherwise; every change is written
  * in the format's crash-safe order and flushed before this resolves.
  */
+import { decodeName, encodeName } from '../core/byte-names.js';
 import { LockedError, NotFoundError, UnsupportedError, VdiskError } from '../core/errors.js';
 import { Job, type JobContext, type JobOptions } from '../core/job.js';
 import { probedRawWarning } from '../block/chain.js';
@@ -64,7 +65,7 @@ async function act(dev: BlockDevice, options: SnapshotOptions): Promise<Snapshot
       return { snapshots: ops?.list() ?? [] };
     case 'create': {
       if (!ops?.create) throw unsupported(dev.format, 95);
-      const created = await ops.create({ name });
+      const created = await ops.create({ name: snapshotName(name) });
       return { snapshots: ops.list(), snapshot: created };
     }
     case 'apply': {
@@ -105,6 +106,12 @@ async function runSnapshot(target: ImageTarget, options: SnapshotOptions, ctx: J
   await dev.close();
   ctx.progress.finish();
   return result;
+}
+
+/** The name a new snapshot gets: qemu copies it into QEMUSnapshotInfo's 256-byte field, so at most 255 bytes. */
+function snapshotName(name: string): string {
+  const bytes = encodeName(name);
+  return bytes.length > 255 ? decodeName(bytes.subarray(0, 255)) : name;
 }
 
 /**

@@ -6,6 +6,7 @@
  * the old table freed. A crash at any point leaves the old or the new
  * table, never a mix (at worst leaked clusters).
  */
+import { encodeName } from '../../core/byte-names.js';
 import { UnsupportedError } from '../../core/errors.js';
 import { LIMITS } from '../../core/limits.js';
 import { HEADER_FIELD } from './header.js';
@@ -16,11 +17,10 @@ import type { Qcow2State } from './state.js';
 
 const ENTRY_HEADER = 40;
 const EXTRA = 24;
-const encoder = new TextEncoder();
 
 /** Bytes one entry takes in the table (padding included). */
 export function entryBytesFor(id: string, name: string, unknownExtra = 0): number {
-  return Math.ceil((ENTRY_HEADER + EXTRA + unknownExtra + encoder.encode(id).length + encoder.encode(name).length) / 8) * 8;
+  return Math.ceil((ENTRY_HEADER + EXTRA + unknownExtra + encodeName(id).length + encodeName(name).length) / 8) * 8;
 }
 
 /** Serializes `entries` (pure), without the last entry's padding. `unknown` holds extra-data bytes past QEMU's 24 to keep, by entry. */
@@ -33,8 +33,8 @@ function serializeSnapshotTable(
   let total = 0;
   let end = 0;
   for (const sn of entries) {
-    const id = encoder.encode(sn.id);
-    const name = encoder.encode(sn.name);
+    const id = encodeName(sn.id);
+    const name = encodeName(sn.name);
     if (id.length > 0xffff || name.length > 0xffff) throw new UnsupportedError('Snapshot ID or name too long', { errno: 22 });
     const more = unknown.get(sn) ?? new Uint8Array(0);
     const extra = EXTRA + more.length;

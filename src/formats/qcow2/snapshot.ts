@@ -2,6 +2,7 @@
  * The internal snapshot table (qcow2-snapshot.c): read, bounds-checked, into
  * entries for `info` and for opening a snapshot's L1 table read-only.
  */
+import { decodeName } from '../../core/byte-names.js';
 import { CorruptImageError, UnsupportedError } from '../../core/errors.js';
 import { LIMITS } from '../../core/limits.js';
 import type { ByteStore } from '../../io/byte-store.js';
@@ -24,13 +25,15 @@ export interface SnapshotEntry {
   readonly entryBytes: number;
 }
 
-const decoder = new TextDecoder();
 const ENTRY_HEADER = 40;
 
-/** QEMU keeps ids and names as C strings: a NUL ends them (zeros read past the end of a truncated table). */
+/**
+ * QEMU keeps ids and names as C strings: a NUL ends them (zeros read past the end of a truncated table).
+ * Bytes that are not UTF-8 are kept (escaped), so a rewritten table gives them back as they were.
+ */
 function cString(b: Uint8Array): string {
   const nul = b.indexOf(0);
-  return decoder.decode(nul < 0 ? b : b.subarray(0, nul));
+  return decodeName(nul < 0 ? b : b.subarray(0, nul));
 }
 
 function safe(v: bigint, what: string, offset: number): number {
