@@ -3,7 +3,7 @@
  * copies it into QEMUSnapshotInfo's 256-byte field; vdisk stored it whole,
  * and refused one over 64 KiB), and names that are not UTF-8 keep their bytes
  * when vdisk rewrites the snapshot table (they became U+FFFD, and qemu-img
- * could no longer find the snapshot).
+ * could no longer find the snapshot). Bitmap names the same way.
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -57,5 +57,17 @@ describe('snapshot names as qemu keeps them', () => {
     const theirs = sh('qemu-img snapshot -l q.qcow2').stdout;
     const ours = sh(`'${process.execPath}' '${VDISK_BIN}' snapshot -l q.qcow2`).stdout;
     assert.equal(String(ours).replace(/\d{4}-\d\d-\d\d \d\d:\d\d:\d\d/, 'DATE'), String(theirs).replace(/\d{4}-\d\d-\d\d \d\d:\d\d:\d\d/, 'DATE'));
+  });
+
+  it('a bitmap name that is not UTF-8 keeps its bytes when the directory is rewritten', (t) => {
+    if (!requireQemu(t)) return;
+    qemuImgOk(['create', '-q', '-f', 'qcow2', 'q.qcow2', '1M'], { cwd });
+    assert.equal(sh("qemu-img bitmap --add q.qcow2 \"$(printf 'b\\377')\"").status, 0);
+    assert.equal(vdisk(['bitmap', '--add', 'q.qcow2', 'other'], { cwd }).status, 0);
+    const r = sh("qemu-img bitmap --remove q.qcow2 \"$(printf 'b\\377')\"");
+    assert.equal(r.status, 0, String(r.stderr));
+    assert.equal(sh(`'${process.execPath}' '${VDISK_BIN}' bitmap --add q.qcow2 "$(printf 'c\\376')"`).status, 0);
+    assert.equal(sh("qemu-img bitmap --remove q.qcow2 \"$(printf 'c\\376')\"").status, 0, 'written with its bytes');
+    assert.doesNotMatch(qemuImgOk(['info', 'q.qcow2'], { cwd }), /name: [bc]/);
   });
 });

@@ -4,6 +4,7 @@
  * functions over bytes, with QEMU's checks (qcow2-bitmap.c check_dir_entry,
  * check_table_entry).
  */
+import { decodeName, encodeName } from '../../core/byte-names.js';
 import { CorruptImageError } from '../../core/errors.js';
 import { LIMITS } from '../../core/limits.js';
 
@@ -35,8 +36,6 @@ export interface BitmapDirEntry {
   extraData: Uint8Array;
 }
 
-const decoder = new TextDecoder();
-const encoder = new TextEncoder();
 
 /** Bytes of one directory entry with a name of `nameBytes` and `extra` bytes of extra data. */
 export function dirEntrySize(nameBytes: number, extra: number): number {
@@ -67,7 +66,7 @@ export function parseDirEntries(dir: Uint8Array, count: number, virtualSize: num
       type: view.getUint8(p + 16),
       granularityBits: view.getUint8(p + 17),
       extraData: dir.slice(p + 24, p + 24 + extra),
-      name: decoder.decode(dir.subarray(p + 24 + extra, end)),
+      name: decodeName(dir.subarray(p + 24 + extra, end)),
     };
     checkEntry(e, tableOffset, virtualSize, clusterSize);
     out.push(e);
@@ -90,7 +89,7 @@ function checkEntry(e: BitmapDirEntry, rawOffset: bigint, virtualSize: number, c
 
 /** Serializes directory entries (each padded to 8 bytes). */
 export function serializeDirEntries(entries: readonly BitmapDirEntry[]): Uint8Array {
-  const names = entries.map((e) => encoder.encode(e.name));
+  const names = entries.map((e) => encodeName(e.name));
   const size = entries.reduce((n, e, i) => n + dirEntrySize(names[i]!.length, e.extraData.length), 0);
   const out = new Uint8Array(size);
   const view = new DataView(out.buffer);

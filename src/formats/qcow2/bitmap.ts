@@ -3,6 +3,7 @@
  * for `info`. vdisk does not update bitmaps, so writes to an image that has
  * them are refused.
  */
+import { decodeName } from '../../core/byte-names.js';
 import { CorruptImageError } from '../../core/errors.js';
 import { LIMITS } from '../../core/limits.js';
 
@@ -13,7 +14,6 @@ export interface BitmapInfo {
   readonly flags: string[];
 }
 
-const decoder = new TextDecoder();
 
 /** Parses `count` directory entries from `dir` (the whole directory). */
 export function parseBitmapDirectory(dir: Uint8Array, count: number, dirOffset: number): BitmapInfo[] {
@@ -33,7 +33,7 @@ export function parseBitmapDirectory(dir: Uint8Array, count: number, dirOffset: 
     const f: string[] = [];
     if (flags & 1) f.push('in-use');
     if (flags & 2) f.push('auto');
-    out.push({ name: decoder.decode(dir.subarray(p + 24 + extra, end)), granularity: 2 ** granBits, flags: f });
+    out.push({ name: decodeName(dir.subarray(p + 24 + extra, end)), granularity: 2 ** granBits, flags: f });
     p = Math.ceil(end / 8) * 8;
   }
   return out;
