@@ -47,7 +47,8 @@ const RUNTIME_OPTIONS: readonly OptionSpec[] = [
 async function rawWindow(store: ByteStore, options: OpenOptions): Promise<ByteStore> {
   const opts = typeQemuOpts(RUNTIME_OPTIONS, options.runtime ?? []);
   if (opts.size === 0) return store;
-  const real = BigInt(await store.size());
+  // qemu measures the file in whole sectors (bdrv_getlength): a partial last sector counts, reading as zeros.
+  const real = BigInt(alignUp(await store.size(), 512));
   const offset = (opts.get('offset') as bigint | undefined) ?? 0n;
   const fixed = opts.get('size') as bigint | undefined;
   if (offset > real) throw new InvalidArgumentError(`Offset (${offset}) cannot be greater than size of the containing file (${real})`);
@@ -243,8 +244,10 @@ export const rawDriver: FormatDriver = {
   runtimeOptions: RUNTIME_OPTIONS,
   async open(store: ByteStore, options: OpenOptions): Promise<FormatImage> {
     const window = await rawWindow(store, options);
-    // qemu sees a raw file in whole sectors: a partial last sector reads as zeros.
-    return new RawImage(window, alignUp(await window.size(), 512), options.readOnly);
+    // qemu sees a raw file in whole sectors: a partial last sector reads as zeros. A window that
+    // follows the file's end starts from the file's whole sectors too.
+    const size = window instanceof WindowStore && window.fixedSize === undefined ? alignUp(await store.size(), 512) - window.offset : await window.size();
+    return new RawImage(window, alignUp(Math.max(0, size), 512), options.readOnly);
   },
   create: createRaw,
   measure: measureRaw,
