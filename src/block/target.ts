@@ -21,7 +21,7 @@ import { borrowStore } from '../io/borrowed-store.js';
 import { fsError } from '../io/errno.js';
 import { FileStore } from '../io/file-store.js';
 import type { FdHandle } from '../io/fs-calls.js';
-import { lstat, open, rename, rm, stat } from '../io/fs-names.js';
+import { chmod, chown, lstat, open, rename, rm, stat } from '../io/fs-names.js';
 import { acquireImageLocks, releaseImageLocks, writeLockConflict } from '../io/image-lock.js';
 import { targetName, type ImageTarget, type OpenImageOptions } from './chain.js';
 import { BlockDevice } from './device.js';
@@ -192,6 +192,20 @@ async function release(held: HeldFile | undefined): Promise<void> {
   if (!held) return;
   releaseImageLocks(held.fh.fd);
   await held.fh.close().catch(() => undefined);
+}
+
+/**
+ * Gives the new file the permissions and owner of the file it will replace,
+ * as qemu-img's in-place rewrite keeps them (a 0600 image stays 0600, one
+ * owned by the hypervisor's user stays its). An owner the process may not
+ * give (not root) is left as the process's own.
+ */
+async function keepAttributes(existing: string, temp: string): Promise<void> {
+  const st = await stat(existing).catch(() => undefined);
+  if (!st) return;
+  await chown(temp, st.uid, st.gid).catch(() => undefined);
+  // After chown, which clears set-id bits.
+  await chmod(temp, st.mode & 0o7777).catch(() => undefined);
 }
 
 /** Symlinks, devices and other special files are written in place (a rename would replace the link or fail). */
@@ -408,6 +422,8 @@ export class OutputTarget {
         this.#held = await holdExisting(file, this.#options.locking ?? true);
         await release(previous);
       }
+      // Only now: a read-only mode on the temporary file would refuse the job's own reopens.
+      if (now !== undefined) await keepAttributes(file, this.path);
       try {
         await rename(this.path, file);
       } catch (err) {

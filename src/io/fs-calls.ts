@@ -18,6 +18,8 @@ function call<T>(start: (done: Callback<T>) => void): Promise<T> {
 export const stat = (path: PathLike): Promise<Stats> => call((cb) => fs.stat(path, cb));
 export const lstat = (path: PathLike): Promise<Stats> => call((cb) => fs.lstat(path, cb));
 export const rename = (from: PathLike, to: PathLike): Promise<void> => call<void>((cb) => fs.rename(from, to, (err) => cb(err, undefined)));
+export const chmod = (path: PathLike, mode: number): Promise<void> => call<void>((cb) => fs.chmod(path, mode, (err) => cb(err, undefined)));
+export const chown = (path: PathLike, uid: number, gid: number): Promise<void> => call<void>((cb) => fs.chown(path, uid, gid, (err) => cb(err, undefined)));
 export const rm = (path: PathLike, options: RmOptions = {}): Promise<void> => call<void>((cb) => fs.rm(path, options, (err) => cb(err, undefined)));
 export const mkdtemp = (prefix: string): Promise<string> => call((cb) => fs.mkdtemp(prefix, cb));
 export const readFile = (path: PathLike, encoding: BufferEncoding): Promise<string> => call((cb) => fs.readFile(path, encoding, cb));

@@ -26,6 +26,14 @@ export function rename(from: string, to: string): Promise<void> {
   return fsp.rename(fsName(from), fsName(to));
 }
 
+export function chmod(path: string, mode: number): Promise<void> {
+  return fsp.chmod(fsName(path), mode);
+}
+
+export function chown(path: string, uid: number, gid: number): Promise<void> {
+  return fsp.chown(fsName(path), uid, gid);
+}
+
 export function rm(path: string, options?: RmOptions): Promise<void> {
   return fsp.rm(fsName(path), options);
 }
