@@ -77,6 +77,8 @@ function parseExtentLine(line: string, file: string): ExtentLine | undefined {
   if (!ACCESS.has(access)) return undefined;
   if (!/^\d+$/.test(sectorsText)) return undefined;
   if (name === undefined && kind !== 'ZERO') return undefined;
+  // qemu takes an offset after the name for FLAT only: any other type with one (known or not) is a bad line.
+  if (offsetText !== undefined && kind !== 'FLAT') throw invalidLine(line.trim(), file);
   if (!EXTENT_KINDS.has(kind)) {
     if (kind === 'SESPARSE') throw new UnsupportedError(`Unsupported extent type '${kind}' (seSparse extents are not supported)`, { file });
     throw new UnsupportedError(`Unsupported extent type '${kind}'`, { file });
@@ -89,8 +91,6 @@ function parseExtentLine(line: string, file: string): ExtentLine | undefined {
     if (offsetText === undefined || !/^\d+$/.test(offsetText)) throw invalidLine(line.trim(), file);
     offset = Number(offsetText);
     if (!Number.isSafeInteger(offset) || offset > LIMITS.maxOffset / 512) throw invalidLine(line.trim(), file);
-  } else if (offsetText !== undefined) {
-    throw invalidLine(line.trim(), file);
   }
   // qemu skips a well-formed line of no sectors (what it writes for a 0-byte disk).
   if (sectors === 0) return undefined;
