@@ -1,6 +1,8 @@
 import { formatOptionHelp, isHelpRequest, parseOptionString } from '../../core/options.js';
 import { amend, amendOptionSpecs } from '../../jobs/amend.js';
 import { info } from '../../jobs/info.js';
+import { probedRawWarning } from '../../block/chain.js';
+import { isJsonName } from '../../core/image-options.js';
 import { optionLists, parseArgs, UsageError, last, type OptSpec } from '../args.js';
 import { checkCacheMode, PROG, reportError, warningPrinter, type CliIo } from '../context.js';
 import { imageArg } from '../image-opts.js';
@@ -59,6 +61,9 @@ export async function amendCommand(argv: readonly string[], io: CliIo): Promise<
     if (help) {
       // Without -f the format comes from the image.
       const [found] = await info(filename, { format, ...trustFrom(args), ...secretsFrom(args) });
+      // img_amend opens the image writable before it looks at the options: a probed raw image is warned about.
+      const probed = format === undefined && !args.flags.has('imageOpts') && typeof filename === 'string' && !isJsonName(filename);
+      if (probed && found?.format === 'raw') warningPrinter(io)({ code: 'probed-raw', message: probedRawWarning(filename) });
       return end(printHelp(io, found?.format ?? 'raw'));
     }
     const job = amend(filename, { options: optionStrings, format, force: args.flags.has('force'), onWarning: warningPrinter(io), ...trustFrom(args), ...secretsFrom(args) });
