@@ -160,6 +160,13 @@ export class FileStore implements ByteStore {
   /** Buffered writes, one at a time. */
   readonly #writeLock = new AsyncMutex();
   #earlySync: Promise<void> | undefined;
+  /**
+   * Changes made (every writing call counts one) and the count the last flush covered: as qemu's
+   * write_gen/flushed_gen, a flush with nothing new to make durable does not sync. A writable open
+   * that changed nothing (a check that found nothing to repair) leaves the file's writeback alone.
+   */
+  #writeGen = 0;
+  #flushedGen = 0;
 
   private constructor(name: string, fh: FdHandle, readOnly: boolean, identity: StoreIdentity, isDevice: boolean, cache: CacheMode, created: boolean, direct?: DirectIo) {
     this.name = name;
@@ -342,9 +349,12 @@ export class FileStore implements ByteStore {
   async flush(): Promise<void> {
     this.#check();
     if (this.readOnly || cacheSemantics(this.cache).noFlush) return;
+    const gen = this.#writeGen;
+    if (gen === this.#flushedGen) return;
     try {
       await this.#earlySync;
       await this.#fh.datasync();
+      this.#flushedGen = gen;
     } catch (err) {
       // A device without a sync (/dev/null, a terminal) has nothing to make durable: qemu's create and convert go through.
       if (this.device && (err as NodeJS.ErrnoException).code === 'EINVAL') return;
@@ -522,8 +532,10 @@ export class FileStore implements ByteStore {
     if (this.#closed) throw new IoError(`File '${this.name}' is closed`, { file: this.name });
   }
 
+  /** Every call that may change the file comes through here, and counts as a change to flush. */
   #checkWritable(): void {
     this.#check();
     if (this.readOnly) throw new IoError(`File '${this.name}' is open read-only`, { file: this.name });
+    this.#writeGen++;
   }
 }
