@@ -68,16 +68,19 @@ function unopenedDataFile(name: string): ByteStore {
 }
 
 async function openDataFile(h: Qcow2Header, store: ByteStore, options: OpenOptions, owned: ByteStore[]): Promise<ByteStore> {
+  // `info` never opens the data file (qemu's fix for CVE-2024-4467): describing an untrusted image touches no
+  // file it names. Like qemu's BDRV_O_NO_IO open, it then checks nothing about one either (a missing name, a
+  // data-file-raw bit without a data file): info shows what the header says.
+  if (options.describeOnly) {
+    if (!has(h, INCOMPAT_DATA_FILE)) return store;
+    if (h.dataFile) options.external.declare?.(h.dataFile, 'data-file');
+    return unopenedDataFile(h.dataFile ?? '');
+  }
   if (!has(h, INCOMPAT_DATA_FILE)) {
     if (has(h, AUTOCLEAR_DATA_FILE_RAW, 'autoclear')) throw new CorruptImageError('data-file-raw requires a data file');
     return store;
   }
   if (h.dataFile === undefined || h.dataFile === '') throw new CorruptImageError("'data-file' is required for this image");
-  // `info` never opens the data file (qemu's fix for CVE-2024-4467): describing an untrusted image touches no file it names.
-  if (options.describeOnly) {
-    options.external.declare?.(h.dataFile, 'data-file');
-    return unopenedDataFile(h.dataFile);
-  }
   const ds = await options.external.open(h.dataFile, 'data-file', { readOnly: options.readOnly });
   owned.push(ds);
   return ds;
