@@ -30,7 +30,7 @@ import { checkImageTarget } from './target-check.js';
 import { policyTrust, unwrapSettings, type IngestPolicy } from './ingest-policy.js';
 import { unwrapStore, type Unwrapped } from './unwrap.js';
 
-export { backingError, openError } from './layer-open.js';
+export { backingError, chainMemberError, openError } from './layer-open.js';
 
 /** How to open an image. */
 export interface OpenImageOptions extends ResolverOptions {
@@ -254,7 +254,6 @@ async function followBacking(layers: Layer[], seen: Map<string, string>, ctx: La
     // qemu's nbd_dirname: a relative name in an image read over NBD has nothing to be relative to.
     if (top.backingPath === undefined) throw openError(layers.length === 1 ? messageName : top.filename, new InvalidArgumentError('Cannot generate a base directory for NBD nodes'));
     const name = top.backing.filename;
-    const referrer = layers.length === 1 ? messageName : top.filename;
     if (layers.length > maxDepth) {
       throw new ChainDepthError(
         `Backing chain of '${messageName}' is deeper than ${maxDepth} images (at '${top.filename}'); raise the limit (maxChainDepth) if the chain is genuine`,
@@ -262,15 +261,20 @@ async function followBacking(layers: Layer[], seen: Map<string, string>, ctx: La
       );
     }
     const named = top.backingPath;
+    // qemu names the top image and nests one "Could not open backing file: " per level; the failed
+    // file's own open error follows (file errors name the file, format errors do not).
+    const depth = layers.length;
+    const failed = (err: unknown, alone: unknown): unknown => backingError(messageName, err, alone, depth);
     let path: string;
     let key: string;
     try {
       path = await resolveReference(name, top.path, 'backing file', ctx.rootDir ?? dirname(top.path), options);
       // A URL is opened over the network (the resolver allowed it); its name is what a loop repeats.
-      const ident = networkScheme(path) === undefined ? await assertRegularFile(path, 'backing file') : undefined;
+      const ident = networkScheme(path) === undefined ? await assertRegularFile(path, 'backing file', named) : undefined;
       key = ident ? `${ident.dev}:${ident.ino}` : path;
     } catch (err) {
-      throw backingError(referrer, asShownName(err, named));
+      const shownErr = asShownName(err, named);
+      throw failed(shownErr, openError(named, shownErr));
     }
     // Opened, a `file:` name goes by its path, as qemu names the node.
     const shown = shownLocalName(named);
@@ -284,13 +288,14 @@ async function followBacking(layers: Layer[], seen: Map<string, string>, ctx: La
       const verify = openedReferenceCheck(name, top.path, 'backing file', ctx.rootDir ?? dirname(top.path), options);
       bstore = networkScheme(path) !== undefined ? await openUrl(path, options, !rw) : await FileStore.open(path, { readOnly: !rw, cache: options.backingCache ?? options.cache, verify });
     } catch (err) {
-      throw backingError(referrer, openError(shown, err));
+      const shownErr = asShownName(err, named);
+      throw failed(shownErr, openError(named, shownErr));
     }
     try {
       layers.push(await openLayer({ store: bstore, filename: shown, path: shown, format: top.backing.format, readOnly: !rw }, ctx));
     } catch (err) {
       await bstore.close();
-      throw backingError(referrer, openError(shown, err));
+      throw failed(err, openError(shown, err));
     }
   }
 }

@@ -162,8 +162,26 @@ export function unwrapOpenError(filename: string, err: VdiskError): VdiskError {
   return inner instanceof VdiskError && err.message === `Could not open '${filename}': ${inner.message}` ? inner : err;
 }
 
-/** qemu's wording for a backing file that fails to open: `Could not open 'top': Could not open backing file: ...`. */
-export function backingError(referrer: string, err: unknown): unknown {
+/** For each backing error, what opening that backing file on its own would have reported. */
+const memberErrors = new WeakMap<object, unknown>();
+
+/**
+ * qemu's wording for a backing file that fails to open: `Could not open 'top': Could not open backing file: ...`,
+ * the middle part once per level (`depth`) down to the failed file. `alone`: the error an open of the backing
+ * file by its own name gives (default `err`), which {@link chainMemberError} reports.
+ */
+export function backingError(referrer: string, err: unknown, alone: unknown = err, depth = 1): unknown {
   if (!(err instanceof VdiskError)) return err;
-  return openError(referrer, err.rephrase(`Could not open backing file: ${err.message}`, { offset: undefined }));
+  // Each image between the top and the one that failed adds its own prefix, as qemu's nested opens do.
+  const wrapped = openError(referrer, err.rephrase(`${'Could not open backing file: '.repeat(depth)}${err.message}`, { offset: undefined }));
+  if (wrapped instanceof Error) memberErrors.set(wrapped, alone);
+  return wrapped;
+}
+
+/**
+ * The error `info --backing-chain` reports for a chain whose backing file failed to open: qemu-img
+ * opens each image of the chain by its own name, so it names the backing file, not the image above it.
+ */
+export function chainMemberError(err: unknown): unknown {
+  return err instanceof Error && memberErrors.has(err) ? memberErrors.get(err) : err;
 }

@@ -238,8 +238,10 @@ export async function assertRegularFile(path: string, what: string, shown = path
     throw fsError(err, `Could not open '${shown}'`, shown);
   }
   if (!st.isFile()) {
-    const kind = st.isDirectory() ? 'a directory' : st.isFIFO() ? 'a FIFO' : st.isSocket() ? 'a socket' : 'a device';
-    throw new UnsafeReferenceError(`Refusing to open ${what} '${path}': it is ${kind}, not a regular file`, { file: path });
+    // A device an image names is refused (an untrusted image could read a disk); other special files in
+    // the words of qemu's file driver, which refuses them too.
+    if (st.isDirectory() || st.isFIFO() || st.isSocket()) throw new UnsafeReferenceError(`'file' driver requires '${shown}' to be a regular file`, { file: path });
+    throw new UnsafeReferenceError(`Refusing to open ${what} '${path}': it is a device, not a regular file`, { file: path });
   }
   return { dev: st.dev, ino: st.ino };
 }

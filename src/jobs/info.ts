@@ -3,7 +3,7 @@
  * image or its whole backing chain.
  */
 import { BlockDevice } from '../block/device.js';
-import type { ImageTarget, OpenImageOptions } from '../block/chain.js';
+import { chainMemberError, type ImageTarget, type OpenImageOptions } from '../block/chain.js';
 import { layerFacts, type Layer } from '../block/layer.js';
 import type { SnapshotInfo } from '../block/types.js';
 import { Job, type JobContext, type JobOptions } from '../core/job.js';
@@ -107,7 +107,10 @@ export async function describeLayer(layer: Layer): Promise<ImageInfo> {
 }
 
 async function runInfo(filename: ImageTarget, options: InfoOptions, ctx: JobContext<InfoPhase>): Promise<ImageInfo[]> {
-  const dev = await BlockDevice.open(filename, { ...options, signal: ctx.signal, readOnly: true, backing: options.backingChain ?? false, describeOnly: true });
+  const dev = await BlockDevice.open(filename, { ...options, signal: ctx.signal, readOnly: true, backing: options.backingChain ?? false, describeOnly: true }).catch((err: unknown) => {
+    // qemu-img opens each image of the chain by its own name: a failed backing file is reported as such.
+    throw options.backingChain ? chainMemberError(err) : err;
+  });
   try {
     ctx.progress.phase('describe', dev.layers.length);
     const out: ImageInfo[] = [];
