@@ -319,7 +319,9 @@ export class OutputTarget {
     if (file === '') throw fsError(Object.assign(new Error('ENOENT'), { code: 'ENOENT' }), "Could not create ''", file);
     await refuseSameFile(file, this.#options.refuse);
     const kind = await kindOf(file);
-    this.#inPlace = this.#options.multiFile === true || kind === 'special';
+    // A name ending in '/' can only name a directory: opened in place, it fails as qemu's create does
+    // (`Is a directory`) instead of after the copy, at the rename of a temporary file beside it.
+    this.#inPlace = this.#options.multiFile === true || kind === 'special' || file.endsWith('/');
     const locking = this.#options.locking ?? true;
     if (this.#inPlace) {
       this.#path = file;

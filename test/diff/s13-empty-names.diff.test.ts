@@ -7,9 +7,11 @@
  * up to INT64_MAX. vdisk answered "No such file or directory", "Could not
  * open backing image" and "larger than vdisk supports". Also: errno codes
  * the C library's text table lacked (ENAMETOOLONG printed as is) and a
- * qcow2 backing name past 1023 bytes, refused in vdisk's own words.
+ * qcow2 backing name past 1023 bytes, refused in vdisk's own words; a target
+ * name ending in '/', written under a temporary name and refused only at the
+ * rename (naming the temporary file).
  */
-import { existsSync, rmSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 
@@ -60,7 +62,7 @@ const CASES: readonly (readonly string[])[] = [
   ['dd', 'if=s.qcow2', 'of=OUT', 'bs=1k', 'count=9223372036854775808'],
   ['dd', 'if=s.qcow2', 'of=OUT', 'bs=1k', 'skip=9999999999999999'],
   ['dd', 'if=s.qcow2', 'of=OUT', 'bs=1', 'skip=8E'],
-  ['dd', 'if=s.qcow2', 'of=OUT', 'bs=1', 'count=7E', 'skip=1'],
+  ['dd', 'if=s.qcow2', 'of=OUT', 'bs=512', 'count=7E', 'skip=1'],
   ['dd', 'if=s.qcow2', 'of=OUT', 'bs=1', 'count=9007199254740991', 'skip=4194303'],
   // A name longer than the file system takes: the C library's words, not Node's code.
   ['info', LONG_NAME],
@@ -70,6 +72,11 @@ const CASES: readonly (readonly string[])[] = [
   ['create', '-f', 'qcow2', '-u', '-b', LONG_BACKING, '-F', 'raw', '-o', 'compat=0.10,lazy_refcounts=on', 'OUT', '1M'],
   ['create', '-f', 'qcow2', '-u', '-b', LONG_BACKING.slice(1), '-F', 'raw', 'OUT', '1M'],
   ['convert', '-O', 'qcow2', '-B', LONG_BACKING, '-F', 'raw', 's.raw', 'OUT'],
+  // A name ending in '/' names a directory: refused when it is created, nothing left behind.
+  ['create', '-f', 'qcow2', 'OUT/', '1M'],
+  ['convert', '-O', 'qcow2', 's.raw', 'OUT/'],
+  ['convert', '-O', 'raw', 's.raw', 's.raw/'],
+  ['dd', 'if=s.raw', 'of=OUT/'],
 ];
 
 function fresh(): void {
@@ -78,9 +85,10 @@ function fresh(): void {
   qemuImgOk(['create', '-q', '-f', 'qcow2', 's.qcow2', '4M'], { cwd });
 }
 
-/** The new file's info and length. */
+/** The new file's info and length, and every name in the directory (no temporary file left). */
 function outcome(): string {
-  return existsSync(join(cwd, 'OUT')) ? `${qemuImgOk(['info', '-U', 'OUT'], { cwd })} length ${statSync(join(cwd, 'OUT')).size}` : 'no OUT';
+  const out = existsSync(join(cwd, 'OUT')) ? `${qemuImgOk(['info', '-U', 'OUT'], { cwd })} length ${statSync(join(cwd, 'OUT')).size}` : 'no OUT';
+  return `${out}\n${readdirSync(cwd).sort().join(' ')}`;
 }
 
 describe('empty names and dd operands past 2^53, as qemu-img answers them', () => {
