@@ -142,7 +142,9 @@ describe('net-nbd: reading exports of qemu-nbd', () => {
     qemuImgOk(['create', '-f', 'raw', raw, '1M']);
     const uri = qemuNbd(dir.path, 'ro', raw, { format: 'raw', exportName: 'x', readOnly: true });
     const socket = at('ro.sock');
-    for (const bad of [`nbd+unix:///nope?socket=${socket}`, `nbd+unix:///x?socket=${at('missing.sock')}`, 'nbd+unix:///x', 'nbd://127.0.0.1:1/x?socket=a', `nbd+unix://host/x?socket=${socket}`]) {
+    // A refused connection, and a host name that does not resolve (both tools ask getaddrinfo: whatever it says, alike).
+    const refused = ['nbd://127.0.0.1:1/x', 'nbd://no-such-host.invalid/x'];
+    for (const bad of [`nbd+unix:///nope?socket=${socket}`, `nbd+unix:///x?socket=${at('missing.sock')}`, 'nbd+unix:///x', 'nbd://127.0.0.1:1/x?socket=a', `nbd+unix://host/x?socket=${socket}`, ...refused]) {
       same(['info', bad]);
     }
     // A writable open of a read-only export.

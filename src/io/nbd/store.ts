@@ -69,7 +69,10 @@ function connectSocket(a: NbdAddress, name: string, timeoutMs: number, router: R
     });
     s.once('error', (e) => {
       clearTimeout(timer);
-      reject(socketError(e, name, `Failed to connect to '${serverText(a)}'`));
+      // qemu's inet_connect words a name that does not resolve apart from a refused connection.
+      const code = (e as NodeJS.ErrnoException).code;
+      const prefix = code === 'ENOTFOUND' || code === 'EAI_AGAIN' ? `address resolution failed for ${serverText(a)}` : `Failed to connect to '${serverText(a)}'`;
+      reject(socketError(e, name, prefix));
     });
   });
 }
