@@ -208,10 +208,13 @@ async function keepAttributes(existing: string, temp: string): Promise<void> {
   await chmod(temp, st.mode & 0o7777).catch(() => undefined);
 }
 
-/** Symlinks, devices and other special files are written in place (a rename would replace the link or fail). */
-async function kindOf(name: string): Promise<'none' | 'file' | 'special'> {
+/** Symlinks, devices, other special files and hard-linked files are written in place (a rename would replace the link or fail). */
+async function kindOf(name: string): Promise<'none' | 'file' | 'linked' | 'special'> {
   try {
-    return (await lstat(name)).isFile() ? 'file' : 'special';
+    const st = await lstat(name);
+    // A file with other names (hard links) is rewritten in place, as qemu-img rewrites it: a rename
+    // would leave its other names on the old image.
+    return st.isFile() ? (st.nlink > 1 ? 'linked' : 'file') : 'special';
   } catch {
     return 'none';
   }
@@ -321,7 +324,7 @@ export class OutputTarget {
     const kind = await kindOf(file);
     // A name ending in '/' can only name a directory: opened in place, it fails as qemu's create does
     // (`Is a directory`) instead of after the copy, at the rename of a temporary file beside it.
-    this.#inPlace = this.#options.multiFile === true || kind === 'special' || file.endsWith('/');
+    this.#inPlace = this.#options.multiFile === true || kind === 'special' || kind === 'linked' || file.endsWith('/');
     const locking = this.#options.locking ?? true;
     if (this.#inPlace) {
       this.#path = file;

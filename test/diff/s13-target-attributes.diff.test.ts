@@ -3,10 +3,12 @@
  * it in place; vdisk writes a new file and renames it over the old one, which
  * gave the image the process's defaults (0644, the running user): a 0600
  * image became world-readable, one owned by the hypervisor's user became
- * root's. Owners are compared only when the tests run as root.
+ * root's. Owners are compared only when the tests run as root. A target with
+ * other names (hard links) is rewritten in place as qemu-img rewrites it: the
+ * rename left its other names on the old image.
  */
 import assert from 'node:assert/strict';
-import { chmodSync, chownSync, statSync } from 'node:fs';
+import { chmodSync, chownSync, linkSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 
@@ -48,4 +50,29 @@ describe('a replaced target keeps its permissions and owner, as qemu-img keeps t
       assert.equal(results[1], results[0], `${name}: ${args.join(' ')}`);
     }
   });
+
+  it('a target with other names is rewritten in place: every name sees the new image', (t) => {
+    if (!requireQemu(t)) return;
+    const lines: string[][] = [
+      ['create', '-f', 'qcow2', 'OUT', '2M'],
+      ['convert', '-O', 'qcow2', 's.qcow2', 'OUT'],
+      ['convert', '-O', 'raw', 's.qcow2', 'OUT'],
+      ['dd', 'if=s.qcow2', 'of=OUT'],
+    ];
+    for (const args of lines) {
+      const results: string[] = [];
+      for (const tool of ['qemu', 'vdisk'] as const) {
+        rmSync(join(cwd, 'OTHER'), { force: true });
+        qemuImgOk(['create', '-q', '-f', 'qcow2', 's.qcow2', '1M'], { cwd });
+        qemuImgOk(['create', '-q', '-f', 'raw', 'OUT', '3M'], { cwd });
+        linkSync(join(cwd, 'OUT'), join(cwd, 'OTHER'));
+        const r = tool === 'qemu' ? qemuImg(args, { cwd }) : vdisk(args, { cwd });
+        assert.equal(r.status, 0, `${tool} ${args.join(' ')}: ${r.stderr}`);
+        const st = statSync(join(cwd, 'OTHER'));
+        results.push(`links ${st.nlink} size ${st.size}\n${qemuImgOk(['info', 'OTHER'], { cwd }).replace(/disk size: .*/, '')}`);
+      }
+      assert.equal(results[1], results[0], args.join(' '));
+    }
+  });
 });
+
