@@ -265,6 +265,10 @@ async function followBacking(layers: Layer[], seen: Map<string, string>, ctx: La
     // file's own open error follows (file errors name the file, format errors do not).
     const depth = layers.length;
     const failed = (err: unknown, alone: unknown): unknown => backingError(messageName, err, alone, depth);
+    const fileFailed = (err: unknown): unknown => {
+      const shownErr = asShownName(err, named);
+      return failed(shownErr, openError(named, shownErr));
+    };
     let path: string;
     let key: string;
     try {
@@ -273,8 +277,7 @@ async function followBacking(layers: Layer[], seen: Map<string, string>, ctx: La
       const ident = networkScheme(path) === undefined ? await assertRegularFile(path, 'backing file', named) : undefined;
       key = ident ? `${ident.dev}:${ident.ino}` : path;
     } catch (err) {
-      const shownErr = asShownName(err, named);
-      throw failed(shownErr, openError(named, shownErr));
+      throw fileFailed(err);
     }
     // Opened, a `file:` name goes by its path, as qemu names the node.
     const shown = shownLocalName(named);
@@ -288,8 +291,7 @@ async function followBacking(layers: Layer[], seen: Map<string, string>, ctx: La
       const verify = openedReferenceCheck(name, top.path, 'backing file', ctx.rootDir ?? dirname(top.path), options);
       bstore = networkScheme(path) !== undefined ? await openUrl(path, options, !rw) : await FileStore.open(path, { readOnly: !rw, cache: options.backingCache ?? options.cache, verify });
     } catch (err) {
-      const shownErr = asShownName(err, named);
-      throw failed(shownErr, openError(named, shownErr));
+      throw fileFailed(err);
     }
     try {
       layers.push(await openLayer({ store: bstore, filename: shown, path: shown, format: top.backing.format, readOnly: !rw }, ctx));

@@ -71,12 +71,11 @@ const QEMU_LONGS: Readonly<Record<string, readonly string[]>> = {
 };
 
 /** qemu-img's own long options for the command being parsed (set by the CLI's dispatch). */
-let qemuLongs: ReadonlySet<string> | undefined;
+let qemuLongs: readonly string[] | undefined;
 
 /** Tells {@link parseArgs} which command's options it parses next (`''`: the global ones). */
 export function parsingCommand(command: string | undefined): void {
-  const names = command === undefined || !Object.hasOwn(QEMU_LONGS, command) ? undefined : QEMU_LONGS[command];
-  qemuLongs = names === undefined ? undefined : new Set(names);
+  qemuLongs = command === undefined || !Object.hasOwn(QEMU_LONGS, command) ? undefined : QEMU_LONGS[command];
 }
 
 /**
@@ -100,7 +99,7 @@ function findLong(specs: readonly OptSpec[], name: string): LongMatch {
   if (exact) return { spec: exact, full: name };
   const known = qemuLongs;
   if (known) {
-    const theirs = [...known].filter((l) => l.startsWith(name));
+    const theirs = known.filter((l) => l.startsWith(name));
     if (theirs.length > 1) return { ambiguous: theirs };
     const full = theirs[0];
     if (full !== undefined) {

@@ -4,7 +4,7 @@
  * `KEY=off`, and `help` or `?` asks for the option list.
  */
 import { InvalidArgumentError } from './errors.js';
-import { parseSizeBig } from './sizes.js';
+import { parseSizeBig, withoutSizeWarnings } from './sizes.js';
 
 /** The value types QemuOpts knows. */
 export type OptionType = 'string' | 'size' | 'number' | 'bool';
@@ -182,7 +182,8 @@ export function printOptionValue(spec: OptionSpec, text: string): string {
     case 'bool':
       return text;
     case 'size': {
-      const r = parseSizeBig(text, 'B', true);
+      // Printed from a value already parsed (and reported): not reported again.
+      const r = withoutSizeWarnings(() => parseSizeBig(text));
       return r.ok ? String(BigInt.asIntN(64, r.value)) : text;
     }
     case 'number': {

@@ -77,10 +77,9 @@ export function withoutSizeWarnings<T>(fn: () => T): T {
 
 /**
  * Parses a size exactly as qemu-img does (`qemu_strtosz`), returning a bigint so
- * that values up to 2^64-1 survive. Never throws. `quiet`: a value parsed again
- * (to print it) does not report its hex suffix a second time.
+ * that values up to 2^64-1 survive. Never throws.
  */
-export function parseSizeBig(text: string, defaultSuffix = 'B', quiet = false): SizeParseResult {
+export function parseSizeBig(text: string, defaultSuffix = 'B'): SizeParseResult {
   const invalid: SizeParseResult = { ok: false, reason: 'invalid' };
   const dec = scanUnsigned(text, 0, 10);
   if (!dec) return invalid;
@@ -116,7 +115,7 @@ export function parseSizeBig(text: string, defaultSuffix = 'B', quiet = false): 
   if (mul !== undefined) end += 1;
   else mul = suffixMul(defaultSuffix) ?? 1n;
   // qemu warns once the suffix is read, before it looks at what follows.
-  if (hexSuffix && !quiet) sizeDeprecations.onHexSuffix?.(text);
+  if (hexSuffix) sizeDeprecations.onHexSuffix?.(text);
   if (end !== text.length) return invalid;
   if (mul === 1n) {
     if (fraction !== 0n) return invalid;
