@@ -26,7 +26,10 @@ export function progressMode(args: ParsedArgs, quiet: boolean): ProgressMode {
 }
 
 function line(p: Pick<JobProgress, 'done' | 'total'>): string {
-  const pct = p.total > 0 ? (p.done * 100) / p.total : 0;
+  return percentLine(p.total > 0 ? (p.done * 100) / p.total : 0);
+}
+
+function percentLine(pct: number): string {
   return `    (${cFixed(pct, 2)}/100%)\r`;
 }
 
@@ -56,6 +59,8 @@ export interface BarOptions {
   readonly newlineBeforeFirst?: boolean | undefined;
   /** Whether a failure after the first line shows 100% before its newline (qemu-img draws it whatever the outcome). */
   readonly hundredOnFailure?: ((err: unknown) => boolean) | undefined;
+  /** Whether the job's events draw the lines between the first and the last (default); false when the command draws them (see {@link qemuProgressPrinter}). */
+  readonly drawSteps?: boolean | undefined;
 }
 
 /** The first `-p` line, for a command that draws it before its own checks, as qemu-img does (then `first: 'drawn'`). */
@@ -87,7 +92,7 @@ export function attachProgress(job: Job<unknown>, io: CliIo, mode: ProgressMode,
     if (mode === 'json') io.stderr(jsonLine(p));
     start();
     // qemu-img draws its 100% only as it ends the line (see the detach below), not for the job's final event.
-    if (mode !== 'bar' || p.percent === 100) return;
+    if (mode !== 'bar' || p.percent === 100 || bar.drawSteps === false) return;
     // qemu-progress prints a value only once it has moved more than the command's step from the last one printed.
     const pct = p.total > 0 ? (p.done * 100) / p.total : 0;
     if (pct !== 0 && pct !== 100 && pct <= printedPct + minSkip && pct >= printedPct - minSkip) return;
@@ -127,6 +132,26 @@ export function attachProgress(job: Job<unknown>, io: CliIo, mode: ProgressMode,
     // After a failure qemu-img's 100% follows work it skipped without drawing (vdisk's events count it): not twice.
     if (ok || (bar.hundredOnFailure?.(err) && printed !== hundred)) io.stdout(hundred + '\n'); // 100%, an empty job's too
     else io.stdout('\n');
+  };
+}
+
+/**
+ * qemu_progress_print(100.f * done / total, 0) for a command that hands
+ * qemu's status callbacks through unchanged (amend): single-precision
+ * arithmetic as qemu's, a line whenever the value passed the last one
+ * drawn by more than `minSkip` either way, and at 0 and 100 always, repeats
+ * included.
+ */
+export function qemuProgressPrinter(io: CliIo, minSkip = 1): (done: number, total: number) => void {
+  const f = Math.fround;
+  let lastPrint = 0;
+  return (done, total) => {
+    if (!(total > 0)) return;
+    const current = Math.min(100, f(f(100 * f(done)) / f(total)));
+    if (current > f(lastPrint + minSkip) || current < f(lastPrint - minSkip) || current === 100 || current === 0) {
+      lastPrint = current;
+      io.stdout(percentLine(current));
+    }
   };
 }
 

@@ -23,6 +23,14 @@ export interface AmendOptions extends JobOptions<AmendPhase>, Omit<OpenImageOpti
   format?: string | undefined;
   /** `--force` (LUKS keyslot management). */
   force?: boolean | undefined;
+  /**
+   * Every step of the driver's work as qemu's amend status callback reports
+   * it: `done` of `total` units, where `total` projects the operations not
+   * yet started from those seen (so it may change between calls).
+   * Unthrottled, for a caller that draws qemu-img's `-p` line step for step;
+   * the job's `progress` events are the throttled view of the same work.
+   */
+  onStatus?: ((done: number, total: number) => void) | undefined;
 }
 
 /** What {@link amend} changed. */
@@ -81,6 +89,7 @@ async function runAmend(filename: ImageTarget, opts: AmendOptions, ctx: JobConte
       force: opts.force === true,
       signal: ctx.signal,
       onProgress: (done, total) => {
+        opts.onStatus?.(done, total);
         const pct = Math.floor((done * 100) / Math.max(1, total));
         if (pct > last) ctx.progress.advance(pct - last);
         last = Math.max(last, pct);

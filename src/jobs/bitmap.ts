@@ -78,7 +78,9 @@ async function runAction(dev: BlockDevice, src: BlockDevice, name: string, actio
       usable(bitmaps, name);
       const sb = src.bitmaps;
       const gran = usable(sb, action.source);
-      if (src.size !== dev.size) throw new InvalidArgumentError("Bitmaps are incompatible and can't be merged");
+      if (src.size !== dev.size) {
+        throw new InvalidArgumentError(`Bitmaps are of different sizes (destination size is ${dev.size}, source size is ${src.size}) and can't be merged`);
+      }
       const bits = await sb!.read(action.source);
       return need('merge')(name, bits, gran);
     }

@@ -6,7 +6,7 @@ import { isJsonName } from '../../core/image-options.js';
 import { optionLists, parseArgs, UsageError, last, type OptSpec } from '../args.js';
 import { checkCacheMode, PROG, reportError, warningPrinter, type CliIo } from '../context.js';
 import { imageArg } from '../image-opts.js';
-import { PROGRESS_OPTION, awaitWithProgress, progressMode } from '../progress-bar.js';
+import { PROGRESS_OPTION, awaitWithProgress, progressMode, qemuProgressPrinter } from '../progress-bar.js';
 import { TRUST_OPTIONS, trustFrom } from '../trust-options.js';
 import { OBJECT_OPTION, secretsFrom } from '../objects.js';
 
@@ -66,10 +66,12 @@ export async function amendCommand(argv: readonly string[], io: CliIo): Promise<
       if (probed && found?.format === 'raw') warningPrinter(io)({ code: 'probed-raw', message: probedRawWarning(filename) });
       return end(printHelp(io, found?.format ?? 'raw'));
     }
-    const job = amend(filename, { options: optionStrings, format, force: args.flags.has('force'), onWarning: warningPrinter(io), ...trustFrom(args), ...secretsFrom(args) });
+    // The driver's status callbacks are drawn as img_amend draws them, each one through qemu's rule.
+    const onStatus = mode === 'bar' ? qemuProgressPrinter(io) : undefined;
+    const job = amend(filename, { options: optionStrings, format, force: args.flags.has('force'), onStatus, onWarning: warningPrinter(io), ...trustFrom(args), ...secretsFrom(args) });
     // From the first line on, img_amend draws 100% whatever bdrv_amend_options returns.
     progressSetUp = false;
-    await awaitWithProgress(job, io, mode, { first: 'first-event', newlineBeforeFirst: true, hundredOnFailure: () => true });
+    await awaitWithProgress(job, io, mode, { first: 'first-event', newlineBeforeFirst: true, hundredOnFailure: () => true, drawSteps: false });
     return 0;
   } catch (err) {
     const status = reportError(io, err);

@@ -11,7 +11,10 @@ export interface AmendRequest {
   readonly force: boolean;
   /** Checked between steps; an abort leaves the image consistent (leaks at worst). */
   readonly signal?: AbortSignal | undefined;
-  /** Progress of the long steps (zero expansion, refcount rewrite), as done/total units. */
+  /**
+   * Progress as qemu's amend status callback reports it (qcow2_amend_helper_cb):
+   * `done` of `total` units of the whole amend, steps not yet started projected.
+   */
   readonly onProgress?: ((done: number, total: number) => void) | undefined;
 }
 

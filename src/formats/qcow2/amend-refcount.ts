@@ -45,6 +45,14 @@ export async function changeRefcountOrder(s: Qcow2State, order: number, signal?:
   const oldTable = old.table.slice();
   const oldTableOffset = s.header.refcountTableOffset;
   const oldTableClusters = s.header.refcountTableClusters;
+  // qemu walks the old table three times (allocating, checking the allocation, writing) and reports
+  // each entry of each walk; the same steps are reported here as the equivalent work is done.
+  const walkEntries = (oldTableClusters * cs) / 8;
+  const walk = (index: number): void => {
+    if (!onProgress) return;
+    for (let i = 0; i < walkEntries; i++) onProgress(index * walkEntries + i, 3 * walkEntries);
+    onProgress((index + 1) * walkEntries, 3 * walkEntries);
+  };
   const counts = await readAllRefcounts(s, oldTable);
   const bits = 2 ** order;
   const max = refcountMax(bits);
@@ -54,9 +62,12 @@ export async function changeRefcountOrder(s: Qcow2State, order: number, signal?:
     if (v === 0) continue;
     last = c;
     if (v > max) {
+      // qemu's first walk stops at the old table's entry that covers the cluster.
+      for (let i = 0; i <= Math.floor(c / s.g.refcountBlockEntries); i++) onProgress?.(i, 3 * walkEntries);
       throw new InvalidArgumentError(`Cannot decrease refcount entry width to ${bits} bits: Cluster at offset 0x${(c * cs).toString(16)} has a refcount of ${v}`);
     }
   }
+  walk(0);
   throwIfAborted(signal);
   const g: Geometry = makeGeometry(s.g.clusterBits, s.g.extendedL2, order);
   const E = g.refcountBlockEntries;
@@ -78,6 +89,7 @@ export async function changeRefcountOrder(s: Qcow2State, order: number, signal?:
     blocks = next;
     tableClusters = t;
   }
+  walk(1);
   const tableOffset = (base + blocks.length) * cs;
   const newCounts = (c: number): number => (c < counts.length ? counts[c]! : 0) + (c >= base && c < base + blocks.length + tableClusters ? 1 : 0);
   const blockBytes = new Uint8Array(blocks.length * cs);
@@ -89,10 +101,10 @@ export async function changeRefcountOrder(s: Qcow2State, order: number, signal?:
         const v = newCounts(bi * E + i);
         if (v) setRefcountEntry(blk, i, bits, v);
       }
-      onProgress?.(k + 1, blocks.length);
     });
   };
   fill();
+  walk(2);
   const tableBytes = new Uint8Array(tableClusters * cs);
   const tview = new DataView(tableBytes.buffer);
   blocks.forEach((bi, k) => tview.setBigUint64(bi * 8, BigInt((base + k) * cs)));

@@ -10,46 +10,54 @@ import { entryOffset, HI_COMPRESSED, type Geometry } from './layout.js';
 import type { Refcounts } from './refcount.js';
 import type { Qcow2State } from './state.js';
 
-interface L2Ref {
-  readonly offset: number;
-  /** Number of L1 tables holding it is not needed: the table's refcount says how shared it is. */
-  readonly active: boolean;
-}
-
-async function l1Tables(s: Qcow2State): Promise<{ view: DataView; size: number; active: boolean }[]> {
-  const out = [{ view: s.l1, size: s.l1Size, active: true }];
+/** The L2 table offsets of every L1 table, the active one first, then each snapshot's; each entry checked. */
+async function l1Offsets(s: Qcow2State): Promise<number[][]> {
+  const tables = [{ view: s.l1, size: s.l1Size }];
   for (const sn of s.snapshots) {
     const bytes = new Uint8Array(sn.l1Size * 8);
     await s.store.read(sn.l1TableOffset, bytes);
-    out.push({ view: new DataView(bytes.buffer), size: sn.l1Size, active: false });
+    tables.push({ view: new DataView(bytes.buffer), size: sn.l1Size });
   }
-  return out;
-}
-
-/** Every distinct L2 table referenced by any L1 table. */
-async function allL2Tables(s: Qcow2State): Promise<L2Ref[]> {
-  const seen = new Set<number>();
-  const out: L2Ref[] = [];
-  for (const t of await l1Tables(s)) {
-    for (let i = 0; i < t.size; i++) {
-      const off = entryOffset(t.view.getUint32(i * 8), t.view.getUint32(i * 8 + 4), `L1 entry ${i}`);
-      if (!off || seen.has(off)) continue;
-      seen.add(off);
-      out.push({ offset: off, active: t.active });
-    }
-  }
-  return out;
+  return tables.map((t) => Array.from({ length: t.size }, (_, i) => entryOffset(t.view.getUint32(i * 8), t.view.getUint32(i * 8 + 4), `L1 entry ${i}`)));
 }
 
 /** True when some L2 table (active or in a snapshot) holds a compressed cluster. */
 export async function hasCompressedClusters(s: Qcow2State): Promise<boolean> {
   const g: Geometry = s.g;
-  for (const t of await allL2Tables(s)) {
-    const table = await s.l2Cache.get(t.offset);
+  for (const offset of new Set((await l1Offsets(s)).flat())) {
+    if (!offset) continue;
+    const table = await s.l2Cache.get(offset);
     const view = new DataView(table.buffer, table.byteOffset, table.byteLength);
     for (let i = 0; i < g.l2Entries; i++) if (view.getUint32(i * g.l2EntrySize) & HI_COMPRESSED) return true;
   }
   return false;
+}
+
+/** Expands the zero clusters of the L2 table at `l2Off` (see {@link expandZeroClusters}). */
+async function expandTable(s: Qcow2State, rc: Refcounts, l2Off: number, hasBacking: boolean, zeros: Uint8Array): Promise<void> {
+  const cs = s.g.clusterSize;
+  const l2rc = await rc.get(l2Off / cs);
+  const table = await s.l2Cache.get(l2Off);
+  const view = new DataView(table.buffer, table.byteOffset, table.byteLength);
+  let wrote = false;
+  for (let index = 0; index < s.g.l2Entries; index++) {
+    const slot = { l2Off, table, view, index };
+    const e = readSlot(s, slot);
+    if (e.compressed || !e.zero) continue;
+    let host = e.host;
+    if (host === 0) {
+      if (!hasBacking) {
+        writeSlot(s, s.l2Cache, slot, { host: 0, copied: false, raw: { hi: 0, lo: 0 } });
+        continue;
+      }
+      host = await rc.allocate(1);
+      if (l2rc > 1) await rc.add(host / cs, l2rc - 1);
+    }
+    await s.dataStore.write(host, zeros);
+    wrote = true;
+    writeSlot(s, s.l2Cache, slot, { host, copied: l2rc === 1 });
+  }
+  if (wrote) await s.store.flush();
 }
 
 /**
@@ -62,35 +70,24 @@ export async function hasCompressedClusters(s: Qcow2State): Promise<boolean> {
 export async function expandZeroClusters(s: Qcow2State, rc: Refcounts, hasBacking: boolean, signal?: AbortSignal, onProgress?: (done: number, total: number) => void): Promise<void> {
   const cs = s.g.clusterSize;
   const zeros = new Uint8Array(cs);
-  const tables = await allL2Tables(s);
+  // Every entry is checked before anything is changed.
+  const l1s = await l1Offsets(s);
+  // Progress counts L1 entries, the active table's and then each snapshot's, as qemu's does.
+  const entries = l1s.reduce((n, t) => n + t.length, 0);
+  let visited = 0;
+  const seen = new Set<number>();
   const lazy = rc.lazy;
   rc.lazy = false; // no dirty bit covers this work: flush at every dependency
   try {
-    for (const [k, t] of tables.entries()) {
-      throwIfAborted(signal);
-      const l2rc = await rc.get(t.offset / cs);
-      const table = await s.l2Cache.get(t.offset);
-      const view = new DataView(table.buffer, table.byteOffset, table.byteLength);
-      let wrote = false;
-      for (let index = 0; index < s.g.l2Entries; index++) {
-        const slot = { l2Off: t.offset, table, view, index };
-        const e = readSlot(s, slot);
-        if (e.compressed || !e.zero) continue;
-        let host = e.host;
-        if (host === 0) {
-          if (!hasBacking) {
-            writeSlot(s, s.l2Cache, slot, { host: 0, copied: false, raw: { hi: 0, lo: 0 } });
-            continue;
-          }
-          host = await rc.allocate(1);
-          if (l2rc > 1) await rc.add(host / cs, l2rc - 1);
+    for (const offsets of l1s) {
+      for (const off of offsets) {
+        throwIfAborted(signal);
+        if (off && !seen.has(off)) {
+          seen.add(off);
+          await expandTable(s, rc, off, hasBacking, zeros);
         }
-        await s.dataStore.write(host, zeros);
-        wrote = true;
-        writeSlot(s, s.l2Cache, slot, { host, copied: l2rc === 1 });
+        onProgress?.(++visited, entries);
       }
-      if (wrote) await s.store.flush();
-      onProgress?.(k + 1, tables.length);
     }
     await rc.writeBack();
     await s.store.flush();

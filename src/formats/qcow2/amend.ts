@@ -139,17 +139,63 @@ function plan(s: Qcow2State, values: ReadonlyMap<string, OptionValue>): Plan {
  * is rewritten with it first (the disk size taken as the current one),
  * then the header gains the v3 fields.
  */
-async function upgrade(target: AmendTarget): Promise<void> {
+async function upgrade(target: AmendTarget, status: (offset: number, work: number) => void): Promise<void> {
   const s = target.state;
+  status(0, 2);
   if (s.snapshots.some((sn) => sn.diskSize === undefined)) {
     if (!s.refcounts) throw new InvalidArgumentError(`Image '${s.filename}' is not open for writing`);
     await writeSnapshotTable(s, s.refcounts, s.snapshots);
     target.metadataMoved();
   }
+  status(1, 2);
   const h = s.header;
   Object.assign(h, { version: 3, headerLength: V3_HEADER_LENGTH, incompatible: 0n, compatible: 0n, autoclear: 0n, refcountOrder: 4, compressionType: COMPRESSION_ZLIB });
   await rewriteHeader(s);
   (s as { version: 2 | 3 }).version = 3;
+  status(2, 2);
+}
+
+/** qemu's amend operations, in the order they run (qcow2_amend_options). */
+const enum Op {
+  Upgrade = 1,
+  Encryption,
+  RefcountOrder,
+  Downgrade,
+}
+
+/**
+ * qcow2_amend_helper_cb: each operation's own (offset, work) made one
+ * whole, the operations not yet started projected at the size of those
+ * seen, so `amend -p` draws the same steps as qemu-img's.
+ */
+class AmendProgress {
+  #last: Op | undefined;
+  #offsetCompleted = 0;
+  #lastWork = 0;
+  #completed = 0;
+
+  constructor(
+    private readonly operations: number,
+    private readonly report: ((done: number, total: number) => void) | undefined,
+  ) {}
+
+  /** The status callback of operation `op`. */
+  of(op: Op): (offset: number, work: number) => void {
+    return (offset, work) => {
+      if (!this.report || this.operations === 0) return;
+      if (op !== this.#last) {
+        if (this.#last !== undefined) {
+          this.#offsetCompleted += this.#lastWork;
+          this.#completed++;
+        }
+        this.#last = op;
+      }
+      this.#lastWork = work;
+      const current = this.#offsetCompleted + work;
+      const projected = Math.trunc((current * (this.operations - this.#completed - 1)) / (this.#completed + 1));
+      this.report(this.#offsetCompleted + offset, current + projected);
+    };
+  }
 }
 
 /** The downgrade's refusals, in qemu's order (refcount width as it will be once amend is done). */
@@ -174,14 +220,9 @@ export function qcow2Amender(target: AmendTarget): ImageAmender {
       const p = plan(s, req.values);
       const oldVersion = h.version;
       const refcountChange = p.refcountBits !== s.g.refcountBits;
-      const steps = Number(p.version !== oldVersion) + Number(refcountChange);
-      let done = 0;
-      const step = (): void => req.onProgress?.(++done, Math.max(1, steps));
+      const progress = new AmendProgress(Number(p.version !== oldVersion) + Number(refcountChange) + Number(p.encryption), req.onProgress);
       await target.flush();
-      if (p.version > oldVersion) {
-        await upgrade(target);
-        step();
-      }
+      if (p.version > oldVersion) await upgrade(target, progress.of(Op.Upgrade));
       if (p.encryption && s.crypt) await amendEncryption(s.store, s.crypt, req.values, req.force);
       if (refcountChange && p.version < 3 && p.refcountBits !== 16) {
         throw new InvalidArgumentError('Refcount widths other than 16 bits require compatibility level 1.1 or above (use compat=1.1 or greater)');
@@ -211,29 +252,27 @@ export function qcow2Amender(target: AmendTarget): ImageAmender {
         await target.flush();
       }
       throwIfAborted(req.signal);
+      // qemu changes the refcount width before it downgrades (its progress counts the steps in that
+      // order); the size goes first here, as the resizer works through the writer this retires.
+      if (refcountChange) {
+        await target.flush();
+        target.retire(new UnsupportedError('The refcount structures were rebuilt by amend; reopen the image to write it'));
+        await changeRefcountOrder(s, Math.log2(p.refcountBits), req.signal, progress.of(Op.RefcountOrder));
+      }
       const downgrade = p.version < oldVersion;
       if (downgrade) {
         checkDowngrade(s, p.refcountBits);
         const rc = s.refcounts;
         if (!rc) throw new InvalidArgumentError(`Image '${s.filename}' is not open for writing`);
-        await expandZeroClusters(s, rc, h.backingFile !== undefined, req.signal);
+        await expandZeroClusters(s, rc, h.backingFile !== undefined, req.signal, progress.of(Op.Downgrade));
         if (h.compressionType === COMPRESSION_ZSTD) {
           if (await hasCompressedClusters(s)) throw new UnsupportedError('Cannot downgrade an image with zstd compression type and existing compressed clusters');
         }
-      }
-      if (refcountChange) {
-        await target.flush();
-        target.retire(new UnsupportedError('The refcount structures were rebuilt by amend; reopen the image to write it'));
-        await changeRefcountOrder(s, Math.log2(p.refcountBits), req.signal);
-        step();
-      }
-      if (downgrade) {
         // QEMU keeps the bitmaps extension: with no autoclear bits in v2, readers then ignore it as stale.
         Object.assign(h, { version: 2, headerLength: V2_HEADER_LENGTH, incompatible: 0n, compatible: 0n, autoclear: 0n, compressionType: COMPRESSION_ZLIB });
         await rewriteHeader(s);
         (s as { version: 2 | 3 }).version = 2;
         target.retire(new UnsupportedError('The image was downgraded by amend; reopen the image to write it'));
-        step();
       }
     },
   };

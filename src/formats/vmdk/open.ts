@@ -162,7 +162,6 @@ async function openDescriptorText(text: string, place: DescriptorPlace, options:
   if (desc.parentFileNameHint !== undefined) options.external.declare?.(desc.parentFileNameHint, 'backing-file');
   try {
     const extents = await openExtents(desc, options, stores);
-    if (extents.length === 0) throw new CorruptImageError('VMDK descriptor lists no extents', { file: options.filename });
     return { createType, cid, parentCid: desc.parentCid, parentFileNameHint: desc.parentFileNameHint, extents, descriptor: place, stores, streamHeader: undefined };
   } catch (err) {
     await Promise.allSettled(stores.map((s) => s.close()));
