@@ -119,7 +119,10 @@ async function readMetadata(view: ByteStore, regions: Regions): Promise<{ meta: 
 
 /** Opens the image on `store`; replays or overlays a dirty log. */
 export async function openState(store: ByteStore, options: OpenOptions): Promise<VhdxState> {
-  if (!hasFileSignature(await readAt(store, 0, 8))) throw new CorruptImageError('Not a VHDX image: the file identifier signature is missing', { offset: 0 });
+  if (!hasFileSignature(await readAt(store, 0, 8))) {
+    // vhdx_open fails with a bare EINVAL, worded by the block layer.
+    throw new CorruptImageError(`Could not open '${options.filename}': Invalid argument`, { offset: 0, data: { finding: 'Not a VHDX image: the file identifier signature is missing' } });
+  }
   let current = selectHeader(await readAt(store, HEADER1_OFFSET, HEADER_SIZE), await readAt(store, HEADER2_OFFSET, HEADER_SIZE));
   const sessionGuid = randomGuid();
   if (!options.readOnly) await refuseDifferencingWrites(store, current);

@@ -30,8 +30,6 @@ async function readCidOf(store: ByteStore): Promise<number | undefined> {
     const h = parseVmdk4Header(head, store.name);
     offset = h.descOffset ? h.descOffset * SECTOR : SECTOR;
     length = Math.min(h.descSize ? h.descSize * SECTOR : 20 * SECTOR, LIMITS.vmdkMaxDescriptorBytes);
-  } else if (size > LIMITS.vmdkMaxDescriptorBytes) {
-    return undefined;
   }
   const bytes = new Uint8Array(length);
   await store.read(offset, bytes);

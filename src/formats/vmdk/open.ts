@@ -175,9 +175,7 @@ export async function openVmdk(store: ByteStore, options: OpenOptions): Promise<
   if (size < 4) throw new CorruptImageError('File is too small, not a valid image', { file: options.filename });
   const magic = sparseMagic(await readAt(store, 0, 4));
   if (magic === VMDK4_MAGIC || magic === VMDK3_MAGIC) return openMonolithic(store, options);
-  if (size > LIMITS.vmdkMaxDescriptorBytes) {
-    throw new UnsupportedError(`VMDK descriptor file is ${size} bytes, more than the ${LIMITS.vmdkMaxDescriptorBytes} vdisk reads (vmdkMaxDescriptorBytes)`, { file: options.filename });
-  }
-  const text = descriptorText(await readAt(store, 0, size));
+  // As vmdk_read_desc: the text is the file's first vmdkMaxDescriptorBytes, whatever follows.
+  const text = descriptorText(await readAt(store, 0, Math.min(size, LIMITS.vmdkMaxDescriptorBytes)));
   return openDescriptorText(text, { store, offset: 0, capacity: LIMITS.vmdkMaxDescriptorBytes, embedded: false }, options);
 }
