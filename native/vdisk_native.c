@@ -7,7 +7,7 @@
  *   getLock(fd, start, len, type)     the conflicting lock's type (1 shared, 2 exclusive) or 0
  *   copyRange(in, inOff, out, outOff, len) -> Promise<number> bytes copied (copy_file_range)
  *   writeAt(fd, buf, offset)          -> Promise<void>: pwrite of all of buf (see WriteAt)
- *   copyScan(in, inOff, out, outOff, buf, len, guest, minBytes, alignment)
+ *   copyScan(in, inOff, out, outOff, buf, len, guest, minBytes, alignment, unit, unitBase)
  *                                     -> Promise<number[]>: reads len bytes into buf (in < 0: buf holds
  *                                     them), splits them into convert's sparse runs (see scan_run)
  *                                     and, when out >= 0, writes the data runs; one thread-pool hop
@@ -138,7 +138,7 @@ typedef struct {
    * (> 0 data, < 0 zeros), and which side failed at which offset */
   uint8_t *buf;
   napi_ref buf_ref;
-  int64_t guest, min_bytes, alignment, nruns, err_off;
+  int64_t guest, min_bytes, alignment, unit, unit_base, nruns, err_off;
   int64_t *runs;
   int err_write;
   /* writeAt: its place in the order the writes were made in (see take_turn) */
@@ -295,8 +295,17 @@ static void copy_scan(Work *w) {
   if (w->fd_in >= 0 && (w->err = read_full(w->fd_in, w->buf, w->len, w->off_in, &w->err_off))) return;
   for (int64_t pos = 0; pos < w->len;) {
     int data = 1;
-    int64_t n = w->min_bytes > 0 ? sparse_run(w->buf + pos, w->len - pos, (w->guest + pos) / SECTOR, w->min_bytes, w->alignment, &data) : w->len - pos;
-    w->runs[w->nruns++] = data ? n : -n;
+    /* A source whose block status answers one unit at a time is scanned a unit at a time, as qemu
+     * scans each status run; neighbouring runs of one kind merge again. */
+    int64_t seg = w->len - pos;
+    if (w->unit > 0 && w->min_bytes > 0) {
+      int64_t into = (w->guest + pos - w->unit_base) % w->unit;
+      if (into < 0) into += w->unit;
+      seg = min64(seg, w->unit - into);
+    }
+    int64_t n = w->min_bytes > 0 ? sparse_run(w->buf + pos, seg, (w->guest + pos) / SECTOR, w->min_bytes, w->alignment, &data) : seg;
+    if (w->nruns > 0 && (w->runs[w->nruns - 1] > 0) == (data != 0)) w->runs[w->nruns - 1] += data ? n : -n;
+    else w->runs[w->nruns++] = data ? n : -n;
     pos += n;
   }
   if (w->fd_out < 0) return;
@@ -467,28 +476,30 @@ static napi_value WriteAt(napi_env env, napi_callback_info info) {
   return start(env, w);
 }
 
-/* copyScan(in, inOff, out, outOff, buf, len, guest, minBytes, alignment): out < 0 only reads and
- * scans; in < 0 only scans and writes what buf holds; minBytes 0 makes the whole request one data
- * run (-S 0); guest is the request's offset in the target image, which decides where sector
- * alignment falls. */
+/* copyScan(in, inOff, out, outOff, buf, len, guest, minBytes, alignment, unit, unitBase): out < 0
+ * only reads and scans; in < 0 only scans and writes what buf holds; minBytes 0 makes the whole
+ * request one data run (-S 0); guest is the request's offset in the target image, which decides
+ * where sector alignment falls; unit > 0 scans each unit (boundaries at unitBase + k * unit) on its
+ * own. */
 static napi_value CopyScan(napi_env env, napi_callback_info info) {
-  napi_value argv[9];
-  int64_t fin, oin, fout, oout, len, guest, min_bytes, alignment;
+  napi_value argv[11];
+  int64_t fin, oin, fout, oout, len, guest, min_bytes, alignment, unit, unit_base;
   napi_typedarray_type type;
   size_t length, byte_offset;
   void *data = NULL;
   napi_value ab;
-  if (get_args(env, info, 9, argv) || get_i64(env, argv[0], &fin) || get_i64(env, argv[1], &oin) || get_i64(env, argv[2], &fout) || get_i64(env, argv[3], &oout) ||
+  if (get_args(env, info, 11, argv) || get_i64(env, argv[0], &fin) || get_i64(env, argv[1], &oin) || get_i64(env, argv[2], &fout) || get_i64(env, argv[3], &oout) ||
       napi_get_typedarray_info(env, argv[4], &type, &length, &data, &ab, &byte_offset) != napi_ok || type != napi_uint8_array ||
       get_i64(env, argv[5], &len) || get_i64(env, argv[6], &guest) || get_i64(env, argv[7], &min_bytes) || get_i64(env, argv[8], &alignment) ||
+      get_i64(env, argv[9], &unit) || get_i64(env, argv[10], &unit_base) || unit < 0 ||
       len < 0 || (size_t)len > length || oin < 0 || (fin < 0 && fout < 0) || oout < 0 || guest < 0 || min_bytes < 0 || alignment < 1) {
-    napi_throw_error(env, "EINVAL", "copyScan(in, inOffset, out, outOffset, buffer, length, guestOffset, minBytes, alignment)");
+    napi_throw_error(env, "EINVAL", "copyScan(in, inOffset, out, outOffset, buffer, length, guestOffset, minBytes, alignment, unit, unitBase)");
     return NULL;
   }
   Work *w = calloc(1, sizeof *w);
   if (!w) { napi_throw_error(env, "ENOMEM", "out of memory"); return NULL; }
   w->kind = 3; w->fd_in = (int)fin; w->off_in = oin; w->fd_out = (int)fout; w->off_out = oout; w->len = len;
-  w->buf = data; w->guest = guest; w->min_bytes = min_bytes; w->alignment = alignment; w->what = "copyScan";
+  w->buf = data; w->guest = guest; w->min_bytes = min_bytes; w->alignment = alignment; w->unit = unit; w->unit_base = unit_base; w->what = "copyScan";
   if (napi_create_reference(env, argv[4], 1, &w->buf_ref) != napi_ok) { free(w); napi_throw_error(env, "EINVAL", "copyScan: buffer"); return NULL; }
   return start(env, w);
 }

@@ -49,6 +49,7 @@ export type {
   AmendRequest,
   SparseRuns,
   SparseScan,
+  ScanUnit,
   StreamPlan,
   StreamWriter,
   StreamWriterRequest,

@@ -50,7 +50,7 @@ export { parseSize, type SizeParseResult, type SizeParseFailure } from './core/s
 export type { OptionSpec, OptionType, OptionValue } from './core/options.js';
 /** File names as bytes: pass `decodeName(buffer)` wherever a name is taken to name a file that is not UTF-8. */
 export { decodeName } from './core/byte-names.js';
-export type { ByteStore, StoreIdentity, HostExtent, LockRequest, LockingMode, SparseRuns, SparseScan } from './io/byte-store.js';
+export type { ByteStore, StoreIdentity, HostExtent, LockRequest, LockingMode, ScanUnit, SparseRuns, SparseScan } from './io/byte-store.js';
 export { FileStore, type FileStoreOptions, type OpenedFileCheck } from './io/file-store.js';
 export type { Wrapper } from './io/unwrap.js';
 export type { OutputTarget } from './block/target.js';

@@ -331,6 +331,11 @@ export class BlockDevice {
     return this.layers[depth]?.image.store.identity?.();
   }
 
+  /** The layer at `depth`'s block-status span (see {@link FormatImage.statusSpan}). */
+  statusSpanAt(depth: number): number | undefined {
+    return this.layers[depth]?.image.statusSpan;
+  }
+
   /** Guest-visible size of the layer at `depth` (0 = top); undefined below the bottom layer. */
   sizeAt(depth: number): number | undefined {
     return this.layers[depth]?.image.virtualSize;

@@ -16,6 +16,7 @@ export type {
   SnapshotInfo,
   SparseRuns,
   SparseScan,
+  ScanUnit,
   UnknownFeatures,
   StreamPlan,
   StreamWriter,

@@ -9,7 +9,7 @@
  * guest bytes live and the block layer does the reading, the backing
  * fall-through and the zero-filling.
  */
-export type { ByteStore, SparseRuns, SparseScan } from '../io/byte-store.js';
+export type { ByteStore, ScanUnit, SparseRuns, SparseScan } from '../io/byte-store.js';
 export type { OptionSpec, OptionValue } from '../core/options.js';
 export type { BackingRef, BackingReader, CompressedExtent, DataExtent, Extent, UnallocatedExtent, ZeroExtent } from './driver/extent.js';
 export type { CreateRequest, ExternalFiles, ExternalOpenOptions, ExternalRole, OpenOptions, OpenWarning } from './driver/open.js';

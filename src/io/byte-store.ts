@@ -39,6 +39,20 @@ export interface SparseScan {
   readonly minBytes: number;
   /** Sectors of the target that run ends are moved to. */
   readonly alignment: number;
+  /** Scan each unit on its own (see {@link ScanUnit}); absent: the request is one run. */
+  readonly unit?: ScanUnit | undefined;
+}
+
+/**
+ * The span a source's block status answers for at most (qemu's vmdk, qcow
+ * and vdi drivers answer one grain, cluster or block per call): qemu-img
+ * scans each such run for zeros on its own, so a zero unit between data
+ * units is a hole whatever `-S` says.
+ */
+export interface ScanUnit {
+  readonly size: number;
+  /** A guest offset (of the scan's `guest`) where a unit starts. */
+  readonly base: number;
 }
 
 /**

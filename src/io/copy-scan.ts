@@ -30,7 +30,7 @@ export async function copyScan(from: CopyEnd | undefined, fromOffset: number, to
   const run = native?.copyScan;
   if (!run) throw new Error('copyScan needs the native module');
   try {
-    return await run(from ? from.fd : -1, fromOffset, to ? to.fd : -1, toOffset, buffer, length, scan.guest, scan.minBytes, scan.alignment);
+    return await run(from ? from.fd : -1, fromOffset, to ? to.fd : -1, toOffset, buffer, length, scan.guest, scan.minBytes, scan.alignment, scan.unit?.size ?? 0, scan.unit?.base ?? 0);
   } catch (err) {
     const e = err as { write?: boolean; offset?: number };
     if (to && (e.write || !from)) throw fsError(err, `Could not write '${to.name}' at offset ${e.offset ?? toOffset}`, to.name);

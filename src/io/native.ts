@@ -30,7 +30,7 @@ export interface NativeFileOps {
    * `offOut`: one thread-pool request. A failure rejects with `write` (which side) and `offset` set.
    * Absent from native modules built before it existed.
    */
-  copyScan?(fdIn: number, offIn: number, fdOut: number, offOut: number, buffer: Uint8Array, length: number, guest: number, minBytes: number, alignment: number): Promise<number[]>;
+  copyScan?(fdIn: number, offIn: number, fdOut: number, offOut: number, buffer: Uint8Array, length: number, guest: number, minBytes: number, alignment: number, unit: number, unitBase: number): Promise<number[]>;
   /**
    * sync_file_range(SYNC_FILE_RANGE_WRITE): starts writing the range's dirty pages without waiting
    * (length 0 = to the end of the file). Absent from native modules built before it existed.

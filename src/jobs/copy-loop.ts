@@ -106,13 +106,13 @@ export async function copyImage(sources: readonly BlockDevice[], target: BlockDe
         }
         const buf = pool.take(item.length);
         if (item.kind === 'data' && item.host && native) {
-          const fetched = await fetchNative(target, item.offset, item.host, buf, { guest: item.offset, minBytes: s.sparseSize, alignment }, s.rateLimit === 0);
+          const fetched = await fetchNative(target, item.offset, item.host, buf, { guest: item.offset, minBytes: s.sparseSize, alignment, unit: item.unit }, s.rateLimit === 0);
           if (fetched) return fetched;
         }
         await readSalvaging(source, item.offset, buf, s);
         // Bytes read from JavaScript (a network source): scanned and written off the main thread when the target allows it.
         if (item.kind === 'data' && !item.parts && native && s.rateLimit === 0 && target.fixedLayout) {
-          const runs = await target.writeRuns(item.offset, buf, { guest: item.offset, minBytes: s.sparseSize, alignment });
+          const runs = await target.writeRuns(item.offset, buf, { guest: item.offset, minBytes: s.sparseSize, alignment, unit: item.unit });
           if (runs) return { buf, runs, written: true };
         }
         if (item.kind === 'unit' && compressRuns && item.length % s.unit === 0) {
@@ -153,19 +153,19 @@ export async function copyImage(sources: readonly BlockDevice[], target: BlockDe
             // As qemu-img convert when copy_range fails: the request is read and written, zero detection included.
             const data = new Uint8Array(item.length);
             await readSalvaging(source, item.offset, data, s);
-            issueRuns(target, at, data, sparseRuns(data, at, s.sparseSize), false, mayZero, counters, pending);
+            issueRuns(target, at, data, sparseRuns(data, at, s.sparseSize, item.unit), false, mayZero, counters, pending);
           }
         } else if (buf) {
           if (!got.written) await throttle(buf.length);
           if (got.runs || got.written) {
-            issueRuns(target, at, buf, got.runs ?? sparseRuns(buf, at, s.sparseSize), got.written === true, mayZero, counters, pending);
+            issueRuns(target, at, buf, got.runs ?? sparseRuns(buf, at, s.sparseSize, item.kind === 'data' ? item.unit : undefined), got.written === true, mayZero, counters, pending);
           } else {
             // Joined compressed clusters are scanned one part at a time, as separate requests would be,
             // and written as one: neighbouring runs of the same kind merge across the parts.
             const runs: number[] = [];
             let p = 0;
             for (const n of item.kind === 'data' && item.parts ? item.parts : [buf.length]) {
-              for (const r of sparseRuns(buf.subarray(p, p + n), at + p, s.sparseSize)) {
+              for (const r of sparseRuns(buf.subarray(p, p + n), at + p, s.sparseSize, item.kind === 'data' ? item.unit : undefined)) {
                 const last = runs.length - 1;
                 if (last >= 0 && Math.sign(runs[last] as number) === Math.sign(r)) runs[last] = (runs[last] as number) + r;
                 else runs.push(r);

@@ -12,6 +12,7 @@ import type { ProgressMeter } from '../core/progress.js';
 import type { BlockDevice } from '../block/device.js';
 import { plainHost, type BlockStatus } from '../block/block-status.js';
 import type { ByteStore } from '../block/types.js';
+import type { ScanUnit } from '../block/types.js';
 
 /** How the sources are copied into the target. */
 export interface CopySettings {
@@ -91,7 +92,7 @@ function copyRangeTo(device: BlockDevice, depth: number): boolean {
 export type Item =
   | { kind: 'skip'; offset: number; length: number }
   | { kind: 'zero'; offset: number; length: number }
-  | { kind: 'data'; offset: number; length: number; host?: HostRun | undefined; parts?: readonly number[] | undefined }
+  | { kind: 'data'; offset: number; length: number; host?: HostRun | undefined; parts?: readonly number[] | undefined; unit?: ScanUnit | undefined }
   /** Compressed units (`-c`): one, or with `compressRuns` a run of whole ones. */
   | { kind: 'unit'; offset: number; length: number };
 
@@ -106,6 +107,8 @@ interface Run {
   host?: HostRun | undefined;
   /** Stored compressed (block status gives one run per compressed cluster). */
   compressed?: boolean | undefined;
+  /** The span qemu's block status of the answering layer stops at (see {@link FormatImage.statusSpan}). */
+  unit?: ScanUnit | undefined;
 }
 
 /** Most compressed bytes one item joins: enough to batch the decoding, little enough to keep `-m` items in flight small. */
@@ -178,7 +181,9 @@ export function planner(src: Concat, s: CopySettings): () => Promise<Item | unde
     const kind = kindOf(st, offset, s);
     const plain = kind === 'data' ? plainHost(st) : undefined;
     const host = plain && { ...plain, copyRange: copyRangeTo(part.device, st.depth) };
-    return { kind, start: offset, end: offset + n, host, compressed: kind === 'data' && st.compressed };
+    const span = kind === 'data' ? part.device.statusSpanAt(st.depth) : undefined;
+    const unit = span ? { size: span, base: part.start } : undefined;
+    return { kind, start: offset, end: offset + n, host, compressed: kind === 'data' && st.compressed, unit };
   };
   /**
    * Compressed clusters come one block-status run each; the runs that follow
@@ -231,7 +236,7 @@ export function planner(src: Concat, s: CopySettings): () => Promise<Item | unde
     }
     if (kind === 'data' && run.compressed) return joinCompressed(at, length);
     const host = kind === 'data' && run.host ? { ...run.host, offset: run.host.offset + (at - run.start) } : undefined;
-    return { kind: 'data', offset: at, length, host };
+    return { kind: 'data', offset: at, length, host, unit: run.unit };
   };
 }
 

@@ -7,6 +7,7 @@
  * it sector for sector makes the target's allocation equal qemu-img's.
  */
 import { scanRun } from '../core/bytes.js';
+import type { ScanUnit } from '../block/types.js';
 
 const SECTOR = 512;
 
@@ -65,14 +66,20 @@ export function nextSparseRun(buf: Uint8Array, sector: number, minBytes: number,
  * The runs of a request of convert's at target offset `at`, in the form the
  * native scan returns them (> 0 data, < 0 zeros): data swallows zero runs
  * shorter than `sparseSize`, and with `sparseSize` 0 all of it is data.
+ * With `unit`, each unit is scanned on its own (the native scan's mirror).
  */
-export function sparseRuns(chunk: Uint8Array, at: number, sparseSize: number): number[] {
+export function sparseRuns(chunk: Uint8Array, at: number, sparseSize: number, unit?: ScanUnit): number[] {
   if (sparseSize === 0) return chunk.length > 0 ? [chunk.length] : [];
   const alignment = sparseAlignment(sparseSize);
   const runs: number[] = [];
   for (let pos = 0; pos < chunk.length; ) {
-    const run = nextSparseRun(chunk.subarray(pos), Math.floor((at + pos) / SECTOR), sparseSize, alignment);
-    runs.push(run.data ? run.length : -run.length);
+    let segment = chunk.length - pos;
+    if (unit) segment = Math.min(segment, unit.size - ((((at + pos - unit.base) % unit.size) + unit.size) % unit.size));
+    const run = nextSparseRun(chunk.subarray(pos, pos + segment), Math.floor((at + pos) / SECTOR), sparseSize, alignment);
+    const signed = run.data ? run.length : -run.length;
+    const last = runs.length - 1;
+    if (last >= 0 && runs[last]! > 0 === run.data) runs[last] = runs[last]! + signed;
+    else runs.push(signed);
     pos += run.length;
   }
   return runs;

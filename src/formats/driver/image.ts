@@ -22,6 +22,13 @@ export interface FormatImage {
   readonly virtualSize: number;
   /** Allocation unit (cluster, grain, block); mapping extents align to it except at the end. */
   readonly granularity: number;
+  /**
+   * Set where qemu's driver answers block status one unit at a time (vmdk
+   * grains, qcow clusters, vdi blocks) while {@link FormatImage.mapping}
+   * joins neighbouring units: convert scans each such unit of a data run for
+   * zeros on its own, as qemu-img scans each status run (`-S`).
+   */
+  readonly statusSpan?: number | undefined;
   /** The backing file recorded in the image. */
   readonly backing: BackingRef | undefined;
   /**

@@ -77,6 +77,7 @@ export class QcowImage implements FormatImage {
   readonly store: ByteStore;
   readonly virtualSize: number;
   readonly granularity: number;
+  readonly statusSpan: number;
   readonly backing: BackingRef | undefined;
   writer: ImageWriter | undefined;
   readonly #s: QcowState;
@@ -86,6 +87,7 @@ export class QcowImage implements FormatImage {
     this.store = state.store;
     this.virtualSize = state.virtualSize;
     this.granularity = state.clusterSize;
+    this.statusSpan = state.clusterSize; // qcow_co_block_status answers one cluster
     this.backing = state.backing;
   }
 

@@ -65,6 +65,7 @@ export class VdiImage implements FormatImage {
   readonly store: ByteStore;
   readonly virtualSize: number;
   readonly granularity: number;
+  readonly statusSpan: number;
   readonly backing = undefined;
   readonly writer: ImageWriter | undefined;
   /** `qemu-img check`: the block map (no repair). */
@@ -76,6 +77,7 @@ export class VdiImage implements FormatImage {
     this.store = state.store;
     this.virtualSize = state.header.diskSize;
     this.granularity = state.header.blockSize;
+    this.statusSpan = this.granularity; // vdi_co_block_status answers one block
     // One block per request: BlockDevice splits at the boundary.
     this.writer = writable ? { requestBoundary: this.granularity, write: (o, d) => this.#write(o, d), writeZeroes: (o, n) => this.#writeZeroes(o, n) } : undefined;
   }

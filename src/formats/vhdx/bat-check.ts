@@ -25,8 +25,14 @@ export interface BatScope {
   readonly virtualSize: number;
   /** The image file's length in bytes. */
   readonly fileSize: number;
-  /** Header section, log, BAT and metadata regions. */
-  readonly reserved: readonly FileRange[];
+  /**
+   * qemu's list of registered regions, newest first: the region table's
+   * entries in reverse table order, then the log. A payload block overlapping
+   * one is reported against the first it overlaps, in qemu's words.
+   */
+  readonly regions: readonly FileRange[];
+  /** The header section, which qemu does not register: a block there is vdisk's finding alone. */
+  readonly headerSection: FileRange;
   /** Sector bitmap blocks (differencing images) are 1 MiB. */
   readonly hasParent: boolean;
 }
@@ -52,9 +58,15 @@ export function* batFindings(s: BatScope): Generator<BatFinding> {
     } else if (Number(off) + length > fileSize) {
       yield { message: `VHDX BAT entry ${i} end offset ${Number(off) + length - 1} points after end of file (${fileSize}). Image has probably been truncated.`, offset: where };
     }
+    if (off >= INT64_MAX) continue;
     const start = Number(off);
-    if (off < INT64_MAX && s.reserved.some((r) => start < r.offset + r.length && r.offset < start + length)) {
-      yield { message: `VHDX BAT entry ${i} at offset ${start} overlaps the image's metadata`, offset: where };
+    // vhdx_region_check spans a whole block from a payload entry's offset.
+    const span = bitmap ? length : g.blockSize;
+    const hit = s.regions.find((r) => r.length > 0 && start < r.offset + r.length && r.offset < start + span);
+    if (hit) {
+      yield { message: `VHDX region ${start}-${start + span} overlaps with region ${hit.offset}-${hit.offset + hit.length}`, offset: where };
+    } else if (start < s.headerSection.offset + s.headerSection.length) {
+      yield { message: `VHDX BAT entry ${i} at offset ${start} overlaps the header section`, offset: where };
     }
   }
 }

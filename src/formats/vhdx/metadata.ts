@@ -27,6 +27,7 @@ import {
   guidAt,
 } from './constants.js';
 import type { FileRange } from './region.js';
+import { EINVAL, ENOTSUP } from './open-errno.js';
 
 /** Most metadata table entries the spec allows. */
 const MAX_METADATA_ENTRIES = 2047;
@@ -56,11 +57,11 @@ const ITEMS: readonly (readonly [ItemKey, Uint8Array, number])[] = [
 export function parseMetadataTable(buf: Uint8Array, region: FileRange): MetadataLocations {
   const v = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   for (let i = 0; i < 8; i++) {
-    if (buf[i] !== SIG_METADATA.charCodeAt(i)) throw new CorruptImageError('VHDX metadata table has a bad signature', { offset: region.offset });
+    if (buf[i] !== SIG_METADATA.charCodeAt(i)) throw new CorruptImageError('VHDX metadata table has a bad signature', { offset: region.offset, errno: EINVAL });
   }
   const count = v.getUint16(10, true);
   if (count > MAX_METADATA_ENTRIES || 32 + count * 32 > METADATA_TABLE_SIZE) {
-    throw new CorruptImageError(`VHDX metadata table has ${count} entries (at most ${MAX_METADATA_ENTRIES})`, { offset: region.offset + 10 });
+    throw new CorruptImageError(`VHDX metadata table has ${count} entries (at most ${MAX_METADATA_ENTRIES})`, { offset: region.offset + 10, errno: EINVAL });
   }
   const found = new Map<ItemKey, FileRange>();
   for (let i = 0; i < count; i++) {
@@ -68,11 +69,11 @@ export function parseMetadataTable(buf: Uint8Array, region: FileRange): Metadata
     const where = { offset: region.offset + at };
     const item = ITEMS.find(([, guid]) => guidAt(buf, at, guid));
     if (!item) {
-      if (v.getUint32(at + 24, true) & META_IS_REQUIRED) throw new UnsupportedError(`VHDX metadata entry ${i} is a required item vdisk does not know`, where);
+      if (v.getUint32(at + 24, true) & META_IS_REQUIRED) throw new UnsupportedError(`VHDX metadata entry ${i} is a required item vdisk does not know`, { ...where, errno: ENOTSUP });
       continue;
     }
     const [key, , minLength] = item;
-    if (found.has(key)) throw new CorruptImageError(`VHDX metadata table lists ${key} twice`, where);
+    if (found.has(key)) throw new CorruptImageError(`VHDX metadata table lists ${key} twice`, { ...where, errno: EINVAL });
     const offset = v.getUint32(at + 16, true);
     const length = v.getUint32(at + 20, true);
     if (length < minLength || offset + length > region.length) {
@@ -81,7 +82,7 @@ export function parseMetadataTable(buf: Uint8Array, region: FileRange): Metadata
     found.set(key, { offset: region.offset + offset, length });
   }
   const need = ITEMS.slice(0, 5).map(([k]) => k).filter((k) => !found.has(k));
-  if (need.length > 0) throw new UnsupportedError(`VHDX metadata lacks required item ${need.join(', ')}`, { offset: region.offset });
+  if (need.length > 0) throw new UnsupportedError(`VHDX metadata lacks required item ${need.join(', ')}`, { offset: region.offset, errno: ENOTSUP });
   return Object.fromEntries(found) as unknown as MetadataLocations;
 }
 
@@ -113,17 +114,18 @@ export function decodeMetadata(items: MetadataItems, where: MetadataLocations): 
   const blockSize = dv(items.fileParameters).getUint32(0, true);
   const flags = dv(items.fileParameters).getUint32(4, true);
   if (blockSize < BLOCK_SIZE_MIN || blockSize > BLOCK_SIZE_MAX || !isPow2(blockSize)) {
-    throw new CorruptImageError(`VHDX block size ${blockSize} is not a power of two between 1 MiB and 256 MiB`, { offset: where.fileParameters.offset });
+    throw new CorruptImageError(`VHDX block size ${blockSize} is not a power of two between 1 MiB and 256 MiB`, { offset: where.fileParameters.offset, errno: EINVAL });
   }
   const lss = dv(items.logicalSectorSize).getUint32(0, true);
-  if (lss !== 512 && lss !== 4096) throw new CorruptImageError(`VHDX logical sector size ${lss} is neither 512 nor 4096`, { offset: where.logicalSectorSize.offset });
+  // qemu 7.2 takes 512 alone (ENOTSUP); vdisk reads 4096-byte sectors too.
+  if (lss !== 512 && lss !== 4096) throw new CorruptImageError(`VHDX logical sector size ${lss} is neither 512 nor 4096`, { offset: where.logicalSectorSize.offset, errno: ENOTSUP });
   const pss = dv(items.physicalSectorSize).getUint32(0, true);
   const size = readU64Safe(dv(items.virtualDiskSize), 0, true);
   if (size === undefined || size > MAX_IMAGE_SIZE) {
     throw new UnsupportedError(`VHDX virtual disk size is larger than 64 TiB (the format's and vdisk's limit)`, { offset: where.virtualDiskSize.offset });
   }
   const hasParent = (flags & PARAM_HAS_PARENT) !== 0;
-  if (hasParent && !where.parentLocator) throw new CorruptImageError('VHDX image has a parent but no parent locator', { offset: where.fileParameters.offset });
+  if (hasParent && !where.parentLocator) throw new CorruptImageError('VHDX image has a parent but no parent locator', { offset: where.fileParameters.offset, errno: EINVAL });
   return {
     blockSize,
     leaveBlocksAllocated: (flags & PARAM_LEAVE_BLOCKS_ALLOCATED) !== 0,

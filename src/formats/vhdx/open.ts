@@ -25,6 +25,7 @@ import { findActiveSequence } from './log.js';
 import { checkParentLocatorSize, decodeMetadata, parseMetadataTable, type VhdxMetadata } from './metadata.js';
 import { parentFilename, parseParentLocator } from './parent-locator.js';
 import { parseRegionTable, regionTableValid, type FileRange, type Regions } from './region.js';
+import { asQemuOpenFailure, EINVAL } from './open-errno.js';
 import { applyReplay, checkReplay, ReplayedStore } from './replay.js';
 
 /** Everything an open image needs. */
@@ -91,7 +92,7 @@ async function readRegions(view: ByteStore, current: CurrentHeader): Promise<Reg
   if (regionTableValid(t1)) return parseRegionTable(t1, REGION_TABLE1_OFFSET, reserved);
   const t2 = await readAt(view, REGION_TABLE2_OFFSET, REGION_TABLE_SIZE);
   if (regionTableValid(t2)) return parseRegionTable(t2, REGION_TABLE2_OFFSET, reserved);
-  throw new CorruptImageError('VHDX has no valid region table', { offset: REGION_TABLE1_OFFSET });
+  throw new CorruptImageError('VHDX has no valid region table', { offset: REGION_TABLE1_OFFSET, errno: EINVAL });
 }
 
 async function readMetadata(view: ByteStore, regions: Regions): Promise<{ meta: VhdxMetadata; backing: BackingRef | undefined }> {
@@ -121,7 +122,7 @@ async function readMetadata(view: ByteStore, regions: Regions): Promise<{ meta: 
 export async function openState(store: ByteStore, options: OpenOptions): Promise<VhdxState> {
   if (!hasFileSignature(await readAt(store, 0, 8))) {
     // vhdx_open fails with a bare EINVAL, worded by the block layer.
-    throw new CorruptImageError(`Could not open '${options.filename}': Invalid argument`, { offset: 0, data: { finding: 'Not a VHDX image: the file identifier signature is missing' } });
+    throw asQemuOpenFailure(new CorruptImageError('Not a VHDX image: the file identifier signature is missing', { offset: 0, errno: EINVAL }), options.filename);
   }
   let current = selectHeader(await readAt(store, HEADER1_OFFSET, HEADER_SIZE), await readAt(store, HEADER2_OFFSET, HEADER_SIZE));
   const sessionGuid = randomGuid();
@@ -129,22 +130,31 @@ export async function openState(store: ByteStore, options: OpenOptions): Promise
   const log = await handleLog(store, current, options.readOnly, sessionGuid);
   current = log.current;
   const view = log.view;
-  const regions = await readRegions(view, current);
-  const { meta, backing } = await readMetadata(view, regions);
+  let regions: Regions;
+  let found: Awaited<ReturnType<typeof readMetadata>>;
+  try {
+    regions = await readRegions(view, current);
+    found = await readMetadata(view, regions);
+  } catch (err) {
+    throw asQemuOpenFailure(err, options.filename, options.onWarning);
+  }
+  const { meta, backing } = found;
   const virtualSize = Math.floor(meta.virtualDiskSize / meta.logicalSectorSize) * meta.logicalSectorSize;
   const geometry = batGeometry(virtualSize, meta.blockSize, meta.logicalSectorSize, meta.hasParent);
   const batBytes = checkBatSize(geometry, regions.bat.length, regions.bat.offset);
   const bat = new Bat(await readAt(view, regions.bat.offset, batBytes), regions.bat.offset);
   const h = current.header;
-  const reserved = [{ offset: 0, length: HEADER_SECTION_END }, { offset: h.logOffset, length: h.logLength }, regions.bat, regions.metadata];
-  const batScope: BatScope = { bat, geometry, virtualSize, fileSize: await view.size(), reserved, hasParent: meta.hasParent };
+  const tableEntries = regions.entries ?? [regions.bat, regions.metadata];
+  const registered = [...tableEntries].reverse().concat({ offset: h.logOffset, length: h.logLength });
+  const headerSection = { offset: 0, length: HEADER_SECTION_END };
+  const batScope: BatScope = { bat, geometry, virtualSize, fileSize: await view.size(), regions: registered, headerSection, hasParent: meta.hasParent };
   // a check open skips this (QEMU's BDRV_O_CHECK): the check reports every finding instead
   if (!options.check) {
     const first = batFindings(batScope).next();
     if (!first.done) {
       // qemu reports the entry through error_report, then fails the open with a bare EINVAL
-      options.onWarning?.({ code: 'error-report', message: first.value.message });
-      throw new CorruptImageError(`Could not open '${options.filename}': Invalid argument`, { offset: first.value.offset, data: { finding: first.value.message } });
+      const finding = new CorruptImageError(first.value.message, { offset: first.value.offset, errno: EINVAL, data: { report: first.value.message } });
+      throw asQemuOpenFailure(finding, options.filename, options.onWarning);
     }
   }
   return {

@@ -6,6 +6,7 @@
  * section and the log (qemu's vhdx_region_check).
  */
 import { CorruptImageError, UnsupportedError } from '../../core/errors.js';
+import { EINVAL, ENOTSUP } from './open-errno.js';
 import { readU64Safe } from '../../core/bytes.js';
 import {
   GUID_BAT,
@@ -31,6 +32,8 @@ export interface FileRange {
 export interface Regions {
   readonly bat: FileRange;
   readonly metadata: FileRange;
+  /** Every entry of the table, in table order (unknown optional regions too). */
+  readonly entries?: readonly FileRange[] | undefined;
 }
 
 function overlaps(a: FileRange, b: FileRange): boolean {
@@ -53,7 +56,7 @@ export function regionTableValid(buf: Uint8Array): boolean {
 export function parseRegionTable(buf: Uint8Array, tableOffset: number, reserved: readonly FileRange[]): Regions {
   const v = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   const count = v.getUint32(8, true);
-  if (count > MAX_REGION_ENTRIES) throw new CorruptImageError(`VHDX region table has ${count} entries (at most ${MAX_REGION_ENTRIES})`, { offset: tableOffset + 8 });
+  if (count > MAX_REGION_ENTRIES) throw new CorruptImageError(`VHDX region table has ${count} entries (at most ${MAX_REGION_ENTRIES})`, { offset: tableOffset + 8, errno: EINVAL });
   const seen: FileRange[] = [{ offset: 0, length: HEADER_SECTION_END }, ...reserved];
   let bat: FileRange | undefined;
   let metadata: FileRange | undefined;
@@ -61,10 +64,13 @@ export function parseRegionTable(buf: Uint8Array, tableOffset: number, reserved:
     const at = 16 + i * 32;
     const fileOffset = readU64Safe(v, at + 16, true);
     const range = { offset: fileOffset ?? 0, length: v.getUint32(at + 24, true) };
-    const where = { offset: tableOffset + at };
-    if (fileOffset === undefined) throw new UnsupportedError('VHDX region offset is larger than vdisk supports (2^53 - 1)', where);
+    const where = { offset: tableOffset + at, errno: EINVAL };
+    if (fileOffset === undefined) throw new UnsupportedError('VHDX region offset is larger than vdisk supports (2^53 - 1)', { offset: where.offset });
     if (seen.some((r) => r.length > 0 && range.length > 0 && overlaps(r, range))) {
-      throw new CorruptImageError(`VHDX region table entry ${i} [${range.offset}, +${range.length}) overlaps another region`, where);
+      // qemu checks against the log and the earlier entries (not the header section), newest first, and reports the first.
+      const hit = seen.slice(1).reverse().find((r) => range.length > 0 && overlaps(r, range));
+      const report = hit && `VHDX region ${range.offset}-${range.offset + range.length} overlaps with region ${hit.offset}-${hit.offset + hit.length}`;
+      throw new CorruptImageError(`VHDX region table entry ${i} [${range.offset}, +${range.length}) overlaps another region`, { ...where, data: { report } });
     }
     seen.push(range);
     if (guidAt(buf, at, GUID_BAT)) {
@@ -74,11 +80,11 @@ export function parseRegionTable(buf: Uint8Array, tableOffset: number, reserved:
       if (metadata) throw new CorruptImageError('VHDX region table lists the metadata region twice', where);
       metadata = range;
     } else if (v.getUint32(at + 28, true) & REGION_REQUIRED) {
-      throw new UnsupportedError(`VHDX region table entry ${i} is a required region vdisk does not know`, where);
+      throw new UnsupportedError(`VHDX region table entry ${i} is a required region vdisk does not know`, { ...where, errno: ENOTSUP });
     }
   }
-  if (!bat || !metadata) throw new CorruptImageError(`VHDX region table lacks the ${bat ? 'metadata' : 'BAT'} region`, { offset: tableOffset });
-  return { bat, metadata };
+  if (!bat || !metadata) throw new CorruptImageError(`VHDX region table lacks the ${bat ? 'metadata' : 'BAT'} region`, { offset: tableOffset, errno: EINVAL });
+  return { bat, metadata, entries: seen.slice(1 + reserved.length) };
 }
 
 /** Encodes a region table with the BAT and metadata regions (required flag clear, as qemu writes). */

@@ -26,6 +26,7 @@ export class VmdkImage implements FormatImage {
   readonly store: ByteStore;
   readonly virtualSize: number;
   readonly granularity: number;
+  readonly statusSpan: number | undefined;
   readonly backing: BackingRef | undefined;
   readonly state: OpenedVmdk;
   writer: ImageWriter | undefined;
@@ -45,6 +46,9 @@ export class VmdkImage implements FormatImage {
     const last = state.extents[state.extents.length - 1];
     this.virtualSize = last ? last.start + last.length : 0;
     this.granularity = state.extents.find((e) => e.sparse)?.sparse?.geom.grainBytes ?? SECTOR;
+    // vmdk_co_block_status answers one grain (a flat extent whole): set where every extent is sparse with one grain size.
+    const grains = new Set(state.extents.map((e) => e.sparse?.geom.grainBytes));
+    this.statusSpan = grains.size === 1 && !grains.has(undefined) ? this.granularity : undefined;
     this.backing = state.parentFileNameHint === undefined ? undefined : { filename: state.parentFileNameHint, format: 'vmdk' };
   }
 

@@ -46,6 +46,40 @@ describe('native copy requests', { skip: canCopyScan() ? false : 'native module 
     }
   });
 
+  it('scan each block-status unit on its own, as the JavaScript scan does', async () => {
+    const rand = rng(4321);
+    const file = join(dir.path, 'units.bin');
+    for (let round = 0; round < 60; round++) {
+      const length = [4097, 65536, 300_001, 1024 * 1024][round % 4] as number;
+      const data = pattern(length, rand);
+      writeFileSync(file, data);
+      const fd = openSync(file, 'r');
+      try {
+        for (const sparseSize of [512, 4096, 16 * 1024 * 1024]) {
+          const guest = [0, 512, 4096 * 3, 1234567][round % 4] as number;
+          const unit = { size: [4096, 65536, 1024 * 1024][round % 3] as number, base: [0, 1024][round % 2] as number };
+          const buf = new Uint8Array(length);
+          const runs = await copyScan({ fd, name: file }, 0, undefined, 0, buf, length, { guest, minBytes: sparseSize, alignment: sparseAlignment(sparseSize), unit });
+          const what = `round ${round}, length ${length}, -S ${sparseSize}, at ${guest}, unit ${unit.size}+${unit.base}`;
+          assert.deepEqual(runs, sparseRuns(data, guest, sparseSize, unit), what);
+          // Each unit's runs are those of the unit scanned alone (neighbouring runs of one kind joined).
+          const alone: number[] = [];
+          for (let pos = 0; pos < length; ) {
+            const n = Math.min(length - pos, unit.size - ((((guest + pos - unit.base) % unit.size) + unit.size) % unit.size));
+            for (const r of sparseRuns(data.subarray(pos, pos + n), guest + pos, sparseSize)) {
+              if (alone.length > 0 && alone[alone.length - 1]! > 0 === r > 0) alone[alone.length - 1]! += r;
+              else alone.push(r);
+            }
+            pos += n;
+          }
+          assert.deepEqual(runs, alone, what);
+        }
+      } finally {
+        closeSync(fd);
+      }
+    }
+  });
+
   it('read zeros past the end of the file and write only the data runs', async () => {
     const from = join(dir.path, 'short.bin');
     const to = join(dir.path, 'target.bin');
