@@ -53,7 +53,8 @@ async function expandTable(s: Qcow2State, rc: Refcounts, l2Off: number, hasBacki
       host = await rc.allocate(1);
       if (l2rc > 1) await rc.add(host / cs, l2rc - 1);
     }
-    await s.dataStore.write(host, zeros);
+    // bdrv_pwrite_zeroes without unmap: zeroed in place where the file allows it (a hole in a sparse file), written otherwise.
+    if (!(await s.dataStore.zeroRange?.(host, cs, false))) await s.dataStore.write(host, zeros);
     wrote = true;
     writeSlot(s, s.l2Cache, slot, { host, copied: l2rc === 1 });
   }
