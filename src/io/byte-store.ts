@@ -50,6 +50,7 @@ export interface SparseScan {
  * units is a hole whatever `-S` says.
  */
 export interface ScanUnit {
+  /** The unit's length in bytes. */
   readonly size: number;
   /** A guest offset (of the scan's `guest`) where a unit starts. */
   readonly base: number;
