@@ -94,10 +94,10 @@ export function parseFooter(buf: Uint8Array, fileOffset: number): VhdFooter {
   const stored = v.getUint32(CHECKSUM_AT);
   const computed = vhdChecksum(buf.subarray(0, VHD_FOOTER_SIZE), CHECKSUM_AT);
   if (stored !== computed) {
-    throw new CorruptImageError(
-      `Incorrect header checksum: the VHD footer at offset ${fileOffset} has checksum 0x${hex(stored)}, its bytes sum to 0x${hex(computed)}`,
-      { offset: fileOffset + CHECKSUM_AT },
-    );
+    throw new CorruptImageError('Incorrect header checksum', {
+      offset: fileOffset + CHECKSUM_AT,
+      data: { finding: `the VHD footer at offset ${fileOffset} has checksum 0x${hex(stored)}, its bytes sum to 0x${hex(computed)}` },
+    });
   }
   const rawOffset = v.getBigUint64(16);
   return {
