@@ -214,8 +214,10 @@ describe('native NBD reads', { skip: available ? false : 'native module not buil
       const cut = next() < 0.3 ? Math.floor(next() * bytes.length) : bytes.length;
       if (next() < 0.8) peer.socket.end(bytes.subarray(0, cut));
       else peer.socket.write(bytes.subarray(0, cut));
-      for (const r of reads) {
-        const s = await bounded(r.done, 3000, `case ${i}`);
+      // Both watched at once: the second read may fail while the first is still awaited.
+      const watched = reads.map((r) => bounded(r.done, 3000, `case ${i}`));
+      for (const w of watched) {
+        const s = await w;
         if (s.status === 'rejected') {
           assert.ok(s.reason instanceof VdiskError, `case ${i}: untyped ${String(s.reason)}`);
           errors++;
