@@ -170,15 +170,17 @@ export class PrlImage implements FormatImage {
 
   /**
    * Clears `inuse` and cuts the file to the data end (growing it when the
-   * BAT points past it), as parallels_close does; the store is closed even
-   * when that fails.
+   * BAT points past it), as parallels_close does, ignoring a failed cut as
+   * it does; the store is closed even when the rest fails.
    */
   async close(): Promise<void> {
     try {
       if (this.writer && !this.#closed) {
         this.#closed = true;
         await this.store.write(PRL_FIELD.inuse, le32(0));
-        await this.store.truncate(this.#s.dataEnd * SECTOR);
+        // parallels_close ignores a failed cut (a BAT entry a check repaired can leave the data end
+        // past what the file system allows): the image is consistent either way.
+        await this.store.truncate(this.#s.dataEnd * SECTOR).catch(() => undefined);
         await this.store.flush();
       }
     } finally {
