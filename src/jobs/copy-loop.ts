@@ -157,15 +157,16 @@ export async function copyImage(sources: readonly BlockDevice[], target: BlockDe
           }
         } else if (buf) {
           if (!got.written) await throttle(buf.length);
+          const unit = item.kind === 'data' ? item.unit : undefined;
           if (got.runs || got.written) {
-            issueRuns(target, at, buf, got.runs ?? sparseRuns(buf, at, s.sparseSize, item.kind === 'data' ? item.unit : undefined), got.written === true, mayZero, counters, pending);
+            issueRuns(target, at, buf, got.runs ?? sparseRuns(buf, at, s.sparseSize, unit), got.written === true, mayZero, counters, pending);
           } else {
             // Joined compressed clusters are scanned one part at a time, as separate requests would be,
             // and written as one: neighbouring runs of the same kind merge across the parts.
             const runs: number[] = [];
             let p = 0;
             for (const n of item.kind === 'data' && item.parts ? item.parts : [buf.length]) {
-              for (const r of sparseRuns(buf.subarray(p, p + n), at + p, s.sparseSize, item.kind === 'data' ? item.unit : undefined)) {
+              for (const r of sparseRuns(buf.subarray(p, p + n), at + p, s.sparseSize, unit)) {
                 const last = runs.length - 1;
                 if (last >= 0 && Math.sign(runs[last] as number) === Math.sign(r)) runs[last] = (runs[last] as number) + r;
                 else runs.push(r);

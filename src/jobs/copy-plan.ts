@@ -11,8 +11,7 @@ import { strerror } from '../core/strerror.js';
 import type { ProgressMeter } from '../core/progress.js';
 import type { BlockDevice } from '../block/device.js';
 import { plainHost, type BlockStatus } from '../block/block-status.js';
-import type { ByteStore } from '../block/types.js';
-import type { ScanUnit } from '../block/types.js';
+import type { ByteStore, ScanUnit } from '../block/types.js';
 
 /** How the sources are copied into the target. */
 export interface CopySettings {

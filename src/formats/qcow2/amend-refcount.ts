@@ -48,10 +48,10 @@ export async function changeRefcountOrder(s: Qcow2State, order: number, signal?:
   // qemu walks the old table three times (allocating, checking the allocation, writing) and reports
   // each entry of each walk; the same steps are reported here as the equivalent work is done.
   const walkEntries = (oldTableClusters * cs) / 8;
+  const step = (walkIndex: number, entry: number): void => onProgress?.(walkIndex * walkEntries + entry, 3 * walkEntries);
   const walk = (index: number): void => {
     if (!onProgress) return;
-    for (let i = 0; i < walkEntries; i++) onProgress(index * walkEntries + i, 3 * walkEntries);
-    onProgress((index + 1) * walkEntries, 3 * walkEntries);
+    for (let i = 0; i <= walkEntries; i++) step(index, i);
   };
   const counts = await readAllRefcounts(s, oldTable);
   const bits = 2 ** order;
@@ -63,7 +63,7 @@ export async function changeRefcountOrder(s: Qcow2State, order: number, signal?:
     last = c;
     if (v > max) {
       // qemu's first walk stops at the old table's entry that covers the cluster.
-      for (let i = 0; i <= Math.floor(c / s.g.refcountBlockEntries); i++) onProgress?.(i, 3 * walkEntries);
+      for (let i = 0; i <= Math.floor(c / s.g.refcountBlockEntries); i++) step(0, i);
       throw new InvalidArgumentError(`Cannot decrease refcount entry width to ${bits} bits: Cluster at offset 0x${(c * cs).toString(16)} has a refcount of ${v}`);
     }
   }

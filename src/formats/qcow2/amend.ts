@@ -155,10 +155,9 @@ async function upgrade(target: AmendTarget, status: (offset: number, work: numbe
   status(2, 2);
 }
 
-/** qemu's amend operations, in the order they run (qcow2_amend_options). */
+/** qemu's amend operations that report steps, in the order they run (qcow2_amend_options). */
 const enum Op {
   Upgrade = 1,
-  Encryption,
   RefcountOrder,
   Downgrade,
 }
@@ -220,6 +219,7 @@ export function qcow2Amender(target: AmendTarget): ImageAmender {
       const p = plan(s, req.values);
       const oldVersion = h.version;
       const refcountChange = p.refcountBits !== s.g.refcountBits;
+      // An encryption update counts as an operation in qemu's projection, though it reports no steps.
       const progress = new AmendProgress(Number(p.version !== oldVersion) + Number(refcountChange) + Number(p.encryption), req.onProgress);
       await target.flush();
       if (p.version > oldVersion) await upgrade(target, progress.of(Op.Upgrade));

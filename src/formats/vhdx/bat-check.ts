@@ -7,7 +7,7 @@
  */
 import { alignUp } from '../../core/bytes.js';
 import type { Bat, BatGeometry } from './bat.js';
-import { MiB, PayloadState, SB_PRESENT } from './constants.js';
+import { HEADER_SECTION_END, MiB, PayloadState, SB_PRESENT } from './constants.js';
 import type { FileRange } from './region.js';
 
 /** One BAT entry that points where no block may be. */
@@ -31,8 +31,6 @@ export interface BatScope {
    * one is reported against the first it overlaps, in qemu's words.
    */
   readonly regions: readonly FileRange[];
-  /** The header section, which qemu does not register: a block there is vdisk's finding alone. */
-  readonly headerSection: FileRange;
   /** Sector bitmap blocks (differencing images) are 1 MiB. */
   readonly hasParent: boolean;
 }
@@ -65,7 +63,8 @@ export function* batFindings(s: BatScope): Generator<BatFinding> {
     const hit = s.regions.find((r) => r.length > 0 && start < r.offset + r.length && r.offset < start + span);
     if (hit) {
       yield { message: `VHDX region ${start}-${start + span} overlaps with region ${hit.offset}-${hit.offset + hit.length}`, offset: where };
-    } else if (start < s.headerSection.offset + s.headerSection.length) {
+    } else if (start < HEADER_SECTION_END) {
+      // The header section, which qemu does not register: a block there is vdisk's finding alone.
       yield { message: `VHDX BAT entry ${i} at offset ${start} overlaps the header section`, offset: where };
     }
   }

@@ -11,7 +11,6 @@ import { batFindings, type BatScope } from './bat-check.js';
 import {
   HEADER1_OFFSET,
   HEADER2_OFFSET,
-  HEADER_SECTION_END,
   HEADER_SIZE,
   METADATA_TABLE_SIZE,
   REGION_TABLE1_OFFSET,
@@ -118,6 +117,12 @@ async function readMetadata(view: ByteStore, regions: Regions): Promise<{ meta: 
   return { meta, backing: { filename, format: 'vhdx' } };
 }
 
+/** The region table and the metadata it locates. */
+async function readLayout(view: ByteStore, current: CurrentHeader): Promise<{ regions: Regions; meta: VhdxMetadata; backing: BackingRef | undefined }> {
+  const regions = await readRegions(view, current);
+  return { regions, ...(await readMetadata(view, regions)) };
+}
+
 /** Opens the image on `store`; replays or overlays a dirty log. */
 export async function openState(store: ByteStore, options: OpenOptions): Promise<VhdxState> {
   if (!hasFileSignature(await readAt(store, 0, 8))) {
@@ -130,15 +135,9 @@ export async function openState(store: ByteStore, options: OpenOptions): Promise
   const log = await handleLog(store, current, options.readOnly, sessionGuid);
   current = log.current;
   const view = log.view;
-  let regions: Regions;
-  let found: Awaited<ReturnType<typeof readMetadata>>;
-  try {
-    regions = await readRegions(view, current);
-    found = await readMetadata(view, regions);
-  } catch (err) {
+  const { regions, meta, backing } = await readLayout(view, current).catch((err: unknown) => {
     throw asQemuOpenFailure(err, options.filename, options.onWarning);
-  }
-  const { meta, backing } = found;
+  });
   const virtualSize = Math.floor(meta.virtualDiskSize / meta.logicalSectorSize) * meta.logicalSectorSize;
   const geometry = batGeometry(virtualSize, meta.blockSize, meta.logicalSectorSize, meta.hasParent);
   const batBytes = checkBatSize(geometry, regions.bat.length, regions.bat.offset);
@@ -146,8 +145,7 @@ export async function openState(store: ByteStore, options: OpenOptions): Promise
   const h = current.header;
   const tableEntries = regions.entries ?? [regions.bat, regions.metadata];
   const registered = [...tableEntries].reverse().concat({ offset: h.logOffset, length: h.logLength });
-  const headerSection = { offset: 0, length: HEADER_SECTION_END };
-  const batScope: BatScope = { bat, geometry, virtualSize, fileSize: await view.size(), regions: registered, headerSection, hasParent: meta.hasParent };
+  const batScope: BatScope = { bat, geometry, virtualSize, fileSize: await view.size(), regions: registered, hasParent: meta.hasParent };
   // a check open skips this (QEMU's BDRV_O_CHECK): the check reports every finding instead
   if (!options.check) {
     const first = batFindings(batScope).next();

@@ -64,20 +64,22 @@ export function parseRegionTable(buf: Uint8Array, tableOffset: number, reserved:
     const at = 16 + i * 32;
     const fileOffset = readU64Safe(v, at + 16, true);
     const range = { offset: fileOffset ?? 0, length: v.getUint32(at + 24, true) };
-    const where = { offset: tableOffset + at, errno: EINVAL };
-    if (fileOffset === undefined) throw new UnsupportedError('VHDX region offset is larger than vdisk supports (2^53 - 1)', { offset: where.offset });
+    const where = { offset: tableOffset + at };
+    // qemu fails these with a bare errno (see open-errno.ts)
+    const malformed = { ...where, errno: EINVAL };
+    if (fileOffset === undefined) throw new UnsupportedError('VHDX region offset is larger than vdisk supports (2^53 - 1)', where);
     if (seen.some((r) => r.length > 0 && range.length > 0 && overlaps(r, range))) {
       // qemu checks against the log and the earlier entries (not the header section), newest first, and reports the first.
       const hit = seen.slice(1).reverse().find((r) => range.length > 0 && overlaps(r, range));
       const report = hit && `VHDX region ${range.offset}-${range.offset + range.length} overlaps with region ${hit.offset}-${hit.offset + hit.length}`;
-      throw new CorruptImageError(`VHDX region table entry ${i} [${range.offset}, +${range.length}) overlaps another region`, { ...where, data: { report } });
+      throw new CorruptImageError(`VHDX region table entry ${i} [${range.offset}, +${range.length}) overlaps another region`, { ...malformed, data: { report } });
     }
     seen.push(range);
     if (guidAt(buf, at, GUID_BAT)) {
-      if (bat) throw new CorruptImageError('VHDX region table lists the BAT region twice', where);
+      if (bat) throw new CorruptImageError('VHDX region table lists the BAT region twice', malformed);
       bat = range;
     } else if (guidAt(buf, at, GUID_METADATA)) {
-      if (metadata) throw new CorruptImageError('VHDX region table lists the metadata region twice', where);
+      if (metadata) throw new CorruptImageError('VHDX region table lists the metadata region twice', malformed);
       metadata = range;
     } else if (v.getUint32(at + 28, true) & REGION_REQUIRED) {
       throw new UnsupportedError(`VHDX region table entry ${i} is a required region vdisk does not know`, { ...where, errno: ENOTSUP });
