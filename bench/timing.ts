@@ -15,7 +15,8 @@ export function timed(cwd: string, cmd: string, args: string[], timeoutS?: numbe
     'import resource,subprocess,sys,threading,time',
     'late=[]',
     't=time.monotonic()',
-    'p=subprocess.Popen(sys.argv[2:])',
+    // the command's output is not read: map of a dense image prints megabytes
+    'p=subprocess.Popen(sys.argv[2:],stdout=subprocess.DEVNULL)',
     'k=threading.Timer(float(sys.argv[1]), lambda: (late.append(1), p.kill())) if float(sys.argv[1]) else None',
     'k and k.start()',
     'rc=p.wait()',

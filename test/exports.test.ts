@@ -37,6 +37,7 @@ it('the main entry exports exactly the documented names', async () => {
     'info',
     'inspect',
     'map',
+    'mapBatches',
     'measure',
     'open',
     'parseImageOptsString',

@@ -14,7 +14,7 @@ import type { StoreIdentity } from '../io/byte-store.js';
 import type { BlockStatus } from './block-status.js';
 import { openChain, type ImageTarget, type OpenImageOptions } from './chain.js';
 import { lockedBitmaps, lockedSnapshots } from './device-ops.js';
-import { checkExtent, layerStatus, opaqueStatus, unallocatedStatus } from './extent-status.js';
+import { checkExtent, extentStatus, layerStatus, opaqueStatus, unallocatedStatus } from './extent-status.js';
 import { readLayers } from './layer-read.js';
 import type { Layer } from './layer.js';
 import { probeHead } from './probe.js';
@@ -262,6 +262,16 @@ export class BlockDevice {
    * resolved through the chain.
    */
   async blockStatus(offset: number, length: number): Promise<BlockStatus> {
+    return this.knownStatus(offset, length) ?? this.#walkStatus(offset, length);
+  }
+
+  /**
+   * {@link BlockDevice.blockStatus}'s answer when every layer it asks knows
+   * its part without I/O (read-only layers keep the runs of their last table
+   * walk): no await, for callers that go run by run through thousands of
+   * runs. Undefined when some layer would have to look: ask blockStatus.
+   */
+  knownStatus(offset: number, length: number): BlockStatus | undefined {
     this.#checkRange(offset, length);
     if (length === 0) throw new InvalidArgumentError('blockStatus needs a non-empty range');
     let len = length;
@@ -269,15 +279,43 @@ export class BlockDevice {
       const image = this.layers[depth]?.image as FormatImage;
       len = Math.min(len, image.virtualSize - offset);
       if (image.opaqueStatus) return opaqueStatus(offset, len, depth);
+      const e = this.#knownExtent(image, offset, len);
+      if (e === undefined) return undefined;
+      len = e.length;
+      if (e.kind !== 'unallocated') {
+        // data may have to be refined by the host file's holes: known only once the layer said whether
+        if (e.kind === 'data' && (e.recurse === true || this.#recurse[depth] !== false)) return undefined;
+        return extentStatus(e, depth);
+      }
+      const below = this.layers[depth + 1]?.image;
+      if (below && offset < below.virtualSize) continue;
+      return unallocatedStatus(e, depth, below !== undefined);
+    }
+  }
+
+  async #walkStatus(offset: number, length: number): Promise<BlockStatus> {
+    let len = length;
+    for (let depth = 0; ; depth++) {
+      const image = this.layers[depth]?.image as FormatImage;
+      len = Math.min(len, image.virtualSize - offset);
+      if (image.opaqueStatus) return opaqueStatus(offset, len, depth);
       const e = this.#knownExtent(image, offset, len) ?? (await this.#firstExtent(image, offset, len));
       len = e.length;
-      if (e.kind !== 'unallocated') return layerStatus(image, e, depth);
+      if (e.kind !== 'unallocated') return layerStatus(e, depth, await this.#recurseAt(depth));
       const below = this.layers[depth + 1]?.image;
       if (below && offset < below.virtualSize) continue;
       // Nothing below holds the run: zeros, answered by this layer (qemu adds BDRV_BLOCK_ZERO here).
       return unallocatedStatus(e, depth, below !== undefined);
     }
   }
+
+  /** Whether qemu's block status looks at the host file under the layer at `depth` (asked once per layer). */
+  async #recurseAt(depth: number): Promise<boolean> {
+    return (this.#recurse[depth] ??= (await this.layers[depth]?.image.recurseHostStatus?.()) ?? false);
+  }
+
+  /** Per layer, {@link FormatImage.recurseHostStatus}'s answer once asked. */
+  readonly #recurse: (boolean | undefined)[] = [];
 
   /**
    * The status of a run in the top layer only (as with `-B`: what the top
@@ -295,7 +333,7 @@ export class BlockDevice {
       const zero = e.unknownContent !== true && (below === undefined || offset >= below.virtualSize);
       return { offset, length: e.length, zero, data: false, present: false, compressed: false, depth: 0 };
     }
-    return layerStatus(image, e, 0);
+    return layerStatus(e, 0, await this.#recurseAt(0));
   }
 
   // --- capabilities of the top image (what jobs ask a format for, under the write lock) ---

@@ -3,8 +3,9 @@
  * BlockDevice takes between a driver's mapping and its callers.
  */
 import { CorruptImageError } from '../core/errors.js';
-import type { CompressedExtent, Extent, FormatImage, UnallocatedExtent } from '../formats/driver.js';
+import type { CompressedExtent, Extent, UnallocatedExtent } from '../formats/driver.js';
 import type { BlockStatus } from './block-status.js';
+import type { Mutable } from '../core/mutable.js';
 
 /** The compressed extents from `extents[i]` on, up to the first of another kind, each checked like any extent. */
 export function compressedRun(extents: readonly Extent[], i: number, offset: number, length: number): { extents: CompressedExtent[]; length: number } {
@@ -20,11 +21,14 @@ export function compressedRun(extents: readonly Extent[], i: number, offset: num
   return { extents: run, length: n };
 }
 
-/** What a layer's allocated extent says, refined by the host file's holes where qemu recurses. */
-export async function layerStatus(image: FormatImage, e: Exclude<Extent, { kind: 'unallocated' }>, depth: number): Promise<BlockStatus> {
-  const st = statusOf(e, depth);
-  const recurse = (e.kind === 'data' && e.recurse === true) || (await image.recurseHostStatus?.());
-  return recurse ? refineByHost(st) : st;
+/**
+ * What a layer's allocated extent says, refined by the host file's holes
+ * where qemu recurses (`recurse`: what the layer's `recurseHostStatus`
+ * answered; data extents may ask for it themselves).
+ */
+export function layerStatus(e: Exclude<Extent, { kind: 'unallocated' }>, depth: number, recurse: boolean): BlockStatus | Promise<BlockStatus> {
+  const st = extentStatus(e, depth);
+  return e.kind === 'data' && (recurse || e.recurse === true) ? refineByHost(st) : st;
 }
 
 /** qemu's answer for drivers without block status: all allocated data, no host offset. */
@@ -46,14 +50,22 @@ async function refineByHost(st: BlockStatus): Promise<BlockStatus> {
 
 /** A run no layer holds, as the layer at `depth` (the last one asked) reports it. */
 export function unallocatedStatus(e: UnallocatedExtent, depth: number, pastBackingEnd: boolean): BlockStatus {
-  const host = e.hostOffset !== undefined && e.store ? { store: e.store, hostOffset: e.hostOffset } : {};
-  return { offset: e.offset, length: e.length, zero: e.unknownContent !== true, data: false, present: false, compressed: false, depth, ...host, ...(pastBackingEnd ? { pastBackingEnd } : {}) };
+  const st: Mutable<BlockStatus> = { offset: e.offset, length: e.length, zero: e.unknownContent !== true, data: false, present: false, compressed: false, depth };
+  if (e.hostOffset !== undefined && e.store) {
+    st.store = e.store;
+    st.hostOffset = e.hostOffset;
+  }
+  if (pastBackingEnd) st.pastBackingEnd = true;
+  return st;
 }
 
-function statusOf(e: Exclude<Extent, { kind: 'unallocated' }>, depth: number): BlockStatus {
+/** An allocated extent's status as the layer says it, before any look at the host file. */
+export function extentStatus(e: Exclude<Extent, { kind: 'unallocated' }>, depth: number): BlockStatus {
+  // Object literals, not spreads: block status runs once per extent, tens of thousands of times in a walk.
   switch (e.kind) {
     case 'data':
-      return { offset: e.offset, length: e.length, zero: false, data: true, present: true, compressed: false, depth, ...(e.opaque ? {} : { store: e.store, hostOffset: e.hostOffset }) };
+      if (e.opaque) return { offset: e.offset, length: e.length, zero: false, data: true, present: true, compressed: false, depth };
+      return { offset: e.offset, length: e.length, zero: false, data: true, present: true, compressed: false, depth, store: e.store, hostOffset: e.hostOffset };
     case 'zero':
       return { offset: e.offset, length: e.length, zero: true, data: false, present: true, compressed: false, depth, store: e.allocated ? e.store : undefined, hostOffset: e.allocated ? e.hostOffset : undefined };
     case 'compressed':

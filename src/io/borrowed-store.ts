@@ -5,8 +5,7 @@
  */
 import { IoError } from '../core/errors.js';
 import type { ByteStore, LockRequest } from './byte-store.js';
-
-type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+import type { Mutable } from '../core/mutable.js';
 
 /** Each loan's view and the store it stands for. */
 const loans = new WeakMap<ByteStore, ByteStore>();

@@ -51,7 +51,8 @@ async function allocatedBytes(dev: BlockDevice, clusterSize: number, ctx: JobCon
   let required = 0;
   for (let offset = 0; offset < size; ) {
     ctx.signal.throwIfAborted();
-    const st = await dev.blockStatus(offset, Math.min(size - offset, MAX_STATUS_REQUEST));
+    const len = Math.min(size - offset, MAX_STATUS_REQUEST);
+    const st = dev.knownStatus(offset, len) ?? (await dev.blockStatus(offset, len));
     let n = st.length;
     if (!st.zero && st.data) {
       n = alignUp(offset + n, clusterSize) - offset;

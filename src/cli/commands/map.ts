@@ -1,7 +1,6 @@
 import { UnsupportedError, VdiskError } from '../../core/errors.js';
 import { parseSize, parseSizeBig, withoutSizeWarnings } from '../../core/sizes.js';
-import { map, type MapEntry } from '../../jobs/map.js';
-import { mapEntryJson } from '../../jobs/qemu-output.js';
+import { mapBatches, type MapEntry } from '../../jobs/map.js';
 import { parseArgs, UsageError, last, type OptSpec } from '../args.js';
 import { outputFormat, reportError, warningPrinter, type CliIo } from '../context.js';
 import { imageArg } from '../image-opts.js';
@@ -27,9 +26,13 @@ function hex16(n: number): string {
   return (n === 0 ? '0' : `0x${n.toString(16)}`).padEnd(16);
 }
 
-/** qemu's hand-printed entry: `{ "start": 0, "length": 512, ...}` (one space inside the opening brace only). */
+/**
+ * qemu's hand-printed entry: `{ "start": 0, "length": 512, ...}` (one space
+ * inside the opening brace only), the keys of `mapEntryJson` in its order.
+ */
 function jsonLine(e: MapEntry): string {
-  return `{ ${Object.entries(mapEntryJson(e)).map(([k, v]) => `"${k}": ${String(v)}`).join(', ')}}`;
+  const offset = e.offset === undefined ? '' : `, "offset": ${e.offset}`;
+  return `{ "start": ${e.start}, "length": ${e.length}, "depth": ${e.depth}, "present": ${e.present}, "zero": ${e.zero}, "data": ${e.data}${offset}}`;
 }
 
 /** Output gathered into large writes: map prints one line per extent, thousands of them. */
@@ -78,8 +81,7 @@ export async function mapCommand(argv: readonly string[], io: CliIo): Promise<nu
     pending = '';
   };
   // a reader slower than the walk (a pipe) must slow the walk down, not pile up output
-  const out = async (text: string): Promise<void> => {
-    pending += text;
+  const flushed = async (): Promise<void> => {
     if (pending.length < FLUSH_AT) return;
     flush();
     await io.drain?.();
@@ -97,29 +99,33 @@ export async function mapCommand(argv: readonly string[], io: CliIo): Promise<nu
     const maxLength = l === undefined ? undefined : withoutSizeWarnings(() => parseMaxLength(l, startOffset ?? 0));
     const { filename, format } = imageArg(args.operands[0] as string, last(args, 'format'), args.flags.has('imageOpts'), io, args.flags.has('forceShare'));
     // The image opens on the first entry: take it before printing anything, so an open error prints alone.
-    const entries = await opened(map(filename, { format, startOffset, maxLength, forceShare: args.flags.has('forceShare'), onWarning: warningPrinter(io), ...trustFrom(args), ...networkFrom(args), ...secretsFrom(args) }), () => {
+    const batches = await opened(mapBatches(filename, { format, startOffset, maxLength, forceShare: args.flags.has('forceShare'), onWarning: warningPrinter(io), ...trustFrom(args), ...networkFrom(args), ...secretsFrom(args) }), () => {
       // a block status failure comes after qemu printed its header (or the JSON list's opening bracket)
       pending += output === 'human' ? HUMAN_HEADER : '[';
     });
     if (output === 'human') {
-      await out(HUMAN_HEADER);
-      for await (const e of entries) {
-        if (e.data && e.offset === undefined) throw new UnsupportedError('File contains external, encrypted or compressed clusters.');
-        if (e.data && !e.zero) await out(`${hex16(e.start)}${hex16(e.length)}${hex16(e.offset ?? 0)}${e.filename ?? ''}\n`);
+      pending += HUMAN_HEADER;
+      for await (const batch of batches) {
+        for (const e of batch) {
+          if (e.data && e.offset === undefined) throw new UnsupportedError('File contains external, encrypted or compressed clusters.');
+          if (e.data && !e.zero) pending += `${hex16(e.start)}${hex16(e.length)}${hex16(e.offset ?? 0)}${e.filename ?? ''}\n`;
+        }
+        await flushed();
       }
       flush();
       return 0;
     }
     // qemu prints one entry per line as it goes: "[{...},\n{...}]\n"
-    let first = true;
-    for await (const e of entries) {
-      await out(`${first ? '[' : ',\n'}${jsonLine(e)}`);
-      first = false;
-      printedEntry = true;
+    for await (const batch of batches) {
+      for (const e of batch) {
+        pending += `${printedEntry ? ',\n' : '['}${jsonLine(e)}`;
+        printedEntry = true;
+      }
+      await flushed();
     }
     // An empty range (start at or past the end, --max-length=0): qemu prints its initial, empty entry.
-    if (first) await out(`[${jsonLine({ start: startOffset ?? 0, length: 0, depth: 0, present: false, zero: false, data: false })}`);
-    await out(']\n');
+    if (!printedEntry) pending += `[${jsonLine({ start: startOffset ?? 0, length: 0, depth: 0, present: false, zero: false, data: false })}`;
+    pending += ']\n';
     flush();
     return 0;
   } catch (err) {

@@ -17,6 +17,7 @@ import {
   LO_ZERO,
   type Geometry,
 } from './layout.js';
+import type { Mutable } from '../../core/mutable.js';
 
 /** What mapping needs from an open image. */
 export interface MapContext {
@@ -49,17 +50,17 @@ export function l1Entry(ctx: Pick<MapContext, 'l1' | 'l1Size' | 'g'>, i: number)
   return off;
 }
 
-type Mutable<T> = { -readonly [K in keyof T]: T[K] };
-
+/** A walk's extents, each merged into the one before when they continue it. */
 class ExtentList {
   readonly out: Mutable<Extent>[] = [];
-  push(e: Extent): void {
+  /** Takes `e` (a new object the caller lets go of: it may grow in place). */
+  push(e: Mutable<Extent>): void {
     const last = this.out[this.out.length - 1];
     if (last && canMerge(last, e)) {
       last.length += e.length; // extents are ours until returned: grow in place
       return;
     }
-    this.out.push({ ...e });
+    this.out.push(e);
   }
 }
 

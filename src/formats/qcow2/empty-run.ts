@@ -8,6 +8,8 @@
 /** Slice sizes tried in turn, coarse then fine (bytes; multiples of every entry size). */
 const LEVELS = [4096, 256] as const;
 const ZEROS = Buffer.alloc(LEVELS[0]);
+/** Entries read one by one before slices are compared. */
+const FIRST_ENTRIES = 4;
 
 /** Most bytes {@link zeroSpan} tests at once (a multiple of every entry size). */
 export const SPAN_BYTES = LEVELS[0];
@@ -27,7 +29,10 @@ function emptyEntry(table: Uint8Array, start: number, entryBytes: number): boole
  * there is none); entries are `entryBytes` long.
  */
 export function emptyRunEnd(table: Uint8Array, from: number, to: number, entryBytes: number): number {
+  // Entry by entry first: in a dense table the run ends within a few entries, and a slice
+  // compare costs more than reading those entries (the native call, a slice that fails).
   let i = from;
+  for (const stop = Math.min(to, from + FIRST_ENTRIES); i < stop; i++) if (!emptyEntry(table, i * entryBytes, entryBytes)) return i;
   while (i < to) {
     for (const bytes of LEVELS) {
       const per = bytes / entryBytes;

@@ -27,7 +27,7 @@ import { validateTable } from './open.js';
 import { detectMetadataPreallocation } from './prealloc-detect.js';
 import { findSnapshot, snapshotInfos } from './snapshot.js';
 import { qcow2SnapshotOps } from './snapshot-ops.js';
-import { MEMO_RUNS, RunMemo } from './run-memo.js';
+import { MEMO_RUNS, RunMemo, cutRun } from './run-memo.js';
 import { qcow2Resizer } from './resize.js';
 import type { Qcow2State } from './state.js';
 
@@ -114,16 +114,18 @@ export class Qcow2Image implements FormatImage {
     const s = this.#s;
     // Block status asks one extent at a time, run after run: a read-only image's tables do not
     // change, so one walk keeps the runs that follow for the asks to come (see run-memo.ts).
-    const memo = maxExtents === 1 && this.#memoOn();
-    if (memo) {
+    if (maxExtents === 1 && this.#memoOn()) {
       const hit = this.#memo.find(offset, length);
       if (hit) return [hit];
+      // The walk goes on to the end of the table it reads anyway: asks below a backing chain's
+      // upper layer are as short as that layer's runs, and a walk for each would cost the ask.
+      const tableBytes = s.g.l2Entries * s.g.clusterSize;
+      const end = Math.min(Math.max(offset + length, (Math.floor(offset / tableBytes) + 1) * tableBytes), s.virtualSize);
+      const extents = await mapRange(s, offset, end - offset, MEMO_RUNS);
+      this.#memo.keep(extents, end, s.virtualSize);
+      return [this.#memo.find(offset, length) ?? cutRun(extents[0] as Extent, offset, length)];
     }
-    const extents = await mapRange(s, offset, length, memo ? MEMO_RUNS : maxExtents);
-    if (memo) {
-      this.#memo.keep(extents, Math.min(offset + length, s.virtualSize), s.virtualSize);
-      return [this.#memo.find(offset, length) ?? (extents[0] as Extent)];
-    }
+    const extents = await mapRange(s, offset, length, maxExtents);
     return s.crypt ? cryptExtents(extents, s.crypt, s.rawDataStore ?? s.dataStore) : extents;
   }
 

@@ -32,10 +32,7 @@ export class RunMemo {
       if (i < 0) return undefined;
       this.#at = i;
     }
-    const run = runs[i] as Extent;
-    if (run.kind !== 'compressed') return clipExtent(run, offset, length);
-    // A compressed cluster's host bytes are its unit's wherever the run starts.
-    return { ...run, offset, length: Math.min(run.offset + run.length, offset + length) - offset };
+    return cutRun(runs[i] as Extent, offset, length);
   }
 
   /**
@@ -49,6 +46,13 @@ export class RunMemo {
     this.#runs = cut ? extents.slice(0, -1) : extents;
     this.#at = 0;
   }
+}
+
+/** The part of `run` (which holds `offset`) in `[offset, offset+length)`, as a new object. */
+export function cutRun(run: Extent, offset: number, length: number): Extent {
+  // A compressed cluster's host bytes are its unit's wherever the run starts.
+  if (run.kind === 'compressed') return { ...run, offset, length: Math.min(run.offset + run.length, offset + length) - offset };
+  return clipExtent(run, offset, length) as Extent;
 }
 
 function holds(run: Extent | undefined, offset: number): boolean {
