@@ -23,6 +23,7 @@ const mid = join(dir.path, 'mid.qcow2');
 const top = join(dir.path, 'top.qcow2');
 const prealloc = join(dir.path, 'prealloc.qcow2');
 const dense = join(dir.path, 'dense.qcow2');
+const overlay = join(dir.path, 'overlay.qcow2');
 
 before(() => {
   if (!hasQemu) return;
@@ -35,6 +36,7 @@ before(() => {
   qemuIo(mid, [...midWrites, 'write -z 4M 12k'], 'qcow2');
   qemuImgOk(['create', '-q', '-f', 'qcow2', '-o', 'cluster_size=65536', '-b', mid, '-F', 'qcow2', top, '10M']);
   qemuIo(top, ['write -P 5 64k 64k', 'write -P 6 2M 192k', 'write -z 6M 64k'], 'qcow2');
+  qemuImgOk(['create', '-q', '-f', 'qcow2', '-o', 'cluster_size=4096', '-b', mid, '-F', 'qcow2', overlay]);
   qemuImgOk(['create', '-q', '-f', 'qcow2', '-o', 'preallocation=metadata,cluster_size=4096', prealloc, '4M']);
   qemuIo(prealloc, ['write -P 7 8k 4k', 'write -P 8 1M 64k'], 'qcow2');
   qemuImgOk(['create', '-q', '-f', 'qcow2', '-o', 'cluster_size=512', dense, '2M']);
@@ -44,10 +46,13 @@ before(() => {
 });
 
 describe('BlockDevice.knownStatus', () => {
-  for (const [name, path] of [
-    ['a three-layer chain', () => top],
-    ['a dense image', () => dense],
-    ['a metadata-preallocated image', () => prealloc],
+  // `window`: how far each ask reaches, as map asks at most 1 GiB at a time (here more than one 2 MiB L2 table)
+  for (const [name, path, window] of [
+    ['a three-layer chain', () => top, Infinity],
+    ['a three-layer chain, asked 3 MiB at a time', () => top, 3 << 20],
+    ['an empty overlay, asked 3 MiB at a time', () => overlay, 3 << 20],
+    ['a dense image', () => dense, Infinity],
+    ['a metadata-preallocated image', () => prealloc, Infinity],
   ] as const) {
     it(`answers exactly as blockStatus, or not at all: ${name}`, async (t) => {
       if (!requireQemu(t)) return;
@@ -59,7 +64,7 @@ describe('BlockDevice.knownStatus', () => {
         let asks = 0;
         const all: { offset: number; length: number }[] = [];
         for (let offset = 0; offset < walked.size; ) {
-          const rest = walked.size - offset;
+          const rest = Math.min(walked.size - offset, window);
           for (const len of [rest, Math.min(512, rest), Math.min(4096 + 512, rest)]) {
             asks++;
             const k = walked.knownStatus(offset, len);
@@ -79,7 +84,8 @@ describe('BlockDevice.knownStatus', () => {
             if (st.data) assert.equal(walked.knownStatus(offset, walked.size - offset), undefined, `data at ${offset}`);
           }
         } else {
-          assert.ok(known >= asks / 2, `most asks answered without a look (${known} of ${asks})`);
+          // each run: the walk's own ask and the two shorter ones, after the first walk of each table
+          assert.ok(known >= asks * 0.9, `most asks answered without a look (${known} of ${asks})`);
         }
       } finally {
         await walked.close();

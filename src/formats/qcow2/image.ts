@@ -117,10 +117,11 @@ export class Qcow2Image implements FormatImage {
     if (maxExtents === 1 && this.#memoOn()) {
       const hit = this.#memo.find(offset, length);
       if (hit) return [hit];
-      // The walk goes on to the end of the table it reads anyway: asks below a backing chain's
-      // upper layer are as short as that layer's runs, and a walk for each would cost the ask.
+      // The walk goes on past the ask, to the end of the table after the one the ask ends in: asks
+      // below a backing chain's upper layer are as short as that layer's runs, and map's asks slide
+      // a window of 1 GiB along a run; a walk for each would cost the ask. (At most two more table reads.)
       const tableBytes = s.g.l2Entries * s.g.clusterSize;
-      const end = Math.min(Math.max(offset + length, (Math.floor(offset / tableBytes) + 1) * tableBytes), s.virtualSize);
+      const end = Math.min((Math.floor((offset + length - 1) / tableBytes) + 2) * tableBytes, s.virtualSize);
       const extents = await mapRange(s, offset, end - offset, MEMO_RUNS);
       this.#memo.keep(extents, end, s.virtualSize);
       return [this.#memo.find(offset, length) ?? cutRun(extents[0] as Extent, offset, length)];

@@ -14,14 +14,17 @@ import { clipExtent } from './cluster.js';
 export const MEMO_RUNS = 64;
 
 export class RunMemo {
-  /** Complete runs, contiguous and in guest order. */
+  /** Runs in guest order, contiguous; all complete but maybe the last (see #openEnd). */
   #runs: readonly Extent[] = [];
   /** Index of the run the last answer came from: asks go forward, so the next one is tried first. */
   #at = 0;
+  /** Where the walk stopped when its last run reached that point: the run may go on past it. */
+  #openEnd = Infinity;
 
   /**
    * The run holding `offset`, cut to `[offset, offset+length)`; undefined
-   * when the memo does not know it. A new object each time: the memo's own
+   * when the memo does not know it (or not to the end of the ask, for a
+   * run the walk stopped inside). A new object each time: the memo's own
    * runs never leave it.
    */
   find(offset: number, length: number): Extent | undefined {
@@ -32,18 +35,23 @@ export class RunMemo {
       if (i < 0) return undefined;
       this.#at = i;
     }
-    return cutRun(runs[i] as Extent, offset, length);
+    const run = runs[i] as Extent;
+    // Asked past the walk's end: a fresh walk might find the run longer than the memo knows it.
+    if (offset + length > this.#openEnd && run.offset + run.length === this.#openEnd) return undefined;
+    return cutRun(run, offset, length);
   }
 
   /**
-   * Keeps the complete runs of a walk over `[from, askedEnd)`: all of them
-   * when the walk reached the image's end, else all but one that ends where
-   * the ask ended (the run may go on past it).
+   * Keeps the runs of a walk over `[from, walkEnd)`. When the walk stopped
+   * before the image's end inside a run, that run is known to `walkEnd`
+   * only: it answers asks that end there at the latest. (A compressed
+   * cluster is one run of its own, complete wherever a walk stops.)
    */
-  keep(extents: readonly Extent[], askedEnd: number, virtualSize: number): void {
+  keep(extents: readonly Extent[], walkEnd: number, virtualSize: number): void {
     const last = extents[extents.length - 1];
-    const cut = last !== undefined && askedEnd < virtualSize && last.offset + last.length >= askedEnd;
-    this.#runs = cut ? extents.slice(0, -1) : extents;
+    const open = last !== undefined && last.kind !== 'compressed' && walkEnd < virtualSize && last.offset + last.length >= walkEnd;
+    this.#runs = extents;
+    this.#openEnd = open ? last.offset + last.length : Infinity;
     this.#at = 0;
   }
 }
