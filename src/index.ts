@@ -98,7 +98,7 @@ export type {
   LuksSlotInfo,
 } from './jobs/info-format-specific.js';
 export { toQemuJson, type QemuJsonObject, type QemuJsonValue, type QemuJsonResult } from './jobs/qemu-output.js';
-export { map, mapBatches, type MapEntry, type MapOptions } from './jobs/map.js';
+export { map, type MapEntry, type MapOptions } from './jobs/map.js';
 export { commit, type CommitOptions, type CommitResult } from './jobs/commit.js';
 export { rebase, type RebaseOptions, type RebaseResult } from './jobs/rebase.js';
 export { amend, type AmendOptions, type AmendResult } from './jobs/amend.js';

@@ -37,7 +37,6 @@ it('the main entry exports exactly the documented names', async () => {
     'info',
     'inspect',
     'map',
-    'mapBatches',
     'measure',
     'open',
     'parseImageOptsString',

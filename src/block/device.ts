@@ -16,6 +16,7 @@ import { openChain, type ImageTarget, type OpenImageOptions } from './chain.js';
 import { lockedBitmaps, lockedSnapshots } from './device-ops.js';
 import { checkExtent, extentStatus, layerStatus, opaqueStatus, unallocatedStatus } from './extent-status.js';
 import { readLayers } from './layer-read.js';
+import { MEMO_RUNS, RunMemo } from '../formats/run-memo.js';
 import type { Layer } from './layer.js';
 import { probeHead } from './probe.js';
 import { defaultRegistry, type DriverRegistry } from './registry.js';
@@ -279,7 +280,7 @@ export class BlockDevice {
       const image = this.layers[depth]?.image as FormatImage;
       len = Math.min(len, image.virtualSize - offset);
       if (image.opaqueStatus) return opaqueStatus(offset, len, depth);
-      const e = this.#knownExtent(image, offset, len);
+      const e = this.#knownExtent(image, depth, offset, len);
       if (e === undefined) return undefined;
       len = e.length;
       if (e.kind !== 'unallocated') {
@@ -299,7 +300,7 @@ export class BlockDevice {
       const image = this.layers[depth]?.image as FormatImage;
       len = Math.min(len, image.virtualSize - offset);
       if (image.opaqueStatus) return opaqueStatus(offset, len, depth);
-      const e = this.#knownExtent(image, offset, len) ?? (await this.#firstExtent(image, offset, len));
+      const e = this.#knownExtent(image, depth, offset, len) ?? (await this.#firstExtent(image, depth, offset, len));
       len = e.length;
       if (e.kind !== 'unallocated') return layerStatus(e, depth, await this.#recurseAt(depth));
       const below = this.layers[depth + 1]?.image;
@@ -327,7 +328,7 @@ export class BlockDevice {
     this.#checkRange(offset, length);
     const image = this.top.image;
     if (image.opaqueStatus) return opaqueStatus(offset, length, 0);
-    const e = this.#knownExtent(image, offset, length) ?? (await this.#firstExtent(image, offset, length));
+    const e = this.#knownExtent(image, 0, offset, length) ?? (await this.#firstExtent(image, 0, offset, length));
     if (e.kind === 'unallocated') {
       const below = this.layers[1]?.image;
       const zero = e.unknownContent !== true && (below === undefined || offset >= below.virtualSize);
@@ -498,20 +499,36 @@ export class BlockDevice {
     await this.close();
   }
 
-  /** The image's answer without a walk, when it has one (most asks of a read-only layer: see FormatImage.knownExtent). */
-  #knownExtent(image: FormatImage, offset: number, length: number): Extent | undefined {
-    const e = image.knownExtent?.(offset, length);
+  /**
+   * The layer's answer without a walk, when it has one: its own (a
+   * read-only qcow2 keeps its runs; see FormatImage.knownExtent), or the
+   * runs the device kept from the layer's last mapping.
+   */
+  #knownExtent(image: FormatImage, depth: number, offset: number, length: number): Extent | undefined {
+    const e = image.knownExtent ? image.knownExtent(offset, length) : this.#memos[depth]?.find(offset, length);
     if (e) checkExtent(e, offset, length);
     return e;
   }
 
-  async #firstExtent(image: FormatImage, offset: number, length: number): Promise<Extent> {
-    const extents = await image.mapping(offset, length, 1);
+  async #firstExtent(image: FormatImage, depth: number, offset: number, length: number): Promise<Extent> {
+    // Drivers without a memo of their own: a read-only layer's mapping cannot change, so the runs
+    // after the first are kept for the asks that follow (block status goes run after run).
+    const memo = !image.knownExtent && !image.writer;
+    const extents = await image.mapping(offset, length, memo ? MEMO_RUNS : 1);
     const e = extents[0];
     if (!e) throw new CorruptImageError(`Driver returned no mapping at offset ${offset}`);
     checkExtent(e, offset, length);
+    if (memo) {
+      // The last run may go on past where the driver stopped: known only that far.
+      const last = extents[extents.length - 1] as Extent;
+      (this.#memos[depth] ??= new RunMemo()).keep(extents, last.offset + last.length, image.virtualSize);
+      return this.#memos[depth]?.find(offset, length) ?? e;
+    }
     return e;
   }
+
+  /** Per layer, the runs of its last mapping (layers without a memo of their own). */
+  readonly #memos: (RunMemo | undefined)[] = [];
 
   #open(): FormatImage {
     if (this.#closed) throw new IoError(`Image '${this.filename}' is closed`);

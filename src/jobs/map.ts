@@ -128,13 +128,7 @@ async function* mapDevice(dev: BlockDevice, options: Pick<MapOptions, 'startOffs
 /**
  * {@link map}'s extents in batches (arrays of consecutive entries): the
  * same walk without one await per entry, for callers that print or store
- * tens of thousands of them.
- *
- * @example
- * ```ts
- * let data = 0;
- * for await (const batch of mapBatches('disk.qcow2')) for (const e of batch) if (e.data) data += e.length;
- * ```
+ * tens of thousands of them (the CLI; the main entry keeps {@link map}).
  */
 export async function* mapBatches(filename: ImageTarget, options: MapOptions = {}): AsyncGenerator<MapEntry[]> {
   const dev = await BlockDevice.open(filename, { ...options, readOnly: true });

@@ -43,6 +43,13 @@ before(() => {
   const denseWrites: string[] = [];
   for (let off = 0; off < 2 << 20; off += 1024) denseWrites.push(`write -P 9 ${off} 512`);
   qemuIo(dense, denseWrites, 'qcow2');
+  // Many runs in every format's unit (vpc blocks are 2 MiB): 4 KiB of data every 4 MiB, 128 runs.
+  const other = join(dir.path, 'other.qcow2');
+  qemuImgOk(['create', '-q', '-f', 'qcow2', other, '256M']);
+  const otherWrites: string[] = [];
+  for (let off = 0; off < 256 << 20; off += 4 << 20) otherWrites.push(`write -P 10 ${off} 4k`);
+  qemuIo(other, otherWrites, 'qcow2');
+  for (const f of ['vmdk', 'vdi', 'vpc', 'raw', 'qed', 'parallels']) qemuImgOk(['convert', '-O', f, other, join(dir.path, `dense.${f}`)]);
 });
 
 describe('BlockDevice.knownStatus', () => {
@@ -53,6 +60,8 @@ describe('BlockDevice.knownStatus', () => {
     ['an empty overlay, asked 3 MiB at a time', () => overlay, 3 << 20],
     ['a dense image', () => dense, Infinity],
     ['a metadata-preallocated image', () => prealloc, Infinity],
+    // drivers without a memo of their own: the device keeps their runs
+    ...(['vmdk', 'vdi', 'vpc', 'raw', 'qed', 'parallels'] as const).map((f) => [`a dense ${f} image`, () => join(dir.path, `dense.${f}`), Infinity] as const),
   ] as const) {
     it(`answers exactly as blockStatus, or not at all: ${name}`, async (t) => {
       if (!requireQemu(t)) return;
@@ -108,7 +117,7 @@ describe('BlockDevice.knownStatus', () => {
 
   it('reads the chain as qemu-img map does, in batches that join to map()', async (t) => {
     if (!requireQemu(t)) return;
-    for (const path of [top, dense, prealloc]) {
+    for (const path of [top, overlay, dense, prealloc, ...['vmdk', 'vdi', 'vpc', 'raw', 'qed', 'parallels'].map((f) => join(dir.path, `dense.${f}`))]) {
       const want = JSON.parse(qemuImgOk(['map', '--output=json', path])) as Record<string, unknown>[];
       const got = await mapAll(path);
       assert.deepEqual(

@@ -80,18 +80,6 @@ function canMerge(a: Extent, b: Extent): boolean {
   }
 }
 
-/**
- * The part of extent `e` from `offset` on, at most `length` bytes, when
- * `offset` lies inside it; undefined otherwise and for compressed extents
- * (whose host bytes are a whole unit's). Extents merge pair by pair
- * (canMerge), so the run a walk from `offset` finds ends where `e` ends.
- */
-export function clipExtent(e: Extent, offset: number, length: number): Extent | undefined {
-  if (e.kind === 'compressed' || offset < e.offset || offset >= e.offset + e.length) return undefined;
-  const n = Math.min(e.offset + e.length, offset + length) - offset;
-  const shift = offset - e.offset;
-  return e.hostOffset === undefined ? { ...e, offset, length: n } : { ...e, offset, length: n, hostOffset: e.hostOffset + shift };
-}
 
 /**
  * Describes `[offset, offset+length)` (in bounds, length > 0): a non-empty

@@ -27,7 +27,7 @@ import { validateTable } from './open.js';
 import { detectMetadataPreallocation } from './prealloc-detect.js';
 import { findSnapshot, snapshotInfos } from './snapshot.js';
 import { qcow2SnapshotOps } from './snapshot-ops.js';
-import { MEMO_RUNS, RunMemo, cutRun } from './run-memo.js';
+import { MEMO_RUNS, RunMemo, cutRun } from '../run-memo.js';
 import { qcow2Resizer } from './resize.js';
 import type { Qcow2State } from './state.js';
 

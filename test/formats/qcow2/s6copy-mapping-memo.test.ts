@@ -1,6 +1,6 @@
 /**
  * A read-only qcow2 answers one-extent mapping asks from the complete runs
- * of its last walk (block status walks a chain run by run; run-memo.ts):
+ * of its last walk (block status walks a chain run by run; formats/run-memo.ts):
  * the answers, and knownExtent's, must be exactly those of a fresh walk,
  * for every start offset and length, forward and backward, including runs
  * cut short by the asked length (never reused), compressed clusters asked
@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 
 import { BlockDevice } from '../../../src/block/device.js';
-import { clipExtent } from '../../../src/formats/qcow2/cluster.js';
+import { clipExtent } from '../../../src/formats/run-memo.js';
 import type { Extent } from '../../../src/formats/driver.js';
 import { hasQemu, qemuImgOk, qemuIo, requireQemu, tmpDir } from '../../helpers/qemu.js';
 

@@ -6,9 +6,8 @@
  * cluster. One walk now keeps the next runs, and the asks that follow are
  * answered from them without I/O or awaits.
  */
-import type { Extent } from '../driver.js';
-import { rangeHolding } from '../../core/sorted-ranges.js';
-import { clipExtent } from './cluster.js';
+import type { Extent } from './driver.js';
+import { rangeHolding } from '../core/sorted-ranges.js';
 
 /** Runs one walk keeps: enough to answer the asks that follow for a while, few enough to keep a walk short. */
 export const MEMO_RUNS = 64;
@@ -44,12 +43,11 @@ export class RunMemo {
   /**
    * Keeps the runs of a walk over `[from, walkEnd)`. When the walk stopped
    * before the image's end inside a run, that run is known to `walkEnd`
-   * only: it answers asks that end there at the latest. (A compressed
-   * cluster is one run of its own, complete wherever a walk stops.)
+   * only: it answers asks that end there at the latest.
    */
   keep(extents: readonly Extent[], walkEnd: number, virtualSize: number): void {
     const last = extents[extents.length - 1];
-    const open = last !== undefined && last.kind !== 'compressed' && walkEnd < virtualSize && last.offset + last.length >= walkEnd;
+    const open = last !== undefined && walkEnd < virtualSize && last.offset + last.length >= walkEnd;
     this.#runs = extents;
     this.#openEnd = open ? last.offset + last.length : Infinity;
     this.#at = 0;
@@ -65,4 +63,17 @@ export function cutRun(run: Extent, offset: number, length: number): Extent {
 
 function holds(run: Extent | undefined, offset: number): boolean {
   return run !== undefined && run.offset <= offset && offset < run.offset + run.length;
+}
+
+/**
+ * The part of extent `e` from `offset` on, at most `length` bytes, when
+ * `offset` lies inside it; undefined otherwise and for compressed extents
+ * (whose host bytes are a whole unit's). Extents merge pair by pair
+ * (canMerge), so the run a walk from `offset` finds ends where `e` ends.
+ */
+export function clipExtent(e: Extent, offset: number, length: number): Extent | undefined {
+  if (e.kind === 'compressed' || offset < e.offset || offset >= e.offset + e.length) return undefined;
+  const n = Math.min(e.offset + e.length, offset + length) - offset;
+  const shift = offset - e.offset;
+  return e.hostOffset === undefined ? { ...e, offset, length: n } : { ...e, offset, length: n, hostOffset: e.hostOffset + shift };
 }
