@@ -6,7 +6,7 @@
 import { dirname } from 'node:path';
 
 import { InvalidArgumentError, UnknownFormatError, VdiskError } from '../core/errors.js';
-import type { ByteStore, ExternalFiles, FormatDriver, FormatImage, OpenWarning } from '../formats/driver.js';
+import type { ByteStore, DataFileOverride, ExternalFiles, FormatDriver, FormatImage, OpenWarning } from '../formats/driver.js';
 import type { LockingMode } from '../io/byte-store.js';
 import type { CacheMode } from '../core/cache-mode.js';
 import { FileStore } from '../io/file-store.js';
@@ -17,6 +17,7 @@ import { fullBackingName } from './path-combine.js';
 import { probeStore } from './probe.js';
 import type { DriverRegistry } from './registry.js';
 import type { ResolverOptions } from './resolver.js';
+import type { DataFileChild } from './spec-open.js';
 import { isPassThroughFormat } from '../formats/index.js';
 
 /** What every layer of one open shares. */
@@ -54,6 +55,23 @@ export interface LayerRequest {
   readonly runtime?: readonly (readonly [string, string])[] | undefined;
   /** The node's `file.locking` (`false` for off, `'auto'`); combined with the open's `locking`. */
   readonly locking?: LockingMode | undefined;
+  /** A `data-file` child the options give instead of the image's own. */
+  readonly dataFile?: DataFileChild | undefined;
+}
+
+/** The data file the options give, as the driver opens it: locked as the image's data, as qemu locks every child. */
+function dataFileFor(child: DataFileChild | undefined, lock: { shareAll: boolean; noShare?: boolean | undefined }, locking: LockingMode, opened: ByteStore[]): DataFileOverride | undefined {
+  if (child?.kind !== 'node') return child;
+  return {
+    kind: 'node',
+    async open(readOnly) {
+      const { store, locking: own } = await child.open(readOnly);
+      opened.push(store);
+      const mode = combineLocking(own, locking);
+      if (mode !== false) await store.lock?.({ ...lock, write: !readOnly, role: 'data', optional: mode === 'auto' });
+      return store;
+    },
+  };
 }
 
 /** The driver a store holds: probed as qemu probes (raw is the fallback). */
@@ -115,7 +133,8 @@ export async function openLayer(req: LayerRequest, ctx: LayerContext): Promise<L
     const cache = req.store instanceof FileStore ? req.store.cache : o.cache;
     const fileOpts = { ...o, cache, lock: { shareAll: lock.shareAll, noShare: lock.noShare }, locking };
     const external = ctx.external ?? externalFiles(req.path, ctx.rootDir ?? dirname(req.path), fileOpts, extra);
-    image = await driver.open(req.store, { readOnly: req.readOnly, filename: req.path, external, check: o.check, onWarning: o.onWarning, runtime: req.runtime, secrets: o.secrets, describeOnly: o.describeOnly, maxPbkdf2Iterations: pbkdf2Limit(o.maxPbkdf2Iterations, o.policy?.maxPbkdf2Iterations) });
+    const dataFile = dataFileFor(req.dataFile, fileOpts.lock, locking, extra);
+    image = await driver.open(req.store, { readOnly: req.readOnly, filename: req.path, external, dataFile, check: o.check, onWarning: o.onWarning, runtime: req.runtime, secrets: o.secrets, describeOnly: o.describeOnly, maxPbkdf2Iterations: pbkdf2Limit(o.maxPbkdf2Iterations, o.policy?.maxPbkdf2Iterations) });
   } catch (err) {
     await Promise.allSettled(extra.map((s) => s.close()));
     throw err;

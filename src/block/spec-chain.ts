@@ -47,7 +47,7 @@ async function openNode(options: QDict, spec: SpecContext, ctx: LayerContext, fo
   let layer: Layer;
   try {
     const req = { store: file.store, filename: '', path: file.path ?? shownName({ exact: file.exact, full: file.full }), readOnly: spec.readOnly };
-    layer = await openLayer({ ...req, format: plan.driver.name, runtime: plan.runtime, locking: file.locking }, ctx);
+    layer = await openLayer({ ...req, format: plan.driver.name, runtime: plan.runtime, locking: file.locking, dataFile: plan.dataFile }, ctx);
   } catch (err) {
     await file.store.close();
     throw err;

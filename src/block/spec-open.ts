@@ -80,7 +80,18 @@ export interface FormatNodePlan {
   readonly given: QDict;
   /** Keys nobody took: refused once the image has opened (qemu checks them last). */
   readonly leftover: QDict;
+  /** The `data-file` child the options give (drivers declaring a `data-file` option). */
+  readonly dataFile?: DataFileChild | undefined;
 }
+
+/**
+ * A `data-file` child as the options give it: a node reference, or a file
+ * node opened when the driver asks (unlocked: the layer locks it as the
+ * image's data).
+ */
+export type DataFileChild =
+  | { readonly kind: 'reference'; readonly name: string }
+  | { readonly kind: 'node'; open(readOnly: boolean): Promise<{ readonly store: ByteStore; readonly locking: LockingMode }> };
 
 /** A node that is a protocol used directly as the image (`driver=file`, `driver=null-co`). */
 export interface ProtocolTopPlan {
@@ -213,6 +224,31 @@ export function judgeBacking(pending: PendingBacking, driver: string): BackingCh
 }
 
 /**
+ * Takes the `data-file` child out of a node whose driver declares one:
+ * opened only when the driver gets to it (qemu opens it in the middle of
+ * qcow2's open, and `info` not at all), with the parent's inherited options.
+ */
+function takeDataFile(dict: QDict, ctx: SpecContext): DataFileChild | undefined {
+  const ref = dict.get('data-file');
+  const sub = extractSub(dict, 'data-file.');
+  if (typeof ref === 'string') {
+    dict.delete('data-file');
+    if (sub.size === 0) return { kind: 'reference', name: ref };
+    const refused = new InvalidArgumentError('Cannot reference an existing block device with additional options or a new filename');
+    return { kind: 'node', open: () => Promise.reject(refused) };
+  }
+  if (sub.size === 0) return undefined;
+  inherit(sub, dict);
+  return {
+    kind: 'node',
+    async open(readOnly) {
+      const { node } = await openProtocol(sub.clone(), { ...ctx, readOnly });
+      return { store: node.store, locking: node.locking };
+    },
+  };
+}
+
+/**
  * Takes the keys `specs` declares (exact names, or prefixes ending in `.`)
  * out of `dict`, as `[key, text]` in qemu's order; values QemuOpts cannot
  * read (null, lists) stay, to be refused as unknown.
@@ -262,8 +298,9 @@ export async function planFormatNode(
     const driver = driverName !== undefined ? (ctx.registry.find(driverName) as FormatDriver) : await probe(file.store, file.exact ?? '');
     const flags = takeGenericOptions(dict, ctx.nodeNames);
     const backing = takeBacking(dict, ctx);
+    const dataFile = driver.runtimeOptions?.some((o) => o.name === 'data-file') ? takeDataFile(dict, ctx) : undefined;
     const runtime = takeDeclared(dict, driver.runtimeOptions ?? []);
-    return { driver, probed: driverName === undefined, file, runtime, backing, flags, given: original, leftover: dict };
+    return { driver, probed: driverName === undefined, file, runtime, backing, flags, given: original, leftover: dict, dataFile };
   } catch (err) {
     await file.store.close();
     throw err;

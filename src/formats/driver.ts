@@ -12,7 +12,7 @@
 export type { ByteStore, ScanUnit, SparseRuns, SparseScan } from '../io/byte-store.js';
 export type { OptionSpec, OptionValue } from '../core/options.js';
 export type { BackingRef, BackingReader, CompressedExtent, DataExtent, Extent, UnallocatedExtent, ZeroExtent } from './driver/extent.js';
-export type { CreateRequest, ExternalFiles, ExternalOpenOptions, ExternalRole, OpenOptions, OpenWarning } from './driver/open.js';
+export type { CreateRequest, DataFileOverride, ExternalFiles, ExternalOpenOptions, ExternalRole, OpenOptions, OpenWarning } from './driver/open.js';
 export type { FormatDriver } from './driver/format.js';
 export type { FormatDescription, FormatImage, ImageResizer, UnknownFeatures } from './driver/image.js';
 export type { ImageWriter } from './driver/writer.js';

@@ -41,6 +41,13 @@ export interface ExternalOpenOptions {
 /** What an external file is for (named in error messages). */
 export type ExternalRole = 'data-file' | 'extent';
 
+/**
+ * The `data-file` the open options give: a node name (vdisk has no named
+ * nodes, so opening it fails as qemu fails on an unknown one), or a file
+ * node opened with the image's locking and cache mode.
+ */
+export type DataFileOverride = { readonly kind: 'reference'; readonly name: string } | { readonly kind: 'node'; open(readOnly: boolean): Promise<ByteStore> };
+
 /** What a driver's `open` receives. */
 export interface OpenOptions {
   /** Open without write access; the driver must never write then. */
@@ -72,6 +79,13 @@ export interface OpenOptions {
    * typeQemuOpts) where qemu's driver does.
    */
   readonly runtime?: readonly (readonly [string, string])[] | undefined;
+  /**
+   * A data file the open options name instead of the one the image records
+   * (qemu's `data-file` child: `data-file.filename=…` in `--image-opts`), for
+   * drivers declaring a `data-file` runtime option. Opened when the driver
+   * asks, as qemu opens the child where its driver does.
+   */
+  readonly dataFile?: DataFileOverride | undefined;
   /**
    * The open only describes the image (`info`; qemu's BDRV_O_NO_IO): the
    * driver reads its metadata but opens no data-carrying file it names

@@ -23,7 +23,7 @@ async function open(store: ByteStore, options: OpenOptions): Promise<FormatImage
   const state = await openState(store, options);
   const { header, g } = state;
   const facts = { version: header.version, clusterSize: g.clusterSize, l2EntrySize: g.l2EntrySize, virtualSize: state.virtualSize, cryptMethod: header.cryptMethod };
-  checkQcow2RuntimeOptions(options.runtime ?? [], { ...facts, hasDataFile: header.dataFile !== undefined });
+  checkQcow2RuntimeOptions(options.runtime ?? [], facts);
   state.discardSnapshot = passDiscardSnapshot(options.runtime ?? []);
   const image = new Qcow2Image(state);
   image.checker = new Qcow2Checker(state);

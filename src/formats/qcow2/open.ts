@@ -2,7 +2,7 @@
  * Opening a qcow2 image: header, tables and their limits (qcow2_do_open),
  * in QEMU's order and with QEMU's messages.
  */
-import { CorruptImageError, UnsupportedError } from '../../core/errors.js';
+import { CorruptImageError, InvalidArgumentError, UnsupportedError } from '../../core/errors.js';
 import { LIMITS } from '../../core/limits.js';
 import type { ByteStore } from '../../io/byte-store.js';
 import type { OpenOptions } from '../driver.js';
@@ -67,19 +67,32 @@ function unopenedDataFile(name: string): ByteStore {
   return { name, readOnly: true, size: refuse, read: refuse, write: refuse, truncate: refuse, flush: refuse, close: () => Promise.resolve() };
 }
 
+/** The data file the open options give, opened (qemu opens the `data-file` child before it looks at the header's bit). */
+async function givenDataFile(options: OpenOptions, owned: ByteStore[]): Promise<ByteStore | undefined> {
+  const given = options.dataFile;
+  if (given === undefined) return undefined;
+  if (given.kind === 'reference') throw new InvalidArgumentError(`Cannot find device='${given.name}' nor node-name='${given.name}'`);
+  const ds = await given.open(options.readOnly);
+  owned.push(ds);
+  return ds;
+}
+
 async function openDataFile(h: Qcow2Header, store: ByteStore, options: OpenOptions, owned: ByteStore[]): Promise<ByteStore> {
   // `info` never opens the data file (qemu's fix for CVE-2024-4467): describing an untrusted image touches no
   // file it names. Like qemu's BDRV_O_NO_IO open, it then checks nothing about one either (a missing name, a
-  // data-file-raw bit without a data file): info shows what the header says.
+  // data-file-raw bit without a data file, a data file the open options give): info shows what the header says.
   if (options.describeOnly) {
     if (!has(h, INCOMPAT_DATA_FILE)) return store;
     if (h.dataFile) options.external.declare?.(h.dataFile, 'data-file');
     return unopenedDataFile(h.dataFile ?? '');
   }
+  const given = await givenDataFile(options, owned);
   if (!has(h, INCOMPAT_DATA_FILE)) {
+    if (given) throw new InvalidArgumentError("'data-file' can only be set for images with an external data file");
     if (has(h, AUTOCLEAR_DATA_FILE_RAW, 'autoclear')) throw new CorruptImageError('data-file-raw requires a data file');
     return store;
   }
+  if (given) return given;
   if (h.dataFile === undefined || h.dataFile === '') throw new CorruptImageError("'data-file' is required for this image");
   const ds = await options.external.open(h.dataFile, 'data-file', { readOnly: options.readOnly });
   owned.push(ds);

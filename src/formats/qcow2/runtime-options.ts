@@ -9,7 +9,7 @@
  * write either, except `lazy-refcounts`, which vdisk does not switch on at
  * run time (README: deliberate differences).
  */
-import { InvalidArgumentError, UnsupportedError } from '../../core/errors.js';
+import { InvalidArgumentError } from '../../core/errors.js';
 import { typeQemuOpts, type OptionSpec, type QemuOptValue } from '../../core/options.js';
 import { withoutSizeWarnings } from '../../core/sizes.js';
 
@@ -42,7 +42,6 @@ export interface Qcow2OptionFacts {
   readonly virtualSize: number;
   /** 0 none, 1 AES, 2 LUKS. */
   readonly cryptMethod: number;
-  readonly hasDataFile: boolean;
 }
 
 const MIB = 1024n * 1024n;
@@ -107,7 +106,6 @@ function checkEncryption(pairs: readonly (readonly [string, string])[], f: Qcow2
  * Checks the open options of an image as qemu does when opening it.
  *
  * @throws {InvalidArgumentError} with qemu's message for a bad value or combination
- * @throws {UnsupportedError} for a data-file override of an image that has a data file
  */
 export function checkQcow2RuntimeOptions(pairs: readonly (readonly [string, string])[], f: Qcow2OptionFacts): void {
   if (pairs.length === 0) return;
@@ -121,9 +119,6 @@ export function checkQcow2RuntimeOptions(pairs: readonly (readonly [string, stri
   }
   checkOverlap(opts);
   checkEncryption(pairs, f);
-  if (f.hasDataFile && pairs.some(([k]) => k === 'data-file' || k.startsWith('data-file.'))) {
-    throw new UnsupportedError('Overriding the data file of a qcow2 image with open options is not supported by vdisk yet');
-  }
 }
 
 /** qemu's `pass-discard-snapshot`: on unless the open options turn it off (checked by {@link checkQcow2RuntimeOptions} first). */
