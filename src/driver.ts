@@ -27,6 +27,7 @@ export type {
   ImageWriter,
   ImageResizer,
   OpenOptions,
+  DataFileOverride,
   OpenWarning,
   UnknownFeatures,
   CreateRequest,
