@@ -46,7 +46,19 @@ export type ExternalRole = 'data-file' | 'extent';
  * nodes, so opening it fails as qemu fails on an unknown one), or a file
  * node opened with the image's locking and cache mode.
  */
-export type DataFileOverride = { readonly kind: 'reference'; readonly name: string } | { readonly kind: 'node'; open(readOnly: boolean): Promise<ByteStore> };
+export type DataFileOverride =
+  | {
+      /** A node name (`data-file=NAME`). */
+      readonly kind: 'reference';
+      /** The name given. */
+      readonly name: string;
+    }
+  | {
+      /** A file node (`data-file.filename=…`). */
+      readonly kind: 'node';
+      /** Opens it, locked as the image's data. */
+      open(readOnly: boolean): Promise<ByteStore>;
+    };
 
 /** What a driver's `open` receives. */
 export interface OpenOptions {
