@@ -505,7 +505,7 @@ export class BlockDevice {
    * runs the device kept from the layer's last mapping.
    */
   #knownExtent(image: FormatImage, depth: number, offset: number, length: number): Extent | undefined {
-    const e = image.knownExtent ? image.knownExtent(offset, length) : this.#memos[depth]?.find(offset, length);
+    const e = image.knownExtent ? image.knownExtent(offset, length) : image.writer ? undefined : this.#memos[depth]?.find(offset, length);
     if (e) checkExtent(e, offset, length);
     return e;
   }
@@ -514,7 +514,8 @@ export class BlockDevice {
     // Drivers without a memo of their own: a read-only layer's mapping cannot change, so the runs
     // after the first are kept for the asks that follow (block status goes run after run).
     const memo = !image.knownExtent && !image.writer;
-    const extents = await image.mapping(offset, length, memo ? MEMO_RUNS : 1);
+    // A bad table past the first run fails only the ask that reaches it, as qemu's block status does.
+    const extents = (memo ? await image.mapping(offset, length, MEMO_RUNS).catch(() => undefined) : undefined) ?? (await image.mapping(offset, length, 1));
     const e = extents[0];
     if (!e) throw new CorruptImageError(`Driver returned no mapping at offset ${offset}`);
     checkExtent(e, offset, length);

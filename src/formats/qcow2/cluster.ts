@@ -96,12 +96,19 @@ export async function mapRange(ctx: MapContext, offset: number, length: number, 
   for (let pos = offset; pos < end; ) {
     const l1 = Math.floor(pos / tableBytes);
     const tableEnd = Math.min((l1 + 1) * tableBytes, end);
-    const l2Off = l1Entry(ctx, l1);
-    if (l2Off === 0) list.push({ kind: 'unallocated', offset: pos, length: tableEnd - pos });
-    else {
-      const table = await loadTable(ctx, l1, l2Off);
-      const firstCluster = l1 * g.l2Entries;
-      walkTable(ctx, table, l2Off, firstCluster, pos, tableEnd, list, maxExtents);
+    try {
+      const l2Off = l1Entry(ctx, l1);
+      if (l2Off === 0) list.push({ kind: 'unallocated', offset: pos, length: tableEnd - pos });
+      else {
+        const table = await loadTable(ctx, l1, l2Off);
+        const firstCluster = l1 * g.l2Entries;
+        walkTable(ctx, table, l2Off, firstCluster, pos, tableEnd, list, maxExtents);
+      }
+    } catch (err) {
+      // A bad entry or table ends the run before it, as in qemu's block status, which fails
+      // only the ask that starts there: the extents wanted are then the ones before it.
+      if (maxExtents !== Infinity && list.out.length >= maxExtents) return list.out.slice(0, maxExtents);
+      throw err;
     }
     // Once an extent beyond the wanted ones has started, the wanted ones are complete.
     if (list.out.length > maxExtents) return list.out.slice(0, maxExtents);

@@ -122,9 +122,15 @@ export class Qcow2Image implements FormatImage {
       // a window of 1 GiB along a run; a walk for each would cost the ask. (At most two more table reads.)
       const tableBytes = s.g.l2Entries * s.g.clusterSize;
       const end = Math.min((Math.floor((offset + length - 1) / tableBytes) + 2) * tableBytes, s.virtualSize);
-      const extents = await mapRange(s, offset, end - offset, MEMO_RUNS);
-      this.#memo.keep(extents, end, s.virtualSize);
-      return [this.#memo.find(offset, length) ?? cutRun(extents[0] as Extent, offset, length)];
+      const extents = await mapRange(s, offset, end - offset, MEMO_RUNS).catch(() => undefined);
+      if (extents) {
+        this.#memo.keep(extents, end, s.virtualSize);
+        return [this.#memo.find(offset, length) ?? cutRun(extents[0] as Extent, offset, length)];
+      }
+      // A bad table past the first run fails only the ask that reaches it, as qemu's block status does,
+      // which answers no further than the end of the L2 table it looked in.
+      const tableEnd = (Math.floor(offset / tableBytes) + 1) * tableBytes;
+      return (await mapRange(s, offset, Math.min(length, tableEnd - offset), 1)).slice(0, 1);
     }
     const extents = await mapRange(s, offset, length, maxExtents);
     return s.crypt ? cryptExtents(extents, s.crypt, s.rawDataStore ?? s.dataStore) : extents;
