@@ -294,6 +294,24 @@ export class BlockDevice {
     }
   }
 
+  /**
+   * {@link BlockDevice.knownStatus}'s answer, or {@link BlockDevice.blockStatus}'s
+   * promise when some layer must look: for walkers going run by run, which
+   * await only then. A failure either way is passed through `reword` first
+   * (a command's wording of it).
+   */
+  statusSoon(offset: number, length: number, reword: (err: unknown) => unknown = (err) => err): BlockStatus | Promise<BlockStatus> {
+    try {
+      const known = this.knownStatus(offset, length);
+      if (known) return known;
+    } catch (err) {
+      throw reword(err);
+    }
+    return this.#walkStatus(offset, length).catch((err: unknown) => {
+      throw reword(err);
+    });
+  }
+
   async #walkStatus(offset: number, length: number): Promise<BlockStatus> {
     let len = length;
     for (let depth = 0; ; depth++) {

@@ -74,19 +74,6 @@ function metadataError(err: unknown): unknown {
   return err.rephrase(`Could not read file metadata: ${err.message}`, { stage: 'block-status' });
 }
 
-/** Block status of one run: without an await when the layers already know it. */
-function statusOf(dev: BlockDevice, offset: number, length: number): BlockStatus | Promise<BlockStatus> {
-  try {
-    const known = dev.knownStatus(offset, length);
-    if (known) return known;
-  } catch (err) {
-    throw metadataError(err);
-  }
-  return dev.blockStatus(offset, length).catch((err: unknown) => {
-    throw metadataError(err);
-  });
-}
-
 /**
  * Walks an open device's merged extents, handed over in batches. The
  * entries completed before a failing block status are handed over before
@@ -103,8 +90,8 @@ async function* mapDevice(dev: BlockDevice, options: Pick<MapOptions, 'startOffs
   try {
     for (let offset = start; offset < end; ) {
       throwIfAborted(options.signal);
-      const known = statusOf(dev, offset, Math.min(end - offset, MAX_STATUS_REQUEST));
-      const next = entryOf(dev, known instanceof Promise ? await known : known);
+      const soon = dev.statusSoon(offset, Math.min(end - offset, MAX_STATUS_REQUEST), metadataError);
+      const next = entryOf(dev, soon instanceof Promise ? await soon : soon);
       offset += next.length;
       if (curr && mergeable(curr, next)) {
         curr.length += next.length;

@@ -6,7 +6,7 @@
  * virtual size.
  */
 import { alignUp } from '../core/bytes.js';
-import { InvalidArgumentError, UnsupportedError } from '../core/errors.js';
+import { InvalidArgumentError, UnsupportedError, VdiskError } from '../core/errors.js';
 import { Job, type JobContext, type JobOptions } from '../core/job.js';
 import { parseOptionString, typeOptions, type OptionValue, type RawOption } from '../core/options.js';
 import { BlockDevice } from '../block/device.js';
@@ -47,6 +47,11 @@ const MAX_STATUS_REQUEST = 1 << 30;
 const PROGRESS_RUNS = 256;
 
 /** The bytes qemu counts as data: every target cluster holding a data byte, walking block status. */
+/** A block status failure in qcow2_measure's words. */
+function unableToGetStatus(err: unknown): unknown {
+  return err instanceof VdiskError && err.code !== 'EABORTED' ? err.rephrase(`Unable to get block status: ${err.message}`) : err;
+}
+
 async function allocatedBytes(dev: BlockDevice, clusterSize: number, ctx: JobContext<MeasurePhase>): Promise<number> {
   const size = dev.size;
   ctx.progress.phase('measure', size);
@@ -57,7 +62,8 @@ async function allocatedBytes(dev: BlockDevice, clusterSize: number, ctx: JobCon
   for (let offset = 0; offset < size; ) {
     ctx.signal.throwIfAborted();
     const len = Math.min(size - offset, MAX_STATUS_REQUEST);
-    const st = dev.knownStatus(offset, len) ?? (await dev.blockStatus(offset, len));
+    const soon = dev.statusSoon(offset, len, unableToGetStatus);
+    const st = soon instanceof Promise ? await soon : soon;
     let n = st.length;
     if (!st.zero && st.data) {
       n = alignUp(offset + n, clusterSize) - offset;
