@@ -263,7 +263,7 @@ export class BlockDevice {
    * resolved through the chain.
    */
   async blockStatus(offset: number, length: number): Promise<BlockStatus> {
-    return this.knownStatus(offset, length) ?? this.#walkStatus(offset, length);
+    return this.statusSoon(offset, length);
   }
 
   /**

@@ -1,10 +1,10 @@
 /**
- * The runs a read-only image's last table walk found, for block status
- * asked run after run. Each ask used to walk from its offset to the end of
- * one run: a table lookup, a DataView, an extent list and several awaits,
- * tens of microseconds in JavaScript not yet compiled, once per compressed
- * cluster. One walk now keeps the next runs, and the asks that follow are
- * answered from them without I/O or awaits.
+ * The runs a read-only layer's last mapping found, for block status asked
+ * run after run (a qcow2 image keeps its own; BlockDevice keeps one for
+ * every other driver). Each ask used to walk from its offset to the end of
+ * one run: table lookups, an extent list and several awaits, tens of
+ * microseconds in JavaScript not yet compiled. One walk keeps the next runs,
+ * and the asks that follow are answered from them without I/O or awaits.
  */
 import type { Extent } from './driver.js';
 import { rangeHolding } from '../core/sorted-ranges.js';
